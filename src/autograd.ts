@@ -1,0 +1,284 @@
+import { AutogradError } from './errors.js';
+import { fmt, sameShape } from './shape.js';
+import { Tensor } from './tensor.js';
+
+/**
+ * Define-by-run reverse-mode autograd.
+ *
+ * Every differentiable op is made with `defineOp(name, { forward, backward })`. forward runs with gradients off and
+ * returns a new Tensor; when any Tensor argument requires grad, the result gets a `gradFn` Node that remembers the
+ * arguments and the ctx. `backward()` walks the graph in reverse topological order (iterative: ResNet-152 graphs have
+ * thousands of nodes), checks every gradient's shape against its input's, accumulates into leaf `.grad`, and frees
+ * each node as it goes, so that nothing of the graph stays reachable and a second backward throws.
+ */
+
+let gradEnabled = true;
+let anomalyMode = false;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording a graph (torch.no_grad). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Runs fn with gradient recording on (torch.enable_grad). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/**
+ * Anomaly detection (torch.autograd.detect_anomaly): while on, the first op whose forward output or backward
+ * gradient holds NaN or ±Inf throws, naming the op and its input shapes. Off by default; when off it costs one
+ * boolean test per op.
+ */
+export function setDetectAnomaly(on: boolean): void {
+  anomalyMode = on;
+}
+
+export function detectAnomaly<T>(fn: () => T): T {
+  const prev = anomalyMode;
+  anomalyMode = true;
+  try {
+    return fn();
+  } finally {
+    anomalyMode = prev;
+  }
+}
+
+/** What a forward leaves for its backward. `saved` are tensors; any other field may hold plain data. */
+export interface Ctx {
+  saved: Tensor[];
+  /** needs[i]: argument i is a Tensor that requires grad (only then compute its gradient). */
+  needs: boolean[];
+  save(...ts: Tensor[]): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [key: string]: any;
+}
+
+function makeCtx(): Ctx {
+  return {
+    saved: [],
+    needs: [],
+    save(...ts: Tensor[]) {
+      this.saved = ts;
+    },
+  };
+}
+
+type Grads = readonly (Tensor | null | undefined)[];
+
+export interface OpImpl<A extends unknown[]> {
+  forward(ctx: Ctx, ...args: A): Tensor;
+  /** Returns one gradient per argument position (null/undefined where there is none). Runs with gradients off. */
+  backward(ctx: Ctx, dy: Tensor): Grads;
+}
+
+/** A recorded application of an op: the edge list of the graph. */
+export class Node {
+  freed = false;
+  constructor(
+    readonly op: string,
+    public inputs: (Tensor | null)[] | null,
+    public ctx: Ctx | null,
+    private readonly backwardFn: (ctx: Ctx, dy: Tensor) => Grads,
+    readonly inputShapes: readonly (readonly number[])[],
+  ) {}
+
+  apply(dy: Tensor): Grads {
+    if (this.freed || this.ctx === null) {
+      throw new AutogradError(
+        'backward',
+        `Trying to backward through the graph a second time (op ${this.op}); its saved tensors were freed after the first backward. Pass { retainGraph: true } to the first backward if you need to.`,
+      );
+    }
+    return this.backwardFn(this.ctx, dy);
+  }
+
+  free(): void {
+    this.freed = true;
+    this.inputs = null;
+    this.ctx = null;
+  }
+}
+
+function argShapes(args: readonly unknown[]): string {
+  return args
+    .filter((a): a is Tensor => a instanceof Tensor)
+    .map((t) => fmt(t.shape))
+    .join(', ');
+}
+
+function checkFinite(op: string, where: string, t: Tensor, args: readonly unknown[]): void {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v - v !== 0) {
+      throw new AutogradError(
+        op,
+        `anomaly detected: ${where} produced ${v} at flat index ${i} of ${fmt(t.shape)}; inputs ${argShapes(args)}`,
+      );
+    }
+  }
+}
+
+/** Makes a differentiable op out of a forward and its mirror backward. */
+export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (...args: A) => Tensor {
+  return (...args: A): Tensor => {
+    let track = false;
+    if (gradEnabled) {
+      for (const a of args) {
+        if (a instanceof Tensor && a.requiresGrad) {
+          track = true;
+          break;
+        }
+      }
+    }
+    const ctx = makeCtx();
+    if (track) ctx.needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
+    const prev = gradEnabled;
+    gradEnabled = false;
+    let out: Tensor;
+    try {
+      out = impl.forward(ctx, ...args);
+    } finally {
+      gradEnabled = prev;
+    }
+    // An op must return a fresh Tensor object (it may share data, as views do): never one of its arguments.
+    if (args.includes(out)) out = new Tensor(out.data, out.shape);
+    if (anomalyMode) checkFinite(name, 'forward', out, args);
+    if (track) {
+      out.requiresGrad = true;
+      out.gradFn = new Node(
+        name,
+        args.map((a) => (a instanceof Tensor && a.requiresGrad ? a : null)),
+        ctx,
+        impl.backward,
+        args.map((a) => (a instanceof Tensor ? a.shape : [])),
+      );
+    }
+    return out;
+  };
+}
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph for another backward (torch's retain_graph). */
+  retainGraph?: boolean;
+}
+
+/** Reverse-mode sweep from `root` (Tensor.backward). */
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) {
+    throw new AutogradError('backward', `element 0 of tensors does not require grad and does not have a gradFn; output ${fmt(root.shape)}`);
+  }
+  let g0: Tensor;
+  if (grad === undefined) {
+    if (root.size !== 1) {
+      throw new AutogradError('backward', `grad can be implicitly created only for scalar outputs; output has shape ${fmt(root.shape)}`);
+    }
+    g0 = new Tensor(new Float32Array([1]), root.shape);
+  } else {
+    if (!sameShape(grad.shape, root.shape)) {
+      throw new AutogradError('backward', `Mismatch in shape: grad_output has a shape of ${fmt(grad.shape)} and output has a shape of ${fmt(root.shape)}`);
+    }
+    g0 = grad;
+  }
+  if (root.gradFn === null) {
+    accumulateLeaf(root, g0);
+    return;
+  }
+  if (root.gradFn.freed) root.gradFn.apply(g0); // throws the clear "second time" error
+
+  // Iterative post-order DFS over tensors that have a gradFn; reversed, it is a topological order from the root.
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>([root]);
+  const stack: [Tensor, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const inputs = top[0].gradFn!.inputs ?? [];
+    if (top[1] < inputs.length) {
+      const child = inputs[top[1]++];
+      if (child && child.gradFn !== null && !visited.has(child)) {
+        visited.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(top[0]);
+    }
+  }
+
+  const pending = new Map<Tensor, Tensor>([[root, g0]]);
+  const owned = new Set<Tensor>(); // gradients we allocated ourselves and may add into in place
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k]!;
+      const node = t.gradFn!;
+      const dy = pending.get(t);
+      pending.delete(t);
+      if (dy === undefined) continue;
+      const inputs = node.inputs;
+      const grads = node.apply(dy);
+      if (anomalyMode) for (const gi of grads) if (gi) checkFinite(node.op, 'backward', gi, node.inputs ?? []);
+      if (inputs === null) continue;
+      for (let i = 0; i < inputs.length; i++) {
+        const inp = inputs[i];
+        const gi = grads[i];
+        if (!inp || !gi) continue;
+        if (!sameShape(gi.shape, inp.shape)) {
+          throw new AutogradError(
+            node.op,
+            `backward returned a gradient of shape ${fmt(gi.shape)} for argument ${i} of shape ${fmt(inp.shape)}`,
+          );
+        }
+        if (inp.gradFn === null) {
+          accumulateLeaf(inp, gi);
+        } else {
+          const have = pending.get(inp);
+          if (have === undefined) {
+            pending.set(inp, gi);
+          } else if (owned.has(have)) {
+            addInto(have.data, gi.data);
+          } else {
+            const sum = new Tensor(have.data.slice(), have.shape);
+            addInto(sum.data, gi.data);
+            owned.add(sum);
+            pending.set(inp, sum);
+          }
+        }
+      }
+      if (!opts.retainGraph) node.free();
+    }
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (!leaf.requiresGrad) return;
+  if (leaf.grad === null) {
+    leaf.grad = new Tensor(g.data.slice(), leaf.shape);
+  } else {
+    addInto(leaf.grad.data, g.data);
+  }
+}
