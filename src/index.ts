@@ -11,3 +11,5 @@ export { sum, mean, max, min, argmax, variance, variance as var } from './ops/re
 export type { VarOptions } from './ops/reduce.js';
 export { matmul } from './ops/matmul.js';
 export { reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand, cat, stack, narrow, slice, pad } from './ops/movement.js';
+export * as nn from './nn/index.js';
+export * as models from './models/index.js';

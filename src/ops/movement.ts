@@ -372,3 +372,12 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
   const e = norm(end ?? size);
   return narrow(x, d, s, Math.max(0, e - s));
 }
+
+/** torch.movedim for one dim: moves `source` to position `destination`, keeping the others in order. */
+export function movedim(x: Tensor, source: number, destination: number): Tensor {
+  const s = normDim('movedim', source, x.ndim, x.shape);
+  const d = normDim('movedim', destination, x.ndim, x.shape);
+  const order = x.shape.map((_, i) => i).filter((i) => i !== s);
+  order.splice(d, 0, s);
+  return permute(x, order);
+}

@@ -1,0 +1,178 @@
+import { StateDictError } from '../errors.js';
+import { fmt, sameShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+/**
+ * Base class of every layer and model (torch.nn.Module). Parameters are the Tensor fields of a module, buffers are
+ * registered with `registerBuffer` under their torchvision names, and submodules are the Module fields; dotted names
+ * come from the fields in construction order, so `layer2.0.downsample.0.weight` is the name torchvision uses.
+ * Fields whose names start with `_` are private and never walked.
+ */
+export abstract class Module {
+  /** Training mode (BatchNorm uses batch statistics, Dropout drops). Set with train()/eval(). */
+  training = true;
+  private readonly _buffers = new Map<string, Tensor>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** The name printed in summaries and errors (the class name). */
+  get typeName(): string {
+    return this.constructor.name;
+  }
+
+  /** Registers a non-parameter tensor saved in the state dict (torch's register_buffer). */
+  protected registerBuffer(name: string, t: Tensor): Tensor {
+    this._buffers.set(name, t);
+    return t;
+  }
+
+  protected buffer(name: string): Tensor {
+    return this._buffers.get(name)!;
+  }
+
+  /** Direct submodules with their names, in construction order. */
+  namedChildren(): [string, Module][] {
+    const out: [string, Module][] = [];
+    for (const key of Object.keys(this)) {
+      if (key.startsWith('_')) continue;
+      const v = (this as Record<string, unknown>)[key];
+      if (v instanceof Module) out.push([key, v]);
+    }
+    return out;
+  }
+
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /** This module's own parameters (not its children's). */
+  ownParameters(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const key of Object.keys(this)) {
+      if (key.startsWith('_')) continue;
+      const v = (this as Record<string, unknown>)[key];
+      if (v instanceof Tensor) out.push([key, v]);
+    }
+    return out;
+  }
+
+  ownBuffers(): [string, Tensor][] {
+    return [...this._buffers.entries()];
+  }
+
+  /** Every module in the tree, depth first, this one first with name ''. */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, m] of this.namedChildren()) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+    return out;
+  }
+
+  namedParameters(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, t] of m.ownParameters()) out.push([prefix ? `${prefix}.${name}` : name, t]);
+    }
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  namedBuffers(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, t] of m.ownBuffers()) out.push([prefix ? `${prefix}.${name}` : name, t]);
+    }
+    return out;
+  }
+
+  /**
+   * Parameters and buffers by dotted name, in torchvision's order (each module's parameters, then its buffers,
+   * then its children). The tensors are the module's own (no copy), as in PyTorch.
+   */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    const walk = (m: Module, prefix: string): void => {
+      for (const [name, t] of m.ownParameters()) out[prefix + name] = t;
+      for (const [name, t] of m.ownBuffers()) out[prefix + name] = t;
+      for (const [name, c] of m.namedChildren()) walk(c, `${prefix}${name}.`);
+    };
+    walk(this, '');
+    return out;
+  }
+
+  /**
+   * Copies a state dict into this module's tensors (in place). strict: every key must match. Size mismatches are
+   * errors either way, as in PyTorch; all problems are reported in one StateDictError. `num_batches_tracked` may be
+   * absent.
+   */
+  loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    const strict = opts.strict ?? true;
+    const own = this.stateDict();
+    const missing: string[] = [];
+    const mismatches: string[] = [];
+    for (const [key, t] of Object.entries(own)) {
+      const src = Object.prototype.hasOwnProperty.call(sd, key) ? sd[key] : undefined;
+      if (src === undefined) {
+        if (!key.endsWith('num_batches_tracked')) missing.push(key);
+        continue;
+      }
+      if (!(src instanceof Tensor)) {
+        mismatches.push(`value for ${key} is not a Tensor`);
+      } else if (!sameShape(src.shape, t.shape)) {
+        mismatches.push(`size mismatch for ${key}: copying a param with shape ${fmt(src.shape)} from checkpoint, the shape in current model is ${fmt(t.shape)}.`);
+      }
+    }
+    const unexpected = Object.keys(sd).filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
+    const problems: string[] = [];
+    if (strict && unexpected.length) problems.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
+    if (strict && missing.length) problems.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
+    problems.push(...mismatches);
+    if (problems.length) {
+      throw new StateDictError('loadStateDict', `Error(s) in loading state_dict for ${this.typeName}:\n\t${problems.join('\n\t')}`);
+    }
+    for (const [key, t] of Object.entries(own)) {
+      const src = sd[key];
+      if (src) t.data.set(src.data);
+    }
+    return { missingKeys: missing, unexpectedKeys: unexpected };
+  }
+
+  /** Training mode on (or off) for this module and every submodule. */
+  train(on = true): this {
+    for (const [, m] of this.namedModules()) m.training = on;
+    return this;
+  }
+
+  /** Evaluation mode: BatchNorm uses running stats, Dropout is the identity. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Drops every parameter's gradient (sets .grad to null, like PyTorch's set_to_none). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /** Calls fn on every submodule (children first) and then on this module, like torch's apply. */
+  apply(fn: (m: Module) => void): this {
+    for (const c of this.children()) c.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /** PyTorch-like multi-line print of the module tree. */
+  toString(): string {
+    const kids = this.namedChildren();
+    const head = `${this.typeName}(${this.extraRepr()}`;
+    if (!kids.length) return `${head})`;
+    const lines = kids.map(([n, m]) => `  (${n}): ${m.toString().split('\n').join('\n  ')}`);
+    return `${head}\n${lines.join('\n')}\n)`;
+  }
+
+  /** Extra text for toString, e.g. "3, 64, kernel_size=(7, 7)". */
+  extraRepr(): string {
+    return '';
+  }
+}

@@ -1,0 +1,170 @@
+import { defineOp } from '../autograd.js';
+import { ShapeError, ValueError } from '../errors.js';
+import {
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dOutSize,
+  type Conv2dParams,
+} from '../kernels/conv2d.js';
+import { alloc, dims4, fmt } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { pad } from './movement.js';
+
+/** An int for both spatial dims, or [h, w]. */
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** Symmetric zero padding per side, or 'valid' (none) or 'same' (output size = input size; stride 1 only). */
+  padding?: Pair | 'same' | 'valid';
+  dilation?: Pair;
+  groups?: number;
+}
+
+/** Expands an int-or-pair option and checks every entry is an integer ≥ min. */
+export function pair(op: string, name: string, v: Pair, min: number, shapes: string): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
+    const what = min > 0 ? 'positive integers' : 'non-negative integers';
+    throw new ValueError(op, `${name} must be ${what}, got ${JSON.stringify(v)}; ${shapes}`);
+  }
+  return p;
+}
+
+const conv2dOp = defineOp('conv2d', {
+  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
+    ctx.save(x, w);
+    ctx.p = p;
+    const y = new Tensor(alloc('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
+    conv2dForward(y.data, x.data, w.data, b ? b.data : null, p);
+    return y;
+  },
+  backward(ctx, dy) {
+    const [x, w] = ctx.saved as [Tensor, Tensor];
+    const p = ctx.p as Conv2dParams;
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (ctx.needs[0]) {
+      dx = new Tensor(alloc('conv2d', x.size), x.shape);
+      conv2dBackwardInput(dx.data, dy.data, w.data, p);
+    }
+    if (ctx.needs[1]) {
+      dw = new Tensor(alloc('conv2d', w.size), w.shape);
+      conv2dBackwardWeight(dw.data, dy.data, x.data, p);
+    }
+    if (ctx.needs[2]) {
+      db = new Tensor(alloc('conv2d', p.o), [p.o]);
+      conv2dBackwardBias(db.data, dy.data, p);
+    }
+    return [dx, dw, db];
+  },
+});
+
+/**
+ * torch.nn.functional.conv2d. x: (N, C, H, W) or unbatched (C, H, W) · weight: (O, C/groups, kH, kW) · bias: (O)
+ * → (N, O, oH, oW). Padding is symmetric and never materialized, except the one extra row/column that 'same'
+ * needs when the total padding is odd (PyTorch pads that on the bottom/right too).
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const shapes = `input ${fmt(x.shape)}, weight ${fmt(weight.shape)}${bias ? `, bias ${fmt(bias.shape)}` : ''}`;
+  if (x.ndim === 3) return conv2d(x.reshape([1, ...x.shape]), weight, bias, opts).squeeze(0);
+  if (x.ndim !== 4) {
+    throw new ShapeError('conv2d', `Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: ${fmt(x.shape)}; weight ${fmt(weight.shape)}`);
+  }
+  const [n, c] = x.shape as [number, number, number, number];
+  const [o, wc, kh, kw] = dims4('conv2d', weight.shape, 'weight');
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new ValueError('conv2d', `non-positive groups is not supported: groups=${groups}; ${shapes}`);
+  const [sh, sw] = pair('conv2d', 'stride', opts.stride ?? 1, 1, shapes);
+  const [dh, dw] = pair('conv2d', 'dilation', opts.dilation ?? 1, 1, shapes);
+  if (o % groups !== 0) {
+    throw new ShapeError('conv2d', `out_channels ${o} must be divisible by groups ${groups}; ${shapes}`);
+  }
+  if (c !== wc * groups) {
+    throw new ShapeError(
+      'conv2d',
+      `Given groups=${groups}, weight of size ${fmt(weight.shape)}, expected input${fmt(x.shape)} to have ${wc * groups} channels, but got ${c} channels instead`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== o)) {
+    throw new ShapeError('conv2d', `bias must have shape [${o}] (one per output channel), got ${fmt(bias.shape)}; ${shapes}`);
+  }
+  let ph: number, pw: number;
+  let xin = x;
+  const padOpt = opts.padding ?? 0;
+  if (padOpt === 'valid') {
+    ph = pw = 0;
+  } else if (padOpt === 'same') {
+    if (sh !== 1 || sw !== 1) throw new ValueError('conv2d', `padding='same' is not supported for strided convolutions (stride ${sh}, ${sw}); ${shapes}`);
+    const th = dh * (kh - 1), tw = dw * (kw - 1);
+    ph = th >> 1;
+    pw = tw >> 1;
+    if (th % 2 === 1 || tw % 2 === 1) xin = pad(x, [0, tw % 2, 0, th % 2]);
+  } else {
+    [ph, pw] = pair('conv2d', 'padding', padOpt as Pair, 0, shapes);
+  }
+  const hin = xin.shape[2]!, win = xin.shape[3]!;
+  const effH = dh * (kh - 1) + 1, effW = dw * (kw - 1) + 1;
+  if (hin + 2 * ph < effH || win + 2 * pw < effW) {
+    throw new ShapeError(
+      'conv2d',
+      `Calculated padded input size per channel: (${hin + 2 * ph} x ${win + 2 * pw}). Kernel size: (${effH} x ${effW}). Kernel size can't be greater than actual input size; ${shapes}`,
+    );
+  }
+  const p: Conv2dParams = {
+    n, c, h: hin, w: win, o, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, groups,
+    oh: conv2dOutSize(hin, kh, sh, ph, dh), ow: conv2dOutSize(win, kw, sw, pw, dw),
+  };
+  return conv2dOp(xin, weight, bias, p);
+}
+
+// ---- the paper's option-A shortcut ---------------------------------------------------------------------------
+
+interface ShortcutParams { n: number; c: number; h: number; w: number; oc: number; oh: number; ow: number; stride: number; before: number }
+
+const shortcutAOp = defineOp('shortcutA', {
+  forward(ctx, x: Tensor, p: ShortcutParams) {
+    ctx.p = p;
+    const y = new Tensor(alloc('shortcutA', p.n * p.oc * p.oh * p.ow), [p.n, p.oc, p.oh, p.ow]);
+    const xd = x.data, yd = y.data;
+    for (let i = 0; i < p.n; i++)
+      for (let ch = 0; ch < p.c; ch++) {
+        const xo = (i * p.c + ch) * p.h * p.w;
+        const yo = (i * p.oc + ch + p.before) * p.oh * p.ow;
+        for (let r = 0; r < p.oh; r++)
+          for (let q = 0; q < p.ow; q++) yd[yo + r * p.ow + q] = xd[xo + r * p.stride * p.w + q * p.stride]!;
+      }
+    return y;
+  },
+  backward(ctx, dy) {
+    const p = ctx.p as ShortcutParams;
+    const dx = new Tensor(alloc('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dd = dy.data, xd = dx.data;
+    for (let i = 0; i < p.n; i++)
+      for (let ch = 0; ch < p.c; ch++) {
+        const xo = (i * p.c + ch) * p.h * p.w;
+        const yo = (i * p.oc + ch + p.before) * p.oh * p.ow;
+        for (let r = 0; r < p.oh; r++)
+          for (let q = 0; q < p.ow; q++) xd[xo + r * p.stride * p.w + q * p.stride] = dd[yo + r * p.ow + q]!;
+      }
+    return [dx];
+  },
+});
+
+/**
+ * The option-A shortcut of He et al. 2015 (§3.3, used by the CIFAR nets): x[:, :, ::stride, ::stride] with
+ * zero channels added, floor((out − in)/2) before and the rest after, as the common CIFAR implementation's
+ * F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)). Parameter-free.
+ */
+export function shortcutA(x: Tensor, outChannels: number, stride: number): Tensor {
+  const [n, c, h, w] = dims4('shortcutA', x.shape);
+  if (!Number.isInteger(stride) || stride < 1) throw new ValueError('shortcutA', `stride must be a positive integer, got ${stride}; input ${fmt(x.shape)}`);
+  if (!Number.isInteger(outChannels) || outChannels < c) {
+    throw new ShapeError('shortcutA', `outChannels (${outChannels}) must be an integer ≥ the input channels (${c}); input ${fmt(x.shape)}`);
+  }
+  const before = Math.floor((outChannels - c) / 2);
+  return shortcutAOp(x, { n, c, h, w, oc: outChannels, oh: Math.ceil(h / stride), ow: Math.ceil(w / stride), stride, before });
+}

@@ -1,0 +1,127 @@
+import { defineOp } from '../autograd.js';
+import { ShapeError, ValueError } from '../errors.js';
+import {
+  batchNormBackward,
+  batchNormEvalBackward,
+  batchNormEvalForward,
+  batchNormTrainForward,
+  type BatchNormParams,
+} from '../kernels/batchnorm.js';
+import { alloc, fmt } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+export interface BatchNormOptions {
+  /** Normalize with the batch statistics and update the running ones (default false: use the running stats). */
+  training?: boolean;
+  /** Running-stat update factor; null = cumulative average over batches (needs numBatchesTracked). Default 0.1. */
+  momentum?: number | null;
+  eps?: number;
+  /** The module's num_batches_tracked buffer: incremented in training, and used when momentum is null. */
+  numBatchesTracked?: Tensor | null;
+}
+
+const bnTrainOp = defineOp('batchNorm2d', {
+  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: BatchNormParams, stats: { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }) {
+    const y = new Tensor(alloc('batchNorm2d', x.size), x.shape);
+    batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p);
+    ctx.save(x);
+    ctx.weight = weight;
+    ctx.p = p;
+    ctx.stats = stats;
+    return y;
+  },
+  backward(ctx, dy) {
+    const [x] = ctx.saved as [Tensor];
+    const w = ctx.weight as Tensor | null;
+    const p = ctx.p as BatchNormParams;
+    const { mean, invstd } = ctx.stats as { mean: Float32Array; invstd: Float32Array };
+    const dx = ctx.needs[0] ? new Tensor(alloc('batchNorm2d', x.size), x.shape) : null;
+    const dw = ctx.needs[1] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
+    const db = ctx.needs[2] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
+    batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p);
+    return [dx, dw, db];
+  },
+});
+
+const bnEvalOp = defineOp('batchNorm2d', {
+  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor, rv: Tensor, p: BatchNormParams) {
+    const y = new Tensor(alloc('batchNorm2d', x.size), x.shape);
+    batchNormEvalForward(y.data, x.data, rm.data, rv.data, weight?.data ?? null, bias?.data ?? null, p);
+    ctx.save(x, rm, rv);
+    ctx.weight = weight;
+    ctx.p = p;
+    return y;
+  },
+  backward(ctx, dy) {
+    const [x, rm, rv] = ctx.saved as [Tensor, Tensor, Tensor];
+    const w = ctx.weight as Tensor | null;
+    const p = ctx.p as BatchNormParams;
+    const dx = ctx.needs[0] ? new Tensor(alloc('batchNorm2d', x.size), x.shape) : null;
+    const dw = ctx.needs[1] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
+    const db = ctx.needs[2] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
+    batchNormEvalBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, rm.data, rv.data, w?.data ?? null, p);
+    return [dx, dw, db];
+  },
+});
+
+/**
+ * torch.nn.functional.batch_norm for (N, C, H, W) (or (N, C)) input. Training mode normalizes with the biased batch
+ * variance and updates runningMean/runningVar in place with the unbiased one; eval mode uses the running stats.
+ */
+export function batchNorm2d(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
+  const shapes = [
+    `input ${fmt(x.shape)}`,
+    runningMean && `running_mean ${fmt(runningMean.shape)}`,
+    runningVar && `running_var ${fmt(runningVar.shape)}`,
+    weight && `weight ${fmt(weight.shape)}`,
+    bias && `bias ${fmt(bias.shape)}`,
+  ].filter(Boolean).join(', ');
+  if (x.ndim !== 4 && x.ndim !== 2 && x.ndim !== 3) {
+    throw new ShapeError('batchNorm2d', `expected 2-D, 3-D or 4-D input (N, C, ...), got ${x.ndim}-D input of shape ${fmt(x.shape)}`);
+  }
+  const n = x.shape[0]!, c = x.shape[1]!;
+  const hw = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  for (const t of [runningMean, runningVar, weight, bias]) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== c)) {
+      throw new ShapeError('batchNorm2d', `running stats, weight and bias must have shape [${c}] (one per channel); ${shapes}`);
+    }
+  }
+  if (!(eps > 0)) throw new ValueError('batchNorm2d', `eps must be positive, got ${eps}; ${shapes}`);
+  const p: BatchNormParams = { n, c, hw, eps };
+  if (!training) {
+    if (!runningMean || !runningVar) throw new ValueError('batchNorm2d', `running_mean and running_var must be defined in evaluation mode; ${shapes}`);
+    return bnEvalOp(x, weight, bias, runningMean, runningVar, p);
+  }
+  const count = n * hw;
+  if (count <= 1) {
+    throw new ValueError('batchNorm2d', `Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`);
+  }
+  const stats = { mean: new Float32Array(c), invstd: new Float32Array(c), varUnbiased: new Float32Array(c) };
+  const y = bnTrainOp(x, weight, bias, p, stats);
+  if (runningMean && runningVar) {
+    let factor: number;
+    const nbt = opts.numBatchesTracked;
+    if (nbt) nbt.data[0]! += 1;
+    if (momentum === null) {
+      if (!nbt) throw new ValueError('batchNorm2d', `momentum=null (cumulative average) needs the numBatchesTracked buffer; ${shapes}`);
+      factor = 1 / nbt.data[0]!;
+    } else {
+      if (!(momentum >= 0 && momentum <= 1)) throw new ValueError('batchNorm2d', `momentum must be in [0, 1] or null, got ${momentum}; ${shapes}`);
+      factor = momentum;
+    }
+    const rm = runningMean.data, rv = runningVar.data;
+    for (let i = 0; i < c; i++) {
+      rm[i] = (1 - factor) * rm[i]! + factor * stats.mean[i]!;
+      rv[i] = (1 - factor) * rv[i]! + factor * stats.varUnbiased[i]!;
+    }
+  }
+  return y;
+}
