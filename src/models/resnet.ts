@@ -2,7 +2,6 @@ import { ShapeError, ValueError } from '../errors.js';
 import { shortcutA } from '../ops/conv.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/movement.js';
-import { relu } from '../ops/elementwise.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
@@ -67,10 +66,10 @@ export class BasicBlock extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    let out = relu(this.bn1.forward(this.conv1.forward(x)));
+    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return relu(add(out, identity));
+    return this.relu.forward(add(out, identity));
   }
 
   zeroInitLastBn(): void {
@@ -106,11 +105,11 @@ export class Bottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    let out = relu(this.bn1.forward(this.conv1.forward(x)));
-    out = relu(this.bn2.forward(this.conv2.forward(out)));
+    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return relu(add(out, identity));
+    return this.relu.forward(add(out, identity));
   }
 
   zeroInitLastBn(): void {
@@ -200,7 +199,7 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.maxpool.forward(relu(this.bn1.forward(this.conv1.forward(x))));
+    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
     y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }
