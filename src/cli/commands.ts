@@ -1,0 +1,12 @@
+import { summaryCommand } from './summary.js';
+
+/** A subcommand: one-line summary, full help text, and the runner (throws UsageError for bad usage). */
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<void> | void;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  summary: summaryCommand,
+};
