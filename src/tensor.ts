@@ -207,15 +207,19 @@ export function tensor(data: ArrayLike<number> | NestedArray, shape?: readonly n
   return withGrad(new Tensor(buf, s), opts);
 }
 
-export function full(shape: readonly number[], value: number, opts?: TensorOptions): Tensor {
-  const n = checkShape('full', shape);
-  const buf = alloc('full', n);
+function filled(op: string, shape: readonly number[], value: number, opts?: TensorOptions): Tensor {
+  const n = checkShape(op, shape);
+  const buf = alloc(op, n);
   if (value !== 0) buf.fill(value);
   return withGrad(new Tensor(buf, shape), opts);
 }
 
-export const zeros = (shape: readonly number[], opts?: TensorOptions): Tensor => full(shape, 0, opts);
-export const ones = (shape: readonly number[], opts?: TensorOptions): Tensor => full(shape, 1, opts);
+/** torch.full. */
+export const full = (shape: readonly number[], value: number, opts?: TensorOptions): Tensor => filled('full', shape, value, opts);
+/** torch.zeros. */
+export const zeros = (shape: readonly number[], opts?: TensorOptions): Tensor => filled('zeros', shape, 0, opts);
+/** torch.ones. */
+export const ones = (shape: readonly number[], opts?: TensorOptions): Tensor => filled('ones', shape, 1, opts);
 
 /** torch.arange: arange(end) or arange(start, end, step = 1); values computed as start + i·step. */
 export function arange(startOrEnd: number, end?: number, step = 1, opts?: TensorOptions): Tensor {

@@ -307,7 +307,7 @@ export const abs = defineOp('abs', {
   },
 });
 
-/** torch.relu: max(x, 0), NaN propagates; gradient passes where x > 0. */
+/** torch.relu: max(x, 0), NaN propagates; the gradient passes where the output is not ≤ 0. */
 export const relu = defineOp('relu', {
   forward(ctx, x: Tensor) {
     const y = like(x), yd = y.data, xd = x.data;
@@ -321,7 +321,8 @@ export const relu = defineOp('relu', {
   backward(ctx, dy) {
     const y = ctx.saved[0]!;
     const g = like(y), gd = g.data, d = dy.data, yd = y.data;
-    for (let i = 0; i < gd.length; i++) gd[i] = yd[i]! > 0 ? d[i]! : 0;
+    // PyTorch's threshold_backward on the result: the gradient passes unless y <= 0 (so NaN passes it)
+    for (let i = 0; i < gd.length; i++) gd[i] = yd[i]! <= 0 ? 0 : d[i]!;
     return [g];
   },
 });

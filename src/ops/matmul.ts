@@ -49,7 +49,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k1 !== k2) {
     throw new ShapeError('matmul', `mat1 and mat2 shapes cannot be multiplied (${a2.shape.slice(-2).join('x')} and ${b2.shape.slice(-2).join('x')}); a ${fmt(a.shape)}, b ${fmt(b.shape)}`);
   }
-  const batch = broadcastShape('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  let batch: number[];
+  try {
+    batch = broadcastShape('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  } catch {
+    throw new ShapeError('matmul', `batch dimensions do not broadcast: a ${fmt(a.shape)} (batch ${fmt(a2.shape.slice(0, -2))}), b ${fmt(b.shape)} (batch ${fmt(b2.shape.slice(0, -2))})`);
+  }
   const ae = expandTo(a2, [...batch, ...a2.shape.slice(-2)]);
   const be = expandTo(b2, [...batch, ...b2.shape.slice(-2)]);
   let y = bmm(ae, be);
