@@ -1,0 +1,35 @@
+/** Reductions (issue 2) against PyTorch fixtures: test/fixtures/ops/reduce.json. max/min are torch.amax/amin. */
+import { argmax, max, mean, min, sum, variance } from '../../src/index.js';
+import { fixtureSuite } from '../helpers/fixtures.js';
+
+fixtureSuite('reduce', {
+  sum_all: ['sum x=[2,3,4] all dims', (x) => sum(x)],
+  sum_dim1: ['sum x=[2,3,4] dim=1', (x) => sum(x, 1)],
+  sum_dim1_keep: ['sum x=[2,3,4] dim=1 keepDim', (x) => sum(x, 1, true)],
+  sum_dim_neg1: ['sum x=[2,3,4] dim=-1', (x) => sum(x, -1)],
+  sum_dims_0_2: ['sum x=[2,3,4] dim=[0,2]', (x) => sum(x, [0, 2])],
+  sum_dims_0_2_keep: ['sum x=[2,3,4] dim=[0,2] keepDim', (x) => sum(x, [0, 2], true)],
+  sum_empty_0x3_dim0: ['sum x=[0,3] dim=0 (0-size → zeros)', (x) => sum(x, 0)],
+  mean_all: ['mean x=[2,3,4] all dims', (x) => mean(x)],
+  mean_dim0: ['mean x=[2,3,4] dim=0', (x) => mean(x, 0)],
+  mean_dim2_keep: ['mean x=[2,3,4] dim=2 keepDim', (x) => mean(x, 2, true)],
+  mean_dims_1_2: ['mean x=[2,3,4] dim=[1,2]', (x) => mean(x, [1, 2])],
+  mean_dims_1_2_keep: ['mean x=[2,3,4] dim=[1,2] keepDim', (x) => mean(x, [1, 2], true)],
+  max_all: ['max x=[2,3,4] all dims', (x) => max(x)],
+  max_dim1: ['max x=[2,3,4] dim=1', (x) => max(x, 1)],
+  max_dim2_keep: ['max x=[2,3,4] dim=2 keepDim', (x) => max(x, 2, true)],
+  max_dims_0_2: ['max x=[2,3,4] dim=[0,2]', (x) => max(x, [0, 2])],
+  max_ties_dim1: ['max x=[2,4] dim=1 with ties (gradient split evenly)', (x) => max(x, 1)],
+  min_all: ['min x=[2,3,4] all dims', (x) => min(x)],
+  min_dim0: ['min x=[2,3,4] dim=0', (x) => min(x, 0)],
+  min_dim1_keep: ['min x=[2,3,4] dim=1 keepDim', (x) => min(x, 1, true)],
+  argmax_all: ['argmax x=[2,3,4] all dims', (x) => argmax(x)],
+  argmax_dim1: ['argmax x=[2,3,4] dim=1', (x) => argmax(x, 1)],
+  argmax_dim2_keep: ['argmax x=[2,3,4] dim=2 keepDim', (x) => argmax(x, 2, true)],
+  var_all_unbiased: ['var x=[2,3,4] all dims unbiased', (x) => variance(x)],
+  var_all_biased: ['var x=[2,3,4] all dims biased', (x) => variance(x, undefined, { unbiased: false })],
+  var_dim1_unbiased: ['var x=[2,3,4] dim=1 unbiased', (x) => variance(x, 1)],
+  var_dim1_biased_keep: ['var x=[2,3,4] dim=1 biased keepDim', (x) => variance(x, 1, { unbiased: false, keepDim: true })],
+  var_dims_0_2: ['var x=[2,3,4] dim=[0,2] unbiased', (x) => variance(x, [0, 2], { unbiased: true })],
+  var_dims_0_2_biased_keep: ['var x=[2,3,4] dim=[0,2] biased keepDim', (x) => variance(x, [0, 2], { unbiased: false, keepDim: true })],
+});
