@@ -1,0 +1,317 @@
+// Single-precision GEMM over Float32Array, row-major: C(m×n) (+)= op(A)(m×k) · op(B)(k×n).
+//
+// Structure (Goto/BLIS style, simplified for scalar JS):
+//   for each block of NC columns of C:   pack op(B)[:, jc:jc+nc] into k×NR micro-panels
+//     for each block of MC rows of C:    pack op(A)[ic:ic+mc, :] into MR×k micro-panels
+//       for each NR-wide, MR-tall tile:  microkernel4x4 over the full k
+//
+// Numerics and determinism: every output is the sum over p = 0..k-1, in that order, of a[i,p]·b[p,j], accumulated
+// in a JS number (float64; the product of two float32 values is exact in float64), then rounded once to float32 when
+// stored (added to the old C value first when accumulating). There is no k-blocking, so the order of each output's
+// sum is a fixed function of k alone, whatever the tiling or however rows/columns are split across threads later.
+// The result is therefore bit-identical to `sgemmNaive`, which sums in the same order.
+//
+// Packing copies float32 values into Float64Array panels: the microkernel then loads doubles directly (no float32 →
+// float64 conversion in the hot loop). Panels are zero-padded to whole MR/NR tiles; padded rows/columns only feed
+// outputs that are never stored, so Inf/NaN in real data never leaks into real outputs through the padding.
+//
+// Scratch panels are module-level and grown on demand: no allocation per call once warm. (A worker thread gets its
+// own module instance, hence its own scratch.)
+
+/** Options of `sgemm`. Offsets are element offsets into the arrays; leading dims default to the packed row length. */
+export interface GemmOpts {
+  /** op(A) = Aᵀ: A is stored k×m (row-major) instead of m×k. */
+  transA?: boolean;
+  /** op(B) = Bᵀ: B is stored n×k instead of k×n. */
+  transB?: boolean;
+  /** C += op(A)·op(B) instead of C = op(A)·op(B). */
+  accumulate?: boolean;
+  aOff?: number;
+  bOff?: number;
+  cOff?: number;
+  /** Row stride of A as stored: default k (or m when transA). */
+  lda?: number;
+  /** Row stride of B as stored: default n (or k when transB). */
+  ldb?: number;
+  /** Row stride of C: default n. */
+  ldc?: number;
+}
+
+const MR = 4;
+const NR = 4;
+/** Rows of C per packed A block (multiple of MR). */
+const MC = 128;
+/** Columns of C per packed B block (multiple of NR). */
+const NC = 512;
+
+let packA: Float64Array = new Float64Array(0);
+let packB: Float64Array = new Float64Array(0);
+/** Spill area for the edge tiles of the microkernel (MR×NR). */
+const edge = new Float64Array(MR * NR);
+
+function grow(buf: Float64Array, need: number): Float64Array {
+  if (buf.length >= need) return buf;
+  let len = Math.max(1024, buf.length);
+  while (len < need) len *= 2;
+  return new Float64Array(len);
+}
+
+const EMPTY: GemmOpts = {};
+
+/**
+ * C(m×n) = op(A)(m×k) · op(B)(k×n), or C += … with `accumulate`. Row-major with leading dimensions; see GemmOpts.
+ * Bit-identical to `sgemmNaive` (same per-output summation order, float64 accumulation, one rounding).
+ */
+export function sgemm(
+  c: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOpts = EMPTY,
+): void {
+  sgemmRange(c, a, b, m, n, k, opts, 0, m, 0, n);
+}
+
+/**
+ * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
+ * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a future thread pool).
+ */
+export function sgemmRange(
+  c: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOpts,
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+): void {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  const acc = opts.accumulate === true;
+  const aOff = opts.aOff ?? 0;
+  const bOff = opts.bOff ?? 0;
+  const cOff = opts.cOff ?? 0;
+  const lda = opts.lda ?? (transA ? m : k);
+  const ldb = opts.ldb ?? (transB ? k : n);
+  const ldc = opts.ldc ?? n;
+  if (i1 <= i0 || j1 <= j0) return;
+  if (k === 0) {
+    // Empty sum: C = 0 (or unchanged when accumulating).
+    if (!acc) for (let i = i0; i < i1; i++) c.fill(0, cOff + i * ldc + j0, cOff + i * ldc + j1);
+    return;
+  }
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = Math.min(NC, j1 - jc);
+    const ncPad = Math.ceil(nc / NR) * NR;
+    packB = grow(packB, ncPad * k);
+    packPanelB(packB, b, bOff, ldb, transB, jc, nc, k);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const mc = Math.min(MC, i1 - ic);
+      const mcPad = Math.ceil(mc / MR) * MR;
+      packA = grow(packA, mcPad * k);
+      packPanelA(packA, a, aOff, lda, transA, ic, mc, k);
+      for (let jr = 0; jr < nc; jr += NR) {
+        const nr = Math.min(NR, nc - jr);
+        for (let ir = 0; ir < mc; ir += MR) {
+          const mr = Math.min(MR, mc - ir);
+          microkernel4x4(k, packA, ir * k, packB, jr * k, c, cOff + (ic + ir) * ldc + jc + jr, ldc, mr, nr, acc);
+        }
+      }
+    }
+  }
+}
+
+// Packed A: for each MR-row micro-panel, k groups of MR values: dst[ir*k + p*MR + i] = op(A)[i0+ir+i, p].
+function packPanelA(
+  dst: Float64Array,
+  a: Float32Array,
+  aOff: number,
+  lda: number,
+  transA: boolean,
+  i0: number,
+  mc: number,
+  k: number,
+): void {
+  let d = 0;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = Math.min(MR, mc - ir);
+    const row = i0 + ir;
+    if (mr === MR) {
+      if (transA) {
+        // op(A)[i, p] = a[p*lda + i]: 4 consecutive values per p.
+        let s = aOff + row;
+        for (let p = 0; p < k; p++, s += lda, d += 4) {
+          dst[d] = a[s]!;
+          dst[d + 1] = a[s + 1]!;
+          dst[d + 2] = a[s + 2]!;
+          dst[d + 3] = a[s + 3]!;
+        }
+      } else {
+        // op(A)[i, p] = a[i*lda + p]: 4 row streams.
+        const s0 = aOff + row * lda;
+        const s1 = s0 + lda;
+        const s2 = s1 + lda;
+        const s3 = s2 + lda;
+        for (let p = 0; p < k; p++, d += 4) {
+          dst[d] = a[s0 + p]!;
+          dst[d + 1] = a[s1 + p]!;
+          dst[d + 2] = a[s2 + p]!;
+          dst[d + 3] = a[s3 + p]!;
+        }
+      }
+    } else {
+      for (let p = 0; p < k; p++, d += MR) {
+        for (let i = 0; i < MR; i++) {
+          dst[d + i] = i < mr ? (transA ? a[aOff + p * lda + row + i]! : a[aOff + (row + i) * lda + p]!) : 0;
+        }
+      }
+    }
+  }
+}
+
+// Packed B: for each NR-column micro-panel, k groups of NR values: dst[jr*k + p*NR + j] = op(B)[p, j0+jr+j].
+function packPanelB(
+  dst: Float64Array,
+  b: Float32Array,
+  bOff: number,
+  ldb: number,
+  transB: boolean,
+  j0: number,
+  nc: number,
+  k: number,
+): void {
+  let d = 0;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = Math.min(NR, nc - jr);
+    const col = j0 + jr;
+    if (nr === NR) {
+      if (transB) {
+        // op(B)[p, j] = b[j*ldb + p]: 4 row streams.
+        const s0 = bOff + col * ldb;
+        const s1 = s0 + ldb;
+        const s2 = s1 + ldb;
+        const s3 = s2 + ldb;
+        for (let p = 0; p < k; p++, d += 4) {
+          dst[d] = b[s0 + p]!;
+          dst[d + 1] = b[s1 + p]!;
+          dst[d + 2] = b[s2 + p]!;
+          dst[d + 3] = b[s3 + p]!;
+        }
+      } else {
+        let s = bOff + col;
+        for (let p = 0; p < k; p++, s += ldb, d += 4) {
+          dst[d] = b[s]!;
+          dst[d + 1] = b[s + 1]!;
+          dst[d + 2] = b[s + 2]!;
+          dst[d + 3] = b[s + 3]!;
+        }
+      }
+    } else {
+      for (let p = 0; p < k; p++, d += NR) {
+        for (let j = 0; j < NR; j++) {
+          dst[d + j] = j < nr ? (transB ? b[bOff + (col + j) * ldb + p]! : b[bOff + p * ldb + col + j]!) : 0;
+        }
+      }
+    }
+  }
+}
+
+// 4×4 register tile: 16 float64 accumulators in locals, full-k loop, then one rounding per output on store.
+// Only the top-left mr×nr part of the tile is stored (edge tiles).
+function microkernel4x4(
+  k: number,
+  pa: Float64Array,
+  ia: number,
+  pb: Float64Array,
+  ib: number,
+  c: Float32Array,
+  ci: number,
+  ldc: number,
+  mr: number,
+  nr: number,
+  acc: boolean,
+): void {
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (let p = 0; p < k; p++) {
+    const a0 = pa[ia]!, a1 = pa[ia + 1]!, a2 = pa[ia + 2]!, a3 = pa[ia + 3]!;
+    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    ia += 4;
+    ib += 4;
+  }
+  if (mr === 4 && nr === 4) {
+    const r1 = ci + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+    if (acc) {
+      c[ci] = c[ci]! + c00; c[ci + 1] = c[ci + 1]! + c01; c[ci + 2] = c[ci + 2]! + c02; c[ci + 3] = c[ci + 3]! + c03;
+      c[r1] = c[r1]! + c10; c[r1 + 1] = c[r1 + 1]! + c11; c[r1 + 2] = c[r1 + 2]! + c12; c[r1 + 3] = c[r1 + 3]! + c13;
+      c[r2] = c[r2]! + c20; c[r2 + 1] = c[r2 + 1]! + c21; c[r2 + 2] = c[r2 + 2]! + c22; c[r2 + 3] = c[r2 + 3]! + c23;
+      c[r3] = c[r3]! + c30; c[r3 + 1] = c[r3 + 1]! + c31; c[r3 + 2] = c[r3 + 2]! + c32; c[r3 + 3] = c[r3 + 3]! + c33;
+    } else {
+      c[ci] = c00; c[ci + 1] = c01; c[ci + 2] = c02; c[ci + 3] = c03;
+      c[r1] = c10; c[r1 + 1] = c11; c[r1 + 2] = c12; c[r1 + 3] = c13;
+      c[r2] = c20; c[r2 + 1] = c21; c[r2 + 2] = c22; c[r2 + 3] = c23;
+      c[r3] = c30; c[r3 + 1] = c31; c[r3 + 2] = c32; c[r3 + 3] = c33;
+    }
+    return;
+  }
+  const t = edge;
+  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03;
+  t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
+  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23;
+  t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
+  for (let i = 0; i < mr; i++) {
+    const row = ci + i * ldc;
+    for (let j = 0; j < nr; j++) {
+      c[row + j] = acc ? c[row + j]! + t[i * NR + j]! : t[i * NR + j]!;
+    }
+  }
+}
+
+/**
+ * Reference GEMM: triple loop, float64 accumulator, same arguments and summation order as `sgemm`
+ * (sum over p ascending, then one rounding; `accumulate` adds the sum to the old C value).
+ */
+export function sgemmNaive(
+  c: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOpts = EMPTY,
+): void {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  const acc = opts.accumulate === true;
+  const aOff = opts.aOff ?? 0;
+  const bOff = opts.bOff ?? 0;
+  const cOff = opts.cOff ?? 0;
+  const lda = opts.lda ?? (transA ? m : k);
+  const ldb = opts.ldb ?? (transB ? k : n);
+  const ldc = opts.ldc ?? n;
+  if (k === 0 && acc) return;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) {
+        const av = transA ? a[aOff + p * lda + i]! : a[aOff + i * lda + p]!;
+        const bv = transB ? b[bOff + j * ldb + p]! : b[bOff + p * ldb + j]!;
+        s += av * bv;
+      }
+      const ci = cOff + i * ldc + j;
+      c[ci] = acc ? c[ci]! + s : s;
+    }
+  }
+}

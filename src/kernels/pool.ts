@@ -1,0 +1,250 @@
+// 2-D pooling kernels with PyTorch's CPU semantics, NCHW. Every (n, c) plane is pooled independently.
+//
+//   max:      x: (N, C, H, W) → y, argmax: (N, C, oH, oW); argmax is the flat index ih·W + iw within the plane
+//   avg:      same shapes, PyTorch's divisor rule (see avgPool2dForward)
+//   adaptive: bins [floor(i·H/oH), ceil((i+1)·H/oH))
+
+/** Shapes and hyper-parameters of a 2-D pooling. Padding is symmetric per axis; oh/ow come from poolOutSize. */
+export interface PoolParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  /** Dilation (max pooling only; PyTorch's avg pooling has none, so avg pooling requires 1 here). */
+  dilH: number;
+  dilW: number;
+  oh: number;
+  ow: number;
+}
+
+/** Average pooling extras: PyTorch's count_include_pad and divisor_override. */
+export interface AvgPoolParams extends PoolParams {
+  countIncludePad: boolean;
+  divisorOverride?: number;
+}
+
+/** Output size of adaptive pooling: the input plane (h, w) is split into (oh, ow) bins. */
+export interface AdaptivePoolParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+}
+
+/**
+ * PyTorch's pooling output size: floor((in + 2·pad − dil·(k − 1) − 1 [+ stride − 1 if ceil]) / stride) + 1, and in
+ * ceil mode the last window must start inside the input or the left padding: if (out − 1)·stride ≥ in + pad, out − 1.
+ * E.g. in=5, k=2, stride=2, pad=1, ceil → 3 (not 4).
+ */
+export function poolOutSize(inSize: number, k: number, stride: number, pad: number, dil: number, ceilMode: boolean): number {
+  const span = inSize + 2 * pad - dil * (k - 1) - 1 + (ceilMode ? stride - 1 : 0);
+  let out = Math.floor(span / stride) + 1;
+  if (ceilMode && (out - 1) * stride >= inSize + pad) out--;
+  return out;
+}
+
+// ---- max pooling -------------------------------------------------------------------------------------------
+
+/**
+ * y, argmax: (N, C, oH, oW), overwritten, from x: (N, C, H, W). Padding counts as −∞. Within a window the scan is
+ * row-major and a value replaces the running max when it is greater (so ties keep the first) or when it is NaN
+ * (so a NaN makes the output NaN, and with several NaNs the argmax is the last NaN, as in PyTorch's CPU kernel).
+ * A window with no input element in it (possible only with large dilation) gives −∞ and argmax −1.
+ */
+export function maxPool2dForward(y: Float32Array, argmax: Int32Array, x: Float32Array, p: PoolParams): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = p;
+  // Per output column: the kernel columns [kx0, kx1) whose input column x0 + kx·dilW lies in [0, W).
+  const kxRange = tapRanges(ow, strideW, padW, dilW, kw, w);
+  const planes = n * c;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * oh * ow;
+    for (let oy = 0; oy < oh; oy++) {
+      // Rows of the window that fall inside the input: iy = y0 + ky·dilH for ky in [ky0, ky1).
+      const y0 = oy * strideH - padH;
+      const ky0 = firstTap(y0, dilH);
+      const ky1 = endTap(y0, dilH, kh, h);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * strideW - padW;
+        const kx0 = kxRange[2 * ox]!, kx1 = kxRange[2 * ox + 1]!;
+        let best = -Infinity;
+        let bestIdx = -1;
+        if (ky0 < ky1 && kx0 < kx1) {
+          bestIdx = (y0 + ky0 * dilH) * w + x0 + kx0 * dilW;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const rowIdx = (y0 + ky * dilH) * w + x0;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const idx = rowIdx + kx * dilW;
+              const v = x[xOff + idx]!;
+              if (v > best || v !== v) {
+                best = v;
+                bestIdx = idx;
+              }
+            }
+          }
+        }
+        y[yOff + oy * ow + ox] = best;
+        argmax[yOff + oy * ow + ox] = bestIdx;
+      }
+    }
+  }
+}
+
+// Taps of a dilated window starting at s (possibly negative): tap t sits at s + t·dil; the ones inside [0, size)
+// are t in [firstTap, endTap). Both are clamped to [0, k].
+function firstTap(s: number, dil: number): number {
+  return s >= 0 ? 0 : Math.ceil(-s / dil);
+}
+function endTap(s: number, dil: number, k: number, size: number): number {
+  return s >= size ? 0 : Math.min(k, Math.floor((size - 1 - s) / dil) + 1);
+}
+
+let tapBuf: Int32Array = new Int32Array(0);
+
+/** [first, end) tap pairs for every output position along one axis, in a reused module-level buffer. */
+function tapRanges(out: number, stride: number, pad: number, dil: number, k: number, size: number): Int32Array {
+  if (tapBuf.length < 2 * out) tapBuf = new Int32Array(Math.max(2 * out, 2 * tapBuf.length));
+  for (let o = 0; o < out; o++) {
+    const s = o * stride - pad;
+    tapBuf[2 * o] = firstTap(s, dil);
+    tapBuf[2 * o + 1] = endTap(s, dil, k, size);
+  }
+  return tapBuf;
+}
+
+/** dx: (N, C, H, W) += dy routed to the argmax positions (windows with argmax −1 are skipped). Caller zeroes dx. */
+export function maxPool2dBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, p: PoolParams): void {
+  const { n, c, h, w, oh, ow } = p;
+  const planes = n * c;
+  const ohw = oh * ow;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * ohw;
+    for (let j = 0; j < ohw; j++) {
+      const idx = argmax[yOff + j]!;
+      if (idx >= 0) dx[xOff + idx] = dx[xOff + idx]! + dy[yOff + j]!;
+    }
+  }
+}
+
+// ---- average pooling ---------------------------------------------------------------------------------------
+
+// PyTorch's window for output (oy, ox): rows [y0, y1) with y0 = oy·s − pad, y1 = min(y0 + k, H + pad); the
+// count_include_pad divisor is (y1 − y0)·(x1 − x0) taken before clipping to the input, so a ceil-mode window that
+// hangs past H + pad is clipped there. The sum (and the other divisor) then uses the window clipped to [0, H).
+function avgDivisor(p: AvgPoolParams, y0: number, y1: number, x0: number, x1: number, cy0: number, cy1: number, cx0: number, cx1: number): number {
+  if (p.divisorOverride !== undefined) return p.divisorOverride;
+  return p.countIncludePad ? (y1 - y0) * (x1 - x0) : (cy1 - cy0) * (cx1 - cx0);
+}
+
+/**
+ * y: (N, C, oH, oW), overwritten, from x: (N, C, H, W): mean over each window (float64 sum / divisor). A window with
+ * no input element gives 0 (PyTorch). Dilation is not part of avg pooling (dilH/dilW are ignored).
+ */
+export function avgPool2dForward(y: Float32Array, x: Float32Array, p: AvgPoolParams): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
+  const planes = n * c;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * oh * ow;
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = oy * strideH - padH;
+      const y1 = Math.min(y0 + kh, h + padH);
+      const cy0 = Math.max(y0, 0), cy1 = Math.min(y1, h);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * strideW - padW;
+        const x1 = Math.min(x0 + kw, w + padW);
+        const cx0 = Math.max(x0, 0), cx1 = Math.min(x1, w);
+        if (cy0 >= cy1 || cx0 >= cx1) {
+          y[yOff + oy * ow + ox] = 0;
+          continue;
+        }
+        let s = 0;
+        for (let iy = cy0; iy < cy1; iy++) {
+          const r = xOff + iy * w;
+          for (let ix = cx0; ix < cx1; ix++) s += x[r + ix]!;
+        }
+        y[yOff + oy * ow + ox] = s / avgDivisor(p, y0, y1, x0, x1, cy0, cy1, cx0, cx1);
+      }
+    }
+  }
+}
+
+/** dx: (N, C, H, W) += each dy spread evenly (dy / divisor) over its window's input elements. Caller zeroes dx. */
+export function avgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AvgPoolParams): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
+  const planes = n * c;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * oh * ow;
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = oy * strideH - padH;
+      const y1 = Math.min(y0 + kh, h + padH);
+      const cy0 = Math.max(y0, 0), cy1 = Math.min(y1, h);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * strideW - padW;
+        const x1 = Math.min(x0 + kw, w + padW);
+        const cx0 = Math.max(x0, 0), cx1 = Math.min(x1, w);
+        if (cy0 >= cy1 || cx0 >= cx1) continue;
+        const g = Math.fround(dy[yOff + oy * ow + ox]! / avgDivisor(p, y0, y1, x0, x1, cy0, cy1, cx0, cx1));
+        for (let iy = cy0; iy < cy1; iy++) {
+          const r = xOff + iy * w;
+          for (let ix = cx0; ix < cx1; ix++) dx[r + ix] = dx[r + ix]! + g;
+        }
+      }
+    }
+  }
+}
+
+// ---- adaptive average pooling ------------------------------------------------------------------------------
+
+/** y: (N, C, oH, oW), overwritten: mean of x over bins rows [floor(i·H/oH), ceil((i+1)·H/oH)) × likewise for columns. */
+export function adaptiveAvgPool2dForward(y: Float32Array, x: Float32Array, p: AdaptivePoolParams): void {
+  const { n, c, h, w, oh, ow } = p;
+  const planes = n * c;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * oh * ow;
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = Math.floor((oy * h) / oh), y1 = Math.ceil(((oy + 1) * h) / oh);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = Math.floor((ox * w) / ow), x1 = Math.ceil(((ox + 1) * w) / ow);
+        let s = 0;
+        for (let iy = y0; iy < y1; iy++) {
+          const r = xOff + iy * w;
+          for (let ix = x0; ix < x1; ix++) s += x[r + ix]!;
+        }
+        y[yOff + oy * ow + ox] = s / ((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+}
+
+/** dx: (N, C, H, W) += each dy / (bin size) over its bin (bins may overlap). Caller zeroes dx. */
+export function adaptiveAvgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AdaptivePoolParams): void {
+  const { n, c, h, w, oh, ow } = p;
+  const planes = n * c;
+  for (let pl = 0; pl < planes; pl++) {
+    const xOff = pl * h * w;
+    const yOff = pl * oh * ow;
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = Math.floor((oy * h) / oh), y1 = Math.ceil(((oy + 1) * h) / oh);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = Math.floor((ox * w) / ow), x1 = Math.ceil(((ox + 1) * w) / ow);
+        const g = Math.fround(dy[yOff + oy * ow + ox]! / ((y1 - y0) * (x1 - x0)));
+        for (let iy = y0; iy < y1; iy++) {
+          const r = xOff + iy * w;
+          for (let ix = x0; ix < x1; ix++) dx[r + ix] = dx[r + ix]! + g;
+        }
+      }
+    }
+  }
+}

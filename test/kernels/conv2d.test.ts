@@ -1,0 +1,176 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardInputNaive,
+  conv2dBackwardWeight,
+  conv2dBackwardWeightNaive,
+  conv2dForward,
+  conv2dForwardNaive,
+  conv2dOutSize,
+  type Conv2dParams,
+} from '../../src/kernels/conv2d.js';
+import { assertClose, randArray } from './compare.js';
+
+interface Spec {
+  n: number; c: number; h: number; w: number; o: number; kh: number; kw: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number; groups: number;
+}
+
+function params(s: Spec): Conv2dParams {
+  return {
+    n: s.n, c: s.c, h: s.h, w: s.w, o: s.o, kh: s.kh, kw: s.kw, strideH: s.sh, strideW: s.sw, padH: s.ph, padW: s.pw,
+    dilH: s.dh, dilW: s.dw, groups: s.groups,
+    oh: conv2dOutSize(s.h, s.kh, s.sh, s.ph, s.dh), ow: conv2dOutSize(s.w, s.kw, s.sw, s.pw, s.dw),
+  };
+}
+
+const label = (p: Conv2dParams) =>
+  `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},${p.kh},${p.kw}] s=(${p.strideH},${p.strideW}) ` +
+  `p=(${p.padH},${p.padW}) d=(${p.dilH},${p.dilW}) g=${p.groups} → [${p.oh},${p.ow}]`;
+
+/** Fast vs naive for forward (with and without bias) and all three backward kernels, accumulating onto noise. */
+function checkAll(p: Conv2dParams, seed: number): void {
+  const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+  const x = randArray(seed, xs), w = randArray(seed + 1, ws), bias = randArray(seed + 2, p.o), dy = randArray(seed + 3, ys);
+  const name = label(p);
+
+  for (const b of [null, bias]) {
+    const y = new Float32Array(ys).fill(NaN); // forward must overwrite everything
+    const yr = new Float32Array(ys);
+    conv2dForward(y, x, w, b, p);
+    conv2dForwardNaive(yr, x, w, b, p);
+    assertClose(`fwd${b ? '+bias' : ''} ${name}`, y, yr);
+  }
+
+  // Backward kernels accumulate: start both from the same non-zero contents.
+  const dx0 = randArray(seed + 4, xs), dw0 = randArray(seed + 5, ws), db0 = randArray(seed + 6, p.o);
+  const dx = dx0.slice(), dxr = dx0.slice();
+  conv2dBackwardInput(dx, dy, w, p);
+  conv2dBackwardInputNaive(dxr, dy, w, p);
+  assertClose(`bwd input ${name}`, dx, dxr);
+
+  const dw = dw0.slice(), dwr = dw0.slice();
+  conv2dBackwardWeight(dw, dy, x, p);
+  conv2dBackwardWeightNaive(dwr, dy, x, p);
+  assertClose(`bwd weight ${name}`, dw, dwr);
+
+  const db = db0.slice();
+  conv2dBackwardBias(db, dy, p);
+  const dbr = new Float64Array(p.o);
+  const ohw = p.oh * p.ow;
+  for (let i = 0; i < ys; i++) dbr[Math.floor(i / ohw) % p.o]! += dy[i]!;
+  for (let o = 0; o < p.o; o++) dbr[o]! += db0[o]!;
+  assertClose(`bwd bias ${name}`, db, dbr);
+}
+
+const named: [string, Spec][] = [
+  ['3×3 s1 p1 batch 1', { n: 1, c: 3, h: 8, w: 8, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
+  ['3×3 s2 p2 batch 3, odd non-square', { n: 3, c: 4, h: 9, w: 7, o: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2, dh: 1, dw: 1, groups: 1 }],
+  ['groups 2 dil 4', { n: 2, c: 4, h: 13, w: 11, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 4, pw: 4, dh: 4, dw: 4, groups: 2 }],
+  ['dil (2,3) non-square kernel', { n: 1, c: 3, h: 10, w: 12, o: 4, kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 2, dh: 2, dw: 3, groups: 1 }],
+  ['groups 4, c/groups 2', { n: 3, c: 8, h: 6, w: 5, o: 12, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 4 }],
+  ['depthwise (groups = c)', { n: 2, c: 5, h: 7, w: 6, o: 5, kh: 3, kw: 3, sh: 2, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 5 }],
+  ['1×1 s1 p0 (direct GEMM path)', { n: 3, c: 7, h: 5, w: 6, o: 9, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }],
+  ['1×1 s1 p0 groups 2 (direct GEMM path with offsets)', { n: 2, c: 6, h: 3, w: 5, o: 4, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 2 }],
+  ['1×1 s2 (ResNet downsample)', { n: 2, c: 6, h: 9, w: 8, o: 8, kh: 1, kw: 1, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }],
+  ['1×1 with padding 1', { n: 1, c: 2, h: 3, w: 4, o: 3, kh: 1, kw: 1, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
+  ['7×7 s2 p3 stem', { n: 1, c: 3, h: 20, w: 18, o: 8, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
+  ['kernel as large as the padded input', { n: 2, c: 2, h: 3, w: 2, o: 3, kh: 5, kw: 4, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
+  ['stride larger than kernel', { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 2, kw: 2, sh: 3, sw: 4, ph: 1, pw: 0, dh: 1, dw: 1, groups: 1 }],
+  ['wide output (crosses the GEMM column block)', { n: 1, c: 2, h: 3, w: 200, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
+];
+
+describe('conv2dOutSize', () => {
+  it('PyTorch formula examples', () => {
+    expect(conv2dOutSize(224, 7, 2, 3, 1)).toBe(112); // ResNet stem
+    expect(conv2dOutSize(56, 3, 1, 1, 1)).toBe(56);
+    expect(conv2dOutSize(56, 1, 2, 0, 1)).toBe(28);
+    expect(conv2dOutSize(9, 3, 2, 2, 1)).toBe(6); // floor((9 + 4 − 2 − 1)/2) + 1
+    expect(conv2dOutSize(13, 3, 1, 4, 4)).toBe(13); // dilated: 13 + 8 − 8 − 1 + 1
+    expect(conv2dOutSize(10, 2, 1, 1, 2)).toBe(10); // 10 + 2 − 2 − 1 + 1
+  });
+});
+
+describe('conv2d naive references (checked by hand and by the adjoint identity)', () => {
+  it('forward by hand: 1×1×3×3 input, 2×2 kernel, pad 1, stride 2, bias', () => {
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const w = Float32Array.from([1, 10, 100, 1000]);
+    const p = params({ n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 });
+    expect([p.oh, p.ow]).toEqual([2, 2]);
+    const y = new Float32Array(4);
+    conv2dForwardNaive(y, x, w, Float32Array.from([0.5]), p);
+    // windows (top-left at (−1,−1), (−1,1), (1,−1), (1,1)); w row-major [[1,10],[100,1000]]
+    // (0,0): only x[0,0]=1 under w[1,1]=1000 → 1000; (0,1): x[0,1]=2·100 + x[0,2]=3·1000 → 3200
+    // (1,0): x[1,0]=4·10 + x[2,0]=7·1000 → 7040; (1,1): 5·1 + 6·10 + 8·100 + 9·1000 → 9865
+    expect(Array.from(y)).toEqual([1000.5, 3200.5, 7040.5, 9865.5]);
+  });
+
+  it('groups: each output channel sees only its group of input channels', () => {
+    // 2 groups, 1 channel each, 1×1 kernel: y[0] = 2·x[0], y[1] = 3·x[1]
+    const x = Float32Array.from([1, 2, 10, 20]);
+    const w = Float32Array.from([2, 3]);
+    const p = params({ n: 1, c: 2, h: 1, w: 2, o: 2, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 2 });
+    const y = new Float32Array(4);
+    conv2dForwardNaive(y, x, w, null, p);
+    expect(Array.from(y)).toEqual([2, 4, 30, 60]);
+    conv2dForward(y.fill(0), x, w, null, p);
+    expect(Array.from(y)).toEqual([2, 4, 30, 60]);
+  });
+
+  it('⟨conv(x, w), dy⟩ = ⟨x, ∂x⟩ = ⟨w, ∂w⟩ for the naive backward kernels', () => {
+    for (const [name, s] of named) {
+      const p = params(s);
+      const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+      const x = randArray(11, xs), w = randArray(12, ws), dy = randArray(13, ys);
+      const y = new Float32Array(ys), dx = new Float32Array(xs), dw = new Float32Array(ws);
+      conv2dForwardNaive(y, x, w, null, p);
+      conv2dBackwardInputNaive(dx, dy, w, p);
+      conv2dBackwardWeightNaive(dw, dy, x, p);
+      let yy = 0, xx = 0, wwSum = 0, mag = 0;
+      for (let i = 0; i < ys; i++) { yy += y[i]! * dy[i]!; mag += Math.abs(y[i]! * dy[i]!); }
+      for (let i = 0; i < xs; i++) xx += x[i]! * dx[i]!;
+      for (let i = 0; i < ws; i++) wwSum += w[i]! * dw[i]!;
+      const tol = 1e-5 * Math.max(1, mag);
+      expect(Math.abs(xx - yy), `${name}: ⟨x,dx⟩=${xx} vs ⟨y,dy⟩=${yy}`).toBeLessThan(tol);
+      expect(Math.abs(wwSum - yy), `${name}: ⟨w,dw⟩=${wwSum} vs ⟨y,dy⟩=${yy}`).toBeLessThan(tol);
+    }
+  });
+});
+
+describe('conv2d fast (im2col + GEMM) vs naive', () => {
+  for (const [name, s] of named) {
+    const p = params(s);
+    it(`${name}: ${label(p)}`, () => checkAll(p, 1000 + p.c * 31 + p.o));
+  }
+
+  it('random shapes (fast-check)', () => {
+    const spec = fc
+      .record({
+        n: fc.integer({ min: 1, max: 3 }),
+        groups: fc.constantFrom(1, 1, 2, 3, 4),
+        cg: fc.integer({ min: 1, max: 3 }),
+        og: fc.integer({ min: 1, max: 3 }),
+        h: fc.integer({ min: 1, max: 11 }),
+        w: fc.integer({ min: 1, max: 11 }),
+        kh: fc.integer({ min: 1, max: 4 }),
+        kw: fc.integer({ min: 1, max: 4 }),
+        sh: fc.integer({ min: 1, max: 3 }),
+        sw: fc.integer({ min: 1, max: 3 }),
+        ph: fc.integer({ min: 0, max: 3 }),
+        pw: fc.integer({ min: 0, max: 3 }),
+        dh: fc.integer({ min: 1, max: 4 }),
+        dw: fc.integer({ min: 1, max: 4 }),
+        seed: fc.integer({ min: 0, max: 1e9 }),
+      })
+      .filter((r) => r.h + 2 * r.ph >= r.dh * (r.kh - 1) + 1 && r.w + 2 * r.pw >= r.dw * (r.kw - 1) + 1);
+    fc.assert(
+      fc.property(spec, (r) => {
+        const p = params({ ...r, c: r.cg * r.groups, o: r.og * r.groups });
+        checkAll(p, r.seed);
+      }),
+      { seed: 42, numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,164 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { sgemm, sgemmNaive, sgemmRange, type GemmOpts } from '../../src/kernels/gemm.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
+
+// Case: op(A) m×k, op(B) k×n, stored with optional transposes, leading dims ≥ the row length, and offsets.
+interface Case {
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  accumulate: boolean;
+  padA: number; // extra elements per stored row of A (lda = rowLen + padA)
+  padB: number;
+  padC: number;
+  aOff: number;
+  bOff: number;
+  cOff: number;
+  seed: number;
+}
+
+function setup(cs: Case) {
+  const { m, n, k, transA, transB, padA, padB, padC, aOff, bOff, cOff, seed } = cs;
+  const lda = (transA ? m : k) + padA, ldb = (transB ? k : n) + padB, ldc = n + padC;
+  const aRows = transA ? k : m, bRows = transB ? n : k;
+  const a = randArray(seed, aOff + aRows * lda);
+  const b = randArray(seed + 1, bOff + bRows * ldb);
+  const c0 = randArray(seed + 2, cOff + m * ldc);
+  const opts: GemmOpts = { transA, transB, accumulate: cs.accumulate, aOff, bOff, cOff, lda, ldb, ldc };
+  return { a, b, c0, opts };
+}
+
+const caseArb = (maxDim: number) =>
+  fc.record({
+    m: fc.integer({ min: 1, max: maxDim }),
+    n: fc.integer({ min: 1, max: maxDim }),
+    k: fc.integer({ min: 1, max: maxDim }),
+    transA: fc.boolean(),
+    transB: fc.boolean(),
+    accumulate: fc.boolean(),
+    padA: fc.integer({ min: 0, max: 3 }),
+    padB: fc.integer({ min: 0, max: 3 }),
+    padC: fc.integer({ min: 0, max: 3 }),
+    aOff: fc.integer({ min: 0, max: 5 }),
+    bOff: fc.integer({ min: 0, max: 5 }),
+    cOff: fc.integer({ min: 0, max: 5 }),
+    seed: fc.integer({ min: 0, max: 1e9 }),
+  });
+
+describe('sgemmNaive (the reference itself)', () => {
+  it('2×3 · 3×2 by hand', () => {
+    const a = Float32Array.from([1, 2, 3, 4, 5, 6]); // [[1,2,3],[4,5,6]]
+    const b = Float32Array.from([7, 8, 9, 10, 11, 12]); // [[7,8],[9,10],[11,12]]
+    const c = new Float32Array(4);
+    sgemmNaive(c, a, b, 2, 2, 3);
+    expect(Array.from(c)).toEqual([58, 64, 139, 154]);
+  });
+  it('Aᵀ·Bᵀ with accumulate by hand', () => {
+    const a = Float32Array.from([1, 4, 2, 5, 3, 6]); // stored 3×2, op(A) = [[1,2,3],[4,5,6]]
+    const b = Float32Array.from([7, 9, 11, 8, 10, 12]); // stored 2×3, op(B) = [[7,8],[9,10],[11,12]]
+    const c = Float32Array.from([1, 1, 1, 1]);
+    sgemmNaive(c, a, b, 2, 2, 3, { transA: true, transB: true, accumulate: true });
+    expect(Array.from(c)).toEqual([59, 65, 140, 155]);
+  });
+});
+
+describe('sgemm vs sgemmNaive', () => {
+  // Same per-output summation order and one rounding, so the results are bit-identical, not merely close.
+  it('random small shapes, transposes, leading dims, offsets, accumulate: bit-identical', () => {
+    fc.assert(
+      fc.property(caseArb(23), (cs) => {
+        const { a, b, c0, opts } = setup(cs);
+        const got = c0.slice(), ref = c0.slice();
+        sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
+        sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
+        assertIdentical(`sgemm ${JSON.stringify(cs)}`, got, ref);
+      }),
+      { seed: 42, numRuns: 200 },
+    );
+  });
+
+  it('shapes crossing the MC=128 / NC=512 block edges (m=133 n=517 k=9, all transposes)', () => {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      const cs: Case = { m: 133, n: 517, k: 9, transA, transB, accumulate: false, padA: 1, padB: 2, padC: 3, aOff: 1, bOff: 2, cOff: 3, seed: 7 };
+      const { a, b, c0, opts } = setup(cs);
+      const got = c0.slice(), ref = c0.slice();
+      sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
+      sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
+      assertIdentical(`sgemm tA=${transA} tB=${transB}`, got, ref);
+    }
+  });
+
+  it('long k (m=9 n=6 k=1500) is close to a float64 dot product', () => {
+    const m = 9, n = 6, k = 1500;
+    const a = randArray(1, m * k), b = randArray(2, k * n);
+    const c = new Float32Array(m * n);
+    sgemm(c, a, b, m, n, k);
+    const ref = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a[i * k + p]! * b[p * n + j]!;
+      ref[i * n + j] = s;
+    }
+    assertClose('sgemm k=1500', c, ref);
+  });
+
+  it('only the ldc-strided m×n block of C is written', () => {
+    const m = 5, n = 6, k = 4, ldc = 9;
+    const a = randArray(3, m * k), b = randArray(4, k * n);
+    const c = new Float32Array(2 + m * ldc).fill(-7);
+    sgemm(c, a, b, m, n, k, { cOff: 2, ldc });
+    for (let i = 0; i < c.length; i++) {
+      const inside = i >= 2 && (i - 2) % ldc < n && i < 2 + m * ldc;
+      if (!inside) expect(c[i], `c[${i}]`).toBe(-7);
+    }
+  });
+
+  it('k=0: C = 0, or unchanged when accumulating', () => {
+    const c = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    sgemm(c, new Float32Array(0), new Float32Array(0), 2, 3, 0, { accumulate: true });
+    expect(Array.from(c)).toEqual([1, 2, 3, 4, 5, 6]);
+    sgemm(c, new Float32Array(0), new Float32Array(0), 2, 3, 0);
+    expect(Array.from(c)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('Inf/NaN in A or B reach only the outputs that use them (zero padding of edge tiles never leaks)', () => {
+    const m = 5, n = 7, k = 3; // neither a multiple of the 4×4 tile
+    const a = randArray(5, m * k), b = randArray(6, k * n);
+    a[4 * k + 1] = Infinity; // row 4 of A
+    b[2 * n + 6] = NaN; // column 6 of B
+    const got = new Float32Array(m * n), ref = new Float32Array(m * n);
+    sgemm(got, a, b, m, n, k);
+    sgemmNaive(ref, a, b, m, n, k);
+    assertIdentical('sgemm with Inf/NaN', got, ref);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(i !== 4 && j !== 6);
+    }
+  });
+});
+
+describe('sgemmRange (determinism under any split)', () => {
+  it('any partition of C into row/column ranges gives the same bits as one call', () => {
+    fc.assert(
+      fc.property(
+        caseArb(40),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 40 }),
+        (cs, si, sj) => {
+          const { a, b, c0, opts } = setup(cs);
+          const whole = c0.slice(), parts = c0.slice();
+          sgemm(whole, a, b, cs.m, cs.n, cs.k, opts);
+          const i = Math.min(si, cs.m), j = Math.min(sj, cs.n);
+          sgemmRange(parts, a, b, cs.m, cs.n, cs.k, opts, 0, i, 0, j);
+          sgemmRange(parts, a, b, cs.m, cs.n, cs.k, opts, i, cs.m, 0, j);
+          sgemmRange(parts, a, b, cs.m, cs.n, cs.k, opts, 0, i, j, cs.n);
+          sgemmRange(parts, a, b, cs.m, cs.n, cs.k, opts, i, cs.m, j, cs.n);
+          assertIdentical(`split at (${i}, ${j})`, parts, whole);
+        },
+      ),
+      { seed: 42, numRuns: 60 },
+    );
+  });
+});
