@@ -1,5 +1,6 @@
 /**
- * resnet-ts: the public API. Everything the README documents is exported here, and nothing else.
+ * resnet-ts: the public API for Node. Everything the README documents is exported here, and nothing else.
+ * `resnet-ts/core` is the same without the Node-only file helpers (for browsers).
  */
 export { Tensor, tensor, zeros, ones, full, arange, rand, randn } from './tensor.js';
 export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
@@ -13,3 +14,5 @@ export { matmul } from './ops/matmul.js';
 export { reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand, cat, stack, narrow, slice, pad } from './ops/movement.js';
 export * as nn from './nn/index.js';
 export * as models from './models/index.js';
+export * as optim from './optim/index.js';
+export * as data from './data/node.js';

@@ -1,4 +1,6 @@
+import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
+import { trainCommand } from './train.js';
 
 /** A subcommand: one-line summary, full help text, and the runner (throws UsageError for bad usage). */
 export interface Command {
@@ -8,5 +10,7 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  train: trainCommand,
   summary: summaryCommand,
 };

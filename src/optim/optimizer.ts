@@ -1,0 +1,225 @@
+/**
+ * The optimizer base class: parameter groups, per-parameter state, zeroGrad, stateDict / loadStateDict.
+ * PyTorch equivalent: torch.optim.Optimizer (1.13).
+ *
+ * Arithmetic convention for every optimizer here: PyTorch runs these updates as float32 tensor ops, each op rounding
+ * its result to float32, with Python-float hyperparameters cast to float32 (`alpha`, `value`, scalar multipliers).
+ * We mirror that: hyperparameters are rounded with Math.fround once per step, and each PyTorch op becomes one float64
+ * expression rounded to float32 (Math.fround or a Float32Array store). `x + a·y` (torch's add with alpha, which the
+ * CPU kernels evaluate as a fused multiply-add) is one expression: the float64 product of two float32 values is exact.
+ */
+
+import { StateDictError, ValueError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+
+/** One parameter group: its tensors plus the hyperparameters that apply to them. */
+export interface ParamGroup {
+  params: Tensor[];
+  /** Learning rate; schedulers assign it before each step. */
+  lr: number;
+  /** The lr a scheduler started from (torch's group['initial_lr']); set by the first scheduler attached. */
+  initialLr?: number;
+}
+
+/** What a constructor accepts for one group: the tensors plus any subset of the optimizer's options. */
+export type ParamGroupInput<O> = { params: Tensor[] } & Partial<O>;
+
+/** Per-parameter state: float32 buffers (same length as the parameter) and plain numbers (e.g. Adam's `step`). */
+export type ParamState = Record<string, Float32Array | number>;
+
+/**
+ * Plain-data snapshot of an optimizer (torch's optimizer.state_dict()).
+ * - `state[i]`: the state of parameter i, numbering parameters across groups in order (torch's packed indices);
+ *   keys are torch's (`momentum_buffer`, `step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`). Buffers are copies.
+ * - `paramGroups[g]`: the group's hyperparameters (our option names) and `params`, the indices of its parameters.
+ */
+export interface OptimizerStateDict {
+  kind: string;
+  state: Record<string, ParamState>;
+  paramGroups: Array<Record<string, unknown> & { params: number[] }>;
+}
+
+/** Python's repr() of a float: 1.0, 0.1, 1e-08. Used so that error messages read exactly like PyTorch's. */
+export function pyFloat(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const [mant, expStr] = x.toExponential().split('e') as [string, string];
+  const exp = Number(expStr);
+  if (exp < -4 || exp >= 16) {
+    return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  const s = String(x); // JS prints fixed notation in this exponent range
+  return s.includes('.') ? s : `${s}.0`;
+}
+
+/**
+ * Shared machinery of SGD, Adam and AdamW. `O` is the optimizer's option set (without `params`); each group is
+ * `{ params } & O`, filled from the defaults for any option a group does not set.
+ */
+export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
+  /** Name written into state dicts, checked on load and used in error messages ('SGD', 'Adam', 'AdamW'). A getter,
+   * so that it is available while the base constructor validates the groups. */
+  abstract get kind(): string;
+  /** The constructor's options with defaults applied (torch's optimizer.defaults). */
+  readonly defaults: Readonly<O>;
+  /** Mutable: schedulers (or you) may assign `paramGroups[i].lr` and other hyperparameters between steps. */
+  readonly paramGroups: Array<ParamGroup & O>;
+  /** Per-parameter state, created lazily at a parameter's first step. */
+  readonly state = new Map<Tensor, ParamState>();
+
+  protected constructor(params: readonly Tensor[] | ReadonlyArray<ParamGroupInput<O>>, defaults: O) {
+    this.defaults = Object.freeze({ ...defaults });
+    this.paramGroups = [];
+    const list = Array.from(params as ReadonlyArray<Tensor | ParamGroupInput<O>>);
+    if (list.length === 0) throw new ValueError(this.opName, 'optimizer got an empty parameter list');
+    const isGroup = (x: Tensor | ParamGroupInput<O>): x is ParamGroupInput<O> =>
+      typeof x === 'object' && x !== null && Array.isArray((x as { params?: unknown }).params);
+    if (isGroup(list[0]!)) {
+      for (const g of list) {
+        if (!isGroup(g)) throw new ValueError(this.opName, 'params must be all tensors or all parameter groups');
+        this.addParamGroup(g);
+      }
+    } else {
+      if (list.some(isGroup)) throw new ValueError(this.opName, 'params must be all tensors or all parameter groups');
+      this.addParamGroup({ params: list as Tensor[] } as ParamGroupInput<O>);
+    }
+  }
+
+  /** Prefix for error messages, e.g. "SGD". */
+  protected get opName(): string {
+    return this.kind;
+  }
+
+  /** Checks one group's hyperparameters; throws ValueError with PyTorch's message. */
+  protected abstract validate(group: O): void;
+
+  /** Adds a group (torch's add_param_group); options it omits come from the defaults. */
+  addParamGroup(group: ParamGroupInput<O>): void {
+    const params = Array.from(group.params);
+    const seen = new Set<Tensor>();
+    for (const g of this.paramGroups) for (const p of g.params) seen.add(p);
+    for (const p of params) {
+      if (seen.has(p)) throw new ValueError(this.opName, 'some parameters appear in more than one parameter group');
+      seen.add(p);
+    }
+    const full = { ...this.defaults, ...group, params } as ParamGroup & O;
+    if ('betas' in full && Array.isArray(full.betas)) (full as { betas: number[] }).betas = full.betas.slice();
+    this.validate(full);
+    this.paramGroups.push(full);
+  }
+
+  /**
+   * Clears gradients. `setToNone = true` (PyTorch 2.x's default) sets every `p.grad` to null, so the next step skips
+   * parameters that got no gradient; `false` (PyTorch 1.13's default) fills existing gradients with zeros in place.
+   */
+  zeroGrad(setToNone = true): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (p.grad === null) continue;
+        if (setToNone) p.grad = null;
+        else p.grad.data.fill(0);
+      }
+    }
+  }
+
+  /** Performs one update of every parameter that has a gradient (parameters with `grad === null` are skipped). */
+  abstract step(): void;
+
+  /** Every parameter in group order (the numbering used by stateDict). */
+  protected allParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  /** Checks that a gradient fits its parameter (once per parameter per step, outside the inner loop). */
+  protected gradData(p: Tensor, i: number): Float32Array | null {
+    const g = p.grad;
+    if (g === null) return null;
+    if (g.data.length !== p.data.length) {
+      throw new ValueError(this.opName, `parameter ${i} has ${p.data.length} elements but its gradient has ${g.data.length}`);
+    }
+    return g.data;
+  }
+
+  /** Plain data (plus Float32Array copies of the state buffers); see OptimizerStateDict. */
+  stateDict(): OptimizerStateDict {
+    const index = new Map<Tensor, number>();
+    const paramGroups = this.paramGroups.map((g) => {
+      const { params, ...hyper } = g;
+      const ids = params.map((p) => {
+        if (!index.has(p)) index.set(p, index.size);
+        return index.get(p)!;
+      });
+      const copy: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(hyper)) copy[k] = Array.isArray(v) ? v.slice() : v;
+      return { ...copy, params: ids };
+    });
+    const state: Record<string, ParamState> = {};
+    for (const [p, st] of this.state) {
+      const i = index.get(p);
+      if (i === undefined) continue;
+      const s: ParamState = {};
+      for (const [k, v] of Object.entries(st)) s[k] = typeof v === 'number' ? v : v.slice();
+      state[String(i)] = s;
+    }
+    return { kind: this.kind, state, paramGroups };
+  }
+
+  /**
+   * Restores hyperparameters and state (torch's load_state_dict): the groups must have the same sizes; buffers are
+   * copied and must match their parameter's length. Throws StateDictError otherwise.
+   */
+  loadStateDict(sd: OptimizerStateDict): void {
+    const op = `${this.opName}.loadStateDict`;
+    if (sd.kind !== this.kind) throw new StateDictError(op, `state dict is for ${sd.kind}, this optimizer is ${this.kind}`);
+    if (sd.paramGroups.length !== this.paramGroups.length) {
+      throw new StateDictError(op, `loaded state dict has a different number of parameter groups (${sd.paramGroups.length} vs ${this.paramGroups.length})`);
+    }
+    const params: Tensor[] = [];
+    const index = new Map<number, Tensor>();
+    sd.paramGroups.forEach((sg, gi) => {
+      const g = this.paramGroups[gi]!;
+      if (sg.params.length !== g.params.length) {
+        throw new StateDictError(op, `loaded state dict contains a parameter group that doesn't match the size of optimizer's group (group ${gi}: ${sg.params.length} vs ${g.params.length} parameters)`);
+      }
+      sg.params.forEach((id, k) => index.set(id, g.params[k]!));
+      params.push(...g.params);
+    });
+    // Check everything before changing anything.
+    const newState = new Map<Tensor, ParamState>();
+    for (const [key, st] of Object.entries(sd.state)) {
+      const p = index.get(Number(key));
+      if (p === undefined) throw new StateDictError(op, `state for parameter ${key}, which is in no parameter group`);
+      const s: ParamState = {};
+      for (const [k, v] of Object.entries(st)) {
+        if (typeof v === 'number') s[k] = v;
+        else {
+          if (v.length !== p.data.length) {
+            throw new StateDictError(op, `state ${key}.${k} has ${v.length} elements but parameter ${key} has ${p.data.length}`);
+          }
+          s[k] = Float32Array.from(v);
+        }
+      }
+      newState.set(p, s);
+    }
+    sd.paramGroups.forEach((sg, gi) => {
+      const g = this.paramGroups[gi]! as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(sg)) {
+        if (k === 'params') continue;
+        g[k] = Array.isArray(v) ? v.slice() : v;
+      }
+      this.validate(this.paramGroups[gi]!);
+    });
+    this.state.clear();
+    for (const [p, s] of newState) this.state.set(p, s);
+  }
+}
+
+/** Throws PyTorch's "Invalid learning rate" / "Invalid weight_decay value" errors (shared by all optimizers). */
+export function checkLr(op: string, lr: number): void {
+  if (!(lr >= 0)) throw new ValueError(op, `Invalid learning rate: ${lr}`);
+}
+
+export function checkWeightDecay(op: string, wd: number): void {
+  if (!(wd >= 0)) throw new ValueError(op, `Invalid weight_decay value: ${wd}`);
+}

@@ -1,0 +1,105 @@
+/**
+ * Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight decay.
+ * PyTorch equivalent: torch.optim.SGD (1.13, single-tensor path), which the fixtures in test/fixtures/optim check.
+ */
+
+import { ValueError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import { checkLr, checkWeightDecay, Optimizer, type ParamGroupInput } from './optimizer.js';
+
+export interface SGDOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+const fround = Math.fround;
+
+/**
+ * Per element, with g the gradient (negated if `maximize`):
+ *   d = g + weightDecay·p
+ *   buf = d at a parameter's first step, else momentum·buf + (1 − dampening)·d      (only if momentum ≠ 0)
+ *   d = d + momentum·buf if nesterov, else buf                                        (only if momentum ≠ 0)
+ *   p = p − lr·d
+ * State per parameter: `momentum_buffer` (only when momentum ≠ 0), as in torch.
+ */
+export class SGD extends Optimizer<SGDOptions> {
+  get kind(): string {
+    return 'SGD';
+  }
+
+  constructor(
+    params: readonly Tensor[] | ReadonlyArray<ParamGroupInput<SGDOptions>>,
+    opts: { lr: number } & Partial<SGDOptions>,
+  ) {
+    super(params, {
+      lr: opts.lr,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weightDecay: opts.weightDecay ?? 0,
+      nesterov: opts.nesterov ?? false,
+      maximize: opts.maximize ?? false,
+    });
+  }
+
+  protected validate(g: SGDOptions): void {
+    const op = this.opName;
+    if (typeof g.lr !== 'number') throw new ValueError(op, `parameter group didn't specify a value of required optimization parameter lr`);
+    checkLr(op, g.lr);
+    if (!(g.momentum >= 0)) throw new ValueError(op, `Invalid momentum value: ${g.momentum}`);
+    checkWeightDecay(op, g.weightDecay);
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
+      throw new ValueError(op, 'Nesterov momentum requires a momentum and zero dampening');
+    }
+  }
+
+  step(): void {
+    let index = 0;
+    for (const group of this.paramGroups) {
+      const { momentum, dampening, weightDecay, nesterov, maximize } = group;
+      // torch casts the Python-float hyperparameters to float32 inside each op
+      const wd = fround(weightDecay);
+      const mu = fround(momentum);
+      const damp = fround(1 - dampening);
+      const negLr = fround(-group.lr);
+      for (const p of group.params) {
+        const g = this.gradData(p, index++);
+        if (g === null) continue;
+        const x = p.data;
+        const n = x.length;
+        if (momentum === 0) {
+          for (let i = 0; i < n; i++) {
+            let d = maximize ? -g[i]! : g[i]!;
+            if (wd !== 0) d = fround(d + wd * x[i]!);
+            x[i] = x[i]! + negLr * d;
+          }
+          continue;
+        }
+        let st = this.state.get(p);
+        let buf = st?.momentum_buffer;
+        const first = !(buf instanceof Float32Array);
+        if (first) {
+          buf = new Float32Array(n);
+          if (st === undefined) {
+            st = {};
+            this.state.set(p, st);
+          }
+          st.momentum_buffer = buf;
+        }
+        const b = buf as Float32Array;
+        for (let i = 0; i < n; i++) {
+          let d = maximize ? -g[i]! : g[i]!;
+          if (wd !== 0) d = fround(d + wd * x[i]!);
+          // torch: buf = clone(d) at the first step, else buf.mul_(momentum).add_(d, alpha=1 - dampening)
+          const bi = first ? d : fround(fround(b[i]! * mu) + damp * d);
+          b[i] = bi;
+          d = nesterov ? fround(d + mu * bi) : bi;
+          x[i] = x[i]! + negLr * d;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { noGrad } from '../autograd.js';
+import { DataLoader } from '../data/loader.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Transform } from '../data/transforms.js';
+import type { Module } from '../nn/module.js';
+import { crossEntropy } from '../ops/loss.js';
+import type { LRScheduler } from '../optim/lr_scheduler.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import type { Tensor } from '../tensor.js';
+
+/**
+ * The training loop behind `resnet-ts train`, `npm start` and the degradation experiment: PyTorch's usual
+ * zero_grad → forward → cross-entropy → backward → step, with the scheduler stepped once per iteration.
+ * No node imports: files (datasets, checkpoints) are the CLI's business.
+ */
+
+export interface StepInfo {
+  epoch: number;
+  /** Batch index within the epoch. */
+  step: number;
+  stepsPerEpoch: number;
+  /** Iterations since the start of training (across epochs). */
+  iteration: number;
+  loss: number;
+  /** Correct predictions in this batch / its size. */
+  accuracy: number;
+  batchSize: number;
+  lr: number;
+  /** Wall time of this step in ms. */
+  ms: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  /** Error rate in [0, 1] (1 − accuracy). */
+  error: number;
+  n: number;
+}
+
+/** Number of rows whose argmax equals the label. */
+export function countCorrect(logits: Tensor, y: Int32Array): number {
+  const [n, c] = logits.shape as [number, number];
+  const d = logits.data;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (d[i * c + j]! > d[i * c + best]!) best = j;
+    if (best === y[i]) correct++;
+  }
+  return correct;
+}
+
+/** Loss and accuracy of `model` in eval mode over a dataset (restores the model's mode). */
+export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number; transform?: Transform } = {}): EvalResult {
+  const was = model.training;
+  model.eval();
+  let loss = 0;
+  let correct = 0;
+  try {
+    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform });
+    noGrad(() => {
+      for (const { x, y } of loader.epochBatches(0)) {
+        const logits = model.forward(x);
+        loss += crossEntropy(logits, y, { reduction: 'sum' }).item();
+        correct += countCorrect(logits, y);
+      }
+    });
+  } finally {
+    model.train(was);
+  }
+  const n = ds.length;
+  return { loss: loss / n, accuracy: correct / n, error: 1 - correct / n, n };
+}
+
+export interface TrainEpochOptions {
+  model: Module;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  optimizer: Optimizer<any>;
+  scheduler?: LRScheduler | null;
+  loader: DataLoader;
+  epoch: number;
+  /** Iterations done before this epoch (for StepInfo.iteration). */
+  iterationOffset?: number;
+  /** Stop after this many batches (for time-boxed runs); default: the whole epoch. */
+  maxSteps?: number;
+  onStep?: (info: StepInfo) => void;
+}
+
+/** One epoch of training; returns the mean training loss and accuracy over the batches seen. */
+export function trainEpoch(o: TrainEpochOptions): { loss: number; accuracy: number; steps: number; images: number } {
+  const { model, optimizer, scheduler, loader, epoch } = o;
+  model.train();
+  let lossSum = 0;
+  let correct = 0;
+  let images = 0;
+  let step = 0;
+  const stepsPerEpoch = Math.min(loader.length, o.maxSteps ?? Infinity);
+  for (const { x, y } of loader.epochBatches(epoch)) {
+    if (step >= stepsPerEpoch) break;
+    const t0 = performance.now();
+    const lr = optimizer.paramGroups[0]!.lr;
+    optimizer.zeroGrad();
+    const logits = model.forward(x);
+    const loss = crossEntropy(logits, y);
+    loss.backward();
+    optimizer.step();
+    scheduler?.step();
+    const l = loss.item();
+    const c = countCorrect(logits, y);
+    lossSum += l * y.length;
+    correct += c;
+    images += y.length;
+    o.onStep?.({
+      epoch, step, stepsPerEpoch, iteration: (o.iterationOffset ?? 0) + step, loss: l, accuracy: c / y.length,
+      batchSize: y.length, lr, ms: performance.now() - t0,
+    });
+    step++;
+  }
+  return { loss: lossSum / Math.max(1, images), accuracy: correct / Math.max(1, images), steps: step, images };
+}
