@@ -1,0 +1,94 @@
+/**
+ * Node file helpers for safetensors, and the atomic file write the rest of io/ reuses.
+ * (node:fs lives here so that safetensors.ts stays browser-safe.)
+ */
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Tensor } from '../tensor.js';
+import { loadSafetensors, readSafetensorsMetadata, saveSafetensors, SafetensorsError } from './safetensors.js';
+
+/**
+ * Writes `bytes` to `path` so that readers see either the old file or the complete new one, never a partial one:
+ * write a uniquely named temp file in the same directory (so the rename stays on one file system), fsync it, rename
+ * it over the target, then fsync the directory (best effort). On any error the temp file is removed, the target is
+ * left as it was, and the error is rethrown. A replaced file's permission bits are kept.
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  const dir = dirname(path);
+  // dot-prefixed, and the name cut short so that a long target name cannot push the temp name past NAME_MAX
+  const tmp = join(dir, `.${basename(path).slice(0, 100)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, 'wx', 0o666); // wx: never reuse an existing file
+    let mode: number | null = null;
+    try {
+      mode = statSync(path).mode & 0o7777;
+    } catch {
+      // no previous file: keep the default (0o666 & ~umask)
+    }
+    if (mode !== null) fchmodSync(fd, mode);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing; the original error is the one to report
+      }
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // the temp file was never created, or is already gone
+    }
+    throw e;
+  }
+  try {
+    // make the rename itself durable; directories cannot be opened or fsynced on every platform (Windows)
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // best effort only
+  }
+}
+
+/** Rethrows a SafetensorsError with the file path in front of its message. */
+function withPath<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new SafetensorsError(e.kind, `${path}: ${e.detail}`, e.tensor);
+    throw e;
+  }
+}
+
+/** Reads a .safetensors file: every tensor as a float32 Tensor, keyed by name (null-prototype object). */
+export function loadSafetensorsFile(path: string): Record<string, Tensor> {
+  const bytes = readFileSync(path);
+  return withPath(path, () => loadSafetensors(bytes));
+}
+
+/** Reads only the `__metadata__` map of a .safetensors file (after validating its header). */
+export function readSafetensorsMetadataFile(path: string): Record<string, string> {
+  const bytes = readFileSync(path);
+  return withPath(path, () => readSafetensorsMetadata(bytes));
+}
+
+/**
+ * Writes tensors as an F32 .safetensors file, atomically (see writeFileAtomic). Serialization errors are thrown
+ * before the file system is touched.
+ */
+export function saveSafetensorsFile(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  const bytes = withPath(path, () => saveSafetensors(tensors, metadata));
+  writeFileAtomic(path, bytes);
+}
