@@ -81,8 +81,8 @@ export const MAX_HEADER_SIZE = 100_000_000;
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
- * Every dtype of the reference's `Dtype` enum, in its declaration order (= increasing alignment, the order the
- * writer sorts by, descending), with its size in bits. Only the ones in DECODABLE can be read here.
+ * Every dtype of the reference's `Dtype` enum (in its declaration order, increasing alignment) with its size in
+ * bits: all of them are validated like the reference does, only the ones in DECODABLE can be decoded here.
  */
 const DTYPES: ReadonlyArray<readonly [string, number]> = [
   ['BOOL', 8], ['F4', 4], ['F6_E2M3', 6], ['F6_E3M2', 6], ['U8', 8], ['I8', 8], ['F8_E5M2', 8], ['F8_E4M3', 8],
@@ -347,7 +347,7 @@ class HeaderReader {
             // the reference reports an unknown enum variant as InvalidHeaderDeserialization; we name the dtype
             throw new SafetensorsError(
               'UnsupportedDtype',
-              `tensor ${q(name)} has dtype ${q(dtype)}, which is not a safetensors dtype (names are case-sensitive: ${[...DECODABLE].join(', ')})`,
+              `tensor ${q(name)} has dtype ${q(dtype)}, which is not a safetensors dtype (names are case-sensitive: ${DTYPES.map((d) => d[0]).join(', ')})`,
               name,
             );
           }
