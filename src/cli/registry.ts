@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 export interface ModelArgs {
   numClasses?: number;
   inChannels?: number;
+  [option: string]: unknown;
 }
 
 /** Every model the CLI can build, by its factory name. */

@@ -109,7 +109,21 @@ export interface TrainResult {
 }
 
 /** The whole `resnet-ts train` run; also what `npm start` calls. */
-export function runTraining(a: TrainArgs & { dataDir?: string; log?: (s: string) => void; maxSteps?: number }): TrainResult {
+export interface RunOptions {
+  dataDir?: string;
+  /** Where status lines go (default console.log). */
+  log?: (s: string) => void;
+  /** No progress bar. */
+  quiet?: boolean;
+  /** Stop after this many batches per epoch. */
+  maxSteps?: number;
+  /** Stop (as if killed) after this epoch, leaving the checkpoint of that epoch; for tests of --resume. */
+  stopAfterEpoch?: number;
+  /** Extra model-factory options (e.g. CIFAR `widths` for small experiments). */
+  modelOptions?: Record<string, unknown>;
+}
+
+export function runTraining(a: TrainArgs & RunOptions): TrainResult {
   const log = a.log ?? ((s: string) => console.log(s));
   if (a.threads !== undefined) applyThreads(a.threads);
   manualSeed(a.seed);
@@ -117,7 +131,7 @@ export function runTraining(a: TrainArgs & { dataDir?: string; log?: (s: string)
   log(data.note);
   const train = a.subset ? subset(data.train, 0, a.subset) : data.train;
   const test = a.testSubset ? subset(data.test, 0, a.testSubset) : data.test;
-  const model: Module = buildModel(a.model, { numClasses: train.numClasses, inChannels: train.channels });
+  const model: Module = buildModel(a.model, { ...a.modelOptions, numClasses: train.numClasses, inChannels: train.channels });
   const pad = train.height >= 32 ? 4 : 2;
   const norm = normalize(data.mean, data.std);
   const trainTransform: Transform = a.augment ? compose(randomCrop([train.height, train.width], pad), randomHorizontalFlip(), norm) : norm;
@@ -169,14 +183,14 @@ export function runTraining(a: TrainArgs & { dataDir?: string; log?: (s: string)
         accEma = Number.isNaN(accEma) ? s.accuracy : 0.9 * accEma + 0.1 * s.accuracy;
         steps.push({ iteration: s.iteration, loss: s.loss });
         const rate = imgs / ((performance.now() - te) / 1000);
-        progress.update({
+        if (!a.quiet) progress.update({
           label: `epoch ${epoch + 1}/${a.epochs}`, done: s.step + 1, total: s.stepsPerEpoch,
           fields: { loss: lossEma.toFixed(4), acc: `${(100 * accEma).toFixed(1)}%`, lr: s.lr.toPrecision(3) },
           rate, etaSeconds: ((s.stepsPerEpoch - s.step - 1) * s.batchSize) / rate,
         });
       },
     });
-    progress.end();
+    if (!a.quiet) progress.end();
     const ev = evaluate(model, test, { transform: norm });
     testAcc = ev.accuracy;
     const secs = (performance.now() - te) / 1000;
@@ -193,6 +207,7 @@ export function runTraining(a: TrainArgs & { dataDir?: string; log?: (s: string)
     });
     saveSafetensorsFile(modelPath, sd, { format: 'pt', model: a.model });
     writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: data.note, epochs: history, steps }, null, 1)));
+    if (a.stopAfterEpoch !== undefined && epoch + 1 >= a.stopAfterEpoch) break;
   }
   const seconds = (performance.now() - t0) / 1000;
   return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds };

@@ -99,7 +99,7 @@ export function maxPool2dForward(y: Float32Array, argmax: Int32Array, x: Float32
 }
 
 // Taps of a dilated window starting at s (possibly negative): tap t sits at s + t·dil; the ones inside [0, size)
-// are t in [firstTap, endTap). Both are clamped to [0, k].
+// are t in [firstTap, endTap); endTap is clamped to k, and an empty range has firstTap ≥ endTap.
 function firstTap(s: number, dil: number): number {
   return s >= 0 ? 0 : Math.ceil(-s / dil);
 }
