@@ -1,18 +1,7 @@
 /**
  * resnet-ts: the public API for Node. Everything the README documents is exported here, and nothing else.
- * `resnet-ts/core` is the same without the Node-only file helpers (for browsers).
+ * `resnet-ts/core` is the same without the Node-only helpers (for browsers).
  */
-export { Tensor, tensor, zeros, ones, full, arange, rand, randn } from './tensor.js';
-export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
-export { Generator, manualSeed, defaultGenerator } from './random.js';
-export { noGrad, enableGrad, isGradEnabled, detectAnomaly, setDetectAnomaly } from './autograd.js';
-export { ResnetTsError, ShapeError, ValueError, AutogradError, AllocationError, StateDictError } from './errors.js';
-export { add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, clamp, maximum, minimum } from './ops/elementwise.js';
-export { sum, mean, max, min, argmax, variance, variance as var } from './ops/reduce.js';
-export type { VarOptions } from './ops/reduce.js';
-export { matmul } from './ops/matmul.js';
-export { reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand, cat, stack, narrow, slice, pad } from './ops/movement.js';
-export * as nn from './nn/index.js';
-export * as models from './models/index.js';
-export * as optim from './optim/index.js';
+export * from './core.js';
 export * as data from './data/node.js';
+export * as io from './io/node.js';

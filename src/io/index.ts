@@ -1,0 +1,4 @@
+/** io, the browser-safe part: safetensors in memory and torchvision-style preprocessing. */
+export { loadSafetensors, readSafetensorsMetadata, saveSafetensors, parseSafetensors, SafetensorsError, MAX_HEADER_SIZE } from './safetensors.js';
+export type { SafetensorsErrorKind, SafetensorsEntry } from './safetensors.js';
+export { resizeBilinear, resizeShorter, centerCrop, toFloatCHW, imagenetPreprocess, IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
