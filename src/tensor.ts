@@ -17,6 +17,33 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
+// Live-tensor accounting (like tfjs' memory()): counts rise in the constructor and fall when the GC collects a
+// tensor. Views share data, so `liveBytes` may count a buffer more than once; `allocatedBytes` only ever grows.
+let liveTensors = 0;
+let liveBytes = 0;
+let createdTensors = 0;
+let createdBytes = 0;
+const registry = new FinalizationRegistry<number>((bytes) => {
+  liveTensors--;
+  liveBytes -= bytes;
+});
+
+export interface MemoryInfo {
+  /** Tensors created and not yet garbage-collected. */
+  liveTensors: number;
+  /** Their data bytes (a buffer shared by views counts once per view). */
+  liveBytes: number;
+  /** Tensors created since the process started. */
+  createdTensors: number;
+  /** Data bytes of all tensors created since the process started. */
+  createdBytes: number;
+}
+
+/** Tensor counts and bytes, like tfjs' tf.memory(), without requiring dispose(): the GC frees tensors. */
+export function memory(): MemoryInfo {
+  return { liveTensors, liveBytes, createdTensors, createdBytes };
+}
+
 /**
  * A dense float32 tensor: row-major contiguous `data` and a `shape`. The PyTorch equivalent is a contiguous
  * torch.float32 tensor on the CPU. Views (reshape, flatten, squeeze, unsqueeze) share `data`.
@@ -40,6 +67,12 @@ export class Tensor {
     }
     this.data = data;
     this.shape = Object.freeze(shape.slice());
+    const bytes = data.byteLength;
+    liveTensors++;
+    liveBytes += bytes;
+    createdTensors++;
+    createdBytes += bytes;
+    registry.register(this, bytes);
   }
 
   /** Number of elements (torch's numel()). */

@@ -11,6 +11,7 @@ import { loadSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { cifarResnet } from '../../src/models/cifar.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { manualSeed } from '../../src/random.js';
+import { memory } from '../../src/tensor.js';
 import { trainEpoch } from '../../src/train/trainer.js';
 
 const dirs: string[] = [];
@@ -90,10 +91,11 @@ describe('memory stays flat over many steps', () => {
     run(20); // warm up: optimizer state, scratch buffers
     gc();
     const before = process.memoryUsage().arrayBuffers;
-    // one step's worth: what a single step allocates (measured without gc in between)
-    const s0 = process.memoryUsage().arrayBuffers;
+    // one step's worth: the bytes of every tensor a single step creates
+    const s0 = memory().createdBytes;
     run(1);
-    oneStep = Math.max(process.memoryUsage().arrayBuffers - s0, 1);
+    oneStep = memory().createdBytes - s0;
+    expect(oneStep).toBeGreaterThan(10_000);
     run(119);
     gc();
     const after = process.memoryUsage().arrayBuffers;
