@@ -1,3 +1,4 @@
+import { predictCommand } from './predict.js';
 import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
 import { trainCommand } from './train.js';
@@ -13,4 +14,5 @@ export const COMMANDS: Record<string, Command> = {
   start: startCommand,
   train: trainCommand,
   summary: summaryCommand,
+  predict: predictCommand,
 };

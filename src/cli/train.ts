@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ResnetTsError } from '../errors.js';
 import { syntheticDataset, subset, type Dataset } from '../data/dataset.js';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist } from '../data/files.js';
 import { DataLoader } from '../data/loader.js';
@@ -149,7 +150,7 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
   let history: Record<string, unknown>[] = [];
   const steps: { iteration: number; loss: number }[] = [];
   if (a.resume) {
-    if (!existsSync(ckptPath)) throw new UsageError(`--resume: no checkpoint at ${ckptPath}`);
+    if (!existsSync(ckptPath)) throw new ResnetTsError('train', `--resume: no checkpoint at ${ckptPath} (nothing to resume)`);
     const meta = readSafetensorsMetadataFile(ckptPath);
     const saved = loadSafetensorsFile(ckptPath);
     const prev = JSON.parse(meta.args ?? '{}') as Record<string, unknown>;
