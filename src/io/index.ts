@@ -2,3 +2,4 @@
 export { loadSafetensors, readSafetensorsMetadata, saveSafetensors, parseSafetensors, SafetensorsError, MAX_HEADER_SIZE } from './safetensors.js';
 export type { SafetensorsErrorKind, SafetensorsEntry } from './safetensors.js';
 export { resizeBilinear, resizeShorter, centerCrop, toFloatCHW, imagenetPreprocess, IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
+export { IMAGENET_CLASSES } from './imagenet-classes.js';
