@@ -118,7 +118,14 @@ function classifier(model: Module): [string, Linear] | null {
 
 /** Loads the checkpoint; on a mismatch that is only the classifier's size, adds a --num-classes hint. */
 function loadWeights(model: Module, path: string): void {
-  const sd = loadSafetensorsFile(path);
+  let sd = loadSafetensorsFile(path);
+  // a `resnet-ts train` checkpoint.safetensors holds the model under `model.` (next to the optimizer state)
+  const keys = Object.keys(sd);
+  if (keys.some((k) => k.startsWith('model.')) && !Object.prototype.hasOwnProperty.call(model.stateDict(), keys[0]!)) {
+    const inner: Record<string, Tensor> = {};
+    for (const k of keys) if (k.startsWith('model.')) inner[k.slice(6)] = sd[k]!;
+    sd = inner;
+  }
   try {
     model.loadStateDict(sd);
   } catch (e) {
