@@ -14,6 +14,8 @@ import { Tensor } from './tensor.js';
 
 let gradEnabled = true;
 let anomalyMode = false;
+/** True while backward() runs node backwards: the ops they call are checked as part of that backward, not as forwards. */
+let inBackward = false;
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
@@ -123,15 +125,12 @@ function argShapes(args: readonly unknown[]): string {
     .join(', ');
 }
 
-function checkFinite(op: string, where: string, t: Tensor, args: readonly unknown[]): void {
+function checkFinite(op: string, where: string, t: Tensor, shapes: string): void {
   const d = t.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
     if (v - v !== 0) {
-      throw new AutogradError(
-        op,
-        `anomaly detected: ${where} produced ${v} at flat index ${i} of ${fmt(t.shape)}; inputs ${argShapes(args)}`,
-      );
+      throw new AutogradError(op, `anomaly detected: ${where} produced ${v} at flat index ${i} of ${fmt(t.shape)}; inputs ${shapes}`);
     }
   }
 }
@@ -160,7 +159,7 @@ export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (.
     }
     // An op must return a fresh Tensor object (it may share data, as views do): never one of its arguments.
     if (args.includes(out)) out = new Tensor(out.data, out.shape);
-    if (anomalyMode) checkFinite(name, 'forward', out, args);
+    if (anomalyMode && !inBackward) checkFinite(name, 'forward', out, argShapes(args));
     if (track) {
       out.requiresGrad = true;
       out.gradFn = new Node(
@@ -229,7 +228,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   const pending = new Map<Tensor, Tensor>([[root, g0]]);
   const owned = new Set<Tensor>(); // gradients we allocated ourselves and may add into in place
   const prev = gradEnabled;
+  const prevInBackward = inBackward;
   gradEnabled = false;
+  inBackward = true;
   try {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
@@ -239,7 +240,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       if (dy === undefined) continue;
       const inputs = node.inputs;
       const grads = node.apply(dy);
-      if (anomalyMode) for (const gi of grads) if (gi) checkFinite(node.op, 'backward', gi, node.inputs ?? []);
+      if (anomalyMode) {
+        const shapes = node.inputShapes.filter((sh, i) => sh.length > 0 || inputs?.[i]).map((sh) => fmt(sh)).join(', ');
+        for (const gi of grads) if (gi) checkFinite(node.op, 'backward', gi, shapes);
+      }
       if (inputs === null) continue;
       for (let i = 0; i < inputs.length; i++) {
         const inp = inputs[i];
@@ -271,6 +275,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     }
   } finally {
     gradEnabled = prev;
+    inBackward = prevInBackward;
   }
 }
 

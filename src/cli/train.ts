@@ -65,7 +65,7 @@ export function loadData(data: string, dataDir?: string, seed = 0): LoadedData {
   if (data === 'fashion-mnist' || data === 'mnist') {
     const dir = dataDir ?? (data === 'fashion-mnist' ? FASHION_MNIST_DIR : '/usr/share/datasets/mnist');
     if (!existsSync(dir)) {
-      if (dataDir) throw new UsageError(`--data-dir ${dir} does not exist`);
+      if (dataDir) throw new ResnetTsError('train', `--data-dir ${dir} does not exist`);
       return synthetic(`${data} not found in ${dir} (install Debian's dataset-${data} package or pass --data DIR); using the synthetic set instead`);
     }
     const { train, test } = data === 'fashion-mnist' ? loadFashionMnist(dir) : loadMnist(dir);
@@ -152,11 +152,14 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
   if (a.resume) {
     if (!existsSync(ckptPath)) throw new ResnetTsError('train', `--resume: no checkpoint at ${ckptPath} (nothing to resume)`);
     const meta = readSafetensorsMetadataFile(ckptPath);
+    if (meta.format !== 'resnet-ts-checkpoint-v1') {
+      throw new ResnetTsError('train', `--resume: ${ckptPath} is not a resnet-ts checkpoint (metadata format ${JSON.stringify(meta.format ?? null)}; expected "resnet-ts-checkpoint-v1")`);
+    }
     const saved = loadSafetensorsFile(ckptPath);
     const prev = JSON.parse(meta.args ?? '{}') as Record<string, unknown>;
     const now = JSON.parse(argsJson) as Record<string, unknown>;
     for (const k of ['model', 'data', 'batchSize', 'seed', 'schedule', 'subset', 'augment', 'epochs', 'lr', 'momentum', 'weightDecay']) {
-      if (JSON.stringify(prev[k]) !== JSON.stringify(now[k])) throw new UsageError(`--resume: the checkpoint was made with ${k}=${JSON.stringify(prev[k])}, this run has ${JSON.stringify(now[k])}`);
+      if (JSON.stringify(prev[k]) !== JSON.stringify(now[k])) throw new ResnetTsError('train', `--resume: the checkpoint was made with ${k}=${JSON.stringify(prev[k])}, this run has ${JSON.stringify(now[k])}`);
     }
     const modelSd: Record<string, Tensor> = {};
     for (const [k, t] of Object.entries(saved)) if (k.startsWith('model.')) modelSd[k.slice(6)] = t;
@@ -165,6 +168,7 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
     if (sched && meta.scheduler) sched.loadStateDict(JSON.parse(meta.scheduler));
     startEpoch = Number(meta.epoch);
     history = JSON.parse(meta.history ?? '[]') as Record<string, unknown>[];
+    steps.push(...(JSON.parse(meta.steps ?? '[]') as { iteration: number; loss: number }[]));
     log(`resuming ${ckptPath} after epoch ${startEpoch}`);
   }
   log(`training ${a.model} on ${data.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
@@ -204,7 +208,7 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
     for (const [k, t] of Object.entries(sd)) tensors[`model.${k}`] = t;
     saveSafetensorsFile(ckptPath, tensors, {
       format: 'resnet-ts-checkpoint-v1', epoch: String(epoch + 1), args: argsJson, optimizer: opts.meta,
-      scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history: JSON.stringify(history),
+      scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history: JSON.stringify(history), steps: JSON.stringify(steps),
     });
     saveSafetensorsFile(modelPath, sd, { format: 'pt', model: a.model });
     writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: data.note, epochs: history, steps }, null, 1)));

@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Tensor } from '../tensor.js';
 import { loadSafetensors, readSafetensorsMetadata, saveSafetensors, SafetensorsError } from './safetensors.js';
@@ -18,7 +18,9 @@ import { loadSafetensors, readSafetensorsMetadata, saveSafetensors, SafetensorsE
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   const dir = dirname(path);
   // dot-prefixed, and the name cut short so that a long target name cannot push the temp name past NAME_MAX
-  const tmp = join(dir, `.${basename(path).slice(0, 100)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const stem = `.${basename(path).slice(0, 100)}.`;
+  removeStaleTemps(dir, stem);
+  const tmp = join(dir, `${stem}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'wx', 0o666); // wx: never reuse an existing file
@@ -59,6 +61,41 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
     }
   } catch {
     // best effort only
+  }
+}
+
+/** Whether a process with this pid is running (signal 0 probes without signalling). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files of earlier writes to the same target whose writer process is gone (killed mid-write): they
+ * are never renamed, so without this each crash would leave a full-size file behind. Temps of live writers stay.
+ */
+function removeStaleTemps(dir: string, stem: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // the directory is missing: the write below reports it
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(stem.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // gone already, or not ours to remove
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import { noGrad } from '../autograd.js';
+import { ValueError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Transform } from '../data/transforms.js';
@@ -53,6 +54,7 @@ export function countCorrect(logits: Tensor, y: Int32Array): number {
 
 /** Loss and accuracy of `model` in eval mode over a dataset (restores the model's mode). */
 export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number; transform?: Transform } = {}): EvalResult {
+  if (ds.length === 0) throw new ValueError('evaluate', 'the dataset is empty: nothing to evaluate');
   const was = model.training;
   model.eval();
   let loss = 0;

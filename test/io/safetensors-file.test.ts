@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,18 @@ describe('writeFileAtomic', () => {
     chmodSync(p, 0o640);
     writeFileAtomic(p, new Uint8Array([1]));
     expect(statSync(p).mode & 0o777).toBe(0o640);
+  });
+
+  it('removes temp files left by a writer that was killed (dead pid), keeps those of live writers', () => {
+    const d = freshDir();
+    const target = join(d, 'ckpt.safetensors');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid that has exited
+    const stale = join(d, `.ckpt.safetensors.${dead}.0123456789ab.tmp`);
+    const live = join(d, `.ckpt.safetensors.${process.ppid}.0123456789ab.tmp`);
+    const other = join(d, `.other.safetensors.${dead}.0123456789ab.tmp`);
+    for (const f of [stale, live, other]) writeFileSync(f, 'partial');
+    writeFileAtomic(target, new Uint8Array([1, 2, 3]));
+    expect(readdirSync(d).sort()).toEqual([`.ckpt.safetensors.${process.ppid}.0123456789ab.tmp`, `.other.safetensors.${dead}.0123456789ab.tmp`, 'ckpt.safetensors'].sort());
   });
 
   it('a very long target name still gets a valid temp name', () => {

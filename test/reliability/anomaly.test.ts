@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  AutogradError, detectAnomaly, div, exp, full, log, manualSeed, matmul, models, mul, nn, ones, pow, relu, setDetectAnomaly, sqrt, sum, tensor,
+  AutogradError, detectAnomaly, div, exp, expand, full, log, manualSeed, matmul, models, mul, nn, ones, pow, relu, setDetectAnomaly, sqrt, sum, tensor,
   Tensor,
 } from '../../src/index.js';
 import { expectError, runRows, type Row } from './rows.js';
@@ -69,6 +69,11 @@ describe('backward: the first op whose gradient holds NaN or ±Inf throws', () =
       const y = sum(sqrt(x));
       return detectAnomaly(() => y.backward());
     }, AutogradError, ['[sqrt]', 'backward', 'Infinity']],
+    // ops called inside a backward are part of that backward: the error names the op whose backward it is
+    ['log backward at 1e-45: 1/x overflows', () => detectAnomaly(() => log(g([1e-45, 1])).sum().backward()), AutogradError, ['[log]', 'backward', 'Infinity']],
+    ['exp backward overflow (x = 88, dy = 10)', () => detectAnomaly(() => exp(g([88, 0])).backward(tensor([10, 1]))), AutogradError, ['[exp]', 'backward', 'Infinity']],
+    ['mul-by-scalar backward overflow', () => detectAnomaly(() => mul(g([1, 0]), 1e30).backward(tensor([1e10, 1]))), AutogradError, ['[mul]', 'backward', 'Infinity']],
+    ['expand backward overflow (the sum over the broadcast axis)', () => detectAnomaly(() => expand(g([1]), [2]).backward(tensor([3e38, 3e38]))), AutogradError, ['[expand]', 'backward', 'Infinity']],
   ];
   runRows(rows);
 });

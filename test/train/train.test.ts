@@ -57,6 +57,8 @@ describe('training runs are reproducible', () => {
     for (const k of Object.keys(want)) expect(Array.from(got[k]!.data), k).toEqual(Array.from(want[k]!.data));
     const ckpt = JSON.parse(readFileSync(join(split, 'metrics.json'), 'utf8')) as { epochs: unknown[] };
     expect(ckpt.epochs.length).toBe(2);
+    // the loss curve of the resumed run is the uninterrupted run's, steps before the stop included
+    expect(steps(split)).toEqual(steps(full));
   });
 
   it('--resume refuses a checkpoint made with other settings', () => {
