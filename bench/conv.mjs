@@ -1,0 +1,289 @@
+// Layer table: every ResNet conv shape (shapes.mjs) × pass (forward, backward input, backward weight) ×
+// implementation. Check first — every variant against our naive direct-loop kernels — then time.
+//
+// Variants (what exists in the build decides which run):
+//   ours            the library's kernels as a user gets them (default Winograd policy, the run's thread count)
+//   ours:im2col     setWinogradPolicy('never')  — fwd / bwd in of Winograd-shaped layers (3×3, stride 1)
+//   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
+//   ours:1 thread   the library's kernels on one thread, when the run uses more
+//   tfjs            tfjs-core's CPU backend (one thread), NHWC
+// To add one: an entry in `variants()` — { id, impl, dir, threads, applies(st), skip(st) → reason | null,
+// setup(st) → { run, out } } where run() computes (sync or async) and out() returns the result in our layout
+// (NCHW activations, OIHW weights). FLOPs are always the direct convolution's (also for Winograd).
+
+import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
+import { LAYERS, convMacs, convParams } from './shapes.mjs';
+
+/** Tolerance of every check: max |Δ| ≤ TOL · max |reference|. */
+export const TOL = 1e-4;
+
+const DIRS = ['fwd', 'bwdIn', 'bwdW'];
+const DIR_LABEL = { fwd: 'forward', bwdIn: 'backward input', bwdW: 'backward weight' };
+const DIR_SHORT = { fwd: 'fwd', bwdIn: 'bwd in', bwdW: 'bwd w' };
+const BASE_NAME = { fwd: 'conv2dForward', bwdIn: 'conv2dBackwardInput', bwdW: 'conv2dBackwardWeight' };
+
+/** Per-shape state: inputs in both layouts, created once and shared by the variants. */
+function makeState(s, tf) {
+  const p = convParams(s);
+  const x = randomArray(p.n * p.c * p.h * p.w, 1);
+  // Kaiming-like scale keeps outputs O(1) whatever the fan-in.
+  const wScale = Math.sqrt(3 / (p.c * p.kh * p.kw));
+  const w = randomArray(p.o * p.c * p.kh * p.kw, 2, -wScale, wScale);
+  const dy = randomArray(p.n * p.o * p.oh * p.ow, 3);
+  const st = { s, p, x, w, dy, flop: 2 * convMacs(p), ref: {}, tfIn: null };
+  if (tf) {
+    // tfjs wants NHWC activations and HWIO filters: transposed here, outside any timed region.
+    st.tfIn = {
+      x: tf.tensor4d(permute4(x, [p.n, p.c, p.h, p.w], [0, 2, 3, 1]), [p.n, p.h, p.w, p.c]),
+      w: tf.tensor4d(permute4(w, [p.o, p.c, p.kh, p.kw], [2, 3, 1, 0]), [p.kh, p.kw, p.c, p.o]),
+      dy: tf.tensor4d(permute4(dy, [p.n, p.o, p.oh, p.ow], [0, 2, 3, 1]), [p.n, p.oh, p.ow, p.o]),
+    };
+  }
+  return st;
+}
+
+function disposeState(st) {
+  if (st.tfIn) for (const t of Object.values(st.tfIn)) t.dispose();
+}
+
+/** The naive reference result of a pass, computed once per shape. */
+function reference(st, dir, kern) {
+  if (st.ref[dir]) return st.ref[dir];
+  const { p } = st;
+  let r;
+  if (dir === 'fwd') {
+    r = new Float32Array(p.n * p.o * p.oh * p.ow);
+    kern.conv2dForwardNaive(r, st.x, st.w, null, p);
+  } else if (dir === 'bwdIn') {
+    r = new Float32Array(st.x.length);
+    kern.conv2dBackwardInputNaive(r, st.dy, st.w, p);
+  } else {
+    r = new Float32Array(st.w.length);
+    kern.conv2dBackwardWeightNaive(r, st.dy, st.x, p);
+  }
+  st.ref[dir] = r;
+  return r;
+}
+
+const winogradShaped = (p) => p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.groups === 1;
+
+/**
+ * Our kernel of one pass. `policy` (a Winograd policy, or null for the library default) is set around each call
+ * and restored, so variants cannot leak into each other.
+ */
+function oursVariant(kern, id, dir, o = {}) {
+  const policy = o.policy ?? null;
+  const threads = o.threads ?? null;
+  const applies = o.applies ?? ((st) => st !== null);
+  const fn = kern[BASE_NAME[dir]];
+  const withPolicy = policy === null ? (f) => f() : (f) => {
+    const old = kern.setWinogradPolicy(policy);
+    try {
+      return f();
+    } finally {
+      kern.setWinogradPolicy(old);
+    }
+  };
+  return {
+    id, impl: 'ours', dir, threads, applies,
+    skip: () => null,
+    setup(st) {
+      const { p } = st;
+      if (dir === 'fwd') {
+        const y = new Float32Array(p.n * p.o * p.oh * p.ow);
+        return { run: () => withPolicy(() => fn(y, st.x, st.w, null, p)), out: () => y };
+      }
+      if (dir === 'bwdIn') {
+        // The caller zeroes dx (kernels accumulate): part of the cost, so inside run.
+        const dx = new Float32Array(st.x.length);
+        return { run: () => withPolicy(() => { dx.fill(0); return fn(dx, st.dy, st.w, p); }), out: () => dx };
+      }
+      const dw = new Float32Array(st.w.length);
+      return { run: () => withPolicy(() => { dw.fill(0); return fn(dw, st.dy, st.x, p); }), out: () => dw };
+    },
+  };
+}
+
+/** tfjs-core (CPU backend) as a variant; results come back NHWC/HWIO and are permuted to NCHW/OIHW for checking. */
+function tfjsVariant(tf, dir, opts) {
+  return {
+    id: 'tfjs', impl: 'tfjs', dir, threads: null, applies: (st) => st !== null,
+    skip(st) {
+      if (dir === 'bwdW' && st.flop / 1e6 > opts.bwdFilterMaxMflop) {
+        return `tfjs conv2d backprop filter skipped above ${opts.bwdFilterMaxMflop} MFLOP (too slow: ~0.03 GFLOP/s; --bwd-filter-max M)`;
+      }
+      return null;
+    },
+    setup(st) {
+      const { p, tfIn } = st;
+      const strides = [p.strideH, p.strideW];
+      let last = null;
+      const keep = (t) => { if (last) last.dispose(); last = t; };
+      if (dir === 'fwd') {
+        return {
+          run: () => keep(tf.conv2d(tfIn.x, tfIn.w, strides, p.padH, 'NHWC')),
+          out: () => permute4(last.dataSync(), [p.n, p.oh, p.ow, p.o], [0, 3, 1, 2]),
+          dispose: () => keep(null),
+        };
+      }
+      if (dir === 'bwdIn') {
+        // conv2dTranspose is the public face of the Conv2DBackpropInput kernel (filter [kh, kw, c, o]).
+        return {
+          run: () => keep(tf.conv2dTranspose(tfIn.dy, tfIn.w, [p.n, p.h, p.w, p.c], strides, p.padH)),
+          out: () => permute4(last.dataSync(), [p.n, p.h, p.w, p.c], [0, 3, 1, 2]),
+          dispose: () => keep(null),
+        };
+      }
+      // No public op for the filter gradient: the Conv2DBackpropFilter kernel that tf.grad(conv2d) runs.
+      const attrs = { strides, pad: p.padH, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [p.kh, p.kw, p.c, p.o] };
+      return {
+        run: () => keep(tf.engine().runKernel('Conv2DBackpropFilter', { x: tfIn.x, dy: tfIn.dy }, attrs)),
+        out: () => permute4(last.dataSync(), [p.kh, p.kw, p.c, p.o], [3, 2, 0, 1]),
+        dispose: () => keep(null),
+      };
+    },
+  };
+}
+
+/** Every variant the build supports, in table order: per pass, ours, its alternatives, then tfjs. */
+function variants(kern, tf, opts, threads) {
+  const out = [];
+  const hasPolicy = typeof kern.setWinogradPolicy === 'function';
+  for (const dir of DIRS) {
+    out.push(oursVariant(kern, 'ours', dir));
+    if (hasPolicy && dir !== 'bwdW') {
+      out.push(oursVariant(kern, 'ours:im2col', dir, { policy: 'never', applies: (st) => winogradShaped(st.p) }));
+      const fits = dir === 'fwd' ? (st) => winogradShaped(st.p) : (st) => winogradShaped(st.p) && st.p.padH <= 2 && st.p.padW <= 2;
+      out.push(oursVariant(kern, 'ours:winograd', dir, { policy: 'always', applies: fits }));
+    }
+    if (threads.n > 1) out.push(oursVariant(kern, 'ours:1 thread', dir, { threads: 1 }));
+    if (tf) out.push(tfjsVariant(tf, dir, opts));
+  }
+  return out;
+}
+
+/**
+ * Runs the layer table and prints as it goes: returns { rows, skipped, failed }.
+ * kern: dist/kernels/conv2d.js; tf: tfjs-core with the CPU backend, or null; opts: parsed flags (lib.parseArgs);
+ * threads: { n, set(n) } — the run's thread count and how to change it (set is null without a thread pool).
+ */
+export async function benchLayers(kern, tf, opts, threads, log) {
+  const shapes = LAYERS.filter((s) => (!opts.quick || s.quick) && selected(opts, `${s.name} ${s.where}`));
+  if (shapes.length === 0) {
+    log('layers: no shape matches --filter');
+    return { rows: [], skipped: [], failed: [] };
+  }
+  const vs = variants(kern, tf, opts, threads);
+  const ids = [...new Set(vs.map((v) => v.id))];
+  log(`variants: ${ids.join(', ')}`);
+  // Variants that need another thread count run as a group after the others (switching rebuilds the pool).
+  const groups = [...new Set(vs.map((v) => v.threads))].sort((a, b) => (a === null ? -1 : b === null ? 1 : a - b));
+  const useThreads = async (n) => {
+    const set = threads.set;
+    if (set) await set(n ?? threads.n);
+  };
+
+  // ---- 1. check every (shape, variant) against the naive kernels; the check run is also the warm-up ----
+  log(`\nChecking ${shapes.length} shapes against the naive kernels (max |Δ| ≤ ${TOL}·max|ref|) …`);
+  const states = shapes.map((s) => makeState(s, tf));
+  const cases = [];
+  const skipped = [];
+  const failed = [];
+  for (const g of groups) {
+    await useThreads(g);
+    for (const st of states) {
+      for (const v of vs.filter((x) => x.threads === g && x.applies(st))) {
+        const why = v.skip(st);
+        if (why) {
+          skipped.push({ layer: st.s.name, variant: v.id, dir: v.dir, mflop: st.flop / 1e6, why });
+          continue;
+        }
+        const c = { s: st.s, st, v, inst: null, firstMs: 0, check: null };
+        try {
+          c.inst = v.setup(st);
+          c.firstMs = await timeOnce(c.inst.run);
+          c.check = compare(c.inst.out(), reference(st, v.dir, kern), TOL);
+        } catch (e) {
+          c.check = { ok: false, rel: Infinity, why: `threw: ${e instanceof Error ? e.message : String(e)}` };
+        }
+        if (!c.check.ok) {
+          failed.push({ layer: st.s.name, variant: v.id, dir: v.dir, why: c.check.why });
+          log(`  MISMATCH ${st.s.name} ${DIR_LABEL[v.dir]} [${v.id}]: ${c.check.why} — dropped from timing`);
+          c.inst?.dispose?.();
+          continue;
+        }
+        cases.push(c);
+      }
+      log(`  checked ${st.s.name}${g === null ? '' : ` (${g} thread)`}`);
+    }
+  }
+  for (const st of states) st.ref = {};
+  if (failed.length === 0) log('All results match. Starting benchmarks.');
+  else log(`${failed.length} variant(s) disagree with the reference and were dropped; the rest match. Starting benchmarks.`);
+  for (const sk of dedupe(skipped)) log(`  note: ${sk}`);
+
+  // ---- 2. time: per thread group, per shape, the variants of a pass back to back ----
+  const rows = [];
+  for (const g of groups) {
+    await useThreads(g);
+    for (const c of cases.filter((x) => x.v.threads === g)) {
+      // An untimed warm-up unless the check run was slow enough to be the one sample (see lib.measure).
+      let first = c.firstMs;
+      if (first < opts.onceAbove * 1000) first = await timeOnce(c.inst.run);
+      const t = await measure(c.inst.run, first, opts);
+      c.inst.dispose?.();
+      const p = c.st.p;
+      const row = {
+        layer: c.s.name, where: c.s.where, dir: c.v.dir, variant: c.v.id, impl: c.v.impl, threads: c.v.impl === 'tfjs' ? 1 : g ?? threads.n,
+        shape: { n: p.n, c: p.c, h: p.h, w: p.w, o: p.o, k: p.kh, stride: p.strideH, pad: p.padH },
+        mflop: c.st.flop / 1e6, ms: t.ms, runs: t.runs, once: t.once, gflops: gflops(c.st.flop, t.ms), checkRel: c.check.rel,
+      };
+      rows.push(row);
+      log(`  ${row.layer.padEnd(26)} ${DIR_LABEL[row.dir].padEnd(15)} ${row.variant.padEnd(13)} ${row.ms.toFixed(1).padStart(9)} ms ${fmtG(row.gflops).padStart(6)} GFLOP/s  (${t.once ? 'one run' : `median of ${t.runs}`})`);
+    }
+  }
+  await useThreads(null);
+  for (const st of states) disposeState(st);
+  return { rows, skipped, failed };
+}
+
+function dedupe(skipped) {
+  const by = new Map();
+  for (const s of skipped) by.set(s.why, [...(by.get(s.why) ?? []), s.layer]);
+  return [...by.entries()].map(([why, layers]) => `${why}: ${layers.join(', ')}`);
+}
+
+/** The layer table as Markdown: one row per (shape, pass, our variant), tfjs alongside; rows in shape order. */
+export function layerTable(rows) {
+  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'check'];
+  const order = new Map(LAYERS.map((s, i) => [s.name, i]));
+  const key = (r) => `${String(order.get(r.layer)).padStart(3, '0')} ${DIRS.indexOf(r.dir)}`;
+  const groups = new Map();
+  for (const r of [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+  const out = [];
+  let lastLayer = null;
+  for (const g of groups.values()) {
+    const tf = g.find((r) => r.impl === 'tfjs') ?? null;
+    const ours = g.filter((r) => r.impl === 'ours');
+    ours.sort((a, b) => variantRank(a.variant) - variantRank(b.variant));
+    for (const r of ours.length ? ours : [null]) {
+      const any = r ?? tf;
+      const first = r === null || r === ours[0];
+      out.push([
+        any.layer === lastLayer ? '' : any.layer,
+        `${DIR_SHORT[any.dir]}${r && r.variant !== 'ours' ? ` [${r.variant.slice(5)}]` : ''}`,
+        any.mflop.toFixed(0),
+        r ? fmtMs(r.ms) : '—',
+        r ? fmtG(r.gflops) : '—',
+        first && tf ? fmtMs(tf.ms) + (tf.once ? '¹' : '') : first ? '—' : '',
+        first && tf ? fmtG(tf.gflops) : first ? '—' : '',
+        r && tf ? fmtRatio(tf.ms / r.ms) : '—',
+        r ? fmtRel(r.checkRel) + (first && tf ? ` / ${fmtRel(tf.checkRel)}` : '') : tf ? `— / ${fmtRel(tf.checkRel)}` : '—',
+      ]);
+      lastLayer = any.layer;
+    }
+  }
+  return table(header, out);
+}
+
+const variantRank = (id) => ['ours', 'ours:winograd', 'ours:im2col', 'ours:1 thread'].indexOf(id);

@@ -1,0 +1,268 @@
+// Shared helpers of the benchmark: flags, machine line, seeded data, comparison, timing, tables.
+// Plain ESM for `node`; nothing here imports the library (run.mjs loads it after the flags are read, so that
+// RESNET_TS_THREADS is set before any module that reads it is evaluated).
+
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(BENCH_DIR, '..');
+export const DIST = join(ROOT, 'dist');
+
+// ---- flags ---------------------------------------------------------------------------------------------------
+
+export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench -- [flags])
+  --quick                few layer shapes, fewer repetitions, no tfjs train steps (~1 minute)
+  --filter STR           only layers/models whose name (or, for layers, the nets using them) contains STR,
+                         case-insensitive; several: --filter a,b; '->' matches '→' (e.g. --filter "64->64")
+  --threads N            kernel threads: sets RESNET_TS_THREADS=N and calls setNumThreads(N) if the build has it
+  --no-tfjs              ours only (no tfjs-core comparison)
+  --no-layers            skip the layer-shape table
+  --no-models            skip the whole-model rows
+  --tfjs-train           time tfjs's train steps even with --quick
+  --no-tfjs-train        skip tfjs's train steps (the slow ones: tens of seconds to minutes)
+  --bwd-filter-max M     time tfjs's conv2d backprop filter only up to M MFLOP per layer (default 250: all
+                         layers; quick 120)
+  --min-time S           keep timing until S seconds of samples (default 0.3, quick 0.15)
+  --name NAME            results file bench/results/NAME.json (default: date-time, plus "-quick")
+  --help`;
+
+/** Parses argv into the options object every bench module reads. Unknown flags are an error. */
+export function parseArgs(argv) {
+  const o = {
+    quick: false, filter: [], threads: null, tfjs: true, layers: true, models: true, tfjsTrain: null,
+    bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    const num = (v) => {
+      const x = Number(v);
+      if (!Number.isFinite(x) || x < 0) throw new Error(`${a} needs a non-negative number, got ${v}`);
+      return x;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--filter') o.filter.push(...val().toLowerCase().replaceAll('->', '→').split(',').filter(Boolean));
+    else if (a === '--threads') {
+      const n = num(val());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--threads needs a positive integer`);
+      o.threads = n;
+    } else if (a === '--no-tfjs') o.tfjs = false;
+    else if (a === '--no-layers') o.layers = false;
+    else if (a === '--no-models') o.models = false;
+    else if (a === '--tfjs-train') o.tfjsTrain = true;
+    else if (a === '--no-tfjs-train') o.tfjsTrain = false;
+    else if (a === '--bwd-filter-max') o.bwdFilterMaxMflop = num(val());
+    else if (a === '--min-time') o.minTime = num(val());
+    else if (a === '--name') o.name = val().replace(/[^\w.-]/g, '_');
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown flag ${a}\n${USAGE}`);
+  }
+  if (o.tfjsTrain === null) o.tfjsTrain = !o.quick;
+  // tfjs's filter gradient runs at ~0.03 GFLOP/s: 3–10 s per ResNet layer, so it is timed once there.
+  o.bwdFilterMaxMflop ??= o.quick ? 120 : 250;
+  if (!o.tfjs) o.tfjsTrain = false;
+  o.minTime ??= o.quick ? 0.15 : 0.3;
+  o.maxRuns = o.quick ? 10 : 30;
+  o.minRuns = o.quick ? 2 : 3;
+  // A check run slower than this is also the (single) timed run: repeating it would only cost minutes.
+  o.onceAbove = o.quick ? 1 : 1.5;
+  return o;
+}
+
+/** True when `name` passes --filter (no filter: everything). */
+export function selected(opts, name) {
+  if (opts.filter.length === 0) return true;
+  const n = name.toLowerCase();
+  return opts.filter.some((f) => n.includes(f));
+}
+
+// ---- machine -------------------------------------------------------------------------------------------------
+
+export function cpuModel() {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+export function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+export function loadAverage() {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
+/** Short git revision of the checkout, or null (read-only: `git rev-parse`). */
+export function gitRevision() {
+  try {
+    const rev = execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return dirty ? `${rev}+dirty` : rev;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Finds the kernels' thread setting in the build, without importing anything that might have side effects:
+ * reads dist/index.js and the .js files under dist/parallel, dist/kernels and dist/threads* for an exported
+ * `setNumThreads`, and returns { file, setNumThreads, getNumThreads } or null.
+ */
+export async function findThreadControl() {
+  const candidates = [join(DIST, 'index.js')];
+  const walk = (dir) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.js')) candidates.push(p);
+    }
+  };
+  for (const d of ['parallel', 'kernels', 'threads', 'pool']) walk(join(DIST, d));
+  for (const f of ['parallel.js', 'threads.js', 'pool.js']) if (existsSync(join(DIST, f))) candidates.push(join(DIST, f));
+  for (const file of candidates) {
+    if (!existsSync(file)) continue;
+    const src = readFileSync(file, 'utf8');
+    if (!/export\s+(async\s+)?function\s+setNumThreads\b|export\s*\{[^}]*\bsetNumThreads\b/.test(src)) continue;
+    const mod = await import(file);
+    if (typeof mod.setNumThreads !== 'function') continue;
+    return { file: relative(ROOT, file), mod, setNumThreads: mod.setNumThreads, getNumThreads: mod.getNumThreads };
+  }
+  return null;
+}
+
+// ---- data ----------------------------------------------------------------------------------------------------
+
+/** Deterministic uniform values in [lo, hi) (mulberry32), so every run times the same numbers. */
+export function randomArray(n, seed, lo = -1, hi = 1) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * u;
+  }
+  return out;
+}
+
+/** (N, C, H, W) → (N, H, W, C); also OIHW → HWIO with perm [2, 3, 1, 0]. General 4-D permutation, untimed. */
+export function permute4(src, shape, perm) {
+  const st = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+  const os = perm.map((p) => shape[p]);
+  const ss = perm.map((p) => st[p]);
+  const out = new Float32Array(src.length);
+  let k = 0;
+  for (let a = 0; a < os[0]; a++)
+    for (let b = 0; b < os[1]; b++)
+      for (let c = 0; c < os[2]; c++) {
+        const base = a * ss[0] + b * ss[1] + c * ss[2];
+        for (let d = 0; d < os[3]; d++) out[k++] = src[base + d * ss[3]];
+      }
+  return out;
+}
+
+/**
+ * Compares `got` with the reference `want`: { ok, maxAbs, scale, rel, worst } where scale = max|want| and the check
+ * passes when maxAbs ≤ tol·scale (and nothing is NaN).
+ */
+export function compare(got, want, tol) {
+  if (got.length !== want.length) return { ok: false, maxAbs: Infinity, scale: 0, rel: Infinity, worst: -1, why: `length ${got.length} vs ${want.length}` };
+  let maxAbs = 0, scale = 0, worst = -1, nan = false;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i], g = got[i];
+    if (Number.isNaN(g) !== Number.isNaN(w)) nan = true;
+    const d = Math.abs(g - w);
+    if (d > maxAbs) { maxAbs = d; worst = i; }
+    const a = Math.abs(w);
+    if (a > scale) scale = a;
+  }
+  const rel = scale > 0 ? maxAbs / scale : maxAbs;
+  const ok = !nan && maxAbs <= tol * scale;
+  return { ok, maxAbs, scale, rel, worst, why: nan ? 'NaN mismatch' : ok ? '' : `max |Δ| ${maxAbs.toExponential(2)} > ${tol}·max|ref| (${(tol * scale).toExponential(2)}) at [${worst}]: ${got[worst]} vs ${want[worst]}` };
+}
+
+// ---- timing --------------------------------------------------------------------------------------------------
+
+const now = () => performance.now();
+
+/** Calls fn and awaits it if it returned a promise (kernels may become async with a worker pool). */
+async function call(fn) {
+  const r = fn();
+  if (r && typeof r.then === 'function') await r;
+}
+
+/** Times one call of fn in ms (fn may be async). */
+export async function timeOnce(fn) {
+  const t0 = now();
+  await call(fn);
+  return now() - t0;
+}
+
+/**
+ * Median time of fn in ms. `firstMs` is the time of the check run, which was also the warm-up: if it took more than
+ * opts.onceAbove seconds it is the one sample (a repeat would cost as much again), else fn is repeated until
+ * opts.minTime seconds and opts.minRuns runs, or opts.maxRuns runs. `after` (untimed) runs after each call.
+ */
+export async function measure(fn, firstMs, opts, after = null) {
+  if (firstMs >= opts.onceAbove * 1000) return { ms: firstMs, runs: 1, once: true, samples: [firstMs] };
+  const samples = [];
+  let total = 0;
+  while (samples.length < opts.maxRuns && (total < opts.minTime * 1000 || samples.length < opts.minRuns)) {
+    const t0 = now();
+    await call(fn);
+    const dt = now() - t0;
+    if (after) after();
+    samples.push(dt);
+    total += dt;
+  }
+  return { ms: median(samples), runs: samples.length, once: false, samples };
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// ---- formatting ----------------------------------------------------------------------------------------------
+
+export const gflops = (flop, ms) => flop / (ms * 1e6);
+
+export function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '—';
+  if (ms >= 10000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  return ms.toFixed(2);
+}
+
+export const fmtG = (g) => (g === null || g === undefined ? '—' : g >= 10 ? g.toFixed(1) : g.toFixed(2));
+export const fmtRatio = (r) => (r === null || r === undefined ? '—' : r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`);
+export const fmtRel = (r) => (r === 0 ? '0' : r.toExponential(0));
+
+/** Prints rows (arrays of strings) as an aligned Markdown table (first column left-aligned, the rest right). */
+export function table(header, rows) {
+  const w = header.map((h, j) => Math.max(h.length, ...rows.map((r) => String(r[j]).length)));
+  const line = (r) => `| ${r.map((c, j) => (j === 0 ? String(c).padEnd(w[j]) : String(c).padStart(w[j]))).join(' | ')} |`;
+  const sep = `|${w.map((x, j) => (j === 0 ? ':' : '-') + '-'.repeat(x) + (j === 0 ? '-' : ':')).join('|')}|`;
+  return [line(header), sep, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,134 @@
+// `npm run bench`: ResNet layer shapes and whole models, ours vs tfjs-core's CPU backend, check then time.
+// See bench/README.md. Flags: node bench/run.mjs --help
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import {
+  BENCH_DIR, DIST, USAGE, cpuModel, findThreadControl, gitRevision, loadAverage, packageVersion, parseArgs,
+} from './lib.mjs';
+
+const lines = [];
+const log = (s = '') => {
+  lines.push(s);
+  console.log(s);
+};
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(2);
+  }
+  if (opts.help) {
+    console.log(USAGE);
+    return;
+  }
+  // Before the library is loaded: a thread pool may read this when its module is evaluated.
+  if (opts.threads !== null) process.env.RESNET_TS_THREADS = String(opts.threads);
+
+  const t0 = performance.now();
+  const lib = await import('../dist/index.js');
+  const kern = await import('../dist/kernels/conv2d.js');
+
+  // Threads: the build's setNumThreads if it has one — with --threads N, else the library's own default count
+  // (getNumThreads: RESNET_TS_THREADS or all cores) — and the count the kernels' backend then really uses.
+  const threads = await setupThreads(opts);
+
+  let tf = null, tfBuild = null;
+  opts.tfjsGradients = false;
+  if (opts.tfjs) {
+    const { loadTfjs } = await import('./tfjs.mjs');
+    const r = await loadTfjs();
+    tf = r.tf;
+    tfBuild = r.build;
+    opts.tfjsGradients = r.gradients;
+    if (r.note) console.log(`note: ${r.note}`);
+  }
+
+  const machine = {
+    cpu: cpuModel(),
+    cores: os.cpus().length,
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    threads: threads.desc,
+    tfjs: tf ? `tfjs-core ${tf.version_core} + tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu')} (backend ${tf.getBackend()}, 1 thread; ${tfBuild})` : 'not run (--no-tfjs)',
+    resnetTs: JSON.parse(readFileSync(join(BENCH_DIR, '..', 'package.json'), 'utf8')).version,
+    git: gitRevision(),
+    loadavgStart: loadAverage(),
+  };
+  const date = new Date().toISOString();
+  log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · ${machine.tfjs}`);
+  log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
+
+  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null };
+
+  if (opts.layers) {
+    const { benchLayers, layerTable, TOL } = await import('./conv.mjs');
+    log('\n## Layers (conv2d kernels; ImageNet shapes at batch 1, CIFAR ResNet-20 shapes at batch 32)');
+    const r = await benchLayers(kern, tf, opts, threads, log);
+    log('');
+    log(layerTable(r.rows));
+    log(`\nMFLOP = 2·MACs of the direct convolution (same for all three passes). ours/tfjs = tfjs time ÷ our time (> 1: ours is faster).`);
+    log(`check = max|Δ| / max|ref| against our naive float64 kernels (ours / tfjs); the tolerance is ${TOL}. ¹ tfjs timed once (one run took > ${opts.onceAbove} s).`);
+    if (r.skipped.length) log(`Skipped: ${[...new Set(r.skipped.map((s) => s.why))].join('; ')} — ${r.skipped.map((s) => s.layer).join(', ')}.`);
+    if (r.failed.length) log(`FAILED checks (not timed): ${r.failed.map((f) => `${f.layer} ${f.dir} [${f.variant}]: ${f.why}`).join('; ')}`);
+    result.layers = r;
+  }
+
+  if (opts.models) {
+    const { benchModels, modelTable } = await import('./models.mjs');
+    log('\n## Whole models');
+    const r = await benchModels(lib, tf, opts, log);
+    log('');
+    log(modelTable(r.rows));
+    for (const n of r.notes) log(n);
+    result.models = r;
+  }
+
+  if (threads.set) await threads.set(1); // stops the worker pool
+  machine.loadavgEnd = loadAverage();
+  const totalS = (performance.now() - t0) / 1000;
+  log(`\nload average at end ${machine.loadavgEnd} · total ${totalS.toFixed(0)} s`);
+  result.totalSeconds = totalS;
+  result.output = lines.join('\n');
+
+  const dir = join(BENCH_DIR, 'results');
+  mkdirSync(dir, { recursive: true });
+  const name = opts.name ?? `${date.replace(/[:]/g, '').replace(/\..*$/, '')}${opts.quick ? '-quick' : ''}`;
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
+  log(`wrote ${file.slice(BENCH_DIR.length - 'bench'.length)}`);
+  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) > 0) process.exitCode = 1;
+}
+
+/** → { n, set(n) | null, desc }: the kernels' thread count for this run, how to change it, and a description. */
+async function setupThreads(opts) {
+  const ctl = await findThreadControl();
+  const parFile = join(DIST, 'kernels', 'parallel.js');
+  const par = existsSync(parFile) ? await import(parFile) : null;
+  const used = () => {
+    const b = typeof par?.getParallelBackend === 'function' ? par.getParallelBackend() : null;
+    return b ? b.threads : 1;
+  };
+  if (!ctl) {
+    const n = used();
+    return { n, set: null, desc: `${n} (no setNumThreads in this build${opts.threads !== null ? `; --threads ${opts.threads} only set RESNET_TS_THREADS` : ''})` };
+  }
+  const want = opts.threads ?? (typeof ctl.getNumThreads === 'function' ? await ctl.getNumThreads() : 1);
+  await ctl.setNumThreads(want);
+  const n = used();
+  const how = opts.threads !== null ? `--threads ${opts.threads}` : 'the library default';
+  return {
+    n,
+    set: async (k) => { await ctl.setNumThreads(k); },
+    desc: `${n} (setNumThreads(${want}) from ${ctl.file}, ${how}${n !== want ? `; the backend reports ${n}` : ''})`,
+  };
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
