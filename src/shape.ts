@@ -6,19 +6,26 @@ export const MAX_NUMEL = 2 ** 32 - 1;
 /** `[2, 3, 4]` → `[2, 3, 4]` as text, for error messages. */
 export const fmt = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
-/** Checks that every dim is a non-negative integer and the product fits; returns the element count. */
-export function checkShape(op: string, shape: readonly number[]): number {
+/**
+ * Checks that every dim is a non-negative safe integer and the product fits; returns the element count.
+ * `context` (e.g. the input shapes of the op) is added to the messages.
+ */
+export function checkShape(op: string, shape: readonly number[], context?: string): number {
   if (!Array.isArray(shape)) throw new ShapeError(op, `shape must be an array of integers, got ${String(shape)}`);
+  const ctx = context ? `; ${context}` : '';
   let n = 1;
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i]!;
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-      throw new ShapeError(op, `dim ${i} of shape ${fmt(shape)} is ${String(d)}; dims must be non-negative integers`);
+      throw new ShapeError(op, `dim ${i} of shape ${fmt(shape)} is ${String(d)}; dims must be non-negative integers${ctx}`);
+    }
+    if (!Number.isSafeInteger(d)) {
+      throw new AllocationError(op, `dim ${i} of shape ${fmt(shape)} is ${d}, not a safe integer (above 2^53 - 1): far more than can be allocated${ctx}`);
     }
     n *= d;
   }
   if (n > MAX_NUMEL) {
-    throw new AllocationError(op, `shape ${fmt(shape)} has ${n} elements, more than the limit of 2^32 - 1`);
+    throw new AllocationError(op, `shape ${fmt(shape)} has ${n} elements, more than the limit of 2^32 - 1${ctx}`);
   }
   return n;
 }

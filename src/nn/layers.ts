@@ -5,12 +5,17 @@ import { dropout, linear } from '../ops/linear.js';
 import { flatten } from '../ops/movement.js';
 import { batchNorm2d } from '../ops/norm.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions } from '../ops/pool.js';
-import { fmt } from '../shape.js';
+import { alloc, checkShape, fmt } from '../shape.js';
 import { Tensor, zeros, ones } from '../tensor.js';
 import { kaimingUniform_, fans, uniform_ } from './init.js';
 import { Module } from './module.js';
 
-const param = (shape: number[]): Tensor => zeros(shape, { requiresGrad: true });
+/** A zero-filled parameter; a shape too large to allocate is reported by the layer that asked for it. */
+const param = (op: string, shape: number[]): Tensor => {
+  const t = new Tensor(alloc(op, checkShape(op, shape)), shape);
+  t.requiresGrad = true;
+  return t;
+};
 
 export interface Conv2dModuleOptions {
   stride?: Pair;
@@ -49,9 +54,12 @@ export class Conv2d extends Module {
     this.stride = pair('Conv2d', 'stride', opts.stride ?? 1, 1, what);
     const p = opts.padding ?? 0;
     this.padding = p === 'same' || p === 'valid' ? p : pair('Conv2d', 'padding', p, 0, what);
+    if (p === 'same' && (this.stride[0] !== 1 || this.stride[1] !== 1)) {
+      throw new ValueError('Conv2d', `padding='same' is not supported for strided convolutions; ${what}, stride (${this.stride.join(', ')})`);
+    }
     this.dilation = pair('Conv2d', 'dilation', opts.dilation ?? 1, 1, what);
-    this.weight = param([outChannels, inChannels / this.groups, ...this.kernelSize]);
-    this.bias = opts.bias ?? true ? param([outChannels]) : null;
+    this.weight = param('Conv2d', [outChannels, inChannels / this.groups, ...this.kernelSize]);
+    this.bias = opts.bias ?? true ? param('Conv2d', [outChannels]) : null;
     this.resetParameters();
   }
 
@@ -197,8 +205,8 @@ export class Linear extends Module {
     if (!Number.isInteger(inFeatures) || !Number.isInteger(outFeatures) || inFeatures < 1 || outFeatures < 1) {
       throw new ValueError('Linear', `features must be positive integers, got Linear(${inFeatures}, ${outFeatures})`);
     }
-    this.weight = param([outFeatures, inFeatures]);
-    this.bias = opts.bias ?? true ? param([outFeatures]) : null;
+    this.weight = param('Linear', [outFeatures, inFeatures]);
+    this.bias = opts.bias ?? true ? param('Linear', [outFeatures]) : null;
     this.resetParameters();
   }
   resetParameters(): void {

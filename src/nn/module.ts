@@ -108,6 +108,9 @@ export abstract class Module {
    * absent.
    */
   loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    if (sd === null || typeof sd !== 'object') {
+      throw new StateDictError('loadStateDict', `expected a state dict (an object of name → Tensor) for ${this.typeName}, got ${sd === null ? 'null' : typeof sd}`);
+    }
     const strict = opts.strict ?? true;
     const own = this.stateDict();
     const missing: string[] = [];

@@ -28,7 +28,7 @@ export function pair(op: string, name: string, v: Pair, min: number, shapes: str
   const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
   if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
     const what = min > 0 ? 'positive integers' : 'non-negative integers';
-    throw new ValueError(op, `${name} must be ${what}, got ${JSON.stringify(v)}; ${shapes}`);
+    throw new ValueError(op, `${name} must be ${what}, got ${typeof v === 'number' ? String(v) : Array.isArray(v) ? `[${v.map(String).join(', ')}]` : JSON.stringify(v)}; ${shapes}`);
   }
   return p;
 }

@@ -1,6 +1,6 @@
 import { defineOp, type Ctx } from '../autograd.js';
 import { ValueError } from '../errors.js';
-import { alloc, broadcastShape, sameShape } from '../shape.js';
+import { alloc, broadcastShape, checkShape, fmt, sameShape } from '../shape.js';
 import { Tensor, asTensor, type TensorLike } from '../tensor.js';
 import { expand } from './movement.js';
 
@@ -16,6 +16,7 @@ export function broadcastPair(op: string, a: TensorLike, b: TensorLike): [Tensor
   const tb = asTensor(b);
   if (sameShape(ta.shape, tb.shape)) return [ta, tb];
   const shape = broadcastShape(op, ta.shape, tb.shape);
+  checkShape(op, shape, `a ${fmt(ta.shape)}, b ${fmt(tb.shape)}`);
   return [sameShape(ta.shape, shape) ? ta : expand(ta, shape), sameShape(tb.shape, shape) ? tb : expand(tb, shape)];
 }
 

@@ -1,7 +1,7 @@
 import { defineOp } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import { matmulKernel } from '../kernels/matmul.js';
-import { alloc, broadcastShape, fmt, numel } from '../shape.js';
+import { alloc, broadcastShape, checkShape, fmt, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { expand, squeeze, unsqueeze } from './movement.js';
 
@@ -55,6 +55,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   } catch {
     throw new ShapeError('matmul', `batch dimensions do not broadcast: a ${fmt(a.shape)} (batch ${fmt(a2.shape.slice(0, -2))}), b ${fmt(b.shape)} (batch ${fmt(b2.shape.slice(0, -2))})`);
   }
+  checkShape('matmul', [...batch, a2.shape[a2.ndim - 2]!, b2.shape[b2.ndim - 1]!], `a ${fmt(a.shape)}, b ${fmt(b.shape)}`);
   const ae = expandTo(a2, [...batch, ...a2.shape.slice(-2)]);
   const be = expandTo(b2, [...batch, ...b2.shape.slice(-2)]);
   let y = bmm(ae, be);

@@ -347,6 +347,7 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
       throw new ShapeError('pad', `The input size ${x.shape[d]}, plus negative padding ${b} and ${a} resulted in a negative output size; input ${fmt(x.shape)}, padding ${fmt(padding)}`);
     }
   }
+  checkShape('pad', x.shape.map((d, i) => d + before[i]! + after[i]!), `input ${fmt(x.shape)}, padding ${fmt(padding)}`);
   return padOp(x, before, after, value);
 }
 

@@ -12,6 +12,7 @@ import { AllocationError, models, nn, ShapeError, StateDictError, Tensor, ValueE
 import { runRows, expectError, type Row } from './rows.js';
 
 const z = (...shape: number[]): Tensor => zeros(shape);
+const F = nn.functional;
 
 // The big models are built once, on first use (resnet50 takes ~1 s to initialize).
 const lazy = <T>(make: () => T): (() => T) => {
@@ -38,7 +39,7 @@ describe('layer forward: wrong channels, rank or size', () => {
       ShapeError, ['[conv2d]', 'Kernel size: (7 x 7)', '[1, 3, 4, 4]']],
     ['Conv2d(4, 8, 3, groups 2) given 6 channels', () => new nn.Conv2d(4, 8, 3, { groups: 2 }).forward(z(1, 6, 8, 8)), ShapeError,
       ['[conv2d]', 'groups=2', 'expected input[1, 6, 8, 8] to have 4 channels']],
-    ["Conv2d(3, 4, 3, padding 'same', stride 2) at forward", () => new nn.Conv2d(3, 4, 3, { padding: 'same', stride: 2 }).forward(z(1, 3, 8, 8)),
+    ["F.conv2d with padding 'same' and stride 2 (the functional checks at call time)", () => F.conv2d(z(1, 3, 8, 8), z(4, 3, 3, 3), null, { padding: 'same', stride: 2 }),
       ValueError, ['[conv2d]', "padding='same'", 'stride 2']],
     ['BatchNorm2d(3) given 4 channels', () => new nn.BatchNorm2d(3).forward(z(2, 4, 2, 2)), ShapeError, ['[BatchNorm2d]', '[2, 4, 2, 2]', 'BatchNorm2d(3)']],
     ['BatchNorm2d(3) given a 2-D input [2,3]', () => new nn.BatchNorm2d(3).forward(z(2, 3)), ShapeError, ['[BatchNorm2d]', '4D', '[2, 3]']],
@@ -112,6 +113,10 @@ describe('model forward: wrong channels, rank or size', () => {
 
 describe('constructors: impossible arguments', () => {
   const rows: Row[] = [
+    ["Conv2d(3, 4, 3, padding 'same', stride 2): refused at construction, as PyTorch does", () => new nn.Conv2d(3, 4, 3, { padding: 'same', stride: 2 }), ValueError, ['[Conv2d]', "padding='same'", 'stride (2, 2)']],
+    ['Conv2d(3, 4, NaN): the message shows NaN', () => new nn.Conv2d(3, 4, NaN), ValueError, ['[Conv2d]', 'kernelSize', 'NaN']],
+    ['loadStateDict(null)', () => new nn.Linear(2, 2).loadStateDict(null as unknown as Record<string, Tensor>), StateDictError, ['[loadStateDict]', 'null', 'Linear']],
+    ['Conv2d(65536, 65536, 3): the layer names itself and the weight shape', () => new nn.Conv2d(65536, 65536, 3), AllocationError, ['[Conv2d]', '[65536, 65536, 3, 3]']],
     ['Conv2d(0, 8, 3)', () => new nn.Conv2d(0, 8, 3), ValueError, ['[Conv2d]', 'Conv2d(0, 8']],
     ['Conv2d(3, 0, 3)', () => new nn.Conv2d(3, 0, 3), ValueError, ['[Conv2d]', 'Conv2d(3, 0']],
     ['Conv2d(1.5, 4, 3)', () => new nn.Conv2d(1.5, 4, 3), ValueError, ['[Conv2d]', 'Conv2d(1.5, 4']],

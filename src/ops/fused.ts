@@ -1,0 +1,140 @@
+import { defineOp, isGradEnabled } from '../autograd.js';
+import { AutogradError, ShapeError, ValueError } from '../errors.js';
+import { conv2dForwardFused, conv2dOutSize, type Conv2dParams } from '../kernels/conv2d.js';
+import { alloc, dims4, fmt, sameShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { conv2d, pair, type Pair } from './conv.js';
+import { add, relu } from './elementwise.js';
+import { batchNorm2d } from './norm.js';
+
+/**
+ * Inference fusion: conv2d → BatchNorm2d (running statistics) → (+ residual) → (ReLU) as one pass.
+ *
+ * The BatchNorm is folded into the convolution as a per-output-channel affine map applied to the convolution's
+ * float64 sums, in the GEMM/Winograd epilogue:
+ *   y = conv(x, w)·α + β' (+ residual) (→ relu),   α = γ/√(var + ε),   β' = β − mean·α + bias·α
+ * which is w' = w·α, b' = β − mean·α + bias·α applied after the sum instead of to a copy of the weights: the same
+ * map, one rounding fewer, and no folded copy to keep. So there is no cache of folded weights and nothing to
+ * invalidate: α and β' are recomputed from the live tensors on every call (O(channels)), so a weight update, a
+ * loaded state dict or a changed running stat is always seen. Training is untouched: whenever gradients are on and
+ * any input requires them, the unfused ops run (same results, differentiable), so calling this is always safe.
+ */
+
+/** What convBnAct needs of a convolution; an nn.Conv2d module has these fields. */
+export interface ConvSpec {
+  weight: Tensor;
+  bias: Tensor | null;
+  stride: Pair;
+  padding: Pair | 'same' | 'valid';
+  dilation: Pair;
+  groups: number;
+}
+
+/** What convBnAct needs of a BatchNorm2d in eval mode; an nn.BatchNorm2d module has these fields. */
+export interface BatchNormSpec {
+  weight: Tensor | null;
+  bias: Tensor | null;
+  runningMean: Tensor | null;
+  runningVar: Tensor | null;
+  eps: number;
+}
+
+export interface ConvBnActOptions {
+  /** Added after the BatchNorm, before the ReLU (a residual block's shortcut): same shape as the output. */
+  residual?: Tensor | null;
+  /** Apply ReLU last. Default false. */
+  relu?: boolean;
+}
+
+interface FusedParams {
+  p: Conv2dParams;
+  scale: Float64Array;
+  shift: Float64Array;
+  relu: boolean;
+}
+
+const convBnActOp = defineOp('convBnAct', {
+  forward(_ctx, x: Tensor, w: Tensor, res: Tensor | null, q: FusedParams) {
+    const { p } = q;
+    const y = new Tensor(alloc('convBnAct', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
+    conv2dForwardFused(y.data, x.data, w.data, res ? res.data : null, p, { scale: q.scale, shift: q.shift, relu: q.relu });
+    return y;
+  },
+  backward() {
+    throw new AutogradError('convBnAct', 'the fused inference op has no backward; it is only used when no input requires grad');
+  },
+});
+
+/**
+ * relu?(batchNorm2d(conv2d(x, conv), bn, eval) + residual) with BatchNorm folded into the convolution's epilogue
+ * (see the file comment); bn null means no BatchNorm (conv + bias only). Matches the unfused composition within
+ * float32 rounding. x: (N, C, H, W).
+ */
+export function convBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | null, opts: ConvBnActOptions = {}): Tensor {
+  const residual = opts.residual ?? null;
+  const doRelu = opts.relu === true;
+  const needsGraph =
+    isGradEnabled() &&
+    [x, conv.weight, conv.bias, bn?.weight ?? null, bn?.bias ?? null, residual].some((t) => t !== null && t.requiresGrad);
+  const fusable = !needsGraph && x.ndim === 4 && typeof conv.padding !== 'string' && (bn === null || (bn.runningMean !== null && bn.runningVar !== null));
+  if (!fusable) return composed(x, conv, bn, residual, doRelu);
+
+  const shapes = `input ${fmt(x.shape)}, weight ${fmt(conv.weight.shape)}`;
+  const [n, c, h, w] = dims4('convBnAct', x.shape);
+  const [o, wc, kh, kw] = dims4('convBnAct', conv.weight.shape, 'weight');
+  const groups = conv.groups;
+  const [sh, sw] = pair('convBnAct', 'stride', conv.stride, 1, shapes);
+  const [ph, pw] = pair('convBnAct', 'padding', conv.padding as Pair, 0, shapes);
+  const [dh, dw] = pair('convBnAct', 'dilation', conv.dilation, 1, shapes);
+  if (!Number.isInteger(groups) || groups < 1 || o % groups !== 0 || c !== wc * groups) {
+    throw new ShapeError('convBnAct', `Given groups=${groups}, weight of size ${fmt(conv.weight.shape)}, expected input${fmt(x.shape)} to have ${wc * groups} channels, but got ${c} channels instead`);
+  }
+  if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) {
+    throw new ShapeError('convBnAct', `Kernel size can't be greater than actual input size; ${shapes}, padding (${ph}, ${pw})`);
+  }
+  const p: Conv2dParams = {
+    n, c, h, w, o, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, groups,
+    oh: conv2dOutSize(h, kh, sh, ph, dh), ow: conv2dOutSize(w, kw, sw, pw, dw),
+  };
+  if (conv.bias && (conv.bias.ndim !== 1 || conv.bias.shape[0] !== o)) {
+    throw new ShapeError('convBnAct', `conv bias must have shape [${o}], got ${fmt(conv.bias.shape)}; ${shapes}`);
+  }
+  if (residual && !sameShape(residual.shape, [n, o, p.oh, p.ow])) {
+    throw new ShapeError('convBnAct', `residual must have the output's shape ${fmt([n, o, p.oh, p.ow])}, got ${fmt(residual.shape)}; ${shapes}`);
+  }
+
+  // α = γ/√(var + ε), β' = β − mean·α + bias·α, in float64 (batchNormEvalForward's formula).
+  const scale = new Float64Array(o), shift = new Float64Array(o);
+  if (bn) {
+    for (const t of [bn.weight, bn.bias, bn.runningMean, bn.runningVar]) {
+      if (t && (t.ndim !== 1 || t.shape[0] !== o)) {
+        throw new ShapeError('convBnAct', `batch norm parameters must have shape [${o}] (one per conv output channel), got ${fmt(t.shape)}; ${shapes}`);
+      }
+    }
+    if (!(bn.eps > 0)) throw new ValueError('convBnAct', `eps must be positive, got ${bn.eps}`);
+    const g = bn.weight?.data, b = bn.bias?.data, rm = bn.runningMean!.data, rv = bn.runningVar!.data;
+    const cb = conv.bias?.data;
+    for (let ch = 0; ch < o; ch++) {
+      const alpha = (g ? g[ch]! : 1) / Math.sqrt(rv[ch]! + bn.eps);
+      scale[ch] = alpha;
+      shift[ch] = (b ? b[ch]! : 0) - rm[ch]! * alpha + (cb ? cb[ch]! * alpha : 0);
+    }
+  } else {
+    scale.fill(1);
+    if (conv.bias) shift.set(conv.bias.data);
+  }
+  return convBnActOp(x, conv.weight, residual, { p, scale, shift, relu: doRelu });
+}
+
+/** The unfused composition (differentiable): what convBnAct computes, op by op. */
+function composed(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | null, residual: Tensor | null, doRelu: boolean): Tensor {
+  let y = conv2d(x, conv.weight, conv.bias, { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups });
+  if (bn) {
+    if (!bn.runningMean || !bn.runningVar) {
+      throw new ValueError('convBnAct', 'the batch norm needs running statistics (eval mode with track_running_stats)');
+    }
+    y = batchNorm2d(y, bn.runningMean, bn.runningVar, bn.weight, bn.bias, { training: false, eps: bn.eps });
+  }
+  if (residual) y = add(y, residual);
+  return doRelu ? relu(y) : y;
+}
