@@ -3,8 +3,9 @@
  * and the error every data-reading failure throws.
  */
 
-import { ResnetTsError, ValueError } from '../errors.js';
+import { AllocationError, ResnetTsError, ValueError } from '../errors.js';
 import { Generator } from '../random.js';
+import { MAX_NUMEL } from '../shape.js';
 
 /** A data file or dataset that is missing, truncated or not in the expected format. Names the file and the problem. */
 export class DatasetError extends ResnetTsError {}
@@ -33,12 +34,29 @@ export const CIFAR10_CLASSES = Object.freeze([
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
 ]);
 
-/** Checks a Dataset's internal consistency (sizes and label range); throws DatasetError naming `what`. */
-export function checkDataset(ds: Dataset, what = 'dataset'): void {
+/**
+ * The first half of checkDataset: `ds` is an object whose sizes are non-negative integers and whose images and labels
+ * are Uint8Arrays. Does not look at their lengths or contents. Throws DatasetError naming `what`.
+ */
+export function checkDatasetSizes(ds: Dataset, what = 'dataset'): void {
+  if (ds === null || typeof ds !== 'object') throw new DatasetError('dataset', `${what}: expected a dataset object, got ${ds === null ? 'null' : typeof ds}`);
   const { length: n, channels: c, height: h, width: w } = ds;
   for (const [k, v] of Object.entries({ length: n, channels: c, height: h, width: w, numClasses: ds.numClasses })) {
-    if (!Number.isInteger(v) || v < 0) throw new DatasetError('dataset', `${what}: ${k} must be a non-negative integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 0) throw new DatasetError('dataset', `${what}: ${k} must be a non-negative integer, got ${String(v)}`);
   }
+  for (const k of ['images', 'labels'] as const) {
+    const v: unknown = ds[k];
+    if (!(v instanceof Uint8Array)) {
+      const got = v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
+      throw new DatasetError('dataset', `${what}: ${k} must be a Uint8Array, got ${got}`);
+    }
+  }
+}
+
+/** Checks a Dataset's internal consistency (sizes and label range); throws DatasetError naming `what`. */
+export function checkDataset(ds: Dataset, what = 'dataset'): void {
+  checkDatasetSizes(ds, what);
+  const { length: n, channels: c, height: h, width: w } = ds;
   if (ds.images.length !== n * c * h * w) {
     throw new DatasetError('dataset', `${what}: images has ${ds.images.length} bytes, expected ${n}×${c}×${h}×${w} = ${n * c * h * w}`);
   }
@@ -78,16 +96,26 @@ export interface SyntheticOptions {
  * numClasses) and shuffled. Same options, same bytes (all randomness from Generator(seed)).
  */
 export function syntheticDataset(opts: SyntheticOptions): Dataset {
+  const op = 'syntheticDataset';
   const { n, channels = 3, size = 32, numClasses = 10, seed = 0, noise = 0.1 } = opts;
   for (const [k, v] of Object.entries({ n, channels, size, numClasses })) {
-    if (!Number.isInteger(v) || v < (k === 'n' ? 0 : 1)) throw new ValueError('syntheticDataset', `${k} must be a ${k === 'n' ? 'non-negative' : 'positive'} integer, got ${v}`);
+    if (!Number.isInteger(v) || v < (k === 'n' ? 0 : 1)) throw new ValueError(op, `${k} must be a ${k === 'n' ? 'non-negative' : 'positive'} integer, got ${String(v)}`);
   }
-  if (numClasses > 256) throw new ValueError('syntheticDataset', `numClasses must be at most 256 (labels are bytes), got ${numClasses}`);
+  if (numClasses > 256) throw new ValueError(op, `numClasses must be at most 256 (labels are bytes), got ${numClasses}`);
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ValueError(op, `seed must be a finite number, got ${String(seed)}`);
+  if (typeof noise !== 'number' || !(noise >= 0 && noise < Infinity)) throw new ValueError(op, `noise must be a finite number >= 0, got ${String(noise)}`);
+  // refuse before allocating anything: the images (one byte per pixel), the per-class sin/cos tables (16 bytes per
+  // pixel of one image) and the shuffle (an Int32Array of n indices)
+  const bytes = n * channels * size * size;
+  if (bytes > MAX_NUMEL) {
+    throw new AllocationError(op, `${n} images of ${channels}×${size}×${size} would take ${bytes} bytes, more than the limit of 2^32 - 1`);
+  }
+  if (n > 2 ** 31 - 1) throw new ValueError(op, `n must be at most 2^31 - 1 (item indices are int32), got ${n}`);
   const gen = new Generator(seed);
-  const labels = new Uint8Array(n);
+  const labels = allocBytes(op, n, 'labels');
   const order = gen.permutation(n);
   for (let i = 0; i < n; i++) labels[order[i]!] = i % numClasses;
-  const images = new Uint8Array(n * channels * size * size);
+  const images = allocBytes(op, bytes, 'images');
   const plane = size * size;
   // sin(kx·x + ky·y + phase) = S·cos(phase) + C·sin(phase), with S, C tabulated once per class
   const tables = new Map<number, { S: Float64Array; C: Float64Array }>();
@@ -95,7 +123,11 @@ export function syntheticDataset(opts: SyntheticOptions): Dataset {
     let t = tables.get(c);
     if (t === undefined) {
       const { kx, ky } = gratingOf(c, numClasses, size);
-      t = { S: new Float64Array(plane), C: new Float64Array(plane) };
+      try {
+        t = { S: new Float64Array(plane), C: new Float64Array(plane) };
+      } catch (e) {
+        throw new AllocationError(op, `out of memory allocating the ${size}×${size} grating tables: ${(e as Error).message}`);
+      }
       for (let y = 0; y < size; y++) {
         for (let x = 0; x < size; x++) {
           t.S[y * size + x] = Math.sin(kx * x + ky * y);
@@ -129,6 +161,15 @@ export function syntheticDataset(opts: SyntheticOptions): Dataset {
     }
   }
   return { length: n, channels, height: size, width: size, numClasses, images, labels };
+}
+
+/** A zeroed byte array; V8's RangeError (too large, out of memory) becomes our AllocationError. */
+function allocBytes(op: string, n: number, what: string): Uint8Array {
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    throw new AllocationError(op, `out of memory allocating ${n} bytes of ${what}: ${(e as Error).message}`);
+  }
 }
 
 /** Spatial angular frequencies (radians per pixel) of class c's grating in syntheticDataset. */

@@ -4,10 +4,11 @@
  * reproduces epoch k's order and augmentation exactly (the role DistributedSampler.set_epoch plays in PyTorch).
  */
 
-import { ValueError } from '../errors.js';
+import { AllocationError, ValueError } from '../errors.js';
 import { Generator } from '../random.js';
+import { alloc, fmt, MAX_NUMEL } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import type { Dataset } from './dataset.js';
+import { checkDataset, checkDatasetSizes, type Dataset } from './dataset.js';
 import type { Transform } from './transforms.js';
 
 export interface Batch {
@@ -61,20 +62,48 @@ export class DataLoader implements Iterable<Batch> {
   /** The epoch the next `for … of` will run. */
   epoch = 0;
 
+  /**
+   * Checks everything up front (DataLoader is where a bad dataset or option would otherwise fail mid-epoch):
+   * ValueError for bad options, DatasetError (checkDataset) for an inconsistent dataset, AllocationError when one
+   * batch would be over 2^32 − 1 elements.
+   */
   constructor(dataset: Dataset, opts: DataLoaderOptions) {
+    const op = 'DataLoader';
+    if (opts === null || typeof opts !== 'object') throw new ValueError(op, `expected an options object with batchSize, got ${String(opts)}`);
     const { batchSize } = opts;
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
-      throw new ValueError('DataLoader', `batch_size should be a positive integer value, but got batch_size=${batchSize}`);
+      throw new ValueError(op, `batch_size should be a positive integer value, but got batch_size=${batchSize}`);
     }
     const seed = opts.seed ?? 0;
-    if (!Number.isFinite(seed)) throw new ValueError('DataLoader', `seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed)) throw new ValueError(op, `seed must be a finite number, got ${seed}`);
+    const shuffle = opts.shuffle ?? false;
+    const dropLast = opts.dropLast ?? false;
+    if (typeof shuffle !== 'boolean') throw new ValueError(op, `shuffle must be true or false, got ${String(shuffle)}`);
+    if (typeof dropLast !== 'boolean') throw new ValueError(op, `dropLast must be true or false, got ${String(dropLast)}`);
+    const scale = opts.scale ?? 1 / 255;
+    if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new ValueError(op, `scale must be a finite number, got ${String(scale)}`);
+    if (opts.transform !== undefined && typeof opts.transform !== 'function') {
+      throw new ValueError(op, `transform must be a function (x, gen) => Tensor, got ${typeof opts.transform}`);
+    }
+    // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
+    checkDatasetSizes(dataset, 'DataLoader dataset');
+    const n = dataset.length;
+    const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
+    const shape = [largest, dataset.channels, dataset.height, dataset.width];
+    const numel = largest * dataset.channels * dataset.height * dataset.width;
+    if (numel > MAX_NUMEL) {
+      throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
+    }
+    checkDataset(dataset, 'DataLoader dataset');
+    // torch's RandomSampler refuses an empty dataset
+    if (shuffle && n === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
     this.dataset = dataset;
     this.batchSize = batchSize;
-    this.shuffle = opts.shuffle ?? false;
-    this.dropLast = opts.dropLast ?? false;
+    this.shuffle = shuffle;
+    this.dropLast = dropLast;
     this.seed = Math.floor(seed) >>> 0;
     this.transform = opts.transform;
-    this.scale = opts.scale ?? 1 / 255;
+    this.scale = scale;
   }
 
   /** Number of batches per epoch. */
@@ -101,7 +130,7 @@ export class DataLoader implements Iterable<Batch> {
       const start = b * this.batchSize;
       const indices = order.slice(start, Math.min(start + this.batchSize, order.length));
       const n = indices.length;
-      const data = new Float32Array(n * per);
+      const data = alloc('DataLoader', n * per);
       const y = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const src = indices[i]! * per;
@@ -111,7 +140,13 @@ export class DataLoader implements Iterable<Batch> {
         y[i] = ds.labels[indices[i]!]!;
       }
       let x = new Tensor(data, [n, ds.channels, ds.height, ds.width]);
-      if (this.transform) x = this.transform(x, aug);
+      if (this.transform) {
+        x = this.transform(x, aug);
+        if (!(x instanceof Tensor) || x.shape.length !== 4 || x.shape[0] !== n) {
+          const got = x instanceof Tensor ? `a Tensor of shape ${fmt(x.shape)}` : x === null ? 'null' : typeof x;
+          throw new ValueError('DataLoader', `transform must return a batch Tensor (N, C, H, W) with N = ${n}, got ${got}`);
+        }
+      }
       yield { x, y, indices };
     }
   }

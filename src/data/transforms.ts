@@ -6,6 +6,7 @@
 
 import { ShapeError, ValueError } from '../errors.js';
 import { Generator } from '../random.js';
+import { alloc, checkShape, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** x: (C, H, W) or (N, C, H, W) float32 → a tensor of the same rank. */
@@ -13,6 +14,7 @@ export type Transform = (x: Tensor, gen: Generator) => Tensor;
 
 /** The (N, C, H, W) view of x (N = 1 for a single image). */
 function nchw(op: string, x: Tensor): [number, number, number, number] {
+  if (!(x instanceof Tensor)) throw new ValueError(op, `expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   if (x.shape.length === 3) return [1, x.shape[0]!, x.shape[1]!, x.shape[2]!];
   if (x.shape.length === 4) return [x.shape[0]!, x.shape[1]!, x.shape[2]!, x.shape[3]!];
   throw new ShapeError(op, `expected an image (C, H, W) or a batch (N, C, H, W), got shape [${x.shape.join(', ')}]`);
@@ -20,6 +22,11 @@ function nchw(op: string, x: Tensor): [number, number, number, number] {
 
 /** (x − mean[c]) / std[c] per channel, in float32 (torchvision Normalize: sub_ then div_). */
 export function normalize(mean: readonly number[], std: readonly number[]): Transform {
+  for (const [name, v] of [['mean', mean], ['std', std]] as const) {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw new ValueError('normalize', `${name} must be a list of finite numbers, got ${Array.isArray(v) ? `[${v.map(String).join(', ')}]` : String(v)}`);
+    }
+  }
   if (mean.length !== std.length) throw new ValueError('normalize', `mean has ${mean.length} values but std has ${std.length}`);
   const m = mean.map(Math.fround);
   const s = std.map(Math.fround);
@@ -29,7 +36,7 @@ export function normalize(mean: readonly number[], std: readonly number[]): Tran
   return (x) => {
     const [n, c, h, w] = nchw('normalize', x);
     if (c !== m.length) throw new ShapeError('normalize', `mean and std have ${m.length} values but the input has ${c} channels; input [${x.shape.join(', ')}]`);
-    const out = new Float32Array(x.data.length);
+    const out = alloc('normalize', x.data.length);
     const plane = h * w;
     for (let i = 0; i < n; i++) {
       for (let ch = 0; ch < c; ch++) {
@@ -58,7 +65,12 @@ export function randomCrop(size: number | [number, number], padding = 0): Transf
     if (th > ph || tw > pw) {
       throw new ShapeError('randomCrop', `Required crop size (${th}, ${tw}) is larger than input image size (${ph}, ${pw}) after padding ${padding}`);
     }
-    const out = new Float32Array(n * c * th * tw); // zeros: the padding
+    // gen.randint draws from at most 2^32 values
+    if (ph - th + 1 > 2 ** 32 || pw - tw + 1 > 2 ** 32) {
+      throw new ValueError('randomCrop', `padding ${padding} leaves more than 2^32 crop positions in a ${h}×${w} image; input ${fmt(x.shape)}`);
+    }
+    const outShape = x.shape.length === 3 ? [c, th, tw] : [n, c, th, tw];
+    const out = alloc('randomCrop', checkShape('randomCrop', outShape)); // zeros: the padding
     for (let i = 0; i < n; i++) {
       const top = gen.randint(ph - th + 1) - padding; // window origin in unpadded coordinates
       const left = gen.randint(pw - tw + 1) - padding;
@@ -75,7 +87,7 @@ export function randomCrop(size: number | [number, number], padding = 0): Transf
         }
       }
     }
-    return new Tensor(out, x.shape.length === 3 ? [c, th, tw] : [n, c, th, tw]);
+    return new Tensor(out, outShape);
   };
 }
 

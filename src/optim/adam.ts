@@ -5,7 +5,7 @@
 
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { checkLr, checkWeightDecay, Optimizer, pyFloat, type ParamGroupInput, type ParamState } from './optimizer.js';
+import { checkBool, checkLr, checkWeightDecay, describeValue, Optimizer, pyFloat, type ParamGroupInput, type ParamState, type StateKeys } from './optimizer.js';
 
 export interface AdamOptions {
   lr: number;
@@ -17,6 +17,11 @@ export interface AdamOptions {
 }
 
 const fround = Math.fround;
+
+/** A hyperparameter as PyTorch prints it (1e-08, nan), or what it is when it is not a number. */
+const show = (v: unknown): string => (typeof v === 'number' ? pyFloat(v) : describeValue(v));
+
+const ADAM_STATE: StateKeys = { buffers: ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'], counts: ['step'], required: ['step', 'exp_avg', 'exp_avg_sq'] };
 
 type AdamInput = readonly Tensor[] | ReadonlyArray<ParamGroupInput<AdamOptions>>;
 
@@ -44,11 +49,18 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   protected validate(g: AdamOptions): void {
     const op = this.opName;
     checkLr(op, g.lr);
-    if (!(g.eps >= 0)) throw new ValueError(op, `Invalid epsilon value: ${pyFloat(g.eps)}`);
+    if (typeof g.eps !== 'number' || !(g.eps >= 0 && g.eps < Infinity)) throw new ValueError(op, `Invalid epsilon value: ${show(g.eps)}`);
+    if (!Array.isArray(g.betas)) throw new ValueError(op, `betas must be a pair of numbers, got ${describeValue(g.betas)}`);
     const [b1, b2] = g.betas;
-    if (!(b1 >= 0 && b1 < 1)) throw new ValueError(op, `Invalid beta parameter at index 0: ${pyFloat(b1)}`);
-    if (!(b2 >= 0 && b2 < 1)) throw new ValueError(op, `Invalid beta parameter at index 1: ${pyFloat(b2)}`);
+    if (!(typeof b1 === 'number' && b1 >= 0 && b1 < 1)) throw new ValueError(op, `Invalid beta parameter at index 0: ${show(b1)}`);
+    if (!(typeof b2 === 'number' && b2 >= 0 && b2 < 1)) throw new ValueError(op, `Invalid beta parameter at index 1: ${show(b2)}`);
     checkWeightDecay(op, g.weightDecay);
+    checkBool(op, 'amsgrad', g.amsgrad);
+    checkBool(op, 'maximize', g.maximize);
+  }
+
+  protected override stateKeys(): StateKeys {
+    return ADAM_STATE;
   }
 
   step(): void {

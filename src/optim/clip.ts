@@ -43,7 +43,12 @@ export function clipGradNorm(
   normType = 2,
   opts: { errorIfNonfinite?: boolean } = {},
 ): number {
-  if (!(normType >= 0)) throw new ValueError('clipGradNorm', `normType must be >= 0 or Infinity, got ${normType}`);
+  if (typeof normType !== 'number' || !(normType >= 0)) throw new ValueError('clipGradNorm', `normType must be >= 0 or Infinity, got ${String(normType)}`);
+  // torch takes any float; a negative or NaN maxNorm would flip or poison every gradient. +Infinity is allowed:
+  // it clips nothing, the usual way to just measure the total norm.
+  if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) {
+    throw new ValueError('clipGradNorm', `maxNorm must be a number >= 0 (or Infinity), got ${String(maxNorm)}`);
+  }
   const list = Symbol.iterator in Object(params) ? Array.from(params as Iterable<Tensor>) : [params as Tensor];
   const grads = list.flatMap((p) => (p.grad === null ? [] : [p.grad.data]));
   if (grads.length === 0) return 0;

@@ -8,7 +8,7 @@
  */
 
 import { ValueError, StateDictError } from '../errors.js';
-import type { Optimizer, ParamGroup } from './optimizer.js';
+import { checkLr, describeValue, Optimizer, type ParamGroup } from './optimizer.js';
 
 /** Any optimizer from this module. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -34,7 +34,26 @@ function pmod(a: number, b: number): number {
 }
 
 function checkPositiveInt(op: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v <= 0) throw new ValueError(op, `${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0) throw new ValueError(op, `${name} must be a positive integer, got ${String(v)}`);
+}
+
+/** A multiplier or bound such as gamma or etaMin: a finite number >= 0 (torch does not check; NaN or Infinity would
+ * reach the optimizer as its lr). */
+function checkNonNegative(op: string, name: string, v: number): void {
+  if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) throw new ValueError(op, `${name} must be a finite number >= 0, got ${String(v)}`);
+}
+
+/** Epoch (iteration) indices such as milestones: non-negative integers. Returns a sorted copy. */
+function checkMilestones(op: string, milestones: readonly number[]): number[] {
+  if (!Array.isArray(milestones) || !milestones.every((m) => Number.isInteger(m) && m >= 0)) {
+    const shown = Array.isArray(milestones) ? `[${milestones.map(String).join(', ')}]` : describeValue(milestones);
+    throw new ValueError(op, `milestones must be a list of non-negative integers, got ${shown}`);
+  }
+  return milestones.slice().sort((a, b) => a - b);
+}
+
+function checkOptimizer(op: string, optimizer: unknown): void {
+  if (!(optimizer instanceof Optimizer)) throw new ValueError(op, `expected an optimizer (SGD, Adam, AdamW), got ${describeValue(optimizer)}`);
 }
 
 /** The base class (torch's _LRScheduler). Subclasses call `this.initialStep()` at the end of their constructor. */
@@ -49,6 +68,8 @@ export abstract class LRScheduler {
   protected stepCount = 0;
 
   constructor(optimizer: AnyOptimizer) {
+    const self: LRScheduler = this; // kind is a prototype getter, so it is available here
+    checkOptimizer(self.kind, optimizer);
     this.optimizer = optimizer;
     for (const g of this.groups) if (g.initialLr === undefined) g.initialLr = g.lr;
     this.baseLrs = this.groups.map((g) => g.initialLr!);
@@ -77,6 +98,9 @@ export abstract class LRScheduler {
 
   /** Advances one epoch (or, given `epoch`, jumps there using the closed form) and sets the groups' lr. */
   step(epoch?: number): void {
+    if (epoch !== undefined && !(Number.isInteger(epoch) && epoch >= 0)) {
+      throw new ValueError(this.kind, `step(epoch): epoch must be a non-negative integer, got ${String(epoch)}`);
+    }
     this.stepCount++;
     let values: number[];
     if (epoch === undefined) {
@@ -86,6 +110,12 @@ export abstract class LRScheduler {
       this.lastEpoch = epoch;
       values = this.closedFormLr() ?? this.getLr();
     }
+    // e.g. a LambdaLR function that returned NaN: refuse before the optimizer steps with it
+    values.forEach((v, i) => {
+      if (typeof v !== 'number' || !(v >= 0 && v < Infinity)) {
+        throw new ValueError(this.kind, `the schedule gave group ${i} the learning rate ${String(v)} at epoch ${this.lastEpoch}; a learning rate must be a finite number >= 0`);
+      }
+    });
     this.groups.forEach((g, i) => {
       g.lr = values[i]!;
     });
@@ -104,6 +134,9 @@ export abstract class LRScheduler {
 
   protected loadExtraState(_sd: Record<string, unknown>): void {}
 
+  /** Checks the subclass fields of a state dict (called by checkStateDict before anything is loaded). */
+  protected checkExtraState(_sd: Record<string, unknown>, _op: string, _where: string): void {}
+
   stateDict(): SchedulerStateDict {
     return {
       kind: this.kind,
@@ -116,19 +149,46 @@ export abstract class LRScheduler {
   }
 
   /**
+   * Throws StateDictError (naming `op`, default "<kind>.loadStateDict") if `sd` cannot be loaded into this scheduler:
+   * not an object, another kind of scheduler, counters that are not integers, another number of groups, learning
+   * rates that are not finite numbers >= 0. Changes nothing.
+   */
+  checkStateDict(sd: unknown, op = `${this.kind}.loadStateDict`, where = ''): asserts sd is SchedulerStateDict {
+    const fail: (msg: string) => never = (msg) => {
+      throw new StateDictError(op, `${where}${msg}`);
+    };
+    if (sd === null || typeof sd !== 'object' || Array.isArray(sd)) fail(`expected a scheduler state dict object, got ${describeValue(sd)}`);
+    const d = sd as Record<string, unknown>;
+    if (d.kind !== this.kind) fail(`state dict is for ${String(d.kind)}, this scheduler is ${this.kind}`);
+    // -1: a scheduler inside a SequentialLR that has not started yet
+    if (!(Number.isInteger(d.lastEpoch) && (d.lastEpoch as number) >= -1)) {
+      fail(`lastEpoch must be an integer >= -1, got ${describeValue(d.lastEpoch)}`);
+    }
+    if (d.stepCount !== undefined && !(Number.isInteger(d.stepCount) && (d.stepCount as number) >= 0)) {
+      fail(`stepCount must be a non-negative integer, got ${describeValue(d.stepCount)}`);
+    }
+    const lrList = (name: string, v: unknown): void => {
+      if (!Array.isArray(v) || v.length !== this.groups.length) {
+        fail(`state dict has ${Array.isArray(v) ? v.length : 'no'} ${name === 'baseLrs' ? 'base lrs' : name}, the optimizer has ${this.groups.length} groups`);
+      }
+      v.forEach((x: unknown, i) => {
+        if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) fail(`${name}[${i}] must be a finite number >= 0, got ${describeValue(x)}`);
+      });
+    };
+    lrList('baseLrs', d.baseLrs);
+    if (d.lastLr !== undefined) lrList('lastLr', d.lastLr);
+    this.checkExtraState(d, op, where);
+  }
+
+  /**
    * Restores the counters (not the optimizer's lr: that is in the optimizer's own state dict, as in torch).
-   * Throws StateDictError if the state is for another kind of scheduler or another number of groups.
+   * Throws StateDictError (see checkStateDict) and then changes nothing.
    */
   loadStateDict(sd: SchedulerStateDict): void {
-    const op = `${this.kind}.loadStateDict`;
-    if (sd.kind !== this.kind) throw new StateDictError(op, `state dict is for ${sd.kind}, this scheduler is ${this.kind}`);
-    const baseLrs = sd.baseLrs as number[] | undefined;
-    if (!Array.isArray(baseLrs) || baseLrs.length !== this.groups.length) {
-      throw new StateDictError(op, `state dict has ${baseLrs?.length ?? 'no'} base lrs, the optimizer has ${this.groups.length} groups`);
-    }
+    this.checkStateDict(sd);
     this.lastEpoch = sd.lastEpoch;
     this.stepCount = (sd.stepCount as number | undefined) ?? this.stepCount;
-    this.baseLrs = baseLrs.slice();
+    this.baseLrs = (sd.baseLrs as number[]).slice();
     this.lastLr = ((sd.lastLr as number[] | undefined) ?? this.lastLr).slice();
     this.loadExtraState(structuredClone(sd));
   }
@@ -140,8 +200,9 @@ export class StepLR extends LRScheduler {
     return 'StepLR';
   }
   constructor(optimizer: AnyOptimizer, readonly stepSize: number, readonly gamma = 0.1) {
-    super(optimizer);
     checkPositiveInt('StepLR', 'stepSize', stepSize);
+    checkNonNegative('StepLR', 'gamma', gamma);
+    super(optimizer);
     this.initialStep();
   }
   protected getLr(): number[] {
@@ -160,8 +221,10 @@ export class MultiStepLR extends LRScheduler {
     return 'MultiStepLR';
   }
   constructor(optimizer: AnyOptimizer, milestones: readonly number[], readonly gamma = 0.1) {
+    const sorted = checkMilestones('MultiStepLR', milestones);
+    checkNonNegative('MultiStepLR', 'gamma', gamma);
     super(optimizer);
-    this.milestones = milestones.slice().sort((a, b) => a - b);
+    this.milestones = sorted;
     this.initialStep();
   }
   protected getLr(): number[] {
@@ -183,10 +246,17 @@ export class ConstantLR extends LRScheduler {
     return 'ConstantLR';
   }
   constructor(optimizer: AnyOptimizer, opts: { factor?: number; totalIters?: number } = {}) {
+    const factor = opts.factor ?? 1 / 3;
+    const totalIters = opts.totalIters ?? 5;
+    if (typeof factor !== 'number' || !(factor >= 0 && factor <= 1)) {
+      throw new ValueError('ConstantLR', `Constant multiplicative factor expected to be between 0 and 1, got ${String(factor)}`);
+    }
+    // torch 1.13 accepts 0 and then divides by it at epoch totalIters (ZeroDivisionError); we refuse it up front
+    if (factor === 0) throw new ValueError('ConstantLR', 'Constant multiplicative factor 0 would divide by zero at epoch totalIters; expected a factor between 0 (excluded) and 1');
+    checkPositiveInt('ConstantLR', 'totalIters', totalIters);
     super(optimizer);
-    this.factor = opts.factor ?? 1 / 3;
-    this.totalIters = opts.totalIters ?? 5;
-    if (this.factor > 1 || this.factor < 0) throw new ValueError('ConstantLR', 'Constant multiplicative factor expected to be between 0 and 1.');
+    this.factor = factor;
+    this.totalIters = totalIters;
     this.initialStep();
   }
   protected getLr(): number[] {
@@ -212,17 +282,22 @@ export class LinearLR extends LRScheduler {
     return 'LinearLR';
   }
   constructor(optimizer: AnyOptimizer, opts: { startFactor?: number; endFactor?: number; totalIters?: number } = {}) {
-    super(optimizer);
-    this.startFactor = opts.startFactor ?? 1 / 3;
-    this.endFactor = opts.endFactor ?? 1;
-    this.totalIters = opts.totalIters ?? 5;
+    const startFactor = opts.startFactor ?? 1 / 3;
+    const endFactor = opts.endFactor ?? 1;
+    const totalIters = opts.totalIters ?? 5;
     // torch 1.13 accepts startFactor 0 and then divides by zero at epoch 1; later versions reject it, as we do
-    if (!(this.startFactor > 0 && this.startFactor <= 1)) {
-      throw new ValueError('LinearLR', 'Starting multiplicative factor expected to be greater than 0 and less or equal to 1.');
+    if (typeof startFactor !== 'number' || !(startFactor > 0 && startFactor <= 1)) {
+      throw new ValueError('LinearLR', `Starting multiplicative factor expected to be greater than 0 and less or equal to 1. Got ${String(startFactor)}`);
     }
-    if (!(this.endFactor >= 0 && this.endFactor <= 1)) {
-      throw new ValueError('LinearLR', 'Ending multiplicative factor expected to be between 0 and 1.');
+    if (typeof endFactor !== 'number' || !(endFactor >= 0 && endFactor <= 1)) {
+      throw new ValueError('LinearLR', `Ending multiplicative factor expected to be between 0 and 1. Got ${String(endFactor)}`);
     }
+    // the closed form divides by totalIters
+    checkPositiveInt('LinearLR', 'totalIters', totalIters);
+    super(optimizer);
+    this.startFactor = startFactor;
+    this.endFactor = endFactor;
+    this.totalIters = totalIters;
     this.initialStep();
   }
   protected getLr(): number[] {
@@ -244,6 +319,7 @@ export class ExponentialLR extends LRScheduler {
     return 'ExponentialLR';
   }
   constructor(optimizer: AnyOptimizer, readonly gamma: number) {
+    checkNonNegative('ExponentialLR', 'gamma', gamma);
     super(optimizer);
     this.initialStep();
   }
@@ -266,8 +342,9 @@ export class CosineAnnealingLR extends LRScheduler {
     return 'CosineAnnealingLR';
   }
   constructor(optimizer: AnyOptimizer, readonly tMax: number, readonly etaMin = 0) {
+    if (typeof tMax !== 'number' || !(tMax > 0 && tMax < Infinity)) throw new ValueError('CosineAnnealingLR', `tMax must be a positive finite number, got ${String(tMax)}`);
+    checkNonNegative('CosineAnnealingLR', 'etaMin', etaMin);
     super(optimizer);
-    if (!(tMax > 0)) throw new ValueError('CosineAnnealingLR', `tMax must be positive, got ${tMax}`);
     this.initialStep();
   }
   protected getLr(): number[] {
@@ -297,6 +374,12 @@ export class LambdaLR extends LRScheduler {
     return 'LambdaLR';
   }
   constructor(optimizer: AnyOptimizer, lrLambda: ((epoch: number) => number) | Array<(epoch: number) => number>) {
+    const fns = Array.isArray(lrLambda) ? lrLambda : [lrLambda];
+    fns.forEach((f, i) => {
+      if (typeof f !== 'function') {
+        throw new ValueError('LambdaLR', `lr_lambda must be a function or a list of functions, got ${Array.isArray(lrLambda) ? `${describeValue(f)} at index ${i}` : describeValue(f)}`);
+      }
+    });
     super(optimizer);
     const n = this.groups.length;
     if (Array.isArray(lrLambda)) {
@@ -324,6 +407,16 @@ export class SequentialLR extends LRScheduler {
     return 'SequentialLR';
   }
   constructor(optimizer: AnyOptimizer, schedulers: LRScheduler[], milestones: readonly number[]) {
+    if (!Array.isArray(schedulers) || schedulers.length === 0) {
+      throw new ValueError('SequentialLR', `expected a non-empty list of schedulers, got ${describeValue(schedulers)}`);
+    }
+    schedulers.forEach((s, i) => {
+      if (!(s instanceof LRScheduler)) throw new ValueError('SequentialLR', `schedulers[${i}] is not a scheduler: ${describeValue(s)}`);
+    });
+    const sorted = checkMilestones('SequentialLR', milestones);
+    if (sorted.some((m, i) => m !== milestones[i])) {
+      throw new ValueError('SequentialLR', `milestones must be in increasing order, got [${milestones.join(', ')}]`);
+    }
     super(optimizer);
     schedulers.forEach((s, i) => {
       if (s.optimizer !== optimizer) {
@@ -355,12 +448,15 @@ export class SequentialLR extends LRScheduler {
   protected override extraState(): Record<string, unknown> {
     return { milestones: this.milestones.slice(), schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
-  protected override loadExtraState(sd: Record<string, unknown>): void {
-    const subs = sd.schedulers as SchedulerStateDict[] | undefined;
+  protected override checkExtraState(sd: Record<string, unknown>, op: string, where: string): void {
+    const subs = sd.schedulers;
     if (!Array.isArray(subs) || subs.length !== this.schedulers.length) {
-      throw new StateDictError('SequentialLR.loadStateDict', `state dict has ${subs?.length ?? 'no'} schedulers, this one has ${this.schedulers.length}`);
+      throw new StateDictError(op, `${where}state dict has ${Array.isArray(subs) ? subs.length : 'no'} schedulers, this one has ${this.schedulers.length}`);
     }
-    subs.forEach((s, i) => this.schedulers[i]!.loadStateDict(s));
+    subs.forEach((s: unknown, i) => this.schedulers[i]!.checkStateDict(s, op, `${where}schedulers[${i}]: `));
+  }
+  protected override loadExtraState(sd: Record<string, unknown>): void {
+    (sd.schedulers as SchedulerStateDict[]).forEach((s, i) => this.schedulers[i]!.loadStateDict(s));
   }
 }
 
@@ -413,13 +509,22 @@ export class OneCycleLR extends LRScheduler {
 
   constructor(optimizer: AnyOptimizer, opts: OneCycleOptions) {
     const op = 'OneCycleLR';
+    checkOptimizer(op, optimizer);
     const groups = optimizer.paramGroups as Array<ParamGroup & { momentum?: number; betas?: [number, number] }>;
-    const perGroup = (name: string, v: number | number[]): number[] => {
-      if (Array.isArray(v)) {
-        if (v.length !== groups.length) throw new ValueError(op, `expected ${groups.length} values for ${name}, got ${v.length}`);
-        return v.slice();
+    // one value per group, each a finite number >= 0 (below `below` when given)
+    const perGroup = (name: string, v: number | number[], below = Infinity): number[] => {
+      if (Array.isArray(v) && v.length !== groups.length) throw new ValueError(op, `expected ${groups.length} values for ${name}, got ${v.length}`);
+      const list = Array.isArray(v) ? v.slice() : groups.map(() => v);
+      for (const x of list) {
+        if (typeof x !== 'number' || !(x >= 0 && x < below)) {
+          throw new ValueError(op, `${name} must be ${below === Infinity ? 'a finite number >= 0' : `a number in [0, ${below})`}, got ${String(x)}`);
+        }
       }
-      return groups.map(() => v);
+      return list;
+    };
+    const positive = (name: string, v: number): number => {
+      if (typeof v !== 'number' || !(v > 0 && v < Infinity)) throw new ValueError(op, `${name} must be a finite number > 0, got ${String(v)}`);
+      return v;
     };
     let totalSteps: number;
     if (opts.totalSteps === undefined && opts.epochs === undefined && opts.stepsPerEpoch === undefined) {
@@ -439,23 +544,29 @@ export class OneCycleLR extends LRScheduler {
     if (!(pct >= 0 && pct <= 1)) throw new ValueError(op, `Expected float between 0 and 1 pct_start, but got ${pct}`);
     const anneal = opts.annealStrategy ?? 'cos';
     if (anneal !== 'cos' && anneal !== 'linear') throw new ValueError(op, `anneal_strategy must by one of 'cos' or 'linear', instead got ${String(anneal)}`);
-    const divFactor = opts.divFactor ?? 25;
-    const finalDivFactor = opts.finalDivFactor ?? 1e4;
+    const divFactor = positive('div_factor', opts.divFactor ?? 25);
+    const finalDivFactor = positive('final_div_factor', opts.finalDivFactor ?? 1e4);
     const maxLrs = perGroup('max_lr', opts.maxLr);
     const initialLrs = maxLrs.map((m) => m / divFactor);
-    // torch sets group['initial_lr'] before the base constructor reads it
-    groups.forEach((g, i) => {
-      g.initialLr = initialLrs[i]!;
-    });
     const cycleMomentum = opts.cycleMomentum ?? true;
+    if (typeof cycleMomentum !== 'boolean') throw new ValueError(op, `cycleMomentum must be true or false, got ${describeValue(cycleMomentum)}`);
+    const threePhase = opts.threePhase ?? false;
+    if (typeof threePhase !== 'boolean') throw new ValueError(op, `threePhase must be true or false, got ${describeValue(threePhase)}`);
     const defaults = optimizer.defaults as Record<string, unknown>;
     const useBeta1 = 'betas' in defaults;
     let maxMomentums: number[] = [];
     let baseMomentums: number[] = [];
     if (cycleMomentum) {
       if (!('momentum' in defaults) && !useBeta1) throw new ValueError(op, 'optimizer must support momentum with `cycle_momentum` option enabled');
-      maxMomentums = perGroup('max_momentum', opts.maxMomentum ?? 0.95);
-      baseMomentums = perGroup('base_momentum', opts.baseMomentum ?? 0.85);
+      // Adam's beta1 must stay below 1
+      maxMomentums = perGroup('max_momentum', opts.maxMomentum ?? 0.95, useBeta1 ? 1 : Infinity);
+      baseMomentums = perGroup('base_momentum', opts.baseMomentum ?? 0.85, useBeta1 ? 1 : Infinity);
+    }
+    // everything is checked: now change the groups. torch sets group['initial_lr'] before the base constructor reads it
+    groups.forEach((g, i) => {
+      g.initialLr = initialLrs[i]!;
+    });
+    if (cycleMomentum) {
       groups.forEach((g, i) => {
         if (useBeta1) g.betas = [maxMomentums[i]!, g.betas![1]];
         else g.momentum = maxMomentums[i]!;
@@ -471,7 +582,7 @@ export class OneCycleLR extends LRScheduler {
     this.minLrs = initialLrs.map((l) => l / finalDivFactor);
     this.maxMomentums = maxMomentums;
     this.baseMomentums = baseMomentums;
-    this.phases = opts.threePhase
+    this.phases = threePhase
       ? [
           { endStep: pct * totalSteps - 1, startLr: 'initial', endLr: 'max', startMomentum: 'max', endMomentum: 'base' },
           { endStep: 2 * pct * totalSteps - 2, startLr: 'max', endLr: 'initial', startMomentum: 'base', endMomentum: 'max' },
@@ -522,9 +633,9 @@ export class OneCycleLR extends LRScheduler {
     return { totalSteps: this.totalSteps };
   }
 
-  protected override loadExtraState(sd: Record<string, unknown>): void {
+  protected override checkExtraState(sd: Record<string, unknown>, op: string, where: string): void {
     if (sd.totalSteps !== this.totalSteps) {
-      throw new StateDictError('OneCycleLR.loadStateDict', `state dict is for ${String(sd.totalSteps)} total steps, this scheduler has ${this.totalSteps}`);
+      throw new StateDictError(op, `${where}state dict is for ${String(sd.totalSteps)} total steps, this scheduler has ${this.totalSteps}`);
     }
   }
 }
@@ -560,10 +671,16 @@ export class CifarResnetSchedule extends LambdaLR {
  * initialLr) to `lr`. The paper's optimizer: new SGD(params, { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).
  */
 export function cifarResnetSchedule(optimizer: AnyOptimizer, opts: CifarScheduleOptions = {}): CifarResnetSchedule {
+  const op = 'cifarResnetSchedule';
+  checkOptimizer(op, optimizer);
   const lr = opts.lr ?? 0.1;
-  const milestones = (opts.milestones ?? [32000, 48000]).slice().sort((a, b) => a - b);
+  checkLr(op, lr);
+  const milestones = checkMilestones(op, opts.milestones ?? [32000, 48000]);
   const warmupIters = opts.warmup ? (opts.warmupIters ?? 400) : 0;
+  if (!(Number.isInteger(warmupIters) && warmupIters >= 0)) throw new ValueError(op, `warmupIters must be a non-negative integer, got ${String(warmupIters)}`);
   const warmupFactor = opts.warmupFactor ?? 0.1;
+  checkNonNegative(op, 'warmupFactor', warmupFactor);
+  checkPositiveInt(op, 'totalIters', opts.totalIters ?? 64000);
   for (const g of optimizer.paramGroups as ParamGroup[]) {
     g.lr = lr;
     g.initialLr = lr;

@@ -10,7 +10,8 @@
  */
 
 import { StateDictError, ValueError } from '../errors.js';
-import type { Tensor } from '../tensor.js';
+import { fmt, sameShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
 
 /** One parameter group: its tensors plus the hyperparameters that apply to them. */
 export interface ParamGroup {
@@ -37,6 +38,28 @@ export interface OptimizerStateDict {
   kind: string;
   state: Record<string, ParamState>;
   paramGroups: Array<Record<string, unknown> & { params: number[] }>;
+}
+
+/**
+ * Which per-parameter state keys an optimizer keeps (torch's names), so that loadStateDict can check a state dict
+ * before taking it: `buffers` are float32 arrays as long as the parameter, `counts` non-negative integers (e.g.
+ * Adam's `step`), and `required` must all be present in every state entry that is given.
+ */
+export interface StateKeys {
+  buffers: readonly string[];
+  counts: readonly string[];
+  required: readonly string[];
+}
+
+/** A short description of a value of the wrong type, for error messages: `string "ab"`, `null`, `a Tensor of shape [2, 3]`. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (v instanceof Tensor) return `a Tensor of shape ${fmt(v.shape)}`;
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'undefined' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'function') return 'a function';
+  if (Array.isArray(v)) return `an array of ${v.length} items`;
+  return `${(v as object).constructor?.name ?? 'an object'}`;
 }
 
 /** Python's repr() of a float: 1.0, 0.1, 1e-08. Used so that error messages read exactly like PyTorch's. */
@@ -71,6 +94,10 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   protected constructor(params: readonly Tensor[] | ReadonlyArray<ParamGroupInput<O>>, defaults: O) {
     this.defaults = Object.freeze({ ...defaults });
     this.paramGroups = [];
+    // torch: "params argument given to the optimizer should be an iterable of Tensors or dicts, but got torch.FloatTensor"
+    if (params instanceof Tensor || params === null || typeof params !== 'object' || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new ValueError(this.opName, `params argument given to the optimizer should be an iterable of Tensors or dicts, but got ${describeValue(params)}`);
+    }
     const list = Array.from(params as ReadonlyArray<Tensor | ParamGroupInput<O>>);
     if (list.length === 0) throw new ValueError(this.opName, 'optimizer got an empty parameter list');
     const isGroup = (x: Tensor | ParamGroupInput<O>): x is ParamGroupInput<O> =>
@@ -96,10 +123,17 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
 
   /** Adds a group (torch's add_param_group); options it omits come from the defaults. */
   addParamGroup(group: ParamGroupInput<O>): void {
+    const op = this.opName;
+    if (group === null || typeof group !== 'object' || !Array.isArray(group.params)) {
+      throw new ValueError(op, `a parameter group must be an object with a params array, got ${describeValue(group === null || typeof group !== 'object' ? group : group.params)}`);
+    }
     const params = Array.from(group.params);
     const seen = new Set<Tensor>();
     for (const g of this.paramGroups) for (const p of g.params) seen.add(p);
     for (const p of params) {
+      if (!(p instanceof Tensor)) throw new ValueError(op, `optimizer can only optimize Tensors, but one of the params is ${describeValue(p)}`);
+      // torch's check (is_leaf): the update would be lost on a tensor that an op recomputes from its inputs
+      if (p.gradFn !== null) throw new ValueError(op, `can't optimize a non-leaf Tensor (one made by ${p.gradFn.op}, shape ${fmt(p.shape)})`);
       if (seen.has(p)) throw new ValueError(this.opName, 'some parameters appear in more than one parameter group');
       seen.add(p);
     }
@@ -135,10 +169,19 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   protected gradData(p: Tensor, i: number): Float32Array | null {
     const g = p.grad;
     if (g === null) return null;
+    if (!(g instanceof Tensor)) throw new ValueError(this.opName, `the gradient of parameter ${i} must be a Tensor or null, got ${describeValue(g)}`);
     if (g.data.length !== p.data.length) {
-      throw new ValueError(this.opName, `parameter ${i} has ${p.data.length} elements but its gradient has ${g.data.length}`);
+      throw new ValueError(this.opName, `parameter ${i} has ${p.data.length} elements but its gradient has ${g.data.length}; parameter ${fmt(p.shape)}, gradient ${fmt(g.shape)}`);
+    }
+    if (!sameShape(g.shape, p.shape)) {
+      throw new ValueError(this.opName, `the gradient of parameter ${i} has shape ${fmt(g.shape)} but the parameter has shape ${fmt(p.shape)}`);
     }
     return g.data;
+  }
+
+  /** The per-parameter state keys this optimizer keeps (see StateKeys). The default accepts any keys. */
+  protected stateKeys(): StateKeys | null {
+    return null;
   }
 
   /** Plain data (plus Float32Array copies of the state buffers); see OptimizerStateDict. */
@@ -167,49 +210,91 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
 
   /**
    * Restores hyperparameters and state (torch's load_state_dict): the groups must have the same sizes; buffers are
-   * copied and must match their parameter's length. Throws StateDictError otherwise.
+   * copied and must match their parameter's length; the hyperparameters must pass the constructor's checks.
+   * Throws StateDictError otherwise, having changed nothing: everything is checked before anything is assigned.
    */
   loadStateDict(sd: OptimizerStateDict): void {
     const op = `${this.opName}.loadStateDict`;
-    if (sd.kind !== this.kind) throw new StateDictError(op, `state dict is for ${sd.kind}, this optimizer is ${this.kind}`);
+    if (sd === null || typeof sd !== 'object' || Array.isArray(sd)) throw new StateDictError(op, `expected a state dict object, got ${describeValue(sd)}`);
+    if (sd.kind !== this.kind) throw new StateDictError(op, `state dict is for ${String(sd.kind)}, this optimizer is ${this.kind}`);
+    if (!Array.isArray(sd.paramGroups)) throw new StateDictError(op, `state dict has no paramGroups array (got ${describeValue(sd.paramGroups)})`);
+    if (sd.state === null || typeof sd.state !== 'object' || Array.isArray(sd.state)) {
+      throw new StateDictError(op, `state dict has no state object (got ${describeValue(sd.state)})`);
+    }
     if (sd.paramGroups.length !== this.paramGroups.length) {
       throw new StateDictError(op, `loaded state dict has a different number of parameter groups (${sd.paramGroups.length} vs ${this.paramGroups.length})`);
     }
-    const params: Tensor[] = [];
+    // 1. the groups: sizes, parameter indices, and hyperparameters checked on a copy of each group
     const index = new Map<number, Tensor>();
-    sd.paramGroups.forEach((sg, gi) => {
+    const updates = sd.paramGroups.map((sg: unknown, gi) => {
       const g = this.paramGroups[gi]!;
-      if (sg.params.length !== g.params.length) {
-        throw new StateDictError(op, `loaded state dict contains a parameter group that doesn't match the size of optimizer's group (group ${gi}: ${sg.params.length} vs ${g.params.length} parameters)`);
+      if (sg === null || typeof sg !== 'object' || !Array.isArray((sg as { params?: unknown }).params)) {
+        throw new StateDictError(op, `paramGroups[${gi}] must be an object with a params array, got ${describeValue(sg)}`);
       }
-      sg.params.forEach((id, k) => index.set(id, g.params[k]!));
-      params.push(...g.params);
+      const ids = (sg as { params: unknown[] }).params;
+      if (ids.length !== g.params.length) {
+        throw new StateDictError(op, `loaded state dict contains a parameter group that doesn't match the size of optimizer's group (group ${gi}: ${ids.length} vs ${g.params.length} parameters)`);
+      }
+      ids.forEach((id, k) => {
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+          throw new StateDictError(op, `paramGroups[${gi}].params[${k}] must be a parameter index (a non-negative integer), got ${describeValue(id)}`);
+        }
+        if (index.has(id)) throw new StateDictError(op, `parameter index ${id} appears more than once in paramGroups`);
+        index.set(id, g.params[k]!);
+      });
+      const hyper: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(sg)) if (k !== 'params') hyper[k] = Array.isArray(v) ? v.slice() : v;
+      const candidate = { ...g, ...hyper, params: g.params } as ParamGroup & O;
+      try {
+        this.validate(candidate);
+      } catch (e) {
+        if (!(e instanceof ValueError)) throw e;
+        const listed = Object.entries(hyper).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.map(String).join(', ')}]` : String(v)}`).join(', ');
+        throw new StateDictError(op, `paramGroups[${gi}] (${listed}) is rejected: ${e.message.replace(/^\[[^\]]*\] /, '')}`);
+      }
+      const init = candidate.initialLr;
+      if (init !== undefined && !(typeof init === 'number' && Number.isFinite(init) && init >= 0)) {
+        throw new StateDictError(op, `paramGroups[${gi}].initialLr must be a finite non-negative number, got ${describeValue(init)}`);
+      }
+      return hyper;
     });
-    // Check everything before changing anything.
+    // 2. the per-parameter state
+    const spec = this.stateKeys();
     const newState = new Map<Tensor, ParamState>();
-    for (const [key, st] of Object.entries(sd.state)) {
-      const p = index.get(Number(key));
+    for (const [key, st] of Object.entries(sd.state as Record<string, unknown>)) {
+      const p = /^(0|[1-9]\d*)$/.test(key) ? index.get(Number(key)) : undefined;
       if (p === undefined) throw new StateDictError(op, `state for parameter ${key}, which is in no parameter group`);
+      if (st === null || typeof st !== 'object' || Array.isArray(st)) throw new StateDictError(op, `state ${key} must be an object, got ${describeValue(st)}`);
       const s: ParamState = {};
       for (const [k, v] of Object.entries(st)) {
-        if (typeof v === 'number') s[k] = v;
-        else {
-          if (v.length !== p.data.length) {
-            throw new StateDictError(op, `state ${key}.${k} has ${v.length} elements but parameter ${key} has ${p.data.length}`);
+        const what = `state ${key}.${k}`;
+        const isCount = spec === null ? typeof v === 'number' : spec.counts.includes(k);
+        const isBuffer = spec === null ? !isCount : spec.buffers.includes(k);
+        if (isCount) {
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+            throw new StateDictError(op, `${what} must be a number (a non-negative integer count), got ${describeValue(v)}`);
           }
-          s[k] = Float32Array.from(v);
+          s[k] = v;
+        } else if (isBuffer) {
+          if (v === null) continue; // torch's None: no buffer yet
+          const ok = v instanceof Float32Array || (Array.isArray(v) && v.every((x) => typeof x === 'number'));
+          if (!ok) throw new StateDictError(op, `${what} must be a Float32Array of ${p.data.length} elements, got ${describeValue(v)}`);
+          const buf = v as ArrayLike<number>;
+          if (buf.length !== p.data.length) {
+            throw new StateDictError(op, `${what} has ${buf.length} elements but parameter ${key} has ${p.data.length}`);
+          }
+          s[k] = Float32Array.from(buf);
+        } else {
+          throw new StateDictError(op, `${what} is not a state key of ${this.kind} (expected ${[...spec!.counts, ...spec!.buffers].join(', ')})`);
         }
+      }
+      for (const k of spec?.required ?? []) {
+        if (!(k in s)) throw new StateDictError(op, `state ${key} has no ${k} (a ${this.kind} state needs ${spec!.required.join(', ')})`);
       }
       newState.set(p, s);
     }
-    sd.paramGroups.forEach((sg, gi) => {
-      const g = this.paramGroups[gi]! as unknown as Record<string, unknown>;
-      for (const [k, v] of Object.entries(sg)) {
-        if (k === 'params') continue;
-        g[k] = Array.isArray(v) ? v.slice() : v;
-      }
-      this.validate(this.paramGroups[gi]!);
-    });
+    // 3. assign (in place: schedulers hold these group objects)
+    updates.forEach((hyper, gi) => Object.assign(this.paramGroups[gi]!, hyper));
     this.state.clear();
     for (const [p, s] of newState) this.state.set(p, s);
   }
@@ -217,9 +302,15 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
 
 /** Throws PyTorch's "Invalid learning rate" / "Invalid weight_decay value" errors (shared by all optimizers). */
 export function checkLr(op: string, lr: number): void {
-  if (!(lr >= 0)) throw new ValueError(op, `Invalid learning rate: ${lr}`);
+  // torch 1.13 accepts lr=inf; we do not: one step would turn every parameter into ±inf or NaN
+  if (typeof lr !== 'number' || !(lr >= 0 && lr < Infinity)) throw new ValueError(op, `Invalid learning rate: ${String(lr)}`);
 }
 
 export function checkWeightDecay(op: string, wd: number): void {
-  if (!(wd >= 0)) throw new ValueError(op, `Invalid weight_decay value: ${wd}`);
+  if (typeof wd !== 'number' || !(wd >= 0 && wd < Infinity)) throw new ValueError(op, `Invalid weight_decay value: ${String(wd)}`);
+}
+
+/** Options that must be booleans (torch would take any truthy value; a typo such as nesterov: 'false' would be true). */
+export function checkBool(op: string, name: string, v: unknown): void {
+  if (typeof v !== 'boolean') throw new ValueError(op, `${name} must be true or false, got ${describeValue(v)}`);
 }

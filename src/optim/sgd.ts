@@ -5,7 +5,7 @@
 
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { checkLr, checkWeightDecay, Optimizer, type ParamGroupInput } from './optimizer.js';
+import { checkBool, checkLr, checkWeightDecay, Optimizer, type ParamGroupInput, type StateKeys } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -17,6 +17,8 @@ export interface SGDOptions {
 }
 
 const fround = Math.fround;
+
+const SGD_STATE: StateKeys = { buffers: ['momentum_buffer'], counts: [], required: [] };
 
 /**
  * Per element, with g the gradient (negated if `maximize`):
@@ -49,11 +51,19 @@ export class SGD extends Optimizer<SGDOptions> {
     const op = this.opName;
     if (typeof g.lr !== 'number') throw new ValueError(op, `parameter group didn't specify a value of required optimization parameter lr`);
     checkLr(op, g.lr);
-    if (!(g.momentum >= 0)) throw new ValueError(op, `Invalid momentum value: ${g.momentum}`);
+    // torch checks momentum >= 0 only; infinite values would turn the parameters into ±inf or NaN at the first step
+    if (typeof g.momentum !== 'number' || !(g.momentum >= 0 && g.momentum < Infinity)) throw new ValueError(op, `Invalid momentum value: ${String(g.momentum)}`);
+    if (typeof g.dampening !== 'number' || !Number.isFinite(g.dampening)) throw new ValueError(op, `Invalid dampening value: ${String(g.dampening)}`);
     checkWeightDecay(op, g.weightDecay);
+    checkBool(op, 'nesterov', g.nesterov);
+    checkBool(op, 'maximize', g.maximize);
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
       throw new ValueError(op, 'Nesterov momentum requires a momentum and zero dampening');
     }
+  }
+
+  protected override stateKeys(): StateKeys {
+    return SGD_STATE;
   }
 
   step(): void {

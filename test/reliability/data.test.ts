@@ -12,8 +12,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe } from 'vitest';
-import { data, Generator, ShapeError, Tensor, ValueError } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AllocationError, data, Generator, models, ShapeError, Tensor, ValueError } from '../../src/index.js';
+import { evaluate } from '../../src/train/trainer.js';
+import { measured } from './alloc.js';
 import { runRows, type Row } from './rows.js';
 
 const { DataLoader, DatasetError } = data;
@@ -73,6 +75,25 @@ describe('DataLoader and transforms', () => {
     ['normalize given a 2-D tensor', () => data.normalize([0], [1])(img(2, 2), gen), ShapeError, ['[normalize]', '[2, 2]']],
     ['normalize with 3 channel stats given 1 channel', () => data.normalize([0, 0, 0], [1, 1, 1])(img(2, 1, 4, 4), gen), ShapeError,
       ['[normalize]', '3 values', '1 channels', '[2, 1, 4, 4]']],
+    // issue 10: DataLoader checks its dataset and options at construction
+    ['D1 DataLoader over images 5 bytes for 4×1×2×2', () => new DataLoader({ ...ds(), images: new Uint8Array(5) }, { batchSize: 4 }), DatasetError,
+      ['images has 5 bytes', '4×1×2×2']],
+    ['D1b DataLoader over 2 labels for 4 images', () => new DataLoader({ ...ds(), labels: new Uint8Array(2) }, { batchSize: 4 }), DatasetError, ['2 labels for 4 images']],
+    ['D1c DataLoader over label 9 of 3 classes', () => new DataLoader({ ...ds(), labels: Uint8Array.from([0, 1, 9, 2]) }, { batchSize: 4 }), DatasetError, ['label 9']],
+    ['D2 DataLoader shuffle over an empty dataset', () => new DataLoader(ds(0), { batchSize: 2, shuffle: true }), ValueError, ['[DataLoader]', 'num_samples=0']],
+    ['D3 DataLoader scale NaN', () => new DataLoader(ds(), { batchSize: 2, scale: NaN }), ValueError, ['[DataLoader]', 'scale', 'NaN']],
+    ['D4 DataLoader transform returning a number', () => [...new DataLoader(ds(), { batchSize: 4, transform: () => 5 as unknown as Tensor })], ValueError,
+      ['[DataLoader]', 'transform']],
+    ['DataLoader transform returning one image for a batch of 4', () => [...new DataLoader(ds(), { batchSize: 4, transform: () => img(1, 2, 2) })], ValueError,
+      ['[DataLoader]', 'transform', 'N = 4', '[1, 2, 2]']],
+    ["DataLoader transform 'flip' (a string)", () => new DataLoader(ds(), { batchSize: 2, transform: 'flip' as unknown as data.Transform }), ValueError,
+      ['[DataLoader]', 'transform', 'string']],
+    ['DataLoader over images given as a plain array', () => new DataLoader({ ...ds(), images: [0, 0] as unknown as Uint8Array }, { batchSize: 2 }), DatasetError,
+      ['images must be a Uint8Array', 'Array']],
+    ['D5 normalize std NaN', () => data.normalize([0], [NaN]), ValueError, ['[normalize]', 'std', 'NaN']],
+    ['D5b normalize mean NaN', () => data.normalize([NaN], [1]), ValueError, ['[normalize]', 'mean', 'NaN']],
+    ['randomCrop(2, 2^40) of a 4×4 image: 2^41 crop positions (gen.randint would never return)', () => data.randomCrop(2, 2 ** 40)(img(1, 1, 4, 4), gen),
+      ValueError, ['[randomCrop]', 'padding 1099511627776', '[1, 1, 4, 4]']],
   ];
   runRows(rows);
 });
@@ -86,6 +107,10 @@ describe('syntheticDataset and Dataset consistency', () => {
     ['syntheticDataset numClasses 0', () => data.syntheticDataset({ n: 2, numClasses: 0 }), ValueError, ['[syntheticDataset]', 'numClasses', '0']],
     ['syntheticDataset numClasses 257 (labels are bytes)', () => data.syntheticDataset({ n: 2, numClasses: 257 }), ValueError,
       ['[syntheticDataset]', 'numClasses', '257']],
+    ['D6 syntheticDataset noise NaN', () => data.syntheticDataset({ n: 2, noise: NaN }), ValueError, ['[syntheticDataset]', 'noise', 'NaN']],
+    ['D6b syntheticDataset noise -1', () => data.syntheticDataset({ n: 2, noise: -1 }), ValueError, ['[syntheticDataset]', 'noise', '-1']],
+    ['D6c syntheticDataset seed NaN', () => data.syntheticDataset({ n: 2, seed: NaN }), ValueError, ['[syntheticDataset]', 'seed', 'NaN']],
+    ['D7 evaluate on an empty dataset', () => evaluate(models.resnet20({ widths: [4, 8, 8] }), { length: 0, channels: 3, height: 2, width: 2, numClasses: 3, images: new Uint8Array(0), labels: new Uint8Array(0) }), ValueError, ['[evaluate]', 'empty']],
     ['checkDataset: images 5 bytes for 4×1×2×2', () => data.checkDataset({ ...ds(), images: new Uint8Array(5) }, 'train'), DatasetError,
       ['[dataset]', 'train', 'images has 5 bytes', '4×1×2×2 = 16']],
     ['checkDataset: 2 labels for 4 images', () => data.checkDataset({ ...ds(), labels: new Uint8Array(2) }), DatasetError, ['[dataset]', '2 labels for 4 images']],
@@ -97,6 +122,22 @@ describe('syntheticDataset and Dataset consistency', () => {
       ['[concatDatasets]', '3×2×2', '1×2×2']],
   ];
   runRows(rows);
+
+  // Run under the allocation meter: before the up-front check, this call asked for ~10 GB (labels, a permutation of
+  // 2^31 int32s, then the images) before failing.
+  for (const [name, opts, cls, fragments] of [
+    ['syntheticDataset({ n: 2^31, size: 2^16 }): 2.8e19 bytes of images', { n: 2 ** 31, size: 2 ** 16 }, AllocationError,
+      ['[syntheticDataset]', '2147483648 images of 3×65536×65536']],
+    ['syntheticDataset({ n: 2^31, channels: 1, size: 1 }): 2^31 bytes fit, but item indices are int32', { n: 2 ** 31, channels: 1, size: 1 }, ValueError,
+      ['[syntheticDataset]', 'n must be at most 2^31 - 1', '2147483648']],
+  ] as const) {
+    it(`${name}: refused before allocating anything`, () => {
+      const m = measured(() => data.syntheticDataset(opts));
+      expect(m.error).toBeInstanceOf(cls);
+      for (const f of fragments) expect((m.error as Error).message).toContain(f);
+      expect(m.bytes, 'bytes requested before the error').toBe(0);
+    });
+  }
 });
 
 describe('IDX and CIFAR bytes', () => {

@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, AllocationError, arange, expand, full, matmul, nn, pad, rand, randn, reshape, ShapeError, tensor, Tensor, zeros,
+  add, AllocationError, arange, data, expand, full, Generator, matmul, nn, pad, rand, randn, reshape, ShapeError, tensor, Tensor, zeros,
 } from '../../src/index.js';
 import { measured } from './alloc.js';
 import type { ErrorClass } from './rows.js';
@@ -46,7 +46,7 @@ describe('creation: over 2^32 − 1 elements, or a product that overflows', () =
     ['arange(2^33)', () => arange(2 ** 33), AllocationError, ['[arange]', '8589934592']],
     ['arange(0, 1, 1e-10): 10^10 steps', () => arange(0, 1, 1e-10), AllocationError, ['[arange]', '10000000000']],
     ['zeros([2^53, 2^53]): 8.1e31 elements', () => zeros([2 ** 53, 2 ** 53]), AllocationError, ['[zeros]', '[9007199254740992, 9007199254740992]']],
-    ['zeros([2^1023, 2^1023]): the product is Infinity', () => zeros([2 ** 1023, 2 ** 1023]), AllocationError, ['[zeros]', 'Infinity elements']],
+    ['zeros([2^1023, 2^1023]): dims beyond 2^53, the product Infinity', () => zeros([2 ** 1023, 2 ** 1023]), AllocationError, ['[zeros]', 'dim 0', 'not a safe integer']],
     ['zeros([Infinity]): not a dim', () => zeros([Infinity]), ShapeError, ['[zeros]', '[Infinity]']],
     ['arange(Infinity)', () => arange(Infinity), ShapeError, ['[arange]', 'Infinity']],
     ['nn.Conv2d(65536, 65536, 3): the weight alone is 3.9e10 elements', () => new nn.Conv2d(65536, 65536, 3), AllocationError, ['[65536, 65536, 3, 3]']],
@@ -68,6 +68,15 @@ describe('ops whose output would be over 2^32 − 1 elements', () => {
     ['adaptiveAvgPool2d of a 1×1 image to 65536×65537', () => F.adaptiveAvgPool2d(z(1, 1, 1, 1), [65536, 65537]), AllocationError,
       ['[adaptiveAvgPool2d]', '4295032832']],
     ['shortcutA from 1 to 2^33 channels', () => F.shortcutA(z(1, 1, 1, 1), 2 ** 33, 1), AllocationError, ['[shortcutA]', '8589934592']],
+  ]);
+});
+
+describe('data: transforms and batches over 2^32 − 1 elements', () => {
+  runLimitRows([
+    ['L1 randomCrop(100000, 50000) of [1,1,4,4]', () => data.randomCrop(100000, 50000)(z(1, 1, 4, 4), new Generator(0)), AllocationError,
+      ['[randomCrop]', '[1, 1, 100000, 100000]']],
+    ['L2 DataLoader batch of one 3×40000×40000 image', () => [...new data.DataLoader({ length: 1, channels: 3, height: 40000, width: 40000, numClasses: 1, images: new Uint8Array(0), labels: new Uint8Array(1) }, { batchSize: 1 })],
+      AllocationError, ['[DataLoader]', '[1, 3, 40000, 40000]']],
   ]);
 });
 

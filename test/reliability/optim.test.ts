@@ -9,7 +9,7 @@
  * LinearLR / OneCycleLR / SequentialLR argument errors, another scheduler kind's state.
  */
 import { describe, expect, it } from 'vitest';
-import { optim, StateDictError, Tensor, ValueError, zeros, ones } from '../../src/index.js';
+import { mul, optim, StateDictError, tensor, Tensor, ValueError, zeros, ones } from '../../src/index.js';
 import { runRows, type Row } from './rows.js';
 
 const { SGD, Adam, AdamW, StepLR, CosineAnnealingLR, ConstantLR, LinearLR, OneCycleLR, LambdaLR, SequentialLR, clipGradNorm } = optim;
@@ -60,6 +60,34 @@ describe('optimizer settings and parameter lists', () => {
       q.grad = new Tensor(Float32Array.from([Infinity, 1]), [2]);
       clipGradNorm([q], 1, 2, { errorIfNonfinite: true });
     }, ValueError, ['[clipGradNorm]', 'non-finite']],
+    // issue 10: PyTorch 1.13 accepts lr=inf and the like; we reject non-finite values with PyTorch's wording
+    ['O1 SGD lr Infinity', () => new SGD([p()], { lr: Infinity }), ValueError, ['[SGD]', 'Invalid learning rate: Infinity']],
+    ['O1b Adam lr Infinity', () => new Adam([p()], { lr: Infinity }), ValueError, ['[Adam]', 'Invalid learning rate: Infinity']],
+    ['O2 SGD momentum Infinity', () => new SGD([p()], { lr: 0.1, momentum: Infinity }), ValueError, ['[SGD]', 'Invalid momentum value: Infinity']],
+    ['O2b SGD dampening NaN', () => new SGD([p()], { lr: 0.1, momentum: 0.9, dampening: NaN }), ValueError, ['[SGD]', 'dampening', 'NaN']],
+    ['O2c SGD weightDecay Infinity', () => new SGD([p()], { lr: 0.1, weightDecay: Infinity }), ValueError, ['[SGD]', 'Invalid weight_decay value: Infinity']],
+    ['O3 SGD([1, 2])', () => new SGD([1, 2] as unknown as Tensor[], { lr: 0.1 }), ValueError, ['[SGD]', 'can only optimize Tensors']],
+    ['O4 SGD of a non-leaf', () => new SGD([mul(p(), 2)], { lr: 0.1 }), ValueError, ['[SGD]', "can't optimize a non-leaf Tensor"]],
+    ['O5 SGD(a lone Tensor)', () => new SGD(p() as unknown as Tensor[], { lr: 0.1 }), ValueError, ['[SGD]', 'iterable']],
+    ['O9 grad [3,2] for param [2,3]', () => {
+      const q = zeros([2, 3], { requiresGrad: true });
+      const o = new SGD([q], { lr: 0.1 });
+      q.grad = zeros([3, 2]);
+      o.step();
+    }, ValueError, ['[SGD]', '[3, 2]', '[2, 3]']],
+    ['O12 clipGradNorm maxNorm -1', () => {
+      const q = p();
+      q.grad = tensor([1, 1]);
+      clipGradNorm([q], -1);
+    }, ValueError, ['[clipGradNorm]', 'maxNorm', '-1']],
+    ['O12b clipGradNorm maxNorm NaN', () => {
+      const q = p();
+      q.grad = tensor([1, 1]);
+      clipGradNorm([q], NaN);
+    }, ValueError, ['[clipGradNorm]', 'maxNorm', 'NaN']],
+    ["Adam eps Infinity", () => new Adam([p()], { eps: Infinity }), ValueError, ['[Adam]', 'Invalid epsilon value: inf']],
+    ["SGD nesterov 'false' (a string)", () => new SGD([p()], { lr: 0.1, momentum: 0.9, nesterov: 'false' as unknown as boolean }), ValueError, ['[SGD]', 'nesterov', 'false']],
+    ['SGD group whose params hold a number', () => new SGD([{ params: [p(), 3 as unknown as Tensor] }], { lr: 0.1 }), ValueError, ['[SGD]', 'can only optimize Tensors', 'number 3']],
   ];
   runRows(rows);
 });
@@ -99,6 +127,52 @@ describe("optimizer loadStateDict: another optimizer's state", () => {
     ['optimizerStateFromTensors with a 3-element buffer tensor for a 2-element parameter', () =>
       optim.optimizerStateFromTensors(sgd(), { 'optimizer.state.0.momentum_buffer': zeros([3]) }, JSON.stringify({ kind: 'SGD', paramGroups: sgd().stateDict().paramGroups, state: {} })),
     StateDictError, ['state 0.momentum_buffer has 3 elements but parameter 0 has 2']],
+    ['O6 loadStateDict with lr -1: StateDictError and unchanged', () => {
+      const o = sgd();
+      const s = o.stateDict();
+      s.paramGroups[0]!.lr = -1;
+      try {
+        o.loadStateDict(s);
+      } finally {
+        expect(o.paramGroups[0]!.lr).toBe(0.1);
+      }
+    }, StateDictError, ['[SGD.loadStateDict]', 'lr', '-1']],
+    ['O7 optimizer loadStateDict(null)', () => sgd().loadStateDict(null as unknown as optim.OptimizerStateDict), StateDictError, ['[SGD.loadStateDict]']],
+    ['O7b optimizer loadStateDict({kind: SGD})', () => sgd().loadStateDict({ kind: 'SGD' } as unknown as optim.OptimizerStateDict), StateDictError,
+      ['[SGD.loadStateDict]', 'paramGroups']],
+    ["O8 momentum_buffer 'ab' (a string)", () => {
+      const o = sgd();
+      const s = o.stateDict();
+      s.state['0'] = { momentum_buffer: 'ab' as unknown as Float32Array };
+      o.loadStateDict(s);
+    }, StateDictError, ['state 0.momentum_buffer']],
+    ["O8b Adam step 'x'", () => {
+      const a = new Adam([p()]);
+      a.paramGroups[0]!.params[0]!.grad = zeros([2]);
+      a.step();
+      const s = a.stateDict();
+      s.state['0']!.step = 'x' as unknown as number;
+      new Adam([p()]).loadStateDict(s);
+    }, StateDictError, ['state 0.step', 'number']],
+    ['Adam state without exp_avg_sq (step() would read a missing buffer)', () => {
+      const a = new Adam([p()]);
+      a.paramGroups[0]!.params[0]!.grad = ones([2]);
+      a.step();
+      const s = a.stateDict();
+      delete s.state['0']!.exp_avg_sq;
+      new Adam([p()]).loadStateDict(s);
+    }, StateDictError, ['[Adam.loadStateDict]', 'state 0 has no exp_avg_sq']],
+    ['SGD state with a key SGD does not keep', () => {
+      const s = trained(sgd()).stateDict();
+      s.state['0']!.exp_avg = new Float32Array(2);
+      sgd().loadStateDict(s);
+    }, StateDictError, ['[SGD.loadStateDict]', 'state 0.exp_avg', 'momentum_buffer']],
+    ['paramGroups listing parameter 0 twice', () => {
+      const two = new SGD([{ params: [p()] }, { params: [p()] }], { lr: 0.1 });
+      const s = two.stateDict();
+      s.paramGroups[1]!.params = [0];
+      new SGD([{ params: [p()] }, { params: [p()] }], { lr: 0.1 }).loadStateDict(s);
+    }, StateDictError, ['[SGD.loadStateDict]', 'parameter index 0 appears more than once']],
   ];
   runRows(rows);
 
@@ -113,6 +187,20 @@ describe("optimizer loadStateDict: another optimizer's state", () => {
     bad.step();
     expect(() => o.loadStateDict(bad.stateDict())).toThrow(StateDictError);
     expect(o.stateDict()).toEqual(before);
+  });
+
+  it('a state dict rejected for its state (not its groups) leaves the hyperparameters as they were too', () => {
+    const q = p();
+    const o = new SGD([q], { lr: 0.1, momentum: 0.9 });
+    q.grad = ones([2]);
+    o.step();
+    const before = o.stateDict();
+    const s = o.stateDict();
+    s.paramGroups[0]!.lr = 0.5; // valid, and listed before the bad state
+    s.state['0'] = { momentum_buffer: 'ab' as unknown as Float32Array };
+    expect(() => o.loadStateDict(s)).toThrow(StateDictError);
+    expect(o.stateDict()).toEqual(before);
+    expect(o.paramGroups[0]!.lr).toBe(0.1);
   });
 });
 
@@ -155,8 +243,57 @@ describe('schedules: settings that cannot work, and stepping past the end', () =
       const two = new SGD([{ params: [p()] }, { params: [p()] }], { lr: 0.1 });
       new StepLR(sgd(), 2).loadStateDict(new StepLR(two, 2).stateDict());
     }, StateDictError, ['[StepLR.loadStateDict]', '2 base lrs', '1 groups']],
+    ['O10 StepLR gamma NaN', () => new StepLR(sgd(), 2, NaN), ValueError, ['[StepLR]', 'gamma', 'NaN']],
+    ['O10b ExponentialLR gamma NaN', () => new optim.ExponentialLR(sgd(), NaN), ValueError, ['[ExponentialLR]', 'gamma', 'NaN']],
+    ['O10c MultiStepLR milestones [NaN]', () => new optim.MultiStepLR(sgd(), [NaN]), ValueError, ['[MultiStepLR]', 'milestones']],
+    ['O10d CosineAnnealingLR etaMin NaN', () => new CosineAnnealingLR(sgd(), 10, NaN), ValueError, ['[CosineAnnealingLR]', 'etaMin', 'NaN']],
+    ['O10e ConstantLR factor NaN', () => new ConstantLR(sgd(), { factor: NaN }), ValueError, ['[ConstantLR]', 'NaN']],
+    ['O10f LinearLR totalIters NaN', () => new LinearLR(sgd(), { totalIters: NaN }), ValueError, ['[LinearLR]', 'totalIters', 'NaN']],
+    ['O10g OneCycleLR maxLr NaN', () => new OneCycleLR(sgd(), { maxLr: NaN, totalSteps: 10 }), ValueError, ['[OneCycleLR]', 'max_lr', 'NaN']],
+    ['O10h OneCycleLR divFactor 0', () => new OneCycleLR(sgd(), { maxLr: 1, totalSteps: 10, divFactor: 0 }), ValueError, ['[OneCycleLR]', 'div_factor', '0']],
+    ['O10i LambdaLR(5)', () => new LambdaLR(sgd(), 5 as unknown as () => number), ValueError, ['[LambdaLR]', 'function']],
+    ['O10j cifarResnetSchedule lr -1', () => optim.cifarResnetSchedule(sgd(), { lr: -1 }), ValueError, ['Invalid learning rate: -1']],
+    ['O11 scheduler loadStateDict(null)', () => new StepLR(sgd(), 2).loadStateDict(null as unknown as optim.SchedulerStateDict), StateDictError, ['[StepLR.loadStateDict]']],
+    ["O11b scheduler lastEpoch 'x'", () => {
+      const s = new StepLR(sgd(), 2);
+      s.loadStateDict({ ...s.stateDict(), lastEpoch: 'x' as unknown as number });
+    }, StateDictError, ['[StepLR.loadStateDict]', 'lastEpoch']],
+    ['ConstantLR factor 0 (torch divides by it at epoch totalIters)', () => new ConstantLR(sgd(), { factor: 0 }), ValueError, ['[ConstantLR]', 'divide by zero']],
+    ['LambdaLR whose function returns NaN at epoch 3', () => {
+      const s = new LambdaLR(sgd(), (e) => (e === 3 ? NaN : 1));
+      for (let i = 0; i < 3; i++) s.step();
+    }, ValueError, ['[LambdaLR]', 'learning rate NaN', 'epoch 3']],
+    ['StepLR step(1.5)', () => new StepLR(sgd(), 2).step(1.5), ValueError, ['[StepLR]', 'epoch', '1.5']],
+    ['OneCycleLR maxMomentum 1 on Adam (beta1 must stay below 1)', () => new OneCycleLR(new Adam([p()]), { maxLr: 1, totalSteps: 10, maxMomentum: 1 }), ValueError,
+      ['[OneCycleLR]', 'max_momentum', '[0, 1)', 'got 1']],
+    ['SequentialLR state whose second scheduler has lastEpoch NaN', () => {
+      const o = sgd();
+      const s = new SequentialLR(o, [new StepLR(o, 2), new StepLR(o, 3)], [4]);
+      const sd = s.stateDict();
+      (sd.schedulers as optim.SchedulerStateDict[])[1]!.lastEpoch = NaN;
+      s.loadStateDict(sd);
+    }, StateDictError, ['[SequentialLR.loadStateDict]', 'schedulers[1]', 'lastEpoch', 'NaN']],
+    ['new StepLR(null)', () => new StepLR(null as unknown as optim.AnyOptimizer, 2), ValueError, ['[StepLR]', 'optimizer', 'null']],
   ];
   runRows(rows);
+
+  it('OneCycleLR rejected for its momentum leaves the optimizer as it was (initialLr, momentum)', () => {
+    const o = sgd();
+    expect(() => new OneCycleLR(o, { maxLr: 1, totalSteps: 10, baseMomentum: NaN })).toThrow(ValueError);
+    expect(o.paramGroups[0]!.initialLr).toBeUndefined();
+    expect(o.paramGroups[0]!.momentum).toBe(0.9);
+  });
+
+  it('a rejected SequentialLR state leaves every scheduler as it was', () => {
+    const o = sgd();
+    const s = new SequentialLR(o, [new StepLR(o, 2), new StepLR(o, 3)], [4]);
+    for (let i = 0; i < 5; i++) s.step();
+    const before = s.stateDict();
+    const fresh = new SequentialLR(o, [new StepLR(o, 2), new StepLR(o, 3)], [4]).stateDict();
+    (fresh.schedulers as optim.SchedulerStateDict[])[1]!.baseLrs = [-1];
+    expect(() => s.loadStateDict(fresh)).toThrow('baseLrs[0] must be a finite number >= 0, got number -1');
+    expect(s.stateDict()).toEqual(before);
+  });
 
   it('OneCycleLR: stepping past the total throws on every further step, and leaves the last lr in place', () => {
     const o = sgd();
@@ -166,5 +303,15 @@ describe('schedules: settings that cannot work, and stepping past the end', () =
     expect(() => s.step()).toThrow('Tried to step 6 times. The specified number of total steps is 4');
     expect(() => s.step()).toThrow('Tried to step 7 times');
     expect(o.paramGroups[0]!.lr).toBe(lr);
+  });
+});
+
+describe('clipGradNorm with maxNorm Infinity measures without clipping (as in PyTorch)', () => {
+  it('returns the total norm and leaves the gradients as they were', () => {
+    const q = new Tensor(new Float32Array([3, 4]), [2]);
+    q.requiresGrad = true;
+    q.grad = new Tensor(new Float32Array([3, 4]), [2]);
+    expect(clipGradNorm([q], Infinity)).toBeCloseTo(5, 5);
+    expect(Array.from(q.grad.data)).toEqual([3, 4]);
   });
 });
