@@ -39,57 +39,40 @@ function softmaxRows(y: Float32Array, x: Float32Array, l: RowLayout, log: boolea
     }
 }
 
-const softmaxOp = defineOp('softmax', {
-  forward(ctx, x: Tensor, dim: number) {
-    const y = new Tensor(alloc('softmax', x.size), x.shape);
-    const l = layout(x, dim);
-    softmaxRows(y.data, x.data, l, false);
-    ctx.save(y);
-    ctx.l = l;
-    return y;
-  },
-  backward(ctx, dy) {
-    // dx = y ⊙ (dy − Σ dy⊙y)
-    const y = ctx.saved[0]!;
-    const l = ctx.l as RowLayout;
-    const dx = new Tensor(alloc('softmax', y.size), y.shape);
-    const yd = y.data, g = dy.data, d = dx.data;
-    for (let o = 0; o < l.outer; o++)
-      for (let i = 0; i < l.inner; i++) {
-        const base = o * l.n * l.inner + i;
-        let s = 0;
-        for (let j = 0; j < l.n; j++) s += g[base + j * l.inner]! * yd[base + j * l.inner]!;
-        for (let j = 0; j < l.n; j++) d[base + j * l.inner] = yd[base + j * l.inner]! * (g[base + j * l.inner]! - s);
-      }
-    return [dx];
-  },
-});
+/** softmax and logSoftmax share one fused op: forward over rows, and the backward that mirrors each. */
+function softmaxFamily(name: 'softmax' | 'logSoftmax', log: boolean) {
+  return defineOp(name, {
+    forward(ctx, x: Tensor, dim: number) {
+      const y = new Tensor(alloc(name, x.size), x.shape);
+      const l = layout(x, dim);
+      softmaxRows(y.data, x.data, l, log);
+      ctx.save(y);
+      ctx.l = l;
+      return y;
+    },
+    backward(ctx, dy) {
+      // softmax: dx = y ⊙ (dy − Σ dy⊙y) · logSoftmax: dx = dy − exp(y) ⊙ Σ dy
+      const y = ctx.saved[0]!;
+      const l = ctx.l as RowLayout;
+      const dx = new Tensor(alloc(name, y.size), y.shape);
+      const yd = y.data, g = dy.data, d = dx.data;
+      for (let o = 0; o < l.outer; o++)
+        for (let i = 0; i < l.inner; i++) {
+          const base = o * l.n * l.inner + i;
+          let s = 0;
+          for (let j = 0; j < l.n; j++) s += log ? g[base + j * l.inner]! : g[base + j * l.inner]! * yd[base + j * l.inner]!;
+          for (let j = 0; j < l.n; j++) {
+            const k = base + j * l.inner;
+            d[k] = log ? g[k]! - Math.exp(yd[k]!) * s : yd[k]! * (g[k]! - s);
+          }
+        }
+      return [dx];
+    },
+  });
+}
 
-const logSoftmaxOp = defineOp('logSoftmax', {
-  forward(ctx, x: Tensor, dim: number) {
-    const y = new Tensor(alloc('logSoftmax', x.size), x.shape);
-    const l = layout(x, dim);
-    softmaxRows(y.data, x.data, l, true);
-    ctx.save(y);
-    ctx.l = l;
-    return y;
-  },
-  backward(ctx, dy) {
-    // dx = dy − softmax ⊙ Σ dy
-    const y = ctx.saved[0]!;
-    const l = ctx.l as RowLayout;
-    const dx = new Tensor(alloc('logSoftmax', y.size), y.shape);
-    const yd = y.data, g = dy.data, d = dx.data;
-    for (let o = 0; o < l.outer; o++)
-      for (let i = 0; i < l.inner; i++) {
-        const base = o * l.n * l.inner + i;
-        let s = 0;
-        for (let j = 0; j < l.n; j++) s += g[base + j * l.inner]!;
-        for (let j = 0; j < l.n; j++) d[base + j * l.inner] = g[base + j * l.inner]! - Math.exp(yd[base + j * l.inner]!) * s;
-      }
-    return [dx];
-  },
-});
+const softmaxOp = softmaxFamily('softmax', false);
+const logSoftmaxOp = softmaxFamily('logSoftmax', true);
 
 /** torch.softmax along dim (max-subtracted, so large logits stay finite). */
 export function softmax(x: Tensor, dim: number): Tensor {
