@@ -1,4 +1,5 @@
 import { predictCommand } from './predict.js';
+import { benchCommand } from './bench.js';
 import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
 import { trainCommand } from './train.js';
@@ -14,5 +15,6 @@ export const COMMANDS: Record<string, Command> = {
   start: startCommand,
   train: trainCommand,
   summary: summaryCommand,
+  bench: benchCommand,
   predict: predictCommand,
 };

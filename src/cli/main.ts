@@ -2,6 +2,7 @@
 /**
  * The `resnet-ts` command. Exit codes: 0 ok, 1 runtime error, 2 usage error.
  */
+import '../parallel/install.js';
 import { ResnetTsError } from '../errors.js';
 import { UsageError } from './args.js';
 import { COMMANDS } from './commands.js';

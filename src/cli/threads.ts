@@ -1,4 +1,6 @@
-/** --threads N: the worker count for the kernels, passed through the environment variable the pool reads. */
+import { setNumThreads } from '../parallel/index.js';
+
+/** --threads N: the threads per kernel call (the pool's size); results do not depend on it. */
 export function applyThreads(n: number): void {
-  process.env.RESNET_TS_THREADS = String(n);
+  setNumThreads(n);
 }

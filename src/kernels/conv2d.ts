@@ -2,22 +2,43 @@
 //
 //   x: (N, C, H, W) · w: (O, C/groups, kH, kW) · bias: (O) → y: (N, O, oH, oW)
 //
-// Fast path: per image and per group, a GEMM over the im2col matrix
-//   col_g: (K = C/groups·kH·kW) × (oH·oW), row index k = (ci·kH + ky)·kW + kx
-//   forward:          y_g  (O/g × oHW)  = w_g (O/g × K) · col_g            (+ bias, folded into the GEMM's C)
-//   backward input:   dcol (K × oHW)    = w_gᵀ · dy_g,   then col2im adds dcol into dx
-//   backward weight:  dw_g (O/g × K)   += dy_g · col_gᵀ
-// 1×1 convolutions with stride 1 and no padding skip im2col: x_g itself is the (C/g × HW) matrix.
+// Paths:
+//   Winograd F(4×4, 3×3) (winograd.ts) for stride-1, dilation-1, ungrouped 3×3 convolutions of sufficient size,
+//     forward and input gradient (the input gradient of such a conv is itself one: see winograd.ts).
+//   im2col + GEMM otherwise, per image and per group, over
+//     col_g: (K = C/groups·kH·kW) × (oH·oW), row index k = (ci·kH + ky)·kW + kx
+//     forward:          y_g  (O/g × oHW)  = w_g (O/g × K) · col_g            (+ bias, folded into the GEMM's C)
+//     backward input:   dcol (K × oHW)    = w_gᵀ · dy_g (float64),  then col2im adds dcol into a float64 dx
+//     backward weight:  dw_g (O/g × K)    = Σ_n dy_g,n · col_g,nᵀ  (one float64 running sum over all images)
+//   1×1 convolutions with stride 1 and no padding skip im2col: x_g itself is the (C/g × HW) matrix.
 // Groups are handled by offsets into the same buffers (no copies of x or w per group). Padding is skipped in
 // im2col/col2im, never materialized in a padded copy of x.
 //
-// Summation order (forward): each output is bias + Σ_k w[o,k]·col[k,j] in float64 with k ascending, i.e. over
-// (ci, ky, kx) in row-major order — the order the naive reference uses — rounded once to float32.
+// Summation orders (what makes results independent of blocking and thread count):
+//   forward (im2col): bias + Σ_k w[o,k]·col[k,j], k ascending = (ci, ky, kx) row-major, float64, one rounding —
+//     the naive reference's order, so bit-identical to it.
+//   backward weight: Σ over (n, oy, ox) ascending in float64, then added to dw once — the naive order, bit-identical.
+//   backward input (im2col): each dcol entry is a float64 sum over output channels; col2im adds them per dx entry in
+//     (ky, kx, oy, ox) order, in float64; dx += that once.
+//   Winograd: float64 throughout, one rounding (see winograd.ts).
 //
-// The per-image functions (`conv2dForwardImage`, …) are the unit of work for a future thread pool; the im2col
-// scratch buffer is module-level (one per worker) and grown on demand.
+// Threads: each direction is one task whose units are blocks of the output that never share an output value:
+//   forward: (image, block of output columns, block of output channels) — each unit does its own im2col;
+//   backward input: (image, group, block of input channels) — a unit's col2im touches only its channels of dx;
+//   backward weight: (group, block of output channels, block of input channels) — every image is summed inside
+//     the unit, in order (never split over the batch: that would change each dw entry's summation order).
+// Block sizes depend on the shapes only. Scratch buffers are module-level (one set per thread), grown on demand.
+//
+// Small maps (fewer than SMALL_MAP output positions, as in CIFAR-sized inputs or ResNet's last stages): several
+// images go side by side into one GEMM (forward and backward input: a unit covers a chunk of images; backward
+// weight: k spans a chunk of images), instead of one skinny GEMM per image. Taps of the kernel that only ever
+// meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
-import { sgemm } from './gemm.js';
+import { dgemmAccRange, sgemmRange } from './gemm.js';
+import { parallelFor, registerTask } from './parallel.js';
+import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
+
+export type { Epilogue } from './winograd.js';
 
 /** Shapes and hyper-parameters of a 2-D convolution. Padding is symmetric per axis (PyTorch). */
 export interface Conv2dParams {
@@ -46,6 +67,60 @@ export function conv2dOutSize(inSize: number, k: number, stride: number, pad: nu
   return Math.floor((inSize + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
 }
 
+// ---- Winograd dispatch ----------------------------------------------------------------------------------------
+
+/** When to use Winograd where it applies: by a size heuristic, always, or never. */
+export type WinogradPolicy = 'auto' | 'always' | 'never';
+let winogradPolicy: WinogradPolicy = 'auto';
+
+/** Sets the Winograd policy (for tests and benchmarks); returns the previous one. */
+export function setWinogradPolicy(policy: WinogradPolicy): WinogradPolicy {
+  const old = winogradPolicy;
+  winogradPolicy = policy;
+  return old;
+}
+
+/** Multiply-adds per channel pair of the im2col path (forward or input gradient): live taps × N × oH·oW. */
+function directMacs(p: Conv2dParams): number {
+  const taps = liveTaps(p);
+  return (taps ? taps.length : p.kh * p.kw) * p.n * p.oh * p.ow;
+}
+
+/** 3×3, stride 1, dilation 1, one group: the shapes F(4×4, 3×3) computes. */
+function winogradShape(p: Conv2dParams): boolean {
+  return p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.groups === 1;
+}
+
+/**
+ * True when every value is finite. Winograd's transforms mix a whole 6×6 patch, so one NaN or ±Inf would spread
+ * over whole tiles (and Inf − Inf makes NaN where the direct conv gives ±Inf): such inputs take the im2col path,
+ * keeping the direct convolution's NaN/Inf pattern. One multiply-add per element, small next to the conv.
+ */
+function allFinite(a: Float32Array): boolean {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * 0;
+  return s === 0;
+}
+
+function forwardWinograd(p: Conv2dParams, x: Float32Array, w: Float32Array): WinogradParams | null {
+  if (winogradPolicy === 'never' || !winogradShape(p)) return null;
+  const q: WinogradParams = {
+    n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false,
+  };
+  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) && allFinite(w) ? q : null;
+}
+
+// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
+function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
+  if (winogradPolicy === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
+  const q: WinogradParams = {
+    n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
+  };
+  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
+}
+
+// ---- scratch --------------------------------------------------------------------------------------------------
+
 let colBuf: Float32Array = new Float32Array(0);
 
 function colScratch(need: number): Float32Array {
@@ -57,10 +132,39 @@ function colScratch(need: number): Float32Array {
   return colBuf;
 }
 
+const f64Bufs: Float64Array[] = [new Float64Array(0), new Float64Array(0)];
+
+/** Float64 scratch number `slot`, its first `need` entries zeroed. */
+function f64Scratch(slot: number, need: number): Float64Array {
+  let buf = f64Bufs[slot]!;
+  if (buf.length < need) {
+    let len = Math.max(4096, buf.length);
+    while (len < need) len *= 2;
+    buf = f64Bufs[slot] = new Float64Array(len);
+  } else {
+    buf.fill(0, 0, need);
+  }
+  return buf;
+}
+
+let f32Buf: Float32Array = new Float32Array(0);
+
+/** A second float32 scratch (gathered images, GEMM output of batched images); contents unspecified. */
+function f32Scratch(need: number): Float32Array {
+  if (f32Buf.length < need) {
+    let len = Math.max(4096, f32Buf.length);
+    while (len < need) len *= 2;
+    f32Buf = new Float32Array(len);
+  }
+  return f32Buf;
+}
+
 /** True when the convolution is a plain matrix product over channels (1×1 kernel, stride 1, no padding). */
 function isPointwise(p: Conv2dParams): boolean {
   return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
 }
+
+const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
 
 // For one kernel column kx, the output columns [ox0, ox1) whose input column ix = start + ox·stride
 // (start = kx·dW − pW) lies in [0, W): ox0 = firstValid(start, stride), ox1 = endValid(start, stride, W, oW).
@@ -74,53 +178,96 @@ function endValid(start: number, stride: number, size: number, outSize: number):
   return Math.min(outSize, Math.floor((size - 1 - start) / stride) + 1);
 }
 
+// ---- im2col / col2im -------------------------------------------------------------------------------------------
+
 /**
- * im2col for one image and one group: col (cg·kH·kW × oH·oW) from x[xOff …] holding cg channels of H×W.
+ * im2col for one image and one group, restricted to channels [c0, c1) of the group and output positions [j0, j1)
+ * (j = oy·oW + ox): col[colOff + r·ldc + (j − j0)] for rows r of (c1 − c0)·T, from x[xOff …] holding the group's
+ * channels of H×W; row r = ci·T + t for kernel tap taps[t] = ky·kW + kx (all T = kH·kW taps when taps is null).
  * Out-of-bounds (padding) positions are written as 0.
  */
-export function im2col(col: Float32Array, x: Float32Array, xOff: number, cg: number, p: Conv2dParams): void {
-  const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, oh, ow } = p;
-  const ohw = oh * ow;
+export function im2colRange(
+  col: Float32Array,
+  colOff: number,
+  ldc: number,
+  x: Float32Array,
+  xOff: number,
+  c0: number,
+  c1: number,
+  p: Conv2dParams,
+  j0: number,
+  j1: number,
+  taps: readonly number[] | null = null,
+): void {
+  const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, ow } = p;
+  const oy0 = Math.floor(j0 / ow), oy1 = Math.floor((j1 - 1) / ow) + 1;
+  const nt = taps ? taps.length : kh * kw;
   let row = 0;
-  for (let ci = 0; ci < cg; ci++) {
+  for (let ci = c0; ci < c1; ci++) {
     const xc = xOff + ci * h * w;
-    for (let ky = 0; ky < kh; ky++) {
-      for (let kx = 0; kx < kw; kx++, row++) {
-        const base = row * ohw;
+    for (let ti = 0; ti < nt; ti++, row++) {
+      const tap = taps ? taps[ti]! : ti;
+      const ky = Math.floor(tap / kw), kx = tap - ky * kw;
+      {
+        const base = colOff + row * ldc - j0;
         const ixStart = kx * dw - pw;
-        const ox0 = Math.min(firstValid(ixStart, sw), ow);
-        const ox1 = Math.max(endValid(ixStart, sw, w, ow), ox0);
-        for (let oy = 0; oy < oh; oy++) {
+        const vx0 = Math.min(firstValid(ixStart, sw), ow);
+        const vx1 = Math.max(endValid(ixStart, sw, w, ow), vx0);
+        for (let oy = oy0; oy < oy1; oy++) {
+          // this output row's part of [j0, j1)
+          const rs = oy * ow;
+          const a = Math.max(0, j0 - rs), b = Math.min(ow, j1 - rs);
+          const d = base + rs;
           const iy = oy * sh - ph + ky * dh;
-          const d = base + oy * ow;
           if (iy < 0 || iy >= h) {
-            col.fill(0, d, d + ow);
+            col.fill(0, d + a, d + b);
             continue;
           }
           const src = xc + iy * w + ixStart;
-          for (let ox = 0; ox < ox0; ox++) col[d + ox] = 0;
+          const lo = Math.max(a, vx0), hi = Math.min(b, vx1);
+          for (let ox = a; ox < Math.min(b, lo); ox++) col[d + ox] = 0;
           if (sw === 1) {
-            for (let ox = ox0; ox < ox1; ox++) col[d + ox] = x[src + ox]!;
+            for (let ox = lo; ox < hi; ox++) col[d + ox] = x[src + ox]!;
           } else {
-            for (let ox = ox0; ox < ox1; ox++) col[d + ox] = x[src + ox * sw]!;
+            for (let ox = lo; ox < hi; ox++) col[d + ox] = x[src + ox * sw]!;
           }
-          for (let ox = ox1; ox < ow; ox++) col[d + ox] = 0;
+          for (let ox = Math.max(a, hi); ox < b; ox++) col[d + ox] = 0;
         }
       }
     }
   }
 }
 
-/** col2im for one image and one group: dx[dxOff …] (cg × H × W) += col scattered back; padding entries dropped. */
-export function col2im(dx: Float32Array, dxOff: number, col: Float32Array, cg: number, p: Conv2dParams): void {
+/** im2col for one image and one group (all channels, all output positions): col (cg·kH·kW × oH·oW). */
+export function im2col(col: Float32Array, x: Float32Array, xOff: number, cg: number, p: Conv2dParams): void {
+  const ohw = p.oh * p.ow;
+  im2colRange(col, 0, ohw, x, xOff, 0, cg, p, 0, ohw);
+}
+
+/**
+ * col2im in float64 for channels [0, cb) of a block: dx64 (cb × H × W) += the (cb·T) × oH·oW matrix at
+ * col64[colOff + r·ldc + j] scattered back (rows as in im2colRange); padding entries dropped. Each dx64 entry
+ * receives its terms in (tap, oy, ox) order.
+ */
+function col2im64(
+  dx64: Float64Array,
+  col64: Float64Array,
+  colOff: number,
+  ldc: number,
+  cb: number,
+  p: Conv2dParams,
+  taps: readonly number[] | null,
+): void {
   const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, oh, ow } = p;
-  const ohw = oh * ow;
+  const nt = taps ? taps.length : kh * kw;
   let row = 0;
-  for (let ci = 0; ci < cg; ci++) {
-    const xc = dxOff + ci * h * w;
-    for (let ky = 0; ky < kh; ky++) {
-      for (let kx = 0; kx < kw; kx++, row++) {
-        const base = row * ohw;
+  for (let ci = 0; ci < cb; ci++) {
+    const xc = ci * h * w;
+    for (let ti = 0; ti < nt; ti++, row++) {
+      const tap = taps ? taps[ti]! : ti;
+      const ky = Math.floor(tap / kw), kx = tap - ky * kw;
+      {
+        const base = colOff + row * ldc;
         const ixStart = kx * dw - pw;
         const ox0 = Math.min(firstValid(ixStart, sw), ow);
         const ox1 = Math.max(endValid(ixStart, sw, w, ow), ox0);
@@ -130,9 +277,9 @@ export function col2im(dx: Float32Array, dxOff: number, col: Float32Array, cg: n
           const d = base + oy * ow;
           const dst = xc + iy * w + ixStart;
           if (sw === 1) {
-            for (let ox = ox0; ox < ox1; ox++) dx[dst + ox] = dx[dst + ox]! + col[d + ox]!;
+            for (let ox = ox0; ox < ox1; ox++) dx64[dst + ox] = dx64[dst + ox]! + col64[d + ox]!;
           } else {
-            for (let ox = ox0; ox < ox1; ox++) dx[dst + ox * sw] = dx[dst + ox * sw]! + col[d + ox]!;
+            for (let ox = ox0; ox < ox1; ox++) dx64[dst + ox * sw] = dx64[dst + ox * sw]! + col64[d + ox]!;
           }
         }
       }
@@ -140,7 +287,179 @@ export function col2im(dx: Float32Array, dxOff: number, col: Float32Array, cg: n
   }
 }
 
+/**
+ * Rows [r0, r1) of channel-block `rows` of several images gathered side by side: dst[(r − r0)·(nc·hw) + i·hw + q]
+ * = src[((n0 + i)·chans + chOff + r)·hw + q] for images i < nc. Used to batch small images into one GEMM.
+ */
+function gatherImages(dst: Float32Array, src: Float32Array, n0: number, nc: number, chans: number, chOff: number, r0: number, r1: number, hw: number): void {
+  const ld = nc * hw;
+  for (let r = r0; r < r1; r++) {
+    for (let i = 0; i < nc; i++) {
+      const s = ((n0 + i) * chans + chOff + r) * hw;
+      dst.set(src.subarray(s, s + hw), (r - r0) * ld + i * hw);
+    }
+  }
+}
+
+/** Output maps smaller than this many positions are batched over images (one GEMM for several images). */
+const SMALL_MAP = 64;
+/** Largest im2col scratch per unit, in floats (4 MB). */
+const COL_CAP = 2 ** 20;
+
+// ---- dead kernel taps ----------------------------------------------------------------------------------------
+// On maps smaller than the kernel's reach (a 3×3 pad-1 conv on a 1×1 map: only the centre tap ever meets the
+// input) some taps only ever see padding. They are dropped from the GEMMs: K shrinks from C·kH·kW to C·T, with the
+// weights of the live taps gathered into a shared scratch. Skipped terms are exactly the ones the naive loops skip.
+
+/** The kernel taps ky·kW + kx that meet the input at least once, or null when all do. */
+function liveTaps(p: Conv2dParams): number[] | null {
+  const ys: number[] = [], xs: number[] = [];
+  for (let ky = 0; ky < p.kh; ky++) {
+    const start = ky * p.dilH - p.padH;
+    if (Math.min(firstValid(start, p.strideH), p.oh) < endValid(start, p.strideH, p.h, p.oh)) ys.push(ky);
+  }
+  for (let kx = 0; kx < p.kw; kx++) {
+    const start = kx * p.dilW - p.padW;
+    if (Math.min(firstValid(start, p.strideW), p.ow) < endValid(start, p.strideW, p.w, p.ow)) xs.push(kx);
+  }
+  if (ys.length === p.kh && xs.length === p.kw) return null;
+  const taps: number[] = [];
+  for (const ky of ys) for (const kx of xs) taps.push(ky * p.kw + kx);
+  return taps;
+}
+
+const liveBufs: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+
+/** Shared float32 scratch `slot` of at least n elements (main thread only; handed to the task as a buffer). */
+function liveScratch(slot: number, n: number): Float32Array {
+  let buf = liveBufs[slot]!;
+  if (buf.length < n) {
+    buf = liveBufs[slot] = typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(Math.max(n, 1024) * 4)) : new Float32Array(n);
+  }
+  return buf.length === n ? buf : buf.subarray(0, n);
+}
+
+/** dst (rows × T) = src (rows × kH·kW) restricted to the live taps. */
+function gatherTaps(dst: Float32Array, src: Float32Array, rows: number, khw: number, taps: readonly number[]): void {
+  const nt = taps.length;
+  for (let r = 0; r < rows; r++) for (let t = 0; t < nt; t++) dst[r * nt + t] = src[r * khw + taps[t]!]!;
+}
+
 // ---- forward -----------------------------------------------------------------------------------------------
+
+interface ForwardTask {
+  p: Conv2dParams;
+  /** Fused epilogue (scale/shift/residual/relu) or null for the plain conv (bias folded into the GEMM's C). */
+  ep: Epilogue | null;
+  /** Images per unit (> 1 only when maps are small: then the unit's GEMM spans all its images' columns). */
+  imgChunk: number;
+  imgChunks: number;
+  colBlock: number;
+  colBlocks: number;
+  rowBlock: number;
+  rowBlocks: number;
+  /** Live kernel taps (w is then the gathered live-tap weights), or null for all. */
+  taps: number[] | null;
+}
+
+function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[] | null): ForwardTask {
+  const ohw = p.oh * p.ow, og = p.o / p.groups;
+  const K = (p.c / p.groups) * (taps ? taps.length : p.kh * p.kw);
+  let imgChunk = 1, colBlocks = 1;
+  if (ohw < SMALL_MAP && p.n > 1) {
+    imgChunk = Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (K * ohw))));
+  } else {
+    // Aim at ≥ 16 units in all (load balance on a shared machine), blocks ≥ 64 columns.
+    colBlocks = Math.max(1, Math.ceil((K * ohw) / COL_CAP), Math.min(Math.ceil(ohw / 64), Math.ceil(16 / p.n)));
+  }
+  const imgChunks = Math.ceil(p.n / imgChunk);
+  const colBlock = roundUp4(Math.ceil(ohw / colBlocks));
+  const cb = Math.ceil(ohw / colBlock);
+  // Row blocks repeat the im2col and the packing of B: only as many as load balance needs (≥ 8 units in all).
+  const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 64), Math.ceil(8 / (imgChunks * cb))));
+  const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
+  return { p, ep, imgChunk, imgChunks, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps };
+}
+
+/** Forward units [u0, u1): unit = ((imgChunk·colBlocks) + colBlock)·rowBlocks + rowBlock. */
+function forwardUnits(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  res: Float32Array | null,
+  q: ForwardTask,
+  u0: number,
+  u1: number,
+): void {
+  const { p, ep, taps } = q;
+  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
+  const cg = c / groups, og = o / groups;
+  const K = cg * (taps ? taps.length : kh * kw), ohw = oh * ow, hw = h * p.w;
+  const pointwise = isPointwise(p);
+  const addBias = ep === null && bias !== null;
+  for (let unit = u0; unit < u1; unit++) {
+    const rb = unit % q.rowBlocks;
+    const rest = (unit - rb) / q.rowBlocks;
+    const cbi = rest % q.colBlocks;
+    const n0 = ((rest - cbi) / q.colBlocks) * q.imgChunk;
+    const nc = Math.min(q.imgChunk, n - n0);
+    const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock);
+    for (let g = 0; g < groups; g++) {
+      if (q.imgChunk === 1) {
+        // One image, output columns [j0, j1): straight into y.
+        const j0 = cbi * q.colBlock, j1 = Math.min(ohw, j0 + q.colBlock), nb = j1 - j0;
+        const yOff = (n0 * o + g * og) * ohw;
+        const xOff = (n0 * c + g * cg) * hw;
+        // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
+        if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
+        if (pointwise) {
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
+        } else {
+          const col = colScratch(K * nb);
+          im2colRange(col, 0, nb, x, xOff, 0, cg, p, j0, j1, taps);
+          sgemmRange(y, w, col, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
+        }
+        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, j0, j1);
+        continue;
+      }
+      // Small maps: nc images side by side, one GEMM into a scratch C ((r1 − r0) × nc·oHW), then scattered to y.
+      const kk = nc * ohw, m = r1 - r0;
+      const col = colScratch(K * kk);
+      for (let i = 0; i < nc; i++) im2colRange(col, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, 0, cg, p, 0, ohw, taps);
+      const out = f32Scratch(m * kk);
+      if (addBias) for (let r = 0; r < m; r++) out.fill(bias[g * og + r0 + r]!, r * kk, (r + 1) * kk);
+      sgemmRange(out, w, col, m, kk, K, { aOff: (g * og + r0) * K, accumulate: addBias }, 0, m, 0, kk);
+      for (let i = 0; i < nc; i++) {
+        const yOff = ((n0 + i) * o + g * og) * ohw;
+        for (let r = 0; r < m; r++) y.set(out.subarray(r * kk + i * ohw, r * kk + (i + 1) * ohw), yOff + (r0 + r) * ohw);
+        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, 0, ohw);
+      }
+    }
+  }
+}
+
+/** y = relu?(y·scale + shift + res) for channels [r0, r1) of a group (first channel ch0), columns [j0, j1). */
+function epilogue(y: Float32Array, res: Float32Array | null, ep: Epilogue, ch0: number, yOff: number, ohw: number, r0: number, r1: number, j0: number, j1: number): void {
+  for (let oc = r0; oc < r1; oc++) {
+    const ch = ch0 + oc;
+    const scale = ep.scale ? ep.scale[ch]! : 1, shift = ep.shift ? ep.shift[ch]! : 0;
+    const base = yOff + oc * ohw;
+    for (let j = base + j0; j < base + j1; j++) {
+      let v = y[j]! * scale + shift;
+      if (res !== null) v += res[j]!;
+      if (ep.relu && !(v > 0 || v !== v)) v = 0;
+      y[j] = v;
+    }
+  }
+}
+
+registerTask<ForwardTask>('conv2d.forward', (bufs, q, u0, u1) => {
+  forwardUnits(
+    bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.bias as Float32Array | null,
+    bufs.res as Float32Array | null, q, u0, u1,
+  );
+});
 
 /** y: (N, O, oH, oW), overwritten. x: (N, C, H, W) · w: (O, C/groups, kH, kW) · bias: (O) or null. */
 export function conv2dForward(
@@ -150,99 +469,265 @@ export function conv2dForward(
   bias: Float32Array | null,
   p: Conv2dParams,
 ): void {
-  for (let ni = 0; ni < p.n; ni++) conv2dForwardImage(y, x, w, bias, p, ni);
+  const wp = forwardWinograd(p, x, w);
+  if (wp !== null) {
+    winogradConv(y, x, w, null, wp, bias ? { scale: null, shift: Float64Array.from(bias), relu: false } : NO_EPILOGUE);
+    return;
+  }
+  runForward(y, x, w, bias, null, p, null);
 }
 
-/** conv2dForward for image `ni` only (writes y[ni] only). */
-export function conv2dForwardImage(
+/**
+ * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
+ * rounded to float32 once on the Winograd path (twice on the im2col path: the GEMM result, then the epilogue).
+ * res: (N, O, oH, oW) or null. No bias argument: fold it into shift.
+ */
+export function conv2dForwardFused(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  res: Float32Array | null,
+  p: Conv2dParams,
+  ep: Epilogue,
+): void {
+  const wp = forwardWinograd(p, x, w);
+  if (wp !== null) {
+    winogradConv(y, x, w, res, wp, ep);
+    return;
+  }
+  runForward(y, x, w, null, res, p, ep);
+}
+
+function runForward(
   y: Float32Array,
   x: Float32Array,
   w: Float32Array,
   bias: Float32Array | null,
+  res: Float32Array | null,
   p: Conv2dParams,
-  ni: number,
+  ep: Epilogue | null,
 ): void {
-  const { c, h, o, kh, kw, groups, oh, ow } = p;
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  let wl = w;
+  if (taps) gatherTaps((wl = liveScratch(0, rows * taps.length)), w, rows, khw, taps);
+  const q = forwardTask(p, ep, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  const units = q.imgChunks * q.colBlocks * q.rowBlocks;
+  parallelFor({ kernel: 'conv2d.forward', bufs: { y, x, w: wl, bias, res }, writes: ['y'], overwrites: y.length === p.n * p.o * p.oh * p.ow ? ['y'] : [], params: q, units, cost });
+}
+
+// ---- backward input --------------------------------------------------------------------------------------------
+
+interface BackwardInputTask {
+  p: Conv2dParams;
+  /** Images per unit (> 1 only for small maps, im2col path). */
+  imgChunk: number;
+  imgChunks: number;
+  /** Input channels per unit (within a group), and blocks per group. */
+  chBlock: number;
+  chBlocks: number;
+  /** Pointwise only: output columns per unit, and blocks. */
+  colBlock: number;
+  colBlocks: number;
+  /** Live kernel taps (w is then the gathered live-tap weights), or null for all. */
+  taps: number[] | null;
+}
+
+function backwardInputTask(p: Conv2dParams, taps: number[] | null): BackwardInputTask {
+  const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
+  if (isPointwise(p)) {
+    // dx_g (cg × HW) += w_gᵀ · dy_g per image: split dx's rows and columns like a GEMM.
+    const perGroup = Math.max(1, Math.ceil(16 / (p.n * p.groups)));
+    const colBlocks = Math.max(1, Math.min(Math.ceil(ohw / 64), perGroup));
+    const colBlock = roundUp4(Math.ceil(ohw / colBlocks));
+    const cb = Math.ceil(ohw / colBlock);
+    const chBlocks = Math.max(1, Math.min(Math.ceil(cg / 32), Math.ceil(perGroup / cb)));
+    const chBlock = roundUp4(Math.ceil(cg / chBlocks));
+    return { p, imgChunk: 1, imgChunks: p.n, chBlock, chBlocks: Math.ceil(cg / chBlock), colBlock, colBlocks: cb, taps };
+  }
+  const imgChunk = ohw < SMALL_MAP && p.n > 1 ? Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (og * ohw)))) : 1;
+  const imgChunks = Math.ceil(p.n / imgChunk);
+  const kk = imgChunk * ohw;
+  // dcol for a block of channels is chBlock·kH·kW × kk float64s: keep it under ~2 MB.
+  const memCap = Math.max(1, Math.floor(2 ** 18 / (khw * kk)));
+  const perGroup = Math.max(1, Math.ceil(16 / (imgChunks * p.groups)));
+  const chBlock = Math.max(1, Math.min(cg, memCap, Math.ceil(cg / perGroup)));
+  return { p, imgChunk, imgChunks, chBlock, chBlocks: Math.ceil(cg / chBlock), colBlock: ohw, colBlocks: 1, taps };
+}
+
+/** Backward-input units: unit = (((imgChunk·groups + g)·chBlocks + chBlock)·colBlocks + colBlock. */
+function backwardInputUnits(dx: Float32Array, dy: Float32Array, w: Float32Array, q: BackwardInputTask, u0: number, u1: number): void {
+  const { p, taps } = q;
+  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
   const cg = c / groups, og = o / groups;
-  const K = cg * kh * kw, ohw = oh * ow, hw = h * p.w;
+  const khw = taps ? taps.length : kh * kw, K = cg * khw, ohw = oh * ow, hw = h * p.w;
   const pointwise = isPointwise(p);
-  const col = pointwise ? null : colScratch(K * ohw);
-  for (let g = 0; g < groups; g++) {
-    const yOff = (ni * o + g * og) * ohw;
-    const xOff = (ni * c + g * cg) * hw;
-    // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
-    if (bias) for (let oc = 0; oc < og; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw, yOff + (oc + 1) * ohw);
-    const acc = bias !== null;
-    if (col === null) {
-      sgemm(y, w, x, og, ohw, K, { aOff: g * og * K, bOff: xOff, cOff: yOff, accumulate: acc });
-    } else {
-      im2col(col, x, xOff, cg, p);
-      sgemm(y, w, col, og, ohw, K, { aOff: g * og * K, cOff: yOff, accumulate: acc });
+  for (let unit = u0; unit < u1; unit++) {
+    const cbi = unit % q.colBlocks;
+    let rest = (unit - cbi) / q.colBlocks;
+    const chi = rest % q.chBlocks;
+    rest = (rest - chi) / q.chBlocks;
+    const g = rest % groups;
+    const n0 = ((rest - g) / groups) * q.imgChunk;
+    const nc = Math.min(q.imgChunk, n - n0);
+    const c0 = chi * q.chBlock, c1 = Math.min(cg, c0 + q.chBlock);
+    if (pointwise) {
+      // w_g is stored (og × cg); op(A) = w_gᵀ (cg × og). One rounding per dx entry: dx + Σ_o.
+      const dyOff = (n0 * o + g * og) * ohw, dxOff = (n0 * c + g * cg) * hw;
+      const j0 = cbi * q.colBlock, j1 = Math.min(ohw, j0 + q.colBlock);
+      sgemmRange(dx, w, dy, cg, ohw, og, { transA: true, aOff: g * og * K, bOff: dyOff, cOff: dxOff, accumulate: true }, c0, c1, j0, j1);
+      continue;
+    }
+    // dcol rows [c0·khw, c1·khw) = w_gᵀ · [dy_g of the nc images side by side], in float64; then per image,
+    // col2im into a float64 block of dx, added to dx once.
+    const kk = nc * ohw;
+    let b = dy, bOff = (n0 * o + g * og) * ohw;
+    if (nc > 1) {
+      b = f32Scratch(og * kk);
+      gatherImages(b, dy, n0, nc, o, g * og, 0, og, ohw);
+      bOff = 0;
+    }
+    const rows = (c1 - c0) * khw;
+    const dcol = f64Scratch(0, rows * kk);
+    dgemmAccRange(dcol, w, b, K, kk, og, { transA: true, aOff: g * og * K, bOff, ldb: kk, cOff: -c0 * khw * kk }, c0 * khw, c1 * khw, 0, kk);
+    for (let i = 0; i < nc; i++) {
+      const acc = f64Scratch(1, (c1 - c0) * hw);
+      col2im64(acc, dcol, i * ohw, kk, c1 - c0, p, taps);
+      const base = ((n0 + i) * c + g * cg + c0) * hw;
+      for (let t = 0; t < (c1 - c0) * hw; t++) dx[base + t] = dx[base + t]! + acc[t]!;
     }
   }
 }
 
-// ---- backward ----------------------------------------------------------------------------------------------
+registerTask<BackwardInputTask>('conv2d.backwardInput', (bufs, q, u0, u1) => {
+  backwardInputUnits(bufs.dx as Float32Array, bufs.dy as Float32Array, bufs.w as Float32Array, q, u0, u1);
+});
 
 /** dx: (N, C, H, W) += ∂L/∂x, given dy: (N, O, oH, oW) and w: (O, C/groups, kH, kW). Caller zeroes dx. */
 export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
-  for (let ni = 0; ni < p.n; ni++) conv2dBackwardInputImage(dx, dy, w, p, ni);
+  const wp = backwardInputWinograd(p, dy, w);
+  if (wp !== null) {
+    winogradConv(dx, dy, w, null, wp);
+    return;
+  }
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  let wl = w;
+  if (taps) gatherTaps((wl = liveScratch(0, rows * taps.length)), w, rows, khw, taps);
+  const q = backwardInputTask(p, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  const units = q.imgChunks * p.groups * q.chBlocks * q.colBlocks;
+  parallelFor({ kernel: 'conv2d.backwardInput', bufs: { dx, dy, w: wl }, writes: ['dx'], params: q, units, cost });
 }
 
-/** conv2dBackwardInput for image `ni` only (touches dx[ni] only). */
-export function conv2dBackwardInputImage(
-  dx: Float32Array,
-  dy: Float32Array,
-  w: Float32Array,
-  p: Conv2dParams,
-  ni: number,
-): void {
-  const { c, h, o, kh, kw, groups, oh, ow } = p;
+// ---- backward weight -------------------------------------------------------------------------------------------
+
+interface BackwardWeightTask {
+  p: Conv2dParams;
+  /** Input channels per unit (within a group) and blocks per group; output channels likewise. */
+  chBlock: number;
+  chBlocks: number;
+  rowBlock: number;
+  rowBlocks: number;
+  /** Images per GEMM (consecutive images side by side along k): a function of the shape only. */
+  imgChunk: number;
+  /** Live kernel taps (dw is then the gathered live-tap gradient), or null for all. */
+  taps: number[] | null;
+}
+
+function backwardWeightTask(p: Conv2dParams, taps: number[] | null): BackwardWeightTask {
+  const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
+  // Column block: ≥ 64 columns of dw (K entries) when possible, im2col scratch ≤ COL_CAP floats per image chunk.
+  const memCap = Math.max(1, Math.floor(COL_CAP / (khw * ohw)));
+  const want = Math.max(1, Math.ceil(16 / p.groups));
+  const chBlock = Math.max(1, Math.min(cg, memCap, Math.max(Math.ceil(64 / khw), Math.ceil(cg / want))));
+  const chBlocks = Math.ceil(cg / chBlock);
+  const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 32), Math.ceil(want / chBlocks)));
+  const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
+  const imgChunk = Math.max(1, Math.min(p.n, Math.floor(COL_CAP / (chBlock * khw * ohw))));
+  return { p, chBlock, chBlocks, rowBlock, rowBlocks: Math.ceil(og / rowBlock), imgChunk, taps };
+}
+
+/**
+ * Backward-weight units: unit = (g·chBlocks + chBlock)·rowBlocks + rowBlock. Every image is summed inside the
+ * unit, images ascending then positions ascending, in one float64 running sum per dw entry (the naive order).
+ */
+function backwardWeightUnits(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, u0: number, u1: number): void {
+  const { p, taps } = q;
+  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
   const cg = c / groups, og = o / groups;
-  const K = cg * kh * kw, ohw = oh * ow, hw = h * p.w;
+  const khw = taps ? taps.length : kh * kw, K = cg * khw, ohw = oh * ow, hw = h * p.w;
   const pointwise = isPointwise(p);
-  const col = pointwise ? null : colScratch(K * ohw);
-  for (let g = 0; g < groups; g++) {
-    const dyOff = (ni * o + g * og) * ohw;
-    const dxOff = (ni * c + g * cg) * hw;
-    // w_g is stored (og × K); op(A) = w_gᵀ (K × og).
-    if (col === null) {
-      sgemm(dx, w, dy, K, ohw, og, { transA: true, aOff: g * og * K, bOff: dyOff, cOff: dxOff, accumulate: true });
-    } else {
-      sgemm(col, w, dy, K, ohw, og, { transA: true, aOff: g * og * K, bOff: dyOff });
-      col2im(dx, dxOff, col, cg, p);
+  for (let unit = u0; unit < u1; unit++) {
+    const rb = unit % q.rowBlocks;
+    const rest = (unit - rb) / q.rowBlocks;
+    const chi = rest % q.chBlocks;
+    const g = (rest - chi) / q.chBlocks;
+    const c0 = chi * q.chBlock, c1 = Math.min(cg, c0 + q.chBlock);
+    const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock), m = r1 - r0;
+    const kb = (c1 - c0) * khw;
+    // One chunk: one GEMM straight into dw (dw + Σ, one rounding). Several: acc (m × kb) carries the float64 sums
+    // from chunk to chunk, added to dw at the end. Same bits either way.
+    const direct = q.imgChunk >= n;
+    const acc = direct ? null : f64Scratch(0, m * kb);
+    for (let n0 = 0; n0 < n; n0 += q.imgChunk) {
+      const nc = Math.min(q.imgChunk, n - n0), kk = nc * ohw;
+      // A = dy_g rows [r0, r1) of the nc images side by side (m × kk).
+      let a = dy, aOff = (n0 * o + g * og + r0) * ohw, lda = ohw;
+      if (nc > 1) {
+        a = f32Scratch(m * kk);
+        gatherImages(a, dy, n0, nc, o, g * og, r0, r1, ohw);
+        aOff = 0;
+        lda = kk;
+      }
+      // B = colᵀ, col (kb × kk) stored row-major, so op(B) = colᵀ with ldb = kk.
+      let b = x, bOff = (n0 * c + g * cg + c0) * hw, ldb = hw;
+      if (!pointwise || nc > 1) {
+        b = colScratch(kb * kk);
+        for (let i = 0; i < nc; i++) im2colRange(b, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, c0, c1, p, 0, ohw, taps);
+        bOff = 0;
+        ldb = kk;
+      }
+      if (acc === null) {
+        sgemmRange(dw, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: (g * og + r0) * K + c0 * khw, ldc: K, accumulate: true }, 0, m, 0, kb);
+        continue;
+      }
+      dgemmAccRange(acc, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, ldc: kb }, 0, m, 0, kb);
+    }
+    if (acc === null) continue;
+    for (let r = r0; r < r1; r++) {
+      const dst = (g * og + r) * K + c0 * khw;
+      const src = (r - r0) * kb;
+      for (let j = 0; j < kb; j++) dw[dst + j] = dw[dst + j]! + acc[src + j]!;
     }
   }
 }
 
+registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
+  backwardWeightUnits(bufs.dw as Float32Array, bufs.dy as Float32Array, bufs.x as Float32Array, q, u0, u1);
+});
+
 /** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
-  for (let ni = 0; ni < p.n; ni++) conv2dBackwardWeightImage(dw, dy, x, p, ni);
-}
-
-/** The contribution of image `ni` to conv2dBackwardWeight (added into dw). */
-export function conv2dBackwardWeightImage(
-  dw: Float32Array,
-  dy: Float32Array,
-  x: Float32Array,
-  p: Conv2dParams,
-  ni: number,
-): void {
-  const { c, h, o, kh, kw, groups, oh, ow } = p;
-  const cg = c / groups, og = o / groups;
-  const K = cg * kh * kw, ohw = oh * ow, hw = h * p.w;
-  const pointwise = isPointwise(p);
-  const col = pointwise ? null : colScratch(K * ohw);
-  for (let g = 0; g < groups; g++) {
-    const dyOff = (ni * o + g * og) * ohw;
-    const xOff = (ni * c + g * cg) * hw;
-    // dw_g (og × K) += dy_g (og × oHW) · col_gᵀ; col_g is stored (K × oHW) so op(B) = colᵀ with ldb = oHW.
-    if (col === null) {
-      sgemm(dw, dy, x, og, K, ohw, { transB: true, aOff: dyOff, bOff: xOff, cOff: g * og * K, accumulate: true });
-    } else {
-      im2col(col, x, xOff, cg, p);
-      sgemm(dw, dy, col, og, K, ohw, { transB: true, aOff: dyOff, cOff: g * og * K, accumulate: true });
-    }
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  const q = backwardWeightTask(p, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  const units = p.groups * q.chBlocks * q.rowBlocks;
+  if (taps === null) {
+    parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x }, writes: ['dw'], params: q, units, cost });
+    return;
+  }
+  // Live taps: accumulate onto a gathered copy of their dw entries, scatter back; dead taps get dw + 0 (what the
+  // naive loop does with its empty sum).
+  const nt = taps.length;
+  const dwl = liveScratch(1, rows * nt);
+  gatherTaps(dwl, dw, rows, khw, taps);
+  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: dwl, dy, x }, writes: ['dw'], params: q, units, cost });
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < khw; t++) dw[r * khw + t] = dw[r * khw + t]! + 0;
+    for (let t = 0; t < nt; t++) dw[r * khw + taps[t]!] = dwl[r * nt + t]!;
   }
 }
 

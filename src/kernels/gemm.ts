@@ -17,6 +17,15 @@
 //
 // Scratch panels are module-level and grown on demand: no allocation per call once warm. (A worker thread gets its
 // own module instance, hence its own scratch.)
+//
+// Threads: `sgemm` splits C into column (or row) blocks and hands them to `parallelFor`; any split gives the same
+// bits (see above). `sgemmRange` is the serial unit of work that kernels call from inside their own tasks.
+//
+// `dgemmAcc` is the float64-output variant used where a sum must run across several GEMM calls without rounding in
+// between (conv weight gradients: over chunks of images; conv input gradients before col2im): C64 += op(A)·op(B)
+// with each output's accumulator loaded from C64 first, so splitting k over calls keeps one running float64 sum.
+
+import { parallelFor, registerTask } from './parallel.js';
 
 /** Options of `sgemm`. Offsets are element offsets into the arrays; leading dims default to the packed row length. */
 export interface GemmOpts {
@@ -71,8 +80,35 @@ export function sgemm(
   k: number,
   opts: GemmOpts = EMPTY,
 ): void {
-  sgemmRange(c, a, b, m, n, k, opts, 0, m, 0, n);
+  if (m <= 0 || n <= 0) return;
+  // Split the larger of C's two dims into blocks (a multiple of the register tile) of shape-only size.
+  const byCols = n >= m;
+  const len = byCols ? n : m;
+  const block = Math.max(byCols ? 64 : 16, Math.ceil(Math.ceil(len / 8) / 4) * 4);
+  const units = Math.ceil(len / block);
+  const params: SgemmTaskParams = { m, n, k, opts, byCols, block };
+  // Units cover all of C: without accumulate, C is overwritten (a staging backend need not copy it in), unless
+  // a leading dimension leaves gaps between rows.
+  const dense = (opts.ldc ?? n) === n && !opts.accumulate;
+  parallelFor({ kernel: 'sgemm', bufs: { c, a, b }, writes: ['c'], overwrites: dense && (opts.cOff ?? 0) === 0 && c.length === m * n ? ['c'] : [], params, units, cost: 2 * m * n * k });
 }
+
+interface SgemmTaskParams {
+  m: number;
+  n: number;
+  k: number;
+  opts: GemmOpts;
+  byCols: boolean;
+  block: number;
+}
+
+registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
+  const c = bufs.c as Float32Array, a = bufs.a as Float32Array, b = bufs.b as Float32Array;
+  const len = q.byCols ? q.n : q.m;
+  const s0 = u0 * q.block, s1 = Math.min(len, u1 * q.block);
+  if (q.byCols) sgemmRange(c, a, b, q.m, q.n, q.k, q.opts, 0, q.m, s0, s1);
+  else sgemmRange(c, a, b, q.m, q.n, q.k, q.opts, s0, s1, 0, q.n);
+});
 
 /**
  * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
@@ -277,6 +313,156 @@ function microkernel4x4(
       c[row + j] = acc ? c[row + j]! + t[i * NR + j]! : t[i * NR + j]!;
     }
   }
+}
+
+// ---- float64 output ------------------------------------------------------------------------------------------
+
+const EMPTY_ACC: GemmOpts = {};
+
+/**
+ * C64(m×n) += op(A)(m×k) · op(B)(k×n) for rows [i0, i1) and columns [j0, j1), with C64 in float64. Each output's
+ * accumulator starts from its C64 value and adds a[i,p]·b[p,j] for p ascending, so consecutive calls over
+ * consecutive k ranges (e.g. chunks of images) give one running float64 sum: exactly a naive float64 loop's result.
+ * `opts.accumulate` is ignored (always accumulates); `ldc` defaults to n.
+ */
+export function dgemmAccRange(
+  c: Float64Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOpts,
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+): void {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  const aOff = opts.aOff ?? 0;
+  const bOff = opts.bOff ?? 0;
+  const cOff = opts.cOff ?? 0;
+  const lda = opts.lda ?? (transA ? m : k);
+  const ldb = opts.ldb ?? (transB ? k : n);
+  const ldc = opts.ldc ?? n;
+  if (i1 <= i0 || j1 <= j0 || k === 0) return;
+  // Same blocking as sgemmRange (no k-blocking: measured faster here, even at k = 4608).
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = Math.min(NC, j1 - jc);
+    const ncPad = Math.ceil(nc / NR) * NR;
+    packB = grow(packB, ncPad * k);
+    packPanelB(packB, b, bOff, ldb, transB, jc, nc, k);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const mc = Math.min(MC, i1 - ic);
+      const mcPad = Math.ceil(mc / MR) * MR;
+      packA = grow(packA, mcPad * k);
+      packPanelA(packA, a, aOff, lda, transA, ic, mc, k);
+      for (let jr = 0; jr < nc; jr += NR) {
+        const nr = Math.min(NR, nc - jr);
+        for (let ir = 0; ir < mc; ir += MR) {
+          const mr = Math.min(MR, mc - ir);
+          microkernel4x4acc64(k, packA, ir * k, packB, jr * k, c, cOff + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+        }
+      }
+    }
+  }
+}
+
+/** dgemmAccRange over the whole of C. */
+export function dgemmAcc(c: Float64Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOpts = EMPTY_ACC): void {
+  dgemmAccRange(c, a, b, m, n, k, opts, 0, m, 0, n);
+}
+
+// As microkernel4x4, but the accumulators start from C64's values and go back to C64 unrounded.
+function microkernel4x4acc64(
+  k: number,
+  pa: Float64Array,
+  ia: number,
+  pb: Float64Array,
+  ib: number,
+  c: Float64Array,
+  ci: number,
+  ldc: number,
+  mr: number,
+  nr: number,
+): void {
+  const t = edge;
+  const full = mr === 4 && nr === 4;
+  if (!full) {
+    t.fill(0);
+    for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) t[i * NR + j] = c[ci + i * ldc + j]!;
+  }
+  const r1 = ci + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+  let c00: number, c01: number, c02: number, c03: number, c10: number, c11: number, c12: number, c13: number;
+  let c20: number, c21: number, c22: number, c23: number, c30: number, c31: number, c32: number, c33: number;
+  if (full) {
+    c00 = c[ci]!; c01 = c[ci + 1]!; c02 = c[ci + 2]!; c03 = c[ci + 3]!;
+    c10 = c[r1]!; c11 = c[r1 + 1]!; c12 = c[r1 + 2]!; c13 = c[r1 + 3]!;
+    c20 = c[r2]!; c21 = c[r2 + 1]!; c22 = c[r2 + 2]!; c23 = c[r2 + 3]!;
+    c30 = c[r3]!; c31 = c[r3 + 1]!; c32 = c[r3 + 2]!; c33 = c[r3 + 3]!;
+  } else {
+    c00 = t[0]!; c01 = t[1]!; c02 = t[2]!; c03 = t[3]!;
+    c10 = t[4]!; c11 = t[5]!; c12 = t[6]!; c13 = t[7]!;
+    c20 = t[8]!; c21 = t[9]!; c22 = t[10]!; c23 = t[11]!;
+    c30 = t[12]!; c31 = t[13]!; c32 = t[14]!; c33 = t[15]!;
+  }
+  for (let p = 0; p < k; p++) {
+    const a0 = pa[ia]!, a1 = pa[ia + 1]!, a2 = pa[ia + 2]!, a3 = pa[ia + 3]!;
+    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    ia += 4;
+    ib += 4;
+  }
+  if (full) {
+    c[ci] = c00; c[ci + 1] = c01; c[ci + 2] = c02; c[ci + 3] = c03;
+    c[r1] = c10; c[r1 + 1] = c11; c[r1 + 2] = c12; c[r1 + 3] = c13;
+    c[r2] = c20; c[r2 + 1] = c21; c[r2 + 2] = c22; c[r2 + 3] = c23;
+    c[r3] = c30; c[r3 + 1] = c31; c[r3 + 2] = c32; c[r3 + 3] = c33;
+    return;
+  }
+  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03;
+  t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
+  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23;
+  t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
+  for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) c[ci + i * ldc + j] = t[i * NR + j]!;
+}
+
+/**
+ * The 4×4 register tile on caller-packed float64 panels (layout of packPanelA / packPanelB: k groups of 4 values
+ * each), for kernels that pack their own operands (Winograd). out[oi + 4·i + j] = Σ_p pa[ia + 4p + i]·pb[ib + 4p + j],
+ * p ascending, in float64.
+ */
+export function microkernel4x4f64(
+  k: number,
+  pa: Float64Array,
+  ia: number,
+  pb: Float64Array,
+  ib: number,
+  out: Float64Array,
+  oi: number,
+): void {
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (let p = 0; p < k; p++) {
+    const a0 = pa[ia]!, a1 = pa[ia + 1]!, a2 = pa[ia + 2]!, a3 = pa[ia + 3]!;
+    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    ia += 4;
+    ib += 4;
+  }
+  out[oi] = c00; out[oi + 1] = c01; out[oi + 2] = c02; out[oi + 3] = c03;
+  out[oi + 4] = c10; out[oi + 5] = c11; out[oi + 6] = c12; out[oi + 7] = c13;
+  out[oi + 8] = c20; out[oi + 9] = c21; out[oi + 10] = c22; out[oi + 11] = c23;
+  out[oi + 12] = c30; out[oi + 13] = c31; out[oi + 14] = c32; out[oi + 15] = c33;
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   conv2dBackwardBias,
   conv2dBackwardInput,
@@ -7,11 +7,14 @@ import {
   conv2dBackwardWeight,
   conv2dBackwardWeightNaive,
   conv2dForward,
+  conv2dForwardFused,
   conv2dForwardNaive,
   conv2dOutSize,
+  setWinogradPolicy,
   type Conv2dParams,
+  type WinogradPolicy,
 } from '../../src/kernels/conv2d.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
 
 interface Spec {
   n: number; c: number; h: number; w: number; o: number; kh: number; kw: number;
@@ -79,6 +82,8 @@ const named: [string, Spec][] = [
   ['7×7 s2 p3 stem', { n: 1, c: 3, h: 20, w: 18, o: 8, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
   ['kernel as large as the padded input', { n: 2, c: 2, h: 3, w: 2, o: 3, kh: 5, kw: 4, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['stride larger than kernel', { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 2, kw: 2, sh: 3, sw: 4, ph: 1, pw: 0, dh: 1, dw: 1, groups: 1 }],
+  ['3×3 p1 on a 1×1 map (only the centre tap is live)', { n: 3, c: 5, h: 1, w: 1, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
+  ['3×3 s2 p1 on a 2×2 map (4 of 9 taps live), groups 2', { n: 2, c: 4, h: 2, w: 2, o: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 2 }],
   ['wide output (crosses the GEMM column block)', { n: 1, c: 2, h: 3, w: 200, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
 ];
 
@@ -139,38 +144,86 @@ describe('conv2d naive references (checked by hand and by the adjoint identity)'
   });
 });
 
-describe('conv2d fast (im2col + GEMM) vs naive', () => {
-  for (const [name, s] of named) {
-    const p = params(s);
-    it(`${name}: ${label(p)}`, () => checkAll(p, 1000 + p.c * 31 + p.o));
-  }
+for (const policy of ['never', 'always'] as const) {
+  // 'never': every shape through im2col + GEMM; 'always': stride-1 3×3 shapes through Winograd.
+  describe(`conv2d fast vs naive, Winograd ${policy}`, () => {
+    let old: WinogradPolicy;
+    beforeAll(() => {
+      old = setWinogradPolicy(policy);
+    });
+    afterAll(() => {
+      setWinogradPolicy(old);
+    });
 
-  it('random shapes (fast-check)', () => {
-    const spec = fc
-      .record({
-        n: fc.integer({ min: 1, max: 3 }),
-        groups: fc.constantFrom(1, 1, 2, 3, 4),
-        cg: fc.integer({ min: 1, max: 3 }),
-        og: fc.integer({ min: 1, max: 3 }),
-        h: fc.integer({ min: 1, max: 11 }),
-        w: fc.integer({ min: 1, max: 11 }),
-        kh: fc.integer({ min: 1, max: 4 }),
-        kw: fc.integer({ min: 1, max: 4 }),
-        sh: fc.integer({ min: 1, max: 3 }),
-        sw: fc.integer({ min: 1, max: 3 }),
-        ph: fc.integer({ min: 0, max: 3 }),
-        pw: fc.integer({ min: 0, max: 3 }),
-        dh: fc.integer({ min: 1, max: 4 }),
-        dw: fc.integer({ min: 1, max: 4 }),
-        seed: fc.integer({ min: 0, max: 1e9 }),
-      })
-      .filter((r) => r.h + 2 * r.ph >= r.dh * (r.kh - 1) + 1 && r.w + 2 * r.pw >= r.dw * (r.kw - 1) + 1);
-    fc.assert(
-      fc.property(spec, (r) => {
-        const p = params({ ...r, c: r.cg * r.groups, o: r.og * r.groups });
-        checkAll(p, r.seed);
-      }),
-      { seed: 42, numRuns: 150 },
-    );
+    for (const [name, s] of named) {
+      const p = params(s);
+      it(`${name}: ${label(p)}`, () => checkAll(p, 1000 + p.c * 31 + p.o));
+    }
+
+    it('batch and channel blocks: 1×1 and 3×3 with many units per direction', () => {
+      checkAll(params({ n: 1, c: 70, h: 12, w: 13, o: 75, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }), 77);
+      checkAll(params({ n: 2, c: 66, h: 9, w: 17, o: 40, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }), 78);
+      checkAll(params({ n: 1, c: 40, h: 15, w: 15, o: 36, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 2 }), 79);
+    });
+
+    it('backward weight is bit-identical to the naive float64 loop (same summation order)', () => {
+      for (const [, s] of named) {
+        const p = params(s);
+        const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+        const x = randArray(61, xs), dy = randArray(62, ys), dw0 = randArray(63, ws);
+        const dw = dw0.slice(), dwr = dw0.slice();
+        conv2dBackwardWeight(dw, dy, x, p);
+        conv2dBackwardWeightNaive(dwr, dy, x, p);
+        assertIdentical(`bwd weight ${label(p)}`, dw, dwr);
+      }
+    });
+
+    it('fused forward (scale, shift, residual, relu) matches conv then epilogue', () => {
+      for (const [, s] of named) {
+        const p = params(s);
+        const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+        const x = randArray(71, xs), w = randArray(72, ws), res = randArray(73, ys);
+        const scale = Float64Array.from(randArray(74, p.o)), shift = Float64Array.from(randArray(75, p.o));
+        const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys), ref = new Float32Array(ys);
+        conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+        conv2dForwardNaive(conv, x, w, null, p);
+        const ohw = p.oh * p.ow;
+        for (let i = 0; i < ys; i++) {
+          const o = Math.floor(i / ohw) % p.o;
+          const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
+          ref[i] = v > 0 ? v : 0;
+        }
+        assertClose(`fused ${label(p)}`, y, ref);
+      }
+    });
+
+    it('random shapes (fast-check)', () => {
+      const spec = fc
+        .record({
+          n: fc.integer({ min: 1, max: 3 }),
+          groups: fc.constantFrom(1, 1, 2, 3, 4),
+          cg: fc.integer({ min: 1, max: 3 }),
+          og: fc.integer({ min: 1, max: 3 }),
+          h: fc.integer({ min: 1, max: 11 }),
+          w: fc.integer({ min: 1, max: 11 }),
+          kh: fc.integer({ min: 1, max: 4 }),
+          kw: fc.integer({ min: 1, max: 4 }),
+          sh: fc.integer({ min: 1, max: 3 }),
+          sw: fc.integer({ min: 1, max: 3 }),
+          ph: fc.integer({ min: 0, max: 3 }),
+          pw: fc.integer({ min: 0, max: 3 }),
+          dh: fc.integer({ min: 1, max: 4 }),
+          dw: fc.integer({ min: 1, max: 4 }),
+          seed: fc.integer({ min: 0, max: 1e9 }),
+        })
+        .filter((r) => r.h + 2 * r.ph >= r.dh * (r.kh - 1) + 1 && r.w + 2 * r.pw >= r.dw * (r.kw - 1) + 1);
+      fc.assert(
+        fc.property(spec, (r) => {
+          const p = params({ ...r, c: r.cg * r.groups, o: r.og * r.groups });
+          checkAll(p, r.seed);
+        }),
+        { seed: 42, numRuns: 150 },
+      );
+    });
   });
-});
+}

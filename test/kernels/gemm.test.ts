@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sgemm, sgemmNaive, sgemmRange, type GemmOpts } from '../../src/kernels/gemm.js';
+import { dgemmAcc, sgemm, sgemmNaive, sgemmRange, type GemmOpts } from '../../src/kernels/gemm.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // Case: op(A) m×k, op(B) k×n, stored with optional transposes, leading dims ≥ the row length, and offsets.
@@ -159,6 +159,62 @@ describe('sgemmRange (determinism under any split)', () => {
         },
       ),
       { seed: 42, numRuns: 60 },
+    );
+  });
+});
+
+describe('deep k (257 … 1300)', () => {
+  it('bit-identical to sgemmNaive for random deep shapes, transposes, offsets, accumulate', () => {
+    fc.assert(
+      fc.property(caseArb(20), fc.integer({ min: 257, max: 1300 }), (cs, k) => {
+        const c = { ...cs, k };
+        const { a, b, c0, opts } = setup(c);
+        const got = c0.slice(), ref = c0.slice();
+        sgemm(got, a, b, c.m, c.n, k, opts);
+        sgemmNaive(ref, a, b, c.m, c.n, k, opts);
+        assertIdentical(`sgemm deep ${JSON.stringify(c)}`, got, ref);
+      }),
+      { seed: 3, numRuns: 25 },
+    );
+  });
+
+  it('crossing MC / NC edges with k = 600 (m=133, n=517)', () => {
+    const cs: Case = { m: 133, n: 517, k: 600, transA: true, transB: false, accumulate: true, padA: 1, padB: 0, padC: 2, aOff: 3, bOff: 1, cOff: 2, seed: 9 };
+    const { a, b, c0, opts } = setup(cs);
+    const got = c0.slice(), ref = c0.slice();
+    sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
+    sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
+    assertIdentical('deep crossing', got, ref);
+  });
+});
+
+describe('dgemmAcc (float64 C, one running sum across calls)', () => {
+  it('two calls over consecutive k ranges = one float64 loop over all of k, bit for bit', () => {
+    fc.assert(
+      fc.property(caseArb(24), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 0, max: 700 }), (cs, k, split) => {
+        const { m, n, transA, transB } = cs;
+        const s = Math.min(split, k);
+        const a = randArray(cs.seed, m * k), b = randArray(cs.seed + 1, k * n);
+        const c0 = Float64Array.from(randArray(cs.seed + 2, m * n));
+        // reference: plain float64 loop, p ascending, starting from c0
+        const ref = c0.slice();
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let acc = ref[i * n + j]!;
+            for (let p = 0; p < k; p++) acc += (transA ? a[p * m + i]! : a[i * k + p]!) * (transB ? b[j * k + p]! : b[p * n + j]!);
+            ref[i * n + j] = acc;
+          }
+        }
+        const got = c0.slice();
+        // first s terms, then the rest (offsets into A and B select the k range)
+        const lda = transA ? m : k, ldb = transB ? k : n;
+        dgemmAcc(got, a, b, m, n, s, { transA, transB, lda, ldb });
+        dgemmAcc(got, a, b, m, n, k - s, {
+          transA, transB, lda, ldb, aOff: transA ? s * m : s, bOff: transB ? s : s * n,
+        });
+        assertIdentical(`dgemmAcc ${m}x${n}x${k} split ${s}`, got, ref);
+      }),
+      { seed: 5, numRuns: 40 },
     );
   });
 });

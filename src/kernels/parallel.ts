@@ -1,0 +1,106 @@
+// The kernels' hook for running work on several threads, without knowing what a thread is.
+//
+// A kernel that can split its work describes it as a Task: a registered function name, the typed arrays it reads
+// and writes, plain parameters, and a count of independent work units. `parallelFor(task)` runs every unit exactly
+// once. The default runs them all inline, in order, on the calling thread; a backend installed with
+// `setParallelBackend` (the Node worker pool in src/parallel/) may run them on several threads. Workers cannot be
+// sent closures, so a task names its function: each thread imports the same kernel modules, and these register
+// their task functions here at load time.
+//
+// Determinism contract (what lets results be bitwise identical for every thread count): a kernel must split its
+// work only into units whose outputs are disjoint and whose values do not depend on which units ran before or on
+// which thread: same arithmetic, same summation order. Unit boundaries must be a function of the problem shape only
+// (never of the thread count). Scratch buffers are per thread (module-level: a worker has its own module instance).
+//
+// This file is browser-safe: no Node imports.
+
+/** A buffer a task reads or writes. */
+export type TaskBuffer = Float32Array | Float64Array;
+
+/** A unit of parallel work: see the file comment. `params` must be structured-cloneable plain data. */
+export interface Task<P = unknown> {
+  /** Name the task function was registered under (e.g. 'conv2d.forward'). */
+  kernel: string;
+  /** The typed arrays the task function reads or writes, by name; null for an absent optional buffer. */
+  bufs: Record<string, TaskBuffer | null>;
+  /** Names of the bufs the task writes (a backend that must copy buffers into shared memory copies these back). */
+  writes: readonly string[];
+  /** Of `writes`, those the units together overwrite entirely without reading them (need no copying in). */
+  overwrites?: readonly string[];
+  params: P;
+  /** Number of independent units: the task function is called on sub-ranges of [0, units). */
+  units: number;
+  /** Rough work of the whole task in flops; below `minParallelCost` it runs inline (no thread overhead). */
+  cost: number;
+}
+
+/** Runs units [u0, u1) of a task on the calling thread. */
+export type TaskFn<P = unknown> = (bufs: Record<string, TaskBuffer | null>, params: P, u0: number, u1: number) => void;
+
+/** What a thread pool implements. `run` returns when every unit has run, or throws. */
+export interface ParallelBackend {
+  /** Threads a task may use, the caller's included. */
+  readonly threads: number;
+  run(task: Task, fn: TaskFn): void;
+}
+
+const registry = new Map<string, TaskFn>();
+
+/** Makes a task function callable by name on every thread that imports the registering module. */
+export function registerTask<P>(name: string, fn: TaskFn<P>): void {
+  registry.set(name, fn as TaskFn);
+}
+
+/** The task function registered under `name`, or undefined. */
+export function taskFunction(name: string): TaskFn | undefined {
+  return registry.get(name);
+}
+
+let backend: ParallelBackend | null = null;
+/** True while a backend runs a task on this thread: a nested parallelFor runs inline. */
+let busy = false;
+
+/**
+ * Tasks cheaper than this (flops) run inline: handing work to another thread costs tens of microseconds, which a
+ * few hundred thousand multiply-adds repay.
+ */
+export let minParallelCost = 1_000_000;
+
+/** Installs (or with null removes) the backend that `parallelFor` hands tasks to. */
+export function setParallelBackend(b: ParallelBackend | null): void {
+  backend = b;
+}
+
+/** The installed backend, if any. */
+export function getParallelBackend(): ParallelBackend | null {
+  return backend;
+}
+
+/** Sets the inline threshold (flops); returns the previous value. For tests and tuning. */
+export function setMinParallelCost(flops: number): number {
+  const old = minParallelCost;
+  minParallelCost = flops;
+  return old;
+}
+
+/** Runs every unit of `task` once: inline, or on the installed backend's threads. */
+export function parallelFor<P>(task: Task<P>): void {
+  const fn = registry.get(task.kernel);
+  if (fn === undefined) throw new Error(`[parallel] no task function registered as '${task.kernel}'`);
+  if (task.units <= 0) return;
+  if (backend === null || busy || task.units === 1 || task.cost < minParallelCost || backend.threads <= 1) {
+    fn(task.bufs, task.params, 0, task.units);
+    return;
+  }
+  busy = true;
+  try {
+    backend.run(task as Task, fn);
+  } finally {
+    busy = false;
+  }
+}
+
+/** A Float64Array that worker threads can see (SharedArrayBuffer-backed where that exists), zero-filled. */
+export function sharedFloat64(n: number): Float64Array {
+  return typeof SharedArrayBuffer === 'function' ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
+}

@@ -1,0 +1,434 @@
+// Winograd F(4×4, 3×3) convolution (Lavin & Gray 2015, "Fast Algorithms for Convolutional Neural Networks") for
+// stride-1, dilation-1, ungrouped 3×3 convolutions, forward and input gradient.
+//
+//   x: (N, Ci, Hi, Wi) · g: 3×3 filters (Co × Ci) → y: (N, Co, Ho, Wo), Ho = Hi + 2·padH − 2 (Wo likewise)
+//
+// The output is cut into 4×4 tiles; tile t reads a 6×6 input patch d (zero outside x). Per (tile, channel pair):
+//   y_tile = Aᵀ [ Σ_ci (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+// so the 36 positions ξ of the 6×6 transformed domain give 36 independent GEMMs over channels:
+//   M_ξ (Co × T) = U_ξ (Co × Ci) · V_ξ (Ci × T),   U = G g Gᵀ (weights), V = Bᵀ d B (input tiles)
+// 36 multiplies per 16 outputs per channel pair instead of 144: a quarter of direct convolution's.
+//
+// Numerics: the transforms have entries up to 5 (B) and 8 (A) and fractions like 1/6 (G), which in float32 would
+// cost several bits. Here every intermediate is float64 — U and V are packed straight into float64 GEMM panels and
+// the 36 GEMMs accumulate in float64 — and each output is rounded to float32 once, at the end. The error is then
+// ~1e-15 relative before that rounding, so results almost always equal the correctly rounded direct convolution.
+//
+// Input gradient: for a stride-1 3×3 convolution with padding p, dx = conv(dy, w') with w'[c, o] = w[o, c] rotated
+// 180° and padding 2 − p (a full correlation); `flip` selects that reading of the weights.
+//
+// Threads: the weight transform is one task (units = blocks of output channels, writing a shared U), the rest one
+// task with units = (block of output channels) × (block of tiles), each doing its own input transform, GEMMs and
+// output transform. Every output is computed the same way whichever unit or thread computes it.
+
+import { microkernel4x4f64 } from './gemm.js';
+import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+
+/** Geometry of one Winograd convolution (see the file comment). */
+export interface WinogradParams {
+  n: number;
+  /** Input channels, height, width. */
+  ci: number;
+  hi: number;
+  wi: number;
+  /** Output channels, height, width. */
+  co: number;
+  ho: number;
+  wo: number;
+  padH: number;
+  padW: number;
+  /** false: w is (Co, Ci, 3, 3). true: w is (Ci, Co, 3, 3) (a forward conv's weight) read transposed and rotated 180°. */
+  flip: boolean;
+  /** y += result (input gradients accumulate) instead of y = result. */
+  accumulate: boolean;
+}
+
+/**
+ * What happens to each output value v (float64) before its one rounding, in this order:
+ * v·scale[c] (if scale), + shift[c] (if shift), + res[i] (if a residual buffer is given), relu (if relu).
+ * With `accumulate`, the old y value is added first.
+ */
+export interface Epilogue {
+  scale: Float64Array | null;
+  shift: Float64Array | null;
+  relu: boolean;
+}
+
+export const NO_EPILOGUE: Epilogue = { scale: null, shift: null, relu: false };
+
+/** Output channels per unit (a multiple of 4). */
+const OB = 64;
+/** Output channels per unit when each unit transforms its own weights (local-U mode). */
+const OB_LOCAL = 32;
+/** Tiles per unit (a multiple of 4). */
+const TB = 16;
+/** Largest transformed-weight buffer (bytes) worth building; beyond it the im2col path is used. */
+const MAX_U_BYTES = 40 * 2 ** 20;
+
+/**
+ * Distance between the 36 ξ-slices of a packed U or V buffer holding `rows` rows (channels or tiles) × ci: one
+ * cache line more than the slice, so that the 36 streams a transform writes (and the GEMMs read) do not all map to
+ * the same cache sets, as they would at the power-of-two strides of typical channel counts.
+ */
+function xiStride(rows: number, ci: number): number {
+  return rows * ci + 8;
+}
+
+/** Number of 4×4 output tiles. */
+export function winogradTiles(n: number, ho: number, wo: number): number {
+  return n * Math.ceil(ho / 4) * Math.ceil(wo / 4);
+}
+
+/**
+ * Whether Winograd is likely faster than im2col + GEMM, by a cost model in nanoseconds per (input, output) channel
+ * pair fitted on this machine kind (scalar JS, one core): the direct GEMM runs at ~0.5 ns per multiply-add, the
+ * Winograd GEMMs at ~0.4 ns per multiply-add over 36 positions per (4-aligned) tile, the weight transform costs
+ * ~50 ns per pair (once, or once per tile block when U is too big to share), and the input/output transforms
+ * ~60 ns per tile per input channel and ~50 ns per tile per output channel. `directMacsPerPair` is what the
+ * im2col path would do per pair: live kernel taps × N × output positions.
+ */
+export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): boolean {
+  const tiles = winogradTiles(p.n, p.ho, p.wo);
+  const tBlocks = Math.ceil(tiles / TB);
+  const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const uRepeats = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 <= MAX_U_BYTES ? 1 : tBlocks;
+  const wino = 0.4 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 50 / p.ci);
+  return wino < 0.5 * directMacsPerPair;
+}
+
+// ---- transforms ---------------------------------------------------------------------------------------------
+
+// Shared transformed weights (written by the weight task, read by every thread's conv units), grown on demand.
+let uBuf: Float64Array = new Float64Array(0);
+
+function uScratch(need: number): Float64Array {
+  // Grown to the size asked (rounded up to 512 KB), not doubled: it can reach tens of MB.
+  if (uBuf.length < need) uBuf = sharedFloat64(Math.ceil(need / 65536) * 65536);
+  return uBuf;
+}
+
+// Per-thread scratch: transformed input tiles (36 × Ci × TB), the unit's own transformed weights (36 × OB_LOCAL ×
+// Ci, local-U mode), and one 4×4 block of the 36 GEMM results.
+let vBuf: Float64Array = new Float64Array(0);
+let uLocalBuf: Float64Array = new Float64Array(0);
+const mBuf = new Float64Array(36 * 16);
+const tmp = new Float64Array(36);
+const patch = new Float64Array(6);
+
+function vScratch(need: number): Float64Array {
+  if (vBuf.length < need) {
+    let len = Math.max(1 << 14, vBuf.length);
+    while (len < need) len *= 2;
+    vBuf = new Float64Array(len);
+  }
+  return vBuf;
+}
+
+interface WeightTaskParams {
+  p: WinogradParams;
+  coPad: number;
+}
+
+// G's fractions as multipliers (a division costs several multiplications).
+const G4 = 1 / 4, G6 = 1 / 6, G12 = 1 / 12, G24 = 1 / 24;
+
+/**
+ * Output channels [oc0, oc1) of U (multiples of 4 from ocBase), packed as GEMM A-panels of a buffer holding `rows`
+ * channels from `ocBase` on: u[ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)] = (G g_{oc,ic} Gᵀ)[ξ],
+ * r = oc − ocBase, ξ = 6·row + col. Padded channels (oc ≥ Co) get zeros. The loops run over panels of 4 channels,
+ * then ic, then the 4 channels, so that each of the 36 ξ-streams is written in order, 4 values at a time.
+ * (Measured: faster than transforming bursts of pairs into a buffer and copying each ξ-slice out.)
+ */
+function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
+  const { ci, co, flip } = p;
+  const sx = xiStride(rows, ci);
+  const t = tmp;
+  for (let pc = oc0; pc < oc1; pc += 4) {
+    const panel = ((pc - ocBase) >> 2) * 4 * ci;
+    for (let ic = 0; ic < ci; ic++) {
+      for (let lane = 0; lane < 4; lane++) {
+        const oc = pc + lane;
+        const o = panel + ic * 4 + lane;
+        if (oc >= co) {
+          for (let xi = 0; xi < 36; xi++) u[xi * sx + o] = 0;
+          continue;
+        }
+        // g[ky][kx] of the pair (oc, ic)
+        let g0: number, g1: number, g2: number, g3: number, g4: number, g5: number, g6: number, g7: number, g8: number;
+        if (!flip) {
+          const s = (oc * ci + ic) * 9;
+          g0 = w[s]!; g1 = w[s + 1]!; g2 = w[s + 2]!;
+          g3 = w[s + 3]!; g4 = w[s + 4]!; g5 = w[s + 5]!;
+          g6 = w[s + 6]!; g7 = w[s + 7]!; g8 = w[s + 8]!;
+        } else {
+          // stored (Ci, Co, 3, 3): w'[oc, ic][ky][kx] = w[ic, oc][2 − ky][2 − kx]
+          const s = (ic * co + oc) * 9;
+          g0 = w[s + 8]!; g1 = w[s + 7]!; g2 = w[s + 6]!;
+          g3 = w[s + 5]!; g4 = w[s + 4]!; g5 = w[s + 3]!;
+          g6 = w[s + 2]!; g7 = w[s + 1]!; g8 = w[s]!;
+        }
+        // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t[row·3 + col].
+        gcol(t, 0, g0, g3, g6);
+        gcol(t, 1, g1, g4, g7);
+        gcol(t, 2, g2, g5, g8);
+        // Rows: G along each row of t → U[row][0..5].
+        for (let row = 0; row < 6; row++) {
+          const a = t[row * 3]!, b = t[row * 3 + 1]!, c = t[row * 3 + 2]!;
+          const d = row * 6 * sx + o;
+          const ac = a + c;
+          u[d] = a * G4;
+          u[d + sx] = -(ac + b) * G6;
+          u[d + 2 * sx] = (b - ac) * G6;
+          u[d + 3 * sx] = a * G24 + b * G12 + c * G6;
+          u[d + 4 * sx] = a * G24 - b * G12 + c * G6;
+          u[d + 5 * sx] = c;
+        }
+      }
+    }
+  }
+}
+
+// G·(a, b, c)ᵀ written down column `col` of a 6×3 array.
+function gcol(t: Float64Array, col: number, a: number, b: number, c: number): void {
+  const ac = a + c;
+  t[col] = a * G4;
+  t[3 + col] = -(ac + b) * G6;
+  t[6 + col] = (b - ac) * G6;
+  t[9 + col] = a * G24 + b * G12 + c * G6;
+  t[12 + col] = a * G24 - b * G12 + c * G6;
+  t[15 + col] = c;
+}
+
+registerTask<WeightTaskParams>('winograd.weights', (bufs, q, u0, u1) => {
+  const panels = q.coPad / 4;
+  const per = Math.ceil(panels / unitsForWeights(q.coPad));
+  weightTransform(bufs.u as Float64Array, bufs.w as Float32Array, q.p, q.coPad, 0, u0 * per * 4, Math.min(panels, u1 * per) * 4);
+});
+
+function unitsForWeights(coPad: number): number {
+  return Math.min(coPad / 4, 16);
+}
+
+/**
+ * Input transform of tiles [t0, t1) into v (B-panels: v[ξ·xiStride(tbPad, Ci) + (j>>2)·4·Ci + ic·4 + (j&3)], j = t − t0).
+ * Tile t = (img·tilesH + ty)·tilesW + tx reads rows ty·4 − padH … +5 and columns tx·4 − padW … +5 of x.
+ */
+function inputTransform(v: Float64Array, x: Float32Array, p: WinogradParams, t0: number, t1: number, tbPad: number): void {
+  const { ci, hi, wi, padH, padW } = p;
+  const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
+  const strideXi = xiStride(tbPad, ci);
+  const d = tmp;
+  for (let t = t0; t < t1; t++) {
+    const j = t - t0;
+    const tx = t % tilesW;
+    const rest = (t - tx) / tilesW;
+    const ty = rest % tilesH;
+    const img = (rest - ty) / tilesH;
+    const iy0 = ty * 4 - padH, ix0 = tx * 4 - padW;
+    const inside = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= hi && ix0 + 6 <= wi;
+    const jBase = (j >> 2) * 4 * ci + (j & 3);
+    for (let ic = 0; ic < ci; ic++) {
+      const plane = (img * ci + ic) * hi * wi;
+      // Column pass: Bᵀ applied down each of the 6 columns of the patch → d[row*6 + col].
+      if (inside) {
+        for (let c = 0; c < 6; c++) {
+          const s = plane + iy0 * wi + ix0 + c;
+          btCol(d, c, x[s]!, x[s + wi]!, x[s + 2 * wi]!, x[s + 3 * wi]!, x[s + 4 * wi]!, x[s + 5 * wi]!);
+        }
+      } else {
+        // Border tile: the patch with zeros outside x, gathered column by column.
+        const col = patch;
+        for (let c = 0; c < 6; c++) {
+          const ix = ix0 + c;
+          for (let r = 0; r < 6; r++) {
+            const iy = iy0 + r;
+            col[r] = ix >= 0 && ix < wi && iy >= 0 && iy < hi ? x[plane + iy * wi + ix]! : 0;
+          }
+          btCol(d, c, col[0]!, col[1]!, col[2]!, col[3]!, col[4]!, col[5]!);
+        }
+      }
+      // Row pass: Bᵀ applied along each row → V[row][col] at ξ = 6·row + col.
+      const o = jBase + ic * 4;
+      for (let r = 0; r < 6; r++) {
+        const d0 = d[r * 6]!, d1 = d[r * 6 + 1]!, d2 = d[r * 6 + 2]!, d3 = d[r * 6 + 3]!, d4 = d[r * 6 + 4]!, d5 = d[r * 6 + 5]!;
+        const row = r * 6 * strideXi + o;
+        v[row] = 4 * d0 - 5 * d2 + d4;
+        v[row + strideXi] = -4 * (d1 + d2) + d3 + d4;
+        v[row + 2 * strideXi] = 4 * (d1 - d2) - d3 + d4;
+        v[row + 3 * strideXi] = 2 * (d3 - d1) - d2 + d4;
+        v[row + 4 * strideXi] = 2 * (d1 - d3) - d2 + d4;
+        v[row + 5 * strideXi] = 4 * d1 - 5 * d3 + d5;
+      }
+    }
+  }
+}
+
+// Bᵀ·(d0 … d5)ᵀ written down column `c` of a 6×6 array.
+function btCol(d: Float64Array, c: number, d0: number, d1: number, d2: number, d3: number, d4: number, d5: number): void {
+  d[c] = 4 * d0 - 5 * d2 + d4;
+  d[6 + c] = -4 * (d1 + d2) + d3 + d4;
+  d[12 + c] = 4 * (d1 - d2) - d3 + d4;
+  d[18 + c] = 2 * (d3 - d1) - d2 + d4;
+  d[24 + c] = 2 * (d1 - d3) - d2 + d4;
+  d[30 + c] = 4 * d1 - 5 * d3 + d5;
+}
+
+interface ConvTaskParams {
+  p: WinogradParams;
+  ep: Epilogue;
+  coPad: number;
+  /** Output channels per unit. */
+  ob: number;
+  oBlocks: number;
+  tiles: number;
+  /** Each unit transforms the weights of its own output channels (no shared U): used with one tile block. */
+  localU: boolean;
+}
+
+/** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
+function convUnits(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  u: Float64Array,
+  res: Float32Array | null,
+  q: ConvTaskParams,
+  u0: number,
+  u1: number,
+): void {
+  const { p, ep, coPad, oBlocks, tiles, localU } = q;
+  const { ci, co, ho, wo } = p;
+  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
+  const tbPad = TB;
+  const v = vScratch(36 * xiStride(tbPad, ci));
+  if (localU && uLocalBuf.length < 36 * xiStride(q.ob, ci)) uLocalBuf = new Float64Array(36 * xiStride(q.ob, ci));
+  const uu = localU ? uLocalBuf : u;
+  const uXi = xiStride(localU ? q.ob : coPad, ci), vXi = xiStride(tbPad, ci);
+  const m = mBuf;
+  let vFor = -1; // tile block currently transformed in v
+  let uFor = -1; // output block whose weights are in uLocalBuf
+  for (let unit = u0; unit < u1; unit++) {
+    const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
+    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
+    if (vFor !== tb) {
+      inputTransform(v, x, p, t0, t1, tbPad);
+      vFor = tb;
+    }
+    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    if (localU && uFor !== ob) {
+      weightTransform(uLocalBuf, w, p, q.ob, o0, o0, o1);
+      uFor = ob;
+    }
+    const uBase = localU ? o0 : 0;
+    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
+      const uPanel = ((oc0 - uBase) >> 2) * 4 * ci;
+      for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+        const vPanel = (j0 >> 2) * 4 * ci;
+        for (let xi = 0; xi < 36; xi++) microkernel4x4f64(ci, uu, xi * uXi + uPanel, v, xi * vXi + vPanel, m, xi * 16);
+        // Output transform of the 4 channels × 4 tiles just computed.
+        for (let i = 0; i < 4; i++) {
+          const oc = oc0 + i;
+          if (oc >= co) break;
+          for (let jj = 0; jj < 4; jj++) {
+            const t = t0 + j0 + jj;
+            if (t >= t1) break;
+            const tx = t % tilesW;
+            const rest = (t - tx) / tilesW;
+            const ty = rest % tilesH;
+            const img = (rest - ty) / tilesH;
+            outputTile(y, res, m, i * 4 + jj, p, ep, oc, img, ty * 4, tx * 4);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Aᵀ M A for one (channel, tile) whose 36 GEMM results are m[ξ·16 + lane], then the epilogue, one rounding, and
+ * the store of the part of the 4×4 tile that lies inside the output.
+ */
+function outputTile(
+  y: Float32Array,
+  res: Float32Array | null,
+  m: Float64Array,
+  lane: number,
+  p: WinogradParams,
+  ep: Epilogue,
+  oc: number,
+  img: number,
+  oy0: number,
+  ox0: number,
+): void {
+  const t = tmp;
+  // Column pass: Aᵀ (4×6) down each of the 6 columns → t[row*6 + col], rows 0..3.
+  for (let c = 0; c < 6; c++) {
+    const m0 = m[c * 16 + lane]!, m1 = m[(6 + c) * 16 + lane]!, m2 = m[(12 + c) * 16 + lane]!;
+    const m3 = m[(18 + c) * 16 + lane]!, m4 = m[(24 + c) * 16 + lane]!, m5 = m[(30 + c) * 16 + lane]!;
+    const s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    t[c] = m0 + s12 + s34;
+    t[6 + c] = d12 + 2 * d34;
+    t[12 + c] = s12 + 4 * s34;
+    t[18 + c] = d12 + 8 * d34 + m5;
+  }
+  const { ho, wo, co } = p;
+  const scale = ep.scale ? ep.scale[oc]! : 1;
+  const shift = ep.shift ? ep.shift[oc]! : 0;
+  const hasScale = ep.scale !== null, hasShift = ep.shift !== null;
+  const plane = (img * co + oc) * ho * wo;
+  const rows = Math.min(4, ho - oy0), cols = Math.min(4, wo - ox0);
+  for (let r = 0; r < rows; r++) {
+    const m0 = t[r * 6]!, m1 = t[r * 6 + 1]!, m2 = t[r * 6 + 2]!, m3 = t[r * 6 + 3]!, m4 = t[r * 6 + 4]!, m5 = t[r * 6 + 5]!;
+    const s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    const row = plane + (oy0 + r) * wo + ox0;
+    for (let c = 0; c < cols; c++) {
+      let val = c === 0 ? m0 + s12 + s34 : c === 1 ? d12 + 2 * d34 : c === 2 ? s12 + 4 * s34 : d12 + 8 * d34 + m5;
+      const idx = row + c;
+      if (p.accumulate) val = y[idx]! + val;
+      if (hasScale) val *= scale;
+      if (hasShift) val += shift;
+      if (res !== null) val += res[idx]!;
+      if (ep.relu && !(val > 0 || val !== val)) val = 0;
+      y[idx] = val;
+    }
+  }
+}
+
+registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
+  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.u as Float64Array, bufs.res as Float32Array | null, q, u0, u1);
+});
+
+/**
+ * The Winograd convolution: y (= or +=) conv(x, w) with the epilogue applied. See WinogradParams for the layouts.
+ * Callers check applicability (3×3, stride 1, dilation 1, groups 1) before.
+ */
+export function winogradConv(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  res: Float32Array | null,
+  p: WinogradParams,
+  ep: Epilogue = NO_EPILOGUE,
+): void {
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const tiles = winogradTiles(p.n, p.ho, p.wo);
+  const tBlocks = Math.ceil(tiles / TB);
+  // One tile block: every unit needs only its own channels' U, so each transforms those (same total work, no
+  // shared buffer). Several: the weights are transformed once, in a first task, into a shared U.
+  const localU = tBlocks === 1 || 36 * coPad * p.ci * 8 > MAX_U_BYTES;
+  let u: Float64Array = EMPTY_U;
+  if (!localU) {
+    u = uScratch(36 * xiStride(coPad, p.ci));
+    const wq: WeightTaskParams = { p, coPad };
+    parallelFor({ kernel: 'winograd.weights', bufs: { u, w }, writes: ['u'], overwrites: [], params: wq, units: unitsForWeights(coPad), cost: 330 * coPad * p.ci });
+  }
+  const ob = localU ? OB_LOCAL : OB;
+  const oBlocks = Math.ceil(coPad / ob);
+  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU };
+  const cost = 72 * coPad * p.ci * tBlocks * TB + (localU ? 330 * coPad * p.ci * tBlocks : 0);
+  const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
+  parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, u, res }, writes: ['y'], overwrites, params: q, units: oBlocks * tBlocks, cost });
+}
+
+const EMPTY_U = new Float64Array(0);

@@ -1,0 +1,110 @@
+// Thread control for the kernels (Node only): the worker pool behind src/kernels/parallel.ts's hook.
+//
+//   setNumThreads(n) / getNumThreads(): threads per kernel call, the caller's included (torch.set_num_threads).
+//   Default: the environment variable RESNET_TS_THREADS if set, else os.availableParallelism().
+//   One thread = no pool: every kernel runs inline. Where the compiled worker scripts are missing (e.g. running
+//   from the TypeScript sources) or a Worker cannot be created, kernels also run on one thread.
+
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { ValueError } from '../errors.js';
+import { setParallelBackend, type ParallelBackend, type Task, type TaskFn } from '../kernels/parallel.js';
+import { WorkerPool, type PoolOptions, type PoolScripts } from './pool.js';
+
+let requested: number | null = null;
+let scripts: PoolScripts | null = defaultScripts();
+let pool: WorkerPool | null = null;
+/** Pools in a row whose workers died before loading: two, and we stop trying (one thread). */
+let startupFailures = 0;
+let poolOptions: PoolOptions = {};
+
+function defaultScripts(): PoolScripts | null {
+  const worker = new URL('./worker.js', import.meta.url);
+  const supervisor = new URL('./supervisor.js', import.meta.url);
+  try {
+    return existsSync(fileURLToPath(worker)) && existsSync(fileURLToPath(supervisor)) ? { worker, supervisor } : null;
+  } catch {
+    return null;
+  }
+}
+
+function fromEnv(): number | null {
+  const v = process.env.RESNET_TS_THREADS;
+  if (v === undefined || v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : null;
+}
+
+/** Threads a kernel call may use, the caller's included: 1 when workers are unavailable. */
+export function getNumThreads(): number {
+  if (scripts === null || typeof SharedArrayBuffer !== 'function') return 1;
+  return requested ?? fromEnv() ?? availableParallelism();
+}
+
+/** Sets the threads per kernel call (torch.set_num_threads); 1 turns the pool off. Results do not depend on it. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ValueError('setNumThreads', `the number of threads must be a positive integer, got ${n}`);
+  requested = n;
+  installParallel();
+  if (pool !== null && pool.threads !== getNumThreads()) {
+    pool.dispose();
+    pool = null;
+  }
+}
+
+const backend: ParallelBackend = {
+  get threads() {
+    return getNumThreads();
+  },
+  run(task: Task, fn: TaskFn) {
+    const want = getNumThreads();
+    if (pool !== null && (pool.broken || pool.threads !== want)) {
+      if (!pool.startupFailed) startupFailures = 0;
+      else if (++startupFailures >= 2) {
+        scripts = null;
+        process.emitWarning('resnet-ts: kernel worker threads fail to start; running on one thread', { code: 'RESNET_TS_THREADS' });
+      }
+      pool.dispose();
+      pool = null;
+      if (scripts === null) {
+        fn(task.bufs, task.params, 0, task.units);
+        return;
+      }
+    }
+    if (pool === null) {
+      try {
+        pool = new WorkerPool(want, scripts!, poolOptions);
+      } catch {
+        // No workers here (e.g. a runtime without worker_threads support): run inline.
+        fn(task.bufs, task.params, 0, task.units);
+        return;
+      }
+    }
+    pool.run(task, fn);
+  },
+};
+
+/** Makes the kernels use the worker pool (idempotent). */
+export function installParallel(): void {
+  setParallelBackend(backend);
+}
+
+/**
+ * For tests and unusual layouts: where the compiled worker.js and supervisor.js are (default: next to this
+ * module). null makes getNumThreads() 1.
+ */
+export function setWorkerScripts(s: PoolScripts | null, opts: PoolOptions = {}): void {
+  scripts = s;
+  poolOptions = opts;
+  startupFailures = 0;
+  if (pool !== null) {
+    pool.dispose();
+    pool = null;
+  }
+}
+
+/** For tests: the live pool, if one has been built. */
+export function currentPoolForTest(): WorkerPool | null {
+  return pool;
+}

@@ -1,0 +1,86 @@
+// The shared-memory protocol between the main thread (pool.ts), the supervisor (supervisor.ts) and the compute
+// workers (worker.ts). One Int32Array `ctrl` over a SharedArrayBuffer, indices below.
+//
+// A call (one parallelFor) has a sequence number `seq`. Units are handed out through WORD = tag << 20 | next, with
+// tag = seq & 0xfff: a thread takes unit `next` by compare-and-swap of WORD to WORD + 1, and only while the tag
+// is its call's, so a worker that wakes up late for an old call can never take a unit of a newer one. DONE counts
+// finished units (failed ones too); whoever finishes the last one notifies DONE. BUSY[i] is 1 while worker i may
+// hold a unit (set before it tries to take one, cleared after its last), so after closing WORD the main thread
+// knows when no worker can still write into the call's buffers. ALIVE[i] is cleared by the supervisor when worker
+// i exits, and DEAD counts exits; both then notify DONE, which is what wakes a main thread blocked in Atomics.wait.
+// A worker that dies holding a unit (ALIVE[i] = 0 while BUSY[i] = 1) fails the call; one that dies idle costs
+// nothing but a rebuild of the pool. READY[i] is set once worker i has loaded its modules (a worker that dies
+// before that is a startup failure: the pool falls back to one thread after two of those). HEARTBEAT is bumped by
+// the supervisor every 100 ms, so that a main thread waiting on workers whose supervisor has gone can tell.
+
+export const SEQ = 0;
+export const WORD = 1;
+export const DONE = 2;
+/** 1 when a task function threw in the current call (the message follows on the worker's port). */
+export const ERR = 3;
+export const DEAD = 4;
+export const UNITS = 5;
+/** Units run by workers since the pool started (statistics, for tests). */
+export const WORKER_UNITS = 6;
+export const HEARTBEAT = 7;
+export const MAX_WORKERS = 256;
+/** Per-worker flags: BUSY + i, ALIVE + i, READY + i. */
+export const BUSY = 8;
+export const ALIVE = BUSY + MAX_WORKERS;
+export const READY = ALIVE + MAX_WORKERS;
+export const CTRL_LENGTH = READY + MAX_WORKERS;
+
+export const TAG_SHIFT = 20;
+export const UNIT_MASK = (1 << TAG_SHIFT) - 1;
+export const MAX_UNITS = UNIT_MASK;
+
+/** The WORD value that opens call `seq` at unit 0. */
+export const openWord = (seq: number): number => ((seq & 0xfff) << TAG_SHIFT) | 0;
+
+/** Message from the main thread to a worker: run units of this call. */
+export interface RunMessage {
+  type: 'run';
+  seq: number;
+  kernel: string;
+  bufs: Record<string, Float32Array | Float64Array | null>;
+  params: unknown;
+  units: number;
+}
+
+/** Message from a worker to the main thread: a task function threw. */
+export interface ErrorMessage {
+  type: 'error';
+  seq: number;
+  worker: number;
+  message: string;
+}
+
+/** Message from the supervisor to the main thread: a worker exited. */
+export interface ExitMessage {
+  type: 'exit';
+  worker: number;
+  code: number;
+  error: string | null;
+}
+
+/**
+ * Takes units of call `seq` until none are left (or the call is closed), running `run(u)` for each. A unit that
+ * throws is reported through `onError` before it is counted in DONE (so whoever sees DONE complete also sees the
+ * error), and the remaining units still run.
+ */
+export function drainUnits(ctrl: Int32Array, seq: number, units: number, run: (u: number) => void, onError: (e: unknown) => void): void {
+  const tag = seq & 0xfff;
+  for (;;) {
+    const v = Atomics.load(ctrl, WORD);
+    if (v >>> TAG_SHIFT !== tag) break;
+    const u = v & UNIT_MASK;
+    if (u >= units) break;
+    if (Atomics.compareExchange(ctrl, WORD, v, v + 1) !== v) continue;
+    try {
+      run(u);
+    } catch (e) {
+      onError(e);
+    }
+    if (Atomics.add(ctrl, DONE, 1) + 1 === units) Atomics.notify(ctrl, DONE);
+  }
+}

@@ -1,0 +1,46 @@
+// The pool's supervisor thread. It owns the compute workers so that someone whose event loop is free sees their
+// 'exit' events: the main thread may be blocked in Atomics.wait for the whole life of a call, and a worker killed
+// outright never gets to report anything itself. On an exit it clears ALIVE[i], counts DEAD, tells the main
+// thread why over the report port, and notifies DONE (waking the main thread). See protocol.ts.
+
+import { Worker, workerData, type MessagePort } from 'node:worker_threads';
+import { ALIVE, DEAD, DONE, HEARTBEAT, type ExitMessage } from './protocol.js';
+
+interface SupervisorData {
+  ctrl: Int32Array;
+  workerUrl: string;
+  /** One port per compute worker; the other ends stay with the main thread. */
+  ports: MessagePort[];
+  /** Where exits are reported. */
+  report: MessagePort;
+  /** Control messages from the main thread (tests): { type: 'kill', worker, afterMs } or { type: 'exit', afterMs }. */
+  control: MessagePort;
+}
+
+const { ctrl, workerUrl, ports, report, control } = workerData as SupervisorData;
+const workers: Worker[] = [];
+
+ports.forEach((port, i) => {
+  let lastError: string | null = null;
+  const w = new Worker(new URL(workerUrl), { workerData: { ctrl, index: i, port }, transferList: [port] });
+  w.on('error', (e) => {
+    lastError = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  });
+  w.on('exit', (code) => {
+    Atomics.store(ctrl, ALIVE + i, 0);
+    Atomics.add(ctrl, DEAD, 1);
+    const m: ExitMessage = { type: 'exit', worker: i, code, error: lastError };
+    report.postMessage(m);
+    Atomics.notify(ctrl, DONE);
+  });
+  workers.push(w);
+});
+
+setInterval(() => {
+  Atomics.add(ctrl, HEARTBEAT, 1);
+}, 100);
+
+control.on('message', (m: { type: string; worker: number; afterMs: number }) => {
+  if (m.type === 'kill') setTimeout(() => void workers[m.worker]?.terminate(), m.afterMs);
+  if (m.type === 'exit') setTimeout(() => process.exit(0), m.afterMs);
+});

@@ -1,0 +1,180 @@
+/**
+ * Winograd F(4×4, 3×3) (src/kernels/winograd.ts) against the naive float64 direct convolution: forward, input
+ * gradient, and the fused epilogue. Float64 intermediates make it agree to about one float32 rounding, so the
+ * tolerance here is much tighter than the op tests' (2⁻²² relative to the output scale).
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  conv2dBackwardInput,
+  conv2dBackwardInputNaive,
+  conv2dForward,
+  conv2dForwardFused,
+  conv2dForwardNaive,
+  conv2dOutSize,
+  setWinogradPolicy,
+  type Conv2dParams,
+  type WinogradPolicy,
+} from '../../src/kernels/conv2d.js';
+import { winogradConv, winogradWorthIt } from '../../src/kernels/winograd.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
+
+const TIGHT = { atol: 2 ** -22, rtol: 2 ** -22 };
+
+function params(n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams {
+  return {
+    n, c, h, w, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+    oh: conv2dOutSize(h, 3, 1, pad, 1), ow: conv2dOutSize(w, 3, 1, pad, 1),
+  };
+}
+
+const label = (p: Conv2dParams) => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] p=${p.padH}`;
+
+function checkForward(p: Conv2dParams, seed: number, scale = 1): void {
+  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+  const x = randArray(seed, xs, -scale, scale), w = randArray(seed + 1, p.o * p.c * 9), b = randArray(seed + 2, p.o);
+  for (const bias of [null, b]) {
+    const y = new Float32Array(ys).fill(NaN), yr = new Float32Array(ys);
+    conv2dForward(y, x, w, bias, p);
+    conv2dForwardNaive(yr, x, w, bias, p);
+    assertClose(`winograd fwd${bias ? '+bias' : ''} ${label(p)}`, y, yr, TIGHT);
+  }
+}
+
+function checkBackwardInput(p: Conv2dParams, seed: number): void {
+  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+  const w = randArray(seed + 1, p.o * p.c * 9), dy = randArray(seed + 3, ys), dx0 = randArray(seed + 4, xs);
+  const dx = dx0.slice(), dxr = dx0.slice();
+  conv2dBackwardInput(dx, dy, w, p);
+  conv2dBackwardInputNaive(dxr, dy, w, p);
+  assertClose(`winograd bwd input ${label(p)}`, dx, dxr, TIGHT);
+}
+
+describe('Winograd F(4×4, 3×3) vs naive', () => {
+  let old: WinogradPolicy;
+  beforeAll(() => {
+    old = setWinogradPolicy('always');
+  });
+  afterAll(() => {
+    setWinogradPolicy(old);
+  });
+
+  const shapes: [string, Conv2dParams][] = [
+    ['one tile, pad 1', params(1, 1, 4, 4, 1, 1)],
+    ['ragged edges 7×5, pad 1', params(2, 3, 7, 5, 5, 1)],
+    ['pad 0 (valid), 10×9', params(1, 4, 10, 9, 6, 0)],
+    ['pad 2 (full), 6×11', params(1, 5, 6, 11, 3, 2)],
+    ['input smaller than a tile: 3×3, pad 0 → 1×1', params(3, 2, 3, 3, 2, 0)],
+    ['channels not a multiple of 4, more than one output block', params(1, 7, 9, 9, 70, 1)],
+    ['many tiles (several tile blocks), batch 3', params(3, 6, 18, 14, 9, 1)],
+  ];
+  for (const [name, p] of shapes) {
+    it(`forward ${name}: ${label(p)}`, () => checkForward(p, 11 + p.c));
+    it(`backward input ${name}: ${label(p)}`, () => checkBackwardInput(p, 13 + p.o));
+  }
+
+  it('ResNet layer shape 3×3 64→64 @56 (batch 1), forward and backward input', () => {
+    const p = params(1, 64, 56, 56, 64, 1);
+    checkForward(p, 5);
+    checkBackwardInput(p, 6);
+  });
+
+  it('large-magnitude inputs keep their relative accuracy', () => {
+    checkForward(params(1, 8, 12, 12, 8, 1), 21, 1e4);
+  });
+
+  it('NaN or ±Inf in x, w or dy: the im2col path runs instead (Winograd would smear them over whole tiles)', () => {
+    const p = params(1, 2, 9, 9, 3, 1);
+    const im2col = (f: () => void) => {
+      const prev = setWinogradPolicy('never');
+      try {
+        f();
+      } finally {
+        setWinogradPolicy(prev);
+      }
+    };
+    for (const [where, idx, v] of [['x', 40, NaN], ['x', 12, Infinity], ['w', 5, -Infinity]] as const) {
+      const x = randArray(31, 2 * 81), w = randArray(32, 3 * 2 * 9);
+      (where === 'x' ? x : w)[idx] = v;
+      const y = new Float32Array(3 * 81), yr = new Float32Array(3 * 81);
+      conv2dForward(y, x, w, null, p);
+      im2col(() => conv2dForward(yr, x, w, null, p));
+      assertIdentical(`fwd with ${v} in ${where}`, y, yr);
+      expect(yr.some((t) => !Number.isFinite(t)) && yr.some((t) => Number.isFinite(t))).toBe(true);
+    }
+    const dy = randArray(33, 3 * 81), w = randArray(34, 54);
+    dy[30] = NaN;
+    const dx = new Float32Array(2 * 81), dxr = new Float32Array(2 * 81);
+    conv2dBackwardInput(dx, dy, w, p);
+    im2col(() => conv2dBackwardInput(dxr, dy, w, p));
+    assertIdentical('bwd input with NaN in dy', dx, dxr);
+    // and the direct conv agrees on where the NaNs are
+    const dxn = new Float32Array(2 * 81);
+    conv2dBackwardInputNaive(dxn, dy, w, p);
+    for (let i = 0; i < dx.length; i++) expect(Number.isNaN(dx[i]!), `dx[${i}]`).toBe(Number.isNaN(dxn[i]!));
+  });
+
+  it('random shapes (fast-check), forward and backward input', () => {
+    const spec = fc.record({
+      n: fc.integer({ min: 1, max: 2 }),
+      c: fc.integer({ min: 1, max: 9 }),
+      o: fc.integer({ min: 1, max: 9 }),
+      h: fc.integer({ min: 1, max: 13 }),
+      w: fc.integer({ min: 1, max: 13 }),
+      pad: fc.integer({ min: 0, max: 2 }),
+      seed: fc.integer({ min: 0, max: 1e9 }),
+    }).filter((r) => r.h + 2 * r.pad >= 3 && r.w + 2 * r.pad >= 3);
+    fc.assert(
+      fc.property(spec, (r) => {
+        const p = params(r.n, r.c, r.h, r.w, r.o, r.pad);
+        checkForward(p, r.seed);
+        checkBackwardInput(p, r.seed);
+      }),
+      { seed: 7, numRuns: 80 },
+    );
+  });
+
+  it('fused epilogue: relu(conv·scale + shift + residual), one rounding', () => {
+    const p = params(2, 5, 10, 11, 6, 1);
+    const ys = p.n * p.o * p.oh * p.ow;
+    const x = randArray(41, p.n * p.c * p.h * p.w), w = randArray(42, p.o * p.c * 9), res = randArray(43, ys);
+    const scale = Float64Array.from(randArray(44, p.o)), shift = Float64Array.from(randArray(45, p.o));
+    const y = new Float32Array(ys);
+    conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+    // reference: naive conv in float64 per output (recomputed here with a float64 accumulator), then the epilogue
+    const conv = new Float32Array(ys);
+    conv2dForwardNaive(conv, x, w, null, p);
+    const ref = new Float32Array(ys);
+    const ohw = p.oh * p.ow;
+    for (let i = 0; i < ys; i++) {
+      const o = Math.floor(i / ohw) % p.o;
+      const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
+      ref[i] = v > 0 ? v : 0;
+    }
+    assertClose('fused winograd', y, ref, { atol: 1e-6, rtol: 1e-6 });
+    expect(ref.some((v) => v === 0) && ref.some((v) => v > 0)).toBe(true); // relu really cut something
+  });
+
+  it('winogradConv accumulates when asked (backward-input contract)', () => {
+    const p = { n: 1, ci: 2, hi: 5, wi: 5, co: 3, ho: 5, wo: 5, padH: 1, padW: 1, flip: false, accumulate: true };
+    const x = randArray(51, 50), w = randArray(52, 54), y0 = randArray(53, 75);
+    const y = y0.slice();
+    winogradConv(y, x, w, null, p);
+    const fresh = new Float32Array(75);
+    conv2dForwardNaive(fresh, x, w, null, params(1, 2, 5, 5, 3, 1));
+    const ref = y0.map((v, i) => v + fresh[i]!);
+    assertClose('accumulate', y, ref, { atol: 1e-6, rtol: 1e-6 });
+  });
+});
+
+describe('Winograd dispatch', () => {
+  it('the cost model: big maps yes; one tile, or 1×1 maps where only the centre tap is live, no', () => {
+    const q = (n: number, c: number, h: number, o: number) => ({ n, ci: c, hi: h, wi: h, co: o, ho: h, wo: h, padH: 1, padW: 1, flip: false, accumulate: false });
+    expect(winogradWorthIt(q(1, 64, 56, 64), 9 * 56 * 56)).toBe(true);
+    expect(winogradWorthIt(q(1, 256, 14, 256), 9 * 14 * 14)).toBe(true);
+    expect(winogradWorthIt(q(1, 512, 7, 512), 9 * 7 * 7)).toBe(true);
+    expect(winogradWorthIt(q(32, 16, 32, 16), 9 * 32 * 32 * 32)).toBe(true);
+    expect(winogradWorthIt(q(1, 16, 4, 16), 9 * 16)).toBe(false); // one tile
+    expect(winogradWorthIt(q(8, 512, 1, 512), 1 * 8)).toBe(false); // 3×3 pad 1 on 1×1: one live tap
+  });
+});

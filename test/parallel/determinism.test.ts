@@ -1,0 +1,151 @@
+/**
+ * Bitwise determinism across thread counts: every threaded kernel gives the same bits with 1, 2 and 3 threads, on
+ * random shapes, forward (plain, Winograd and fused) and backward (input and weight), and sgemm. The inline
+ * threshold is set to 0 so that even small problems are split. The results with 1 thread are the reference; that
+ * the kernels are right at all is tested against the naive kernels in test/kernels.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dForwardFused,
+  conv2dOutSize,
+  setWinogradPolicy,
+  type Conv2dParams,
+  type WinogradPolicy,
+} from '../../src/kernels/conv2d.js';
+import { sgemm, type GemmOpts } from '../../src/kernels/gemm.js';
+import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
+import '../../src/parallel/diagnostics.js';
+import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
+import { assertIdentical, mulberry32, randArray } from '../kernels/compare.js';
+import { buildPoolScripts, removePoolScripts } from './scripts.js';
+
+/** Inputs and outputs as SharedArrayBuffer-backed arrays (used in place) or ordinary ones (staged by the pool). */
+let useShared = false;
+const shared = (src: Float32Array) => {
+  if (!useShared) return src.slice();
+  const a = new Float32Array(new SharedArrayBuffer(src.length * 4));
+  a.set(src);
+  return a;
+};
+
+interface ConvCase {
+  name: string;
+  p: Conv2dParams;
+  policy: WinogradPolicy;
+  seed: number;
+}
+
+function convCases(): ConvCase[] {
+  const r = mulberry32(2024);
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  const out: ConvCase[] = [];
+  for (let i = 0; i < 36; i++) {
+    const groups = i % 6 === 5 ? 2 : 1;
+    const k = i % 3 === 0 ? 1 : 3;
+    const stride = i % 4 === 3 ? 2 : 1;
+    const pad = k === 3 ? int(0, 2) : 0;
+    const n = int(1, 3), cg = int(1, 24), og = int(1, 40), h = int(k, 20), w = int(k, 20);
+    const p: Conv2dParams = {
+      n, c: cg * groups, h, w, o: og * groups, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad,
+      dilH: 1, dilW: 1, groups, oh: conv2dOutSize(h, k, stride, pad, 1), ow: conv2dOutSize(w, k, stride, pad, 1),
+    };
+    const policy: WinogradPolicy = (['auto', 'always', 'never'] as const)[i % 3]!;
+    out.push({ name: `#${i} x=[${n},${p.c},${h},${w}] w=[${p.o},${cg},${k},${k}] s=${stride} p=${pad} g=${groups} ${policy}`, p, policy, seed: 100 + i });
+  }
+  // ResNet-like sizes, where blocks really split (several column / channel / tile blocks).
+  const big = (n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams => ({
+    n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+    oh: conv2dOutSize(h, k, s, pad, 1), ow: conv2dOutSize(h, k, s, pad, 1),
+  });
+  out.push({ name: 'R 3x3 32→48 @30', p: big(1, 32, 30, 48, 3, 1, 1), policy: 'always', seed: 7 });
+  out.push({ name: 'R 3x3 32→48 @30 im2col', p: big(1, 32, 30, 48, 3, 1, 1), policy: 'never', seed: 8 });
+  out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
+  out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
+  return out;
+}
+
+interface Results {
+  [name: string]: Float32Array[];
+}
+
+/** Every kernel on every case, with the current thread setting. */
+function runAll(cases: ConvCase[]): Results {
+  const res: Results = {};
+  for (const { name, p, policy, seed } of cases) {
+    const old = setWinogradPolicy(policy);
+    try {
+      const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+      const x = shared(randArray(seed, xs)), w = shared(randArray(seed + 1, ws)), b = shared(randArray(seed + 2, p.o));
+      const dy = shared(randArray(seed + 3, ys)), resid = shared(randArray(seed + 4, ys));
+      const y = shared(new Float32Array(ys)), yf = shared(new Float32Array(ys));
+      conv2dForward(y, x, w, b, p);
+      const scale = Float64Array.from(randArray(seed + 5, p.o)), shift = Float64Array.from(randArray(seed + 6, p.o));
+      conv2dForwardFused(yf, x, w, resid, p, { scale, shift, relu: true });
+      const dx = shared(randArray(seed + 7, xs)), dw = shared(randArray(seed + 8, ws));
+      conv2dBackwardInput(dx, dy, w, p);
+      conv2dBackwardWeight(dw, dy, x, p);
+      res[name] = [y, yf, dx, dw];
+    } finally {
+      setWinogradPolicy(old);
+    }
+  }
+  const gemms: [number, number, number, GemmOpts][] = [
+    [37, 300, 50, {}],
+    [300, 9, 64, { transA: true }],
+    [64, 130, 700, { transB: true, accumulate: true }],
+    [5, 1000, 33, { transA: true, transB: true }],
+  ];
+  gemms.forEach(([m, n, k, opts], i) => {
+    const a = shared(randArray(500 + i, m * k)), b = shared(randArray(600 + i, k * n)), c = shared(randArray(700 + i, m * n));
+    sgemm(c, a, b, m, n, k, opts);
+    res[`sgemm ${m}x${n}x${k} ${JSON.stringify(opts)}`] = [c];
+  });
+  return res;
+}
+
+function warmUp(): void {
+  // Workers start asynchronously: wait until one has run a unit, so the calls below really are shared.
+  const out = new Float32Array(new SharedArrayBuffer(16));
+  parallelFor({
+    kernel: 'parallel.diagnostic', bufs: { out, gate: new Float32Array(new SharedArrayBuffer(4)) }, writes: ['out'],
+    params: { mode: 'mark', ms: 1, waitForWorker: true }, units: 4, cost: 1e12,
+  });
+}
+
+describe('bitwise identical results for 1, 2 and 3 threads', () => {
+  let oldMin = 0;
+  beforeAll(() => {
+    setWorkerScripts(buildPoolScripts());
+    oldMin = setMinParallelCost(0);
+  });
+  afterAll(() => {
+    setMinParallelCost(oldMin);
+    setWorkerScripts(null);
+    setParallelBackend(null);
+    removePoolScripts();
+  });
+
+  it('conv2d forward / fused / backward input / backward weight and sgemm', () => {
+    const cases = convCases();
+    setNumThreads(1);
+    const ref = runAll(cases);
+    for (const [threads, sharedBufs] of [[2, false], [2, true], [3, false]] as const) {
+      setNumThreads(threads);
+      useShared = sharedBufs;
+      warmUp();
+      const before = currentPoolForTest()!.workerUnitsForTest();
+      const got = runAll(cases);
+      const workerUnits = currentPoolForTest()!.workerUnitsForTest() - before;
+      const how = `${threads} threads, ${sharedBufs ? 'shared' : 'ordinary (staged)'} buffers`;
+      expect(workerUnits, `${how}: no unit of the kernels ran on a worker`).toBeGreaterThan(20);
+      for (const [name, arrs] of Object.entries(ref)) {
+        const what = ['forward', 'fused', 'backward input', 'backward weight'];
+        arrs.forEach((r, i) => assertIdentical(`${how}, ${name}, ${name.startsWith('sgemm') ? 'C' : what[i]}`, got[name]![i]!, r));
+      }
+    }
+    useShared = false;
+  });
+});
