@@ -4,7 +4,8 @@ import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { checkImageInput, conv1x1, conv3x3, initResNet, ResidualBlock, ShortcutA } from './resnet.js';
+import { convBnAct } from '../ops/fused.js';
+import { checkImageInput, conv1x1, conv3x3, fused, fusedShortcut as convBnActShortcut, initResNet, ResidualBlock, ShortcutA } from './resnet.js';
 
 /**
  * The CIFAR-10 networks of He et al. 2015 §4.2: a 3×3 conv with 16 filters, then three stages of n basic units
@@ -53,6 +54,12 @@ export class CifarBasicBlock extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
+    if (fused(this) && !this._probe) {
+      const mid = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      const proj = this.shortcut ?? this.downsample;
+      const residual = !this.residual ? null : this.shortcut ? this.shortcut.forward(x) : proj ? convBnActShortcut(proj, x) : x;
+      return convBnAct(mid, this.conv2, this.bn2, { residual, relu: true });
+    }
     const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
     if (this._probe) this._probe(this, out);
     if (!this.residual) return this.relu.forward(out);
@@ -127,7 +134,7 @@ export class CifarResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    let y = fused(this) ? convBnAct(x, this.conv1, this.bn1, { relu: true }) : this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

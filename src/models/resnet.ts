@@ -7,6 +7,19 @@ import type { Tensor } from '../tensor.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
+import { isGradEnabled } from '../autograd.js';
+import { convBnAct, inferenceFusion } from '../ops/fused.js';
+
+/** Eval mode under noGrad: BatchNorm is folded into the convs and ReLU/residual fused (ops/fused.ts). */
+export const fused = (m: Module): boolean => !m.training && !isGradEnabled() && inferenceFusion();
+
+/** downsample = Sequential(conv1x1, BatchNorm2d) as one fused op, or any other module as it is. */
+export function fusedShortcut(ds: Module | null, x: Tensor): Tensor {
+  if (ds instanceof Sequential && ds.length === 2 && ds.at(0) instanceof Conv2d && ds.at(1) instanceof BatchNorm2d) {
+    return convBnAct(x, ds.at(0) as Conv2d, ds.at(1) as BatchNorm2d);
+  }
+  return ds ? ds.forward(x) : x;
+}
 
 /**
  * torchvision's ResNet family (models/resnet.py, "v1.5": the bottleneck strides on its 3×3), built from a stage
@@ -66,6 +79,10 @@ export class BasicBlock extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
+    if (fused(this)) {
+      const out = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      return convBnAct(out, this.conv2, this.bn2, { residual: fusedShortcut(this.downsample, x), relu: true });
+    }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
@@ -105,6 +122,11 @@ export class Bottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
+    if (fused(this)) {
+      let out = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      out = convBnAct(out, this.conv2, this.bn2, { relu: true });
+      return convBnAct(out, this.conv3, this.bn3, { residual: fusedShortcut(this.downsample, x), relu: true });
+    }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
@@ -199,7 +221,8 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    const stem = fused(this) ? convBnAct(x, this.conv1, this.bn1, { relu: true }) : this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    let y = this.maxpool.forward(stem);
     y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

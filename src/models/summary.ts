@@ -1,4 +1,5 @@
 import { noGrad } from '../autograd.js';
+import { withoutFusion } from '../ops/fused.js';
 import { fmt } from '../shape.js';
 import { zeros, type Tensor } from '../tensor.js';
 import { Conv2d, Linear } from '../nn/layers.js';
@@ -57,7 +58,7 @@ export function summary(model: Module, inputShape: readonly number[]): Summary {
   }
   try {
     model.eval();
-    noGrad(() => model.forward(zeros(inputShape)));
+    noGrad(() => withoutFusion(() => model.forward(zeros(inputShape))));
   } finally {
     for (const m of patched) delete (m as { forward?: unknown }).forward;
     model.train(saved);

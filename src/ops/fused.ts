@@ -20,6 +20,24 @@ import { batchNorm2d } from './norm.js';
  * any input requires them, the unfused ops run (same results, differentiable), so calling this is always safe.
  */
 
+let fusionOn = true;
+
+/** Whether models fold BatchNorm into their convs in eval mode under noGrad (default on). */
+export function inferenceFusion(): boolean {
+  return fusionOn;
+}
+
+/** Runs fn with inference fusion off: every layer's own forward runs (summary() uses this to see each layer). */
+export function withoutFusion<T>(fn: () => T): T {
+  const prev = fusionOn;
+  fusionOn = false;
+  try {
+    return fn();
+  } finally {
+    fusionOn = prev;
+  }
+}
+
 /** What convBnAct needs of a convolution; an nn.Conv2d module has these fields. */
 export interface ConvSpec {
   weight: Tensor;
