@@ -17,3 +17,4 @@ export * as models from './models/index.js';
 export * as optim from './optim/index.js';
 export * as data from './data/index.js';
 export * as io from './io/index.js';
+export * as experiments from './experiments/index.js';

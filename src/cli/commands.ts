@@ -1,5 +1,6 @@
 import { predictCommand } from './predict.js';
 import { benchCommand } from './bench.js';
+import { degradationCommand } from './degradation.js';
 import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
 import { trainCommand } from './train.js';
@@ -16,5 +17,6 @@ export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   summary: summaryCommand,
   bench: benchCommand,
+  degradation: degradationCommand,
   predict: predictCommand,
 };
