@@ -102,6 +102,23 @@ interface SgemmTaskParams {
   block: number;
 }
 
+/** GemmOpts with its defaults filled in: the operand layout every GEMM entry point reads. */
+function layout(opts: GemmOpts, m: number, n: number, k: number) {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  return {
+    transA,
+    transB,
+    acc: opts.accumulate === true,
+    aOff: opts.aOff ?? 0,
+    bOff: opts.bOff ?? 0,
+    cOff: opts.cOff ?? 0,
+    lda: opts.lda ?? (transA ? m : k),
+    ldb: opts.ldb ?? (transB ? k : n),
+    ldc: opts.ldc ?? n,
+  };
+}
+
 registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
   const c = bufs.c as Float32Array, a = bufs.a as Float32Array, b = bufs.b as Float32Array;
   const len = q.byCols ? q.n : q.m;
@@ -127,15 +144,7 @@ export function sgemmRange(
   j0: number,
   j1: number,
 ): void {
-  const transA = opts.transA === true;
-  const transB = opts.transB === true;
-  const acc = opts.accumulate === true;
-  const aOff = opts.aOff ?? 0;
-  const bOff = opts.bOff ?? 0;
-  const cOff = opts.cOff ?? 0;
-  const lda = opts.lda ?? (transA ? m : k);
-  const ldb = opts.ldb ?? (transB ? k : n);
-  const ldc = opts.ldc ?? n;
+  const { transA, transB, acc, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (i1 <= i0 || j1 <= j0) return;
   if (k === 0) {
     // Empty sum: C = 0 (or unchanged when accumulating).
@@ -338,14 +347,7 @@ export function dgemmAccRange(
   j0: number,
   j1: number,
 ): void {
-  const transA = opts.transA === true;
-  const transB = opts.transB === true;
-  const aOff = opts.aOff ?? 0;
-  const bOff = opts.bOff ?? 0;
-  const cOff = opts.cOff ?? 0;
-  const lda = opts.lda ?? (transA ? m : k);
-  const ldb = opts.ldb ?? (transB ? k : n);
-  const ldc = opts.ldc ?? n;
+  const { transA, transB, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (i1 <= i0 || j1 <= j0 || k === 0) return;
   // Same blocking as sgemmRange (no k-blocking: measured faster here, even at k = 4608).
   for (let jc = j0; jc < j1; jc += NC) {
@@ -478,15 +480,7 @@ export function sgemmNaive(
   k: number,
   opts: GemmOpts = EMPTY,
 ): void {
-  const transA = opts.transA === true;
-  const transB = opts.transB === true;
-  const acc = opts.accumulate === true;
-  const aOff = opts.aOff ?? 0;
-  const bOff = opts.bOff ?? 0;
-  const cOff = opts.cOff ?? 0;
-  const lda = opts.lda ?? (transA ? m : k);
-  const ldb = opts.ldb ?? (transB ? k : n);
-  const ldc = opts.ldc ?? n;
+  const { transA, transB, acc, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (k === 0 && acc) return;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
