@@ -60,6 +60,23 @@ export function alloc(op: string, n: number): Float32Array {
   }
 }
 
+/**
+ * Like `alloc`, but SharedArrayBuffer-backed where that exists, for long-lived buffers such as parameters: worker
+ * threads read them in place, where an ordinary buffer is copied into shared staging memory on every kernel call.
+ * (Only for long-lived data: V8 collects unreachable SharedArrayBuffers lazily, so short-lived ones pile up.)
+ */
+export function allocShared(op: string, n: number): Float32Array {
+  if (typeof SharedArrayBuffer !== 'function') return alloc(op, n);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_NUMEL) {
+    throw new AllocationError(op, `cannot allocate ${n} float32 elements`);
+  }
+  try {
+    return new Float32Array(new SharedArrayBuffer(n * 4));
+  } catch (e) {
+    throw new AllocationError(op, `out of memory allocating ${n} float32 elements (${(n * 4 / 2 ** 20).toFixed(1)} MiB): ${(e as Error).message}`);
+  }
+}
+
 /** NumPy/PyTorch broadcasting of two shapes, right-aligned. */
 export function broadcastShape(op: string, a: readonly number[], b: readonly number[]): number[] {
   const n = Math.max(a.length, b.length);

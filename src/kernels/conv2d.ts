@@ -97,9 +97,17 @@ function winogradShape(p: Conv2dParams): boolean {
  * keeping the direct convolution's NaN/Inf pattern. One multiply-add per element, small next to the conv.
  */
 function allFinite(a: Float32Array): boolean {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * 0;
-  return s === 0;
+  // Four independent sums: one chain of dependent adds would cost an add latency per element.
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n = a.length, n4 = n - (n % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += a[i]! * 0;
+    s1 += a[i + 1]! * 0;
+    s2 += a[i + 2]! * 0;
+    s3 += a[i + 3]! * 0;
+  }
+  for (let i = n4; i < n; i++) s0 += a[i]! * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 function forwardWinograd(p: Conv2dParams, x: Float32Array, w: Float32Array): WinogradParams | null {

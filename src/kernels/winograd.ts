@@ -143,7 +143,6 @@ const G4 = 1 / 4, G6 = 1 / 6, G12 = 1 / 12, G24 = 1 / 24;
 function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
-  const t = tmp;
   for (let pc = oc0; pc < oc1; pc += 4) {
     const panel = ((pc - ocBase) >> 2) * 4 * ci;
     for (let ic = 0; ic < ci; ic++) {
@@ -168,36 +167,37 @@ function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, ro
           g3 = w[s + 5]!; g4 = w[s + 4]!; g5 = w[s + 3]!;
           g6 = w[s + 2]!; g7 = w[s + 1]!; g8 = w[s]!;
         }
-        // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t[row·3 + col].
-        gcol(t, 0, g0, g3, g6);
-        gcol(t, 1, g1, g4, g7);
-        gcol(t, 2, g2, g5, g8);
+        // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t{row}{col}, in locals.
+        let ac = g0 + g6;
+        const t00 = g0 * G4, t10 = -(ac + g3) * G6, t20 = (g3 - ac) * G6;
+        const t30 = g0 * G24 + g3 * G12 + g6 * G6, t40 = g0 * G24 - g3 * G12 + g6 * G6, t50 = g6;
+        ac = g1 + g7;
+        const t01 = g1 * G4, t11 = -(ac + g4) * G6, t21 = (g4 - ac) * G6;
+        const t31 = g1 * G24 + g4 * G12 + g7 * G6, t41 = g1 * G24 - g4 * G12 + g7 * G6, t51 = g7;
+        ac = g2 + g8;
+        const t02 = g2 * G4, t12 = -(ac + g5) * G6, t22 = (g5 - ac) * G6;
+        const t32 = g2 * G24 + g5 * G12 + g8 * G6, t42 = g2 * G24 - g5 * G12 + g8 * G6, t52 = g8;
         // Rows: G along each row of t → U[row][0..5].
-        for (let row = 0; row < 6; row++) {
-          const a = t[row * 3]!, b = t[row * 3 + 1]!, c = t[row * 3 + 2]!;
-          const d = row * 6 * sx + o;
-          const ac = a + c;
-          u[d] = a * G4;
-          u[d + sx] = -(ac + b) * G6;
-          u[d + 2 * sx] = (b - ac) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6;
-          u[d + 4 * sx] = a * G24 - b * G12 + c * G6;
-          u[d + 5 * sx] = c;
-        }
+        gRowStore(u, o, sx, t00, t01, t02);
+        gRowStore(u, o + 6 * sx, sx, t10, t11, t12);
+        gRowStore(u, o + 12 * sx, sx, t20, t21, t22);
+        gRowStore(u, o + 18 * sx, sx, t30, t31, t32);
+        gRowStore(u, o + 24 * sx, sx, t40, t41, t42);
+        gRowStore(u, o + 30 * sx, sx, t50, t51, t52);
       }
     }
   }
 }
 
-// G·(a, b, c)ᵀ written down column `col` of a 6×3 array.
-function gcol(t: Float64Array, col: number, a: number, b: number, c: number): void {
+// G·(a, b, c)ᵀ along one row of the 6×3 intermediate, stored at d, d + sx, …, d + 5·sx.
+function gRowStore(u: Float64Array, d: number, sx: number, a: number, b: number, c: number): void {
   const ac = a + c;
-  t[col] = a * G4;
-  t[3 + col] = -(ac + b) * G6;
-  t[6 + col] = (b - ac) * G6;
-  t[9 + col] = a * G24 + b * G12 + c * G6;
-  t[12 + col] = a * G24 - b * G12 + c * G6;
-  t[15 + col] = c;
+  u[d] = a * G4;
+  u[d + sx] = -(ac + b) * G6;
+  u[d + 2 * sx] = (b - ac) * G6;
+  u[d + 3 * sx] = a * G24 + b * G12 + c * G6;
+  u[d + 4 * sx] = a * G24 - b * G12 + c * G6;
+  u[d + 5 * sx] = c;
 }
 
 registerTask<WeightTaskParams>('winograd.weights', (bufs, q, u0, u1) => {

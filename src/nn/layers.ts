@@ -5,14 +5,17 @@ import { dropout, linear } from '../ops/linear.js';
 import { flatten } from '../ops/movement.js';
 import { batchNorm2d } from '../ops/norm.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions } from '../ops/pool.js';
-import { alloc, checkShape, fmt } from '../shape.js';
+import { allocShared, checkShape, fmt } from '../shape.js';
 import { Tensor, zeros, ones } from '../tensor.js';
 import { kaimingUniform_, fans, uniform_ } from './init.js';
 import { Module } from './module.js';
 
-/** A zero-filled parameter; a shape too large to allocate is reported by the layer that asked for it. */
+/**
+ * A zero-filled parameter, in shared memory (see allocShared); a shape too large to allocate is reported by the
+ * layer that asked for it.
+ */
 const param = (op: string, shape: number[]): Tensor => {
-  const t = new Tensor(alloc(op, checkShape(op, shape)), shape);
+  const t = new Tensor(allocShared(op, checkShape(op, shape)), shape);
   t.requiresGrad = true;
   return t;
 };

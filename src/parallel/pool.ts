@@ -15,7 +15,9 @@
 // call to call), and the written ones copied back. Tensors are ordinary ArrayBuffer-backed arrays (alloc() in
 // shape.ts): V8 does not count SharedArrayBuffer memory as external memory when deciding to collect garbage, so
 // short-lived SAB-backed activations pile up (measured: +43 MB RSS per ResNet-50 forward, unbounded), while a copy
-// costs about 0.5 ns per element against ~0.25 ns per multiply-add of the kernel reading it.
+// costs about 0.5 ns per element against ~0.25 ns per multiply-add of the kernel reading it. Layer parameters are
+// the exception: long-lived, so they are allocated shared (allocShared in shape.ts) and read in place, which saves
+// the staging copy of every weight on every call and a weight-sized staging buffer (~9 MB in a ResNet-50).
 
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { ResnetTsError } from '../errors.js';
