@@ -34,7 +34,7 @@
 // weight: k spans a chunk of images), instead of one skinny GEMM per image. Taps of the kernel that only ever
 // meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
-import { dgemmAccRange, sgemmRange } from './gemm.js';
+import { dgemmAccRange, scratchLength, sgemmRange } from './gemm.js';
 import { parallelFor, registerTask } from './parallel.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
 
@@ -129,14 +129,13 @@ function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Arra
 
 // ---- scratch --------------------------------------------------------------------------------------------------
 
+// Scratch buffers grow to what is asked, rounded up (not doubled: doubling left up to half of a several-MB buffer
+// unused, per thread, for the life of the process).
+
 let colBuf: Float32Array = new Float32Array(0);
 
 function colScratch(need: number): Float32Array {
-  if (colBuf.length < need) {
-    let len = Math.max(4096, colBuf.length);
-    while (len < need) len *= 2;
-    colBuf = new Float32Array(len);
-  }
+  if (colBuf.length < need) colBuf = new Float32Array(scratchLength(need));
   return colBuf;
 }
 
@@ -146,9 +145,7 @@ const f64Bufs: Float64Array[] = [new Float64Array(0), new Float64Array(0)];
 function f64Scratch(slot: number, need: number): Float64Array {
   let buf = f64Bufs[slot]!;
   if (buf.length < need) {
-    let len = Math.max(4096, buf.length);
-    while (len < need) len *= 2;
-    buf = f64Bufs[slot] = new Float64Array(len);
+    buf = f64Bufs[slot] = new Float64Array(scratchLength(need));
   } else {
     buf.fill(0, 0, need);
   }
@@ -159,11 +156,7 @@ let f32Buf: Float32Array = new Float32Array(0);
 
 /** A second float32 scratch (gathered images, GEMM output of batched images); contents unspecified. */
 function f32Scratch(need: number): Float32Array {
-  if (f32Buf.length < need) {
-    let len = Math.max(4096, f32Buf.length);
-    while (len < need) len *= 2;
-    f32Buf = new Float32Array(len);
-  }
+  if (f32Buf.length < need) f32Buf = new Float32Array(scratchLength(need));
   return f32Buf;
 }
 

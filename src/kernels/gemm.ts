@@ -59,10 +59,15 @@ let packB: Float64Array = new Float64Array(0);
 const edge = new Float64Array(MR * NR);
 
 function grow(buf: Float64Array, need: number): Float64Array {
-  if (buf.length >= need) return buf;
-  let len = Math.max(1024, buf.length);
-  while (len < need) len *= 2;
-  return new Float64Array(len);
+  return buf.length >= need ? buf : new Float64Array(scratchLength(need));
+}
+
+/**
+ * Length to allocate for a scratch buffer that must hold `need` elements: rounded up to 16K elements, not doubled
+ * (doubling can leave half of a multi-MB buffer unused, per thread, for the life of the process).
+ */
+export function scratchLength(need: number): number {
+  return Math.ceil(need / 16384) * 16384;
 }
 
 const EMPTY: GemmOpts = {};

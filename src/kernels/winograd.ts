@@ -21,7 +21,7 @@
 // task with units = (block of output channels) × (block of tiles), each doing its own input transform, GEMMs and
 // output transform. Every output is computed the same way whichever unit or thread computes it.
 
-import { microkernel4x4f64 } from './gemm.js';
+import { microkernel4x4f64, scratchLength } from './gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
@@ -117,11 +117,7 @@ const tmp = new Float64Array(36);
 const patch = new Float64Array(6);
 
 function vScratch(need: number): Float64Array {
-  if (vBuf.length < need) {
-    let len = Math.max(1 << 14, vBuf.length);
-    while (len < need) len *= 2;
-    vBuf = new Float64Array(len);
-  }
+  if (vBuf.length < need) vBuf = new Float64Array(scratchLength(need));
   return vBuf;
 }
 

@@ -8,7 +8,7 @@ import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { isGradEnabled } from '../autograd.js';
-import { convBnAct, inferenceFusion } from '../ops/fused.js';
+import { convBnAct, inferenceFusion, releaseForReuse } from '../ops/fused.js';
 
 /** Eval mode under noGrad: BatchNorm is folded into the convs and ReLU/residual fused (ops/fused.ts). */
 export const fused = (m: Module): boolean => !m.training && !isGradEnabled() && inferenceFusion();
@@ -81,7 +81,10 @@ export class BasicBlock extends ResidualBlock {
   forward(x: Tensor): Tensor {
     if (fused(this)) {
       const out = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      return convBnAct(out, this.conv2, this.bn2, { residual: fusedShortcut(this.downsample, x), relu: true });
+      const identity = fusedShortcut(this.downsample, x);
+      const y = convBnAct(out, this.conv2, this.bn2, { residual: identity, relu: true });
+      releaseForReuse(out, identity !== x ? identity : null);
+      return y;
     }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
@@ -123,9 +126,13 @@ export class Bottleneck extends ResidualBlock {
 
   forward(x: Tensor): Tensor {
     if (fused(this)) {
-      let out = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      out = convBnAct(out, this.conv2, this.bn2, { relu: true });
-      return convBnAct(out, this.conv3, this.bn3, { residual: fusedShortcut(this.downsample, x), relu: true });
+      const out1 = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      const out2 = convBnAct(out1, this.conv2, this.bn2, { relu: true });
+      releaseForReuse(out1);
+      const identity = fusedShortcut(this.downsample, x);
+      const y = convBnAct(out2, this.conv3, this.bn3, { residual: identity, relu: true });
+      releaseForReuse(out2, identity !== x ? identity : null);
+      return y;
     }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
@@ -221,8 +228,23 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    const stem = fused(this) ? convBnAct(x, this.conv1, this.bn1, { relu: true }) : this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    let y = this.maxpool.forward(stem);
+    if (fused(this)) {
+      // Inference: every activation made here dies here, so each is handed back for reuse once read.
+      const stem = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      let y = this.maxpool.forward(stem);
+      releaseForReuse(stem);
+      for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
+        for (let i = 0; i < layer.length; i++) {
+          const next = layer.at(i).forward(y);
+          if (next.data !== y.data) releaseForReuse(y);
+          y = next;
+        }
+      }
+      const pooled = this.avgpool.forward(y);
+      releaseForReuse(y);
+      return this.fc.forward(flatten(pooled, 1));
+    }
+    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
     y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { manualSeed, models, nn, noGrad, randn, type Tensor } from '../../src/index.js';
-import { withoutFusion } from '../../src/ops/fused.js';
+import { convBnAct, emptyReuseCache, releaseForReuse, withoutFusion } from '../../src/ops/fused.js';
 
 /** Randomizes BN running stats and affine parameters so that folding them is not the identity. */
 function perturbBn(m: nn.Module): void {
@@ -58,5 +58,66 @@ describe('inference fusion (BN folded into the conv, ReLU and residual fused) eq
     expect(y.gradFn).not.toBeNull();
     y.sum().backward();
     expect(m.conv1.weight.grad).not.toBeNull();
+  });
+});
+
+describe('inference buffer reuse (releaseForReuse)', () => {
+  it('a released buffer becomes the next convBnAct output of its length, and its old contents do not leak in', () => {
+    manualSeed(13);
+    emptyReuseCache();
+    const conv = new nn.Conv2d(8, 8, 3, { padding: 1 });
+    const bn = new nn.BatchNorm2d(8).eval();
+    const x = randn([1, 8, 48, 48]);
+    const dead = randn([1, 8, 48, 48]);
+    const plain: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    releaseForReuse(dead);
+    const y: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    expect(y.data).toBe(dead.data);
+    expect(Array.from(y.data)).toEqual(Array.from(plain.data));
+    // Taken once: the next output is a new buffer again.
+    const z: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    expect(z.data).not.toBe(dead.data);
+    emptyReuseCache();
+  });
+
+  it('keeps small buffers out and at most a few per length', () => {
+    emptyReuseCache();
+    const small = randn([1, 4, 8, 8]);
+    releaseForReuse(small);
+    const conv = new nn.Conv2d(4, 4, 1, { bias: false });
+    const y: Tensor = noGrad(() => convBnAct(randn([1, 4, 8, 8]), conv, null));
+    expect(y.data).not.toBe(small.data);
+    const many = Array.from({ length: 6 }, () => randn([1, 8, 48, 48]));
+    releaseForReuse(...many);
+    const conv8 = new nn.Conv2d(8, 8, 1, { bias: false });
+    const outs = Array.from({ length: 6 }, () => noGrad(() => convBnAct(randn([1, 8, 48, 48]), conv8, null)).data);
+    const reused = outs.filter((d) => many.some((m) => m.data === d)).length;
+    expect(reused).toBe(4);
+    emptyReuseCache();
+  });
+
+  it('repeated eval forwards of a ResNet give the same bits, leave the input and earlier outputs intact', () => {
+    manualSeed(14);
+    const m = models.resnet18({ numClasses: 10 }).eval();
+    perturbBn(m);
+    const x1 = randn([1, 3, 64, 64]);
+    const x2 = randn([2, 3, 48, 48]);
+    const x1Copy = Array.from(x1.data);
+    const y1: Tensor = noGrad(() => m.forward(x1));
+    const y1Copy = Array.from(y1.data);
+    const y2: Tensor = noGrad(() => m.forward(x2));
+    const y1b: Tensor = noGrad(() => m.forward(x1));
+    const y2b: Tensor = noGrad(() => m.forward(x2));
+    expect(Array.from(y1.data)).toEqual(y1Copy);
+    expect(Array.from(y1b.data)).toEqual(y1Copy);
+    expect(Array.from(y2b.data)).toEqual(Array.from(y2.data));
+    expect(Array.from(x1.data)).toEqual(x1Copy);
+    const plain: Tensor = noGrad(() => withoutFusion(() => m.forward(x1)));
+    let maxAbs = 0, scale = 0;
+    for (let i = 0; i < plain.size; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(y1b.data[i]! - plain.data[i]!));
+      scale = Math.max(scale, Math.abs(plain.data[i]!));
+    }
+    expect(maxAbs).toBeLessThanOrEqual(1e-5 * scale);
   });
 });
