@@ -1,7 +1,9 @@
-/**
- * Batched matrix product over contiguous buffers: y[b] = a[b] (m×k) · b[b] (k×n), row-major. Float64 accumulation
- * per output (so results do not depend on blocking). Used by matmul and linear; conv uses the GEMM in gemm.ts.
- */
+// Batched matrix product over contiguous buffers: y[b] = op(a[b]) (m×k) · op(b[b]) (k×n), row-major, through the
+// packed GEMM (gemm.ts): per output a float64 sum over k in ascending order, rounded once, so results do not depend
+// on blocking or on the thread count. Used by matmul and linear.
+
+import { sgemm } from './gemm.js';
+
 export interface MatmulParams {
   batch: number;
   m: number;
@@ -13,23 +15,11 @@ export interface MatmulParams {
   transB?: boolean;
 }
 
+/** y (batch × m × n) = op(a) · op(b) per batch; y is overwritten. */
 export function matmulKernel(y: Float32Array, a: Float32Array, b: Float32Array, p: MatmulParams): void {
   const { batch, m, k, n } = p;
-  const row = new Float64Array(n);
+  const transA = p.transA === true, transB = p.transB === true;
   for (let t = 0; t < batch; t++) {
-    const ao = t * m * k, bo = t * k * n, yo = t * m * n;
-    for (let i = 0; i < m; i++) {
-      row.fill(0);
-      for (let l = 0; l < k; l++) {
-        const av = p.transA ? a[ao + l * m + i]! : a[ao + i * k + l]!;
-        if (av === 0) continue;
-        if (p.transB) for (let j = 0; j < n; j++) row[j]! += av * b[bo + j * k + l]!;
-        else {
-          const bl = bo + l * n;
-          for (let j = 0; j < n; j++) row[j]! += av * b[bl + j]!;
-        }
-      }
-      for (let j = 0; j < n; j++) y[yo + i * n + j] = row[j]!;
-    }
+    sgemm(y, a, b, m, n, k, { transA, transB, aOff: t * m * k, bOff: t * k * n, cOff: t * m * n });
   }
 }

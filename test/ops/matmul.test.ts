@@ -1,5 +1,6 @@
 /** matmul (issue 2) against PyTorch fixtures: test/fixtures/ops/matmul.json. */
-import { matmul } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { manualSeed, matmul, nn, randn, tensor } from '../../src/index.js';
 import { fixtureSuite } from '../helpers/fixtures.js';
 
 fixtureSuite('matmul', {
@@ -12,4 +13,26 @@ fixtureSuite('matmul', {
   matmul_3d_2d: ['matmul a=[2,3,4] b=[4,5]', (a, b) => matmul(a, b)],
   matmul_1d_3d: ['matmul a=[4] b=[2,4,5]', (a, b) => matmul(a, b)],
   matmul_3d_1d: ['matmul a=[2,3,4] b=[4]', (a, b) => matmul(a, b)],
+});
+
+describe('matmul and linear: IEEE special values as in PyTorch', () => {
+  it('0 · inf is NaN (no zero-skipping), and a large linear (parallel GEMM) equals a float64 loop', () => {
+    const y = matmul(tensor([[0, 1]]), tensor([[Infinity], [2]]));
+    expect(Number.isNaN(y.data[0])).toBe(true);
+    const lin = nn.functional.linear(tensor([[0, 0, 1]]), tensor([[Infinity, 1, 3]]), null);
+    expect(Number.isNaN(lin.data[0])).toBe(true);
+    // fc-sized: 3×512 · (1000×512)ᵀ, big enough to be split across threads.
+    manualSeed(5);
+    const x = randn([3, 512]), w = randn([1000, 512]);
+    const out = nn.functional.linear(x, w, null);
+    let worst = 0;
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 1000; j += 37) {
+        let s = 0;
+        for (let p = 0; p < 512; p++) s += x.data[i * 512 + p]! * w.data[j * 512 + p]!;
+        worst = Math.max(worst, Math.abs(out.data[i * 1000 + j]! - Math.fround(s)));
+      }
+    }
+    expect(worst).toBe(0);
+  });
 });
