@@ -4,6 +4,8 @@
 //   avg:      same shapes, PyTorch's divisor rule (see avgPool2dForward)
 //   adaptive: bins [floor(i·H/oH), ceil((i+1)·H/oH))
 
+import { parallelFor, registerTask } from './parallel.js';
+
 /** Shapes and hyper-parameters of a 2-D pooling. Padding is symmetric per axis; oh/ow come from poolOutSize. */
 export interface PoolParams {
   n: number;
@@ -60,11 +62,15 @@ export function poolOutSize(inSize: number, k: number, stride: number, pad: numb
  * A window with no input element in it (possible only with large dilation) gives −∞ and argmax −1.
  */
 export function maxPool2dForward(y: Float32Array, argmax: Int32Array, x: Float32Array, p: PoolParams): void {
-  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = p;
+  maxPlanes(y, argmax, x, p, 0, p.n * p.c);
+}
+
+/** Planes [pl0, pl1) of max pooling; argmax null: values only. */
+function maxPlanes(y: Float32Array, argmax: Int32Array | null, x: Float32Array, p: PoolParams, pl0: number, pl1: number): void {
+  const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = p;
   // Per output column: the kernel columns [kx0, kx1) whose input column x0 + kx·dilW lies in [0, W).
   const kxRange = tapRanges(ow, strideW, padW, dilW, kw, w);
-  const planes = n * c;
-  for (let pl = 0; pl < planes; pl++) {
+  for (let pl = pl0; pl < pl1; pl++) {
     const xOff = pl * h * w;
     const yOff = pl * oh * ow;
     for (let oy = 0; oy < oh; oy++) {
@@ -92,11 +98,32 @@ export function maxPool2dForward(y: Float32Array, argmax: Int32Array, x: Float32
           }
         }
         y[yOff + oy * ow + ox] = best;
-        argmax[yOff + oy * ow + ox] = bestIdx;
+        if (argmax !== null) argmax[yOff + oy * ow + ox] = bestIdx;
       }
     }
   }
 }
+
+/**
+ * The values of maxPool2dForward without the argmax (inference: nothing will route a gradient), the same scan and
+ * so the same values, NaN and −0 included; split over planes across threads.
+ */
+export function maxPool2dForwardValues(y: Float32Array, x: Float32Array, p: PoolParams): void {
+  const planes = p.n * p.c;
+  const perUnit = Math.max(1, Math.ceil(POOL_UNIT_ELEMS / (p.oh * p.ow * p.kh * p.kw)));
+  parallelFor({
+    kernel: 'pool.maxValues', bufs: { y, x }, writes: ['y'], overwrites: ['y'], params: { p, perUnit },
+    units: Math.ceil(planes / perUnit), cost: 2 * planes * p.oh * p.ow * p.kh * p.kw,
+  });
+}
+
+/** Window elements per work unit of the threaded pooling (so small planes are grouped). */
+const POOL_UNIT_ELEMS = 65536;
+
+registerTask<{ p: PoolParams; perUnit: number }>('pool.maxValues', (bufs, q, u0, u1) => {
+  const planes = q.p.n * q.p.c;
+  maxPlanes(bufs.y as Float32Array, null, bufs.x as Float32Array, q.p, u0 * q.perUnit, Math.min(planes, u1 * q.perUnit));
+});
 
 // Taps of a dilated window starting at s (possibly negative): tap t sits at s + t·dil; the ones inside [0, size)
 // are t in [firstTap, endTap); endTap is clamped to k, and an empty range has firstTap ≥ endTap.

@@ -7,6 +7,7 @@ import {
   avgPool2dForward,
   maxPool2dBackward,
   maxPool2dForward,
+  maxPool2dForwardValues,
   poolOutSize,
   type PoolParams,
 } from '../kernels/pool.js';
@@ -57,6 +58,11 @@ function poolParams(op: string, x: Tensor, k: Pair, s: Pair | null | undefined, 
 const maxPoolOp = defineOp('maxPool2d', {
   forward(ctx, x: Tensor, p: PoolParams) {
     const y = new Tensor(alloc('maxPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
+    if (ctx.needs.length === 0) {
+      // No gradient will be asked for: values only (threaded, no argmax buffer).
+      maxPool2dForwardValues(y.data, x.data, p);
+      return y;
+    }
     const idx = new Int32Array(y.size);
     maxPool2dForward(y.data, idx, x.data, p);
     ctx.idx = idx;

@@ -6,6 +6,7 @@ import { taskFunction, type TaskFn } from '../kernels/parallel.js';
 import '../kernels/gemm.js';
 import '../kernels/conv2d.js';
 import '../kernels/winograd.js';
+import '../kernels/pool.js';
 import './diagnostics.js';
 import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
 

@@ -7,6 +7,7 @@ import {
   avgPool2dForward,
   maxPool2dBackward,
   maxPool2dForward,
+  maxPool2dForwardValues,
   poolOutSize,
   type AvgPoolParams,
   type PoolParams,
@@ -240,6 +241,10 @@ describe('pooling vs brute-force references (fast-check)', () => {
         const what = JSON.stringify(r);
         assertClose(`max fwd ${what}`, y, ref.y, { atol: 0, rtol: 0 });
         expect(Array.from(am), `argmax ${what}`).toEqual(Array.from(ref.am));
+        // The values-only (inference) kernel: the same bits.
+        const yv = new Float32Array(ys).fill(7);
+        maxPool2dForwardValues(yv, x, p);
+        expect(Array.from(yv), `values-only ${what}`).toEqual(Array.from(y));
         const dy = randArray(r.seed + 1, ys), dx = randArray(r.seed + 2, xs), dxr = Float64Array.from(dx);
         maxPool2dBackward(dx, dy, am, p);
         for (let pl = 0; pl < p.n * p.c; pl++)

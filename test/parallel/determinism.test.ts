@@ -16,6 +16,7 @@ import {
   type WinogradPolicy,
 } from '../../src/kernels/conv2d.js';
 import { sgemm, type GemmOpts } from '../../src/kernels/gemm.js';
+import { maxPool2dForwardValues, poolOutSize } from '../../src/kernels/pool.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import '../../src/parallel/diagnostics.js';
 import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
@@ -103,6 +104,18 @@ function runAll(cases: ConvCase[]): Results {
     sgemm(c, a, b, m, n, k, opts);
     res[`sgemm ${m}x${n}x${k} ${JSON.stringify(opts)}`] = [c];
   });
+  // Max pooling (values only, threaded over planes): the ResNet stem's 3×3/2 and a dilated ceil-mode one.
+  const pools: [number, number, number, number, number, number, number, boolean][] = [
+    [2, 40, 37, 3, 2, 1, 1, false],
+    [1, 70, 23, 2, 2, 0, 2, true],
+  ];
+  pools.forEach(([n, c, h, k, s, pad, dil, ceil], i) => {
+    const oh = poolOutSize(h, k, s, pad, dil, ceil);
+    const p = { n, c, h, w: h, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: dil, dilW: dil, oh, ow: oh };
+    const x = shared(randArray(800 + i, n * c * h * h)), y = shared(new Float32Array(n * c * oh * oh));
+    maxPool2dForwardValues(y, x, p);
+    res[`max pool ${JSON.stringify(p)}`] = [y];
+  });
   return res;
 }
 
@@ -143,7 +156,7 @@ describe('bitwise identical results for 1, 2 and 3 threads', () => {
       expect(workerUnits, `${how}: no unit of the kernels ran on a worker`).toBeGreaterThan(20);
       for (const [name, arrs] of Object.entries(ref)) {
         const what = ['forward', 'fused', 'backward input', 'backward weight'];
-        arrs.forEach((r, i) => assertIdentical(`${how}, ${name}, ${name.startsWith('sgemm') ? 'C' : what[i]}`, got[name]![i]!, r));
+        arrs.forEach((r, i) => assertIdentical(`${how}, ${name}, ${name.startsWith('sgemm') || name.startsWith('max') ? 'out' : what[i]}`, got[name]![i]!, r));
       }
     }
     useShared = false;
