@@ -8,7 +8,8 @@ import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { isGradEnabled } from '../autograd.js';
-import { convBnAct, inferenceFusion, releaseForReuse } from '../ops/fused.js';
+import { convBnAct, inferenceFusion } from '../ops/fused.js';
+import { releaseForReuse } from '../ops/reuse.js';
 
 /** Eval mode under noGrad: BatchNorm is folded into the convs and ReLU/residual fused (ops/fused.ts). */
 export const fused = (m: Module): boolean => !m.training && !isGradEnabled() && inferenceFusion();

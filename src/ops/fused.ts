@@ -1,11 +1,12 @@
 import { defineOp, isGradEnabled } from '../autograd.js';
 import { AutogradError, ShapeError, ValueError } from '../errors.js';
 import { conv2dForwardFused, conv2dOutSize, type Conv2dParams } from '../kernels/conv2d.js';
-import { alloc, dims4, fmt, sameShape } from '../shape.js';
+import { dims4, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { conv2d, pair, type Pair } from './conv.js';
 import { add, relu } from './elementwise.js';
 import { batchNorm2d } from './norm.js';
+import { takeBuffer } from './reuse.js';
 
 /**
  * Inference fusion: conv2d → BatchNorm2d (running statistics) → (+ residual) → (ReLU) as one pass.
@@ -71,56 +72,10 @@ interface FusedParams {
   relu: boolean;
 }
 
-// ---- buffer reuse (inference) ---------------------------------------------------------------------------------
-//
-// A model's eval forward makes tens of MB of activations that die within the call (43 MB for a ResNet-50 at batch
-// 1). Left to the garbage collector they are freed only every forward or two, which is what the process's peak RSS
-// then shows. The models hand their dead intermediates back with `releaseForReuse` and convBnAct takes its output
-// buffer from there first: the fused kernels overwrite every output element, so a used buffer is as good as a new
-// one. Bounded: a few buffers per length and SPARE_CAP bytes in all; anything beyond is left to the collector.
-
-const SPARE_CAP = 64 * 2 ** 20;
-const SPARE_PER_LENGTH = 4;
-/** Buffers smaller than this are not worth keeping (the allocator serves them cheaply). */
-const SPARE_MIN = 16384;
-const spare = new Map<number, Float32Array[]>();
-let spareBytes = 0;
-
-/**
- * Gives the data of tensors that nobody will read again to convBnAct's output buffers. Only for tensors whose
- * data no live tensor shares (no views): the caller owns them outright. Nulls are skipped.
- */
-export function releaseForReuse(...ts: (Tensor | null)[]): void {
-  for (const t of ts) {
-    if (t === null) continue;
-    const d = t.data;
-    if (d.length < SPARE_MIN || spareBytes + d.byteLength > SPARE_CAP || d.buffer instanceof SharedArrayBuffer) continue;
-    let list = spare.get(d.length);
-    if (list === undefined) spare.set(d.length, (list = []));
-    if (list.length >= SPARE_PER_LENGTH || list.includes(d)) continue;
-    list.push(d);
-    spareBytes += d.byteLength;
-  }
-}
-
-/** Drops the buffers kept for reuse (memory held between inference calls: at most a few per activation size). */
-export function emptyReuseCache(): void {
-  spare.clear();
-  spareBytes = 0;
-}
-
-/** A buffer of n elements whose contents will all be overwritten: a released one if there is one. */
-function takeBuffer(n: number): Float32Array {
-  const d = spare.get(n)?.pop();
-  if (d === undefined) return alloc('convBnAct', n);
-  spareBytes -= d.byteLength;
-  return d;
-}
-
 const convBnActOp = defineOp('convBnAct', {
   forward(_ctx, x: Tensor, w: Tensor, res: Tensor | null, q: FusedParams) {
     const { p } = q;
-    const y = new Tensor(takeBuffer(p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
+    const y = new Tensor(takeBuffer('convBnAct', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
     conv2dForwardFused(y.data, x.data, w.data, res ? res.data : null, p, { scale: q.scale, shift: q.shift, relu: q.relu });
     return y;
   },

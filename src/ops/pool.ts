@@ -14,6 +14,7 @@ import {
 import { alloc, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pair, type Pair } from './conv.js';
+import { takeBuffer } from './reuse.js';
 
 export interface MaxPool2dOptions {
   kernelSize: Pair;
@@ -57,12 +58,13 @@ function poolParams(op: string, x: Tensor, k: Pair, s: Pair | null | undefined, 
 
 const maxPoolOp = defineOp('maxPool2d', {
   forward(ctx, x: Tensor, p: PoolParams) {
-    const y = new Tensor(alloc('maxPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
     if (ctx.needs.length === 0) {
-      // No gradient will be asked for: values only (threaded, no argmax buffer).
-      maxPool2dForwardValues(y.data, x.data, p);
-      return y;
+      // No gradient will be asked for: values only (threaded, no argmax buffer), into a reusable buffer.
+      const out = new Tensor(takeBuffer('maxPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
+      maxPool2dForwardValues(out.data, x.data, p);
+      return out;
     }
+    const y = new Tensor(alloc('maxPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
     const idx = new Int32Array(y.size);
     maxPool2dForward(y.data, idx, x.data, p);
     ctx.idx = idx;

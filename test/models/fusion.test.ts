@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualSeed, models, nn, noGrad, randn, type Tensor } from '../../src/index.js';
-import { convBnAct, emptyReuseCache, releaseForReuse, withoutFusion } from '../../src/ops/fused.js';
+import { convBnAct, withoutFusion } from '../../src/ops/fused.js';
+import { emptyReuseCache, releaseForReuse } from '../../src/ops/reuse.js';
 
 /** Randomizes BN running stats and affine parameters so that folding them is not the identity. */
 function perturbBn(m: nn.Module): void {
@@ -62,37 +63,43 @@ describe('inference fusion (BN folded into the conv, ReLU and residual fused) eq
 });
 
 describe('inference buffer reuse (releaseForReuse)', () => {
-  it('a released buffer becomes the next convBnAct output of its length, and its old contents do not leak in', () => {
+  const isShared = (d: Float32Array) => d.buffer instanceof SharedArrayBuffer;
+
+  it('released buffers come back as convBnAct outputs (in shared memory), and old contents do not leak in', () => {
     manualSeed(13);
     emptyReuseCache();
     const conv = new nn.Conv2d(8, 8, 3, { padding: 1 });
     const bn = new nn.BatchNorm2d(8).eval();
     const x = randn([1, 8, 48, 48]);
-    const dead = randn([1, 8, 48, 48]);
     const plain: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
-    releaseForReuse(dead);
+    expect(isShared(plain.data)).toBe(false);
+    releaseForReuse(randn([1, 8, 48, 48]));
     const y: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
-    expect(y.data).toBe(dead.data);
+    expect(isShared(y.data)).toBe(true);
     expect(Array.from(y.data)).toEqual(Array.from(plain.data));
-    // Taken once: the next output is a new buffer again.
+    // Released again, the same shared buffer circulates.
+    y.data.fill(123);
+    releaseForReuse(y);
     const z: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
-    expect(z.data).not.toBe(dead.data);
+    expect(z.data).toBe(y.data);
+    expect(Array.from(z.data)).toEqual(Array.from(plain.data));
+    // Taken: the next output is a new (ordinary) buffer again.
+    const u: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    expect(u.data).not.toBe(z.data);
+    expect(isShared(u.data)).toBe(false);
     emptyReuseCache();
   });
 
   it('keeps small buffers out and at most a few per length', () => {
     emptyReuseCache();
-    const small = randn([1, 4, 8, 8]);
-    releaseForReuse(small);
+    releaseForReuse(randn([1, 4, 8, 8]));
     const conv = new nn.Conv2d(4, 4, 1, { bias: false });
     const y: Tensor = noGrad(() => convBnAct(randn([1, 4, 8, 8]), conv, null));
-    expect(y.data).not.toBe(small.data);
-    const many = Array.from({ length: 6 }, () => randn([1, 8, 48, 48]));
-    releaseForReuse(...many);
+    expect(isShared(y.data)).toBe(false);
+    releaseForReuse(...Array.from({ length: 6 }, () => randn([1, 8, 48, 48])));
     const conv8 = new nn.Conv2d(8, 8, 1, { bias: false });
     const outs = Array.from({ length: 6 }, () => noGrad(() => convBnAct(randn([1, 8, 48, 48]), conv8, null)).data);
-    const reused = outs.filter((d) => many.some((m) => m.data === d)).length;
-    expect(reused).toBe(4);
+    expect(outs.filter(isShared).length).toBe(4);
     emptyReuseCache();
   });
 
