@@ -164,7 +164,7 @@ function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, ro
           g6 = w[s + 2]!; g7 = w[s + 1]!; g8 = w[s]!;
         }
         // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t{row}{col}, in locals.
-        let ac = g0 + g6;
+        let ac = g0 + g6, d = 0;
         const t00 = g0 * G4, t10 = -(ac + g3) * G6, t20 = (g3 - ac) * G6;
         const t30 = g0 * G24 + g3 * G12 + g6 * G6, t40 = g0 * G24 - g3 * G12 + g6 * G6, t50 = g6;
         ac = g1 + g7;
@@ -173,27 +173,59 @@ function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, ro
         ac = g2 + g8;
         const t02 = g2 * G4, t12 = -(ac + g5) * G6, t22 = (g5 - ac) * G6;
         const t32 = g2 * G24 + g5 * G12 + g8 * G6, t42 = g2 * G24 - g5 * G12 + g8 * G6, t52 = g8;
-        // Rows: G along each row of t → U[row][0..5].
-        gRowStore(u, o, sx, t00, t01, t02);
-        gRowStore(u, o + 6 * sx, sx, t10, t11, t12);
-        gRowStore(u, o + 12 * sx, sx, t20, t21, t22);
-        gRowStore(u, o + 18 * sx, sx, t30, t31, t32);
-        gRowStore(u, o + 24 * sx, sx, t40, t41, t42);
-        gRowStore(u, o + 30 * sx, sx, t50, t51, t52);
+        // Rows: G along each row of t → U[row][0..5] at ξ = 6·row + col (written out: a helper taking doubles
+        // would box them when not inlined).
+        ac = t00 + t02;
+        d = o;
+        u[d] = t00 * G4;
+        u[d + sx] = -(ac + t01) * G6;
+        u[d + 2 * sx] = (t01 - ac) * G6;
+        u[d + 3 * sx] = t00 * G24 + t01 * G12 + t02 * G6;
+        u[d + 4 * sx] = t00 * G24 - t01 * G12 + t02 * G6;
+        u[d + 5 * sx] = t02;
+        ac = t10 + t12;
+        d = o + 6 * sx;
+        u[d] = t10 * G4;
+        u[d + sx] = -(ac + t11) * G6;
+        u[d + 2 * sx] = (t11 - ac) * G6;
+        u[d + 3 * sx] = t10 * G24 + t11 * G12 + t12 * G6;
+        u[d + 4 * sx] = t10 * G24 - t11 * G12 + t12 * G6;
+        u[d + 5 * sx] = t12;
+        ac = t20 + t22;
+        d = o + 12 * sx;
+        u[d] = t20 * G4;
+        u[d + sx] = -(ac + t21) * G6;
+        u[d + 2 * sx] = (t21 - ac) * G6;
+        u[d + 3 * sx] = t20 * G24 + t21 * G12 + t22 * G6;
+        u[d + 4 * sx] = t20 * G24 - t21 * G12 + t22 * G6;
+        u[d + 5 * sx] = t22;
+        ac = t30 + t32;
+        d = o + 18 * sx;
+        u[d] = t30 * G4;
+        u[d + sx] = -(ac + t31) * G6;
+        u[d + 2 * sx] = (t31 - ac) * G6;
+        u[d + 3 * sx] = t30 * G24 + t31 * G12 + t32 * G6;
+        u[d + 4 * sx] = t30 * G24 - t31 * G12 + t32 * G6;
+        u[d + 5 * sx] = t32;
+        ac = t40 + t42;
+        d = o + 24 * sx;
+        u[d] = t40 * G4;
+        u[d + sx] = -(ac + t41) * G6;
+        u[d + 2 * sx] = (t41 - ac) * G6;
+        u[d + 3 * sx] = t40 * G24 + t41 * G12 + t42 * G6;
+        u[d + 4 * sx] = t40 * G24 - t41 * G12 + t42 * G6;
+        u[d + 5 * sx] = t42;
+        ac = t50 + t52;
+        d = o + 30 * sx;
+        u[d] = t50 * G4;
+        u[d + sx] = -(ac + t51) * G6;
+        u[d + 2 * sx] = (t51 - ac) * G6;
+        u[d + 3 * sx] = t50 * G24 + t51 * G12 + t52 * G6;
+        u[d + 4 * sx] = t50 * G24 - t51 * G12 + t52 * G6;
+        u[d + 5 * sx] = t52;
       }
     }
   }
-}
-
-// G·(a, b, c)ᵀ along one row of the 6×3 intermediate, stored at d, d + sx, …, d + 5·sx.
-function gRowStore(u: Float64Array, d: number, sx: number, a: number, b: number, c: number): void {
-  const ac = a + c;
-  u[d] = a * G4;
-  u[d + sx] = -(ac + b) * G6;
-  u[d + 2 * sx] = (b - ac) * G6;
-  u[d + 3 * sx] = a * G24 + b * G12 + c * G6;
-  u[d + 4 * sx] = a * G24 - b * G12 + c * G6;
-  u[d + 5 * sx] = c;
 }
 
 registerTask<WeightTaskParams>('winograd.weights', (bufs, q, u0, u1) => {
