@@ -63,7 +63,7 @@ async function main() {
   log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · ${machine.tfjs}`);
   log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
 
-  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null };
+  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null };
 
   if (opts.layers) {
     const { benchLayers, layerTable, TOL } = await import('./conv.mjs');
@@ -86,6 +86,16 @@ async function main() {
     log(modelTable(r.rows));
     for (const n of r.notes) log(n);
     result.models = r;
+  }
+
+  if (opts.memory) {
+    const { benchMemory, memoryTable, RSS_TARGET_MB } = await import('./memory.mjs');
+    log('\n## Inference memory and time (a fresh process per model)');
+    const rows = benchMemory(opts, threads.n, log);
+    log('');
+    log(memoryTable(rows));
+    log(`peak RSS = process.resourceUsage().maxRSS of the child (worker threads included); issue 6's target for resnet50: < ${RSS_TARGET_MB} MB.`);
+    result.memory = rows;
   }
 
   if (threads.set) await threads.set(1); // stops the worker pool
