@@ -311,22 +311,35 @@ export const abs = defineOp('abs', {
 /** torch.relu: max(x, 0), NaN propagates; the gradient passes where the output is not ≤ 0. */
 export const relu = defineOp('relu', {
   forward(ctx, x: Tensor) {
-    const y = like(x), yd = y.data, xd = x.data;
-    for (let i = 0; i < yd.length; i++) {
-      const v = xd[i]!;
-      yd[i] = v > 0 || v !== v ? v : 0;
+    const y = like(x);
+    // On the float32 bit patterns, without a data-dependent branch (half the signs are negative: a branch on them
+    // mispredicts about every other element): keep b unless its sign bit is set and it is not a NaN; −0 and
+    // negatives give +0, exactly what `v > 0 || v !== v ? v : 0` gives.
+    const xb = bits(x.data), yb = bits(y.data);
+    for (let i = 0; i < yb.length; i++) {
+      const b = xb[i]!;
+      const nan = (0x7f800000 - (b & 0x7fffffff)) >> 31; // −1 for a NaN, else 0
+      yb[i] = b & (~(b >> 31) | nan);
     }
     ctx.save(y);
     return y;
   },
   backward(ctx, dy) {
     const y = ctx.saved[0]!;
-    const g = like(y), gd = g.data, d = dy.data, yd = y.data;
-    // PyTorch's threshold_backward on the result: the gradient passes unless y <= 0 (so NaN passes it)
-    for (let i = 0; i < gd.length; i++) gd[i] = yd[i]! <= 0 ? 0 : d[i]!;
+    const g = like(y);
+    // PyTorch's threshold_backward on the result: the gradient passes unless y <= 0 (so NaN passes it). y is a
+    // relu output: +0, positive or NaN, so "passes" is "y's bits are not 0"; as a mask, without a branch.
+    const yb = bits(y.data), db = bits(dy.data), gb = bits(g.data);
+    for (let i = 0; i < gb.length; i++) {
+      const b = yb[i]!;
+      gb[i] = db[i]! & ((b | -b) >> 31);
+    }
     return [g];
   },
 });
+
+/** The float32 bit patterns of a, as a view. */
+const bits = (a: Float32Array): Int32Array => new Int32Array(a.buffer, a.byteOffset, a.length);
 
 /** torch.sigmoid. */
 export const sigmoid = defineOp('sigmoid', {
