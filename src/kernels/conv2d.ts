@@ -36,6 +36,7 @@
 
 import { dgemmAccRange, scratchLength, sgemmRange } from './gemm.js';
 import { parallelFor, registerTask } from './parallel.js';
+import { float32Bits, reluBits } from './relu.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
 
 export type { Epilogue } from './winograd.js';
@@ -442,16 +443,15 @@ function forwardUnits(
 
 /** y = relu?(y·scale + shift + res) for channels [r0, r1) of a group (first channel ch0), columns [j0, j1). */
 function epilogue(y: Float32Array, res: Float32Array | null, ep: Epilogue, ch0: number, yOff: number, ohw: number, r0: number, r1: number, j0: number, j1: number): void {
+  // ReLU after the rounding, on the stored bits (branch-free): relu(round(v)) and round(relu(v)) are the same bits.
+  const yb = ep.relu ? float32Bits(y) : null;
   for (let oc = r0; oc < r1; oc++) {
     const ch = ch0 + oc;
     const scale = ep.scale ? ep.scale[ch]! : 1, shift = ep.shift ? ep.shift[ch]! : 0;
     const base = yOff + oc * ohw;
-    for (let j = base + j0; j < base + j1; j++) {
-      let v = y[j]! * scale + shift;
-      if (res !== null) v += res[j]!;
-      if (ep.relu && !(v > 0 || v !== v)) v = 0;
-      y[j] = v;
-    }
+    if (res !== null) for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift + res[j]!;
+    else for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift;
+    if (yb !== null) reluBits(yb, yb, base + j0, base + j1);
   }
 }
 

@@ -23,6 +23,7 @@
 
 import { microkernel4x4f64, scratchLength } from './gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+import { float32Bits, reluBits } from './relu.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -334,6 +335,7 @@ function convUnits(
   const uu = localU ? uLocalBuf : u;
   const uXi = xiStride(localU ? q.ob : coPad, ci), vXi = xiStride(tbPad, ci);
   const m = mBuf;
+  const yb = ep.relu ? float32Bits(y) : null;
   let vFor = -1; // tile block currently transformed in v
   let uFor = -1; // output block whose weights are in uLocalBuf
   for (let unit = u0; unit < u1; unit++) {
@@ -365,7 +367,7 @@ function convUnits(
             const rest = (t - tx) / tilesW;
             const ty = rest % tilesH;
             const img = (rest - ty) / tilesH;
-            outputTile(y, res, m, i * 4 + jj, p, ep, oc, img, ty * 4, tx * 4);
+            outputTile(y, yb, res, m, i * 4 + jj, p, ep, oc, img, ty * 4, tx * 4);
           }
         }
       }
@@ -379,6 +381,7 @@ function convUnits(
  */
 function outputTile(
   y: Float32Array,
+  yb: Int32Array | null,
   res: Float32Array | null,
   m: Float64Array,
   lane: number,
@@ -417,9 +420,10 @@ function outputTile(
       if (hasScale) val *= scale;
       if (hasShift) val += shift;
       if (res !== null) val += res[idx]!;
-      if (ep.relu && !(val > 0 || val !== val)) val = 0;
       y[idx] = val;
     }
+    // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
+    if (yb !== null) reluBits(yb, yb, row, row + cols);
   }
 }
 

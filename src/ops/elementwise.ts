@@ -1,5 +1,6 @@
 import { defineOp, type Ctx } from '../autograd.js';
 import { ValueError } from '../errors.js';
+import { float32Bits, reluBits } from '../kernels/relu.js';
 import { alloc, broadcastShape, checkShape, fmt, sameShape } from '../shape.js';
 import { Tensor, asTensor, type TensorLike } from '../tensor.js';
 import { expand } from './movement.js';
@@ -312,15 +313,7 @@ export const abs = defineOp('abs', {
 export const relu = defineOp('relu', {
   forward(ctx, x: Tensor) {
     const y = like(x);
-    // On the float32 bit patterns, without a data-dependent branch (half the signs are negative: a branch on them
-    // mispredicts about every other element): keep b unless its sign bit is set and it is not a NaN; −0 and
-    // negatives give +0, exactly what `v > 0 || v !== v ? v : 0` gives.
-    const xb = bits(x.data), yb = bits(y.data);
-    for (let i = 0; i < yb.length; i++) {
-      const b = xb[i]!;
-      const nan = (0x7f800000 - (b & 0x7fffffff)) >> 31; // −1 for a NaN, else 0
-      yb[i] = b & (~(b >> 31) | nan);
-    }
+    reluBits(float32Bits(y.data), float32Bits(x.data), 0, y.size); // branch-free, see kernels/relu.ts
     ctx.save(y);
     return y;
   },
@@ -329,7 +322,7 @@ export const relu = defineOp('relu', {
     const g = like(y);
     // PyTorch's threshold_backward on the result: the gradient passes unless y <= 0 (so NaN passes it). y is a
     // relu output: +0, positive or NaN, so "passes" is "y's bits are not 0"; as a mask, without a branch.
-    const yb = bits(y.data), db = bits(dy.data), gb = bits(g.data);
+    const yb = float32Bits(y.data), db = float32Bits(dy.data), gb = float32Bits(g.data);
     for (let i = 0; i < gb.length; i++) {
       const b = yb[i]!;
       gb[i] = db[i]! & ((b | -b) >> 31);
@@ -337,9 +330,6 @@ export const relu = defineOp('relu', {
     return [g];
   },
 });
-
-/** The float32 bit patterns of a, as a view. */
-const bits = (a: Float32Array): Int32Array => new Int32Array(a.buffer, a.byteOffset, a.length);
 
 /** torch.sigmoid. */
 export const sigmoid = defineOp('sigmoid', {
