@@ -5,6 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { convBnAct } from '../ops/fused.js';
+import { releaseForReuse } from '../ops/reuse.js';
 import { checkImageInput, conv1x1, conv3x3, fused, fusedShortcut as convBnActShortcut, initResNet, ResidualBlock, ShortcutA } from './resnet.js';
 
 /**
@@ -58,7 +59,9 @@ export class CifarBasicBlock extends ResidualBlock {
       const mid = convBnAct(x, this.conv1, this.bn1, { relu: true });
       const proj = this.shortcut ?? this.downsample;
       const residual = !this.residual ? null : this.shortcut ? this.shortcut.forward(x) : proj ? convBnActShortcut(proj, x) : x;
-      return convBnAct(mid, this.conv2, this.bn2, { residual, relu: true });
+      const y = convBnAct(mid, this.conv2, this.bn2, { residual, relu: true });
+      releaseForReuse(mid, residual !== null && residual.data !== x.data ? residual : null);
+      return y;
     }
     const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
     if (this._probe) this._probe(this, out);
@@ -134,7 +137,19 @@ export class CifarResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = fused(this) ? convBnAct(x, this.conv1, this.bn1, { relu: true }) : this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    if (fused(this)) {
+      // Inference: every activation made here dies here, so each is handed back for reuse once read.
+      let y = convBnAct(x, this.conv1, this.bn1, { relu: true });
+      for (const block of this.blocks()) {
+        const next = block.forward(y);
+        if (next.data !== y.data) releaseForReuse(y);
+        y = next;
+      }
+      const pooled = this.avgpool.forward(y);
+      releaseForReuse(y);
+      return this.fc.forward(flatten(pooled, 1));
+    }
+    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

@@ -84,7 +84,7 @@ export class BasicBlock extends ResidualBlock {
       const out = convBnAct(x, this.conv1, this.bn1, { relu: true });
       const identity = fusedShortcut(this.downsample, x);
       const y = convBnAct(out, this.conv2, this.bn2, { residual: identity, relu: true });
-      releaseForReuse(out, identity !== x ? identity : null);
+      releaseForReuse(out, identity.data !== x.data ? identity : null);
       return y;
     }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
@@ -132,7 +132,7 @@ export class Bottleneck extends ResidualBlock {
       releaseForReuse(out1);
       const identity = fusedShortcut(this.downsample, x);
       const y = convBnAct(out2, this.conv3, this.bn3, { residual: identity, relu: true });
-      releaseForReuse(out2, identity !== x ? identity : null);
+      releaseForReuse(out2, identity.data !== x.data ? identity : null);
       return y;
     }
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));

@@ -103,28 +103,35 @@ describe('inference buffer reuse (releaseForReuse)', () => {
     emptyReuseCache();
   });
 
-  it('repeated eval forwards of a ResNet give the same bits, leave the input and earlier outputs intact', () => {
-    manualSeed(14);
-    const m = models.resnet18({ numClasses: 10 }).eval();
-    perturbBn(m);
-    const x1 = randn([1, 3, 64, 64]);
-    const x2 = randn([2, 3, 48, 48]);
-    const x1Copy = Array.from(x1.data);
-    const y1: Tensor = noGrad(() => m.forward(x1));
-    const y1Copy = Array.from(y1.data);
-    const y2: Tensor = noGrad(() => m.forward(x2));
-    const y1b: Tensor = noGrad(() => m.forward(x1));
-    const y2b: Tensor = noGrad(() => m.forward(x2));
-    expect(Array.from(y1.data)).toEqual(y1Copy);
-    expect(Array.from(y1b.data)).toEqual(y1Copy);
-    expect(Array.from(y2b.data)).toEqual(Array.from(y2.data));
-    expect(Array.from(x1.data)).toEqual(x1Copy);
-    const plain: Tensor = noGrad(() => withoutFusion(() => m.forward(x1)));
-    let maxAbs = 0, scale = 0;
-    for (let i = 0; i < plain.size; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(y1b.data[i]! - plain.data[i]!));
-      scale = Math.max(scale, Math.abs(plain.data[i]!));
-    }
-    expect(maxAbs).toBeLessThanOrEqual(1e-5 * scale);
-  });
+  const reuseCases: [string, () => nn.Module, number[], number[]][] = [
+    ['resnet18', () => models.resnet18({ numClasses: 10 }), [1, 3, 64, 64], [2, 3, 48, 48]],
+    ['resnet20 (option A)', () => models.resnet20(), [4, 3, 32, 32], [3, 3, 32, 32]],
+    ['resnet20 (option B, 1 channel)', () => models.resnet20({ shortcut: 'B', inChannels: 1 }), [4, 1, 28, 28], [2, 1, 28, 28]],
+  ];
+  for (const [name, make, s1, s2] of reuseCases) {
+    it(`repeated eval forwards of ${name} give the same bits and leave the input and earlier outputs intact`, () => {
+      manualSeed(14);
+      const m = make().eval();
+      perturbBn(m);
+      const x1 = randn(s1);
+      const x2 = randn(s2);
+      const x1Copy = Array.from(x1.data);
+      const y1: Tensor = noGrad(() => m.forward(x1));
+      const y1Copy = Array.from(y1.data);
+      const y2: Tensor = noGrad(() => m.forward(x2));
+      const y1b: Tensor = noGrad(() => m.forward(x1));
+      const y2b: Tensor = noGrad(() => m.forward(x2));
+      expect(Array.from(y1.data)).toEqual(y1Copy);
+      expect(Array.from(y1b.data)).toEqual(y1Copy);
+      expect(Array.from(y2b.data)).toEqual(Array.from(y2.data));
+      expect(Array.from(x1.data)).toEqual(x1Copy);
+      const plain: Tensor = noGrad(() => withoutFusion(() => m.forward(x1)));
+      let maxAbs = 0, scale = 0;
+      for (let i = 0; i < plain.size; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(y1b.data[i]! - plain.data[i]!));
+        scale = Math.max(scale, Math.abs(plain.data[i]!));
+      }
+      expect(maxAbs).toBeLessThanOrEqual(1e-5 * scale);
+    });
+  }
 });
