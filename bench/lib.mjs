@@ -72,6 +72,8 @@ export function parseArgs(argv) {
   o.bwdFilterMaxMflop ??= o.quick ? 120 : 250;
   if (!o.tfjs) o.tfjsTrain = false;
   o.minTime ??= o.quick ? 0.15 : 0.3;
+  o.warmupRuns = o.quick ? 15 : 30;
+  o.warmupTime = o.quick ? 0.5 : 1;
   o.maxRuns = o.quick ? 10 : 30;
   o.minRuns = o.quick ? 2 : 3;
   // A check run slower than this is also the (single) timed run: repeating it would only cost minutes.
@@ -226,6 +228,16 @@ export async function timeOnce(fn) {
  */
 export async function measure(fn, firstMs, opts, after = null) {
   if (firstMs >= opts.onceAbove * 1000) return { ms: firstMs, runs: 1, once: true, samples: [firstMs] };
+  // Warm-up, untimed: V8 tiers the kernels up over the first tens of calls, on every worker thread separately
+  // (measured: a 3×3 64→64 @56 forward went 100 → 15 ms over its first ~25 calls), so timing from the first call
+  // would charge whichever variant runs first with the JIT's work.
+  let warm = 0;
+  for (let i = 0; i < opts.warmupRuns && warm < opts.warmupTime * 1000; i++) {
+    const t0 = now();
+    await call(fn);
+    warm += now() - t0;
+    if (after) after();
+  }
   const samples = [];
   let total = 0;
   while (samples.length < opts.maxRuns && (total < opts.minTime * 1000 || samples.length < opts.minRuns)) {

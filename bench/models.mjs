@@ -178,7 +178,10 @@ const CASES = [
 
 /** Model timing policy. tfjs: a check run slower than `onceAbove` s is the one sample, else ≥ minRuns repeats; ours always repeats. */
 function modelTiming(opts) {
-  return { minTime: opts.minTime, minRuns: opts.quick ? 1 : 3, maxRuns: opts.quick ? 3 : 10, onceAbove: opts.quick ? 2 : 5 };
+  return {
+    minTime: opts.minTime, minRuns: opts.quick ? 1 : 3, maxRuns: opts.quick ? 3 : 10, onceAbove: opts.quick ? 2 : 5,
+    warmupRuns: opts.quick ? 3 : 5, warmupTime: opts.quick ? 2 : 4,
+  };
 }
 
 /** Runs the model rows; returns { rows, notes, failed }. */
