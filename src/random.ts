@@ -12,7 +12,10 @@ export class Generator {
   private s1 = 0;
   private s2 = 0;
   private s3 = 0;
-  private spare: number | null = null;
+  // The pending second value of a Box–Muller pair. A flag and an always-double field (not number | null): a field
+  // that holds null or a double is stored boxed, one heap allocation per normal() pair.
+  private hasSpare = false;
+  private spare = 0;
 
   constructor(seed = 0) {
     this.manualSeed(seed);
@@ -34,7 +37,8 @@ export class Generator {
     this.s1 = next();
     this.s2 = next();
     this.s3 = next();
-    this.spare = null;
+    this.hasSpare = false;
+    this.spare = 0;
     return this;
   }
 
@@ -58,16 +62,31 @@ export class Generator {
 
   /** Standard normal (Box–Muller, see the class comment). */
   normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
     }
     const u1 = 1 - this.uniform();
     const u2 = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u1));
     this.spare = r * Math.sin(2 * Math.PI * u2);
+    this.hasSpare = true;
     return r * Math.cos(2 * Math.PI * u2);
+  }
+
+  /** d[i] = mean + std·normal() for every i, in order: the same values as that loop, a pair at a time. */
+  fillNormal(d: Float32Array, mean: number, std: number): void {
+    let i = 0;
+    const n = d.length;
+    if (n > 0 && this.hasSpare) d[i++] = mean + std * this.normal();
+    for (; i + 1 < n; i += 2) {
+      const u1 = 1 - this.uniform();
+      const u2 = this.uniform();
+      const r = Math.sqrt(-2 * Math.log(u1));
+      d[i] = mean + std * (r * Math.cos(2 * Math.PI * u2));
+      d[i + 1] = mean + std * (r * Math.sin(2 * Math.PI * u2));
+    }
+    if (i < n) d[i] = mean + std * this.normal();
   }
 
   /** Uniform integer in [0, n), n ≤ 2^32, without modulo bias (rejection). */
@@ -95,7 +114,7 @@ export class Generator {
 
   /** The full state, for checkpoints. */
   getState(): number[] {
-    return [this.s0, this.s1, this.s2, this.s3, this.spare === null ? NaN : this.spare];
+    return [this.s0, this.s1, this.s2, this.s3, this.hasSpare ? this.spare : NaN];
   }
 
   setState(state: readonly number[]): this {
@@ -104,7 +123,8 @@ export class Generator {
     this.s2 = state[2]! >>> 0;
     this.s3 = state[3]! >>> 0;
     const sp = state[4];
-    this.spare = sp === undefined || Number.isNaN(sp) ? null : sp;
+    this.hasSpare = !(sp === undefined || Number.isNaN(sp));
+    this.spare = this.hasSpare ? sp! : 0;
     return this;
   }
 }

@@ -25,8 +25,7 @@ export function uniform_(t: Tensor, lo: number, hi: number, g: Generator = defau
 }
 
 export function normal_(t: Tensor, mean = 0, std = 1, g: Generator = defaultGenerator): Tensor {
-  const d = t.data;
-  for (let i = 0; i < d.length; i++) d[i] = mean + std * g.normal();
+  g.fillNormal(t.data, mean, std);
   return t;
 }
 
