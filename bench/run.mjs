@@ -94,7 +94,7 @@ async function main() {
     const rows = benchMemory(opts, threads.n, log);
     log('');
     log(memoryTable(rows));
-    log(`peak RSS = process.resourceUsage().maxRSS of the child (worker threads included); issue 6's target for resnet50: < ${RSS_TARGET_MB} MB.`);
+    log(`peak RSS = the child's VmHWM (Linux; worker threads included); issue 6's target for resnet50: < ${RSS_TARGET_MB} MB.`);
     result.memory = rows;
   }
 
