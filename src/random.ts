@@ -74,19 +74,9 @@ export class Generator {
     return r * Math.cos(2 * Math.PI * u2);
   }
 
-  /** d[i] = mean + std·normal() for every i, in order: the same values as that loop, a pair at a time. */
+  /** d[i] = mean + std·normal() for every i, in order. */
   fillNormal(d: Float32Array, mean: number, std: number): void {
-    let i = 0;
-    const n = d.length;
-    if (n > 0 && this.hasSpare) d[i++] = mean + std * this.normal();
-    for (; i + 1 < n; i += 2) {
-      const u1 = 1 - this.uniform();
-      const u2 = this.uniform();
-      const r = Math.sqrt(-2 * Math.log(u1));
-      d[i] = mean + std * (r * Math.cos(2 * Math.PI * u2));
-      d[i + 1] = mean + std * (r * Math.sin(2 * Math.PI * u2));
-    }
-    if (i < n) d[i] = mean + std * this.normal();
+    for (let i = 0; i < d.length; i++) d[i] = mean + std * this.normal();
   }
 
   /** Uniform integer in [0, n), n ≤ 2^32, without modulo bias (rejection). */

@@ -48,33 +48,28 @@ export function strides(shape: readonly number[]): number[] {
   return s;
 }
 
-/** Allocates a zeroed Float32Array of n elements; turns V8's RangeError into our AllocationError. */
-export function alloc(op: string, n: number): Float32Array {
+/**
+ * Allocates a zeroed Float32Array of n elements; turns V8's RangeError into our AllocationError. `shared`: backed by
+ * a SharedArrayBuffer where that exists (see allocShared).
+ */
+export function alloc(op: string, n: number, shared = false): Float32Array {
   if (!Number.isInteger(n) || n < 0 || n > MAX_NUMEL) {
     throw new AllocationError(op, `cannot allocate ${n} float32 elements`);
   }
   try {
-    return new Float32Array(n);
+    return shared && typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
   } catch (e) {
     throw new AllocationError(op, `out of memory allocating ${n} float32 elements (${(n * 4 / 2 ** 20).toFixed(1)} MiB): ${(e as Error).message}`);
   }
 }
 
 /**
- * Like `alloc`, but SharedArrayBuffer-backed where that exists, for long-lived buffers such as parameters: worker
- * threads read them in place, where an ordinary buffer is copied into shared staging memory on every kernel call.
- * (Only for long-lived data: V8 collects unreachable SharedArrayBuffers lazily, so short-lived ones pile up.)
+ * `alloc` in shared memory, for long-lived buffers such as parameters: worker threads read them in place, where an
+ * ordinary buffer is copied into shared staging memory on every kernel call. (Only for long-lived data: V8 collects
+ * unreachable SharedArrayBuffers lazily, so short-lived ones pile up.)
  */
 export function allocShared(op: string, n: number): Float32Array {
-  if (typeof SharedArrayBuffer !== 'function') return alloc(op, n);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_NUMEL) {
-    throw new AllocationError(op, `cannot allocate ${n} float32 elements`);
-  }
-  try {
-    return new Float32Array(new SharedArrayBuffer(n * 4));
-  } catch (e) {
-    throw new AllocationError(op, `out of memory allocating ${n} float32 elements (${(n * 4 / 2 ** 20).toFixed(1)} MiB): ${(e as Error).message}`);
-  }
+  return alloc(op, n, true);
 }
 
 /** NumPy/PyTorch broadcasting of two shapes, right-aligned. */

@@ -140,6 +140,7 @@ const G4 = 1 / 4, G6 = 1 / 6, G12 = 1 / 12, G24 = 1 / 24;
 function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
+  const t = tmp;
   for (let pc = oc0; pc < oc1; pc += 4) {
     const panel = ((pc - ocBase) >> 2) * 4 * ci;
     for (let ic = 0; ic < ci; ic++) {
@@ -164,66 +165,29 @@ function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, ro
           g3 = w[s + 5]!; g4 = w[s + 4]!; g5 = w[s + 3]!;
           g6 = w[s + 2]!; g7 = w[s + 1]!; g8 = w[s]!;
         }
-        // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t{row}{col}, in locals.
-        let ac = g0 + g6, d = 0;
-        const t00 = g0 * G4, t10 = -(ac + g3) * G6, t20 = (g3 - ac) * G6;
-        const t30 = g0 * G24 + g3 * G12 + g6 * G6, t40 = g0 * G24 - g3 * G12 + g6 * G6, t50 = g6;
+        // Columns: G (6×3) down each column (g0,g3,g6), (g1,g4,g7), (g2,g5,g8) → t[row·3 + col]. Written out
+        // here, not in a helper: a helper taking doubles boxes them whenever it is not inlined.
+        let ac = g0 + g6;
+        t[0] = g0 * G4; t[3] = -(ac + g3) * G6; t[6] = (g3 - ac) * G6;
+        t[9] = g0 * G24 + g3 * G12 + g6 * G6; t[12] = g0 * G24 - g3 * G12 + g6 * G6; t[15] = g6;
         ac = g1 + g7;
-        const t01 = g1 * G4, t11 = -(ac + g4) * G6, t21 = (g4 - ac) * G6;
-        const t31 = g1 * G24 + g4 * G12 + g7 * G6, t41 = g1 * G24 - g4 * G12 + g7 * G6, t51 = g7;
+        t[1] = g1 * G4; t[4] = -(ac + g4) * G6; t[7] = (g4 - ac) * G6;
+        t[10] = g1 * G24 + g4 * G12 + g7 * G6; t[13] = g1 * G24 - g4 * G12 + g7 * G6; t[16] = g7;
         ac = g2 + g8;
-        const t02 = g2 * G4, t12 = -(ac + g5) * G6, t22 = (g5 - ac) * G6;
-        const t32 = g2 * G24 + g5 * G12 + g8 * G6, t42 = g2 * G24 - g5 * G12 + g8 * G6, t52 = g8;
-        // Rows: G along each row of t → U[row][0..5] at ξ = 6·row + col (written out: a helper taking doubles
-        // would box them when not inlined).
-        ac = t00 + t02;
-        d = o;
-        u[d] = t00 * G4;
-        u[d + sx] = -(ac + t01) * G6;
-        u[d + 2 * sx] = (t01 - ac) * G6;
-        u[d + 3 * sx] = t00 * G24 + t01 * G12 + t02 * G6;
-        u[d + 4 * sx] = t00 * G24 - t01 * G12 + t02 * G6;
-        u[d + 5 * sx] = t02;
-        ac = t10 + t12;
-        d = o + 6 * sx;
-        u[d] = t10 * G4;
-        u[d + sx] = -(ac + t11) * G6;
-        u[d + 2 * sx] = (t11 - ac) * G6;
-        u[d + 3 * sx] = t10 * G24 + t11 * G12 + t12 * G6;
-        u[d + 4 * sx] = t10 * G24 - t11 * G12 + t12 * G6;
-        u[d + 5 * sx] = t12;
-        ac = t20 + t22;
-        d = o + 12 * sx;
-        u[d] = t20 * G4;
-        u[d + sx] = -(ac + t21) * G6;
-        u[d + 2 * sx] = (t21 - ac) * G6;
-        u[d + 3 * sx] = t20 * G24 + t21 * G12 + t22 * G6;
-        u[d + 4 * sx] = t20 * G24 - t21 * G12 + t22 * G6;
-        u[d + 5 * sx] = t22;
-        ac = t30 + t32;
-        d = o + 18 * sx;
-        u[d] = t30 * G4;
-        u[d + sx] = -(ac + t31) * G6;
-        u[d + 2 * sx] = (t31 - ac) * G6;
-        u[d + 3 * sx] = t30 * G24 + t31 * G12 + t32 * G6;
-        u[d + 4 * sx] = t30 * G24 - t31 * G12 + t32 * G6;
-        u[d + 5 * sx] = t32;
-        ac = t40 + t42;
-        d = o + 24 * sx;
-        u[d] = t40 * G4;
-        u[d + sx] = -(ac + t41) * G6;
-        u[d + 2 * sx] = (t41 - ac) * G6;
-        u[d + 3 * sx] = t40 * G24 + t41 * G12 + t42 * G6;
-        u[d + 4 * sx] = t40 * G24 - t41 * G12 + t42 * G6;
-        u[d + 5 * sx] = t42;
-        ac = t50 + t52;
-        d = o + 30 * sx;
-        u[d] = t50 * G4;
-        u[d + sx] = -(ac + t51) * G6;
-        u[d + 2 * sx] = (t51 - ac) * G6;
-        u[d + 3 * sx] = t50 * G24 + t51 * G12 + t52 * G6;
-        u[d + 4 * sx] = t50 * G24 - t51 * G12 + t52 * G6;
-        u[d + 5 * sx] = t52;
+        t[2] = g2 * G4; t[5] = -(ac + g5) * G6; t[8] = (g5 - ac) * G6;
+        t[11] = g2 * G24 + g5 * G12 + g8 * G6; t[14] = g2 * G24 - g5 * G12 + g8 * G6; t[17] = g8;
+        // Rows: G along each row of t → U[row][0..5] at ξ = 6·row + col.
+        for (let row = 0; row < 6; row++) {
+          const a = t[row * 3]!, b = t[row * 3 + 1]!, c = t[row * 3 + 2]!;
+          const d = row * 6 * sx + o;
+          const sum = a + c;
+          u[d] = a * G4;
+          u[d + sx] = -(sum + b) * G6;
+          u[d + 2 * sx] = (b - sum) * G6;
+          u[d + 3 * sx] = a * G24 + b * G12 + c * G6;
+          u[d + 4 * sx] = a * G24 - b * G12 + c * G6;
+          u[d + 5 * sx] = c;
+        }
       }
     }
   }
