@@ -1,22 +1,26 @@
 // Single-precision GEMM over Float32Array, row-major: C(m×n) (+)= op(A)(m×k) · op(B)(k×n).
 //
 // Structure (Goto/BLIS style, simplified for scalar JS):
-//   for each block of NC columns of C:   pack op(B)[:, jc:jc+nc] into k×NR micro-panels
-//     for each block of MC rows of C:    pack op(A)[ic:ic+mc, :] into MR×k micro-panels
-//       for each NR-wide, MR-tall tile:  microkernel4x4f64 over the full k, into `tile`; then storeTile
+//   for each block of NC columns of C:
+//     for each block of MC rows of C:
+//       for each KC-deep slice of k:     pack op(A) and op(B) into 4-wide float64 micro-panels (B once per NC block
+//                                        when k ≤ KC), then the asm.js `block` (asm.ts) runs the 4×4 register tiles
+//                                        into a float64 C block, continuing each sum from the previous slice
+//       store the C block to C: one rounding to float32 per output
 //
 // Numerics and determinism: every output is the sum over p = 0..k-1, in that order, of a[i,p]·b[p,j], accumulated
-// in a JS number (float64; the product of two float32 values is exact in float64), then rounded once to float32 when
-// stored (added to the old C value first when accumulating). There is no k-blocking, so the order of each output's
-// sum is a fixed function of k alone, whatever the tiling or however rows/columns are split across threads later.
-// The result is therefore bit-identical to `sgemmNaive`, which sums in the same order.
+// in float64 (the product of two float32 values is exact in float64; a sum that goes on across KC slices is carried
+// in the float64 C block, never rounded in between), then rounded once to float32 when stored (added to the old C
+// value first when accumulating). The order of each output's sum is a fixed function of k alone, whatever the
+// tiling or however rows/columns are split across threads. The result is therefore bit-identical to `sgemmNaive`,
+// which sums in the same order.
 //
-// Packing copies float32 values into Float64Array panels: the microkernel then loads doubles directly (no float32 →
-// float64 conversion in the hot loop). Panels are zero-padded to whole MR/NR tiles; padded rows/columns only feed
-// outputs that are never stored, so Inf/NaN in real data never leaks into real outputs through the padding.
+// Packing copies float32 values into float64 panels in the asm.js module's heap: the tiles then load doubles
+// directly. Panels are zero-padded to whole 4×4 tiles; padded rows/columns only feed C-block entries that are never
+// stored, so Inf/NaN in real data never leaks into real outputs through the padding.
 //
-// Scratch panels are module-level and grown on demand: no allocation per call once warm. (A worker thread gets its
-// own module instance, hence its own scratch.)
+// The heap is per thread (a worker thread gets its own module instance) and grows on demand: no allocation per call
+// once warm. Its size is bounded by MC, NC and KC, not by k.
 //
 // Threads: `sgemm` splits C into column (or row) blocks and hands them to `parallelFor`; any split gives the same
 // bits (see above). `sgemmRange` is the serial unit of work that kernels call from inside their own tasks.
@@ -25,6 +29,7 @@
 // between (conv weight gradients: over chunks of images; conv input gradients before col2im): C64 += op(A)·op(B)
 // with each output's accumulator loaded from C64 first, so splitting k over calls keeps one running float64 sum.
 
+import { asmGemm } from './asm.js';
 import { parallelFor, registerTask } from './parallel.js';
 
 /** Options of `sgemm`. Offsets are element offsets into the arrays; leading dims default to the packed row length. */
@@ -52,15 +57,11 @@ const NR = 4;
 const MC = 128;
 /** Columns of C per packed B block (multiple of NR). */
 const NC = 512;
-
-let packA: Float64Array = new Float64Array(0);
-let packB: Float64Array = new Float64Array(0);
-/** The MR×NR tile a microkernel call computes, before it is stored to C. */
-const tile = new Float64Array(MR * NR);
-
-function grow(buf: Float64Array, need: number): Float64Array {
-  return buf.length >= need ? buf : new Float64Array(scratchLength(need));
-}
+/**
+ * Depth of one packed slice: a 4-column B micro-panel (16 KB) stays in L1 while the tiles of an A block (512 KB) go
+ * by. Longer sums continue from slice to slice in the float64 C block.
+ */
+const KC = 512;
 
 /**
  * Length to allocate for a scratch buffer that must hold `need` elements: rounded up to 16K elements, not doubled
@@ -134,7 +135,7 @@ registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
 
 /**
  * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
- * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a future thread pool).
+ * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a thread pool).
  */
 export function sgemmRange(
   c: Float32Array,
@@ -149,55 +150,83 @@ export function sgemmRange(
   j0: number,
   j1: number,
 ): void {
+  gemmBlocks(c, null, a, b, m, n, k, opts, i0, i1, j0, j1);
+}
+
+/**
+ * The blocked GEMM behind sgemmRange (c32: C is float32, rounded once per output on store) and dgemmAccRange (c64:
+ * C is float64 and each sum starts from its value). See the file comment.
+ */
+function gemmBlocks(
+  c32: Float32Array | null,
+  c64: Float64Array | null,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOpts,
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+): void {
   const { transA, transB, acc, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (i1 <= i0 || j1 <= j0) return;
   if (k === 0) {
-    // Empty sum: C = 0 (or unchanged when accumulating).
-    if (!acc) for (let i = i0; i < i1; i++) c.fill(0, cOff + i * ldc + j0, cOff + i * ldc + j1);
+    // Empty sum: C = 0 (or unchanged when accumulating; C64 always accumulates).
+    if (c32 !== null && !acc) for (let i = i0; i < i1; i++) c32.fill(0, cOff + i * ldc + j0, cOff + i * ldc + j1);
     return;
   }
+  const kc = Math.min(k, KC);
+  // Heap layout (in doubles): packed A (MC × kc) | packed B (NC × kc) | C block (MC × NC).
+  const bAt = MC * kc, cAt = (MC + NC) * kc;
+  const g = asmGemm(cAt + MC * NC);
+  const h = g.h;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = Math.min(NC, j1 - jc);
     const ncPad = Math.ceil(nc / NR) * NR;
-    packB = grow(packB, ncPad * k);
-    packPanelB(packB, b, bOff, ldb, transB, jc, nc, k);
     for (let ic = i0; ic < i1; ic += MC) {
       const mc = Math.min(MC, i1 - ic);
       const mcPad = Math.ceil(mc / MR) * MR;
-      packA = grow(packA, mcPad * k);
-      packPanelA(packA, a, aOff, lda, transA, ic, mc, k);
-      for (let jr = 0; jr < nc; jr += NR) {
-        const nr = Math.min(NR, nc - jr);
-        for (let ir = 0; ir < mc; ir += MR) {
-          const mr = Math.min(MR, mc - ir);
-          microkernel4x4f64(k, packA, ir * k, packB, jr * k, tile, 0);
-          storeTile(c, cOff + (ic + ir) * ldc + jc + jr, ldc, mr, nr, acc);
-        }
+      const ci = cOff + ic * ldc + jc;
+      if (c64 !== null) loadBlock64(h, cAt, ncPad, c64, ci, ldc, mc, nc);
+      for (let p0 = 0; p0 < k; p0 += KC) {
+        const kl = Math.min(KC, k - p0);
+        // With a single slice, B's panels stay packed for every row block; with several, each slice replaces them.
+        if (ic === i0 || k > KC) packPanelB(h, bAt, b, bOff, ldb, transB, jc, nc, p0, kl);
+        packPanelA(h, 0, a, aOff, lda, transA, ic, mc, p0, kl);
+        g.block(kl, mcPad, ncPad, 0, bAt * 8, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
+      if (c64 !== null) storeBlock64(c64, ci, ldc, h, cAt, ncPad, mc, nc);
+      else storeBlock32(c32!, ci, ldc, h, cAt, ncPad, mc, nc, acc);
     }
   }
 }
 
-// Packed A: for each MR-row micro-panel, k groups of MR values: dst[ir*k + p*MR + i] = op(A)[i0+ir+i, p].
+// Packed A at dst[d0 …]: for each MR-row micro-panel, kl groups of MR values:
+// dst[d0 + ir·kl + p·MR + i] = op(A)[i0 + ir + i, p0 + p].
 function packPanelA(
   dst: Float64Array,
+  d0: number,
   a: Float32Array,
   aOff: number,
   lda: number,
   transA: boolean,
   i0: number,
   mc: number,
-  k: number,
+  p0: number,
+  kl: number,
 ): void {
-  let d = 0;
+  let d = d0;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = Math.min(MR, mc - ir);
     const row = i0 + ir;
     if (mr === MR) {
       if (transA) {
         // op(A)[i, p] = a[p*lda + i]: 4 consecutive values per p.
-        let s = aOff + row;
-        for (let p = 0; p < k; p++, s += lda, d += 4) {
+        let s = aOff + p0 * lda + row;
+        for (let p = 0; p < kl; p++, s += lda, d += 4) {
           dst[d] = a[s]!;
           dst[d + 1] = a[s + 1]!;
           dst[d + 2] = a[s + 2]!;
@@ -205,11 +234,11 @@ function packPanelA(
         }
       } else {
         // op(A)[i, p] = a[i*lda + p]: 4 row streams.
-        const s0 = aOff + row * lda;
+        const s0 = aOff + row * lda + p0;
         const s1 = s0 + lda;
         const s2 = s1 + lda;
         const s3 = s2 + lda;
-        for (let p = 0; p < k; p++, d += 4) {
+        for (let p = 0; p < kl; p++, d += 4) {
           dst[d] = a[s0 + p]!;
           dst[d + 1] = a[s1 + p]!;
           dst[d + 2] = a[s2 + p]!;
@@ -217,7 +246,7 @@ function packPanelA(
         }
       }
     } else {
-      for (let p = 0; p < k; p++, d += MR) {
+      for (let p = p0; p < p0 + kl; p++, d += MR) {
         for (let i = 0; i < MR; i++) {
           dst[d + i] = i < mr ? (transA ? a[aOff + p * lda + row + i]! : a[aOff + (row + i) * lda + p]!) : 0;
         }
@@ -226,37 +255,40 @@ function packPanelA(
   }
 }
 
-// Packed B: for each NR-column micro-panel, k groups of NR values: dst[jr*k + p*NR + j] = op(B)[p, j0+jr+j].
+// Packed B at dst[d0 …]: for each NR-column micro-panel, kl groups of NR values:
+// dst[d0 + jr·kl + p·NR + j] = op(B)[p0 + p, j0 + jr + j].
 function packPanelB(
   dst: Float64Array,
+  d0: number,
   b: Float32Array,
   bOff: number,
   ldb: number,
   transB: boolean,
   j0: number,
   nc: number,
-  k: number,
+  p0: number,
+  kl: number,
 ): void {
-  let d = 0;
+  let d = d0;
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = Math.min(NR, nc - jr);
     const col = j0 + jr;
     if (nr === NR) {
       if (transB) {
         // op(B)[p, j] = b[j*ldb + p]: 4 row streams.
-        const s0 = bOff + col * ldb;
+        const s0 = bOff + col * ldb + p0;
         const s1 = s0 + ldb;
         const s2 = s1 + ldb;
         const s3 = s2 + ldb;
-        for (let p = 0; p < k; p++, d += 4) {
+        for (let p = 0; p < kl; p++, d += 4) {
           dst[d] = b[s0 + p]!;
           dst[d + 1] = b[s1 + p]!;
           dst[d + 2] = b[s2 + p]!;
           dst[d + 3] = b[s3 + p]!;
         }
       } else {
-        let s = bOff + col;
-        for (let p = 0; p < k; p++, s += ldb, d += 4) {
+        let s = bOff + p0 * ldb + col;
+        for (let p = 0; p < kl; p++, s += ldb, d += 4) {
           dst[d] = b[s]!;
           dst[d + 1] = b[s + 1]!;
           dst[d + 2] = b[s + 2]!;
@@ -264,7 +296,7 @@ function packPanelB(
         }
       }
     } else {
-      for (let p = 0; p < k; p++, d += NR) {
+      for (let p = p0; p < p0 + kl; p++, d += NR) {
         for (let j = 0; j < NR; j++) {
           dst[d + j] = j < nr ? (transB ? b[bOff + (col + j) * ldb + p]! : b[bOff + p * ldb + col + j]!) : 0;
         }
@@ -273,30 +305,28 @@ function packPanelB(
   }
 }
 
-// Stores the top-left mr×nr part of the 4×4 tile just computed (edge tiles store less), rounding each float64 sum
-// to float32 once (after adding the old C value when accumulating). The microkernel writes the tile to `tile`
-// instead of taking C and its geometry: with fewer values live across its loop, V8 compiles the loop with fewer
-// spills (measured: sgemm 64×3136×256 from 4.28 to 4.47–4.62 GFLOP/s per core).
-function storeTile(c: Float32Array, ci: number, ldc: number, mr: number, nr: number, acc: boolean): void {
-  const t = tile;
-  if (mr === 4 && nr === 4) {
-    const r1 = ci + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
-    if (acc) {
-      c[ci] = c[ci]! + t[0]!; c[ci + 1] = c[ci + 1]! + t[1]!; c[ci + 2] = c[ci + 2]! + t[2]!; c[ci + 3] = c[ci + 3]! + t[3]!;
-      c[r1] = c[r1]! + t[4]!; c[r1 + 1] = c[r1 + 1]! + t[5]!; c[r1 + 2] = c[r1 + 2]! + t[6]!; c[r1 + 3] = c[r1 + 3]! + t[7]!;
-      c[r2] = c[r2]! + t[8]!; c[r2 + 1] = c[r2 + 1]! + t[9]!; c[r2 + 2] = c[r2 + 2]! + t[10]!; c[r2 + 3] = c[r2 + 3]! + t[11]!;
-      c[r3] = c[r3]! + t[12]!; c[r3 + 1] = c[r3 + 1]! + t[13]!; c[r3 + 2] = c[r3 + 2]! + t[14]!; c[r3 + 3] = c[r3 + 3]! + t[15]!;
-    } else {
-      c[ci] = t[0]!; c[ci + 1] = t[1]!; c[ci + 2] = t[2]!; c[ci + 3] = t[3]!;
-      c[r1] = t[4]!; c[r1 + 1] = t[5]!; c[r1 + 2] = t[6]!; c[r1 + 3] = t[7]!;
-      c[r2] = t[8]!; c[r2 + 1] = t[9]!; c[r2 + 2] = t[10]!; c[r2 + 3] = t[11]!;
-      c[r3] = t[12]!; c[r3 + 1] = t[13]!; c[r3 + 2] = t[14]!; c[r3 + 3] = t[15]!;
-    }
-    return;
+// The mc×nc part of the C block (ncPad doubles per row, at h[at]) to C at ci: one rounding to float32 per output,
+// after adding the old C value when accumulating.
+function storeBlock32(c: Float32Array, ci: number, ldc: number, h: Float64Array, at: number, ncPad: number, mc: number, nc: number, acc: boolean): void {
+  for (let i = 0; i < mc; i++) {
+    const row = ci + i * ldc, src = at + i * ncPad;
+    if (acc) for (let j = 0; j < nc; j++) c[row + j] = c[row + j]! + h[src + j]!;
+    else for (let j = 0; j < nc; j++) c[row + j] = h[src + j]!;
   }
-  for (let i = 0; i < mr; i++) {
-    const row = ci + i * ldc;
-    for (let j = 0; j < nr; j++) c[row + j] = acc ? c[row + j]! + t[i * NR + j]! : t[i * NR + j]!;
+}
+
+// C64's mc×nc block at ci → the C block (the sums continue from these values), and back.
+function loadBlock64(h: Float64Array, at: number, ncPad: number, c: Float64Array, ci: number, ldc: number, mc: number, nc: number): void {
+  for (let i = 0; i < mc; i++) {
+    const row = ci + i * ldc, dst = at + i * ncPad;
+    for (let j = 0; j < nc; j++) h[dst + j] = c[row + j]!;
+  }
+}
+
+function storeBlock64(c: Float64Array, ci: number, ldc: number, h: Float64Array, at: number, ncPad: number, mc: number, nc: number): void {
+  for (let i = 0; i < mc; i++) {
+    const row = ci + i * ldc, src = at + i * ncPad;
+    for (let j = 0; j < nc; j++) c[row + j] = h[src + j]!;
   }
 }
 
@@ -323,72 +353,12 @@ export function dgemmAccRange(
   j0: number,
   j1: number,
 ): void {
-  const { transA, transB, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
-  if (i1 <= i0 || j1 <= j0 || k === 0) return;
-  // Same blocking as sgemmRange (no k-blocking: measured faster here, even at k = 4608).
-  for (let jc = j0; jc < j1; jc += NC) {
-    const nc = Math.min(NC, j1 - jc);
-    const ncPad = Math.ceil(nc / NR) * NR;
-    packB = grow(packB, ncPad * k);
-    packPanelB(packB, b, bOff, ldb, transB, jc, nc, k);
-    for (let ic = i0; ic < i1; ic += MC) {
-      const mc = Math.min(MC, i1 - ic);
-      const mcPad = Math.ceil(mc / MR) * MR;
-      packA = grow(packA, mcPad * k);
-      packPanelA(packA, a, aOff, lda, transA, ic, mc, k);
-      for (let jr = 0; jr < nc; jr += NR) {
-        const nr = Math.min(NR, nc - jr);
-        for (let ir = 0; ir < mc; ir += MR) {
-          const mr = Math.min(MR, mc - ir);
-          accTile64(k, packA, ir * k, packB, jr * k, c, cOff + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
-        }
-      }
-    }
-  }
+  gemmBlocks(null, c, a, b, m, n, k, opts, i0, i1, j0, j1);
 }
 
 /** dgemmAccRange over the whole of C. */
 export function dgemmAcc(c: Float64Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOpts = EMPTY_ACC): void {
   dgemmAccRange(c, a, b, m, n, k, opts, 0, m, 0, n);
-}
-
-// C64's mr×nr tile at ci → `tile` (zeros elsewhere), then microkernel4x4acc continues each sum from there, then the
-// tile goes back to C64 unrounded.
-function accTile64(k: number, pa: Float64Array, ia: number, pb: Float64Array, ib: number, c: Float64Array, ci: number, ldc: number, mr: number, nr: number): void {
-  const t = tile;
-  if (mr === 4 && nr === 4) {
-    for (let i = 0; i < 4; i++) {
-      const row = ci + i * ldc;
-      t[i * 4] = c[row]!; t[i * 4 + 1] = c[row + 1]!; t[i * 4 + 2] = c[row + 2]!; t[i * 4 + 3] = c[row + 3]!;
-    }
-  } else {
-    t.fill(0);
-    for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) t[i * NR + j] = c[ci + i * ldc + j]!;
-  }
-  microkernel4x4acc(k, pa, ia, pb, ib, t);
-  for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) c[ci + i * ldc + j] = t[i * NR + j]!;
-}
-
-// As microkernel4x4f64, but each of the 16 sums starts from t's value and ends in t.
-function microkernel4x4acc(k: number, pa: Float64Array, ia: number, pb: Float64Array, ib: number, t: Float64Array): void {
-  let c00 = t[0]!, c01 = t[1]!, c02 = t[2]!, c03 = t[3]!;
-  let c10 = t[4]!, c11 = t[5]!, c12 = t[6]!, c13 = t[7]!;
-  let c20 = t[8]!, c21 = t[9]!, c22 = t[10]!, c23 = t[11]!;
-  let c30 = t[12]!, c31 = t[13]!, c32 = t[14]!, c33 = t[15]!;
-  for (let p = 0; p < k; p++) {
-    const a0 = pa[ia]!, a1 = pa[ia + 1]!, a2 = pa[ia + 2]!, a3 = pa[ia + 3]!;
-    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-    ia += 4;
-    ib += 4;
-  }
-  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03;
-  t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
-  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23;
-  t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
 }
 
 /**
