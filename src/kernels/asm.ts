@@ -15,61 +15,79 @@
 /* eslint-disable */
 // The asm.js module. Written in the subset's own style (coercions as type annotations); TypeScript only strips the
 // parameter types.
-function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): { block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void } {
+function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernels {
   'use asm';
   var H = new stdlib.Float64Array(heap);
   var imul = stdlib.Math.imul;
 
-  // C block (at byte offset pc, ncPad doubles per row) ← tiles of the packed panels at pa (mcPad rows) and pb
-  // (ncPad columns), k deep.
-  function block(k: any, mcPad: any, ncPad: any, pa: any, pb: any, pc: any, init: any) {
-    k = k | 0; mcPad = mcPad | 0; ncPad = ncPad | 0; pa = pa | 0; pb = pb | 0; pc = pc | 0; init = init | 0;
-    var ir = 0, jr = 0, p = 0, ia = 0, ib = 0, o = 0, ldc = 0, r1 = 0, r2 = 0, r3 = 0;
+  // One 4×4 register tile: out[i][j] (row i at byte o + i·ldo) = (init ? out[i][j] : 0) + Σ_p A[i][p]·B[p][j],
+  // p ascending, with A's 4 values per p at ia + 32p and B's at ib + 32p.
+  function tile(k: any, ia: any, ib: any, o: any, ldo: any, init: any) {
+    k = k | 0; ia = ia | 0; ib = ib | 0; o = o | 0; ldo = ldo | 0; init = init | 0;
+    var p = 0, r1 = 0, r2 = 0, r3 = 0;
     var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0;
     var c00 = 0.0, c01 = 0.0, c02 = 0.0, c03 = 0.0, c10 = 0.0, c11 = 0.0, c12 = 0.0, c13 = 0.0;
     var c20 = 0.0, c21 = 0.0, c22 = 0.0, c23 = 0.0, c30 = 0.0, c31 = 0.0, c32 = 0.0, c33 = 0.0;
+    r1 = (o + ldo) | 0; r2 = (r1 + ldo) | 0; r3 = (r2 + ldo) | 0;
+    if (init) {
+      c00 = +H[o >> 3]; c01 = +H[(o + 8) >> 3]; c02 = +H[(o + 16) >> 3]; c03 = +H[(o + 24) >> 3];
+      c10 = +H[r1 >> 3]; c11 = +H[(r1 + 8) >> 3]; c12 = +H[(r1 + 16) >> 3]; c13 = +H[(r1 + 24) >> 3];
+      c20 = +H[r2 >> 3]; c21 = +H[(r2 + 8) >> 3]; c22 = +H[(r2 + 16) >> 3]; c23 = +H[(r2 + 24) >> 3];
+      c30 = +H[r3 >> 3]; c31 = +H[(r3 + 8) >> 3]; c32 = +H[(r3 + 16) >> 3]; c33 = +H[(r3 + 24) >> 3];
+    }
+    for (p = 0; (p | 0) < (k | 0); p = (p + 1) | 0) {
+      a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
+      b0 = +H[ib >> 3]; b1 = +H[(ib + 8) >> 3]; b2 = +H[(ib + 16) >> 3]; b3 = +H[(ib + 24) >> 3];
+      c00 = c00 + a0 * b0; c01 = c01 + a0 * b1; c02 = c02 + a0 * b2; c03 = c03 + a0 * b3;
+      c10 = c10 + a1 * b0; c11 = c11 + a1 * b1; c12 = c12 + a1 * b2; c13 = c13 + a1 * b3;
+      c20 = c20 + a2 * b0; c21 = c21 + a2 * b1; c22 = c22 + a2 * b2; c23 = c23 + a2 * b3;
+      c30 = c30 + a3 * b0; c31 = c31 + a3 * b1; c32 = c32 + a3 * b2; c33 = c33 + a3 * b3;
+      ia = (ia + 32) | 0; ib = (ib + 32) | 0;
+    }
+    H[o >> 3] = c00; H[(o + 8) >> 3] = c01; H[(o + 16) >> 3] = c02; H[(o + 24) >> 3] = c03;
+    H[r1 >> 3] = c10; H[(r1 + 8) >> 3] = c11; H[(r1 + 16) >> 3] = c12; H[(r1 + 24) >> 3] = c13;
+    H[r2 >> 3] = c20; H[(r2 + 8) >> 3] = c21; H[(r2 + 16) >> 3] = c22; H[(r2 + 24) >> 3] = c23;
+    H[r3 >> 3] = c30; H[(r3 + 8) >> 3] = c31; H[(r3 + 16) >> 3] = c32; H[(r3 + 24) >> 3] = c33;
+  }
+
+  // C block (at byte offset pc, ncPad doubles per row) ← all 4×4 tiles of the packed panels at pa (mcPad rows, k
+  // groups of 4 per 4-row panel) and pb (ncPad columns, likewise), k deep.
+  function block(k: any, mcPad: any, ncPad: any, pa: any, pb: any, pc: any, init: any) {
+    k = k | 0; mcPad = mcPad | 0; ncPad = ncPad | 0; pa = pa | 0; pb = pb | 0; pc = pc | 0; init = init | 0;
+    var ir = 0, jr = 0, ldc = 0;
     ldc = ncPad << 3;
     for (jr = 0; (jr | 0) < (ncPad | 0); jr = (jr + 4) | 0) {
       for (ir = 0; (ir | 0) < (mcPad | 0); ir = (ir + 4) | 0) {
-        o = (pc + (imul(ir, ncPad) << 3) + (jr << 3)) | 0;
-        r1 = (o + ldc) | 0; r2 = (r1 + ldc) | 0; r3 = (r2 + ldc) | 0;
-        if (init) {
-          c00 = +H[o >> 3]; c01 = +H[(o + 8) >> 3]; c02 = +H[(o + 16) >> 3]; c03 = +H[(o + 24) >> 3];
-          c10 = +H[r1 >> 3]; c11 = +H[(r1 + 8) >> 3]; c12 = +H[(r1 + 16) >> 3]; c13 = +H[(r1 + 24) >> 3];
-          c20 = +H[r2 >> 3]; c21 = +H[(r2 + 8) >> 3]; c22 = +H[(r2 + 16) >> 3]; c23 = +H[(r2 + 24) >> 3];
-          c30 = +H[r3 >> 3]; c31 = +H[(r3 + 8) >> 3]; c32 = +H[(r3 + 16) >> 3]; c33 = +H[(r3 + 24) >> 3];
-        } else {
-          c00 = 0.0; c01 = 0.0; c02 = 0.0; c03 = 0.0; c10 = 0.0; c11 = 0.0; c12 = 0.0; c13 = 0.0;
-          c20 = 0.0; c21 = 0.0; c22 = 0.0; c23 = 0.0; c30 = 0.0; c31 = 0.0; c32 = 0.0; c33 = 0.0;
-        }
-        ia = (pa + (imul(ir, k) << 3)) | 0;
-        ib = (pb + (imul(jr, k) << 3)) | 0;
-        for (p = 0; (p | 0) < (k | 0); p = (p + 1) | 0) {
-          a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
-          b0 = +H[ib >> 3]; b1 = +H[(ib + 8) >> 3]; b2 = +H[(ib + 16) >> 3]; b3 = +H[(ib + 24) >> 3];
-          c00 = c00 + a0 * b0; c01 = c01 + a0 * b1; c02 = c02 + a0 * b2; c03 = c03 + a0 * b3;
-          c10 = c10 + a1 * b0; c11 = c11 + a1 * b1; c12 = c12 + a1 * b2; c13 = c13 + a1 * b3;
-          c20 = c20 + a2 * b0; c21 = c21 + a2 * b1; c22 = c22 + a2 * b2; c23 = c23 + a2 * b3;
-          c30 = c30 + a3 * b0; c31 = c31 + a3 * b1; c32 = c32 + a3 * b2; c33 = c33 + a3 * b3;
-          ia = (ia + 32) | 0; ib = (ib + 32) | 0;
-        }
-        H[o >> 3] = c00; H[(o + 8) >> 3] = c01; H[(o + 16) >> 3] = c02; H[(o + 24) >> 3] = c03;
-        H[r1 >> 3] = c10; H[(r1 + 8) >> 3] = c11; H[(r1 + 16) >> 3] = c12; H[(r1 + 24) >> 3] = c13;
-        H[r2 >> 3] = c20; H[(r2 + 8) >> 3] = c21; H[(r2 + 16) >> 3] = c22; H[(r2 + 24) >> 3] = c23;
-        H[r3 >> 3] = c30; H[(r3 + 8) >> 3] = c31; H[(r3 + 16) >> 3] = c32; H[(r3 + 24) >> 3] = c33;
+        tile(k, (pa + (imul(ir, k) << 3)) | 0, (pb + (imul(jr, k) << 3)) | 0, (pc + (imul(ir, ncPad) << 3) + (jr << 3)) | 0, ldc, init);
       }
     }
   }
 
-  return { block: block };
+  // Winograd: the 36 tiles M_ξ = U_ξ-panel · V_ξ-panel (k deep) of one 4-channel × 4-tile block, ξ-slices xiU / xiV
+  // bytes apart from ua / vb, into 36 consecutive 4×4 blocks from mo.
+  function wino(k: any, ua: any, xiU: any, vb: any, xiV: any, mo: any) {
+    k = k | 0; ua = ua | 0; xiU = xiU | 0; vb = vb | 0; xiV = xiV | 0; mo = mo | 0;
+    var xi = 0;
+    for (xi = 0; (xi | 0) < 36; xi = (xi + 1) | 0) {
+      tile(k, ua, vb, mo, 32, 0);
+      ua = (ua + xiU) | 0; vb = (vb + xiV) | 0; mo = (mo + 128) | 0;
+    }
+  }
+
+  return { block: block, wino: wino };
 }
 /* eslint-enable */
 
-/** A heap and the module instance over it. */
-export interface AsmGemm {
-  /** The heap as float64 (what the packing code writes, and the C block is read from). */
-  h: Float64Array;
+/** The module's functions (arguments are byte offsets into the heap, and counts). */
+interface AsmKernels {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
+  wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+}
+
+/** A heap and the module instance over it. */
+export interface AsmGemm extends AsmKernels {
+  /** The heap as float64 (what packing and transforms write, and results are read from). */
+  h: Float64Array;
 }
 
 let current: AsmGemm | null = null;
@@ -88,7 +106,7 @@ export function asmGemm(doubles: number): AsmGemm {
   if (current === null || current.h.length < doubles) {
     const heap = new ArrayBuffer(asmHeapBytes(doubles * 8));
     const mod = AsmGemmModule(globalThis, null, heap);
-    current = { h: new Float64Array(heap), block: mod.block };
+    current = { h: new Float64Array(heap), block: mod.block, wino: mod.wino };
   }
   return current;
 }

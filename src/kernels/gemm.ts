@@ -362,40 +362,6 @@ export function dgemmAcc(c: Float64Array, a: Float32Array, b: Float32Array, m: n
 }
 
 /**
- * The 4×4 register tile on caller-packed float64 panels (layout of packPanelA / packPanelB: k groups of 4 values
- * each), for kernels that pack their own operands (Winograd). out[oi + 4·i + j] = Σ_p pa[ia + 4p + i]·pb[ib + 4p + j],
- * p ascending, in float64.
- */
-export function microkernel4x4f64(
-  k: number,
-  pa: Float64Array,
-  ia: number,
-  pb: Float64Array,
-  ib: number,
-  out: Float64Array,
-  oi: number,
-): void {
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-  for (let p = 0; p < k; p++) {
-    const a0 = pa[ia]!, a1 = pa[ia + 1]!, a2 = pa[ia + 2]!, a3 = pa[ia + 3]!;
-    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-    ia += 4;
-    ib += 4;
-  }
-  out[oi] = c00; out[oi + 1] = c01; out[oi + 2] = c02; out[oi + 3] = c03;
-  out[oi + 4] = c10; out[oi + 5] = c11; out[oi + 6] = c12; out[oi + 7] = c13;
-  out[oi + 8] = c20; out[oi + 9] = c21; out[oi + 10] = c22; out[oi + 11] = c23;
-  out[oi + 12] = c30; out[oi + 13] = c31; out[oi + 14] = c32; out[oi + 15] = c33;
-}
-
-/**
  * Reference GEMM: triple loop, float64 accumulator, same arguments and summation order as `sgemm`
  * (sum over p ascending, then one rounding; `accumulate` adds the sum to the old C value).
  */

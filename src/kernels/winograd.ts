@@ -17,12 +17,17 @@
 // Input gradient: for a stride-1 3×3 convolution with padding p, dx = conv(dy, w') with w'[c, o] = w[o, c] rotated
 // 180° and padding 2 − p (a full correlation); `flip` selects that reading of the weights.
 //
-// Threads: the weight transform is one task (units = blocks of output channels, writing a shared U), the rest one
-// task with units = (block of output channels) × (block of tiles), each doing its own input transform, GEMMs and
-// output transform. Every output is computed the same way whichever unit or thread computes it.
+// GEMMs: the 36 4×4 tiles of each 4-channel × 4-tile block run in the asm.js module (asm.ts, `wino`), on U and V
+// packed into this thread's heap there.
+//
+// Threads: one task with units = (block of output channels) × (block of tiles), each doing its own input
+// transform, GEMMs and output transform. The weights are transformed by each thread into its own heap: the whole U
+// once per call, on the thread's first unit (several tile blocks), or 4 output channels at a time just before their
+// GEMMs (one tile block, or a U too big to keep). Every output is computed the same way whichever unit or thread
+// computes it.
 
-import { microkernel4x4f64, scratchLength } from './gemm.js';
-import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+import { asmGemm } from './asm.js';
+import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
@@ -63,8 +68,8 @@ const OB = 64;
 const OB_LOCAL = 32;
 /** Tiles per unit (a multiple of 4). */
 const TB = 16;
-/** Largest transformed-weight buffer (bytes) worth building; beyond it the im2col path is used. */
-const MAX_U_BYTES = 40 * 2 ** 20;
+/** Largest transformed-weight buffer (bytes) a thread keeps for a whole call; beyond it, 4 channels at a time. */
+const MAX_U_BYTES = 24 * 2 ** 20;
 
 /**
  * Distance between the 36 ξ-slices of a packed U or V buffer holding `rows` rows (channels or tiles) × ci: one
@@ -100,48 +105,28 @@ export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): b
 
 // ---- transforms ---------------------------------------------------------------------------------------------
 
-// Shared transformed weights (written by the weight task, read by every thread's conv units), grown on demand.
-let uBuf: Float64Array = new Float64Array(0);
-
-function uScratch(need: number): Float64Array {
-  // Grown to the size asked (rounded up to 512 KB), not doubled: it can reach tens of MB.
-  if (uBuf.length < need) uBuf = sharedFloat64(Math.ceil(need / 65536) * 65536);
-  return uBuf;
-}
-
-// Per-thread scratch: transformed input tiles (36 × Ci × TB), the transformed weights of the 4 output channels
-// being computed (36 × 4 × Ci, local-U mode), and one 4×4 block of the 36 GEMM results.
-let vBuf: Float64Array = new Float64Array(0);
-let uLocalBuf: Float64Array = new Float64Array(0);
-const mBuf = new Float64Array(36 * 16);
+// Per-thread scratch for the transforms.
 const tmp = new Float64Array(36);
 const patch = new Float64Array(6);
-
-function vScratch(need: number): Float64Array {
-  if (vBuf.length < need) vBuf = new Float64Array(scratchLength(need));
-  return vBuf;
-}
-
-interface WeightTaskParams {
-  p: WinogradParams;
-  coPad: number;
-}
+/** The task parameters (one object per call) and heap whose U this thread has transformed, in whole-U mode. */
+let uCall: ConvTaskParams | null = null;
+let uHeap: Float64Array | null = null;
 
 // G's fractions as multipliers (a division costs several multiplications).
 const G4 = 1 / 4, G6 = 1 / 6, G12 = 1 / 12, G24 = 1 / 24;
 
 /**
- * Output channels [oc0, oc1) of U (multiples of 4 from ocBase), packed as GEMM A-panels of a buffer holding `rows`
- * channels from `ocBase` on: u[ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)] = (G g_{oc,ic} Gᵀ)[ξ],
+ * Output channels [oc0, oc1) of U (multiples of 4 from ocBase), packed as GEMM A-panels of a buffer at u[at …] holding
+ * `rows` channels from `ocBase` on: u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)] = (G g_{oc,ic} Gᵀ)[ξ],
  * r = oc − ocBase, ξ = 6·row + col. Padded channels (oc ≥ Co) get zeros. The loops run over panels of 4 channels,
  * then ic, then the 4 channels, so that each of the 36 ξ-streams is written in order, 4 values at a time.
  * (Measured: faster than transforming bursts of pairs into a buffer and copying each ξ-slice out.)
  */
-function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
+function weightTransform(u: Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
   for (let pc = oc0; pc < oc1; pc += 4) {
-    const panel = ((pc - ocBase) >> 2) * 4 * ci;
+    const panel = at + ((pc - ocBase) >> 2) * 4 * ci;
     for (let ic = 0; ic < ci; ic++) {
       for (let lane = 0; lane < 4; lane++) {
         const oc = pc + lane;
@@ -198,21 +183,12 @@ function weightTransform(u: Float64Array, w: Float32Array, p: WinogradParams, ro
   }
 }
 
-registerTask<WeightTaskParams>('winograd.weights', (bufs, q, u0, u1) => {
-  const panels = q.coPad / 4;
-  const per = Math.ceil(panels / unitsForWeights(q.coPad));
-  weightTransform(bufs.u as Float64Array, bufs.w as Float32Array, q.p, q.coPad, 0, u0 * per * 4, Math.min(panels, u1 * per) * 4);
-});
-
-function unitsForWeights(coPad: number): number {
-  return Math.min(coPad / 4, 16);
-}
-
 /**
- * Input transform of tiles [t0, t1) into v (B-panels: v[ξ·xiStride(tbPad, Ci) + (j>>2)·4·Ci + ic·4 + (j&3)], j = t − t0).
+ * Input transform of tiles [t0, t1) into v[at …] (B-panels: v[at + ξ·xiStride(tbPad, Ci) + (j>>2)·4·Ci + ic·4 + (j&3)],
+ * j = t − t0).
  * Tile t = (img·tilesH + ty)·tilesW + tx reads rows ty·4 − padH … +5 and columns tx·4 − padW … +5 of x.
  */
-function inputTransform(v: Float64Array, x: Float32Array, p: WinogradParams, t0: number, t1: number, tbPad: number): void {
+function inputTransform(v: Float64Array, at: number, x: Float32Array, p: WinogradParams, t0: number, t1: number, tbPad: number): void {
   const { ci, hi, wi, padH, padW } = p;
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
   const strideXi = xiStride(tbPad, ci);
@@ -225,7 +201,7 @@ function inputTransform(v: Float64Array, x: Float32Array, p: WinogradParams, t0:
     const img = (rest - ty) / tilesH;
     const iy0 = ty * 4 - padH, ix0 = tx * 4 - padW;
     const inside = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= hi && ix0 + 6 <= wi;
-    const jBase = (j >> 2) * 4 * ci + (j & 3);
+    const jBase = at + (j >> 2) * 4 * ci + (j & 3);
     for (let ic = 0; ic < ci; ic++) {
       const plane = (img * ci + ic) * hi * wi;
       // Column pass: Bᵀ applied down each of the 6 columns of the patch → d[row*6 + col].
@@ -280,56 +256,52 @@ interface ConvTaskParams {
   ob: number;
   oBlocks: number;
   tiles: number;
-  /** Each unit transforms the weights of its own output channels (no shared U): used with one tile block. */
+  /** U is transformed 4 output channels at a time, just before their GEMMs (one tile block, or U too big to keep). */
   localU: boolean;
 }
 
 /** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
-function convUnits(
-  y: Float32Array,
-  x: Float32Array,
-  w: Float32Array,
-  u: Float64Array,
-  res: Float32Array | null,
-  q: ConvTaskParams,
-  u0: number,
-  u1: number,
-): void {
+function convUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, q: ConvTaskParams, u0: number, u1: number): void {
   const { p, ep, coPad, oBlocks, tiles, localU } = q;
-  const { ci, co, ho, wo } = p;
+  const { ci, ho, wo } = p;
   const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
   const tbPad = TB;
-  const v = vScratch(36 * xiStride(tbPad, ci));
-  if (localU && uLocalBuf.length < 36 * xiStride(4, ci)) uLocalBuf = new Float64Array(36 * xiStride(4, ci));
-  const uu = localU ? uLocalBuf : u;
+  // Heap layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16).
   const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(tbPad, ci);
-  const m = mBuf;
+  const vAt = 36 * uXi, mAt = vAt + 36 * vXi;
+  const g = asmGemm(mAt + 36 * 16);
+  const h = g.h;
+  if (!localU && (uCall !== q || uHeap !== h)) {
+    weightTransform(h, 0, w, p, coPad, 0, 0, coPad);
+    uCall = q;
+    uHeap = h;
+  }
   const yb = ep.relu ? float32Bits(y) : null;
-  let vFor = -1; // tile block currently transformed in v
+  let vFor = -1; // tile block currently transformed in V
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
     if (vFor !== tb) {
-      inputTransform(v, x, p, t0, t1, tbPad);
+      inputTransform(h, vAt, x, p, t0, t1, tbPad);
       vFor = tb;
     }
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
       // Local U: the 4 channels' transformed weights, just before their GEMMs (36·4·Ci doubles, 590 KB at Ci = 512,
-      // stay in L2; a unit's 32 channels at once were 4.7 MB, written out and read back from L3).
-      if (localU) weightTransform(uLocalBuf, w, p, 4, oc0, oc0, oc0 + 4);
+      // stay in L2).
+      if (localU) weightTransform(h, 0, w, p, 4, oc0, oc0, oc0 + 4);
       const uPanel = localU ? 0 : oc0 * ci;
       for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
-        const vPanel = (j0 >> 2) * 4 * ci;
-        for (let xi = 0; xi < 36; xi++) microkernel4x4f64(ci, uu, xi * uXi + uPanel, v, xi * vXi + vPanel, m, xi * 16);
-        outputBlock(y, yb, res, m, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW);
+        const vPanel = vAt + (j0 >> 2) * 4 * ci;
+        g.wino(ci, uPanel * 8, uXi * 8, vPanel * 8, vXi * 8, mAt * 8);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW);
       }
     }
   }
 }
 
 /**
- * Aᵀ M A for the 4 channels [oc0, oc0 + 4) × `nt` tiles from tb0 whose 36 GEMM results are m[ξ·16 + 4·i + jj],
+ * Aᵀ M A for the 4 channels [oc0, oc0 + 4) × `nt` tiles from tb0 whose 36 GEMM results are m[at + ξ·16 + 4·i + jj],
  * then the epilogue, one rounding, and the store of the part of each 4×4 tile that lies inside the output.
  * (One call per 4×4 block rather than per (channel, tile): measured 4% faster on CIFAR's 16-channel layers.)
  */
@@ -338,6 +310,7 @@ function outputBlock(
   yb: Int32Array | null,
   res: Float32Array | null,
   m: Float64Array,
+  at: number,
   p: WinogradParams,
   ep: Epilogue,
   oc0: number,
@@ -361,7 +334,7 @@ function outputBlock(
       const ty = rest % tilesH;
       const img = (rest - ty) / tilesH;
       const oy0 = ty * 4, ox0 = tx * 4;
-      const lane = i * 4 + jj;
+      const lane = at + i * 4 + jj;
       // Column pass: Aᵀ (4×6) down each of the 6 columns → t[row*6 + col], rows 0..3.
       for (let c = 0; c < 6; c++) {
         const m0 = m[c * 16 + lane]!, m1 = m[(6 + c) * 16 + lane]!, m2 = m[(12 + c) * 16 + lane]!;
@@ -396,7 +369,7 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.u as Float64Array, bufs.res as Float32Array | null, q, u0, u1);
+  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, q, u0, u1);
 });
 
 /**
@@ -414,21 +387,13 @@ export function winogradConv(
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
   const tBlocks = Math.ceil(tiles / TB);
-  // One tile block: every unit needs only its own channels' U, so each transforms those (same total work, no
-  // shared buffer). Several: the weights are transformed once, in a first task, into a shared U.
-  const localU = tBlocks === 1 || 36 * coPad * p.ci * 8 > MAX_U_BYTES;
-  let u: Float64Array = EMPTY_U;
-  if (!localU) {
-    u = uScratch(36 * xiStride(coPad, p.ci));
-    const wq: WeightTaskParams = { p, coPad };
-    parallelFor({ kernel: 'winograd.weights', bufs: { u, w }, writes: ['u'], overwrites: [], params: wq, units: unitsForWeights(coPad), cost: 330 * coPad * p.ci });
-  }
+  // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
+  // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
+  const localU = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
   const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU };
-  const cost = 72 * coPad * p.ci * tBlocks * TB + (localU ? 330 * coPad * p.ci * tBlocks : 0);
+  const cost = 72 * coPad * p.ci * tBlocks * TB + 330 * coPad * p.ci * (localU ? tBlocks : 1);
   const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
-  parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, u, res }, writes: ['y'], overwrites, params: q, units: oBlocks * tBlocks, cost });
+  parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, res }, writes: ['y'], overwrites, params: q, units: oBlocks * tBlocks, cost });
 }
-
-const EMPTY_U = new Float64Array(0);
