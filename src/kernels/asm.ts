@@ -15,7 +15,7 @@
 /* eslint-disable */
 // The asm.js module. Written in the subset's own style (coercions as type annotations); TypeScript only strips the
 // parameter types.
-function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernels {
+export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernels {
   'use asm';
   var H = new stdlib.Float64Array(heap);
   var imul = stdlib.Math.imul;
@@ -25,15 +25,20 @@ function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernel
   function tile(k: any, ia: any, ib: any, o: any, ldo: any, init: any) {
     k = k | 0; ia = ia | 0; ib = ib | 0; o = o | 0; ldo = ldo | 0; init = init | 0;
     var p = 0, r1 = 0, r2 = 0, r3 = 0;
-    var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0;
-    var c00 = 0.0, c01 = 0.0, c02 = 0.0, c03 = 0.0, c10 = 0.0, c11 = 0.0, c12 = 0.0, c13 = 0.0;
-    var c20 = 0.0, c21 = 0.0, c22 = 0.0, c23 = 0.0, c30 = 0.0, c31 = 0.0, c32 = 0.0, c33 = 0.0;
+    // `= .5` declares a double (asm.js types a local by its initializer's literal). Not `0.0`: TypeScript keeps
+    // that, but other compilers (Vite's, esbuild) print it as `0`, an int, and the module would fail validation.
+    var a0 = .5, a1 = .5, a2 = .5, a3 = .5, b0 = .5, b1 = .5, b2 = .5, b3 = .5;
+    var c00 = .5, c01 = .5, c02 = .5, c03 = .5, c10 = .5, c11 = .5, c12 = .5, c13 = .5;
+    var c20 = .5, c21 = .5, c22 = .5, c23 = .5, c30 = .5, c31 = .5, c32 = .5, c33 = .5;
     r1 = (o + ldo) | 0; r2 = (r1 + ldo) | 0; r3 = (r2 + ldo) | 0;
     if (init) {
       c00 = +H[o >> 3]; c01 = +H[(o + 8) >> 3]; c02 = +H[(o + 16) >> 3]; c03 = +H[(o + 24) >> 3];
       c10 = +H[r1 >> 3]; c11 = +H[(r1 + 8) >> 3]; c12 = +H[(r1 + 16) >> 3]; c13 = +H[(r1 + 24) >> 3];
       c20 = +H[r2 >> 3]; c21 = +H[(r2 + 8) >> 3]; c22 = +H[(r2 + 16) >> 3]; c23 = +H[(r2 + 24) >> 3];
       c30 = +H[r3 >> 3]; c31 = +H[(r3 + 8) >> 3]; c32 = +H[(r3 + 16) >> 3]; c33 = +H[(r3 + 24) >> 3];
+    } else {
+      c00 = +0; c01 = +0; c02 = +0; c03 = +0; c10 = +0; c11 = +0; c12 = +0; c13 = +0;
+      c20 = +0; c21 = +0; c22 = +0; c23 = +0; c30 = +0; c31 = +0; c32 = +0; c33 = +0;
     }
     for (p = 0; (p | 0) < (k | 0); p = (p + 1) | 0) {
       a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
@@ -52,7 +57,7 @@ function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernel
 
   // C block (at byte offset pc, ncPad doubles per row) ← all 4×4 tiles of the packed panels at pa (mcPad rows, k
   // groups of 4 per 4-row panel) and pb (ncPad columns, likewise), k deep.
-  function block(k: any, mcPad: any, ncPad: any, pa: any, pb: any, pc: any, init: any) {
+  function blockTiles(k: any, mcPad: any, ncPad: any, pa: any, pb: any, pc: any, init: any) {
     k = k | 0; mcPad = mcPad | 0; ncPad = ncPad | 0; pa = pa | 0; pb = pb | 0; pc = pc | 0; init = init | 0;
     var ir = 0, jr = 0, ldc = 0;
     ldc = ncPad << 3;
@@ -65,7 +70,7 @@ function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernel
 
   // Winograd: the 36 tiles M_ξ = U_ξ-panel · V_ξ-panel (k deep) of one 4-channel × 4-tile block, ξ-slices xiU / xiV
   // bytes apart from ua / vb, into 36 consecutive 4×4 blocks from mo.
-  function wino(k: any, ua: any, xiU: any, vb: any, xiV: any, mo: any) {
+  function winoTiles(k: any, ua: any, xiU: any, vb: any, xiV: any, mo: any) {
     k = k | 0; ua = ua | 0; xiU = xiU | 0; vb = vb | 0; xiV = xiV | 0; mo = mo | 0;
     var xi = 0;
     for (xi = 0; (xi | 0) < 36; xi = (xi + 1) | 0) {
@@ -74,7 +79,8 @@ function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernel
     }
   }
 
-  return { block: block, wino: wino };
+  // Keys unlike the names: some compilers print `{ block: block }` as `{ block }`, which asm.js does not accept.
+  return { block: blockTiles, wino: winoTiles };
 }
 /* eslint-enable */
 
