@@ -87,11 +87,13 @@ export function winogradTiles(n: number, ho: number, wo: number): number {
 
 /**
  * Whether Winograd is likely faster than im2col + GEMM, by a cost model in nanoseconds per (input, output) channel
- * pair fitted on this machine kind (scalar JS, one core): the direct GEMM runs at ~0.5 ns per multiply-add, the
- * Winograd GEMMs at ~0.4 ns per multiply-add over 36 positions per (4-aligned) tile, the weight transform costs
- * ~50 ns per pair (once, or once per tile block when U is too big to share), and the input/output transforms
- * ~60 ns per tile per input channel and ~50 ns per tile per output channel. `directMacsPerPair` is what the
- * im2col path would do per pair: live kernel taps × N × output positions.
+ * pair fitted on this machine kind (one core, asm.js tiles): the direct GEMM runs at ~0.5 ns per multiply-add
+ * (im2col included), the Winograd GEMMs at ~0.3 ns per multiply-add over 36 positions per (4-aligned) tile, the
+ * weight transform costs ~50 ns per pair (once, or once per tile block when U is too big to keep), the input
+ * transform ~60 ns per tile per input channel, and the output transform with the fixed cost of a block's 36 tiles
+ * ~85 ns per tile per output channel (what dominates at 1–3 input channels). `directMacsPerPair` is what the
+ * im2col path would do per pair: live kernel taps × N × output positions. Checked against measured CPU time:
+ * 128×1×28×28→16 im2col (10.5 vs 11.5 ms), 8×512×2×2→512 Winograd (29.6 vs 34.8 ms).
  */
 export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): boolean {
   const tiles = winogradTiles(p.n, p.ho, p.wo);
@@ -99,7 +101,7 @@ export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): b
   const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
   const coPad = Math.ceil(p.co / 4) * 4;
   const uRepeats = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 <= MAX_U_BYTES ? 1 : tBlocks;
-  const wino = 0.4 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 50 / p.ci);
+  const wino = 0.3 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 85 / p.ci);
   return wino < 0.5 * directMacsPerPair;
 }
 
