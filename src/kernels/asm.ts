@@ -12,7 +12,6 @@
 // Each thread has its own heap (a worker gets its own module instance). The heap grows by instantiating the module
 // again over a bigger ArrayBuffer: asm.js heaps have a fixed size, a power of two up to 16 MB, then multiples of it.
 
-/* eslint-disable */
 // The asm.js module. Written in the subset's own style (coercions as type annotations); TypeScript only strips the
 // parameter types.
 export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernels {
@@ -41,7 +40,9 @@ export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): As
       c20 = +0; c21 = +0; c22 = +0; c23 = +0; c30 = +0; c31 = +0; c32 = +0; c33 = +0;
     }
     // Two k steps per iteration (measured 7.3 → 7.8 GFLOP/s per core on a 96×384×256 block), then the odd one;
-    // each sum still adds p = 0, 1, 2, … in order.
+    // each sum still adds p = 0, 1, 2, … in order. The k step is written out three times on purpose: asm.js has no
+    // way to share it (a function cannot return 16 accumulators), and padding k to even with a zero step would turn
+    // 0·Inf into NaN.
     for (p = 0; ((p + 1) | 0) < (k | 0); p = (p + 2) | 0) {
       a0 = +H[ia >> 3]; a1 = +H[(ia + 8) >> 3]; a2 = +H[(ia + 16) >> 3]; a3 = +H[(ia + 24) >> 3];
       b0 = +H[ib >> 3]; b1 = +H[(ib + 8) >> 3]; b2 = +H[(ib + 16) >> 3]; b3 = +H[(ib + 24) >> 3];
@@ -98,7 +99,6 @@ export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): As
   // Keys unlike the names: some compilers print `{ block: block }` as `{ block }`, which asm.js does not accept.
   return { block: blockTiles, wino: winoTiles };
 }
-/* eslint-enable */
 
 /** The module's functions (arguments are byte offsets into the heap, and counts). */
 interface AsmKernels {
