@@ -10,6 +10,10 @@
 // To add one: an entry in `variants()` — { id, impl, dir, threads, applies(st), skip(st) → reason | null,
 // setup(st) → { run, out } } where run() computes (sync or async) and out() returns the result in our layout
 // (NCHW activations, OIHW weights). FLOPs are always the direct convolution's (also for Winograd).
+//
+// Buffers are what the library's Conv2d layer hands its kernels: the weight lives in shared memory (a layer's
+// parameters are allocated with allocShared, so worker threads read them in place), activations and gradients are
+// ordinary Float32Arrays (the pool stages those through shared buffers, and that copy is timed).
 
 import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
 import { LAYERS, convMacs, convParams } from './shapes.mjs';
@@ -28,7 +32,7 @@ function makeState(s, tf) {
   const x = randomArray(p.n * p.c * p.h * p.w, 1);
   // Kaiming-like scale keeps outputs O(1) whatever the fan-in.
   const wScale = Math.sqrt(3 / (p.c * p.kh * p.kw));
-  const w = randomArray(p.o * p.c * p.kh * p.kw, 2, -wScale, wScale);
+  const w = sharedCopy(randomArray(p.o * p.c * p.kh * p.kw, 2, -wScale, wScale));
   const dy = randomArray(p.n * p.o * p.oh * p.ow, 3);
   const st = { s, p, x, w, dy, flop: 2 * convMacs(p), ref: {}, tfIn: null };
   if (tf) {
@@ -40,6 +44,14 @@ function makeState(s, tf) {
     };
   }
   return st;
+}
+
+/** A copy in a SharedArrayBuffer where there is one, as the library's layers allocate their parameters. */
+function sharedCopy(a) {
+  if (typeof SharedArrayBuffer !== 'function') return a;
+  const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
 }
 
 function disposeState(st) {
