@@ -17,6 +17,7 @@
 export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): AsmKernels {
   'use asm';
   var H = new stdlib.Float64Array(heap);
+  var F = new stdlib.Float32Array(heap);
   var imul = stdlib.Math.imul;
 
   // One 4×4 register tile: out[i][j] (row i at byte o + i·ldo) = (init ? out[i][j] : 0) + Σ_p A[i][p]·B[p][j],
@@ -96,20 +97,101 @@ export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): As
     }
   }
 
+  // Winograd weight transform U = G g Gᵀ of 4 output channels × ci input channels (float32 3×3 filters at byte
+  // offset src: filter (lane, ic) at src + ic·icStep + lane·laneStep, its 9 taps in order, or reversed (180°
+  // rotation) when flip) into the GEMM A-panel at dst: U[ξ] of (lane, ic) at dst + ξ·xiStep + (4·ic + lane)·8.
+  // Lanes from `lanes` on (channels past the last) get zeros and read nothing. Returns 1 if a filter read holds a NaN
+  // or ±Inf (their sum times 0 is then NaN; a sum of nine float32 values cannot overflow a double), else 0.
+  // G's rows: (1/4, 0, 0), −(1, 1, 1)/6, −(1, −1, 1)/6, (1/24, 1/12, 1/6), (1/24, −1/12, 1/6), (0, 0, 1); one row of
+  // G g (a, b, c) at a time, then G along it (the same arithmetic as the plain JS transform it replaced).
+  function transformWeights(src: any, ci: any, icStep: any, laneStep: any, flip: any, lanes: any, dst: any, xiStep: any) {
+    src = src | 0; ci = ci | 0; icStep = icStep | 0; laneStep = laneStep | 0; flip = flip | 0; lanes = lanes | 0; dst = dst | 0;
+    xiStep = xiStep | 0;
+    var ic = 0, lane = 0, s = 0, t = 0, d = 0, o = 0, e = 0;
+    var g0 = .5, g1 = .5, g2 = .5, g3 = .5, g4 = .5, g5 = .5, g6 = .5, g7 = .5, g8 = .5;
+    var a = .5, b = .5, c = .5, sum = .5, bad = .5;
+    bad = +0;
+    t = flip ? -4 : 4;
+    for (ic = 0; (ic | 0) < (ci | 0); ic = (ic + 1) | 0) {
+      for (lane = 0; (lane | 0) < 4; lane = (lane + 1) | 0) {
+        o = (dst + ((((ic << 2) + lane) | 0) << 3)) | 0;
+        d = o;
+        if ((lane | 0) >= (lanes | 0)) {
+          for (e = 0; (e | 0) < 36; e = (e + 1) | 0) {
+            H[d >> 3] = +0; d = (d + xiStep) | 0;
+          }
+          continue;
+        }
+        s = (src + (imul(ic, icStep) | 0) + (imul(lane, laneStep) | 0)) | 0;
+        if (flip) s = (s + 32) | 0;
+        g0 = +F[s >> 2]; g1 = +F[(s + t) >> 2]; g2 = +F[(s + (t << 1)) >> 2];
+        g3 = +F[(s + (imul(t, 3) | 0)) >> 2]; g4 = +F[(s + (t << 2)) >> 2]; g5 = +F[(s + (imul(t, 5) | 0)) >> 2];
+        g6 = +F[(s + (imul(t, 6) | 0)) >> 2]; g7 = +F[(s + (imul(t, 7) | 0)) >> 2]; g8 = +F[(s + (t << 3)) >> 2];
+        bad = bad + (g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7 + g8) * +0;
+        a = g0 * 0.25; b = g1 * 0.25; c = g2 * 0.25; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c; d = (d + xiStep) | 0;
+        a = -(g0 + g6 + g3) * 0.16666666666666666; b = -(g1 + g7 + g4) * 0.16666666666666666; c = -(g2 + g8 + g5) * 0.16666666666666666; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c; d = (d + xiStep) | 0;
+        a = (g3 - (g0 + g6)) * 0.16666666666666666; b = (g4 - (g1 + g7)) * 0.16666666666666666; c = (g5 - (g2 + g8)) * 0.16666666666666666; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c; d = (d + xiStep) | 0;
+        a = g0 * 0.041666666666666664 + g3 * 0.08333333333333333 + g6 * 0.16666666666666666; b = g1 * 0.041666666666666664 + g4 * 0.08333333333333333 + g7 * 0.16666666666666666; c = g2 * 0.041666666666666664 + g5 * 0.08333333333333333 + g8 * 0.16666666666666666; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c; d = (d + xiStep) | 0;
+        a = g0 * 0.041666666666666664 - g3 * 0.08333333333333333 + g6 * 0.16666666666666666; b = g1 * 0.041666666666666664 - g4 * 0.08333333333333333 + g7 * 0.16666666666666666; c = g2 * 0.041666666666666664 - g5 * 0.08333333333333333 + g8 * 0.16666666666666666; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c; d = (d + xiStep) | 0;
+        a = g6; b = g7; c = g8; sum = a + c;
+        H[d >> 3] = a * 0.25; d = (d + xiStep) | 0;
+        H[d >> 3] = -(sum + b) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = (b - sum) * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 + b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = a * 0.041666666666666664 - b * 0.08333333333333333 + c * 0.16666666666666666; d = (d + xiStep) | 0;
+        H[d >> 3] = c;
+      }
+    }
+    return (bad != bad ? 1 : 0) | 0;
+  }
+
   // Keys unlike the names: some compilers print `{ block: block }` as `{ block }`, which asm.js does not accept.
-  return { block: blockTiles, wino: winoTiles };
+  return { block: blockTiles, wino: winoTiles, weights: transformWeights };
 }
 
 /** The module's functions (arguments are byte offsets into the heap, and counts). */
 interface AsmKernels {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  weights: (src: number, ci: number, icStep: number, laneStep: number, flip: number, lanes: number, dst: number, xiStep: number) => number;
 }
 
 /** A heap and the module instance over it. */
 export interface AsmGemm extends AsmKernels {
   /** The heap as float64 (what packing and transforms write, and results are read from). */
   h: Float64Array;
+  /** The same heap as float32 (where filters are copied for `weights`). */
+  f: Float32Array;
 }
 
 let current: AsmGemm | null = null;
@@ -128,7 +210,7 @@ export function asmGemm(doubles: number): AsmGemm {
   if (current === null || current.h.length < doubles) {
     const heap = new ArrayBuffer(asmHeapBytes(doubles * 8));
     const mod = AsmGemmModule(globalThis, null, heap);
-    current = { h: new Float64Array(heap), block: mod.block, wino: mod.wino };
+    current = { h: new Float64Array(heap), f: new Float32Array(heap), block: mod.block, wino: mod.wino, weights: mod.weights };
   }
   return current;
 }

@@ -26,8 +26,8 @@
 // GEMMs (one tile block, or a U too big to keep). Every output is computed the same way whichever unit or thread
 // computes it.
 
-import { asmGemm } from './asm.js';
-import { parallelFor, registerTask } from './parallel.js';
+import { asmGemm, type AsmGemm } from './asm.js';
+import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
@@ -114,75 +114,48 @@ const patch = new Float64Array(6);
 let uCall: ConvTaskParams | null = null;
 let uHeap: Float64Array | null = null;
 
-// G's fractions as multipliers (a division costs several multiplications).
-const G4 = 1 / 4, G6 = 1 / 6, G12 = 1 / 12, G24 = 1 / 24;
+/** Where `copyFilters` put the filters: filter (oc, ic) at float32 index base + (oc − oc0)·laneStep + ic·icStep. */
+interface FilterCopy {
+  oc0: number;
+  laneStep: number;
+  icStep: number;
+}
 
 /**
- * Output channels [oc0, oc1) of U (multiples of 4 from ocBase), packed as GEMM A-panels of a buffer at u[at …] holding
- * `rows` channels from `ocBase` on: u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)] = (G g_{oc,ic} Gᵀ)[ξ],
- * r = oc − ocBase, ξ = 6·row + col. Padded channels (oc ≥ Co) get zeros. The loops run over panels of 4 channels,
- * then ic, then the 4 channels, so that each of the 36 ξ-streams is written in order, 4 values at a time.
- * (Measured: faster than transforming bursts of pairs into a buffer and copying each ξ-slice out.)
+ * Copies the 3×3 filters of output channels [oc0, min(oc1, Co)) (all Ci input channels, as the transform reads them:
+ * w itself, or w[ic, oc] when flip) into this thread's heap at float32 index `base`: one contiguous copy, or one per
+ * input channel when flip picks a part of each row of w.
  */
-function weightTransform(u: Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): void {
+function copyFilters(f: Float32Array, base: number, w: Float32Array, p: WinogradParams, oc0: number, oc1: number): FilterCopy {
+  const { ci, co, flip } = p;
+  const end = Math.min(oc1, co), n = end - oc0;
+  if (!flip) {
+    f.set(w.subarray(oc0 * ci * 9, end * ci * 9), base);
+    return { oc0, laneStep: ci * 9, icStep: 9 };
+  }
+  if (n === co) f.set(w, base);
+  else for (let ic = 0; ic < ci; ic++) f.set(w.subarray((ic * co + oc0) * 9, (ic * co + end) * 9), base + ic * n * 9);
+  return { oc0, laneStep: 9, icStep: n * 9 };
+}
+
+/**
+ * Output channels [oc0, oc1) of U (multiples of 4 from ocBase), packed as GEMM A-panels of a buffer at heap double
+ * `at` holding `rows` channels from `ocBase` on: h[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)] =
+ * (G g_{oc,ic} Gᵀ)[ξ], r = oc − ocBase, ξ = 6·row + col. Padded channels (oc ≥ Co) get zeros. The filters are read
+ * from the heap copy `fc` (copyFilters, at float32 index base) by the asm.js `weights` (measured 6.2 → 4.4 ms of a
+ * 512→512 @7 forward on one core, against the same arithmetic as plain JS reading w). True if a filter read holds a
+ * NaN or ±Inf.
+ */
+function weightTransform(g: AsmGemm, at: number, base: number, fc: FilterCopy, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
+  let bad = 0;
   for (let pc = oc0; pc < oc1; pc += 4) {
-    const panel = at + ((pc - ocBase) >> 2) * 4 * ci;
-    for (let ic = 0; ic < ci; ic++) {
-      for (let lane = 0; lane < 4; lane++) {
-        const oc = pc + lane;
-        const o = panel + ic * 4 + lane;
-        if (oc >= co) {
-          for (let xi = 0; xi < 36; xi++) u[xi * sx + o] = 0;
-          continue;
-        }
-        // g[ky][kx] of the pair (oc, ic)
-        let g0: number, g1: number, g2: number, g3: number, g4: number, g5: number, g6: number, g7: number, g8: number;
-        if (!flip) {
-          const s = (oc * ci + ic) * 9;
-          g0 = w[s]!; g1 = w[s + 1]!; g2 = w[s + 2]!;
-          g3 = w[s + 3]!; g4 = w[s + 4]!; g5 = w[s + 5]!;
-          g6 = w[s + 6]!; g7 = w[s + 7]!; g8 = w[s + 8]!;
-        } else {
-          // stored (Ci, Co, 3, 3): w'[oc, ic][ky][kx] = w[ic, oc][2 − ky][2 − kx]
-          const s = (ic * co + oc) * 9;
-          g0 = w[s + 8]!; g1 = w[s + 7]!; g2 = w[s + 6]!;
-          g3 = w[s + 5]!; g4 = w[s + 4]!; g5 = w[s + 3]!;
-          g6 = w[s + 2]!; g7 = w[s + 1]!; g8 = w[s]!;
-        }
-        // U = G g Gᵀ, one row of G g (a, b, c: G's row r applied down the columns (g0,g3,g6), (g1,g4,g7), (g2,g5,g8))
-        // at a time, then G along it → U[r][0..5] at ξ = 6r + col. All in locals: no scratch array between the
-        // two passes (measured 6–7% faster at 512@7 than through a 6×3 scratch), and no helper taking doubles
-        // (they are boxed when not inlined).
-        let a: number, b: number, c: number;
-        a = g0 * G4; b = g1 * G4; c = g2 * G4;
-        { const d = 0 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-        a = -(g0 + g6 + g3) * G6; b = -(g1 + g7 + g4) * G6; c = -(g2 + g8 + g5) * G6;
-        { const d = 6 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-        a = (g3 - (g0 + g6)) * G6; b = (g4 - (g1 + g7)) * G6; c = (g5 - (g2 + g8)) * G6;
-        { const d = 12 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-        a = g0 * G24 + g3 * G12 + g6 * G6; b = g1 * G24 + g4 * G12 + g7 * G6; c = g2 * G24 + g5 * G12 + g8 * G6;
-        { const d = 18 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-        a = g0 * G24 - g3 * G12 + g6 * G6; b = g1 * G24 - g4 * G12 + g7 * G6; c = g2 * G24 - g5 * G12 + g8 * G6;
-        { const d = 24 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-        a = g6; b = g7; c = g8;
-        { const d = 30 * sx + o, sum = a + c;
-          u[d] = a * G4; u[d + sx] = -(sum + b) * G6; u[d + 2 * sx] = (b - sum) * G6;
-          u[d + 3 * sx] = a * G24 + b * G12 + c * G6; u[d + 4 * sx] = a * G24 - b * G12 + c * G6; u[d + 5 * sx] = c; }
-      }
-    }
+    const src = base + (pc - fc.oc0) * fc.laneStep;
+    const dst = at + ((pc - ocBase) >> 2) * 4 * ci;
+    bad |= g.weights(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, flip ? 1 : 0, Math.max(0, Math.min(4, co - pc)), dst * 8, sx * 8);
   }
+  return bad !== 0;
 }
 
 /**
@@ -263,18 +236,21 @@ interface ConvTaskParams {
 }
 
 /** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
-function convUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, q: ConvTaskParams, u0: number, u1: number): void {
+function convUnits(
+  y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
+): void {
   const { p, ep, coPad, oBlocks, tiles, localU } = q;
   const { ci, ho, wo } = p;
   const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
   const tbPad = TB;
-  // Heap layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16).
+  // Heap layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16)
+  // | the float32 filters of a unit's (local U) or all (whole U) output channels, for the weight transform.
   const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(tbPad, ci);
-  const vAt = 36 * uXi, mAt = vAt + 36 * vXi;
-  const g = asmGemm(mAt + 36 * 16);
-  const h = g.h;
+  const vAt = 36 * uXi, mAt = vAt + 36 * vXi, fAt = mAt + 36 * 16;
+  const g = asmGemm(fAt + Math.ceil(((localU ? q.ob : coPad) * ci * 9) / 2));
+  const h = g.h, base = 2 * fAt;
   if (!localU && (uCall !== q || uHeap !== h)) {
-    weightTransform(h, 0, w, p, coPad, 0, 0, coPad);
+    if (weightTransform(g, 0, base, copyFilters(g.f, base, w, p, 0, coPad), p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
     uHeap = h;
   }
@@ -288,10 +264,11 @@ function convUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Float
       vFor = tb;
     }
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    const fc = localU ? copyFilters(g.f, base, w, p, o0, o1) : null;
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
       // Local U: the 4 channels' transformed weights, just before their GEMMs (36·4·Ci doubles, 590 KB at Ci = 512,
       // stay in L2).
-      if (localU) weightTransform(h, 0, w, p, 4, oc0, oc0, oc0 + 4);
+      if (fc !== null && weightTransform(g, 0, base, fc, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
         const vPanel = vAt + (j0 >> 2) * 4 * ci;
@@ -371,12 +348,15 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, q, u0, u1);
+  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
 });
 
 /**
  * The Winograd convolution: y (= or +=) conv(x, w) with the epilogue applied. See WinogradParams for the layouts.
- * Callers check applicability (3×3, stride 1, dilation 1, groups 1) before.
+ * Callers check applicability (3×3, stride 1, dilation 1, groups 1) before, and that x holds no NaN or ±Inf.
+ * Returns false if w holds a NaN or ±Inf (seen by the weight transform, which reads every filter anyway): y is then
+ * not the direct convolution's NaN/Inf pattern, and the caller computes it another way (so a caller that
+ * accumulates into y must check w itself, before).
  */
 export function winogradConv(
   y: Float32Array,
@@ -385,7 +365,7 @@ export function winogradConv(
   res: Float32Array | null,
   p: WinogradParams,
   ep: Epilogue = NO_EPILOGUE,
-): void {
+): boolean {
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
   const tBlocks = Math.ceil(tiles / TB);
@@ -397,5 +377,10 @@ export function winogradConv(
   const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU };
   const cost = 72 * coPad * p.ci * tBlocks * TB + 330 * coPad * p.ci * (localU ? tBlocks : 1);
   const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
-  parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, res }, writes: ['y'], overwrites, params: q, units: oBlocks * tBlocks, cost });
+  flag[0] = 0;
+  parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, res, flag }, writes: ['y', 'flag'], overwrites, params: q, units: oBlocks * tBlocks, cost });
+  return flag[0] === 0;
 }
+
+/** Set to 1 by any thread whose weight transform read a NaN or ±Inf (shared, so workers write it in place). */
+const flag = sharedFloat64(1);

@@ -68,6 +68,43 @@ describe('asm.js tiles', () => {
     }
   });
 
+  it('weights: U = G g Gᵀ of 4 channels × ci filters into the A-panel layout, taps in order or rotated 180°', () => {
+    // G of F(4×4, 3×3) (Lavin & Gray 2015), and U = G g Gᵀ as a plain float64 matrix product.
+    const G = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]];
+    const ref = (g: number[]): number[] => {
+      const u: number[] = [];
+      for (let r = 0; r < 6; r++) {
+        for (let c = 0; c < 6; c++) {
+          let s = 0;
+          for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) s += G[r]![a]! * g[3 * a + b]! * G[c]![b]!;
+          u.push(s);
+        }
+      }
+      return u;
+    };
+    const ci = 3, xi = 4 * ci + 5; // ξ-slices a stride apart, not packed tight
+    const g = asmGemm(1 << 14);
+    for (const flip of [0, 1]) {
+      const filters = randArray(5 + flip, 4 * ci * 9);
+      // not flipped: [lane][ic][9] (icStep 36 bytes, laneStep ci·36); flipped: [ic][lane][9] (144, 36)
+      const at = (lane: number, ic: number) => (flip ? ic * 36 + lane * 9 : lane * ci * 9 + ic * 9);
+      const src = 1000, dst = 2000;
+      g.f.set(filters, src);
+      g.h.fill(NaN, dst, dst + 36 * xi);
+      g.weights(src * 4, ci, flip ? 144 : 36, flip ? 36 : ci * 36, flip, 4, dst * 8, xi * 8);
+      for (let lane = 0; lane < 4; lane++) {
+        for (let ic = 0; ic < ci; ic++) {
+          const taps = Array.from(filters.subarray(at(lane, ic), at(lane, ic) + 9));
+          const u = ref(flip ? taps.reverse() : taps);
+          for (let x = 0; x < 36; x++) {
+            const got = g.h[dst + x * xi + 4 * ic + lane]!;
+            expect(Math.abs(got - u[x]!)).toBeLessThanOrEqual(1e-15 * (1 + Math.abs(u[x]!)));
+          }
+        }
+      }
+    }
+  });
+
   it('the heap grows (a new instance over a bigger buffer) and keeps valid asm.js sizes', () => {
     expect(asmHeapBytes(1)).toBe(2 ** 16);
     expect(asmHeapBytes(2 ** 16 + 1)).toBe(2 ** 17);

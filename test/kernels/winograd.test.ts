@@ -85,22 +85,34 @@ describe('Winograd F(4×4, 3×3) vs naive', () => {
 
   it('NaN or ±Inf in x, w or dy: the im2col path runs instead (Winograd would smear them over whole tiles)', () => {
     const p = params(1, 2, 9, 9, 3, 1);
-    const im2col = (f: () => void) => {
-      const prev = setWinogradPolicy('never');
+    const withPolicy = (policy: WinogradPolicy, f: () => void) => {
+      const prev = setWinogradPolicy(policy);
       try {
         f();
       } finally {
         setWinogradPolicy(prev);
       }
     };
-    for (const [where, idx, v] of [['x', 40, NaN], ['x', 12, Infinity], ['w', 5, -Infinity]] as const) {
+    const im2col = (f: () => void) => withPolicy('never', f);
+    // x is checked before; w by the weight transform itself (then the forward runs again on the im2col path):
+    // every tap of a filter, of the last output channel (a 4-channel panel's padded lanes follow it) and the first.
+    const cases: ['x' | 'w', number, number][] = [['x', 40, NaN], ['x', 12, Infinity]];
+    for (let t = 0; t < 9; t++) cases.push(['w', 36 + t, [NaN, Infinity, -Infinity][t % 3]!]);
+    cases.push(['w', 0, NaN], ['w', 13, -Infinity]);
+    for (const [where, idx, v] of cases) {
       const x = randArray(31, 2 * 81), w = randArray(32, 3 * 2 * 9);
       (where === 'x' ? x : w)[idx] = v;
       const y = new Float32Array(3 * 81), yr = new Float32Array(3 * 81);
-      conv2dForward(y, x, w, null, p);
+      withPolicy('always', () => conv2dForward(y, x, w, null, p));
       im2col(() => conv2dForward(yr, x, w, null, p));
-      assertIdentical(`fwd with ${v} in ${where}`, y, yr);
+      assertIdentical(`fwd with ${v} in ${where}[${idx}]`, y, yr);
       expect(yr.some((t) => !Number.isFinite(t)) && yr.some((t) => Number.isFinite(t))).toBe(true);
+      // fused, with a ReLU (which would turn a −Inf or a negative NaN into 0, so it cannot be checked after)
+      const ep = { scale: Float64Array.of(0.5, -1, 2), shift: Float64Array.of(0.1, 0, -0.2), relu: true };
+      const res = randArray(35, 3 * 81);
+      withPolicy('always', () => conv2dForwardFused(y, x, w, res, p, ep));
+      im2col(() => conv2dForwardFused(yr, x, w, res, p, ep));
+      assertIdentical(`fused fwd with ${v} in ${where}[${idx}]`, y, yr);
     }
     const dy = randArray(33, 3 * 81), w = randArray(34, 54);
     dy[30] = NaN;
