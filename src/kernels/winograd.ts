@@ -298,7 +298,6 @@ function outputBlock(
   tilesH: number,
   tilesW: number,
 ): void {
-  const t = tmp;
   const { ho, wo, co } = p;
   const acc = p.accumulate, hasScale = ep.scale !== null, hasShift = ep.shift !== null;
   for (let i = 0; i < 4; i++) {
@@ -314,31 +313,119 @@ function outputBlock(
       const img = (rest - ty) / tilesH;
       const oy0 = ty * 4, ox0 = tx * 4;
       const lane = at + i * 4 + jj;
-      // Column pass: Aᵀ (4×6) down each of the 6 columns → t[row*6 + col], rows 0..3.
-      for (let c = 0; c < 6; c++) {
-        const m0 = m[c * 16 + lane]!, m1 = m[(6 + c) * 16 + lane]!, m2 = m[(12 + c) * 16 + lane]!;
-        const m3 = m[(18 + c) * 16 + lane]!, m4 = m[(24 + c) * 16 + lane]!, m5 = m[(30 + c) * 16 + lane]!;
-        const s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-        t[c] = m0 + s12 + s34;
-        t[6 + c] = d12 + 2 * d34;
-        t[12 + c] = s12 + 4 * s34;
-        t[18 + c] = d12 + 8 * d34 + m5;
-      }
-      // Row pass, epilogue, store.
+      // Column pass: Aᵀ (4×6) down each of the 6 columns → t{row}{col} (locals, rows 0..3).
+      const m00 = m[lane]!, m10 = m[96 + lane]!, m20 = m[192 + lane]!, m30 = m[288 + lane]!, m40 = m[384 + lane]!, m50 = m[480 + lane]!;
+      const s0 = m10 + m20, d0 = m10 - m20, u0 = m30 + m40, e0 = m30 - m40;
+      const t00 = m00 + s0 + u0, t10 = d0 + 2 * e0, t20 = s0 + 4 * u0, t30 = d0 + 8 * e0 + m50;
+      const m01 = m[16 + lane]!, m11 = m[112 + lane]!, m21 = m[208 + lane]!, m31 = m[304 + lane]!, m41 = m[400 + lane]!, m51 = m[496 + lane]!;
+      const s1 = m11 + m21, d1 = m11 - m21, u1 = m31 + m41, e1 = m31 - m41;
+      const t01 = m01 + s1 + u1, t11 = d1 + 2 * e1, t21 = s1 + 4 * u1, t31 = d1 + 8 * e1 + m51;
+      const m02 = m[32 + lane]!, m12 = m[128 + lane]!, m22 = m[224 + lane]!, m32 = m[320 + lane]!, m42 = m[416 + lane]!, m52 = m[512 + lane]!;
+      const s2 = m12 + m22, d2 = m12 - m22, u2 = m32 + m42, e2 = m32 - m42;
+      const t02 = m02 + s2 + u2, t12 = d2 + 2 * e2, t22 = s2 + 4 * u2, t32 = d2 + 8 * e2 + m52;
+      const m03 = m[48 + lane]!, m13 = m[144 + lane]!, m23 = m[240 + lane]!, m33 = m[336 + lane]!, m43 = m[432 + lane]!, m53 = m[528 + lane]!;
+      const s3 = m13 + m23, d3 = m13 - m23, u3 = m33 + m43, e3 = m33 - m43;
+      const t03 = m03 + s3 + u3, t13 = d3 + 2 * e3, t23 = s3 + 4 * u3, t33 = d3 + 8 * e3 + m53;
+      const m04 = m[64 + lane]!, m14 = m[160 + lane]!, m24 = m[256 + lane]!, m34 = m[352 + lane]!, m44 = m[448 + lane]!, m54 = m[544 + lane]!;
+      const s4 = m14 + m24, d4 = m14 - m24, u4 = m34 + m44, e4 = m34 - m44;
+      const t04 = m04 + s4 + u4, t14 = d4 + 2 * e4, t24 = s4 + 4 * u4, t34 = d4 + 8 * e4 + m54;
+      const m05 = m[80 + lane]!, m15 = m[176 + lane]!, m25 = m[272 + lane]!, m35 = m[368 + lane]!, m45 = m[464 + lane]!, m55 = m[560 + lane]!;
+      const s5 = m15 + m25, d5 = m15 - m25, u5 = m35 + m45, e5 = m35 - m45;
+      const t05 = m05 + s5 + u5, t15 = d5 + 2 * e5, t25 = s5 + 4 * u5, t35 = d5 + 8 * e5 + m55;
+      // Row pass (Aᵀ along each row), epilogue, store: rows and columns inside the output only.
       const plane = (img * co + oc) * ho * wo;
       const rows = Math.min(4, ho - oy0), cols = Math.min(4, wo - ox0);
-      for (let r = 0; r < rows; r++) {
-        const m0 = t[r * 6]!, m1 = t[r * 6 + 1]!, m2 = t[r * 6 + 2]!, m3 = t[r * 6 + 3]!, m4 = t[r * 6 + 4]!, m5 = t[r * 6 + 5]!;
-        const s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-        const row = plane + (oy0 + r) * wo + ox0;
-        for (let c = 0; c < cols; c++) {
-          let val = c === 0 ? m0 + s12 + s34 : c === 1 ? d12 + 2 * d34 : c === 2 ? s12 + 4 * s34 : d12 + 8 * d34 + m5;
-          const idx = row + c;
-          if (acc) val = y[idx]! + val;
-          if (hasScale) val *= scale;
-          if (hasShift) val += shift;
-          if (res !== null) val += res[idx]!;
-          y[idx] = val;
+      {
+        const row = plane + (oy0 + 0) * wo + ox0;
+        const s12 = t01 + t02, d12 = t01 - t02, s34 = t03 + t04, d34 = t03 - t04;
+        const v0 = t00 + s12 + s34, v1 = d12 + 2 * d34, v2 = s12 + 4 * s34, v3 = d12 + 8 * d34 + t05;
+        if (cols === 4) {
+          { let val = v0; const idx = row; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v1; const idx = row + 1; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v2; const idx = row + 2; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v3; const idx = row + 3; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+        } else {
+          for (let c = 0; c < cols; c++) {
+            let val = c === 0 ? v0 : c === 1 ? v1 : c === 2 ? v2 : v3;
+            const idx = row + c;
+            if (acc) val = y[idx]! + val;
+            if (hasScale) val *= scale;
+            if (hasShift) val += shift;
+            if (res !== null) val += res[idx]!;
+            y[idx] = val;
+          }
+        }
+        // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
+        if (yb !== null) reluBits(yb, yb, row, row + cols);
+        if (rows === 1) continue;
+      }
+      {
+        const row = plane + (oy0 + 1) * wo + ox0;
+        const s12 = t11 + t12, d12 = t11 - t12, s34 = t13 + t14, d34 = t13 - t14;
+        const v0 = t10 + s12 + s34, v1 = d12 + 2 * d34, v2 = s12 + 4 * s34, v3 = d12 + 8 * d34 + t15;
+        if (cols === 4) {
+          { let val = v0; const idx = row; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v1; const idx = row + 1; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v2; const idx = row + 2; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v3; const idx = row + 3; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+        } else {
+          for (let c = 0; c < cols; c++) {
+            let val = c === 0 ? v0 : c === 1 ? v1 : c === 2 ? v2 : v3;
+            const idx = row + c;
+            if (acc) val = y[idx]! + val;
+            if (hasScale) val *= scale;
+            if (hasShift) val += shift;
+            if (res !== null) val += res[idx]!;
+            y[idx] = val;
+          }
+        }
+        // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
+        if (yb !== null) reluBits(yb, yb, row, row + cols);
+        if (rows === 2) continue;
+      }
+      {
+        const row = plane + (oy0 + 2) * wo + ox0;
+        const s12 = t21 + t22, d12 = t21 - t22, s34 = t23 + t24, d34 = t23 - t24;
+        const v0 = t20 + s12 + s34, v1 = d12 + 2 * d34, v2 = s12 + 4 * s34, v3 = d12 + 8 * d34 + t25;
+        if (cols === 4) {
+          { let val = v0; const idx = row; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v1; const idx = row + 1; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v2; const idx = row + 2; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v3; const idx = row + 3; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+        } else {
+          for (let c = 0; c < cols; c++) {
+            let val = c === 0 ? v0 : c === 1 ? v1 : c === 2 ? v2 : v3;
+            const idx = row + c;
+            if (acc) val = y[idx]! + val;
+            if (hasScale) val *= scale;
+            if (hasShift) val += shift;
+            if (res !== null) val += res[idx]!;
+            y[idx] = val;
+          }
+        }
+        // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
+        if (yb !== null) reluBits(yb, yb, row, row + cols);
+        if (rows === 3) continue;
+      }
+      {
+        const row = plane + (oy0 + 3) * wo + ox0;
+        const s12 = t31 + t32, d12 = t31 - t32, s34 = t33 + t34, d34 = t33 - t34;
+        const v0 = t30 + s12 + s34, v1 = d12 + 2 * d34, v2 = s12 + 4 * s34, v3 = d12 + 8 * d34 + t35;
+        if (cols === 4) {
+          { let val = v0; const idx = row; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v1; const idx = row + 1; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v2; const idx = row + 2; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+          { let val = v3; const idx = row + 3; if (acc) val = y[idx]! + val; if (hasScale) val *= scale; if (hasShift) val += shift; if (res !== null) val += res[idx]!; y[idx] = val; }
+        } else {
+          for (let c = 0; c < cols; c++) {
+            let val = c === 0 ? v0 : c === 1 ? v1 : c === 2 ? v2 : v3;
+            const idx = row + c;
+            if (acc) val = y[idx]! + val;
+            if (hasScale) val *= scale;
+            if (hasShift) val += shift;
+            if (res !== null) val += res[idx]!;
+            y[idx] = val;
+          }
         }
         // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
         if (yb !== null) reluBits(yb, yb, row, row + cols);
