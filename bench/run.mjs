@@ -114,6 +114,20 @@ async function main() {
   if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) > 0) process.exitCode = 1;
 }
 
+/**
+ * A new thread count rebuilds the worker pool on the next kernel call, and its workers take ~100 ms to load their
+ * modules, during which calls run mostly on the main thread. So: one parallel call now (it builds the pool), then
+ * half a second for the workers to come up, so that no variant's warm-up or timing overlaps their start.
+ */
+async function startPool(k) {
+  const gemmFile = join(DIST, 'kernels', 'gemm.js');
+  if (k <= 1 || !existsSync(gemmFile)) return;
+  const { sgemm } = await import(gemmFile);
+  const n = 256, a = new Float32Array(n * n).fill(1), c = new Float32Array(n * n);
+  sgemm(c, a, a, n, n, n);
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 /** → { n, set(n) | null, desc }: the kernels' thread count for this run, how to change it, and a description. */
 async function setupThreads(opts) {
   const ctl = await findThreadControl();
@@ -129,11 +143,15 @@ async function setupThreads(opts) {
   }
   const want = opts.threads ?? (typeof ctl.getNumThreads === 'function' ? await ctl.getNumThreads() : 1);
   await ctl.setNumThreads(want);
+  await startPool(want);
   const n = used();
   const how = opts.threads !== null ? `--threads ${opts.threads}` : 'the library default';
   return {
     n,
-    set: async (k) => { await ctl.setNumThreads(k); },
+    set: async (k) => {
+      await ctl.setNumThreads(k);
+      await startPool(k);
+    },
     desc: `${n} (setNumThreads(${want}) from ${ctl.file}, ${how}${n !== want ? `; the backend reports ${n}` : ''})`,
   };
 }
