@@ -18,6 +18,10 @@
 //   forward (im2col): bias + Σ_k w[o,k]·col[k,j], k ascending = (ci, ky, kx) row-major, float64, one rounding —
 //     the naive reference's order, so bit-identical to it.
 //   backward weight: Σ over (n, oy, ox) ascending in float64, then added to dw once — the naive order, bit-identical.
+//     Except where the channel blocks give fewer than MIN_WEIGHT_UNITS units on a big enough problem (CIFAR's 3→16
+//     stem: one): the images are then split into at most MAX_SPLITS runs fixed by the shape, each summed that way
+//     into its own float64 partial, and dw += (partial₀ + partial₁ + …) once. Still one order per shape, whatever
+//     the threads; within a rounding of the naive loop.
 //   backward input (im2col): each dcol entry is a float64 sum over output channels; col2im adds them per dx entry in
 //     (ky, kx, oy, ox) order, in float64; dx += that once.
 //   Winograd: float64 throughout, one rounding (see winograd.ts).
@@ -26,7 +30,7 @@
 //   forward: (image, block of output columns, block of output channels) — each unit does its own im2col;
 //   backward input: (image, group, block of input channels) — a unit's col2im touches only its channels of dx;
 //   backward weight: (group, block of output channels, block of input channels) — every image is summed inside
-//     the unit, in order (never split over the batch: that would change each dw entry's summation order).
+//     the unit, in order; times the image splits where there are any (above).
 // Block sizes depend on the shapes only. Scratch buffers are module-level (one set per thread), grown on demand.
 //
 // Small maps (fewer than SMALL_MAP output positions, as in CIFAR-sized inputs or ResNet's last stages): several
@@ -35,7 +39,7 @@
 // meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
 import { dgemmAccRange, scratchLength, sgemmRange } from './gemm.js';
-import { parallelFor, registerTask } from './parallel.js';
+import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
 
@@ -630,9 +634,21 @@ interface BackwardWeightTask {
   rowBlocks: number;
   /** Images per GEMM (consecutive images side by side along k): a function of the shape only. */
   imgChunk: number;
+  /**
+   * Images per split, and splits: 1 split (all images, n) unless the channel blocks alone give too few units; then
+   * each split sums its images into its own float64 partial dw, and the partials are added in split order.
+   */
+  splitImages: number;
+  splits: number;
   /** Live kernel taps (dw is then the gathered live-tap gradient), or null for all. */
   taps: number[] | null;
 }
+
+/** Units below which a weight gradient is split over images too (a function of the shape only, not of threads). */
+const MIN_WEIGHT_UNITS = 4;
+/** Splits at most, and the largest partial-sum buffer (doubles) a split may take. */
+const MAX_SPLITS = 8;
+const MAX_PARTIAL = 2 ** 20;
 
 function backwardWeightTask(p: Conv2dParams, taps: number[] | null): BackwardWeightTask {
   const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
@@ -643,50 +659,59 @@ function backwardWeightTask(p: Conv2dParams, taps: number[] | null): BackwardWei
   const chBlocks = Math.ceil(cg / chBlock);
   const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 32), Math.ceil(want / chBlocks)));
   const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
-  const imgChunk = Math.max(1, Math.min(p.n, Math.floor(COL_CAP / (chBlock * khw * ohw))));
-  return { p, chBlock, chBlocks, rowBlock, rowBlocks: Math.ceil(og / rowBlock), imgChunk, taps };
+  const rb = Math.ceil(og / rowBlock);
+  // Few units (CIFAR's 3→16 stem: 1; its 16→16 convs: 2) and enough work to share: split the images as well.
+  const base = p.groups * chBlocks * rb, dwLen = p.o * cg * khw;
+  let splits = 1;
+  if (base < MIN_WEIGHT_UNITS && p.n > 1 && 2 * p.n * p.o * cg * khw * ohw >= 2 ** 22) {
+    splits = Math.min(p.n, Math.ceil(MIN_WEIGHT_UNITS / base) * 2, MAX_SPLITS, Math.floor(MAX_PARTIAL / dwLen));
+  }
+  const splitImages = Math.ceil(p.n / Math.max(1, splits));
+  splits = Math.ceil(p.n / splitImages);
+  const imgChunk = Math.max(1, Math.min(splitImages, Math.floor(COL_CAP / (chBlock * khw * ohw))));
+  return { p, chBlock, chBlocks, rowBlock, rowBlocks: rb, imgChunk, splitImages, splits, taps };
 }
 
 /**
- * Backward-weight units: unit = (g·chBlocks + chBlock)·rowBlocks + rowBlock. Every image is summed inside the
- * unit, images ascending then positions ascending, in one float64 running sum per dw entry (the naive order).
+ * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
+ * image is summed inside the unit, images ascending then positions ascending, in one float64 running sum per dw
+ * entry (the naive order, so the same bits as the naive loop). With several, unit (split s, …) sums the images of
+ * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
  */
-function backwardWeightUnits(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, u0: number, u1: number): void {
+function backwardWeightUnits(
+  dw: Float32Array, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
+): void {
   const { p, taps } = q;
-  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
+  const { n, c, o, kh, kw, groups } = p;
   const cg = c / groups, og = o / groups;
-  const khw = taps ? taps.length : kh * kw, K = cg * khw, ohw = oh * ow, hw = h * p.w;
-  const pointwise = isPointwise(p);
+  const khw = taps ? taps.length : kh * kw, K = cg * khw;
   for (let unit = u0; unit < u1; unit++) {
     const rb = unit % q.rowBlocks;
     const rest = (unit - rb) / q.rowBlocks;
     const chi = rest % q.chBlocks;
-    const g = (rest - chi) / q.chBlocks;
+    const rest2 = (rest - chi) / q.chBlocks;
+    const g = rest2 % groups, split = (rest2 - g) / groups;
     const c0 = chi * q.chBlock, c1 = Math.min(cg, c0 + q.chBlock);
     const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock), m = r1 - r0;
     const kb = (c1 - c0) * khw;
+    const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
+    if (part !== null) {
+      // This split's partial sums, straight into its slice of part (rows of K entries, like dw).
+      const at = split * o * K + (g * og + r0) * K + c0 * khw;
+      for (let n0 = nBegin; n0 < nEnd; n0 += q.imgChunk) {
+        const nc = Math.min(q.imgChunk, nEnd - n0);
+        const { a, aOff, lda, b, bOff, ldb, kk } = weightGradOperands(dy, x, p, g, c0, c1, r0, r1, n0, nc, taps);
+        dgemmAccRange(part, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: at, ldc: K }, 0, m, 0, kb);
+      }
+      continue;
+    }
     // One chunk: one GEMM straight into dw (dw + Σ, one rounding). Several: acc (m × kb) carries the float64 sums
     // from chunk to chunk, added to dw at the end. Same bits either way.
     const direct = q.imgChunk >= n;
     const acc = direct ? null : f64Scratch(0, m * kb);
     for (let n0 = 0; n0 < n; n0 += q.imgChunk) {
-      const nc = Math.min(q.imgChunk, n - n0), kk = nc * ohw;
-      // A = dy_g rows [r0, r1) of the nc images side by side (m × kk).
-      let a = dy, aOff = (n0 * o + g * og + r0) * ohw, lda = ohw;
-      if (nc > 1) {
-        a = f32Scratch(m * kk);
-        gatherImages(a, dy, n0, nc, o, g * og, r0, r1, ohw);
-        aOff = 0;
-        lda = kk;
-      }
-      // B = colᵀ, col (kb × kk) stored row-major, so op(B) = colᵀ with ldb = kk.
-      let b = x, bOff = (n0 * c + g * cg + c0) * hw, ldb = hw;
-      if (!pointwise || nc > 1) {
-        b = colScratch(kb * kk);
-        for (let i = 0; i < nc; i++) im2colRange(b, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, c0, c1, p, 0, ohw, taps);
-        bOff = 0;
-        ldb = kk;
-      }
+      const nc = Math.min(q.imgChunk, n - n0);
+      const { a, aOff, lda, b, bOff, ldb, kk } = weightGradOperands(dy, x, p, g, c0, c1, r0, r1, n0, nc, taps);
       if (acc === null) {
         sgemmRange(dw, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: (g * og + r0) * K + c0 * khw, ldc: K, accumulate: true }, 0, m, 0, kb);
         continue;
@@ -702,9 +727,63 @@ function backwardWeightUnits(dw: Float32Array, dy: Float32Array, x: Float32Array
   }
 }
 
+/**
+ * The GEMM operands of a weight-gradient chunk (images [n0, n0 + nc), group g, input channels [c0, c1), output
+ * channels [r0, r1)): A = those dy rows of the nc images side by side (m × kk), B with op(B) = colᵀ (col: kb × kk).
+ */
+function weightGradOperands(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number,
+  n0: number, nc: number, taps: number[] | null,
+): { a: Float32Array; aOff: number; lda: number; b: Float32Array; bOff: number; ldb: number; kk: number } {
+  const { c, o, groups } = p;
+  const cg = c / groups, og = o / groups, m = r1 - r0, ohw = p.oh * p.ow, hw = p.h * p.w, kk = nc * ohw;
+  const kb = (c1 - c0) * (taps ? taps.length : p.kh * p.kw);
+  // A = dy_g rows [r0, r1) of the nc images side by side (m × kk).
+  let a = dy, aOff = (n0 * o + g * og + r0) * ohw, lda = ohw;
+  if (nc > 1) {
+    a = f32Scratch(m * kk);
+    gatherImages(a, dy, n0, nc, o, g * og, r0, r1, ohw);
+    aOff = 0;
+    lda = kk;
+  }
+  // B = colᵀ, col (kb × kk) stored row-major, so op(B) = colᵀ with ldb = kk.
+  let b = x, bOff = (n0 * c + g * cg + c0) * hw, ldb = hw;
+  if (!isPointwise(p) || nc > 1) {
+    b = colScratch(kb * kk);
+    for (let i = 0; i < nc; i++) im2colRange(b, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, c0, c1, p, 0, ohw, taps);
+    bOff = 0;
+    ldb = kk;
+  }
+  return { a, aOff, lda, b, bOff, ldb, kk };
+}
+
 registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
-  backwardWeightUnits(bufs.dw as Float32Array, bufs.dy as Float32Array, bufs.x as Float32Array, q, u0, u1);
+  backwardWeightUnits(bufs.dw as Float32Array, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
 });
+
+let partBuf: Float64Array = new Float64Array(0);
+
+/**
+ * The weight gradient's units into dw (which they accumulate onto), split over images where the task says so:
+ * the splits' partial sums are then added in split order, and dw + that sum is rounded once.
+ */
+function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, cost: number): void {
+  const units = q.splits * q.p.groups * q.chBlocks * q.rowBlocks;
+  if (q.splits === 1) {
+    parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part: null }, writes: ['dw'], params: q, units, cost });
+    return;
+  }
+  const len = dw.length, need = q.splits * len;
+  if (partBuf.length < need) partBuf = sharedFloat64(scratchLength(need));
+  const part = partBuf;
+  part.fill(0, 0, need);
+  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part }, writes: ['part'], params: q, units, cost });
+  for (let i = 0; i < len; i++) {
+    let sum = part[i]!;
+    for (let sp = 1; sp < q.splits; sp++) sum += part[sp * len + i]!;
+    dw[i] = dw[i]! + sum;
+  }
+}
 
 /** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
@@ -712,9 +791,8 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   const q = backwardWeightTask(p, taps);
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
-  const units = p.groups * q.chBlocks * q.rowBlocks;
   if (taps === null) {
-    parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x }, writes: ['dw'], params: q, units, cost });
+    runBackwardWeight(dw, dy, x, q, cost);
     return;
   }
   // Live taps: accumulate onto a gathered copy of their dw entries, scatter back; dead taps get dw + 0 (what the
@@ -722,7 +800,7 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const nt = taps.length;
   const dwl = liveScratch(1, rows * nt);
   gatherTaps(dwl, dw, rows, khw, taps);
-  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: dwl, dy, x }, writes: ['dw'], params: q, units, cost });
+  runBackwardWeight(dwl, dy, x, q, cost);
   for (let r = 0; r < rows; r++) {
     for (let t = 0; t < khw; t++) dw[r * khw + t] = dw[r * khw + t]! + 0;
     for (let t = 0; t < nt; t++) dw[r * khw + taps[t]!] = dwl[r * nt + t]!;

@@ -65,6 +65,8 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 32→48 @30 im2col', p: big(1, 32, 30, 48, 3, 1, 1), policy: 'never', seed: 8 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
+  // Few channels, many images: the weight gradient splits over images as well (partial sums in fixed order).
+  out.push({ name: 'R 3x3 3→16 @32 batch 8', p: big(8, 3, 32, 16, 3, 1, 1), policy: 'auto', seed: 11 });
   return out;
 }
 
