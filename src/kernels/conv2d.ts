@@ -38,7 +38,7 @@
 // weight: k spans a chunk of images), instead of one skinny GEMM per image. Taps of the kernel that only ever
 // meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
-import { dgemmAccRange, scratchLength, sgemmRange } from './gemm.js';
+import { dgemmAccRange, scratchLength, sgemmRange, type PackB } from './gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
@@ -425,9 +425,10 @@ function forwardUnits(
         if (pointwise) {
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
         } else {
-          const col = colScratch(K * nb);
-          im2colRange(col, 0, nb, x, xOff, 0, cg, p, j0, j1, taps);
-          sgemmRange(y, w, col, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
+          // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
+          const tab = tapTable(q);
+          const pack: PackB = (dst, d0, jc, nc, p0, kl) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack);
         }
         if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, j0, j1);
         continue;
@@ -445,6 +446,76 @@ function forwardUnits(
         if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, 0, ohw);
       }
     }
+  }
+}
+
+/** The task whose tap table `tapTab` holds (a table per call, per thread). */
+let tapFor: ForwardTask | null = null;
+let tapTab: Int32Array = new Int32Array(0);
+
+/**
+ * Per row k = ci·nt + t of a group's col (nt live taps, or all kH·kW): [ci·H·W + ky·dH·W + kx·dW, ky·dH, kx·dW], the
+ * offset of tap t of channel ci from a window's top-left input position, and the tap's own (y, x) offset.
+ */
+function tapTable(q: ForwardTask): Int32Array {
+  if (tapFor === q) return tapTab;
+  const { p, taps } = q;
+  const nt = taps ? taps.length : p.kh * p.kw, cg = p.c / p.groups, hw = p.h * p.w;
+  if (tapTab.length < 3 * cg * nt) tapTab = new Int32Array(3 * cg * nt);
+  for (let ci = 0, k = 0; ci < cg; ci++) {
+    for (let t = 0; t < nt; t++, k++) {
+      const tap = taps ? taps[t]! : t;
+      const ky = Math.floor(tap / p.kw), kx = tap - ky * p.kw;
+      tapTab[3 * k] = ci * hw + ky * p.dilH * p.w + kx * p.dilW;
+      tapTab[3 * k + 1] = ky * p.dilH;
+      tapTab[3 * k + 2] = kx * p.dilW;
+    }
+  }
+  tapFor = q;
+  return tapTab;
+}
+
+/**
+ * The GEMM's packed B panels (PackB) of col = im2col(x) for output positions [j, j + nc) and col rows [p0, p0 + kl),
+ * read from x directly: the values im2colRange would copy (0 for padding), in packPanelB's layout, so the GEMM
+ * gives the same bits. A panel of 4 positions in one output row whose windows all lie inside x reads 4 values per
+ * row through the tap table, unchecked; others check each position. (Measured: one pass instead of im2col's copy
+ * and the packing's second pass over it.)
+ */
+function packIm2col(dst: Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, j: number, nc: number, p0: number, kl: number): void {
+  const { h, w, ow, strideH: sh, strideW: sw, padH: ph, padW: pw } = p;
+  const ySpan = (p.kh - 1) * p.dilH, xSpan = (p.kw - 1) * p.dilW;
+  const q1 = p0 + kl;
+  let d = d0;
+  for (let jr = 0; jr < nc; jr += 4, j += 4) {
+    const nr = Math.min(4, nc - jr);
+    const oy = Math.floor(j / ow), ox = j - oy * ow;
+    const iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+    if (nr === 4 && ox + 3 < ow && iy0 >= 0 && iy0 + ySpan < h && ix0 >= 0 && ix0 + 3 * sw + xSpan < w) {
+      const b0 = xOff + iy0 * w + ix0, b1 = b0 + sw, b2 = b1 + sw, b3 = b2 + sw;
+      for (let q = p0; q < q1; q++, d += 4) {
+        const o = tab[3 * q]!;
+        dst[d] = x[b0 + o]!;
+        dst[d + 1] = x[b1 + o]!;
+        dst[d + 2] = x[b2 + o]!;
+        dst[d + 3] = x[b3 + o]!;
+      }
+      continue;
+    }
+    for (let t = 0; t < 4; t++) {
+      let dd = d + t;
+      if (t >= nr) {
+        for (let q = p0; q < q1; q++, dd += 4) dst[dd] = 0;
+        continue;
+      }
+      const oyt = Math.floor((j + t) / ow), oxt = j + t - oyt * ow;
+      const by = oyt * sh - ph, bx = oxt * sw - pw, base = xOff + by * w + bx;
+      for (let q = p0; q < q1; q++, dd += 4) {
+        const iy = by + tab[3 * q + 1]!, ix = bx + tab[3 * q + 2]!;
+        dst[dd] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[base + tab[3 * q]!]! : 0;
+      }
+    }
+    d += 4 * kl;
   }
 }
 

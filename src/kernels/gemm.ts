@@ -134,8 +134,16 @@ registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
 });
 
 /**
+ * Writes the packed B micro-panels of columns [j0, j0 + nc) and rows [p0, p0 + kl) of op(B) at dst[d0 …], as
+ * packPanelB would from a stored B (layout: see packPanelB; columns past the last padded with zeros). Lets a caller
+ * pack B straight from data that B is a view of (a convolution's input, instead of an im2col copy of it).
+ */
+export type PackB = (dst: Float64Array, d0: number, j0: number, nc: number, p0: number, kl: number) => void;
+
+/**
  * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
- * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a thread pool).
+ * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a thread pool). With `packB`, B's
+ * panels come from it (and `b` is not read).
  */
 export function sgemmRange(
   c: Float32Array,
@@ -149,8 +157,9 @@ export function sgemmRange(
   i1: number,
   j0: number,
   j1: number,
+  packB: PackB | null = null,
 ): void {
-  gemmBlocks(c, null, a, b, m, n, k, opts, i0, i1, j0, j1);
+  gemmBlocks(c, null, a, b, m, n, k, opts, i0, i1, j0, j1, packB);
 }
 
 /**
@@ -170,6 +179,7 @@ function gemmBlocks(
   i1: number,
   j0: number,
   j1: number,
+  packB: PackB | null,
 ): void {
   const { transA, transB, acc, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (i1 <= i0 || j1 <= j0) return;
@@ -194,7 +204,10 @@ function gemmBlocks(
       for (let p0 = 0; p0 < k; p0 += KC) {
         const kl = Math.min(KC, k - p0);
         // With a single slice, B's panels stay packed for every row block; with several, each slice replaces them.
-        if (ic === i0 || k > KC) packPanelB(h, bAt, b, bOff, ldb, transB, jc, nc, p0, kl);
+        if (ic === i0 || k > KC) {
+          if (packB !== null) packB(h, bAt, jc, nc, p0, kl);
+          else packPanelB(h, bAt, b, bOff, ldb, transB, jc, nc, p0, kl);
+        }
         packPanelA(h, 0, a, aOff, lda, transA, ic, mc, p0, kl);
         g.block(kl, mcPad, ncPad, 0, bAt * 8, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
@@ -353,7 +366,7 @@ export function dgemmAccRange(
   j0: number,
   j1: number,
 ): void {
-  gemmBlocks(null, c, a, b, m, n, k, opts, i0, i1, j0, j1);
+  gemmBlocks(null, c, a, b, m, n, k, opts, i0, i1, j0, j1, null);
 }
 
 /** dgemmAccRange over the whole of C. */
