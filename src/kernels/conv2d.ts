@@ -607,6 +607,9 @@ interface BackwardInputTask {
   taps: number[] | null;
 }
 
+/** Fewest dcol rows (channels × live taps) per backward-input unit, where the channels allow. */
+const MIN_DCOL_ROWS = 16;
+
 function backwardInputTask(p: Conv2dParams, taps: number[] | null): BackwardInputTask {
   const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
   if (isPointwise(p)) {
@@ -625,7 +628,10 @@ function backwardInputTask(p: Conv2dParams, taps: number[] | null): BackwardInpu
   // dcol for a block of channels is chBlock·kH·kW × kk float64s: keep it under ~2 MB.
   const memCap = Math.max(1, Math.floor(2 ** 18 / (khw * kk)));
   const perGroup = Math.max(1, Math.ceil(16 / (imgChunks * p.groups)));
-  const chBlock = Math.max(1, Math.min(cg, memCap, Math.ceil(cg / perGroup)));
+  // Every unit packs all of dy_g (the GEMM's B) for its dcol rows (chBlock·kH·kW of them): at least MIN_DCOL_ROWS
+  // rows, so that the packing stays small next to the multiply-adds (a 1×1/2 conv's 4-channel units spent more
+  // time packing dy than multiplying).
+  const chBlock = Math.max(1, Math.min(cg, memCap, Math.max(Math.ceil(cg / perGroup), Math.ceil(MIN_DCOL_ROWS / khw))));
   return { p, imgChunk, imgChunks, chBlock, chBlocks: Math.ceil(cg / chBlock), colBlock: ohw, colBlocks: 1, taps };
 }
 
