@@ -33,6 +33,16 @@ const label = (p: Conv2dParams) =>
   `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},${p.kh},${p.kw}] s=(${p.strideH},${p.strideW}) ` +
   `p=(${p.padH},${p.padW}) d=(${p.dilH},${p.dilW}) g=${p.groups} → [${p.oh},${p.ow}]`;
 
+/** The weight gradient, fast and naive, accumulated onto the same noise (x, dy, dw₀ from seeds seed … seed + 2). */
+function weightGradAndNaive(p: Conv2dParams, seed: number): { dw: Float32Array; dwr: Float32Array } {
+  const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
+  const x = randArray(seed, xs), dy = randArray(seed + 1, ys), dw0 = randArray(seed + 2, ws);
+  const dw = dw0.slice(), dwr = dw0.slice();
+  conv2dBackwardWeight(dw, dy, x, p);
+  conv2dBackwardWeightNaive(dwr, dy, x, p);
+  return { dw, dwr };
+}
+
 /** Fast vs naive for forward (with and without bias) and all three backward kernels, accumulating onto noise. */
 function checkAll(p: Conv2dParams, seed: number): void {
   const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
@@ -167,20 +177,16 @@ for (const policy of ['never', 'always'] as const) {
     });
 
     it('backward weight of few channels over many images is split over images (partial float64 sums in fixed order)', () => {
-      // CIFAR's 3→16 stem at batch 16 and a pointwise 1×1 4→8: one channel block each, so the images are split too. Not the naive order any more: each output is Σ of per-split float64
-      // sums, rounded once, so within a float32 rounding or two of the naive loop. Bits across thread counts:
-      // test/parallel/determinism.test.ts.
+      // CIFAR's 3→16 stem at batch 16 and a pointwise 1×1 4→8: one channel block each, so the images are split
+      // too. Not the naive order any more: each output is Σ of per-split float64 sums, rounded once, so within a
+      // float32 rounding or two of the naive loop. Bits across thread counts: test/parallel/determinism.test.ts.
       const shapes: Spec[] = [
         { n: 16, c: 3, h: 32, w: 32, o: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
         { n: 16, c: 4, h: 72, w: 72, o: 8, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
       ];
       for (const sp of shapes) {
         const p = params(sp);
-        const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
-        const x = randArray(71, xs), dy = randArray(72, ys), dw0 = randArray(73, ws);
-        const dw = dw0.slice(), dwr = dw0.slice();
-        conv2dBackwardWeight(dw, dy, x, p);
-        conv2dBackwardWeightNaive(dwr, dy, x, p);
+        const { dw, dwr } = weightGradAndNaive(p, 71);
         assertClose(`bwd weight (split) ${label(p)}`, dw, dwr, { atol: 2 ** -20, rtol: 2 ** -22 });
       }
     });
@@ -188,11 +194,7 @@ for (const policy of ['never', 'always'] as const) {
     it('backward weight is bit-identical to the naive float64 loop (same summation order)', () => {
       for (const [, s] of named) {
         const p = params(s);
-        const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
-        const x = randArray(61, xs), dy = randArray(62, ys), dw0 = randArray(63, ws);
-        const dw = dw0.slice(), dwr = dw0.slice();
-        conv2dBackwardWeight(dw, dy, x, p);
-        conv2dBackwardWeightNaive(dwr, dy, x, p);
+        const { dw, dwr } = weightGradAndNaive(p, 61);
         assertIdentical(`bwd weight ${label(p)}`, dw, dwr);
       }
     });
