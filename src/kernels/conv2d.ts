@@ -756,7 +756,7 @@ function backwardWeightTask(p: Conv2dParams, taps: number[] | null): BackwardWei
  * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
  */
 function backwardWeightUnits(
-  dw: Float32Array, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
+  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
 ): void {
   const { p, taps } = q;
   const { n, c, o, kh, kw, groups } = p;
@@ -783,14 +783,15 @@ function backwardWeightUnits(
       continue;
     }
     // One chunk: one GEMM straight into dw (dw + Σ, one rounding). Several: acc (m × kb) carries the float64 sums
-    // from chunk to chunk, added to dw at the end. Same bits either way.
+    // from chunk to chunk, added to dw at the end. Same bits either way. (Without splits, dw is given.)
+    const out = dw!;
     const direct = q.imgChunk >= n;
     const acc = direct ? null : f64Scratch(0, m * kb);
     for (let n0 = 0; n0 < n; n0 += q.imgChunk) {
       const nc = Math.min(q.imgChunk, n - n0);
       const { a, aOff, lda, b, bOff, ldb, kk } = weightGradOperands(dy, x, p, g, c0, c1, r0, r1, n0, nc, taps);
       if (acc === null) {
-        sgemmRange(dw, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: (g * og + r0) * K + c0 * khw, ldc: K, accumulate: true }, 0, m, 0, kb);
+        sgemmRange(out, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: (g * og + r0) * K + c0 * khw, ldc: K, accumulate: true }, 0, m, 0, kb);
         continue;
       }
       dgemmAccRange(acc, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, ldc: kb }, 0, m, 0, kb);
@@ -799,7 +800,7 @@ function backwardWeightUnits(
     for (let r = r0; r < r1; r++) {
       const dst = (g * og + r) * K + c0 * khw;
       const src = (r - r0) * kb;
-      for (let j = 0; j < kb; j++) dw[dst + j] = dw[dst + j]! + acc[src + j]!;
+      for (let j = 0; j < kb; j++) out[dst + j] = out[dst + j]! + acc[src + j]!;
     }
   }
 }
@@ -835,7 +836,7 @@ function weightGradOperands(
 }
 
 registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
-  backwardWeightUnits(bufs.dw as Float32Array, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
+  backwardWeightUnits(bufs.dw as Float32Array | null, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
 });
 
 let partBuf: Float64Array = new Float64Array(0);
@@ -854,7 +855,8 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
   if (partBuf.length < need) partBuf = sharedFloat64(scratchLength(need));
   const part = partBuf;
   part.fill(0, 0, need);
-  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part }, writes: ['part'], params: q, units, cost });
+  // dw is not read by split units (no staging copy of it): only the partials are written.
+  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: null, dy, x, part }, writes: ['part'], params: q, units, cost });
   for (let i = 0; i < len; i++) {
     let sum = part[i]!;
     for (let sp = 1; sp < q.splits; sp++) sum += part[sp * len + i]!;
