@@ -30,88 +30,139 @@ export const NR = 8;
 
 const { i32: I32, v128: V128 } = ValType;
 
+/** Locals of a function that runs register tiles (see `tile`). */
+interface TileRegs {
+  k: number;
+  init: number;
+  a: number;
+  b: number;
+  c: number;
+  ldc: number;
+  p: number;
+  end: number;
+  addr: number;
+  b0: number;
+  b1: number;
+  va: number;
+  acc: number[];
+}
+
+function tileRegs(L: Locals, mr: number, k: number, init: number): TileRegs {
+  return {
+    k, init, a: L.add(I32), b: L.add(I32), c: L.add(I32), ldc: L.add(I32), p: L.add(I32), end: L.add(I32), addr: L.add(I32),
+    b0: L.add(V128), b1: L.add(V128), va: L.add(V128),
+    acc: L.addMany(V128, 2 * mr), // acc[2i]: columns 0–3 of row i, acc[2i + 1]: columns 4–7
+  };
+}
+
 /**
- * The block function for MR-row tiles. Parameters: k, mcPad (multiple of MR), ncPad (multiple of 8), pa, pb, pc
- * (byte offsets), init (0: the C block starts from zero; 1: from its contents).
+ * One MR×8 register tile: float64 C (at byte c, ldc bytes per row; zeroed first unless init) += A-panel (at a, MR
+ * values per k step) · B-panel (at b, 8 values per k step), k deep, in float32 blocks of KB steps (file comment).
  */
-export function blockFunc(mr: number, fma: boolean): Func {
-  const [k, mcPad, ncPad, pa, pb, pc, init] = [0, 1, 2, 3, 4, 5, 6];
-  const L = new Locals(7);
-  const ir = L.add(I32), jr = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), ldc = L.add(I32);
-  const p = L.add(I32), end = L.add(I32), addr = L.add(I32);
-  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
-  const acc = L.addMany(V128, 2 * mr); // acc[2i] columns 0–3 of row i, acc[2i + 1] columns 4–7
+function tile(r: TileRegs, mr: number, fma: boolean): Expr[] {
   const get = local.get;
-
   const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
-
   // One k step: acc[i][·] += A[i][p] · B[p][0..8].
-  const step: Expr[] = [
-    local.set(b0, v128.load(get(b))),
-    local.set(b1, v128.load(get(b), 16)),
-  ];
+  const step: Expr[] = [local.set(r.b0, v128.load(get(r.b))), local.set(r.b1, v128.load(get(r.b), 16))];
   for (let i = 0; i < mr; i++) {
-    step.push(local.set(va, v128.load32_splat(get(a), 4 * i)));
-    step.push(local.set(acc[2 * i]!, madd(get(va), get(b0), get(acc[2 * i]!))));
-    step.push(local.set(acc[2 * i + 1]!, madd(get(va), get(b1), get(acc[2 * i + 1]!))));
+    step.push(local.set(r.va, v128.load32_splat(get(r.a), 4 * i)));
+    step.push(local.set(r.acc[2 * i]!, madd(get(r.va), get(r.b0), get(r.acc[2 * i]!))));
+    step.push(local.set(r.acc[2 * i + 1]!, madd(get(r.va), get(r.b1), get(r.acc[2 * i + 1]!))));
   }
-  step.push(local.set(a, i32.add(get(a), i32.const(4 * mr))), local.set(b, i32.add(get(b), i32.const(4 * NR))));
-
+  step.push(local.set(r.a, i32.add(get(r.a), i32.const(4 * mr))), local.set(r.b, i32.add(get(r.b), i32.const(4 * NR))));
   // After a k-block: C[i][j..j+4] (float64) += the 4 lanes of an accumulator, widened.
   const flush: Expr[] = [];
   for (let i = 0; i < mr; i++) {
     for (let h = 0; h < 2; h++) {
-      const v = acc[2 * i + h]!;
-      flush.push(local.set(addr, i32.add(get(c), i32.add(i32.mul(get(ldc), i32.const(i)), i32.const(32 * h)))));
-      flush.push(v128.store(get(addr), f64x2.add(v128.load(get(addr)), f64x2.promote_low_f32x4(get(v)))));
-      flush.push(v128.store(get(addr), f64x2.add(v128.load(get(addr), 16), f64x2.promote_low_f32x4(f32x4.high(get(v)))), 16));
+      const v = r.acc[2 * i + h]!;
+      flush.push(local.set(r.addr, i32.add(get(r.c), i32.add(i32.mul(get(r.ldc), i32.const(i)), i32.const(32 * h)))));
+      flush.push(v128.store(get(r.addr), f64x2.add(v128.load(get(r.addr)), f64x2.promote_low_f32x4(get(v)))));
+      flush.push(v128.store(get(r.addr), f64x2.add(v128.load(get(r.addr), 16), f64x2.promote_low_f32x4(f32x4.high(get(v)))), 16));
     }
   }
-  const zeroTile: Expr[] = [];
+  const zero: Expr[] = [];
   for (let i = 0; i < mr; i++) {
-    zeroTile.push(local.set(addr, i32.add(get(c), i32.mul(get(ldc), i32.const(i)))));
-    for (let o = 0; o < 64; o += 16) zeroTile.push(v128.store(get(addr), v128.zero(), o));
+    zero.push(local.set(r.addr, i32.add(get(r.c), i32.mul(get(r.ldc), i32.const(i)))));
+    for (let o = 0; o < 64; o += 16) zero.push(v128.store(get(r.addr), v128.zero(), o));
   }
-  const clearAcc = acc.map((r) => local.set(r, v128.zero()));
-
-  const tile: Expr[] = [
-    local.set(a, i32.add(get(pa), i32.shl(i32.mul(get(ir), get(k)), i32.const(2)))),
-    local.set(b, i32.add(get(pb), i32.shl(i32.mul(get(jr), get(k)), i32.const(2)))),
-    local.set(c, i32.add(get(pc), i32.shl(i32.add(i32.mul(get(ir), get(ncPad)), get(jr)), i32.const(3)))),
-    if_(i32.eqz(get(init)), zeroTile),
-    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; for (; p < end; p++) step; flush }
-    local.set(p, i32.const(0)),
+  return [
+    if_(i32.eqz(get(r.init)), zero),
+    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+    local.set(r.p, i32.const(0)),
     block(loop(
-      br_if(1, i32.ge_s(get(p), get(k))),
-      local.set(end, i32.add(get(p), i32.const(KB))),
-      if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
-      ...clearAcc,
-      block(loop(
+      br_if(1, i32.ge_s(get(r.p), get(r.k))),
+      local.set(r.end, i32.add(get(r.p), i32.const(KB))),
+      if_(i32.gt_s(get(r.end), get(r.k)), [local.set(r.end, get(r.k))]),
+      ...r.acc.map((x) => local.set(x, v128.zero())),
+      loop(
         ...step,
-        local.set(p, i32.add(get(p), i32.const(1))),
-        br_if(0, i32.lt_s(get(p), get(end))),
-      )),
+        local.set(r.p, i32.add(get(r.p), i32.const(1))),
+        br_if(0, i32.lt_s(get(r.p), get(r.end))),
+      ),
       ...flush,
       br(0),
     )),
   ];
+}
 
+/**
+ * `block(k, mcPad, ncPad, pa, pb, pc, init)`: every MR×8 tile of the packed panels (mcPad a multiple of MR, ncPad
+ * of 8; byte offsets) into the C block; init 0: the C block starts from zero, 1: from its contents.
+ */
+export function blockFunc(mr: number, fma: boolean): Func {
+  const [k, mcPad, ncPad, pa, pb, pc, init] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const ir = L.add(I32), jr = L.add(I32);
+  const r = tileRegs(L, mr, k, init);
+  const get = local.get;
   return {
     name: 'block',
     params: [I32, I32, I32, I32, I32, I32, I32],
     results: [],
     locals: L.types,
     body: [
-      local.set(ldc, i32.shl(get(ncPad), i32.const(3))),
+      local.set(r.ldc, i32.shl(get(ncPad), i32.const(3))),
       forLoop(jr, i32.const(0), get(ncPad), NR,
-        forLoop(ir, i32.const(0), get(mcPad), mr, ...tile)),
+        forLoop(ir, i32.const(0), get(mcPad), mr,
+          local.set(r.a, i32.add(get(pa), i32.shl(i32.mul(get(ir), get(k)), i32.const(2)))),
+          local.set(r.b, i32.add(get(pb), i32.shl(i32.mul(get(jr), get(k)), i32.const(2)))),
+          local.set(r.c, i32.add(get(pc), i32.shl(i32.add(i32.mul(get(ir), get(ncPad)), get(jr)), i32.const(3)))),
+          ...tile(r, mr, fma))),
     ],
   };
 }
 
-/** The module's bytes: `block` for MR-row tiles, importing env.mem. */
+/**
+ * `wino(k, ua, xiU, vb, xiV, mo)`, Winograd's 36 GEMMs of one MR-channel × 8-tile block: for ξ = 0 … 35, the tile
+ * of the A-panel at ua + ξ·xiU and the B-panel at vb + ξ·xiV (bytes), k deep, into a fresh float64 MR×8 block at
+ * mo + ξ·MR·64.
+ */
+export function winoFunc(mr: number, fma: boolean): Func {
+  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), init = L.add(I32);
+  const r = tileRegs(L, mr, k, init);
+  const get = local.get;
+  return {
+    name: 'wino',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(init, i32.const(0)),
+      local.set(r.ldc, i32.const(8 * NR)),
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(r.a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(r.b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        local.set(r.c, i32.add(get(mo), i32.mul(get(xi), i32.const(mr * 8 * NR)))),
+        ...tile(r, mr, fma)),
+    ],
+  };
+}
+
+/** The module's bytes: `block` and `wino` for MR-row tiles, importing env.mem. */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
-  return encodeModule([blockFunc(mr, fma)]);
+  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma)]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -128,6 +179,7 @@ export const MR = 4;
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
 export interface SimdGemm {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
+  wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -145,7 +197,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
