@@ -118,10 +118,10 @@ function allFinite(a: Float32Array): boolean {
 // The forward checks x only: winogradConv reports non-finite weights itself (its weight transform reads them all),
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1).
-function forwardWinograd(p: Conv2dParams, x: Float32Array): WinogradParams | null {
+function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = false): WinogradParams | null {
   if (winogradPolicy === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
-    n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false,
+    n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32,
   };
   return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
 }
@@ -573,7 +573,8 @@ export function conv2dForward(
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
  * rounded to float32 once on the Winograd path (twice on the im2col path: the GEMM result, then the epilogue).
- * res: (N, O, oH, oW) or null. No bias argument: fold it into shift.
+ * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
+ * float32 (inference speed; see WinogradParams.float32).
  */
 export function conv2dForwardFused(
   y: Float32Array,
@@ -583,7 +584,7 @@ export function conv2dForwardFused(
   p: Conv2dParams,
   ep: Epilogue,
 ): void {
-  const wp = forwardWinograd(p, x);
+  const wp = forwardWinograd(p, x, true);
   if (wp !== null && winogradConv(y, x, w, res, wp, ep)) return;
   runForward(y, x, w, null, res, p, ep);
 }
