@@ -14,6 +14,8 @@
 //
 // This file is browser-safe: no Node imports.
 
+import { config, setConfig } from '../config.js';
+
 /** A buffer a task reads or writes. */
 export type TaskBuffer = Float32Array | Float64Array;
 
@@ -30,7 +32,7 @@ export interface Task<P = unknown> {
   params: P;
   /** Number of independent units: the task function is called on sub-ranges of [0, units). */
   units: number;
-  /** Rough work of the whole task in flops; below `minParallelCost` it runs inline (no thread overhead). */
+  /** Rough work of the whole task in flops; below `config.minParallelCost` it runs inline (no thread overhead). */
   cost: number;
 }
 
@@ -60,11 +62,6 @@ let backend: ParallelBackend | null = null;
 /** True while a backend runs a task on this thread: a nested parallelFor runs inline. */
 let busy = false;
 
-/**
- * Tasks cheaper than this (flops) run inline: handing work to another thread costs tens of microseconds, which a
- * few hundred thousand multiply-adds repay.
- */
-export let minParallelCost = 1_000_000;
 
 /** Installs (or with null removes) the backend that `parallelFor` hands tasks to. */
 export function setParallelBackend(b: ParallelBackend | null): void {
@@ -76,11 +73,12 @@ export function getParallelBackend(): ParallelBackend | null {
   return backend;
 }
 
-/** Sets the inline threshold (flops); returns the previous value. For tests and tuning. */
+/**
+ * Sets config.minParallelCost, the inline threshold (flops): handing work to another thread costs tens of
+ * microseconds, which a few hundred thousand multiply-adds repay. Returns the previous value. For tests and tuning.
+ */
 export function setMinParallelCost(flops: number): number {
-  const old = minParallelCost;
-  minParallelCost = flops;
-  return old;
+  return setConfig({ minParallelCost: flops }).minParallelCost!;
 }
 
 /** Runs every unit of `task` once: inline, or on the installed backend's threads. */
@@ -88,7 +86,7 @@ export function parallelFor<P>(task: Task<P>): void {
   const fn = registry.get(task.kernel);
   if (fn === undefined) throw new Error(`[parallel] no task function registered as '${task.kernel}'`);
   if (task.units <= 0) return;
-  if (backend === null || busy || task.units === 1 || task.cost < minParallelCost || backend.threads <= 1) {
+  if (backend === null || busy || task.units === 1 || task.cost < config.minParallelCost || backend.threads <= 1) {
     fn(task.bufs, task.params, 0, task.units);
     return;
   }

@@ -9,7 +9,7 @@ export {
   CifarBasicBlock, CifarResNet, cifarResnet,
   resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202, plain20, plain32, plain44, plain56, plain110,
 } from './cifar.js';
-export type { CifarOptions, ShortcutOption, ResponseProbe } from './cifar.js';
+export type { CifarOptions, ShortcutOption } from './cifar.js';
 export {
   PreActBasicBlock, PreActBottleneck, PreActResNet, PreActCifarResNet,
   preactResnet18, preactResnet34, preactResnet50, preactResnet101, preactResnet152,

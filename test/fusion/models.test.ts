@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { manualSeed, models, nn, noGrad, randn, type Tensor } from '../../src/index.js';
-import { convBnAct, withoutFusion } from '../../src/ops/fused.js';
-import { emptyReuseCache, releaseForReuse } from '../../src/ops/reuse.js';
+import { withConfig } from '../../src/config.js';
+import { convBnAct, fusedConvBnAct } from '../../src/fusion/conv-bn.js';
+import { emptyArena, withArena } from '../../src/fusion/arena.js';
+
+const withoutFusion = <T>(fn: () => T): T => withConfig({ fusion: false }, fn);
 
 /** Randomizes BN running stats and affine parameters so that folding them is not the identity. */
 function perturbBn(m: nn.Module): void {
@@ -62,45 +65,79 @@ describe('inference fusion (BN folded into the conv, ReLU and residual fused) eq
   });
 });
 
-describe('inference buffer reuse (releaseForReuse)', () => {
+describe('inference buffer arena (withArena)', () => {
   const isShared = (d: Float32Array) => d.buffer instanceof SharedArrayBuffer;
 
-  it('released buffers come back as convBnAct outputs (in shared memory), and old contents do not leak in', () => {
+  it('buffers made in one scope come back as fused outputs in the next (in shared memory); old contents do not leak in', () => {
     manualSeed(13);
-    emptyReuseCache();
+    emptyArena();
     const conv = new nn.Conv2d(8, 8, 3, { padding: 1 });
     const bn = new nn.BatchNorm2d(8).eval();
     const x = randn([1, 8, 48, 48]);
-    const plain: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    const plain: Tensor = noGrad(() => fusedConvBnAct(x, conv, bn, { relu: true }));
     expect(isShared(plain.data)).toBe(false);
-    releaseForReuse(randn([1, 8, 48, 48]));
-    const y: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
+    // Scope 1: two outputs; the first dies in the scope, the second is returned and kept.
+    let dead: Float32Array | null = null;
+    const kept: Tensor = noGrad(() => withArena(() => {
+      const a = fusedConvBnAct(x, conv, bn, { relu: true });
+      dead = a.data;
+      return fusedConvBnAct(a, conv, bn, { relu: true });
+    }));
+    expect(dead).not.toBeNull();
+    const keptCopy = Array.from(kept.data);
+    // Scope 2: the dead buffer, now shared, is the output; the returned one is untouched.
+    const y: Tensor = noGrad(() => withArena(() => {
+      const t = fusedConvBnAct(x, conv, bn, { relu: true });
+      t.data.fill(123);
+      return t;
+    }));
     expect(isShared(y.data)).toBe(true);
-    expect(Array.from(y.data)).toEqual(Array.from(plain.data));
-    // Released again, the same shared buffer circulates.
-    y.data.fill(123);
-    releaseForReuse(y);
-    const z: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
-    expect(z.data).toBe(y.data);
+    expect(y.data).not.toBe(kept.data);
+    expect(Array.from(kept.data)).toEqual(keptCopy);
+    // Scope 3: y was returned, so it is not reused; the pool is empty and the output is new (ordinary) memory.
+    const z: Tensor = noGrad(() => withArena(() => fusedConvBnAct(x, conv, bn, { relu: true })));
+    expect(z.data).not.toBe(y.data);
+    expect(isShared(z.data)).toBe(false);
     expect(Array.from(z.data)).toEqual(Array.from(plain.data));
-    // Taken: the next output is a new (ordinary) buffer again.
-    const u: Tensor = noGrad(() => convBnAct(x, conv, bn, { relu: true }));
-    expect(u.data).not.toBe(z.data);
-    expect(isShared(u.data)).toBe(false);
-    emptyReuseCache();
+    // A scope that drops its result gives it back: the next scope's output reuses it and old values do not leak in.
+    noGrad(() => withArena(() => void fusedConvBnAct(x, conv, bn, { relu: true }).data.fill(7)));
+    const u: Tensor = noGrad(() => withArena(() => fusedConvBnAct(x, conv, bn, { relu: true })));
+    expect(isShared(u.data)).toBe(true);
+    expect(Array.from(u.data)).toEqual(Array.from(plain.data));
+    emptyArena();
   });
 
-  it('keeps small buffers out and at most a few per length', () => {
-    emptyReuseCache();
-    releaseForReuse(randn([1, 4, 8, 8]));
+  it('keeps small buffers out, and outside a scope takes nothing from the pool', () => {
+    emptyArena();
     const conv = new nn.Conv2d(4, 4, 1, { bias: false });
-    const y: Tensor = noGrad(() => convBnAct(randn([1, 4, 8, 8]), conv, null));
+    noGrad(() => withArena(() => void fusedConvBnAct(randn([1, 4, 8, 8]), conv, null)));
+    const y: Tensor = noGrad(() => withArena(() => fusedConvBnAct(randn([1, 4, 8, 8]), conv, null)));
     expect(isShared(y.data)).toBe(false);
-    releaseForReuse(...Array.from({ length: 6 }, () => randn([1, 8, 48, 48])));
     const conv8 = new nn.Conv2d(8, 8, 1, { bias: false });
-    const outs = Array.from({ length: 6 }, () => noGrad(() => convBnAct(randn([1, 8, 48, 48]), conv8, null)).data);
-    expect(outs.filter(isShared).length).toBe(4);
-    emptyReuseCache();
+    noGrad(() => withArena(() => void fusedConvBnAct(randn([1, 8, 48, 48]), conv8, null)));
+    const outside: Tensor = noGrad(() => fusedConvBnAct(randn([1, 8, 48, 48]), conv8, null));
+    expect(isShared(outside.data)).toBe(false);
+    emptyArena();
+  });
+
+  it('convBnAct over modules runs a hooked conv, BN or ReLU through its own forward, so the hook sees it', () => {
+    manualSeed(15);
+    const conv = new nn.Conv2d(3, 4, 3, { padding: 1 }).eval();
+    const bn = new nn.BatchNorm2d(4).eval();
+    const act = new nn.ReLU();
+    const x = randn([1, 3, 6, 6]);
+    const seen: string[] = [];
+    const h = bn.registerForwardHook((_, _x, y) => void seen.push(`bn ${y.shape.join('x')}`));
+    const hooked: Tensor = noGrad(() => convBnAct(x, conv, bn, { act }));
+    expect(seen).toEqual(['bn 1x4x6x6']);
+    h.remove();
+    const fused: Tensor = noGrad(() => convBnAct(x, conv, bn, { act }));
+    expect(seen).toEqual(['bn 1x4x6x6']);
+    const plain: Tensor = noGrad(() => withoutFusion(() => convBnAct(x, conv, bn, { act })));
+    expect(Array.from(hooked.data)).toEqual(Array.from(plain.data));
+    let maxAbs = 0;
+    for (let i = 0; i < fused.size; i++) maxAbs = Math.max(maxAbs, Math.abs(fused.data[i]! - plain.data[i]!));
+    expect(maxAbs).toBeLessThanOrEqual(1e-5 * Math.max(...plain.data));
   });
 
   const reuseCases: [string, () => nn.Module, number[], number[]][] = [
@@ -116,11 +153,12 @@ describe('inference buffer reuse (releaseForReuse)', () => {
       const x1 = randn(s1);
       const x2 = randn(s2);
       const x1Copy = Array.from(x1.data);
-      const y1: Tensor = noGrad(() => m.forward(x1));
+      const run = (x: Tensor): Tensor => noGrad(() => withArena(() => m.forward(x)));
+      const y1 = run(x1);
       const y1Copy = Array.from(y1.data);
-      const y2: Tensor = noGrad(() => m.forward(x2));
-      const y1b: Tensor = noGrad(() => m.forward(x1));
-      const y2b: Tensor = noGrad(() => m.forward(x2));
+      const y2 = run(x2);
+      const y1b = run(x1);
+      const y2b = run(x2);
       expect(Array.from(y1.data)).toEqual(y1Copy);
       expect(Array.from(y1b.data)).toEqual(y1Copy);
       expect(Array.from(y2b.data)).toEqual(Array.from(y2.data));
