@@ -13,6 +13,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ResnetTsError, StateDictError } from '../errors.js';
 import { decodeImage, ImageDecodeError, type DecodedImage } from '../io/image.js';
 import { IMAGENET_CLASSES } from '../io/imagenet-classes.js';
@@ -173,7 +174,7 @@ export function predict(o: PredictOptions): ImagePrediction[] {
     // x: (B, 3, 224, 224), one preprocessed image after another
     const x = new Float32Array(paths.length * PIXELS);
     paths.forEach((p, b) => x.set(loadImageTensor(p), b * PIXELS));
-    const probs = noGrad(() => softmax(model.forward(new Tensor(x, [paths.length, 3, 224, 224])), 1));
+    const probs = noGrad(() => softmax(withArena(() => model.forward(new Tensor(x, [paths.length, 3, 224, 224]))), 1));
     if (probs.shape[1] !== numClasses) {
       throw new ResnetTsError('predict', `the model gave ${probs.shape[1]} outputs per image, expected ${numClasses}`);
     }

@@ -17,4 +17,5 @@ export {
 } from './preact.js';
 export type { PreActOptions } from './preact.js';
 export { summary } from './summary.js';
+export { featureExtractor, FeatureExtractor } from './features.js';
 export type { Summary, SummaryRow } from './summary.js';

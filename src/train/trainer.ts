@@ -1,4 +1,5 @@
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ValueError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
@@ -63,7 +64,7 @@ export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number;
     const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform });
     noGrad(() => {
       for (const { x, y } of loader.epochBatches(0)) {
-        const logits = model.forward(x);
+        const logits = withArena(() => model.forward(x));
         loss += crossEntropy(logits, y, { reduction: 'sum' }).item();
         correct += countCorrect(logits, y);
       }
