@@ -2,6 +2,8 @@
  * resnet-ts/core: the browser-safe API — everything but the Node-only helpers (files, image decoders, the worker
  * pool). Node users import 'resnet-ts', which adds those.
  */
+import './kernels/tasks.js';
+
 export { Tensor, tensor, zeros, ones, full, arange, rand, randn, memory } from './tensor.js';
 export type { TensorLike, NestedArray, TensorOptions, MemoryInfo } from './tensor.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';

@@ -4,8 +4,8 @@
 // and writes, plain parameters, and a count of independent work units. `parallelFor(task)` runs every unit exactly
 // once. The default runs them all inline, in order, on the calling thread; a backend installed with
 // `setParallelBackend` (the Node worker pool in src/parallel/) may run them on several threads. Workers cannot be
-// sent closures, so a task names its function: each thread imports the same kernel modules, and these register
-// their task functions here at load time.
+// sent closures, so a task names its function: each thread imports the same kernel modules (the list in tasks.ts),
+// and these register their task functions here at load time.
 //
 // Determinism contract (what lets results be bitwise identical for every thread count): a kernel must split its
 // work only into units whose outputs are disjoint and whose values do not depend on which units ran before or on
@@ -51,6 +51,11 @@ const registry = new Map<string, TaskFn>();
 /** Makes a task function callable by name on every thread that imports the registering module. */
 export function registerTask<P>(name: string, fn: TaskFn<P>): void {
   registry.set(name, fn as TaskFn);
+}
+
+/** Every task name registered on this thread, sorted. */
+export function registeredTaskNames(): string[] {
+  return [...registry.keys()].sort();
 }
 
 /** The task function registered under `name`, or undefined. */
