@@ -118,7 +118,7 @@ function classifier(model: Module): [string, Linear] | null {
 }
 
 /** Loads the checkpoint; on a mismatch that is only the classifier's size, adds a --num-classes hint. */
-function loadWeights(model: Module, path: string): void {
+export function loadWeights(model: Module, path: string): void {
   let sd = loadSafetensorsFile(path);
   // a `resnet-ts train` checkpoint.safetensors holds the model under `model.` (next to the optimizer state)
   const keys = Object.keys(sd);
