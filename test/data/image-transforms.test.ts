@@ -32,7 +32,8 @@ function diff(what: string, got: DecodedImage, want: DecodedImage): string {
 }
 
 function run(op: Op, img: DecodedImage): DecodedImage {
-  const p = op.params as Record<string, never>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const p = op.params as Record<string, any>;
   switch (op.op) {
     case 'resize': return T.resizeImage(img, p.size, p.interpolation);
     case 'centerCrop': return centerCrop(img, typeof p.size === 'number' ? p.size : (p.size as [number, number]));
