@@ -7,3 +7,4 @@ export type { DecodedImage } from './image.js';
 export { decodePng } from './png.js';
 export { decodeJpeg } from './jpeg.js';
 export { decodePnm } from './pnm.js';
+export { encodePng } from './png-encode.js';
