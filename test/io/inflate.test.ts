@@ -224,7 +224,7 @@ describe('decodePng gives the same result with either inflater', () => {
         const len = idat > 0 ? new DataView(b.buffer, b.byteOffset).getUint32(idat - 4) : 0;
         for (let k = 0; k < 4 && len > 0; k++) {
           const m = b.slice();
-          m[idat + 4 + ((r() * len) | 0)] ^= 1 << ((r() * 8) | 0);
+          m[idat + 4 + ((r() * len) | 0)]! ^= 1 << ((r() * 8) | 0);
           new DataView(m.buffer).setUint32(idat + 4 + len, crc32(m.subarray(idat, idat + 4 + len)));
           variants.push(m);
         }
