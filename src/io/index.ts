@@ -8,3 +8,4 @@ export type { DecodedImage } from './image.js';
 export { decodePng } from './png.js';
 export { decodeJpeg } from './jpeg.js';
 export { decodePnm } from './pnm.js';
+export { readBlob, decodeImageBlob, loadSafetensorsBlob } from './blob.js';
