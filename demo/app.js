@@ -143,7 +143,7 @@ function showPrediction(m) {
   for (let i = 0; i < 784; i++) img.data.set([m.pixels[i], m.pixels[i], m.pixels[i], 255], 4 * i);
   c.putImageData(img, 0, 0);
   $('top5').innerHTML = m.top
-    .map((t) => `<li><span>${t.name}</span><span class="bar" style="width:${(100 * t.p).toFixed(1)}%"></span><span class="p">${(100 * t.p).toFixed(1)}%</span></li>`)
+    .map((t) => `<li><span>${t.name}</span><span class="track"><span class="bar" style="width:${(100 * t.p).toFixed(1)}%"></span></span><span class="p">${(100 * t.p).toFixed(1)}%</span></li>`)
     .join('');
   $('predict-status').textContent = `${m.width}×${m.height} image${m.inverted ? ', inverted (light background)' : ''}, resized to 28×28.`;
 }
