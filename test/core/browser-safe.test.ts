@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -40,5 +40,21 @@ describe('resnet-ts/core runs in a browser as it is', () => {
     expect(withNode).toContain('io/safetensors-file.ts');
     expect(withNode).toContain('data/files.ts');
     expect(withNode).toContain('io/zlib.ts');
+  });
+  it('resnet-ts/browser and its kernel worker import no node:* either', () => {
+    for (const entry of ['browser.ts', 'parallel/browser-worker.ts']) {
+      const offenders = [...walk(entry)].filter(([, mods]) => mods.length).map(([f, mods]) => `${f.slice(SRC.length + 1)}: ${mods.join(', ')}`);
+      expect(offenders, entry).toEqual([]);
+    }
+  });
+  it('both pools\' workers load every kernel module that registers a task', () => {
+    const kernels = readdirSync(join(SRC, 'kernels'))
+      .filter((f) => f.endsWith('.ts') && /^registerTask\b/m.test(readFileSync(join(SRC, 'kernels', f), 'utf8')))
+      .map((f) => `kernels/${f}`);
+    expect(kernels.length).toBeGreaterThanOrEqual(3);
+    for (const worker of ['parallel/worker.ts', 'parallel/browser-worker.ts']) {
+      const reached = new Set([...walk(worker).keys()].map((f) => f.slice(SRC.length + 1)));
+      expect(kernels.filter((k) => !reached.has(k)), `${worker} misses`).toEqual([]);
+    }
   });
 });
