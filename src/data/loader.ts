@@ -119,16 +119,22 @@ export class DataLoader implements Iterable<Batch> {
     return new Generator(epochSeed(this.seed, epoch, 0)).permutation(n);
   }
 
-  /** The batches of `epoch`, lazily (one batch in memory at a time). Does not change `this.epoch`. */
-  *epochBatches(epoch: number): IterableIterator<Batch> {
+  /**
+   * The batches of `epoch`, lazily (one batch in memory at a time). Does not change `this.epoch`. With `start` > 0
+   * the first `start` batches are skipped, their augmentation drawn and discarded, so that batch `start` and after
+   * are the very batches a full pass yields (resuming mid-epoch).
+   */
+  *epochBatches(epoch: number, start = 0): IterableIterator<Batch> {
+    if (!Number.isInteger(start) || start < 0) throw new ValueError('DataLoader', `start must be a non-negative integer batch index, got ${String(start)}`);
     const ds = this.dataset;
     const order = this.order(epoch);
     const per = ds.channels * ds.height * ds.width;
     const aug = new Generator(epochSeed(this.seed, epoch, 1));
     const byteScale = this.scale === 1 / 255;
     for (let b = 0; b < this.length; b++) {
-      const start = b * this.batchSize;
-      const indices = order.slice(start, Math.min(start + this.batchSize, order.length));
+      if (b < start && !this.transform) continue; // nothing random to replay
+      const first = b * this.batchSize;
+      const indices = order.slice(first, Math.min(first + this.batchSize, order.length));
       const n = indices.length;
       const data = alloc('DataLoader', n * per);
       const y = new Int32Array(n);
@@ -140,6 +146,11 @@ export class DataLoader implements Iterable<Batch> {
         y[i] = ds.labels[indices[i]!]!;
       }
       let x = new Tensor(data, [n, ds.channels, ds.height, ds.width]);
+      if (b < start) {
+        // the transform draws from `aug` image by image: run it so the generator is where a full pass leaves it
+        if (this.transform) this.transform(x, aug);
+        continue;
+      }
       if (this.transform) {
         x = this.transform(x, aug);
         if (!(x instanceof Tensor) || x.shape.length !== 4 || x.shape[0] !== n) {
