@@ -28,19 +28,19 @@ let spareBytes = 0;
  * whose data no live tensor shares (no views): the caller owns them outright. Nulls are skipped.
  */
 export function releaseForReuse(...ts: (Tensor | null)[]): void {
-  for (const t of ts) {
-    if (t === null) continue;
-    let d = t.data;
-    if (d.length < SPARE_MIN || spareBytes + d.byteLength > SPARE_CAP) continue;
-    let list = spare.get(d.length);
-    if (list === undefined) spare.set(d.length, (list = []));
-    if (list.length >= SPARE_PER_LENGTH || list.includes(d)) continue;
-    if (!(d.buffer instanceof SharedArrayBuffer) && typeof SharedArrayBuffer === 'function') {
-      d = new Float32Array(new SharedArrayBuffer(d.byteLength));
-    }
-    list.push(d);
-    spareBytes += d.byteLength;
+  for (const t of ts) if (t !== null) keep(t.data);
+}
+
+function keep(d: Float32Array): void {
+  if (d.length < SPARE_MIN || spareBytes + d.byteLength > SPARE_CAP) return;
+  let list = spare.get(d.length);
+  if (list === undefined) spare.set(d.length, (list = []));
+  if (list.length >= SPARE_PER_LENGTH || list.includes(d)) return;
+  if (!(d.buffer instanceof SharedArrayBuffer) && typeof SharedArrayBuffer === 'function') {
+    d = new Float32Array(new SharedArrayBuffer(d.byteLength));
   }
+  list.push(d);
+  spareBytes += d.byteLength;
 }
 
 /** Drops the buffers kept for reuse (memory held between inference calls: at most a few per activation size). */
@@ -55,4 +55,43 @@ export function takeBuffer(op: string, n: number): Float32Array {
   if (d === undefined) return alloc(op, n);
   spareBytes -= d.byteLength;
   return d;
+}
+
+// Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
+// `gradBuffer` (zero-filled: backward kernels accumulate). Such a buffer is referenced only by that one returned
+// gradient, so autograd knows when it dies: once the gradient has been consumed (passed to the next op's backward,
+// added into another gradient, or copied into a leaf's .grad), autograd hands it back with `recycleGradBuffer`, and
+// a later gradient of the same size (in this backward or the next step's) reuses it. A buffer that autograd sees
+// referenced twice (an op returned it for two inputs, or passed its incoming gradient through, as add and reshape
+// do) is dropped from the set with `untagGradBuffer` and left to the collector.
+
+const gradBuffers = new WeakSet<Float32Array>();
+
+/** A zero-filled buffer of n elements for a gradient an op's backward returns (see above). */
+export function gradBuffer(op: string, n: number): Float32Array {
+  const d = spare.get(n)?.pop();
+  let out: Float32Array;
+  if (d === undefined) out = alloc(op, n);
+  else {
+    spareBytes -= d.byteLength;
+    out = d.fill(0);
+  }
+  gradBuffers.add(out);
+  return out;
+}
+
+/** Whether d came from gradBuffer and has not been recycled or untagged since. */
+export function isGradBuffer(d: Float32Array): boolean {
+  return gradBuffers.has(d);
+}
+
+/** d is referenced by more than one gradient, or handed to a leaf: never recycle it. */
+export function untagGradBuffer(d: Float32Array): void {
+  gradBuffers.delete(d);
+}
+
+/** d (from gradBuffer) is dead: keep it for the next gradBuffer/takeBuffer of its size. */
+export function recycleGradBuffer(d: Float32Array): void {
+  if (!gradBuffers.delete(d)) return;
+  keep(d);
 }

@@ -7,6 +7,9 @@ import '../kernels/gemm.js';
 import '../kernels/conv2d.js';
 import '../kernels/winograd.js';
 import '../kernels/pool.js';
+import '../kernels/batchnorm.js';
+import '../kernels/elementwise.js';
+import '../kernels/optim.js';
 import './diagnostics.js';
 import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
 
