@@ -10,7 +10,7 @@
 // each op's per-step total.
 
 import { DIST } from './lib.mjs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -23,7 +23,7 @@ const flag = (name, dflt) => {
 const threads = Number(flag('--threads', '1'));
 const steps = Number(flag('--steps', '12'));
 // Another build to profile (e.g. a checkout of an older commit, built): its dist/ directory.
-const dist = flag('--dist', DIST);
+const dist = resolve(flag('--dist', DIST));
 process.env.RESNET_TS_THREADS = String(threads);
 
 const lib = await import(join(dist, 'index.js'));

@@ -320,7 +320,7 @@ export const relu = defineOp('relu', {
   },
   backward(ctx, dy) {
     const y = ctx.saved[0]!;
-    const g = new Tensor(gradBuffer('relu', y.size), y.shape);
+    const g = new Tensor(gradBuffer('relu', y.size, true), y.shape);
     reluBackward(g.data, dy.data, y.data);
     return [g];
   },

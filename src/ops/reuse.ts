@@ -67,14 +67,17 @@ export function takeBuffer(op: string, n: number): Float32Array {
 
 const gradBuffers = new WeakSet<Float32Array>();
 
-/** A zero-filled buffer of n elements for a gradient an op's backward returns (see above). */
-export function gradBuffer(op: string, n: number): Float32Array {
+/**
+ * A buffer of n elements for a gradient an op's backward returns (see above): zero-filled, or with `overwrite` (the
+ * kernel writes every element) as it comes.
+ */
+export function gradBuffer(op: string, n: number, overwrite = false): Float32Array {
   const d = spare.get(n)?.pop();
   let out: Float32Array;
   if (d === undefined) out = alloc(op, n);
   else {
     spareBytes -= d.byteLength;
-    out = d.fill(0);
+    out = overwrite ? d : d.fill(0);
   }
   gradBuffers.add(out);
   return out;
