@@ -3,10 +3,7 @@
 // imports are the Node worker's (worker.ts) less its diagnostics task, which needs node:worker_threads.
 
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
-import '../kernels/gemm.js';
-import '../kernels/conv2d.js';
-import '../kernels/winograd.js';
-import '../kernels/pool.js';
+import '../kernels/tasks.js';
 import { writeError, type InitMessage } from './browser.js';
 import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type RunMessage } from './protocol.js';
 
