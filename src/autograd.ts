@@ -1,5 +1,7 @@
 import { config, setConfig, withConfig } from './config.js';
 import { AutogradError } from './errors.js';
+import { addForward } from './kernels/elementwise.js';
+import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -181,7 +183,25 @@ export function defineOp<A extends unknown[], S extends object = LooseSaved, T e
 }
 
 function addInto(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+  addForward(dst, dst, src);
+}
+
+/**
+ * Gradient buffers from gradBuffer (fusion/arena.ts) must each be referenced by one gradient only: untag any that this
+ * node's backward passed through from dy or returned for two inputs, and recycle those returned for inputs that
+ * need no gradient.
+ */
+function settleGradBuffers(grads: Grads, dy: Tensor, inputs: (Tensor | null)[] | null): void {
+  for (let i = 0; i < grads.length; i++) {
+    const gi = grads[i];
+    if (!gi || !isGradBuffer(gi.data)) continue;
+    let shared = gi.data.buffer === dy.data.buffer;
+    for (let j = 0; j < grads.length && !shared; j++) shared = j !== i && grads[j]?.data.buffer === gi.data.buffer;
+    if (shared) {
+      untagGradBuffer(gi.data);
+      untagGradBuffer(dy.data);
+    } else if (!inputs?.[i]) recycleGradBuffer(gi.data);
+  }
 }
 
 export interface BackwardOptions {
@@ -232,7 +252,6 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   }
 
   const pending = new Map<Tensor, Tensor>([[root, g0]]);
-  const owned = new Set<Tensor>(); // gradients we allocated ourselves and may add into in place
   const prev = gradEnabled;
   const prevInBackward = inBackward;
   gradEnabled = false;
@@ -246,6 +265,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       if (dy === undefined) continue;
       const inputs = node.inputs;
       const grads = node.apply(dy);
+      settleGradBuffers(grads, dy, inputs);
       if (config.detectAnomaly) {
         const shapes = node.inputShapes.filter((sh, i) => sh.length > 0 || inputs?.[i]).map((sh) => fmt(sh)).join(', ');
         for (const gi of grads) if (gi) checkFinite(node.op, 'backward', gi, shapes);
@@ -267,16 +287,19 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           const have = pending.get(inp);
           if (have === undefined) {
             pending.set(inp, gi);
-          } else if (owned.has(have)) {
+          } else if (isGradBuffer(have.data)) {
+            // ours alone (from gradBuffer): add in place
             addInto(have.data, gi.data);
+            recycleGradBuffer(gi.data);
           } else {
-            const sum = new Tensor(have.data.slice(), have.shape);
-            addInto(sum.data, gi.data);
-            owned.add(sum);
+            const sum = new Tensor(gradBuffer('backward', have.size), have.shape);
+            addForward(sum.data, have.data, gi.data);
+            recycleGradBuffer(gi.data);
             pending.set(inp, sum);
           }
         }
       }
+      recycleGradBuffer(dy.data); // consumed (a no-op unless it came from gradBuffer and was not passed through)
       if (!opts.retainGraph) node.free();
     }
   } finally {
@@ -285,11 +308,25 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   }
 }
 
+/**
+ * leaf.grad += g. A first gradient from gradBuffer (referenced by g alone) becomes the leaf's .grad without a copy,
+ * unless it is in shared memory (those circulate through the reuse pool: copied, then recycled).
+ */
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   if (!leaf.requiresGrad) return;
   if (leaf.grad === null) {
+    if (isGradBuffer(g.data) && !(g.data.buffer instanceof SharedArrayBufferCtor)) {
+      untagGradBuffer(g.data);
+      leaf.grad = new Tensor(g.data, leaf.shape);
+      return;
+    }
     leaf.grad = new Tensor(g.data.slice(), leaf.shape);
   } else {
     addInto(leaf.grad.data, g.data);
   }
+  recycleGradBuffer(g.data);
 }
+
+/** SharedArrayBuffer where it exists (a class no ArrayBuffer is an instance of, where it does not). */
+const SharedArrayBufferCtor: abstract new (...args: never[]) => unknown =
+  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : class {};

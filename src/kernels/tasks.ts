@@ -7,5 +7,8 @@ import './gemm.js';
 import './conv2d.js';
 import './winograd.js';
 import './pool.js';
+import './batchnorm.js';
+import './elementwise.js';
+import './optim.js';
 
 export { registeredTaskNames } from './parallel.js';
