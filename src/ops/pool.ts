@@ -14,7 +14,8 @@ import {
 import { alloc, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pair, type Pair } from './conv.js';
-import { gradBuffer, takeBuffer } from './reuse.js';
+import { takeBuffer } from '../fusion/arena.js';
+import { gradBuffer } from './grad-buffers.js';
 
 export interface MaxPool2dOptions {
   kernelSize: Pair;
