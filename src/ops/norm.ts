@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, gradTarget } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   batchNormBackward,
@@ -47,8 +47,8 @@ function bnTrainFamily(name: string, relu: boolean) {
       const p = ctx.p as BatchNormParams;
       const { mean, invstd } = ctx.stats as TrainStats;
       const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size), x.shape) : null;
-      const dw = ctx.needs[1] ? new Tensor(alloc(name, p.c), [p.c]) : null;
-      const db = ctx.needs[2] ? new Tensor(alloc(name, p.c), [p.c]) : null;
+      const dw = ctx.needs[1] ? gradTarget(ctx, 1, name, [p.c]) : null;
+      const db = ctx.needs[2] ? gradTarget(ctx, 2, name, [p.c]) : null;
       const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
         reluOut: ctx.y as Float32Array | null,
