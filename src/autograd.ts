@@ -1,7 +1,7 @@
 import { config, setConfig, withConfig } from './config.js';
 import { AutogradError } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
-import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './ops/grad-buffers.js';
+import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 

@@ -85,3 +85,45 @@ export function takeBuffer(op: string, n: number): Float32Array {
   handedOut.push(d);
   return d;
 }
+
+// Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
+// `gradBuffer` (zero-filled: backward kernels accumulate). Such a buffer is referenced only by that one returned
+// gradient, so autograd knows when it dies: once the gradient has been consumed (passed to the next op's backward,
+// added into another gradient, or copied into a leaf's .grad), autograd hands it back with `recycleGradBuffer`, and
+// a later gradient of the same size (in this backward or the next step's) reuses it. A buffer that autograd sees
+// referenced twice (an op returned it for two inputs, or passed its incoming gradient through, as add and reshape
+// do) is dropped from the set with `untagGradBuffer` and left to the collector.
+
+const gradBuffers = new WeakSet<Float32Array>();
+
+/**
+ * A buffer of n elements for a gradient an op's backward returns (see above): zero-filled, or with `overwrite` (the
+ * kernel writes every element) as it comes.
+ */
+export function gradBuffer(op: string, n: number, overwrite = false): Float32Array {
+  const d = pool.get(n)?.pop();
+  let out: Float32Array;
+  if (d === undefined) out = alloc(op, n);
+  else {
+    poolBytes -= d.byteLength;
+    out = overwrite ? d : d.fill(0);
+  }
+  gradBuffers.add(out);
+  return out;
+}
+
+/** Whether d came from gradBuffer and has not been recycled or untagged since. */
+export function isGradBuffer(d: Float32Array): boolean {
+  return gradBuffers.has(d);
+}
+
+/** d is referenced by more than one gradient, or handed to a leaf: never recycle it. */
+export function untagGradBuffer(d: Float32Array): void {
+  gradBuffers.delete(d);
+}
+
+/** d (from gradBuffer) is dead: keep it for the next gradBuffer/takeBuffer of its size. */
+export function recycleGradBuffer(d: Float32Array): void {
+  if (!gradBuffers.delete(d)) return;
+  giveBack(d);
+}

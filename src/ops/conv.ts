@@ -11,7 +11,7 @@ import {
 import { alloc, dims4, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pad } from './movement.js';
-import { gradBuffer } from './grad-buffers.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 /** An int for both spatial dims, or [h, w]. */
 export type Pair = number | readonly [number, number];

@@ -4,7 +4,7 @@ import { addForward, reluBackward, reluForward } from '../kernels/elementwise.js
 import { alloc, broadcastShape, checkShape, fmt, sameShape } from '../shape.js';
 import { Tensor, asTensor, type TensorLike } from '../tensor.js';
 import { expand } from './movement.js';
-import { gradBuffer } from './grad-buffers.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 /**
  * Elementwise ops. Binary ops broadcast through one place, `broadcastPair`, which expands both operands to the

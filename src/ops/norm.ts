@@ -10,7 +10,7 @@ import {
 import { alloc, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { add, relu } from './elementwise.js';
-import { gradBuffer } from './grad-buffers.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 export interface BatchNormOptions {
   /** Normalize with the batch statistics and update the running ones (default false: use the running stats). */

@@ -14,8 +14,7 @@ import {
 import { alloc, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pair, type Pair } from './conv.js';
-import { takeBuffer } from '../fusion/arena.js';
-import { gradBuffer } from './grad-buffers.js';
+import { gradBuffer, takeBuffer } from '../fusion/arena.js';
 
 export interface MaxPool2dOptions {
   kernelSize: Pair;
