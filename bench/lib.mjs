@@ -23,6 +23,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
   --no-tfjs-wasm         no tfjs-backend-wasm peer (layer table and eval rows)
   --no-layers            skip the layer-shape table
   --no-models            skip the whole-model rows
+  --no-train             skip the training-step phase rows (forward, backward, optimizer)
   --no-memory            skip the inference memory rows (ResNet-50/18 eval in a fresh process: peak RSS, time)
   --tfjs-train           time tfjs's train steps even with --quick
   --no-tfjs-train        skip tfjs's train steps (the slow ones: tens of seconds to minutes)
@@ -35,7 +36,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
 /** Parses argv into the options object every bench module reads. Unknown flags are an error. */
 export function parseArgs(argv) {
   const o = {
-    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, memory: true, tfjsTrain: null,
+    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, train: true, memory: true, tfjsTrain: null,
     bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -60,6 +61,7 @@ export function parseArgs(argv) {
     else if (a === '--no-tfjs-wasm') o.tfjsWasm = false;
     else if (a === '--no-layers') o.layers = false;
     else if (a === '--no-models') o.models = false;
+    else if (a === '--no-train') o.train = false;
     else if (a === '--no-memory') o.memory = false;
     else if (a === '--tfjs-train') o.tfjsTrain = true;
     else if (a === '--no-tfjs-train') o.tfjsTrain = false;

@@ -102,6 +102,16 @@ async function main() {
     result.models = r;
   }
 
+  if (opts.train) {
+    const { benchTrain, trainTable } = await import('./train.mjs');
+    log('\n## Training steps by phase');
+    const r = await benchTrain(lib, opts, log);
+    log('');
+    log(trainTable(r.rows));
+    for (const n of r.notes) log(n);
+    result.train = r;
+  }
+
   if (opts.memory) {
     const { benchMemory, memoryTable, RSS_TARGET_MB } = await import('./memory.mjs');
     log('\n## Inference memory and time (a fresh process per model)');
@@ -125,7 +135,7 @@ async function main() {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
   log(`wrote ${file.slice(BENCH_DIR.length - 'bench'.length)}`);
-  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) > 0) process.exitCode = 1;
+  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) + (result.train?.failed.length ?? 0) > 0) process.exitCode = 1;
 }
 
 /**
