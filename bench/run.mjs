@@ -112,6 +112,15 @@ async function main() {
     result.train = r;
   }
 
+  if (opts.onnx) {
+    const { benchOnnx, onnxTable } = await import('./onnx.mjs');
+    log('\n## onnxruntime-web running our exported models (a fresh process per thread count)');
+    const rows = await benchOnnx(lib, opts, log);
+    log('');
+    log(onnxTable(rows));
+    result.onnx = rows;
+  }
+
   if (opts.memory) {
     const { benchMemory, memoryTable, RSS_TARGET_MB } = await import('./memory.mjs');
     log('\n## Inference memory and time (a fresh process per model)');
