@@ -91,6 +91,7 @@ export class DataLoader implements Iterable<Batch> {
   readonly prefetch: number;
   /** The epoch the next `for … of` will run. */
   epoch = 0;
+  private workers: WorkerBatches | null = null;
   /** Most batches requested from workers and not yet consumed, over this loader's life (≤ numWorkers × prefetch). */
   maxInFlight = 0;
 
@@ -198,10 +199,13 @@ export class DataLoader implements Iterable<Batch> {
       if (workerBackend === null) {
         throw new ValueError('DataLoader', "numWorkers > 0 needs Node's worker threads: import the DataLoader from 'resnet-ts' (not 'resnet-ts/core')");
       }
-      workers = workerBackend(ds.workerSpec!(), this.numWorkers);
+      // the workers outlive the epoch (torch's persistent_workers): warm JIT, no start-up cost per epoch
+      this.workers ??= workerBackend(ds.workerSpec!(), this.numWorkers);
+      workers = this.workers;
     }
     const ahead = this.numWorkers * this.prefetch;
     let requested = 0;
+    let taken = 0;
     try {
       for (let b = 0; b < total; b++) {
         let raw: RawBatch;
@@ -212,6 +216,7 @@ export class DataLoader implements Iterable<Batch> {
           }
           this.maxInFlight = Math.max(this.maxInFlight, requested - b);
           raw = workers.take(b);
+          taken = b + 1;
         } else {
           const plan = this.batchPlan(order, itemSeed, b);
           raw = loadBatch(ds, plan.indices, plan.seeds);
@@ -221,8 +226,15 @@ export class DataLoader implements Iterable<Batch> {
         yield this.finish(new Tensor(raw.data, raw.shape), raw.labels, raw.indices, aug);
       }
     } finally {
-      workers?.close();
+      // left mid-epoch or failed: requests may still be queued, so these workers cannot serve the next epoch
+      if (workers !== null && taken < requested) this.close();
     }
+  }
+
+  /** Stops the worker threads (they are also unref'd: an idle loader never keeps the process alive). */
+  close(): void {
+    this.workers?.close();
+    this.workers = null;
   }
 
   /** Applies the batch transform (if any) and checks what it returns. */
