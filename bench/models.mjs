@@ -217,7 +217,7 @@ async function evalCase(lib, tf, c, timing, log) {
 
   // Our check run is the warm-up; it also counts the FLOPs.
   let y = null;
-  const oursFwd = () => { y = lib.noGrad(() => model.forward(x)); };
+  const oursFwd = () => { y = lib.noGrad(() => lib.withArena(() => model.forward(x))); };
   const t0 = performance.now();
   countingMacs(lib, model, oursFwd);
   const firstOurs = performance.now() - t0;

@@ -1,6 +1,7 @@
 import { predictCommand } from './predict.js';
 import { benchCommand } from './bench.js';
 import { degradationCommand } from './degradation.js';
+import { exportCommand } from './export.js';
 import { exportImagesCommand } from './export-images.js';
 import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
@@ -20,5 +21,6 @@ export const COMMANDS: Record<string, Command> = {
   bench: benchCommand,
   degradation: degradationCommand,
   predict: predictCommand,
+  export: exportCommand,
   'export-images': exportImagesCommand,
 };

@@ -13,6 +13,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ResnetTsError, StateDictError } from '../errors.js';
 import { evalTransform, isFloatImage, type ImageTransform } from '../data/image-transforms.js';
 import { decodeImage, ImageDecodeError, toRgb, type DecodedImage } from '../io/image.js';
@@ -158,7 +159,7 @@ export function classifier(model: Module): [string, Linear] | null {
 }
 
 /** Loads the checkpoint; on a mismatch that is only the classifier's size, adds a --num-classes hint. */
-function loadWeights(model: Module, path: string): void {
+export function loadWeights(model: Module, path: string): void {
   let sd = loadSafetensorsFile(path);
   // a `resnet-ts train` checkpoint.safetensors holds the model under `model.` (next to the optimizer state)
   const keys = Object.keys(sd);
@@ -217,7 +218,7 @@ export function predict(o: PredictOptions): ImagePrediction[] {
     // x: (B, 3, 224, 224), one preprocessed image after another
     const x = new Float32Array(paths.length * PIXELS);
     paths.forEach((p, b) => x.set(loadImageTensor(p, meta.transform), b * PIXELS));
-    const probs = noGrad(() => softmax(model.forward(new Tensor(x, [paths.length, 3, size, size])), 1));
+    const probs = noGrad(() => softmax(withArena(() => model.forward(new Tensor(x, [paths.length, 3, size, size]))), 1));
     if (probs.shape[1] !== numClasses) {
       throw new ResnetTsError('predict', `the model gave ${probs.shape[1]} outputs per image, expected ${numClasses}`);
     }

@@ -174,10 +174,15 @@ export class DataLoader implements Iterable<Batch> {
     return new Generator(epochSeed(this.seed, epoch, 0)).permutation(n);
   }
 
-  /** The batches of `epoch`, lazily (one batch in memory at a time). Does not change `this.epoch`. */
-  epochBatches(epoch: number): IterableIterator<Batch> {
+  /**
+   * The batches of `epoch`, lazily (one batch in memory at a time). Does not change `this.epoch`. With `start` > 0
+   * the first `start` batches are skipped, their augmentation drawn and discarded, so that batch `start` and after
+   * are the very batches a full pass yields (resuming mid-epoch).
+   */
+  epochBatches(epoch: number, start = 0): IterableIterator<Batch> {
+    if (!Number.isInteger(start) || start < 0) throw new ValueError('DataLoader', `start must be a non-negative integer batch index, got ${String(start)}`);
     const ds = this.dataset;
-    return isMapDataset(ds) ? this.mapBatches(ds, epoch) : this.tensorBatches(ds, epoch);
+    return isMapDataset(ds) ? this.mapBatches(ds, epoch, start) : this.tensorBatches(ds, epoch, start);
   }
 
   /** Dataset indices and per-item seeds of batch b of an epoch whose order and seed stream are given. */
@@ -189,7 +194,7 @@ export class DataLoader implements Iterable<Batch> {
     return { indices: order.slice(start, end), seeds };
   }
 
-  private *mapBatches(ds: MapDataset, epoch: number): IterableIterator<Batch> {
+  private *mapBatches(ds: MapDataset, epoch: number, start: number): IterableIterator<Batch> {
     const order = this.order(epoch);
     const itemSeed = epochSeed(this.seed, epoch, 1);
     const aug = new Generator(epochSeed(this.seed, epoch, 2));
@@ -204,10 +209,12 @@ export class DataLoader implements Iterable<Batch> {
       workers = this.workers;
     }
     const ahead = this.numWorkers * this.prefetch;
-    let requested = 0;
-    let taken = 0;
+    // skipped batches are loaded only where a batch transform has augmentation draws to replay
+    const first = this.transform ? 0 : Math.min(start, total);
+    let requested = first;
+    let taken = first;
     try {
-      for (let b = 0; b < total; b++) {
+      for (let b = first; b < total; b++) {
         let raw: RawBatch;
         if (workers !== null) {
           for (; requested < Math.min(total, b + ahead); requested++) {
@@ -223,6 +230,10 @@ export class DataLoader implements Iterable<Batch> {
         }
         if (raw.skipped.length) ds.noteSkipped?.(raw.skipped);
         if (raw.shape[0] === 0) continue; // every file of the batch was skipped
+        if (b < start) {
+          this.transform!(new Tensor(raw.data, raw.shape), aug);
+          continue;
+        }
         yield this.finish(new Tensor(raw.data, raw.shape), raw.labels, raw.indices, aug);
       }
     } finally {
@@ -250,14 +261,15 @@ export class DataLoader implements Iterable<Batch> {
     return { x, y, indices };
   }
 
-  private *tensorBatches(ds: Dataset, epoch: number): IterableIterator<Batch> {
+  private *tensorBatches(ds: Dataset, epoch: number, start: number): IterableIterator<Batch> {
     const order = this.order(epoch);
     const per = ds.channels * ds.height * ds.width;
     const aug = new Generator(epochSeed(this.seed, epoch, 1));
     const byteScale = this.scale === 1 / 255;
     for (let b = 0; b < this.length; b++) {
-      const start = b * this.batchSize;
-      const indices = order.slice(start, Math.min(start + this.batchSize, order.length));
+      if (b < start && !this.transform) continue; // nothing random to replay
+      const first = b * this.batchSize;
+      const indices = order.slice(first, Math.min(first + this.batchSize, order.length));
       const n = indices.length;
       const data = alloc('DataLoader', n * per);
       const y = new Int32Array(n);
@@ -268,7 +280,13 @@ export class DataLoader implements Iterable<Batch> {
         else for (let k = 0; k < per; k++) data[dst + k] = ds.images[src + k]! * this.scale;
         y[i] = ds.labels[indices[i]!]!;
       }
-      yield this.finish(new Tensor(data, [n, ds.channels, ds.height, ds.width]), y, indices, aug);
+      const x = new Tensor(data, [n, ds.channels, ds.height, ds.width]);
+      if (b < start) {
+        // the transform draws from `aug` image by image: run it so the generator is where a full pass leaves it
+        if (this.transform) this.transform(x, aug);
+        continue;
+      }
+      yield this.finish(x, y, indices, aug);
     }
   }
 

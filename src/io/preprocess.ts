@@ -10,7 +10,7 @@
  */
 
 import { ValueError } from '../errors.js';
-import type { DecodedImage } from './image.js';
+import { toRgb, type DecodedImage } from './image.js';
 
 /** ImageNet channel means and standard deviations (torchvision's pretrained-model docs). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
@@ -271,21 +271,7 @@ export function toFloatCHW(
  * IMAGENET_STD). Gray and alpha images are converted as PIL's convert('RGB') would be, first.
  */
 export function imagenetPreprocess(img: DecodedImage): { data: Float32Array; shape: [3, 224, 224] } {
-  const rgb = img.channels === 3 ? img : toRgbLocal(img);
+  const rgb = toRgb(img);
   const t = toFloatCHW(centerCrop(resizeShorter(rgb, 256), 224), IMAGENET_MEAN, IMAGENET_STD);
   return { data: t.data, shape: [3, 224, 224] };
-}
-
-/** convert('RGB') without importing image.ts's decoders (keeps this module free of node:zlib). */
-function toRgbLocal(img: DecodedImage): DecodedImage {
-  const { width, height, channels, data } = img;
-  const n = width * height;
-  const out = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    const gray = channels < 3;
-    out[i * 3] = data[i * channels]!;
-    out[i * 3 + 1] = data[i * channels + (gray ? 0 : 1)]!;
-    out[i * 3 + 2] = data[i * channels + (gray ? 0 : 2)]!;
-  }
-  return { width, height, channels: 3, data: out };
 }

@@ -39,6 +39,7 @@
 // meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
 import { dgemmAccRange, scratchLength, sgemmRange, type PackB } from './gemm.js';
+import { config, setConfig, type WinogradPolicy } from '../config.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
@@ -74,15 +75,11 @@ export function conv2dOutSize(inSize: number, k: number, stride: number, pad: nu
 
 // ---- Winograd dispatch ----------------------------------------------------------------------------------------
 
-/** When to use Winograd where it applies: by a size heuristic, always, or never. */
-export type WinogradPolicy = 'auto' | 'always' | 'never';
-let winogradPolicy: WinogradPolicy = 'auto';
+export type { WinogradPolicy } from '../config.js';
 
-/** Sets the Winograd policy (for tests and benchmarks); returns the previous one. */
+/** Sets config.winograd (for tests and benchmarks; withConfig scopes it); returns the previous policy. */
 export function setWinogradPolicy(policy: WinogradPolicy): WinogradPolicy {
-  const old = winogradPolicy;
-  winogradPolicy = policy;
-  return old;
+  return setConfig({ winograd: policy }).winograd!;
 }
 
 /** Multiply-adds per channel pair of the im2col path (forward or input gradient): live taps × N × oH·oW. */
@@ -119,20 +116,20 @@ function allFinite(a: Float32Array): boolean {
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1).
 function forwardWinograd(p: Conv2dParams, x: Float32Array): WinogradParams | null {
-  if (winogradPolicy === 'never' || !winogradShape(p)) return null;
+  if (config.winograd === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false,
   };
-  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
 }
 
 // dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
 function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
-  if (winogradPolicy === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
+  if (config.winograd === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
   };
-  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
 }
 
 // ---- scratch --------------------------------------------------------------------------------------------------

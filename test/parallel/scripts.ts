@@ -32,6 +32,7 @@ export function buildPoolScripts(): PoolScripts {
     ...readdirSync(join(ROOT, 'src/kernels')).map((f) => `src/kernels/${f}`),
     ...readdirSync(join(ROOT, 'src/parallel')).map((f) => `src/parallel/${f}`),
     'src/errors.ts',
+    'src/config.ts',
   ].filter((f) => f.endsWith('.ts'));
   for (const f of files) {
     const js = ts.transpileModule(readFileSync(join(ROOT, f), 'utf8'), {

@@ -1,0 +1,157 @@
+/**
+ * The demo page in a real Chromium (Debian's /usr/bin/chromium, driven headless by playwright-core): it loads the
+ * library from dist/ through the page's import map, trains ResNet-20 for a few steps on two threads (a Web Worker
+ * running resnet-ts, which starts a kernel sub-worker), predicts on a dropped JPEG, then on a YCCK JPEG with a
+ * dropped .safetensors file. Every number must equal, bit for bit, what Node computes with the same code
+ * (demo/train.js), seed and thread count. Screenshots go to test-results/browser/ (git-ignored); the page must log
+ * no console error.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const OUT = join(ROOT, 'test-results', 'browser');
+const CHROMIUM = '/usr/bin/chromium';
+const SETTINGS = { seed: 0, batchSize: 16, lr: 0.05, steps: 3, threads: 2 };
+const PHOTO = join(ROOT, 'test/fixtures/predict/photo.jpg');
+const YCCK = join(ROOT, 'test/fixtures/browser/ycck_420_33x17.jpg');
+
+/** The newest modification time under a directory (files only). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The page loads dist/: build it when a source is newer (CI's npm ci has built it already). */
+function ensureDist(): void {
+  const built = join(ROOT, 'dist', 'browser.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+}
+
+interface NodeResults {
+  losses: string[];
+  digest: string;
+  evalBits: string[];
+  photo: string[];
+  ycck: string[];
+  weights: string;
+}
+
+type Demo = typeof import('../../demo/train.js');
+
+/** The same steps in Node, with the Node entry and its worker-thread pool. */
+async function nodeReference(weightsPath: string): Promise<NodeResults> {
+  const rt = await import('../../dist/index.js');
+  const demo: Demo = await import('../../demo/train.js');
+  rt.setNumThreads(SETTINGS.threads);
+  const meta = JSON.parse(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.json'), 'utf8'));
+  const { train, test } = demo.datasetsFromSprite(rt, new Uint8Array(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.png'))), meta);
+  const run = demo.createRun(rt, train, SETTINGS);
+  const losses: string[] = [];
+  for (const batch of run.loader) {
+    losses.push(demo.bits(demo.trainStep(rt, run, batch).loss));
+    if (losses.length === SETTINGS.steps) break;
+  }
+  const ev = demo.evaluate(rt, run.model, test);
+  const probs = (file: string) => {
+    const { input } = demo.imageToInput(rt, rt.io.decodeImage(new Uint8Array(readFileSync(file))));
+    return Array.from(demo.predict(rt, run.model, input), demo.bits);
+  };
+  writeFileSync(weightsPath, rt.io.saveSafetensors(run.model.stateDict()));
+  return { losses, digest: demo.stateDigest(run.model), evalBits: [demo.bits(ev.loss), demo.bits(ev.accuracy)], photo: probs(PHOTO), ycck: probs(YCCK), weights: demo.stateDigest(run.model) };
+}
+
+describe('the demo page in Chromium computes what Node computes', () => {
+  let server: Server;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  let tmp: string;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`).toBe(true);
+    ensureDist();
+    rmSync(OUT, { recursive: true, force: true });
+    mkdirSync(OUT, { recursive: true });
+    tmp = mkdtempSync(join(tmpdir(), 'resnet-ts-browser-'));
+    // @ts-expect-error: a plain-JS script without type declarations
+    const { startDemoServer } = await import('../../scripts/demo-server.mjs');
+    ({ server, url } = await startDemoServer({ port: 0 }));
+    // playwright-core starts Chromium with a fresh temporary profile (--user-data-dir) of its own.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('worker', (w) => w.on('close', () => undefined));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('trains 3 steps on 2 threads and predicts: the same bits as Node, no console error', async () => {
+    const weightsPath = join(tmp, 'node-trained.safetensors');
+    const node = await nodeReference(weightsPath);
+
+    const q = new URLSearchParams(Object.entries(SETTINGS).map(([k, v]) => [k, String(v)]));
+    await page.goto(`${url}?${q}`);
+    await page.waitForFunction(() => (window as any).demoState.ready || (window as any).demoState.errors.length, null, { timeout: 20_000 });
+    const ready = await page.evaluate(() => (window as any).demoState.ready);
+    expect(ready, 'the page worker did not start').toBeTruthy();
+    expect(ready.threads, `threads: ${ready.reason}`).toBe(2);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+
+    await page.click('#train-button');
+    await page.waitForFunction(() => (window as any).demoState.train || (window as any).demoState.errors.length, null, { timeout: 60_000 });
+    const trained = await page.evaluate(() => (window as any).demoState.train ?? { errors: (window as any).demoState.errors });
+    await page.screenshot({ path: join(OUT, 'train.png'), fullPage: true });
+    expect(trained.errors).toBeUndefined();
+    expect(trained.step).toBe(SETTINGS.steps);
+    expect(trained.losses).toEqual(node.losses);
+    expect(trained.digest).toBe(node.digest);
+    expect(trained.evalBits).toEqual(node.evalBits);
+    // The kernel sub-worker really took part.
+    expect(trained.pool.threads).toBe(2);
+    expect(trained.pool.workerUnits).toBeGreaterThan(0);
+
+    // Predict with the model just trained, on a dropped photo.
+    await page.setInputFiles('#files', PHOTO);
+    await page.waitForFunction(() => (window as any).demoState.prediction || (window as any).demoState.errors.length, null, { timeout: 20_000 });
+    const photo = await page.evaluate(() => (window as any).demoState.prediction);
+    expect(photo.probsBits).toEqual(node.photo);
+    expect(photo.top).toHaveLength(5);
+    await page.screenshot({ path: join(OUT, 'predict-photo.png'), fullPage: true });
+
+    // Node's weights as a dropped .safetensors file, with a YCCK JPEG.
+    await page.evaluate(() => ((window as any).demoState.prediction = null));
+    await page.setInputFiles('#files', [weightsPath, YCCK]);
+    await page.waitForFunction(() => (window as any).demoState.prediction || (window as any).demoState.errors.length, null, { timeout: 20_000 });
+    const state = await page.evaluate(() => (window as any).demoState);
+    expect(state.errors).toEqual([]);
+    expect(state.weights.digest).toBe(node.weights);
+    expect(state.prediction.probsBits).toEqual(node.ycck);
+    await page.screenshot({ path: join(OUT, 'predict-ycck.png'), fullPage: true });
+
+    expect(problems).toEqual([]);
+  }, 90_000);
+});
