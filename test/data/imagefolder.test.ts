@@ -25,7 +25,7 @@ let tmp: string;
 beforeAll(() => {
   useCompiledLoaderWorkers();
   tmp = mkdtempSync(join(tmpdir(), 'resnet-ts-imagefolder-'));
-});
+}, 60_000); // transpiling the worker's modules takes seconds on a loaded machine
 afterAll(() => {
   removeCompiledLoaderWorkers();
   rmSync(tmp, { recursive: true, force: true });
