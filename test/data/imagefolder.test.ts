@@ -148,6 +148,10 @@ describe('DataLoader over ImageFolder', () => {
     expect(n).toBe(24);
     expect(loader.maxInFlight).toBe(4);
   });
+  it('a worker that cannot rebuild the dataset is an error in the loop, not a hang', () => {
+    const odd = { length: 4, numClasses: 2, channels: 3, getItem: () => ({ skipped: 'x' }), workerSpec: () => ({ kind: 'Nope' }) };
+    expect(() => [...new DataLoader(odd, { batchSize: 2, numWorkers: 1 }).epochBatches(0)]).toThrow(/a worker failed: Error: unknown dataset kind 'Nope'/);
+  });
   it('bad options: ValueError', () => {
     expect(() => new DataLoader(ds, { batchSize: 2, numWorkers: -1 })).toThrow(/numWorkers must be a non-negative integer/);
     expect(() => new DataLoader(ds, { batchSize: 2, prefetch: 0 })).toThrow(/prefetch must be a positive integer/);
