@@ -122,36 +122,26 @@ export class DataLoader implements Iterable<Batch> {
     const prefetch = opts.prefetch ?? 2;
     if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new ValueError(op, `numWorkers must be a non-negative integer, got ${String(numWorkers)}`);
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new ValueError(op, `prefetch must be a positive integer, got ${String(prefetch)}`);
-    this.numWorkers = numWorkers;
-    this.prefetch = prefetch;
     if (isMapDataset(dataset)) {
       checkMapDataset(dataset);
       if (numWorkers > 0 && typeof dataset.workerSpec !== 'function') {
         throw new ValueError(op, 'numWorkers > 0 needs a dataset that worker threads can rebuild (ImageFolder); this one has no workerSpec()');
       }
-      if (shuffle && dataset.length === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
-      this.dataset = dataset;
-      this.batchSize = batchSize;
-      this.shuffle = shuffle;
-      this.dropLast = dropLast;
-      this.seed = Math.floor(seed) >>> 0;
-      this.transform = opts.transform;
-      this.scale = scale;
-      return;
+    } else {
+      if (numWorkers > 0) throw new ValueError(op, 'numWorkers > 0 needs a map-style dataset (ImageFolder); an in-memory dataset is batched on this thread');
+      // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
+      checkDatasetSizes(dataset, 'DataLoader dataset');
+      const n = dataset.length;
+      const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
+      const shape = [largest, dataset.channels, dataset.height, dataset.width];
+      const numel = largest * dataset.channels * dataset.height * dataset.width;
+      if (numel > MAX_NUMEL) {
+        throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
+      }
+      checkDataset(dataset, 'DataLoader dataset');
     }
-    if (numWorkers > 0) throw new ValueError(op, 'numWorkers > 0 needs a map-style dataset (ImageFolder); an in-memory dataset is batched on this thread');
-    // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
-    checkDatasetSizes(dataset, 'DataLoader dataset');
-    const n = dataset.length;
-    const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
-    const shape = [largest, dataset.channels, dataset.height, dataset.width];
-    const numel = largest * dataset.channels * dataset.height * dataset.width;
-    if (numel > MAX_NUMEL) {
-      throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
-    }
-    checkDataset(dataset, 'DataLoader dataset');
     // torch's RandomSampler refuses an empty dataset
-    if (shuffle && n === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
+    if (shuffle && dataset.length === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
     this.dataset = dataset;
     this.batchSize = batchSize;
     this.shuffle = shuffle;
@@ -159,6 +149,8 @@ export class DataLoader implements Iterable<Batch> {
     this.seed = Math.floor(seed) >>> 0;
     this.transform = opts.transform;
     this.scale = scale;
+    this.numWorkers = numWorkers;
+    this.prefetch = prefetch;
   }
 
   /** Number of batches per epoch. */
