@@ -15,6 +15,7 @@
 // This file is browser-safe: no Node imports.
 
 import { config, setConfig } from '../config.js';
+import { applyKernelSettings, kernelSettings, type KernelSettings } from './wasm/features.js';
 
 /** A buffer a task reads or writes. */
 export type TaskBuffer = Float32Array | Float64Array;
@@ -47,10 +48,23 @@ export interface ParallelBackend {
 }
 
 const registry = new Map<string, TaskFn>();
+/** The same functions taking { kernels, params }: what other threads run, so they use the caller's kernel backend. */
+const remote = new Map<string, TaskFn>();
+
+/** What a thread hands to the others with every task: the kernel backend (threads start with the default one). */
+interface RemoteParams {
+  kernels: KernelSettings;
+  params: unknown;
+}
 
 /** Makes a task function callable by name on every thread that imports the registering module. */
 export function registerTask<P>(name: string, fn: TaskFn<P>): void {
   registry.set(name, fn as TaskFn);
+  remote.set(name, (bufs, q, u0, u1) => {
+    const r = q as RemoteParams;
+    applyKernelSettings(r.kernels);
+    fn(bufs, r.params as P, u0, u1);
+  });
 }
 
 /** Every task name registered on this thread, sorted. */
@@ -58,9 +72,12 @@ export function registeredTaskNames(): string[] {
   return [...registry.keys()].sort();
 }
 
-/** The task function registered under `name`, or undefined. */
+/**
+ * The function that runs task `name`'s units on a thread of a backend: it takes the params that `parallelFor`
+ * hands to the backend ({ kernels, params }), or undefined.
+ */
 export function taskFunction(name: string): TaskFn | undefined {
-  return registry.get(name);
+  return remote.get(name);
 }
 
 let backend: ParallelBackend | null = null;
@@ -97,7 +114,8 @@ export function parallelFor<P>(task: Task<P>): void {
   }
   busy = true;
   try {
-    backend.run(task as Task, fn);
+    const params: RemoteParams = { kernels: kernelSettings(), params: task.params };
+    backend.run({ ...task, params } as Task, remote.get(task.kernel)!);
   } finally {
     busy = false;
   }

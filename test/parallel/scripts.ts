@@ -29,7 +29,7 @@ export function buildPoolScripts(): PoolScripts {
   builtDir = out;
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
   const files = [
-    ...readdirSync(join(ROOT, 'src/kernels')).map((f) => `src/kernels/${f}`),
+    ...readdirSync(join(ROOT, 'src/kernels'), { recursive: true }).map((f) => `src/kernels/${String(f)}`),
     ...readdirSync(join(ROOT, 'src/parallel')).map((f) => `src/parallel/${f}`),
     'src/errors.ts',
     'src/config.ts',
