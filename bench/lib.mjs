@@ -19,7 +19,8 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
   --filter STR           only layers/models whose name (or, for layers, the nets using them) contains STR,
                          case-insensitive; several: --filter a,b; '->' matches '→' (e.g. --filter "64->64")
   --threads N            kernel threads: sets RESNET_TS_THREADS=N and calls setNumThreads(N) if the build has it
-  --no-tfjs              ours only (no tfjs-core comparison)
+  --no-tfjs              ours only (no tfjs-core comparison, neither CPU nor wasm backend)
+  --no-tfjs-wasm         no tfjs-backend-wasm peer (layer table and eval rows)
   --no-layers            skip the layer-shape table
   --no-models            skip the whole-model rows
   --no-memory            skip the inference memory rows (ResNet-50/18 eval in a fresh process: peak RSS, time)
@@ -34,7 +35,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
 /** Parses argv into the options object every bench module reads. Unknown flags are an error. */
 export function parseArgs(argv) {
   const o = {
-    quick: false, filter: [], threads: null, tfjs: true, layers: true, models: true, memory: true, tfjsTrain: null,
+    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, memory: true, tfjsTrain: null,
     bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,6 +57,7 @@ export function parseArgs(argv) {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--threads needs a positive integer`);
       o.threads = n;
     } else if (a === '--no-tfjs') o.tfjs = false;
+    else if (a === '--no-tfjs-wasm') o.tfjsWasm = false;
     else if (a === '--no-layers') o.layers = false;
     else if (a === '--no-models') o.models = false;
     else if (a === '--no-memory') o.memory = false;

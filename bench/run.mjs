@@ -32,12 +32,14 @@ async function main() {
   const t0 = performance.now();
   const lib = await import('../dist/index.js');
   const kern = await import('../dist/kernels/conv2d.js');
+  const featFile = join(DIST, 'kernels', 'wasm', 'features.js');
+  const kernelInfo = existsSync(featFile) ? await import(featFile) : {};
 
   // Threads: the build's setNumThreads if it has one — with --threads N, else the library's own default count
   // (getNumThreads: RESNET_TS_THREADS or all cores) — and the count the kernels' backend then really uses.
   const threads = await setupThreads(opts);
 
-  let tf = null, tfBuild = null;
+  let tf = null, tfBuild = null, tfWasm = null;
   opts.tfjsGradients = false;
   if (opts.tfjs) {
     const { loadTfjs } = await import('./tfjs.mjs');
@@ -46,6 +48,16 @@ async function main() {
     tfBuild = r.build;
     opts.tfjsGradients = r.gradients;
     if (r.note) console.log(`note: ${r.note}`);
+    if (opts.tfjsWasm) {
+      const { loadTfjsWasm } = await import('./tfjs.mjs');
+      tfWasm = await loadTfjsWasm(tf);
+      if (!tfWasm.ok) {
+        console.log(`note: ${tfWasm.note}; tfjs-wasm not run`);
+        opts.tfjsWasm = false;
+      }
+    }
+  } else {
+    opts.tfjsWasm = false;
   }
 
   const machine = {
@@ -55,12 +67,14 @@ async function main() {
     platform: `${os.platform()} ${os.arch()}`,
     threads: threads.desc,
     tfjs: tf ? `tfjs-core ${tf.version_core} + tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu')} (backend ${tf.getBackend()}, 1 thread; ${tfBuild})` : 'not run (--no-tfjs)',
+    tfjsWasm: tfWasm?.ok ? `tfjs-backend-wasm ${tfWasm.version} (${tfWasm.simd ? 'SIMD' : 'no SIMD'}, 1 thread)` : 'not run',
+    kernels: `${kernelInfo.kernelBackend ? kernelInfo.kernelBackend() : 'js'}${kernelInfo.usesFma?.() ? ' + FMA' : ''}`,
     resnetTs: JSON.parse(readFileSync(join(BENCH_DIR, '..', 'package.json'), 'utf8')).version,
     git: gitRevision(),
     loadavgStart: loadAverage(),
   };
   const date = new Date().toISOString();
-  log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · ${machine.tfjs}`);
+  log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · kernels ${machine.kernels} · ${machine.tfjs} · ${machine.tfjsWasm}`);
   log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
 
   const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null };

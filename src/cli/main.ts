@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof ResnetTsError || (e as NodeJS.ErrnoException).code !== undefined) {
       console.error(`resnet-ts ${cmd}: ${(e as Error).message}`);
-      return 1;
+      return (e as { exitCode?: number }).exitCode ?? 1;
     }
     console.error(`resnet-ts ${cmd}: ${(e as Error).stack ?? String(e)}`);
     return 1;

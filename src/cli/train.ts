@@ -1,18 +1,22 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResnetTsError } from '../errors.js';
 import { syntheticDataset, subset, type Dataset } from '../data/dataset.js';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist } from '../data/files.js';
 import { DataLoader } from '../data/loader.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
-import { loadSafetensorsFile, readSafetensorsMetadataFile, saveSafetensorsFile, writeFileAtomic } from '../io/safetensors-file.js';
+import { saveSafetensorsFile, writeFileAtomic } from '../io/safetensors-file.js';
 import type { Module } from '../nn/module.js';
 import { CosineAnnealingLR, MultiStepLR, OneCycleLR, cifarResnetSchedule, type LRScheduler } from '../optim/lr_scheduler.js';
 import { SGD } from '../optim/sgd.js';
 import { optimizerStateFromTensors, optimizerStateToTensors } from '../optim/state.js';
 import { manualSeed } from '../random.js';
 import { Tensor } from '../tensor.js';
-import { evaluate, trainEpoch } from '../train/trainer.js';
+import { evaluate, trainSteps, type EpochTotals } from '../train/trainer.js';
+import type { MapDataset } from '../data/map-dataset.js';
+import { readCheckpoint, resumeMismatches, saveCheckpoint, type EpochRecord, type StepRecord } from './checkpoint.js';
+import { freezeBackbone, imageFolderData, loadBackbone, looksLikeImageFolder, type FolderData } from './finetune.js';
+import { prepareRunDir } from './rundir.js';
 import { intFlag, numFlag, parse, UsageError } from './args.js';
 import type { Command } from './commands.js';
 import { formatDuration, Progress } from './progress.js';
@@ -36,9 +40,21 @@ export interface TrainArgs {
   seed: number;
   threads?: number;
   resume: boolean;
+  /** Also save the checkpoint every N iterations (mid-epoch), so that a killed run loses at most N steps. */
+  checkpointEvery?: number;
   subset?: number;
   testSubset?: number;
   augment: boolean;
+  /** Image folders (--data DIR of class subfolders): see finetune.ts. */
+  valData?: string;
+  valSplit?: number;
+  imageSize?: number;
+  workers?: number;
+  skipBadFiles?: boolean;
+  /** Fine-tuning: start from this state dict (classifier replaced), train only the classifier if frozen. */
+  weights?: string;
+  numClasses?: number;
+  freezeBackbone?: boolean;
 }
 
 export interface LoadedData {
@@ -107,6 +123,8 @@ export interface TrainResult {
   checkpoint: string;
   metricsPath: string;
   seconds: number;
+  /** Set when the run stopped early on request (Ctrl-C): where the checkpoint it saved stands. */
+  interrupted?: { epoch: number; step: number; stepsPerEpoch: number };
 }
 
 /** The whole `resnet-ts train` run; also what `npm start` calls. */
@@ -120,58 +138,120 @@ export interface RunOptions {
   maxSteps?: number;
   /** Stop (as if killed) after this epoch, leaving the checkpoint of that epoch; for tests of --resume. */
   stopAfterEpoch?: number;
+  /** Stop (as if killed) after this many iterations in all, leaving whatever checkpoints were written; for tests. */
+  stopAfterIteration?: number;
+  /** Asked after every step: true saves a checkpoint there and ends the run (result.interrupted). */
+  stopRequested?: () => boolean;
   /** Extra model-factory options (e.g. CIFAR `widths` for small experiments). */
   modelOptions?: Record<string, unknown>;
 }
 
+/** Runs the whole training synchronously. */
 export function runTraining(a: TrainArgs & RunOptions): TrainResult {
+  const run = trainingRun(a);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The training run as a generator that yields after every step, so that an async caller can let the event loop
+ * run in between (a Ctrl-C handler, see trainCommand) and ask it to stop through `stopRequested`.
+ */
+export function* trainingRun(a: TrainArgs & RunOptions): Generator<void, TrainResult> {
   const log = a.log ?? ((s: string) => console.log(s));
+  // the output folder first: a run that cannot be saved must not train
+  const lock = prepareRunDir(a.out);
+  try {
+    return yield* trainLocked(a, log);
+  } finally {
+    lock.release();
+  }
+}
+
+function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Generator<void, TrainResult> {
   if (a.threads !== undefined) applyThreads(a.threads);
   manualSeed(a.seed);
-  const data = loadData(a.data, a.dataDir, a.seed);
-  log(data.note);
-  const train = a.subset ? subset(data.train, 0, a.subset) : data.train;
-  const test = a.testSubset ? subset(data.test, 0, a.testSubset) : data.test;
+  const folder: FolderData | null = looksLikeImageFolder(a.data) && !looksLikeIdxDir(a.data) && !looksLikeCifarDir(a.data)
+    ? imageFolderData({
+      data: a.data, valData: a.valData, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, augment: a.augment, seed: a.seed,
+      skipBadFiles: a.skipBadFiles ?? false, subset: a.subset, testSubset: a.testSubset,
+    })
+    : null;
+  if (folder === null && a.valData !== undefined) throw new UsageError('--val-data needs --data DIR to be an image folder (one subfolder per class)');
+  const data = folder === null ? loadData(a.data, a.dataDir, a.seed) : null;
+  log(folder?.note ?? data!.note);
+  const train: Dataset | MapDataset = folder?.train ?? (a.subset ? subset(data!.train, 0, a.subset) : data!.train);
+  const test: Dataset | MapDataset = folder?.val ?? (a.testSubset ? subset(data!.test, 0, a.testSubset) : data!.test);
+  if (a.numClasses !== undefined && a.numClasses !== train.numClasses) {
+    throw new UsageError(`--num-classes ${a.numClasses} but the data has ${train.numClasses} classes${folder ? ` (${folder.classes.join(', ')})` : ''}`);
+  }
   const model: Module = buildModel(a.model, { ...a.modelOptions, numClasses: train.numClasses, inChannels: train.channels });
-  const pad = train.height >= 32 ? 4 : 2;
-  const norm = normalize(data.mean, data.std);
-  const trainTransform: Transform = a.augment ? compose(randomCrop([train.height, train.width], pad), randomHorizontalFlip(), norm) : norm;
-  const loader = new DataLoader(train, { batchSize: a.batchSize, shuffle: true, dropLast: true, seed: a.seed, transform: trainTransform });
+  if (a.weights !== undefined) log(`loaded ${a.weights} (all but the classifier ${loadBackbone(model, a.weights)}, which starts fresh)`);
+  const params = a.freezeBackbone ? freezeBackbone(model) : model.parameters();
+  const mean = folder?.mean ?? data!.mean;
+  const std = folder?.std ?? data!.std;
+  const norm = normalize(mean, std);
+  let trainTransform: Transform | undefined;
+  if (folder === null) {
+    const t = train as Dataset;
+    const pad = t.height >= 32 ? 4 : 2;
+    trainTransform = a.augment ? compose(randomCrop([t.height, t.width], pad), randomHorizontalFlip(), norm) : norm;
+  }
+  const numWorkers = folder ? (a.workers ?? 1) : 0;
+  const loader = new DataLoader(train, { batchSize: a.batchSize, shuffle: true, dropLast: true, seed: a.seed, transform: trainTransform, numWorkers });
   if (loader.length === 0) throw new UsageError(`--batch-size ${a.batchSize} is larger than the ${train.length} training images`);
   const stepsPerEpoch = Math.min(loader.length, a.maxSteps ?? Infinity);
-  const opt = new SGD(model.parameters(), { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay });
+  const opt = new SGD(params, { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay });
   const sched = makeScheduler(a.schedule, opt, a.lr, stepsPerEpoch * a.epochs, a.model);
-  mkdirSync(a.out, { recursive: true });
   const ckptPath = join(a.out, 'checkpoint.safetensors');
   const modelPath = join(a.out, 'model.safetensors');
   const metricsPath = join(a.out, 'metrics.json');
-  const argsJson = JSON.stringify({ model: a.model, data: data.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment });
+  const argsJson = JSON.stringify({ model: a.model, data: folder ? a.data : data!.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment, ...(folder ? { valData: a.valData ?? null, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, weights: a.weights ?? null, freezeBackbone: a.freezeBackbone ?? false } : {}) });
+  // what predict needs to use the model: class names and, for image folders, the evaluation transform
+  const modelMeta: Record<string, string> = { format: 'pt', model: a.model };
+  const classNames = folder?.classes ?? (data!.train.classNames as readonly string[] | undefined);
+  if (classNames) modelMeta.classes = JSON.stringify(classNames);
+  if (folder) Object.assign(modelMeta, { imageSize: String(a.imageSize ?? 224), mean: JSON.stringify(mean), std: JSON.stringify(std) });
   let startEpoch = 0;
-  let history: Record<string, unknown>[] = [];
-  const steps: { iteration: number; loss: number }[] = [];
+  let totals: EpochTotals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
+  let history: EpochRecord[] = [];
+  const steps: StepRecord[] = [];
   if (a.resume) {
-    if (!existsSync(ckptPath)) throw new ResnetTsError('train', `--resume: no checkpoint at ${ckptPath} (nothing to resume)`);
-    const meta = readSafetensorsMetadataFile(ckptPath);
-    if (meta.format !== 'resnet-ts-checkpoint-v1') {
-      throw new ResnetTsError('train', `--resume: ${ckptPath} is not a resnet-ts checkpoint (metadata format ${JSON.stringify(meta.format ?? null)}; expected "resnet-ts-checkpoint-v1")`);
+    if (!existsSync(ckptPath)) {
+      throw new ResnetTsError('train', `--resume: no checkpoint at ${ckptPath} (nothing to resume: the run stopped before its first checkpoint; --checkpoint-every N saves one every N iterations)`);
     }
-    const saved = loadSafetensorsFile(ckptPath);
-    const prev = JSON.parse(meta.args ?? '{}') as Record<string, unknown>;
-    const now = JSON.parse(argsJson) as Record<string, unknown>;
-    for (const k of ['model', 'data', 'batchSize', 'seed', 'schedule', 'subset', 'augment', 'epochs', 'lr', 'momentum', 'weightDecay']) {
-      if (JSON.stringify(prev[k]) !== JSON.stringify(now[k])) throw new ResnetTsError('train', `--resume: the checkpoint was made with ${k}=${JSON.stringify(prev[k])}, this run has ${JSON.stringify(now[k])}`);
+    const ck = readCheckpoint(ckptPath, stepsPerEpoch);
+    const mismatches = resumeMismatches(ck.args, JSON.parse(argsJson) as Record<string, unknown>, ck.epoch);
+    if (mismatches.length) {
+      throw new ResnetTsError('train', `--resume: ${ckptPath} was made with other settings (${mismatches.length}):\n  ${mismatches.join('\n  ')}\nrun again with the checkpoint's settings, or start a new run with another --out`);
+    }
+    if (ck.epoch > a.epochs || (ck.epoch === a.epochs && ck.step > 0)) throw new ResnetTsError('train', `--resume: ${ckptPath} has a corrupt metadata field "epoch" (${ck.epoch}, more than the ${a.epochs} epochs of the run)`);
+    if (ck.epoch === a.epochs) {
+      const last = ck.history[ck.history.length - 1];
+      const acc = typeof last?.testAccuracy === 'number' ? ` (test accuracy ${(100 * last.testAccuracy).toFixed(2)}%)` : '';
+      throw new ResnetTsError('train', `--resume: the run in ${a.out} already finished all ${a.epochs} epochs${acc}; nothing to do` +
+        (a.schedule === 'constant' ? '; pass a larger --epochs to train longer' : `; its ${a.schedule} schedule cannot be stretched, start a new run to train longer (--schedule constant runs can be extended)`));
     }
     const modelSd: Record<string, Tensor> = {};
-    for (const [k, t] of Object.entries(saved)) if (k.startsWith('model.')) modelSd[k.slice(6)] = t;
+    for (const [k, t] of Object.entries(ck.tensors)) if (k.startsWith('model.')) modelSd[k.slice(6)] = t;
     model.loadStateDict(modelSd);
-    optimizerStateFromTensors(opt, saved, meta.optimizer ?? '');
-    if (sched && meta.scheduler) sched.loadStateDict(JSON.parse(meta.scheduler));
-    startEpoch = Number(meta.epoch);
-    history = JSON.parse(meta.history ?? '[]') as Record<string, unknown>[];
-    steps.push(...(JSON.parse(meta.steps ?? '[]') as { iteration: number; loss: number }[]));
-    log(`resuming ${ckptPath} after epoch ${startEpoch}`);
+    optimizerStateFromTensors(opt, ck.tensors, ck.optimizer);
+    if (sched && ck.scheduler) sched.loadStateDict(JSON.parse(ck.scheduler));
+    startEpoch = ck.epoch;
+    totals = ck.totals;
+    history = ck.history;
+    steps.push(...ck.steps);
+    log(`resuming ${ckptPath} after epoch ${startEpoch}${ck.step ? `, step ${ck.step}/${stepsPerEpoch}` : ''}`);
   }
-  log(`training ${a.model} on ${data.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
+  log(`training ${a.model}${a.freezeBackbone ? ' (backbone frozen)' : ''} on ${folder ? a.data : data!.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
+  const save = (epoch: number, t: EpochTotals): void => {
+    const opts = optimizerStateToTensors(opt);
+    const tensors: Record<string, Tensor> = { ...opts.tensors };
+    for (const [k, v] of Object.entries(model.stateDict())) tensors[`model.${k}`] = v;
+    saveCheckpoint(ckptPath, { tensors, epoch, step: t.steps, totals: t, argsJson, optimizer: opts.meta, scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history, steps, modelMeta });
+  };
   const progress = new Progress();
   const t0 = performance.now();
   let testAcc = NaN;
@@ -180,8 +260,8 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
     let imgs = 0;
     let lossEma = NaN;
     let accEma = NaN;
-    const stats = trainEpoch({
-      model, optimizer: opt, scheduler: sched, loader, epoch, iterationOffset: epoch * stepsPerEpoch, maxSteps: a.maxSteps,
+    const epochSteps = trainSteps({
+      model, optimizer: opt, scheduler: sched, loader, epoch, iterationOffset: epoch * stepsPerEpoch, maxSteps: a.maxSteps, totals,
       onStep: (s) => {
         imgs += s.batchSize;
         lossEma = Number.isNaN(lossEma) ? s.loss : 0.9 * lossEma + 0.1 * s.loss;
@@ -195,26 +275,43 @@ export function runTraining(a: TrainArgs & RunOptions): TrainResult {
         });
       },
     });
+    let stats;
+    for (;;) {
+      const r = epochSteps.next();
+      if (r.done) {
+        stats = r.value;
+        break;
+      }
+      const iteration = r.value.iteration + 1;
+      const last = totals.steps === stepsPerEpoch; // the epoch's end writes its own checkpoint
+      if (!last && a.checkpointEvery && iteration % a.checkpointEvery === 0) save(epoch, totals);
+      if (a.stopAfterIteration !== undefined && iteration >= a.stopAfterIteration) return { testAccuracy: NaN, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000 };
+      yield;
+      if (!last && a.stopRequested?.()) {
+        if (!a.quiet) progress.end();
+        save(epoch, totals);
+        return { testAccuracy: NaN, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000, interrupted: { epoch, step: totals.steps, stepsPerEpoch } };
+      }
+    }
+    totals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
     if (!a.quiet) progress.end();
-    const ev = evaluate(model, test, { transform: norm });
+    const ev = evaluate(model, test, folder ? { numWorkers, batchSize: a.batchSize } : { transform: norm });
     testAcc = ev.accuracy;
     const secs = (performance.now() - te) / 1000;
     history.push({ epoch: epoch + 1, trainLoss: stats.loss, trainAccuracy: stats.accuracy, testLoss: ev.loss, testAccuracy: ev.accuracy, seconds: secs, imagesPerSecond: stats.images / secs });
     log(`epoch ${epoch + 1}/${a.epochs}: train loss ${stats.loss.toFixed(4)} acc ${(100 * stats.accuracy).toFixed(2)}% · test loss ${ev.loss.toFixed(4)} acc ${(100 * ev.accuracy).toFixed(2)}% · ${formatDuration(secs)}`);
     // checkpoint: model + optimizer + scheduler + epoch, atomically; then the plain model weights for PyTorch
-    const sd = model.stateDict();
-    const opts = optimizerStateToTensors(opt);
-    const tensors: Record<string, Tensor> = { ...opts.tensors };
-    for (const [k, t] of Object.entries(sd)) tensors[`model.${k}`] = t;
-    saveSafetensorsFile(ckptPath, tensors, {
-      format: 'resnet-ts-checkpoint-v1', epoch: String(epoch + 1), args: argsJson, optimizer: opts.meta,
-      scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history: JSON.stringify(history), steps: JSON.stringify(steps),
-    });
-    saveSafetensorsFile(modelPath, sd, { format: 'pt', model: a.model });
-    writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: data.note, epochs: history, steps }, null, 1)));
+    save(epoch + 1, totals);
+    saveSafetensorsFile(modelPath, model.stateDict(), modelMeta);
+    writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: folder?.note ?? data!.note, epochs: history, steps }, null, 1)));
     if (a.stopAfterEpoch !== undefined && epoch + 1 >= a.stopAfterEpoch) break;
+    if (a.stopRequested?.() && epoch + 1 < a.epochs) {
+      return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000, interrupted: { epoch: epoch + 1, step: 0, stepsPerEpoch } };
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
+  const skipped = folder ? new Set([...folder.train.skipped, ...folder.val.skipped]) : new Set<string>();
+  if (skipped.size) log(`skipped ${skipped.size} unreadable image file${skipped.size === 1 ? '' : 's'} (--skip-bad-files): ${[...skipped].slice(0, 5).join(', ')}${skipped.size > 5 ? ', …' : ''}`);
   return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds };
 }
 
@@ -226,7 +323,9 @@ OUT/model.safetensors (the plain state dict, loadable in PyTorch) and OUT/metric
 
   --model NAME        any model factory (default resnet20); see 'resnet-ts summary --help'
   --data WHAT         fashion-mnist (default; /usr/share/datasets/fashion-mnist, from Debian's dataset-fashion-mnist,
-                      else the synthetic set, said in the output), mnist, cifar10, cifar100, synthetic, or a directory
+                      else the synthetic set, said in the output), mnist, cifar10, cifar100, synthetic, or a directory:
+                      IDX or CIFAR files, or an image folder (one subfolder of PNG/JPEG files per class, torchvision's
+                      ImageFolder; RandomResizedCrop + flip, ImageNet normalization)
   --data-dir DIR      where fashion-mnist/mnist/cifar10/cifar100 live
   --epochs N          (default 10)
   --batch-size N      (default 128)
@@ -240,7 +339,24 @@ OUT/model.safetensors (the plain state dict, loadable in PyTorch) and OUT/metric
   --out DIR           (default runs/MODEL-DATA)
   --seed N            (default 0): same seed and thread count → the same loss curve, bit for bit
   --threads N         worker threads for the kernels (default: RESNET_TS_THREADS or all cores)
-  --resume            continue from OUT/checkpoint.safetensors exactly where it stopped`;
+  --resume            continue from OUT/checkpoint.safetensors exactly where it stopped (mid-epoch too), with the
+                      same settings; a --schedule constant run can be extended with a larger --epochs
+  --checkpoint-every N  also save the checkpoint every N iterations, so that a killed run loses at most N steps
+
+Image folders and fine-tuning:
+  --val-data DIR      validation image folder (default: hold out --val-split of --data)
+  --val-split X       fraction of --data held out for validation (default 0.1, a seeded random choice)
+  --image-size N      training crop size (default 224); validation resizes to N·256/224 and center-crops N
+  --workers N         DataLoader worker threads decoding images (default 1)
+  --skip-bad-files    leave out unreadable images (counted at the end) instead of stopping
+  --weights FILE      start from this .safetensors state dict, loaded strictly except the classifier (fc), which is
+                      replaced by a fresh one with the data's number of classes
+  --num-classes K     check that the data has K classes
+  --freeze-backbone   train only the classifier (every other parameter keeps its loaded value)
+
+OUT is checked before training starts (it must be a folder this process can write), and OUT/train.lock keeps a
+second run from using it at the same time. Ctrl-C stops after the current step, saves the checkpoint there and
+prints the command that resumes it.`;
 
 export function parseTrainArgs(argv: string[]): TrainArgs & { dataDir?: string } {
   const { values, positionals } = parse(argv, {
@@ -248,6 +364,9 @@ export function parseTrainArgs(argv: string[]): TrainArgs & { dataDir?: string }
     'batch-size': { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' },
     schedule: { type: 'string' }, subset: { type: 'string' }, 'test-subset': { type: 'string' }, 'no-augment': { type: 'boolean' },
     out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, resume: { type: 'boolean' },
+    'val-data': { type: 'string' }, 'val-split': { type: 'string' }, 'image-size': { type: 'string' }, workers: { type: 'string' },
+    'skip-bad-files': { type: 'boolean' }, weights: { type: 'string' }, 'num-classes': { type: 'string' }, 'freeze-backbone': { type: 'boolean' },
+    'checkpoint-every': { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const model = (values.model as string | undefined) ?? 'resnet20';
@@ -261,8 +380,20 @@ export function parseTrainArgs(argv: string[]): TrainArgs & { dataDir?: string }
     momentum: numFlag(values, 'momentum', 0.9, 0), weightDecay: numFlag(values, 'weight-decay', 1e-4, 0), schedule,
     out: (values.out as string | undefined) ?? join('runs', `${model}-${data.replace(/[^\w-]/g, '_')}`),
     seed: intFlag(values, 'seed', 0, 0), threads: values.threads === undefined ? undefined : intFlag(values, 'threads', 1),
-    resume: Boolean(values.resume), subset: values.subset === undefined ? undefined : intFlag(values, 'subset', 1),
+    resume: Boolean(values.resume), checkpointEvery: values['checkpoint-every'] === undefined ? undefined : intFlag(values, 'checkpoint-every', 1), subset: values.subset === undefined ? undefined : intFlag(values, 'subset', 1),
     testSubset: values['test-subset'] === undefined ? undefined : intFlag(values, 'test-subset', 1), augment: !values['no-augment'],
+    ...parseFolderArgs(values),
+  };
+}
+
+function parseFolderArgs(values: Record<string, string | boolean | undefined>): Partial<TrainArgs> {
+  const valSplit = numFlag(values, 'val-split', 0.1, 0);
+  if (!(valSplit > 0 && valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got '${String(values['val-split'])}'`);
+  if (values['freeze-backbone'] && values.weights === undefined) throw new UsageError('--freeze-backbone needs --weights FILE (a backbone to keep)');
+  return {
+    valData: values['val-data'] as string | undefined, valSplit, imageSize: intFlag(values, 'image-size', 224, 8),
+    workers: intFlag(values, 'workers', 1, 0), skipBadFiles: Boolean(values['skip-bad-files']), weights: values.weights as string | undefined,
+    numClasses: values['num-classes'] === undefined ? undefined : intFlag(values, 'num-classes', 1), freezeBackbone: Boolean(values['freeze-backbone']),
   };
 }
 
@@ -271,11 +402,52 @@ function buildModelCheck(name: string): void {
   if (!Object.prototype.hasOwnProperty.call(MODEL_FACTORIES, name)) buildModel(name);
 }
 
+/** The run stopped on Ctrl-C: exit code 130 (128 + SIGINT), as a shell reports it. */
+export class TrainingInterrupted extends ResnetTsError {
+  readonly exitCode = 130;
+  constructor(message: string) {
+    super('train', message);
+  }
+}
+
+/**
+ * Runs training with the event loop turning between steps, so that Ctrl-C (SIGINT) is seen: the run stops after
+ * the step in progress, saves the checkpoint there and says how to resume. A second Ctrl-C ends the process at once.
+ */
+export async function runTrainingInterruptible(a: TrainArgs & RunOptions, argv: readonly string[]): Promise<TrainResult> {
+  let stop = false;
+  const onSigint = (): void => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\nresnet-ts train: Ctrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit without saving)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const run = trainingRun({ ...a, stopRequested: () => stop });
+    for (;;) {
+      const r = run.next();
+      if (r.done) {
+        const res = r.value;
+        if (res.interrupted) {
+          const { epoch, step, stepsPerEpoch } = res.interrupted;
+          const again = ['resnet-ts', 'train', ...argv.filter((x) => x !== '--resume'), '--resume'].map((x) => (/^[\w@%+=:,./-]+$/.test(x) ? x : `'${x.replace(/'/g, "'\\''")}'`)).join(' ');
+          const where = step ? `in epoch ${epoch + 1}/${a.epochs} after step ${step}/${stepsPerEpoch}` : `after epoch ${epoch}/${a.epochs}`;
+          throw new TrainingInterrupted(`interrupted: saved ${res.checkpoint} ${where}; resume with:\n  ${again}`);
+        }
+        return res;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve)); // let a pending SIGINT run
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 export const trainCommand: Command = {
-  summary: 'train a model (Fashion-MNIST, CIFAR-10/100, or synthetic data) with checkpoints',
+  summary: 'train or fine-tune a model (Fashion-MNIST, CIFAR-10/100, an image folder, synthetic data) with checkpoints',
   help: TRAIN_HELP,
-  run(argv) {
-    const r = runTraining(parseTrainArgs(argv));
+  async run(argv) {
+    const r = await runTrainingInterruptible(parseTrainArgs(argv), argv);
     console.log(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% after ${formatDuration(r.seconds)}; checkpoint ${r.checkpoint}; metrics ${r.metricsPath}`);
   },
 };

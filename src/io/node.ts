@@ -3,3 +3,5 @@ import './zlib.js';
 
 export * from './index.js';
 export { loadSafetensorsFile, saveSafetensorsFile, readSafetensorsMetadataFile, writeFileAtomic } from './safetensors-file.js';
+export { saveOnnxFile, loadOnnxFile } from './onnx-file.js';
+export { encodePng } from './png-encode.js';

@@ -47,7 +47,8 @@ const DEPTHS_OF: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [
 const MAX_INFLATE_RATIO = 1100;
 
 let crcTable: Uint32Array | null = null;
-function crc32(bytes: Uint8Array, start: number, end: number): number {
+/** CRC-32 (ISO 3309, as PNG chunks use) of bytes[start..end). */
+export function crc32(bytes: Uint8Array, start: number, end: number): number {
   if (crcTable === null) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {

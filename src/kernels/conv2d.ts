@@ -39,6 +39,7 @@
 // meet padding (a 3×3 pad-1 conv on a 1×1 map) are dropped from the GEMMs (see liveTaps).
 
 import { dgemmAccRange, scratchLength, sgemmRange, type PackB } from './gemm.js';
+import { config, setConfig, type WinogradPolicy } from '../config.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { NO_EPILOGUE, winogradConv, winogradWorthIt, type Epilogue, type WinogradParams } from './winograd.js';
@@ -74,15 +75,11 @@ export function conv2dOutSize(inSize: number, k: number, stride: number, pad: nu
 
 // ---- Winograd dispatch ----------------------------------------------------------------------------------------
 
-/** When to use Winograd where it applies: by a size heuristic, always, or never. */
-export type WinogradPolicy = 'auto' | 'always' | 'never';
-let winogradPolicy: WinogradPolicy = 'auto';
+export type { WinogradPolicy } from '../config.js';
 
-/** Sets the Winograd policy (for tests and benchmarks); returns the previous one. */
+/** Sets config.winograd (for tests and benchmarks; withConfig scopes it); returns the previous policy. */
 export function setWinogradPolicy(policy: WinogradPolicy): WinogradPolicy {
-  const old = winogradPolicy;
-  winogradPolicy = policy;
-  return old;
+  return setConfig({ winograd: policy }).winograd!;
 }
 
 /** Multiply-adds per channel pair of the im2col path (forward or input gradient): live taps × N × oH·oW. */
@@ -119,20 +116,20 @@ function allFinite(a: Float32Array): boolean {
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1).
 function forwardWinograd(p: Conv2dParams, x: Float32Array): WinogradParams | null {
-  if (winogradPolicy === 'never' || !winogradShape(p)) return null;
+  if (config.winograd === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false,
   };
-  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
 }
 
 // dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
 function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
-  if (winogradPolicy === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
+  if (config.winograd === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
   };
-  return (winogradPolicy === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
 }
 
 // ---- scratch --------------------------------------------------------------------------------------------------
@@ -427,7 +424,7 @@ function forwardUnits(
         } else {
           // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
           const tab = tapTable(q);
-          const pack: PackB = (dst, d0, jc, nc, p0, kl) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl);
+          const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl, nr);
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack);
         }
         if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, j0, j1);
@@ -478,44 +475,61 @@ function tapTable(q: ForwardTask): Int32Array {
 /**
  * The GEMM's packed B panels (PackB) of col = im2col(x) for output positions [j, j + nc) and col rows [p0, p0 + kl),
  * read from x directly: the values im2colRange would copy (0 for padding), in packPanelB's layout, so the GEMM
- * gives the same bits. A panel of 4 positions in one output row whose windows all lie inside x reads 4 values per
+ * gives the same bits. A panel of nr positions in one output row whose windows all lie inside x reads nr values per
  * row through the tap table, unchecked; others check each position. (Measured: one pass instead of im2col's copy
  * and the packing's second pass over it.)
  */
-function packIm2col(dst: Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, j: number, nc: number, p0: number, kl: number): void {
+function packIm2col(
+  dst: Float32Array | Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, j: number, nc: number, p0: number, kl: number, nr: number,
+): void {
   const { h, w, ow, strideH: sh, strideW: sw, padH: ph, padW: pw } = p;
   const ySpan = (p.kh - 1) * p.dilH, xSpan = (p.kw - 1) * p.dilW;
   const q1 = p0 + kl;
   let d = d0;
-  for (let jr = 0; jr < nc; jr += 4, j += 4) {
-    const nr = Math.min(4, nc - jr);
+  for (let jr = 0; jr < nc; jr += nr, j += nr) {
+    const w8 = Math.min(nr, nc - jr);
     const oy = Math.floor(j / ow), ox = j - oy * ow;
     const iy0 = oy * sh - ph, ix0 = ox * sw - pw;
-    if (nr === 4 && ox + 3 < ow && iy0 >= 0 && iy0 + ySpan < h && ix0 >= 0 && ix0 + 3 * sw + xSpan < w) {
+    if (w8 === nr && ox + nr - 1 < ow && iy0 >= 0 && iy0 + ySpan < h && ix0 >= 0 && ix0 + (nr - 1) * sw + xSpan < w) {
       const b0 = xOff + iy0 * w + ix0, b1 = b0 + sw, b2 = b1 + sw, b3 = b2 + sw;
-      for (let q = p0; q < q1; q++, d += 4) {
-        const o = tab[3 * q]!;
-        dst[d] = x[b0 + o]!;
-        dst[d + 1] = x[b1 + o]!;
-        dst[d + 2] = x[b2 + o]!;
-        dst[d + 3] = x[b3 + o]!;
+      if (nr === 8) {
+        const b4 = b3 + sw, b5 = b4 + sw, b6 = b5 + sw, b7 = b6 + sw;
+        for (let q = p0; q < q1; q++, d += 8) {
+          const o = tab[3 * q]!;
+          dst[d] = x[b0 + o]!;
+          dst[d + 1] = x[b1 + o]!;
+          dst[d + 2] = x[b2 + o]!;
+          dst[d + 3] = x[b3 + o]!;
+          dst[d + 4] = x[b4 + o]!;
+          dst[d + 5] = x[b5 + o]!;
+          dst[d + 6] = x[b6 + o]!;
+          dst[d + 7] = x[b7 + o]!;
+        }
+      } else {
+        for (let q = p0; q < q1; q++, d += 4) {
+          const o = tab[3 * q]!;
+          dst[d] = x[b0 + o]!;
+          dst[d + 1] = x[b1 + o]!;
+          dst[d + 2] = x[b2 + o]!;
+          dst[d + 3] = x[b3 + o]!;
+        }
       }
       continue;
     }
-    for (let t = 0; t < 4; t++) {
+    for (let t = 0; t < nr; t++) {
       let dd = d + t;
-      if (t >= nr) {
-        for (let q = p0; q < q1; q++, dd += 4) dst[dd] = 0;
+      if (t >= w8) {
+        for (let q = p0; q < q1; q++, dd += nr) dst[dd] = 0;
         continue;
       }
       const oyt = Math.floor((j + t) / ow), oxt = j + t - oyt * ow;
       const by = oyt * sh - ph, bx = oxt * sw - pw, base = xOff + by * w + bx;
-      for (let q = p0; q < q1; q++, dd += 4) {
+      for (let q = p0; q < q1; q++, dd += nr) {
         const iy = by + tab[3 * q + 1]!, ix = bx + tab[3 * q + 2]!;
         dst[dd] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[base + tab[3 * q]!]! : 0;
       }
     }
-    d += 4 * kl;
+    d += nr * kl;
   }
 }
 

@@ -9,7 +9,7 @@ export {
   CifarBasicBlock, CifarResNet, cifarResnet,
   resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202, plain20, plain32, plain44, plain56, plain110,
 } from './cifar.js';
-export type { CifarOptions, ShortcutOption, ResponseProbe } from './cifar.js';
+export type { CifarOptions, ShortcutOption } from './cifar.js';
 export {
   PreActBasicBlock, PreActBottleneck, PreActResNet, PreActCifarResNet,
   preactResnet18, preactResnet34, preactResnet50, preactResnet101, preactResnet152,
@@ -17,4 +17,5 @@ export {
 } from './preact.js';
 export type { PreActOptions } from './preact.js';
 export { summary } from './summary.js';
+export { featureExtractor, FeatureExtractor } from './features.js';
 export type { Summary, SummaryRow } from './summary.js';

@@ -1,5 +1,5 @@
 import { ValueError } from '../errors.js';
-import { add, relu } from '../ops/elementwise.js';
+import { convBnAct } from '../fusion/conv-bn.js';
 import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
@@ -11,6 +11,9 @@ import { checkImageInput, conv1x1, conv3x3, initResNet, ResidualBlock } from './
  * BN → ReLU → conv (→ BN → ReLU → conv …), and nothing follows the addition, so the shortcut path is a clean identity
  * from block to block. Where a projection is needed it takes the pre-activated input (the paper's "first activation
  * right after conv1, before splitting"); an extra BN → ReLU follows the last unit, before pooling.
+ *
+ * Inside a unit each conv is followed by the next BN → ReLU, so convBnAct fuses conv(k) with bn(k+1) in eval mode
+ * without gradients, and the last conv with the addition (fusion/conv-bn.ts), as in the post-activation nets.
  */
 export interface PreActArgs {
   inPlanes: number;
@@ -26,6 +29,7 @@ export class PreActBasicBlock extends ResidualBlock {
   conv2: Conv2d;
   /** 1×1 projection (no BN: the next unit normalizes) when the shape changes. */
   downsample: Module | null = null;
+  relu = new ReLU();
 
   constructor(a: PreActArgs) {
     super();
@@ -36,11 +40,12 @@ export class PreActBasicBlock extends ResidualBlock {
     if (a.stride !== 1 || a.inPlanes !== a.planes) this.downsample = new Sequential(conv1x1(a.inPlanes, a.planes, a.stride));
   }
 
+  /** conv2(relu(bn2(conv1(relu(bn1 x))))) + shortcut, the shortcut projecting the pre-activated input. */
   forward(x: Tensor): Tensor {
-    const pre = relu(this.bn1.forward(x));
+    const pre = this.relu.forward(this.bn1.forward(x));
     const shortcut = this.downsample ? this.downsample.forward(pre) : x;
-    const out = this.conv2.forward(relu(this.bn2.forward(this.conv1.forward(pre))));
-    return add(out, shortcut);
+    const out = convBnAct(pre, this.conv1, this.bn2, { act: this.relu });
+    return convBnAct(out, this.conv2, null, { residual: shortcut });
   }
 
   zeroInitLastBn(): void {
@@ -58,6 +63,7 @@ export class PreActBottleneck extends ResidualBlock {
   bn3: BatchNorm2d;
   conv3: Conv2d;
   downsample: Module | null = null;
+  relu = new ReLU();
 
   constructor(a: PreActArgs) {
     super();
@@ -72,12 +78,11 @@ export class PreActBottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const pre = relu(this.bn1.forward(x));
+    const pre = this.relu.forward(this.bn1.forward(x));
     const shortcut = this.downsample ? this.downsample.forward(pre) : x;
-    let out = this.conv1.forward(pre);
-    out = this.conv2.forward(relu(this.bn2.forward(out)));
-    out = this.conv3.forward(relu(this.bn3.forward(out)));
-    return add(out, shortcut);
+    let out = convBnAct(pre, this.conv1, this.bn2, { act: this.relu });
+    out = convBnAct(out, this.conv2, this.bn3, { act: this.relu });
+    return convBnAct(out, this.conv3, null, { residual: shortcut });
   }
 
   zeroInitLastBn(): void {

@@ -11,6 +11,7 @@ import {
 import { alloc, dims4, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pad } from './movement.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 /** An int for both spatial dims, or [h, w]. */
 export type Pair = number | readonly [number, number];
@@ -48,11 +49,11 @@ const conv2dOp = defineOp('conv2d', {
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (ctx.needs[0]) {
-      dx = new Tensor(alloc('conv2d', x.size), x.shape);
+      dx = new Tensor(gradBuffer('conv2d', x.size), x.shape);
       conv2dBackwardInput(dx.data, dy.data, w.data, p);
     }
     if (ctx.needs[1]) {
-      dw = new Tensor(alloc('conv2d', w.size), w.shape);
+      dw = new Tensor(gradBuffer('conv2d', w.size), w.shape);
       conv2dBackwardWeight(dw.data, dy.data, x.data, p);
     }
     if (ctx.needs[2]) {
@@ -141,7 +142,7 @@ const shortcutAOp = defineOp('shortcutA', {
   },
   backward(ctx, dy) {
     const p = ctx.p as ShortcutParams;
-    const dx = new Tensor(alloc('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dx = new Tensor(gradBuffer('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     const dd = dy.data, xd = dx.data;
     for (let i = 0; i < p.n; i++)
       for (let ch = 0; ch < p.c; ch++) {

@@ -1,9 +1,10 @@
 import { defineOp, type Ctx } from '../autograd.js';
 import { ValueError } from '../errors.js';
-import { float32Bits, reluBits } from '../kernels/relu.js';
+import { addForward, reluBackward, reluForward } from '../kernels/elementwise.js';
 import { alloc, broadcastShape, checkShape, fmt, sameShape } from '../shape.js';
 import { Tensor, asTensor, type TensorLike } from '../tensor.js';
 import { expand } from './movement.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 /**
  * Elementwise ops. Binary ops broadcast through one place, `broadcastPair`, which expands both operands to the
@@ -27,8 +28,8 @@ const like = (x: Tensor): Tensor => new Tensor(alloc('elementwise', x.size), x.s
 
 const addSame = defineOp('add', {
   forward(_ctx, a: Tensor, b: Tensor) {
-    const y = like(a), yd = y.data, ad = a.data, bd = b.data;
-    for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
+    const y = like(a);
+    addForward(y.data, a.data, b.data);
     return y;
   },
   backward(_ctx, dy) {
@@ -313,20 +314,14 @@ export const abs = defineOp('abs', {
 export const relu = defineOp('relu', {
   forward(ctx, x: Tensor) {
     const y = like(x);
-    reluBits(float32Bits(y.data), float32Bits(x.data), 0, y.size); // branch-free, see kernels/relu.ts
+    reluForward(y.data, x.data); // branch-free, see kernels/relu.ts
     ctx.save(y);
     return y;
   },
   backward(ctx, dy) {
     const y = ctx.saved[0]!;
-    const g = like(y);
-    // PyTorch's threshold_backward on the result: the gradient passes unless y <= 0 (so NaN passes it). y is a
-    // relu output: +0, positive or NaN, so "passes" is "y's bits are not 0"; as a mask, without a branch.
-    const yb = float32Bits(y.data), db = float32Bits(dy.data), gb = float32Bits(g.data);
-    for (let i = 0; i < gb.length; i++) {
-      const b = yb[i]!;
-      gb[i] = db[i]! & ((b | -b) >> 31);
-    }
+    const g = new Tensor(gradBuffer('relu', y.size, true), y.shape);
+    reluBackward(g.data, dy.data, y.data);
     return [g];
   },
 });

@@ -14,7 +14,7 @@ import {
 import { alloc, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pair, type Pair } from './conv.js';
-import { takeBuffer } from './reuse.js';
+import { gradBuffer, takeBuffer } from '../fusion/arena.js';
 
 export interface MaxPool2dOptions {
   kernelSize: Pair;
@@ -73,7 +73,7 @@ const maxPoolOp = defineOp('maxPool2d', {
   },
   backward(ctx, dy) {
     const p = ctx.p as PoolParams;
-    const dx = new Tensor(alloc('maxPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dx = new Tensor(gradBuffer('maxPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     maxPool2dBackward(dx.data, dy.data, ctx.idx as Int32Array, p);
     return [dx];
   },
@@ -96,7 +96,7 @@ const avgPoolOp = defineOp('avgPool2d', {
   },
   backward(ctx, dy) {
     const p = ctx.p as AvgParams;
-    const dx = new Tensor(alloc('avgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dx = new Tensor(gradBuffer('avgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     avgPool2dBackward(dx.data, dy.data, p);
     return [dx];
   },
@@ -123,7 +123,7 @@ const adaptiveOp = defineOp('adaptiveAvgPool2d', {
   },
   backward(ctx, dy) {
     const p = ctx.p as AdaptiveParams;
-    const dx = new Tensor(alloc('adaptiveAvgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dx = new Tensor(gradBuffer('adaptiveAvgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     adaptiveAvgPool2dBackward(dx.data, dy.data, p);
     return [dx];
   },

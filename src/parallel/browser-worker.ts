@@ -1,12 +1,8 @@
-// A kernel worker of the browser pool (started by browser.ts as a module Worker). It imports the kernel modules,
-// which register their task functions, then runs units of each call it is told about: see protocol.ts. The
-// imports are the Node worker's (worker.ts) less its diagnostics task, which needs node:worker_threads.
+// A kernel worker of the browser pool (started by browser.ts as a module Worker). It imports the kernel task registry,
+// then runs units of each call it is told about: see protocol.ts.
 
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
-import '../kernels/gemm.js';
-import '../kernels/conv2d.js';
-import '../kernels/winograd.js';
-import '../kernels/pool.js';
+import '../kernels/tasks.js';
 import { writeError, type InitMessage } from './browser.js';
 import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type RunMessage } from './protocol.js';
 

@@ -1,7 +1,9 @@
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ValueError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
+import type { MapDataset } from '../data/map-dataset.js';
 import type { Transform } from '../data/transforms.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';
@@ -53,17 +55,19 @@ export function countCorrect(logits: Tensor, y: Int32Array): number {
 }
 
 /** Loss and accuracy of `model` in eval mode over a dataset (restores the model's mode). */
-export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number; transform?: Transform } = {}): EvalResult {
+export function evaluate(model: Module, ds: Dataset | MapDataset, opts: { batchSize?: number; transform?: Transform; numWorkers?: number } = {}): EvalResult {
   if (ds.length === 0) throw new ValueError('evaluate', 'the dataset is empty: nothing to evaluate');
   const was = model.training;
   model.eval();
   let loss = 0;
   let correct = 0;
+  let n = 0; // items batched (a map-style dataset may skip bad files)
   try {
-    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform });
+    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform, numWorkers: opts.numWorkers });
     noGrad(() => {
       for (const { x, y } of loader.epochBatches(0)) {
-        const logits = model.forward(x);
+        n += y.length;
+        const logits = withArena(() => model.forward(x));
         loss += crossEntropy(logits, y, { reduction: 'sum' }).item();
         correct += countCorrect(logits, y);
       }
@@ -71,8 +75,18 @@ export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number;
   } finally {
     model.train(was);
   }
-  const n = ds.length;
+  if (n === 0) throw new ValueError('evaluate', `every one of the ${ds.length} items was skipped: nothing to evaluate`);
   return { loss: loss / n, accuracy: correct / n, error: 1 - correct / n, n };
+}
+
+/** Running sums of an epoch's training batches; carried over when an epoch is resumed mid-way. */
+export interface EpochTotals {
+  /** Sum of loss × batch size, in float64. */
+  lossSum: number;
+  correct: number;
+  images: number;
+  /** Batches done. */
+  steps: number;
 }
 
 export interface TrainEpochOptions {
@@ -86,20 +100,26 @@ export interface TrainEpochOptions {
   iterationOffset?: number;
   /** Stop after this many batches (for time-boxed runs); default: the whole epoch. */
   maxSteps?: number;
+  /**
+   * Resume mid-epoch: the sums of the batches already done (`steps` of them); the epoch continues at batch `steps`,
+   * with the very batches and augmentation an uninterrupted pass would have. Updated in place as steps finish.
+   */
+  totals?: EpochTotals;
   onStep?: (info: StepInfo) => void;
 }
 
-/** One epoch of training; returns the mean training loss and accuracy over the batches seen. */
-export function trainEpoch(o: TrainEpochOptions): { loss: number; accuracy: number; steps: number; images: number } {
+/**
+ * One epoch of training, one step per `next()`: yields each step's StepInfo (after `onStep`), returns the epoch's
+ * mean training loss and accuracy. A caller can stop between steps (a checkpoint, an interrupt) and resume later
+ * through `totals`.
+ */
+export function* trainSteps(o: TrainEpochOptions): Generator<StepInfo, { loss: number; accuracy: number; steps: number; images: number }> {
   const { model, optimizer, scheduler, loader, epoch } = o;
+  const t = o.totals ?? { lossSum: 0, correct: 0, images: 0, steps: 0 };
   model.train();
-  let lossSum = 0;
-  let correct = 0;
-  let images = 0;
-  let step = 0;
   const stepsPerEpoch = Math.min(loader.length, o.maxSteps ?? Infinity);
-  for (const { x, y } of loader.epochBatches(epoch)) {
-    if (step >= stepsPerEpoch) break;
+  for (const { x, y } of loader.epochBatches(epoch, Math.min(t.steps, stepsPerEpoch))) {
+    if (t.steps >= stepsPerEpoch) break;
     const t0 = performance.now();
     const lr = optimizer.paramGroups[0]!.lr;
     optimizer.zeroGrad();
@@ -110,14 +130,25 @@ export function trainEpoch(o: TrainEpochOptions): { loss: number; accuracy: numb
     scheduler?.step();
     const l = loss.item();
     const c = countCorrect(logits, y);
-    lossSum += l * y.length;
-    correct += c;
-    images += y.length;
-    o.onStep?.({
+    t.lossSum += l * y.length;
+    t.correct += c;
+    t.images += y.length;
+    const step = t.steps++;
+    const info: StepInfo = {
       epoch, step, stepsPerEpoch, iteration: (o.iterationOffset ?? 0) + step, loss: l, accuracy: c / y.length,
       batchSize: y.length, lr, ms: performance.now() - t0,
-    });
-    step++;
+    };
+    o.onStep?.(info);
+    yield info;
   }
-  return { loss: lossSum / Math.max(1, images), accuracy: correct / Math.max(1, images), steps: step, images };
+  return { loss: t.lossSum / Math.max(1, t.images), accuracy: t.correct / Math.max(1, t.images), steps: t.steps, images: t.images };
+}
+
+/** One epoch of training; returns the mean training loss and accuracy over the batches seen. */
+export function trainEpoch(o: TrainEpochOptions): { loss: number; accuracy: number; steps: number; images: number } {
+  const steps = trainSteps(o);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
 }

@@ -64,7 +64,7 @@ describe('training runs are reproducible', () => {
   it('--resume refuses a checkpoint made with other settings', () => {
     const d = tmp();
     runTraining({ ...base(d), stopAfterEpoch: 1 });
-    expect(() => runTraining({ ...base(d), resume: true, lr: 0.1 })).toThrow(/lr=0.05/);
+    expect(() => runTraining({ ...base(d), resume: true, lr: 0.1 })).toThrow(/lr: the checkpoint has 0.05, this run 0.1/);
   });
 });
 
