@@ -7,7 +7,7 @@
  * no console error.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,37 +44,21 @@ function ensureDist(): void {
 }
 
 interface NodeResults {
+  kernels: { backend: string; fma: boolean };
   losses: string[];
   digest: string;
   evalBits: string[];
-  photo: string[];
-  ycck: string[];
-  weights: string;
+  predictions: string[][];
 }
 
-/** demo/train.js is plain JavaScript (the page loads it as it is): imported by URL, untyped. */
-const DEMO_TRAIN = new URL('../../demo/train.js', import.meta.url).href;
-
-/** The same steps in Node, with the Node entry and its worker-thread pool. */
-async function nodeReference(weightsPath: string): Promise<NodeResults> {
-  const rt = await import('../../dist/index.js');
-  const demo = await import(DEMO_TRAIN);
-  rt.setNumThreads(SETTINGS.threads);
-  const meta = JSON.parse(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.json'), 'utf8'));
-  const { train, test } = demo.datasetsFromSprite(rt, new Uint8Array(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.png'))), meta);
-  const run = demo.createRun(rt, train, SETTINGS);
-  const losses: string[] = [];
-  for (const batch of run.loader) {
-    losses.push(demo.bits(demo.trainStep(rt, run, batch).loss) as string);
-    if (losses.length === SETTINGS.steps) break;
-  }
-  const ev = demo.evaluate(rt, run.model, test);
-  const probs = (file: string) => {
-    const { input } = demo.imageToInput(rt, rt.io.decodeImage(new Uint8Array(readFileSync(file))));
-    return Array.from(demo.predict(rt, run.model, input) as Float32Array, (v) => demo.bits(v) as string);
-  };
-  writeFileSync(weightsPath, rt.io.saveSafetensors(run.model.stateDict()));
-  return { losses, digest: demo.stateDigest(run.model), evalBits: [demo.bits(ev.loss) as string, demo.bits(ev.accuracy) as string], photo: probs(PHOTO), ycck: probs(YCCK), weights: demo.stateDigest(run.model) };
+/** The same steps in Node (test/browser/node-reference.mjs, in a child process: see there for the flag). */
+function nodeReference(weightsPath: string): NodeResults {
+  const out = execFileSync(
+    process.execPath,
+    ['--experimental-wasm-relaxed-simd', join(ROOT, 'test/browser/node-reference.mjs'), JSON.stringify(SETTINGS), weightsPath, PHOTO, YCCK],
+    { encoding: 'utf8' },
+  );
+  return JSON.parse(out) as NodeResults;
 }
 
 describe('the demo page in Chromium computes what Node computes', () => {
@@ -119,8 +103,8 @@ describe('the demo page in Chromium computes what Node computes', () => {
 
   it('trains 3 steps on 2 threads and predicts: the same bits as Node, no console error', async () => {
     const weightsPath = join(tmp, 'node-trained.safetensors');
-    const node = await nodeReference(weightsPath);
-    nodeYcck = node.ycck;
+    const node = nodeReference(weightsPath);
+    nodeYcck = node.predictions[1]!;
 
     const q = new URLSearchParams(Object.entries(SETTINGS).map(([k, v]): [string, string] => [k, String(v)]));
     await page.goto(`${url}?${q}`);
@@ -128,6 +112,8 @@ describe('the demo page in Chromium computes what Node computes', () => {
     const ready = await page.evaluate(() => window.demoState.ready);
     expect(ready, 'the page worker did not start').toBeTruthy();
     expect(ready.threads, `threads: ${ready.reason}`).toBe(2);
+    // The same kernel path on both sides (WebAssembly SIMD, with relaxed-SIMD FMA where the engine has it).
+    expect(ready.kernels, 'the page and Node use different kernels').toEqual(node.kernels);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
 
     await page.click('#train-button');
@@ -147,7 +133,7 @@ describe('the demo page in Chromium computes what Node computes', () => {
     await page.setInputFiles('#files', PHOTO);
     await page.waitForFunction(() => window.demoState.prediction || window.demoState.errors.length, null, { timeout: 20_000 });
     const photo = await page.evaluate(() => window.demoState.prediction);
-    expect(photo.probsBits).toEqual(node.photo);
+    expect(photo.probsBits).toEqual(node.predictions[0]);
     expect(photo.top).toHaveLength(5);
     await page.screenshot({ path: join(OUT, 'predict-photo.png'), fullPage: true });
 
@@ -157,8 +143,8 @@ describe('the demo page in Chromium computes what Node computes', () => {
     await page.waitForFunction(() => window.demoState.prediction || window.demoState.errors.length, null, { timeout: 20_000 });
     const state = await page.evaluate(() => window.demoState);
     expect(state.errors).toEqual([]);
-    expect(state.weights.digest).toBe(node.weights);
-    expect(state.prediction.probsBits).toEqual(node.ycck);
+    expect(state.weights.digest).toBe(node.digest);
+    expect(state.prediction.probsBits).toEqual(node.predictions[1]);
     await page.screenshot({ path: join(OUT, 'predict-ycck.png'), fullPage: true });
 
     // The library on the page's main thread: one thread (Atomics.wait is not allowed there), said once.
