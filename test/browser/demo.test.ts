@@ -163,6 +163,28 @@ describe('the demo page in Chromium computes what Node computes', () => {
     expect(problems).toEqual([]);
   }, 90_000);
 
+  it('pool failures: a task that throws in a kernel worker, a kernel worker that cannot load', async () => {
+    const p = await browser.newPage();
+    try {
+      await p.goto(`${url}?threads=1`); // any page of the isolated server; its own demo worker stays idle
+      const out = (await p.evaluate(`new Promise((resolve) => {
+        const w = new Worker('/test/browser/pool-check.js', { type: 'module' });
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => resolve({ unexpected: e.message });
+      })`)) as Record<string, unknown>;
+      expect(out.unexpected).toBeUndefined();
+      expect(out.threads).toBe(2);
+      expect(out.error).toMatch(/^ResnetTsError: \[parallel\] task 'test.onlyHere' failed in a worker: worker 1: .*no task function registered as 'test.onlyHere' in the browser worker/s);
+      expect(out.matmulEqual).toBe(true);
+      expect(out.workerUnits).toBeGreaterThan(0);
+      expect(out.threadsAfterBadScript).toBe(1);
+      expect(out.reason).toMatch(/failed to load twice/);
+      expect(out.warnings).toEqual([expect.stringMatching(/^resnet-ts: kernels run on one thread: the kernel workers failed to load twice/)]);
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+
   it('without cross-origin isolation: one thread, said once, and the same prediction', async () => {
     const plain = await startDemoServer({ port: 0, isolate: false });
     try {
