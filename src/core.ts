@@ -6,7 +6,7 @@ export { Tensor, tensor, zeros, ones, full, arange, rand, randn, memory } from '
 export type { TensorLike, NestedArray, TensorOptions, MemoryInfo } from './tensor.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { noGrad, enableGrad, isGradEnabled, detectAnomaly, setDetectAnomaly } from './autograd.js';
-export { ResnetTsError, ShapeError, ValueError, AutogradError, AllocationError, StateDictError } from './errors.js';
+export { ResnetTsError, ShapeError, ValueError, AutogradError, AllocationError, StateDictError, ArgumentTypeError } from './errors.js';
 export { add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, clamp, maximum, minimum } from './ops/elementwise.js';
 export { sum, mean, max, min, argmax, variance, variance as var } from './ops/reduce.js';
 export type { VarOptions } from './ops/reduce.js';
