@@ -7,6 +7,7 @@
 //   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
 //   ours:1 thread   the library's kernels on one thread, when the run uses more
 //   tfjs            tfjs-core's CPU backend (one thread), NHWC
+//   tfjs-wasm       tfjs-backend-wasm (XNNPACK, wasm SIMD, one thread), NHWC; no filter-gradient kernel
 // To add one: an entry in `variants()` — { id, impl, dir, threads, applies(st), skip(st) → reason | null,
 // setup(st) → { run, out } } where run() computes (sync or async) and out() returns the result in our layout
 // (NCHW activations, OIHW weights). FLOPs are always the direct convolution's (also for Winograd).
@@ -15,6 +16,7 @@
 // parameters are allocated with allocShared, so worker threads read them in place), activations and gradients are
 // ordinary Float32Arrays (the pool stages those through shared buffers, and that copy is timed).
 
+import { useTfBackend } from './tfjs.mjs';
 import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
 import { LAYERS, convMacs, convParams } from './shapes.mjs';
 
@@ -34,14 +36,17 @@ function makeState(s, tf) {
   const wScale = Math.sqrt(3 / (p.c * p.kh * p.kw));
   const w = sharedCopy(randomArray(p.o * p.c * p.kh * p.kw, 2, -wScale, wScale));
   const dy = randomArray(p.n * p.o * p.oh * p.ow, 3);
-  const st = { s, p, x, w, dy, flop: 2 * convMacs(p), ref: {}, tfIn: null };
+  const st = { s, p, x, w, dy, flop: 2 * convMacs(p), ref: {}, tfIn: null, tfWasmIn: null };
   if (tf) {
-    // tfjs wants NHWC activations and HWIO filters: transposed here, outside any timed region.
-    st.tfIn = {
+    // tfjs wants NHWC activations and HWIO filters: transposed here, outside any timed region. One set of tensors
+    // per tfjs backend (a tensor lives on the backend that last used it).
+    const inputs = () => ({
       x: tf.tensor4d(permute4(x, [p.n, p.c, p.h, p.w], [0, 2, 3, 1]), [p.n, p.h, p.w, p.c]),
       w: tf.tensor4d(permute4(w, [p.o, p.c, p.kh, p.kw], [2, 3, 1, 0]), [p.kh, p.kw, p.c, p.o]),
       dy: tf.tensor4d(permute4(dy, [p.n, p.o, p.oh, p.ow], [0, 2, 3, 1]), [p.n, p.oh, p.ow, p.o]),
-    };
+    });
+    st.tfIn = inputs();
+    st.tfWasmIn = inputs();
   }
   return st;
 }
@@ -55,7 +60,7 @@ function sharedCopy(a) {
 }
 
 function disposeState(st) {
-  if (st.tfIn) for (const t of Object.values(st.tfIn)) t.dispose();
+  for (const set of [st.tfIn, st.tfWasmIn]) if (set) for (const t of Object.values(set)) t.dispose();
 }
 
 /** The naive reference result of a pass, computed once per shape. */
@@ -116,24 +121,37 @@ function oursVariant(kern, id, dir, o = {}) {
   };
 }
 
-/** tfjs-core (CPU backend) as a variant; results come back NHWC/HWIO and are permuted to NCHW/OIHW for checking. */
-function tfjsVariant(tf, dir, opts) {
+/**
+ * tfjs-core on its CPU backend ('tfjs') or on tfjs-backend-wasm ('tfjs-wasm') as a variant; results come back
+ * NHWC/HWIO and are permuted to NCHW/OIHW for checking. Each run makes its backend tf's current one first (the
+ * inputs move to the wasm backend on its first run, the untimed check).
+ */
+function tfjsVariant(tf, dir, opts, backend = 'cpu') {
+  const id = backend === 'cpu' ? 'tfjs' : 'tfjs-wasm';
   return {
-    id: 'tfjs', impl: 'tfjs', dir, threads: null, applies: (st) => st !== null,
+    id, impl: id, dir, threads: null, applies: (st) => st !== null,
     skip(st) {
-      if (dir === 'bwdW' && st.flop / 1e6 > opts.bwdFilterMaxMflop) {
+      if (backend === 'wasm' && dir === 'bwdW' && !tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
+        return 'tfjs-backend-wasm has no Conv2DBackpropFilter kernel';
+      }
+      if (backend === 'cpu' && dir === 'bwdW' && st.flop / 1e6 > opts.bwdFilterMaxMflop) {
         return `tfjs conv2d backprop filter skipped above ${opts.bwdFilterMaxMflop} MFLOP (too slow: ~0.03 GFLOP/s; --bwd-filter-max M)`;
       }
       return null;
     },
     setup(st) {
-      const { p, tfIn } = st;
+      const { p } = st;
+      const tfIn = backend === 'cpu' ? st.tfIn : st.tfWasmIn;
       const strides = [p.strideH, p.strideW];
       let last = null;
       const keep = (t) => { if (last) last.dispose(); last = t; };
+      const on = (f) => async () => {
+        await useTfBackend(tf, backend);
+        f();
+      };
       if (dir === 'fwd') {
         return {
-          run: () => keep(tf.conv2d(tfIn.x, tfIn.w, strides, p.padH, 'NHWC')),
+          run: on(() => keep(tf.conv2d(tfIn.x, tfIn.w, strides, p.padH, 'NHWC'))),
           out: () => permute4(last.dataSync(), [p.n, p.oh, p.ow, p.o], [0, 3, 1, 2]),
           dispose: () => keep(null),
         };
@@ -141,7 +159,7 @@ function tfjsVariant(tf, dir, opts) {
       if (dir === 'bwdIn') {
         // conv2dTranspose is the public face of the Conv2DBackpropInput kernel (filter [kh, kw, c, o]).
         return {
-          run: () => keep(tf.conv2dTranspose(tfIn.dy, tfIn.w, [p.n, p.h, p.w, p.c], strides, p.padH)),
+          run: on(() => keep(tf.conv2dTranspose(tfIn.dy, tfIn.w, [p.n, p.h, p.w, p.c], strides, p.padH))),
           out: () => permute4(last.dataSync(), [p.n, p.h, p.w, p.c], [0, 3, 1, 2]),
           dispose: () => keep(null),
         };
@@ -149,7 +167,7 @@ function tfjsVariant(tf, dir, opts) {
       // No public op for the filter gradient: the Conv2DBackpropFilter kernel that tf.grad(conv2d) runs.
       const attrs = { strides, pad: p.padH, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [p.kh, p.kw, p.c, p.o] };
       return {
-        run: () => keep(tf.engine().runKernel('Conv2DBackpropFilter', { x: tfIn.x, dy: tfIn.dy }, attrs)),
+        run: on(() => keep(tf.engine().runKernel('Conv2DBackpropFilter', { x: tfIn.x, dy: tfIn.dy }, attrs))),
         out: () => permute4(last.dataSync(), [p.kh, p.kw, p.c, p.o], [3, 2, 0, 1]),
         dispose: () => keep(null),
       };
@@ -170,6 +188,7 @@ function variants(kern, tf, opts, threads) {
     }
     if (threads.n > 1) out.push(oursVariant(kern, 'ours:1 thread', dir, { threads: 1 }));
     if (tf) out.push(tfjsVariant(tf, dir, opts));
+    if (tf && opts.tfjsWasm) out.push(tfjsVariant(tf, dir, opts, 'wasm'));
   }
   return out;
 }
@@ -265,9 +284,12 @@ function dedupe(skipped) {
   return [...by.entries()].map(([why, layers]) => `${why}: ${layers.join(', ')}`);
 }
 
-/** The layer table as Markdown: one row per (shape, pass, our variant), tfjs alongside; rows in shape order. */
+/**
+ * The layer table as Markdown: one row per (shape, pass, our variant), tfjs and tfjs-wasm alongside; rows in shape
+ * order. ours/tfjs-wasm of the `[1 thread]` row compares one thread with one thread.
+ */
 export function layerTable(rows) {
-  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'check'];
+  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'check'];
   const order = new Map(LAYERS.map((s, i) => [s.name, i]));
   const key = (r) => `${String(order.get(r.layer)).padStart(3, '0')} ${DIRS.indexOf(r.dir)}`;
   const groups = new Map();
@@ -276,10 +298,11 @@ export function layerTable(rows) {
   let lastLayer = null;
   for (const g of groups.values()) {
     const tf = g.find((r) => r.impl === 'tfjs') ?? null;
+    const tw = g.find((r) => r.impl === 'tfjs-wasm') ?? null;
     const ours = g.filter((r) => r.impl === 'ours');
     ours.sort((a, b) => variantRank(a.variant) - variantRank(b.variant));
     for (const r of ours.length ? ours : [null]) {
-      const any = r ?? tf;
+      const any = r ?? tf ?? tw;
       const first = r === null || r === ours[0];
       out.push([
         any.layer === lastLayer ? '' : any.layer,
@@ -290,7 +313,10 @@ export function layerTable(rows) {
         first && tf ? fmtMs(tf.ms) + (tf.once ? '¹' : '') : first ? '—' : '',
         first && tf ? fmtG(tf.gflops) : first ? '—' : '',
         r && tf ? fmtRatio(tf.ms / r.ms) : '—',
-        r ? fmtRel(r.checkRel) + (first && tf ? ` / ${fmtRel(tf.checkRel)}` : '') : tf ? `— / ${fmtRel(tf.checkRel)}` : '—',
+        first && tw ? fmtMs(tw.ms) + (tw.once ? '¹' : '') : first ? '—' : '',
+        first && tw ? fmtG(tw.gflops) : first ? '—' : '',
+        r && tw ? fmtRatio(tw.ms / r.ms) : '—',
+        [r, first ? tf : null, first ? tw : null].map((x) => (x ? fmtRel(x.checkRel) : '—')).join(' / '),
       ]);
       lastLayer = any.layer;
     }

@@ -19,10 +19,14 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
   --filter STR           only layers/models whose name (or, for layers, the nets using them) contains STR,
                          case-insensitive; several: --filter a,b; '->' matches '→' (e.g. --filter "64->64")
   --threads N            kernel threads: sets RESNET_TS_THREADS=N and calls setNumThreads(N) if the build has it
-  --no-tfjs              ours only (no tfjs-core comparison)
+  --no-tfjs              ours only (no tfjs-core comparison, neither CPU nor wasm backend)
+  --no-tfjs-wasm         no tfjs-backend-wasm peer (layer table and eval rows)
   --no-layers            skip the layer-shape table
   --no-models            skip the whole-model rows
+  --no-train             skip the training-step phase rows (forward, backward, optimizer)
   --no-memory            skip the inference memory rows (ResNet-50/18 eval in a fresh process: peak RSS, time)
+  --no-onnx              skip the onnxruntime-web rows (our exported ResNet-18/50 on 1 and 2 wasm threads)
+  --no-loader            skip the image-loading rows (ImageFolder + DataLoader workers vs a ResNet-18 train step)
   --tfjs-train           time tfjs's train steps even with --quick
   --no-tfjs-train        skip tfjs's train steps (the slow ones: tens of seconds to minutes)
   --bwd-filter-max M     time tfjs's conv2d backprop filter only up to M MFLOP per layer (default 250: all
@@ -34,7 +38,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
 /** Parses argv into the options object every bench module reads. Unknown flags are an error. */
 export function parseArgs(argv) {
   const o = {
-    quick: false, filter: [], threads: null, tfjs: true, layers: true, models: true, memory: true, tfjsTrain: null,
+    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, train: true, memory: true, onnx: true, loader: true, tfjsTrain: null,
     bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,9 +60,13 @@ export function parseArgs(argv) {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--threads needs a positive integer`);
       o.threads = n;
     } else if (a === '--no-tfjs') o.tfjs = false;
+    else if (a === '--no-tfjs-wasm') o.tfjsWasm = false;
     else if (a === '--no-layers') o.layers = false;
     else if (a === '--no-models') o.models = false;
+    else if (a === '--no-train') o.train = false;
     else if (a === '--no-memory') o.memory = false;
+    else if (a === '--no-onnx') o.onnx = false;
+    else if (a === '--no-loader') o.loader = false;
     else if (a === '--tfjs-train') o.tfjsTrain = true;
     else if (a === '--no-tfjs-train') o.tfjsTrain = false;
     else if (a === '--bwd-filter-max') o.bwdFilterMaxMflop = num(val());

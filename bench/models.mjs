@@ -3,6 +3,7 @@
 // ops (NHWC) with weights copied from ours. Check first (logits, and for train steps the loss and two weight
 // gradients, within 1e-3·max|ref|), then time.
 
+import { useTfBackend } from './tfjs.mjs';
 import { compare, fmtG, fmtMs, fmtRatio, fmtRel, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
 
 /** Tolerance of the model checks: max |Δ| ≤ TOL · max |ours|. */
@@ -197,7 +198,7 @@ export async function benchModels(lib, tf, opts, log) {
     else if (!opts.tfjsGradients) notes.push('tfjs train steps not run: this tfjs build has no gradients registered (see the note at the top).');
   }
   for (const c of cases) {
-    const r = c.kind === 'eval' ? await evalCase(lib, tf, c, timing, log) : await trainCase(lib, tf, c, opts, timing, log);
+    const r = c.kind === 'eval' ? await evalCase(lib, tf, c, timing, log, opts) : await trainCase(lib, tf, c, opts, timing, log);
     rows.push(r);
     if (r.failed) failed.push({ model: c.name, why: r.failed });
   }
@@ -206,7 +207,7 @@ export async function benchModels(lib, tf, opts, log) {
   return { rows, notes, failed };
 }
 
-async function evalCase(lib, tf, c, timing, log) {
+async function evalCase(lib, tf, c, timing, log, opts) {
   lib.manualSeed(0);
   const model = c.make(lib).eval();
   randomizeBatchNorms(lib, model, 100);
@@ -217,7 +218,7 @@ async function evalCase(lib, tf, c, timing, log) {
 
   // Our check run is the warm-up; it also counts the FLOPs.
   let y = null;
-  const oursFwd = () => { y = lib.noGrad(() => model.forward(x)); };
+  const oursFwd = () => { y = lib.noGrad(() => lib.withArena(() => model.forward(x))); };
   const t0 = performance.now();
   countingMacs(lib, model, oursFwd);
   const firstOurs = performance.now() - t0;
@@ -255,11 +256,50 @@ async function evalCase(lib, tf, c, timing, log) {
   }
   if (tfm) {
     last?.dispose();
+    last = null;
     xT.dispose();
     tfm.dispose();
   }
+  if (tf && opts.tfjsWasm) row.tfjsWasm = await tfjsWasmEval(lib, tf, model, c, xData, yOurs, timing, log);
   logRow(row, log);
   return row;
+}
+
+/**
+ * The same net on tfjs-backend-wasm (variables created on it), checked against our logits, then timed:
+ * { ms, runs, once, checkRel } or { failed }.
+ */
+async function tfjsWasmEval(lib, tf, model, c, xData, yOurs, timing, log) {
+  const [n, ch, h, w] = c.input;
+  await tf.setBackend('wasm');
+  const tfm = tfjsModel(lib, tf, model);
+  const xT = tf.tensor4d(permute4(xData, c.input, [0, 2, 3, 1]), [n, h, w, ch]);
+  let last = null;
+  const fwd = async () => {
+    await useTfBackend(tf, 'wasm');
+    const out = tf.tidy(() => tfm.forward(xT, false));
+    if (last) last.dispose();
+    last = out;
+  };
+  try {
+    const first = await timeOnce(fwd);
+    const chk = compare(last.dataSync(), yOurs, TOL);
+    if (!chk.ok) {
+      log(`  MISMATCH ${c.name}: tfjs-wasm logits: ${chk.why} — not timed`);
+      return { failed: chk.why };
+    }
+    log(`  ${c.name}: tfjs-wasm logits match (max|Δ|/max|y| = ${fmtRel(chk.rel)}).`);
+    // The check run uploads the weights and builds XNNPACK's operators (seconds): the next run decides whether
+    // it is timed once or repeated.
+    void first;
+    const tt = await measure(fwd, await timeOnce(fwd), timing);
+    return { ms: tt.ms, runs: tt.runs, once: tt.once, checkRel: chk.rel };
+  } finally {
+    last?.dispose();
+    xT.dispose();
+    tfm.dispose();
+    await tf.setBackend('cpu');
+  }
 }
 
 async function trainCase(lib, tf, c, opts, timing, log) {
@@ -346,13 +386,13 @@ async function trainCase(lib, tf, c, opts, timing, log) {
 }
 
 function logRow(r, log) {
-  const part = (x) => (x ? `${x.ms.toFixed(0)} ms (${x.once ? 'one run' : `median of ${x.runs}`})` : '—');
-  log(`  ${r.model}: ours ${part(r.ours)}, tfjs ${part(r.tfjs)}`);
+  const part = (x) => (x?.ms ? `${x.ms.toFixed(0)} ms (${x.once ? 'one run' : `median of ${x.runs}`})` : '—');
+  log(`  ${r.model}: ours ${part(r.ours)}, tfjs ${part(r.tfjs)}${r.tfjsWasm ? `, tfjs-wasm ${part(r.tfjsWasm)}` : ''}`);
 }
 
 /** The model rows as Markdown. */
 export function modelTable(rows) {
-  const header = ['model', 'GFLOP', 'ours ms', 'ours img/s', 'ours GFLOP/s', 'tfjs ms', 'tfjs img/s', 'tfjs GFLOP/s', 'ours/tfjs', 'check'];
+  const header = ['model', 'GFLOP', 'ours ms', 'ours img/s', 'ours GFLOP/s', 'tfjs ms', 'tfjs img/s', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'ours/tfjs-wasm', 'check'];
   const ms = (x) => (x ? fmtMs(x.ms) + (x.once ? '¹' : '') : null);
   return table(header, rows.map((r) => [
     r.model,
@@ -364,6 +404,8 @@ export function modelTable(rows) {
     r.tfjs ? (r.batch / (r.tfjs.ms / 1000)).toFixed(2) : '—',
     r.tfjs ? fmtG(r.gflop / (r.tfjs.ms / 1000)) : '—',
     r.ours && r.tfjs ? fmtRatio(r.tfjs.ms / r.ours.ms) : '—',
-    r.checkRel === null ? '—' : fmtRel(r.checkRel),
+    r.tfjsWasm?.ms ? ms(r.tfjsWasm) : r.tfjsWasm?.failed ? 'MISMATCH' : '—',
+    r.ours && r.tfjsWasm?.ms ? fmtRatio(r.tfjsWasm.ms / r.ours.ms) : '—',
+    (r.checkRel === null ? '—' : fmtRel(r.checkRel)) + (r.tfjsWasm?.checkRel !== undefined ? ` / ${fmtRel(r.tfjsWasm.checkRel)}` : ''),
   ]));
 }

@@ -49,3 +49,29 @@ export async function loadTfjs() {
   }
   return { tf, build, gradients, note };
 }
+
+/**
+ * Adds the peer tfjs-backend-wasm (XNNPACK, 128-bit wasm SIMD; in Node it loads its .wasm from the package and runs
+ * on one thread) as tf backend 'wasm'. Its Node bundle requires tfjs-core's CommonJS bundle, which shares the engine
+ * and kernel registry with the ES-module build through globals, so `tf.setBackend('wasm')` finds it.
+ * → { ok, version, simd, note }; tf's backend is 'cpu' again afterwards.
+ */
+export async function loadTfjsWasm(tf) {
+  try {
+    const require = createRequire(import.meta.url);
+    const w = require('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false");
+    await tf.ready();
+    const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    await tf.setBackend('cpu');
+    return { ok: true, version: w.version_wasm, simd, note: null };
+  } catch (e) {
+    await tf.setBackend('cpu');
+    return { ok: false, version: null, simd: false, note: `tfjs-backend-wasm failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` };
+  }
+}
+
+/** Makes `name` tf's backend if it is not (awaited inside a timed run: a resolved check when nothing changes). */
+export async function useTfBackend(tf, name) {
+  if (tf.getBackend() !== name) await tf.setBackend(name);
+}

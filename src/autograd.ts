@@ -1,4 +1,7 @@
+import { config, setConfig, withConfig } from './config.js';
 import { AutogradError, checkArg } from './errors.js';
+import { addForward } from './kernels/elementwise.js';
+import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -13,7 +16,6 @@ import { Tensor } from './tensor.js';
  */
 
 let gradEnabled = true;
-let anomalyMode = false;
 /** True while backward() runs node backwards: the ops they call are checked as part of that backward, not as forwards. */
 let inBackward = false;
 
@@ -44,50 +46,71 @@ export function enableGrad<T>(fn: () => T): T {
 }
 
 /**
- * Anomaly detection (torch.autograd.detect_anomaly): while on, the first op whose forward output or backward
- * gradient holds NaN or ±Inf throws, naming the op and its input shapes. Off by default; when off it costs one
- * boolean test per op.
+ * Anomaly detection (torch.autograd.detect_anomaly; `config.detectAnomaly`): while on, the first op whose forward
+ * output or backward gradient holds NaN or ±Inf throws, naming the op and its input shapes. Off by default; when off
+ * it costs one boolean test per op.
  */
 export function setDetectAnomaly(on: boolean): void {
-  anomalyMode = on;
+  setConfig({ detectAnomaly: on });
 }
 
+/** Runs fn with anomaly detection on (withConfig({ detectAnomaly: true }, fn)). */
 export function detectAnomaly<T>(fn: () => T): T {
-  const prev = anomalyMode;
-  anomalyMode = true;
-  try {
-    return fn();
-  } finally {
-    anomalyMode = prev;
-  }
+  return withConfig({ detectAnomaly: true }, fn);
 }
 
-/** What a forward leaves for its backward. `saved` are tensors; any other field may hold plain data. */
-export interface Ctx {
-  saved: Tensor[];
+/** The part of a ctx every op has: the saved tensors and which arguments need a gradient. */
+export interface CtxBase<T extends Tensor[] = Tensor[]> {
+  saved: T;
   /** needs[i]: argument i is a Tensor that requires grad (only then compute its gradient). */
   needs: boolean[];
-  save(...ts: Tensor[]): void;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [key: string]: any;
+  save(...ts: T): void;
+  /**
+   * Set by backward() just before this op's backward: into[i] is argument i's existing .grad when the argument is a
+   * leaf that has one. A backward whose kernel accumulates may add argument i's gradient into it in place and
+   * return it (PyTorch's AccumulateGrad also adds into an existing .grad in place); backward() then adds nothing.
+   */
+  into?: (Tensor | null)[];
 }
 
-function makeCtx(): Ctx {
-  return {
+/** ctx.into[i] if the op may accumulate into it, else a new zero-filled gradient of `shape` (see CtxBase.into). */
+export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly number[]): Tensor {
+  const t = ctx.into?.[i];
+  if (t) return t;
+  let n = 1;
+  for (const d of shape) n *= d;
+  return new Tensor(gradBuffer(op, n), shape);
+}
+
+/** Untyped extra fields: the ctx of an op that does not declare what it saves. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LooseSaved = { [key: string]: any };
+
+/**
+ * What a forward leaves for its backward: the tensors it saves (`ctx.save(a, b)`, typed by T) and the plain fields
+ * of `Saved`, which the forward sets and the backward reads. Declare both on the forward's ctx parameter and the
+ * backward's ctx gets the same type:
+ *   forward(ctx: Ctx<{ p: Conv2dParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor) { ctx.save(x, w); ctx.p = p; … }
+ */
+export type Ctx<Saved extends object = LooseSaved, T extends Tensor[] = Tensor[]> = CtxBase<T> & Saved;
+
+function makeCtx<S extends object, T extends Tensor[]>(): Ctx<S, T> {
+  const ctx: CtxBase<Tensor[]> = {
     saved: [],
     needs: [],
     save(...ts: Tensor[]) {
       this.saved = ts;
     },
   };
+  return ctx as Ctx<S, T>;
 }
 
 type Grads = readonly (Tensor | null | undefined)[];
 
-export interface OpImpl<A extends unknown[]> {
-  forward(ctx: Ctx, ...args: A): Tensor;
+export interface OpImpl<A extends unknown[], S extends object = LooseSaved, T extends Tensor[] = Tensor[]> {
+  forward(ctx: Ctx<S, T>, ...args: A): Tensor;
   /** Returns one gradient per argument position (null/undefined where there is none). Runs with gradients off. */
-  backward(ctx: Ctx, dy: Tensor): Grads;
+  backward(ctx: Ctx<S, T>, dy: Tensor): Grads;
 }
 
 /** A recorded application of an op: the edge list of the graph. */
@@ -96,8 +119,8 @@ export class Node {
   constructor(
     readonly op: string,
     public inputs: (Tensor | null)[] | null,
-    public ctx: Ctx | null,
-    private readonly backwardFn: (ctx: Ctx, dy: Tensor) => Grads,
+    public ctx: CtxBase | null,
+    private readonly backwardFn: (ctx: never, dy: Tensor) => Grads,
     readonly inputShapes: readonly (readonly number[])[],
   ) {}
 
@@ -108,7 +131,7 @@ export class Node {
         `Trying to backward through the graph a second time (op ${this.op}); its saved tensors were freed after the first backward. Pass { retainGraph: true } to the first backward if you need to.`,
       );
     }
-    return this.backwardFn(this.ctx, dy);
+    return (this.backwardFn as (ctx: CtxBase, dy: Tensor) => Grads)(this.ctx, dy);
   }
 
   free(): void {
@@ -136,7 +159,7 @@ function checkFinite(op: string, where: string, t: Tensor, shapes: string): void
 }
 
 /** Makes a differentiable op out of a forward and its mirror backward. */
-export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (...args: A) => Tensor {
+export function defineOp<A extends unknown[], S extends object = LooseSaved, T extends Tensor[] = Tensor[]>(name: string, impl: OpImpl<A, S, T>): (...args: A) => Tensor {
   return (...args: A): Tensor => {
     // every op takes a Tensor first: a JavaScript caller passing anything else gets our error, not a TypeError
     if (!(args[0] instanceof Tensor)) checkArg(false, name, 'the input (argument 1)', 'a Tensor', args[0]);
@@ -149,7 +172,7 @@ export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (.
         }
       }
     }
-    const ctx = makeCtx();
+    const ctx = makeCtx<S, T>();
     if (track) ctx.needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const prev = gradEnabled;
     gradEnabled = false;
@@ -161,7 +184,7 @@ export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (.
     }
     // An op must return a fresh Tensor object (it may share data, as views do): never one of its arguments.
     if (args.includes(out)) out = new Tensor(out.data, out.shape);
-    if (anomalyMode && !inBackward) checkFinite(name, 'forward', out, argShapes(args));
+    if (config.detectAnomaly && !inBackward) checkFinite(name, 'forward', out, argShapes(args));
     if (track) {
       out.requiresGrad = true;
       out.gradFn = new Node(
@@ -177,7 +200,25 @@ export function defineOp<A extends unknown[]>(name: string, impl: OpImpl<A>): (.
 }
 
 function addInto(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+  addForward(dst, dst, src);
+}
+
+/**
+ * Gradient buffers from gradBuffer (fusion/arena.ts) must each be referenced by one gradient only: untag any that this
+ * node's backward passed through from dy or returned for two inputs, and recycle those returned for inputs that
+ * need no gradient.
+ */
+function settleGradBuffers(grads: Grads, dy: Tensor, inputs: (Tensor | null)[] | null): void {
+  for (let i = 0; i < grads.length; i++) {
+    const gi = grads[i];
+    if (!gi || !isGradBuffer(gi.data)) continue;
+    let shared = gi.data.buffer === dy.data.buffer;
+    for (let j = 0; j < grads.length && !shared; j++) shared = j !== i && grads[j]?.data.buffer === gi.data.buffer;
+    if (shared) {
+      untagGradBuffer(gi.data);
+      untagGradBuffer(dy.data);
+    } else if (!inputs?.[i]) recycleGradBuffer(gi.data);
+  }
 }
 
 export interface BackwardOptions {
@@ -231,7 +272,6 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   }
 
   const pending = new Map<Tensor, Tensor>([[root, g0]]);
-  const owned = new Set<Tensor>(); // gradients we allocated ourselves and may add into in place
   const prev = gradEnabled;
   const prevInBackward = inBackward;
   gradEnabled = false;
@@ -244,8 +284,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       pending.delete(t);
       if (dy === undefined) continue;
       const inputs = node.inputs;
+      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map(existingLeafGrad);
       const grads = node.apply(dy);
-      if (anomalyMode) {
+      settleGradBuffers(grads, dy, inputs);
+      if (config.detectAnomaly) {
         const shapes = node.inputShapes.filter((sh, i) => sh.length > 0 || inputs?.[i]).map((sh) => fmt(sh)).join(', ');
         for (const gi of grads) if (gi) checkFinite(node.op, 'backward', gi, shapes);
       }
@@ -261,21 +303,24 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           );
         }
         if (inp.gradFn === null) {
-          accumulateLeaf(inp, gi);
+          if (gi !== inp.grad) accumulateLeaf(inp, gi); // else the op accumulated into it (CtxBase.into)
         } else {
           const have = pending.get(inp);
           if (have === undefined) {
             pending.set(inp, gi);
-          } else if (owned.has(have)) {
+          } else if (isGradBuffer(have.data)) {
+            // ours alone (from gradBuffer): add in place
             addInto(have.data, gi.data);
+            recycleGradBuffer(gi.data);
           } else {
-            const sum = new Tensor(have.data.slice(), have.shape);
-            addInto(sum.data, gi.data);
-            owned.add(sum);
+            const sum = new Tensor(gradBuffer('backward', have.size), have.shape);
+            addForward(sum.data, have.data, gi.data);
+            recycleGradBuffer(gi.data);
             pending.set(inp, sum);
           }
         }
       }
+      recycleGradBuffer(dy.data); // consumed (a no-op unless it came from gradBuffer and was not passed through)
       if (!opts.retainGraph) node.free();
     }
   } finally {
@@ -284,9 +329,22 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   }
 }
 
+function existingLeafGrad(t: Tensor | null): Tensor | null {
+  return t !== null && t.gradFn === null && t.requiresGrad && t.grad !== null && t.grad.size === t.size ? t.grad : null;
+}
+
+/**
+ * leaf.grad += g. A first gradient from gradBuffer (referenced by g alone) becomes the leaf's .grad without a copy,
+ * unless it is in shared memory (those circulate through the reuse pool: copied, then recycled).
+ */
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   if (!leaf.requiresGrad) return;
   if (leaf.grad === null) {
+    if (isGradBuffer(g.data) && !(g.data.buffer instanceof SharedArrayBufferCtor)) {
+      untagGradBuffer(g.data);
+      leaf.grad = new Tensor(g.data, leaf.shape);
+      return;
+    }
     leaf.grad = new Tensor(g.data.slice(), leaf.shape);
   } else {
     if (leaf.grad.data.length !== g.data.length) {
@@ -294,4 +352,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     }
     addInto(leaf.grad.data, g.data);
   }
+  recycleGradBuffer(g.data);
 }
+
+/** SharedArrayBuffer where it exists (a class no ArrayBuffer is an instance of, where it does not). */
+const SharedArrayBufferCtor: abstract new (...args: never[]) => unknown =
+  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : class {};

@@ -1,5 +1,6 @@
 import { cpus, availableParallelism } from 'node:os';
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ResnetTsError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';
@@ -65,11 +66,11 @@ Models: ${Object.keys(MODEL_FACTORIES).join(', ')}`,
     const x = randn(input);
     console.log(machineLine());
     model.eval();
-    const y1 = noGrad(() => model.forward(x));
-    const y2 = noGrad(() => model.forward(x));
+    const y1 = noGrad(() => withArena(() => model.forward(x)));
+    const y2 = noGrad(() => withArena(() => model.forward(x)));
     if (!same(y1, y2)) throw new ResnetTsError('bench', 'two eval forward passes disagree: results are not deterministic');
     console.log('Results match between runs. Starting benchmarks.');
-    const ev = time(() => noGrad(() => model.forward(x)), runs, 1000);
+    const ev = time(() => noGrad(() => withArena(() => model.forward(x))), runs, 1000);
     console.log(`${name} eval forward ${input.join('×')}: ${ev.ms.toFixed(1)} ms (median of ${ev.runs})`);
     if (values['no-train']) return;
     model.train();

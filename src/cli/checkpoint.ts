@@ -93,12 +93,14 @@ export interface CheckpointState {
   scheduler: string;
   history: EpochRecord[];
   steps: StepRecord[];
+  /** Metadata about the model (its name, class names, evaluation transform), kept next to the training state. */
+  modelMeta?: Record<string, string>;
 }
 
 /** Writes the checkpoint atomically (the old one stays whole until the new one is complete). */
 export function saveCheckpoint(path: string, s: CheckpointState): void {
   saveSafetensorsFile(path, s.tensors, {
-    format: CHECKPOINT_FORMAT, epoch: String(s.epoch), step: String(s.step), totals: JSON.stringify(s.totals), args: s.argsJson,
+    ...s.modelMeta, format: CHECKPOINT_FORMAT, epoch: String(s.epoch), step: String(s.step), totals: JSON.stringify(s.totals), args: s.argsJson,
     optimizer: s.optimizer, scheduler: s.scheduler, history: JSON.stringify(s.history), steps: JSON.stringify(s.steps),
   });
 }

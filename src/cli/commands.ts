@@ -1,6 +1,8 @@
 import { predictCommand } from './predict.js';
 import { benchCommand } from './bench.js';
 import { degradationCommand } from './degradation.js';
+import { exportCommand } from './export.js';
+import { exportImagesCommand } from './export-images.js';
 import { startCommand } from './start.js';
 import { summaryCommand } from './summary.js';
 import { trainCommand } from './train.js';
@@ -19,4 +21,6 @@ export const COMMANDS: Record<string, Command> = {
   bench: benchCommand,
   degradation: degradationCommand,
   predict: predictCommand,
+  export: exportCommand,
+  'export-images': exportImagesCommand,
 };

@@ -13,11 +13,14 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ResnetTsError, StateDictError } from '../errors.js';
-import { decodeImage, ImageDecodeError, type DecodedImage } from '../io/image.js';
+import { evalTransform, isFloatImage, type ImageTransform } from '../data/image-transforms.js';
+import { decodeImage, ImageDecodeError, toRgb, type DecodedImage } from '../io/image.js';
 import { IMAGENET_CLASSES } from '../io/imagenet-classes.js';
 import { imagenetPreprocess } from '../io/preprocess.js';
-import { loadSafetensorsFile } from '../io/safetensors-file.js';
+import { loadSafetensorsFile, readSafetensorsMetadataFile } from '../io/safetensors-file.js';
+import { Generator } from '../random.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { softmax } from '../ops/loss.js';
@@ -82,7 +85,7 @@ function readInput(role: string, path: string): Uint8Array {
  * Reads and decodes an image file, then applies the ImageNet transform: (3, 224, 224) float32, normalized.
  * Decoding errors are rethrown as ImageDecodeError with the path in front of the decoder's message.
  */
-export function loadImageTensor(path: string): Float32Array {
+export function loadImageTensor(path: string, transform?: ImageTransform): Float32Array {
   const bytes = readInput('image', path);
   let img: DecodedImage;
   try {
@@ -91,7 +94,46 @@ export function loadImageTensor(path: string): Float32Array {
     if (e instanceof ImageDecodeError) throw new ImageDecodeError(e.op, `${path}: ${e.message.slice(e.op.length + 3)}`);
     throw e;
   }
-  return imagenetPreprocess(img).data;
+  if (transform === undefined) return imagenetPreprocess(img).data;
+  const x = transform.apply(toRgb(img), new Generator(0));
+  if (!isFloatImage(x)) throw new ResnetTsError('predict', 'the saved transform does not end with toTensor');
+  return x.data;
+}
+
+interface SavedMetadata {
+  /** Class names saved by `resnet-ts train`. */
+  classes?: string[];
+  /** The evaluation transform of a model trained on an image folder, and its crop size. */
+  transform?: ImageTransform;
+  imageSize: number;
+}
+
+/** What `resnet-ts train` saved next to the weights: class names, and the image size and normalization it used. */
+function savedMetadata(path: string): SavedMetadata {
+  let meta: Record<string, string>;
+  try {
+    meta = readSafetensorsMetadataFile(path);
+  } catch {
+    return { imageSize: 224 }; // loadWeights reports what is wrong with the file
+  }
+  const json = (k: string): unknown => {
+    try {
+      return meta[k] === undefined ? undefined : JSON.parse(meta[k]!);
+    } catch {
+      return undefined;
+    }
+  };
+  const classes = json('classes');
+  const out: SavedMetadata = { imageSize: 224 };
+  if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) out.classes = classes;
+  const size = Number(meta.imageSize);
+  const mean = json('mean');
+  const std = json('std');
+  if (Number.isInteger(size) && size >= 1 && Array.isArray(mean) && Array.isArray(std)) {
+    out.imageSize = size;
+    out.transform = evalTransform(size, mean as number[], std as number[]);
+  }
+  return out;
 }
 
 /**
@@ -110,14 +152,14 @@ export function readLabels(path: string, numClasses: number, numClassesGiven = t
 }
 
 /** The last Linear layer and its dotted name (the classifier: `fc` in every model of the registry). */
-function classifier(model: Module): [string, Linear] | null {
+export function classifier(model: Module): [string, Linear] | null {
   let found: [string, Linear] | null = null;
   for (const [name, m] of model.namedModules()) if (m instanceof Linear) found = [name, m];
   return found;
 }
 
 /** Loads the checkpoint; on a mismatch that is only the classifier's size, adds a --num-classes hint. */
-function loadWeights(model: Module, path: string): void {
+export function loadWeights(model: Module, path: string): void {
   let sd = loadSafetensorsFile(path);
   // a `resnet-ts train` checkpoint.safetensors holds the model under `model.` (next to the optimizer state)
   const keys = Object.keys(sd);
@@ -154,26 +196,29 @@ export function predict(o: PredictOptions): ImagePrediction[] {
   const topk = o.topk ?? 5;
   const batchSize = o.batchSize ?? 32;
   if (o.images.length === 0) throw new UsageError('missing IMAGE (one or more image files)');
-  const model = buildModel(o.model, { numClasses: o.numClasses });
+  checkFile('weights', o.weights);
+  const meta = savedMetadata(o.weights);
+  const model = buildModel(o.model, { numClasses: o.numClasses ?? meta.classes?.length });
   const fc = classifier(model);
   const numClasses = fc ? fc[1].outFeatures : (o.numClasses ?? 1000);
   if (topk > numClasses) throw new UsageError(`--topk ${topk} is more than the model's ${numClasses} classes`);
-  checkFile('weights', o.weights);
   for (const p of o.images) checkFile('image', p);
   const labels = o.labels !== undefined
     ? readLabels(o.labels, numClasses, o.numClasses !== undefined)
+    : meta.classes?.length === numClasses ? meta.classes
     : numClasses === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+  const size = meta.transform ? meta.imageSize : 224;
   loadWeights(model, o.weights);
   model.eval();
 
   const out: ImagePrediction[] = [];
-  const PIXELS = 3 * 224 * 224;
+  const PIXELS = 3 * size * size;
   for (let start = 0; start < o.images.length; start += batchSize) {
     const paths = o.images.slice(start, start + batchSize);
     // x: (B, 3, 224, 224), one preprocessed image after another
     const x = new Float32Array(paths.length * PIXELS);
-    paths.forEach((p, b) => x.set(loadImageTensor(p), b * PIXELS));
-    const probs = noGrad(() => softmax(model.forward(new Tensor(x, [paths.length, 3, 224, 224])), 1));
+    paths.forEach((p, b) => x.set(loadImageTensor(p, meta.transform), b * PIXELS));
+    const probs = noGrad(() => softmax(withArena(() => model.forward(new Tensor(x, [paths.length, 3, size, size]))), 1));
     if (probs.shape[1] !== numClasses) {
       throw new ResnetTsError('predict', `the model gave ${probs.shape[1]} outputs per image, expected ${numClasses}`);
     }
@@ -197,12 +242,14 @@ export const predictCommand: Command = {
   help: `Usage: resnet-ts predict --model NAME --weights FILE.safetensors [options] IMAGE...
 
 Classifies each image (PNG, JPEG, binary PPM/PGM) with torchvision's ImageNet preprocessing
-(resize the shorter side to 256, center-crop 224, normalize) and prints the top classes with probabilities.
+(resize the shorter side to 256, center-crop 224, normalize; for weights saved by 'resnet-ts train' on an image
+folder, its --image-size and normalization) and prints the top classes with probabilities.
   --model NAME        the architecture of the checkpoint (e.g. resnet50)
   --weights FILE      a .safetensors state dict with torchvision key names (e.g. exported from PyTorch)
   --topk K            classes to show per image (default 5)
   --num-classes K     size of the classifier, for fine-tuned checkpoints (default: the model's, 1000 for ImageNet)
-  --labels FILE       class names, one per line (default: the 1000 ImageNet classes)
+  --labels FILE       class names, one per line (default: the class names 'resnet-ts train' saved in the
+                      weights' metadata, else the 1000 ImageNet classes)
   --batch-size N      images per forward pass (default 32)
   --json              machine-readable output
 

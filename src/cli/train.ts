@@ -5,7 +5,8 @@ import { syntheticDataset, subset, type Dataset } from '../data/dataset.js';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist } from '../data/files.js';
 import { DataLoader } from '../data/loader.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
-import { saveSafetensorsFile, writeFileAtomic } from '../io/safetensors-file.js';
+import { writeFileAtomic } from '../io/atomic-file.js';
+import { saveSafetensorsFile } from '../io/safetensors-file.js';
 import type { Module } from '../nn/module.js';
 import { CosineAnnealingLR, MultiStepLR, OneCycleLR, cifarResnetSchedule, type LRScheduler } from '../optim/lr_scheduler.js';
 import { SGD } from '../optim/sgd.js';
@@ -13,7 +14,9 @@ import { optimizerStateFromTensors, optimizerStateToTensors } from '../optim/sta
 import { manualSeed } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { evaluate, trainSteps, type EpochTotals } from '../train/trainer.js';
+import type { MapDataset } from '../data/map-dataset.js';
 import { readCheckpoint, resumeMismatches, saveCheckpoint, type EpochRecord, type StepRecord } from './checkpoint.js';
+import { freezeBackbone, imageFolderData, loadBackbone, looksLikeImageFolder, type FolderData } from './finetune.js';
 import { prepareRunDir } from './rundir.js';
 import { intFlag, numFlag, parse, UsageError } from './args.js';
 import type { Command } from './commands.js';
@@ -43,6 +46,16 @@ export interface TrainArgs {
   subset?: number;
   testSubset?: number;
   augment: boolean;
+  /** Image folders (--data DIR of class subfolders): see finetune.ts. */
+  valData?: string;
+  valSplit?: number;
+  imageSize?: number;
+  workers?: number;
+  skipBadFiles?: boolean;
+  /** Fine-tuning: start from this state dict (classifier replaced), train only the classifier if frozen. */
+  weights?: string;
+  numClasses?: number;
+  freezeBackbone?: boolean;
 }
 
 export interface LoadedData {
@@ -161,23 +174,47 @@ export function* trainingRun(a: TrainArgs & RunOptions): Generator<void, TrainRe
 function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Generator<void, TrainResult> {
   if (a.threads !== undefined) applyThreads(a.threads);
   manualSeed(a.seed);
-  const data = loadData(a.data, a.dataDir, a.seed);
-  log(data.note);
-  const train = a.subset ? subset(data.train, 0, a.subset) : data.train;
-  const test = a.testSubset ? subset(data.test, 0, a.testSubset) : data.test;
+  const folder: FolderData | null = looksLikeImageFolder(a.data) && !looksLikeIdxDir(a.data) && !looksLikeCifarDir(a.data)
+    ? imageFolderData({
+      data: a.data, valData: a.valData, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, augment: a.augment, seed: a.seed,
+      skipBadFiles: a.skipBadFiles ?? false, subset: a.subset, testSubset: a.testSubset,
+    })
+    : null;
+  if (folder === null && a.valData !== undefined) throw new UsageError('--val-data needs --data DIR to be an image folder (one subfolder per class)');
+  const data = folder === null ? loadData(a.data, a.dataDir, a.seed) : null;
+  log(folder?.note ?? data!.note);
+  const train: Dataset | MapDataset = folder?.train ?? (a.subset ? subset(data!.train, 0, a.subset) : data!.train);
+  const test: Dataset | MapDataset = folder?.val ?? (a.testSubset ? subset(data!.test, 0, a.testSubset) : data!.test);
+  if (a.numClasses !== undefined && a.numClasses !== train.numClasses) {
+    throw new UsageError(`--num-classes ${a.numClasses} but the data has ${train.numClasses} classes${folder ? ` (${folder.classes.join(', ')})` : ''}`);
+  }
   const model: Module = buildModel(a.model, { ...a.modelOptions, numClasses: train.numClasses, inChannels: train.channels });
-  const pad = train.height >= 32 ? 4 : 2;
-  const norm = normalize(data.mean, data.std);
-  const trainTransform: Transform = a.augment ? compose(randomCrop([train.height, train.width], pad), randomHorizontalFlip(), norm) : norm;
-  const loader = new DataLoader(train, { batchSize: a.batchSize, shuffle: true, dropLast: true, seed: a.seed, transform: trainTransform });
+  if (a.weights !== undefined) log(`loaded ${a.weights} (all but the classifier ${loadBackbone(model, a.weights)}, which starts fresh)`);
+  const params = a.freezeBackbone ? freezeBackbone(model) : model.parameters();
+  const mean = folder?.mean ?? data!.mean;
+  const std = folder?.std ?? data!.std;
+  const norm = normalize(mean, std);
+  let trainTransform: Transform | undefined;
+  if (folder === null) {
+    const t = train as Dataset;
+    const pad = t.height >= 32 ? 4 : 2;
+    trainTransform = a.augment ? compose(randomCrop([t.height, t.width], pad), randomHorizontalFlip(), norm) : norm;
+  }
+  const numWorkers = folder ? (a.workers ?? 1) : 0;
+  const loader = new DataLoader(train, { batchSize: a.batchSize, shuffle: true, dropLast: true, seed: a.seed, transform: trainTransform, numWorkers });
   if (loader.length === 0) throw new UsageError(`--batch-size ${a.batchSize} is larger than the ${train.length} training images`);
   const stepsPerEpoch = Math.min(loader.length, a.maxSteps ?? Infinity);
-  const opt = new SGD(model.parameters(), { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay });
+  const opt = new SGD(params, { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay });
   const sched = makeScheduler(a.schedule, opt, a.lr, stepsPerEpoch * a.epochs, a.model);
   const ckptPath = join(a.out, 'checkpoint.safetensors');
   const modelPath = join(a.out, 'model.safetensors');
   const metricsPath = join(a.out, 'metrics.json');
-  const argsJson = JSON.stringify({ model: a.model, data: data.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment });
+  const argsJson = JSON.stringify({ model: a.model, data: folder ? a.data : data!.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment, ...(folder ? { valData: a.valData ?? null, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, weights: a.weights ?? null, freezeBackbone: a.freezeBackbone ?? false } : {}) });
+  // what predict needs to use the model: class names and, for image folders, the evaluation transform
+  const modelMeta: Record<string, string> = { format: 'pt', model: a.model };
+  const classNames = folder?.classes ?? (data!.train.classNames as readonly string[] | undefined);
+  if (classNames) modelMeta.classes = JSON.stringify(classNames);
+  if (folder) Object.assign(modelMeta, { imageSize: String(a.imageSize ?? 224), mean: JSON.stringify(mean), std: JSON.stringify(std) });
   let startEpoch = 0;
   let totals: EpochTotals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
   let history: EpochRecord[] = [];
@@ -209,12 +246,12 @@ function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Gene
     steps.push(...ck.steps);
     log(`resuming ${ckptPath} after epoch ${startEpoch}${ck.step ? `, step ${ck.step}/${stepsPerEpoch}` : ''}`);
   }
-  log(`training ${a.model} on ${data.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
+  log(`training ${a.model}${a.freezeBackbone ? ' (backbone frozen)' : ''} on ${folder ? a.data : data!.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
   const save = (epoch: number, t: EpochTotals): void => {
     const opts = optimizerStateToTensors(opt);
     const tensors: Record<string, Tensor> = { ...opts.tensors };
     for (const [k, v] of Object.entries(model.stateDict())) tensors[`model.${k}`] = v;
-    saveCheckpoint(ckptPath, { tensors, epoch, step: t.steps, totals: t, argsJson, optimizer: opts.meta, scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history, steps });
+    saveCheckpoint(ckptPath, { tensors, epoch, step: t.steps, totals: t, argsJson, optimizer: opts.meta, scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history, steps, modelMeta });
   };
   const progress = new Progress();
   const t0 = performance.now();
@@ -259,21 +296,23 @@ function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Gene
     }
     totals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
     if (!a.quiet) progress.end();
-    const ev = evaluate(model, test, { transform: norm });
+    const ev = evaluate(model, test, folder ? { numWorkers, batchSize: a.batchSize } : { transform: norm });
     testAcc = ev.accuracy;
     const secs = (performance.now() - te) / 1000;
     history.push({ epoch: epoch + 1, trainLoss: stats.loss, trainAccuracy: stats.accuracy, testLoss: ev.loss, testAccuracy: ev.accuracy, seconds: secs, imagesPerSecond: stats.images / secs });
     log(`epoch ${epoch + 1}/${a.epochs}: train loss ${stats.loss.toFixed(4)} acc ${(100 * stats.accuracy).toFixed(2)}% · test loss ${ev.loss.toFixed(4)} acc ${(100 * ev.accuracy).toFixed(2)}% · ${formatDuration(secs)}`);
     // checkpoint: model + optimizer + scheduler + epoch, atomically; then the plain model weights for PyTorch
     save(epoch + 1, totals);
-    saveSafetensorsFile(modelPath, model.stateDict(), { format: 'pt', model: a.model });
-    writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: data.note, epochs: history, steps }, null, 1)));
+    saveSafetensorsFile(modelPath, model.stateDict(), modelMeta);
+    writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: folder?.note ?? data!.note, epochs: history, steps }, null, 1)));
     if (a.stopAfterEpoch !== undefined && epoch + 1 >= a.stopAfterEpoch) break;
     if (a.stopRequested?.() && epoch + 1 < a.epochs) {
       return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000, interrupted: { epoch: epoch + 1, step: 0, stepsPerEpoch } };
     }
   }
   const seconds = (performance.now() - t0) / 1000;
+  const skipped = folder ? new Set([...folder.train.skipped, ...folder.val.skipped]) : new Set<string>();
+  if (skipped.size) log(`skipped ${skipped.size} unreadable image file${skipped.size === 1 ? '' : 's'} (--skip-bad-files): ${[...skipped].slice(0, 5).join(', ')}${skipped.size > 5 ? ', …' : ''}`);
   return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds };
 }
 
@@ -285,7 +324,9 @@ OUT/model.safetensors (the plain state dict, loadable in PyTorch) and OUT/metric
 
   --model NAME        any model factory (default resnet20); see 'resnet-ts summary --help'
   --data WHAT         fashion-mnist (default; /usr/share/datasets/fashion-mnist, from Debian's dataset-fashion-mnist,
-                      else the synthetic set, said in the output), mnist, cifar10, cifar100, synthetic, or a directory
+                      else the synthetic set, said in the output), mnist, cifar10, cifar100, synthetic, or a directory:
+                      IDX or CIFAR files, or an image folder (one subfolder of PNG/JPEG files per class, torchvision's
+                      ImageFolder; RandomResizedCrop + flip, ImageNet normalization)
   --data-dir DIR      where fashion-mnist/mnist/cifar10/cifar100 live
   --epochs N          (default 10)
   --batch-size N      (default 128)
@@ -303,6 +344,17 @@ OUT/model.safetensors (the plain state dict, loadable in PyTorch) and OUT/metric
                       same settings; a --schedule constant run can be extended with a larger --epochs
   --checkpoint-every N  also save the checkpoint every N iterations, so that a killed run loses at most N steps
 
+Image folders and fine-tuning:
+  --val-data DIR      validation image folder (default: hold out --val-split of --data)
+  --val-split X       fraction of --data held out for validation (default 0.1, a seeded random choice)
+  --image-size N      training crop size (default 224); validation resizes to N·256/224 and center-crops N
+  --workers N         DataLoader worker threads decoding images (default 1)
+  --skip-bad-files    leave out unreadable images (counted at the end) instead of stopping
+  --weights FILE      start from this .safetensors state dict, loaded strictly except the classifier (fc), which is
+                      replaced by a fresh one with the data's number of classes
+  --num-classes K     check that the data has K classes
+  --freeze-backbone   train only the classifier (every other parameter keeps its loaded value)
+
 OUT is checked before training starts (it must be a folder this process can write), and OUT/train.lock keeps a
 second run from using it at the same time. Ctrl-C stops after the current step, saves the checkpoint there and
 prints the command that resumes it.`;
@@ -313,6 +365,8 @@ export function parseTrainArgs(argv: string[]): TrainArgs & { dataDir?: string }
     'batch-size': { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' },
     schedule: { type: 'string' }, subset: { type: 'string' }, 'test-subset': { type: 'string' }, 'no-augment': { type: 'boolean' },
     out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, resume: { type: 'boolean' },
+    'val-data': { type: 'string' }, 'val-split': { type: 'string' }, 'image-size': { type: 'string' }, workers: { type: 'string' },
+    'skip-bad-files': { type: 'boolean' }, weights: { type: 'string' }, 'num-classes': { type: 'string' }, 'freeze-backbone': { type: 'boolean' },
     'checkpoint-every': { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
@@ -329,6 +383,18 @@ export function parseTrainArgs(argv: string[]): TrainArgs & { dataDir?: string }
     seed: intFlag(values, 'seed', 0, 0), threads: values.threads === undefined ? undefined : intFlag(values, 'threads', 1),
     resume: Boolean(values.resume), checkpointEvery: values['checkpoint-every'] === undefined ? undefined : intFlag(values, 'checkpoint-every', 1), subset: values.subset === undefined ? undefined : intFlag(values, 'subset', 1),
     testSubset: values['test-subset'] === undefined ? undefined : intFlag(values, 'test-subset', 1), augment: !values['no-augment'],
+    ...parseFolderArgs(values),
+  };
+}
+
+function parseFolderArgs(values: Record<string, string | boolean | undefined>): Partial<TrainArgs> {
+  const valSplit = numFlag(values, 'val-split', 0.1, 0);
+  if (!(valSplit > 0 && valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got '${String(values['val-split'])}'`);
+  if (values['freeze-backbone'] && values.weights === undefined) throw new UsageError('--freeze-backbone needs --weights FILE (a backbone to keep)');
+  return {
+    valData: values['val-data'] as string | undefined, valSplit, imageSize: intFlag(values, 'image-size', 224, 8),
+    workers: intFlag(values, 'workers', 1, 0), skipBadFiles: Boolean(values['skip-bad-files']), weights: values.weights as string | undefined,
+    numClasses: values['num-classes'] === undefined ? undefined : intFlag(values, 'num-classes', 1), freezeBackbone: Boolean(values['freeze-backbone']),
   };
 }
 
@@ -379,7 +445,7 @@ export async function runTrainingInterruptible(a: TrainArgs & RunOptions, argv: 
 }
 
 export const trainCommand: Command = {
-  summary: 'train a model (Fashion-MNIST, CIFAR-10/100, or synthetic data) with checkpoints',
+  summary: 'train or fine-tune a model (Fashion-MNIST, CIFAR-10/100, an image folder, synthetic data) with checkpoints',
   help: TRAIN_HELP,
   async run(argv) {
     const r = await runTrainingInterruptible(parseTrainArgs(argv), argv);

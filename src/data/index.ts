@@ -10,5 +10,8 @@ export { readCifarBatch, concatDatasets } from './cifar.js';
 export type { CifarOptions } from './cifar.js';
 export { DataLoader } from './loader.js';
 export type { Batch, DataLoaderOptions } from './loader.js';
+export { isMapDataset } from './map-dataset.js';
+export type { MapDataset, MapItem } from './map-dataset.js';
+export * as imageTransforms from './image-transforms.js';
 export { normalize, randomCrop, randomHorizontalFlip, compose, cifarTrainTransform, CIFAR10_MEAN, CIFAR10_STD } from './transforms.js';
 export type { Transform } from './transforms.js';

@@ -1,7 +1,12 @@
 /**
- * Mini-batches from an in-memory Dataset, like torch.utils.data.DataLoader over a map-style dataset with a seeded
- * RandomSampler — but with the shuffle made a pure function of (seed, epoch), so resuming training at epoch k
+ * Mini-batches from an in-memory Dataset or a map-style dataset (ImageFolder), like torch.utils.data.DataLoader with
+ * a seeded RandomSampler — but with the shuffle made a pure function of (seed, epoch), so resuming training at epoch k
  * reproduces epoch k's order and augmentation exactly (the role DistributedSampler.set_epoch plays in PyTorch).
+ *
+ * A map-style dataset's items are made one by one, item at position p of epoch k with its own Generator seeded from
+ * (seed, k, p); with `numWorkers` > 0 whole batches are made in worker threads (Node only: the backend lives in
+ * loader-workers.ts and registers itself here), batch b by worker b mod numWorkers, at most numWorkers × prefetch
+ * batches ahead of the one being consumed. Which thread made a batch never changes its bytes.
  */
 
 import { AllocationError, ValueError } from '../errors.js';
@@ -9,6 +14,7 @@ import { Generator } from '../random.js';
 import { alloc, fmt, MAX_NUMEL } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { checkDataset, checkDatasetSizes, type Dataset } from './dataset.js';
+import { checkMapDataset, isMapDataset, loadBatch, type MapDataset, type RawBatch, type WorkerSpec } from './map-dataset.js';
 import type { Transform } from './transforms.js';
 
 export interface Batch {
@@ -32,6 +38,28 @@ export interface DataLoaderOptions {
   transform?: Transform;
   /** Multiplier from bytes to floats. Default 1/255 (computed as byte / 255 in float32, like ToTensor). */
   scale?: number;
+  /** Worker threads that make the batches of a map-style dataset (Node only). Default 0: this thread. */
+  numWorkers?: number;
+  /** Batches each worker works ahead (torch's prefetch_factor). Default 2. */
+  prefetch?: number;
+}
+
+/** Requests batches from worker threads and hands them back in request order, blocking (loader-workers.ts). */
+export interface WorkerBatches {
+  /** Asks for a batch (worker `b mod numWorkers` makes it). */
+  request(b: number, indices: Int32Array, seeds: Uint32Array): void;
+  /** Batch `b`, waiting for it; rethrows the error a worker hit making it. */
+  take(b: number): RawBatch;
+  close(): void;
+}
+
+export type WorkerBackend = (spec: WorkerSpec, numWorkers: number) => WorkerBatches;
+
+let workerBackend: WorkerBackend | null = null;
+
+/** Installs the worker-thread backend (done by the Node entry's data module). */
+export function setWorkerBackend(b: WorkerBackend | null): void {
+  workerBackend = b;
 }
 
 /** splitmix32 finalizer: a well-mixed uint32 from a uint32. */
@@ -52,22 +80,27 @@ function epochSeed(seed: number, epoch: number, stream: number): number {
  * `loader.epoch = k` (or call `loader.epochBatches(k)`) to replay or resume epoch k.
  */
 export class DataLoader implements Iterable<Batch> {
-  readonly dataset: Dataset;
+  readonly dataset: Dataset | MapDataset;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly seed: number;
   readonly transform: Transform | undefined;
   readonly scale: number;
+  readonly numWorkers: number;
+  readonly prefetch: number;
   /** The epoch the next `for … of` will run. */
   epoch = 0;
+  private workers: WorkerBatches | null = null;
+  /** Most batches requested from workers and not yet consumed, over this loader's life (≤ numWorkers × prefetch). */
+  maxInFlight = 0;
 
   /**
    * Checks everything up front (DataLoader is where a bad dataset or option would otherwise fail mid-epoch):
    * ValueError for bad options, DatasetError (checkDataset) for an inconsistent dataset, AllocationError when one
    * batch would be over 2^32 − 1 elements.
    */
-  constructor(dataset: Dataset, opts: DataLoaderOptions) {
+  constructor(dataset: Dataset | MapDataset, opts: DataLoaderOptions) {
     const op = 'DataLoader';
     if (opts === null || typeof opts !== 'object') throw new ValueError(op, `expected an options object with batchSize, got ${String(opts)}`);
     const { batchSize } = opts;
@@ -85,18 +118,30 @@ export class DataLoader implements Iterable<Batch> {
     if (opts.transform !== undefined && typeof opts.transform !== 'function') {
       throw new ValueError(op, `transform must be a function (x, gen) => Tensor, got ${typeof opts.transform}`);
     }
-    // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
-    checkDatasetSizes(dataset, 'DataLoader dataset');
-    const n = dataset.length;
-    const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
-    const shape = [largest, dataset.channels, dataset.height, dataset.width];
-    const numel = largest * dataset.channels * dataset.height * dataset.width;
-    if (numel > MAX_NUMEL) {
-      throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
+    const numWorkers = opts.numWorkers ?? 0;
+    const prefetch = opts.prefetch ?? 2;
+    if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new ValueError(op, `numWorkers must be a non-negative integer, got ${String(numWorkers)}`);
+    if (!Number.isInteger(prefetch) || prefetch < 1) throw new ValueError(op, `prefetch must be a positive integer, got ${String(prefetch)}`);
+    if (isMapDataset(dataset)) {
+      checkMapDataset(dataset);
+      if (numWorkers > 0 && typeof dataset.workerSpec !== 'function') {
+        throw new ValueError(op, 'numWorkers > 0 needs a dataset that worker threads can rebuild (ImageFolder); this one has no workerSpec()');
+      }
+    } else {
+      if (numWorkers > 0) throw new ValueError(op, 'numWorkers > 0 needs a map-style dataset (ImageFolder); an in-memory dataset is batched on this thread');
+      // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
+      checkDatasetSizes(dataset, 'DataLoader dataset');
+      const n = dataset.length;
+      const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
+      const shape = [largest, dataset.channels, dataset.height, dataset.width];
+      const numel = largest * dataset.channels * dataset.height * dataset.width;
+      if (numel > MAX_NUMEL) {
+        throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
+      }
+      checkDataset(dataset, 'DataLoader dataset');
     }
-    checkDataset(dataset, 'DataLoader dataset');
     // torch's RandomSampler refuses an empty dataset
-    if (shuffle && n === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
+    if (shuffle && dataset.length === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
     this.dataset = dataset;
     this.batchSize = batchSize;
     this.shuffle = shuffle;
@@ -104,6 +149,8 @@ export class DataLoader implements Iterable<Batch> {
     this.seed = Math.floor(seed) >>> 0;
     this.transform = opts.transform;
     this.scale = scale;
+    this.numWorkers = numWorkers;
+    this.prefetch = prefetch;
   }
 
   /** Number of batches per epoch. */
@@ -124,9 +171,89 @@ export class DataLoader implements Iterable<Batch> {
    * the first `start` batches are skipped, their augmentation drawn and discarded, so that batch `start` and after
    * are the very batches a full pass yields (resuming mid-epoch).
    */
-  *epochBatches(epoch: number, start = 0): IterableIterator<Batch> {
+  epochBatches(epoch: number, start = 0): IterableIterator<Batch> {
     if (!Number.isInteger(start) || start < 0) throw new ValueError('DataLoader', `start must be a non-negative integer batch index, got ${String(start)}`);
     const ds = this.dataset;
+    return isMapDataset(ds) ? this.mapBatches(ds, epoch, start) : this.tensorBatches(ds, epoch, start);
+  }
+
+  /** Dataset indices and per-item seeds of batch b of an epoch whose order and seed stream are given. */
+  private batchPlan(order: Int32Array, itemSeed: number, b: number): { indices: Int32Array; seeds: Uint32Array } {
+    const start = b * this.batchSize;
+    const end = Math.min(start + this.batchSize, order.length);
+    const seeds = new Uint32Array(end - start);
+    for (let p = start; p < end; p++) seeds[p - start] = mix32(itemSeed ^ mix32(p));
+    return { indices: order.slice(start, end), seeds };
+  }
+
+  private *mapBatches(ds: MapDataset, epoch: number, start: number): IterableIterator<Batch> {
+    const order = this.order(epoch);
+    const itemSeed = epochSeed(this.seed, epoch, 1);
+    const aug = new Generator(epochSeed(this.seed, epoch, 2));
+    const total = this.length;
+    let workers: WorkerBatches | null = null;
+    if (this.numWorkers > 0 && total > 0) {
+      if (workerBackend === null) {
+        throw new ValueError('DataLoader', "numWorkers > 0 needs Node's worker threads: import the DataLoader from 'resnet-ts' (not 'resnet-ts/core')");
+      }
+      // the workers outlive the epoch (torch's persistent_workers): warm JIT, no start-up cost per epoch
+      this.workers ??= workerBackend(ds.workerSpec!(), this.numWorkers);
+      workers = this.workers;
+    }
+    const ahead = this.numWorkers * this.prefetch;
+    // skipped batches are loaded only where a batch transform has augmentation draws to replay
+    const first = this.transform ? 0 : Math.min(start, total);
+    let requested = first;
+    let taken = first;
+    try {
+      for (let b = first; b < total; b++) {
+        let raw: RawBatch;
+        if (workers !== null) {
+          for (; requested < Math.min(total, b + ahead); requested++) {
+            const plan = this.batchPlan(order, itemSeed, requested);
+            workers.request(requested, plan.indices, plan.seeds);
+          }
+          this.maxInFlight = Math.max(this.maxInFlight, requested - b);
+          raw = workers.take(b);
+          taken = b + 1;
+        } else {
+          const plan = this.batchPlan(order, itemSeed, b);
+          raw = loadBatch(ds, plan.indices, plan.seeds);
+        }
+        if (raw.skipped.length) ds.noteSkipped?.(raw.skipped);
+        if (raw.shape[0] === 0) continue; // every file of the batch was skipped
+        if (b < start) {
+          this.transform!(new Tensor(raw.data, raw.shape), aug);
+          continue;
+        }
+        yield this.finish(new Tensor(raw.data, raw.shape), raw.labels, raw.indices, aug);
+      }
+    } finally {
+      // left mid-epoch or failed: requests may still be queued, so these workers cannot serve the next epoch
+      if (workers !== null && taken < requested) this.close();
+    }
+  }
+
+  /** Stops the worker threads (they are also unref'd: an idle loader never keeps the process alive). */
+  close(): void {
+    this.workers?.close();
+    this.workers = null;
+  }
+
+  /** Applies the batch transform (if any) and checks what it returns. */
+  private finish(x: Tensor, y: Int32Array, indices: Int32Array, aug: Generator): Batch {
+    const n = y.length;
+    if (this.transform) {
+      x = this.transform(x, aug);
+      if (!(x instanceof Tensor) || x.shape.length !== 4 || x.shape[0] !== n) {
+        const got = x instanceof Tensor ? `a Tensor of shape ${fmt(x.shape)}` : x === null ? 'null' : typeof x;
+        throw new ValueError('DataLoader', `transform must return a batch Tensor (N, C, H, W) with N = ${n}, got ${got}`);
+      }
+    }
+    return { x, y, indices };
+  }
+
+  private *tensorBatches(ds: Dataset, epoch: number, start: number): IterableIterator<Batch> {
     const order = this.order(epoch);
     const per = ds.channels * ds.height * ds.width;
     const aug = new Generator(epochSeed(this.seed, epoch, 1));
@@ -145,20 +272,13 @@ export class DataLoader implements Iterable<Batch> {
         else for (let k = 0; k < per; k++) data[dst + k] = ds.images[src + k]! * this.scale;
         y[i] = ds.labels[indices[i]!]!;
       }
-      let x = new Tensor(data, [n, ds.channels, ds.height, ds.width]);
+      const x = new Tensor(data, [n, ds.channels, ds.height, ds.width]);
       if (b < start) {
         // the transform draws from `aug` image by image: run it so the generator is where a full pass leaves it
         if (this.transform) this.transform(x, aug);
         continue;
       }
-      if (this.transform) {
-        x = this.transform(x, aug);
-        if (!(x instanceof Tensor) || x.shape.length !== 4 || x.shape[0] !== n) {
-          const got = x instanceof Tensor ? `a Tensor of shape ${fmt(x.shape)}` : x === null ? 'null' : typeof x;
-          throw new ValueError('DataLoader', `transform must return a batch Tensor (N, C, H, W) with N = ${n}, got ${got}`);
-        }
-      }
-      yield { x, y, indices };
+      yield this.finish(x, y, indices, aug);
     }
   }
 

@@ -6,7 +6,7 @@
 
 import { noGrad } from '../autograd.js';
 import type { CifarResNet } from '../models/cifar.js';
-import type { Module } from '../nn/module.js';
+import type { Module, RemovableHandle } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Tensor } from '../tensor.js';
 
@@ -84,12 +84,14 @@ export function responseStds(model: CifarResNet, x: Tensor): number[] {
   const blocks = model.blocks();
   const stds = new Array<number>(blocks.length).fill(NaN);
   const was = model.training;
+  const handles: RemovableHandle[] = [];
   try {
     model.eval();
-    blocks.forEach((b, i) => (b._probe = (_, r) => (stds[i] = tensorStd(r.data))));
+    // bn2's output is the unit's response F(x), before the addition and the ReLU
+    handles.push(...blocks.map((b, i) => b.bn2.registerForwardHook((_, _in, r) => void (stds[i] = tensorStd(r.data)))));
     noGrad(() => model.forward(x));
   } finally {
-    for (const b of blocks) b._probe = null;
+    for (const h of handles) h.remove();
     model.train(was);
   }
   return stds;

@@ -1,7 +1,7 @@
 /**
  * JPEG decoder (ITU T.81): baseline and extended sequential (SOF0/SOF1, 8-bit) and progressive (SOF2) Huffman-coded
- * files, 1 (gray) or 3 (YCbCr or RGB) components, any integral sampling factors, restart markers (DRI / RSTn),
- * multi-scan sequential files.
+ * files, 1 (gray), 3 (YCbCr or RGB) or 4 (CMYK or YCCK) components, any integral sampling factors, restart markers
+ * (DRI / RSTn), multi-scan sequential files.
  *
  * It follows libjpeg-turbo's default decompression path, the one Pillow uses, step for step, so that pixels match
  * Pillow exactly on the cases we test (the tests allow ±2 per pixel):
@@ -12,7 +12,11 @@
  *   subsampled component is at most 2 samples wide (libjpeg-turbo's rule);
  * - colour conversion: jdcolor.c's 16-bit fixed-point YCbCr → RGB tables.
  * The colour space of a 3-component file is chosen as libjpeg does: JFIF → YCbCr; Adobe APP14 transform 0 → RGB,
- * otherwise YCbCr; no marker → RGB when the component ids are 'R','G','B', else YCbCr.
+ * otherwise YCbCr; no marker → RGB when the component ids are 'R','G','B', else YCbCr. A 4-component file is CMYK
+ * without an Adobe marker or with transform 0, else YCCK (jdapimin.c); YCCK becomes CMYK as jdcolor.c's
+ * ycck_cmyk_convert does. Pillow opens these in mode CMYK, reading libjpeg's CMYK inverted (rawmode "CMYK;I", the
+ * Adobe convention), and we return what its convert('RGB') then gives (Convert.c cmyk2rgb: R = (255 − K) −
+ * (C · (255 − K)) / 255, rounded as its MULDIV255 rounds).
  * Corrupt entropy data is handled as libjpeg does: an entropy segment that runs into a marker is continued with
  * zero bits and the rest of the segment is left zero (uniform gray); a bad Huffman code decodes as 0.
  * One known difference: for a progressive file whose scans stop before every coefficient is complete (a cut or
@@ -20,7 +24,7 @@
  * we leave them zero, so such files decode but differ from Pillow. Complete progressive files match exactly.
  *
  * Not supported (ImageDecodeError "unsupported"): arithmetic coding, 12/16-bit precision, lossless and hierarchical
- * JPEG, 4-component (CMYK/YCCK) files, DNL (height 0 in SOF), missing Huffman tables (no Motion-JPEG defaults).
+ * JPEG, DNL (height 0 in SOF), missing Huffman tables (no Motion-JPEG defaults).
  * EXIF orientation is ignored, as torchvision's PIL loader ignores it.
  * A file that ends without EOI after its last complete scan is decoded; entropy data cut off by the end of the
  * file is an error.
@@ -273,7 +277,7 @@ interface Frame {
 }
 
 /**
- * Decodes a JPEG file into 8-bit gray (1 channel) or RGB (3 channels). A file that ends before its EOI marker is
+ * Decodes a JPEG file into 8-bit gray (1 channel) or RGB (3 channels; CMYK and YCCK files are converted to RGB). A file that ends before its EOI marker is
  * "truncated" (an error, as in Pillow) unless `opts.allowTruncated`, which decodes what is there.
  */
 export function decodeJpeg(bytes: Uint8Array, opts: { allowTruncated?: boolean } = {}): DecodedImage {
@@ -353,16 +357,18 @@ export function decodeJpeg(bytes: Uint8Array, opts: { allowTruncated?: boolean }
     fail(`truncated: image file is truncated (the file ends at byte ${bytes.length} without an EOI marker); decode it anyway with { allowTruncated: true }`);
   }
 
-  let rgb = true;
+  let color: ColorSpace = 'rgb';
   if (frame.comps.length === 3) {
-    if (jfif) rgb = false;
-    else if (adobeTransform >= 0) rgb = adobeTransform === 0;
+    if (jfif) color = 'ycc';
+    else if (adobeTransform >= 0) color = adobeTransform === 0 ? 'rgb' : 'ycc';
     else {
       const [a, b, c] = frame.comps.map((cp) => cp.id);
-      rgb = a === 0x52 && b === 0x47 && c === 0x42;
+      color = a === 0x52 && b === 0x47 && c === 0x42 ? 'rgb' : 'ycc';
     }
+  } else if (frame.comps.length === 4) {
+    color = adobeTransform <= 0 ? 'cmyk' : 'ycck';
   }
-  return output(frame, quant, rgb);
+  return output(frame, quant, color);
 }
 
 /**
@@ -393,8 +399,7 @@ function parseSof(seg: Uint8Array, progressive: boolean, at: number, n: number, 
   if (precision !== 8) fail(`SOF${n} at byte ${at}: ${precision}-bit precision is unsupported (only 8-bit)`);
   if (height === 0) fail(`SOF${n} at byte ${at}: height 0 (defined later by DNL) is unsupported`);
   if (width === 0) fail(`SOF${n} at byte ${at}: width is 0`);
-  if (nc === 4) fail(`SOF${n} at byte ${at}: 4-component (CMYK/YCCK) JPEG is unsupported`);
-  if (nc !== 1 && nc !== 3) fail(`SOF${n} at byte ${at}: ${nc} components is unsupported (only 1 or 3)`);
+  if (nc !== 1 && nc !== 3 && nc !== 4) fail(`SOF${n} at byte ${at}: ${nc} components is unsupported (only 1, 3 or 4)`);
   if (seg.length < 6 + 3 * nc) fail(`SOF${n} at byte ${at}: segment too short for ${nc} components`);
   checkDimensions('jpeg', `SOF${n}`, width, height);
   const raw = [];
@@ -897,14 +902,41 @@ function getYccTables() {
 
 const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
 
-function output(frame: Frame, quant: (Uint16Array | null)[], rgb: boolean): DecodedImage {
+/** How the components are to be read: 'rgb' and 'ycc' for 3 components, 'cmyk' and 'ycck' for 4. */
+type ColorSpace = 'rgb' | 'ycc' | 'cmyk' | 'ycck';
+
+function output(frame: Frame, quant: (Uint16Array | null)[], color: ColorSpace): DecodedImage {
   const { width, height } = frame;
   const planes = frame.comps.map((c) => upsample(c, componentPlane(c, quant[c.tq] ?? null), frame));
   const n = width * height;
   if (planes.length === 1) return { width, height, channels: 1, data: planes[0]! };
-  const [p0, p1, p2] = planes as [Uint8Array, Uint8Array, Uint8Array];
+  const [p0, p1, p2, p3] = planes as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
   const out = new Uint8Array(n * 3);
-  if (rgb) {
+  if (color === 'cmyk' || color === 'ycck') {
+    const { crR, cbB, crG, cbG } = getYccTables();
+    // libjpeg's CMYK (YCCK: 255 − the YCbCr → RGB value) is c; Pillow's CMYK is 255 − c (and 255 − k), so with
+    // nk = 255 − Pillow's K = k, convert('RGB') gives nk − MULDIV255(255 − c, nk).
+    const cmy = new Uint8Array(3);
+    for (let i = 0; i < n; i++) {
+      if (color === 'ycck') {
+        const y = p0[i]!;
+        const cb = p1[i]!;
+        const cr = p2[i]!;
+        cmy[0] = clamp8(255 - (y + crR[cr]!));
+        cmy[1] = clamp8(255 - (y + ((cbG[cb]! + crG[cr]!) >> 16)));
+        cmy[2] = clamp8(255 - (y + cbB[cb]!));
+      } else {
+        cmy[0] = p0[i]!;
+        cmy[1] = p1[i]!;
+        cmy[2] = p2[i]!;
+      }
+      const nk = p3[i]!;
+      for (let ch = 0; ch < 3; ch++) {
+        const t = (255 - cmy[ch]!) * nk + 128;
+        out[3 * i + ch] = nk - (((t >> 8) + t) >> 8);
+      }
+    }
+  } else if (color === 'rgb') {
     for (let i = 0; i < n; i++) {
       out[3 * i] = p0[i]!;
       out[3 * i + 1] = p1[i]!;

@@ -1,8 +1,8 @@
-/** io for Node: the browser-safe part plus files (atomic writes) and image decoders (PNG inflates with node:zlib). */
+/** io for Node: the browser-safe part plus files (atomic writes); PNG inflates with node:zlib (./zlib.ts). */
+import './zlib.js';
+
 export * from './index.js';
-export { loadSafetensorsFile, saveSafetensorsFile, readSafetensorsMetadataFile, writeFileAtomic } from './safetensors-file.js';
-export { decodeImage, toRgb, sniffFormat, ImageDecodeError, MAX_PIXELS, DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels, getMaxImagePixels } from './image.js';
-export type { DecodedImage, DecodeOptions } from './image.js';
-export { decodePng } from './png.js';
-export { decodeJpeg } from './jpeg.js';
-export { decodePnm } from './pnm.js';
+export { loadSafetensorsFile, saveSafetensorsFile, readSafetensorsMetadataFile } from './safetensors-file.js';
+export { writeFileAtomic } from './atomic-file.js';
+export { saveOnnxFile, loadOnnxFile } from './onnx-file.js';
+export { encodePng } from './png-encode.js';

@@ -1,7 +1,8 @@
 /**
  * PNG decoder (ISO/IEC 15948): every colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), bit depths
  * 1/2/4/8/16, palette + tRNS, tRNS on gray/RGB, Adam7 interlacing, the five filter types, any number of IDAT chunks.
- * The zlib stream is inflated by `node:zlib` (which also checks its Adler-32).
+ * The zlib stream is inflated by `zlibInflate` (inflate.ts: our own inflate, or node:zlib's where the Node entry
+ * installed it; both give the same bytes and check the Adler-32).
  *
  * Output (8 bits per sample, HWC), chosen to match Pillow:
  * - gray → 1 channel; sub-8-bit gray is scaled to 0..255 (1 bit: ×255, 2 bits: ×85, 4 bits: ×17), as Pillow's
@@ -18,8 +19,8 @@
  * ancillary chunk (tRNS, gAMA, text...) makes us ignore that chunk, which is libpng's default policy.
  */
 
-import { inflateSync } from 'node:zlib';
 import { checkDimensions, ImageDecodeError, type DecodedImage } from './image.js';
+import { zlibInflate, InflateError } from './inflate.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -46,7 +47,8 @@ const DEPTHS_OF: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [
 const MAX_INFLATE_RATIO = 1100;
 
 let crcTable: Uint32Array | null = null;
-function crc32(bytes: Uint8Array, start: number, end: number): number {
+/** CRC-32 (ISO 3309, as PNG chunks use) of bytes[start..end). */
+export function crc32(bytes: Uint8Array, start: number, end: number): number {
   if (crcTable === null) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -160,13 +162,13 @@ export function decodePng(bytes: Uint8Array): DecodedImage {
   const compressed = idat.length === 1 ? idat[0]! : concat(idat, idatBytes);
   let raw: Uint8Array;
   try {
-    raw = inflateSync(compressed, { maxOutputLength: rawSize });
+    raw = zlibInflate(compressed, rawSize);
   } catch (e) {
-    const err = e as { code?: string; message?: string };
-    if (err.code === 'ERR_BUFFER_TOO_LARGE') {
+    if (!(e instanceof InflateError)) throw e;
+    if (e.kind === 'size') {
       fail(`IDAT: decompressed size mismatch: the data inflates to more than the ${rawSize} bytes IHDR implies`);
     }
-    fail(`IDAT: zlib data is truncated or corrupt (${err.message ?? String(e)})`);
+    fail(`IDAT: zlib data is truncated or corrupt (${e.message.replace('[inflate] ', '')})`);
   }
   if (raw.length !== rawSize) {
     fail(`IDAT: decompressed size mismatch: ${raw.length} bytes, IHDR implies ${rawSize}`);

@@ -10,7 +10,7 @@
  */
 
 import { AllocationError, ArgumentTypeError, describeArg, ShapeError, ValueError } from '../errors.js';
-import type { DecodedImage } from './image.js';
+import { toRgb, type DecodedImage } from './image.js';
 
 /** ImageNet channel means and standard deviations (torchvision's pretrained-model docs). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
@@ -19,10 +19,29 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 /** Fixed-point bits of Pillow's 8-bit resampling coefficients: 32 - 8 - 2 (room for 8-bit data and overflow). */
 const PRECISION_BITS = 22;
 
-function bilinearFilter(x: number): number {
-  if (x < 0) x = -x;
-  return x < 1 ? 1 - x : 0;
-}
+/** Pillow's resampling filters: the kernel and its support (half-width) at scale 1. */
+export type Interpolation = 'bilinear' | 'bicubic';
+
+const FILTERS: Record<Interpolation, { support: number; f: (x: number) => number }> = {
+  bilinear: {
+    support: 1,
+    f: (x) => {
+      if (x < 0) x = -x;
+      return x < 1 ? 1 - x : 0;
+    },
+  },
+  // Keys' cubic convolution with a = -0.5, as Pillow's bicubic_filter
+  bicubic: {
+    support: 2,
+    f: (x) => {
+      const a = -0.5;
+      if (x < 0) x = -x;
+      if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+      if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0;
+    },
+  },
+};
 
 interface Coeffs {
   /** Kernel taps per output sample (Pillow's ksize). */
@@ -34,14 +53,15 @@ interface Coeffs {
 }
 
 /**
- * Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter over the whole input (box 0..inSize):
- * the filter's support is scaled by the downscale factor, weights are normalized to sum to 1 in double precision,
- * then rounded half away from zero to PRECISION_BITS fixed point.
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc over the whole input (box 0..inSize): the filter's support is
+ * scaled by the downscale factor (antialiasing), weights are normalized to sum to 1 in double precision, then
+ * rounded half away from zero to PRECISION_BITS fixed point.
  */
-function precomputeCoeffs(inSize: number, outSize: number): Coeffs {
+function precomputeCoeffs(inSize: number, outSize: number, interpolation: Interpolation): Coeffs {
+  const filter = FILTERS[interpolation];
   const scale = inSize / outSize;
   const filterscale = scale < 1 ? 1 : scale;
-  const support = 1.0 * filterscale;
+  const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
   const weights = new Int32Array(outSize * ksize);
@@ -56,7 +76,7 @@ function precomputeCoeffs(inSize: number, outSize: number): Coeffs {
     xmax -= xmin;
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
-      const w = bilinearFilter((x + xmin - center + 0.5) * ss);
+      const w = filter.f((x + xmin - center + 0.5) * ss);
       k[x] = w;
       ww += w;
     }
@@ -97,22 +117,33 @@ function checkImage(op: string, img: DecodedImage): void {
  * Gray+alpha and RGBA are refused: Pillow premultiplies alpha before resampling; convert with toRgb first.
  */
 export function resizeBilinear(img: DecodedImage, outWidth: number, outHeight: number): DecodedImage {
-  checkImage('resizeBilinear', img);
+  return resample(img, outWidth, outHeight, 'bilinear', 'resizeBilinear');
+}
+
+/**
+ * `Image.resize((outWidth, outHeight), BILINEAR or BICUBIC)` on a gray or RGB 8-bit image, Pillow's ImagingResample
+ * step for step (see resizeBilinear). A bicubic result can overshoot; it is clamped to 0..255 as Pillow's clip8 does.
+ */
+export function resample(img: DecodedImage, outWidth: number, outHeight: number, interpolation: Interpolation, op = 'resample'): DecodedImage {
+  checkImage(op, img);
   const { width: inW, height: inH, channels: C, data } = img;
   if (C !== 1 && C !== 3) {
-    throw new ValueError('resizeBilinear', `expects a gray or RGB image, got ${C} channels (use toRgb first)`);
+    throw new ValueError(op, `expects a gray or RGB image, got ${C} channels (use toRgb first)`);
   }
   if (!Number.isInteger(outWidth) || !Number.isInteger(outHeight) || outWidth < 1 || outHeight < 1) {
-    throw new ValueError('resizeBilinear', `output size must be positive integers, got ${outWidth}x${outHeight}`);
+    throw new ValueError(op, `output size must be positive integers, got ${outWidth}x${outHeight}`);
+  }
+  if (!Object.prototype.hasOwnProperty.call(FILTERS, interpolation)) {
+    throw new ValueError(op, `interpolation must be 'bilinear' or 'bicubic', got ${String(interpolation)}`);
   }
   if (outWidth * outHeight * C > MAX_IMAGE_BYTES || outWidth > MAX_IMAGE_BYTES / inH || outHeight > MAX_IMAGE_BYTES / inW) {
-    throw new AllocationError('resizeBilinear', `output ${outWidth}x${outHeight}x${C} from ${inW}x${inH} is too large (the result or its intermediate rows would exceed ${MAX_IMAGE_BYTES} bytes)`);
+    throw new AllocationError(op, `output ${outWidth}x${outHeight}x${C} from ${inW}x${inH} is too large (the result or its intermediate rows would exceed ${MAX_IMAGE_BYTES} bytes)`);
   }
   const needH = outWidth !== inW;
   const needV = outHeight !== inH;
   if (!needH && !needV) return { width: inW, height: inH, channels: C, data: data.slice() };
 
-  const vert = precomputeCoeffs(inH, outHeight);
+  const vert = precomputeCoeffs(inH, outHeight, interpolation);
   // Rows of the input that the vertical pass reads; the horizontal pass only computes those.
   const yFirst = vert.bounds[0]!;
   const yLast = vert.bounds[(outHeight - 1) * 2]! + vert.bounds[(outHeight - 1) * 2 + 1]!;
@@ -121,7 +152,7 @@ export function resizeBilinear(img: DecodedImage, outWidth: number, outHeight: n
   let srcW = inW;
   let rowOffset = 0; // input row that row 0 of `src` corresponds to
   if (needH) {
-    const hor = precomputeCoeffs(inW, outWidth);
+    const hor = precomputeCoeffs(inW, outWidth, interpolation);
     const rows = yLast - yFirst;
     const tmp = new Uint8Array(rows * outWidth * C);
     const half = 1 << (PRECISION_BITS - 1);
@@ -177,7 +208,7 @@ export function resizeShorter(img: DecodedImage, size: number): DecodedImage {
 }
 
 /** Python's round(): nearest integer, ties to even (torchvision rounds the crop offset with it). */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
   if (d > 0.5) return f + 1;
@@ -186,30 +217,44 @@ function roundHalfEven(x: number): number {
 }
 
 /**
- * torchvision `CenterCrop(size)`: top = int(round((h - size) / 2)), left likewise, with Python's half-to-even
- * round. A side shorter than `size` is first padded with zeros, (size - side) // 2 before and the rest after.
+ * PIL's `img.crop((left, top, left + width, top + height))`: the window may reach outside the image, where the
+ * result is zero (black).
  */
-export function centerCrop(img: DecodedImage, size: number): DecodedImage {
-  if (!Number.isInteger(size) || size < 1) throw new ValueError('centerCrop', `size must be a positive integer, got ${size}`);
-  const { width: w, height: h, channels: C, data } = img;
-  // Padding offsets (left/top), zero when the side is long enough.
-  const padL = size > w ? Math.floor((size - w) / 2) : 0;
-  const padT = size > h ? Math.floor((size - h) / 2) : 0;
-  const pw = Math.max(w, size);
-  const ph = Math.max(h, size);
-  const top = roundHalfEven((ph - size) / 2);
-  const left = roundHalfEven((pw - size) / 2);
-  const out = new Uint8Array(size * size * C);
-  for (let y = 0; y < size; y++) {
-    const sy = y + top - padT;
-    if (sy < 0 || sy >= h) continue;
-    for (let x = 0; x < size; x++) {
-      const sx = x + left - padL;
-      if (sx < 0 || sx >= w) continue;
-      for (let c = 0; c < C; c++) out[(y * size + x) * C + c] = data[(sy * w + sx) * C + c]!;
+export function cropImage(img: DecodedImage, top: number, left: number, height: number, width: number, op = 'crop'): DecodedImage {
+  for (const [k, v] of Object.entries({ top, left, height, width })) {
+    if (!Number.isInteger(v) || ((k === 'height' || k === 'width') && v < 1)) {
+      throw new ValueError(op, `${k} must be ${k === 'height' || k === 'width' ? 'a positive' : 'an'} integer, got ${v}`);
     }
   }
-  return { width: size, height: size, channels: C, data: out };
+  const { width: w, height: h, channels: C, data } = img;
+  const out = new Uint8Array(height * width * C);
+  const x0 = Math.max(0, -left);
+  const x1 = Math.min(width, w - left);
+  for (let y = 0; y < height; y++) {
+    const sy = y + top;
+    if (sy < 0 || sy >= h || x1 <= x0) continue;
+    out.set(data.subarray((sy * w + left + x0) * C, (sy * w + left + x1) * C), (y * width + x0) * C);
+  }
+  return { width, height, channels: C, data: out };
+}
+
+/**
+ * torchvision `CenterCrop(size)` (size, or [height, width]): top = int(round((h - size) / 2)), left likewise, with
+ * Python's half-to-even round. A side shorter than the crop is first padded with zeros, (size - side) // 2 before and
+ * the rest after.
+ */
+export function centerCrop(img: DecodedImage, size: number | readonly [number, number]): DecodedImage {
+  const [ch, cw] = typeof size === 'number' ? [size, size] : size;
+  if (!Number.isInteger(ch) || ch < 1 || !Number.isInteger(cw) || cw < 1) {
+    throw new ValueError('centerCrop', `size must be a positive integer or [height, width] of them, got ${String(size)}`);
+  }
+  const { width: w, height: h } = img;
+  // Padding offsets (left/top), zero when the side is long enough.
+  const padL = cw > w ? Math.floor((cw - w) / 2) : 0;
+  const padT = ch > h ? Math.floor((ch - h) / 2) : 0;
+  const top = roundHalfEven((Math.max(h, ch) - ch) / 2);
+  const left = roundHalfEven((Math.max(w, cw) - cw) / 2);
+  return cropImage(img, top - padT, left - padL, ch, cw, 'centerCrop');
 }
 
 /**
@@ -246,21 +291,7 @@ export function toFloatCHW(
  */
 export function imagenetPreprocess(img: DecodedImage): { data: Float32Array; shape: [3, 224, 224] } {
   checkImage('imagenetPreprocess', img);
-  const rgb = img.channels === 3 ? img : toRgbLocal(img);
+  const rgb = toRgb(img);
   const t = toFloatCHW(centerCrop(resizeShorter(rgb, 256), 224), IMAGENET_MEAN, IMAGENET_STD);
   return { data: t.data, shape: [3, 224, 224] };
-}
-
-/** convert('RGB') without importing image.ts's decoders (keeps this module free of node:zlib). */
-function toRgbLocal(img: DecodedImage): DecodedImage {
-  const { width, height, channels, data } = img;
-  const n = width * height;
-  const out = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    const gray = channels < 3;
-    out[i * 3] = data[i * channels]!;
-    out[i * 3 + 1] = data[i * channels + (gray ? 0 : 1)]!;
-    out[i * 3 + 2] = data[i * channels + (gray ? 0 : 2)]!;
-  }
-  return { width, height, channels: 3, data: out };
 }

@@ -7,6 +7,8 @@
 //
 // Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them.
 
+import { parallelFor, registerTask } from './parallel.js';
+
 /** N images, C channels, HW = spatial size (H·W) of each plane; eps for the forward passes. */
 export interface BatchNormParams {
   n: number;
@@ -25,7 +27,10 @@ export interface BatchNormBackwardParams {
 /**
  * Training-mode forward. Outputs: y (N, C, HW) overwritten; mean (C), invstd (C) = 1/√(biased var + eps), and
  * varUnbiased (C) = Σ(x − mean)²/(M − 1) with M = N·HW, for the running-variance update (NaN when M = 1; the op
- * rejects that case as PyTorch does). weight/bias (C) default to 1/0 when null.
+ * rejects that case as PyTorch does). weight/bias (C) default to 1/0 when null. `fuse` (the training step's
+ * BN → (+ residual) → ReLU in one pass): `residual` (N, C, HW) is added to the normalized value, and with `relu`
+ * y = max(y, 0) (NaN kept), PyTorch's relu(batch_norm(x) + residual). Split over channels across threads (each
+ * channel's sums are made by one thread, in the same order whatever the thread count).
  */
 export function batchNormTrainForward(
   y: Float32Array,
@@ -36,24 +41,84 @@ export function batchNormTrainForward(
   weight: Float32Array | null,
   bias: Float32Array | null,
   p: BatchNormParams,
+  fuse: { residual?: Float32Array | null; relu?: boolean } = {},
 ): void {
-  const { n, c, hw, eps } = p;
+  const relu = fuse.relu === true, residual = fuse.residual ?? null;
+  parallelFor<BnTask>({
+    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual },
+    writes: ['y', 'mean', 'invstd', 'varUnbiased'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased'],
+    params: { ...channelUnits(p), relu }, units: units(p), cost: 6 * p.n * p.c * p.hw,
+  });
+}
+
+/** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
+interface BnTask extends BatchNormBackwardParams {
+  eps: number;
+  perUnit: number;
+  relu: boolean;
+}
+
+/** Elements per work unit of the threaded kernels (whole channels; small channels are grouped). */
+const BN_UNIT_ELEMS = 32768;
+
+function channelUnits(p: BatchNormBackwardParams & { eps?: number }): Omit<BnTask, 'relu'> {
+  return { n: p.n, c: p.c, hw: p.hw, eps: p.eps ?? 0, perUnit: Math.max(1, Math.floor(BN_UNIT_ELEMS / (p.n * p.hw))) };
+}
+
+function units(p: BatchNormBackwardParams): number {
+  return Math.ceil(p.c / channelUnits(p).perUnit);
+}
+
+/** Σ x over channel ch (float64; four partial sums over j mod 4, added in a fixed order). */
+function channelSum(x: Float32Array, n: number, c: number, hw: number, ch: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const hw4 = hw & ~3;
+  for (let ni = 0; ni < n; ni++) {
+    const off = (ni * c + ch) * hw;
+    let j = 0;
+    for (; j < hw4; j += 4) {
+      s0 += x[off + j]!;
+      s1 += x[off + j + 1]!;
+      s2 += x[off + j + 2]!;
+      s3 += x[off + j + 3]!;
+    }
+    for (; j < hw; j++) s0 += x[off + j]!;
+  }
+  return s0 + s1 + (s2 + s3);
+}
+
+/** Σ (x − mu)² over channel ch (as channelSum). */
+function channelSqDev(x: Float32Array, n: number, c: number, hw: number, ch: number, mu: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const hw4 = hw & ~3;
+  for (let ni = 0; ni < n; ni++) {
+    const off = (ni * c + ch) * hw;
+    let j = 0;
+    for (; j < hw4; j += 4) {
+      const d0 = x[off + j]! - mu, d1 = x[off + j + 1]! - mu, d2 = x[off + j + 2]! - mu, d3 = x[off + j + 3]! - mu;
+      s0 += d0 * d0;
+      s1 += d1 * d1;
+      s2 += d2 * d2;
+      s3 += d3 * d3;
+    }
+    for (; j < hw; j++) {
+      const d = x[off + j]! - mu;
+      s0 += d * d;
+    }
+  }
+  return s0 + s1 + (s2 + s3);
+}
+
+registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
+  const y = bufs.y as Float32Array, x = bufs.x as Float32Array;
+  const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, varUnbiased = bufs.varUnbiased as Float32Array;
+  const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
+  const res = bufs.residual as Float32Array | null;
+  const { n, c, hw, eps, relu } = q;
   const count = n * hw;
-  for (let ch = 0; ch < c; ch++) {
-    let s = 0;
-    for (let ni = 0; ni < n; ni++) {
-      const off = (ni * c + ch) * hw;
-      for (let j = 0; j < hw; j++) s += x[off + j]!;
-    }
-    const mu = s / count;
-    let ss = 0;
-    for (let ni = 0; ni < n; ni++) {
-      const off = (ni * c + ch) * hw;
-      for (let j = 0; j < hw; j++) {
-        const d = x[off + j]! - mu;
-        ss += d * d;
-      }
-    }
+  for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
+    const mu = channelSum(x, n, c, hw, ch) / count;
+    const ss = channelSqDev(x, n, c, hw, ch, mu);
     const istd = 1 / Math.sqrt(ss / count + eps);
     mean[ch] = mu;
     invstd[ch] = istd;
@@ -63,14 +128,29 @@ export function batchNormTrainForward(
     const beta = (bias ? bias[ch]! : 0) - mu * alpha;
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
-      for (let j = 0; j < hw; j++) y[off + j] = x[off + j]! * alpha + beta;
+      if (res !== null) {
+        for (let j = off; j < off + hw; j++) {
+          const v = x[j]! * alpha + beta + res[j]!;
+          y[j] = !relu || v > 0 || v !== v ? v : 0;
+        }
+      } else if (relu) {
+        for (let j = off; j < off + hw; j++) {
+          const v = x[j]! * alpha + beta;
+          y[j] = v > 0 || v !== v ? v : 0;
+        }
+      } else {
+        for (let j = off; j < off + hw; j++) y[j] = x[j]! * alpha + beta;
+      }
     }
   }
-}
+});
 
 /**
  * Training-mode backward, given the saved mean and invstd of the forward. Accumulates: dx (N, C, HW) +=,
  * dweight (C) += Σ dy·x̂, dbias (C) += Σ dy; pass null for any gradient not needed. weight null means γ = 1.
+ * `fuse.reluOut`: the forward was fused with a ReLU and this is its output: dy is first masked to 0 where
+ * reluOut ≤ 0 (PyTorch's threshold_backward; a NaN output passes dy). `fuse.dresidual` (the forward added a
+ * residual): overwritten with that masked dy, the residual's gradient. Split over channels as the forward.
  */
 export function batchNormBackward(
   dx: Float32Array | null,
@@ -82,38 +162,80 @@ export function batchNormBackward(
   invstd: Float32Array,
   weight: Float32Array | null,
   p: BatchNormBackwardParams,
+  fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null } = {},
 ): void {
-  const { n, c, hw } = p;
+  const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null;
+  parallelFor<BnTask>({
+    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
+    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: ['dresidual'], params: { ...channelUnits(p), relu: reluOut !== null }, units: units(p),
+    cost: 8 * p.n * p.c * p.hw,
+  });
+}
+
+registerTask<BnTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
+  const dx = bufs.dx as Float32Array | null, dweight = bufs.dweight as Float32Array | null, dbias = bufs.dbias as Float32Array | null;
+  const x = bufs.x as Float32Array, relu = bufs.reluOut as Float32Array | null, dres = bufs.dresidual as Float32Array | null;
+  const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
+  const { n, c, hw } = q;
   const count = n * hw;
-  for (let ch = 0; ch < c; ch++) {
+  for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
     const mu = mean[ch]!;
     const istd = invstd[ch]!;
-    let sdy = 0;
-    let sdyx = 0; // Σ dy·(x − mean); Σ dy·x̂ = invstd·sdyx
-    for (let ni = 0; ni < n; ni++) {
-      const off = (ni * c + ch) * hw;
-      for (let j = 0; j < hw; j++) {
-        const g = dy[off + j]!;
-        sdy += g;
-        sdyx += g * (x[off + j]! - mu);
-      }
-    }
-    if (dbias) dbias[ch] = dbias[ch]! + sdy;
-    if (dweight) dweight[ch] = dweight[ch]! + sdyx * istd;
-    if (dx) {
-      // dx = γ·invstd·(dy − mean(dy) − (x − mean)·invstd²·mean(dy·(x − mean)))
-      const scale = (weight ? weight[ch]! : 1) * istd;
-      const mdy = sdy / count;
-      const k = (istd * istd * sdyx) / count;
+    let dy = bufs.dy as Float32Array, r = relu;
+    if (dres !== null) {
+      // The residual's gradient is the (masked) dy; the BN backward then reads it in dy's place.
       for (let ni = 0; ni < n; ni++) {
         const off = (ni * c + ch) * hw;
-        for (let j = 0; j < hw; j++) {
-          dx[off + j] = dx[off + j]! + scale * (dy[off + j]! - mdy - (x[off + j]! - mu) * k);
+        if (r !== null) for (let j = off; j < off + hw; j++) dres[j] = r[j]! <= 0 ? 0 : dy[j]!;
+        else for (let j = off; j < off + hw; j++) dres[j] = dy[j]!;
+      }
+      dy = dres;
+      r = null;
+    }
+    // Σ dy and Σ dy·(x − mean) (Σ dy·x̂ = invstd·sdyx), two partial sums each over even/odd j.
+    let sdy0 = 0, sdy1 = 0, sdyx0 = 0, sdyx1 = 0;
+    for (let ni = 0; ni < n; ni++) {
+      const off = (ni * c + ch) * hw;
+      const end = off + hw, end2 = off + (hw & ~1);
+      let j = off;
+      for (; j < end2; j += 2) {
+        let g0 = dy[j]!, g1 = dy[j + 1]!;
+        if (r !== null) {
+          if (r[j]! <= 0) g0 = 0;
+          if (r[j + 1]! <= 0) g1 = 0;
         }
+        sdy0 += g0;
+        sdy1 += g1;
+        sdyx0 += g0 * (x[j]! - mu);
+        sdyx1 += g1 * (x[j + 1]! - mu);
+      }
+      for (; j < end; j++) {
+        const g = r !== null && r[j]! <= 0 ? 0 : dy[j]!;
+        sdy0 += g;
+        sdyx0 += g * (x[j]! - mu);
+      }
+    }
+    const sdy = sdy0 + sdy1, sdyx = sdyx0 + sdyx1;
+    if (dbias) dbias[ch] = dbias[ch]! + sdy;
+    if (dweight) dweight[ch] = dweight[ch]! + sdyx * istd;
+    if (!dx) continue;
+    // dx = γ·invstd·(dy − mean(dy) − (x − mean)·invstd²·mean(dy·(x − mean)))
+    const scale = (weight ? weight[ch]! : 1) * istd;
+    const mdy = sdy / count;
+    const k = (istd * istd * sdyx) / count;
+    for (let ni = 0; ni < n; ni++) {
+      const off = (ni * c + ch) * hw;
+      if (r !== null) {
+        for (let j = off; j < off + hw; j++) {
+          const g = r[j]! <= 0 ? 0 : dy[j]!;
+          dx[j] = dx[j]! + scale * (g - mdy - (x[j]! - mu) * k);
+        }
+      } else {
+        for (let j = off; j < off + hw; j++) dx[j] = dx[j]! + scale * (dy[j]! - mdy - (x[j]! - mu) * k);
       }
     }
   }
-}
+});
 
 /** Eval-mode forward: y (N, C, HW) overwritten with (x − runningMean)/√(runningVar + eps)·γ + β. */
 export function batchNormEvalForward(

@@ -31,6 +31,8 @@
 
 import { asmGemm } from './asm.js';
 import { parallelFor, registerTask } from './parallel.js';
+import { kernelBackend } from './wasm/features.js';
+import { NR as SIMD_NR, simdGemm } from './wasm/sgemm.js';
 
 /** Options of `sgemm`. Offsets are element offsets into the arrays; leading dims default to the packed row length. */
 export interface GemmOpts {
@@ -135,10 +137,11 @@ registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
 
 /**
  * Writes the packed B micro-panels of columns [j0, j0 + nc) and rows [p0, p0 + kl) of op(B) at dst[d0 …], as
- * packPanelB would from a stored B (layout: see packPanelB; columns past the last padded with zeros). Lets a caller
- * pack B straight from data that B is a view of (a convolution's input, instead of an im2col copy of it).
+ * packPanelB would from a stored B (layout: see packPanelB, `nr` columns per panel; columns past the last padded
+ * with zeros). Lets a caller pack B straight from data that B is a view of (a convolution's input, instead of an
+ * im2col copy of it). dst is float64 on the asm.js path, float32 on the SIMD path.
  */
-export type PackB = (dst: Float64Array, d0: number, j0: number, nc: number, p0: number, kl: number) => void;
+export type PackB = (dst: Float32Array | Float64Array, d0: number, j0: number, nc: number, p0: number, kl: number, nr: number) => void;
 
 /**
  * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
@@ -189,13 +192,30 @@ function gemmBlocks(
     return;
   }
   const kc = Math.min(k, KC);
-  // Heap layout (in doubles): packed A (MC × kc) | packed B (NC × kc) | C block (MC × NC).
-  const bAt = MC * kc, cAt = (MC + NC) * kc;
-  const g = asmGemm(cAt + MC * NC);
-  const h = g.h;
+  // Panels (A: MC × kc, B: NC × kc; float64 in the asm.js heap, float32 in the wasm memory), then the float64 C
+  // block (MC × NC). Offsets in elements of the panels' type, cAt in doubles.
+  const simd = kernelBackend() === 'simd';
+  const nr = simd ? SIMD_NR : NR;
+  const bAt = MC * kc;
+  const cAt = simd ? ((MC + NC) * kc) / 2 : (MC + NC) * kc;
+  let panels: Float32Array | Float64Array, h: Float64Array;
+  let block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
+  let eb: number;
+  if (simd) {
+    const g = simdGemm(cAt * 8 + MC * NC * 8);
+    panels = g.f;
+    h = g.h;
+    block = g.block;
+    eb = 4;
+  } else {
+    const g = asmGemm(cAt + MC * NC);
+    panels = h = g.h;
+    block = g.block;
+    eb = 8;
+  }
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = Math.min(NC, j1 - jc);
-    const ncPad = Math.ceil(nc / NR) * NR;
+    const ncPad = Math.ceil(nc / nr) * nr;
     for (let ic = i0; ic < i1; ic += MC) {
       const mc = Math.min(MC, i1 - ic);
       const mcPad = Math.ceil(mc / MR) * MR;
@@ -205,11 +225,11 @@ function gemmBlocks(
         const kl = Math.min(KC, k - p0);
         // With a single slice, B's panels stay packed for every row block; with several, each slice replaces them.
         if (ic === i0 || k > KC) {
-          if (packB !== null) packB(h, bAt, jc, nc, p0, kl);
-          else packPanelB(h, bAt, b, bOff, ldb, transB, jc, nc, p0, kl);
+          if (packB !== null) packB(panels, bAt, jc, nc, p0, kl, nr);
+          else packPanelB(panels, bAt, b, bOff, ldb, transB, jc, nc, p0, kl, nr);
         }
-        packPanelA(h, 0, a, aOff, lda, transA, ic, mc, p0, kl);
-        g.block(kl, mcPad, ncPad, 0, bAt * 8, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
+        packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
+        block(kl, mcPad, ncPad, 0, bAt * eb, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
       if (c64 !== null) storeBlock64(c64, ci, ldc, h, cAt, ncPad, mc, nc);
       else storeBlock32(c32!, ci, ldc, h, cAt, ncPad, mc, nc, acc);
@@ -220,7 +240,7 @@ function gemmBlocks(
 // Packed A at dst[d0 …]: for each MR-row micro-panel, kl groups of MR values:
 // dst[d0 + ir·kl + p·MR + i] = op(A)[i0 + ir + i, p0 + p].
 function packPanelA(
-  dst: Float64Array,
+  dst: Float32Array | Float64Array,
   d0: number,
   a: Float32Array,
   aOff: number,
@@ -268,10 +288,10 @@ function packPanelA(
   }
 }
 
-// Packed B at dst[d0 …]: for each NR-column micro-panel, kl groups of NR values:
-// dst[d0 + jr·kl + p·NR + j] = op(B)[p0 + p, j0 + jr + j].
+// Packed B at dst[d0 …]: for each nr-column micro-panel (4 on the asm.js path, 8 on the SIMD path), kl groups of nr
+// values: dst[d0 + jr·kl + p·nr + j] = op(B)[p0 + p, j0 + jr + j].
 function packPanelB(
-  dst: Float64Array,
+  dst: Float32Array | Float64Array,
   d0: number,
   b: Float32Array,
   bOff: number,
@@ -281,26 +301,26 @@ function packPanelB(
   nc: number,
   p0: number,
   kl: number,
+  nr: number,
 ): void {
   let d = d0;
-  for (let jr = 0; jr < nc; jr += NR) {
-    const nr = Math.min(NR, nc - jr);
+  for (let jr = 0; jr < nc; jr += nr) {
+    const w = Math.min(nr, nc - jr);
     const col = j0 + jr;
-    if (nr === NR) {
-      if (transB) {
-        // op(B)[p, j] = b[j*ldb + p]: 4 row streams.
-        const s0 = bOff + col * ldb + p0;
-        const s1 = s0 + ldb;
-        const s2 = s1 + ldb;
-        const s3 = s2 + ldb;
-        for (let p = 0; p < kl; p++, d += 4) {
-          dst[d] = b[s0 + p]!;
-          dst[d + 1] = b[s1 + p]!;
-          dst[d + 2] = b[s2 + p]!;
-          dst[d + 3] = b[s3 + p]!;
+    if (w === nr && !transB) {
+      let s = bOff + p0 * ldb + col;
+      if (nr === 8) {
+        for (let p = 0; p < kl; p++, s += ldb, d += 8) {
+          dst[d] = b[s]!;
+          dst[d + 1] = b[s + 1]!;
+          dst[d + 2] = b[s + 2]!;
+          dst[d + 3] = b[s + 3]!;
+          dst[d + 4] = b[s + 4]!;
+          dst[d + 5] = b[s + 5]!;
+          dst[d + 6] = b[s + 6]!;
+          dst[d + 7] = b[s + 7]!;
         }
       } else {
-        let s = bOff + p0 * ldb + col;
         for (let p = 0; p < kl; p++, s += ldb, d += 4) {
           dst[d] = b[s]!;
           dst[d + 1] = b[s + 1]!;
@@ -308,10 +328,17 @@ function packPanelB(
           dst[d + 3] = b[s + 3]!;
         }
       }
+    } else if (w === nr) {
+      // op(B)[p, j] = b[j*ldb + p]: nr row streams, one column of the panel at a time.
+      for (let j = 0; j < nr; j++) {
+        const s = bOff + (col + j) * ldb + p0;
+        for (let p = 0, dd = d + j; p < kl; p++, dd += nr) dst[dd] = b[s + p]!;
+      }
+      d += nr * kl;
     } else {
-      for (let p = p0; p < p0 + kl; p++, d += NR) {
-        for (let j = 0; j < NR; j++) {
-          dst[d + j] = j < nr ? (transB ? b[bOff + (col + j) * ldb + p]! : b[bOff + p * ldb + col + j]!) : 0;
+      for (let p = p0; p < p0 + kl; p++, d += nr) {
+        for (let j = 0; j < nr; j++) {
+          dst[d + j] = j < w ? (transB ? b[bOff + (col + j) * ldb + p]! : b[bOff + p * ldb + col + j]!) : 0;
         }
       }
     }

@@ -4,8 +4,8 @@
 // and writes, plain parameters, and a count of independent work units. `parallelFor(task)` runs every unit exactly
 // once. The default runs them all inline, in order, on the calling thread; a backend installed with
 // `setParallelBackend` (the Node worker pool in src/parallel/) may run them on several threads. Workers cannot be
-// sent closures, so a task names its function: each thread imports the same kernel modules, and these register
-// their task functions here at load time.
+// sent closures, so a task names its function: each thread imports the same kernel modules (the list in tasks.ts),
+// and these register their task functions here at load time.
 //
 // Determinism contract (what lets results be bitwise identical for every thread count): a kernel must split its
 // work only into units whose outputs are disjoint and whose values do not depend on which units ran before or on
@@ -13,6 +13,9 @@
 // (never of the thread count). Scratch buffers are per thread (module-level: a worker has its own module instance).
 //
 // This file is browser-safe: no Node imports.
+
+import { config, setConfig } from '../config.js';
+import { applyKernelSettings, kernelSettings, type KernelSettings } from './wasm/features.js';
 
 /** A buffer a task reads or writes. */
 export type TaskBuffer = Float32Array | Float64Array;
@@ -30,7 +33,7 @@ export interface Task<P = unknown> {
   params: P;
   /** Number of independent units: the task function is called on sub-ranges of [0, units). */
   units: number;
-  /** Rough work of the whole task in flops; below `minParallelCost` it runs inline (no thread overhead). */
+  /** Rough work of the whole task in flops; below `config.minParallelCost` it runs inline (no thread overhead). */
   cost: number;
 }
 
@@ -45,26 +48,42 @@ export interface ParallelBackend {
 }
 
 const registry = new Map<string, TaskFn>();
+/** The same functions taking { kernels, params }: what other threads run, so they use the caller's kernel backend. */
+const remote = new Map<string, TaskFn>();
+
+/** What a thread hands to the others with every task: the kernel backend (threads start with the default one). */
+interface RemoteParams {
+  kernels: KernelSettings;
+  params: unknown;
+}
 
 /** Makes a task function callable by name on every thread that imports the registering module. */
 export function registerTask<P>(name: string, fn: TaskFn<P>): void {
   registry.set(name, fn as TaskFn);
+  remote.set(name, (bufs, q, u0, u1) => {
+    const r = q as RemoteParams;
+    applyKernelSettings(r.kernels);
+    fn(bufs, r.params as P, u0, u1);
+  });
 }
 
-/** The task function registered under `name`, or undefined. */
+/** Every task name registered on this thread, sorted. */
+export function registeredTaskNames(): string[] {
+  return [...registry.keys()].sort();
+}
+
+/**
+ * The function that runs task `name`'s units on a thread of a backend: it takes the params that `parallelFor`
+ * hands to the backend ({ kernels, params }), or undefined.
+ */
 export function taskFunction(name: string): TaskFn | undefined {
-  return registry.get(name);
+  return remote.get(name);
 }
 
 let backend: ParallelBackend | null = null;
 /** True while a backend runs a task on this thread: a nested parallelFor runs inline. */
 let busy = false;
 
-/**
- * Tasks cheaper than this (flops) run inline: handing work to another thread costs tens of microseconds, which a
- * few hundred thousand multiply-adds repay.
- */
-export let minParallelCost = 1_000_000;
 
 /** Installs (or with null removes) the backend that `parallelFor` hands tasks to. */
 export function setParallelBackend(b: ParallelBackend | null): void {
@@ -76,11 +95,12 @@ export function getParallelBackend(): ParallelBackend | null {
   return backend;
 }
 
-/** Sets the inline threshold (flops); returns the previous value. For tests and tuning. */
+/**
+ * Sets config.minParallelCost, the inline threshold (flops): handing work to another thread costs tens of
+ * microseconds, which a few hundred thousand multiply-adds repay. Returns the previous value. For tests and tuning.
+ */
 export function setMinParallelCost(flops: number): number {
-  const old = minParallelCost;
-  minParallelCost = flops;
-  return old;
+  return setConfig({ minParallelCost: flops }).minParallelCost!;
 }
 
 /** Runs every unit of `task` once: inline, or on the installed backend's threads. */
@@ -88,13 +108,14 @@ export function parallelFor<P>(task: Task<P>): void {
   const fn = registry.get(task.kernel);
   if (fn === undefined) throw new Error(`[parallel] no task function registered as '${task.kernel}'`);
   if (task.units <= 0) return;
-  if (backend === null || busy || task.units === 1 || task.cost < minParallelCost || backend.threads <= 1) {
+  if (backend === null || busy || task.units === 1 || task.cost < config.minParallelCost || backend.threads <= 1) {
     fn(task.bufs, task.params, 0, task.units);
     return;
   }
   busy = true;
   try {
-    backend.run(task as Task, fn);
+    const params: RemoteParams = { kernels: kernelSettings(), params: task.params };
+    backend.run({ ...task, params } as Task, remote.get(task.kernel)!);
   } finally {
     busy = false;
   }

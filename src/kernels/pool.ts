@@ -147,20 +147,36 @@ function tapRanges(out: number, stride: number, pad: number, dil: number, k: num
   return tapBuf;
 }
 
-/** dx: (N, C, H, W) += dy routed to the argmax positions (windows with argmax −1 are skipped). Caller zeroes dx. */
+/**
+ * dx: (N, C, H, W) += dy routed to the argmax positions (windows with argmax −1 are skipped). Caller zeroes dx.
+ * Split over planes across threads (a plane's windows only route into that plane).
+ */
 export function maxPool2dBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, p: PoolParams): void {
-  const { n, c, h, w, oh, ow } = p;
-  const planes = n * c;
+  const planes = p.n * p.c;
+  const perUnit = Math.max(1, Math.ceil(POOL_UNIT_ELEMS / (p.h * p.w)));
+  // The argmax travels as its float32 bit pattern (task buffers are float arrays); the bits are read back as int32.
+  const idx = new Float32Array(argmax.buffer, argmax.byteOffset, argmax.length);
+  parallelFor({
+    kernel: 'pool.maxBackward', bufs: { dx, dy, idx }, writes: ['dx'], params: { p, perUnit },
+    units: Math.ceil(planes / perUnit), cost: 2 * planes * (p.h * p.w + p.oh * p.ow),
+  });
+}
+
+registerTask<{ p: PoolParams; perUnit: number }>('pool.maxBackward', (bufs, q, u0, u1) => {
+  const { h, w, oh, ow } = q.p;
+  const dx = bufs.dx as Float32Array, dy = bufs.dy as Float32Array, f = bufs.idx as Float32Array;
+  const argmax = new Int32Array(f.buffer, f.byteOffset, f.length);
   const ohw = oh * ow;
-  for (let pl = 0; pl < planes; pl++) {
+  const pl1 = Math.min(q.p.n * q.p.c, u1 * q.perUnit);
+  for (let pl = u0 * q.perUnit; pl < pl1; pl++) {
     const xOff = pl * h * w;
     const yOff = pl * ohw;
     for (let j = 0; j < ohw; j++) {
-      const idx = argmax[yOff + j]!;
-      if (idx >= 0) dx[xOff + idx] = dx[xOff + idx]! + dy[yOff + j]!;
+      const i = argmax[yOff + j]!;
+      if (i >= 0) dx[xOff + i] = dx[xOff + i]! + dy[yOff + j]!;
     }
   }
-}
+});
 
 // ---- average pooling ---------------------------------------------------------------------------------------
 

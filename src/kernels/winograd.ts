@@ -29,6 +29,8 @@
 import { asmGemm, type AsmGemm } from './asm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
+import { kernelBackend } from './wasm/features.js';
+import { NR as SIMD_NR, simdGemm } from './wasm/sgemm.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -47,6 +49,12 @@ export interface WinogradParams {
   flip: boolean;
   /** y += result (input gradients accumulate) instead of y = result. */
   accumulate: boolean;
+  /**
+   * SIMD backend only: U, V and the GEMMs in float32 (blocks of ≤ 64 channels summed in float32, totals in float64)
+   * instead of float64: about twice as fast, and about 10× the error (the transforms amplify float32 rounding of U
+   * and V). For inference (the fused eval forward); training keeps float64.
+   */
+  float32?: boolean;
 }
 
 /**
@@ -161,11 +169,12 @@ function weightTransform(g: AsmGemm, at: number, base: number, fc: FilterCopy, p
 }
 
 /**
- * Input transform of tiles [t0, t1) into v[at …] (B-panels: v[at + ξ·xiStride(tbPad, Ci) + (j>>2)·4·Ci + ic·4 + (j&3)],
- * j = t − t0).
+ * Input transform of tiles [t0, t1) into v[at …] (B-panels of nr tiles: v[at + ξ·xiStride(tbPad, Ci) +
+ * ⌊j/nr⌋·nr·Ci + ic·nr + j mod nr], j = t − t0; float64 for the asm.js GEMM (nr = 4), float32 for the SIMD one
+ * (nr = 8: V rounded once, after the float64 transform).
  * Tile t = (img·tilesH + ty)·tilesW + tx reads rows ty·4 − padH … +5 and columns tx·4 − padW … +5 of x.
  */
-function inputTransform(v: Float64Array, at: number, x: Float32Array, p: WinogradParams, t0: number, t1: number, tbPad: number): void {
+function inputTransform(v: Float32Array | Float64Array, at: number, x: Float32Array, p: WinogradParams, t0: number, t1: number, tbPad: number, nr: number): void {
   const { ci, hi, wi, padH, padW } = p;
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
   const strideXi = xiStride(tbPad, ci);
@@ -178,7 +187,7 @@ function inputTransform(v: Float64Array, at: number, x: Float32Array, p: Winogra
     const img = (rest - ty) / tilesH;
     const iy0 = ty * 4 - padH, ix0 = tx * 4 - padW;
     const inside = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= hi && ix0 + 6 <= wi;
-    const jBase = at + (j >> 2) * 4 * ci + (j & 3);
+    const jBase = at + Math.floor(j / nr) * nr * ci + (j % nr);
     for (let ic = 0; ic < ci; ic++) {
       const plane = (img * ci + ic) * hi * wi;
       // Column pass: Bᵀ applied down each of the 6 columns of the patch → d[row*6 + col].
@@ -200,7 +209,7 @@ function inputTransform(v: Float64Array, at: number, x: Float32Array, p: Winogra
         }
       }
       // Row pass: Bᵀ applied along each row → V[row][col] at ξ = 6·row + col.
-      const o = jBase + ic * 4;
+      const o = jBase + ic * nr;
       for (let r = 0; r < 6; r++) {
         const d0 = d[r * 6]!, d1 = d[r * 6 + 1]!, d2 = d[r * 6 + 2]!, d3 = d[r * 6 + 3]!, d4 = d[r * 6 + 4]!, d5 = d[r * 6 + 5]!;
         const row = r * 6 * strideXi + o;
@@ -262,7 +271,7 @@ function convUnits(
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
     if (vFor !== tb) {
-      inputTransform(h, vAt, x, p, t0, t1, tbPad);
+      inputTransform(h, vAt, x, p, t0, t1, tbPad, 4);
       vFor = tb;
     }
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
@@ -275,14 +284,151 @@ function convUnits(
       for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
         const vPanel = vAt + (j0 >> 2) * 4 * ci;
         g.wino(ci, uPanel * 8, uXi * 8, vPanel * 8, vXi * 8, mAt * 8);
-        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW, 4, 16);
       }
     }
   }
 }
 
 /**
- * Aᵀ M A for the 4 channels [oc0, oc0 + 4) × `nt` tiles from tb0 whose 36 GEMM results are m[at + ξ·16 + 4·i + jj],
+ * The SIMD path's units (same units, same transforms in float64): U and V rounded to float32 into this thread's wasm
+ * memory, in 4-channel and 8-tile panels, and the 36 GEMMs of each 4-channel × 8-tile block by the wasm `wino`
+ * (float32 products, float32 sums over ≤ 64 channels, float64 total; wasm/sgemm.ts).
+ */
+function convUnitsSimd(
+  y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
+): void {
+  const { p, ep, coPad, oBlocks, tiles, localU } = q;
+  const { ci, ho, wo } = p;
+  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
+  // Memory layout: U (float32, 36 slices of 4 or coPad channels × Ci) | V (float32, 36 slices of TB tiles × Ci) |
+  // M (float64, 36 blocks of 4 × 8).
+  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
+  const vAt = 36 * uXi, mAt = Math.ceil((vAt + 36 * vXi) / 2);
+  const g = simdGemm(8 * (mAt + 36 * 32));
+  const f = g.f, h = g.h;
+  if (!localU && (uCall !== q || uHeap !== h)) {
+    if (weightTransform32(f, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    uCall = q;
+    uHeap = h;
+  }
+  const yb = ep.relu ? float32Bits(y) : null;
+  let vFor = -1;
+  for (let unit = u0; unit < u1; unit++) {
+    const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
+    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
+    if (vFor !== tb) {
+      inputTransform(f, vAt, x, p, t0, t1, TB, SIMD_NR);
+      vFor = tb;
+    }
+    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
+      if (localU && weightTransform32(f, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+      const uPanel = localU ? 0 : oc0 * ci;
+      for (let j0 = 0; j0 < t1 - t0; j0 += SIMD_NR) {
+        const vPanel = vAt + j0 * ci;
+        g.wino(ci, uPanel * 4, uXi * 4, vPanel * 4, vXi * 4, mAt * 8);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(SIMD_NR, t1 - t0 - j0), tilesH, tilesW, SIMD_NR, 4 * SIMD_NR);
+      }
+    }
+  }
+}
+
+/**
+ * The SIMD path with float64 U, V and GEMMs (wasm `wino64`, f64x2): the asm.js path's layout and arithmetic order
+ * (so within a few float64 roundings of it), two lanes at a time.
+ */
+function convUnitsSimd64(
+  y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
+): void {
+  const { p, ep, coPad, oBlocks, tiles, localU } = q;
+  const { ci, ho, wo } = p;
+  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
+  // Memory layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16).
+  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
+  const vAt = 36 * uXi, mAt = vAt + 36 * vXi;
+  const g = simdGemm(8 * (mAt + 36 * 16));
+  const h = g.h;
+  if (!localU && (uCall !== q || uHeap !== h)) {
+    if (weightTransform32(h, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    uCall = q;
+    uHeap = h;
+  }
+  const yb = ep.relu ? float32Bits(y) : null;
+  let vFor = -1;
+  for (let unit = u0; unit < u1; unit++) {
+    const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
+    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
+    if (vFor !== tb) {
+      inputTransform(h, vAt, x, p, t0, t1, TB, 4);
+      vFor = tb;
+    }
+    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
+      if (localU && weightTransform32(h, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+      const uPanel = localU ? 0 : oc0 * ci;
+      for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+        g.wino64(ci, uPanel * 8, uXi * 8, (vAt + j0 * ci) * 8, vXi * 8, mAt * 8);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW, 4, 16);
+      }
+    }
+  }
+}
+
+/**
+ * weightTransform's arithmetic (float64, the same as asm.ts's `weights`) in plain JavaScript, reading w itself,
+ * each U value rounded to float32 into the SIMD path's A-panels: u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 +
+ * (r&3)], r = oc − ocBase, for output channels [oc0, oc1) (multiples of 4 from ocBase; channels ≥ Co get zeros).
+ * True if a filter read holds a NaN or ±Inf.
+ */
+function weightTransform32(u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
+  const { ci, co, flip } = p;
+  const sx = xiStride(rows, ci);
+  let bad = 0;
+  for (let pc = oc0; pc < oc1; pc += 4) {
+    const panel = at + ((pc - ocBase) >> 2) * 4 * ci;
+    for (let ic = 0; ic < ci; ic++) {
+      for (let lane = 0; lane < 4; lane++) {
+        const oc = pc + lane;
+        let d = panel + ic * 4 + lane;
+        if (oc >= co) {
+          for (let e = 0; e < 36; e++, d += sx) u[d] = 0;
+          continue;
+        }
+        // Filter (oc, ic): w[oc, ic] or, flipped, w[ic, oc] rotated 180°.
+        const s = flip ? (ic * co + oc) * 9 + 8 : (oc * ci + ic) * 9, t = flip ? -1 : 1;
+        const g0 = w[s]!, g1 = w[s + t]!, g2 = w[s + 2 * t]!, g3 = w[s + 3 * t]!, g4 = w[s + 4 * t]!;
+        const g5 = w[s + 5 * t]!, g6 = w[s + 6 * t]!, g7 = w[s + 7 * t]!, g8 = w[s + 8 * t]!;
+        bad += (g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7 + g8) * 0;
+        // Rows of G g, then G along each (asm.ts's `weights` has the same steps).
+        gRow(u, d, sx, g0 * 0.25, g1 * 0.25, g2 * 0.25);
+        gRow(u, d + 6 * sx, sx, -(g0 + g6 + g3) * SIXTH, -(g1 + g7 + g4) * SIXTH, -(g2 + g8 + g5) * SIXTH);
+        gRow(u, d + 12 * sx, sx, (g3 - (g0 + g6)) * SIXTH, (g4 - (g1 + g7)) * SIXTH, (g5 - (g2 + g8)) * SIXTH);
+        gRow(u, d + 18 * sx, sx, g0 * T24 + g3 * T12 + g6 * SIXTH, g1 * T24 + g4 * T12 + g7 * SIXTH, g2 * T24 + g5 * T12 + g8 * SIXTH);
+        gRow(u, d + 24 * sx, sx, g0 * T24 - g3 * T12 + g6 * SIXTH, g1 * T24 - g4 * T12 + g7 * SIXTH, g2 * T24 - g5 * T12 + g8 * SIXTH);
+        gRow(u, d + 30 * sx, sx, g6, g7, g8);
+      }
+    }
+  }
+  return bad !== 0;
+}
+
+const SIXTH = 0.16666666666666666, T12 = 0.08333333333333333, T24 = 0.041666666666666664;
+
+// G applied along one row (a, b, c) of G g: the 6 values of U's row, sx apart from d.
+function gRow(u: Float32Array | Float64Array, d: number, sx: number, a: number, b: number, c: number): void {
+  const sum = a + c;
+  u[d] = a * 0.25;
+  u[d + sx] = -(sum + b) * SIXTH;
+  u[d + 2 * sx] = (b - sum) * SIXTH;
+  u[d + 3 * sx] = a * T24 + b * T12 + c * SIXTH;
+  u[d + 4 * sx] = a * T24 - b * T12 + c * SIXTH;
+  u[d + 5 * sx] = c;
+}
+
+/**
+ * Aᵀ M A for the 4 channels [oc0, oc0 + 4) × `nt` tiles from tb0 whose 36 GEMM results are m[at + ξ·xs + rs·i + jj]
+ * (asm.js: 4×4 blocks, rs = 4, xs = 16; SIMD: 4×8 blocks, rs = 8, xs = 32),
  * then the epilogue, one rounding, and the store of the part of each 4×4 tile that lies inside the output.
  * (One call per 4×4 block rather than per (channel, tile): measured 4% faster on CIFAR's 16-channel layers.)
  */
@@ -299,6 +445,8 @@ function outputBlock(
   nt: number,
   tilesH: number,
   tilesW: number,
+  rs: number,
+  xs: number,
 ): void {
   const { ho, wo, co } = p;
   const acc = p.accumulate, hasScale = ep.scale !== null, hasShift = ep.shift !== null;
@@ -315,24 +463,24 @@ function outputBlock(
       const ty = rest % tilesH;
       const img = (rest - ty) / tilesH;
       const oy0 = ty * 4, ox0 = tx * 4;
-      const lane = at + i * 4 + jj;
+      const lane = at + i * rs + jj;
       // Column pass: Aᵀ (4×6) down each of the 6 columns → t{row}{col} (locals, rows 0..3).
-      const m00 = m[lane]!, m10 = m[96 + lane]!, m20 = m[192 + lane]!, m30 = m[288 + lane]!, m40 = m[384 + lane]!, m50 = m[480 + lane]!;
+      const m00 = m[lane]!, m10 = m[6 * xs + lane]!, m20 = m[12 * xs + lane]!, m30 = m[18 * xs + lane]!, m40 = m[24 * xs + lane]!, m50 = m[30 * xs + lane]!;
       const s0 = m10 + m20, d0 = m10 - m20, u0 = m30 + m40, e0 = m30 - m40;
       const t00 = m00 + s0 + u0, t10 = d0 + 2 * e0, t20 = s0 + 4 * u0, t30 = d0 + 8 * e0 + m50;
-      const m01 = m[16 + lane]!, m11 = m[112 + lane]!, m21 = m[208 + lane]!, m31 = m[304 + lane]!, m41 = m[400 + lane]!, m51 = m[496 + lane]!;
+      const m01 = m[xs + lane]!, m11 = m[7 * xs + lane]!, m21 = m[13 * xs + lane]!, m31 = m[19 * xs + lane]!, m41 = m[25 * xs + lane]!, m51 = m[31 * xs + lane]!;
       const s1 = m11 + m21, d1 = m11 - m21, u1 = m31 + m41, e1 = m31 - m41;
       const t01 = m01 + s1 + u1, t11 = d1 + 2 * e1, t21 = s1 + 4 * u1, t31 = d1 + 8 * e1 + m51;
-      const m02 = m[32 + lane]!, m12 = m[128 + lane]!, m22 = m[224 + lane]!, m32 = m[320 + lane]!, m42 = m[416 + lane]!, m52 = m[512 + lane]!;
+      const m02 = m[2 * xs + lane]!, m12 = m[8 * xs + lane]!, m22 = m[14 * xs + lane]!, m32 = m[20 * xs + lane]!, m42 = m[26 * xs + lane]!, m52 = m[32 * xs + lane]!;
       const s2 = m12 + m22, d2 = m12 - m22, u2 = m32 + m42, e2 = m32 - m42;
       const t02 = m02 + s2 + u2, t12 = d2 + 2 * e2, t22 = s2 + 4 * u2, t32 = d2 + 8 * e2 + m52;
-      const m03 = m[48 + lane]!, m13 = m[144 + lane]!, m23 = m[240 + lane]!, m33 = m[336 + lane]!, m43 = m[432 + lane]!, m53 = m[528 + lane]!;
+      const m03 = m[3 * xs + lane]!, m13 = m[9 * xs + lane]!, m23 = m[15 * xs + lane]!, m33 = m[21 * xs + lane]!, m43 = m[27 * xs + lane]!, m53 = m[33 * xs + lane]!;
       const s3 = m13 + m23, d3 = m13 - m23, u3 = m33 + m43, e3 = m33 - m43;
       const t03 = m03 + s3 + u3, t13 = d3 + 2 * e3, t23 = s3 + 4 * u3, t33 = d3 + 8 * e3 + m53;
-      const m04 = m[64 + lane]!, m14 = m[160 + lane]!, m24 = m[256 + lane]!, m34 = m[352 + lane]!, m44 = m[448 + lane]!, m54 = m[544 + lane]!;
+      const m04 = m[4 * xs + lane]!, m14 = m[10 * xs + lane]!, m24 = m[16 * xs + lane]!, m34 = m[22 * xs + lane]!, m44 = m[28 * xs + lane]!, m54 = m[34 * xs + lane]!;
       const s4 = m14 + m24, d4 = m14 - m24, u4 = m34 + m44, e4 = m34 - m44;
       const t04 = m04 + s4 + u4, t14 = d4 + 2 * e4, t24 = s4 + 4 * u4, t34 = d4 + 8 * e4 + m54;
-      const m05 = m[80 + lane]!, m15 = m[176 + lane]!, m25 = m[272 + lane]!, m35 = m[368 + lane]!, m45 = m[464 + lane]!, m55 = m[560 + lane]!;
+      const m05 = m[5 * xs + lane]!, m15 = m[11 * xs + lane]!, m25 = m[17 * xs + lane]!, m35 = m[23 * xs + lane]!, m45 = m[29 * xs + lane]!, m55 = m[35 * xs + lane]!;
       const s5 = m15 + m25, d5 = m15 - m25, u5 = m35 + m45, e5 = m35 - m45;
       const t05 = m05 + s5 + u5, t15 = d5 + 2 * e5, t25 = s5 + 4 * u5, t35 = d5 + 8 * e5 + m55;
       // Row pass: Aᵀ along each row → the tile's 4×4 values in float64 (o, row-major); then the epilogue and one
@@ -376,7 +524,7 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  convUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
+  (kernelBackend() !== 'simd' ? convUnits : q.p.float32 === true ? convUnitsSimd : convUnitsSimd64)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
 });
 
 /**

@@ -1,12 +1,10 @@
 import { ValueError } from '../errors.js';
-import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { convBnAct } from '../ops/fused.js';
-import { releaseForReuse } from '../ops/reuse.js';
-import { checkImageInput, conv1x1, conv3x3, fused, fusedShortcut as convBnActShortcut, initResNet, ResidualBlock, ShortcutA } from './resnet.js';
+import { convBnAct } from '../fusion/conv-bn.js';
+import { checkImageInput, conv1x1, conv3x3, initResNet, makeStage, ResidualBlock, ShortcutA } from './resnet.js';
 
 /**
  * The CIFAR-10 networks of He et al. 2015 §4.2: a 3×3 conv with 16 filters, then three stages of n basic units
@@ -25,9 +23,6 @@ export interface CifarBlockArgs {
   shortcut: ShortcutOption | null;
 }
 
-/** Called with each unit's residual response: the output of its last BN, before the addition. */
-export type ResponseProbe = (block: Module, response: Tensor) => void;
-
 export class CifarBasicBlock extends ResidualBlock {
   conv1: Conv2d;
   bn1: BatchNorm2d;
@@ -38,8 +33,6 @@ export class CifarBasicBlock extends ResidualBlock {
   shortcut: Module | null = null;
   downsample: Module | null = null;
   readonly residual: boolean;
-  /** Set by experiments to observe the residual response F(x) (see ResponseProbe). */
-  _probe: ResponseProbe | null = null;
 
   constructor(a: CifarBlockArgs) {
     super();
@@ -54,20 +47,12 @@ export class CifarBasicBlock extends ResidualBlock {
     }
   }
 
+  /** relu(bn2(conv2(relu(bn1(conv1 x)))) + shortcut(x)); a plain unit adds nothing. bn2's output is F(x). */
   forward(x: Tensor): Tensor {
-    if (fused(this) && !this._probe) {
-      const mid = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      const proj = this.shortcut ?? this.downsample;
-      const residual = !this.residual ? null : this.shortcut ? this.shortcut.forward(x) : proj ? convBnActShortcut(proj, x) : x;
-      const y = convBnAct(mid, this.conv2, this.bn2, { residual, relu: true });
-      releaseForReuse(mid, residual !== null && residual.data !== x.data ? residual : null);
-      return y;
-    }
-    const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
-    if (this._probe) this._probe(this, out);
-    if (!this.residual) return this.relu.forward(out);
+    const out = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
     const proj = this.shortcut ?? this.downsample;
-    return this.relu.forward(add(out, proj ? proj.forward(x) : x));
+    const residual = !this.residual ? null : proj ? proj.forward(x) : x;
+    return convBnAct(out, this.conv2, this.bn2, { residual, act: this.relu });
   }
 
   zeroInitLastBn(): void {
@@ -110,18 +95,11 @@ export class CifarResNet extends Module {
     this.residual = residual;
     this.conv1 = conv3x3(inChannels, widths[0]);
     this.bn1 = new BatchNorm2d(widths[0]);
-    let inPlanes = widths[0];
-    const stage = (planes: number, stride: number): Sequential => {
-      const units: Module[] = [];
-      for (let i = 0; i < n; i++) {
-        units.push(new CifarBasicBlock({ inPlanes, planes, stride: i === 0 ? stride : 1, shortcut: residual ? shortcut : null }));
-        inPlanes = planes;
-      }
-      return new Sequential(...units);
-    };
-    this.layer1 = stage(widths[0], 1);
-    this.layer2 = stage(widths[1], 2);
-    this.layer3 = stage(widths[2], 2);
+    const stage = (inPlanes: number, planes: number, stride: number): Sequential =>
+      makeStage(n, inPlanes, planes, stride, (u) => new CifarBasicBlock({ inPlanes: u.inPlanes, planes, stride: u.stride, shortcut: residual ? shortcut : null }));
+    this.layer1 = stage(widths[0], widths[0], 1);
+    this.layer2 = stage(widths[0], widths[1], 2);
+    this.layer3 = stage(widths[1], widths[2], 2);
     this.fc = new Linear(widths[2], numClasses);
     initResNet(this, zeroInitResidual);
   }
@@ -137,19 +115,7 @@ export class CifarResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    if (fused(this)) {
-      // Inference: every activation made here dies here, so each is handed back for reuse once read.
-      let y = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      for (const block of this.blocks()) {
-        const next = block.forward(y);
-        if (next.data !== y.data) releaseForReuse(y);
-        y = next;
-      }
-      const pooled = this.avgpool.forward(y);
-      releaseForReuse(y);
-      return this.fc.forward(flatten(pooled, 1));
-    }
-    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    let y = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
     y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

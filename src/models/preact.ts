@@ -1,16 +1,19 @@
 import { ValueError } from '../errors.js';
-import { add, relu } from '../ops/elementwise.js';
+import { convBnAct } from '../fusion/conv-bn.js';
 import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { checkImageInput, conv1x1, conv3x3, initResNet, ResidualBlock } from './resnet.js';
+import { checkImageInput, conv1x1, conv3x3, initResNet, makeStage, ResidualBlock } from './resnet.js';
 
 /**
  * Pre-activation ResNets (He et al. 2016, "Identity Mappings in Deep Residual Networks"): each unit is
  * BN → ReLU → conv (→ BN → ReLU → conv …), and nothing follows the addition, so the shortcut path is a clean identity
  * from block to block. Where a projection is needed it takes the pre-activated input (the paper's "first activation
  * right after conv1, before splitting"); an extra BN → ReLU follows the last unit, before pooling.
+ *
+ * Inside a unit each conv is followed by the next BN → ReLU, so convBnAct fuses conv(k) with bn(k+1) in eval mode
+ * without gradients, and the last conv with the addition (fusion/conv-bn.ts), as in the post-activation nets.
  */
 export interface PreActArgs {
   inPlanes: number;
@@ -26,6 +29,7 @@ export class PreActBasicBlock extends ResidualBlock {
   conv2: Conv2d;
   /** 1×1 projection (no BN: the next unit normalizes) when the shape changes. */
   downsample: Module | null = null;
+  relu = new ReLU();
 
   constructor(a: PreActArgs) {
     super();
@@ -36,11 +40,12 @@ export class PreActBasicBlock extends ResidualBlock {
     if (a.stride !== 1 || a.inPlanes !== a.planes) this.downsample = new Sequential(conv1x1(a.inPlanes, a.planes, a.stride));
   }
 
+  /** conv2(relu(bn2(conv1(relu(bn1 x))))) + shortcut, the shortcut projecting the pre-activated input. */
   forward(x: Tensor): Tensor {
-    const pre = relu(this.bn1.forward(x));
+    const pre = this.relu.forward(this.bn1.forward(x));
     const shortcut = this.downsample ? this.downsample.forward(pre) : x;
-    const out = this.conv2.forward(relu(this.bn2.forward(this.conv1.forward(pre))));
-    return add(out, shortcut);
+    const out = convBnAct(pre, this.conv1, this.bn2, { act: this.relu });
+    return convBnAct(out, this.conv2, null, { residual: shortcut });
   }
 
   zeroInitLastBn(): void {
@@ -58,6 +63,7 @@ export class PreActBottleneck extends ResidualBlock {
   bn3: BatchNorm2d;
   conv3: Conv2d;
   downsample: Module | null = null;
+  relu = new ReLU();
 
   constructor(a: PreActArgs) {
     super();
@@ -72,12 +78,11 @@ export class PreActBottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const pre = relu(this.bn1.forward(x));
+    const pre = this.relu.forward(this.bn1.forward(x));
     const shortcut = this.downsample ? this.downsample.forward(pre) : x;
-    let out = this.conv1.forward(pre);
-    out = this.conv2.forward(relu(this.bn2.forward(out)));
-    out = this.conv3.forward(relu(this.bn3.forward(out)));
-    return add(out, shortcut);
+    let out = convBnAct(pre, this.conv1, this.bn2, { act: this.relu });
+    out = convBnAct(out, this.conv2, this.bn3, { act: this.relu });
+    return convBnAct(out, this.conv3, null, { residual: shortcut });
   }
 
   zeroInitLastBn(): void {
@@ -93,13 +98,8 @@ export interface PreActOptions {
   zeroInitResidual?: boolean;
 }
 
-function makeStage(block: PreActBlockType, inPlanes: number, planes: number, n: number, stride: number): Sequential {
-  const units: Module[] = [];
-  for (let i = 0; i < n; i++) {
-    units.push(new block({ inPlanes: i === 0 ? inPlanes : planes * block.expansion, planes, stride: i === 0 ? stride : 1 }));
-  }
-  return new Sequential(...units);
-}
+const preActStage = (block: PreActBlockType, inPlanes: number, planes: number, n: number, stride: number): Sequential =>
+  makeStage(n, inPlanes, planes * block.expansion, stride, (u) => new block({ inPlanes: u.inPlanes, planes, stride: u.stride }));
 
 /** ImageNet-style pre-activation ResNet: conv1 7×7/2, maxpool, four stages, final BN → ReLU, pool, fc. */
 export class PreActResNet extends Module {
@@ -121,10 +121,10 @@ export class PreActResNet extends Module {
     this.inChannels = inChannels;
     this.conv1 = new Conv2d(inChannels, 64, 7, { stride: 2, padding: 3, bias: false });
     const e = block.expansion;
-    this.layer1 = makeStage(block, 64, 64, layers[0], 1);
-    this.layer2 = makeStage(block, 64 * e, 128, layers[1], 2);
-    this.layer3 = makeStage(block, 128 * e, 256, layers[2], 2);
-    this.layer4 = makeStage(block, 256 * e, 512, layers[3], 2);
+    this.layer1 = preActStage(block, 64, 64, layers[0], 1);
+    this.layer2 = preActStage(block, 64 * e, 128, layers[1], 2);
+    this.layer3 = preActStage(block, 128 * e, 256, layers[2], 2);
+    this.layer4 = preActStage(block, 256 * e, 512, layers[3], 2);
     this.bn = new BatchNorm2d(512 * e);
     this.fc = new Linear(512 * e, numClasses);
     initResNet(this, zeroInitResidual);
@@ -158,9 +158,9 @@ export class PreActCifarResNet extends Module {
     this.inChannels = inChannels;
     const e = block.expansion;
     this.conv1 = conv3x3(inChannels, 16);
-    this.layer1 = makeStage(block, 16, 16, n, 1);
-    this.layer2 = makeStage(block, 16 * e, 32, n, 2);
-    this.layer3 = makeStage(block, 32 * e, 64, n, 2);
+    this.layer1 = preActStage(block, 16, 16, n, 1);
+    this.layer2 = preActStage(block, 16 * e, 32, n, 2);
+    this.layer3 = preActStage(block, 32 * e, 64, n, 2);
     this.bn = new BatchNorm2d(64 * e);
     this.fc = new Linear(64 * e, numClasses);
     initResNet(this, zeroInitResidual);

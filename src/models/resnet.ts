@@ -1,30 +1,19 @@
 import { checkArg, ShapeError, ValueError } from '../errors.js';
 import { shortcutA } from '../ops/conv.js';
-import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/movement.js';
 import { fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { isGradEnabled } from '../autograd.js';
-import { convBnAct, inferenceFusion } from '../ops/fused.js';
-import { releaseForReuse } from '../ops/reuse.js';
-
-/** Eval mode under noGrad: BatchNorm is folded into the convs and ReLU/residual fused (ops/fused.ts). */
-export const fused = (m: Module): boolean => !m.training && !isGradEnabled() && inferenceFusion();
-
-/** downsample = Sequential(conv1x1, BatchNorm2d) as one fused op, or any other module as it is. */
-export function fusedShortcut(ds: Module | null, x: Tensor): Tensor {
-  if (ds instanceof Sequential && ds.length === 2 && ds.at(0) instanceof Conv2d && ds.at(1) instanceof BatchNorm2d) {
-    return convBnAct(x, ds.at(0) as Conv2d, ds.at(1) as BatchNorm2d);
-  }
-  return ds ? ds.forward(x) : x;
-}
+import { convBnAct } from '../fusion/conv-bn.js';
 
 /**
  * torchvision's ResNet family (models/resnet.py, "v1.5": the bottleneck strides on its 3×3), built from a stage
  * config. Field names are the state-dict keys, so torchvision checkpoints load by their own names.
+ *
+ * Each conv → BN (→ + shortcut) (→ ReLU) runs through convBnAct: the modules' own forwards when training, one fused
+ * kernel in eval mode without gradients (fusion/conv-bn.ts). The forward is the same either way.
  */
 
 /** 3×3 conv with padding = dilation, no bias (torchvision's conv3x3). */
@@ -80,17 +69,9 @@ export class BasicBlock extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    if (fused(this)) {
-      const out = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      const identity = fusedShortcut(this.downsample, x);
-      const y = convBnAct(out, this.conv2, this.bn2, { residual: identity, relu: true });
-      releaseForReuse(out, identity.data !== x.data ? identity : null);
-      return y;
-    }
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
+    const out = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity));
+    return convBnAct(out, this.conv2, this.bn2, { residual: identity, act: this.relu });
   }
 
   zeroInitLastBn(): void {
@@ -126,25 +107,37 @@ export class Bottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    if (fused(this)) {
-      const out1 = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      const out2 = convBnAct(out1, this.conv2, this.bn2, { relu: true });
-      releaseForReuse(out1);
-      const identity = fusedShortcut(this.downsample, x);
-      const y = convBnAct(out2, this.conv3, this.bn3, { residual: identity, relu: true });
-      releaseForReuse(out2, identity.data !== x.data ? identity : null);
-      return y;
-    }
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
+    let out = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
+    out = convBnAct(out, this.conv2, this.bn2, { act: this.relu });
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity));
+    return convBnAct(out, this.conv3, this.bn3, { residual: identity, act: this.relu });
   }
 
   zeroInitLastBn(): void {
     if (this.bn3.weight) constant_(this.bn3.weight, 0);
   }
+}
+
+/** Where a unit sits in its stage: what makeStage passes to the unit factory. */
+export interface StageUnit {
+  /** 0 for the stage's first unit. */
+  index: number;
+  /** The unit's input channels: the stage's input for the first unit, the stage's output after. */
+  inPlanes: number;
+  /** The stage's stride for the first unit, 1 after. */
+  stride: number;
+}
+
+/**
+ * One stage of n residual units (torchvision's _make_layer; the CIFAR and pre-activation nets use it too): the
+ * first unit takes the stage's input width and stride, the others the stage's output width and stride 1.
+ */
+export function makeStage(n: number, inPlanes: number, outPlanes: number, stride: number, unit: (u: StageUnit) => Module): Sequential {
+  const units: Module[] = [];
+  for (let index = 0; index < n; index++) {
+    units.push(unit({ index, inPlanes: index === 0 ? inPlanes : outPlanes, stride: index === 0 ? stride : 1 }));
+  }
+  return new Sequential(...units);
 }
 
 /** A stage config: torchvision's ResNet.__init__ arguments. */
@@ -215,38 +208,21 @@ export class ResNet extends Module {
       this._dilation *= stride;
       stride = 1;
     }
-    if (stride !== 1 || this._inPlanes !== planes * block.expansion) {
-      downsample = new Sequential(conv1x1(this._inPlanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
+    const outPlanes = planes * block.expansion;
+    if (stride !== 1 || this._inPlanes !== outPlanes) {
+      downsample = new Sequential(conv1x1(this._inPlanes, outPlanes, stride), new BatchNorm2d(outPlanes));
     }
-    const units: Module[] = [
-      new block({ inPlanes: this._inPlanes, planes, stride, downsample, groups: this._groups, baseWidth: this._baseWidth, dilation: previousDilation }),
-    ];
-    this._inPlanes = planes * block.expansion;
-    for (let i = 1; i < blocks; i++) {
-      units.push(new block({ inPlanes: this._inPlanes, planes, stride: 1, downsample: null, groups: this._groups, baseWidth: this._baseWidth, dilation: this._dilation }));
-    }
-    return new Sequential(...units);
+    const stage = makeStage(blocks, this._inPlanes, outPlanes, stride, (u) => new block({
+      inPlanes: u.inPlanes, planes, stride: u.stride, downsample: u.index === 0 ? downsample : null,
+      groups: this._groups, baseWidth: this._baseWidth, dilation: u.index === 0 ? previousDilation : this._dilation,
+    }));
+    this._inPlanes = outPlanes;
+    return stage;
   }
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    if (fused(this)) {
-      // Inference: every activation made here dies here, so each is handed back for reuse once read.
-      const stem = convBnAct(x, this.conv1, this.bn1, { relu: true });
-      let y = this.maxpool.forward(stem);
-      releaseForReuse(stem);
-      for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
-        for (let i = 0; i < layer.length; i++) {
-          const next = layer.at(i).forward(y);
-          if (next.data !== y.data) releaseForReuse(y);
-          y = next;
-        }
-      }
-      const pooled = this.avgpool.forward(y);
-      releaseForReuse(y);
-      return this.fc.forward(flatten(pooled, 1));
-    }
-    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    let y = this.maxpool.forward(convBnAct(x, this.conv1, this.bn1, { act: this.relu }));
     y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
     return this.fc.forward(flatten(this.avgpool.forward(y), 1));
   }

@@ -1,9 +1,8 @@
 import { noGrad } from '../autograd.js';
-import { withoutFusion } from '../ops/fused.js';
 import { fmt } from '../shape.js';
-import { zeros, type Tensor } from '../tensor.js';
+import { zeros } from '../tensor.js';
 import { Conv2d, Linear } from '../nn/layers.js';
-import type { Module } from '../nn/module.js';
+import type { Module, RemovableHandle } from '../nn/module.js';
 
 /** One line of a model summary. */
 export interface SummaryRow {
@@ -38,29 +37,27 @@ export function summary(model: Module, inputShape: readonly number[]): Summary {
   const mods = model.namedModules().slice(1);
   const depthOf = (name: string): number => name.split('.').length - 1;
   const saved = model.training;
-  const patched: Module[] = [];
+  const handles: RemovableHandle[] = [];
   for (const [name, m] of mods) {
     const row: SummaryRow = { name, type: m.typeName, depth: depthOf(name), outputShape: null, params: 0, macs: 0 };
     for (const [, p] of m.ownParameters()) row.params += p.size;
     rows.push(row);
-    const orig = m.forward;
-    patched.push(m);
-    (m as { forward: (x: Tensor) => Tensor }).forward = (x: Tensor): Tensor => {
-      const y = orig.call(m, x);
-      row.outputShape = y.shape.slice();
-      if (m instanceof Conv2d) {
-        row.macs += y.size * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
-      } else if (m instanceof Linear) {
-        row.macs += (y.size / m.outFeatures) * m.inFeatures * m.outFeatures;
-      }
-      return y;
-    };
+    handles.push(
+      m.registerForwardHook((_, _x, y) => {
+        row.outputShape = y.shape.slice();
+        if (m instanceof Conv2d) {
+          row.macs += y.size * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
+        } else if (m instanceof Linear) {
+          row.macs += (y.size / m.outFeatures) * m.inFeatures * m.outFeatures;
+        }
+      }),
+    );
   }
   try {
     model.eval();
-    noGrad(() => withoutFusion(() => model.forward(zeros(inputShape))));
+    noGrad(() => model.forward(zeros(inputShape)));
   } finally {
-    for (const m of patched) delete (m as { forward?: unknown }).forward;
+    for (const h of handles) h.remove();
     model.train(saved);
   }
   const totalParams = model.parameters().reduce((s, p) => s + p.size, 0);

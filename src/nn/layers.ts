@@ -1,4 +1,5 @@
 import { ShapeError, ValueError } from '../errors.js';
+import { convBnAct } from '../fusion/conv-bn.js';
 import { conv2d, pair, type Pair } from '../ops/conv.js';
 import { relu } from '../ops/elementwise.js';
 import { dropout, linear } from '../ops/linear.js';
@@ -258,7 +259,10 @@ export class Dropout extends Module {
   }
 }
 
-/** torch.nn.Sequential: children named 0, 1, … applied in order. */
+/**
+ * torch.nn.Sequential: children named 0, 1, … applied in order. A Conv2d directly followed by a BatchNorm2d (and a
+ * ReLU) runs through convBnAct: one fused kernel in eval mode without gradients (fusion/conv-bn.ts).
+ */
 export class Sequential extends Module {
   private readonly _layers: Module[];
   constructor(...layers: Module[]) {
@@ -277,8 +281,18 @@ export class Sequential extends Module {
     return this._layers.map((m, i) => [String(i), m]);
   }
   forward(x: Tensor): Tensor {
+    const layers = this._layers;
     let y = x;
-    for (const m of this._layers) y = m.forward(y);
+    for (let i = 0; i < layers.length; i++) {
+      const m = layers[i]!, bn = layers[i + 1];
+      if (m instanceof Conv2d && bn instanceof BatchNorm2d) {
+        const act = layers[i + 2] instanceof ReLU ? (layers[i + 2] as ReLU) : null;
+        y = convBnAct(y, m, bn, { act });
+        i += act ? 2 : 1;
+      } else {
+        y = m.forward(y);
+      }
+    }
     return y;
   }
 }

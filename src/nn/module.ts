@@ -2,6 +2,16 @@ import { StateDictError } from '../errors.js';
 import { fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
+/** A forward pre-hook: sees the input before forward; may return a replacement input. */
+export type ForwardPreHook<M extends Module = Module> = (module: M, input: Tensor) => Tensor | void;
+/** A forward hook: sees the input and output after forward; may return a replacement output. */
+export type ForwardHook<M extends Module = Module> = (module: M, input: Tensor, output: Tensor) => Tensor | void;
+
+/** What registerForwardHook returns: `remove()` unregisters the hook (again: no effect), like torch's RemovableHandle. */
+export interface RemovableHandle {
+  remove(): void;
+}
+
 /**
  * Base class of every layer and model (torch.nn.Module). Parameters are the Tensor fields of a module, buffers are
  * registered with `registerBuffer` under their torchvision names, and submodules are the Module fields; dotted names
@@ -12,6 +22,9 @@ export abstract class Module {
   /** Training mode (BatchNorm uses batch statistics, Dropout drops). Set with train()/eval(). */
   training = true;
   private readonly _buffers = new Map<string, Tensor>();
+  private readonly _forwardPreHooks = new Map<number, ForwardPreHook>();
+  private readonly _forwardHooks = new Map<number, ForwardHook>();
+  private _nextHookId = 0;
 
   abstract forward(x: Tensor): Tensor;
 
@@ -148,6 +161,64 @@ export abstract class Module {
       if (src) t.data.set(src.data);
     }
     return { missingKeys: missing, unexpectedKeys: unexpected };
+  }
+
+  /**
+   * Registers a hook called before every forward of this module (torch's register_forward_pre_hook): hook(module,
+   * input); a returned tensor replaces the input. Hooks run in registration order.
+   */
+  registerForwardPreHook(hook: ForwardPreHook<this>): RemovableHandle {
+    return this.addHook(this._forwardPreHooks, hook as ForwardPreHook);
+  }
+
+  /**
+   * Registers a hook called after every forward of this module (torch's register_forward_hook): hook(module, input,
+   * output); a returned tensor replaces the output. Hooks run in registration order. A hooked conv, BatchNorm or
+   * ReLU always runs its own forward: inference fusion leaves it out (see fusion/conv-bn.ts), so the hook sees it.
+   */
+  registerForwardHook(hook: ForwardHook<this>): RemovableHandle {
+    return this.addHook(this._forwardHooks, hook as ForwardHook);
+  }
+
+  /** True when a forward hook or pre-hook is registered on this module. */
+  hasForwardHooks(): boolean {
+    return this._forwardHooks.size > 0 || this._forwardPreHooks.size > 0;
+  }
+
+  // Hooks run around `forward` itself, so that every caller (a parent's forward, a user) triggers them: while any
+  // hook is registered, the instance carries its own `forward` that runs the hooks around its class's forward.
+  private addHook<H>(hooks: Map<number, H>, hook: H): RemovableHandle {
+    const id = this._nextHookId++;
+    hooks.set(id, hook);
+    if (!Object.prototype.hasOwnProperty.call(this, 'forward')) {
+      const inner = Object.getPrototypeOf(this).forward as (x: Tensor) => Tensor;
+      Object.defineProperty(this, 'forward', { value: (x: Tensor) => this.runHooked(inner, x), configurable: true, writable: true, enumerable: false });
+    }
+    return {
+      remove: () => {
+        hooks.delete(id);
+        if (!this.hasForwardHooks()) delete (this as { forward?: unknown }).forward;
+      },
+    };
+  }
+
+  private runHooked(inner: (x: Tensor) => Tensor, x: Tensor): Tensor {
+    for (const h of [...this._forwardPreHooks.values()]) {
+      const r = h(this, x);
+      if (r !== undefined) x = r;
+    }
+    let y = inner.call(this, x);
+    for (const h of [...this._forwardHooks.values()]) {
+      const r = h(this, x, y);
+      if (r !== undefined) y = r;
+    }
+    return y;
+  }
+
+  /** Sets requiresGrad on every parameter (torch's requires_grad_): false freezes the module for fine-tuning. */
+  requiresGrad_(requiresGrad = true): this {
+    for (const p of this.parameters()) p.requiresGrad = requiresGrad;
+    return this;
   }
 
   /** Training mode on (or off) for this module and every submodule. */

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, gradTarget } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   batchNormBackward,
@@ -7,8 +7,10 @@ import {
   batchNormTrainForward,
   type BatchNormParams,
 } from '../kernels/batchnorm.js';
-import { alloc, fmt } from '../shape.js';
+import { alloc, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { add, relu } from './elementwise.js';
+import { gradBuffer } from '../fusion/arena.js';
 
 export interface BatchNormOptions {
   /** Normalize with the batch statistics and update the running ones (default false: use the running stats). */
@@ -20,28 +22,45 @@ export interface BatchNormOptions {
   numBatchesTracked?: Tensor | null;
 }
 
-const bnTrainOp = defineOp('batchNorm2d', {
-  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: BatchNormParams, stats: { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }) {
-    const y = new Tensor(alloc('batchNorm2d', x.size), x.shape);
-    batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p);
-    ctx.save(x);
-    ctx.weight = weight;
-    ctx.p = p;
-    ctx.stats = stats;
-    return y;
-  },
-  backward(ctx, dy) {
-    const [x] = ctx.saved as [Tensor];
-    const w = ctx.weight as Tensor | null;
-    const p = ctx.p as BatchNormParams;
-    const { mean, invstd } = ctx.stats as { mean: Float32Array; invstd: Float32Array };
-    const dx = ctx.needs[0] ? new Tensor(alloc('batchNorm2d', x.size), x.shape) : null;
-    const dw = ctx.needs[1] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
-    const db = ctx.needs[2] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
-    batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p);
-    return [dx, dw, db];
-  },
-});
+interface TrainStats { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }
+
+/**
+ * Training-mode BN; the fused variant is relu(bn(x) + residual) (residual optional), saving its output for the
+ * ReLU mask. Arguments: x, weight, bias, residual, params, stats.
+ */
+function bnTrainFamily(name: string, relu: boolean) {
+  return defineOp(name, {
+    forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
+      const y = new Tensor(alloc(name, x.size), x.shape);
+      const fuse = { relu, residual: residual?.data ?? null };
+      batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, fuse);
+      ctx.save(x);
+      ctx.y = relu ? y.data : null;
+      ctx.weight = weight;
+      ctx.p = p;
+      ctx.stats = stats;
+      return y;
+    },
+    backward(ctx, dy) {
+      const [x] = ctx.saved as [Tensor];
+      const w = ctx.weight as Tensor | null;
+      const p = ctx.p as BatchNormParams;
+      const { mean, invstd } = ctx.stats as TrainStats;
+      const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size), x.shape) : null;
+      const dw = ctx.needs[1] ? gradTarget(ctx, 1, name, [p.c]) : null;
+      const db = ctx.needs[2] ? gradTarget(ctx, 2, name, [p.c]) : null;
+      const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
+      batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
+        reluOut: ctx.y as Float32Array | null,
+        dresidual: dres?.data ?? null,
+      });
+      return [dx, dw, db, dres];
+    },
+  });
+}
+
+const bnTrainOp = bnTrainFamily('batchNorm2d', false);
+const bnReluTrainOp = bnTrainFamily('batchNormRelu2d', true);
 
 const bnEvalOp = defineOp('batchNorm2d', {
   forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor, rv: Tensor, p: BatchNormParams) {
@@ -76,6 +95,38 @@ export function batchNorm2d(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
+  return batchNormImpl('batchNorm2d', false, x, runningMean, runningVar, weight, bias, opts);
+}
+
+/**
+ * relu(batchNorm2d(x, …) + residual) as one op (residual optional, same shape as x): the same values and gradients
+ * as PyTorch's F.relu(F.batch_norm(…) + residual) — batch statistics and the unbiased running-variance update in
+ * training — without the intermediate tensors. In training mode the fused kernels normalize, add and clamp in one
+ * pass and mask the gradient inside the BN backward; in eval mode it is the ops composed. The sum is rounded to
+ * float32 once (PyTorch rounds the BN output, then the sum).
+ */
+export function batchNormRelu2d(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: BatchNormOptions & { residual?: Tensor | null } = {},
+): Tensor {
+  return batchNormImpl('batchNormRelu2d', true, x, runningMean, runningVar, weight, bias, opts, opts.residual ?? null);
+}
+
+function batchNormImpl(
+  op: string,
+  fuseRelu: boolean,
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions,
+  residual: Tensor | null = null,
+): Tensor {
   const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
   const shapes = [
     `input ${fmt(x.shape)}`,
@@ -83,38 +134,44 @@ export function batchNorm2d(
     runningVar && `running_var ${fmt(runningVar.shape)}`,
     weight && `weight ${fmt(weight.shape)}`,
     bias && `bias ${fmt(bias.shape)}`,
+    residual && `residual ${fmt(residual.shape)}`,
   ].filter(Boolean).join(', ');
   if (x.ndim !== 4 && x.ndim !== 2 && x.ndim !== 3) {
-    throw new ShapeError('batchNorm2d', `expected 2-D, 3-D or 4-D input (N, C, ...), got ${x.ndim}-D input of shape ${fmt(x.shape)}`);
+    throw new ShapeError(op, `expected 2-D, 3-D or 4-D input (N, C, ...), got ${x.ndim}-D input of shape ${fmt(x.shape)}`);
   }
   const n = x.shape[0]!, c = x.shape[1]!;
   const hw = x.shape.slice(2).reduce((a, b) => a * b, 1);
   for (const t of [runningMean, runningVar, weight, bias]) {
     if (t && (t.ndim !== 1 || t.shape[0] !== c)) {
-      throw new ShapeError('batchNorm2d', `running stats, weight and bias must have shape [${c}] (one per channel); ${shapes}`);
+      throw new ShapeError(op, `running stats, weight and bias must have shape [${c}] (one per channel); ${shapes}`);
     }
   }
-  if (!(eps > 0)) throw new ValueError('batchNorm2d', `eps must be positive, got ${eps}; ${shapes}`);
+  if (!(eps > 0)) throw new ValueError(op, `eps must be positive, got ${eps}; ${shapes}`);
+  if (residual && !sameShape(residual.shape, x.shape)) {
+    throw new ShapeError(op, `residual must have the input's shape; ${shapes}`);
+  }
   const p: BatchNormParams = { n, c, hw, eps };
   if (!training) {
-    if (!runningMean || !runningVar) throw new ValueError('batchNorm2d', `running_mean and running_var must be defined in evaluation mode; ${shapes}`);
-    return bnEvalOp(x, weight, bias, runningMean, runningVar, p);
+    if (!runningMean || !runningVar) throw new ValueError(op, `running_mean and running_var must be defined in evaluation mode; ${shapes}`);
+    const y = bnEvalOp(x, weight, bias, runningMean, runningVar, p);
+    const sum = residual ? add(y, residual) : y;
+    return fuseRelu ? relu(sum) : sum;
   }
   const count = n * hw;
   if (count <= 1) {
-    throw new ValueError('batchNorm2d', `Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`);
+    throw new ValueError(op, `Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`);
   }
   const stats = { mean: new Float32Array(c), invstd: new Float32Array(c), varUnbiased: new Float32Array(c) };
-  const y = bnTrainOp(x, weight, bias, p, stats);
+  const y = (fuseRelu ? bnReluTrainOp : bnTrainOp)(x, weight, bias, residual, p, stats);
   if (runningMean && runningVar) {
     let factor: number;
     const nbt = opts.numBatchesTracked;
     if (nbt) nbt.data[0]! += 1;
     if (momentum === null) {
-      if (!nbt) throw new ValueError('batchNorm2d', `momentum=null (cumulative average) needs the numBatchesTracked buffer; ${shapes}`);
+      if (!nbt) throw new ValueError(op, `momentum=null (cumulative average) needs the numBatchesTracked buffer; ${shapes}`);
       factor = 1 / nbt.data[0]!;
     } else {
-      if (!(momentum >= 0 && momentum <= 1)) throw new ValueError('batchNorm2d', `momentum must be in [0, 1] or null, got ${momentum}; ${shapes}`);
+      if (!(momentum >= 0 && momentum <= 1)) throw new ValueError(op, `momentum must be in [0, 1] or null, got ${momentum}; ${shapes}`);
       factor = momentum;
     }
     const rm = runningMean.data, rv = runningVar.data;

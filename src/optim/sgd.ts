@@ -4,6 +4,8 @@
  */
 
 import { ValueError } from '../errors.js';
+import { sgdUpdate } from '../kernels/optim.js';
+import { allocShared } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkLr, checkWeightDecay, Optimizer, type ParamGroupInput, type StateKeys } from './optimizer.js';
 
@@ -78,37 +80,23 @@ export class SGD extends Optimizer<SGDOptions> {
       for (const p of group.params) {
         const g = this.gradData(p, index++);
         if (g === null) continue;
-        const x = p.data;
-        const n = x.length;
         if (momentum === 0) {
-          for (let i = 0; i < n; i++) {
-            let d = maximize ? -g[i]! : g[i]!;
-            if (wd !== 0) d = fround(d + wd * x[i]!);
-            x[i] = x[i]! + negLr * d;
-          }
+          sgdUpdate(p.data, null, g, { negLr, wd, mu: 0, damp, nesterov, maximize, first: false });
           continue;
         }
         let st = this.state.get(p);
         let buf = st?.momentum_buffer;
         const first = !(buf instanceof Float32Array);
         if (first) {
-          buf = new Float32Array(n);
+          // Shared memory (as the parameters are): the threaded update reads and writes it in place.
+          buf = allocShared('SGD', p.data.length);
           if (st === undefined) {
             st = {};
             this.state.set(p, st);
           }
           st.momentum_buffer = buf;
         }
-        const b = buf as Float32Array;
-        for (let i = 0; i < n; i++) {
-          let d = maximize ? -g[i]! : g[i]!;
-          if (wd !== 0) d = fround(d + wd * x[i]!);
-          // torch: buf = clone(d) at the first step, else buf.mul_(momentum).add_(d, alpha=1 - dampening)
-          const bi = first ? d : fround(fround(b[i]! * mu) + damp * d);
-          b[i] = bi;
-          d = nesterov ? fround(d + mu * bi) : bi;
-          x[i] = x[i]! + negLr * d;
-        }
+        sgdUpdate(p.data, buf as Float32Array, g, { negLr, wd, mu, damp, nesterov, maximize, first });
       }
     }
   }

@@ -21,11 +21,12 @@
 
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { ResnetTsError } from '../errors.js';
-import type { ParallelBackend, Task, TaskBuffer, TaskFn } from '../kernels/parallel.js';
+import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
   ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, beatAge, beatClock, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, UNITS, WORD, WORKER_UNITS, drainUnits, openWord,
   type ErrorMessage, type ExitMessage, type RunMessage,
 } from './protocol.js';
+import { stageTask } from './staging.js';
 
 /** Where the pool's scripts are (compiled .js files). */
 export interface PoolScripts {
@@ -138,7 +139,7 @@ export class WorkerPool implements ParallelBackend {
   run(task: Task, fn: TaskFn): void {
     if (this.broken) throw new ResnetTsError('parallel', 'the worker pool is not usable (a worker exited); build a new one');
     if (task.units > MAX_UNITS) throw new ResnetTsError('parallel', `task '${task.kernel}' has ${task.units} units, more than ${MAX_UNITS}`);
-    const { bufs, copyBack } = this.stage(task);
+    const { bufs, copyBack } = stageTask(task, this.staging);
     const ctrl = this.ctrl;
     const seq = (this.seq = (this.seq + 1) | 0);
     const units = task.units;
@@ -237,36 +238,5 @@ export class WorkerPool implements ParallelBackend {
       }
     }
     return out;
-  }
-
-  // Copies non-shared buffers into shared staging buffers (reused across calls). The same array named twice is
-  // staged once.
-  private stage(task: Task): { bufs: Record<string, TaskBuffer | null>; copyBack: [TaskBuffer, TaskBuffer][] } {
-    let slot = 0;
-    const seen = new Map<TaskBuffer, TaskBuffer>();
-    const bufs: Record<string, TaskBuffer | null> = {};
-    const copyBack: [TaskBuffer, TaskBuffer][] = [];
-    for (const [name, b] of Object.entries(task.bufs)) {
-      if (b === null || b.buffer instanceof SharedArrayBuffer) {
-        bufs[name] = b;
-        continue;
-      }
-      let s = seen.get(b);
-      if (s === undefined) {
-        const bytes = b.byteLength;
-        let sab = this.staging[slot];
-        if (sab === undefined || sab.byteLength < bytes) {
-          sab = new SharedArrayBuffer(Math.max(bytes, 1024));
-          this.staging[slot] = sab;
-        }
-        slot++;
-        s = b instanceof Float64Array ? new Float64Array(sab, 0, b.length) : new Float32Array(sab, 0, b.length);
-        if (!task.overwrites?.includes(name)) s.set(b);
-        seen.set(b, s);
-        if (task.writes.includes(name)) copyBack.push([b, s]);
-      }
-      bufs[name] = s;
-    }
-    return { bufs, copyBack };
   }
 }

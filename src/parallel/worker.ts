@@ -1,12 +1,9 @@
-// A compute worker of the pool (spawned by supervisor.ts). It imports the kernel modules, which register their
-// task functions, then runs units of each call it is told about: see protocol.ts.
+// A compute worker of the pool (spawned by supervisor.ts). It imports the kernel modules (kernels/tasks.ts), which
+// register their task functions, then runs units of each call it is told about: see protocol.ts.
 
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
-import '../kernels/gemm.js';
-import '../kernels/conv2d.js';
-import '../kernels/winograd.js';
-import '../kernels/pool.js';
+import '../kernels/tasks.js';
 import './diagnostics.js';
 import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
 
@@ -23,7 +20,7 @@ port.on('message', (msg: RunMessage) => {
   if (msg.type !== 'run' || Atomics.load(ctrl, SEQ) !== msg.seq) return; // a call that is already over
   const found = taskFunction(msg.kernel);
   const fn: TaskFn = found ?? (() => {
-    throw new Error(`no task function registered as '${msg.kernel}' in the worker (is its module imported by worker.ts?)`);
+    throw new Error(`no task function registered as '${msg.kernel}' in the worker (is its module listed in kernels/tasks.ts?)`);
   });
   let reported = false;
   Atomics.store(ctrl, BUSY + index, 1);

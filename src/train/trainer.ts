@@ -1,7 +1,9 @@
 import { noGrad } from '../autograd.js';
+import { withArena } from '../fusion/arena.js';
 import { ValueError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
+import type { MapDataset } from '../data/map-dataset.js';
 import type { Transform } from '../data/transforms.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';
@@ -53,17 +55,19 @@ export function countCorrect(logits: Tensor, y: Int32Array): number {
 }
 
 /** Loss and accuracy of `model` in eval mode over a dataset (restores the model's mode). */
-export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number; transform?: Transform } = {}): EvalResult {
+export function evaluate(model: Module, ds: Dataset | MapDataset, opts: { batchSize?: number; transform?: Transform; numWorkers?: number } = {}): EvalResult {
   if (ds.length === 0) throw new ValueError('evaluate', 'the dataset is empty: nothing to evaluate');
   const was = model.training;
   model.eval();
   let loss = 0;
   let correct = 0;
+  let n = 0; // items batched (a map-style dataset may skip bad files)
   try {
-    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform });
+    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? 256, transform: opts.transform, numWorkers: opts.numWorkers });
     noGrad(() => {
       for (const { x, y } of loader.epochBatches(0)) {
-        const logits = model.forward(x);
+        n += y.length;
+        const logits = withArena(() => model.forward(x));
         loss += crossEntropy(logits, y, { reduction: 'sum' }).item();
         correct += countCorrect(logits, y);
       }
@@ -71,7 +75,7 @@ export function evaluate(model: Module, ds: Dataset, opts: { batchSize?: number;
   } finally {
     model.train(was);
   }
-  const n = ds.length;
+  if (n === 0) throw new ValueError('evaluate', `every one of the ${ds.length} items was skipped: nothing to evaluate`);
   return { loss: loss / n, accuracy: correct / n, error: 1 - correct / n, n };
 }
 
@@ -118,7 +122,9 @@ export function* trainSteps(o: TrainEpochOptions): Generator<StepInfo, { loss: n
     if (t.steps >= stepsPerEpoch) break;
     const t0 = performance.now();
     const lr = optimizer.paramGroups[0]!.lr;
-    optimizer.zeroGrad();
+    // Zeroed in place (PyTorch 1.13's default): the backward then accumulates every parameter's gradient into its
+    // existing .grad, so a step allocates no parameter gradients.
+    optimizer.zeroGrad(false);
     const logits = model.forward(x);
     const loss = crossEntropy(logits, y);
     loss.backward();

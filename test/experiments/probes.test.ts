@@ -117,7 +117,7 @@ describe('responseStds', () => {
       const x = randn([5, 1, 8, 8]);
       const got = responseStds(model, x);
       expect(model.training).toBe(true);
-      expect(model.blocks().every((b) => b._probe === null)).toBe(true);
+      expect(model.blocks().every((b) => !b.bn2.hasForwardHooks())).toBe(true);
 
       model.eval();
       const want: number[] = [];

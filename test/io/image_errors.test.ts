@@ -127,7 +127,7 @@ const cases: [string, Uint8Array, RegExp][] = [
   ['jpeg: hierarchical SOF5', patched(jpg, [[sof + 1, 0xc5]]), /^\[jpeg\] SOF5 at byte \d+: hierarchical \(differential\) JPEG is unsupported/],
   ['jpeg: 12-bit precision (SOF1)', patched(jpg, [[sof + 1, 0xc1], [sof + 4, 12]]), /^\[jpeg\] SOF1 at byte \d+: 12-bit precision is unsupported/],
   ['jpeg: height 0 (DNL)', patched(jpg, [[sof + 5, 0], [sof + 6, 0]]), /^\[jpeg\] SOF0 at byte \d+: height 0 \(defined later by DNL\) is unsupported/],
-  ['jpeg: 4 components (CMYK)', patched(jpg, [[sof + 9, 4]]), /^\[jpeg\] SOF0 at byte \d+: 4-component \(CMYK\/YCCK\) JPEG is unsupported/],
+  ['jpeg: 5 components', patched(jpg, [[sof + 9, 5]]), /^\[jpeg\] SOF0 at byte \d+: 5 components is unsupported \(only 1, 3 or 4\)/],
   ['jpeg: 2 components', patched(jpg, [[sof + 9, 2]]), /^\[jpeg\] SOF0 at byte \d+: 2 components is unsupported/],
   ['jpeg: sampling factor 0', patched(jpg, [[sof + 11, 0x00]]), /^\[jpeg\] SOF0 at byte \d+: component 1 has sampling factors 0x0/],
   ['jpeg: size implausible for the file', patched(jpg, [[sof + 5, 0x30], [sof + 7, 0x30]]), /^\[jpeg\] SOF0 at byte \d+: 12321x12305 needs \d+ blocks, more than the \d+ bytes after it \(up to EOI\) can encode/],

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dgemmAcc, sgemm, sgemmNaive, sgemmRange, type GemmOpts } from '../../src/kernels/gemm.js';
+import { hasSimd128, kernelBackend, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // Case: op(A) m×k, op(B) k×n, stored with optional transposes, leading dims ≥ the row length, and offsets.
@@ -65,16 +66,57 @@ describe('sgemmNaive (the reference itself)', () => {
   });
 });
 
+it('Node ≥ 20 validates WebAssembly SIMD128 (so the default backend is simd)', () => {
+  expect(hasSimd128).toBe(true);
+});
+
+describe('summation: float32 only within blocks of 64 terms, the total carried in float64', () => {
+  // a = 1…1, b = (1, 2⁻²⁴, 2⁻²⁴, …): in float32, 1 + 2⁻²⁴ rounds back to 1, so a float32 sum over all of k loses
+  // every small term (1), a float64 sum keeps them all (1 + 4095·2⁻²⁴). Blocks of 64 lose at most the 63 of the
+  // first block: 1 + 4032·2⁻²⁴ on the SIMD backend (exactly representable in float32), the exact sum on js.
+  const k = 4096;
+  const a = new Float32Array(k).fill(1), b = new Float32Array(k).fill(2 ** -24);
+  b[0] = 1;
+  for (const [backend, want] of [['simd', 1 + 4032 * 2 ** -24], ['js', Math.fround(1 + 4095 * 2 ** -24)]] as const) {
+    it(`${backend}: 1×1 GEMM over k = ${k} gives ${want}`, () => {
+      const old = setKernelBackend(backend);
+      try {
+        const c = new Float32Array(1);
+        sgemm(c, a, b, 1, 1, k);
+        expect(c[0]).toBe(want);
+        const c64 = new Float64Array(1);
+        dgemmAcc(c64, a, b, 1, 1, k);
+        expect(c64[0]).toBe(backend === 'js' ? 1 + 4095 * 2 ** -24 : want);
+      } finally {
+        setKernelBackend(old);
+      }
+    });
+  }
+});
+
+// Each backend against the reference: the asm.js/JS kernels sum in the reference's order in float64, so they give
+// the same bits; the SIMD kernels sum blocks of ≤ 64 float32 products in float32 and carry the total in float64,
+// so they are checked to the float32-op tolerance (atol 1e-5·max|ref| + rtol 1e-4).
+for (const backend of ['js', 'simd'] as KernelBackend[]) {
+describe(`${backend} backend`, () => {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(backend);
+    expect(kernelBackend()).toBe(backend);
+  });
+  afterAll(() => void setKernelBackend(old));
+  const matches = backend === 'js' ? assertIdentical : (what: string, got: ArrayLike<number>, ref: ArrayLike<number>) => assertClose(what, got, ref);
+
 describe('sgemm vs sgemmNaive', () => {
   // Same per-output summation order and one rounding, so the results are bit-identical, not merely close.
-  it('random small shapes, transposes, leading dims, offsets, accumulate: bit-identical', () => {
+  it('random small shapes, transposes, leading dims, offsets, accumulate', () => {
     fc.assert(
       fc.property(caseArb(23), (cs) => {
         const { a, b, c0, opts } = setup(cs);
         const got = c0.slice(), ref = c0.slice();
         sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
         sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
-        assertIdentical(`sgemm ${JSON.stringify(cs)}`, got, ref);
+        matches(`sgemm ${JSON.stringify(cs)}`, got, ref);
       }),
       { seed: 42, numRuns: 200 },
     );
@@ -87,7 +129,7 @@ describe('sgemm vs sgemmNaive', () => {
       const got = c0.slice(), ref = c0.slice();
       sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
       sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
-      assertIdentical(`sgemm tA=${transA} tB=${transB}`, got, ref);
+      matches(`sgemm tA=${transA} tB=${transB}`, got, ref);
     }
   });
 
@@ -132,7 +174,7 @@ describe('sgemm vs sgemmNaive', () => {
     const got = new Float32Array(m * n), ref = new Float32Array(m * n);
     sgemm(got, a, b, m, n, k);
     sgemmNaive(ref, a, b, m, n, k);
-    assertIdentical('sgemm with Inf/NaN', got, ref);
+    matches('sgemm with Inf/NaN', got, ref);
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
       expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(i !== 4 && j !== 6);
     }
@@ -172,7 +214,7 @@ describe('deep k (257 … 1300)', () => {
         const got = c0.slice(), ref = c0.slice();
         sgemm(got, a, b, c.m, c.n, k, opts);
         sgemmNaive(ref, a, b, c.m, c.n, k, opts);
-        assertIdentical(`sgemm deep ${JSON.stringify(c)}`, got, ref);
+        matches(`sgemm deep ${JSON.stringify(c)}`, got, ref);
       }),
       { seed: 3, numRuns: 25 },
     );
@@ -184,12 +226,12 @@ describe('deep k (257 … 1300)', () => {
     const got = c0.slice(), ref = c0.slice();
     sgemm(got, a, b, cs.m, cs.n, cs.k, opts);
     sgemmNaive(ref, a, b, cs.m, cs.n, cs.k, opts);
-    assertIdentical('deep crossing', got, ref);
+    matches('deep crossing', got, ref);
   });
 });
 
-describe('dgemmAcc (float64 C, one running sum across calls)', () => {
-  it('two calls over consecutive k ranges = one float64 loop over all of k, bit for bit', () => {
+describe('dgemmAcc (float64 C, one running sum across calls; bit for bit on js)', () => {
+  it('two calls over consecutive k ranges = one float64 loop over all of k', () => {
     fc.assert(
       fc.property(caseArb(24), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 0, max: 700 }), (cs, k, split) => {
         const { m, n, transA, transB } = cs;
@@ -212,9 +254,11 @@ describe('dgemmAcc (float64 C, one running sum across calls)', () => {
         dgemmAcc(got, a, b, m, n, k - s, {
           transA, transB, lda, ldb, aOff: transA ? s * m : s, bOff: transB ? s : s * n,
         });
-        assertIdentical(`dgemmAcc ${m}x${n}x${k} split ${s}`, got, ref);
+        matches(`dgemmAcc ${m}x${n}x${k} split ${s}`, got, ref);
       }),
       { seed: 5, numRuns: 40 },
     );
   });
 });
+});
+}

@@ -18,6 +18,7 @@ import {
 import { sgemm, type GemmOpts } from '../../src/kernels/gemm.js';
 import { maxPool2dForwardValues, poolOutSize } from '../../src/kernels/pool.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
+import { kernelBackend, setKernelBackend } from '../../src/kernels/wasm/features.js';
 import '../../src/parallel/diagnostics.js';
 import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
 import { assertIdentical, mulberry32, randArray } from '../kernels/compare.js';
@@ -143,11 +144,16 @@ describe('bitwise identical results for 1, 2 and 3 threads', () => {
     removePoolScripts();
   });
 
-  it('conv2d forward / fused / backward input / backward weight and sgemm', () => {
+  // Default backend (WebAssembly SIMD): 1, 2 (ordinary and shared buffers) and 3 threads. The JS backend, set on
+  // the main thread only: 1 and 2 threads, which also shows that workers run the caller's backend (the two
+  // backends' results differ in the last bits, so a worker on the other backend would break the identity).
+  it.each([['simd', [[2, false], [2, true], [3, false]]], ['js', [[2, false]]]] as const)('%s backend: conv2d forward / fused / backward input / backward weight and sgemm', (backend, runs) => {
+    const old = setKernelBackend(backend);
+    expect(kernelBackend()).toBe(backend);
     const cases = convCases();
     setNumThreads(1);
     const ref = runAll(cases);
-    for (const [threads, sharedBufs] of [[2, false], [2, true], [3, false]] as const) {
+    for (const [threads, sharedBufs] of runs) {
       setNumThreads(threads);
       useShared = sharedBufs;
       warmUp();
@@ -162,5 +168,6 @@ describe('bitwise identical results for 1, 2 and 3 threads', () => {
       }
     }
     useShared = false;
+    setKernelBackend(old);
   });
 });

@@ -29,9 +29,10 @@ export function buildPoolScripts(): PoolScripts {
   builtDir = out;
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
   const files = [
-    ...readdirSync(join(ROOT, 'src/kernels')).map((f) => `src/kernels/${f}`),
+    ...readdirSync(join(ROOT, 'src/kernels'), { recursive: true }).map((f) => `src/kernels/${String(f)}`),
     ...readdirSync(join(ROOT, 'src/parallel')).map((f) => `src/parallel/${f}`),
     'src/errors.ts',
+    'src/config.ts',
   ].filter((f) => f.endsWith('.ts'));
   for (const f of files) {
     const js = ts.transpileModule(readFileSync(join(ROOT, f), 'utf8'), {

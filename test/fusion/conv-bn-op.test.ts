@@ -1,5 +1,5 @@
 /**
- * convBnAct (src/ops/fused.ts): the fused inference op equals the unfused composition conv2d → batchNorm2d (eval)
+ * fusedConvBnAct (src/fusion/conv-bn.ts): the fused inference op equals the unfused composition conv2d → batchNorm2d (eval)
  * → + residual → relu, within 1e-5 of the output's magnitude, on the Winograd and im2col paths, with nn modules as
  * the specs; it sees parameter updates (no stale cache); with gradients it falls back to the differentiable ops.
  * (An ops-level test kept under test/kernels, next to the kernels it drives.)
@@ -9,10 +9,10 @@ import { noGrad } from '../../src/autograd.js';
 import { BatchNorm2d, Conv2d } from '../../src/nn/layers.js';
 import { conv2d } from '../../src/ops/conv.js';
 import { add, relu } from '../../src/ops/elementwise.js';
-import { convBnAct, type BatchNormSpec, type ConvSpec } from '../../src/ops/fused.js';
+import { fusedConvBnAct as convBnAct, type BatchNormSpec, type ConvSpec } from '../../src/fusion/conv-bn.js';
 import { batchNorm2d } from '../../src/ops/norm.js';
 import { Tensor } from '../../src/tensor.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, randArray } from '../kernels/compare.js';
 
 const t = (seed: number, shape: number[], lo = -1, hi = 1) => new Tensor(randArray(seed, shape.reduce((a, b) => a * b, 1), lo, hi), shape);
 

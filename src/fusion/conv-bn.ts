@@ -1,15 +1,19 @@
 import { defineOp, isGradEnabled } from '../autograd.js';
+import { config } from '../config.js';
 import { AutogradError, ShapeError, ValueError } from '../errors.js';
 import { conv2dForwardFused, conv2dOutSize, type Conv2dParams } from '../kernels/conv2d.js';
+import type { Module } from '../nn/module.js';
+import type { BatchNorm2d, Conv2d, ReLU } from '../nn/layers.js';
+import { conv2d, pair, type Pair } from '../ops/conv.js';
+import { add, relu } from '../ops/elementwise.js';
+import { batchNorm2d, batchNormRelu2d } from '../ops/norm.js';
 import { dims4, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { conv2d, pair, type Pair } from './conv.js';
-import { add, relu } from './elementwise.js';
-import { batchNorm2d } from './norm.js';
-import { takeBuffer } from './reuse.js';
+import { takeBuffer } from './arena.js';
 
 /**
- * Inference fusion: conv2d → BatchNorm2d (running statistics) → (+ residual) → (ReLU) as one pass.
+ * Inference fusion: conv2d → BatchNorm2d (running statistics) → (+ residual) → (ReLU) as one pass (PyTorch's
+ * fuse_conv_bn_eval, candle's Conv2d::absorb_bn).
  *
  * The BatchNorm is folded into the convolution as a per-output-channel affine map applied to the convolution's
  * float64 sums, in the GEMM/Winograd epilogue:
@@ -17,29 +21,59 @@ import { takeBuffer } from './reuse.js';
  * which is w' = w·α, b' = β − mean·α + bias·α applied after the sum instead of to a copy of the weights: the same
  * map, one rounding fewer, and no folded copy to keep. So there is no cache of folded weights and nothing to
  * invalidate: α and β' are recomputed from the live tensors on every call (O(channels)), so a weight update, a
- * loaded state dict or a changed running stat is always seen. Training is untouched: whenever gradients are on and
- * any input requires them, the unfused ops run (same results, differentiable), so calling this is always safe.
+ * loaded state dict or a changed running stat is always seen.
+ *
+ * Models call `convBnAct(x, conv, bn, { residual, act })` with their own submodules: in eval mode without
+ * gradients (and config.fusion on) it runs the fused kernel; in training (batch statistics, config.fusion on) the
+ * conv's forward then BN → (+ residual) → ReLU as one differentiable op (batchNormRelu2d); otherwise, or when a
+ * forward hook watches the conv, the BN or the activation, it calls those modules' forwards in order. The model's
+ * forward is the same either way.
  */
 
-let fusionOn = true;
-
-/** Whether models fold BatchNorm into their convs in eval mode under noGrad (default on). */
-export function inferenceFusion(): boolean {
-  return fusionOn;
+export interface ConvBnActModules {
+  /** Added after the BatchNorm, before the activation (a residual unit's shortcut): same shape as the output. */
+  residual?: Tensor | null;
+  /** The activation module applied last (the unit's ReLU), or none. */
+  act?: ReLU | null;
 }
 
-/** Runs fn with inference fusion off: every layer's own forward runs (summary() uses this to see each layer). */
-export function withoutFusion<T>(fn: () => T): T {
-  const prev = fusionOn;
-  fusionOn = false;
-  try {
-    return fn();
-  } finally {
-    fusionOn = prev;
+/**
+ * act(bn(conv(x)) + residual) over modules: one fused kernel in eval mode without gradients (see the file comment),
+ * else conv.forward, bn.forward, add, act.forward. bn null: the conv alone.
+ */
+export function convBnAct(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, opts: ConvBnActModules = {}): Tensor {
+  const residual = opts.residual ?? null;
+  const act = opts.act ?? null;
+  if (canFuse(conv, bn, act)) return fusedConvBnAct(x, conv, bn, { residual, relu: act !== null });
+  let y = conv.forward(x);
+  if (bn && act && trainFusable(bn, act)) {
+    // Training: BN with batch statistics (+ residual) → ReLU as one op (ops/norm.ts's batchNormRelu2d).
+    return batchNormRelu2d(y, bn.runningMean, bn.runningVar, bn.weight, bn.bias, {
+      training: true, momentum: bn.momentum, eps: bn.eps, numBatchesTracked: bn.training ? bn.numBatchesTracked : null, residual,
+    });
   }
+  if (bn) y = bn.forward(y);
+  if (residual) y = add(y, residual);
+  return act ? act.forward(y) : y;
 }
 
-/** What convBnAct needs of a convolution; an nn.Conv2d module has these fields. */
+/** BN → (+ residual) → ReLU of a training step (batch statistics) runs as one op unless hooks watch either module. */
+function trainFusable(bn: BatchNorm2d, act: ReLU): boolean {
+  return config.fusion && (bn.training || !bn.trackRunningStats) && !bn.hasForwardHooks() && !act.hasForwardHooks();
+}
+
+function canFuse(conv: Conv2d, bn: BatchNorm2d | null, act: Module | null): boolean {
+  return (
+    config.fusion &&
+    !isGradEnabled() &&
+    !conv.training &&
+    !conv.hasForwardHooks() &&
+    (bn === null || (!bn.training && bn.trackRunningStats && !bn.hasForwardHooks())) &&
+    (act === null || !act.hasForwardHooks())
+  );
+}
+
+/** What fusedConvBnAct needs of a convolution; an nn.Conv2d module has these fields. */
 export interface ConvSpec {
   weight: Tensor;
   bias: Tensor | null;
@@ -49,7 +83,7 @@ export interface ConvSpec {
   groups: number;
 }
 
-/** What convBnAct needs of a BatchNorm2d in eval mode; an nn.BatchNorm2d module has these fields. */
+/** What fusedConvBnAct needs of a BatchNorm2d in eval mode; an nn.BatchNorm2d module has these fields. */
 export interface BatchNormSpec {
   weight: Tensor | null;
   bias: Tensor | null;
@@ -58,7 +92,7 @@ export interface BatchNormSpec {
   eps: number;
 }
 
-export interface ConvBnActOptions {
+export interface FusedConvBnActOptions {
   /** Added after the BatchNorm, before the ReLU (a residual block's shortcut): same shape as the output. */
   residual?: Tensor | null;
   /** Apply ReLU last. Default false. */
@@ -87,9 +121,10 @@ const convBnActOp = defineOp('convBnAct', {
 /**
  * relu?(batchNorm2d(conv2d(x, conv), bn, eval) + residual) with BatchNorm folded into the convolution's epilogue
  * (see the file comment); bn null means no BatchNorm (conv + bias only). Matches the unfused composition within
- * float32 rounding. x: (N, C, H, W).
+ * float32 rounding; when gradients are on and an input requires them, it runs the unfused ops (differentiable).
+ * x: (N, C, H, W).
  */
-export function convBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | null, opts: ConvBnActOptions = {}): Tensor {
+export function fusedConvBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | null, opts: FusedConvBnActOptions = {}): Tensor {
   const residual = opts.residual ?? null;
   const doRelu = opts.relu === true;
   const needsGraph =

@@ -1,0 +1,64 @@
+/**
+ * The library's switches in one object (tinygrad's Context, torch.backends): read them from `config`, change them for
+ * a scope with `withConfig({ ... }, fn)`, or for the rest of the process with `setConfig({ ... })`.
+ *
+ * Browser-safe, no imports: kernels read it too (src/kernels imports nothing above itself but this file).
+ */
+
+export type WinogradPolicy = 'auto' | 'always' | 'never';
+
+export interface Config {
+  /** Winograd F(4×4, 3×3) for stride-1 3×3 convs: 'auto' where it pays (by shape), 'always' where it applies, 'never'. */
+  winograd: WinogradPolicy;
+  /** Kernel tasks cheaper than this many flops run inline on the calling thread (no thread overhead). */
+  minParallelCost: number;
+  /**
+   * Inference fusion: in eval mode without gradients, conv → BatchNorm (→ + residual) (→ ReLU) runs as one kernel
+   * with BatchNorm folded into the convolution's epilogue (see fusion/conv-bn.ts).
+   */
+  fusion: boolean;
+  /** Anomaly detection (torch.autograd.detect_anomaly): the first op whose output or gradient holds NaN/±Inf throws. */
+  detectAnomaly: boolean;
+  /** Bytes of output buffers `withArena` keeps for reuse between inference calls (see fusion/arena.ts). */
+  arenaBytes: number;
+  /** Buffers shorter than this (elements) are not kept for reuse: the allocator serves them cheaply. */
+  arenaMinLength: number;
+}
+
+const defaults: Config = {
+  winograd: 'auto',
+  minParallelCost: 1_000_000,
+  fusion: true,
+  detectAnomaly: false,
+  arenaBytes: 64 * 2 ** 20,
+  arenaMinLength: 16384,
+};
+
+/** The current settings. Read-only from outside: change them with setConfig or withConfig. */
+export const config: Readonly<Config> = { ...defaults };
+
+/** Changes settings for the rest of the process; returns the previous values of the keys given. */
+export function setConfig(changes: Partial<Config>): Partial<Config> {
+  const prev: Partial<Config> = {};
+  const c = config as Config;
+  for (const key of Object.keys(changes) as (keyof Config)[]) {
+    (prev as Record<string, unknown>)[key] = c[key];
+    (c as unknown as Record<string, unknown>)[key] = changes[key];
+  }
+  return prev;
+}
+
+/** Runs fn with some settings changed, restoring them afterwards (also when fn throws). */
+export function withConfig<T>(changes: Partial<Config>, fn: () => T): T {
+  const prev = setConfig(changes);
+  try {
+    return fn();
+  } finally {
+    setConfig(prev);
+  }
+}
+
+/** The default settings (a copy). */
+export function defaultConfig(): Config {
+  return { ...defaults };
+}

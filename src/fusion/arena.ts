@@ -1,0 +1,129 @@
+// Buffer reuse for inference: an arena around an eval forward.
+//
+// A model's eval forward makes tens of MB of activations that die within the call (43 MB for a ResNet-50 at batch
+// 1). Left to the garbage collector they are freed only every forward or two, which is what the process's peak RSS
+// then shows. Inside `withArena(fn)`, the inference kernels whose output overwrites every element (the fused conv,
+// max pooling without gradients) take their output buffers with `takeBuffer`; when fn returns, every buffer handed
+// out in the scope except those of fn's result goes back to a pool, and the next scope takes from there. Models know
+// nothing of this: the scope is put around the forward by whoever calls it (evaluate, predict, a benchmark).
+//
+// Pooled buffers live in shared memory (SharedArrayBuffer, where it exists): the worker threads then read and write
+// them in place, where an ordinary buffer is copied into shared staging memory and back on every kernel call. A
+// returned ordinary buffer is therefore swapped for a shared one of the same length (once: after that the same
+// shared buffers circulate). Shared buffers are only made here, on return, never for a buffer that escapes the
+// scope, so the collector's slowness with unreachable shared memory cannot pile them up. Bounded by
+// config.arenaBytes in all; buffers shorter than config.arenaMinLength are left to the allocator.
+
+import { config } from '../config.js';
+import { alloc } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+const pool = new Map<number, Float32Array[]>();
+let poolBytes = 0;
+/** Buffers handed out in the open scope, or null outside any scope. */
+let handedOut: Float32Array[] | null = null;
+
+/**
+ * Runs fn (an eval forward, under noGrad) in a buffer arena: tensors that inference kernels make inside it are
+ * recycled when it returns, except the tensors fn returns (a Tensor, or an array or record of them). So fn must
+ * not keep any other tensor made inside it (a forward hook that stores outputs: return them instead). Nested
+ * scopes belong to the outermost one.
+ */
+export function withArena<T>(fn: () => T): T {
+  if (handedOut !== null) return fn();
+  const mine: Float32Array[] = (handedOut = []);
+  let result: T | undefined;
+  try {
+    result = fn();
+    return result;
+  } finally {
+    handedOut = null;
+    const keep = new Set<Float32Array>();
+    collectData(result, keep);
+    for (const d of mine) if (!keep.has(d)) giveBack(d);
+  }
+}
+
+function collectData(v: unknown, into: Set<Float32Array>): void {
+  if (v instanceof Tensor) into.add(v.data);
+  else if (Array.isArray(v)) for (const e of v) collectData(e, into);
+  else if (v !== null && typeof v === 'object') for (const e of Object.values(v)) collectData(e, into);
+}
+
+function giveBack(d: Float32Array): void {
+  if (d.length < config.arenaMinLength || poolBytes + d.byteLength > config.arenaBytes) return;
+  let list = pool.get(d.length);
+  if (list === undefined) pool.set(d.length, (list = []));
+  if (list.includes(d)) return;
+  if (!(d.buffer instanceof SharedArrayBuffer) && typeof SharedArrayBuffer === 'function') {
+    d = new Float32Array(new SharedArrayBuffer(d.byteLength));
+  }
+  list.push(d);
+  poolBytes += d.byteLength;
+}
+
+/** Drops the pooled buffers (the memory an arena keeps between inference calls). */
+export function emptyArena(): void {
+  pool.clear();
+  poolBytes = 0;
+}
+
+/** Bytes the arena's pool holds now. */
+export function arenaBytes(): number {
+  return poolBytes;
+}
+
+/**
+ * A buffer of n elements for an output that will be overwritten entirely: inside a withArena scope a pooled one if
+ * there is one (and the scope takes it back at its end), else a new one.
+ */
+export function takeBuffer(op: string, n: number): Float32Array {
+  if (handedOut === null) return alloc(op, n);
+  let d = pool.get(n)?.pop();
+  if (d === undefined) d = alloc(op, n);
+  else poolBytes -= d.byteLength;
+  handedOut.push(d);
+  return d;
+}
+
+// Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
+// `gradBuffer` (zero-filled: backward kernels accumulate). Such a buffer is referenced only by that one returned
+// gradient, so autograd knows when it dies: once the gradient has been consumed (passed to the next op's backward,
+// added into another gradient, or copied into a leaf's .grad), autograd hands it back with `recycleGradBuffer`, and
+// a later gradient of the same size (in this backward or the next step's) reuses it. A buffer that autograd sees
+// referenced twice (an op returned it for two inputs, or passed its incoming gradient through, as add and reshape
+// do) is dropped from the set with `untagGradBuffer` and left to the collector.
+
+const gradBuffers = new WeakSet<Float32Array>();
+
+/**
+ * A buffer of n elements for a gradient an op's backward returns (see above): zero-filled, or with `overwrite` (the
+ * kernel writes every element) as it comes.
+ */
+export function gradBuffer(op: string, n: number, overwrite = false): Float32Array {
+  const d = pool.get(n)?.pop();
+  let out: Float32Array;
+  if (d === undefined) out = alloc(op, n);
+  else {
+    poolBytes -= d.byteLength;
+    out = overwrite ? d : d.fill(0);
+  }
+  gradBuffers.add(out);
+  return out;
+}
+
+/** Whether d came from gradBuffer and has not been recycled or untagged since. */
+export function isGradBuffer(d: Float32Array): boolean {
+  return gradBuffers.has(d);
+}
+
+/** d is referenced by more than one gradient, or handed to a leaf: never recycle it. */
+export function untagGradBuffer(d: Float32Array): void {
+  gradBuffers.delete(d);
+}
+
+/** d (from gradBuffer) is dead: keep it for the next gradBuffer/takeBuffer of its size. */
+export function recycleGradBuffer(d: Float32Array): void {
+  if (!gradBuffers.delete(d)) return;
+  giveBack(d);
+}

@@ -1,0 +1,59 @@
+// Elementwise kernels of the training step (ReLU and its backward, add, accumulate), split into fixed-size chunks
+// across threads. Every element is computed on its own, so results do not depend on the split.
+
+import { parallelFor, registerTask } from './parallel.js';
+import { float32Bits, reluBits } from './relu.js';
+
+/** Elements per work unit: the units are a function of the length only. */
+const CHUNK = 65536;
+
+interface Range {
+  n: number;
+}
+
+const chunks = (n: number): number => Math.ceil(n / CHUNK);
+
+function range(q: Range, u0: number, u1: number): [number, number] {
+  return [u0 * CHUNK, Math.min(q.n, u1 * CHUNK)];
+}
+
+/** y = relu(x), PyTorch's `x > 0 || isnan(x) ? x : 0` (see relu.ts); y may be x. */
+export function reluForward(y: Float32Array, x: Float32Array): void {
+  const n = y.length;
+  parallelFor<Range>({ kernel: 'elementwise.relu', bufs: { y, x }, writes: ['y'], overwrites: ['y'], params: { n }, units: chunks(n), cost: n });
+}
+
+registerTask<Range>('elementwise.relu', (bufs, q, u0, u1) => {
+  const [i0, i1] = range(q, u0, u1);
+  reluBits(float32Bits(bufs.y as Float32Array), float32Bits(bufs.x as Float32Array), i0, i1);
+});
+
+/**
+ * dx = dy where the ReLU output y is not ≤ 0, else 0 (PyTorch's threshold_backward on the result; a NaN output
+ * passes dy). y is a relu output: +0, positive or NaN, so "passes" is "y's bits are not 0"; as a mask, no branch.
+ */
+export function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array): void {
+  const n = dx.length;
+  parallelFor<Range>({ kernel: 'elementwise.reluBackward', bufs: { dx, dy, y }, writes: ['dx'], overwrites: ['dx'], params: { n }, units: chunks(n), cost: n });
+}
+
+registerTask<Range>('elementwise.reluBackward', (bufs, q, u0, u1) => {
+  const [i0, i1] = range(q, u0, u1);
+  const yb = float32Bits(bufs.y as Float32Array), db = float32Bits(bufs.dy as Float32Array), gb = float32Bits(bufs.dx as Float32Array);
+  for (let i = i0; i < i1; i++) {
+    const b = yb[i]!;
+    gb[i] = db[i]! & ((b | -b) >> 31);
+  }
+});
+
+/** y = a + b (same length); y may be a or b. */
+export function addForward(y: Float32Array, a: Float32Array, b: Float32Array): void {
+  const n = y.length;
+  parallelFor<Range>({ kernel: 'elementwise.add', bufs: { y, a, b }, writes: ['y'], overwrites: ['y'], params: { n }, units: chunks(n), cost: n });
+}
+
+registerTask<Range>('elementwise.add', (bufs, q, u0, u1) => {
+  const [i0, i1] = range(q, u0, u1);
+  const y = bufs.y as Float32Array, a = bufs.a as Float32Array, b = bufs.b as Float32Array;
+  for (let i = i0; i < i1; i++) y[i] = a[i]! + b[i]!;
+});

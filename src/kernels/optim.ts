@@ -1,0 +1,80 @@
+// Optimizer update kernels: one parameter's update, split into fixed-size chunks across threads (every element is
+// updated on its own, so results do not depend on the split). The arithmetic is PyTorch's float32 op by op: see the
+// convention at the top of src/optim/optimizer.ts.
+
+import { parallelFor, registerTask } from './parallel.js';
+
+/** Elements per work unit: a function of the parameter's length only. */
+const CHUNK = 65536;
+
+const fround = Math.fround;
+
+/** SGD hyperparameters, already rounded to float32 as torch casts them (negLr = fround(−lr), damp = fround(1 − dampening)). */
+export interface SgdParams {
+  negLr: number;
+  wd: number;
+  /** Momentum factor; 0: no momentum buffer. */
+  mu: number;
+  damp: number;
+  nesterov: boolean;
+  maximize: boolean;
+  /** The momentum buffer's first step: buf = d (its old contents are not read). */
+  first: boolean;
+}
+
+interface SgdTask extends SgdParams {
+  n: number;
+}
+
+/**
+ * One SGD step of one parameter, in place: x (the parameter), buf (its momentum buffer, null when mu = 0), g (its
+ * gradient). Per element, with g negated if maximize:
+ *   d = g + wd·x;  buf = first ? d : mu·buf + damp·d;  d = nesterov ? d + mu·buf : buf;  x = x − lr·d
+ */
+export function sgdUpdate(x: Float32Array, buf: Float32Array | null, g: Float32Array, q: SgdParams): void {
+  const n = x.length;
+  parallelFor<SgdTask>({
+    kernel: 'optim.sgd', bufs: { x, buf, g }, writes: buf ? ['x', 'buf'] : ['x'], overwrites: q.first && buf ? ['buf'] : [],
+    params: { ...q, n }, units: Math.ceil(n / CHUNK), cost: 4 * n,
+  });
+}
+
+registerTask<SgdTask>('optim.sgd', (bufs, q, u0, u1) => {
+  const x = bufs.x as Float32Array, b = bufs.buf as Float32Array | null, g = bufs.g as Float32Array;
+  const i0 = u0 * CHUNK, i1 = Math.min(q.n, u1 * CHUNK);
+  const { negLr, wd, mu, damp, nesterov, maximize, first } = q;
+  if (b === null) {
+    for (let i = i0; i < i1; i++) {
+      let d = maximize ? -g[i]! : g[i]!;
+      if (wd !== 0) d = fround(d + wd * x[i]!);
+      x[i] = x[i]! + negLr * d;
+    }
+    return;
+  }
+  if (!maximize && !nesterov && !first) {
+    // The usual case (plain momentum), without the per-element flag tests.
+    if (wd !== 0) {
+      for (let i = i0; i < i1; i++) {
+        const bi = fround(fround(b[i]! * mu) + damp * fround(g[i]! + wd * x[i]!));
+        b[i] = bi;
+        x[i] = x[i]! + negLr * bi;
+      }
+    } else {
+      for (let i = i0; i < i1; i++) {
+        const bi = fround(fround(b[i]! * mu) + damp * g[i]!);
+        b[i] = bi;
+        x[i] = x[i]! + negLr * bi;
+      }
+    }
+    return;
+  }
+  for (let i = i0; i < i1; i++) {
+    let d = maximize ? -g[i]! : g[i]!;
+    if (wd !== 0) d = fround(d + wd * x[i]!);
+    // torch: buf = clone(d) at the first step, else buf.mul_(momentum).add_(d, alpha=1 - dampening)
+    const bi = first ? d : fround(fround(b[i]! * mu) + damp * d);
+    b[i] = bi;
+    d = nesterov ? fround(d + mu * bi) : bi;
+    x[i] = x[i]! + negLr * d;
+  }
+});

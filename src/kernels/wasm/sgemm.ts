@@ -1,0 +1,254 @@
+// The SIMD GEMM block: WebAssembly emitted from this file when the library loads (see encoder.ts), the SIMD
+// counterpart of asm.ts's `block`.
+//
+// Memory layout (byte offsets passed in, one wasm memory per thread):
+//   packed A: float32, for each MR-row micro-panel, k groups of MR values (row i of the panel at +4i);
+//   packed B: float32, for each 8-column micro-panel, k groups of 8 values;
+//   C block: float64, mcPad × ncPad, row-major (ncPad·8 bytes per row).
+// `block(k, mcPad, ncPad, pa, pb, pc, init)` runs every MR×8 register tile of the panels into the C block:
+//   C[i][j] = (init ? C[i][j] : 0) + Σ_blocks float64( Σ_{p in block} A[i][p]·B[p][j] in float32 )
+// with k cut into blocks of KB = 64 terms from p = 0: inside a block, float32 products and a float32 running sum
+// (f32x4 lanes, p ascending); after each block the four lanes are widened to float64 (f64x2.promote_low_f32x4,
+// exact) and added to the float64 C block. So a sum is never longer than 64 float32 terms, the running total is
+// float64, and the order is a function of k alone: any split of C over rows, columns or threads gives the same bits.
+//
+// With FMA (relaxed SIMD, where the engine has it) each step is one f32x4.relaxed_madd instead of mul + add: one
+// rounding fewer per term, so results differ from the no-FMA build in the last bits (never across thread counts).
+//
+// Register tile: MR rows × 8 columns = 2·MR f32x4 accumulators, the two B vectors of a k step, and one splat of A
+// (loaded with v128.load32_splat, XNNPACK's "loadsplat" microkernels' scheme). Measured on one core (sgemm
+// 64×3136×256, process CPU time): see TILE_MR below.
+
+import {
+  block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+} from './encoder.js';
+
+/** Terms per float32 partial sum. */
+export const KB = 64;
+/** Columns per register tile (two f32x4). */
+export const NR = 8;
+
+const { i32: I32, v128: V128 } = ValType;
+
+/** Locals of a function that runs register tiles (see `tile`). */
+interface TileRegs {
+  k: number;
+  init: number;
+  a: number;
+  b: number;
+  c: number;
+  ldc: number;
+  p: number;
+  end: number;
+  addr: number;
+  b0: number;
+  b1: number;
+  va: number;
+  acc: number[];
+}
+
+function tileRegs(L: Locals, mr: number, k: number, init: number): TileRegs {
+  return {
+    k, init, a: L.add(I32), b: L.add(I32), c: L.add(I32), ldc: L.add(I32), p: L.add(I32), end: L.add(I32), addr: L.add(I32),
+    b0: L.add(V128), b1: L.add(V128), va: L.add(V128),
+    acc: L.addMany(V128, 2 * mr), // acc[2i]: columns 0–3 of row i, acc[2i + 1]: columns 4–7
+  };
+}
+
+/**
+ * One MR×8 register tile: float64 C (at byte c, ldc bytes per row; zeroed first unless init) += A-panel (at a, MR
+ * values per k step) · B-panel (at b, 8 values per k step), k deep, in float32 blocks of KB steps (file comment).
+ */
+function tile(r: TileRegs, mr: number, fma: boolean): Expr[] {
+  const get = local.get;
+  const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
+  // One k step: acc[i][·] += A[i][p] · B[p][0..8].
+  const step: Expr[] = [local.set(r.b0, v128.load(get(r.b))), local.set(r.b1, v128.load(get(r.b), 16))];
+  for (let i = 0; i < mr; i++) {
+    step.push(local.set(r.va, v128.load32_splat(get(r.a), 4 * i)));
+    step.push(local.set(r.acc[2 * i]!, madd(get(r.va), get(r.b0), get(r.acc[2 * i]!))));
+    step.push(local.set(r.acc[2 * i + 1]!, madd(get(r.va), get(r.b1), get(r.acc[2 * i + 1]!))));
+  }
+  step.push(local.set(r.a, i32.add(get(r.a), i32.const(4 * mr))), local.set(r.b, i32.add(get(r.b), i32.const(4 * NR))));
+  // After a k-block: C[i][j..j+4] (float64) += the 4 lanes of an accumulator, widened.
+  const flush: Expr[] = [];
+  for (let i = 0; i < mr; i++) {
+    for (let h = 0; h < 2; h++) {
+      const v = r.acc[2 * i + h]!;
+      flush.push(local.set(r.addr, i32.add(get(r.c), i32.add(i32.mul(get(r.ldc), i32.const(i)), i32.const(32 * h)))));
+      flush.push(v128.store(get(r.addr), f64x2.add(v128.load(get(r.addr)), f64x2.promote_low_f32x4(get(v)))));
+      flush.push(v128.store(get(r.addr), f64x2.add(v128.load(get(r.addr), 16), f64x2.promote_low_f32x4(f32x4.high(get(v)))), 16));
+    }
+  }
+  const zero: Expr[] = [];
+  for (let i = 0; i < mr; i++) {
+    zero.push(local.set(r.addr, i32.add(get(r.c), i32.mul(get(r.ldc), i32.const(i)))));
+    for (let o = 0; o < 64; o += 16) zero.push(v128.store(get(r.addr), v128.zero(), o));
+  }
+  return [
+    if_(i32.eqz(get(r.init)), zero),
+    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+    local.set(r.p, i32.const(0)),
+    block(loop(
+      br_if(1, i32.ge_s(get(r.p), get(r.k))),
+      local.set(r.end, i32.add(get(r.p), i32.const(KB))),
+      if_(i32.gt_s(get(r.end), get(r.k)), [local.set(r.end, get(r.k))]),
+      ...r.acc.map((x) => local.set(x, v128.zero())),
+      loop(
+        ...step,
+        local.set(r.p, i32.add(get(r.p), i32.const(1))),
+        br_if(0, i32.lt_s(get(r.p), get(r.end))),
+      ),
+      ...flush,
+      br(0),
+    )),
+  ];
+}
+
+/**
+ * `block(k, mcPad, ncPad, pa, pb, pc, init)`: every MR×8 tile of the packed panels (mcPad a multiple of MR, ncPad
+ * of 8; byte offsets) into the C block; init 0: the C block starts from zero, 1: from its contents.
+ */
+export function blockFunc(mr: number, fma: boolean): Func {
+  const [k, mcPad, ncPad, pa, pb, pc, init] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const ir = L.add(I32), jr = L.add(I32);
+  const r = tileRegs(L, mr, k, init);
+  const get = local.get;
+  return {
+    name: 'block',
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(r.ldc, i32.shl(get(ncPad), i32.const(3))),
+      forLoop(jr, i32.const(0), get(ncPad), NR,
+        forLoop(ir, i32.const(0), get(mcPad), mr,
+          local.set(r.a, i32.add(get(pa), i32.shl(i32.mul(get(ir), get(k)), i32.const(2)))),
+          local.set(r.b, i32.add(get(pb), i32.shl(i32.mul(get(jr), get(k)), i32.const(2)))),
+          local.set(r.c, i32.add(get(pc), i32.shl(i32.add(i32.mul(get(ir), get(ncPad)), get(jr)), i32.const(3)))),
+          ...tile(r, mr, fma))),
+    ],
+  };
+}
+
+/**
+ * `wino(k, ua, xiU, vb, xiV, mo)`, Winograd's 36 GEMMs of one MR-channel × 8-tile block: for ξ = 0 … 35, the tile
+ * of the A-panel at ua + ξ·xiU and the B-panel at vb + ξ·xiV (bytes), k deep, into a fresh float64 MR×8 block at
+ * mo + ξ·MR·64.
+ */
+export function winoFunc(mr: number, fma: boolean): Func {
+  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), init = L.add(I32);
+  const r = tileRegs(L, mr, k, init);
+  const get = local.get;
+  return {
+    name: 'wino',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(init, i32.const(0)),
+      local.set(r.ldc, i32.const(8 * NR)),
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(r.a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(r.b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        local.set(r.c, i32.add(get(mo), i32.mul(get(xi), i32.const(mr * 8 * NR)))),
+        ...tile(r, mr, fma)),
+    ],
+  };
+}
+
+/**
+ * `wino64(k, ua, xiU, vb, xiV, mo)`: the same 36 GEMMs in float64 (asm.ts's `wino` layout: A- and B-panels of 4
+ * doubles per k step, 4×4 float64 blocks at mo + ξ·128), two lanes per f64x2: eight accumulators, products and sums
+ * in float64, p ascending. Winograd's transforms turn float32 rounding of U and V into errors far above a float32
+ * rounding of the output (their entries reach 25 and 8), so its GEMM keeps them in float64.
+ */
+export function wino64Func(): Func {
+  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
+  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
+  const acc = L.addMany(V128, 8); // acc[2i]: columns 0–1 of row i, acc[2i + 1]: columns 2–3
+  const get = local.get;
+  const step: Expr[] = [local.set(b0, v128.load(get(b))), local.set(b1, v128.load(get(b), 16))];
+  for (let i = 0; i < 4; i++) {
+    step.push(local.set(va, v128.load64_splat(get(a), 8 * i)));
+    step.push(local.set(acc[2 * i]!, f64x2.add(get(acc[2 * i]!), f64x2.mul(get(va), get(b0)))));
+    step.push(local.set(acc[2 * i + 1]!, f64x2.add(get(acc[2 * i + 1]!), f64x2.mul(get(va), get(b1)))));
+  }
+  step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
+  const store: Expr[] = [];
+  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
+  return {
+    name: 'wino64',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        ...acc.map((x) => local.set(x, v128.zero())),
+        local.set(p, i32.const(0)),
+        block(loop(
+          br_if(1, i32.ge_s(get(p), get(k))),
+          ...step,
+          local.set(p, i32.add(get(p), i32.const(1))),
+          br(0),
+        )),
+        local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+        ...store),
+    ],
+  };
+}
+
+/** The module's bytes: `block`, `wino` (MR-row tiles) and `wino64`, importing env.mem. */
+export function sgemmModule(mr: number, fma: boolean): Uint8Array {
+  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma), wino64Func()]);
+}
+
+// ---- the per-thread instance ------------------------------------------------------------------------------------
+
+import { usesFma, wasm, type WasmMemory } from './features.js';
+
+/**
+ * Rows per register tile (gemm.ts packs A in panels of this many rows): 4×8 measured best of 3×8 … 8×8, one core,
+ * process CPU time, a 80×512×256 block: 4×8 36–49 GFLOP/s, 3×8 46, 5×8 25, 6×8 23–26, 8×8 22 (6×8 and up need
+ * more than the 16 vector registers: spills). See bench/README.md.
+ */
+export const MR = 4;
+
+/** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
+export interface SimdGemm {
+  block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
+  wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  f: Float32Array;
+  h: Float64Array;
+  mr: number;
+}
+
+let current: SimdGemm | null = null;
+let memory: WasmMemory | null = null;
+let built: { fma: boolean; mr: number } | null = null;
+const tileRows = MR;
+
+/** This thread's SIMD GEMM with a memory of at least `bytes` bytes (grown when needed; views renewed). */
+export function simdGemm(bytes: number): SimdGemm {
+  const fma = usesFma();
+  if (current === null || built!.fma !== fma || built!.mr !== tileRows) {
+    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    const mod = new wasm!.Module(sgemmModule(tileRows, fma));
+    const inst = new wasm!.Instance(mod, { env: { mem: memory } });
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    built = { fma, mr: tileRows };
+  }
+  if (memory!.buffer.byteLength < bytes) {
+    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
+  }
+  return current;
+}

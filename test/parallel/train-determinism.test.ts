@@ -1,0 +1,139 @@
+/**
+ * Bitwise determinism across thread counts for the training step's other kernels: batch norm (train forward and
+ * backward, plain and fused with ReLU), ReLU and its backward, add, max-pool backward and the SGD update; then whole
+ * training steps of a small CIFAR ResNet (every parameter after three SGD steps, and the running statistics). The
+ * inline threshold is 0 so that even small problems are split; the 1-thread results are the reference. (That the
+ * kernels are right at all is tested against PyTorch fixtures in test/ops and test/kernels.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
+import { addForward, reluBackward, reluForward } from '../../src/kernels/elementwise.js';
+import { sgdUpdate } from '../../src/kernels/optim.js';
+import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
+import { maxPool2dBackward, maxPool2dForward, poolOutSize } from '../../src/kernels/pool.js';
+import { manualSeed, models, nn, optim, randn } from '../../src/index.js';
+import { setKernelBackend } from '../../src/kernels/wasm/features.js';
+import '../../src/parallel/diagnostics.js';
+import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
+import { assertIdentical, randArray } from '../kernels/compare.js';
+import { buildPoolScripts, removePoolScripts } from './scripts.js';
+
+let useShared = false;
+const buf = (src: Float32Array): Float32Array => {
+  if (!useShared) return src.slice();
+  const a = new Float32Array(new SharedArrayBuffer(src.length * 4));
+  a.set(src);
+  return a;
+};
+
+function kernels(): Record<string, Float32Array[]> {
+  const res: Record<string, Float32Array[]> = {};
+  // (N, C, HW): channels grouped into units, and channels bigger than a unit; odd HW (the 2-way tails).
+  for (const [n, c, hw, seed] of [[4, 37, 25, 1], [3, 3, 12001, 2], [16, 12, 1024, 3], [32, 24, 63, 4]] as const) {
+    const size = n * c * hw;
+    const x = buf(randArray(seed, size, -2, 3)), dy = buf(randArray(seed + 10, size));
+    const w = buf(randArray(seed + 20, c, 0.5, 1.5)), b = buf(randArray(seed + 30, c));
+    for (const fuse of ['', 'relu', 'residual + relu']) {
+      const relu = fuse !== '';
+      const residual = fuse === 'residual + relu' ? buf(randArray(seed + 70, size)) : null;
+      const y = buf(new Float32Array(size)), mean = buf(new Float32Array(c)), invstd = buf(new Float32Array(c)), vu = buf(new Float32Array(c));
+      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps: 1e-5 }, { relu, residual });
+      const dx = buf(randArray(seed + 40, size)), dw = buf(randArray(seed + 50, c)), db = buf(randArray(seed + 60, c));
+      const dres = residual ? buf(new Float32Array(size)) : null;
+      batchNormBackward(dx, dw, db, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: relu ? y : null, dresidual: dres });
+      res[`batch norm [${n},${c},${hw}] ${fuse}`] = dres ? [y, mean, invstd, vu, dx, dw, db, dres] : [y, mean, invstd, vu, dx, dw, db];
+    }
+  }
+  const n = 140_001;
+  const a = buf(randArray(70, n)), b2 = buf(randArray(71, n)), y = buf(new Float32Array(n)), s = buf(new Float32Array(n)), g = buf(new Float32Array(n));
+  reluForward(y, a);
+  addForward(s, a, b2);
+  reluBackward(g, b2, y);
+  res['relu / add / relu backward'] = [y, s, g];
+  const oh = poolOutSize(33, 3, 2, 1, 1, false);
+  const p = { n: 2, c: 40, h: 33, w: 33, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, dilH: 1, dilW: 1, oh, ow: oh };
+  const px = randArray(80, p.n * p.c * 33 * 33), py = new Float32Array(p.n * p.c * oh * oh), am = new Int32Array(py.length);
+  maxPool2dForward(py, am, px, p);
+  const pdx = buf(randArray(81, px.length));
+  maxPool2dBackward(pdx, buf(randArray(82, py.length)), am, p);
+  res['max pool backward'] = [pdx];
+  for (const [mu, first, nesterov, wd] of [[0, false, false, 1e-3], [0.9, true, false, 1e-4], [0.9, false, false, 5e-4], [0.9, false, true, 0]] as const) {
+    const x = buf(randArray(90, n)), grad = buf(randArray(91, n)), mom = mu ? buf(randArray(92, n)) : null;
+    sgdUpdate(x, mom, grad, { negLr: Math.fround(-0.1), wd: Math.fround(wd), mu: Math.fround(mu), damp: 1, nesterov, maximize: false, first });
+    res[`sgd mu=${mu} first=${first} nesterov=${nesterov}`] = mom ? [x, mom] : [x];
+  }
+  return res;
+}
+
+/** Three SGD steps of a small CIFAR ResNet from a fixed seed: every parameter and buffer afterwards. */
+function trainSteps(): Record<string, Float32Array> {
+  manualSeed(5);
+  const model = models.resnet20({ widths: [4, 8, 8] }).train();
+  const x = randn([6, 3, 12, 12]);
+  const target = [0, 1, 2, 3, 4, 5];
+  const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+  for (let s = 0; s < 3; s++) {
+    opt.zeroGrad();
+    nn.functional.crossEntropy(model.forward(x), target).backward();
+    opt.step();
+  }
+  const out: Record<string, Float32Array> = {};
+  for (const [k, t] of Object.entries(model.stateDict())) out[k] = t.data.slice();
+  return out;
+}
+
+function warmUp(): void {
+  const out = new Float32Array(new SharedArrayBuffer(16));
+  parallelFor({
+    kernel: 'parallel.diagnostic', bufs: { out, gate: new Float32Array(new SharedArrayBuffer(4)) }, writes: ['out'],
+    params: { mode: 'mark', ms: 1, waitForWorker: true }, units: 4, cost: 1e12,
+  });
+}
+
+describe('training-step kernels: bitwise identical results for 1, 2 and 3 threads', () => {
+  let oldMin = 0;
+  beforeAll(() => {
+    setWorkerScripts(buildPoolScripts());
+    oldMin = setMinParallelCost(0);
+  });
+  afterAll(() => {
+    setMinParallelCost(oldMin);
+    setWorkerScripts(null);
+    setParallelBackend(null);
+    removePoolScripts();
+  });
+
+  it('batch norm, relu, add, max-pool backward, SGD', () => {
+    setNumThreads(1);
+    const ref = kernels();
+    for (const [threads, shared] of [[2, false], [2, true], [3, false]] as const) {
+      setNumThreads(threads);
+      useShared = shared;
+      warmUp();
+      const before = currentPoolForTest()!.workerUnitsForTest();
+      const got = kernels();
+      const how = `${threads} threads, ${shared ? 'shared' : 'ordinary (staged)'} buffers`;
+      expect(currentPoolForTest()!.workerUnitsForTest() - before, `${how}: no unit ran on a worker`).toBeGreaterThan(5);
+      for (const [name, arrs] of Object.entries(ref)) arrs.forEach((r, i) => assertIdentical(`${how}, ${name} [${i}]`, got[name]![i]!, r));
+    }
+    useShared = false;
+  });
+
+  // On each kernel backend. The SIMD kernels finish this small net's units so fast that the main thread takes most
+  // of them before a worker wakes up (measured: 8–10 of the step's units on the worker, against > 20 with js).
+  it.each([['js', 20], ['simd', 0]] as const)('%s backend: three SGD steps of a small ResNet-20: same parameters and running statistics', (backend, minWorkerUnits) => {
+    const old = setKernelBackend(backend);
+    try {
+      setNumThreads(1);
+      const ref = trainSteps();
+      setNumThreads(2);
+      warmUp();
+      const before = currentPoolForTest()!.workerUnitsForTest();
+      const got = trainSteps();
+      expect(currentPoolForTest()!.workerUnitsForTest() - before, 'units run on a worker').toBeGreaterThan(minWorkerUnits);
+      for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads: ${k}`, got[k]!, r);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+});
