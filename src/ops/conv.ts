@@ -1,4 +1,4 @@
-import { defineOp, type Ctx } from '../autograd.js';
+import { defineOp, gradTarget, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   conv2dBackwardBias,
@@ -53,11 +53,11 @@ const conv2dOp = defineOp('conv2d', {
       conv2dBackwardInput(dx.data, dy.data, w.data, p);
     }
     if (ctx.needs[1]) {
-      dw = new Tensor(gradBuffer('conv2d', w.size), w.shape);
+      dw = gradTarget(ctx, 1, 'conv2d', w.shape);
       conv2dBackwardWeight(dw.data, dy.data, x.data, p);
     }
     if (ctx.needs[2]) {
-      db = new Tensor(alloc('conv2d', p.o), [p.o]);
+      db = gradTarget(ctx, 2, 'conv2d', [p.o]);
       conv2dBackwardBias(db.data, dy.data, p);
     }
     return [dx, dw, db];
