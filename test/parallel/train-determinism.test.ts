@@ -48,7 +48,11 @@ function kernels(): Record<string, Float32Array[]> {
   reluForward(y, a);
   addForward(s, a, b2);
   reluBackward(g, b2, y);
-  res['relu / add / relu backward'] = [y, s, g];
+  // In place (the output is an input): autograd adds gradients this way.
+  const acc = buf(randArray(72, n)), r = buf(randArray(73, n));
+  addForward(acc, acc, b2);
+  reluForward(r, r);
+  res['relu / add / relu backward'] = [y, s, g, acc, r];
   const oh = poolOutSize(33, 3, 2, 1, 1, false);
   const p = { n: 2, c: 40, h: 33, w: 33, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, dilH: 1, dilW: 1, oh, ow: oh };
   const px = randArray(80, p.n * p.c * 33 * 33), py = new Float32Array(p.n * p.c * oh * oh), am = new Int32Array(py.length);
@@ -94,7 +98,7 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
   beforeAll(() => {
     setWorkerScripts(buildPoolScripts());
     oldMin = setMinParallelCost(0);
-  });
+  }, 60_000);
   afterAll(() => {
     setMinParallelCost(oldMin);
     setWorkerScripts(null);
