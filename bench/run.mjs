@@ -77,7 +77,7 @@ async function main() {
   log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · kernels ${machine.kernels} · ${machine.tfjs} · ${machine.tfjsWasm}`);
   log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
 
-  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null };
+  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null, loader: null };
 
   if (opts.layers) {
     const { benchLayers, layerTable, TOL } = await import('./conv.mjs');
@@ -112,6 +112,15 @@ async function main() {
     result.train = r;
   }
 
+  if (opts.onnx) {
+    const { benchOnnx, onnxTable } = await import('./onnx.mjs');
+    log('\n## onnxruntime-web running our exported models (a fresh process per thread count)');
+    const rows = await benchOnnx(lib, opts, log);
+    log('');
+    log(onnxTable(rows));
+    result.onnx = rows;
+  }
+
   if (opts.memory) {
     const { benchMemory, memoryTable, RSS_TARGET_MB } = await import('./memory.mjs');
     log('\n## Inference memory and time (a fresh process per model)');
@@ -120,6 +129,14 @@ async function main() {
     log(memoryTable(rows));
     log(`peak RSS = the child's VmHWM (Linux; worker threads included); issue 6's target for resnet50: < ${RSS_TARGET_MB} MB.`);
     result.memory = rows;
+  }
+
+  if (opts.loader) {
+    const { benchLoader, loaderTable } = await import('./loader.mjs');
+    log(`\n## Image loading vs training (ImageFolder JPEGs → RandomResizedCrop(224) → flip → ToTensor → Normalize)`);
+    const r = await benchLoader(lib, opts, console.log);
+    log(loaderTable(r, threads.n));
+    result.loader = r;
   }
 
   if (threads.set) await threads.set(1); // stops the worker pool

@@ -202,7 +202,7 @@ function addInto(dst: Float32Array, src: Float32Array): void {
 }
 
 /**
- * Gradient buffers from gradBuffer (ops/reuse.ts) must each be referenced by one gradient only: untag any that this
+ * Gradient buffers from gradBuffer (fusion/arena.ts) must each be referenced by one gradient only: untag any that this
  * node's backward passed through from dy or returned for two inputs, and recycle those returned for inputs that
  * need no gradient.
  */

@@ -19,7 +19,7 @@ import { batchNorm2d } from '../ops/norm.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d } from '../ops/pool.js';
 import { mean } from '../ops/reduce.js';
 import { Module } from '../nn/module.js';
-import { checkShape, fmt, numel, strides } from '../shape.js';
+import { allocShared, checkShape, fmt, numel, strides } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { AT, DT, dtypeName, ONNX_LIMITS, OnnxError, readModelProto, type OnnxAttribute, type OnnxModelProto, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './onnx-proto.js';
 
@@ -576,7 +576,7 @@ const OPS: Record<string, OpDef> = {
       });
       if (isInt(data)) {
         const st = strides(data.shape);
-        return intFromIndex(plan.map((p) => p.count), (idx) => idx.reduce((o, v, i) => o + (plan[i]!.start + v * plan[i]!.step) * st[i]!, 0));
+        return intFromIndex(plan.map((p) => p.count), (idx) => data.data[idx.reduce((o, v, i) => o + (plan[i]!.start + v * plan[i]!.step) * st[i]!, 0)]!);
       }
       let y = data;
       for (const a of axes) {
@@ -733,7 +733,7 @@ const OPS: Record<string, OpDef> = {
       const p = perm.map((a) => (a < 0 ? a + shape.length : a));
       if (!isInt(x)) return permute(x, p);
       const st = strides(shape);
-      return intFromIndex(p.map((a) => shape[a]!), (idx) => idx.reduce((o, v, i) => o + v * st[p[i]!]!, 0));
+      return intFromIndex(p.map((a) => shape[a]!), (idx) => x.data[idx.reduce((o, v, i) => o + v * st[p[i]!]!, 0)]!);
     },
   },
 };
@@ -829,7 +829,10 @@ export class OnnxModel extends Module {
         this._consts.set(t.name, intValue(t.dims, t.value.data));
         continue;
       }
-      const tensor = new Tensor(t.value.data, t.dims);
+      // in shared memory, as our layers' parameters are, so the worker pool reads them without a copy per call
+      const data = allocShared('loadOnnx', t.value.data.length);
+      data.set(t.value.data);
+      const tensor = new Tensor(data, t.dims);
       if (runningStats.has(t.name)) this.registerBuffer(t.name, tensor);
       else {
         tensor.requiresGrad = true;

@@ -1,4 +1,4 @@
-import { defineOp, gradTarget } from '../autograd.js';
+import { defineOp, gradTarget, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   conv2dBackwardBias,
@@ -35,7 +35,7 @@ export function pair(op: string, name: string, v: Pair, min: number, shapes: str
 }
 
 const conv2dOp = defineOp('conv2d', {
-  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
+  forward(ctx: Ctx<{ p: Conv2dParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
     ctx.save(x, w);
     ctx.p = p;
     const y = new Tensor(alloc('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
@@ -43,8 +43,8 @@ const conv2dOp = defineOp('conv2d', {
     return y;
   },
   backward(ctx, dy) {
-    const [x, w] = ctx.saved as [Tensor, Tensor];
-    const p = ctx.p as Conv2dParams;
+    const [x, w] = ctx.saved;
+    const p = ctx.p;
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
@@ -127,7 +127,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 interface ShortcutParams { n: number; c: number; h: number; w: number; oc: number; oh: number; ow: number; stride: number; before: number }
 
 const shortcutAOp = defineOp('shortcutA', {
-  forward(ctx, x: Tensor, p: ShortcutParams) {
+  forward(ctx: Ctx<{ p: ShortcutParams }>, x: Tensor, p: ShortcutParams) {
     ctx.p = p;
     const y = new Tensor(alloc('shortcutA', p.n * p.oc * p.oh * p.ow), [p.n, p.oc, p.oh, p.ow]);
     const xd = x.data, yd = y.data;
@@ -141,7 +141,7 @@ const shortcutAOp = defineOp('shortcutA', {
     return y;
   },
   backward(ctx, dy) {
-    const p = ctx.p as ShortcutParams;
+    const p = ctx.p;
     const dx = new Tensor(gradBuffer('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     const dd = dy.data, xd = dx.data;
     for (let i = 0; i < p.n; i++)

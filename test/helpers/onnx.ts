@@ -71,10 +71,17 @@ function valuesOf(r: Removed, sd: Record<string, Tensor>): Float32Array {
   const w = sd[`${conv}.weight`]!;
   const g = sd[`${bn}.weight`]!.data, b = sd[`${bn}.bias`]!.data, m = sd[`${bn}.running_mean`]!.data, v = sd[`${bn}.running_var`]!.data;
   const o = w.shape[0]!;
-  const alpha = Array.from({ length: o }, (_, j) => g[j]! / Math.sqrt(v[j]! + 1e-5));
-  if (r.part === 'bias') return Float32Array.from(alpha, (a, j) => b[j]! - m[j]! * a);
+  const alpha = new Float64Array(o);
+  for (let j = 0; j < o; j++) alpha[j] = g[j]! / Math.sqrt(v[j]! + 1e-5);
+  const out = new Float32Array(r.part === 'bias' ? o : w.size);
+  if (r.part === 'bias') {
+    for (let j = 0; j < o; j++) out[j] = b[j]! - m[j]! * alpha[j]!;
+    return out;
+  }
   const per = w.size / o;
-  return Float32Array.from(w.data, (x, i) => x * alpha[Math.floor(i / per)]!);
+  const wd = w.data;
+  for (let j = 0; j < o; j++) for (let i = j * per; i < (j + 1) * per; i++) out[i] = wd[i]! * alpha[j]!;
+  return out;
 }
 
 /**
