@@ -23,8 +23,10 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
   --no-tfjs-wasm         no tfjs-backend-wasm peer (layer table and eval rows)
   --no-layers            skip the layer-shape table
   --no-models            skip the whole-model rows
+  --no-train             skip the training-step phase rows (forward, backward, optimizer)
   --no-memory            skip the inference memory rows (ResNet-50/18 eval in a fresh process: peak RSS, time)
   --no-onnx              skip the onnxruntime-web rows (our exported ResNet-18/50 on 1 and 2 wasm threads)
+  --no-loader            skip the image-loading rows (ImageFolder + DataLoader workers vs a ResNet-18 train step)
   --tfjs-train           time tfjs's train steps even with --quick
   --no-tfjs-train        skip tfjs's train steps (the slow ones: tens of seconds to minutes)
   --bwd-filter-max M     time tfjs's conv2d backprop filter only up to M MFLOP per layer (default 250: all
@@ -36,7 +38,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
 /** Parses argv into the options object every bench module reads. Unknown flags are an error. */
 export function parseArgs(argv) {
   const o = {
-    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, memory: true, onnx: true, tfjsTrain: null,
+    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, train: true, memory: true, onnx: true, loader: true, tfjsTrain: null,
     bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -61,8 +63,10 @@ export function parseArgs(argv) {
     else if (a === '--no-tfjs-wasm') o.tfjsWasm = false;
     else if (a === '--no-layers') o.layers = false;
     else if (a === '--no-models') o.models = false;
+    else if (a === '--no-train') o.train = false;
     else if (a === '--no-memory') o.memory = false;
     else if (a === '--no-onnx') o.onnx = false;
+    else if (a === '--no-loader') o.loader = false;
     else if (a === '--tfjs-train') o.tfjsTrain = true;
     else if (a === '--no-tfjs-train') o.tfjsTrain = false;
     else if (a === '--bwd-filter-max') o.bwdFilterMaxMflop = num(val());

@@ -77,7 +77,7 @@ async function main() {
   log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · kernels ${machine.kernels} · ${machine.tfjs} · ${machine.tfjsWasm}`);
   log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
 
-  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null };
+  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null, loader: null };
 
   if (opts.layers) {
     const { benchLayers, layerTable, TOL } = await import('./conv.mjs');
@@ -102,6 +102,16 @@ async function main() {
     result.models = r;
   }
 
+  if (opts.train) {
+    const { benchTrain, trainTable } = await import('./train.mjs');
+    log('\n## Training steps by phase');
+    const r = await benchTrain(lib, opts, log);
+    log('');
+    log(trainTable(r.rows));
+    for (const n of r.notes) log(n);
+    result.train = r;
+  }
+
   if (opts.onnx) {
     const { benchOnnx, onnxTable } = await import('./onnx.mjs');
     log('\n## onnxruntime-web running our exported models (a fresh process per thread count)');
@@ -121,6 +131,14 @@ async function main() {
     result.memory = rows;
   }
 
+  if (opts.loader) {
+    const { benchLoader, loaderTable } = await import('./loader.mjs');
+    log(`\n## Image loading vs training (ImageFolder JPEGs → RandomResizedCrop(224) → flip → ToTensor → Normalize)`);
+    const r = await benchLoader(lib, opts, console.log);
+    log(loaderTable(r, threads.n));
+    result.loader = r;
+  }
+
   if (threads.set) await threads.set(1); // stops the worker pool
   machine.loadavgEnd = loadAverage();
   const totalS = (performance.now() - t0) / 1000;
@@ -134,7 +152,7 @@ async function main() {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
   log(`wrote ${file.slice(BENCH_DIR.length - 'bench'.length)}`);
-  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) > 0) process.exitCode = 1;
+  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) + (result.train?.failed.length ?? 0) > 0) process.exitCode = 1;
 }
 
 /**

@@ -24,8 +24,9 @@ worker.onmessage = ({ data: m }) => {
   if (m.type === 'ready') {
     state.ready = m;
     classes = m.classes;
+    const kind = m.kernels.backend === 'simd' ? `WebAssembly SIMD${m.kernels.fma ? ' with relaxed-SIMD FMA' : ''}` : 'JavaScript';
     $('threads').textContent =
-      m.threads > 1 ? `Kernels on ${m.threads} threads (Web Workers).` : `Kernels on one thread: ${m.reason ?? 'threads set to 1'}.`;
+      m.threads > 1 ? `${kind} kernels on ${m.threads} threads (Web Workers).` : `${kind} kernels on one thread: ${m.reason ?? 'threads set to 1'}.`;
     $('status').textContent = `${m.train} training and ${m.test} test images loaded. Press Train.`;
     $('train-button').disabled = false;
   } else if (m.type === 'start') {

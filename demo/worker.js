@@ -17,6 +17,10 @@ const pause = () => new Promise((r) => setTimeout(r, 0));
 
 async function init({ lib, threads }) {
   rt = await import(lib);
+  // Which kernels run (WebAssembly SIMD or JavaScript, relaxed-SIMD FMA or not): not part of the public API, read
+  // from the library's own module (the same URL, so the same instance).
+  const features = await import(new URL('./kernels/wasm/features.js', lib).href);
+  const kernels = { backend: features.kernelBackend(), fma: features.usesFma() };
   const warnings = [];
   const warn = console.warn;
   console.warn = (...a) => {
@@ -30,7 +34,7 @@ async function init({ lib, threads }) {
     fetch(new URL('./data/fashion-mnist-600.json', import.meta.url)).then((r) => r.json()),
   ]);
   data = demo.datasetsFromSprite(rt, new Uint8Array(png), meta);
-  post({ type: 'ready', threads: got, reason: rt.singleThreadReason(), warnings, classes: meta.classes, train: data.train.length, test: data.test.length });
+  post({ type: 'ready', threads: got, reason: rt.singleThreadReason(), kernels, warnings, classes: meta.classes, train: data.train.length, test: data.test.length });
 }
 
 async function train({ epochs, batchSize, lr, seed, maxSteps }) {

@@ -27,15 +27,14 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** Starts the server; resolves with it and its URL once it listens. */
-export function startDemoServer({ port = 8080, root = ROOT } = {}) {
+/**
+ * Starts the server; resolves with it and its URL once it listens. `isolate: false` leaves out the isolation
+ * headers (for testing the one-thread fallback).
+ */
+export function startDemoServer({ port = 8080, root = ROOT, isolate = true } = {}) {
+  const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
   const server = createServer((req, res) => {
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    };
+    const headers = { ...(isolate ? isolation : {}), 'Cache-Control': 'no-store' };
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
     if (path === '/' || path === '/demo') {
       res.writeHead(302, { ...headers, Location: '/demo/' });

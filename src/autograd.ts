@@ -65,6 +65,21 @@ export interface CtxBase<T extends Tensor[] = Tensor[]> {
   /** needs[i]: argument i is a Tensor that requires grad (only then compute its gradient). */
   needs: boolean[];
   save(...ts: T): void;
+  /**
+   * Set by backward() just before this op's backward: into[i] is argument i's existing .grad when the argument is a
+   * leaf that has one. A backward whose kernel accumulates may add argument i's gradient into it in place and
+   * return it (PyTorch's AccumulateGrad also adds into an existing .grad in place); backward() then adds nothing.
+   */
+  into?: (Tensor | null)[];
+}
+
+/** ctx.into[i] if the op may accumulate into it, else a new zero-filled gradient of `shape` (see CtxBase.into). */
+export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly number[]): Tensor {
+  const t = ctx.into?.[i];
+  if (t) return t;
+  let n = 1;
+  for (const d of shape) n *= d;
+  return new Tensor(gradBuffer(op, n), shape);
 }
 
 /** Untyped extra fields: the ctx of an op that does not declare what it saves. */
@@ -187,7 +202,7 @@ function addInto(dst: Float32Array, src: Float32Array): void {
 }
 
 /**
- * Gradient buffers from gradBuffer (ops/reuse.ts) must each be referenced by one gradient only: untag any that this
+ * Gradient buffers from gradBuffer (fusion/arena.ts) must each be referenced by one gradient only: untag any that this
  * node's backward passed through from dy or returned for two inputs, and recycle those returned for inputs that
  * need no gradient.
  */
@@ -264,6 +279,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       pending.delete(t);
       if (dy === undefined) continue;
       const inputs = node.inputs;
+      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map(existingLeafGrad);
       const grads = node.apply(dy);
       settleGradBuffers(grads, dy, inputs);
       if (config.detectAnomaly) {
@@ -282,7 +298,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           );
         }
         if (inp.gradFn === null) {
-          accumulateLeaf(inp, gi);
+          if (gi !== inp.grad) accumulateLeaf(inp, gi); // else the op accumulated into it (CtxBase.into)
         } else {
           const have = pending.get(inp);
           if (have === undefined) {
@@ -306,6 +322,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     gradEnabled = prev;
     inBackward = prevInBackward;
   }
+}
+
+function existingLeafGrad(t: Tensor | null): Tensor | null {
+  return t !== null && t.gradFn === null && t.requiresGrad && t.grad !== null && t.grad.size === t.size ? t.grad : null;
 }
 
 /**

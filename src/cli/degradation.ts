@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { subset } from '../data/dataset.js';
-import { writeFileAtomic } from '../io/safetensors-file.js';
+import { writeFileAtomic } from '../io/atomic-file.js';
 import { degradation, downsampleDataset, type DegradationResult, type DegradationSchedule } from '../experiments/degradation.js';
 import { degradationFigures } from '../experiments/figures.js';
 import { intFlag, numFlag, parse, shapeFlag, UsageError } from './args.js';

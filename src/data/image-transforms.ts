@@ -10,7 +10,7 @@
 
 import { ValueError } from '../errors.js';
 import type { DecodedImage } from '../io/image.js';
-import { centerCrop as centerCropImage, cropImage, resample, type Interpolation } from '../io/preprocess.js';
+import { centerCrop as centerCropImage, cropImage, resample, roundHalfEven, type Interpolation } from '../io/preprocess.js';
 import type { Generator } from '../random.js';
 
 export type { Interpolation } from '../io/preprocess.js';
@@ -210,15 +210,6 @@ export function randomResizedCropParams(
   if (inRatio < Math.min(ratio[0], ratio[1])) h = roundHalfEven(w / Math.min(ratio[0], ratio[1]));
   else if (inRatio > Math.max(ratio[0], ratio[1])) w = roundHalfEven(h * Math.max(ratio[0], ratio[1]));
   return [Math.floor((height - h) / 2), Math.floor((width - w) / 2), h, w];
-}
-
-/** Python's round(): nearest integer, ties to even. */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /** A ColorJitter range: a number b means [max(0, 1 − b), 1 + b]; a pair is taken as it is. */

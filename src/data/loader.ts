@@ -91,6 +91,7 @@ export class DataLoader implements Iterable<Batch> {
   readonly prefetch: number;
   /** The epoch the next `for … of` will run. */
   epoch = 0;
+  private workers: WorkerBatches | null = null;
   /** Most batches requested from workers and not yet consumed, over this loader's life (≤ numWorkers × prefetch). */
   maxInFlight = 0;
 
@@ -121,36 +122,26 @@ export class DataLoader implements Iterable<Batch> {
     const prefetch = opts.prefetch ?? 2;
     if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new ValueError(op, `numWorkers must be a non-negative integer, got ${String(numWorkers)}`);
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new ValueError(op, `prefetch must be a positive integer, got ${String(prefetch)}`);
-    this.numWorkers = numWorkers;
-    this.prefetch = prefetch;
     if (isMapDataset(dataset)) {
       checkMapDataset(dataset);
       if (numWorkers > 0 && typeof dataset.workerSpec !== 'function') {
         throw new ValueError(op, 'numWorkers > 0 needs a dataset that worker threads can rebuild (ImageFolder); this one has no workerSpec()');
       }
-      if (shuffle && dataset.length === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
-      this.dataset = dataset;
-      this.batchSize = batchSize;
-      this.shuffle = shuffle;
-      this.dropLast = dropLast;
-      this.seed = Math.floor(seed) >>> 0;
-      this.transform = opts.transform;
-      this.scale = scale;
-      return;
+    } else {
+      if (numWorkers > 0) throw new ValueError(op, 'numWorkers > 0 needs a map-style dataset (ImageFolder); an in-memory dataset is batched on this thread');
+      // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
+      checkDatasetSizes(dataset, 'DataLoader dataset');
+      const n = dataset.length;
+      const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
+      const shape = [largest, dataset.channels, dataset.height, dataset.width];
+      const numel = largest * dataset.channels * dataset.height * dataset.width;
+      if (numel > MAX_NUMEL) {
+        throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
+      }
+      checkDataset(dataset, 'DataLoader dataset');
     }
-    if (numWorkers > 0) throw new ValueError(op, 'numWorkers > 0 needs a map-style dataset (ImageFolder); an in-memory dataset is batched on this thread');
-    // the largest batch must be allocatable: checked before the byte counts, as it fails whatever the bytes are
-    checkDatasetSizes(dataset, 'DataLoader dataset');
-    const n = dataset.length;
-    const largest = dropLast ? (n >= batchSize ? batchSize : 0) : Math.min(batchSize, n);
-    const shape = [largest, dataset.channels, dataset.height, dataset.width];
-    const numel = largest * dataset.channels * dataset.height * dataset.width;
-    if (numel > MAX_NUMEL) {
-      throw new AllocationError(op, `a batch of shape ${fmt(shape)} would have ${numel} elements, more than the limit of 2^32 - 1; use a smaller batchSize`);
-    }
-    checkDataset(dataset, 'DataLoader dataset');
     // torch's RandomSampler refuses an empty dataset
-    if (shuffle && n === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
+    if (shuffle && dataset.length === 0) throw new ValueError(op, 'num_samples should be a positive integer value, but got num_samples=0 (shuffle over an empty dataset)');
     this.dataset = dataset;
     this.batchSize = batchSize;
     this.shuffle = shuffle;
@@ -158,6 +149,8 @@ export class DataLoader implements Iterable<Batch> {
     this.seed = Math.floor(seed) >>> 0;
     this.transform = opts.transform;
     this.scale = scale;
+    this.numWorkers = numWorkers;
+    this.prefetch = prefetch;
   }
 
   /** Number of batches per epoch. */
@@ -203,12 +196,15 @@ export class DataLoader implements Iterable<Batch> {
       if (workerBackend === null) {
         throw new ValueError('DataLoader', "numWorkers > 0 needs Node's worker threads: import the DataLoader from 'resnet-ts' (not 'resnet-ts/core')");
       }
-      workers = workerBackend(ds.workerSpec!(), this.numWorkers);
+      // the workers outlive the epoch (torch's persistent_workers): warm JIT, no start-up cost per epoch
+      this.workers ??= workerBackend(ds.workerSpec!(), this.numWorkers);
+      workers = this.workers;
     }
     const ahead = this.numWorkers * this.prefetch;
     // skipped batches are loaded only where a batch transform has augmentation draws to replay
     const first = this.transform ? 0 : Math.min(start, total);
     let requested = first;
+    let taken = first;
     try {
       for (let b = first; b < total; b++) {
         let raw: RawBatch;
@@ -219,6 +215,7 @@ export class DataLoader implements Iterable<Batch> {
           }
           this.maxInFlight = Math.max(this.maxInFlight, requested - b);
           raw = workers.take(b);
+          taken = b + 1;
         } else {
           const plan = this.batchPlan(order, itemSeed, b);
           raw = loadBatch(ds, plan.indices, plan.seeds);
@@ -232,8 +229,15 @@ export class DataLoader implements Iterable<Batch> {
         yield this.finish(new Tensor(raw.data, raw.shape), raw.labels, raw.indices, aug);
       }
     } finally {
-      workers?.close();
+      // left mid-epoch or failed: requests may still be queued, so these workers cannot serve the next epoch
+      if (workers !== null && taken < requested) this.close();
     }
+  }
+
+  /** Stops the worker threads (they are also unref'd: an idle loader never keeps the process alive). */
+  close(): void {
+    this.workers?.close();
+    this.workers = null;
   }
 
   /** Applies the batch transform (if any) and checks what it returns. */

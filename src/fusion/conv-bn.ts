@@ -6,7 +6,7 @@ import type { Module } from '../nn/module.js';
 import type { BatchNorm2d, Conv2d, ReLU } from '../nn/layers.js';
 import { conv2d, pair, type Pair } from '../ops/conv.js';
 import { add, relu } from '../ops/elementwise.js';
-import { batchNorm2d } from '../ops/norm.js';
+import { batchNorm2d, batchNormRelu2d } from '../ops/norm.js';
 import { dims4, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { takeBuffer } from './arena.js';
@@ -24,8 +24,10 @@ import { takeBuffer } from './arena.js';
  * loaded state dict or a changed running stat is always seen.
  *
  * Models call `convBnAct(x, conv, bn, { residual, act })` with their own submodules: in eval mode without
- * gradients (and config.fusion on) it runs the fused kernel; otherwise, or when a forward hook watches the conv, the
- * BN or the activation, it calls those modules' forwards in order. The model's forward is the same either way.
+ * gradients (and config.fusion on) it runs the fused kernel; in training (batch statistics, config.fusion on) the
+ * conv's forward then BN → (+ residual) → ReLU as one differentiable op (batchNormRelu2d); otherwise, or when a
+ * forward hook watches the conv, the BN or the activation, it calls those modules' forwards in order. The model's
+ * forward is the same either way.
  */
 
 export interface ConvBnActModules {
@@ -44,9 +46,20 @@ export function convBnAct(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, opts:
   const act = opts.act ?? null;
   if (canFuse(conv, bn, act)) return fusedConvBnAct(x, conv, bn, { residual, relu: act !== null });
   let y = conv.forward(x);
+  if (bn && act && trainFusable(bn, act)) {
+    // Training: BN with batch statistics (+ residual) → ReLU as one op (ops/norm.ts's batchNormRelu2d).
+    return batchNormRelu2d(y, bn.runningMean, bn.runningVar, bn.weight, bn.bias, {
+      training: true, momentum: bn.momentum, eps: bn.eps, numBatchesTracked: bn.training ? bn.numBatchesTracked : null, residual,
+    });
+  }
   if (bn) y = bn.forward(y);
   if (residual) y = add(y, residual);
   return act ? act.forward(y) : y;
+}
+
+/** BN → (+ residual) → ReLU of a training step (batch statistics) runs as one op unless hooks watch either module. */
+function trainFusable(bn: BatchNorm2d, act: ReLU): boolean {
+  return config.fusion && (bn.training || !bn.trackRunningStats) && !bn.hasForwardHooks() && !act.hasForwardHooks();
 }
 
 function canFuse(conv: Conv2d, bn: BatchNorm2d | null, act: Module | null): boolean {

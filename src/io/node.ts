@@ -2,6 +2,7 @@
 import './zlib.js';
 
 export * from './index.js';
-export { loadSafetensorsFile, saveSafetensorsFile, readSafetensorsMetadataFile, writeFileAtomic } from './safetensors-file.js';
+export { loadSafetensorsFile, saveSafetensorsFile, readSafetensorsMetadataFile } from './safetensors-file.js';
+export { writeFileAtomic } from './atomic-file.js';
 export { saveOnnxFile, loadOnnxFile } from './onnx-file.js';
 export { encodePng } from './png-encode.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Module } from '../nn/module.js';
 import { exportOnnx, loadOnnx, OnnxError, type ExportOnnxOptions, type OnnxModel } from './onnx.js';
-import { writeFileAtomic } from './safetensors-file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Rethrows an OnnxError with the file path in front of its detail. */
 function withPath<T>(path: string, fn: () => T): T {

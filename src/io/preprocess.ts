@@ -189,7 +189,7 @@ export function resizeShorter(img: DecodedImage, size: number): DecodedImage {
 }
 
 /** Python's round(): nearest integer, ties to even (torchvision rounds the crop offset with it). */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
   if (d > 0.5) return f + 1;

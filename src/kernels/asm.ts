@@ -103,7 +103,7 @@ export function AsmGemmModule(stdlib: any, _foreign: any, heap: ArrayBuffer): As
   // Lanes from `lanes` on (channels past the last) get zeros and read nothing. Returns 1 if a filter read holds a NaN
   // or ±Inf (their sum times 0 is then NaN; a sum of nine float32 values cannot overflow a double), else 0.
   // G's rows: (1/4, 0, 0), −(1, 1, 1)/6, −(1, −1, 1)/6, (1/24, 1/12, 1/6), (1/24, −1/12, 1/6), (0, 0, 1); one row of
-  // G g (a, b, c) at a time, then G along it (the same arithmetic as the plain JS transform it replaced). The six
+  // G g (a, b, c) at a time, then G along it (the same arithmetic, in the same order, as a plain JS transform). The six
   // rows are written out: an asm.js function per row, called six times, measured 16.6 → 19.6 ms for a whole
   // 512→512 @7 Winograd conv on one core (V8 does not inline asm.js calls).
   function transformWeights(src: any, ci: any, icStep: any, laneStep: any, flip: any, lanes: any, dst: any, xiStep: any) {

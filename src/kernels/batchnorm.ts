@@ -27,9 +27,10 @@ export interface BatchNormBackwardParams {
 /**
  * Training-mode forward. Outputs: y (N, C, HW) overwritten; mean (C), invstd (C) = 1/√(biased var + eps), and
  * varUnbiased (C) = Σ(x − mean)²/(M − 1) with M = N·HW, for the running-variance update (NaN when M = 1; the op
- * rejects that case as PyTorch does). weight/bias (C) default to 1/0 when null. `relu`: y = max(y, 0) (NaN kept),
- * PyTorch's relu(batch_norm(x)) in one pass. Split over channels across threads (each channel's sums are made by
- * one thread, in the same order whatever the thread count).
+ * rejects that case as PyTorch does). weight/bias (C) default to 1/0 when null. `fuse` (the training step's
+ * BN → (+ residual) → ReLU in one pass): `residual` (N, C, HW) is added to the normalized value, and with `relu`
+ * y = max(y, 0) (NaN kept), PyTorch's relu(batch_norm(x) + residual). Split over channels across threads (each
+ * channel's sums are made by one thread, in the same order whatever the thread count).
  */
 export function batchNormTrainForward(
   y: Float32Array,
@@ -40,10 +41,11 @@ export function batchNormTrainForward(
   weight: Float32Array | null,
   bias: Float32Array | null,
   p: BatchNormParams,
-  relu = false,
+  fuse: { residual?: Float32Array | null; relu?: boolean } = {},
 ): void {
+  const relu = fuse.relu === true, residual = fuse.residual ?? null;
   parallelFor<BnTask>({
-    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias },
+    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual },
     writes: ['y', 'mean', 'invstd', 'varUnbiased'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased'],
     params: { ...channelUnits(p), relu }, units: units(p), cost: 6 * p.n * p.c * p.hw,
   });
@@ -111,6 +113,7 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const y = bufs.y as Float32Array, x = bufs.x as Float32Array;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, varUnbiased = bufs.varUnbiased as Float32Array;
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
+  const res = bufs.residual as Float32Array | null;
   const { n, c, hw, eps, relu } = q;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
@@ -125,7 +128,12 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
     const beta = (bias ? bias[ch]! : 0) - mu * alpha;
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
-      if (relu) {
+      if (res !== null) {
+        for (let j = off; j < off + hw; j++) {
+          const v = x[j]! * alpha + beta + res[j]!;
+          y[j] = !relu || v > 0 || v !== v ? v : 0;
+        }
+      } else if (relu) {
         for (let j = off; j < off + hw; j++) {
           const v = x[j]! * alpha + beta;
           y[j] = v > 0 || v !== v ? v : 0;
@@ -140,8 +148,9 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
 /**
  * Training-mode backward, given the saved mean and invstd of the forward. Accumulates: dx (N, C, HW) +=,
  * dweight (C) += Σ dy·x̂, dbias (C) += Σ dy; pass null for any gradient not needed. weight null means γ = 1.
- * `reluOut`: the forward was the fused BN + ReLU and this is its output: dy is first masked to 0 where
- * reluOut ≤ 0 (PyTorch's threshold_backward; a NaN output passes dy). Split over channels as the forward.
+ * `fuse.reluOut`: the forward was fused with a ReLU and this is its output: dy is first masked to 0 where
+ * reluOut ≤ 0 (PyTorch's threshold_backward; a NaN output passes dy). `fuse.dresidual` (the forward added a
+ * residual): overwritten with that masked dy, the residual's gradient. Split over channels as the forward.
  */
 export function batchNormBackward(
   dx: Float32Array | null,
@@ -153,24 +162,36 @@ export function batchNormBackward(
   invstd: Float32Array,
   weight: Float32Array | null,
   p: BatchNormBackwardParams,
-  reluOut: Float32Array | null = null,
+  fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null } = {},
 ): void {
+  const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null;
   parallelFor<BnTask>({
-    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut },
-    writes: ['dx', 'dweight', 'dbias'], params: { ...channelUnits(p), relu: reluOut !== null }, units: units(p),
+    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
+    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: ['dresidual'], params: { ...channelUnits(p), relu: reluOut !== null }, units: units(p),
     cost: 8 * p.n * p.c * p.hw,
   });
 }
 
 registerTask<BnTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array | null, dweight = bufs.dweight as Float32Array | null, dbias = bufs.dbias as Float32Array | null;
-  const dy = bufs.dy as Float32Array, x = bufs.x as Float32Array, r = bufs.reluOut as Float32Array | null;
+  const x = bufs.x as Float32Array, relu = bufs.reluOut as Float32Array | null, dres = bufs.dresidual as Float32Array | null;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
   const { n, c, hw } = q;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
     const mu = mean[ch]!;
     const istd = invstd[ch]!;
+    let dy = bufs.dy as Float32Array, r = relu;
+    if (dres !== null) {
+      // The residual's gradient is the (masked) dy; the BN backward then reads it in dy's place.
+      for (let ni = 0; ni < n; ni++) {
+        const off = (ni * c + ch) * hw;
+        if (r !== null) for (let j = off; j < off + hw; j++) dres[j] = r[j]! <= 0 ? 0 : dy[j]!;
+        else for (let j = off; j < off + hw; j++) dres[j] = dy[j]!;
+      }
+      dy = dres;
+      r = null;
+    }
     // Σ dy and Σ dy·(x − mean) (Σ dy·x̂ = invstd·sdyx), two partial sums each over even/odd j.
     let sdy0 = 0, sdy1 = 0, sdyx0 = 0, sdyx1 = 0;
     for (let ni = 0; ni < n; ni++) {

@@ -49,6 +49,12 @@ export interface WinogradParams {
   flip: boolean;
   /** y += result (input gradients accumulate) instead of y = result. */
   accumulate: boolean;
+  /**
+   * SIMD backend only: U, V and the GEMMs in float32 (blocks of ≤ 64 channels summed in float32, totals in float64)
+   * instead of float64: about twice as fast, and about 10× the error (the transforms amplify float32 rounding of U
+   * and V). For inference (the fused eval forward); training keeps float64.
+   */
+  float32?: boolean;
 }
 
 /**
@@ -329,12 +335,53 @@ function convUnitsSimd(
 }
 
 /**
+ * The SIMD path with float64 U, V and GEMMs (wasm `wino64`, f64x2): the asm.js path's layout and arithmetic order
+ * (so within a few float64 roundings of it), two lanes at a time.
+ */
+function convUnitsSimd64(
+  y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
+): void {
+  const { p, ep, coPad, oBlocks, tiles, localU } = q;
+  const { ci, ho, wo } = p;
+  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
+  // Memory layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16).
+  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
+  const vAt = 36 * uXi, mAt = vAt + 36 * vXi;
+  const g = simdGemm(8 * (mAt + 36 * 16));
+  const h = g.h;
+  if (!localU && (uCall !== q || uHeap !== h)) {
+    if (weightTransform32(h, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    uCall = q;
+    uHeap = h;
+  }
+  const yb = ep.relu ? float32Bits(y) : null;
+  let vFor = -1;
+  for (let unit = u0; unit < u1; unit++) {
+    const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
+    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
+    if (vFor !== tb) {
+      inputTransform(h, vAt, x, p, t0, t1, TB, 4);
+      vFor = tb;
+    }
+    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
+      if (localU && weightTransform32(h, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+      const uPanel = localU ? 0 : oc0 * ci;
+      for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+        g.wino64(ci, uPanel * 8, uXi * 8, (vAt + j0 * ci) * 8, vXi * 8, mAt * 8);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW, 4, 16);
+      }
+    }
+  }
+}
+
+/**
  * weightTransform's arithmetic (float64, the same as asm.ts's `weights`) in plain JavaScript, reading w itself,
  * each U value rounded to float32 into the SIMD path's A-panels: u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 +
  * (r&3)], r = oc − ocBase, for output channels [oc0, oc1) (multiples of 4 from ocBase; channels ≥ Co get zeros).
  * True if a filter read holds a NaN or ±Inf.
  */
-function weightTransform32(u: Float32Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
+function weightTransform32(u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
   let bad = 0;
@@ -369,7 +416,7 @@ function weightTransform32(u: Float32Array, at: number, w: Float32Array, p: Wino
 const SIXTH = 0.16666666666666666, T12 = 0.08333333333333333, T24 = 0.041666666666666664;
 
 // G applied along one row (a, b, c) of G g: the 6 values of U's row, sx apart from d.
-function gRow(u: Float32Array, d: number, sx: number, a: number, b: number, c: number): void {
+function gRow(u: Float32Array | Float64Array, d: number, sx: number, a: number, b: number, c: number): void {
   const sum = a + c;
   u[d] = a * 0.25;
   u[d + sx] = -(sum + b) * SIXTH;
@@ -477,7 +524,7 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  (kernelBackend() === 'simd' ? convUnitsSimd : convUnits)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
+  (kernelBackend() !== 'simd' ? convUnits : q.p.float32 === true ? convUnitsSimd : convUnitsSimd64)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
 });
 
 /**

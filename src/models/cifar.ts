@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { convBnAct } from '../fusion/conv-bn.js';
-import { checkImageInput, conv1x1, conv3x3, initResNet, ResidualBlock, ShortcutA } from './resnet.js';
+import { checkImageInput, conv1x1, conv3x3, initResNet, makeStage, ResidualBlock, ShortcutA } from './resnet.js';
 
 /**
  * The CIFAR-10 networks of He et al. 2015 §4.2: a 3×3 conv with 16 filters, then three stages of n basic units
@@ -95,18 +95,11 @@ export class CifarResNet extends Module {
     this.residual = residual;
     this.conv1 = conv3x3(inChannels, widths[0]);
     this.bn1 = new BatchNorm2d(widths[0]);
-    let inPlanes = widths[0];
-    const stage = (planes: number, stride: number): Sequential => {
-      const units: Module[] = [];
-      for (let i = 0; i < n; i++) {
-        units.push(new CifarBasicBlock({ inPlanes, planes, stride: i === 0 ? stride : 1, shortcut: residual ? shortcut : null }));
-        inPlanes = planes;
-      }
-      return new Sequential(...units);
-    };
-    this.layer1 = stage(widths[0], 1);
-    this.layer2 = stage(widths[1], 2);
-    this.layer3 = stage(widths[2], 2);
+    const stage = (inPlanes: number, planes: number, stride: number): Sequential =>
+      makeStage(n, inPlanes, planes, stride, (u) => new CifarBasicBlock({ inPlanes: u.inPlanes, planes, stride: u.stride, shortcut: residual ? shortcut : null }));
+    this.layer1 = stage(widths[0], widths[0], 1);
+    this.layer2 = stage(widths[0], widths[1], 2);
+    this.layer3 = stage(widths[1], widths[2], 2);
     this.fc = new Linear(widths[2], numClasses);
     initResNet(this, zeroInitResidual);
   }

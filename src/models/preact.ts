@@ -4,7 +4,7 @@ import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { checkImageInput, conv1x1, conv3x3, initResNet, ResidualBlock } from './resnet.js';
+import { checkImageInput, conv1x1, conv3x3, initResNet, makeStage, ResidualBlock } from './resnet.js';
 
 /**
  * Pre-activation ResNets (He et al. 2016, "Identity Mappings in Deep Residual Networks"): each unit is
@@ -98,13 +98,8 @@ export interface PreActOptions {
   zeroInitResidual?: boolean;
 }
 
-function makeStage(block: PreActBlockType, inPlanes: number, planes: number, n: number, stride: number): Sequential {
-  const units: Module[] = [];
-  for (let i = 0; i < n; i++) {
-    units.push(new block({ inPlanes: i === 0 ? inPlanes : planes * block.expansion, planes, stride: i === 0 ? stride : 1 }));
-  }
-  return new Sequential(...units);
-}
+const preActStage = (block: PreActBlockType, inPlanes: number, planes: number, n: number, stride: number): Sequential =>
+  makeStage(n, inPlanes, planes * block.expansion, stride, (u) => new block({ inPlanes: u.inPlanes, planes, stride: u.stride }));
 
 /** ImageNet-style pre-activation ResNet: conv1 7×7/2, maxpool, four stages, final BN → ReLU, pool, fc. */
 export class PreActResNet extends Module {
@@ -126,10 +121,10 @@ export class PreActResNet extends Module {
     this.inChannels = inChannels;
     this.conv1 = new Conv2d(inChannels, 64, 7, { stride: 2, padding: 3, bias: false });
     const e = block.expansion;
-    this.layer1 = makeStage(block, 64, 64, layers[0], 1);
-    this.layer2 = makeStage(block, 64 * e, 128, layers[1], 2);
-    this.layer3 = makeStage(block, 128 * e, 256, layers[2], 2);
-    this.layer4 = makeStage(block, 256 * e, 512, layers[3], 2);
+    this.layer1 = preActStage(block, 64, 64, layers[0], 1);
+    this.layer2 = preActStage(block, 64 * e, 128, layers[1], 2);
+    this.layer3 = preActStage(block, 128 * e, 256, layers[2], 2);
+    this.layer4 = preActStage(block, 256 * e, 512, layers[3], 2);
     this.bn = new BatchNorm2d(512 * e);
     this.fc = new Linear(512 * e, numClasses);
     initResNet(this, zeroInitResidual);
@@ -163,9 +158,9 @@ export class PreActCifarResNet extends Module {
     this.inChannels = inChannels;
     const e = block.expansion;
     this.conv1 = conv3x3(inChannels, 16);
-    this.layer1 = makeStage(block, 16, 16, n, 1);
-    this.layer2 = makeStage(block, 16 * e, 32, n, 2);
-    this.layer3 = makeStage(block, 32 * e, 64, n, 2);
+    this.layer1 = preActStage(block, 16, 16, n, 1);
+    this.layer2 = preActStage(block, 16 * e, 32, n, 2);
+    this.layer3 = preActStage(block, 32 * e, 64, n, 2);
     this.bn = new BatchNorm2d(64 * e);
     this.fc = new Linear(64 * e, numClasses);
     initResNet(this, zeroInitResidual);

@@ -118,6 +118,28 @@ export class Bottleneck extends ResidualBlock {
   }
 }
 
+/** Where a unit sits in its stage: what makeStage passes to the unit factory. */
+export interface StageUnit {
+  /** 0 for the stage's first unit. */
+  index: number;
+  /** The unit's input channels: the stage's input for the first unit, the stage's output after. */
+  inPlanes: number;
+  /** The stage's stride for the first unit, 1 after. */
+  stride: number;
+}
+
+/**
+ * One stage of n residual units (torchvision's _make_layer; the CIFAR and pre-activation nets use it too): the
+ * first unit takes the stage's input width and stride, the others the stage's output width and stride 1.
+ */
+export function makeStage(n: number, inPlanes: number, outPlanes: number, stride: number, unit: (u: StageUnit) => Module): Sequential {
+  const units: Module[] = [];
+  for (let index = 0; index < n; index++) {
+    units.push(unit({ index, inPlanes: index === 0 ? inPlanes : outPlanes, stride: index === 0 ? stride : 1 }));
+  }
+  return new Sequential(...units);
+}
+
 /** A stage config: torchvision's ResNet.__init__ arguments. */
 export interface ResNetConfig {
   block: BlockType;
@@ -185,17 +207,16 @@ export class ResNet extends Module {
       this._dilation *= stride;
       stride = 1;
     }
-    if (stride !== 1 || this._inPlanes !== planes * block.expansion) {
-      downsample = new Sequential(conv1x1(this._inPlanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
+    const outPlanes = planes * block.expansion;
+    if (stride !== 1 || this._inPlanes !== outPlanes) {
+      downsample = new Sequential(conv1x1(this._inPlanes, outPlanes, stride), new BatchNorm2d(outPlanes));
     }
-    const units: Module[] = [
-      new block({ inPlanes: this._inPlanes, planes, stride, downsample, groups: this._groups, baseWidth: this._baseWidth, dilation: previousDilation }),
-    ];
-    this._inPlanes = planes * block.expansion;
-    for (let i = 1; i < blocks; i++) {
-      units.push(new block({ inPlanes: this._inPlanes, planes, stride: 1, downsample: null, groups: this._groups, baseWidth: this._baseWidth, dilation: this._dilation }));
-    }
-    return new Sequential(...units);
+    const stage = makeStage(blocks, this._inPlanes, outPlanes, stride, (u) => new block({
+      inPlanes: u.inPlanes, planes, stride: u.stride, downsample: u.index === 0 ? downsample : null,
+      groups: this._groups, baseWidth: this._baseWidth, dilation: u.index === 0 ? previousDilation : this._dilation,
+    }));
+    this._inPlanes = outPlanes;
+    return stage;
   }
 
   forward(x: Tensor): Tensor {

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, gradTarget, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   conv2dBackwardBias,
@@ -35,7 +35,7 @@ export function pair(op: string, name: string, v: Pair, min: number, shapes: str
 }
 
 const conv2dOp = defineOp('conv2d', {
-  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
+  forward(ctx: Ctx<{ p: Conv2dParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
     ctx.save(x, w);
     ctx.p = p;
     const y = new Tensor(alloc('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
@@ -43,8 +43,8 @@ const conv2dOp = defineOp('conv2d', {
     return y;
   },
   backward(ctx, dy) {
-    const [x, w] = ctx.saved as [Tensor, Tensor];
-    const p = ctx.p as Conv2dParams;
+    const [x, w] = ctx.saved;
+    const p = ctx.p;
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
@@ -53,11 +53,11 @@ const conv2dOp = defineOp('conv2d', {
       conv2dBackwardInput(dx.data, dy.data, w.data, p);
     }
     if (ctx.needs[1]) {
-      dw = new Tensor(gradBuffer('conv2d', w.size), w.shape);
+      dw = gradTarget(ctx, 1, 'conv2d', w.shape);
       conv2dBackwardWeight(dw.data, dy.data, x.data, p);
     }
     if (ctx.needs[2]) {
-      db = new Tensor(alloc('conv2d', p.o), [p.o]);
+      db = gradTarget(ctx, 2, 'conv2d', [p.o]);
       conv2dBackwardBias(db.data, dy.data, p);
     }
     return [dx, dw, db];
@@ -127,7 +127,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 interface ShortcutParams { n: number; c: number; h: number; w: number; oc: number; oh: number; ow: number; stride: number; before: number }
 
 const shortcutAOp = defineOp('shortcutA', {
-  forward(ctx, x: Tensor, p: ShortcutParams) {
+  forward(ctx: Ctx<{ p: ShortcutParams }>, x: Tensor, p: ShortcutParams) {
     ctx.p = p;
     const y = new Tensor(alloc('shortcutA', p.n * p.oc * p.oh * p.ow), [p.n, p.oc, p.oh, p.ow]);
     const xd = x.data, yd = y.data;
@@ -141,7 +141,7 @@ const shortcutAOp = defineOp('shortcutA', {
     return y;
   },
   backward(ctx, dy) {
-    const p = ctx.p as ShortcutParams;
+    const p = ctx.p;
     const dx = new Tensor(gradBuffer('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     const dd = dy.data, xd = dx.data;
     for (let i = 0; i < p.n; i++)

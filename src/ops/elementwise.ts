@@ -49,27 +49,27 @@ const subSame = defineOp('sub', {
 });
 
 const mulSame: (a: Tensor, b: Tensor) => Tensor = defineOp('mul', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor]>, a: Tensor, b: Tensor) {
     ctx.save(a, b);
     const y = like(a), yd = y.data, ad = a.data, bd = b.data;
     for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! * bd[i]!;
     return y;
   },
   backward(ctx, dy) {
-    const [a, b] = ctx.saved as [Tensor, Tensor];
+    const [a, b] = ctx.saved;
     return [ctx.needs[0] ? mulSame(dy, b) : null, ctx.needs[1] ? mulSame(dy, a) : null];
   },
 });
 
 const divSame: (a: Tensor, b: Tensor) => Tensor = defineOp('div', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor]>, a: Tensor, b: Tensor) {
     ctx.save(a, b);
     const y = like(a), yd = y.data, ad = a.data, bd = b.data;
     for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! / bd[i]!;
     return y;
   },
   backward(ctx, dy) {
-    const [a, b] = ctx.saved as [Tensor, Tensor];
+    const [a, b] = ctx.saved;
     // d(a/b)/da = 1/b ; d(a/b)/db = -a/b²
     const ga = ctx.needs[0] ? divSame(dy, b) : null;
     let gb: Tensor | null = null;
@@ -83,14 +83,14 @@ const divSame: (a: Tensor, b: Tensor) => Tensor = defineOp('div', {
 });
 
 const powSame = defineOp('pow', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor, Tensor]>, a: Tensor, b: Tensor) {
     const y = like(a), yd = y.data, ad = a.data, bd = b.data;
     for (let i = 0; i < yd.length; i++) yd[i] = Math.pow(ad[i]!, bd[i]!);
     ctx.save(a, b, y);
     return y;
   },
   backward(ctx, dy) {
-    const [a, b, y] = ctx.saved as [Tensor, Tensor, Tensor];
+    const [a, b, y] = ctx.saved;
     const d = dy.data, ad = a.data, bd = b.data, yd = y.data;
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
@@ -111,8 +111,8 @@ const powSame = defineOp('pow', {
 });
 
 /** maximum/minimum share a backward: the winner gets dy, a tie splits it in half (PyTorch's rule). */
-function extremumBackward(ctx: Ctx, dy: Tensor, sign: 1 | -1): [Tensor | null, Tensor | null] {
-  const [a, b] = ctx.saved as [Tensor, Tensor];
+function extremumBackward(ctx: Ctx<object, [Tensor, Tensor]>, dy: Tensor, sign: 1 | -1): [Tensor | null, Tensor | null] {
+  const [a, b] = ctx.saved;
   const d = dy.data, ad = a.data, bd = b.data;
   const ga = ctx.needs[0] ? like(a) : null;
   const gb = ctx.needs[1] ? like(b) : null;
@@ -127,7 +127,7 @@ function extremumBackward(ctx: Ctx, dy: Tensor, sign: 1 | -1): [Tensor | null, T
 }
 
 const maximumSame = defineOp('maximum', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor]>, a: Tensor, b: Tensor) {
     ctx.save(a, b);
     const y = like(a), yd = y.data, ad = a.data, bd = b.data;
     for (let i = 0; i < yd.length; i++) {
@@ -140,7 +140,7 @@ const maximumSame = defineOp('maximum', {
 });
 
 const minimumSame = defineOp('minimum', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor]>, a: Tensor, b: Tensor) {
     ctx.save(a, b);
     const y = like(a), yd = y.data, ad = a.data, bd = b.data;
     for (let i = 0; i < yd.length; i++) {
@@ -164,27 +164,27 @@ const addScalar = defineOp('add', {
 });
 
 const mulScalar: (a: Tensor, s: number) => Tensor = defineOp('mul', {
-  forward(ctx, a: Tensor, s: number) {
+  forward(ctx: Ctx<{ s: number }>, a: Tensor, s: number) {
     ctx.s = s;
     const y = like(a), yd = y.data, ad = a.data;
     for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! * s;
     return y;
   },
-  backward: (ctx, dy) => [mulScalar(dy, ctx.s as number)],
+  backward: (ctx, dy) => [mulScalar(dy, ctx.s)],
 });
 
 const divScalar: (a: Tensor, s: number) => Tensor = defineOp('div', {
-  forward(ctx, a: Tensor, s: number) {
+  forward(ctx: Ctx<{ s: number }>, a: Tensor, s: number) {
     ctx.s = s;
     const y = like(a), yd = y.data, ad = a.data;
     for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! / s;
     return y;
   },
-  backward: (ctx, dy) => [divScalar(dy, ctx.s as number)],
+  backward: (ctx, dy) => [divScalar(dy, ctx.s)],
 });
 
 const powScalar = defineOp('pow', {
-  forward(ctx, a: Tensor, e: number) {
+  forward(ctx: Ctx<{ e: number }, [Tensor]>, a: Tensor, e: number) {
     ctx.save(a);
     ctx.e = e;
     const y = like(a), yd = y.data, ad = a.data;
@@ -193,8 +193,8 @@ const powScalar = defineOp('pow', {
     return y;
   },
   backward(ctx, dy) {
-    const [a] = ctx.saved as [Tensor];
-    const e = ctx.e as number;
+    const [a] = ctx.saved;
+    const e = ctx.e;
     const g = like(a), gd = g.data, ad = a.data, d = dy.data;
     if (e === 0) return [g];
     for (let i = 0; i < gd.length; i++) gd[i] = d[i]! * e * Math.pow(ad[i]!, e - 1);
@@ -362,7 +362,7 @@ export const tanh = defineOp('tanh', {
 });
 
 const clampOp = defineOp('clamp', {
-  forward(ctx, x: Tensor, lo: number, hi: number) {
+  forward(ctx: Ctx<{ lo: number; hi: number }, [Tensor]>, x: Tensor, lo: number, hi: number) {
     ctx.save(x);
     ctx.lo = lo;
     ctx.hi = hi;
@@ -376,7 +376,7 @@ const clampOp = defineOp('clamp', {
   },
   backward(ctx, dy) {
     const x = ctx.saved[0]!;
-    const lo = ctx.lo as number, hi = ctx.hi as number;
+    const { lo, hi } = ctx;
     const g = like(x), gd = g.data, d = dy.data, xd = x.data;
     for (let i = 0; i < gd.length; i++) gd[i] = xd[i]! >= lo && xd[i]! <= hi ? d[i]! : 0;
     return [g];

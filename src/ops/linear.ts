@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import { defaultGenerator, type Generator } from '../random.js';
@@ -9,7 +9,7 @@ import { mul } from './elementwise.js';
 interface LinearParams { rows: number; in: number; out: number }
 
 const linearOp = defineOp('linear', {
-  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, p: LinearParams) {
+  forward(ctx: Ctx<{ p: LinearParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor, b: Tensor | null, p: LinearParams) {
     ctx.save(x, w);
     ctx.p = p;
     const shape = [...x.shape.slice(0, -1), p.out];
@@ -23,8 +23,8 @@ const linearOp = defineOp('linear', {
     return y;
   },
   backward(ctx, dy) {
-    const [x, w] = ctx.saved as [Tensor, Tensor];
-    const p = ctx.p as LinearParams;
+    const [x, w] = ctx.saved;
+    const p = ctx.p;
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { alloc, fmt, normDim, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -42,7 +42,7 @@ function softmaxRows(y: Float32Array, x: Float32Array, l: RowLayout, log: boolea
 /** softmax and logSoftmax share one fused op: forward over rows, and the backward that mirrors each. */
 function softmaxFamily(name: 'softmax' | 'logSoftmax', log: boolean) {
   return defineOp(name, {
-    forward(ctx, x: Tensor, dim: number) {
+    forward(ctx: Ctx<{ l: RowLayout }>, x: Tensor, dim: number) {
       const y = new Tensor(alloc(name, x.size), x.shape);
       const l = layout(x, dim);
       softmaxRows(y.data, x.data, l, log);
@@ -53,7 +53,7 @@ function softmaxFamily(name: 'softmax' | 'logSoftmax', log: boolean) {
     backward(ctx, dy) {
       // softmax: dx = y ⊙ (dy − Σ dy⊙y) · logSoftmax: dx = dy − exp(y) ⊙ Σ dy
       const y = ctx.saved[0]!;
-      const l = ctx.l as RowLayout;
+      const l = ctx.l;
       const dx = new Tensor(alloc(name, y.size), y.shape);
       const yd = y.data, g = dy.data, d = dx.data;
       for (let o = 0; o < l.outer; o++)
@@ -100,7 +100,7 @@ function targetIndices(op: string, target: Target): Int32Array {
 interface NllParams { n: number; c: number; reduction: Reduction; ignoreIndex: number }
 
 const nllOp = defineOp('nllLoss', {
-  forward(ctx, lp: Tensor, target: Int32Array, weight: Tensor | null, p: NllParams) {
+  forward(ctx: Ctx<{ p: NllParams; target: Int32Array; weight: Tensor | null; wsum: number }>, lp: Tensor, target: Int32Array, weight: Tensor | null, p: NllParams) {
     const { n, c } = p;
     const lpd = lp.data;
     const w = weight?.data;
@@ -127,11 +127,11 @@ const nllOp = defineOp('nllLoss', {
     return new Tensor(new Float32Array([p.reduction === 'mean' ? s / wsum : s]), []);
   },
   backward(ctx, dy) {
-    const p = ctx.p as NllParams;
-    const target = ctx.target as Int32Array;
-    const w = (ctx.weight as Tensor | null)?.data;
+    const p = ctx.p;
+    const target = ctx.target;
+    const w = ctx.weight?.data;
     const g = new Tensor(alloc('nllLoss', p.n * p.c), [p.n, p.c]);
-    const scale = p.reduction === 'mean' ? 1 / (ctx.wsum as number) : 1;
+    const scale = p.reduction === 'mean' ? 1 / ctx.wsum : 1;
     for (let i = 0; i < p.n; i++) {
       const t = target[i]!;
       if (t === p.ignoreIndex) continue;

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import { alloc, broadcastShape, checkShape, fmt, numel } from '../shape.js';
@@ -7,7 +7,7 @@ import { expand, squeeze, unsqueeze } from './movement.js';
 
 /** (B, m, k) @ (B, k, n) → (B, m, n) on equal batch shapes; the public matmul broadcasts and expands first. */
 const bmm = defineOp('matmul', {
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<object, [Tensor, Tensor]>, a: Tensor, b: Tensor) {
     ctx.save(a, b);
     const nd = a.ndim;
     const m = a.shape[nd - 2]!, k = a.shape[nd - 1]!, n = b.shape[nd - 1]!;
@@ -17,7 +17,7 @@ const bmm = defineOp('matmul', {
     return y;
   },
   backward(ctx, dy) {
-    const [a, b] = ctx.saved as [Tensor, Tensor];
+    const [a, b] = ctx.saved;
     const nd = a.ndim;
     const m = a.shape[nd - 2]!, k = a.shape[nd - 1]!, n = b.shape[nd - 1]!;
     const batch = numel(a.shape.slice(0, nd - 2));

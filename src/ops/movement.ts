@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { alloc, checkShape, fmt, normDim, numel, sameShape, strides } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -35,11 +35,11 @@ function resolveShape(op: string, x: Tensor, shape: readonly number[]): number[]
 }
 
 const reshapeOp: (x: Tensor, shape: number[]) => Tensor = defineOp('reshape', {
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ inShape: readonly number[] }>, x: Tensor, shape: number[]) {
     ctx.inShape = x.shape;
     return new Tensor(x.data, shape);
   },
-  backward: (ctx, dy) => [reshapeOp(dy, ctx.inShape as number[])],
+  backward: (ctx, dy) => [reshapeOp(dy, [...ctx.inShape])],
 });
 
 /** torch.reshape / view: same data, new shape; one dim may be -1. */
@@ -101,12 +101,12 @@ function permuteData(x: Tensor, perm: readonly number[]): Tensor {
 }
 
 const permuteOp: (x: Tensor, perm: number[]) => Tensor = defineOp('permute', {
-  forward(ctx, x: Tensor, perm: number[]) {
+  forward(ctx: Ctx<{ perm: number[] }>, x: Tensor, perm: number[]) {
     ctx.perm = perm;
     return permuteData(x, perm);
   },
   backward(ctx, dy) {
-    const perm = ctx.perm as number[];
+    const perm = ctx.perm;
     const inv = new Array<number>(perm.length);
     perm.forEach((p, i) => (inv[p] = i));
     return [permuteOp(dy, inv)];
@@ -137,7 +137,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
 // ---- expand ---------------------------------------------------------------------------------------------------
 
 const expandOp = defineOp('expand', {
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ inShape: readonly number[] }>, x: Tensor, shape: number[]) {
     ctx.inShape = x.shape;
     const y = new Tensor(alloc('expand', numel(shape)), shape);
     if (y.size === 0) return y;
@@ -166,7 +166,7 @@ const expandOp = defineOp('expand', {
   },
   backward(ctx, dy) {
     // the one place that sums over broadcast axes
-    const inShape = ctx.inShape as number[];
+    const inShape = ctx.inShape;
     const lead = dy.ndim - inShape.length;
     const axes: number[] = [];
     for (let i = 0; i < dy.ndim; i++) if (i < lead || (inShape[i - lead] === 1 && dy.shape[i] !== 1)) axes.push(i);
@@ -224,7 +224,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 // ---- cat / stack ----------------------------------------------------------------------------------------------
 
 const catOp = defineOp('cat', {
-  forward(ctx, dim: number, ...xs: Tensor[]) {
+  forward(ctx: Ctx<{ sizes: number[]; dim: number }>, dim: number, ...xs: Tensor[]) {
     const outShape = xs[0]!.shape.slice();
     outShape[dim] = xs.reduce((s, t) => s + t.shape[dim]!, 0);
     const y = new Tensor(alloc('cat', numel(outShape)), outShape);
@@ -241,8 +241,7 @@ const catOp = defineOp('cat', {
     return y;
   },
   backward(ctx, dy) {
-    const sizes = ctx.sizes as number[];
-    const dim = ctx.dim as number;
+    const { sizes, dim } = ctx;
     const grads: (Tensor | null)[] = [null];
     let start = 0;
     sizes.forEach((s, i) => {
@@ -285,7 +284,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 // ---- pad / narrow ---------------------------------------------------------------------------------------------
 
 const padOp: (x: Tensor, before: number[], after: number[], value: number) => Tensor = defineOp('pad', {
-  forward(ctx, x: Tensor, before: number[], after: number[], value: number) {
+  forward(ctx: Ctx<{ before: number[]; after: number[] }>, x: Tensor, before: number[], after: number[], value: number) {
     ctx.before = before;
     ctx.after = after;
     const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
@@ -321,8 +320,7 @@ const padOp: (x: Tensor, before: number[], after: number[], value: number) => Te
     return y;
   },
   backward(ctx, dy) {
-    const before = ctx.before as number[];
-    const after = ctx.after as number[];
+    const { before, after } = ctx;
     return [padOp(dy, before.map((b) => -b), after.map((a) => -a), 0)];
   },
 });

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, gradTarget } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   batchNormBackward,
@@ -7,9 +7,9 @@ import {
   batchNormTrainForward,
   type BatchNormParams,
 } from '../kernels/batchnorm.js';
-import { alloc, fmt } from '../shape.js';
+import { alloc, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { relu } from './elementwise.js';
+import { add, relu } from './elementwise.js';
 import { gradBuffer } from '../fusion/arena.js';
 
 export interface BatchNormOptions {
@@ -24,12 +24,16 @@ export interface BatchNormOptions {
 
 interface TrainStats { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }
 
-/** Training-mode BN, optionally with the ReLU after it fused in (then the output is saved for the mask). */
+/**
+ * Training-mode BN; the fused variant is relu(bn(x) + residual) (residual optional), saving its output for the
+ * ReLU mask. Arguments: x, weight, bias, residual, params, stats.
+ */
 function bnTrainFamily(name: string, relu: boolean) {
   return defineOp(name, {
-    forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: BatchNormParams, stats: TrainStats) {
+    forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
       const y = new Tensor(alloc(name, x.size), x.shape);
-      batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, relu);
+      const fuse = { relu, residual: residual?.data ?? null };
+      batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, fuse);
       ctx.save(x);
       ctx.y = relu ? y.data : null;
       ctx.weight = weight;
@@ -43,10 +47,14 @@ function bnTrainFamily(name: string, relu: boolean) {
       const p = ctx.p as BatchNormParams;
       const { mean, invstd } = ctx.stats as TrainStats;
       const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size), x.shape) : null;
-      const dw = ctx.needs[1] ? new Tensor(alloc(name, p.c), [p.c]) : null;
-      const db = ctx.needs[2] ? new Tensor(alloc(name, p.c), [p.c]) : null;
-      batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, ctx.y as Float32Array | null);
-      return [dx, dw, db];
+      const dw = ctx.needs[1] ? gradTarget(ctx, 1, name, [p.c]) : null;
+      const db = ctx.needs[2] ? gradTarget(ctx, 2, name, [p.c]) : null;
+      const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
+      batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
+        reluOut: ctx.y as Float32Array | null,
+        dresidual: dres?.data ?? null,
+      });
+      return [dx, dw, db, dres];
     },
   });
 }
@@ -91,10 +99,11 @@ export function batchNorm2d(
 }
 
 /**
- * relu(batchNorm2d(x, …)) as one op: the same values and gradients (PyTorch's F.relu(F.batch_norm(…)), batch
- * statistics and the unbiased running-variance update in training), without the intermediate tensor. In training
- * mode the fused kernels normalize and clamp in one pass and mask the gradient inside the BN backward; in eval mode
- * it is the two ops composed.
+ * relu(batchNorm2d(x, …) + residual) as one op (residual optional, same shape as x): the same values and gradients
+ * as PyTorch's F.relu(F.batch_norm(…) + residual) — batch statistics and the unbiased running-variance update in
+ * training — without the intermediate tensors. In training mode the fused kernels normalize, add and clamp in one
+ * pass and mask the gradient inside the BN backward; in eval mode it is the ops composed. The sum is rounded to
+ * float32 once (PyTorch rounds the BN output, then the sum).
  */
 export function batchNormRelu2d(
   x: Tensor,
@@ -102,9 +111,9 @@ export function batchNormRelu2d(
   runningVar: Tensor | null,
   weight: Tensor | null = null,
   bias: Tensor | null = null,
-  opts: BatchNormOptions = {},
+  opts: BatchNormOptions & { residual?: Tensor | null } = {},
 ): Tensor {
-  return batchNormImpl('batchNormRelu2d', true, x, runningMean, runningVar, weight, bias, opts);
+  return batchNormImpl('batchNormRelu2d', true, x, runningMean, runningVar, weight, bias, opts, opts.residual ?? null);
 }
 
 function batchNormImpl(
@@ -116,6 +125,7 @@ function batchNormImpl(
   weight: Tensor | null,
   bias: Tensor | null,
   opts: BatchNormOptions,
+  residual: Tensor | null = null,
 ): Tensor {
   const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
   const shapes = [
@@ -124,6 +134,7 @@ function batchNormImpl(
     runningVar && `running_var ${fmt(runningVar.shape)}`,
     weight && `weight ${fmt(weight.shape)}`,
     bias && `bias ${fmt(bias.shape)}`,
+    residual && `residual ${fmt(residual.shape)}`,
   ].filter(Boolean).join(', ');
   if (x.ndim !== 4 && x.ndim !== 2 && x.ndim !== 3) {
     throw new ShapeError(op, `expected 2-D, 3-D or 4-D input (N, C, ...), got ${x.ndim}-D input of shape ${fmt(x.shape)}`);
@@ -136,18 +147,22 @@ function batchNormImpl(
     }
   }
   if (!(eps > 0)) throw new ValueError(op, `eps must be positive, got ${eps}; ${shapes}`);
+  if (residual && !sameShape(residual.shape, x.shape)) {
+    throw new ShapeError(op, `residual must have the input's shape; ${shapes}`);
+  }
   const p: BatchNormParams = { n, c, hw, eps };
   if (!training) {
     if (!runningMean || !runningVar) throw new ValueError(op, `running_mean and running_var must be defined in evaluation mode; ${shapes}`);
     const y = bnEvalOp(x, weight, bias, runningMean, runningVar, p);
-    return fuseRelu ? relu(y) : y;
+    const sum = residual ? add(y, residual) : y;
+    return fuseRelu ? relu(sum) : sum;
   }
   const count = n * hw;
   if (count <= 1) {
     throw new ValueError(op, `Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`);
   }
   const stats = { mean: new Float32Array(c), invstd: new Float32Array(c), varUnbiased: new Float32Array(c) };
-  const y = (fuseRelu ? bnReluTrainOp : bnTrainOp)(x, weight, bias, p, stats);
+  const y = (fuseRelu ? bnReluTrainOp : bnTrainOp)(x, weight, bias, residual, p, stats);
   if (runningMean && runningVar) {
     let factor: number;
     const nbt = opts.numBatchesTracked;

@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   adaptiveAvgPool2dBackward,
@@ -57,7 +57,7 @@ function poolParams(op: string, x: Tensor, k: Pair, s: Pair | null | undefined, 
 }
 
 const maxPoolOp = defineOp('maxPool2d', {
-  forward(ctx, x: Tensor, p: PoolParams) {
+  forward(ctx: Ctx<{ p: PoolParams; idx: Int32Array }>, x: Tensor, p: PoolParams) {
     if (ctx.needs.length === 0) {
       // No gradient will be asked for: values only (threaded, no argmax buffer), into a reusable buffer.
       const out = new Tensor(takeBuffer('maxPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
@@ -72,9 +72,9 @@ const maxPoolOp = defineOp('maxPool2d', {
     return y;
   },
   backward(ctx, dy) {
-    const p = ctx.p as PoolParams;
+    const p = ctx.p;
     const dx = new Tensor(gradBuffer('maxPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
-    maxPool2dBackward(dx.data, dy.data, ctx.idx as Int32Array, p);
+    maxPool2dBackward(dx.data, dy.data, ctx.idx, p);
     return [dx];
   },
 });
@@ -88,14 +88,14 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
 type AvgParams = PoolParams & { countIncludePad: boolean; divisorOverride?: number };
 
 const avgPoolOp = defineOp('avgPool2d', {
-  forward(ctx, x: Tensor, p: AvgParams) {
+  forward(ctx: Ctx<{ p: AvgParams }>, x: Tensor, p: AvgParams) {
     const y = new Tensor(alloc('avgPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
     avgPool2dForward(y.data, x.data, p);
     ctx.p = p;
     return y;
   },
   backward(ctx, dy) {
-    const p = ctx.p as AvgParams;
+    const p = ctx.p;
     const dx = new Tensor(gradBuffer('avgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     avgPool2dBackward(dx.data, dy.data, p);
     return [dx];
@@ -115,14 +115,14 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
 interface AdaptiveParams { n: number; c: number; h: number; w: number; oh: number; ow: number }
 
 const adaptiveOp = defineOp('adaptiveAvgPool2d', {
-  forward(ctx, x: Tensor, p: AdaptiveParams) {
+  forward(ctx: Ctx<{ p: AdaptiveParams }>, x: Tensor, p: AdaptiveParams) {
     const y = new Tensor(alloc('adaptiveAvgPool2d', p.n * p.c * p.oh * p.ow), [p.n, p.c, p.oh, p.ow]);
     adaptiveAvgPool2dForward(y.data, x.data, p);
     ctx.p = p;
     return y;
   },
   backward(ctx, dy) {
-    const p = ctx.p as AdaptiveParams;
+    const p = ctx.p;
     const dx = new Tensor(gradBuffer('adaptiveAvgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
     adaptiveAvgPool2dBackward(dx.data, dy.data, p);
     return [dx];

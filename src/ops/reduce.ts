@@ -1,4 +1,4 @@
-import { defineOp } from '../autograd.js';
+import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import { alloc, fmt, normDim, normDims, numel, strides } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -24,13 +24,13 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepDim = false
 }
 
 const sumOp = defineOp('sum', {
-  forward(ctx, x: Tensor, axes: number[], keepDim: boolean) {
+  forward(ctx: Ctx<{ inShape: readonly number[]; kept: number[] }>, x: Tensor, axes: number[], keepDim: boolean) {
     ctx.inShape = x.shape;
     ctx.kept = keptShape(x.shape, axes);
     const s = sumAxes(x, axes);
     return new Tensor(s.data, finalShape(x.shape, axes, keepDim));
   },
-  backward: (ctx, dy) => [expand(reshape(dy, ctx.kept as number[]), ctx.inShape as number[])],
+  backward: (ctx, dy) => [expand(reshape(dy, ctx.kept), ctx.inShape)],
 });
 
 /** torch.mean over `dim` (all dims when omitted). */
@@ -43,7 +43,7 @@ export function mean(x: Tensor, dim?: number | readonly number[], keepDim = fals
 /** amax/amin primitive: NaN propagates; the gradient is split evenly between tied extremes (torch.amax). */
 function extremumOp(name: string, sign: 1 | -1) {
   return defineOp(name, {
-    forward(ctx, x: Tensor, axes: number[], keepDim: boolean) {
+    forward(ctx: Ctx<{ kept: number[]; yk: Float32Array }, [Tensor]>, x: Tensor, axes: number[], keepDim: boolean) {
       if (x.size === 0 && axes.some((a) => x.shape[a] === 0)) {
         throw new ShapeError(name, `cannot reduce over a zero-size dimension; input ${fmt(x.shape)}, dims ${fmt(axes)}`);
       }
@@ -63,8 +63,7 @@ function extremumOp(name: string, sign: 1 | -1) {
     },
     backward(ctx, dy) {
       const x = ctx.saved[0]!;
-      const kept = ctx.kept as number[];
-      const yk = ctx.yk as Float32Array;
+      const { kept, yk } = ctx;
       const count = new Float64Array(yk.length);
       const xd = x.data;
       forEachReduced(x.shape, kept, (k, o) => {

@@ -27,7 +27,7 @@ scope.onmessage = (e) => {
   const c = ctrl;
   if (c === null || msg.type !== 'run' || Atomics.load(c, SEQ) !== msg.seq) return; // a call that is already over
   const fn: TaskFn = taskFunction(msg.kernel) ?? (() => {
-    throw new Error(`no task function registered as '${msg.kernel}' in the browser worker (is its module imported by browser-worker.ts?)`);
+    throw new Error(`no task function registered as '${msg.kernel}' in the browser worker (is its module listed in kernels/tasks.ts?)`);
   });
   Atomics.store(c, BUSY + index, 1);
   try {

@@ -122,7 +122,9 @@ export function* trainSteps(o: TrainEpochOptions): Generator<StepInfo, { loss: n
     if (t.steps >= stepsPerEpoch) break;
     const t0 = performance.now();
     const lr = optimizer.paramGroups[0]!.lr;
-    optimizer.zeroGrad();
+    // Zeroed in place (PyTorch 1.13's default): the backward then accumulates every parameter's gradient into its
+    // existing .grad, so a step allocates no parameter gradients.
+    optimizer.zeroGrad(false);
     const logits = model.forward(x);
     const loss = crossEntropy(logits, y);
     loss.backward();

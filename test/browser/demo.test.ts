@@ -7,13 +7,17 @@
  * no console error.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Names of the page's globals, for the functions evaluated in the page (the project compiles without the DOM library).
+declare const window: { demoState: any };
+declare const crossOriginIsolated: boolean;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'test-results', 'browser');
@@ -40,36 +44,21 @@ function ensureDist(): void {
 }
 
 interface NodeResults {
+  kernels: { backend: string; fma: boolean };
   losses: string[];
   digest: string;
   evalBits: string[];
-  photo: string[];
-  ycck: string[];
-  weights: string;
+  predictions: string[][];
 }
 
-type Demo = typeof import('../../demo/train.js');
-
-/** The same steps in Node, with the Node entry and its worker-thread pool. */
-async function nodeReference(weightsPath: string): Promise<NodeResults> {
-  const rt = await import('../../dist/index.js');
-  const demo: Demo = await import('../../demo/train.js');
-  rt.setNumThreads(SETTINGS.threads);
-  const meta = JSON.parse(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.json'), 'utf8'));
-  const { train, test } = demo.datasetsFromSprite(rt, new Uint8Array(readFileSync(join(ROOT, 'demo/data/fashion-mnist-600.png'))), meta);
-  const run = demo.createRun(rt, train, SETTINGS);
-  const losses: string[] = [];
-  for (const batch of run.loader) {
-    losses.push(demo.bits(demo.trainStep(rt, run, batch).loss));
-    if (losses.length === SETTINGS.steps) break;
-  }
-  const ev = demo.evaluate(rt, run.model, test);
-  const probs = (file: string) => {
-    const { input } = demo.imageToInput(rt, rt.io.decodeImage(new Uint8Array(readFileSync(file))));
-    return Array.from(demo.predict(rt, run.model, input), demo.bits);
-  };
-  writeFileSync(weightsPath, rt.io.saveSafetensors(run.model.stateDict()));
-  return { losses, digest: demo.stateDigest(run.model), evalBits: [demo.bits(ev.loss), demo.bits(ev.accuracy)], photo: probs(PHOTO), ycck: probs(YCCK), weights: demo.stateDigest(run.model) };
+/** The same steps in Node (test/browser/node-reference.mjs, in a child process: see there for the flag). */
+function nodeReference(weightsPath: string): NodeResults {
+  const out = execFileSync(
+    process.execPath,
+    ['--experimental-wasm-relaxed-simd', join(ROOT, 'test/browser/node-reference.mjs'), JSON.stringify(SETTINGS), weightsPath, PHOTO, YCCK],
+    { encoding: 'utf8' },
+  );
+  return JSON.parse(out) as NodeResults;
 }
 
 describe('the demo page in Chromium computes what Node computes', () => {
@@ -79,6 +68,9 @@ describe('the demo page in Chromium computes what Node computes', () => {
   let page: Page;
   let tmp: string;
   const problems: string[] = [];
+  const warnings: string[] = [];
+  let nodeYcck: string[] = [];
+  let startDemoServer: (o: { port: number; isolate?: boolean }) => Promise<{ server: Server; url: string }>;
 
   beforeAll(async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`).toBe(true);
@@ -87,7 +79,7 @@ describe('the demo page in Chromium computes what Node computes', () => {
     mkdirSync(OUT, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'resnet-ts-browser-'));
     // @ts-expect-error: a plain-JS script without type declarations
-    const { startDemoServer } = await import('../../scripts/demo-server.mjs');
+    ({ startDemoServer } = await import('../../scripts/demo-server.mjs'));
     ({ server, url } = await startDemoServer({ port: 0 }));
     // playwright-core starts Chromium with a fresh temporary profile (--user-data-dir) of its own.
     browser = await chromium.launch({
@@ -98,9 +90,9 @@ describe('the demo page in Chromium computes what Node computes', () => {
     page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+      if (m.type() === 'warning') warnings.push(m.text());
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('worker', (w) => w.on('close', () => undefined));
   }, 60_000);
 
   afterAll(async () => {
@@ -111,19 +103,22 @@ describe('the demo page in Chromium computes what Node computes', () => {
 
   it('trains 3 steps on 2 threads and predicts: the same bits as Node, no console error', async () => {
     const weightsPath = join(tmp, 'node-trained.safetensors');
-    const node = await nodeReference(weightsPath);
+    const node = nodeReference(weightsPath);
+    nodeYcck = node.predictions[1]!;
 
-    const q = new URLSearchParams(Object.entries(SETTINGS).map(([k, v]) => [k, String(v)]));
+    const q = new URLSearchParams(Object.entries(SETTINGS).map(([k, v]): [string, string] => [k, String(v)]));
     await page.goto(`${url}?${q}`);
-    await page.waitForFunction(() => (window as any).demoState.ready || (window as any).demoState.errors.length, null, { timeout: 20_000 });
-    const ready = await page.evaluate(() => (window as any).demoState.ready);
+    await page.waitForFunction(() => window.demoState.ready || window.demoState.errors.length, null, { timeout: 20_000 });
+    const ready = await page.evaluate(() => window.demoState.ready);
     expect(ready, 'the page worker did not start').toBeTruthy();
     expect(ready.threads, `threads: ${ready.reason}`).toBe(2);
+    // The same kernel path on both sides (WebAssembly SIMD, with relaxed-SIMD FMA where the engine has it).
+    expect(ready.kernels, 'the page and Node use different kernels').toEqual(node.kernels);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
 
     await page.click('#train-button');
-    await page.waitForFunction(() => (window as any).demoState.train || (window as any).demoState.errors.length, null, { timeout: 60_000 });
-    const trained = await page.evaluate(() => (window as any).demoState.train ?? { errors: (window as any).demoState.errors });
+    await page.waitForFunction(() => window.demoState.train || window.demoState.errors.length, null, { timeout: 60_000 });
+    const trained = await page.evaluate(() => window.demoState.train ?? { errors: window.demoState.errors });
     await page.screenshot({ path: join(OUT, 'train.png'), fullPage: true });
     expect(trained.errors).toBeUndefined();
     expect(trained.step).toBe(SETTINGS.steps);
@@ -136,22 +131,87 @@ describe('the demo page in Chromium computes what Node computes', () => {
 
     // Predict with the model just trained, on a dropped photo.
     await page.setInputFiles('#files', PHOTO);
-    await page.waitForFunction(() => (window as any).demoState.prediction || (window as any).demoState.errors.length, null, { timeout: 20_000 });
-    const photo = await page.evaluate(() => (window as any).demoState.prediction);
-    expect(photo.probsBits).toEqual(node.photo);
+    await page.waitForFunction(() => window.demoState.prediction || window.demoState.errors.length, null, { timeout: 20_000 });
+    const photo = await page.evaluate(() => window.demoState.prediction);
+    expect(photo.probsBits).toEqual(node.predictions[0]);
     expect(photo.top).toHaveLength(5);
     await page.screenshot({ path: join(OUT, 'predict-photo.png'), fullPage: true });
 
     // Node's weights as a dropped .safetensors file, with a YCCK JPEG.
-    await page.evaluate(() => ((window as any).demoState.prediction = null));
+    await page.evaluate(() => (window.demoState.prediction = null));
     await page.setInputFiles('#files', [weightsPath, YCCK]);
-    await page.waitForFunction(() => (window as any).demoState.prediction || (window as any).demoState.errors.length, null, { timeout: 20_000 });
-    const state = await page.evaluate(() => (window as any).demoState);
+    await page.waitForFunction(() => window.demoState.prediction || window.demoState.errors.length, null, { timeout: 20_000 });
+    const state = await page.evaluate(() => window.demoState);
     expect(state.errors).toEqual([]);
-    expect(state.weights.digest).toBe(node.weights);
-    expect(state.prediction.probsBits).toEqual(node.ycck);
+    expect(state.weights.digest).toBe(node.digest);
+    expect(state.prediction.probsBits).toEqual(node.predictions[1]);
     await page.screenshot({ path: join(OUT, 'predict-ycck.png'), fullPage: true });
+
+    // The library on the page's main thread: one thread (Atomics.wait is not allowed there), said once.
+    // (A string, so that vitest's transform leaves the page's dynamic import alone.)
+    const main = await page.evaluate(`(async () => {
+      const rt = await import('resnet-ts/browser');
+      rt.manualSeed(0);
+      const model = rt.models.resnet20({ inChannels: 1 });
+      for (let i = 0; i < 2; i++) model.forward(rt.randn([4, 1, 28, 28]));
+      return { threads: rt.getNumThreads(), reason: rt.singleThreadReason() };
+    })()`) as { threads: number; reason: string };
+    expect(main.threads).toBe(1);
+    expect(main.reason).toMatch(/not running in a dedicated Worker/);
+    expect(warnings.filter((w) => w.includes('resnet-ts: kernels run on one thread'))).toHaveLength(1);
 
     expect(problems).toEqual([]);
   }, 90_000);
+
+  it('pool failures: a task that throws in a kernel worker, a kernel worker that cannot load', async () => {
+    const p = await browser.newPage();
+    try {
+      await p.goto(`${url}?threads=1`); // any page of the isolated server; its own demo worker stays idle
+      const out = (await p.evaluate(`new Promise((resolve) => {
+        const w = new Worker('/test/browser/pool-check.js', { type: 'module' });
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => resolve({ unexpected: e.message });
+      })`)) as Record<string, unknown>;
+      expect(out.unexpected).toBeUndefined();
+      expect(out.threads).toBe(2);
+      expect(out.error).toMatch(/^ResnetTsError: \[parallel\] task 'test.onlyHere' failed in a worker: worker 1: .*no task function registered as 'test.onlyHere' in the browser worker/s);
+      expect(out.matmulEqual).toBe(true);
+      expect(out.workerUnits).toBeGreaterThan(0);
+      expect(out.threadsAfterBadScript).toBe(1);
+      expect(out.reason).toMatch(/failed to load twice/);
+      expect(out.warnings).toEqual([expect.stringMatching(/^resnet-ts: kernels run on one thread: the kernel workers failed to load twice/)]);
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+
+  it('without cross-origin isolation: one thread, said once, and the same prediction', async () => {
+    const plain = await startDemoServer({ port: 0, isolate: false });
+    try {
+      const p = await browser.newPage();
+      const warned: string[] = [];
+      p.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console error (no isolation): ${m.text()}`);
+        if (m.type() === 'warning') warned.push(m.text());
+      });
+      p.on('pageerror', (e) => problems.push(`page error (no isolation): ${e.message}`));
+      await p.goto(`${plain.url}?threads=2`);
+      await p.waitForFunction(() => window.demoState.ready || window.demoState.errors.length, null, { timeout: 20_000 });
+      const ready = await p.evaluate(() => window.demoState.ready);
+      expect(await p.evaluate(() => crossOriginIsolated)).toBe(false);
+      expect(ready.threads).toBe(1);
+      expect(ready.reason).toMatch(/not cross-origin isolated/);
+      expect(ready.warnings).toHaveLength(1);
+      await p.setInputFiles('#files', [join(tmp, 'node-trained.safetensors'), YCCK]);
+      await p.waitForFunction(() => window.demoState.prediction || window.demoState.errors.length, null, { timeout: 20_000 });
+      const state = await p.evaluate(() => window.demoState);
+      expect(state.errors).toEqual([]);
+      expect(state.prediction.probsBits).toEqual(nodeYcck);
+      await p.screenshot({ path: join(OUT, 'no-isolation.png'), fullPage: true });
+      expect(warned.filter((w) => w.includes('resnet-ts: kernels run on one thread'))).toHaveLength(1);
+      expect(problems).toEqual([]);
+    } finally {
+      await new Promise((r) => plain.server.close(r));
+    }
+  }, 60_000);
 });

@@ -17,7 +17,7 @@ let dir: string;
 beforeAll(() => {
   useCompiledLoaderWorkers();
   dir = mkdtempSync(join(tmpdir(), 'resnet-ts-finetune-'));
-});
+}, 60_000); // transpiling the worker's modules takes seconds on a loaded machine
 afterAll(() => {
   removeCompiledLoaderWorkers();
   rmSync(dir, { recursive: true, force: true });

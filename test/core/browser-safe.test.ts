@@ -38,6 +38,7 @@ describe('resnet-ts/core runs in a browser as it is', () => {
     const graph = walk('index.ts');
     const withNode = [...graph].filter(([, mods]) => mods.length).map(([f]) => f.slice(SRC.length + 1));
     expect(withNode).toContain('io/safetensors-file.ts');
+    expect(withNode).toContain('io/atomic-file.ts');
     expect(withNode).toContain('data/files.ts');
     expect(withNode).toContain('io/zlib.ts');
   });

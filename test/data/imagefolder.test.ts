@@ -25,7 +25,7 @@ let tmp: string;
 beforeAll(() => {
   useCompiledLoaderWorkers();
   tmp = mkdtempSync(join(tmpdir(), 'resnet-ts-imagefolder-'));
-});
+}, 60_000); // transpiling the worker's modules takes seconds on a loaded machine
 afterAll(() => {
   removeCompiledLoaderWorkers();
   rmSync(tmp, { recursive: true, force: true });
@@ -126,6 +126,14 @@ describe('DataLoader over ImageFolder', () => {
     expect(epoch({ numWorkers: 1 }, 1)).toEqual(e0);
     expect(epoch({ numWorkers: 2, prefetch: 1 }, 1)).toEqual(e0);
   });
+  it('one loader with workers, reused over epochs (and after an epoch left early), equals numWorkers 0', () => {
+    const loader = new DataLoader(ds, { batchSize: 3, shuffle: true, seed: 7, numWorkers: 2 });
+    const flat = (k: number) => [...loader.epochBatches(k)].map((b) => ({ x: Array.from(b.x.data), shape: b.x.shape, y: Array.from(b.y), indices: Array.from(b.indices) }));
+    expect(flat(1)).toEqual(epoch({ numWorkers: 0 }, 1));
+    for (const b of loader.epochBatches(5)) if (b) break; // leaves requests in flight: the workers are replaced
+    expect(flat(2)).toEqual(epoch({ numWorkers: 0 }, 2));
+    loader.close();
+  });
   it('epoch k depends only on (seed, k): replayable, and other epochs or seeds differ', () => {
     const a = epoch({}, 2);
     expect(epoch({}, 2)).toEqual(a);
@@ -139,6 +147,10 @@ describe('DataLoader over ImageFolder', () => {
     for (const b of loader) n += b.y.length;
     expect(n).toBe(24);
     expect(loader.maxInFlight).toBe(4);
+  });
+  it('a worker that cannot rebuild the dataset is an error in the loop, not a hang', () => {
+    const odd = { length: 4, numClasses: 2, channels: 3, getItem: () => ({ skipped: 'x' }), workerSpec: () => ({ kind: 'Nope' }) };
+    expect(() => [...new DataLoader(odd, { batchSize: 2, numWorkers: 1 }).epochBatches(0)]).toThrow(/a worker failed: Error: unknown dataset kind 'Nope'/);
   });
   it('bad options: ValueError', () => {
     expect(() => new DataLoader(ds, { batchSize: 2, numWorkers: -1 })).toThrow(/numWorkers must be a non-negative integer/);

@@ -4,12 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SafetensorsError } from '../../src/io/safetensors.js';
-import {
-  loadSafetensorsFile,
-  readSafetensorsMetadataFile,
-  saveSafetensorsFile,
-  writeFileAtomic,
-} from '../../src/io/safetensors-file.js';
+import { writeFileAtomic } from '../../src/io/atomic-file.js';
+import { loadSafetensorsFile, readSafetensorsMetadataFile, saveSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { Tensor } from '../../src/tensor.js';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'resnet-ts-safetensors-'));

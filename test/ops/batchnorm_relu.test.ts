@@ -50,6 +50,21 @@ fixtureSuite('batchnorm_relu', {
     (x, w, b, rm, rv) => fused(true)(batchNormRelu2d(x, rm!, rv!, w!, b!, { training: true, momentum: 0.1, eps: 1e-5 })),
     { after: runningStats(3, 4) },
   ],
+  bnrelu_train_residual: [
+    'batchNormRelu2d training x=[4,3,5,4] + residual (its gradient too)',
+    (x, w, b, r, rm, rv) => fused(true)(batchNormRelu2d(x, rm!, rv!, w!, b!, { training: true, momentum: 0.1, eps: 1e-5, residual: r! })),
+    { after: runningStats(4, 5) },
+  ],
+  bnrelu_train_residual_no_affine: [
+    'batchNormRelu2d training x=[3,2,3,3] + residual, no weight/bias, momentum=0.2',
+    (x, r, rm, rv) => fused(true)(batchNormRelu2d(x, rm!, rv!, null, null, { training: true, momentum: 0.2, eps: 1e-5, residual: r! })),
+    { after: runningStats(2, 3) },
+  ],
+  bnrelu_eval_residual: [
+    'batchNormRelu2d eval x=[2,3,2,3] + residual',
+    (x, w, b, r, rm, rv) => fused(false)(batchNormRelu2d(x, rm!, rv!, w!, b!, { training: false, eps: 1e-5, residual: r! })),
+    { after: runningStats(4, 5) },
+  ],
   bnrelu_eval: [
     'batchNormRelu2d eval x=[2,3,4,3] (running stats used, unchanged)',
     (x, w, b, rm, rv) => fused(false)(batchNormRelu2d(x, rm!, rv!, w!, b!, { training: false, eps: 1e-5 })),
@@ -57,22 +72,23 @@ fixtureSuite('batchnorm_relu', {
   ],
 });
 
-describe('batchNormRelu2d vs batchNorm2d then relu', () => {
-  it('same output, gradients and running stats on a ResNet-sized input (x=[8,16,12,12])', () => {
+describe('batchNormRelu2d vs batchNorm2d, add, relu', () => {
+  it('same output, gradients and running stats on a ResNet-sized input (x=[8,16,12,12] + residual)', () => {
     const run = (fuse: boolean) => {
-      const x = randn([8, 16, 12, 12], { requiresGrad: true });
+      const x = randn([8, 16, 12, 12], { requiresGrad: true }), r = randn([8, 16, 12, 12], { requiresGrad: true });
       const w = randn([16], { requiresGrad: true }), b = randn([16], { requiresGrad: true });
       const rm = randn([16]), rv = randn([16]).abs();
       const opts = { training: true, momentum: 0.1, eps: 1e-5 };
-      const y = fuse ? batchNormRelu2d(x, rm, rv, w, b, opts) : nn.functional.relu(nn.functional.batchNorm2d(x, rm, rv, w, b, opts));
+      const F = nn.functional;
+      const y = fuse ? batchNormRelu2d(x, rm, rv, w, b, { ...opts, residual: r }) : F.relu(F.batchNorm2d(x, rm, rv, w, b, opts).add(r));
       y.backward(randn(y.shape));
-      return [y.data, x.grad!.data, w.grad!.data, b.grad!.data, rm.data, rv.data];
+      return [y.data, x.grad!.data, w.grad!.data, b.grad!.data, r.grad!.data, rm.data, rv.data];
     };
     manualSeed(3);
     const ref = run(false);
     manualSeed(3);
     const got = run(true);
-    const names = ['y', 'dx', 'dweight', 'dbias', 'running_mean', 'running_var'];
+    const names = ['y', 'dx', 'dweight', 'dbias', 'dresidual', 'running_mean', 'running_var'];
     got.forEach((g, i) => assertClose(`fused vs composed ${names[i]}`, g, ref[i]!, { atol: 1e-5, rtol: 1e-4 }));
   });
 });

@@ -111,6 +111,7 @@ export const f64 = {
 export const v128 = {
   load: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x00), uleb(4), uleb(offset)),
   load32_splat: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x09), uleb(2), uleb(offset)),
+  load64_splat: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x0a), uleb(3), uleb(offset)),
   load64_zero: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x5d), uleb(3), uleb(offset)),
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0xfd], uleb(0x0b), uleb(4), uleb(offset)),
   /** All-zero vector. */

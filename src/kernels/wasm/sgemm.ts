@@ -160,9 +160,54 @@ export function winoFunc(mr: number, fma: boolean): Func {
   };
 }
 
-/** The module's bytes: `block` and `wino` for MR-row tiles, importing env.mem. */
+/**
+ * `wino64(k, ua, xiU, vb, xiV, mo)`: the same 36 GEMMs in float64 (asm.ts's `wino` layout: A- and B-panels of 4
+ * doubles per k step, 4×4 float64 blocks at mo + ξ·128), two lanes per f64x2: eight accumulators, products and sums
+ * in float64, p ascending. Winograd's transforms turn float32 rounding of U and V into errors far above a float32
+ * rounding of the output (their entries reach 25 and 8), so its GEMM keeps them in float64.
+ */
+export function wino64Func(): Func {
+  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
+  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
+  const acc = L.addMany(V128, 8); // acc[2i]: columns 0–1 of row i, acc[2i + 1]: columns 2–3
+  const get = local.get;
+  const step: Expr[] = [local.set(b0, v128.load(get(b))), local.set(b1, v128.load(get(b), 16))];
+  for (let i = 0; i < 4; i++) {
+    step.push(local.set(va, v128.load64_splat(get(a), 8 * i)));
+    step.push(local.set(acc[2 * i]!, f64x2.add(get(acc[2 * i]!), f64x2.mul(get(va), get(b0)))));
+    step.push(local.set(acc[2 * i + 1]!, f64x2.add(get(acc[2 * i + 1]!), f64x2.mul(get(va), get(b1)))));
+  }
+  step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
+  const store: Expr[] = [];
+  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
+  return {
+    name: 'wino64',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        ...acc.map((x) => local.set(x, v128.zero())),
+        local.set(p, i32.const(0)),
+        block(loop(
+          br_if(1, i32.ge_s(get(p), get(k))),
+          ...step,
+          local.set(p, i32.add(get(p), i32.const(1))),
+          br(0),
+        )),
+        local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+        ...store),
+    ],
+  };
+}
+
+/** The module's bytes: `block`, `wino` (MR-row tiles) and `wino64`, importing env.mem. */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
-  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma)]);
+  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma), wino64Func()]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -180,6 +225,7 @@ export const MR = 4;
 export interface SimdGemm {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -197,7 +243,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {

@@ -1,0 +1,232 @@
+// Input and weight gradients: Winograd (input gradient of stride-1 3×3 convs) or GEMM units, col2im in float64,
+// and the weight gradient's float64 sums over all images (split over images where channels give too few units).
+
+import { dgemmAccRange, scratchLength, sgemmRange } from '../gemm.js';
+import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
+import { winogradConv } from '../winograd.js';
+import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
+import {
+  backwardInputTask, backwardInputWinograd, backwardWeightTask, isPointwise, liveTaps, type BackwardInputTask, type BackwardWeightTask,
+  type Conv2dParams,
+} from './plan.js';
+
+// ---- backward input --------------------------------------------------------------------------------------------
+
+/** Backward-input units: unit = (((imgChunk·groups + g)·chBlocks + chBlock)·colBlocks + colBlock. */
+function backwardInputUnits(dx: Float32Array, dy: Float32Array, w: Float32Array, q: BackwardInputTask, u0: number, u1: number): void {
+  const { p, taps } = q;
+  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
+  const cg = c / groups, og = o / groups;
+  const khw = taps ? taps.length : kh * kw, K = cg * khw, ohw = oh * ow, hw = h * p.w;
+  const pointwise = isPointwise(p);
+  for (let unit = u0; unit < u1; unit++) {
+    const cbi = unit % q.colBlocks;
+    let rest = (unit - cbi) / q.colBlocks;
+    const chi = rest % q.chBlocks;
+    rest = (rest - chi) / q.chBlocks;
+    const g = rest % groups;
+    const n0 = ((rest - g) / groups) * q.imgChunk;
+    const nc = Math.min(q.imgChunk, n - n0);
+    const c0 = chi * q.chBlock, c1 = Math.min(cg, c0 + q.chBlock);
+    if (pointwise) {
+      // w_g is stored (og × cg); op(A) = w_gᵀ (cg × og). One rounding per dx entry: dx + Σ_o.
+      const dyOff = (n0 * o + g * og) * ohw, dxOff = (n0 * c + g * cg) * hw;
+      const j0 = cbi * q.colBlock, j1 = Math.min(ohw, j0 + q.colBlock);
+      sgemmRange(dx, w, dy, cg, ohw, og, { transA: true, aOff: g * og * K, bOff: dyOff, cOff: dxOff, accumulate: true }, c0, c1, j0, j1);
+      continue;
+    }
+    // dcol rows [c0·khw, c1·khw) = w_gᵀ · [dy_g of the nc images side by side], in float64; then per image,
+    // col2im into a float64 block of dx, added to dx once.
+    const kk = nc * ohw;
+    let b = dy, bOff = (n0 * o + g * og) * ohw;
+    if (nc > 1) {
+      b = f32Scratch(og * kk);
+      gatherImages(b, dy, n0, nc, o, g * og, 0, og, ohw);
+      bOff = 0;
+    }
+    const rows = (c1 - c0) * khw;
+    const dcol = f64Scratch(0, rows * kk);
+    dgemmAccRange(dcol, w, b, K, kk, og, { transA: true, aOff: g * og * K, bOff, ldb: kk, cOff: -c0 * khw * kk }, c0 * khw, c1 * khw, 0, kk);
+    for (let i = 0; i < nc; i++) {
+      const acc = f64Scratch(1, (c1 - c0) * hw);
+      col2im64(acc, dcol, i * ohw, kk, c1 - c0, p, taps);
+      const base = ((n0 + i) * c + g * cg + c0) * hw;
+      for (let t = 0; t < (c1 - c0) * hw; t++) dx[base + t] = dx[base + t]! + acc[t]!;
+    }
+  }
+}
+
+registerTask<BackwardInputTask>('conv2d.backwardInput', (bufs, q, u0, u1) => {
+  backwardInputUnits(bufs.dx as Float32Array, bufs.dy as Float32Array, bufs.w as Float32Array, q, u0, u1);
+});
+
+/** dx: (N, C, H, W) += ∂L/∂x, given dy: (N, O, oH, oW) and w: (O, C/groups, kH, kW). Caller zeroes dx. */
+export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
+  const wp = backwardInputWinograd(p, dy, w);
+  if (wp !== null) {
+    winogradConv(dx, dy, w, null, wp);
+    return;
+  }
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  let wl = w;
+  if (taps) gatherTaps((wl = liveScratch(0, rows * taps.length)), w, rows, khw, taps);
+  const q = backwardInputTask(p, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  const units = q.imgChunks * p.groups * q.chBlocks * q.colBlocks;
+  parallelFor({ kernel: 'conv2d.backwardInput', bufs: { dx, dy, w: wl }, writes: ['dx'], params: q, units, cost });
+}
+
+// ---- backward weight -------------------------------------------------------------------------------------------
+
+/**
+ * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
+ * image is summed inside the unit, images ascending then positions ascending, in one float64 running sum per dw
+ * entry (the naive order, so the same bits as the naive loop). With several, unit (split s, …) sums the images of
+ * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
+ */
+function backwardWeightUnits(
+  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
+): void {
+  const { p, taps } = q;
+  const { n, c, o, kh, kw, groups } = p;
+  const cg = c / groups, og = o / groups;
+  const khw = taps ? taps.length : kh * kw, K = cg * khw;
+  for (let unit = u0; unit < u1; unit++) {
+    const rb = unit % q.rowBlocks;
+    const rest = (unit - rb) / q.rowBlocks;
+    const chi = rest % q.chBlocks;
+    const rest2 = (rest - chi) / q.chBlocks;
+    const g = rest2 % groups, split = (rest2 - g) / groups;
+    const c0 = chi * q.chBlock, c1 = Math.min(cg, c0 + q.chBlock);
+    const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock), m = r1 - r0;
+    const kb = (c1 - c0) * khw;
+    const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
+    if (part !== null) {
+      // This split's partial sums, straight into its slice of part (rows of K entries, like dw).
+      const at = split * o * K + (g * og + r0) * K + c0 * khw;
+      for (let n0 = nBegin; n0 < nEnd; n0 += q.imgChunk) {
+        const nc = Math.min(q.imgChunk, nEnd - n0);
+        const { a, aOff, lda, b, bOff, ldb, kk } = weightGradOperands(dy, x, p, g, c0, c1, r0, r1, n0, nc, taps);
+        dgemmAccRange(part, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: at, ldc: K }, 0, m, 0, kb);
+      }
+      continue;
+    }
+    // One chunk: one GEMM straight into dw (dw + Σ, one rounding). Several: acc (m × kb) carries the float64 sums
+    // from chunk to chunk, added to dw at the end. Same bits either way. (Without splits, dw is given.)
+    const out = dw!;
+    const direct = q.imgChunk >= n;
+    const acc = direct ? null : f64Scratch(0, m * kb);
+    for (let n0 = 0; n0 < n; n0 += q.imgChunk) {
+      const nc = Math.min(q.imgChunk, n - n0);
+      const { a, aOff, lda, b, bOff, ldb, kk } = weightGradOperands(dy, x, p, g, c0, c1, r0, r1, n0, nc, taps);
+      if (acc === null) {
+        sgemmRange(out, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, cOff: (g * og + r0) * K + c0 * khw, ldc: K, accumulate: true }, 0, m, 0, kb);
+        continue;
+      }
+      dgemmAccRange(acc, a, b, m, kb, kk, { transB: true, aOff, lda, bOff, ldb, ldc: kb }, 0, m, 0, kb);
+    }
+    if (acc === null) continue;
+    for (let r = r0; r < r1; r++) {
+      const dst = (g * og + r) * K + c0 * khw;
+      const src = (r - r0) * kb;
+      for (let j = 0; j < kb; j++) out[dst + j] = out[dst + j]! + acc[src + j]!;
+    }
+  }
+}
+
+/**
+ * The GEMM operands of a weight-gradient chunk (images [n0, n0 + nc), group g, input channels [c0, c1), output
+ * channels [r0, r1)): A = those dy rows of the nc images side by side (m × kk), B with op(B) = colᵀ (col: kb × kk).
+ */
+function weightGradOperands(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number,
+  n0: number, nc: number, taps: number[] | null,
+): { a: Float32Array; aOff: number; lda: number; b: Float32Array; bOff: number; ldb: number; kk: number } {
+  const { c, o, groups } = p;
+  const cg = c / groups, og = o / groups, m = r1 - r0, ohw = p.oh * p.ow, hw = p.h * p.w, kk = nc * ohw;
+  const kb = (c1 - c0) * (taps ? taps.length : p.kh * p.kw);
+  // A = dy_g rows [r0, r1) of the nc images side by side (m × kk).
+  let a = dy, aOff = (n0 * o + g * og + r0) * ohw, lda = ohw;
+  if (nc > 1) {
+    a = f32Scratch(m * kk);
+    gatherImages(a, dy, n0, nc, o, g * og, r0, r1, ohw);
+    aOff = 0;
+    lda = kk;
+  }
+  // B = colᵀ, col (kb × kk) stored row-major, so op(B) = colᵀ with ldb = kk.
+  let b = x, bOff = (n0 * c + g * cg + c0) * hw, ldb = hw;
+  if (!isPointwise(p) || nc > 1) {
+    b = colScratch(kb * kk);
+    for (let i = 0; i < nc; i++) im2colRange(b, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, c0, c1, p, 0, ohw, taps);
+    bOff = 0;
+    ldb = kk;
+  }
+  return { a, aOff, lda, b, bOff, ldb, kk };
+}
+
+registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
+  backwardWeightUnits(bufs.dw as Float32Array | null, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
+});
+
+let partBuf: Float64Array = new Float64Array(0);
+
+/**
+ * The weight gradient's units into dw (which they accumulate onto), split over images where the task says so:
+ * the splits' partial sums are then added in split order, and dw + that sum is rounded once.
+ */
+function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, cost: number): void {
+  const units = q.splits * q.p.groups * q.chBlocks * q.rowBlocks;
+  if (q.splits === 1) {
+    parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part: null }, writes: ['dw'], params: q, units, cost });
+    return;
+  }
+  const len = dw.length, need = q.splits * len;
+  if (partBuf.length < need) partBuf = sharedFloat64(scratchLength(need));
+  const part = partBuf;
+  part.fill(0, 0, need);
+  // dw is not read by split units (no staging copy of it): only the partials are written.
+  parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: null, dy, x, part }, writes: ['part'], params: q, units, cost });
+  for (let i = 0; i < len; i++) {
+    let sum = part[i]!;
+    for (let sp = 1; sp < q.splits; sp++) sum += part[sp * len + i]!;
+    dw[i] = dw[i]! + sum;
+  }
+}
+
+/** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
+export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  const q = backwardWeightTask(p, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  if (taps === null) {
+    runBackwardWeight(dw, dy, x, q, cost);
+    return;
+  }
+  // Live taps: accumulate onto a gathered copy of their dw entries, scatter back; dead taps get dw + 0 (what the
+  // naive loop does with its empty sum).
+  const nt = taps.length;
+  const dwl = liveScratch(1, rows * nt);
+  gatherTaps(dwl, dw, rows, khw, taps);
+  runBackwardWeight(dwl, dy, x, q, cost);
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < khw; t++) dw[r * khw + t] = dw[r * khw + t]! + 0;
+    for (let t = 0; t < nt; t++) dw[r * khw + taps[t]!] = dwl[r * nt + t]!;
+  }
+}
+
+/** db: (O) += Σ over (N, oH, oW) of dy (float64 sum per channel, one rounding). Caller zeroes db. */
+export function conv2dBackwardBias(db: Float32Array, dy: Float32Array, p: Conv2dParams): void {
+  const { n, o, oh, ow } = p;
+  const ohw = oh * ow;
+  for (let oc = 0; oc < o; oc++) {
+    let s = 0;
+    for (let ni = 0; ni < n; ni++) {
+      const off = (ni * o + oc) * ohw;
+      for (let j = 0; j < ohw; j++) s += dy[off + j]!;
+    }
+    db[oc] = db[oc]! + s;
+  }
+}
+

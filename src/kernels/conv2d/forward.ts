@@ -1,0 +1,140 @@
+// The forward convolution: Winograd where it applies and pays, else im2col + GEMM units; the fused epilogue.
+
+import { sgemmRange, type PackB } from '../gemm.js';
+import { parallelFor, registerTask } from '../parallel.js';
+import { float32Bits, reluBits } from '../relu.js';
+import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
+import { colScratch, f32Scratch, gatherTaps, im2colRange, liveScratch, packIm2col, tapTable } from './pack.js';
+import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
+
+/** Forward units [u0, u1): unit = ((imgChunk·colBlocks) + colBlock)·rowBlocks + rowBlock. */
+function forwardUnits(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  res: Float32Array | null,
+  q: ForwardTask,
+  u0: number,
+  u1: number,
+): void {
+  const { p, ep, taps } = q;
+  const { n, c, h, o, kh, kw, groups, oh, ow } = p;
+  const cg = c / groups, og = o / groups;
+  const K = cg * (taps ? taps.length : kh * kw), ohw = oh * ow, hw = h * p.w;
+  const pointwise = isPointwise(p);
+  const addBias = ep === null && bias !== null;
+  for (let unit = u0; unit < u1; unit++) {
+    const rb = unit % q.rowBlocks;
+    const rest = (unit - rb) / q.rowBlocks;
+    const cbi = rest % q.colBlocks;
+    const n0 = ((rest - cbi) / q.colBlocks) * q.imgChunk;
+    const nc = Math.min(q.imgChunk, n - n0);
+    const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock);
+    for (let g = 0; g < groups; g++) {
+      if (q.imgChunk === 1) {
+        // One image, output columns [j0, j1): straight into y.
+        const j0 = cbi * q.colBlock, j1 = Math.min(ohw, j0 + q.colBlock), nb = j1 - j0;
+        const yOff = (n0 * o + g * og) * ohw;
+        const xOff = (n0 * c + g * cg) * hw;
+        // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
+        if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
+        if (pointwise) {
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
+        } else {
+          // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
+          const tab = tapTable(q);
+          const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl, nr);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack);
+        }
+        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, j0, j1);
+        continue;
+      }
+      // Small maps: nc images side by side, one GEMM into a scratch C ((r1 − r0) × nc·oHW), then scattered to y.
+      const kk = nc * ohw, m = r1 - r0;
+      const col = colScratch(K * kk);
+      for (let i = 0; i < nc; i++) im2colRange(col, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, 0, cg, p, 0, ohw, taps);
+      const out = f32Scratch(m * kk);
+      if (addBias) for (let r = 0; r < m; r++) out.fill(bias[g * og + r0 + r]!, r * kk, (r + 1) * kk);
+      sgemmRange(out, w, col, m, kk, K, { aOff: (g * og + r0) * K, accumulate: addBias }, 0, m, 0, kk);
+      for (let i = 0; i < nc; i++) {
+        const yOff = ((n0 + i) * o + g * og) * ohw;
+        for (let r = 0; r < m; r++) y.set(out.subarray(r * kk + i * ohw, r * kk + (i + 1) * ohw), yOff + (r0 + r) * ohw);
+        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, 0, ohw);
+      }
+    }
+  }
+}
+
+/** y = relu?(y·scale + shift + res) for channels [r0, r1) of a group (first channel ch0), columns [j0, j1). */
+function epilogue(y: Float32Array, res: Float32Array | null, ep: Epilogue, ch0: number, yOff: number, ohw: number, r0: number, r1: number, j0: number, j1: number): void {
+  // ReLU after the rounding, on the stored bits (branch-free): relu(round(v)) and round(relu(v)) are the same bits.
+  const yb = ep.relu ? float32Bits(y) : null;
+  for (let oc = r0; oc < r1; oc++) {
+    const ch = ch0 + oc;
+    const scale = ep.scale ? ep.scale[ch]! : 1, shift = ep.shift ? ep.shift[ch]! : 0;
+    const base = yOff + oc * ohw;
+    if (res !== null) for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift + res[j]!;
+    else for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift;
+    if (yb !== null) reluBits(yb, yb, base + j0, base + j1);
+  }
+}
+
+registerTask<ForwardTask>('conv2d.forward', (bufs, q, u0, u1) => {
+  forwardUnits(
+    bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.bias as Float32Array | null,
+    bufs.res as Float32Array | null, q, u0, u1,
+  );
+});
+
+/** y: (N, O, oH, oW), overwritten. x: (N, C, H, W) · w: (O, C/groups, kH, kW) · bias: (O) or null. */
+export function conv2dForward(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  p: Conv2dParams,
+): void {
+  const wp = forwardWinograd(p, x);
+  if (wp !== null && winogradConv(y, x, w, null, wp, bias ? { scale: null, shift: Float64Array.from(bias), relu: false } : NO_EPILOGUE)) return;
+  runForward(y, x, w, bias, null, p, null);
+}
+
+/**
+ * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
+ * rounded to float32 once on the Winograd path (twice on the im2col path: the GEMM result, then the epilogue).
+ * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
+ * float32 (inference speed; see WinogradParams.float32).
+ */
+export function conv2dForwardFused(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  res: Float32Array | null,
+  p: Conv2dParams,
+  ep: Epilogue,
+): void {
+  const wp = forwardWinograd(p, x, true);
+  if (wp !== null && winogradConv(y, x, w, res, wp, ep)) return;
+  runForward(y, x, w, null, res, p, ep);
+}
+
+function runForward(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  res: Float32Array | null,
+  p: Conv2dParams,
+  ep: Epilogue | null,
+): void {
+  const taps = liveTaps(p);
+  const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
+  let wl = w;
+  if (taps) gatherTaps((wl = liveScratch(0, rows * taps.length)), w, rows, khw, taps);
+  const q = forwardTask(p, ep, taps);
+  const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
+  const units = q.imgChunks * q.colBlocks * q.rowBlocks;
+  parallelFor({ kernel: 'conv2d.forward', bufs: { y, x, w: wl, bias, res }, writes: ['y'], overwrites: y.length === p.n * p.o * p.oh * p.ow ? ['y'] : [], params: q, units, cost });
+}
+

@@ -1,0 +1,266 @@
+// Packing: the per-thread scratch buffers, im2col / col2im, and the GEMM's B panels packed straight from the
+// input through a table of tap offsets (float64 panels for the asm.js tiles, float32 for the SIMD ones).
+
+import { scratchLength } from '../gemm.js';
+import { endValid, firstValid, type Conv2dParams, type ForwardTask } from './plan.js';
+
+// ---- scratch --------------------------------------------------------------------------------------------------
+
+// Scratch buffers grow to what is asked, rounded up (not doubled: doubling left up to half of a several-MB buffer
+// unused, per thread, for the life of the process).
+
+export let colBuf: Float32Array = new Float32Array(0);
+
+export function colScratch(need: number): Float32Array {
+  if (colBuf.length < need) colBuf = new Float32Array(scratchLength(need));
+  return colBuf;
+}
+
+export const f64Bufs: Float64Array[] = [new Float64Array(0), new Float64Array(0)];
+
+/** Float64 scratch number `slot`, its first `need` entries zeroed. */
+export function f64Scratch(slot: number, need: number): Float64Array {
+  let buf = f64Bufs[slot]!;
+  if (buf.length < need) {
+    buf = f64Bufs[slot] = new Float64Array(scratchLength(need));
+  } else {
+    buf.fill(0, 0, need);
+  }
+  return buf;
+}
+
+export let f32Buf: Float32Array = new Float32Array(0);
+
+/** A second float32 scratch (gathered images, GEMM output of batched images); contents unspecified. */
+export function f32Scratch(need: number): Float32Array {
+  if (f32Buf.length < need) f32Buf = new Float32Array(scratchLength(need));
+  return f32Buf;
+}
+
+// ---- im2col / col2im -------------------------------------------------------------------------------------------
+
+/**
+ * im2col for one image and one group, restricted to channels [c0, c1) of the group and output positions [j0, j1)
+ * (j = oy·oW + ox): col[colOff + r·ldc + (j − j0)] for rows r of (c1 − c0)·T, from x[xOff …] holding the group's
+ * channels of H×W; row r = ci·T + t for kernel tap taps[t] = ky·kW + kx (all T = kH·kW taps when taps is null).
+ * Out-of-bounds (padding) positions are written as 0.
+ */
+export function im2colRange(
+  col: Float32Array,
+  colOff: number,
+  ldc: number,
+  x: Float32Array,
+  xOff: number,
+  c0: number,
+  c1: number,
+  p: Conv2dParams,
+  j0: number,
+  j1: number,
+  taps: readonly number[] | null = null,
+): void {
+  const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, ow } = p;
+  const oy0 = Math.floor(j0 / ow), oy1 = Math.floor((j1 - 1) / ow) + 1;
+  const nt = taps ? taps.length : kh * kw;
+  let row = 0;
+  for (let ci = c0; ci < c1; ci++) {
+    const xc = xOff + ci * h * w;
+    for (let ti = 0; ti < nt; ti++, row++) {
+      const tap = taps ? taps[ti]! : ti;
+      const ky = Math.floor(tap / kw), kx = tap - ky * kw;
+      {
+        const base = colOff + row * ldc - j0;
+        const ixStart = kx * dw - pw;
+        const vx0 = Math.min(firstValid(ixStart, sw), ow);
+        const vx1 = Math.max(endValid(ixStart, sw, w, ow), vx0);
+        for (let oy = oy0; oy < oy1; oy++) {
+          // this output row's part of [j0, j1)
+          const rs = oy * ow;
+          const a = Math.max(0, j0 - rs), b = Math.min(ow, j1 - rs);
+          const d = base + rs;
+          const iy = oy * sh - ph + ky * dh;
+          if (iy < 0 || iy >= h) {
+            col.fill(0, d + a, d + b);
+            continue;
+          }
+          const src = xc + iy * w + ixStart;
+          const lo = Math.max(a, vx0), hi = Math.min(b, vx1);
+          for (let ox = a; ox < Math.min(b, lo); ox++) col[d + ox] = 0;
+          if (sw === 1) {
+            for (let ox = lo; ox < hi; ox++) col[d + ox] = x[src + ox]!;
+          } else {
+            for (let ox = lo; ox < hi; ox++) col[d + ox] = x[src + ox * sw]!;
+          }
+          for (let ox = Math.max(a, hi); ox < b; ox++) col[d + ox] = 0;
+        }
+      }
+    }
+  }
+}
+
+/** im2col for one image and one group (all channels, all output positions): col (cg·kH·kW × oH·oW). */
+export function im2col(col: Float32Array, x: Float32Array, xOff: number, cg: number, p: Conv2dParams): void {
+  const ohw = p.oh * p.ow;
+  im2colRange(col, 0, ohw, x, xOff, 0, cg, p, 0, ohw);
+}
+
+/**
+ * col2im in float64 for channels [0, cb) of a block: dx64 (cb × H × W) += the (cb·T) × oH·oW matrix at
+ * col64[colOff + r·ldc + j] scattered back (rows as in im2colRange); padding entries dropped. Each dx64 entry
+ * receives its terms in (tap, oy, ox) order.
+ */
+export function col2im64(
+  dx64: Float64Array,
+  col64: Float64Array,
+  colOff: number,
+  ldc: number,
+  cb: number,
+  p: Conv2dParams,
+  taps: readonly number[] | null,
+): void {
+  const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, oh, ow } = p;
+  const nt = taps ? taps.length : kh * kw;
+  let row = 0;
+  for (let ci = 0; ci < cb; ci++) {
+    const xc = ci * h * w;
+    for (let ti = 0; ti < nt; ti++, row++) {
+      const tap = taps ? taps[ti]! : ti;
+      const ky = Math.floor(tap / kw), kx = tap - ky * kw;
+      {
+        const base = colOff + row * ldc;
+        const ixStart = kx * dw - pw;
+        const ox0 = Math.min(firstValid(ixStart, sw), ow);
+        const ox1 = Math.max(endValid(ixStart, sw, w, ow), ox0);
+        for (let oy = 0; oy < oh; oy++) {
+          const iy = oy * sh - ph + ky * dh;
+          if (iy < 0 || iy >= h) continue;
+          const d = base + oy * ow;
+          const dst = xc + iy * w + ixStart;
+          if (sw === 1) {
+            for (let ox = ox0; ox < ox1; ox++) dx64[dst + ox] = dx64[dst + ox]! + col64[d + ox]!;
+          } else {
+            for (let ox = ox0; ox < ox1; ox++) dx64[dst + ox * sw] = dx64[dst + ox * sw]! + col64[d + ox]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Rows [r0, r1) of channel-block `rows` of several images gathered side by side: dst[(r − r0)·(nc·hw) + i·hw + q]
+ * = src[((n0 + i)·chans + chOff + r)·hw + q] for images i < nc. Used to batch small images into one GEMM.
+ */
+export function gatherImages(dst: Float32Array, src: Float32Array, n0: number, nc: number, chans: number, chOff: number, r0: number, r1: number, hw: number): void {
+  const ld = nc * hw;
+  for (let r = r0; r < r1; r++) {
+    for (let i = 0; i < nc; i++) {
+      const s = ((n0 + i) * chans + chOff + r) * hw;
+      dst.set(src.subarray(s, s + hw), (r - r0) * ld + i * hw);
+    }
+  }
+}
+
+export const liveBufs: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+
+/** Shared float32 scratch `slot` of at least n elements (main thread only; handed to the task as a buffer). */
+export function liveScratch(slot: number, n: number): Float32Array {
+  let buf = liveBufs[slot]!;
+  if (buf.length < n) {
+    buf = liveBufs[slot] = typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(Math.max(n, 1024) * 4)) : new Float32Array(n);
+  }
+  return buf.length === n ? buf : buf.subarray(0, n);
+}
+
+/** dst (rows × T) = src (rows × kH·kW) restricted to the live taps. */
+export function gatherTaps(dst: Float32Array, src: Float32Array, rows: number, khw: number, taps: readonly number[]): void {
+  const nt = taps.length;
+  for (let r = 0; r < rows; r++) for (let t = 0; t < nt; t++) dst[r * nt + t] = src[r * khw + taps[t]!]!;
+}
+
+/** The task whose tap table `tapTab` holds (a table per call, per thread). */
+export let tapFor: ForwardTask | null = null;
+export let tapTab: Int32Array = new Int32Array(0);
+
+/**
+ * Per row k = ci·nt + t of a group's col (nt live taps, or all kH·kW): [ci·H·W + ky·dH·W + kx·dW, ky·dH, kx·dW], the
+ * offset of tap t of channel ci from a window's top-left input position, and the tap's own (y, x) offset.
+ */
+export function tapTable(q: ForwardTask): Int32Array {
+  if (tapFor === q) return tapTab;
+  const { p, taps } = q;
+  const nt = taps ? taps.length : p.kh * p.kw, cg = p.c / p.groups, hw = p.h * p.w;
+  if (tapTab.length < 3 * cg * nt) tapTab = new Int32Array(3 * cg * nt);
+  for (let ci = 0, k = 0; ci < cg; ci++) {
+    for (let t = 0; t < nt; t++, k++) {
+      const tap = taps ? taps[t]! : t;
+      const ky = Math.floor(tap / p.kw), kx = tap - ky * p.kw;
+      tapTab[3 * k] = ci * hw + ky * p.dilH * p.w + kx * p.dilW;
+      tapTab[3 * k + 1] = ky * p.dilH;
+      tapTab[3 * k + 2] = kx * p.dilW;
+    }
+  }
+  tapFor = q;
+  return tapTab;
+}
+
+/**
+ * The GEMM's packed B panels (PackB) of col = im2col(x) for output positions [j, j + nc) and col rows [p0, p0 + kl),
+ * read from x directly: the values im2colRange would copy (0 for padding), in packPanelB's layout, so the GEMM
+ * gives the same bits. A panel of nr positions in one output row whose windows all lie inside x reads nr values per
+ * row through the tap table, unchecked; others check each position. (Measured: one pass instead of im2col's copy
+ * and the packing's second pass over it.)
+ */
+export function packIm2col(
+  dst: Float32Array | Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, j: number, nc: number, p0: number, kl: number, nr: number,
+): void {
+  const { h, w, ow, strideH: sh, strideW: sw, padH: ph, padW: pw } = p;
+  const ySpan = (p.kh - 1) * p.dilH, xSpan = (p.kw - 1) * p.dilW;
+  const q1 = p0 + kl;
+  let d = d0;
+  for (let jr = 0; jr < nc; jr += nr, j += nr) {
+    const w8 = Math.min(nr, nc - jr);
+    const oy = Math.floor(j / ow), ox = j - oy * ow;
+    const iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+    if (w8 === nr && ox + nr - 1 < ow && iy0 >= 0 && iy0 + ySpan < h && ix0 >= 0 && ix0 + (nr - 1) * sw + xSpan < w) {
+      const b0 = xOff + iy0 * w + ix0, b1 = b0 + sw, b2 = b1 + sw, b3 = b2 + sw;
+      if (nr === 8) {
+        const b4 = b3 + sw, b5 = b4 + sw, b6 = b5 + sw, b7 = b6 + sw;
+        for (let q = p0; q < q1; q++, d += 8) {
+          const o = tab[3 * q]!;
+          dst[d] = x[b0 + o]!;
+          dst[d + 1] = x[b1 + o]!;
+          dst[d + 2] = x[b2 + o]!;
+          dst[d + 3] = x[b3 + o]!;
+          dst[d + 4] = x[b4 + o]!;
+          dst[d + 5] = x[b5 + o]!;
+          dst[d + 6] = x[b6 + o]!;
+          dst[d + 7] = x[b7 + o]!;
+        }
+      } else {
+        for (let q = p0; q < q1; q++, d += 4) {
+          const o = tab[3 * q]!;
+          dst[d] = x[b0 + o]!;
+          dst[d + 1] = x[b1 + o]!;
+          dst[d + 2] = x[b2 + o]!;
+          dst[d + 3] = x[b3 + o]!;
+        }
+      }
+      continue;
+    }
+    for (let t = 0; t < nr; t++) {
+      let dd = d + t;
+      if (t >= w8) {
+        for (let q = p0; q < q1; q++, dd += nr) dst[dd] = 0;
+        continue;
+      }
+      const oyt = Math.floor((j + t) / ow), oxt = j + t - oyt * ow;
+      const by = oyt * sh - ph, bx = oxt * sw - pw, base = xOff + by * w + bx;
+      for (let q = p0; q < q1; q++, dd += nr) {
+        const iy = by + tab[3 * q + 1]!, ix = bx + tab[3 * q + 2]!;
+        dst[dd] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[base + tab[3 * q]!]! : 0;
+      }
+    }
+    d += nr * kl;
+  }
+}
+

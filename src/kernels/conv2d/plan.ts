@@ -1,0 +1,264 @@
+// Planning a convolution: its parameters, which path runs it (Winograd or im2col + GEMM), the dead kernel taps,
+// and how each direction's work is cut into units for the threads (a function of the shape only).
+
+import { config, setConfig, type WinogradPolicy } from '../../config.js';
+import { winogradWorthIt, type Epilogue, type WinogradParams } from '../winograd.js';
+
+/** Shapes and hyper-parameters of a 2-D convolution. Padding is symmetric per axis (PyTorch). */
+export interface Conv2dParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilH: number;
+  dilW: number;
+  groups: number;
+  /** Output height, precomputed by the caller with conv2dOutSize. */
+  oh: number;
+  /** Output width, precomputed by the caller with conv2dOutSize. */
+  ow: number;
+}
+
+/** PyTorch's output size: floor((in + 2·pad − dil·(k − 1) − 1) / stride) + 1. */
+export function conv2dOutSize(inSize: number, k: number, stride: number, pad: number, dil: number): number {
+  return Math.floor((inSize + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
+}
+
+// ---- Winograd dispatch ----------------------------------------------------------------------------------------
+
+export type { WinogradPolicy } from '../../config.js';
+
+/** Sets config.winograd (for tests and benchmarks; withConfig scopes it); returns the previous policy. */
+export function setWinogradPolicy(policy: WinogradPolicy): WinogradPolicy {
+  return setConfig({ winograd: policy }).winograd!;
+}
+
+/** Multiply-adds per channel pair of the im2col path (forward or input gradient): live taps × N × oH·oW. */
+export function directMacs(p: Conv2dParams): number {
+  const taps = liveTaps(p);
+  return (taps ? taps.length : p.kh * p.kw) * p.n * p.oh * p.ow;
+}
+
+/** 3×3, stride 1, dilation 1, one group: the shapes F(4×4, 3×3) computes. */
+export function winogradShape(p: Conv2dParams): boolean {
+  return p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.groups === 1;
+}
+
+/**
+ * True when every value is finite. Winograd's transforms mix a whole 6×6 patch, so one NaN or ±Inf would spread
+ * over whole tiles (and Inf − Inf makes NaN where the direct conv gives ±Inf): such inputs take the im2col path,
+ * keeping the direct convolution's NaN/Inf pattern. One multiply-add per element, small next to the conv.
+ */
+export function allFinite(a: Float32Array): boolean {
+  // Four independent sums: one chain of dependent adds would cost an add latency per element.
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n = a.length, n4 = n - (n % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += a[i]! * 0;
+    s1 += a[i + 1]! * 0;
+    s2 += a[i + 2]! * 0;
+    s3 += a[i + 3]! * 0;
+  }
+  for (let i = n4; i < n; i++) s0 += a[i]! * 0;
+  return s0 + s1 + s2 + s3 === 0;
+}
+
+// The forward checks x only: winogradConv reports non-finite weights itself (its weight transform reads them all),
+// and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
+// pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1).
+export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = false): WinogradParams | null {
+  if (config.winograd === 'never' || !winogradShape(p)) return null;
+  const q: WinogradParams = {
+    n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32,
+  };
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
+}
+
+// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
+export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
+  if (config.winograd === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
+  const q: WinogradParams = {
+    n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
+  };
+  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
+}
+
+/** True when the convolution is a plain matrix product over channels (1×1 kernel, stride 1, no padding). */
+export function isPointwise(p: Conv2dParams): boolean {
+  return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
+}
+
+export const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
+
+// For one kernel column kx, the output columns [ox0, ox1) whose input column ix = start + ox·stride
+// (start = kx·dW − pW) lies in [0, W): ox0 = firstValid(start, stride), ox1 = endValid(start, stride, W, oW).
+export function firstValid(start: number, stride: number): number {
+  // smallest o ≥ 0 with start + o·stride ≥ 0
+  return start >= 0 ? 0 : Math.floor((-start + stride - 1) / stride);
+}
+export function endValid(start: number, stride: number, size: number, outSize: number): number {
+  // one past the largest o < outSize with start + o·stride ≤ size − 1
+  if (start > size - 1) return 0;
+  return Math.min(outSize, Math.floor((size - 1 - start) / stride) + 1);
+}
+
+/** Output maps smaller than this many positions are batched over images (one GEMM for several images). */
+export const SMALL_MAP = 64;
+/** Largest im2col scratch per unit, in floats (4 MB). */
+export const COL_CAP = 2 ** 20;
+
+// ---- dead kernel taps ----------------------------------------------------------------------------------------
+// On maps smaller than the kernel's reach (a 3×3 pad-1 conv on a 1×1 map: only the centre tap ever meets the
+// input) some taps only ever see padding. They are dropped from the GEMMs: K shrinks from C·kH·kW to C·T, with the
+// weights of the live taps gathered into a shared scratch. Skipped terms are exactly the ones the naive loops skip.
+
+/** The kernel taps ky·kW + kx that meet the input at least once, or null when all do. */
+export function liveTaps(p: Conv2dParams): number[] | null {
+  const ys: number[] = [], xs: number[] = [];
+  for (let ky = 0; ky < p.kh; ky++) {
+    const start = ky * p.dilH - p.padH;
+    if (Math.min(firstValid(start, p.strideH), p.oh) < endValid(start, p.strideH, p.h, p.oh)) ys.push(ky);
+  }
+  for (let kx = 0; kx < p.kw; kx++) {
+    const start = kx * p.dilW - p.padW;
+    if (Math.min(firstValid(start, p.strideW), p.ow) < endValid(start, p.strideW, p.w, p.ow)) xs.push(kx);
+  }
+  if (ys.length === p.kh && xs.length === p.kw) return null;
+  const taps: number[] = [];
+  for (const ky of ys) for (const kx of xs) taps.push(ky * p.kw + kx);
+  return taps;
+}
+
+// ---- units of work ----------------------------------------------------------------------------------------
+
+export interface ForwardTask {
+  p: Conv2dParams;
+  /** Fused epilogue (scale/shift/residual/relu) or null for the plain conv (bias folded into the GEMM's C). */
+  ep: Epilogue | null;
+  /** Images per unit (> 1 only when maps are small: then the unit's GEMM spans all its images' columns). */
+  imgChunk: number;
+  imgChunks: number;
+  colBlock: number;
+  colBlocks: number;
+  rowBlock: number;
+  rowBlocks: number;
+  /** Live kernel taps (w is then the gathered live-tap weights), or null for all. */
+  taps: number[] | null;
+}
+
+export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[] | null): ForwardTask {
+  const ohw = p.oh * p.ow, og = p.o / p.groups;
+  const K = (p.c / p.groups) * (taps ? taps.length : p.kh * p.kw);
+  let imgChunk = 1, colBlocks = 1;
+  if (ohw < SMALL_MAP && p.n > 1) {
+    imgChunk = Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (K * ohw))));
+  } else {
+    // Aim at ≥ 16 units in all (load balance on a shared machine), blocks ≥ 64 columns.
+    colBlocks = Math.max(1, Math.ceil((K * ohw) / COL_CAP), Math.min(Math.ceil(ohw / 64), Math.ceil(16 / p.n)));
+  }
+  const imgChunks = Math.ceil(p.n / imgChunk);
+  const colBlock = roundUp4(Math.ceil(ohw / colBlocks));
+  const cb = Math.ceil(ohw / colBlock);
+  // Row blocks repeat the im2col and the packing of B: only as many as load balance needs (≥ 8 units in all).
+  const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 64), Math.ceil(8 / (imgChunks * cb))));
+  const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
+  return { p, ep, imgChunk, imgChunks, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps };
+}
+
+export interface BackwardInputTask {
+  p: Conv2dParams;
+  /** Images per unit (> 1 only for small maps, im2col path). */
+  imgChunk: number;
+  imgChunks: number;
+  /** Input channels per unit (within a group), and blocks per group. */
+  chBlock: number;
+  chBlocks: number;
+  /** Pointwise only: output columns per unit, and blocks. */
+  colBlock: number;
+  colBlocks: number;
+  /** Live kernel taps (w is then the gathered live-tap weights), or null for all. */
+  taps: number[] | null;
+}
+
+/** Fewest dcol rows (channels × live taps) per backward-input unit, where the channels allow. */
+const MIN_DCOL_ROWS = 16;
+
+export function backwardInputTask(p: Conv2dParams, taps: number[] | null): BackwardInputTask {
+  const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
+  if (isPointwise(p)) {
+    // dx_g (cg × HW) += w_gᵀ · dy_g per image: split dx's rows and columns like a GEMM.
+    const perGroup = Math.max(1, Math.ceil(16 / (p.n * p.groups)));
+    const colBlocks = Math.max(1, Math.min(Math.ceil(ohw / 64), perGroup));
+    const colBlock = roundUp4(Math.ceil(ohw / colBlocks));
+    const cb = Math.ceil(ohw / colBlock);
+    const chBlocks = Math.max(1, Math.min(Math.ceil(cg / 32), Math.ceil(perGroup / cb)));
+    const chBlock = roundUp4(Math.ceil(cg / chBlocks));
+    return { p, imgChunk: 1, imgChunks: p.n, chBlock, chBlocks: Math.ceil(cg / chBlock), colBlock, colBlocks: cb, taps };
+  }
+  const imgChunk = ohw < SMALL_MAP && p.n > 1 ? Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (og * ohw)))) : 1;
+  const imgChunks = Math.ceil(p.n / imgChunk);
+  const kk = imgChunk * ohw;
+  // dcol for a block of channels is chBlock·kH·kW × kk float64s: keep it under ~2 MB.
+  const memCap = Math.max(1, Math.floor(2 ** 18 / (khw * kk)));
+  const perGroup = Math.max(1, Math.ceil(16 / (imgChunks * p.groups)));
+  // Every unit packs all of dy_g (the GEMM's B) for its dcol rows (chBlock·kH·kW of them): at least MIN_DCOL_ROWS
+  // rows, so that the packing stays small next to the multiply-adds (a 1×1/2 conv's 4-channel units spent more
+  // time packing dy than multiplying).
+  const chBlock = Math.max(1, Math.min(cg, memCap, Math.max(Math.ceil(cg / perGroup), Math.ceil(MIN_DCOL_ROWS / khw))));
+  return { p, imgChunk, imgChunks, chBlock, chBlocks: Math.ceil(cg / chBlock), colBlock: ohw, colBlocks: 1, taps };
+}
+
+export interface BackwardWeightTask {
+  p: Conv2dParams;
+  /** Input channels per unit (within a group) and blocks per group; output channels likewise. */
+  chBlock: number;
+  chBlocks: number;
+  rowBlock: number;
+  rowBlocks: number;
+  /** Images per GEMM (consecutive images side by side along k): a function of the shape only. */
+  imgChunk: number;
+  /**
+   * Images per split, and splits: 1 split (all images, n) unless the channel blocks alone give too few units; then
+   * each split sums its images into its own float64 partial dw, and the partials are added in split order.
+   */
+  splitImages: number;
+  splits: number;
+  /** Live kernel taps (dw is then the gathered live-tap gradient), or null for all. */
+  taps: number[] | null;
+}
+
+/** Units below which a weight gradient is split over images too (a function of the shape only, not of threads). */
+const MIN_WEIGHT_UNITS = 4;
+/** Splits at most, and the largest partial-sum buffer (doubles) a split may take. */
+const MAX_SPLITS = 8;
+const MAX_PARTIAL = 2 ** 20;
+
+export function backwardWeightTask(p: Conv2dParams, taps: number[] | null): BackwardWeightTask {
+  const cg = p.c / p.groups, og = p.o / p.groups, ohw = p.oh * p.ow, khw = taps ? taps.length : p.kh * p.kw;
+  // Column block: ≥ 64 columns of dw (K entries) when possible, im2col scratch ≤ COL_CAP floats per image chunk.
+  const memCap = Math.max(1, Math.floor(COL_CAP / (khw * ohw)));
+  const want = Math.max(1, Math.ceil(16 / p.groups));
+  const chBlock = Math.max(1, Math.min(cg, memCap, Math.max(Math.ceil(64 / khw), Math.ceil(cg / want))));
+  const chBlocks = Math.ceil(cg / chBlock);
+  const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 32), Math.ceil(want / chBlocks)));
+  const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
+  const rb = Math.ceil(og / rowBlock);
+  // Few units (CIFAR's 3→16 stem: 1; its 16→16 convs: 2) and enough work to share: split the images as well.
+  const base = p.groups * chBlocks * rb, dwLen = p.o * cg * khw;
+  let splits = 1;
+  if (base < MIN_WEIGHT_UNITS && p.n > 1 && 2 * p.n * p.o * cg * khw * ohw >= 2 ** 22) {
+    splits = Math.min(p.n, Math.ceil(MIN_WEIGHT_UNITS / base) * 2, MAX_SPLITS, Math.floor(MAX_PARTIAL / dwLen));
+  }
+  const splitImages = Math.ceil(p.n / Math.max(1, splits));
+  splits = Math.ceil(p.n / splitImages);
+  const imgChunk = Math.max(1, Math.min(splitImages, Math.floor(COL_CAP / (chBlock * khw * ohw))));
+  return { p, chBlock, chBlocks, rowBlock, rowBlocks: rb, imgChunk, splitImages, splits, taps };
+}
+
