@@ -28,3 +28,39 @@ export class AllocationError extends ResnetTsError {}
 
 /** A model state dict that does not fit the model (missing keys, unexpected keys, size mismatches). */
 export class StateDictError extends ResnetTsError {}
+
+/**
+ * A public function called with an argument of the wrong type, e.g. `add(t, 'x')` or `model.forward([[1]])`:
+ * what TypeScript's types rule out, checked at run time for JavaScript callers.
+ */
+export class ArgumentTypeError extends ResnetTsError {}
+
+/** A short description of any value for an error message: `null`, `a string "x"`, `an Array of 2`, `a BigInt64Array`. */
+export function describeArg(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  switch (typeof v) {
+    case 'string':
+      return `a string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+    case 'number':
+      return `the number ${v}`;
+    case 'bigint':
+      return `the bigint ${v}n`;
+    case 'boolean':
+      return `${v}`;
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+  }
+  if (Array.isArray(v)) return `an Array of ${v.length}`;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  const shape = (v as { shape?: unknown }).shape;
+  if (name === 'Tensor' && Array.isArray(shape)) return `a Tensor of shape [${shape.join(', ')}]`;
+  return typeof name === 'string' && name !== 'Object' ? `a ${name}` : 'an object';
+}
+
+/** Throws ArgumentTypeError `[op] name must be what, got …` unless ok. */
+export function checkArg(ok: boolean, op: string, name: string, what: string, v: unknown): void {
+  if (!ok) throw new ArgumentTypeError(op, `${name} must be ${what}, got ${describeArg(v)}`);
+}

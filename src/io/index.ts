@@ -5,8 +5,8 @@ export { exportOnnx, loadOnnx, OnnxModel, OnnxError, ONNX_LIMITS, ONNX_IMPORT_OP
 export type { ExportOnnxOptions, OnnxErrorKind } from './onnx.js';
 export { resizeBilinear, resizeShorter, centerCrop, toFloatCHW, imagenetPreprocess, IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
 export { IMAGENET_CLASSES } from './imagenet-classes.js';
-export { decodeImage, toRgb, sniffFormat, ImageDecodeError, MAX_PIXELS } from './image.js';
-export type { DecodedImage } from './image.js';
+export { decodeImage, toRgb, sniffFormat, ImageDecodeError, MAX_PIXELS, DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels, getMaxImagePixels } from './image.js';
+export type { DecodedImage, DecodeOptions } from './image.js';
 export { decodePng } from './png.js';
 export { decodeJpeg } from './jpeg.js';
 export { decodePnm } from './pnm.js';

@@ -117,6 +117,8 @@ class BitReader {
   constructor(
     readonly data: Uint8Array,
     public pos: number,
+    /** Entropy data cut off by the end of the file is padded like data cut off by a marker (allowTruncated). */
+    readonly lenientEof = false,
   ) {}
 
   private fill(): void {
@@ -160,7 +162,9 @@ class BitReader {
     this.cnt -= n;
     if (this.cnt < this.fake) {
       this.fake = this.cnt;
-      if (this.atEof) fail(`truncated: entropy-coded data runs past the end of the file (byte ${this.data.length})`);
+      if (this.atEof && !this.lenientEof) {
+        fail(`truncated: image file is truncated (entropy-coded data runs past the end of the file at byte ${this.data.length}); decode it anyway with { allowTruncated: true }`);
+      }
       this.insufficient = true;
     }
   }
@@ -272,8 +276,12 @@ interface Frame {
   mcusPerColumn: number;
 }
 
-/** Decodes a JPEG file into 8-bit gray (1 channel) or RGB (3 channels; CMYK and YCCK files are converted to RGB). */
-export function decodeJpeg(bytes: Uint8Array): DecodedImage {
+/**
+ * Decodes a JPEG file into 8-bit gray (1 channel) or RGB (3 channels; CMYK and YCCK files are converted to RGB). A file that ends before its EOI marker is
+ * "truncated" (an error, as in Pillow) unless `opts.allowTruncated`, which decodes what is there.
+ */
+export function decodeJpeg(bytes: Uint8Array, opts: { allowTruncated?: boolean } = {}): DecodedImage {
+  const allowTruncated = opts.allowTruncated === true;
   if (bytes.length < 2 || bytes[0] !== 0xff || bytes[1] !== 0xd8) fail('SOI: the file does not start with FF D8');
   const quant: (Uint16Array | null)[] = [null, null, null, null];
   const dcTables: (HuffTable | null)[] = [null, null, null, null];
@@ -283,6 +291,7 @@ export function decodeJpeg(bytes: Uint8Array): DecodedImage {
   let jfif = false;
   let adobeTransform = -1;
   let scans = 0;
+  let sawEoi = false;
 
   let p = 2;
   for (;;) {
@@ -295,7 +304,10 @@ export function decodeJpeg(bytes: Uint8Array): DecodedImage {
     p++;
     if (marker === 0x00 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) continue; // stuffing / RSTn / TEM
     if (marker === 0xd8) fail(`SOI: a second SOI marker at byte ${at}`);
-    if (marker === 0xd9) break; // EOI
+    if (marker === 0xd9) {
+      sawEoi = true;
+      break;
+    }
     if (p + 2 > bytes.length) fail(`truncated: marker ${hex(marker)} at byte ${at} has no length field`);
     const len = (bytes[p]! << 8) | bytes[p + 1]!;
     if (len < 2) fail(`marker ${hex(marker)} at byte ${at}: segment length ${len} is less than 2`);
@@ -307,7 +319,7 @@ export function decodeJpeg(bytes: Uint8Array): DecodedImage {
 
     if (marker === 0xc0 || marker === 0xc1 || marker === 0xc2) {
       if (frame !== null) fail(`SOF${marker - 0xc0} at byte ${at}: a second frame header`);
-      frame = parseSof(seg, marker === 0xc2, at, marker - 0xc0, bytes.length);
+      frame = parseSof(seg, marker === 0xc2, at, marker - 0xc0, entropyBytes(bytes, p));
     } else if (marker >= 0xc3 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
       const n = marker - 0xc0;
       const what =
@@ -335,12 +347,15 @@ export function decodeJpeg(bytes: Uint8Array): DecodedImage {
     } else if (marker === 0xda) {
       if (frame === null) fail(`SOS at byte ${at}: scan before any SOF frame header`);
       if (++scans > MAX_SCANS) fail(`SOS at byte ${at}: more than ${MAX_SCANS} scans`);
-      p = decodeScan(bytes, p, seg, at, frame, quant, dcTables, acTables, restartInterval);
+      p = decodeScan(bytes, p, seg, at, frame, quant, dcTables, acTables, restartInterval, allowTruncated);
     }
     // Every other marker (APPn, COM, DNL, DAC, JPG, ...) is skipped by its length, as libjpeg does.
   }
   if (frame === null) fail(`SOF: no frame header before ${p >= bytes.length ? 'the end of the file' : 'EOI'}`);
   if (scans === 0) fail('SOS: the file has no scan');
+  if (!sawEoi && !allowTruncated) {
+    fail(`truncated: image file is truncated (the file ends at byte ${bytes.length} without an EOI marker); decode it anyway with { allowTruncated: true }`);
+  }
 
   let color: ColorSpace = 'rgb';
   if (frame.comps.length === 3) {
@@ -354,6 +369,25 @@ export function decodeJpeg(bytes: Uint8Array): DecodedImage {
     color = adobeTransform <= 0 ? 'cmyk' : 'ycck';
   }
   return output(frame, quant, color);
+}
+
+/**
+ * Bytes from `p` to the EOI marker (or the end of the file), walking segments by their lengths and entropy data
+ * up to its next marker (FF D9 cannot occur inside entropy data: a data FF is stuffed as FF 00). Bytes after EOI
+ * encode nothing and must not count towards the plausibility check.
+ */
+function entropyBytes(bytes: Uint8Array, p: number): number {
+  const start = p;
+  for (;;) {
+    while (p < bytes.length && bytes[p] !== 0xff) p++;
+    while (p < bytes.length && bytes[p] === 0xff) p++;
+    if (p >= bytes.length) return bytes.length - start;
+    const m = bytes[p++]!;
+    if (m === 0x00 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) continue;
+    if (m === 0xd9) return p - start;
+    if (p + 2 > bytes.length) return bytes.length - start;
+    p += (bytes[p]! << 8) | bytes[p + 1]!;
+  }
 }
 
 function parseSof(seg: Uint8Array, progressive: boolean, at: number, n: number, fileLength: number): Frame {
@@ -392,7 +426,7 @@ function parseSof(seg: Uint8Array, progressive: boolean, at: number, n: number, 
   let blocks = 0;
   for (const c of raw) blocks += Math.ceil(Math.ceil((width * c.h) / hmax) / 8) * Math.ceil(Math.ceil((height * c.v) / vmax) / 8);
   if (blocks > 8 * fileLength + 64) {
-    fail(`SOF${n} at byte ${at}: ${width}x${height} needs ${blocks} blocks, more than a ${fileLength}-byte file can encode`);
+    fail(`SOF${n} at byte ${at}: ${width}x${height} needs ${blocks} blocks, more than the ${fileLength} bytes after it (up to EOI) can encode`);
   }
   const comps: Component[] = raw.map((c) => {
     const cw = Math.ceil((width * c.h) / hmax);
@@ -467,6 +501,7 @@ function decodeScan(
   dcTables: (HuffTable | null)[],
   acTables: (HuffTable | null)[],
   restartInterval: number,
+  allowTruncated: boolean,
 ): number {
   const ns = seg[0] ?? 0;
   if (ns < 1 || ns > 4 || seg.length < 4 + 2 * ns) fail(`SOS at byte ${at}: bad header (${ns} components, ${seg.length} bytes)`);
@@ -516,7 +551,7 @@ function decodeScan(
   for (const c of comps) blocksInMcu += ns === 1 ? 1 : c.h * c.v;
   if (blocksInMcu > 10) fail(`SOS at byte ${at}: ${blocksInMcu} blocks per MCU (sampling factors too large, max 10)`);
 
-  const reader = new BitReader(bytes, start);
+  const reader = new BitReader(bytes, start, allowTruncated);
   let eobrun = 0;
 
   const decodeBlock = (c: Component, off: number): void => {

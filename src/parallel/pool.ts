@@ -23,7 +23,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { ResnetTsError } from '../errors.js';
 import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
-  ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, UNITS, WORD, WORKER_UNITS, drainUnits, openWord,
+  ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, beatAge, beatClock, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, UNITS, WORD, WORKER_UNITS, drainUnits, openWord,
   type ErrorMessage, type ExitMessage, type RunMessage,
 } from './protocol.js';
 import { stageTask } from './staging.js';
@@ -36,8 +36,13 @@ export interface PoolScripts {
 
 /** Milliseconds per Atomics.wait slice while waiting for a call (a bound on reaction time, not a timeout). */
 const WAIT_SLICE_MS = 50;
-/** A supervisor silent this long while we wait on workers is taken for dead (it beats every 100 ms). */
-const SUPERVISOR_SILENCE_MS = 30_000;
+/**
+ * A supervisor silent this long while we wait on workers is taken for dead (it beats every 50 ms; one that exits
+ * says so at once through SUPERVISOR_EXITED, so this only bounds the silent deaths: terminated, out of memory, stuck).
+ */
+const SUPERVISOR_SILENCE_MS = 1200;
+/** Without a supervisor, how long to wait for live workers to finish the units they hold, counted from the last unit done. */
+const ORPHAN_UNIT_MS = 250;
 
 export interface PoolOptions {
   /** See SUPERVISOR_SILENCE_MS (tests shorten it). */
@@ -64,6 +69,7 @@ export class WorkerPool implements ParallelBackend {
     if (!(workers >= 1)) throw new ResnetTsError('parallel', `a pool needs at least 2 threads, got ${threads}`);
     this.threads = workers + 1;
     this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_LENGTH * 4));
+    Atomics.store(this.ctrl, HEARTBEAT, beatClock());
     const remote: MessagePort[] = [];
     for (let i = 0; i < workers; i++) {
       const ch = new MessageChannel();
@@ -115,6 +121,11 @@ export class WorkerPool implements ParallelBackend {
     this.control.postMessage({ type: 'kill', worker, afterMs });
   }
 
+  /** For tests: the supervisor stops running (no exit event, no heartbeat) after `afterMs` milliseconds. */
+  hangSupervisorForTest(afterMs: number): void {
+    this.control.postMessage({ type: 'hang', afterMs });
+  }
+
   /** For tests: the supervisor exits (taking its workers with it) after `afterMs` milliseconds. */
   exitSupervisorForTest(afterMs: number): void {
     this.control.postMessage({ type: 'exit', afterMs });
@@ -148,17 +159,17 @@ export class WorkerPool implements ParallelBackend {
 
     // Wait for the workers' units; a worker's exit (reported by the supervisor) also wakes us. A worker that died
     // idle lost nothing (every unit it never took was taken here); one that died holding a unit fails the call.
-    let beat = Atomics.load(ctrl, HEARTBEAT), beatAt = performance.now();
     for (;;) {
       const done = Atomics.load(ctrl, DONE);
       if (done >= units) break;
       if (Atomics.load(ctrl, DEAD) > 0 && this.deadHolder(helpers)) this.failOnExit(task, helpers, null);
+      if (Atomics.load(ctrl, SUPERVISOR_EXITED) !== 0) {
+        this.supervisorGone = true;
+        this.failOnExit(task, helpers, "the pool's supervisor thread exited, and its workers with it");
+      }
       Atomics.wait(ctrl, DONE, done, WAIT_SLICE_MS);
-      const b = Atomics.load(ctrl, HEARTBEAT);
-      if (b !== beat) {
-        beat = b;
-        beatAt = performance.now();
-      } else if (performance.now() - beatAt > this.silenceMs) {
+      // (the supervisor stores its first beat before it starts the workers, so any wait here sees a real beat)
+      if (beatAge(Atomics.load(ctrl, HEARTBEAT)) > this.silenceMs) {
         this.supervisorGone = true;
         this.failOnExit(task, helpers, `the pool's supervisor thread has not run for ${this.silenceMs / 1000} s`);
       }
@@ -187,15 +198,20 @@ export class WorkerPool implements ParallelBackend {
       const closed = (v & ~MAX_UNITS) | MAX_UNITS;
       if (v === closed || Atomics.compareExchange(ctrl, WORD, v, closed) === v) break;
     }
-    const t0 = performance.now();
+    let lastDone = Atomics.load(ctrl, DONE), lastAt = performance.now();
     for (;;) {
       let holding = false;
       for (let i = 0; i < helpers; i++) {
         if (Atomics.load(ctrl, ALIVE + i) === 1 && Atomics.load(ctrl, BUSY + i) === 1) holding = true;
       }
       // (Without a supervisor nobody reports exits: give live workers a bounded time to finish their unit.)
-      if (!holding || (reason !== null && performance.now() - t0 > this.silenceMs)) break;
-      Atomics.wait(ctrl, DONE, Atomics.load(ctrl, DONE), 5);
+      if (!holding) break;
+      const d = Atomics.load(ctrl, DONE);
+      if (d !== lastDone) {
+        lastDone = d;
+        lastAt = performance.now();
+      } else if (reason !== null && performance.now() - lastAt > Math.min(ORPHAN_UNIT_MS, this.silenceMs)) break;
+      Atomics.wait(ctrl, DONE, d, 5);
     }
     const exits: string[] = [];
     for (;;) {

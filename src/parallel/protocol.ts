@@ -10,8 +10,9 @@
 // i exits, and DEAD counts exits; both then notify DONE, which is what wakes a main thread blocked in Atomics.wait.
 // A worker that dies holding a unit (ALIVE[i] = 0 while BUSY[i] = 1) fails the call; one that dies idle costs
 // nothing but a rebuild of the pool. READY[i] is set once worker i has loaded its modules (a worker that dies
-// before that is a startup failure: the pool falls back to one thread after two of those). HEARTBEAT is bumped by
-// the supervisor every 100 ms, so that a main thread waiting on workers whose supervisor has gone can tell.
+// before that is a startup failure: the pool falls back to one thread after two of those). HEARTBEAT is the time of
+// the supervisor's last beat (every 50 ms, see beatClock), so that a main thread waiting on workers whose supervisor has gone can tell; a
+// supervisor that exits normally (process.exit, an uncaught error) also sets SUPERVISOR_EXITED on its way out.
 
 export const SEQ = 0;
 export const WORD = 1;
@@ -23,12 +24,25 @@ export const UNITS = 5;
 /** Units run by workers since the pool started (statistics, for tests). */
 export const WORKER_UNITS = 6;
 export const HEARTBEAT = 7;
+
+/**
+ * The clock of HEARTBEAT: milliseconds on a clock every thread of the process shares (timeOrigin + now), modulo
+ * 2^31 so that it fits the Int32Array. The supervisor stores it; the main thread computes the age of the last beat.
+ */
+export const beatClock = (): number => Math.floor(performance.timeOrigin + performance.now()) % 0x80000000;
+/** Milliseconds since beat `b` (modulo 2^31; a negative skew between threads reads as 0). */
+export const beatAge = (b: number): number => {
+  const d = (beatClock() - b + 0x80000000) % 0x80000000;
+  return d > 0x40000000 ? 0 : d;
+};
 export const MAX_WORKERS = 256;
 /** Per-worker flags: BUSY + i, ALIVE + i, READY + i. */
 export const BUSY = 8;
 export const ALIVE = BUSY + MAX_WORKERS;
 export const READY = ALIVE + MAX_WORKERS;
-export const CTRL_LENGTH = READY + MAX_WORKERS;
+/** Set (and DONE notified) by the supervisor as it exits, so that a waiting main thread knows at once. */
+export const SUPERVISOR_EXITED = READY + MAX_WORKERS;
+export const CTRL_LENGTH = SUPERVISOR_EXITED + 1;
 
 export const TAG_SHIFT = 20;
 export const UNIT_MASK = (1 << TAG_SHIFT) - 1;

@@ -4,7 +4,7 @@
 // thread why over the report port, and notifies DONE (waking the main thread). See protocol.ts.
 
 import { Worker, workerData, type MessagePort } from 'node:worker_threads';
-import { ALIVE, DEAD, DONE, HEARTBEAT, type ExitMessage } from './protocol.js';
+import { ALIVE, DEAD, DONE, HEARTBEAT, SUPERVISOR_EXITED, beatClock, type ExitMessage } from './protocol.js';
 
 interface SupervisorData {
   ctrl: Int32Array;
@@ -13,12 +13,13 @@ interface SupervisorData {
   ports: MessagePort[];
   /** Where exits are reported. */
   report: MessagePort;
-  /** Control messages from the main thread (tests): { type: 'kill', worker, afterMs } or { type: 'exit', afterMs }. */
+  /** Control messages from the main thread (tests): { type: 'kill' | 'exit' | 'hang', worker?, afterMs }. */
   control: MessagePort;
 }
 
 const { ctrl, workerUrl, ports, report, control } = workerData as SupervisorData;
 const workers: Worker[] = [];
+Atomics.store(ctrl, HEARTBEAT, beatClock()); // before any worker can hold a unit
 
 ports.forEach((port, i) => {
   let lastError: string | null = null;
@@ -37,10 +38,23 @@ ports.forEach((port, i) => {
 });
 
 setInterval(() => {
-  Atomics.add(ctrl, HEARTBEAT, 1);
-}, 100);
+  Atomics.store(ctrl, HEARTBEAT, beatClock());
+}, 50);
+
+// Its workers die with it: say so at once (a terminate() or an out-of-memory stop skips this; the heartbeat tells).
+process.on('exit', () => {
+  Atomics.store(ctrl, SUPERVISOR_EXITED, 1);
+  Atomics.notify(ctrl, DONE);
+});
 
 control.on('message', (m: { type: string; worker: number; afterMs: number }) => {
   if (m.type === 'kill') setTimeout(() => void workers[m.worker]?.terminate(), m.afterMs);
   if (m.type === 'exit') setTimeout(() => process.exit(0), m.afterMs);
+  if (m.type === 'hang') {
+    // workers gone and nobody to say so: no exit reports, no heartbeat
+    setTimeout(() => {
+      for (const w of workers) void w.terminate();
+      for (;;);
+    }, m.afterMs);
+  }
 });

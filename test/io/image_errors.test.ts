@@ -121,7 +121,7 @@ const cases: [string, Uint8Array, RegExp][] = [
   // JPEG
   ['jpeg: a lone FF D8', Uint8Array.from([0xff, 0xd8]), /^\[jpeg\] SOF: no frame header before the end of the file/],
   ['jpeg: truncated DQT segment', jpg.subarray(0, dqt + 30), /^\[jpeg\] truncated: marker 0xDB at byte \d+ declares 67 bytes/],
-  ['jpeg: entropy data cut by the end of the file', jpg.subarray(0, sos + 14 + 40), /^\[jpeg\] truncated: entropy-coded data runs past the end of the file/],
+  ['jpeg: entropy data cut by the end of the file', jpg.subarray(0, sos + 14 + 40), /^\[jpeg\] truncated: image file is truncated \(entropy-coded data runs past the end of the file/],
   ['jpeg: lossless SOF3', patched(jpg, [[sof + 1, 0xc3]]), /^\[jpeg\] SOF3 at byte \d+: lossless JPEG is unsupported/],
   ['jpeg: arithmetic coding (cjpeg -arithmetic)', readFixture('jpg_arith_16x8.jpg'), /^\[jpeg\] SOF9 at byte \d+: arithmetic coding is unsupported/],
   ['jpeg: hierarchical SOF5', patched(jpg, [[sof + 1, 0xc5]]), /^\[jpeg\] SOF5 at byte \d+: hierarchical \(differential\) JPEG is unsupported/],
@@ -130,7 +130,7 @@ const cases: [string, Uint8Array, RegExp][] = [
   ['jpeg: 5 components', patched(jpg, [[sof + 9, 5]]), /^\[jpeg\] SOF0 at byte \d+: 5 components is unsupported \(only 1, 3 or 4\)/],
   ['jpeg: 2 components', patched(jpg, [[sof + 9, 2]]), /^\[jpeg\] SOF0 at byte \d+: 2 components is unsupported/],
   ['jpeg: sampling factor 0', patched(jpg, [[sof + 11, 0x00]]), /^\[jpeg\] SOF0 at byte \d+: component 1 has sampling factors 0x0/],
-  ['jpeg: size implausible for the file', patched(jpg, [[sof + 5, 0x30], [sof + 7, 0x30]]), /^\[jpeg\] SOF0 at byte \d+: 12321x12305 needs \d+ blocks, more than a \d+-byte file can encode/],
+  ['jpeg: size implausible for the file', patched(jpg, [[sof + 5, 0x30], [sof + 7, 0x30]]), /^\[jpeg\] SOF0 at byte \d+: 12321x12305 needs \d+ blocks, more than the \d+ bytes after it \(up to EOI\) can encode/],
   ['jpeg: SOS names an undefined Huffman table', patched(jpg, [[sos + 6, 0x33]]), /^\[jpeg\] SOS at byte \d+: DC Huffman table 3 \(component 1\) was not defined/],
   ['jpeg: SOS names a component not in the frame', patched(jpg, [[sos + 5, 9]]), /^\[jpeg\] SOS at byte \d+: component id 9 is not in the frame/],
   ['jpeg: over-subscribed Huffman table', patched(jpg, [[dht + 5, 2], [dht + 6, 0], [dht + 7, 4]]), /^\[jpeg\] DHT at byte \d+: Huffman table has too many codes of length 1/],
@@ -162,8 +162,9 @@ describe('malformed and unsupported files give ImageDecodeError naming the part'
     expect(decodeImage(goodPng).data.length).toBe(12);
     expect(decodeImage(jpg).width).toBe(33);
     expect(decodeImage(progJpg).width).toBe(33);
-    // A JPEG that lacks only its EOI still decodes (documented leniency).
-    expect(decodeImage(eoiStripped).height).toBe(17);
+    // A JPEG that lacks only its EOI is "truncated", as in Pillow, and decodes whole with allowTruncated.
+    expect(() => decodeImage(eoiStripped)).toThrow(/image file is truncated/);
+    expect(decodeImage(eoiStripped, { allowTruncated: true }).data).toEqual(decodeImage(jpg).data);
     // A progressive JPEG cut mid-way and closed with EOI decodes too (libjpeg's block smoothing of the missing
     // coefficients is not reproduced, so no pixel reference here).
     const sosP = seg(progJpg, 0xda)[1];
