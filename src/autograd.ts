@@ -1,5 +1,5 @@
 import { config, setConfig, withConfig } from './config.js';
-import { AutogradError } from './errors.js';
+import { AutogradError, checkArg } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
 import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
@@ -161,6 +161,8 @@ function checkFinite(op: string, where: string, t: Tensor, shapes: string): void
 /** Makes a differentiable op out of a forward and its mirror backward. */
 export function defineOp<A extends unknown[], S extends object = LooseSaved, T extends Tensor[] = Tensor[]>(name: string, impl: OpImpl<A, S, T>): (...args: A) => Tensor {
   return (...args: A): Tensor => {
+    // every op takes a Tensor first: a JavaScript caller passing anything else gets our error, not a TypeError
+    if (!(args[0] instanceof Tensor)) checkArg(false, name, 'the input (argument 1)', 'a Tensor', args[0]);
     let track = false;
     if (gradEnabled) {
       for (const a of args) {
@@ -226,6 +228,9 @@ export interface BackwardOptions {
 
 /** Reverse-mode sweep from `root` (Tensor.backward). */
 export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  checkArg(root instanceof Tensor, 'backward', 'the output', 'a Tensor', root);
+  checkArg(grad === undefined || grad instanceof Tensor, 'backward', 'grad', 'a Tensor of the output\'s shape (or omitted for a scalar output)', grad);
+  checkArg(opts !== null && typeof opts === 'object', 'backward', 'opts', 'an options object', opts);
   if (!root.requiresGrad) {
     throw new AutogradError('backward', `element 0 of tensors does not require grad and does not have a gradFn; output ${fmt(root.shape)}`);
   }
@@ -342,6 +347,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     }
     leaf.grad = new Tensor(g.data.slice(), leaf.shape);
   } else {
+    if (leaf.grad.data.length !== g.data.length) {
+      throw new AutogradError('backward', `cannot accumulate a gradient of shape ${fmt(g.shape)} into .grad of shape ${fmt(leaf.grad.shape)} (tensor ${fmt(leaf.shape)}); set .grad = null first`);
+    }
     addInto(leaf.grad.data, g.data);
   }
   recycleGradBuffer(g.data);

@@ -64,3 +64,18 @@ export function describeArg(v: unknown): string {
 export function checkArg(ok: boolean, op: string, name: string, what: string, v: unknown): void {
   if (!ok) throw new ArgumentTypeError(op, `${name} must be ${what}, got ${describeArg(v)}`);
 }
+
+/**
+ * Runs `fn` (an op written in terms of another op) so that an error of the inner op is reported under the name
+ * the caller used: `slice` is narrow inside, but a failing slice says `[slice]`, with `context` (the shapes) added.
+ */
+export function underName<T>(op: string, fn: () => T, context?: () => string): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof ResnetTsError) || e.op === op) throw e;
+    const Cls = e.constructor as new (op: string, message: string) => ResnetTsError;
+    const detail = e.message.startsWith(`[${e.op}] `) ? e.message.slice(e.op.length + 3) : e.message;
+    throw new Cls(op, `${detail} (in ${e.op}${context ? `; ${context()}` : ''})`);
+  }
+}

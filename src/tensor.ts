@@ -1,6 +1,6 @@
 import { backward as runBackward, type BackwardOptions, type Node } from './autograd.js';
-import { ShapeError } from './errors.js';
-import { alloc, checkShape, fmt } from './shape.js';
+import { ArgumentTypeError, AutogradError, describeArg, ShapeError } from './errors.js';
+import { alloc, checkShape, fmt, sameShape } from './shape.js';
 import { defaultGenerator, type Generator } from './random.js';
 import * as E from './ops/elementwise.js';
 import * as R from './ops/reduce.js';
@@ -53,8 +53,18 @@ export class Tensor {
   readonly shape: readonly number[];
   /** Record ops on this tensor for backward (torch's requires_grad). */
   requiresGrad = false;
-  /** Accumulated gradient of a leaf after backward (torch's .grad). */
-  grad: Tensor | null = null;
+  private gradValue: Tensor | null = null;
+  /** Accumulated gradient of a leaf after backward (torch's .grad): null, or a Tensor of this tensor's shape. */
+  get grad(): Tensor | null {
+    return this.gradValue;
+  }
+  set grad(g: Tensor | null) {
+    if (g !== null && !(g instanceof Tensor)) throw new ArgumentTypeError('grad', `a tensor's grad must be a Tensor or null, got ${describeArg(g)}`);
+    if (g !== null && !sameShape(g.shape, this.shape)) {
+      throw new AutogradError('grad', `assigned grad has shape ${fmt(g.shape)}, the tensor has shape ${fmt(this.shape)}`);
+    }
+    this.gradValue = g;
+  }
   /** The op that made this tensor, when it was made with gradients on (torch's grad_fn). */
   gradFn: Node | null = null;
 
@@ -182,10 +192,14 @@ function withGrad(t: Tensor, opts?: TensorOptions): Tensor {
   return t;
 }
 
+/** Nesting deeper than this is refused (PyTorch allows at most 64 dims too). */
+const MAX_NESTING = 64;
+
 function inferShape(data: unknown, op: string): number[] {
   const shape: number[] = [];
   let cur: unknown = data;
   while (Array.isArray(cur)) {
+    if (shape.length === MAX_NESTING) throw new ShapeError(op, `nested arrays deeper than ${MAX_NESTING} levels (a tensor has at most ${MAX_NESTING} dims)`);
     shape.push(cur.length);
     if (cur.length === 0) break;
     cur = cur[0];
@@ -197,14 +211,17 @@ function flattenNested(data: unknown, shape: number[], op: string): number[] {
   const out: number[] = [];
   const walk = (x: unknown, dim: number): void => {
     if (dim === shape.length) {
-      if (typeof x !== 'number') throw new ShapeError(op, `expected a number at depth ${dim}, got ${Array.isArray(x) ? 'an array' : typeof x}; shape ${fmt(shape)}`);
+      if (typeof x !== 'number') throw new ArgumentTypeError(op, `expected a number at depth ${dim}, got ${Array.isArray(x) ? 'an array' : describeArg(x)}; shape ${fmt(shape)} (no coercion, as torch.tensor)`);
       out.push(x);
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[dim]) {
       throw new ShapeError(op, `ragged nested array: expected length ${shape[dim]} at depth ${dim}, got ${Array.isArray(x) ? x.length : typeof x}; inferred shape ${fmt(shape)}`);
     }
-    for (const v of x) walk(v, dim + 1);
+    for (let i = 0; i < x.length; i++) {
+      if (!(i in x)) throw new ArgumentTypeError(op, `a hole (empty slot) at index ${i}, depth ${dim}; shape ${fmt(shape)}`);
+      walk(x[i], dim + 1);
+    }
   };
   walk(data, 0);
   return out;
@@ -226,7 +243,18 @@ export function tensor(data: ArrayLike<number> | NestedArray, shape?: readonly n
   } else {
     flat = data as ArrayLike<number>;
     if (flat === null || typeof flat !== 'object' || typeof flat.length !== 'number') {
-      throw new ShapeError('tensor', `data must be an array-like of numbers, nested arrays or a number, got ${String(data)}`);
+      throw new ArgumentTypeError('tensor', `data must be an array-like of numbers, nested arrays or a number, got ${describeArg(data)}`);
+    }
+    if (flat instanceof BigInt64Array || flat instanceof BigUint64Array) {
+      throw new ArgumentTypeError('tensor', `data is ${describeArg(flat)}: 64-bit integer arrays are not converted implicitly; use Float32Array.from(data, Number)`);
+    }
+    if (!ArrayBuffer.isView(flat)) {
+      for (let i = 0; i < flat.length; i++) {
+        const v = (flat as ArrayLike<unknown>)[i];
+        if (typeof v !== 'number') {
+          throw new ArgumentTypeError('tensor', `element ${i} is ${i in (flat as object) ? describeArg(v) : 'a hole (empty slot)'}, not a number (no coercion, as torch.tensor)`);
+        }
+      }
     }
     inferred = [flat.length];
   }
@@ -290,8 +318,10 @@ export function randn(shape: readonly number[], opts?: TensorOptions & { generat
 }
 
 /** Turns a number into a 0-d tensor; passes tensors through. */
-export function asTensor(x: TensorLike): Tensor {
-  return typeof x === 'number' ? new Tensor(new Float32Array([x]), []) : x;
+export function asTensor(x: TensorLike, op = 'asTensor', name = 'the argument'): Tensor {
+  if (typeof x === 'number') return new Tensor(new Float32Array([x]), []);
+  if (!(x instanceof Tensor)) throw new ArgumentTypeError(op, `${name} must be a Tensor or a number, got ${describeArg(x)}`);
+  return x;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -35,7 +35,12 @@ export function encodePng(img: DecodedImage, level = 6): Uint8Array {
   ihdr[9] = COLOR_TYPE[c];
   const raw = new Uint8Array(h * (1 + w * c)); // each row: filter byte 0, then the samples
   for (let y = 0; y < h; y++) raw.set(data.subarray(y * w * c, (y + 1) * w * c), y * (1 + w * c) + 1);
-  const parts = [Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level })), chunk('IEND', new Uint8Array(0))];
+  return pngFile(ihdr, deflateSync(raw, { level }));
+}
+
+/** A PNG file of the signature, an IHDR chunk with these 13 bytes, one IDAT chunk with these bytes, and IEND. */
+export function pngFile(ihdr: Uint8Array, idat: Uint8Array): Uint8Array {
+  const parts = [Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;
   for (const p of parts) {

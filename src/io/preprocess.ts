@@ -9,7 +9,7 @@
  * gives Pillow's bytes.
  */
 
-import { ValueError } from '../errors.js';
+import { AllocationError, ArgumentTypeError, describeArg, ShapeError, ValueError } from '../errors.js';
 import { toRgb, type DecodedImage } from './image.js';
 
 /** ImageNet channel means and standard deviations (torchvision's pretrained-model docs). */
@@ -96,6 +96,21 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
+/** Largest image buffer the resizers build (2^31 bytes, what a Uint8Array can hold everywhere). */
+const MAX_IMAGE_BYTES = 2 ** 31 - 1;
+
+/** An image must be { width, height, channels 1–4, data: Uint8Array of width·height·channels }. */
+function checkImage(op: string, img: DecodedImage): void {
+  if (img === null || typeof img !== 'object') throw new ArgumentTypeError(op, `img must be a decoded image { width, height, channels, data }, got ${describeArg(img)}`);
+  const { width, height, channels, data } = img;
+  if (!(Number.isInteger(width) && width >= 1 && Number.isInteger(height) && height >= 1)) throw new ValueError(op, `image size must be positive integers, got ${String(width)}x${String(height)}`);
+  if (!(channels === 1 || channels === 2 || channels === 3 || channels === 4)) throw new ValueError(op, `channels must be 1, 2, 3 or 4, got ${String(channels)}`);
+  if (!(data instanceof Uint8Array)) throw new ArgumentTypeError(op, `img.data must be a Uint8Array, got ${describeArg(data)}`);
+  if (data.length !== width * height * channels) {
+    throw new ShapeError(op, `img.data has ${data.length} bytes, a ${width}x${height} image with ${channels} channels needs ${width * height * channels}`);
+  }
+}
+
 /**
  * Resizes a gray or RGB image to outWidth x outHeight exactly as Pillow's `Image.resize((w, h), Image.BILINEAR)`
  * (ImagingResample, 8 bits per channel): separable, horizontal pass first with an 8-bit intermediate.
@@ -110,6 +125,7 @@ export function resizeBilinear(img: DecodedImage, outWidth: number, outHeight: n
  * step for step (see resizeBilinear). A bicubic result can overshoot; it is clamped to 0..255 as Pillow's clip8 does.
  */
 export function resample(img: DecodedImage, outWidth: number, outHeight: number, interpolation: Interpolation, op = 'resample'): DecodedImage {
+  checkImage(op, img);
   const { width: inW, height: inH, channels: C, data } = img;
   if (C !== 1 && C !== 3) {
     throw new ValueError(op, `expects a gray or RGB image, got ${C} channels (use toRgb first)`);
@@ -119,6 +135,9 @@ export function resample(img: DecodedImage, outWidth: number, outHeight: number,
   }
   if (!Object.prototype.hasOwnProperty.call(FILTERS, interpolation)) {
     throw new ValueError(op, `interpolation must be 'bilinear' or 'bicubic', got ${String(interpolation)}`);
+  }
+  if (outWidth * outHeight * C > MAX_IMAGE_BYTES || outWidth > MAX_IMAGE_BYTES / inH || outHeight > MAX_IMAGE_BYTES / inW) {
+    throw new AllocationError(op, `output ${outWidth}x${outHeight}x${C} from ${inW}x${inH} is too large (the result or its intermediate rows would exceed ${MAX_IMAGE_BYTES} bytes)`);
   }
   const needH = outWidth !== inW;
   const needV = outHeight !== inH;
@@ -271,6 +290,7 @@ export function toFloatCHW(
  * IMAGENET_STD). Gray and alpha images are converted as PIL's convert('RGB') would be, first.
  */
 export function imagenetPreprocess(img: DecodedImage): { data: Float32Array; shape: [3, 224, 224] } {
+  checkImage('imagenetPreprocess', img);
   const rgb = toRgb(img);
   const t = toFloatCHW(centerCrop(resizeShorter(rgb, 256), 224), IMAGENET_MEAN, IMAGENET_STD);
   return { data: t.data, shape: [3, 224, 224] };

@@ -50,7 +50,9 @@ export type SafetensorsErrorKind =
   /** Ours: a dtype we cannot decode to float32 (F8_*, F4, F6_*, C64) or one not in the format at all. */
   | 'UnsupportedDtype'
   /** Ours: a bad argument to the writer (reserved or unencodable name, non-string metadata, not a tensor). */
-  | 'InvalidInput';
+  | 'InvalidInput'
+  /** Ours: the file cannot be opened, read or written (missing, a directory, no permission). */
+  | 'Io';
 
 /** A malformed safetensors file, or tensors that cannot be written as one. Message: `[safetensors] Kind: detail`. */
 export class SafetensorsError extends ResnetTsError {
@@ -386,20 +388,29 @@ const asBytes = (bytes: Uint8Array | ArrayBuffer): Uint8Array => {
 };
 
 /**
- * Reads and fully validates the header against the file length (the reference's `read_metadata`): nothing is
- * allocated beyond the header text until every tensor's span is known to lie inside the file.
+ * The header length N from the file's first 8 bytes, checked against the limit and the file length: the file
+ * helpers read these 8 bytes, then exactly N more, then each tensor.
  */
-function readHeader(u8: Uint8Array): ParsedHeader {
-  if (u8.length < 8) throw new SafetensorsError('HeaderTooSmall', `the file has ${u8.length} bytes, fewer than the 8-byte header length`);
-  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+export function headerLength(first8: Uint8Array, fileLength: number): number {
+  if (fileLength < 8 || first8.length < 8) throw new SafetensorsError('HeaderTooSmall', `the file has ${fileLength} bytes, fewer than the 8-byte header length`);
+  const dv = new DataView(first8.buffer, first8.byteOffset, 8);
   const n = dv.getBigUint64(0, true); // compared as a bigint: u64::MAX must not become a float first
   if (n > BigInt(MAX_HEADER_SIZE)) {
     throw new SafetensorsError('HeaderTooLarge', `the header length is ${n} bytes, above the limit of ${MAX_HEADER_SIZE}`);
   }
-  if (8n + n > BigInt(u8.length)) {
-    throw new SafetensorsError('InvalidHeaderLength', `the header length is ${n} bytes but the file has only ${u8.length - 8} after the length`);
+  if (8n + n > BigInt(fileLength)) {
+    throw new SafetensorsError('InvalidHeaderLength', `the header length is ${n} bytes but the file has only ${fileLength - 8} after the length`);
   }
-  const dataStart = 8 + Number(n);
+  return Number(n);
+}
+
+/**
+ * Reads and fully validates the header against the file length (the reference's `read_metadata`): nothing is
+ * allocated beyond the header text until every tensor's span is known to lie inside the file. `u8` holds at least
+ * the first 8 + N bytes of a file of `fileLength` bytes.
+ */
+function readHeader(u8: Uint8Array, fileLength = u8.length): ParsedHeader {
+  const dataStart = 8 + headerLength(u8, fileLength);
   let text: string;
   try {
     text = UTF8.decode(u8.subarray(8, dataStart));
@@ -407,7 +418,7 @@ function readHeader(u8: Uint8Array): ParsedHeader {
     throw new SafetensorsError('InvalidHeader', 'the header is not valid UTF-8');
   }
   const header = new HeaderReader(text).read(dataStart);
-  validate(header, u8.length - dataStart);
+  validate(header, fileLength - dataStart);
   return header;
 }
 
@@ -585,24 +596,56 @@ function decode(out: Float32Array, u8: Uint8Array, off: number, dtype: string): 
  */
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): { metadata: Record<string, string>; tensors: SafetensorsEntry[] } {
   const u8 = asBytes(bytes);
-  const h = readHeader(u8);
+  const { metadata, spans } = parseSafetensorsHeader(u8, u8.length);
+  const tensors: SafetensorsEntry[] = [];
+  for (const sp of spans) {
+    const data = new Float32Array(sp.numel);
+    decode(data, u8, sp.offset, sp.dtype);
+    tensors.push({ name: sp.name, dtype: sp.dtype, shape: sp.shape, data });
+  }
+  return { metadata, tensors };
+}
+
+/** One tensor's place in a file: for readers that fetch each tensor's bytes themselves (the file helpers). */
+export interface SafetensorsSpan {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Absolute byte offset in the file, and byte length. */
+  offset: number;
+  bytes: number;
+  /** Elements (bytes / dtype size). */
+  numel: number;
+}
+
+/**
+ * Parses and validates the header (`head` = the file's first 8 + N bytes, `fileLength` = the whole file's) and
+ * returns the metadata and every tensor's span in file order, after the dtype and size checks parseSafetensors
+ * makes, so that a caller can read and decode tensor by tensor (decodeSpan).
+ */
+export function parseSafetensorsHeader(head: Uint8Array, fileLength: number): { metadata: Record<string, string>; spans: SafetensorsSpan[] } {
+  const h = readHeader(asBytes(head), fileLength);
+  const spans: SafetensorsSpan[] = [];
   for (const e of h.entries) {
     if (!DECODABLE.has(e.dtype)) {
       throw new SafetensorsError('UnsupportedDtype', `tensor ${q(e.name)} has dtype ${e.dtype}, which resnet-ts cannot decode (supported: ${[...DECODABLE].join(', ')})`, e.name);
     }
   }
-  const tensors: SafetensorsEntry[] = [];
   for (const e of h.entries) {
     const shape = e.shape.map(Number);
-    const n = Number(e.end - e.begin) / (DTYPE_BITS.get(e.dtype)! / 8);
-    if (n > MAX_NUMEL) {
-      throw new AllocationError('safetensors', `tensor ${q(e.name)} of shape ${fmt(shape)} has ${n} elements, more than the limit of 2^32 - 1`);
+    const bytes = Number(e.end - e.begin);
+    const numel = bytes / (DTYPE_BITS.get(e.dtype)! / 8);
+    if (numel > MAX_NUMEL) {
+      throw new AllocationError('safetensors', `tensor ${q(e.name)} of shape ${fmt(shape)} has ${numel} elements, more than the limit of 2^32 - 1`);
     }
-    const data = new Float32Array(n);
-    decode(data, u8, h.dataStart + Number(e.begin), e.dtype);
-    tensors.push({ name: e.name, dtype: e.dtype, shape, data });
+    spans.push({ name: e.name, dtype: e.dtype, shape, offset: h.dataStart + Number(e.begin), bytes, numel });
   }
-  return { metadata: metadataRecord(h.metadata), tensors };
+  return { metadata: metadataRecord(h.metadata), spans };
+}
+
+/** Decodes one span's bytes (`u8` from `off`) into `out` (length span.numel). */
+export function decodeSpan(out: Float32Array, u8: Uint8Array, off: number, span: SafetensorsSpan): void {
+  decode(out, u8, off, span.dtype);
 }
 
 /** A null-prototype record, so that keys like `__proto__` or `constructor` are plain own properties. */

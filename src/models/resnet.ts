@@ -1,8 +1,8 @@
-import { ShapeError, ValueError } from '../errors.js';
+import { checkArg, ShapeError, ValueError } from '../errors.js';
 import { shortcutA } from '../ops/conv.js';
 import { flatten } from '../ops/movement.js';
 import { fmt } from '../shape.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -155,6 +155,7 @@ export interface ResNetConfig {
 
 /** Checks an (N, C, H, W) input against a model's first conv, naming the model. */
 export function checkImageInput(model: string, x: Tensor, inChannels: number): void {
+  checkArg(x instanceof Tensor, `${model}.forward`, 'x', `a Tensor (N, ${inChannels}, H, W)`, x);
   if (x.ndim !== 4) {
     throw new ShapeError(model, `expected a 4-D input (N, ${inChannels}, H, W), got ${x.ndim}-D input of shape ${fmt(x.shape)}`);
   }

@@ -18,6 +18,14 @@ export interface RemovableHandle {
  * come from the fields in construction order, so `layer2.0.downsample.0.weight` is the name torchvision uses.
  * Fields whose names start with `_` are private and never walked.
  */
+/** Forward hooks and pre-hooks registered on any module and not yet removed. */
+let liveHooks = 0;
+
+/** Whether any module anywhere has a forward hook (a hook may keep any output it sees). */
+export function anyForwardHooks(): boolean {
+  return liveHooks > 0;
+}
+
 export abstract class Module {
   /** Training mode (BatchNorm uses batch statistics, Dropout drops). Set with train()/eval(). */
   training = true;
@@ -141,6 +149,14 @@ export abstract class Module {
       }
     }
     const unexpected = Object.keys(sd).filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
+    const ownKeys = Object.keys(own).length;
+    if (unexpected.length * Number(strict) + missing.length * Number(strict) + mismatches.length > 20) {
+      // weights of another model: a short message saying what they look like, not hundreds of keys
+      const list = (ks: string[]): string => `${ks.slice(0, 3).map((k) => `"${k}"`).join(', ')}${ks.length > 3 ? `, … (${ks.length} in all)` : ''}`;
+      throw new StateDictError('loadStateDict', `these weights are not for ${this.typeName}: of its ${ownKeys} keys ${missing.length} are missing and ` +
+        `${mismatches.length} have another size, and ${unexpected.length} keys are unexpected. The weights look like ${guessModel(Object.keys(sd))}. ` +
+        `Missing: ${list(missing)}; unexpected: ${list(unexpected)}${mismatches.length ? `; first mismatch: ${mismatches[0]}` : ''}`);
+    }
     const problems: string[] = [];
     if (strict && unexpected.length) problems.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
     if (strict && missing.length) problems.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
@@ -182,13 +198,14 @@ export abstract class Module {
   private addHook<H>(hooks: Map<number, H>, hook: H): RemovableHandle {
     const id = this._nextHookId++;
     hooks.set(id, hook);
+    liveHooks++;
     if (!Object.prototype.hasOwnProperty.call(this, 'forward')) {
       const inner = Object.getPrototypeOf(this).forward as (x: Tensor) => Tensor;
       Object.defineProperty(this, 'forward', { value: (x: Tensor) => this.runHooked(inner, x), configurable: true, writable: true, enumerable: false });
     }
     return {
       remove: () => {
-        hooks.delete(id);
+        if (hooks.delete(id)) liveHooks--;
         if (!this.hasForwardHooks()) delete (this as { forward?: unknown }).forward;
       },
     };
@@ -250,3 +267,19 @@ export abstract class Module {
     return '';
   }
 }
+
+/** What a state dict's keys look like, for the message of loadStateDict when they belong to another model. */
+export function guessModel(keys: readonly string[]): string {
+  const has = (re: RegExp): boolean => keys.some((k) => re.test(k));
+  if (keys.length === 0) return 'nothing (the state dict is empty)';
+  if (has(/^(module\.|model\.)/)) return `a wrapped model: its keys start with "${keys[0]!.split('.')[0]}." (strip that prefix, e.g. a DataParallel or checkpoint wrapper)`;
+  if (has(/^layer4\./)) {
+    const blocks = new Set(keys.filter((k) => /^layer\d\.\d+\./.test(k)).map((k) => k.split('.').slice(0, 2).join('.')));
+    return `a torchvision-style ResNet (${has(/conv3\.weight$/) ? 'Bottleneck blocks: resnet50/101/152 or wide/resnext' : 'BasicBlocks: resnet18/34'}, ${blocks.size} blocks)`;
+  }
+  if (has(/^layer3\./)) return 'a CIFAR ResNet (three stages, layer1–layer3: resnet20/32/44/56/110 or a pre-activation net)';
+  if (has(/^features\./)) return 'a VGG, DenseNet, MobileNet or similar torchvision model (keys under "features.")';
+  if (has(/^(blocks|encoder\.layers?|transformer)\./) || has(/attn|attention/)) return 'a transformer (ViT or similar)';
+  return `another architecture (first keys: ${keys.slice(0, 3).join(', ')})`;
+}
+

@@ -1,5 +1,5 @@
 import { defineOp, gradTarget, type Ctx } from '../autograd.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { checkArg, ShapeError, ValueError } from '../errors.js';
 import {
   conv2dBackwardBias,
   conv2dBackwardInput,
@@ -26,10 +26,11 @@ export interface Conv2dOptions {
 
 /** Expands an int-or-pair option and checks every entry is an integer ≥ min. */
 export function pair(op: string, name: string, v: Pair, min: number, shapes: string): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
+  const ok = typeof v === 'number' || (Array.isArray(v) && v.length === 2);
+  const p: [number, number] = typeof v === 'number' ? [v, v] : ok ? [v[0], v[1]] : [NaN, NaN];
+  if (!ok || !p.every((x) => Number.isInteger(x) && x >= min)) {
     const what = min > 0 ? 'positive integers' : 'non-negative integers';
-    throw new ValueError(op, `${name} must be ${what}, got ${typeof v === 'number' ? String(v) : Array.isArray(v) ? `[${v.map(String).join(', ')}]` : JSON.stringify(v)}; ${shapes}`);
+    throw new ValueError(op, `${name} must be one or two ${what}, got ${typeof v === 'number' ? String(v) : Array.isArray(v) ? `[${v.map(String).join(', ')}]` : JSON.stringify(v)}; ${shapes}`);
   }
   return p;
 }
@@ -70,6 +71,10 @@ const conv2dOp = defineOp('conv2d', {
  * needs when the total padding is odd (PyTorch pads that on the bottom/right too).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  checkArg(x instanceof Tensor, 'conv2d', 'the input (argument 1)', 'a Tensor (N, C, H, W)', x);
+  checkArg(weight instanceof Tensor, 'conv2d', 'weight', 'a Tensor', weight);
+  checkArg(bias === null || bias === undefined || bias instanceof Tensor, 'conv2d', 'bias', 'a Tensor or null', bias);
+  checkArg(opts !== null && typeof opts === 'object', 'conv2d', 'opts', 'an options object', opts);
   const shapes = `input ${fmt(x.shape)}, weight ${fmt(weight.shape)}${bias ? `, bias ${fmt(bias.shape)}` : ''}`;
   if (x.ndim === 3) return conv2d(x.reshape([1, ...x.shape]), weight, bias, opts).squeeze(0);
   if (x.ndim !== 4) {

@@ -1,5 +1,5 @@
 import { defineOp, type Ctx } from '../autograd.js';
-import { ValueError } from '../errors.js';
+import { underName, ValueError } from '../errors.js';
 import { addForward, reluBackward, reluForward } from '../kernels/elementwise.js';
 import { alloc, broadcastShape, checkShape, fmt, sameShape } from '../shape.js';
 import { Tensor, asTensor, type TensorLike } from '../tensor.js';
@@ -14,12 +14,12 @@ import { gradBuffer } from '../fusion/arena.js';
 
 /** Expands a and b to their broadcast shape (no-op for operands already of that shape). */
 export function broadcastPair(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
-  const ta = asTensor(a);
-  const tb = asTensor(b);
+  const ta = asTensor(a, op, 'input');
+  const tb = asTensor(b, op, 'other');
   if (sameShape(ta.shape, tb.shape)) return [ta, tb];
   const shape = broadcastShape(op, ta.shape, tb.shape);
   checkShape(op, shape, `a ${fmt(ta.shape)}, b ${fmt(tb.shape)}`);
-  return [sameShape(ta.shape, shape) ? ta : expand(ta, shape), sameShape(tb.shape, shape) ? tb : expand(tb, shape)];
+  return underName(op, () => [sameShape(ta.shape, shape) ? ta : expand(ta, shape), sameShape(tb.shape, shape) ? tb : expand(tb, shape)], () => `a ${fmt(ta.shape)}, b ${fmt(tb.shape)}`);
 }
 
 const like = (x: Tensor): Tensor => new Tensor(alloc('elementwise', x.size), x.shape);

@@ -1,5 +1,5 @@
 import { defineOp, type Ctx } from '../autograd.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { checkArg, ShapeError, underName, ValueError } from '../errors.js';
 import { alloc, checkShape, fmt, normDim, numel, sameShape, strides } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -131,7 +131,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const perm = x.shape.map((_, i) => i);
   perm[a] = b;
   perm[b] = a;
-  return permute(x, perm);
+  return underName('transpose', () => permute(x, perm), () => `input ${fmt(x.shape)}`);
 }
 
 // ---- expand ---------------------------------------------------------------------------------------------------
@@ -254,6 +254,8 @@ const catOp = defineOp('cat', {
 
 /** torch.cat: joins tensors along an existing dim (0-size pieces allowed). */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  checkArg(Array.isArray(tensors), 'cat', 'tensors', 'an array of Tensors', tensors);
+  tensors.forEach((t, i) => checkArg(t instanceof Tensor, 'cat', `tensors[${i}]`, 'a Tensor', t));
   if (tensors.length === 0) throw new ValueError('cat', 'expected a non-empty list of Tensors');
   const first = tensors[0]!;
   if (first.ndim === 0) throw new ShapeError('cat', `zero-dimensional tensor (at position 0) cannot be concatenated`);
@@ -369,7 +371,7 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
   const norm = (i: number): number => Math.min(Math.max(i < 0 ? i + size : i, 0), size);
   const s = norm(start);
   const e = norm(end ?? size);
-  return narrow(x, d, s, Math.max(0, e - s));
+  return underName('slice', () => narrow(x, d, s, Math.max(0, e - s)), () => `input ${fmt(x.shape)}`);
 }
 
 /** torch.movedim for one dim: moves `source` to position `destination`, keeping the others in order. */

@@ -160,5 +160,6 @@ export function variance(x: Tensor, dim?: number | readonly number[], opts: VarO
   const mu = mean(x, axes, true);
   const centered = sub(x, mu);
   const ss = sumOp(mul(centered, centered), axes, keepDim);
-  return div(ss, unbiased ? count - 1 : count);
+  // no degrees of freedom left (N ≤ 1 with Bessel's correction, or N = 0): NaN, as torch.var gives
+  return unbiased ? (count - 1 > 0 ? div(ss, count - 1) : mul(ss, NaN)) : count > 0 ? div(ss, count) : mul(ss, NaN);
 }

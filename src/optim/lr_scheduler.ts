@@ -159,6 +159,7 @@ export abstract class LRScheduler {
     };
     if (sd === null || typeof sd !== 'object' || Array.isArray(sd)) fail(`expected a scheduler state dict object, got ${describeValue(sd)}`);
     const d = sd as Record<string, unknown>;
+    if (d.kind === undefined) fail(`the object has no "kind" field, so it is not a scheduler state dict (its keys: ${Object.keys(d).slice(0, 8).join(', ') || 'none'}); this scheduler is ${this.kind}`);
     if (d.kind !== this.kind) fail(`state dict is for ${String(d.kind)}, this scheduler is ${this.kind}`);
     // -1: a scheduler inside a SequentialLR that has not started yet
     if (!(Number.isInteger(d.lastEpoch) && (d.lastEpoch as number) >= -1)) {

@@ -216,6 +216,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   loadStateDict(sd: OptimizerStateDict): void {
     const op = `${this.opName}.loadStateDict`;
     if (sd === null || typeof sd !== 'object' || Array.isArray(sd)) throw new StateDictError(op, `expected a state dict object, got ${describeValue(sd)}`);
+    if (sd.kind === undefined) throw new StateDictError(op, `the object has no "kind" field, so it is not an optimizer state dict (its keys: ${Object.keys(sd).slice(0, 8).join(', ') || 'none'}); this optimizer is ${this.kind}`);
     if (sd.kind !== this.kind) throw new StateDictError(op, `state dict is for ${String(sd.kind)}, this optimizer is ${this.kind}`);
     if (!Array.isArray(sd.paramGroups)) throw new StateDictError(op, `state dict has no paramGroups array (got ${describeValue(sd.paramGroups)})`);
     if (sd.state === null || typeof sd.state !== 'object' || Array.isArray(sd.state)) {

@@ -33,7 +33,7 @@ function fromEnv(): number | null {
   const v = process.env.RESNET_TS_THREADS;
   if (v === undefined || v.trim() === '') return null;
   const n = Number(v);
-  return Number.isInteger(n) && n >= 1 ? n : null;
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, maxThreads()) : null;
 }
 
 /** Threads a kernel call may use, the caller's included: 1 when workers are unavailable. */
@@ -42,9 +42,25 @@ export function getNumThreads(): number {
   return requested ?? fromEnv() ?? availableParallelism();
 }
 
-/** Sets the threads per kernel call (torch.set_num_threads); 1 turns the pool off. Results do not depend on it. */
+/** setNumThreads caps its argument at this many threads per core (more only adds contention) and at 257 in all. */
+export const THREADS_PER_CORE_CAP = 4;
+
+/** The most threads setNumThreads accepts here: 4 × the cores this process may use, at most 257 (256 workers). */
+export function maxThreads(): number {
+  return Math.min(THREADS_PER_CORE_CAP * availableParallelism(), 257);
+}
+
+/**
+ * Sets the threads per kernel call (torch.set_num_threads); 1 turns the pool off. Results do not depend on it.
+ * A request over maxThreads() (4 per core) is capped there, with a warning.
+ */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new ValueError('setNumThreads', `the number of threads must be a positive integer, got ${n}`);
+  const cap = maxThreads();
+  if (n > cap) {
+    process.emitWarning(`resnet-ts: setNumThreads(${n}) capped at ${cap} threads (4 per core, ${availableParallelism()} cores here): more threads than that only contend for the cores`, { code: 'RESNET_TS_THREADS' });
+    n = cap;
+  }
   requested = n;
   installParallel();
   if (pool !== null && pool.threads !== getNumThreads()) {

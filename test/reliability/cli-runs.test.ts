@@ -27,17 +27,18 @@ function cli(args: readonly string[]): { code: number | null; stdout: string; st
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts a long training run; resolves once its progress bar is drawn (training has begun). */
+/** Starts a long training run; `training` resolves once it says "training ..." (the lock is taken, data loaded). */
 function startLong(out: string): { proc: ReturnType<typeof spawn>; stderr: () => string; exited: Promise<number | null>; training: Promise<void> } {
   const proc = spawn(process.execPath, [main, 'train', ...SMALL, '--subset', '2048', '--epochs', '3', '--out', out], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let resolveTraining!: () => void;
   const training = new Promise<void>((r) => (resolveTraining = r));
-  proc.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
-    if (err.includes('epoch 1/3 [')) resolveTraining();
+  let said = '';
+  proc.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+  proc.stdout!.on('data', (d: Buffer) => {
+    said += d.toString();
+    if (said.includes("\ntraining resnet20")) resolveTraining();
   });
-  proc.stdout!.on('data', () => {});
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return { proc, stderr: () => err, exited, training };
 }
@@ -74,8 +75,9 @@ describe('resnet-ts train as a process', () => {
     expect(err).toContain(join(out, 'checkpoint.safetensors'));
     expect(err).toMatch(/in epoch 1\/3 after step \d+\/128/);
     expect(err).not.toMatch(NO_STACK);
-    const resume = err.split('\n').find((l) => l.trim().startsWith('resnet-ts train'))!.trim().split(' ').slice(1);
-    expect(resume).toContain('--resume');
+    const lines = err.split('\n');
+    const resume = lines[lines.findIndex((l) => l.endsWith('resume with:')) + 1]!.trim().split(' ').slice(1);
+    expect(resume.slice(0, 1).concat(resume.slice(-1))).toEqual(['train', '--resume']);
     const step = Number(readSafetensorsMetadataFile(join(out, 'checkpoint.safetensors')).step);
     expect(step).toBeGreaterThan(0);
     // the printed command, with fewer epochs so that the test stays short: the mismatch is reported, not a crash
