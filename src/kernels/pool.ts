@@ -78,12 +78,26 @@ function maxPlanes(y: Float32Array, argmax: Int32Array | null, x: Float32Array, 
       const y0 = oy * strideH - padH;
       const ky0 = firstTap(y0, dilH);
       const ky1 = endTap(y0, dilH, kh, h);
+      // Whole 3×3 windows (dilation 1): the same scan, unrolled.
+      const rows3 = kh === 3 && kw === 3 && dilH === 1 && dilW === 1 && ky0 === 0 && ky1 === 3;
       for (let ox = 0; ox < ow; ox++) {
         const x0 = ox * strideW - padW;
         const kx0 = kxRange[2 * ox]!, kx1 = kxRange[2 * ox + 1]!;
         let best = -Infinity;
         let bestIdx = -1;
-        if (ky0 < ky1 && kx0 < kx1) {
+        if (rows3 && kx0 === 0 && kx1 === 3) {
+          const i0 = y0 * w + x0, i1 = i0 + w, i2 = i1 + w, b = xOff;
+          let v = x[b + i0]!;
+          best = v; bestIdx = i0;
+          v = x[b + i0 + 1]!; if (v > best || v !== v) { best = v; bestIdx = i0 + 1; }
+          v = x[b + i0 + 2]!; if (v > best || v !== v) { best = v; bestIdx = i0 + 2; }
+          v = x[b + i1]!; if (v > best || v !== v) { best = v; bestIdx = i1; }
+          v = x[b + i1 + 1]!; if (v > best || v !== v) { best = v; bestIdx = i1 + 1; }
+          v = x[b + i1 + 2]!; if (v > best || v !== v) { best = v; bestIdx = i1 + 2; }
+          v = x[b + i2]!; if (v > best || v !== v) { best = v; bestIdx = i2; }
+          v = x[b + i2 + 1]!; if (v > best || v !== v) { best = v; bestIdx = i2 + 1; }
+          v = x[b + i2 + 2]!; if (v > best || v !== v) { best = v; bestIdx = i2 + 2; }
+        } else if (ky0 < ky1 && kx0 < kx1) {
           bestIdx = (y0 + ky0 * dilH) * w + x0 + kx0 * dilW;
           for (let ky = ky0; ky < ky1; ky++) {
             const rowIdx = (y0 + ky * dilH) * w + x0;
