@@ -30,7 +30,7 @@ import { asmGemm, type AsmGemm } from './asm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { NR as SIMD_NR, simdGemm } from './wasm/sgemm.js';
+import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -308,12 +308,15 @@ function convUnitsSimd(
   // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB
   // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
   const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
+  // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform) and 2 doubles at badAt.
   const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
-  const g = simdGemm(8 * (mAt + 36 * 4 * nr));
+  const fAt = 2 * (mAt + 36 * 4 * nr), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
+  const badAt = Math.ceil((fAt + fLen) / 2);
+  const g = simdGemm(8 * (badAt + 2));
   const uv = f32 ? g.f : g.h, h = g.h;
   const gemm = f32 ? g.wino : g.wino64;
   if (!localU && (uCall !== q || uHeap !== h)) {
-    if (weightTransformSimd(uv, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
     uHeap = h;
   }
@@ -327,8 +330,9 @@ function convUnitsSimd(
       vFor = tb;
     }
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
-      if (localU && weightTransformSimd(uv, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+      if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
@@ -336,6 +340,33 @@ function convUnitsSimd(
       }
     }
   }
+}
+
+/**
+ * weightTransformSimd's result by the wasm `weights` (wasm/sgemm.ts: the same float64 arithmetic, two channels per
+ * f64x2), from the filters' copy `fc` (copyFilters at float32 index fAt); panels with channels ≥ Co by
+ * weightTransformSimd. True if a filter read holds a NaN or ±Inf.
+ */
+function weightTransformWasm(
+  g: SimdGemm, u: Float32Array | Float64Array, fAt: number, badAt: number, fc: FilterCopy, w: Float32Array, p: WinogradParams,
+  rows: number, ocBase: number, oc0: number, oc1: number,
+): boolean {
+  const { ci, co, flip } = p;
+  const f32 = u instanceof Float32Array, eb = f32 ? 4 : 8;
+  const sx = xiStride(rows, ci);
+  const fn = flip ? g.weightsFlip : g.weights;
+  let bad = false;
+  for (let pc = oc0; pc < oc1; pc += 4) {
+    if (pc + 4 > co) {
+      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4) || bad;
+      continue;
+    }
+    const src = fAt + (pc - fc.oc0) * fc.laneStep;
+    fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, f32 ? 1 : 0, badAt * 8);
+    const h = g.h;
+    if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
+  }
+  return bad;
 }
 
 /**

@@ -129,6 +129,8 @@ export const f32x4 = {
   /** a·b + c with or without an intermediate rounding (relaxed SIMD: the engine picks; x64 with FMA fuses). */
   relaxed_madd: simd(0x105),
   demote_f64x2_zero: simd(0x5e),
+  /** Lanes 0, 1 of a and lanes 0, 1 of b as one vector (a, b: demote_f64x2_zero results). */
+  join_low: (a: Expr, b: Expr): Expr => shuffle(a, b, [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]),
   /** Lanes 2, 3 of v moved to lanes 0, 1 (lanes 2, 3 of the result: v's 2, 3 again; not read by promote_low). */
   high: (v: Expr): Expr => shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]),
 };
@@ -138,6 +140,9 @@ export const f64x2 = {
   add: simd(0xf0),
   sub: simd(0xf1),
   mul: simd(0xf2),
+  neg: simd(0xed),
+  /** v with lane `lane` replaced by the f64 x. */
+  replace_lane: (v: Expr, lane: number, x: Expr): Expr => cat(v, x, [0xfd], uleb(0x22), [lane]),
   /** Lanes 0, 1 of an f32x4, widened to float64 (exact). */
   promote_low_f32x4: simd(0x5f),
 };

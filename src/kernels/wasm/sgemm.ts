@@ -20,7 +20,7 @@
 // 64×3136×256, process CPU time): see TILE_MR below.
 
 import {
-  block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
 
 /** Terms per float32 partial sum. */
@@ -205,9 +205,88 @@ export function wino64Func(): Func {
   };
 }
 
-/** The module's bytes: `block`, `wino` (MR-row tiles) and `wino64`, importing env.mem. */
+/**
+ * `weights(src, ci, icStep, laneStep, dst, sx, f32, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output
+ * channels × ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in
+ * the same order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep,
+ * taps in order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx +
+ * ic·32 + lane·8 (float64) or dst + ξ·sx + ic·16 + lane·4 (f32 ≠ 0: each value rounded to float32 once). At byte
+ * bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
+ */
+export function weightsFunc(flip: boolean): Func {
+  const [src, ci, icStep, laneStep, dst, sx, f32, bad] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const L = new Locals(8);
+  const ic = L.add(I32), addr = L.add(I32), a0 = L.add(I32), out = L.add(I32);
+  const g = [L.addMany(V128, 9), L.addMany(V128, 9)];
+  const row = L.addMany(V128, 3), acc = L.add(V128);
+  const uv = [L.addMany(V128, 36), L.addMany(V128, 36)];
+  const get = local.get;
+  const S = f64x2.splat(f64.const(0.16666666666666666)), T12 = f64x2.splat(f64.const(0.08333333333333333));
+  const T24 = f64x2.splat(f64.const(0.041666666666666664)), Q = f64x2.splat(f64.const(0.25));
+  const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
+  const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
+  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(i32.add(get(a0), i32.mul(get(laneStep), i32.const(l))), tapAt(k)));
+  const body: Expr[] = [];
+  for (let h = 0; h < 2; h++) {
+    const G = g[h]!, U = uv[h]!;
+    for (let k = 0; k < 9; k++) body.push(local.set(G[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
+    const x = (k: number): Expr => get(G[k]!);
+    let sum = x(0);
+    for (let k = 1; k < 9; k++) sum = add(sum, x(k));
+    body.push(local.set(acc, add(get(acc), mul(sum, f64x2.splat(f64.const(0))))));
+    // Rows of G g (a, b, c per row), then G along each row: U[6·r + c].
+    const rows: Array<(j: number) => Expr> = [
+      (j) => mul(x(j), Q),
+      (j) => mul(f64x2.neg(add(add(x(j), x(j + 6)), x(j + 3))), S),
+      (j) => mul(sub(x(j + 3), add(x(j), x(j + 6))), S),
+      (j) => add(add(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
+      (j) => add(sub(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
+      (j) => x(j + 6),
+    ];
+    for (let r = 0; r < 6; r++) {
+      for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
+      const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
+      const sumAC = add(a, c);
+      const us = [
+        mul(a, Q),
+        mul(f64x2.neg(add(sumAC, b)), S),
+        mul(sub(b, sumAC), S),
+        add(add(mul(a, T24), mul(b, T12)), mul(c, S)),
+        add(sub(mul(a, T24), mul(b, T12)), mul(c, S)),
+        c,
+      ];
+      for (let e = 0; e < 6; e++) body.push(local.set(U[6 * r + e]!, us[e]!));
+    }
+  }
+  const store64: Expr[] = [], store32: Expr[] = [];
+  for (let e = 0; e < 36; e++) {
+    const at = local.tee(addr, i32.add(get(out), i32.mul(get(sx), i32.const(e))));
+    store64.push(v128.store(at, get(uv[0]![e]!)), v128.store(get(addr), get(uv[1]![e]!), 16));
+    store32.push(v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(e))), f32x4.join_low(f32x4.demote_f64x2_zero(get(uv[0]![e]!)), f32x4.demote_f64x2_zero(get(uv[1]![e]!)))));
+  }
+  return {
+    name: flip ? 'weightsFlip' : 'weights',
+    params: [I32, I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(acc, v128.zero()),
+      forLoop(ic, i32.const(0), get(ci), 1,
+        local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
+        ...body,
+        if_(get(f32),
+          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))), ...store32],
+          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))), ...store64])),
+      v128.store(get(bad), get(acc)),
+    ],
+  };
+}
+
+const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
+
+/** The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights` and `weightsFlip`, importing env.mem. */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
-  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma), wino64Func()]);
+  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true)]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -221,11 +300,15 @@ import { usesFma, wasm, type WasmMemory } from './features.js';
  */
 export const MR = 4;
 
+type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, f32: number, bad: number) => void;
+
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
 export interface SimdGemm {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  weights: WeightsFn;
+  weightsFlip: WeightsFn;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -243,7 +326,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
