@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
+    // setup hooks build models and start worker pools: seconds on an idle machine, more on a loaded one
+    hookTimeout: 60_000,
     pool: 'forks',
   },
 });

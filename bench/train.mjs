@@ -23,7 +23,7 @@ function setup(lib, c) {
   const x = lib.randn(c.input);
   const classes = model.fc.outFeatures;
   const target = Array.from({ length: c.input[0] }, (_, i) => (i * 7) % classes);
-  const opt = new lib.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const opt = new lib.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   return { model, x, target, opt };
 }
 

@@ -6,7 +6,8 @@
  * worker and, when it needs batch b, takes worker (b mod n)'s next message with receiveMessageOnPort, sleeping in
  * Atomics.wait on that worker's counter (bumped after every reply) until one is there. A worker replies in request
  * order, so its next message is batch b. A thread that exits sets its `dead` flag (and wakes us), so a dead worker
- * is an error, not a hang.
+ * is an error, not a hang. Where the compiled worker script is missing (running from the TypeScript sources), the
+ * loader makes the batches on the main thread instead, as the kernels' pool runs on one thread there: same bytes.
  */
 
 import { existsSync } from 'node:fs';
@@ -60,9 +61,7 @@ class ThreadBatches implements WorkerBatches {
     } catch {
       path = String(script);
     }
-    if (!existsSync(path)) {
-      throw new ValueError('DataLoader', `numWorkers > 0: the worker script ${path} is missing (the workers run the compiled package: npm run build)`);
-    }
+    if (!existsSync(path)) throw new ValueError('DataLoader', `the worker script ${path} is missing`);
     this.signal = new Int32Array(new SharedArrayBuffer(8 * n));
     for (let i = 0; i < n; i++) {
       const ch = new MessageChannel();
@@ -101,4 +100,13 @@ class ThreadBatches implements WorkerBatches {
   }
 }
 
-setWorkerBackend((spec, n) => new ThreadBatches(spec, n));
+/** Worker threads run the compiled loader-worker.js; without it (running from the TypeScript sources) there are none. */
+function workerScriptExists(): boolean {
+  try {
+    return existsSync(fileURLToPath(script));
+  } catch {
+    return false;
+  }
+}
+
+setWorkerBackend((spec, n) => (workerScriptExists() ? new ThreadBatches(spec, n) : null));

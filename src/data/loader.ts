@@ -53,7 +53,8 @@ export interface WorkerBatches {
   close(): void;
 }
 
-export type WorkerBackend = (spec: WorkerSpec, numWorkers: number) => WorkerBatches;
+/** Starts the workers; null when they cannot run here (the loader then makes the batches on this thread). */
+export type WorkerBackend = (spec: WorkerSpec, numWorkers: number) => WorkerBatches | null;
 
 let workerBackend: WorkerBackend | null = null;
 
@@ -198,7 +199,7 @@ export class DataLoader implements Iterable<Batch> {
       }
       // the workers outlive the epoch (torch's persistent_workers): warm JIT, no start-up cost per epoch
       this.workers ??= workerBackend(ds.workerSpec!(), this.numWorkers);
-      workers = this.workers;
+      workers = this.workers; // null: no worker threads here, so this thread makes the batches
     }
     const ahead = this.numWorkers * this.prefetch;
     // skipped batches are loaded only where a batch transform has augmentation draws to replay

@@ -62,6 +62,19 @@ function giveBack(d: Float32Array): void {
   poolBytes += d.byteLength;
 }
 
+/**
+ * Gives d back before the scope ends, so that the next output of its length reuses it while it is still in cache:
+ * for a container that knows nobody reads d again (Sequential, between two layers). Only buffers handed out in the
+ * open scope are taken; anything else is ignored.
+ */
+export function releaseEarly(d: Float32Array): void {
+  if (handedOut === null) return;
+  const i = handedOut.lastIndexOf(d);
+  if (i < 0) return;
+  handedOut.splice(i, 1);
+  giveBack(d);
+}
+
 /** Drops the pooled buffers (the memory an arena keeps between inference calls). */
 export function emptyArena(): void {
   pool.clear();

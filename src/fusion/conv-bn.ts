@@ -44,7 +44,7 @@ export interface ConvBnActModules {
 export function convBnAct(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, opts: ConvBnActModules = {}): Tensor {
   const residual = opts.residual ?? null;
   const act = opts.act ?? null;
-  if (canFuse(conv, bn, act)) return fusedConvBnAct(x, conv, bn, { residual, relu: act !== null });
+  if (canFuse(x, conv, bn, act)) return fusedConvBnAct(x, conv, bn, { residual, relu: act !== null });
   let y = conv.forward(x);
   if (bn && act && trainFusable(bn, act)) {
     // Training: BN with batch statistics (+ residual) → ReLU as one op (ops/norm.ts's batchNormRelu2d).
@@ -62,13 +62,17 @@ function trainFusable(bn: BatchNorm2d, act: ReLU): boolean {
   return config.fusion && (bn.training || !bn.trackRunningStats) && !bn.hasForwardHooks() && !act.hasForwardHooks();
 }
 
-function canFuse(conv: Conv2d, bn: BatchNorm2d | null, act: Module | null): boolean {
+/** Eval mode, no gradients, nothing watching, and a shape the fused kernel takes: else the modules run themselves. */
+function canFuse(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, act: Module | null): boolean {
   return (
     config.fusion &&
     !isGradEnabled() &&
+    x.ndim === 4 &&
+    x.shape[1] === conv.inChannels &&
+    typeof conv.padding !== 'string' &&
     !conv.training &&
     !conv.hasForwardHooks() &&
-    (bn === null || (!bn.training && bn.trackRunningStats && !bn.hasForwardHooks())) &&
+    (bn === null || (!bn.training && bn.trackRunningStats && bn.numFeatures === conv.outChannels && !bn.hasForwardHooks())) &&
     (act === null || !act.hasForwardHooks())
   );
 }

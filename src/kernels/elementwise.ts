@@ -20,7 +20,7 @@ function range(q: Range, u0: number, u1: number): [number, number] {
 /** y = relu(x), PyTorch's `x > 0 || isnan(x) ? x : 0` (see relu.ts); y may be x. */
 export function reluForward(y: Float32Array, x: Float32Array): void {
   const n = y.length;
-  parallelFor<Range>({ kernel: 'elementwise.relu', bufs: { y, x }, writes: ['y'], overwrites: ['y'], params: { n }, units: chunks(n), cost: n });
+  parallelFor<Range>({ kernel: 'elementwise.relu', bufs: { y, x }, writes: ['y'], overwrites: y === x ? [] : ['y'], params: { n }, units: chunks(n), cost: n });
 }
 
 registerTask<Range>('elementwise.relu', (bufs, q, u0, u1) => {
@@ -49,7 +49,9 @@ registerTask<Range>('elementwise.reluBackward', (bufs, q, u0, u1) => {
 /** y = a + b (same length); y may be a or b. */
 export function addForward(y: Float32Array, a: Float32Array, b: Float32Array): void {
   const n = y.length;
-  parallelFor<Range>({ kernel: 'elementwise.add', bufs: { y, a, b }, writes: ['y'], overwrites: ['y'], params: { n }, units: chunks(n), cost: n });
+  // In place (y is a or b): y is read too, so a backend that stages buffers must copy it in.
+  const overwrites = y === a || y === b ? [] : ['y'];
+  parallelFor<Range>({ kernel: 'elementwise.add', bufs: { y, a, b }, writes: ['y'], overwrites, params: { n }, units: chunks(n), cost: n });
 }
 
 registerTask<Range>('elementwise.add', (bufs, q, u0, u1) => {

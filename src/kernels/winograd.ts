@@ -291,24 +291,29 @@ function convUnits(
 }
 
 /**
- * The SIMD path's units (same units, same transforms in float64): U and V rounded to float32 into this thread's wasm
- * memory, in 4-channel and 8-tile panels, and the 36 GEMMs of each 4-channel × 8-tile block by the wasm `wino`
- * (float32 products, float32 sums over ≤ 64 channels, float64 total; wasm/sgemm.ts).
+ * The SIMD path's units: the same units and transforms (in float64), with U and V in this thread's wasm memory.
+ * float64 (the default): U and V as doubles in asm.ts's layout (4-channel and 4-tile panels), the 36 GEMMs of each
+ * 4 × 4 block by the wasm `wino64` (f64x2). float32 (q.p.float32, inference): U and V rounded to float32, V in
+ * 8-tile panels, and the 36 GEMMs of each 4-channel × 8-tile block by the wasm `wino` (float32 products, float32
+ * sums over ≤ 64 channels, float64 total). See wasm/sgemm.ts.
  */
 function convUnitsSimd(
   y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
 ): void {
   const { p, ep, coPad, oBlocks, tiles, localU } = q;
   const { ci, ho, wo } = p;
+  const f32 = p.float32 === true;
+  const nr = f32 ? SIMD_NR : 4, eb = f32 ? 4 : 8;
   const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
-  // Memory layout: U (float32, 36 slices of 4 or coPad channels × Ci) | V (float32, 36 slices of TB tiles × Ci) |
-  // M (float64, 36 blocks of 4 × 8).
+  // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB
+  // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
   const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
-  const vAt = 36 * uXi, mAt = Math.ceil((vAt + 36 * vXi) / 2);
-  const g = simdGemm(8 * (mAt + 36 * 32));
-  const f = g.f, h = g.h;
+  const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
+  const g = simdGemm(8 * (mAt + 36 * 4 * nr));
+  const uv = f32 ? g.f : g.h, h = g.h;
+  const gemm = f32 ? g.wino : g.wino64;
   if (!localU && (uCall !== q || uHeap !== h)) {
-    if (weightTransform32(f, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    if (weightTransformSimd(uv, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
     uHeap = h;
   }
@@ -318,58 +323,16 @@ function convUnitsSimd(
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
     if (vFor !== tb) {
-      inputTransform(f, vAt, x, p, t0, t1, TB, SIMD_NR);
+      inputTransform(uv, vAt, x, p, t0, t1, TB, nr);
       vFor = tb;
     }
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
-      if (localU && weightTransform32(f, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+      if (localU && weightTransformSimd(uv, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
-      for (let j0 = 0; j0 < t1 - t0; j0 += SIMD_NR) {
-        const vPanel = vAt + j0 * ci;
-        g.wino(ci, uPanel * 4, uXi * 4, vPanel * 4, vXi * 4, mAt * 8);
-        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(SIMD_NR, t1 - t0 - j0), tilesH, tilesW, SIMD_NR, 4 * SIMD_NR);
-      }
-    }
-  }
-}
-
-/**
- * The SIMD path with float64 U, V and GEMMs (wasm `wino64`, f64x2): the asm.js path's layout and arithmetic order
- * (so within a few float64 roundings of it), two lanes at a time.
- */
-function convUnitsSimd64(
-  y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
-): void {
-  const { p, ep, coPad, oBlocks, tiles, localU } = q;
-  const { ci, ho, wo } = p;
-  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
-  // Memory layout (doubles): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB tiles × Ci) | M (36 × 16).
-  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
-  const vAt = 36 * uXi, mAt = vAt + 36 * vXi;
-  const g = simdGemm(8 * (mAt + 36 * 16));
-  const h = g.h;
-  if (!localU && (uCall !== q || uHeap !== h)) {
-    if (weightTransform32(h, 0, w, p, coPad, 0, 0, coPad)) flag[0] = 1;
-    uCall = q;
-    uHeap = h;
-  }
-  const yb = ep.relu ? float32Bits(y) : null;
-  let vFor = -1;
-  for (let unit = u0; unit < u1; unit++) {
-    const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
-    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
-    if (vFor !== tb) {
-      inputTransform(h, vAt, x, p, t0, t1, TB, 4);
-      vFor = tb;
-    }
-    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
-    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
-      if (localU && weightTransform32(h, 0, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
-      const uPanel = localU ? 0 : oc0 * ci;
-      for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
-        g.wino64(ci, uPanel * 8, uXi * 8, (vAt + j0 * ci) * 8, vXi * 8, mAt * 8);
-        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(4, t1 - t0 - j0), tilesH, tilesW, 4, 16);
+      for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
+        gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(nr, t1 - t0 - j0), tilesH, tilesW, nr, 4 * nr);
       }
     }
   }
@@ -377,11 +340,11 @@ function convUnitsSimd64(
 
 /**
  * weightTransform's arithmetic (float64, the same as asm.ts's `weights`) in plain JavaScript, reading w itself,
- * each U value rounded to float32 into the SIMD path's A-panels: u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 +
+ * into the SIMD path's A-panels (float64, or each value rounded to float32): u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 +
  * (r&3)], r = oc − ocBase, for output channels [oc0, oc1) (multiples of 4 from ocBase; channels ≥ Co get zeros).
  * True if a filter read holds a NaN or ±Inf.
  */
-function weightTransform32(u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
+function weightTransformSimd(u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
   let bad = 0;
@@ -524,7 +487,7 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  (kernelBackend() !== 'simd' ? convUnits : q.p.float32 === true ? convUnitsSimd : convUnitsSimd64)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
+  (kernelBackend() === 'simd' ? convUnitsSimd : convUnits)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
 });
 
 /**

@@ -1,4 +1,5 @@
 import { ShapeError, ValueError } from '../errors.js';
+import { releaseEarly } from '../fusion/arena.js';
 import { convBnAct } from '../fusion/conv-bn.js';
 import { conv2d, pair, type Pair } from '../ops/conv.js';
 import { relu } from '../ops/elementwise.js';
@@ -9,7 +10,7 @@ import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type AvgPool2dOptions, type Ma
 import { allocShared, checkShape, fmt } from '../shape.js';
 import { Tensor, zeros, ones } from '../tensor.js';
 import { kaimingUniform_, fans, uniform_ } from './init.js';
-import { Module } from './module.js';
+import { anyForwardHooks, Module } from './module.js';
 
 /**
  * A zero-filled parameter, in shared memory (see allocShared); a shape too large to allocate is reported by the
@@ -285,13 +286,18 @@ export class Sequential extends Module {
     let y = x;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!, bn = layers[i + 1];
+      let next: Tensor;
       if (m instanceof Conv2d && bn instanceof BatchNorm2d) {
         const act = layers[i + 2] instanceof ReLU ? (layers[i + 2] as ReLU) : null;
-        y = convBnAct(y, m, bn, { act });
+        next = convBnAct(y, m, bn, { act });
         i += act ? 2 : 1;
       } else {
-        y = m.forward(y);
+        next = m.forward(y);
       }
+      // Inside withArena, an intermediate between two layers is read by nobody else (unless a hook kept it):
+      // its buffer goes back now, so the next output of its size reuses it while it is in cache.
+      if (y !== x && next.data !== y.data && !anyForwardHooks()) releaseEarly(y.data);
+      y = next;
     }
     return y;
   }

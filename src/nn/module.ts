@@ -18,6 +18,14 @@ export interface RemovableHandle {
  * come from the fields in construction order, so `layer2.0.downsample.0.weight` is the name torchvision uses.
  * Fields whose names start with `_` are private and never walked.
  */
+/** Forward hooks and pre-hooks registered on any module and not yet removed. */
+let liveHooks = 0;
+
+/** Whether any module anywhere has a forward hook (a hook may keep any output it sees). */
+export function anyForwardHooks(): boolean {
+  return liveHooks > 0;
+}
+
 export abstract class Module {
   /** Training mode (BatchNorm uses batch statistics, Dropout drops). Set with train()/eval(). */
   training = true;
@@ -192,13 +200,14 @@ export abstract class Module {
   private addHook<H>(hooks: Map<number, H>, hook: H): RemovableHandle {
     const id = this._nextHookId++;
     hooks.set(id, hook);
+    liveHooks++;
     if (!Object.prototype.hasOwnProperty.call(this, 'forward')) {
       const inner = Object.getPrototypeOf(this).forward as (x: Tensor) => Tensor;
       Object.defineProperty(this, 'forward', { value: (x: Tensor) => this.runHooked(inner, x), configurable: true, writable: true, enumerable: false });
     }
     return {
       remove: () => {
-        hooks.delete(id);
+        if (hooks.delete(id)) liveHooks--;
         if (!this.hasForwardHooks()) delete (this as { forward?: unknown }).forward;
       },
     };

@@ -95,7 +95,7 @@ export function batchNorm2d(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
-  return batchNormImpl('batchNorm2d', false, x, runningMean, runningVar, weight, bias, opts);
+  return batchNormImpl(false, x, runningMean, runningVar, weight, bias, opts);
 }
 
 /**
@@ -113,11 +113,11 @@ export function batchNormRelu2d(
   bias: Tensor | null = null,
   opts: BatchNormOptions & { residual?: Tensor | null } = {},
 ): Tensor {
-  return batchNormImpl('batchNormRelu2d', true, x, runningMean, runningVar, weight, bias, opts, opts.residual ?? null);
+  return batchNormImpl(true, x, runningMean, runningVar, weight, bias, opts, opts.residual ?? null);
 }
 
+/** Both ops; errors name batchNorm2d (bad input is the batch norm's to report, fused or not). */
 function batchNormImpl(
-  op: string,
   fuseRelu: boolean,
   x: Tensor,
   runningMean: Tensor | null,
@@ -127,6 +127,7 @@ function batchNormImpl(
   opts: BatchNormOptions,
   residual: Tensor | null = null,
 ): Tensor {
+  const op = 'batchNorm2d';
   const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
   const shapes = [
     `input ${fmt(x.shape)}`,

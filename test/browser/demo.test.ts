@@ -93,7 +93,7 @@ describe('the demo page in Chromium computes what Node computes', () => {
       if (m.type() === 'warning') warnings.push(m.text());
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -161,7 +161,7 @@ describe('the demo page in Chromium computes what Node computes', () => {
     expect(warnings.filter((w) => w.includes('resnet-ts: kernels run on one thread'))).toHaveLength(1);
 
     expect(problems).toEqual([]);
-  }, 90_000);
+  }, 120_000);
 
   it('pool failures: a task that throws in a kernel worker, a kernel worker that cannot load', async () => {
     const p = await browser.newPage();

@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import { ProtoReader, ProtoWriter } from '../../src/io/protobuf.js';
 import type { Module } from '../../src/nn/module.js';
 import type { Tensor } from '../../src/tensor.js';
+import { OnnxError } from '../../src/io/onnx.js';
 
 export const ONNX_FIXTURES = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 
@@ -131,4 +132,15 @@ export function rebuildPytorchFixture(key: string, formulaModel: Module): Uint8A
     p += part.length;
   }
   return model;
+}
+
+/** The OnnxError fn throws (anything else is rethrown; no error fails). */
+export function onnxErrorOf(fn: () => unknown): OnnxError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OnnxError) return e;
+    throw e;
+  }
+  throw new Error('expected an OnnxError, nothing was thrown');
 }

@@ -11,6 +11,7 @@ import { cifarResnet } from '../../src/models/index.js';
 import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../src/nn/layers.js';
 import { manualSeed } from '../../src/random.js';
 import { Tensor } from '../../src/tensor.js';
+import { editBytes, BYTE_EDITS, type ByteEdit } from '../helpers/mutate.js';
 import { ONNX_FIXTURES } from '../helpers/onnx.js';
 
 const SEED = 0x0d0c5eed;
@@ -50,7 +51,7 @@ function outcome(bytes: Uint8Array): Outcome {
 const mutated = fc
   .record({
     file: fc.constantFrom(...SEEDS),
-    op: fc.constantFrom('flip', 'set', 'truncate', 'insert', 'delete', 'varint'),
+    op: fc.constantFrom<ByteEdit | 'varint'>(...BYTE_EDITS, 'varint'),
     pos: fc.nat(),
     pos2: fc.nat(),
     bit: fc.integer({ min: 0, max: 7 }),
@@ -60,36 +61,11 @@ const mutated = fc
   .map(({ file, op, pos, pos2, bit, byte, bytes }) => {
     // mostly in the graph structure (the first and last few KB), sometimes anywhere
     const p = pos2 % 3 === 0 ? pos % file.length : pos2 % 3 === 1 ? pos % Math.min(file.length, 4096) : file.length - 1 - (pos % Math.min(file.length, 4096));
+    if (op !== 'varint') return editBytes(file, op, p, { bit, byte, bytes, run: pos2 });
+    // a run of varint continuation bytes: long and overflowing varints, lengths
     const b = file.slice();
-    switch (op) {
-      case 'flip':
-        b[p] = b[p]! ^ (1 << bit);
-        return b;
-      case 'set':
-        b[p] = byte;
-        return b;
-      case 'truncate':
-        return b.slice(0, p);
-      case 'insert': {
-        const out = new Uint8Array(b.length + bytes.length);
-        out.set(b.subarray(0, p));
-        out.set(bytes, p);
-        out.set(b.subarray(p), p + bytes.length);
-        return out;
-      }
-      case 'delete': {
-        const q = Math.min(b.length, p + 1 + (pos2 % 16));
-        const out = new Uint8Array(b.length - (q - p));
-        out.set(b.subarray(0, p));
-        out.set(b.subarray(q), p);
-        return out;
-      }
-      default: {
-        // a run of varint continuation bytes: long and overflowing varints, lengths
-        b.fill(0xff, p, Math.min(b.length, p + 1 + (pos2 % 11)));
-        return b;
-      }
-    }
+    b.fill(0xff, p, Math.min(b.length, p + 1 + (pos2 % 11)));
+    return b;
   });
 
 function tally(counts: Map<Outcome, number>, o: Outcome): void {

@@ -16,17 +16,9 @@ import { crossEntropy } from '../../src/ops/loss.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { manualSeed } from '../../src/random.js';
 import { formulaInput, loadFormula } from '../helpers/formula.js';
-import { expectClose, MANIFEST, ONNX_FIXTURES, rebuildPytorchFixture } from '../helpers/onnx.js';
+import { expectClose, MANIFEST, ONNX_FIXTURES, onnxErrorOf, rebuildPytorchFixture } from '../helpers/onnx.js';
 
-const errorOf = (fn: () => unknown): OnnxError => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OnnxError) return e;
-    throw e;
-  }
-  throw new Error('expected an OnnxError, nothing was thrown');
-};
+const errorOf = onnxErrorOf;
 
 const OUR_MODEL: Record<string, () => Module> = {
   tv_resnet18: () => M.resnet18(),

@@ -7,6 +7,7 @@ import { ResnetTsError } from '../../src/errors.js';
 import { loadOnnx, ONNX_LIMITS, OnnxError, type OnnxErrorKind } from '../../src/io/onnx.js';
 import { ProtoWriter } from '../../src/io/protobuf.js';
 import { Tensor } from '../../src/tensor.js';
+import { onnxErrorOf } from '../helpers/onnx.js';
 
 type Fill = (w: ProtoWriter) => void;
 
@@ -181,15 +182,7 @@ const BAD: Bad[] = [
   { name: 'Constant with two values', bytes: () => withNodes({ op: 'Constant', inputs: [], outputs: ['c'], attrs: [int('value_int', 1), ints('value_ints', [1])] }, { op: 'Relu', inputs: ['input'], outputs: ['logits'] }), kind: 'InvalidAttribute', text: 'exactly one' },
 ];
 
-const errorOf = (fn: () => unknown): OnnxError => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OnnxError) return e;
-    throw e;
-  }
-  throw new Error('expected an OnnxError, nothing was thrown');
-};
+const errorOf = onnxErrorOf;
 
 describe('loadOnnx: malformed and unsupported files', () => {
   it('the valid base model loads and runs: relu(x·Wᵀ + b)', () => {

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, readSafetensorsMetadata, saveSafetensors, SafetensorsError } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor.js';
+import { BYTE_EDITS, editBytes, type ByteEdit } from '../helpers/mutate.js';
 
 // Every input either loads, with tensors whose data length matches their shape, or throws a SafetensorsError;
 // nothing else (no RangeError, TypeError, stack overflow, AllocationError) may escape.
@@ -121,29 +122,8 @@ const mutated = fc
     const b = file.slice();
     const p = pos % b.length;
     const headerLen = Number(new DataView(b.buffer).getBigUint64(0, true));
+    if ((BYTE_EDITS as readonly string[]).includes(op)) return editBytes(b, op as ByteEdit, p, { bit, byte, bytes, run: pos2 });
     switch (op) {
-      case 'flip':
-        b[p] = b[p]! ^ (1 << bit);
-        return b;
-      case 'set':
-        b[p] = byte;
-        return b;
-      case 'truncate':
-        return b.slice(0, p);
-      case 'insert': {
-        const out = new Uint8Array(b.length + bytes.length);
-        out.set(b.subarray(0, p));
-        out.set(bytes, p);
-        out.set(b.subarray(p), p + bytes.length);
-        return out;
-      }
-      case 'delete': {
-        const q = Math.min(b.length, p + 1 + (pos2 % 16));
-        const out = new Uint8Array(b.length - (q - p));
-        out.set(b.subarray(0, p));
-        out.set(b.subarray(q), p);
-        return out;
-      }
       case 'length':
         new DataView(b.buffer).setBigUint64(0, pos2 % 2 ? len : BigInt(headerLen + (pos2 % 9) - 4), true);
         return b;

@@ -14,10 +14,11 @@ import { buildPoolScripts, removePoolScripts } from './scripts.js';
 const shared = (n: number) => new Float32Array(new SharedArrayBuffer(n * 4));
 
 describe('kernel task registry', () => {
+  // transpiling the worker scripts takes seconds on a busy machine
   beforeAll(() => {
     setWorkerScripts(buildPoolScripts());
     setNumThreads(2);
-  });
+  }, 120_000);
   afterAll(() => {
     setWorkerScripts(null);
     setParallelBackend(null);

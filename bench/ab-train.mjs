@@ -1,0 +1,57 @@
+// Two builds' training steps, stepped alternately in one process (so a loaded machine disturbs both alike):
+//   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist] [threads] [steps]
+// e.g. an older commit checked out and built elsewhere against this checkout's dist/. Prints the median process CPU
+// ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
+// build's losses (a build whose losses change with the thread count breaks the determinism contract).
+import { resolve } from 'node:path';
+
+const [, , oldDist, newDist, kase = 'r18', threads = '1', rounds = '7'] = process.argv;
+if (!oldDist || !newDist) {
+  console.error('usage: node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist] [threads] [steps]');
+  process.exit(2);
+}
+process.env.RESNET_TS_THREADS = threads;
+const libs = [await import(resolve(oldDist, 'index.js')), await import(resolve(newDist, 'index.js'))];
+for (const lib of libs) lib.setNumThreads(Number(threads));
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const CASES = {
+  r18: [(lib) => lib.models.resnet18({ numClasses: 10 }), [8, 3, 32, 32]],
+  cifar: [(lib) => lib.models.resnet20(), [32, 3, 32, 32]],
+  fmnist: [(lib) => lib.models.resnet20({ inChannels: 1 }), [128, 1, 28, 28]],
+};
+const [make, shape] = CASES[kase];
+const setups = libs.map((lib) => {
+  lib.manualSeed(0);
+  const m = make(lib).train();
+  const x = lib.randn(shape);
+  const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
+  const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  return { lib, m, x, t, opt, f: [], b: [], o: [], losses: [] };
+});
+function step(s) {
+  let c = cpu();
+  s.opt.zeroGrad(false);
+  const loss = s.lib.nn.functional.crossEntropy(s.m.forward(s.x), s.t);
+  let c1 = cpu();
+  s.f.push(c1 - c);
+  c = c1;
+  loss.backward();
+  c1 = cpu();
+  s.b.push(c1 - c);
+  c = c1;
+  s.opt.step();
+  s.o.push(cpu() - c);
+  s.losses.push(loss.item());
+}
+for (let w = 0; w < 2; w++) for (const s of setups) step(s);
+for (const s of setups) [s.f, s.b, s.o, s.losses] = [[], [], [], []];
+for (let r = 0; r < Number(rounds); r++) for (const s of setups) step(s);
+const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+setups.forEach((s, i) => {
+  const st = s.f.map((f, k) => f + s.b[k] + s.o[k]);
+  console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: forward ${med(s.f).toFixed(1)} backward ${med(s.b).toFixed(1)} optimizer ${med(s.o).toFixed(1)} step ${med(st).toFixed(1)} CPU ms; losses ${s.losses.map((l) => l.toFixed(4)).join(', ')}`);
+});
+for (const lib of libs) lib.setNumThreads(1);
