@@ -12,6 +12,7 @@ import { exportOnnx, loadOnnx, ONNX_IMPORT_OPS, OnnxError, OnnxModel } from '../
 import { writeModelProto, type NodeToWrite } from '../../src/io/onnx-proto.js';
 import * as M from '../../src/models/index.js';
 import type { Module } from '../../src/nn/module.js';
+import { setKernelBackend } from '../../src/kernels/wasm/features.js';
 import { crossEntropy } from '../../src/ops/loss.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { manualSeed } from '../../src/random.js';
@@ -69,6 +70,18 @@ describe('our export loads back', () => {
   });
 
   it('gradients through the imported graph equal our model’s (every parameter, eval-mode BatchNorm)', () => {
+    // On the js kernels (float64 sums): this 110-layer net's gradients reach 1.6e5, and the two routes through the
+    // SIMD kernels (float32 sums over blocks of ≤ 64 terms) differ by 6e-4 of that, more than the 1e-4 this graph
+    // equivalence check allows. The SIMD kernels' own accuracy is tested in test/kernels and test/models/numerics.
+    const oldBackend = setKernelBackend('js');
+    try {
+      gradientsMatch();
+    } finally {
+      setKernelBackend(oldBackend);
+    }
+  });
+
+  function gradientsMatch(): void {
     const m = M.preactResnet110().eval();
     loadFormula(m);
     const back = loadOnnx(exportOnnx(m, { inputShape: [1, 3, 32, 32], opset: 13 }));
@@ -78,7 +91,7 @@ describe('our export loads back', () => {
     crossEntropy(back.forward(x), target).backward();
     const ours = Object.fromEntries(m.namedParameters());
     for (const [k, p] of back.namedParameters()) expectClose(p.grad!.data, ours[k]!.grad!.data, `grad ${k}`);
-  });
+  }
 
   it('train(): BatchNormalization uses batch statistics and updates the running ones as our model does', () => {
     const m = M.resnet20();
