@@ -161,8 +161,8 @@ function checkFinite(op: string, where: string, t: Tensor, shapes: string): void
 /** Makes a differentiable op out of a forward and its mirror backward. */
 export function defineOp<A extends unknown[], S extends object = LooseSaved, T extends Tensor[] = Tensor[]>(name: string, impl: OpImpl<A, S, T>): (...args: A) => Tensor {
   return (...args: A): Tensor => {
-    // every op takes a Tensor first: a JavaScript caller passing anything else gets our error, not a TypeError
-    if (!(args[0] instanceof Tensor)) checkArg(false, name, 'the input (argument 1)', 'a Tensor', args[0]);
+    // every op takes at least one Tensor: a JavaScript caller passing none gets our error, not a TypeError
+    if (!args.some((a) => a instanceof Tensor)) checkArg(false, name, 'the input (argument 1)', 'a Tensor', args[0]);
     let track = false;
     if (gradEnabled) {
       for (const a of args) {

@@ -150,7 +150,9 @@ export abstract class Module {
     }
     const unexpected = Object.keys(sd).filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
     const ownKeys = Object.keys(own).length;
-    if (unexpected.length * Number(strict) + missing.length * Number(strict) + mismatches.length > 20) {
+    // another model's weights: many unexpected keys as well as many missing or misfit ones (a deeper or wider
+    // model of the same family keeps PyTorch's full list below)
+    if ((strict && unexpected.length > 10 && missing.length + mismatches.length > 10) || mismatches.length > 20) {
       // weights of another model: a short message saying what they look like, not hundreds of keys
       const list = (ks: string[]): string => `${ks.slice(0, 3).map((k) => `"${k}"`).join(', ')}${ks.length > 3 ? `, … (${ks.length} in all)` : ''}`;
       throw new StateDictError('loadStateDict', `these weights are not for ${this.typeName}: of its ${ownKeys} keys ${missing.length} are missing and ` +
