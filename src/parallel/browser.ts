@@ -18,7 +18,10 @@
 
 import { ResnetTsError, ValueError } from '../errors.js';
 import { setParallelBackend, type ParallelBackend, type Task, type TaskFn } from '../kernels/parallel.js';
-import { BUSY, CTRL_LENGTH, DONE, ERR, MAX_UNITS, MAX_WORKERS, READY, SEQ, UNITS, WORD, WORKER_UNITS, drainUnits, openWord, type RunMessage } from './protocol.js';
+import {
+  BUSY, CTRL_LENGTH, DONE, ERR, MAX_UNITS, MAX_WORKERS, READY, WORD, WORKER_UNITS, drainUnits, openCall,
+  type RunMessage,
+} from './protocol.js';
 import { stageTask } from './staging.js';
 
 /** The parts of the Web Worker API used here (the project compiles without the DOM library). */
@@ -227,11 +230,7 @@ class BrowserPool implements ParallelBackend {
     const ctrl = this.ctrl;
     const seq = (this.seq = (this.seq + 1) | 0);
     const units = task.units;
-    Atomics.store(ctrl, DONE, 0);
-    Atomics.store(ctrl, ERR, 0);
-    Atomics.store(ctrl, UNITS, units);
-    Atomics.store(ctrl, SEQ, seq);
-    Atomics.store(ctrl, WORD, openWord(seq));
+    openCall(ctrl, seq, units);
     const msg: RunMessage = { type: 'run', seq, kernel: task.kernel, bufs, params: task.params, units };
     const helpers = Math.min(this.workers.length, units - 1);
     for (let i = 0; i < helpers; i++) this.workers[i]!.postMessage(msg);

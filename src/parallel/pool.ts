@@ -23,8 +23,8 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { ResnetTsError } from '../errors.js';
 import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
-  ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, beatAge, beatClock, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, UNITS, WORD, WORKER_UNITS, drainUnits, openWord,
-  type ErrorMessage, type ExitMessage, type RunMessage,
+  ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
+  WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, type ErrorMessage, type ExitMessage, type RunMessage,
 } from './protocol.js';
 import { stageTask } from './staging.js';
 
@@ -143,11 +143,7 @@ export class WorkerPool implements ParallelBackend {
     const ctrl = this.ctrl;
     const seq = (this.seq = (this.seq + 1) | 0);
     const units = task.units;
-    Atomics.store(ctrl, DONE, 0);
-    Atomics.store(ctrl, ERR, 0);
-    Atomics.store(ctrl, UNITS, units);
-    Atomics.store(ctrl, SEQ, seq);
-    Atomics.store(ctrl, WORD, openWord(seq));
+    openCall(ctrl, seq, units);
     const msg: RunMessage = { type: 'run', seq, kernel: task.kernel, bufs, params: task.params, units };
     const helpers = Math.min(this.ports.length, units - 1);
     for (let i = 0; i < helpers; i++) this.ports[i]!.postMessage(msg);

@@ -51,6 +51,15 @@ export const MAX_UNITS = UNIT_MASK;
 /** The WORD value that opens call `seq` at unit 0. */
 export const openWord = (seq: number): number => ((seq & 0xfff) << TAG_SHIFT) | 0;
 
+/** Opens call `seq` of `units` units: clears DONE and ERR, then publishes the unit count, the seq and the claim word. */
+export function openCall(ctrl: Int32Array, seq: number, units: number): void {
+  Atomics.store(ctrl, DONE, 0);
+  Atomics.store(ctrl, ERR, 0);
+  Atomics.store(ctrl, UNITS, units);
+  Atomics.store(ctrl, SEQ, seq);
+  Atomics.store(ctrl, WORD, openWord(seq));
+}
+
 /** Message from the main thread to a worker: run units of this call. */
 export interface RunMessage {
   type: 'run';
