@@ -8,7 +8,7 @@ import { intFlag, numFlag, parse, shapeFlag, UsageError } from './args.js';
 import type { Command } from './commands.js';
 import { formatDuration, Progress } from './progress.js';
 import { applyThreads } from './threads.js';
-import { loadData } from './train.js';
+import { loadData } from './data.js';
 
 /**
  * `resnet-ts degradation`: the experiment of src/experiments/degradation.ts from the command line, writing
