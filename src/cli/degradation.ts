@@ -144,8 +144,8 @@ export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
  * Runs the experiment and writes OUT/degradation.json and the figures; returns the result. With `seeds`, runs it
  * once per seed into OUT/seed-N/, writes OUT/seeds.json and OUT/training-curves-seeds.svg, and returns the runs.
  */
-export function runDegradation(a: DegradationCliArgs, log?: (s: string) => void): DegradationResult;
 export function runDegradation(a: DegradationCliArgs & { seeds: number[] }, log?: (s: string) => void): DegradationResult[];
+export function runDegradation(a: DegradationCliArgs, log?: (s: string) => void): DegradationResult;
 export function runDegradation(a: DegradationCliArgs, log: (s: string) => void = (s) => console.log(s)): DegradationResult | DegradationResult[] {
   if (a.threads !== undefined) applyThreads(a.threads);
   if (!a.seeds) return runOne(a, log);
