@@ -7,7 +7,7 @@ import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } 
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { saveSafetensorsFile } from '../io/safetensors-file.js';
 import { manualSeed } from '../random.js';
-import { SCHEDULES, trainingRun as run, type RunResult, type RunStore, type Schedule } from '../train/run.js';
+import { SCHEDULES, trainingRun as run, type RunResult, type RunStore, type Schedule, type TrainingPlan } from '../train/run.js';
 import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadData, looksLikeCifarDir, looksLikeIdxDir } from './data.js';
 import { freezeBackbone, imageFolderData, loadBackbone, looksLikeImageFolder, type FolderData } from './finetune.js';
@@ -23,21 +23,12 @@ import { applyThreads } from './threads.js';
  * the progress bar and Ctrl-C. The run itself is src/train/run.ts.
  */
 
-export interface TrainArgs {
+/** The flags of `resnet-ts train`; the recipe's own (epochs, lr, schedule, resume, ...) are the TrainingPlan's. */
+export interface TrainArgs extends Pick<TrainingPlan, 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'schedule' | 'seed' | 'resume' | 'checkpointEvery'> {
   model: string;
   data: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  schedule: Schedule;
   out: string;
-  seed: number;
   threads?: number;
-  resume: boolean;
-  /** Also save the checkpoint every N iterations (mid-epoch), so that a killed run loses at most N steps. */
-  checkpointEvery?: number;
   subset?: number;
   testSubset?: number;
   augment: boolean;
