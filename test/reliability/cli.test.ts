@@ -130,13 +130,20 @@ describe('runtime errors: exit code 1, the file named', () => {
       ['[loadCifar10]', 'no-cifar', 'does not exist']],
     ['train --data DIR whose IDX images are truncated', () => ['train', '--data', p('bad-mnist'), '--out', p('o2')], 1,
       ['[readIdx]', 'bad-mnist/train-images-idx3-ubyte', 'truncated body']],
-    ['summary of an input over 2^32 elements', () => ['summary', 'resnet18', '--input', '1,3,100000,100000'], 1,
-      ['[zeros]', '[1, 3, 100000, 100000]', 'limit of 2^32 - 1']],
     ['predict with weights that do not exist', () => ['predict', '--model', 'resnet20', '--weights', p('nope.safetensors'), PHOTO], 1,
       ['[weights] no such file', 'nope.safetensors']],
     ['predict with weights that are not safetensors', () => ['predict', '--model', 'resnet20', '--weights', p('garbage.safetensors'), PHOTO], 1,
       ['[safetensors]', 'garbage.safetensors']],
   ]);
+
+  it('summary of an input over 2^32 elements works: shapes come from an empty batch, no data is allocated', () => {
+    const r = cli(['summary', 'resnet18', '--input', '1,3,100000,100000', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { rows: { name: string; outputShape: number[] }[] };
+    expect(j.rows.find((x) => x.name === 'conv1')!.outputShape).toEqual([1, 64, 50000, 50000]);
+    expect(j.rows.find((x) => x.name === 'layer4')!.outputShape).toEqual([1, 512, 3125, 3125]);
+    expect(j.rows.find((x) => x.name === 'fc')!.outputShape).toEqual([1, 1000]);
+  });
 
   it('control: resnet50 summarized at 1×1 pixels works (eval mode, as in PyTorch; training would fail at bn1)', () => {
     const r = cli(['summary', 'resnet50', '--input', '1,3,1,1', '--json']);
