@@ -94,8 +94,6 @@ function backwardWeightUnits(
   const { n, c, o, kh, kw, groups } = p;
   const cg = c / groups, og = o / groups;
   const khw = taps ? taps.length : kh * kw, K = cg * khw;
-  // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
-  const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
   for (let unit = u0; unit < u1; unit++) {
     const rb = unit % q.rowBlocks;
     const rest = (unit - rb) / q.rowBlocks;
@@ -106,7 +104,7 @@ function backwardWeightUnits(
     const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock), m = r1 - r0;
     const kb = (c1 - c0) * khw;
     const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
-    if (simd) {
+    if (q.simd) {
       // The SIMD kernel: this split's images (all of them without splits) into float64 sums, then into part or dw.
       const sums = weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
       const dst = part ?? dw!;
@@ -203,20 +201,29 @@ function weightGradSimd(
   for (let i0 = n0; i0 < n1; i0 += chunk) {
     const nc = Math.min(chunk, n1 - i0);
     // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1.
+    const full = ow >> 2;
     let d = dyAt;
     for (let t = 0; t < tiles; t++) {
+      const rows = Math.min(DW_MR, m - t * DW_MR);
       for (let img = 0; img < nc; img++) {
+        const base = ((i0 + img) * o + g * og + r0 + t * DW_MR) * ohw;
         for (let oy = 0; oy < oh; oy++) {
-          for (let v = 0; v < vecs; v++) {
+          const s0 = base + oy * ow;
+          if (rows === DW_MR) {
+            // Whole vectors of four rows, then the row's last columns.
+            const s1 = s0 + ohw, s2 = s1 + ohw, s3 = s2 + ohw;
+            for (let v = 0, e = 0; v < full; v++, e += 4, d += 16) {
+              f[d] = dy[s0 + e]!; f[d + 1] = dy[s0 + e + 1]!; f[d + 2] = dy[s0 + e + 2]!; f[d + 3] = dy[s0 + e + 3]!;
+              f[d + 4] = dy[s1 + e]!; f[d + 5] = dy[s1 + e + 1]!; f[d + 6] = dy[s1 + e + 2]!; f[d + 7] = dy[s1 + e + 3]!;
+              f[d + 8] = dy[s2 + e]!; f[d + 9] = dy[s2 + e + 1]!; f[d + 10] = dy[s2 + e + 2]!; f[d + 11] = dy[s2 + e + 3]!;
+              f[d + 12] = dy[s3 + e]!; f[d + 13] = dy[s3 + e + 1]!; f[d + 14] = dy[s3 + e + 2]!; f[d + 15] = dy[s3 + e + 3]!;
+            }
+          }
+          for (let v = rows === DW_MR ? full : 0; v < vecs; v++) {
             const cols = Math.min(4, ow - 4 * v);
             for (let i = 0; i < DW_MR; i++, d += 4) {
-              const r = t * DW_MR + i;
-              if (r >= m) {
-                f[d] = f[d + 1] = f[d + 2] = f[d + 3] = 0;
-                continue;
-              }
-              const s = ((i0 + img) * o + g * og + r0 + r) * ohw + oy * ow + 4 * v;
-              for (let l = 0; l < 4; l++) f[d + l] = l < cols ? dy[s + l]! : 0;
+              const s = s0 + i * ohw + 4 * v;
+              for (let l = 0; l < 4; l++) f[d + l] = i < rows && l < cols ? dy[s + l]! : 0;
             }
           }
         }
@@ -301,7 +308,9 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
   const taps = liveTaps(p);
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
-  const q = backwardWeightTask(p, taps);
+  // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
+  const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
+  const q = backwardWeightTask(p, taps, simd);
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);
