@@ -16,7 +16,7 @@
 // than DW_KB terms, running sums are float64, and the order is a function of the shape and of a call's images only.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
-import { block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
 /** Rows of dw (output channels) per tile. */
@@ -74,13 +74,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
           local.set(cnt, i32.add(get(cnt), get(vecs))),
           if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
           local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
-          local.set(v, i32.const(0)),
-          block(loop(
-            br_if(1, i32.ge_s(get(v), get(vecs))),
-            ...step,
-            local.set(v, i32.add(get(v), i32.const(1))),
-            br(0),
-          )))),
+          forLoop(v, i32.const(0), get(vecs), 1, ...step))),
       if_(i32.ne(get(cnt), i32.const(0)), flush),
     ],
   };
