@@ -116,6 +116,15 @@ export const v128 = {
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0xfd], uleb(0x0b), uleb(4), uleb(offset)),
   /** All-zero vector. */
   zero: (): Expr => cat([0xfd], uleb(0x0c), new Array<number>(16).fill(0)),
+  not: simd(0x4d),
+  and: simd(0x4e),
+  or: simd(0x50),
+};
+
+export const i32x4 = {
+  splat: simd(0x11),
+  shr_s: simd(0xac),
+  sub: simd(0xb1),
 };
 
 /** i8x16.shuffle of two vectors by 16 lane indices (0–15 from a, 16–31 from b). */
