@@ -31,7 +31,6 @@ import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
-import { OUT_F64, OUT_RELU, OUT_SCALE, OUT_SHIFT } from './wasm/wino-out.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -313,9 +312,7 @@ function convUnitsSimd(
   const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
   const fAt = 2 * (mAt + 36 * 4 * nr), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
   const badAt = Math.ceil((fAt + fLen) / 2);
-  // Then the output transform's 4 scales and 4 shifts, and its output (4 channels × 16 values × nr tiles).
-  const sAt = badAt + 2, oAt = sAt + 8;
-  const g = simdGemm(8 * (oAt + 64 * nr));
+  const g = simdGemm(8 * (badAt + 2));
   const uv = f32 ? g.f : g.h, h = g.h;
   const gemm = f32 ? g.wino : g.wino64;
   if (!localU && (uCall !== q || uHeap !== h)) {
@@ -339,7 +336,7 @@ function convUnitsSimd(
       const uPanel = localU ? 0 : oc0 * ci;
       for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        outputBlockWasm(y, yb, res, g, mAt, sAt, oAt, p, ep, oc0, t0 + j0, Math.min(nr, t1 - t0 - j0), tilesH, tilesW, nr);
+        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(nr, t1 - t0 - j0), tilesH, tilesW, nr, 4 * nr);
       }
     }
   }
@@ -514,66 +511,6 @@ function outputBlock(
           y[idx] = val;
         }
         // ReLU on the stored bits, branch-free (relu(round(v)) = round(relu(v)), see relu.ts).
-        if (yb !== null) reluBits(yb, yb, row, row + cols);
-      }
-    }
-  }
-}
-
-/**
- * outputBlock's result by the wasm `outT` (wasm/wino-out.ts: the same float64 arithmetic, two tiles per f64x2) on the
- * SIMD path's M block (4 channels × nr tiles at double mAt): the transform, scale and shift in wasm, rounded and
- * ReLU'd there too unless a residual or accumulation must be added first (then in float64, here); then the store of
- * each tile's part inside the output. Scratch: 8 doubles at sAt, the output at double oAt.
- */
-function outputBlockWasm(
-  y: Float32Array, yb: Int32Array | null, res: Float32Array | null, g: SimdGemm, mAt: number, sAt: number, oAt: number,
-  p: WinogradParams, ep: Epilogue, oc0: number, tb0: number, nt: number, tilesH: number, tilesW: number, nr: number,
-): void {
-  const { ho, wo, co } = p;
-  const acc = p.accumulate, wide = acc || res !== null;
-  const h = g.h;
-  for (let i = 0; i < 4; i++) {
-    h[sAt + i] = ep.scale !== null && oc0 + i < co ? ep.scale[oc0 + i]! : 1;
-    h[sAt + 4 + i] = ep.shift !== null && oc0 + i < co ? ep.shift[oc0 + i]! : 0;
-  }
-  // With accumulation the old y value comes first, so scale and shift wait for it (here).
-  const flags = (acc ? 0 : (ep.scale !== null ? OUT_SCALE : 0) | (ep.shift !== null ? OUT_SHIFT : 0)) | (wide ? OUT_F64 : ep.relu ? OUT_RELU : 0);
-  g.outT[nr]![flags]!(mAt * 8, sAt * 8, (sAt + 4) * 8, oAt * 8);
-  const out = wide ? h : g.f, ob = wide ? oAt : 2 * oAt;
-  const late = acc ? ep : NO_EPILOGUE;
-  for (let i = 0; i < 4; i++) {
-    const oc = oc0 + i;
-    if (oc >= co) break;
-    const scale = late.scale !== null ? late.scale[oc]! : 1;
-    const shift = late.shift !== null ? late.shift[oc]! : 0;
-    for (let jj = 0; jj < nt; jj++) {
-      const tile = tb0 + jj;
-      const tx = tile % tilesW;
-      const rest = (tile - tx) / tilesW;
-      const ty = rest % tilesH;
-      const img = (rest - ty) / tilesH;
-      const oy0 = ty * 4, ox0 = tx * 4;
-      const plane = (img * co + oc) * ho * wo;
-      const rows = Math.min(4, ho - oy0), cols = Math.min(4, wo - ox0);
-      for (let r = 0; r < rows; r++) {
-        const row = plane + (oy0 + r) * wo + ox0;
-        const src = ob + (i * 16 + 4 * r) * nr + jj;
-        if (!wide) {
-          for (let c = 0; c < cols; c++) y[row + c] = out[src + c * nr]!;
-          continue;
-        }
-        for (let c = 0; c < cols; c++) {
-          let val = out[src + c * nr]!;
-          const idx = row + c;
-          if (acc) {
-            val = y[idx]! + val;
-            if (late.scale !== null) val *= scale;
-            if (late.shift !== null) val += shift;
-          }
-          if (res !== null) val += res[idx]!;
-          y[idx] = val;
-        }
         if (yb !== null) reluBits(yb, yb, row, row + cols);
       }
     }

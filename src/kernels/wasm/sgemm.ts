@@ -20,15 +20,13 @@
 // 64×3136×256, process CPU time): see TILE_MR below.
 
 import {
-  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, i32x4, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { OUT_VARIANTS, outTFunc, reluLanes } from './wino-out.js';
 
 /** Terms per float32 partial sum. */
 export const KB = 64;
 /** Columns per register tile (two f32x4). */
 export const NR = 8;
-const SIMD_NR_OUT = NR;
 
 const { i32: I32, v128: V128 } = ValType;
 
@@ -291,6 +289,12 @@ export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
 /** The flag sets a `store` function exists for (its export is `store${flags}`). */
 export const STORE_VARIANTS = [0, STORE_EP, STORE_EP | STORE_RELU, STORE_EP | STORE_RES, STORE_EP | STORE_RES | STORE_RELU];
 
+/** ReLU on the bits of an f32x4, relu.ts's reluBits per lane: a set sign bit gives +0, except on a NaN. */
+function reluLanes(v: Expr): Expr {
+  const nan = i32x4.shr_s(i32x4.sub(i32x4.splat(i32.const(0x7f800000)), v128.and(v, i32x4.splat(i32.const(0x7fffffff)))), i32.const(31));
+  return v128.and(v, v128.or(v128.not(i32x4.shr_s(v, i32.const(31))), nan));
+}
+
 /**
  * `store<flags>(at, ncPad, mc, nc, scaleAt, shiftAt, resAt)`: the mc × nc part of a float64 C block (at byte at,
  * ncPad doubles per row) rounded to float32, in place: row i's values at float32 index at/4 + i·2·ncPad + j. With
@@ -345,7 +349,6 @@ export function storeFunc(flags: number): Func {
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
     blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc),
-    ...OUT_VARIANTS.map((f) => outTFunc(4, f)), ...OUT_VARIANTS.map((f) => outTFunc(SIMD_NR_OUT, f)),
   ]);
 }
 
@@ -360,7 +363,6 @@ import { usesFma, wasm, type WasmMemory } from './features.js';
  */
 export const MR = 4;
 
-type OutTFn = (m: number, scaleAt: number, shiftAt: number, out: number) => void;
 type StoreFn = (at: number, ncPad: number, mc: number, nc: number, scaleAt: number, shiftAt: number, resAt: number) => void;
 type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, f32: number, bad: number) => void;
 
@@ -373,8 +375,6 @@ export interface SimdGemm {
   weightsFlip: WeightsFn;
   /** store[flags] for the flag sets in STORE_VARIANTS. */
   store: StoreFn[];
-  /** outT[nr][flags]: Winograd's output transform of a 4-channel × nr-tile block (wino-out.ts), nr = 4 or NR. */
-  outT: Record<number, OutTFn[]>;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -383,15 +383,6 @@ export interface SimdGemm {
 function storeFns(exports: Record<string, unknown>): StoreFn[] {
   const out: StoreFn[] = [];
   for (const flags of STORE_VARIANTS) out[flags] = exports[`store${flags}`] as StoreFn;
-  return out;
-}
-
-function outTFns(exports: Record<string, unknown>): Record<number, OutTFn[]> {
-  const out: Record<number, OutTFn[]> = {};
-  for (const nr of [4, NR]) {
-    out[nr] = [];
-    for (const flags of OUT_VARIANTS) out[nr]![flags] = exports[`outT${nr}_${flags}`] as OutTFn;
-  }
   return out;
 }
 
@@ -407,7 +398,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), outT: outTFns(inst.exports), f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
