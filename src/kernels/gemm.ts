@@ -239,14 +239,29 @@ function gemmBlocks(
   let eb: number;
   // SIMD, float32 C without accumulate: the wasm store rounds (and applies ep) in place; then one copy per row.
   // Its scale and shift (MC doubles each) and residual rows (MC × NC float32) follow the C block.
+  let packA32: ((ic: number, mc: number, p0: number, kl: number) => void) | null = null;
   let store: ((c: Float32Array, ci: number, ic: number, mc: number, nc: number, ncPad: number) => void) | null = null;
   if (simd) {
     const sAt = cAt + MC * NC, rAt = sAt + 2 * MC;
-    const g = simdGemm((rAt + (MC * NC) / 2) * 8);
+    // Then a float32 copy of A's block (MC × KC, at float index aRaw) for the wasm packing of A.
+    const aRaw = 2 * rAt + MC * NC;
+    const g = simdGemm((aRaw + MC * KC) * 4);
     panels = g.f;
     h = g.h;
     block = g.block;
     eb = 4;
+    if (!transA) {
+      // A's rows copied into wasm memory (one copy when they are contiguous), whole micro-panels packed there.
+      const f = g.f, packA = g.packA;
+      packA32 = (ic, mc, p0, kl) => {
+        const at = aOff + ic * lda + p0;
+        if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
+        else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
+        const whole = mc >> 2;
+        packA(aRaw * 4, kl * 4, whole, kl, 0);
+        if (mc > 4 * whole) packPanelA(f, 4 * whole * kl, a, aOff, lda, false, ic + 4 * whole, mc - 4 * whole, p0, kl);
+      };
+    }
     if (c32 !== null && !acc) {
       const flags = ep === null ? 0 : STORE_EP | (ep.res !== null ? STORE_RES : 0) | (ep.relu ? STORE_RELU : 0);
       const fn = g.store[flags]!, f = g.f;
@@ -285,7 +300,8 @@ function gemmBlocks(
           if (packB !== null) packB(panels, bAt, jc, nc, p0, kl, nr);
           else packPanelB(panels, bAt, b, bOff, ldb, transB, jc, nc, p0, kl, nr);
         }
-        packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
+        if (packA32 !== null) packA32(ic, mc, p0, kl);
+        else packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
         block(kl, mcPad, ncPad, 0, bAt * eb, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
       if (c64 !== null) storeBlock64(c64, ci, ldc, h, cAt, ncPad, mc, nc);

@@ -129,9 +129,13 @@ export const i32x4 = {
 
 /** i8x16.shuffle of two vectors by 16 lane indices (0–15 from a, 16–31 from b). */
 const shuffle = (a: Expr, b: Expr, lanes: number[]): Expr => cat(a, b, [0xfd], uleb(0x0d), lanes);
+/** Shuffle by 32-bit lanes (0–3 from a, 4–7 from b). */
+const shuffle32 = (a: Expr, b: Expr, lanes: number[]): Expr => shuffle(a, b, lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
 
 export const f32x4 = {
   splat: simd(0x13),
+  /** Lanes picked from a (0–3) and b (4–7). */
+  shuffle: shuffle32,
   add: simd(0xe4),
   sub: simd(0xe5),
   mul: simd(0xe6),

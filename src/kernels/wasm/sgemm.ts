@@ -284,6 +284,47 @@ export function weightsFunc(flip: boolean): Func {
 
 const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
 
+/**
+ * `packA(src, ldaB, panels, kl, dst)`: gemm.ts's A-panel packing of `panels` whole 4-row micro-panels of a row-major
+ * float32 block (row r at byte src + r·ldaB): dst + 4·(ir·4·kl + 4p + i) = row 4·ir + i, column p; four columns at a
+ * time by a 4×4 transpose of f32x4 rows (MR = 4).
+ */
+export function packAFunc(): Func {
+  const [src, ldaB, panels, kl, dst] = [0, 1, 2, 3, 4];
+  const L = new Locals(5);
+  const ir = L.add(I32), p = L.add(I32), d = L.add(I32), end4 = L.add(I32);
+  const s = L.addMany(I32, 4), r = L.addMany(V128, 4), t = L.addMany(V128, 4);
+  const get = local.get;
+  const sh = f32x4.shuffle;
+  const four: Expr[] = [
+    ...r.map((x, i) => local.set(x, v128.load(i32.add(get(s[i]!), i32.shl(get(p), i32.const(2)))))),
+    local.set(t[0]!, sh(get(r[0]!), get(r[1]!), [0, 4, 1, 5])),
+    local.set(t[1]!, sh(get(r[0]!), get(r[1]!), [2, 6, 3, 7])),
+    local.set(t[2]!, sh(get(r[2]!), get(r[3]!), [0, 4, 1, 5])),
+    local.set(t[3]!, sh(get(r[2]!), get(r[3]!), [2, 6, 3, 7])),
+    local.set(d, i32.add(get(dst), i32.shl(i32.add(i32.mul(get(ir), get(kl)), get(p)), i32.const(4)))),
+    v128.store(get(d), sh(get(t[0]!), get(t[2]!), [0, 1, 4, 5])),
+    v128.store(get(d), sh(get(t[0]!), get(t[2]!), [2, 3, 6, 7]), 16),
+    v128.store(get(d), sh(get(t[1]!), get(t[3]!), [0, 1, 4, 5]), 32),
+    v128.store(get(d), sh(get(t[1]!), get(t[3]!), [2, 3, 6, 7]), 48),
+  ];
+  const one: Expr[] = [local.set(d, i32.add(get(dst), i32.shl(i32.add(i32.mul(get(ir), get(kl)), get(p)), i32.const(4))))];
+  for (let i = 0; i < 4; i++) one.push(f32.store(get(d), f32.load(i32.add(get(s[i]!), i32.shl(get(p), i32.const(2)))), 4 * i));
+  return {
+    name: 'packA',
+    params: [I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(end4, i32.and(get(kl), i32.const(-4))),
+      forLoop(ir, i32.const(0), get(panels), 1,
+        ...s.map((x, i) => local.set(x, i32.add(get(src), i32.mul(get(ldaB), i32.add(i32.shl(get(ir), i32.const(2)), i32.const(i)))))),
+        forLoop(p, i32.const(0), get(end4), 4, ...four),
+        forLoop(p, get(end4), get(kl), 1, ...one)),
+    ],
+  };
+}
+
 /** Epilogue flags of the `store` functions: scale and shift per row, a residual, ReLU. */
 export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
 /** The flag sets a `store` function exists for (its export is `store${flags}`). */
@@ -348,7 +389,7 @@ export function storeFunc(flags: number): Func {
 /** The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights` and `weightsFlip`, importing env.mem. */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
-    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc),
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(),
   ]);
 }
 
@@ -375,6 +416,7 @@ export interface SimdGemm {
   weightsFlip: WeightsFn;
   /** store[flags] for the flag sets in STORE_VARIANTS. */
   store: StoreFn[];
+  packA: (src: number, ldaB: number, panels: number, kl: number, dst: number) => void;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -398,7 +440,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
