@@ -72,6 +72,8 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
   // Few channels, many images: the weight gradient splits over images as well (partial sums in fixed order).
   out.push({ name: 'R 3x3 3→16 @32 batch 8', p: big(8, 3, 32, 16, 3, 1, 1), policy: 'auto', seed: 11 });
+  // The SIMD weight gradient's units: 16→20 @28 batch 6 (channel blocks, image splits, a partial row tile).
+  out.push({ name: 'R 3x3 16→20 @28 batch 6', p: big(6, 16, 28, 20, 3, 1, 1), policy: 'auto', seed: 12 });
   return out;
 }
 
