@@ -59,13 +59,14 @@ function bnTrainFamily(name: string, relu: boolean) {
       const [x] = ctx.saved;
       const { weight: w, p } = ctx;
       const { mean, invstd } = ctx.stats;
-      const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size), x.shape) : null;
+      const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       const dw = ctx.needs[1] ? gradTarget(ctx, 1, name, [p.c]) : null;
       const db = ctx.needs[2] ? gradTarget(ctx, 2, name, [p.c]) : null;
       const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
         reluOut: ctx.reluOut,
         dresidual: dres?.data ?? null,
+        overwriteDx: true,
       });
       return [dx, dw, db, dres];
     },
