@@ -4,6 +4,7 @@ import { subset } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { degradation, downsampleDataset, type DegradationResult, type DegradationSchedule } from '../experiments/degradation.js';
 import { degradationFigures } from '../experiments/figures.js';
+import { formatSeedSummary, seedCurvesSvg, seedSummary } from '../experiments/seeds.js';
 import { intFlag, numFlag, parse, shapeFlag, UsageError } from './args.js';
 import type { Command } from './commands.js';
 import { formatDuration, Progress } from './progress.js';
@@ -65,6 +66,9 @@ Writes OUT/degradation.json (all numbers) and three figures:
   --augment           random crop and horizontal flip (default off)
   --out DIR           (default runs/degradation, or runs/degradation-quick)
   --seed N            (default 0)
+  --seeds LIST        several seeds, e.g. 0,1,2: each run goes to OUT/seed-N/ as above, then OUT/seeds.json
+                      (each net's mean, std, min and max over the seeds) and OUT/training-curves-seeds.svg
+                      (mean curves with min–max bands)
   --threads N         worker threads for the kernels
   --quiet             no progress bar`;
 
@@ -80,6 +84,8 @@ export interface DegradationCliArgs {
   augment: boolean;
   out: string;
   seed: number;
+  /** --seeds: run the experiment once per seed (then `seed` is the first). */
+  seeds?: number[];
   threads?: number;
   quiet: boolean;
 }
@@ -90,8 +96,18 @@ export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
     widths: { type: 'string' }, downsample: { type: 'string' }, subset: { type: 'string' }, 'test-subset': { type: 'string' },
     epochs: { type: 'string' }, iterations: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
     schedule: { type: 'string' }, 'eval-every': { type: 'string' }, augment: { type: 'boolean' }, out: { type: 'string' },
-    seed: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+    seed: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
   });
+  if (values.seed !== undefined && values.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both');
+  let seeds: number[] | undefined;
+  if (values.seeds !== undefined) {
+    seeds = String(values.seeds).split(',').map((t) => {
+      const v = Number(t.trim());
+      if (t.trim() === '' || !Number.isSafeInteger(v) || v < 0) throw new UsageError(`--seeds must be non-negative integers like 0,1,2, got '${String(values.seeds)}'`);
+      return v;
+    });
+    if (new Set(seeds).size !== seeds.length) throw new UsageError(`--seeds lists a seed twice: '${String(values.seeds)}'`);
+  }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const quick = Boolean(values.quick);
   const base = quick ? QUICK : FULL;
@@ -119,14 +135,37 @@ export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
     evalEvery: values['eval-every'] === undefined ? undefined : intFlag(values, 'eval-every', 1),
     lr: numFlag(values, 'lr', 0.1, 0), schedule, augment: Boolean(values.augment),
     out: (values.out as string | undefined) ?? join('runs', quick ? 'degradation-quick' : 'degradation'),
-    seed: intFlag(values, 'seed', 0, 0), threads: values.threads === undefined ? undefined : intFlag(values, 'threads', 1),
+    seed: seeds ? seeds[0]! : intFlag(values, 'seed', 0, 0), seeds, threads: values.threads === undefined ? undefined : intFlag(values, 'threads', 1),
     quiet: Boolean(values.quiet),
   };
 }
 
-/** Runs the experiment and writes OUT/degradation.json and the figures; returns the result. */
-export function runDegradation(a: DegradationCliArgs, log: (s: string) => void = (s) => console.log(s)): DegradationResult {
+/**
+ * Runs the experiment and writes OUT/degradation.json and the figures; returns the result. With `seeds`, runs it
+ * once per seed into OUT/seed-N/, writes OUT/seeds.json and OUT/training-curves-seeds.svg, and returns the runs.
+ */
+export function runDegradation(a: DegradationCliArgs, log?: (s: string) => void): DegradationResult;
+export function runDegradation(a: DegradationCliArgs & { seeds: number[] }, log?: (s: string) => void): DegradationResult[];
+export function runDegradation(a: DegradationCliArgs, log: (s: string) => void = (s) => console.log(s)): DegradationResult | DegradationResult[] {
   if (a.threads !== undefined) applyThreads(a.threads);
+  if (!a.seeds) return runOne(a, log);
+  const runs: DegradationResult[] = [];
+  for (const seed of a.seeds) {
+    log(`— seed ${seed} (${runs.length + 1} of ${a.seeds.length}) —`);
+    runs.push(runOne({ ...a, seed, seeds: undefined, out: join(a.out, `seed-${seed}`) }, log));
+  }
+  const summary = seedSummary(runs);
+  const enc = new TextEncoder();
+  mkdirSync(a.out, { recursive: true });
+  const json = { experiment: 'degradation-seeds', version: 1, setting: { ...runs[0]!.setting, seed: undefined, seeds: a.seeds }, summary, runs: a.seeds.map((s) => `seed-${s}/degradation.json`) };
+  writeFileAtomic(join(a.out, 'seeds.json'), enc.encode(`${JSON.stringify(json, null, 1)}\n`));
+  writeFileAtomic(join(a.out, 'training-curves-seeds.svg'), enc.encode(seedCurvesSvg(runs)));
+  log(formatSeedSummary(summary));
+  log(`wrote ${join(a.out, 'seeds.json')}, training-curves-seeds.svg · ${formatDuration(summary.seconds)} wall for ${runs.length} seeds`);
+  return runs;
+}
+
+function runOne(a: DegradationCliArgs, log: (s: string) => void): DegradationResult {
   const p = a.preset;
   const data = loadData(a.data, a.dataDir, a.seed);
   const train = downsampleDataset(subset(data.train, 0, p.subset), p.downsample);

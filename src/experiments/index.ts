@@ -8,3 +8,5 @@ export type { LayerGradNorms } from './probes.js';
 export { degradationFigures, trainingCurvesSvg, gradientNormsSvg, responseStdSvg, settingNote } from './figures.js';
 export { plotPanels, escapeXml, niceTicks, logTicks, tickLabel, shades } from './svg.js';
 export type { Panel, Series, FigureOptions } from './svg.js';
+export { seedSummary, seedCurvesSvg, formatSeedSummary, spread } from './seeds.js';
+export type { SeedSummary, SeedNetSummary, Spread } from './seeds.js';

@@ -17,6 +17,8 @@ export interface Series {
   width?: number;
   /** Draw a small circle at each point (default false). */
   markers?: boolean;
+  /** A translucent band in the series' colour from lo[i] to hi[i] at x[i] (e.g. the spread over seeds), under the line. */
+  band?: { lo: readonly number[]; hi: readonly number[] };
 }
 
 export interface Panel {
@@ -112,7 +114,7 @@ function renderPanel(p: Panel, ox: number, oy: number, w: number, h: number): st
   const logY = p.logY ?? false;
   const okY = (v: number): boolean => Number.isFinite(v) && (!logY || v > 0);
   const xs = p.series.flatMap((s) => s.x.filter(Number.isFinite));
-  const ys = p.series.flatMap((s) => s.y.filter(okY));
+  const ys = p.series.flatMap((s) => [...s.y, ...(s.band?.lo ?? []), ...(s.band?.hi ?? [])].filter(okY));
   let xMin = p.xMin ?? (xs.length ? Math.min(...xs) : 0);
   let xMax = p.xMax ?? (xs.length ? Math.max(...xs) : 1);
   if (!(xMax > xMin)) xMax = xMin + 1;
@@ -162,6 +164,25 @@ function renderPanel(p: Panel, ox: number, oy: number, w: number, h: number): st
   const clip = `clip${Math.round(ox)}_${Math.round(oy)}`;
   out.push(`<clipPath id="${clip}"><rect x="${num(px0)}" y="${num(py0)}" width="${num(px1 - px0)}" height="${num(py1 - py0)}"/></clipPath>`);
   out.push(`<g clip-path="url(#${clip})">`);
+  // bands first, so every line is drawn over them; a non-finite bound or x breaks the band as it breaks a line
+  for (const s of p.series) {
+    if (!s.band) continue;
+    const n = Math.min(s.x.length, s.band.lo.length, s.band.hi.length);
+    let run: number[] = [];
+    const flush = (): void => {
+      if (run.length) {
+        const top = run.map((i) => `${num(sx(s.x[i]!))} ${num(sy(s.band!.hi[i]!))}`);
+        const bottom = run.slice().reverse().map((i) => `${num(sx(s.x[i]!))} ${num(sy(s.band!.lo[i]!))}`);
+        out.push(`<path d="M${[...top, ...bottom].join(' L')} Z" fill="${escapeXml(s.color)}" fill-opacity="0.18" stroke="none"><title>${escapeXml(s.label)} (band)</title></path>`);
+      }
+      run = [];
+    };
+    for (let i = 0; i < n; i++) {
+      if (Number.isFinite(s.x[i]!) && okY(s.band.lo[i]!) && okY(s.band.hi[i]!)) run.push(i);
+      else flush();
+    }
+    flush();
+  }
   for (const s of p.series) {
     const n = Math.min(s.x.length, s.y.length);
     let d = '';
