@@ -2,10 +2,17 @@
  * The library's switches in one object (tinygrad's Context, torch.backends): read them from `config`, change them for
  * a scope with `withConfig({ ... }, fn)`, or for the rest of the process with `setConfig({ ... })`.
  *
- * Browser-safe, no imports: kernels read it too (src/kernels imports nothing above itself but this file).
+ * Browser-safe, no imports: kernels read it too (src/kernels imports nothing above itself but this file). The
+ * environment is read through globalThis.process.
  */
 
 export type WinogradPolicy = 'auto' | 'always' | 'never';
+export type KernelBackend = 'simd' | 'js';
+
+/** An environment variable where there is a `process` (Node), else undefined (a browser). */
+function env(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
 
 export interface Config {
   /** Winograd F(4×4, 3×3) for stride-1 3×3 convs: 'auto' where it pays (by shape), 'always' where it applies, 'never'. */
@@ -23,6 +30,13 @@ export interface Config {
   arenaBytes: number;
   /** Buffers shorter than this (elements) are not kept for reuse: the allocator serves them cheaply. */
   arenaMinLength: number;
+  /**
+   * The kernels: 'simd' (WebAssembly SIMD128, where the engine validates it; else the 'js' kernels run) or 'js'
+   * (asm.js / JavaScript). Default 'simd', or the environment's RESNET_TS_BACKEND. Threads take it with each task.
+   */
+  kernelBackend: KernelBackend;
+  /** Relaxed-SIMD fused multiply-adds in the SIMD kernels, where the engine validates them. RESNET_TS_FMA=0: off. */
+  fma: boolean;
 }
 
 const defaults: Config = {
@@ -32,6 +46,8 @@ const defaults: Config = {
   detectAnomaly: false,
   arenaBytes: 64 * 2 ** 20,
   arenaMinLength: 16384,
+  kernelBackend: env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' ? 'js' : 'simd',
+  fma: env('RESNET_TS_FMA')?.trim() !== '0',
 };
 
 /** The current settings. Read-only from outside: change them with setConfig or withConfig. */

@@ -10,7 +10,7 @@ import { loadCifar10, loadFashionMnist, loadMnist } from '../data/files.js';
 import { encodePng } from '../io/png-encode.js';
 import { intFlag, parse, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { FASHION_MNIST_DIR } from './train.js';
+import { FASHION_MNIST_DIR } from './data.js';
 
 export interface ExportOptions {
   dataset: string;

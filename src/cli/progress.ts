@@ -1,6 +1,10 @@
 /**
  * A one-line progress bar on a TTY (rewritten in place), plain periodic lines otherwise.
  */
+import { formatDuration } from '../train/run.js';
+
+export { formatDuration };
+
 export interface ProgressState {
   label: string;
   done: number;
@@ -11,13 +15,6 @@ export interface ProgressState {
   rate: number;
   /** Seconds left at the current rate. */
   etaSeconds: number;
-}
-
-export function formatDuration(s: number): string {
-  if (!Number.isFinite(s)) return '--:--';
-  const t = Math.max(0, Math.round(s));
-  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), sec = t % 60;
-  return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
 export class Progress {

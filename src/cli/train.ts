@@ -1,21 +1,15 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResnetTsError } from '../errors.js';
-import { syntheticDataset, subset, type Dataset } from '../data/dataset.js';
-import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist } from '../data/files.js';
-import { DataLoader } from '../data/loader.js';
+import { subset, type Dataset } from '../data/dataset.js';
+import type { MapDataset } from '../data/map-dataset.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { saveSafetensorsFile } from '../io/safetensors-file.js';
-import type { Module } from '../nn/module.js';
-import { CosineAnnealingLR, MultiStepLR, OneCycleLR, cifarResnetSchedule, type LRScheduler } from '../optim/lr_scheduler.js';
-import { SGD } from '../optim/sgd.js';
-import { optimizerStateFromTensors, optimizerStateToTensors } from '../optim/state.js';
 import { manualSeed } from '../random.js';
-import { Tensor } from '../tensor.js';
-import { evaluate, trainSteps, type EpochTotals } from '../train/trainer.js';
-import type { MapDataset } from '../data/map-dataset.js';
-import { readCheckpoint, resumeMismatches, saveCheckpoint, type EpochRecord, type StepRecord } from './checkpoint.js';
+import { SCHEDULES, trainingRun as run, type RunResult, type RunStore, type Schedule } from '../train/run.js';
+import { readCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadData, looksLikeCifarDir, looksLikeIdxDir } from './data.js';
 import { freezeBackbone, imageFolderData, loadBackbone, looksLikeImageFolder, type FolderData } from './finetune.js';
 import { prepareRunDir } from './rundir.js';
 import { intFlag, numFlag, parse, UsageError } from './args.js';
@@ -24,9 +18,10 @@ import { formatDuration, Progress } from './progress.js';
 import { buildModel, MODEL_FACTORIES } from './registry.js';
 import { applyThreads } from './threads.js';
 
-export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-const SCHEDULES = ['cosine', 'paper', 'step', 'onecycle', 'constant'] as const;
-type Schedule = (typeof SCHEDULES)[number];
+/**
+ * `resnet-ts train` (and `npm start`): the flags, the data and model they name, the output folder and its files,
+ * the progress bar and Ctrl-C. The run itself is src/train/run.ts.
+ */
 
 export interface TrainArgs {
   model: string;
@@ -58,77 +53,12 @@ export interface TrainArgs {
   freezeBackbone?: boolean;
 }
 
-export interface LoadedData {
-  name: string;
-  train: Dataset;
-  test: Dataset;
-  mean: number[];
-  std: number[];
-  /** Said to the user: where the data came from, or why the synthetic set is used. */
-  note: string;
-}
-
-const looksLikeIdxDir = (dir: string): boolean => readdirSync(dir).some((f) => f.startsWith('train-images-idx3-ubyte'));
-const looksLikeCifarDir = (dir: string): boolean => readdirSync(dir).some((f) => f === 'data_batch_1.bin' || f === 'train.bin');
-
-/** Resolves --data to datasets. fashion-mnist falls back to the synthetic set (and says so) when it is not installed. */
-export function loadData(data: string, dataDir?: string, seed = 0): LoadedData {
-  const synthetic = (note: string): LoadedData => {
-    const train = syntheticDataset({ n: 6000, channels: 1, size: 28, numClasses: 10, seed });
-    const test = syntheticDataset({ n: 1000, channels: 1, size: 28, numClasses: 10, seed: seed + 1 });
-    return { name: 'synthetic', train, test, mean: [0.5], std: [0.5], note };
-  };
-  if (data === 'synthetic') return synthetic('synthetic data: 6000 train / 1000 test seeded 28×28 images, 10 classes');
-  if (data === 'fashion-mnist' || data === 'mnist') {
-    const dir = dataDir ?? (data === 'fashion-mnist' ? FASHION_MNIST_DIR : '/usr/share/datasets/mnist');
-    if (!existsSync(dir)) {
-      if (dataDir) throw new ResnetTsError('train', `--data-dir ${dir} does not exist`);
-      return synthetic(`${data} not found in ${dir} (install Debian's dataset-${data} package or pass --data DIR); using the synthetic set instead`);
-    }
-    const { train, test } = data === 'fashion-mnist' ? loadFashionMnist(dir) : loadMnist(dir);
-    return data === 'fashion-mnist'
-      ? { name: data, train, test, mean: [0.286], std: [0.353], note: `Fashion-MNIST from ${dir}` }
-      : { name: data, train, test, mean: [0.1307], std: [0.3081], note: `MNIST from ${dir}` };
-  }
-  if (data === 'cifar10' || data === 'cifar100') {
-    if (!dataDir) throw new UsageError(`--data ${data} needs --data-dir DIR (the extracted binary version, e.g. cifar-10-batches-bin)`);
-    const { train, test } = data === 'cifar10' ? loadCifar10(dataDir) : loadCifar100(dataDir);
-    return { name: data, train, test, mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616], note: `${data} from ${dataDir}` };
-  }
-  if (existsSync(data)) {
-    if (looksLikeIdxDir(data)) return loadData('fashion-mnist', data);
-    if (looksLikeCifarDir(data)) return loadData(readdirSync(data).includes('train.bin') ? 'cifar100' : 'cifar10', data);
-    throw new UsageError(`--data ${data}: no train-images-idx3-ubyte(.gz) (MNIST format) or data_batch_1.bin (CIFAR-10 binary) found there`);
-  }
-  throw new UsageError(`--data must be fashion-mnist, mnist, cifar10, cifar100, synthetic or an existing directory, got '${data}'`);
-}
-
-function makeScheduler(name: Schedule, opt: SGD, lr: number, totalIters: number, model: string): LRScheduler | null {
-  switch (name) {
-    case 'cosine':
-      return new CosineAnnealingLR(opt, totalIters);
-    case 'paper':
-      // He et al.'s recipe scaled to this run: ÷10 at 50% and 75% of the iterations (32k and 48k of 64k)
-      return cifarResnetSchedule(opt, { lr, milestones: [Math.round(totalIters * 0.5), Math.round(totalIters * 0.75)], totalIters, warmup: model === 'resnet110' || model === 'resnet1202' });
-    case 'step':
-      return new MultiStepLR(opt, [Math.round(totalIters * 0.5), Math.round(totalIters * 0.75)], 0.1);
-    case 'onecycle':
-      return new OneCycleLR(opt, { maxLr: lr, totalSteps: totalIters });
-    case 'constant':
-      return null;
-  }
-}
-
-export interface TrainResult {
-  testAccuracy: number;
+export interface TrainResult extends RunResult {
   checkpoint: string;
   metricsPath: string;
-  seconds: number;
-  /** Set when the run stopped early on request (Ctrl-C): where the checkpoint it saved stands. */
-  interrupted?: { epoch: number; step: number; stepsPerEpoch: number };
 }
 
-/** The whole `resnet-ts train` run; also what `npm start` calls. */
+/** How `runTraining` reports and when it stops early, besides the flags. */
 export interface RunOptions {
   dataDir?: string;
   /** Where status lines go (default console.log). */
@@ -149,16 +79,32 @@ export interface RunOptions {
 
 /** Runs the whole training synchronously. */
 export function runTraining(a: TrainArgs & RunOptions): TrainResult {
-  const run = trainingRun(a);
+  const r = trainingRun(a);
   for (;;) {
-    const r = run.next();
-    if (r.done) return r.value;
+    const s = r.next();
+    if (s.done) return s.value;
   }
 }
 
+/** OUT/checkpoint.safetensors, OUT/model.safetensors and OUT/metrics.json, each written atomically. */
+function fileStore(out: string): RunStore & { metricsPath: string } {
+  const ckptPath = join(out, 'checkpoint.safetensors');
+  const modelPath = join(out, 'model.safetensors');
+  const metricsPath = join(out, 'metrics.json');
+  return {
+    location: out,
+    checkpointName: ckptPath,
+    metricsPath,
+    loadCheckpoint: (stepsPerEpoch) => (existsSync(ckptPath) ? readCheckpoint(ckptPath, stepsPerEpoch) : null),
+    saveCheckpoint: (s) => saveCheckpoint(ckptPath, s),
+    saveModel: (sd, meta) => saveSafetensorsFile(modelPath, sd, meta),
+    saveMetrics: (m) => writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify(m, null, 1))),
+  };
+}
+
 /**
- * The training run as a generator that yields after every step, so that an async caller can let the event loop
- * run in between (a Ctrl-C handler, see trainCommand) and ask it to stop through `stopRequested`.
+ * The `train` command's run as a generator that yields after every step (see src/train/run.ts): the output folder
+ * is checked and locked first, then the data and model are built (after seeding), then the run goes.
  */
 export function* trainingRun(a: TrainArgs & RunOptions): Generator<void, TrainResult> {
   const log = a.log ?? ((s: string) => console.log(s));
@@ -182,13 +128,14 @@ function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Gene
     : null;
   if (folder === null && a.valData !== undefined) throw new UsageError('--val-data needs --data DIR to be an image folder (one subfolder per class)');
   const data = folder === null ? loadData(a.data, a.dataDir, a.seed) : null;
-  log(folder?.note ?? data!.note);
+  const note = folder?.note ?? data!.note;
+  log(note);
   const train: Dataset | MapDataset = folder?.train ?? (a.subset ? subset(data!.train, 0, a.subset) : data!.train);
   const test: Dataset | MapDataset = folder?.val ?? (a.testSubset ? subset(data!.test, 0, a.testSubset) : data!.test);
   if (a.numClasses !== undefined && a.numClasses !== train.numClasses) {
     throw new UsageError(`--num-classes ${a.numClasses} but the data has ${train.numClasses} classes${folder ? ` (${folder.classes.join(', ')})` : ''}`);
   }
-  const model: Module = buildModel(a.model, { ...a.modelOptions, numClasses: train.numClasses, inChannels: train.channels });
+  const model = buildModel(a.model, { ...a.modelOptions, numClasses: train.numClasses, inChannels: train.channels });
   if (a.weights !== undefined) log(`loaded ${a.weights} (all but the classifier ${loadBackbone(model, a.weights)}, which starts fresh)`);
   const params = a.freezeBackbone ? freezeBackbone(model) : model.parameters();
   const mean = folder?.mean ?? data!.mean;
@@ -201,119 +148,50 @@ function* trainLocked(a: TrainArgs & RunOptions, log: (s: string) => void): Gene
     trainTransform = a.augment ? compose(randomCrop([t.height, t.width], pad), randomHorizontalFlip(), norm) : norm;
   }
   const numWorkers = folder ? (a.workers ?? 1) : 0;
-  const loader = new DataLoader(train, { batchSize: a.batchSize, shuffle: true, dropLast: true, seed: a.seed, transform: trainTransform, numWorkers });
-  if (loader.length === 0) throw new UsageError(`--batch-size ${a.batchSize} is larger than the ${train.length} training images`);
-  const stepsPerEpoch = Math.min(loader.length, a.maxSteps ?? Infinity);
-  const opt = new SGD(params, { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay });
-  const sched = makeScheduler(a.schedule, opt, a.lr, stepsPerEpoch * a.epochs, a.model);
-  const ckptPath = join(a.out, 'checkpoint.safetensors');
-  const modelPath = join(a.out, 'model.safetensors');
-  const metricsPath = join(a.out, 'metrics.json');
-  const argsJson = JSON.stringify({ model: a.model, data: folder ? a.data : data!.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment, ...(folder ? { valData: a.valData ?? null, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, weights: a.weights ?? null, freezeBackbone: a.freezeBackbone ?? false } : {}) });
+  if (a.batchSize > train.length) throw new UsageError(`--batch-size ${a.batchSize} is larger than the ${train.length} training images`);
+  const settings = { model: a.model, data: folder ? a.data : data!.name, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed, epochs: a.epochs, subset: a.subset ?? null, augment: a.augment, ...(folder ? { valData: a.valData ?? null, valSplit: a.valSplit ?? 0.1, imageSize: a.imageSize ?? 224, weights: a.weights ?? null, freezeBackbone: a.freezeBackbone ?? false } : {}) };
   // what predict needs to use the model: class names and, for image folders, the evaluation transform
   const modelMeta: Record<string, string> = { format: 'pt', model: a.model };
   const classNames = folder?.classes ?? (data!.train.classNames as readonly string[] | undefined);
   if (classNames) modelMeta.classes = JSON.stringify(classNames);
   if (folder) Object.assign(modelMeta, { imageSize: String(a.imageSize ?? 224), mean: JSON.stringify(mean), std: JSON.stringify(std) });
-  let startEpoch = 0;
-  let totals: EpochTotals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
-  let history: EpochRecord[] = [];
-  const steps: StepRecord[] = [];
-  if (a.resume) {
-    if (!existsSync(ckptPath)) {
-      throw new ResnetTsError('train', `--resume: no checkpoint at ${ckptPath} (nothing to resume: the run stopped before its first checkpoint; --checkpoint-every N saves one every N iterations)`);
-    }
-    const ck = readCheckpoint(ckptPath, stepsPerEpoch);
-    const mismatches = resumeMismatches(ck.args, JSON.parse(argsJson) as Record<string, unknown>, ck.epoch);
-    if (mismatches.length) {
-      throw new ResnetTsError('train', `--resume: ${ckptPath} was made with other settings (${mismatches.length}):\n  ${mismatches.join('\n  ')}\nrun again with the checkpoint's settings, or start a new run with another --out`);
-    }
-    if (ck.epoch > a.epochs || (ck.epoch === a.epochs && ck.step > 0)) throw new ResnetTsError('train', `--resume: ${ckptPath} has a corrupt metadata field "epoch" (${ck.epoch}, more than the ${a.epochs} epochs of the run)`);
-    if (ck.epoch === a.epochs) {
-      const last = ck.history[ck.history.length - 1];
-      const acc = typeof last?.testAccuracy === 'number' ? ` (test accuracy ${(100 * last.testAccuracy).toFixed(2)}%)` : '';
-      throw new ResnetTsError('train', `--resume: the run in ${a.out} already finished all ${a.epochs} epochs${acc}; nothing to do` +
-        (a.schedule === 'constant' ? '; pass a larger --epochs to train longer' : `; its ${a.schedule} schedule cannot be stretched, start a new run to train longer (--schedule constant runs can be extended)`));
-    }
-    const modelSd: Record<string, Tensor> = {};
-    for (const [k, t] of Object.entries(ck.tensors)) if (k.startsWith('model.')) modelSd[k.slice(6)] = t;
-    model.loadStateDict(modelSd);
-    optimizerStateFromTensors(opt, ck.tensors, ck.optimizer);
-    if (sched && ck.scheduler) sched.loadStateDict(JSON.parse(ck.scheduler));
-    startEpoch = ck.epoch;
-    totals = ck.totals;
-    history = ck.history;
-    steps.push(...ck.steps);
-    log(`resuming ${ckptPath} after epoch ${startEpoch}${ck.step ? `, step ${ck.step}/${stepsPerEpoch}` : ''}`);
-  }
-  log(`training ${a.model}${a.freezeBackbone ? ' (backbone frozen)' : ''} on ${folder ? a.data : data!.name}: ${train.length} images, ${stepsPerEpoch} steps/epoch of ${a.batchSize}, ${a.epochs} epochs, lr ${a.lr} (${a.schedule}), seed ${a.seed}`);
-  const save = (epoch: number, t: EpochTotals): void => {
-    const opts = optimizerStateToTensors(opt);
-    const tensors: Record<string, Tensor> = { ...opts.tensors };
-    for (const [k, v] of Object.entries(model.stateDict())) tensors[`model.${k}`] = v;
-    saveCheckpoint(ckptPath, { tensors, epoch, step: t.steps, totals: t, argsJson, optimizer: opts.meta, scheduler: sched ? JSON.stringify(sched.stateDict()) : '', history, steps, modelMeta });
-  };
+  const store = fileStore(a.out);
   const progress = new Progress();
-  const t0 = performance.now();
-  let testAcc = NaN;
-  for (let epoch = startEpoch; epoch < a.epochs; epoch++) {
-    const te = performance.now();
-    let imgs = 0;
-    let lossEma = NaN;
-    let accEma = NaN;
-    const epochSteps = trainSteps({
-      model, optimizer: opt, scheduler: sched, loader, epoch, iterationOffset: epoch * stepsPerEpoch, maxSteps: a.maxSteps, totals,
-      onStep: (s) => {
-        imgs += s.batchSize;
-        lossEma = Number.isNaN(lossEma) ? s.loss : 0.9 * lossEma + 0.1 * s.loss;
-        accEma = Number.isNaN(accEma) ? s.accuracy : 0.9 * accEma + 0.1 * s.accuracy;
-        steps.push({ iteration: s.iteration, loss: s.loss });
-        const rate = imgs / ((performance.now() - te) / 1000);
-        if (!a.quiet) progress.update({
-          label: `epoch ${epoch + 1}/${a.epochs}`, done: s.step + 1, total: s.stepsPerEpoch,
-          fields: { loss: lossEma.toFixed(4), acc: `${(100 * accEma).toFixed(1)}%`, lr: s.lr.toPrecision(3) },
-          rate, etaSeconds: ((s.stepsPerEpoch - s.step - 1) * s.batchSize) / rate,
-        });
-      },
-    });
-    let stats;
-    for (;;) {
-      const r = epochSteps.next();
-      if (r.done) {
-        stats = r.value;
-        break;
-      }
-      const iteration = r.value.iteration + 1;
-      const last = totals.steps === stepsPerEpoch; // the epoch's end writes its own checkpoint
-      if (!last && a.checkpointEvery && iteration % a.checkpointEvery === 0) save(epoch, totals);
-      if (a.stopAfterIteration !== undefined && iteration >= a.stopAfterIteration) return { testAccuracy: NaN, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000 };
-      yield;
-      if (!last && a.stopRequested?.()) {
-        if (!a.quiet) progress.end();
-        save(epoch, totals);
-        return { testAccuracy: NaN, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000, interrupted: { epoch, step: totals.steps, stepsPerEpoch } };
-      }
-    }
-    totals = { lossSum: 0, correct: 0, images: 0, steps: 0 };
-    if (!a.quiet) progress.end();
-    const ev = evaluate(model, test, folder ? { numWorkers, batchSize: a.batchSize } : { transform: norm });
-    testAcc = ev.accuracy;
-    const secs = (performance.now() - te) / 1000;
-    history.push({ epoch: epoch + 1, trainLoss: stats.loss, trainAccuracy: stats.accuracy, testLoss: ev.loss, testAccuracy: ev.accuracy, seconds: secs, imagesPerSecond: stats.images / secs });
-    log(`epoch ${epoch + 1}/${a.epochs}: train loss ${stats.loss.toFixed(4)} acc ${(100 * stats.accuracy).toFixed(2)}% · test loss ${ev.loss.toFixed(4)} acc ${(100 * ev.accuracy).toFixed(2)}% · ${formatDuration(secs)}`);
-    // checkpoint: model + optimizer + scheduler + epoch, atomically; then the plain model weights for PyTorch
-    save(epoch + 1, totals);
-    saveSafetensorsFile(modelPath, model.stateDict(), modelMeta);
-    writeFileAtomic(metricsPath, new TextEncoder().encode(JSON.stringify({ args: JSON.parse(argsJson), data: folder?.note ?? data!.note, epochs: history, steps }, null, 1)));
-    if (a.stopAfterEpoch !== undefined && epoch + 1 >= a.stopAfterEpoch) break;
-    if (a.stopRequested?.() && epoch + 1 < a.epochs) {
-      return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds: (performance.now() - t0) / 1000, interrupted: { epoch: epoch + 1, step: 0, stepsPerEpoch } };
-    }
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const skipped = folder ? new Set([...folder.train.skipped, ...folder.val.skipped]) : new Set<string>();
+  let te = 0;
+  let imgs = 0;
+  let lossEma = NaN;
+  let accEma = NaN;
+  const result = yield* run({
+    modelName: a.model, model, params, frozen: a.freezeBackbone, dataName: folder ? a.data : data!.name, dataNote: note, train, test, trainTransform,
+    evalOptions: folder ? { numWorkers, batchSize: a.batchSize } : { transform: norm }, numWorkers,
+    epochs: a.epochs, batchSize: a.batchSize, lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay, schedule: a.schedule, seed: a.seed,
+    settings, modelMeta, resume: a.resume, checkpointEvery: a.checkpointEvery, maxSteps: a.maxSteps,
+  }, store, {
+    log, stopAfterEpoch: a.stopAfterEpoch, stopAfterIteration: a.stopAfterIteration, stopRequested: a.stopRequested,
+    onEpochStart: () => {
+      te = performance.now();
+      imgs = 0;
+      lossEma = NaN;
+      accEma = NaN;
+    },
+    onStep: (s) => {
+      imgs += s.batchSize;
+      lossEma = Number.isNaN(lossEma) ? s.loss : 0.9 * lossEma + 0.1 * s.loss;
+      accEma = Number.isNaN(accEma) ? s.accuracy : 0.9 * accEma + 0.1 * s.accuracy;
+      const rate = imgs / ((performance.now() - te) / 1000);
+      if (!a.quiet) progress.update({
+        label: `epoch ${s.epoch + 1}/${a.epochs}`, done: s.step + 1, total: s.stepsPerEpoch,
+        fields: { loss: lossEma.toFixed(4), acc: `${(100 * accEma).toFixed(1)}%`, lr: s.lr.toPrecision(3) },
+        rate, etaSeconds: ((s.stepsPerEpoch - s.step - 1) * s.batchSize) / rate,
+      });
+    },
+    onStepsEnd: () => {
+      if (!a.quiet) progress.end();
+    },
+  });
+  const skipped = folder && !result.interrupted ? new Set([...folder.train.skipped, ...folder.val.skipped]) : new Set<string>();
   if (skipped.size) log(`skipped ${skipped.size} unreadable image file${skipped.size === 1 ? '' : 's'} (--skip-bad-files): ${[...skipped].slice(0, 5).join(', ')}${skipped.size > 5 ? ', …' : ''}`);
-  return { testAccuracy: testAcc, checkpoint: ckptPath, metricsPath, seconds };
+  return { ...result, checkpoint: store.checkpointName, metricsPath: store.metricsPath };
 }
 
 export const TRAIN_HELP = `Usage: resnet-ts train [options]

@@ -90,7 +90,11 @@ export function loadSafetensorsFile(path: string): Record<string, Tensor> {
     // tensors under 1 KiB are views into shared 1 MiB slabs: a million tiny tensors do not cost a million buffers
     let slab = new Float32Array(0);
     let slabUsed = 0;
-    for (const sp of spans) {
+    const last = spans[spans.length - 1];
+    for (let i = 0; i < spans.length; i++) {
+      const sp = spans[i]!;
+      // spans already read are garbage: a collection during this loop makes room for the tensors
+      (spans as (SafetensorsSpan | null)[])[i] = null;
       let data: Float32Array;
       if (sp.numel * 4 < 1024) {
         if (slabUsed + sp.numel > slab.length) {
@@ -111,8 +115,7 @@ export function loadSafetensorsFile(path: string): Record<string, Tensor> {
       } else if (sp.bytes > 0) {
         if (sp.offset < winStart || sp.offset + sp.bytes > winEnd) {
           // spans are in file order and contiguous: refill from this one on
-          const last = spans[spans.length - 1]!;
-          const len = Math.min(WINDOW, last.offset + last.bytes - sp.offset);
+          const len = Math.min(WINDOW, last!.offset + last!.bytes - sp.offset);
           if (win.length < len) win = new Uint8Array(WINDOW);
           readExactly(path, fd, win, 0, len, sp.offset);
           winStart = sp.offset;

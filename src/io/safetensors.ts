@@ -81,6 +81,7 @@ export interface SafetensorsEntry {
 /** Largest header the reference reads or writes. */
 export const MAX_HEADER_SIZE = 100_000_000;
 const U64_MAX = (1n << 64n) - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * Every dtype of the reference's `Dtype` enum (in its declaration order, increasing alignment) with its size in
@@ -93,6 +94,8 @@ const DTYPES: ReadonlyArray<readonly [string, number]> = [
 ];
 // A Map, not an object: a dtype string like "constructor" or "__proto__" must not find anything.
 const DTYPE_BITS = new Map<string, number>(DTYPES);
+const DTYPE_NAMES = DTYPES.map(([name]) => name);
+const FIELDS = ['dtype', 'shape', 'data_offsets'];
 const DECODABLE = new Set(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL']);
 
 // fatal: invalid UTF-8 is an error, not U+FFFD; ignoreBOM keeps a BOM in the text so that it fails the '{' check
@@ -106,12 +109,18 @@ const q = (s: string): string => JSON.stringify(s);
 // Header: a strict, schema-directed JSON reader
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * A u64 from the header: a number where that is exact (≤ 2^53 - 1, nearly always), a bigint above. Numbers cost
+ * no heap object per value (a million entries have three million of them); checks convert to bigint.
+ */
+type U64 = number | bigint;
+
 interface HeaderEntry {
   name: string;
   dtype: string;
-  shape: bigint[];
-  begin: bigint;
-  end: bigint;
+  shape: U64[];
+  begin: U64;
+  end: U64;
 }
 
 interface ParsedHeader {
@@ -148,6 +157,24 @@ class HeaderReader {
 
   private peek(): string {
     return this.s[this.pos] ?? '';
+  }
+
+  /**
+   * One of `names` written plainly as a JSON string at the current position (after whitespace), consumed and
+   * returned as the constant itself; else undefined (and nothing consumed). A million entries then share a few
+   * strings instead of allocating three field names and a dtype each; escaped spellings go through str().
+   */
+  private known(names: readonly string[]): string | undefined {
+    this.ws();
+    const s = this.s;
+    if (s.charCodeAt(this.pos) !== 0x22) return undefined;
+    for (const k of names) {
+      if (s.charCodeAt(this.pos + k.length + 1) === 0x22 && s.startsWith(k, this.pos + 1)) {
+        this.pos += k.length + 2;
+        return k;
+      }
+    }
+    return undefined;
   }
 
   private expect(ch: string, what: string, tensor?: string): void {
@@ -256,10 +283,10 @@ class HeaderReader {
   }
 
   /**
-   * A non-negative JSON integer, exactly (as a bigint). Stricter than JSON.parse: `2.0`, `2e0`, `-0` and values
+   * A non-negative JSON integer, exactly (a number up to 2^53 - 1, else a bigint). Stricter than JSON.parse: `2.0`, `2e0`, `-0` and values
    * above 2^64 - 1 are errors, never silently rounded.
    */
-  private uint(what: string, tensor?: string): bigint {
+  private uint(what: string, tensor?: string): U64 {
     this.ws();
     const s = this.s;
     const start = this.pos;
@@ -277,10 +304,19 @@ class HeaderReader {
     }
     // 20 digits cover u64; stop longer runs before BigInt sees them
     if (i - start > 20) this.fail(`${what} is larger than 2^64 - 1`, tensor);
-    const v = i - start <= 15 ? BigInt(Number(s.slice(start, i))) : BigInt(s.slice(start, i)); // ≤ 15 digits: exact as a number
-    if (v > U64_MAX) this.fail(`${what} is larger than 2^64 - 1`, tensor);
     this.pos = i;
-    return v;
+    if (i - start <= 15) {
+      // ≤ 15 digits: exact as a number, read without a substring
+      let x = 0;
+      for (let j = start; j < i; j++) x = x * 10 + (s.charCodeAt(j) - 0x30);
+      return x;
+    }
+    const v = BigInt(s.slice(start, i));
+    if (v > U64_MAX) {
+      this.pos = start;
+      this.fail(`${what} is larger than 2^64 - 1`, tensor);
+    }
+    return v <= MAX_SAFE ? Number(v) : v;
   }
 
   /** The whole header: `{ "__metadata__": {...}?, "<name>": {dtype, shape, data_offsets}, ... }`. */
@@ -333,18 +369,18 @@ class HeaderReader {
 
   private entry(name: string): HeaderEntry {
     let dtype: string | undefined;
-    let shape: bigint[] | undefined;
-    let offsets: [bigint, bigint] | undefined;
+    let shape: U64[] | undefined;
+    let offsets: [U64, U64] | undefined;
     if (!this.open('{', '}', "'{' (a tensor entry must be an object)", name)) {
       do {
-        const f = this.str('a field name', name);
+        const f = this.known(FIELDS) ?? this.str('a field name', name);
         this.expect(':', "':'", name);
         const dup = (): never => {
           throw new SafetensorsError('DuplicateKey', `tensor ${q(name)} has the field ${q(f)} twice`, name);
         };
         if (f === 'dtype') {
           if (dtype !== undefined) dup();
-          dtype = this.str('the dtype', name);
+          dtype = this.known(DTYPE_NAMES) ?? this.str('the dtype', name);
           if (!DTYPE_BITS.has(dtype)) {
             // the reference reports an unknown enum variant as InvalidHeaderDeserialization; we name the dtype
             throw new SafetensorsError(
@@ -377,7 +413,8 @@ class HeaderReader {
     if (dtype === undefined) this.fail(`tensor ${q(name)} is missing the field "dtype"`, name);
     if (shape === undefined) this.fail(`tensor ${q(name)} is missing the field "shape"`, name);
     if (offsets === undefined) this.fail(`tensor ${q(name)} is missing the field "data_offsets"`, name);
-    return { name, dtype, shape, begin: offsets[0], end: offsets[1] };
+    // slice: an array grown by push keeps spare capacity (a million of them add up)
+    return { name, dtype, shape: shape.slice(), begin: offsets[0], end: offsets[1] };
   }
 }
 
@@ -427,20 +464,22 @@ function validate(h: ParsedHeader, dataLen: number): void {
   let start = 0n;
   for (let i = 0; i < h.entries.length; i++) {
     const e = h.entries[i]!;
-    if (e.begin !== start || e.end < e.begin) {
-      const why = e.end < e.begin
+    const begin = BigInt(e.begin);
+    const end = BigInt(e.end);
+    if (begin !== start || end < begin) {
+      const why = end < begin
         ? 'its end is before its begin'
         : i === 0
           ? 'the first tensor must begin at 0'
-          : e.begin < start
+          : begin < start
             ? `it overlaps the previous tensor, which ends at ${start}`
             : `it leaves a gap after the previous tensor, which ends at ${start}`;
       throw new SafetensorsError('InvalidOffset', `tensor ${q(e.name)} has data_offsets [${e.begin}, ${e.end}]: ${why}`, e.name);
     }
-    start = e.end;
+    start = end;
     let numel = 1n;
     for (const d of e.shape) {
-      numel *= d;
+      numel *= BigInt(d);
       if (numel > U64_MAX) {
         throw new SafetensorsError('ValidationOverflow', `tensor ${q(e.name)} of shape [${e.shape.join(', ')}] has more than 2^64 - 1 elements`, e.name);
       }
@@ -452,10 +491,10 @@ function validate(h: ParsedHeader, dataLen: number): void {
     if (nbits % 8n !== 0n) {
       throw new SafetensorsError('MisalignedSlice', `tensor ${q(e.name)} of dtype ${e.dtype} and shape [${e.shape.join(', ')}] is ${nbits} bits, not a whole number of bytes`, e.name);
     }
-    if (e.end - e.begin !== nbits / 8n) {
+    if (end - begin !== nbits / 8n) {
       throw new SafetensorsError(
         'TensorInvalidInfo',
-        `tensor ${q(e.name)}: dtype ${e.dtype} × shape [${e.shape.join(', ')}] needs ${nbits / 8n} bytes but data_offsets [${e.begin}, ${e.end}] span ${e.end - e.begin}`,
+        `tensor ${q(e.name)}: dtype ${e.dtype} × shape [${e.shape.join(', ')}] needs ${nbits / 8n} bytes but data_offsets [${e.begin}, ${e.end}] span ${end - begin}`,
         e.name,
       );
     }
@@ -471,7 +510,7 @@ function validate(h: ParsedHeader, dataLen: number): void {
   // Offsets are now all ≤ dataLen. A dim can still be huge when another dim is 0; it must be exact as a number.
   for (const e of h.entries) {
     for (const d of e.shape) {
-      if (d > BigInt(Number.MAX_SAFE_INTEGER)) {
+      if (typeof d === 'bigint') {
         throw new SafetensorsError('ValidationOverflow', `tensor ${q(e.name)} has a dim of ${d}, above 2^53 - 1`, e.name);
       }
     }
@@ -631,14 +670,17 @@ export function parseSafetensorsHeader(head: Uint8Array, fileLength: number): { 
       throw new SafetensorsError('UnsupportedDtype', `tensor ${q(e.name)} has dtype ${e.dtype}, which resnet-ts cannot decode (supported: ${[...DECODABLE].join(', ')})`, e.name);
     }
   }
-  for (const e of h.entries) {
-    const shape = e.shape.map(Number);
-    const bytes = Number(e.end - e.begin);
+  for (let i = 0; i < h.entries.length; i++) {
+    const e = h.entries[i]!;
+    // each entry is garbage once its span exists: a collection during this loop makes room for the spans
+    (h.entries as (HeaderEntry | null)[])[i] = null;
+    const shape = e.shape as number[]; // validated: every dim is a number
+    const bytes = (e.end as number) - (e.begin as number);
     const numel = bytes / (DTYPE_BITS.get(e.dtype)! / 8);
     if (numel > MAX_NUMEL) {
       throw new AllocationError('safetensors', `tensor ${q(e.name)} of shape ${fmt(shape)} has ${numel} elements, more than the limit of 2^32 - 1`);
     }
-    spans.push({ name: e.name, dtype: e.dtype, shape, offset: h.dataStart + Number(e.begin), bytes, numel });
+    spans.push({ name: e.name, dtype: e.dtype, shape, offset: h.dataStart + (e.begin as number), bytes, numel });
   }
   return { metadata: metadataRecord(h.metadata), spans };
 }

@@ -1,5 +1,6 @@
 import { noGrad } from '../autograd.js';
-import { fmt } from '../shape.js';
+import { ShapeError } from '../errors.js';
+import { fmt, numel } from '../shape.js';
 import { zeros } from '../tensor.js';
 import { Conv2d, Linear } from '../nn/layers.js';
 import type { Module, RemovableHandle } from '../nn/module.js';
@@ -29,11 +30,33 @@ export interface Summary {
 }
 
 /**
- * A table of every module's output shape, parameters and multiply-adds for one forward pass on zeros of
- * `inputShape` (like torchinfo.summary). Runs in eval mode without gradients and restores the model's mode.
+ * A table of every module's output shape, parameters and multiply-adds for one forward pass of `inputShape` (like
+ * torchinfo.summary), computed without data: the forward runs on an empty batch (zeros of shape
+ * [0, ...inputShape.slice(1)]: every op computes its output's shape and does no arithmetic), and each output's
+ * leading 0 is the batch size. So a 1×3×8192×8192 input costs what 1×3×32×32 does. Where some output does not keep
+ * the batch as its first dimension, the forward runs again on zeros of `inputShape`. Runs in eval mode without
+ * gradients and restores the model's mode.
  */
 export function summary(model: Module, inputShape: readonly number[]): Summary {
+  if (inputShape.length === 0) throw new ShapeError('summary', 'the input shape needs a batch dimension first, got []');
+  const batch = inputShape[0]!;
+  const empty = [0, ...inputShape.slice(1)];
+  let rows = collect(model, empty, batch);
+  if (rows === null) rows = collect(model, inputShape, batch)!;
+  const totalParams = model.parameters().reduce((s, p) => s + p.size, 0);
+  const trainableParams = model.parameters().filter((p) => p.requiresGrad).reduce((s, p) => s + p.size, 0);
+  const totalMacs = rows.reduce((s, r) => s + r.macs, 0);
+  return { rows, totalParams, trainableParams, totalMacs, inputShape: inputShape.slice(), text: formatSummary(model, rows, inputShape, totalParams, trainableParams, totalMacs) };
+}
+
+/**
+ * The rows from one forward on zeros of `shape`, each output's first dimension read as `batch` when `shape`'s is 0;
+ * null when an output of that empty forward does not start with the batch dimension (then its shape says nothing).
+ */
+function collect(model: Module, shape: readonly number[], batch: number): SummaryRow[] | null {
   const rows: SummaryRow[] = [];
+  const emptyBatch = shape[0] === 0 && batch !== 0;
+  let batchFirst = true;
   const mods = model.namedModules().slice(1);
   const depthOf = (name: string): number => name.split('.').length - 1;
   const saved = model.training;
@@ -44,26 +67,29 @@ export function summary(model: Module, inputShape: readonly number[]): Summary {
     rows.push(row);
     handles.push(
       m.registerForwardHook((_, _x, y) => {
-        row.outputShape = y.shape.slice();
+        const out = y.shape.slice();
+        if (emptyBatch) {
+          if (out[0] !== 0) batchFirst = false;
+          else out[0] = batch;
+        }
+        row.outputShape = out;
+        const size = numel(out);
         if (m instanceof Conv2d) {
-          row.macs += y.size * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
+          row.macs += size * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
         } else if (m instanceof Linear) {
-          row.macs += (y.size / m.outFeatures) * m.inFeatures * m.outFeatures;
+          row.macs += (size / m.outFeatures) * m.inFeatures * m.outFeatures;
         }
       }),
     );
   }
   try {
     model.eval();
-    noGrad(() => model.forward(zeros(inputShape)));
+    noGrad(() => model.forward(zeros(shape)));
   } finally {
     for (const h of handles) h.remove();
     model.train(saved);
   }
-  const totalParams = model.parameters().reduce((s, p) => s + p.size, 0);
-  const trainableParams = model.parameters().filter((p) => p.requiresGrad).reduce((s, p) => s + p.size, 0);
-  const totalMacs = rows.reduce((s, r) => s + r.macs, 0);
-  return { rows, totalParams, trainableParams, totalMacs, inputShape: inputShape.slice(), text: formatSummary(model, rows, inputShape, totalParams, trainableParams, totalMacs) };
+  return batchFirst ? rows : null;
 }
 
 const n = (v: number): string => v.toLocaleString('en-US');

@@ -42,8 +42,8 @@ describe('resnet-ts/core runs in a browser as it is', () => {
     expect(withNode).toContain('data/files.ts');
     expect(withNode).toContain('io/zlib.ts');
   });
-  it('resnet-ts/browser and its kernel worker import no node:* either', () => {
-    for (const entry of ['browser.ts', 'parallel/browser-worker.ts']) {
+  it('resnet-ts/browser, its kernel worker and the training run import no node:* either', () => {
+    for (const entry of ['browser.ts', 'parallel/browser-worker.ts', 'train/run.ts']) {
       const offenders = [...walk(entry)].filter(([, mods]) => mods.length).map(([f, mods]) => `${f.slice(SRC.length + 1)}: ${mods.join(', ')}`);
       expect(offenders, entry).toEqual([]);
     }

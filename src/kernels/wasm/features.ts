@@ -1,12 +1,9 @@
-// Which kernel backend runs: WebAssembly SIMD (when the engine has it) or the asm.js/JavaScript kernels.
-//
-//   RESNET_TS_BACKEND=js   the asm.js/JavaScript kernels (also wherever WebAssembly SIMD128 does not validate)
-//   RESNET_TS_BACKEND=simd the default where SIMD128 validates
-// Relaxed-SIMD FMA (f32x4.relaxed_madd) is used where it validates too (Node ≥ 22; Node 20 with
-// --experimental-wasm-relaxed-simd); RESNET_TS_FMA=0 turns it off.
-//
-// The environment is read through globalThis.process, so this module stays browser-safe.
+// Which kernel backend runs: WebAssembly SIMD (when the engine has it) or the asm.js/JavaScript kernels, as
+// config.kernelBackend asks (default from RESNET_TS_BACKEND=js|simd). Relaxed-SIMD FMA (f32x4.relaxed_madd) is used
+// where it validates (Node ≥ 22; Node 20 with --experimental-wasm-relaxed-simd) unless config.fma is off
+// (RESNET_TS_FMA=0).
 
+import { config, setConfig, type KernelBackend } from '../../config.js';
 import { encodeModule, f32x4, local, v128, ValType, type Func } from './encoder.js';
 
 /** The part of the WebAssembly JS API we use (lib.dom's types are not in this project's lib). */
@@ -43,39 +40,25 @@ export const hasRelaxedSimd = hasSimd128 && validates({
   body: [f32x4.relaxed_madd(local.get(0), local.get(0), v128.zero())],
 });
 
-export type KernelBackend = 'simd' | 'js';
-
-function env(name: string): string | undefined {
-  const e = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return e?.[name];
-}
-
-function defaultBackend(): KernelBackend {
-  return env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' || !hasSimd128 ? 'js' : 'simd';
-}
-
-let backend: KernelBackend = defaultBackend();
-let fma = hasRelaxedSimd && env('RESNET_TS_FMA')?.trim() !== '0';
+export type { KernelBackend };
 
 /** The kernel backend in use: 'simd' (WebAssembly SIMD) or 'js' (asm.js / JavaScript). */
 export function kernelBackend(): KernelBackend {
-  return backend;
+  return config.kernelBackend === 'simd' && hasSimd128 ? 'simd' : 'js';
 }
 
 /** Whether the SIMD kernels use relaxed-SIMD fused multiply-adds. */
 export function usesFma(): boolean {
-  return backend === 'simd' && fma;
+  return kernelBackend() === 'simd' && config.fma && hasRelaxedSimd;
 }
 
 /**
- * Selects the kernel backend (for tests and benchmarks; the default comes from RESNET_TS_BACKEND). 'simd' where the
- * engine lacks SIMD128 stays 'js'. Returns the previous one. Threads started before keep theirs: set it before the
- * first parallel call, or through the environment.
+ * Selects the kernel backend: `setConfig({ kernelBackend: b, fma })`. 'simd' where the engine lacks SIMD128 runs
+ * 'js'. Returns the backend in use before.
  */
 export function setKernelBackend(b: KernelBackend, opts: { fma?: boolean } = {}): KernelBackend {
-  const old = backend;
-  backend = b === 'simd' && hasSimd128 ? 'simd' : 'js';
-  if (opts.fma !== undefined) fma = opts.fma && hasRelaxedSimd;
+  const old = kernelBackend();
+  setConfig(opts.fma === undefined ? { kernelBackend: b } : { kernelBackend: b, fma: opts.fma });
   return old;
 }
 
@@ -86,11 +69,10 @@ export interface KernelSettings {
 }
 
 export function kernelSettings(): KernelSettings {
-  return { backend, fma };
+  return { backend: kernelBackend(), fma: usesFma() };
 }
 
 /** Makes this thread use the given settings (a worker, for a task from another thread). */
 export function applyKernelSettings(s: KernelSettings): void {
-  backend = s.backend === 'simd' && hasSimd128 ? 'simd' : 'js';
-  fma = s.fma && hasRelaxedSimd;
+  setConfig({ kernelBackend: s.backend, fma: s.fma });
 }
