@@ -16,7 +16,7 @@ const x = lib.randn([1, 3, 224, 224]);
 const times = [];
 for (let i = 0; i < Number(forwardsArg); i++) {
   const t0 = performance.now();
-  lib.noGrad(() => lib.withArena(() => net.forward(x)));
+  lib.noGrad(() => net.forward(x));
   times.push(performance.now() - t0);
 }
 console.log(JSON.stringify({ model, threads: lib.getNumThreads(), maxRssKb: peakRssKb(), paramBytes, times }));

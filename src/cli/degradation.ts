@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subset } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
@@ -68,7 +68,8 @@ Writes OUT/degradation.json (all numbers) and three figures:
   --seed N            (default 0)
   --seeds LIST        several seeds, e.g. 0,1,2: each run goes to OUT/seed-N/ as above, then OUT/seeds.json
                       (each net's mean, std, min and max over the seeds) and OUT/training-curves-seeds.svg
-                      (mean curves with min–max bands)
+                      (mean curves with min–max bands). A seed whose OUT/seed-N/degradation.json exists with
+                      this setting is not run again, so seeds can run as separate processes and be combined
   --threads N         worker threads for the kernels
   --quiet             no progress bar`;
 
@@ -151,8 +152,15 @@ export function runDegradation(a: DegradationCliArgs, log: (s: string) => void =
   if (!a.seeds) return runOne(a, log);
   const runs: DegradationResult[] = [];
   for (const seed of a.seeds) {
+    const dir = join(a.out, `seed-${seed}`);
+    const done = finishedRun(a, seed, dir);
+    if (done) {
+      log(`— seed ${seed} (${runs.length + 1} of ${a.seeds.length}): reusing ${join(dir, 'degradation.json')}, finished earlier —`);
+      runs.push(done);
+      continue;
+    }
     log(`— seed ${seed} (${runs.length + 1} of ${a.seeds.length}) —`);
-    runs.push(runOne({ ...a, seed, seeds: undefined, out: join(a.out, `seed-${seed}`) }, log));
+    runs.push(runOne({ ...a, seed, seeds: undefined, out: dir }, log));
   }
   const summary = seedSummary(runs);
   const enc = new TextEncoder();
@@ -163,6 +171,34 @@ export function runDegradation(a: DegradationCliArgs, log: (s: string) => void =
   log(formatSeedSummary(summary));
   log(`wrote ${join(a.out, 'seeds.json')}, training-curves-seeds.svg · ${formatDuration(summary.seconds)} wall for ${runs.length} seeds`);
   return runs;
+}
+
+/**
+ * A seed's finished run in `dir` (its degradation.json), when one is there: it must have this setting, else it is an
+ * error (delete the folder to run it again). `seedSummary` then checks that all the seeds' settings agree.
+ */
+function finishedRun(a: DegradationCliArgs, seed: number, dir: string): DegradationResult | null {
+  const file = join(dir, 'degradation.json');
+  if (!existsSync(file)) return null;
+  let r: DegradationResult;
+  try {
+    r = JSON.parse(readFileSync(file, 'utf8')) as DegradationResult;
+  } catch (e) {
+    throw new UsageError(`${file} is not a finished run (${e instanceof Error ? e.message : String(e)}); delete ${dir} to run seed ${seed} again`);
+  }
+  const s = r?.setting;
+  const p = a.preset;
+  const want: [string, unknown, unknown][] = [
+    ['seed', s?.seed, seed], ['depths', s?.depths, p.depths], ['widths', s?.widths, p.widths], ['batch size', s?.batchSize, p.batchSize],
+    ['lr', s?.lr, a.lr], ['schedule', s?.schedule, a.schedule], ['augment', s?.augment, a.augment],
+    ...(a.epochs === undefined ? [['iterations', s?.iterations, p.iterations] as [string, unknown, unknown]] : []),
+  ];
+  const diff = want.filter(([, got, exp]) => JSON.stringify(got) !== JSON.stringify(exp));
+  if (r?.experiment !== 'degradation' || !Array.isArray(r.nets) || diff.length) {
+    const what = diff.length ? diff.map(([k, got, exp]) => `${k} ${JSON.stringify(got)} instead of ${JSON.stringify(exp)}`).join(', ') : 'not a degradation result';
+    throw new UsageError(`${file} holds another run (${what}); delete ${dir} to run seed ${seed} again`);
+  }
+  return r;
 }
 
 function runOne(a: DegradationCliArgs, log: (s: string) => void): DegradationResult {

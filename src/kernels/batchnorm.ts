@@ -5,7 +5,8 @@
 //   train backward: x̂ = (x − mean)·invstd, dβ = Σdy, dγ = Σdy·x̂, dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M)
 //   eval forward:   y = (x − running_mean)/√(running_var + eps)·γ + β (a per-channel affine map)
 //
-// Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them.
+// Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them (or asks the training
+// backward to overwrite dx, which saves zero-filling it and reading it back).
 
 import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
@@ -143,7 +144,8 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
  * dweight (C) += Σ dy·x̂, dbias (C) += Σ dy; pass null for any gradient not needed. weight null means γ = 1.
  * `fuse.reluOut`: the forward was fused with a ReLU and this is its output: dy is first masked to 0 where
  * reluOut ≤ 0 (PyTorch's threshold_backward; a NaN output passes dy). `fuse.dresidual` (the forward added a
- * residual): overwritten with that masked dy, the residual's gradient. Split over channels as the forward.
+ * residual): overwritten with that masked dy, the residual's gradient. `fuse.overwriteDx`: dx is overwritten
+ * instead of accumulated into (its old contents are not read). Split over channels as the forward.
  */
 export function batchNormBackward(
   dx: Float32Array | null,
@@ -155,14 +157,18 @@ export function batchNormBackward(
   invstd: Float32Array,
   weight: Float32Array | null,
   p: BatchNormBackwardParams,
-  fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null } = {},
+  fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null; overwriteDx?: boolean } = {},
 ): void {
-  const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null;
-  parallelFor<BnTask>({
+  const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null, overwriteDx = fuse.overwriteDx === true;
+  parallelFor<BnBackwardTask>({
     kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
-    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: ['dresidual'], params: { ...channelUnits(p), relu: reluOut !== null }, units: units(p),
-    cost: 8 * p.n * p.c * p.hw,
+    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: overwriteDx ? ['dresidual', 'dx'] : ['dresidual'],
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: 8 * p.n * p.c * p.hw,
   });
+}
+
+interface BnBackwardTask extends BnTask {
+  overwriteDx: boolean;
 }
 
 /** One plane's masked gradient when the mask has nowhere else to go (per thread: a worker has its own module). */
@@ -181,7 +187,7 @@ function maskPlane(g: Int32Array, go: number, dy: Int32Array, r: Int32Array, off
   }
 }
 
-registerTask<BnTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
+registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array | null, dweight = bufs.dweight as Float32Array | null, dbias = bufs.dbias as Float32Array | null;
   const x = bufs.x as Float32Array, dy = bufs.dy as Float32Array, relu = bufs.reluOut as Float32Array | null;
   const dres = bufs.dresidual as Float32Array | null;
@@ -243,7 +249,8 @@ registerTask<BnTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
       const [g, go] = planeGrad(off, false);
-      for (let j = 0; j < hw; j++) dx[off + j] = dx[off + j]! + scale * (g[go + j]! - mg - (x[off + j]! - mu) * k);
+      if (q.overwriteDx) for (let j = 0; j < hw; j++) dx[off + j] = scale * (g[go + j]! - mg - (x[off + j]! - mu) * k);
+      else for (let j = 0; j < hw; j++) dx[off + j] = dx[off + j]! + scale * (g[go + j]! - mg - (x[off + j]! - mu) * k);
     }
   }
 });

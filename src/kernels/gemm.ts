@@ -31,8 +31,9 @@
 
 import { asmGemm } from './asm.js';
 import { parallelFor, registerTask } from './parallel.js';
+import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { NR as SIMD_NR, simdGemm } from './wasm/sgemm.js';
+import { NR as SIMD_NR, simdGemm, STORE_EP, STORE_RELU, STORE_RES } from './wasm/sgemm.js';
 
 /** Options of `sgemm`. Offsets are element offsets into the arrays; leading dims default to the packed row length. */
 export interface GemmOpts {
@@ -144,6 +145,38 @@ registerTask<SgemmTaskParams>('sgemm', (bufs, q, u0, u1) => {
 export type PackB = (dst: Float32Array | Float64Array, d0: number, j0: number, nc: number, p0: number, kl: number, nr: number) => void;
 
 /**
+ * What happens to each stored output of row i (after its rounding to float32, as value v): round(v·scale[ch0 + i]
+ * + shift[ch0 + i] (+ res at C's index)) in float64, then ReLU (if relu). A convolution's fused eval epilogue
+ * (rows = output channels). Not with `accumulate`.
+ */
+export interface GemmEpilogue {
+  scale: Float64Array | null;
+  shift: Float64Array | null;
+  relu: boolean;
+  /** Read at the same indices as C (cOff, ldc). */
+  res: Float32Array | null;
+  ch0: number;
+}
+
+/**
+ * GemmEpilogue on rows [r0, r1) (channels ch0 + r) and columns [j0, j1) of y, at y[off + r·ld + j] (res the same),
+ * already stored. The JavaScript epilogue; the SIMD backend's stores do the same in wasm.
+ */
+export function epilogueRows(y: Float32Array, ep: GemmEpilogue, off: number, ld: number, r0: number, r1: number, j0: number, j1: number): void {
+  // ReLU after the rounding, on the stored bits (branch-free): relu(round(v)) and round(relu(v)) are the same bits.
+  const yb = ep.relu ? float32Bits(y) : null;
+  const res = ep.res;
+  for (let r = r0; r < r1; r++) {
+    const ch = ep.ch0 + r;
+    const scale = ep.scale ? ep.scale[ch]! : 1, shift = ep.shift ? ep.shift[ch]! : 0;
+    const base = off + r * ld;
+    if (res !== null) for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift + res[j]!;
+    else for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift;
+    if (yb !== null) reluBits(yb, yb, base + j0, base + j1);
+  }
+}
+
+/**
  * The part of `sgemm` that computes rows [i0, i1) and columns [j0, j1) of C only. Any partition of C into such
  * ranges produces exactly the same bits as one `sgemm` call (the unit of work for a thread pool). With `packB`, B's
  * panels come from it (and `b` is not read).
@@ -161,8 +194,9 @@ export function sgemmRange(
   j0: number,
   j1: number,
   packB: PackB | null = null,
+  ep: GemmEpilogue | null = null,
 ): void {
-  gemmBlocks(c, null, a, b, m, n, k, opts, i0, i1, j0, j1, packB);
+  gemmBlocks(c, null, a, b, m, n, k, opts, i0, i1, j0, j1, packB, ep);
 }
 
 /**
@@ -183,12 +217,14 @@ function gemmBlocks(
   j0: number,
   j1: number,
   packB: PackB | null,
+  ep: GemmEpilogue | null = null,
 ): void {
   const { transA, transB, acc, aOff, bOff, cOff, lda, ldb, ldc } = layout(opts, m, n, k);
   if (i1 <= i0 || j1 <= j0) return;
   if (k === 0) {
     // Empty sum: C = 0 (or unchanged when accumulating; C64 always accumulates).
     if (c32 !== null && !acc) for (let i = i0; i < i1; i++) c32.fill(0, cOff + i * ldc + j0, cOff + i * ldc + j1);
+    if (c32 !== null && ep !== null) epilogueRows(c32, ep, cOff, ldc, i0, i1, j0, j1);
     return;
   }
   const kc = Math.min(k, KC);
@@ -201,12 +237,48 @@ function gemmBlocks(
   let panels: Float32Array | Float64Array, h: Float64Array;
   let block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   let eb: number;
+  // SIMD, float32 C without accumulate: the wasm store rounds (and applies ep) in place; then one copy per row.
+  // Its scale and shift (MC doubles each) and residual rows (MC × NC float32) follow the C block.
+  let packA32: ((ic: number, mc: number, p0: number, kl: number) => void) | null = null;
+  let store: ((c: Float32Array, ci: number, ic: number, mc: number, nc: number, ncPad: number) => void) | null = null;
   if (simd) {
-    const g = simdGemm(cAt * 8 + MC * NC * 8);
+    const sAt = cAt + MC * NC, rAt = sAt + 2 * MC;
+    // Then a float32 copy of A's block (MC × KC, at float index aRaw) for the wasm packing of A.
+    const aRaw = 2 * rAt + MC * NC;
+    const g = simdGemm((aRaw + MC * KC) * 4);
     panels = g.f;
     h = g.h;
     block = g.block;
     eb = 4;
+    if (!transA) {
+      // A's rows copied into wasm memory (one copy when they are contiguous), whole micro-panels packed there.
+      const f = g.f, packA = g.packA;
+      packA32 = (ic, mc, p0, kl) => {
+        const at = aOff + ic * lda + p0;
+        if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
+        else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
+        const whole = mc >> 2;
+        packA(aRaw * 4, kl * 4, whole, kl, 0);
+        if (mc > 4 * whole) packPanelA(f, 4 * whole * kl, a, aOff, lda, false, ic + 4 * whole, mc - 4 * whole, p0, kl);
+      };
+    }
+    if (c32 !== null && !acc) {
+      const flags = ep === null ? 0 : STORE_EP | (ep.res !== null ? STORE_RES : 0) | (ep.relu ? STORE_RELU : 0);
+      const fn = g.store[flags]!, f = g.f;
+      store = (c, ci, ic, mc, nc, ncPad) => {
+        if (ep !== null) {
+          for (let i = 0; i < mc; i++) {
+            const ch = ep.ch0 + ic + i;
+            h[sAt + i] = ep.scale ? ep.scale[ch]! : 1;
+            h[sAt + MC + i] = ep.shift ? ep.shift[ch]! : 0;
+          }
+          const res = ep.res;
+          if (res !== null) for (let i = 0; i < mc; i++) f.set(res.subarray(ci + i * ldc, ci + i * ldc + nc), 2 * rAt + i * ncPad);
+        }
+        fn(cAt * 8, ncPad, mc, nc, sAt * 8, (sAt + MC) * 8, rAt * 8);
+        for (let i = 0; i < mc; i++) c.set(f.subarray(2 * (cAt + i * ncPad), 2 * (cAt + i * ncPad) + nc), ci + i * ldc);
+      };
+    }
   } else {
     const g = asmGemm(cAt + MC * NC);
     panels = h = g.h;
@@ -228,11 +300,16 @@ function gemmBlocks(
           if (packB !== null) packB(panels, bAt, jc, nc, p0, kl, nr);
           else packPanelB(panels, bAt, b, bOff, ldb, transB, jc, nc, p0, kl, nr);
         }
-        packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
+        if (packA32 !== null) packA32(ic, mc, p0, kl);
+        else packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
         block(kl, mcPad, ncPad, 0, bAt * eb, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
       if (c64 !== null) storeBlock64(c64, ci, ldc, h, cAt, ncPad, mc, nc);
-      else storeBlock32(c32!, ci, ldc, h, cAt, ncPad, mc, nc, acc);
+      else if (store !== null) store(c32!, ci, ic, mc, nc, ncPad);
+      else {
+        storeBlock32(c32!, ci, ldc, h, cAt, ncPad, mc, nc, acc);
+        if (ep !== null) epilogueRows(c32!, ep, ci - ic * ldc, ldc, ic, ic + mc, 0, nc);
+      }
     }
   }
 }

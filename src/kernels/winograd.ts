@@ -123,6 +123,23 @@ const patch = new Float64Array(6);
 /** The task parameters (one object per call) and heap whose U this thread has transformed, in whole-U mode. */
 let uCall: ConvTaskParams | null = null;
 let uHeap: Float64Array | null = null;
+/**
+ * The call, heap and tile block whose input transform V holds on this thread. A thread pool hands a thread one unit
+ * at a time, so a thread's consecutive units of a call (e.g. the output-channel blocks of one tile block) share V
+ * only through here: without it, every unit would transform its tiles again (16× at 512 channels).
+ */
+let vCall: ConvTaskParams | null = null;
+let vHeap: Float64Array | null = null;
+let vBlock = -1;
+
+/** Whether V (this thread's, in heap h) holds tile block tb of call q; if not, the caller transforms it now. */
+function vHolds(q: ConvTaskParams, h: Float64Array, tb: number): boolean {
+  if (vCall === q && vHeap === h && vBlock === tb) return true;
+  vCall = q;
+  vHeap = h;
+  vBlock = tb;
+  return false;
+}
 
 /** Where `copyFilters` put the filters: filter (oc, ic) at float32 index base + (oc − oc0)·laneStep + ic·icStep. */
 interface FilterCopy {
@@ -266,14 +283,10 @@ function convUnits(
     uHeap = h;
   }
   const yb = ep.relu ? float32Bits(y) : null;
-  let vFor = -1; // tile block currently transformed in V
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
-    if (vFor !== tb) {
-      inputTransform(h, vAt, x, p, t0, t1, tbPad, 4);
-      vFor = tb;
-    }
+    if (!vHolds(q, h, tb)) inputTransform(h, vAt, x, p, t0, t1, tbPad, 4);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, base, w, p, o0, o1) : null;
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
@@ -321,14 +334,10 @@ function convUnitsSimd(
     uHeap = h;
   }
   const yb = ep.relu ? float32Bits(y) : null;
-  let vFor = -1;
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
-    if (vFor !== tb) {
-      inputTransform(uv, vAt, x, p, t0, t1, TB, nr);
-      vFor = tb;
-    }
+    if (!vHolds(q, h, tb)) inputTransform(uv, vAt, x, p, t0, t1, TB, nr);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {

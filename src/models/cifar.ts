@@ -4,6 +4,7 @@ import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { convBnAct } from '../fusion/conv-bn.js';
+import { modelForwardScope } from '../fusion/scope.js';
 import { checkImageInput, conv1x1, conv3x3, initResNet, makeStage, ResidualBlock, ShortcutA } from './resnet.js';
 
 /**
@@ -115,9 +116,11 @@ export class CifarResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
-    y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
-    return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    return modelForwardScope(this, () => {
+      let y = convBnAct(x, this.conv1, this.bn1, { act: this.relu });
+      y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
+      return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    });
   }
 }
 

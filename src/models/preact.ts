@@ -1,5 +1,6 @@
 import { ValueError } from '../errors.js';
 import { convBnAct } from '../fusion/conv-bn.js';
+import { modelForwardScope } from '../fusion/scope.js';
 import { flatten } from '../ops/movement.js';
 import type { Tensor } from '../tensor.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
@@ -132,10 +133,12 @@ export class PreActResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.maxpool.forward(this.conv1.forward(x));
-    y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
-    y = this.relu.forward(this.bn.forward(y));
-    return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    return modelForwardScope(this, () => {
+      let y = this.maxpool.forward(this.conv1.forward(x));
+      y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
+      y = this.relu.forward(this.bn.forward(y));
+      return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    });
   }
 }
 
@@ -168,10 +171,12 @@ export class PreActCifarResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.conv1.forward(x);
-    y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
-    y = this.relu.forward(this.bn.forward(y));
-    return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    return modelForwardScope(this, () => {
+      let y = this.conv1.forward(x);
+      y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
+      y = this.relu.forward(this.bn.forward(y));
+      return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { convBnAct } from '../fusion/conv-bn.js';
+import { modelForwardScope } from '../fusion/scope.js';
 
 /**
  * torchvision's ResNet family (models/resnet.py, "v1.5": the bottleneck strides on its 3×3), built from a stage
@@ -222,9 +223,11 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageInput(this.typeName, x, this.inChannels);
-    let y = this.maxpool.forward(convBnAct(x, this.conv1, this.bn1, { act: this.relu }));
-    y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
-    return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    return modelForwardScope(this, () => {
+      let y = this.maxpool.forward(convBnAct(x, this.conv1, this.bn1, { act: this.relu }));
+      y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
+      return this.fc.forward(flatten(this.avgpool.forward(y), 1));
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import { defineOp, gradTarget } from '../autograd.js';
+import { defineOp, gradTarget, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
   batchNormBackward,
@@ -24,35 +24,49 @@ export interface BatchNormOptions {
 
 interface TrainStats { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }
 
+/** What the training forward leaves its backward (besides x): the fused ReLU's output (its mask), γ, shape, stats. */
+interface TrainSaved {
+  reluOut: Float32Array | null;
+  weight: Tensor | null;
+  p: BatchNormParams;
+  stats: TrainStats;
+}
+
+/** What the eval forward leaves its backward (besides x and the running stats): γ and the shape. */
+interface EvalSaved {
+  weight: Tensor | null;
+  p: BatchNormParams;
+}
+
 /**
  * Training-mode BN; the fused variant is relu(bn(x) + residual) (residual optional), saving its output for the
  * ReLU mask. Arguments: x, weight, bias, residual, params, stats.
  */
 function bnTrainFamily(name: string, relu: boolean) {
   return defineOp(name, {
-    forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
+    forward(ctx: Ctx<TrainSaved, [Tensor]>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
       const y = new Tensor(alloc(name, x.size), x.shape);
       const fuse = { relu, residual: residual?.data ?? null };
       batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, fuse);
       ctx.save(x);
-      ctx.y = relu ? y.data : null;
+      ctx.reluOut = relu ? y.data : null;
       ctx.weight = weight;
       ctx.p = p;
       ctx.stats = stats;
       return y;
     },
     backward(ctx, dy) {
-      const [x] = ctx.saved as [Tensor];
-      const w = ctx.weight as Tensor | null;
-      const p = ctx.p as BatchNormParams;
-      const { mean, invstd } = ctx.stats as TrainStats;
-      const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size), x.shape) : null;
+      const [x] = ctx.saved;
+      const { weight: w, p } = ctx;
+      const { mean, invstd } = ctx.stats;
+      const dx = ctx.needs[0] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       const dw = ctx.needs[1] ? gradTarget(ctx, 1, name, [p.c]) : null;
       const db = ctx.needs[2] ? gradTarget(ctx, 2, name, [p.c]) : null;
       const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
-        reluOut: ctx.y as Float32Array | null,
+        reluOut: ctx.reluOut,
         dresidual: dres?.data ?? null,
+        overwriteDx: true,
       });
       return [dx, dw, db, dres];
     },
@@ -63,7 +77,7 @@ const bnTrainOp = bnTrainFamily('batchNorm2d', false);
 const bnReluTrainOp = bnTrainFamily('batchNormRelu2d', true);
 
 const bnEvalOp = defineOp('batchNorm2d', {
-  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor, rv: Tensor, p: BatchNormParams) {
+  forward(ctx: Ctx<EvalSaved, [Tensor, Tensor, Tensor]>, x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor, rv: Tensor, p: BatchNormParams) {
     const y = new Tensor(alloc('batchNorm2d', x.size), x.shape);
     batchNormEvalForward(y.data, x.data, rm.data, rv.data, weight?.data ?? null, bias?.data ?? null, p);
     ctx.save(x, rm, rv);
@@ -72,9 +86,8 @@ const bnEvalOp = defineOp('batchNorm2d', {
     return y;
   },
   backward(ctx, dy) {
-    const [x, rm, rv] = ctx.saved as [Tensor, Tensor, Tensor];
-    const w = ctx.weight as Tensor | null;
-    const p = ctx.p as BatchNormParams;
+    const [x, rm, rv] = ctx.saved;
+    const { weight: w, p } = ctx;
     const dx = ctx.needs[0] ? new Tensor(alloc('batchNorm2d', x.size), x.shape) : null;
     const dw = ctx.needs[1] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;
     const db = ctx.needs[2] ? new Tensor(alloc('batchNorm2d', p.c), [p.c]) : null;

@@ -10,8 +10,10 @@
  */
 
 import { StateDictError, ValueError } from '../errors.js';
-import { fmt, sameShape } from '../shape.js';
+import { allocShared, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+
+const isShared = (d: Float32Array): boolean => typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer;
 
 /** One parameter group: its tensors plus the hyperparameters that apply to them. */
 export interface ParamGroup {
@@ -146,12 +148,17 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   /**
    * Clears gradients. `setToNone = true` (PyTorch 2.x's default) sets every `p.grad` to null, so the next step skips
    * parameters that got no gradient; `false` (PyTorch 1.13's default) fills existing gradients with zeros in place.
+   * With `false`, a gradient of a parameter in shared memory (allocShared: every module parameter) that is itself in
+   * ordinary memory is replaced once by a zero gradient in shared memory: the threaded kernels then read and
+   * accumulate into it in place on every later step, where an ordinary buffer is copied into shared staging memory
+   * and back on every kernel call (ResNet-18, 11M parameters: 2 × 44 MB per conv weight gradient and optimizer step).
    */
   zeroGrad(setToNone = true): void {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) p.grad = null;
+        else if (isShared(p.data) && !isShared(p.grad.data)) p.grad = new Tensor(allocShared('zeroGrad', p.grad.size), p.grad.shape);
         else p.grad.data.fill(0);
       }
     }

@@ -94,5 +94,20 @@ describe('resnet-ts degradation --seeds', () => {
     expect(json.summary.nets[0].testError.values).toEqual(rs.map((r) => r.nets[0]!.final.testError));
     expect(parseXml(readFileSync(join(dir, 'training-curves-seeds.svg'), 'utf8')).name).toBe('svg');
     expect(lines.join('\n')).toContain('seeds 3,4: mean ± std [min, max]');
+
+    // a second call reuses both finished seeds (no training: same numbers, said in the log) and runs a new one
+    const again: string[] = [];
+    const rs2 = runDegradation({ ...args, seeds: [3, 4, 5] }, (s) => again.push(s));
+    expect(again.filter((l) => l.includes('reusing'))).toHaveLength(2);
+    expect(rs2[0]!.nets[0]!.final).toEqual(rs[0]!.nets[0]!.final);
+    expect(rs2.map((r) => r.setting.seed)).toEqual([3, 4, 5]);
+    expect(JSON.parse(readFileSync(join(dir, 'seeds.json'), 'utf8')).summary.seeds).toEqual([3, 4, 5]);
+
+    // a finished seed with another setting is refused, naming what differs
+    const other = parseDegradationArgs([
+      '--data', 'synthetic', '--depths', '8', '--widths', '2,4,4', '--downsample', '4', '--subset', '48', '--test-subset', '16',
+      '--iterations', '2', '--batch-size', '16', '--quiet', '--out', dir, '--seeds', '3',
+    ]);
+    expect(() => runDegradation({ ...other, seeds: [3] }, () => {})).toThrow(/seed-3.*iterations 3 instead of 2.*delete/);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { manualSeed, models, nn, noGrad, randn, type Tensor } from '../../src/index.js';
 import { withConfig } from '../../src/config.js';
 import { convBnAct, fusedConvBnAct } from '../../src/fusion/conv-bn.js';
-import { emptyArena, withArena } from '../../src/fusion/arena.js';
+import { arenaBytes, emptyArena, withArena } from '../../src/fusion/arena.js';
 
 const withoutFusion = <T>(fn: () => T): T => withConfig({ fusion: false }, fn);
 
@@ -148,16 +148,22 @@ describe('inference buffer arena (withArena)', () => {
     ['resnet18', () => models.resnet18({ numClasses: 10 }), [1, 3, 64, 64], [2, 3, 48, 48]],
     ['resnet20 (option A)', () => models.resnet20(), [4, 3, 32, 32], [3, 3, 32, 32]],
     ['resnet20 (option B, 1 channel)', () => models.resnet20({ shortcut: 'B', inChannels: 1 }), [4, 1, 28, 28], [2, 1, 28, 28]],
+    ['preact_resnet18', () => models.preactResnet18({ numClasses: 10 }), [1, 3, 64, 64], [2, 3, 48, 48]],
   ];
-  for (const [name, make, s1, s2] of reuseCases) {
-    it(`repeated eval forwards of ${name} give the same bits and leave the input and earlier outputs intact`, () => {
+  const scopes: [string, (m: nn.Module, x: Tensor) => Tensor][] = [
+    ['withArena', (m, x) => noGrad(() => withArena(() => m.forward(x)))],
+    ['plain noGrad (the model scopes itself)', (m, x) => noGrad(() => m.forward(x))],
+  ];
+  for (const [name, make, s1, s2] of reuseCases) for (const [scope, forward] of scopes) {
+    it(`repeated eval forwards of ${name}, ${scope}, give the same bits and leave the input and earlier outputs intact`, () => {
       manualSeed(14);
+      emptyArena();
       const m = make().eval();
       perturbBn(m);
       const x1 = randn(s1);
       const x2 = randn(s2);
       const x1Copy = Array.from(x1.data);
-      const run = (x: Tensor): Tensor => noGrad(() => withArena(() => m.forward(x)));
+      const run = (x: Tensor): Tensor => forward(m, x);
       const y1 = run(x1);
       const y1Copy = Array.from(y1.data);
       const y2 = run(x2);
@@ -174,6 +180,33 @@ describe('inference buffer arena (withArena)', () => {
         scale = Math.max(scale, Math.abs(plain.data[i]!));
       }
       expect(maxAbs).toBeLessThanOrEqual(1e-5 * scale);
+      // The activations went back to the pool: the next forward reuses them.
+      expect(arenaBytes()).toBeGreaterThan(0);
+      emptyArena();
     });
   }
+
+  it('a plain eval forward recycles nothing while a forward hook may keep an output, nor with gradients on', () => {
+    manualSeed(16);
+    emptyArena();
+    const m = models.resnet18({ numClasses: 10 }).eval();
+    perturbBn(m);
+    const x = randn([1, 3, 64, 64]);
+    const xb = randn([1, 3, 64, 64]);
+    const kept: Tensor[] = [];
+    const h = (m as unknown as { layer2: nn.Module }).layer2.registerForwardHook((_, _x, y) => void kept.push(y));
+    noGrad(() => m.forward(x));
+    const first = Array.from(kept[0]!.data);
+    noGrad(() => m.forward(xb));
+    noGrad(() => m.forward(x));
+    expect(arenaBytes()).toBe(0);
+    expect(Array.from(kept[0]!.data)).toEqual(first);
+    expect(Array.from(kept[2]!.data)).toEqual(first);
+    h.remove();
+    m.forward(x);
+    expect(arenaBytes()).toBe(0);
+    m.train();
+    noGrad(() => m.forward(x));
+    expect(arenaBytes()).toBe(0);
+  });
 });

@@ -109,6 +109,19 @@ describe('batchNormBackward vs numerical derivative of the float64 forward', () 
     }
   }
 
+  it('overwriteDx: dx is the gradient alone, old contents ignored (same bits as accumulating into zeros)', () => {
+    const n = 3, c = 4, hw = 7;
+    const x = randArray(5, n * c * hw, -2, 2), dy = randArray(6, x.length), w = randArray(7, c, 0.5, 1.5);
+    const y = new Float32Array(x.length), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+    batchNormTrainForward(y, mean, invstd, vu, x, w, null, { n, c, hw, eps: 1e-5 }, { relu: true });
+    const zeroed = new Float32Array(x.length);
+    batchNormBackward(zeroed, null, null, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: y });
+    const overwritten = randArray(8, x.length);
+    batchNormBackward(overwritten, null, null, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: y, overwriteDx: true });
+    expect(Array.from(overwritten)).toEqual(Array.from(zeroed));
+    expect(zeroed.some((v) => v !== 0)).toBe(true);
+  });
+
   it('null dx computes only the parameter gradients', () => {
     const n = 2, c = 2, hw = 3;
     const x = randArray(1, 12), dy = randArray(2, 12), w = randArray(3, 2);

@@ -195,6 +195,32 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       }
     });
 
+    // The weight gradient takes no Winograd path: once per backend.
+    if (policy === 'never') it('backward weight on ResNet-like maps: long rows, several image chunks, partial row tiles, non-finite x', () => {
+      // 16→16 3×3 @32 batch 4 (CIFAR's first stage: float32 sums flushed every 64 steps, many rows); 32→5 3×3 on a
+      // 40×200 map, batch 6 (the SIMD kernel's x rows of 8 channels take two image chunks, 5 + 1; 5 rows = one full
+      // tile and one of a single row); 8→12 3×3/2 @15 (stride 2, oW = 8).
+      const shapes: Spec[] = [
+        { n: 4, c: 16, h: 32, w: 32, o: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 6, c: 32, h: 40, w: 200, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 5, c: 8, h: 15, w: 15, o: 12, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+      ];
+      for (const sp of shapes) {
+        const p = params(sp);
+        const { dw, dwr } = weightGradAndNaive(p, 91);
+        assertClose(`bwd weight ${label(p)}`, dw, dwr);
+      }
+      // An Inf in x: NaN/Inf only where the naive loop has them (padding and the columns past oW add 0, not 0·Inf).
+      const p = params(shapes[2]!);
+      const x = randArray(95, p.n * p.c * p.h * p.w), dy = randArray(96, p.n * p.o * p.oh * p.ow);
+      x[(2 * p.c + 3) * p.h * p.w + 7 * p.w + 14] = Infinity;
+      const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(p.o * p.c * 9);
+      conv2dBackwardWeight(dw, dy, x, p);
+      conv2dBackwardWeightNaive(dwr, dy, x, p);
+      expect(dwr.some((v) => !Number.isFinite(v))).toBe(true);
+      assertClose(`bwd weight, Inf in x ${label(p)}`, dw, dwr);
+    });
+
     it(backend === 'js' ? 'backward weight is bit-identical to the naive float64 loop (same summation order)'
       : 'backward weight is close to the naive float64 loop (float32 blocks of ≤ 64 terms, float64 total)', () => {
       for (const [, s] of named) {

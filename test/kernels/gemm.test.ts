@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dgemmAcc, sgemm, sgemmNaive, sgemmRange, type GemmOpts } from '../../src/kernels/gemm.js';
+import { dgemmAcc, sgemm, sgemmNaive, sgemmRange, type GemmEpilogue, type GemmOpts } from '../../src/kernels/gemm.js';
 import { hasSimd128, kernelBackend, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
 
@@ -178,6 +178,46 @@ describe('sgemm vs sgemmNaive', () => {
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
       expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(i !== 4 && j !== 6);
     }
+  });
+});
+
+describe('sgemmRange with an epilogue (the fused eval store)', () => {
+  // Reference: the plain GEMM's stored values, then round(v·scale + shift (+ res)) in float64, then ReLU (a set
+  // sign bit gives +0), written out here.
+  function check(cs: Case, withRes: boolean, relu: boolean, withScale: boolean, ch0: number): void {
+    const { a, b, c0, opts } = setup({ ...cs, accumulate: false });
+    const ldc = opts.ldc!, cOff = opts.cOff!;
+    const ref = c0.slice();
+    sgemm(ref, a, b, cs.m, cs.n, cs.k, opts);
+    const scale = withScale ? Float64Array.from(randArray(cs.seed + 5, ch0 + cs.m)) : null;
+    const shift = Float64Array.from(randArray(cs.seed + 6, ch0 + cs.m));
+    const res = withRes ? randArray(cs.seed + 7, c0.length) : null;
+    for (let i = 0; i < cs.m; i++) {
+      for (let j = 0; j < cs.n; j++) {
+        const at = cOff + i * ldc + j;
+        let v = Math.fround(ref[at]! * (scale ? scale[ch0 + i]! : 1) + shift[ch0 + i]! + (res ? res[at]! : 0));
+        if (relu && (v < 0 || Object.is(v, -0))) v = 0;
+        ref[at] = v;
+      }
+    }
+    const ep: GemmEpilogue = { scale, shift, relu, res, ch0 };
+    const got = c0.slice();
+    const i = cs.m >> 1, j = cs.n >> 1;
+    sgemmRange(got, a, b, cs.m, cs.n, cs.k, opts, 0, i, 0, cs.n, null, ep);
+    sgemmRange(got, a, b, cs.m, cs.n, cs.k, opts, i, cs.m, 0, j, null, ep);
+    sgemmRange(got, a, b, cs.m, cs.n, cs.k, opts, i, cs.m, j, cs.n, null, ep);
+    assertIdentical(`epilogue res=${withRes} relu=${relu} ${JSON.stringify(cs)}`, got, ref);
+  }
+  it('random shapes, residual or not, ReLU or not: the same bits as store, then the epilogue', () => {
+    fc.assert(
+      fc.property(caseArb(23), fc.boolean(), fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 5 }), (cs, r, relu, sc, ch0) => check(cs, r, relu, sc, ch0)),
+      { seed: 42, numRuns: 60 },
+    );
+  });
+  it('crossing the MC=128 / NC=512 block edges (m=133 n=517 k=70)', () => {
+    const cs: Case = { m: 133, n: 517, k: 70, transA: false, transB: false, accumulate: false, padA: 1, padB: 2, padC: 3, aOff: 1, bOff: 2, cOff: 3, seed: 9 };
+    check(cs, true, true, true, 2);
+    check(cs, false, false, true, 0);
   });
 });
 

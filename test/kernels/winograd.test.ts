@@ -191,6 +191,55 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
   });
 });
 
+describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits', () => {
+  // Both sum the 36 GEMMs in float64 in the same order and transform in float64 with the same operations (the SIMD
+  // backend's weight and output transforms in wasm), so every output is the same float32, epilogue included.
+  const runBoth = (f: () => Float32Array): [Float32Array, Float32Array] => {
+    const old = setKernelBackend('simd');
+    try {
+      const simd = f();
+      setKernelBackend('js');
+      return [simd, f()];
+    } finally {
+      setKernelBackend(old);
+    }
+  };
+  it('forward with bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
+    const oldPolicy = setWinogradPolicy('always');
+    try {
+      for (const p of [params(1, 16, 13, 13, 20, 1), params(2, 8, 9, 10, 9, 0)]) {
+        const ys = p.n * p.o * p.oh * p.ow, xs = p.n * p.c * p.h * p.w;
+        const x = randArray(61, xs), w = randArray(62, p.o * p.c * 9), b = randArray(63, p.o), dy = randArray(64, ys);
+        const [y, yj] = runBoth(() => {
+          const y = new Float32Array(ys);
+          conv2dForward(y, x, w, b, p);
+          return y;
+        });
+        assertIdentical(`fwd ${label(p)}`, y, yj);
+        const [dx, dxj] = runBoth(() => {
+          const dx = randArray(65, xs);
+          conv2dBackwardInput(dx, dy, w, p);
+          return dx;
+        });
+        assertIdentical(`bwd input ${label(p)}`, dx, dxj);
+        const scale = Float64Array.from(randArray(66, p.o)), shift = Float64Array.from(randArray(67, p.o)), res = randArray(68, ys);
+        const q = { n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false };
+        for (const [accumulate, r, relu] of [[false, res, true], [false, null, true], [true, null, false], [true, res, true]] as const) {
+          const [e, ej] = runBoth(() => {
+            const y = randArray(69, ys);
+            winogradConv(y, x, w, r, { ...q, accumulate }, { scale, shift, relu });
+            return y;
+          });
+          assertIdentical(`winogradConv accumulate=${accumulate} res=${r !== null} relu=${relu} ${label(p)}`, e, ej);
+          expect(e.some((v) => v === 0)).toBe(relu);
+        }
+      }
+    } finally {
+      setWinogradPolicy(oldPolicy);
+    }
+  });
+});
+
 describe('Winograd dispatch', () => {
   it('the cost model: big maps yes; one tile, or 1Ã—1 maps where only the centre tap is live, no', () => {
     const q = (n: number, c: number, h: number, o: number) => ({ n, ci: c, hi: h, wi: h, co: o, ho: h, wo: h, padH: 1, padW: 1, flip: false, accumulate: false });

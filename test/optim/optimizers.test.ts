@@ -140,6 +140,21 @@ describe('zeroGrad', () => {
     opt.zeroGrad();
     expect(p.grad).toBeNull();
   });
+
+  it('setToNone=false gives a parameter in shared memory a zero gradient in shared memory, then zeroes it in place', () => {
+    const p = new Tensor(new Float32Array(new SharedArrayBuffer(8)), [2]);
+    const opt = new SGD([p], { lr: 0.1 });
+    p.grad = new Tensor(Float32Array.from([3, 4]), [2]);
+    opt.zeroGrad(false);
+    const g = p.grad;
+    expect(g.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(g.shape).toEqual([2]);
+    expect(Array.from(g.data)).toEqual([0, 0]);
+    g.data.set([5, 6]);
+    opt.zeroGrad(false);
+    expect(p.grad).toBe(g);
+    expect(Array.from(g.data)).toEqual([0, 0]);
+  });
 });
 
 describe('invalid settings throw ValueError with PyTorch text', () => {

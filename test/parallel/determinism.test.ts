@@ -64,10 +64,16 @@ function convCases(): ConvCase[] {
   });
   out.push({ name: 'R 3x3 32→48 @30', p: big(1, 32, 30, 48, 3, 1, 1), policy: 'always', seed: 7 });
   out.push({ name: 'R 3x3 32→48 @30 im2col', p: big(1, 32, 30, 48, 3, 1, 1), policy: 'never', seed: 8 });
+  // Winograd with several output-channel blocks per tile block (a thread's units then share its input transform):
+  // one tile block (each unit transforms its own weights) and two (each thread transforms all weights once).
+  out.push({ name: 'R 3x3 48→80 @12 Winograd, one tile block', p: big(1, 48, 12, 80, 3, 1, 1), policy: 'always', seed: 12 });
+  out.push({ name: 'R 3x3 24→136 @20 Winograd, two tile blocks', p: big(1, 24, 20, 136, 3, 1, 1), policy: 'always', seed: 13 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
   // Few channels, many images: the weight gradient splits over images as well (partial sums in fixed order).
   out.push({ name: 'R 3x3 3→16 @32 batch 8', p: big(8, 3, 32, 16, 3, 1, 1), policy: 'auto', seed: 11 });
+  // The SIMD weight gradient's units: 16→20 @28 batch 6 (channel blocks, image splits, a partial row tile).
+  out.push({ name: 'R 3x3 16→20 @28 batch 6', p: big(6, 16, 28, 20, 3, 1, 1), policy: 'auto', seed: 12 });
   return out;
 }
 

@@ -4,10 +4,12 @@
 import { dgemmAccRange, scratchLength, sgemmRange } from '../gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { winogradConv } from '../winograd.js';
+import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
+import { kernelBackend } from '../wasm/features.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
-  backwardInputTask, backwardInputWinograd, backwardWeightTask, isPointwise, liveTaps, type BackwardInputTask, type BackwardWeightTask,
-  type Conv2dParams,
+  backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
+  type BackwardWeightTask, type Conv2dParams,
 } from './plan.js';
 
 // ---- backward input --------------------------------------------------------------------------------------------
@@ -102,6 +104,16 @@ function backwardWeightUnits(
     const r0 = rb * q.rowBlock, r1 = Math.min(og, r0 + q.rowBlock), m = r1 - r0;
     const kb = (c1 - c0) * khw;
     const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
+    if (q.simd) {
+      // The SIMD kernel: this split's images (all of them without splits) into float64 sums, then into part or dw.
+      const sums = weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
+      const dst = part ?? dw!;
+      const at = (part !== null ? split * o * K : 0) + (g * og + r0) * K + c0 * khw;
+      for (let r = 0; r < m; r++) {
+        for (let j = 0; j < kb; j++) dst[at + r * K + j] = dst[at + r * K + j]! + sums[r * kb + j]!;
+      }
+      continue;
+    }
     if (part !== null) {
       // This split's partial sums, straight into its slice of part (rows of K entries, like dw).
       const at = split * o * K + (g * og + r0) * K + c0 * khw;
@@ -165,6 +177,104 @@ function weightGradOperands(
   return { a, aOff, lda, b, bOff, ldb, kk };
 }
 
+/**
+ * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1) with the SIMD
+ * kernel (wasm/backward.ts): float64 sums (r1 − r0) × (c1 − c0)·kH·kW, row-major, in a scratch (valid until the next
+ * call). Images go in chunks (a function of the shape: the x rows of a chunk stay under COL_CAP floats); each entry
+ * is the sum of its four float64 lane sums, (l0 + l1) + (l2 + l3).
+ */
+function weightGradSimd(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
+): Float64Array {
+  const { c, o, h, w, kh, kw, oh, ow, strideH: sh, strideW: sw, padH, padW, dilH, dilW } = p;
+  const cg = c / p.groups, og = o / p.groups, khw = kh * kw, hw = h * w, ohw = oh * ow;
+  const m = r1 - r0, cb = c1 - c0, kb = cb * khw;
+  const tiles = Math.ceil(m / DW_MR), vecs = Math.ceil(ow / 4), owPad = 4 * vecs;
+  const hp = (oh - 1) * sh + (kh - 1) * dilH + 1;
+  const chunk = Math.max(1, Math.min(n1 - n0, Math.floor(COL_CAP / (cb * kw * hp * owPad))));
+  // Memory: float64 lane sums (tiles·MR × kb × 4), then the dy panel, then the x rows (float32).
+  const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * oh * owPad * DW_MR;
+  const xAt = dyAt + dyLen, xLen = cb * kw * chunk * hp * owPad;
+  const k = simdBackward(4 * (xAt + xLen));
+  const { f, h: f64 } = k;
+  f64.fill(0, 0, lanes);
+  for (let i0 = n0; i0 < n1; i0 += chunk) {
+    const nc = Math.min(chunk, n1 - i0);
+    // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1.
+    const full = ow >> 2;
+    let d = dyAt;
+    for (let t = 0; t < tiles; t++) {
+      const rows = Math.min(DW_MR, m - t * DW_MR);
+      for (let img = 0; img < nc; img++) {
+        const base = ((i0 + img) * o + g * og + r0 + t * DW_MR) * ohw;
+        for (let oy = 0; oy < oh; oy++) {
+          const s0 = base + oy * ow;
+          if (rows === DW_MR) {
+            // Whole vectors of four rows, then the row's last columns.
+            const s1 = s0 + ohw, s2 = s1 + ohw, s3 = s2 + ohw;
+            for (let v = 0, e = 0; v < full; v++, e += 4, d += 16) {
+              f[d] = dy[s0 + e]!; f[d + 1] = dy[s0 + e + 1]!; f[d + 2] = dy[s0 + e + 2]!; f[d + 3] = dy[s0 + e + 3]!;
+              f[d + 4] = dy[s1 + e]!; f[d + 5] = dy[s1 + e + 1]!; f[d + 6] = dy[s1 + e + 2]!; f[d + 7] = dy[s1 + e + 3]!;
+              f[d + 8] = dy[s2 + e]!; f[d + 9] = dy[s2 + e + 1]!; f[d + 10] = dy[s2 + e + 2]!; f[d + 11] = dy[s2 + e + 3]!;
+              f[d + 12] = dy[s3 + e]!; f[d + 13] = dy[s3 + e + 1]!; f[d + 14] = dy[s3 + e + 2]!; f[d + 15] = dy[s3 + e + 3]!;
+            }
+          }
+          for (let v = rows === DW_MR ? full : 0; v < vecs; v++) {
+            const cols = Math.min(4, ow - 4 * v);
+            for (let i = 0; i < DW_MR; i++, d += 4) {
+              const s = s0 + i * ohw + 4 * v;
+              for (let l = 0; l < 4; l++) f[d + l] = i < rows && l < cols ? dy[s + l]! : 0;
+            }
+          }
+        }
+      }
+    }
+    // x rows: [channel][kx][image][iyp < hp][ox < owPad] = x[iyp − pH][ox·sW + kx·dW − pW], 0 outside.
+    d = xAt;
+    for (let ci = 0; ci < cb; ci++) {
+      for (let kx = 0; kx < kw; kx++) {
+        const start = kx * dilW - padW;
+        const ox0 = Math.min(firstValid(start, sw), ow), ox1 = Math.max(endValid(start, sw, w, ow), ox0);
+        for (let img = 0; img < nc; img++) {
+          const xc = ((i0 + img) * c + g * cg + c0 + ci) * hw;
+          for (let iyp = 0; iyp < hp; iyp++, d += owPad) {
+            const iy = iyp - padH;
+            if (iy < 0 || iy >= h) {
+              f.fill(0, d, d + owPad);
+              continue;
+            }
+            const src = xc + iy * w + start;
+            for (let ox = 0; ox < ox0; ox++) f[d + ox] = 0;
+            for (let ox = ox0; ox < ox1; ox++) f[d + ox] = x[src + ox * sw]!;
+            for (let ox = ox1; ox < owPad; ox++) f[d + ox] = 0;
+          }
+        }
+      }
+    }
+    // Entries j, j + 1 of the dw rows (j = ci·kH·kW + ky·kW + kx) two at a time; xTap: the second's x rows − the first's.
+    const xImg = 4 * hp * owPad, xOy = 4 * sh * owPad, outRow = 32 * kb;
+    const rowsOf = (j: number): number => {
+      const ci = Math.floor(j / khw), tap = j - ci * khw, ky = Math.floor(tap / kw), kx = tap - ky * kw;
+      return 4 * (xAt + ((ci * kw + kx) * nc * hp + ky * dilH) * owPad);
+    };
+    for (let t = 0; t < tiles; t++) {
+      const dyT = 4 * (dyAt + t * nc * oh * owPad * DW_MR);
+      for (let j = 0; j < kb; j += 2) {
+        const kt = Math.min(2, kb - j), xa = rowsOf(j);
+        k.dw[kt - 1]!(dyT, xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, oh, xOy, vecs, 32 * (t * DW_MR * kb + j), outRow, 32);
+      }
+    }
+  }
+  const sums = f64Scratch(1, m * kb);
+  for (let r = 0; r < m; r++) {
+    for (let j = 0; j < kb; j++) {
+      const l = 4 * (r * kb + j);
+      sums[r * kb + j] = f64[l]! + f64[l + 1]! + (f64[l + 2]! + f64[l + 3]!);
+    }
+  }
+  return sums;
+}
+
 registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
   backwardWeightUnits(bufs.dw as Float32Array | null, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
 });
@@ -198,7 +308,9 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
   const taps = liveTaps(p);
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
-  const q = backwardWeightTask(p, taps);
+  // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
+  const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
+  const q = backwardWeightTask(p, taps, simd);
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

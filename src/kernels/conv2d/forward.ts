@@ -1,8 +1,7 @@
 // The forward convolution: Winograd where it applies and pays, else im2col + GEMM units; the fused epilogue.
 
-import { sgemmRange, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
-import { float32Bits, reluBits } from '../relu.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
 import { colScratch, f32Scratch, gatherTaps, im2colRange, liveScratch, packIm2col, tapTable } from './pack.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
@@ -39,15 +38,16 @@ function forwardUnits(
         const xOff = (n0 * c + g * cg) * hw;
         // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
         if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
+        // The epilogue runs in the GEMM's store (in wasm on the SIMD backend).
+        const gep: GemmEpilogue | null = ep === null ? null : { ...ep, res, ch0: g * og };
         if (pointwise) {
-          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep);
         } else {
           // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
           const tab = tapTable(q);
           const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl, nr);
-          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack, gep);
         }
-        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, j0, j1);
         continue;
       }
       // Small maps: nc images side by side, one GEMM into a scratch C ((r1 − r0) × nc·oHW), then scattered to y.
@@ -60,23 +60,9 @@ function forwardUnits(
       for (let i = 0; i < nc; i++) {
         const yOff = ((n0 + i) * o + g * og) * ohw;
         for (let r = 0; r < m; r++) y.set(out.subarray(r * kk + i * ohw, r * kk + (i + 1) * ohw), yOff + (r0 + r) * ohw);
-        if (ep !== null) epilogue(y, res, ep, g * og, yOff, ohw, r0, r1, 0, ohw);
+        if (ep !== null) epilogueRows(y, { ...ep, res, ch0: g * og }, yOff, ohw, r0, r1, 0, ohw);
       }
     }
-  }
-}
-
-/** y = relu?(y·scale + shift + res) for channels [r0, r1) of a group (first channel ch0), columns [j0, j1). */
-function epilogue(y: Float32Array, res: Float32Array | null, ep: Epilogue, ch0: number, yOff: number, ohw: number, r0: number, r1: number, j0: number, j1: number): void {
-  // ReLU after the rounding, on the stored bits (branch-free): relu(round(v)) and round(relu(v)) are the same bits.
-  const yb = ep.relu ? float32Bits(y) : null;
-  for (let oc = r0; oc < r1; oc++) {
-    const ch = ch0 + oc;
-    const scale = ep.scale ? ep.scale[ch]! : 1, shift = ep.shift ? ep.shift[ch]! : 0;
-    const base = yOff + oc * ohw;
-    if (res !== null) for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift + res[j]!;
-    else for (let j = base + j0; j < base + j1; j++) y[j] = y[j]! * scale + shift;
-    if (yb !== null) reluBits(yb, yb, base + j0, base + j1);
   }
 }
 

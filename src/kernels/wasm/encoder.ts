@@ -116,13 +116,26 @@ export const v128 = {
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0xfd], uleb(0x0b), uleb(4), uleb(offset)),
   /** All-zero vector. */
   zero: (): Expr => cat([0xfd], uleb(0x0c), new Array<number>(16).fill(0)),
+  not: simd(0x4d),
+  and: simd(0x4e),
+  or: simd(0x50),
+};
+
+export const i32x4 = {
+  splat: simd(0x11),
+  shr_s: simd(0xac),
+  sub: simd(0xb1),
 };
 
 /** i8x16.shuffle of two vectors by 16 lane indices (0–15 from a, 16–31 from b). */
 const shuffle = (a: Expr, b: Expr, lanes: number[]): Expr => cat(a, b, [0xfd], uleb(0x0d), lanes);
+/** Shuffle by 32-bit lanes (0–3 from a, 4–7 from b). */
+const shuffle32 = (a: Expr, b: Expr, lanes: number[]): Expr => shuffle(a, b, lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
 
 export const f32x4 = {
   splat: simd(0x13),
+  /** Lanes picked from a (0–3) and b (4–7). */
+  shuffle: shuffle32,
   add: simd(0xe4),
   sub: simd(0xe5),
   mul: simd(0xe6),

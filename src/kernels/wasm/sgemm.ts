@@ -20,7 +20,7 @@
 // 64×3136×256, process CPU time): see TILE_MR below.
 
 import {
-  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, i32x4, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
 
 /** Terms per float32 partial sum. */
@@ -284,9 +284,113 @@ export function weightsFunc(flip: boolean): Func {
 
 const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
 
+/**
+ * `packA(src, ldaB, panels, kl, dst)`: gemm.ts's A-panel packing of `panels` whole 4-row micro-panels of a row-major
+ * float32 block (row r at byte src + r·ldaB): dst + 4·(ir·4·kl + 4p + i) = row 4·ir + i, column p; four columns at a
+ * time by a 4×4 transpose of f32x4 rows (MR = 4).
+ */
+export function packAFunc(): Func {
+  const [src, ldaB, panels, kl, dst] = [0, 1, 2, 3, 4];
+  const L = new Locals(5);
+  const ir = L.add(I32), p = L.add(I32), d = L.add(I32), end4 = L.add(I32);
+  const s = L.addMany(I32, 4), r = L.addMany(V128, 4), t = L.addMany(V128, 4);
+  const get = local.get;
+  const sh = f32x4.shuffle;
+  const four: Expr[] = [
+    ...r.map((x, i) => local.set(x, v128.load(i32.add(get(s[i]!), i32.shl(get(p), i32.const(2)))))),
+    local.set(t[0]!, sh(get(r[0]!), get(r[1]!), [0, 4, 1, 5])),
+    local.set(t[1]!, sh(get(r[0]!), get(r[1]!), [2, 6, 3, 7])),
+    local.set(t[2]!, sh(get(r[2]!), get(r[3]!), [0, 4, 1, 5])),
+    local.set(t[3]!, sh(get(r[2]!), get(r[3]!), [2, 6, 3, 7])),
+    local.set(d, i32.add(get(dst), i32.shl(i32.add(i32.mul(get(ir), get(kl)), get(p)), i32.const(4)))),
+    v128.store(get(d), sh(get(t[0]!), get(t[2]!), [0, 1, 4, 5])),
+    v128.store(get(d), sh(get(t[0]!), get(t[2]!), [2, 3, 6, 7]), 16),
+    v128.store(get(d), sh(get(t[1]!), get(t[3]!), [0, 1, 4, 5]), 32),
+    v128.store(get(d), sh(get(t[1]!), get(t[3]!), [2, 3, 6, 7]), 48),
+  ];
+  const one: Expr[] = [local.set(d, i32.add(get(dst), i32.shl(i32.add(i32.mul(get(ir), get(kl)), get(p)), i32.const(4))))];
+  for (let i = 0; i < 4; i++) one.push(f32.store(get(d), f32.load(i32.add(get(s[i]!), i32.shl(get(p), i32.const(2)))), 4 * i));
+  return {
+    name: 'packA',
+    params: [I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(end4, i32.and(get(kl), i32.const(-4))),
+      forLoop(ir, i32.const(0), get(panels), 1,
+        ...s.map((x, i) => local.set(x, i32.add(get(src), i32.mul(get(ldaB), i32.add(i32.shl(get(ir), i32.const(2)), i32.const(i)))))),
+        forLoop(p, i32.const(0), get(end4), 4, ...four),
+        forLoop(p, get(end4), get(kl), 1, ...one)),
+    ],
+  };
+}
+
+/** Epilogue flags of the `store` functions: scale and shift per row, a residual, ReLU. */
+export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
+/** The flag sets a `store` function exists for (its export is `store${flags}`). */
+export const STORE_VARIANTS = [0, STORE_EP, STORE_EP | STORE_RELU, STORE_EP | STORE_RES, STORE_EP | STORE_RES | STORE_RELU];
+
+/** ReLU on the bits of an f32x4, relu.ts's reluBits per lane: a set sign bit gives +0, except on a NaN. */
+function reluLanes(v: Expr): Expr {
+  const nan = i32x4.shr_s(i32x4.sub(i32x4.splat(i32.const(0x7f800000)), v128.and(v, i32x4.splat(i32.const(0x7fffffff)))), i32.const(31));
+  return v128.and(v, v128.or(v128.not(i32x4.shr_s(v, i32.const(31))), nan));
+}
+
+/**
+ * `store<flags>(at, ncPad, mc, nc, scaleAt, shiftAt, resAt)`: the mc × nc part of a float64 C block (at byte at,
+ * ncPad doubles per row) rounded to float32, in place: row i's values at float32 index at/4 + i·2·ncPad + j. With
+ * STORE_EP, each rounded value v of row i then becomes round(v·scale[i] + shift[i] (+ res[i][j])) in float64
+ * (scale, shift: doubles at scaleAt, shiftAt; res: float32 at resAt + 4·(i·ncPad + j)), then ReLU on the bits
+ * (STORE_RELU): forward.ts's epilogue after gemm.ts's store, the same operations in the same order.
+ */
+export function storeFunc(flags: number): Func {
+  const [at, ncPad, mc, nc, scaleAt, shiftAt, resAt] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const i = L.add(I32), j = L.add(I32), row = L.add(I32), rr = L.add(I32), a = L.add(I32);
+  const sc = L.add(V128), sh = L.add(V128), v = L.add(V128), r = L.add(V128);
+  const get = local.get;
+  const narrow = (lo: Expr, hi: Expr): Expr => f32x4.join_low(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+  const inner: Expr[] = [
+    local.set(a, i32.add(get(row), i32.shl(get(j), i32.const(3)))),
+    local.set(v, narrow(v128.load(get(a)), v128.load(get(a), 16))),
+  ];
+  if (flags & STORE_EP) {
+    let lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(get(v)), get(sc)), get(sh));
+    let hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(f32x4.high(get(v))), get(sc)), get(sh));
+    if (flags & STORE_RES) {
+      inner.push(local.set(r, v128.load(i32.add(get(rr), i32.shl(get(j), i32.const(2))))));
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(get(r)));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(f32x4.high(get(r))));
+    }
+    inner.push(local.set(v, narrow(lo, hi)));
+  }
+  if (flags & STORE_RELU) inner.push(local.set(v, reluLanes(get(v))));
+  inner.push(v128.store(i32.add(get(row), i32.shl(get(j), i32.const(2))), get(v)));
+  return {
+    name: `store${flags}`,
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(i, i32.const(0), get(mc), 1,
+        local.set(row, i32.add(get(at), i32.shl(i32.mul(get(i), get(ncPad)), i32.const(3)))),
+        ...(flags & STORE_EP
+          ? [
+            local.set(sc, f64x2.splat(f64.load(i32.add(get(scaleAt), i32.shl(get(i), i32.const(3)))))),
+            local.set(sh, f64x2.splat(f64.load(i32.add(get(shiftAt), i32.shl(get(i), i32.const(3)))))),
+            local.set(rr, i32.add(get(resAt), i32.shl(i32.mul(get(i), get(ncPad)), i32.const(2)))),
+          ]
+          : []),
+        forLoop(j, i32.const(0), get(nc), 4, ...inner)),
+    ],
+  };
+}
+
 /** The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights` and `weightsFlip`, importing env.mem. */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
-  return encodeModule([blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true)]);
+  return encodeModule([
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(),
+  ]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -300,6 +404,7 @@ import { usesFma, wasm, type WasmMemory } from './features.js';
  */
 export const MR = 4;
 
+type StoreFn = (at: number, ncPad: number, mc: number, nc: number, scaleAt: number, shiftAt: number, resAt: number) => void;
 type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, f32: number, bad: number) => void;
 
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
@@ -309,9 +414,18 @@ export interface SimdGemm {
   wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   weights: WeightsFn;
   weightsFlip: WeightsFn;
+  /** store[flags] for the flag sets in STORE_VARIANTS. */
+  store: StoreFn[];
+  packA: (src: number, ldaB: number, panels: number, kl: number, dst: number) => void;
   f: Float32Array;
   h: Float64Array;
   mr: number;
+}
+
+function storeFns(exports: Record<string, unknown>): StoreFn[] {
+  const out: StoreFn[] = [];
+  for (const flags of STORE_VARIANTS) out[flags] = exports[`store${flags}`] as StoreFn;
+  return out;
 }
 
 let current: SimdGemm | null = null;
@@ -326,7 +440,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
