@@ -12,7 +12,8 @@ import { plotPanels, shades, type Series } from './svg.js';
 const PLAIN = ['#f4a582', '#b2182b'] as const;
 const RESID = ['#92c5de', '#2166ac'] as const;
 
-function colours(r: DegradationResult): Map<string, string> {
+/** Each net's line colour by name: plain nets warm, ResNets cool, deeper nets darker. */
+export function netColours(r: DegradationResult): Map<string, string> {
   const depths = r.setting.depths.slice().sort((a, b) => a - b);
   const plain = shades(PLAIN[0], PLAIN[1], depths.length);
   const resid = shades(RESID[0], RESID[1], depths.length);
@@ -32,7 +33,7 @@ const title = (n: NetResult): string => `${n.residual ? 'ResNet' : 'plain'}-${n.
 
 /** Fig. 6 style: error (%) vs iterations; dashed = training error (running), solid = test error. Shared y range. */
 export function trainingCurvesSvg(r: DegradationResult): string {
-  const col = colours(r);
+  const col = netColours(r);
   const yMax = Math.max(0.01, ...r.nets.flatMap((n) => n.curve.flatMap((p) => [p.trainError, p.testError]).filter(Number.isFinite))) * 100;
   const panel = (residual: boolean) => {
     const series: Series[] = [];
@@ -48,7 +49,7 @@ export function trainingCurvesSvg(r: DegradationResult): string {
 
 /** Gradient norm per weighted layer (1 = first conv … depth = fc), log scale; left at init, right after training. */
 export function gradientNormsSvg(r: DegradationResult): string {
-  const col = colours(r);
+  const col = netColours(r);
   const all = r.nets.flatMap((n) => [...n.gradNorms.init, ...n.gradNorms.trained]).filter((v) => v > 0 && Number.isFinite(v));
   const yMin = all.length ? Math.min(...all) : undefined;
   const yMax = all.length ? Math.max(...all) : undefined;
@@ -71,7 +72,7 @@ export function gradientNormsSvg(r: DegradationResult): string {
 
 /** Fig. 7 style: std of each unit's response F(x) after training; left in depth order, right sorted by magnitude. */
 export function responseStdSvg(r: DegradationResult): string {
-  const col = colours(r);
+  const col = netColours(r);
   const all = r.nets.flatMap((n) => n.responseStd).filter(Number.isFinite);
   const yMax = all.length ? Math.max(...all) : 1;
   const panel = (sorted: boolean) => ({

@@ -6,8 +6,8 @@
 
 import { ValueError } from '../errors.js';
 import type { DegradationResult } from './degradation.js';
-import { settingNote } from './figures.js';
-import { plotPanels, shades, type Series } from './svg.js';
+import { netColours, settingNote } from './figures.js';
+import { plotPanels, type Series } from './svg.js';
 
 /** Mean, sample standard deviation (n − 1; 0 for one value), min and max of some numbers. */
 export interface Spread {
@@ -89,14 +89,12 @@ export function formatSeedSummary(s: SeedSummary): string {
 export function seedCurvesSvg(runs: readonly DegradationResult[]): string {
   const s = seedSummary(runs);
   const first = runs[0]!;
-  const depths = first.setting.depths.slice().sort((a, b) => a - b);
-  const plain = shades('#f4a582', '#b2182b', depths.length);
-  const resid = shades('#92c5de', '#2166ac', depths.length);
+  const col = netColours(first);
   let yMax = 0.01;
   const panel = (residual: boolean) => {
     const series: Series[] = [];
     for (const n0 of first.nets.filter((m) => m.residual === residual)) {
-      const color = (residual ? resid : plain)[depths.indexOf(n0.depth)] ?? (residual ? '#2166ac' : '#b2182b');
+      const color = col.get(n0.name)!;
       const curves = runs.map((r) => r.nets.find((m) => m.name === n0.name)!.curve);
       const x = n0.curve.map((p) => p.iteration);
       for (const which of ['trainError', 'testError'] as const) {

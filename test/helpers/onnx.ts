@@ -11,6 +11,7 @@ import { ProtoReader, ProtoWriter } from '../../src/io/protobuf.js';
 import type { Module } from '../../src/nn/module.js';
 import type { Tensor } from '../../src/tensor.js';
 import { OnnxError } from '../../src/io/onnx.js';
+import { thrownBy } from './thrown.js';
 
 export const ONNX_FIXTURES = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 
@@ -136,11 +137,5 @@ export function rebuildPytorchFixture(key: string, formulaModel: Module): Uint8A
 
 /** The OnnxError fn throws (anything else is rethrown; no error fails). */
 export function onnxErrorOf(fn: () => unknown): OnnxError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OnnxError) return e;
-    throw e;
-  }
-  throw new Error('expected an OnnxError, nothing was thrown');
+  return thrownBy(OnnxError, fn);
 }

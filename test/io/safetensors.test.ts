@@ -13,6 +13,7 @@ import {
   type SafetensorsErrorKind,
 } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor.js';
+import { thrownBy } from '../helpers/thrown.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/safetensors/', import.meta.url));
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(FIX + name));
@@ -51,15 +52,7 @@ function file(header: string | Uint8Array, data: ArrayLike<number> = [], len?: b
 const f32Bytes = (...v: number[]): number[] => Array.from(new Uint8Array(new Float32Array(v).buffer));
 const u32Bytes = (...v: number[]): number[] => Array.from(new Uint8Array(new Uint32Array(v).buffer));
 
-function errorOf(fn: () => unknown): SafetensorsError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SafetensorsError) return e;
-    throw e;
-  }
-  throw new Error('expected a SafetensorsError, nothing was thrown');
-}
+const errorOf = (fn: () => unknown): SafetensorsError => thrownBy(SafetensorsError, fn);
 
 /** Compares a decoded tensor with a fixture bit for bit, reporting the first difference. */
 function expectBits(name: string, got: Float32Array, want: number[]): void {
