@@ -8,8 +8,10 @@
 // Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them (or asks the training
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
+import { trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
 import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
+import { kernelBackend } from './wasm/features.js';
 
 /** N images, C channels, HW = spatial size (H·W) of each plane; eps for the forward passes. */
 export interface BatchNormParams {
@@ -117,6 +119,11 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
   const res = bufs.residual as Float32Array | null;
   const { n, c, hw, eps, relu } = q;
+  if (kernelBackend() === 'simd') {
+    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
+    trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, b);
+    return;
+  }
   const yBits = relu ? float32Bits(y) : null;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
@@ -193,6 +200,11 @@ registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dres = bufs.dresidual as Float32Array | null;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
   const { n, c, hw } = q;
+  if (kernelBackend() === 'simd') {
+    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
+    trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, dres, q.overwriteDx, b);
+    return;
+  }
   const count = n * hw;
   const dyBits = float32Bits(dy), rBits = relu ? float32Bits(relu) : null, dresBits = dres ? float32Bits(dres) : null;
   if (relu && !dres && planeBuf.length < hw) {
