@@ -41,8 +41,8 @@ function referenceBackward(dy: Float32Array, out: Float32Array, xhat: Float64Arr
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < hw; j++) {
         const k = (i * c + ch) * hw + j;
-        db[ch] += g[k]!;
-        dw[ch] += g[k]! * xhat[k]!;
+        db[ch] = db[ch]! + g[k]!;
+        dw[ch] = dw[ch]! + g[k]! * xhat[k]!;
       }
     }
     for (let i = 0; i < n; i++) {
