@@ -9,7 +9,7 @@
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
 import { trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
-import { parallelFor, registerTask } from './parallel.js';
+import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 
@@ -51,16 +51,17 @@ export function batchNormTrainForward(
   parallelFor<BnTask>({
     kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual },
     writes: ['y', 'mean', 'invstd', 'varUnbiased'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased'],
-    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw),
+    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw, y, x, residual),
   });
 }
 
 /**
- * A task's cost for parallelFor: the SIMD kernels run on the calling thread (cost 0). They are memory bound (about
- * 2.5 ns per element forward, 3 backward, most of it the copies into wasm memory), and on 2 threads they took twice
- * the CPU time and no less wall time (ResNet-20 128×1×28×28, 2-core machine) than on one.
+ * A task's cost for parallelFor. The SIMD kernels (about 2.5 ns per element forward, 3 backward on one thread, most
+ * of it the copies into wasm memory) run inline (cost 0) unless their big buffers are shared: staging x, the
+ * residual and y for the pool (~0.5 ns per element each, on the calling thread) costs about what the kernel does.
  */
-const cost = (flops: number): number => (kernelBackend() === 'simd' ? 0 : flops);
+const cost = (flops: number, ...big: (Float32Array | null)[]): number =>
+  kernelBackend() === 'simd' && !allShared(...big) ? 0 : flops;
 
 /** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
 interface BnTask extends BatchNormBackwardParams {
@@ -177,7 +178,7 @@ export function batchNormBackward(
   parallelFor<BnBackwardTask>({
     kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
     writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: overwriteDx ? ['dresidual', 'dx'] : ['dresidual'],
-    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw),
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw, dx, dy, x, reluOut, dresidual),
   });
 }
 
