@@ -21,24 +21,39 @@ const regionBytes = (b: BnBlock): number => (b.n * (b.ch1 - b.ch0) * b.hw * 4 + 
 /** Below this many values a block row is copied by a loop (a subarray costs more than the copy). */
 const SET_MIN = 64;
 
-/** dst[at + i·len + j] = src[(i·c + ch0)·hw + j] for i < n, j < len = (ch1 − ch0)·hw. */
-function copyIn(dst: Float32Array, at: number, src: Float32Array, b: BnBlock): void {
+/**
+ * Between a tensor t (N, C, HW) and the block at `at` in wasm memory m (n rows of len = (ch1 − ch0)·hw values):
+ * `into` copies t's channels [ch0, ch1) of every image into the block, else the block back into t.
+ */
+function copyBlock(m: Float32Array, at: number, t: Float32Array, b: BnBlock, into: boolean): void {
   const len = (b.ch1 - b.ch0) * b.hw;
   for (let i = 0; i < b.n; i++) {
-    const s = (i * b.c + b.ch0) * b.hw, d = at + i * len;
+    const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
+    const [dst, d, src, s] = into ? [m, mo, t, to] : [t, to, m, mo];
     if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
     else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
   }
 }
 
-/** The inverse of copyIn. */
-function copyOut(dst: Float32Array, src: Float32Array, at: number, b: BnBlock): void {
-  const len = (b.ch1 - b.ch0) * b.hw;
-  for (let i = 0; i < b.n; i++) {
-    const d = (i * b.c + b.ch0) * b.hw, s = at + i * len;
-    if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
-    else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
-  }
+const copyIn = (m: Float32Array, at: number, t: Float32Array, b: BnBlock): void => copyBlock(m, at, t, b, true);
+const copyOut = (t: Float32Array, m: Float32Array, at: number, b: BnBlock): void => copyBlock(m, at, t, b, false);
+
+/**
+ * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
+ * = 1/√(biased var + eps) and the unbiased variance, and returns the normalization as y = x·α + β' with α =
+ * invstd·γ and β' = β − mean·α (float64, from the unrounded statistics). Both backends' training forward.
+ */
+export function channelAffine(
+  ch: number, sum: number, ss: number, count: number, eps: number, weight: Float32Array | null, bias: Float32Array | null,
+  mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array,
+): [number, number] {
+  const mu = sum / count;
+  const istd = 1 / Math.sqrt(ss / count + eps);
+  mean[ch] = mu;
+  invstd[ch] = istd;
+  varUnbiased[ch] = ss / (count - 1);
+  const alpha = istd * (weight ? weight[ch]! : 1);
+  return [alpha, (bias ? bias[ch]! : 0) - mu * alpha];
 }
 
 /** batchnorm.ts's training forward over the channels of block b (see batchNormTrainForward). */
@@ -56,15 +71,9 @@ export function trainForwardBlock(
   for (let ch = b.ch0; ch < b.ch1; ch++) {
     const off = (ch - b.ch0) * hw * 4;
     m.sum(X + off, n, hw, stride, OUT);
-    const mu = laneTotal(m.h, OUT >> 3) / count;
-    m.sqdev(X + off, n, hw, stride, mu, OUT);
-    const ss = laneTotal(m.h, OUT >> 3);
-    const istd = 1 / Math.sqrt(ss / count + eps);
-    mean[ch] = mu;
-    invstd[ch] = istd;
-    varUnbiased[ch] = ss / (count - 1);
-    const alpha = istd * (weight ? weight[ch]! : 1);
-    const beta = (bias ? bias[ch]! : 0) - mu * alpha;
+    const sum = laneTotal(m.h, OUT >> 3);
+    m.sqdev(X + off, n, hw, stride, sum / count, OUT);
+    const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased);
     affine(X + off, X + off, R + off, n, hw, stride, alpha, beta);
   }
   copyOut(y, m.f, X >> 2, b);

@@ -8,7 +8,7 @@
 // Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them (or asks the training
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
-import { trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
+import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
 import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
@@ -135,15 +135,9 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const yBits = relu ? float32Bits(y) : null;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
-    const mu = channelSum(x, n, c, hw, ch) / count;
-    const ss = channelSqDev(x, n, c, hw, ch, mu);
-    const istd = 1 / Math.sqrt(ss / count + eps);
-    mean[ch] = mu;
-    invstd[ch] = istd;
-    varUnbiased[ch] = ss / (count - 1);
-    // y = x·α + β' with α = invstd·γ and β' = β − mean·α, in float64 from the unrounded statistics.
-    const alpha = istd * (weight ? weight[ch]! : 1);
-    const beta = (bias ? bias[ch]! : 0) - mu * alpha;
+    const sum = channelSum(x, n, c, hw, ch);
+    const ss = channelSqDev(x, n, c, hw, ch, sum / count);
+    const [alpha, beta] = channelAffine(ch, sum, ss, count, eps, weight, bias, mean, invstd, varUnbiased);
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
       if (res !== null) for (let j = off; j < off + hw; j++) y[j] = x[j]! * alpha + beta + res[j]!;
