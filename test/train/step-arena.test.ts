@@ -101,6 +101,23 @@ describe('withTrainingStep', () => {
     expect(gl.made, JSON.stringify(gl)).toBeGreaterThan(10 * 16384 * 4);
   }, 120_000);
 
+  it('the pool holds one step\'s buffers: those of a batch size no longer used are dropped', () => {
+    manualSeed(4);
+    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
+      opt.zeroGrad(false);
+      nn.functional.crossEntropy(model.forward(randn([n, 3, 32, 32])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+      opt.step();
+    });
+    step(16);
+    const one = arenaBytes();
+    expect(one).toBeGreaterThan(0);
+    for (let n = 15; n >= 8; n--) step(n);
+    step(16);
+    expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 again').toBe(one);
+  });
+
   it('keeps what outlives the step: a returned tensor, and a returned graph that is backpropagated later', () => {
     const s = setup();
     s.scoped();
