@@ -2,9 +2,9 @@
  * Bitwise determinism across thread counts for the training step's other kernels: batch norm (train forward and
  * backward, plain and fused with ReLU), ReLU and its backward, add, max-pool backward and the SGD update; then whole
  * training steps of a small CIFAR ResNet, plain and in withTrainingStep (every parameter after three SGD steps, and
- * the running statistics). The
- * inline threshold is 0 so that even small problems are split; the 1-thread results are the reference. (That the
- * kernels are right at all is tested against PyTorch fixtures in test/ops and test/kernels.)
+ * the running statistics). The inline threshold is 0 so that even small problems are split; the 1-thread results
+ * are the reference. (That the kernels are right at all is tested against PyTorch fixtures in test/ops and
+ * test/kernels.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
