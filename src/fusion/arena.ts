@@ -1,4 +1,4 @@
-// Buffer reuse for inference: an arena around an eval forward.
+// Buffer reuse: an arena around an eval forward, and around a training step.
 //
 // A model's eval forward makes tens of MB of activations that die within the call (43 MB for a ResNet-50 at batch
 // 1). Left to the garbage collector they are freed only every forward or two, which is what the process's peak RSS
@@ -13,6 +13,13 @@
 // shared buffers circulate). Shared buffers are only made here, on return, never for a buffer that escapes the
 // scope, so the collector's slowness with unreachable shared memory cannot pile them up. Bounded by
 // config.arenaBytes in all; buffers shorter than config.arenaMinLength are left to the allocator.
+//
+// A training step (openStep/closeStep, behind withTrainingStep in scope.ts) goes further: every buffer of at least
+// arenaMinLength elements that `alloc` makes inside it (activations, saved tensors) and every gradient buffer comes
+// from the pool, or is made in shared memory, and is recorded. At the step's end all of them go back except those
+// the caller proves alive (reachable from the step's result, the model, the optimizer), so the next step with the
+// same shapes makes no new buffers and the workers use all of them in place. The shared buffers never become
+// garbage: they circulate, and only buffers of a size the last step did not use are dropped.
 
 import { config } from '../config.js';
 import { alloc, setStepAllocator } from '../shape.js';
@@ -29,6 +36,9 @@ let handedOut: Float32Array[] | null = null;
  * has not taken since; null outside a step.
  */
 let stepStale: Set<Float32Array> | null = null;
+/** Pooled buffers a training step gave back (the rest came from eval scopes and plain backwards), and their bytes. */
+const stepOwned = new WeakSet<Float32Array>();
+let stepOwnedBytes = 0;
 
 /**
  * Runs fn (an eval forward, under noGrad) in a buffer arena: tensors that inference kernels make inside it are
@@ -57,10 +67,12 @@ function collectData(v: unknown, into: Set<Float32Array>): void {
   else if (v !== null && typeof v === 'object') for (const e of Object.values(v)) collectData(e, into);
 }
 
-// Outside a training step the pool is bounded by config.arenaBytes; inside one it takes back whatever the step
-// hands back (the step held all of it at once anyway), and closeStep then drops what the step did not use.
+// The pool has two parts. A training step's part takes back whatever the step hands back (the step held all of it
+// at once anyway), and closeStep drops what the step did not use: it holds one step's buffers. The rest (eval
+// scopes, backwards outside a step) is bounded by config.arenaBytes.
 function giveBack(d: Float32Array): void {
-  if (d.length < config.arenaMinLength || (stepStale === null && poolBytes + d.byteLength > config.arenaBytes)) return;
+  const inStep = stepStale !== null;
+  if (d.length < config.arenaMinLength || (!inStep && poolBytes - stepOwnedBytes + d.byteLength > config.arenaBytes)) return;
   let list = pool.get(d.length);
   if (list === undefined) pool.set(d.length, (list = []));
   if (list.includes(d)) return;
@@ -69,6 +81,10 @@ function giveBack(d: Float32Array): void {
   }
   list.push(d);
   poolBytes += d.byteLength;
+  if (inStep) {
+    stepOwned.add(d);
+    stepOwnedBytes += d.byteLength;
+  }
 }
 
 /**
@@ -88,7 +104,7 @@ export function releaseEarly(d: Float32Array): void {
 /** Drops the pooled buffers (the memory an arena keeps between inference calls). */
 export function emptyArena(): void {
   pool.clear();
-  poolBytes = 0;
+  poolBytes = stepOwnedBytes = 0;
 }
 
 /** Bytes the arena's pool holds now. */
@@ -126,6 +142,7 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
     return alloc(op, n, stepStale !== null && n >= config.arenaMinLength);
   }
   poolBytes -= d.byteLength;
+  if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
   stepStale?.delete(d);
   return zero ? d.fill(0) : d;
 }
@@ -147,7 +164,7 @@ export function openStep(): boolean {
   if (handedOut !== null) return false;
   handedOut = [];
   stepStale = new Set();
-  for (const list of pool.values()) for (const d of list) stepStale.add(d);
+  for (const list of pool.values()) for (const d of list) if (stepOwned.has(d)) stepStale.add(d);
   setStepAllocator(stepAlloc);
   return true;
 }
@@ -175,6 +192,8 @@ export function closeStep(keep: Set<ArrayBufferLike> | null): void {
       const list = pool.get(d.length)!;
       list.splice(list.indexOf(d), 1);
       poolBytes -= d.byteLength;
+      stepOwned.delete(d);
+      stepOwnedBytes -= d.byteLength;
     }
   } finally {
     stepStale = null;
