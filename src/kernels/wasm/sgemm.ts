@@ -325,6 +325,34 @@ export function packAFunc(): Func {
   };
 }
 
+/**
+ * `packB(src, ldbB, panels, kl, dst)`: gemm.ts's B-panel packing of `panels` whole 8-column micro-panels of a
+ * row-major float32 block (row p at byte src + p·ldbB): dst + 4·(jr·8·kl + 8p + j) = row p, column 8·jr + j; two
+ * f32x4 per row.
+ */
+export function packBFunc(): Func {
+  const [src, ldbB, panels, kl, dst] = [0, 1, 2, 3, 4];
+  const L = new Locals(5);
+  const jr = L.add(I32), p = L.add(I32), s = L.add(I32), d = L.add(I32);
+  const get = local.get;
+  return {
+    name: 'packB',
+    params: [I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(d, get(dst)),
+      forLoop(jr, i32.const(0), get(panels), 1,
+        local.set(s, i32.add(get(src), i32.shl(get(jr), i32.const(5)))),
+        forLoop(p, i32.const(0), get(kl), 1,
+          v128.store(get(d), v128.load(get(s))),
+          v128.store(get(d), v128.load(get(s), 16), 16),
+          local.set(s, i32.add(get(s), get(ldbB))),
+          local.set(d, i32.add(get(d), i32.const(32))))),
+    ],
+  };
+}
+
 /** Epilogue flags of the `store` functions: scale and shift per row, a residual, ReLU. */
 export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
 /** The flag sets a `store` function exists for (its export is `store${flags}`). */
@@ -386,10 +414,13 @@ export function storeFunc(flags: number): Func {
   };
 }
 
-/** The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights` and `weightsFlip`, importing env.mem. */
+/**
+ * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights`, `weightsFlip`, the stores, `packA` and
+ * `packB`, importing env.mem.
+ */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
-    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(),
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
   ]);
 }
 
@@ -417,6 +448,7 @@ export interface SimdGemm {
   /** store[flags] for the flag sets in STORE_VARIANTS. */
   store: StoreFn[];
   packA: (src: number, ldaB: number, panels: number, kl: number, dst: number) => void;
+  packB: (src: number, ldbB: number, panels: number, kl: number, dst: number) => void;
   f: Float32Array;
   h: Float64Array;
   mr: number;
@@ -440,7 +472,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
