@@ -3,9 +3,12 @@
 // layer table's pass, and conv2dForwardFused, what an eval forward runs) against tfjs-backend-wasm's conv2d (one
 // thread). Check first (max|Δ| ≤ 1e-4·max|ref| against our naive kernel), then time: min and median of --reps runs.
 // ImageNet shapes at batch 1 and CIFAR ResNet-20 shapes at batch 32 (shapes.mjs).
+// With --model NAME: that torchvision model's eval forward at 1×3×224×224 (noGrad) instead, ours only. --dist DIR
+// times another build (e.g. a copy of an older commit's dist/), for A/B runs taken alternately.
 //
-//   node bench/cpu-layers.mjs [--threads N] [--filter STR] [--reps R] [--no-tfjs-wasm]
+//   node bench/cpu-layers.mjs [--threads N] [--filter STR] [--reps R] [--no-tfjs-wasm] [--model resnet50] [--dist DIR]
 
+import { resolve } from 'node:path';
 import { convMacs, convParams, LAYERS } from './shapes.mjs';
 import { compare, DIST, permute4, randomArray, table } from './lib.mjs';
 
@@ -17,12 +20,14 @@ const flag = (name, dflt) => {
 const threads = Number(flag('--threads', '1'));
 const reps = Number(flag('--reps', '21'));
 const filters = String(flag('--filter', '')).toLowerCase().replaceAll('->', '→').split(',').filter((f) => f !== '');
-const withWasm = !args.includes('--no-tfjs-wasm');
+const model = flag('--model', null);
+const dist = resolve(flag('--dist', DIST));
+const withWasm = !args.includes('--no-tfjs-wasm') && model === null;
 process.env.RESNET_TS_THREADS = String(threads);
 
-const lib = await import(`${DIST}/index.js`);
+const lib = await import(`${dist}/index.js`);
 lib.setNumThreads(threads);
-const kern = await import(`${DIST}/kernels/conv2d.js`);
+const kern = await import(`${dist}/kernels/conv2d.js`);
 let tf = null;
 if (withWasm) {
   const { loadTfjs, loadTfjsWasm } = await import('./tfjs.mjs');
@@ -44,6 +49,20 @@ function cpuMs(fn) {
   }
   t.sort((a, b) => a - b);
   return { min: t[0], med: t[t.length >> 1] };
+}
+
+if (model !== null) {
+  const m = lib.models[model]();
+  m.eval();
+  const x = new lib.Tensor(randomArray(3 * 224 * 224, 3), [1, 3, 224, 224]);
+  let wall = 0;
+  const t = cpuMs(() => {
+    const t0 = performance.now();
+    lib.noGrad(() => m.forward(x));
+    wall = performance.now() - t0;
+  });
+  console.log(`${model} eval 1×3×224×224, threads ${threads}: process CPU ms min ${t.min.toFixed(1)} / median ${t.med.toFixed(1)} of ${reps} (last wall ${wall.toFixed(1)} ms) · load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  process.exit(0);
 }
 
 const rows = [];
