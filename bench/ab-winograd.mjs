@@ -7,6 +7,7 @@
 // Prints each build's median process CPU ms per call (all threads) after 2 warm-up rounds; for the nets also the
 // median wall ms and the largest output difference between the builds.
 import { resolve } from 'node:path';
+import { median, randomArray } from './lib.mjs';
 
 const [, , oldDist, newDist, what = 'layers', threads = '1', repsArg = '9', filter = ''] = process.argv;
 if (!oldDist || !newDist) {
@@ -19,7 +20,6 @@ const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 const libs = [await import(resolve(oldDist, 'index.js')), await import(resolve(newDist, 'index.js'))];
 for (const lib of libs) lib.setNumThreads(Number(threads));
 
@@ -70,15 +70,7 @@ const LAYERS = [
   ['fmnist 64@7 b128', P(128, 64, 7, 64)], ['c20 16@32 b32', P(32, 16, 32, 16)], ['c20 64@8 b32', P(32, 64, 8, 64)],
   ['c18 128@4 b8', P(8, 128, 4, 128)],
 ].filter(([name]) => name.includes(filter));
-const rand = (n, seed) => {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-};
+const rand = (n, seed) => randomArray(n, seed, -0.5, 0.5);
 console.log(`Winograd layers, ${threads} thread(s), CPU ms per call (median of ${reps})`);
 console.log('| layer | pass | old | new | new/old |');
 console.log('|---|---|---:|---:|---:|');
