@@ -423,7 +423,7 @@ export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
 export const STORE_VARIANTS = [0, STORE_EP, STORE_EP | STORE_RELU, STORE_EP | STORE_RES, STORE_EP | STORE_RES | STORE_RELU];
 
 /** ReLU on the bits of an f32x4, relu.ts's reluBits per lane: a set sign bit gives +0, except on a NaN. */
-function reluLanes(v: Expr): Expr {
+export function reluLanes(v: Expr): Expr {
   const nan = i32x4.shr_s(i32x4.sub(i32x4.splat(i32.const(0x7f800000)), v128.and(v, i32x4.splat(i32.const(0x7fffffff)))), i32.const(31));
   return v128.and(v, v128.or(v128.not(i32x4.shr_s(v, i32.const(31))), nan));
 }
@@ -548,4 +548,9 @@ export function simdGemm(bytes: number): SimdGemm {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
   }
   return current;
+}
+
+/** This thread's SIMD GEMM memory (null before the first simdGemm call): other modules instantiate over it. */
+export function simdGemmMemory(): WasmMemory | null {
+  return memory;
 }
