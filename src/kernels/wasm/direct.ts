@@ -1,0 +1,170 @@
+// Direct convolution in WebAssembly SIMD, emitted from this file when the library loads (see encoder.ts): no im2col,
+// no GEMM packing. For convolutions with few channels (CIFAR's and Fashion-MNIST's 16/32/64) im2col writes kH·kW
+// times the output and the packing outweighs the GEMM; here every multiply-add reads the input in place.
+//
+// Memory layout (byte offsets passed in; one wasm memory per thread):
+//   input:   one image, padded once by the caller, as s phase planes per channel (s = stride): plane ph of channel
+//            ci holds, at row r and column q, xpad[ci][r][q·s + ph] (xpad: the input with its zero border). Output
+//            column ox of tap kx then reads plane kx mod s at column ox + ⌊kx/s⌋: four output columns are one
+//            unaligned v128 load, for any stride. Rows are ldx bytes apart, planes `phase` bytes, channels chx bytes.
+//   weights: one tile of R output channels: float32 [ci][ky][kx][r] (zeros for channels past the last).
+//   output:  float32 [r][oy − oy0][ow] (outCh bytes per channel), the caller's rows of the R channels.
+//
+// `conv(xp, ldx, phase, chx, cin, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias)` computes output rows [oy0, oy1)
+// of the R channels, `tiles` column tiles of 4V columns each (V f32x4 vectors; the last tile may pass ow: its extra
+// columns read the padded input and are not stored). Per output element:
+//   y = round_f32( bias + Σ_blocks float64( Σ_{(ci, ky, kx) in block} x·w in float32 ) )
+// over (ci, ky, kx) in row-major order, cut into blocks of ⌊KB/(kH·kW)⌋ whole channels from ci = 0 (63 terms for
+// 3×3): float32 products and a float32 running sum per lane, then the lanes widened (exact) and added to a float64
+// running sum (the R × 4V doubles at `acc`, started from the R float64 biases at `bias`). The order is a function of
+// the shape alone: any split of the output over rows, channels or threads gives the same bits.
+// With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
+//
+// Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
+// (v128.load32_splat). See DIRECT_R / DIRECT_V for the measured choice.
+
+import {
+  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+} from './encoder.js';
+import { usesFma, wasm, type WasmMemory } from './features.js';
+
+/** Terms per float32 partial sum at most (whole channels of kH·kW taps). */
+export const DIRECT_KB = 64;
+/** Output channels per register tile. */
+export const DIRECT_R = 4;
+/** f32x4 vectors of output columns per register tile (4·V columns). */
+export const DIRECT_V = 2;
+
+const { i32: I32, v128: V128 } = ValType;
+
+/** `conv` for a kh × kw kernel at stride s (the file comment), tiles of r channels × v vectors. */
+export function directFunc(kh: number, kw: number, s: number, r: number, v: number, fma: boolean): Func {
+  const [xp, ldx, phase, chx, cin, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const L = new Locals(14);
+  const oy = L.add(I32), jt = L.add(I32), ci = L.add(I32), cend = L.add(I32), cb = L.add(I32), wq = L.add(I32);
+  const colBase = L.add(I32), addr = L.add(I32), outRow = L.add(I32), nv = L.add(I32), j = L.add(I32);
+  const kyph = L.addMany(I32, kh * s); // ky·ldx + ph·phase
+  const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128);
+  const get = local.get;
+  const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
+  const taps = kh * kw, cols = 4 * v;
+  const cbPerBlock = Math.max(1, Math.floor(DIRECT_KB / taps));
+
+  // One input channel: every tap, V input vectors, R weight splats.
+  const channel: Expr[] = [];
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const ph = kx % s, colOff = 4 * Math.floor(kx / s), tap = ky * kw + kx;
+      channel.push(local.set(addr, i32.add(get(cb), get(kyph[ky * s + ph]!))));
+      for (let e = 0; e < v; e++) channel.push(local.set(inp[e]!, v128.load(get(addr), colOff + 16 * e)));
+      for (let i = 0; i < r; i++) {
+        channel.push(local.set(sw, v128.load32_splat(get(wq), 4 * (tap * r + i))));
+        for (let e = 0; e < v; e++) channel.push(local.set(accs[i * v + e]!, madd(get(sw), get(inp[e]!), get(accs[i * v + e]!))));
+      }
+    }
+  }
+  channel.push(
+    local.set(wq, i32.add(get(wq), i32.const(4 * taps * r))),
+    local.set(cb, i32.add(get(cb), get(chx))),
+    local.set(ci, i32.add(get(ci), i32.const(1))),
+  );
+  // After a block: acc[i][4e .. 4e + 4] (float64) += the lanes of accs[i][e], widened.
+  const flush: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    for (let e = 0; e < v; e++) {
+      const a = accs[i * v + e]!, off = 8 * (i * cols + 4 * e);
+      flush.push(v128.store(get(acc), f64x2.add(v128.load(get(acc), off), f64x2.promote_low_f32x4(get(a))), off));
+      flush.push(v128.store(get(acc), f64x2.add(v128.load(get(acc), off + 16), f64x2.promote_low_f32x4(f32x4.high(get(a)))), off + 16));
+    }
+  }
+  const init: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    for (let q = 0; q < cols / 2; q++) init.push(v128.store(get(acc), f64x2.splat(f64.load(get(bias), 8 * i)), 8 * (i * cols + 2 * q)));
+  }
+  // Rounded to float32: whole tiles as vectors, the last partial tile value by value.
+  const storeFull: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    storeFull.push(local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i)))));
+    for (let e = 0; e < v; e++) {
+      const off = 8 * (i * cols + 4 * e);
+      storeFull.push(v128.store(get(addr), f32x4.join_low(
+        f32x4.demote_f64x2_zero(v128.load(get(acc), off)), f32x4.demote_f64x2_zero(v128.load(get(acc), off + 16))), 16 * e));
+    }
+  }
+  const storePart: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    storePart.push(forLoop(j, i32.const(0), get(nv), 1,
+      f32.store(i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2))),
+        f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))));
+  }
+  const setKyph: Expr[] = [];
+  for (let ky = 0; ky < kh; ky++) {
+    for (let ph = 0; ph < s; ph++) {
+      setKyph.push(local.set(kyph[ky * s + ph]!, i32.add(i32.mul(get(ldx), i32.const(ky)), i32.mul(get(phase), i32.const(ph)))));
+    }
+  }
+  return {
+    name: `conv${kh}x${kw}s${s}`,
+    params: new Array<ValType>(14).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      ...setKyph,
+      forLoop(oy, get(oy0), get(oy1), 1,
+        forLoop(jt, i32.const(0), get(tiles), 1,
+          // Input rows oy·s + ky, columns from jt·4V; output row oy − oy0, the same columns.
+          local.set(colBase, i32.add(get(xp), i32.add(i32.mul(get(oy), i32.mul(get(ldx), i32.const(s))), i32.mul(get(jt), i32.const(16 * v))))),
+          ...init,
+          local.set(ci, i32.const(0)),
+          local.set(wq, get(wp)),
+          local.set(cb, get(colBase)),
+          block(loop(
+            br_if(1, i32.ge_s(get(ci), get(cin))),
+            local.set(cend, i32.add(get(ci), i32.const(cbPerBlock))),
+            if_(i32.gt_s(get(cend), get(cin)), [local.set(cend, get(cin))]),
+            ...accs.map((a) => local.set(a, v128.zero())),
+            loop(...channel, br_if(0, i32.lt_s(get(ci), get(cend)))),
+            ...flush,
+            br(0),
+          )),
+          local.set(outRow, i32.add(get(out), i32.shl(i32.add(i32.mul(i32.sub(get(oy), get(oy0)), get(ow)), i32.mul(get(jt), i32.const(cols))), i32.const(2)))),
+          local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
+          if_(i32.ge_s(get(nv), i32.const(cols)), storeFull, storePart))),
+    ],
+  };
+}
+
+// ---- the per-thread instance ------------------------------------------------------------------------------------
+
+export type DirectFn = (
+  xp: number, ldx: number, phase: number, chx: number, cin: number, wp: number, oy0: number, oy1: number, tiles: number,
+  ow: number, out: number, outCh: number, acc: number, bias: number,
+) => void;
+
+/** This thread's direct-convolution kernel for one (kH, kW, stride) over its own memory, with a float32/float64 view. */
+export interface SimdDirect {
+  conv: DirectFn;
+  f: Float32Array;
+  h: Float64Array;
+}
+
+let memory: WasmMemory | null = null;
+const fns = new Map<string, DirectFn>();
+let views: { f: Float32Array; h: Float64Array } | null = null;
+
+/** The kernel for kh × kw at stride s with a memory of at least `bytes` bytes (grown when needed; views renewed). */
+export function simdDirect(kh: number, kw: number, s: number, bytes: number): SimdDirect {
+  const fma = usesFma();
+  const key = `${kh},${kw},${s},${fma}`;
+  if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+  let fn = fns.get(key);
+  if (fn === undefined) {
+    const bytesOfModule = encodeModule([directFunc(kh, kw, s, DIRECT_R, DIRECT_V, fma)]);
+    const e = new wasm!.Instance(new wasm!.Module(bytesOfModule), { env: { mem: memory } }).exports;
+    fn = e[`conv${kh}x${kw}s${s}`] as DirectFn;
+    fns.set(key, fn);
+  }
+  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+  if (views === null || views.f.buffer !== memory.buffer) views = { f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer) };
+  return { conv: fn, f: views.f, h: views.h };
+}
