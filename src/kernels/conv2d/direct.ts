@@ -11,7 +11,7 @@
 import { config } from '../../config.js';
 import { epilogueRows } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
-import { DIRECT_R, DIRECT_V, simdDirect } from '../wasm/direct.js';
+import { DIRECT_KB, DIRECT_R, DIRECT_V, simdDirect } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
@@ -92,13 +92,19 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach).
   const hp = (rows - 1) * s + kh, wq = tiles * cols + Math.floor((kw - 1) / s);
   const plane = hp * wq;
-  // Memory (float32 indices): weights, biases and the float64 sums (even indices), padded input, output.
-  const biasAt = wp.length + (wp.length & 1), accAt = biasAt + 2 * tilesO * DIRECT_R;
+  // Memory (4-byte indices): weights, the taps' byte offsets, biases and the float64 sums (even indices), padded
+  // input, output.
+  const taps = kh * kw, tabAt = wp.length, tabEnd = tabAt + taps;
+  const biasAt = tabEnd + (tabEnd & 1), accAt = biasAt + 2 * tilesO * DIRECT_R;
   const xAt = accAt + 2 * DIRECT_R * cols, outAt = xAt + ci * s * plane;
   const outCh = rows * wo;
-  const k = simdDirect(kh, kw, s, 4 * (outAt + tilesO * DIRECT_R * outCh));
+  const k = simdDirect(4 * (outAt + tilesO * DIRECT_R * outCh));
   const { f, h } = k;
   f.set(wp, 0);
+  // Tap (ky, kx) of output column ox reads plane kx mod s, row ky, column ox + ⌊kx/s⌋.
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) k.i[tabAt + ky * kw + kx] = 4 * (ky * wq + (kx % s) * plane + Math.floor(kx / s));
+  }
   h.set(bias, biasAt / 2);
   // Plane ph of channel c, row r, column qc: x[c][oy0·s + r − pH][qc·s + ph − pW], 0 outside.
   for (let c = 0; c < ci; c++) {
@@ -121,10 +127,10 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
       }
     }
   }
-  // The kernel reads input row oy·s + ky at xp + (oy·s + ky)·ldx: this unit's planes start at row oy0·s.
-  const wBytes = 4 * ci * kh * kw * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq);
+  // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
+  const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
   for (let t = 0; t < tilesO; t++) {
-    k.conv(xp, 4 * wq, 4 * plane, 4 * s * plane, ci, t * wBytes, oy0, oy1, tiles, wo,
+    k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
       4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R));
   }
   const hw = ho * wo, yOff = img * co * hw;

@@ -37,37 +37,34 @@ export const DIRECT_V = 2;
 
 const { i32: I32, v128: V128 } = ValType;
 
-/** `conv` for a kh × kw kernel at stride s (the file comment), tiles of r channels × v vectors. */
-export function directFunc(kh: number, kw: number, s: number, r: number, v: number, fma: boolean): Func {
-  const [xp, ldx, phase, chx, cin, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-  const L = new Locals(14);
+/** `conv` with tiles of r channels × v vectors (the file comment). */
+export function directFunc(r: number, v: number, fma: boolean): Func {
+  const [xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const L = new Locals(16);
   const oy = L.add(I32), jt = L.add(I32), ci = L.add(I32), cend = L.add(I32), cb = L.add(I32), wq = L.add(I32);
-  const colBase = L.add(I32), addr = L.add(I32), outRow = L.add(I32), nv = L.add(I32), j = L.add(I32);
-  const kyph = L.addMany(I32, kh * s); // ky·ldx + ph·phase
+  const addr = L.add(I32), outRow = L.add(I32), nv = L.add(I32), j = L.add(I32), t = L.add(I32), tabEnd = L.add(I32);
   const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128);
   const get = local.get;
   const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
-  const taps = kh * kw, cols = 4 * v;
-  const cbPerBlock = Math.max(1, Math.floor(DIRECT_KB / taps));
+  const cols = 4 * v;
 
-  // One input channel: every tap, V input vectors, R weight splats.
-  const channel: Expr[] = [];
-  for (let ky = 0; ky < kh; ky++) {
-    for (let kx = 0; kx < kw; kx++) {
-      const ph = kx % s, colOff = 4 * Math.floor(kx / s), tap = ky * kw + kx;
-      channel.push(local.set(addr, i32.add(get(cb), get(kyph[ky * s + ph]!))));
-      for (let e = 0; e < v; e++) channel.push(local.set(inp[e]!, v128.load(get(addr), colOff + 16 * e)));
-      for (let i = 0; i < r; i++) {
-        channel.push(local.set(sw, v128.load32_splat(get(wq), 4 * (tap * r + i))));
-        for (let e = 0; e < v; e++) channel.push(local.set(accs[i * v + e]!, madd(get(sw), get(inp[e]!), get(accs[i * v + e]!))));
-      }
-    }
+  // One tap of one input channel per iteration: its byte offset from the table, V input vectors, R weight splats.
+  // TurboFan schedules a loop body as a whole: with all 9 taps of a channel unrolled it hoisted every load and
+  // spilled (21 GFLOP/s against 50 for sgemm's 4×8 tile on the same core, one kernel row per iteration: 28).
+  const tap: Expr[] = [local.set(addr, i32.add(get(cb), i32.load(get(t))))];
+  for (let e = 0; e < v; e++) tap.push(local.set(inp[e]!, v128.load(get(addr), 16 * e)));
+  for (let i = 0; i < r; i++) {
+    tap.push(local.set(sw, v128.load32_splat(get(wq), 4 * i)));
+    for (let e = 0; e < v; e++) tap.push(local.set(accs[i * v + e]!, madd(get(sw), get(inp[e]!), get(accs[i * v + e]!))));
   }
-  channel.push(
-    local.set(wq, i32.add(get(wq), i32.const(4 * taps * r))),
+  tap.push(local.set(wq, i32.add(get(wq), i32.const(4 * r))), local.set(t, i32.add(get(t), i32.const(4))));
+  const channel: Expr[] = [
+    local.set(t, get(tab)),
+    loop(...tap, br_if(0, i32.lt_s(get(t), get(tabEnd)))),
     local.set(cb, i32.add(get(cb), get(chx))),
     local.set(ci, i32.add(get(ci), i32.const(1))),
-  );
+  ];
   // After a block: acc[i][4e .. 4e + 4] (float64) += the lanes of accs[i][e], widened.
   const flush: Expr[] = [];
   for (let i = 0; i < r; i++) {
@@ -97,30 +94,23 @@ export function directFunc(kh: number, kw: number, s: number, r: number, v: numb
       f32.store(i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2))),
         f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))));
   }
-  const setKyph: Expr[] = [];
-  for (let ky = 0; ky < kh; ky++) {
-    for (let ph = 0; ph < s; ph++) {
-      setKyph.push(local.set(kyph[ky * s + ph]!, i32.add(i32.mul(get(ldx), i32.const(ky)), i32.mul(get(phase), i32.const(ph)))));
-    }
-  }
   return {
-    name: `conv${kh}x${kw}s${s}`,
-    params: new Array<ValType>(14).fill(I32),
+    name: 'conv',
+    params: new Array<ValType>(16).fill(I32),
     results: [],
     locals: L.types,
     body: [
-      ...setKyph,
+      local.set(tabEnd, i32.add(get(tab), i32.shl(get(taps), i32.const(2)))),
       forLoop(oy, get(oy0), get(oy1), 1,
         forLoop(jt, i32.const(0), get(tiles), 1,
-          // Input rows oy·s + ky, columns from jt·4V; output row oy − oy0, the same columns.
-          local.set(colBase, i32.add(get(xp), i32.add(i32.mul(get(oy), i32.mul(get(ldx), i32.const(s))), i32.mul(get(jt), i32.const(16 * v))))),
+          // Input rows from oy·s, columns from jt·4V; output row oy − oy0, the same columns.
           ...init,
           local.set(ci, i32.const(0)),
           local.set(wq, get(wp)),
-          local.set(cb, get(colBase)),
+          local.set(cb, i32.add(get(xp), i32.add(i32.mul(get(oy), get(rowStep)), i32.mul(get(jt), i32.const(16 * v))))),
           block(loop(
             br_if(1, i32.ge_s(get(ci), get(cin))),
-            local.set(cend, i32.add(get(ci), i32.const(cbPerBlock))),
+            local.set(cend, i32.add(get(ci), get(cblk))),
             if_(i32.gt_s(get(cend), get(cin)), [local.set(cend, get(cin))]),
             ...accs.map((a) => local.set(a, v128.zero())),
             loop(...channel, br_if(0, i32.lt_s(get(ci), get(cend)))),
@@ -137,34 +127,34 @@ export function directFunc(kh: number, kw: number, s: number, r: number, v: numb
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 export type DirectFn = (
-  xp: number, ldx: number, phase: number, chx: number, cin: number, wp: number, oy0: number, oy1: number, tiles: number,
-  ow: number, out: number, outCh: number, acc: number, bias: number,
+  xp: number, rowStep: number, chx: number, cin: number, cblk: number, taps: number, tab: number, wp: number, oy0: number,
+  oy1: number, tiles: number, ow: number, out: number, outCh: number, acc: number, bias: number,
 ) => void;
 
-/** This thread's direct-convolution kernel for one (kH, kW, stride) over its own memory, with a float32/float64 view. */
+/** This thread's direct-convolution kernel over its own memory, with float32/float64 views of the memory. */
 export interface SimdDirect {
   conv: DirectFn;
   f: Float32Array;
   h: Float64Array;
+  i: Int32Array;
 }
 
+let current: SimdDirect | null = null;
 let memory: WasmMemory | null = null;
-const fns = new Map<string, DirectFn>();
-let views: { f: Float32Array; h: Float64Array } | null = null;
+let builtFma: boolean | null = null;
 
-/** The kernel for kh × kw at stride s with a memory of at least `bytes` bytes (grown when needed; views renewed). */
-export function simdDirect(kh: number, kw: number, s: number, bytes: number): SimdDirect {
+/** This thread's kernel with a memory of at least `bytes` bytes (grown when needed; views renewed). */
+export function simdDirect(bytes: number): SimdDirect {
   const fma = usesFma();
-  const key = `${kh},${kw},${s},${fma}`;
-  if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
-  let fn = fns.get(key);
-  if (fn === undefined) {
-    const bytesOfModule = encodeModule([directFunc(kh, kw, s, DIRECT_R, DIRECT_V, fma)]);
-    const e = new wasm!.Instance(new wasm!.Module(bytesOfModule), { env: { mem: memory } }).exports;
-    fn = e[`conv${kh}x${kw}s${s}`] as DirectFn;
-    fns.set(key, fn);
+  if (current === null || builtFma !== fma) {
+    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    const e = new wasm!.Instance(new wasm!.Module(encodeModule([directFunc(DIRECT_R, DIRECT_V, fma)])), { env: { mem: memory } }).exports;
+    current = { conv: e.conv as DirectFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
+    builtFma = fma;
   }
-  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-  if (views === null || views.f.buffer !== memory.buffer) views = { f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer) };
-  return { conv: fn, f: views.f, h: views.h };
+  if (memory!.buffer.byteLength < bytes) {
+    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
+  }
+  return current;
 }
