@@ -55,13 +55,15 @@ export const DIRECT_MAX_PAIRS_S1 = 32 * 64;
 /**
  * Whether the forward of p runs on the direct kernel: SIMD backend, 3×3, no groups or dilation, ≤ 64 channels; at
  * stride 2 (against im2col + GEMM: 2.0–2.4× on CIFAR's 16→32 and 32→64), or at stride 1 with at most
- * DIRECT_MAX_PAIRS_S1 channel pairs.
+ * DIRECT_MAX_PAIRS_S1 channel pairs unless config.winograd is 'always'.
  */
 export function directForward(p: Conv2dParams): boolean {
   if (!config.directConv || kernelBackend() !== 'simd') return false;
   if (p.groups !== 1 || p.kh !== 3 || p.kw !== 3 || p.dilH !== 1 || p.dilW !== 1 || p.strideH !== p.strideW) return false;
   if (p.c > DIRECT_MAX_CHANNELS || p.o > DIRECT_MAX_CHANNELS) return false;
-  return p.strideH === 2 || (p.strideH === 1 && p.c * p.o <= DIRECT_MAX_PAIRS_S1);
+  if (p.strideH === 2) return true;
+  // Winograd 'always' takes every shape it applies to (stride 1, here).
+  return p.strideH === 1 && p.c * p.o <= DIRECT_MAX_PAIRS_S1 && config.winograd !== 'always';
 }
 
 /** Whether the input gradient of p runs on the direct kernel (stride 1, padding ≤ kernel − 1, as directForward). */

@@ -3,21 +3,23 @@
 // times the output and the packing outweighs the GEMM; here every multiply-add reads the input in place.
 //
 // Memory layout (byte offsets passed in; one wasm memory per thread):
-//   input:   one image, padded once by the caller, as s phase planes per channel (s = stride): plane ph of channel
-//            ci holds, at row r and column q, xpad[ci][r][q·s + ph] (xpad: the input with its zero border). Output
-//            column ox of tap kx then reads plane kx mod s at column ox + ⌊kx/s⌋: four output columns are one
-//            unaligned v128 load, for any stride. Rows are ldx bytes apart, planes `phase` bytes, channels chx bytes.
-//   weights: one tile of R output channels: float32 [ci][ky][kx][r] (zeros for channels past the last).
+//   input:   one image, padded once (`pad`), as s phase planes per channel (s = stride): plane ph of channel ci holds,
+//            at row r and column q, xpad[ci][r][q·s + ph] (xpad: the input with its zero border). Output column ox of
+//            tap kx then reads plane kx mod s at column ox + ⌊kx/s⌋: four output columns are one unaligned v128
+//            load, for any stride. A table gives each tap's byte offset within a channel (kernel row ky: ky rows
+//            down); channels are chx bytes apart, output rows rowStep bytes (s rows).
+//   weights: one tile of R output channels: float32 [ci][tap][r] (zeros for channels past the last).
 //   output:  float32 [r][oy − oy0][ow] (outCh bytes per channel), the caller's rows of the R channels.
 //
-// `conv(xp, ldx, phase, chx, cin, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias)` computes output rows [oy0, oy1)
-// of the R channels, `tiles` column tiles of 4V columns each (V f32x4 vectors; the last tile may pass ow: its extra
-// columns read the padded input and are not stored). Per output element:
-//   y = round_f32( bias + Σ_blocks float64( Σ_{(ci, ky, kx) in block} x·w in float32 ) )
-// over (ci, ky, kx) in row-major order, cut into blocks of ⌊KB/(kH·kW)⌋ whole channels from ci = 0 (63 terms for
-// 3×3): float32 products and a float32 running sum per lane, then the lanes widened (exact) and added to a float64
-// running sum (the R × 4V doubles at `acc`, started from the R float64 biases at `bias`). The order is a function of
-// the shape alone: any split of the output over rows, channels or threads gives the same bits.
+// `conv(xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias, accum)` computes
+// output rows [oy0, oy1) of the R channels, `tiles` column tiles of 4V columns each (V f32x4 vectors; the last tile
+// may pass ow: its extra columns read the padded input and are not stored). Per output element:
+//   y = round_f32( start + Σ_blocks float64( Σ_{(ci, tap) in block} x·w in float32 ) )
+// over (ci, tap) in row-major order, cut into blocks of cblk whole channels from ci = 0 (DIRECT_KB terms at most):
+// float32 products and a float32 running sum per lane, then the lanes widened (exact) and added to a float64 running
+// sum (the R × 4V doubles at `acc`) that starts from the channel's float64 bias (at `bias`), or with accum ≠ 0 from
+// the output's own value (an accumulating input gradient: dx + Σ, rounded once). The order is a function of the
+// shape alone: any split of the output over rows, channels or threads gives the same bits.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 //
 // Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
@@ -28,8 +30,12 @@ import {
 } from './encoder.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
-/** Terms per float32 partial sum at most (whole channels of kH·kW taps). */
-export const DIRECT_KB = 64;
+/**
+ * Terms per float32 partial sum at most (whole channels of kH·kW taps: one channel of a 3×3 kernel). Blocks of 63
+ * terms (7 channels) ran 1.3× faster but left a train-mode ResNet-20 step's worst gradient error only 2.1× below
+ * PyTorch float32's (1.06e-6 against 2.24e-6; 27 terms: 2.2×, 18: 2.9×, 9: 4.3×; test/models/numerics.test.ts).
+ */
+export const DIRECT_KB = 9;
 /** Output channels per register tile. */
 export const DIRECT_R = 4;
 /** f32x4 vectors of output columns per register tile (4·V columns). */
