@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConfig, type Config } from '../../src/config.js';
 import {
   conv2dBackwardBias,
   conv2dBackwardInput,
@@ -156,17 +157,21 @@ describe('conv2d naive references (checked by hand and by the adjoint identity)'
 });
 
 for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['never', 'always'] as const) {
-  // 'never': every shape through im2col + GEMM; 'always': stride-1 3×3 shapes through Winograd.
+  // 'never': every shape through im2col + GEMM; 'always': stride-1 3×3 shapes through Winograd. The direct SIMD
+  // kernel (3×3 with few channels) is off here: conv2d-direct.test.ts checks it.
   describe(`conv2d fast vs naive, ${backend} backend, Winograd ${policy}`, () => {
     let old: WinogradPolicy;
     let oldBackend: KernelBackend;
+    let oldConfig: Partial<Config>;
     beforeAll(() => {
       old = setWinogradPolicy(policy);
       oldBackend = setKernelBackend(backend);
+      oldConfig = setConfig({ directConv: false });
     });
     afterAll(() => {
       setWinogradPolicy(old);
       setKernelBackend(oldBackend);
+      setConfig(oldConfig);
     });
 
     for (const [name, s] of named) {

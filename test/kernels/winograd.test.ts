@@ -21,6 +21,16 @@ import {
 import { winogradConv, winogradWorthIt } from '../../src/kernels/winograd.js';
 import { setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
+import { setConfig, type Config } from '../../src/config.js';
+
+// Winograd against im2col + GEMM: the direct SIMD kernel (which 'never' would pick for these few channels) is off.
+let oldConfig: Partial<Config>;
+beforeAll(() => {
+  oldConfig = setConfig({ directConv: false });
+});
+afterAll(() => {
+  setConfig(oldConfig);
+});
 
 const TIGHT = { atol: 2 ** -22, rtol: 2 ** -22 };
 const FLOAT32_OP = { atol: 1e-5, rtol: 1e-4 };

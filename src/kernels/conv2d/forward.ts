@@ -3,6 +3,7 @@
 import { epilogueRows, sgemmRange, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
+import { directForward, forwardShape, packDirectWeights, runDirect } from './direct.js';
 import { colScratch, f32Scratch, gatherTaps, im2colRange, liveScratch, packIm2col, tapTable } from './pack.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
 
@@ -83,6 +84,11 @@ export function conv2dForward(
   bias: Float32Array | null,
   p: Conv2dParams,
 ): void {
+  if (directForward(p)) {
+    const d = forwardShape(p);
+    runDirect(y, x, packDirectWeights(w, d, false), bias ? Float64Array.from(bias) : null, null, d, false, null);
+    return;
+  }
   const wp = forwardWinograd(p, x);
   if (wp !== null && winogradConv(y, x, w, null, wp, bias ? { scale: null, shift: Float64Array.from(bias), relu: false } : NO_EPILOGUE)) return;
   runForward(y, x, w, bias, null, p, null);
@@ -102,6 +108,11 @@ export function conv2dForwardFused(
   p: Conv2dParams,
   ep: Epilogue,
 ): void {
+  if (directForward(p)) {
+    const d = forwardShape(p);
+    runDirect(y, x, packDirectWeights(w, d, false), null, res, d, false, ep);
+    return;
+  }
   const wp = forwardWinograd(p, x, true);
   if (wp !== null && winogradConv(y, x, w, res, wp, ep)) return;
   runForward(y, x, w, null, res, p, ep);

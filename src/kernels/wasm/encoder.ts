@@ -83,6 +83,7 @@ export const i32 = {
   sub: op(0x6b),
   mul: op(0x6c),
   and: op(0x71),
+  or: op(0x72),
   shl: op(0x74),
   shr_s: op(0x75),
   load: mem([0x28], 2),
@@ -90,10 +91,7 @@ export const i32 = {
 };
 
 export const f32 = {
-  const: (v: number): Expr => {
-    const b = new Uint8Array(new Float32Array([v]).buffer);
-    return [0x43, ...b];
-  },
+  const: (v: number): Expr => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
   load: mem([0x2a], 2),
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0x38], uleb(2), uleb(offset)),
   demote_f64: op(0xb6),
