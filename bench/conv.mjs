@@ -3,7 +3,8 @@
 //
 // Variants (what exists in the build decides which run):
 //   ours            the library's kernels as a user gets them (default Winograd policy, the run's thread count)
-//   ours:im2col     setWinogradPolicy('never')  — fwd / bwd in of Winograd-shaped layers (3×3, stride 1)
+//   ours:im2col     setWinogradPolicy('never') and, where the build has it, config.directConv off — fwd / bwd in of
+//                   Winograd-shaped layers (3×3, stride 1)
 //   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
 //   ours:1 thread   the library's kernels on one thread, when the run uses more
 //   tfjs            tfjs-core's CPU backend (one thread), NHWC
@@ -19,6 +20,9 @@
 import { useTfBackend } from './tfjs.mjs';
 import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
 import { LAYERS, convMacs, convParams } from './shapes.mjs';
+
+/** The build's config module where it has the direct convolution's switch (else null). */
+const directConfig = await import('../dist/config.js').then((m) => ('directConv' in m.config ? m : null), () => null);
 
 /** Tolerance of every check: max |Δ| ≤ TOL · max |reference|. */
 export const TOL = 1e-4;
@@ -93,12 +97,16 @@ function oursVariant(kern, id, dir, o = {}) {
   const threads = o.threads ?? null;
   const applies = o.applies ?? ((st) => st !== null);
   const fn = kern[BASE_NAME[dir]];
+  // 'never' means im2col + GEMM: the direct convolution (which 'never' leaves on) is switched off too.
+  const noDirect = policy === 'never' && directConfig !== null;
   const withPolicy = policy === null ? (f) => f() : (f) => {
     const old = kern.setWinogradPolicy(policy);
+    const oldConfig = noDirect ? directConfig.setConfig({ directConv: false }) : null;
     try {
       return f();
     } finally {
       kern.setWinogradPolicy(old);
+      if (oldConfig !== null) directConfig.setConfig(oldConfig);
     }
   };
   return {

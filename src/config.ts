@@ -37,6 +37,11 @@ export interface Config {
   kernelBackend: KernelBackend;
   /** Relaxed-SIMD fused multiply-adds in the SIMD kernels, where the engine validates them. RESNET_TS_FMA=0: off. */
   fma: boolean;
+  /**
+   * The direct-convolution kernel (SIMD backend) for 3×3 convs with at most 64 channels: forward at stride 1 and 2,
+   * input gradient at stride 1 (see kernels/conv2d/direct.ts). Off: Winograd or im2col + GEMM as elsewhere.
+   */
+  directConv: boolean;
 }
 
 const defaults: Config = {
@@ -48,6 +53,7 @@ const defaults: Config = {
   arenaMinLength: 16384,
   kernelBackend: env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' ? 'js' : 'simd',
   fma: env('RESNET_TS_FMA')?.trim() !== '0',
+  directConv: true,
 };
 
 /** The current settings. Read-only from outside: change them with setConfig or withConfig. */

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConfig, type Config } from '../../src/config.js';
 import {
   conv2dBackwardBias,
   conv2dBackwardInput,
@@ -156,17 +157,21 @@ describe('conv2d naive references (checked by hand and by the adjoint identity)'
 });
 
 for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['never', 'always'] as const) {
-  // 'never': every shape through im2col + GEMM; 'always': stride-1 3×3 shapes through Winograd.
+  // 'never': every shape through im2col + GEMM; 'always': stride-1 3×3 shapes through Winograd. The direct SIMD
+  // kernel (3×3 with few channels) is off here: conv2d-direct.test.ts checks it.
   describe(`conv2d fast vs naive, ${backend} backend, Winograd ${policy}`, () => {
     let old: WinogradPolicy;
     let oldBackend: KernelBackend;
+    let oldConfig: Partial<Config>;
     beforeAll(() => {
       old = setWinogradPolicy(policy);
       oldBackend = setKernelBackend(backend);
+      oldConfig = setConfig({ directConv: false });
     });
     afterAll(() => {
       setWinogradPolicy(old);
       setKernelBackend(oldBackend);
+      setConfig(oldConfig);
     });
 
     for (const [name, s] of named) {
@@ -178,6 +183,27 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       checkAll(params({ n: 1, c: 70, h: 12, w: 13, o: 75, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }), 77);
       checkAll(params({ n: 2, c: 66, h: 9, w: 17, o: 40, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }), 78);
       checkAll(params({ n: 1, c: 40, h: 15, w: 15, o: 36, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 2 }), 79);
+    });
+
+    it('forward on small maps with k > 512 and several row blocks (B packed once per thread), twice on one buffer', () => {
+      // 1×1 600→200 @5 and 3×3 70→150 @6 (k = 630; every 8-column panel straddles output rows): the units of one
+      // call share B's packing; a second call with new values in the same x buffer must not reuse the first's.
+      const shapes: Spec[] = [
+        { n: 1, c: 600, h: 5, w: 5, o: 200, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
+        { n: 1, c: 70, h: 6, w: 6, o: 150, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 1, c: 70, h: 13, w: 13, o: 150, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+      ];
+      for (const sp of shapes) {
+        const p = params(sp);
+        const x = randArray(81, p.n * p.c * p.h * p.w), w = randArray(82, p.o * p.c * p.kh * p.kw);
+        for (const seed of [83, 84]) {
+          x.set(randArray(seed, x.length));
+          const y = new Float32Array(p.n * p.o * p.oh * p.ow).fill(NaN), yr = new Float32Array(y.length);
+          conv2dForward(y, x, w, null, p);
+          conv2dForwardNaive(yr, x, w, null, p);
+          assertClose(`fwd (x seed ${seed}) ${label(p)}`, y, yr);
+        }
+      }
     });
 
     it('backward weight of few channels over many images is split over images (partial float64 sums in fixed order)', () => {

@@ -6,6 +6,7 @@ import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { winogradConv } from '../winograd.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
+import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -64,6 +65,11 @@ registerTask<BackwardInputTask>('conv2d.backwardInput', (bufs, q, u0, u1) => {
 
 /** dx: (N, C, H, W) += ∂L/∂x, given dy: (N, O, oH, oW) and w: (O, C/groups, kH, kW). Caller zeroes dx. */
 export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
+  if (directBackwardInput(p)) {
+    const d = backwardInputShape(p);
+    runDirect(dx, dy, packDirectWeights(w, d, true), null, null, d, true, null);
+    return;
+  }
   const wp = backwardInputWinograd(p, dy, w);
   if (wp !== null) {
     winogradConv(dx, dy, w, null, wp);

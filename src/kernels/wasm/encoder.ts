@@ -83,6 +83,7 @@ export const i32 = {
   sub: op(0x6b),
   mul: op(0x6c),
   and: op(0x71),
+  or: op(0x72),
   shl: op(0x74),
   shr_s: op(0x75),
   load: mem([0x28], 2),
@@ -90,6 +91,7 @@ export const i32 = {
 };
 
 export const f32 = {
+  const: (v: number): Expr => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
   load: mem([0x2a], 2),
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0x38], uleb(2), uleb(offset)),
   demote_f64: op(0xb6),
@@ -148,6 +150,9 @@ export const f32x4 = {
   /** Lanewise comparisons: all ones where true (ne is true for a NaN lane). */
   ne: simd(0x42),
   gt: simd(0x44),
+  neg: simd(0xe1),
+  /** v with lane `lane` replaced by the f32 x. */
+  replace_lane: (v: Expr, lane: number, x: Expr): Expr => cat(v, x, [0xfd], uleb(0x20), [lane]),
   /** a·b + c with or without an intermediate rounding (relaxed SIMD: the engine picks; x64 with FMA fuses). */
   relaxed_madd: simd(0x105),
   demote_f64x2_zero: simd(0x5e),

@@ -1,0 +1,209 @@
+// The direct convolution (wasm/direct.ts) for few channels: the forward of 3×3 convs at stride 1 or 2 and the input
+// gradient of stride-1 ones, on the SIMD backend. No im2col and no GEMM packing: each unit pads its image's input
+// rows once into the kernel's memory (stride-phase planes) and the kernel reads them in place.
+//
+// The input gradient of a stride-1 conv is itself a stride-1 conv: dx = dy ⋆ w', zero-padded by kH − 1 − pH, with
+// w'[c][o][ky][kx] = w[o][c][kH − 1 − ky][kW − 1 − kx] (rotated 180°, in and out channels swapped).
+//
+// Units: (image, block of output rows). Every output value is computed by the same operations in the same order
+// whatever the unit (wasm/direct.ts), so the results are the same bits for any thread count.
+
+import { config } from '../../config.js';
+import { epilogueRows } from '../gemm.js';
+import { parallelFor, registerTask } from '../parallel.js';
+import { DIRECT_KB, DIRECT_R, DIRECT_V, simdDirect } from '../wasm/direct.js';
+import { kernelBackend } from '../wasm/features.js';
+import type { Epilogue } from '../winograd.js';
+import type { Conv2dParams } from './plan.js';
+
+/** A direct convolution: ci → co channels, hi × wi → ho × wo, kernel kh × kw, one stride, padding per axis. */
+export interface DirectShape {
+  n: number;
+  ci: number;
+  hi: number;
+  wi: number;
+  co: number;
+  ho: number;
+  wo: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  padH: number;
+  padW: number;
+}
+
+export interface DirectTask {
+  d: DirectShape;
+  /** Which call (a counter on the calling thread): a thread copies the packed weights once per call. */
+  call: number;
+  rowBlock: number;
+  rowBlocks: number;
+  /** y += result (y + the float64 sum, rounded once) instead of y = result + bias. */
+  accumulate: boolean;
+  /** The fused epilogue on the stored values (forward only), or null. */
+  ep: Epilogue | null;
+}
+
+/** Largest channel count (in or out) the direct path takes. */
+export const DIRECT_MAX_CHANNELS = 64;
+/**
+ * Largest in × out channels at stride 1, where Winograd is the other path. One core, CPU time, CIFAR shapes at batch
+ * 32, against Winograd: 16→16 @32 1.9×, 32→32 @16 1.3×, 64→64 @8 0.82× (forward and input gradient alike).
+ */
+export const DIRECT_MAX_PAIRS_S1 = 32 * 64;
+
+/**
+ * Whether the forward of p runs on the direct kernel: SIMD backend, 3×3, no groups or dilation, ≤ 64 channels; at
+ * stride 2 (against im2col + GEMM: 2.0–2.4× on CIFAR's 16→32 and 32→64), or at stride 1 with at most
+ * DIRECT_MAX_PAIRS_S1 channel pairs unless config.winograd is 'always'.
+ */
+export function directForward(p: Conv2dParams): boolean {
+  if (!config.directConv || kernelBackend() !== 'simd') return false;
+  if (p.groups !== 1 || p.kh !== 3 || p.kw !== 3 || p.dilH !== 1 || p.dilW !== 1 || p.strideH !== p.strideW) return false;
+  if (p.c > DIRECT_MAX_CHANNELS || p.o > DIRECT_MAX_CHANNELS) return false;
+  if (p.strideH === 2) return true;
+  // Winograd 'always' takes every shape it applies to (stride 1, here).
+  return p.strideH === 1 && p.c * p.o <= DIRECT_MAX_PAIRS_S1 && config.winograd !== 'always';
+}
+
+/** Whether the input gradient of p runs on the direct kernel (stride 1, padding ≤ kernel − 1, as directForward). */
+export function directBackwardInput(p: Conv2dParams): boolean {
+  return directForward(p) && p.strideH === 1 && p.padH <= p.kh - 1 && p.padW <= p.kw - 1;
+}
+
+const tilesOf = (co: number): number => Math.ceil(co / DIRECT_R);
+
+/**
+ * The weights as the kernel reads them: for each tile of R output channels, float32 [ci][ky][kx][r] (zeros past co).
+ * flip: w is the forward's (O, C, kH, kW) and the packed weights are those of the input gradient (file comment).
+ */
+export function packDirectWeights(w: Float32Array, d: DirectShape, flip: boolean): Float32Array {
+  const { ci, co, kh, kw } = d, taps = kh * kw;
+  const out = new Float32Array(tilesOf(co) * DIRECT_R * ci * taps);
+  for (let o = 0; o < co; o++) {
+    const t = Math.floor(o / DIRECT_R), r = o - t * DIRECT_R;
+    for (let c = 0; c < ci; c++) {
+      const dst = ((t * ci + c) * taps) * DIRECT_R + r;
+      if (!flip) {
+        const src = (o * ci + c) * taps;
+        for (let k = 0; k < taps; k++) out[dst + k * DIRECT_R] = w[src + k]!;
+      } else {
+        // w'[o][c] = w[c][o] rotated: here o is an input channel of the forward, c an output channel.
+        const src = (c * co + o) * taps;
+        for (let k = 0; k < taps; k++) out[dst + k * DIRECT_R] = w[src + taps - 1 - k]!;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Output rows between y (co channels of hw values from yOff, each from column j0) and the kernel's output at outAt
+ * (co channels of len values): into the kernel's memory (toKernel) or back to y.
+ */
+function copyRows(f: Float32Array, outAt: number, y: Float32Array, yOff: number, co: number, hw: number, j0: number, len: number, toKernel: boolean): void {
+  if (len === hw) {
+    if (toKernel) f.set(y.subarray(yOff, yOff + co * hw), outAt);
+    else y.set(f.subarray(outAt, outAt + co * hw), yOff);
+    return;
+  }
+  for (let o = 0; o < co; o++) {
+    const src = outAt + o * len, dst = yOff + o * hw + j0;
+    if (toKernel) f.set(y.subarray(dst, dst + len), src);
+    else y.set(f.subarray(src, src + len), dst);
+  }
+}
+
+let calls = 0;
+/** The call whose weights this thread's kernel memory holds. */
+let loadedCall = -1;
+
+/** One unit: image img, output rows [oy0, oy1), every output channel. */
+function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, res: Float32Array | null, q: DirectTask, unit: number): void {
+  const { d } = q;
+  const { ci, hi, wi, co, ho, wo, kh, kw, stride: s, padH, padW } = d;
+  const rb = unit % q.rowBlocks, img = (unit - rb) / q.rowBlocks;
+  const oy0 = rb * q.rowBlock, oy1 = Math.min(ho, oy0 + q.rowBlock), rows = oy1 - oy0;
+  const cols = 4 * DIRECT_V, tiles = Math.ceil(wo / cols), tilesO = tilesOf(co);
+  // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
+  const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
+  const plane = hp * wq, hwi = hi * wi;
+  // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases and the float64 sums (even
+  // indices), the image as given, its padded planes, the output.
+  const taps = kh * kw, tabAt = wp.length, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
+  const biasAt = qtEnd + (qtEnd & 1), accAt = biasAt + 2 * tilesO * DIRECT_R;
+  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * hwi + (4 - ((rawAt + ci * hwi) & 3)) % 4;
+  const outAt = xAt + ci * s * plane;
+  const outCh = rows * wo;
+  // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
+  const k = simdDirect(4 * (outAt + tilesO * DIRECT_R * outCh) + 64);
+  const { f, h, i: ints } = k;
+  if (loadedCall !== q.call) {
+    f.set(wp, 0);
+    loadedCall = q.call;
+  }
+  // Tap (ky, kx) of output column ox reads plane kx mod s, row ky, column ox + ⌊kx/s⌋.
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) ints[tabAt + ky * kw + kx] = 4 * (ky * wq + (kx % s) * plane + Math.floor(kx / s));
+  }
+  // Plane ph, column qc holds input column qc·s + ph − pW: those in [0, wi) are qc in [q0, q1).
+  for (let ph = 0; ph < s; ph++) {
+    const q0 = Math.min(wq, Math.max(0, Math.ceil((padW - ph) / s)));
+    const q1 = Math.max(q0, Math.min(wq, Math.floor((wi - 1 + padW - ph) / s) + 1));
+    ints[qtAt + 3 * ph] = q0;
+    ints[qtAt + 3 * ph + 1] = q1;
+    ints[qtAt + 3 * ph + 2] = q0 * s + ph - padW;
+  }
+  h.set(bias, biasAt / 2);
+  f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
+  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, oy0 * s - padH, 4 * qtAt);
+  // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
+  const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
+  const hw = ho * wo, yOff = img * co * hw;
+  if (q.accumulate) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
+  for (let t = 0; t < tilesO; t++) {
+    k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
+      4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0);
+  }
+  copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, false);
+  if (q.ep !== null) epilogueRows(y, { ...q.ep, res, ch0: 0 }, yOff, hw, 0, co, oy0 * wo, oy1 * wo);
+}
+
+registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
+  for (let u = u0; u < u1; u++) {
+    directUnit(bufs.y as Float32Array, bufs.x as Float32Array, bufs.wp as Float32Array, bufs.bias as Float64Array, bufs.res as Float32Array | null, q, u);
+  }
+});
+
+/** Units at least (where the images alone give fewer, the output rows are split too). */
+const MIN_UNITS = 8;
+
+/**
+ * y (N, co, ho, wo) = (or += with accumulate) the direct convolution of x (N, ci, hi, wi) with the packed weights
+ * (packDirectWeights) plus bias (float64, one per output channel, or null), then the epilogue if given.
+ */
+export function runDirect(
+  y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array | null, res: Float32Array | null, d: DirectShape,
+  accumulate: boolean, ep: Epilogue | null,
+): void {
+  const rowBlocks = Math.max(1, Math.min(d.ho, Math.ceil(MIN_UNITS / d.n)));
+  const rowBlock = Math.ceil(d.ho / rowBlocks);
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep };
+  const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
+  if (bias !== null) b.set(bias);
+  const cost = 2 * d.n * d.co * d.ci * d.kh * d.kw * d.ho * d.wo;
+  parallelFor({
+    kernel: 'conv2d.direct', bufs: { y, x, wp, bias: b, res }, writes: ['y'], overwrites: accumulate ? [] : ['y'], params: q,
+    units: d.n * q.rowBlocks, cost,
+  });
+}
+
+/** The forward's direct shape. */
+export function forwardShape(p: Conv2dParams): DirectShape {
+  return { n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, kh: p.kh, kw: p.kw, stride: p.strideH, padH: p.padH, padW: p.padW };
+}
+
+/** The input gradient's direct shape (stride 1): dy (N, O, oH, oW) → dx (N, C, H, W). */
+export function backwardInputShape(p: Conv2dParams): DirectShape {
+  return { n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, kh: p.kh, kw: p.kw, stride: 1, padH: p.kh - 1 - p.padH, padW: p.kw - 1 - p.padW };
+}

@@ -1,0 +1,241 @@
+// Direct convolution in WebAssembly SIMD, emitted from this file when the library loads (see encoder.ts): no im2col,
+// no GEMM packing. For convolutions with few channels (CIFAR's and Fashion-MNIST's 16/32/64) im2col writes kH·kW
+// times the output and the packing outweighs the GEMM; here every multiply-add reads the input in place.
+//
+// Memory layout (byte offsets passed in; one wasm memory per thread):
+//   input:   one image, padded once (`pad`), as s phase planes per channel (s = stride): plane ph of channel ci holds,
+//            at row r and column q, xpad[ci][r][q·s + ph] (xpad: the input with its zero border). Output column ox of
+//            tap kx then reads plane kx mod s at column ox + ⌊kx/s⌋: four output columns are one unaligned v128
+//            load, for any stride. A table gives each tap's byte offset within a channel (kernel row ky: ky rows
+//            down); channels are chx bytes apart, output rows rowStep bytes (s rows).
+//   weights: one tile of R output channels: float32 [ci][tap][r] (zeros for channels past the last).
+//   output:  float32 [r][oy − oy0][ow] (outCh bytes per channel), the caller's rows of the R channels.
+//
+// `conv(xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias, accum)` computes
+// output rows [oy0, oy1) of the R channels, `tiles` column tiles of 4V columns each (V f32x4 vectors; the last tile
+// may pass ow: its extra columns read the padded input and are not stored). Per output element:
+//   y = round_f32( start + Σ_blocks float64( Σ_{(ci, tap) in block} x·w in float32 ) )
+// over (ci, tap) in row-major order, cut into blocks of cblk whole channels from ci = 0 (DIRECT_KB terms at most):
+// float32 products and a float32 running sum per lane, then the lanes widened (exact) and added to a float64 running
+// sum (the R × 4V doubles at `acc`) that starts from the channel's float64 bias (at `bias`), or with accum ≠ 0 from
+// the output's own value (an accumulating input gradient: dx + Σ, rounded once). The order is a function of the
+// shape alone: any split of the output over rows, channels or threads gives the same bits.
+// With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
+//
+// Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
+// (v128.load32_splat). See DIRECT_R / DIRECT_V for the measured choice.
+
+import {
+  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+} from './encoder.js';
+import { usesFma, wasm, type WasmMemory } from './features.js';
+
+/**
+ * Terms per float32 partial sum at most (whole channels of kH·kW taps: one channel of a 3×3 kernel). Blocks of 63
+ * terms (7 channels) ran 1.3× faster but left a train-mode ResNet-20 step's worst gradient error only 2.1× below
+ * PyTorch float32's (1.06e-6 against 2.24e-6; 27 terms: 2.2×, 18: 2.9×, 9: 4.3×; test/models/numerics.test.ts).
+ */
+export const DIRECT_KB = 9;
+/** Output channels per register tile. */
+export const DIRECT_R = 4;
+/** f32x4 vectors of output columns per register tile (4·V columns). */
+export const DIRECT_V = 2;
+
+const { i32: I32, v128: V128 } = ValType;
+
+/** `conv` with tiles of r channels × v vectors (the file comment). */
+export function directFunc(r: number, v: number, fma: boolean): Func {
+  const [xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias, accum] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const L = new Locals(17);
+  const oy = L.add(I32), jt = L.add(I32), ci = L.add(I32), cend = L.add(I32), cb = L.add(I32), wq = L.add(I32);
+  const addr = L.add(I32), outRow = L.add(I32), nv = L.add(I32), j = L.add(I32), t = L.add(I32), tabEnd = L.add(I32);
+  const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128);
+  const get = local.get;
+  const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
+  const cols = 4 * v;
+
+  // One tap of one input channel per iteration: its byte offset from the table, V input vectors, R weight splats.
+  // TurboFan schedules a loop body as a whole: with all 9 taps of a channel unrolled it hoisted every load and
+  // spilled (21 GFLOP/s against 50 for sgemm's 4×8 tile on the same core, one kernel row per iteration: 28).
+  const tap: Expr[] = [local.set(addr, i32.add(get(cb), i32.load(get(t))))];
+  for (let e = 0; e < v; e++) tap.push(local.set(inp[e]!, v128.load(get(addr), 16 * e)));
+  for (let i = 0; i < r; i++) {
+    tap.push(local.set(sw, v128.load32_splat(get(wq), 4 * i)));
+    for (let e = 0; e < v; e++) tap.push(local.set(accs[i * v + e]!, madd(get(sw), get(inp[e]!), get(accs[i * v + e]!))));
+  }
+  tap.push(local.set(wq, i32.add(get(wq), i32.const(4 * r))), local.set(t, i32.add(get(t), i32.const(4))));
+  const channel: Expr[] = [
+    local.set(t, get(tab)),
+    loop(...tap, br_if(0, i32.lt_s(get(t), get(tabEnd)))),
+    local.set(cb, i32.add(get(cb), get(chx))),
+    local.set(ci, i32.add(get(ci), i32.const(1))),
+  ];
+  // After a block: acc[i][4e .. 4e + 4] (float64) += the lanes of accs[i][e], widened.
+  const flush: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    for (let e = 0; e < v; e++) {
+      const a = accs[i * v + e]!, off = 8 * (i * cols + 4 * e);
+      flush.push(v128.store(get(acc), f64x2.add(v128.load(get(acc), off), f64x2.promote_low_f32x4(get(a))), off));
+      flush.push(v128.store(get(acc), f64x2.add(v128.load(get(acc), off + 16), f64x2.promote_low_f32x4(f32x4.high(get(a)))), off + 16));
+    }
+  }
+  // The float64 sums start from the biases, or (accum) from the output's values (the columns past ow of a partial
+  // tile read whatever follows and are never stored).
+  const init: Expr[] = [], initOut: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    for (let q = 0; q < cols / 2; q++) init.push(v128.store(get(acc), f64x2.splat(f64.load(get(bias), 8 * i)), 8 * (i * cols + 2 * q)));
+    initOut.push(local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i)))));
+    for (let e = 0; e < v; e++) {
+      const off = 8 * (i * cols + 4 * e);
+      initOut.push(local.set(sw, v128.load(get(addr), 16 * e)));
+      initOut.push(v128.store(get(acc), f64x2.promote_low_f32x4(get(sw)), off));
+      initOut.push(v128.store(get(acc), f64x2.promote_low_f32x4(f32x4.high(get(sw))), off + 16));
+    }
+  }
+  // Rounded to float32: whole tiles as vectors, the last partial tile value by value.
+  const storeFull: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    storeFull.push(local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i)))));
+    for (let e = 0; e < v; e++) {
+      const off = 8 * (i * cols + 4 * e);
+      storeFull.push(v128.store(get(addr), f32x4.join_low(
+        f32x4.demote_f64x2_zero(v128.load(get(acc), off)), f32x4.demote_f64x2_zero(v128.load(get(acc), off + 16))), 16 * e));
+    }
+  }
+  const storePart: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    storePart.push(forLoop(j, i32.const(0), get(nv), 1,
+      f32.store(i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2))),
+        f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))));
+  }
+  return {
+    name: 'conv',
+    params: new Array<ValType>(17).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(tabEnd, i32.add(get(tab), i32.shl(get(taps), i32.const(2)))),
+      forLoop(oy, get(oy0), get(oy1), 1,
+        forLoop(jt, i32.const(0), get(tiles), 1,
+          // Input rows from oy·s, columns from jt·4V; output row oy − oy0, the same columns.
+          local.set(outRow, i32.add(get(out), i32.shl(i32.add(i32.mul(i32.sub(get(oy), get(oy0)), get(ow)), i32.mul(get(jt), i32.const(cols))), i32.const(2)))),
+          if_(get(accum), initOut, init),
+          local.set(ci, i32.const(0)),
+          local.set(wq, get(wp)),
+          local.set(cb, i32.add(get(xp), i32.add(i32.mul(get(oy), get(rowStep)), i32.mul(get(jt), i32.const(16 * v))))),
+          block(loop(
+            br_if(1, i32.ge_s(get(ci), get(cin))),
+            local.set(cend, i32.add(get(ci), get(cblk))),
+            if_(i32.gt_s(get(cend), get(cin)), [local.set(cend, get(cin))]),
+            ...accs.map((a) => local.set(a, v128.zero())),
+            loop(...channel, br_if(0, i32.lt_s(get(ci), get(cend)))),
+            ...flush,
+            br(0),
+          )),
+          local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
+          if_(i32.ge_s(get(nv), i32.const(cols)), storeFull, storePart))),
+    ],
+  };
+}
+
+/**
+ * `pad(src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, row0, qt)`: the input planes of the file comment from one image
+ * (float32 channels of hi × wi at src, srcCh bytes apart): plane ph of channel c at dst + (c·s + ph)·plane bytes, hp
+ * rows of wq floats (wq a multiple of 4), row r from input row row0 + r (0 outside [0, hi)). Per phase, at qt + 12·ph:
+ * q0, q1 (the plane columns that meet the input) and the input column of q0; other columns are 0.
+ */
+export function padFunc(): Func {
+  const [src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, row0, qt] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const L = new Locals(12);
+  const c = L.add(I32), ph = L.add(I32), r = L.add(I32), q = L.add(I32), iy = L.add(I32), d = L.add(I32), e = L.add(I32);
+  const q0 = L.add(I32), q1 = L.add(I32), q4 = L.add(I32), rowBytes = L.add(I32), sb = L.add(I32);
+  const get = local.get;
+  const zeroRange = (from: Expr, to: number): Expr =>
+    forLoop(q, from, get(to), 1, f32.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), f32.const(0)));
+  return {
+    name: 'pad',
+    params: new Array<ValType>(12).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(rowBytes, i32.shl(get(wq), i32.const(2))),
+      local.set(sb, i32.shl(get(s), i32.const(2))),
+      forLoop(c, i32.const(0), get(ci), 1,
+        forLoop(ph, i32.const(0), get(s), 1,
+          local.set(e, i32.add(get(qt), i32.mul(get(ph), i32.const(12)))),
+          local.set(q0, i32.load(get(e))),
+          local.set(q1, i32.load(get(e), 4)),
+          local.set(e, i32.load(get(e), 8)),
+          local.set(d, i32.add(get(dst), i32.mul(i32.add(i32.mul(get(c), get(s)), get(ph)), get(plane)))),
+          forLoop(r, i32.const(0), get(hp), 1,
+            local.set(iy, i32.add(get(row0), get(r))),
+            if_(i32.or(i32.lt_s(get(iy), i32.const(0)), i32.ge_s(get(iy), get(hi))),
+              [forLoop(q, i32.const(0), get(rowBytes), 16, v128.store(i32.add(get(d), get(q)), v128.zero()))],
+              [
+                zeroRange(i32.const(0), q0),
+                // Input address of column q0, then s·4 bytes per column.
+                local.set(iy, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.add(i32.mul(get(iy), get(wi)), get(e)), i32.const(2)))),
+                local.set(q, get(q0)),
+                if_(i32.eq(get(s), i32.const(1)), [
+                  local.set(q4, i32.sub(get(q1), i32.const(3))),
+                  block(loop(
+                    br_if(1, i32.ge_s(get(q), get(q4))),
+                    v128.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), v128.load(get(iy))),
+                    local.set(iy, i32.add(get(iy), i32.const(16))),
+                    local.set(q, i32.add(get(q), i32.const(4))),
+                    br(0))),
+                ]),
+                block(loop(
+                  br_if(1, i32.ge_s(get(q), get(q1))),
+                  f32.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), f32.load(get(iy))),
+                  local.set(iy, i32.add(get(iy), get(sb))),
+                  local.set(q, i32.add(get(q), i32.const(1))),
+                  br(0))),
+                zeroRange(get(q1), wq),
+              ]),
+            local.set(d, i32.add(get(d), get(rowBytes)))))),
+    ],
+  };
+}
+
+// ---- the per-thread instance ------------------------------------------------------------------------------------
+
+type PadFn = (
+  src: number, srcCh: number, ci: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, s: number,
+  row0: number, qt: number,
+) => void;
+
+export type DirectFn = (
+  xp: number, rowStep: number, chx: number, cin: number, cblk: number, taps: number, tab: number, wp: number, oy0: number,
+  oy1: number, tiles: number, ow: number, out: number, outCh: number, acc: number, bias: number, accum: number,
+) => void;
+
+/** This thread's direct-convolution kernel over its own memory, with float32/float64 views of the memory. */
+export interface SimdDirect {
+  conv: DirectFn;
+  pad: PadFn;
+  f: Float32Array;
+  h: Float64Array;
+  i: Int32Array;
+}
+
+let current: SimdDirect | null = null;
+let memory: WasmMemory | null = null;
+let builtFma: boolean | null = null;
+
+/** This thread's kernel with a memory of at least `bytes` bytes (grown when needed; views renewed). */
+export function simdDirect(bytes: number): SimdDirect {
+  const fma = usesFma();
+  if (current === null || builtFma !== fma) {
+    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    const e = new wasm!.Instance(new wasm!.Module(encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc()])), { env: { mem: memory } }).exports;
+    current = { conv: e.conv as DirectFn, pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
+    builtFma = fma;
+  }
+  if (memory!.buffer.byteLength < bytes) {
+    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
+  }
+  return current;
+}

@@ -1,0 +1,100 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConfig, type Config } from '../../src/config.js';
+import {
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dForward, conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
+} from '../../src/kernels/conv2d.js';
+import { directBackwardInput, directForward } from '../../src/kernels/conv2d/direct.js';
+import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
+import { assertClose, randArray } from './compare.js';
+
+// The direct SIMD convolution (kernels/conv2d/direct.ts) against the naive float64 loops: forward with and without
+// bias, the fused epilogue, and the input gradient (accumulated onto noise).
+
+function params(n: number, c: number, h: number, w: number, o: number, s: number, pad: number): Conv2dParams {
+  return {
+    n, c, h, w, o, kh: 3, kw: 3, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+    oh: conv2dOutSize(h, 3, s, pad, 1), ow: conv2dOutSize(w, 3, s, pad, 1),
+  };
+}
+
+const label = (p: Conv2dParams): string =>
+  `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] s=${p.strideH} p=${p.padH} → [${p.oh},${p.ow}]`;
+
+function check(p: Conv2dParams, seed: number): void {
+  const xs = p.n * p.c * p.h * p.w, ws = p.o * p.c * 9, ys = p.n * p.o * p.oh * p.ow;
+  const x = randArray(seed, xs), w = randArray(seed + 1, ws), bias = randArray(seed + 2, p.o), dy = randArray(seed + 3, ys);
+  const name = label(p);
+  expect(directForward(p), name).toBe(true);
+  for (const b of [null, bias]) {
+    const y = new Float32Array(ys).fill(NaN), yr = new Float32Array(ys);
+    conv2dForward(y, x, w, b, p);
+    conv2dForwardNaive(yr, x, w, b, p);
+    assertClose(`fwd${b ? '+bias' : ''} ${name}`, y, yr);
+  }
+  const res = randArray(seed + 4, ys), scale = Float64Array.from(randArray(seed + 5, p.o)), shift = Float64Array.from(randArray(seed + 6, p.o));
+  const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys), ref = new Float32Array(ys);
+  conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+  conv2dForwardNaive(conv, x, w, null, p);
+  const ohw = p.oh * p.ow;
+  for (let i = 0; i < ys; i++) {
+    const o = Math.floor(i / ohw) % p.o;
+    const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
+    ref[i] = v > 0 ? v : 0;
+  }
+  assertClose(`fused ${name}`, y, ref);
+  if (!directBackwardInput(p)) return;
+  const dx0 = randArray(seed + 7, xs), dx = dx0.slice(), dxr = dx0.slice();
+  conv2dBackwardInput(dx, dy, w, p);
+  conv2dBackwardInputNaive(dxr, dy, w, p);
+  assertClose(`bwd input ${name}`, dx, dxr);
+}
+
+describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', () => {
+  let old: KernelBackend;
+  let oldConfig: Partial<Config>;
+  beforeAll(() => {
+    old = setKernelBackend('simd');
+    oldConfig = setConfig({ directConv: true });
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+    setConfig(oldConfig);
+  });
+
+  it('CIFAR and Fashion-MNIST shapes: stems, 16/32/64 channels, stride 1 and 2', () => {
+    check(params(2, 3, 32, 32, 16, 1, 1), 1);
+    check(params(2, 1, 28, 28, 16, 1, 1), 2);
+    check(params(2, 16, 14, 14, 32, 2, 1), 3);
+    check(params(1, 32, 7, 7, 64, 1, 1), 4);
+    check(params(3, 32, 8, 8, 64, 2, 1), 5);
+  });
+
+  it('more than 7 input channels: several float32 blocks of 63 terms per output (9, 15, 22 channels)', () => {
+    check(params(1, 9, 5, 6, 5, 1, 1), 6);
+    check(params(2, 15, 6, 9, 7, 1, 0), 7);
+    check(params(1, 22, 5, 5, 3, 2, 2), 8);
+  });
+
+  it('widths below one vector, odd widths, padding 0/1/2, one output channel', () => {
+    check(params(1, 2, 3, 3, 1, 1, 0), 9);
+    check(params(2, 3, 4, 1, 2, 1, 1), 10);
+    check(params(1, 4, 2, 2, 6, 2, 2), 11);
+    check(params(3, 5, 7, 13, 9, 1, 2), 12);
+    check(params(1, 1, 1, 1, 1, 1, 1), 13);
+  });
+
+  it('random shapes (fast-check)', () => {
+    const spec = fc.record({
+      n: fc.integer({ min: 1, max: 3 }),
+      c: fc.integer({ min: 1, max: 20 }),
+      o: fc.integer({ min: 1, max: 20 }),
+      h: fc.integer({ min: 1, max: 12 }),
+      w: fc.integer({ min: 1, max: 21 }),
+      s: fc.integer({ min: 1, max: 2 }),
+      pad: fc.integer({ min: 0, max: 2 }),
+      seed: fc.integer({ min: 0, max: 1e9 }),
+    }).filter((r) => r.h + 2 * r.pad >= 3 && r.w + 2 * r.pad >= 3);
+    fc.assert(fc.property(spec, (r) => check(params(r.n, r.c, r.h, r.w, r.o, r.s, r.pad), r.seed)), { seed: 7, numRuns: 120 });
+  });
+});
