@@ -156,7 +156,7 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   }
   h.set(bias, biasAt / 2);
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, oy0 * s - padH, 4 * qtAt);
+  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
   const hw = ho * wo, yOff = img * co * hw;
