@@ -2,7 +2,9 @@
 //   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist] [threads] [steps]
 // e.g. an older commit checked out and built elsewhere against this checkout's dist/. Prints the median process CPU
 // ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
-// build's losses (a build whose losses change with the thread count breaks the determinism contract).
+// build's losses (a build whose losses change with the thread count breaks the determinism contract). The step
+// column is the sum of the three; "whole" also counts what lies around them (withTrainingStep's end, where a build
+// has it).
 import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'r18', threads = '1', rounds = '7'] = process.argv;
@@ -29,29 +31,35 @@ const setups = libs.map((lib) => {
   const x = lib.randn(shape);
   const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
   const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  return { lib, m, x, t, opt, f: [], b: [], o: [], losses: [] };
+  return { lib, m, x, t, opt, f: [], b: [], o: [], w: [], losses: [] };
 });
+// A build with withTrainingStep runs each step in it (as its trainer does), reusing the last step's buffers.
 function step(s) {
-  let c = cpu();
-  s.opt.zeroGrad(false);
-  const loss = s.lib.nn.functional.crossEntropy(s.m.forward(s.x), s.t);
-  let c1 = cpu();
-  s.f.push(c1 - c);
-  c = c1;
-  loss.backward();
-  c1 = cpu();
-  s.b.push(c1 - c);
-  c = c1;
-  s.opt.step();
-  s.o.push(cpu() - c);
-  s.losses.push(loss.item());
+  const body = () => {
+    let c = cpu();
+    s.opt.zeroGrad(false);
+    const loss = s.lib.nn.functional.crossEntropy(s.m.forward(s.x), s.t);
+    let c1 = cpu();
+    s.f.push(c1 - c);
+    c = c1;
+    loss.backward();
+    c1 = cpu();
+    s.b.push(c1 - c);
+    c = c1;
+    s.opt.step();
+    s.o.push(cpu() - c);
+    return loss.item();
+  };
+  const c0 = cpu();
+  s.losses.push(s.lib.withTrainingStep ? s.lib.withTrainingStep({ model: s.m, optimizer: s.opt }, body) : body());
+  s.w.push(cpu() - c0);
 }
 for (let w = 0; w < 2; w++) for (const s of setups) step(s);
-for (const s of setups) [s.f, s.b, s.o, s.losses] = [[], [], [], []];
+for (const s of setups) [s.f, s.b, s.o, s.w, s.losses] = [[], [], [], [], []];
 for (let r = 0; r < Number(rounds); r++) for (const s of setups) step(s);
 const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 setups.forEach((s, i) => {
   const st = s.f.map((f, k) => f + s.b[k] + s.o[k]);
-  console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: forward ${med(s.f).toFixed(1)} backward ${med(s.b).toFixed(1)} optimizer ${med(s.o).toFixed(1)} step ${med(st).toFixed(1)} CPU ms; losses ${s.losses.map((l) => l.toFixed(4)).join(', ')}`);
+  console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: forward ${med(s.f).toFixed(1)} backward ${med(s.b).toFixed(1)} optimizer ${med(s.o).toFixed(1)} step ${med(st).toFixed(1)} (whole ${med(s.w).toFixed(1)}) CPU ms; losses ${s.losses.map((l) => l.toFixed(4)).join(', ')}`);
 });
 for (const lib of libs) lib.setNumThreads(1);

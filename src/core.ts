@@ -11,6 +11,7 @@ export { noGrad, enableGrad, isGradEnabled, detectAnomaly, setDetectAnomaly } fr
 export { config, setConfig, withConfig, defaultConfig } from './config.js';
 export type { Config, WinogradPolicy } from './config.js';
 export { withArena, emptyArena } from './fusion/arena.js';
+export { withTrainingStep, type TrainingStepState } from './fusion/scope.js';
 export { ResnetTsError, ShapeError, ValueError, AutogradError, AllocationError, StateDictError, ArgumentTypeError } from './errors.js';
 export { add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, clamp, maximum, minimum } from './ops/elementwise.js';
 export { sum, mean, max, min, argmax, variance, variance as var } from './ops/reduce.js';

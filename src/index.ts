@@ -6,5 +6,6 @@ import './parallel/install.js';
 
 export * from './core.js';
 export { setNumThreads, getNumThreads } from './parallel/index.js';
+export { stagingStats, resetStagingStats, type StagingStats } from './parallel/staging.js';
 export * as data from './data/node.js';
 export * as io from './io/node.js';

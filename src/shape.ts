@@ -49,13 +49,34 @@ export function strides(shape: readonly number[]): number[] {
 }
 
 /**
+ * While a training step's arena is open (withTrainingStep, fusion/arena.ts): where `alloc` takes unshared buffers
+ * from (a zeroed buffer, or null to allocate as usual). Null otherwise.
+ */
+let stepAllocator: ((op: string, n: number) => Float32Array | null) | null = null;
+
+/** Installs (or with null removes) the training step's allocator (for fusion/arena.ts alone). */
+export function setStepAllocator(f: ((op: string, n: number) => Float32Array | null) | null): void {
+  stepAllocator = f;
+}
+
+/**
  * Allocates a zeroed Float32Array of n elements; turns V8's RangeError into our AllocationError. `shared`: backed by
- * a SharedArrayBuffer where that exists (see allocShared).
+ * a SharedArrayBuffer where that exists (see allocShared). Inside a training step's arena an unshared request may be
+ * served from the arena's pool (see setStepAllocator).
  */
 export function alloc(op: string, n: number, shared = false): Float32Array {
   if (!Number.isInteger(n) || n < 0 || n > MAX_NUMEL) {
     throw new AllocationError(op, `cannot allocate ${n} float32 elements`);
   }
+  if (!shared && stepAllocator !== null) {
+    const d = stepAllocator(op, n);
+    if (d !== null) return d;
+  }
+  return allocFresh(op, n, shared);
+}
+
+/** `alloc` that never takes from a training step's arena. */
+export function allocFresh(op: string, n: number, shared = false): Float32Array {
   try {
     return shared && typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
   } catch (e) {

@@ -1,4 +1,4 @@
-// Buffer reuse for inference: an arena around an eval forward.
+// Buffer reuse: an arena around an eval forward, and around a training step.
 //
 // A model's eval forward makes tens of MB of activations that die within the call (43 MB for a ResNet-50 at batch
 // 1). Left to the garbage collector they are freed only every forward or two, which is what the process's peak RSS
@@ -13,15 +13,32 @@
 // shared buffers circulate). Shared buffers are only made here, on return, never for a buffer that escapes the
 // scope, so the collector's slowness with unreachable shared memory cannot pile them up. Bounded by
 // config.arenaBytes in all; buffers shorter than config.arenaMinLength are left to the allocator.
+//
+// A training step (openStep/closeStep, behind withTrainingStep in scope.ts) goes further: every buffer of at least
+// arenaMinLength elements that `alloc` makes inside it (activations, saved tensors) and every gradient buffer comes
+// from the pool, or is made in shared memory, and is recorded. At the step's end all of them go back except those
+// the caller proves alive (reachable from the step's result, the model, the optimizer), so the next step with the
+// same shapes makes no new buffers and the workers use all of them in place. The shared buffers never become
+// garbage: they circulate, and only buffers of a size the last step did not use are dropped.
 
 import { config } from '../config.js';
-import { alloc } from '../shape.js';
+import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 const pool = new Map<number, Float32Array[]>();
 let poolBytes = 0;
+/** Bytes of the buffers made because the pool had none of the size (see arenaNewBytes). */
+let newBytes = 0;
 /** Buffers handed out in the open scope, or null outside any scope. */
 let handedOut: Float32Array[] | null = null;
+/**
+ * While a training step's scope is open (openStep): the pooled buffers that were there when it opened and that it
+ * has not taken since; null outside a step.
+ */
+let stepStale: Set<Float32Array> | null = null;
+/** Pooled buffers a training step gave back (the rest came from eval scopes and plain backwards), and their bytes. */
+const stepOwned = new WeakSet<Float32Array>();
+let stepOwnedBytes = 0;
 
 /**
  * Runs fn (an eval forward, under noGrad) in a buffer arena: tensors that inference kernels make inside it are
@@ -50,8 +67,12 @@ function collectData(v: unknown, into: Set<Float32Array>): void {
   else if (v !== null && typeof v === 'object') for (const e of Object.values(v)) collectData(e, into);
 }
 
+// The pool has two parts. A training step's part takes back whatever the step hands back (the step held all of it
+// at once anyway), and closeStep drops what the step did not use: it holds one step's buffers. The rest (eval
+// scopes, backwards outside a step) is bounded by config.arenaBytes.
 function giveBack(d: Float32Array): void {
-  if (d.length < config.arenaMinLength || poolBytes + d.byteLength > config.arenaBytes) return;
+  const inStep = stepStale !== null;
+  if (d.length < config.arenaMinLength || (!inStep && poolBytes - stepOwnedBytes + d.byteLength > config.arenaBytes)) return;
   let list = pool.get(d.length);
   if (list === undefined) pool.set(d.length, (list = []));
   if (list.includes(d)) return;
@@ -60,6 +81,10 @@ function giveBack(d: Float32Array): void {
   }
   list.push(d);
   poolBytes += d.byteLength;
+  if (inStep) {
+    stepOwned.add(d);
+    stepOwnedBytes += d.byteLength;
+  }
 }
 
 /**
@@ -68,7 +93,8 @@ function giveBack(d: Float32Array): void {
  * open scope are taken; anything else is ignored.
  */
 export function releaseEarly(d: Float32Array): void {
-  if (handedOut === null) return;
+  // (in a training step the backward still reads the intermediates it saved)
+  if (handedOut === null || stepStale !== null) return;
   const i = handedOut.lastIndexOf(d);
   if (i < 0) return;
   handedOut.splice(i, 1);
@@ -78,7 +104,7 @@ export function releaseEarly(d: Float32Array): void {
 /** Drops the pooled buffers (the memory an arena keeps between inference calls). */
 export function emptyArena(): void {
   pool.clear();
-  poolBytes = 0;
+  poolBytes = stepOwnedBytes = 0;
 }
 
 /** Bytes the arena's pool holds now. */
@@ -87,16 +113,91 @@ export function arenaBytes(): number {
 }
 
 /**
+ * Bytes of the buffers of at least config.arenaMinLength elements (the pool's sizes) that takeBuffer, gradBuffer and
+ * a training step's alloc found no pooled buffer for, and so made.
+ */
+export function arenaNewBytes(): number {
+  return newBytes;
+}
+
+/**
  * A buffer of n elements for an output that will be overwritten entirely: inside a withArena scope a pooled one if
  * there is one (and the scope takes it back at its end), else a new one.
  */
 export function takeBuffer(op: string, n: number): Float32Array {
   if (handedOut === null) return alloc(op, n);
-  let d = pool.get(n)?.pop();
-  if (d === undefined) d = alloc(op, n);
-  else poolBytes -= d.byteLength;
+  const d = obtain(op, n, false);
   handedOut.push(d);
   return d;
+}
+
+/**
+ * A pooled buffer of n elements (zero-filled if `zero`), else a new one: in shared memory inside a training step
+ * (the step hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere.
+ */
+function obtain(op: string, n: number, zero: boolean): Float32Array {
+  const d = pool.get(n)?.pop();
+  if (d === undefined) {
+    if (n >= config.arenaMinLength) newBytes += n * 4;
+    return alloc(op, n, stepStale !== null && n >= config.arenaMinLength);
+  }
+  poolBytes -= d.byteLength;
+  if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
+  stepStale?.delete(d);
+  return zero ? d.fill(0) : d;
+}
+
+/** alloc's source inside a training step: every unshared buffer of at least arenaMinLength elements. */
+function stepAlloc(op: string, n: number): Float32Array | null {
+  if (n < config.arenaMinLength || handedOut === null) return null;
+  const d = obtain(op, n, true);
+  handedOut.push(d);
+  return d;
+}
+
+/**
+ * Opens a training step's scope (see withTrainingStep in scope.ts): until closeStep, every unshared buffer of at
+ * least config.arenaMinLength elements that `alloc` makes, and every gradient buffer, comes from the pool (or is
+ * new and shared) and is recorded. Returns false (and opens nothing) inside another scope.
+ */
+export function openStep(): boolean {
+  if (handedOut !== null) return false;
+  handedOut = [];
+  stepStale = new Set();
+  for (const list of pool.values()) for (const d of list) if (stepOwned.has(d)) stepStale.add(d);
+  setStepAllocator(stepAlloc);
+  return true;
+}
+
+/**
+ * Closes the step opened by openStep. With `keep` (the ArrayBuffers of everything that outlives the step), the
+ * step's buffers not in it go back to the pool, and pooled buffers the step did not use are dropped, so that the
+ * pool holds one step's buffers. Without (the step threw: who holds what is unknown), nothing is reused.
+ */
+export function closeStep(keep: Set<ArrayBufferLike> | null): void {
+  const mine = handedOut!;
+  const stale = stepStale!;
+  handedOut = null;
+  setStepAllocator(null);
+  try {
+    if (keep === null) return;
+    for (const d of mine) {
+      if (keep.has(d.buffer)) continue;
+      gradBuffers.delete(d);
+      // With anomaly detection on, a tensor that wrongly outlived the step reads NaN instead of another step's data.
+      if (config.detectAnomaly) d.fill(NaN);
+      giveBack(d);
+    }
+    for (const d of stale) {
+      const list = pool.get(d.length)!;
+      list.splice(list.indexOf(d), 1);
+      poolBytes -= d.byteLength;
+      stepOwned.delete(d);
+      stepOwnedBytes -= d.byteLength;
+    }
+  } finally {
+    stepStale = null;
+  }
 }
 
 // Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
@@ -114,14 +215,10 @@ const gradBuffers = new WeakSet<Float32Array>();
  * kernel writes every element) as it comes.
  */
 export function gradBuffer(op: string, n: number, overwrite = false): Float32Array {
-  const d = pool.get(n)?.pop();
-  let out: Float32Array;
-  if (d === undefined) out = alloc(op, n);
-  else {
-    poolBytes -= d.byteLength;
-    out = overwrite ? d : d.fill(0);
-  }
+  const out = obtain(op, n, !overwrite);
   gradBuffers.add(out);
+  // (a training step also takes back the gradient buffers that autograd could not prove dead)
+  if (stepStale !== null) handedOut!.push(out);
   return out;
 }
 

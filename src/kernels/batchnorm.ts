@@ -8,8 +8,10 @@
 // Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them (or asks the training
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
-import { parallelFor, registerTask } from './parallel.js';
+import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
+import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
+import { kernelBackend } from './wasm/features.js';
 
 /** N images, C channels, HW = spatial size (H·W) of each plane; eps for the forward passes. */
 export interface BatchNormParams {
@@ -49,9 +51,17 @@ export function batchNormTrainForward(
   parallelFor<BnTask>({
     kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual },
     writes: ['y', 'mean', 'invstd', 'varUnbiased'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased'],
-    params: { ...channelUnits(p), relu }, units: units(p), cost: 6 * p.n * p.c * p.hw,
+    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw, y, x, residual),
   });
 }
+
+/**
+ * A task's cost for parallelFor. The SIMD kernels (about 2.5 ns per element forward, 3 backward on one thread, most
+ * of it the copies into wasm memory) run inline (cost 0) unless their big buffers are shared: staging x, the
+ * residual and y for the pool (~0.5 ns per element each, on the calling thread) costs about what the kernel does.
+ */
+const cost = (flops: number, ...big: (Float32Array | null)[]): number =>
+  kernelBackend() === 'simd' && !allShared(...big) ? 0 : flops;
 
 /** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
 interface BnTask extends BatchNormBackwardParams {
@@ -117,18 +127,17 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
   const res = bufs.residual as Float32Array | null;
   const { n, c, hw, eps, relu } = q;
+  if (kernelBackend() === 'simd') {
+    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
+    trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, b);
+    return;
+  }
   const yBits = relu ? float32Bits(y) : null;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
-    const mu = channelSum(x, n, c, hw, ch) / count;
-    const ss = channelSqDev(x, n, c, hw, ch, mu);
-    const istd = 1 / Math.sqrt(ss / count + eps);
-    mean[ch] = mu;
-    invstd[ch] = istd;
-    varUnbiased[ch] = ss / (count - 1);
-    // y = x·α + β' with α = invstd·γ and β' = β − mean·α, in float64 from the unrounded statistics.
-    const alpha = istd * (weight ? weight[ch]! : 1);
-    const beta = (bias ? bias[ch]! : 0) - mu * alpha;
+    const sum = channelSum(x, n, c, hw, ch);
+    const ss = channelSqDev(x, n, c, hw, ch, sum / count);
+    const [alpha, beta] = channelAffine(ch, sum, ss, count, eps, weight, bias, mean, invstd, varUnbiased);
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
       if (res !== null) for (let j = off; j < off + hw; j++) y[j] = x[j]! * alpha + beta + res[j]!;
@@ -163,7 +172,7 @@ export function batchNormBackward(
   parallelFor<BnBackwardTask>({
     kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
     writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: overwriteDx ? ['dresidual', 'dx'] : ['dresidual'],
-    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: 8 * p.n * p.c * p.hw,
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw, dx, dy, x, reluOut, dresidual),
   });
 }
 
@@ -193,6 +202,11 @@ registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dres = bufs.dresidual as Float32Array | null;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
   const { n, c, hw } = q;
+  if (kernelBackend() === 'simd') {
+    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
+    trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, dres, q.overwriteDx, b);
+    return;
+  }
   const count = n * hw;
   const dyBits = float32Bits(dy), rBits = relu ? float32Bits(relu) : null, dresBits = dres ? float32Bits(dres) : null;
   if (relu && !dres && planeBuf.length < hw) {

@@ -1,11 +1,16 @@
-// Elementwise kernels of the training step (ReLU and its backward, add, accumulate), split into fixed-size chunks
-// across threads. Every element is computed on its own, so results do not depend on the split.
+// Elementwise kernels of the training step (ReLU and its backward, add, accumulate), split into fixed-size chunks.
+// Every element is computed on its own, so results do not depend on the split. One pass over memory at ~1.6 ns per
+// element: they use the threads only when their buffers are shared (allShared), as the staging copies would cost
+// about what the kernel does.
 
-import { parallelFor, registerTask } from './parallel.js';
+import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 
 /** Elements per work unit: the units are a function of the length only. */
 const CHUNK = 65536;
+
+/** What a task over n elements tells parallelFor it costs: 0 (inline) if a buffer would need staging. */
+const cost = (n: number, ...bufs: Float32Array[]): number => (allShared(...bufs) ? n : 0);
 
 interface Range {
   n: number;
@@ -20,7 +25,7 @@ function range(q: Range, u0: number, u1: number): [number, number] {
 /** y = relu(x), PyTorch's `x > 0 || isnan(x) ? x : 0` (see relu.ts); y may be x. */
 export function reluForward(y: Float32Array, x: Float32Array): void {
   const n = y.length;
-  parallelFor<Range>({ kernel: 'elementwise.relu', bufs: { y, x }, writes: ['y'], overwrites: y === x ? [] : ['y'], params: { n }, units: chunks(n), cost: n });
+  parallelFor<Range>({ kernel: 'elementwise.relu', bufs: { y, x }, writes: ['y'], overwrites: y === x ? [] : ['y'], params: { n }, units: chunks(n), cost: cost(n, y, x) });
 }
 
 registerTask<Range>('elementwise.relu', (bufs, q, u0, u1) => {
@@ -34,7 +39,7 @@ registerTask<Range>('elementwise.relu', (bufs, q, u0, u1) => {
  */
 export function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array): void {
   const n = dx.length;
-  parallelFor<Range>({ kernel: 'elementwise.reluBackward', bufs: { dx, dy, y }, writes: ['dx'], overwrites: ['dx'], params: { n }, units: chunks(n), cost: n });
+  parallelFor<Range>({ kernel: 'elementwise.reluBackward', bufs: { dx, dy, y }, writes: ['dx'], overwrites: ['dx'], params: { n }, units: chunks(n), cost: cost(n, dx, dy, y) });
 }
 
 registerTask<Range>('elementwise.reluBackward', (bufs, q, u0, u1) => {
@@ -51,7 +56,7 @@ export function addForward(y: Float32Array, a: Float32Array, b: Float32Array): v
   const n = y.length;
   // In place (y is a or b): y is read too, so a backend that stages buffers must copy it in.
   const overwrites = y === a || y === b ? [] : ['y'];
-  parallelFor<Range>({ kernel: 'elementwise.add', bufs: { y, a, b }, writes: ['y'], overwrites, params: { n }, units: chunks(n), cost: n });
+  parallelFor<Range>({ kernel: 'elementwise.add', bufs: { y, a, b }, writes: ['y'], overwrites, params: { n }, units: chunks(n), cost: cost(n, y, a, b) });
 }
 
 registerTask<Range>('elementwise.add', (bufs, q, u0, u1) => {

@@ -121,6 +121,15 @@ export function parallelFor<P>(task: Task<P>): void {
   }
 }
 
+/**
+ * Whether every buffer is in shared memory (null counts as shared), so a thread pool uses them in place. A
+ * memory-bound kernel runs inline otherwise: the pool's staging copies, made on the calling thread, cost about what
+ * the kernel does.
+ */
+export function allShared(...bufs: (TaskBuffer | null)[]): boolean {
+  return typeof SharedArrayBuffer === 'function' && bufs.every((b) => b === null || b.buffer instanceof SharedArrayBuffer);
+}
+
 /** A Float64Array that worker threads can see (SharedArrayBuffer-backed where that exists), zero-filled. */
 export function sharedFloat64(n: number): Float64Array {
   return typeof SharedArrayBuffer === 'function' ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);

@@ -31,6 +31,7 @@ import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -261,6 +262,8 @@ interface ConvTaskParams {
   tiles: number;
   /** U is transformed 4 output channels at a time, just before their GEMMs (one tile block, or U too big to keep). */
   localU: boolean;
+  /** The SIMD backend's tile blocks (null on the js backend, whose blocks are TB tiles). */
+  blocks: SimdBlocks | null;
 }
 
 /** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
@@ -304,49 +307,228 @@ function convUnits(
 }
 
 /**
- * The SIMD path's units: the same units and transforms (in float64), with U and V in this thread's wasm memory.
- * float64 (the default): U and V as doubles in asm.ts's layout (4-channel and 4-tile panels), the 36 GEMMs of each
- * 4 × 4 block by the wasm `wino64` (f64x2). float32 (q.p.float32, inference): U and V rounded to float32, V in
- * 8-tile panels, and the 36 GEMMs of each 4-channel × 8-tile block by the wasm `wino` (float32 products, float32
- * sums over ≤ 64 channels, float64 total). See wasm/sgemm.ts.
+ * The SIMD path's tile blocks: whole tile rows (consecutive in the flat tile order, across images), so that a block's
+ * outputs are whole rows of y and leave the wasm memory in one copy per (image, channel); rows of more than 64 tiles
+ * are cut into parts of one row instead. Rows per block: at least 16 tiles, at most 64, the count that fills the
+ * GEMM's panels of nr tiles best (the last panel of a block is padded).
+ */
+interface SimdBlocks {
+  /** Tile rows per block; 0: each block is a part of one tile row, `chunk` tiles (`perRow` parts per row). */
+  rows: number;
+  chunk: number;
+  perRow: number;
+  count: number;
+  /** The most tiles in a block, rounded up to nr. */
+  tPad: number;
+}
+
+function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): SimdBlocks {
+  const tileRows = n * tilesH;
+  const fill = (t: number): number => t / (Math.ceil(t / nr) * nr);
+  if (tilesW <= 64) {
+    const kMin = Math.ceil(16 / tilesW);
+    let k = kMin;
+    for (let c = kMin + 1; c * tilesW <= 64; c++) if (fill(c * tilesW) > fill(k * tilesW) + 1e-9) k = c;
+    k = Math.min(k, tileRows);
+    return { rows: k, chunk: 0, perRow: 0, count: Math.ceil(tileRows / k), tPad: Math.ceil((k * tilesW) / nr) * nr };
+  }
+  const chunk = Math.ceil(Math.ceil(tilesW / Math.ceil(tilesW / 32)) / nr) * nr;
+  const perRow = Math.ceil(tilesW / chunk);
+  return { rows: 0, chunk, perRow, count: tileRows * perRow, tPad: chunk };
+}
+
+/** Tiles [t0, t1) of SIMD block tb. */
+function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number): [number, number] {
+  if (b.rows > 0) {
+    const t0 = tb * b.rows * tilesW;
+    return [t0, Math.min(tiles, t0 + b.rows * tilesW)];
+  }
+  const row = Math.floor(tb / b.perRow), c = tb % b.perRow;
+  return [row * tilesW + c * b.chunk, row * tilesW + Math.min(tilesW, (c + 1) * b.chunk)];
+}
+
+/**
+ * Where the SIMD path keeps things in the thread's wasm memory (bytes, each 16-aligned) after U, V, M, the filters
+ * and the NaN flag: the tile tables of a block, scale and shift, the staging rows of y (and of the residual, at
+ * + resDelta), x's rows as copied, and x's padded planes.
+ */
+interface SimdLayout {
+  inTab: number;
+  outTab: number;
+  scale: number;
+  shift: number;
+  yStage: number;
+  resDelta: number;
+  raw: number;
+  padded: number;
+  end: number;
+  /** Padded plane: ph rows of pw float32 (pw a multiple of 4). */
+  ph: number;
+  pw: number;
+}
+
+function simdLayout(at: number, q: ConvTaskParams, b: SimdBlocks): SimdLayout {
+  const { ci, wi, wo } = q.p;
+  const tilesW = Math.ceil(wo / 4), tilesH = Math.ceil(q.p.ho / 4);
+  const a16 = (v: number): number => Math.ceil(v / 16) * 16;
+  const segRows = b.rows > 0 ? Math.min(b.rows, tilesH) : 1, segs = b.rows > 0 ? b.rows + 1 : 1;
+  const ph = 4 * segRows + 2, pw = Math.ceil((4 * tilesW + 2) / 4) * 4;
+  const yBytes = a16(4 * 4 * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
+  const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), scale = outTab + 16 * b.tPad, shift = scale + a16(8 * q.coPad);
+  const yStage = shift + a16(8 * q.coPad), raw = yStage + 2 * yBytes, padded = raw + a16(4 * ci * wi * ph);
+  return { inTab, outTab, scale, shift, yStage, resDelta: yBytes, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
+}
+
+/** A block's parts in one image each (this thread's, for the block whose V it holds). */
+interface Segment {
+  img: number;
+  /** First output row, output rows, first and last tile column. */
+  oy: number;
+  rows: number;
+  txA: number;
+  txB: number;
+  /** Float32 offset of its staging rows from the y staging area: channel i's at + i·rows·wo. */
+  stage: number;
+}
+const segments: Segment[] = [];
+let i32view: Int32Array | null = null;
+
+/**
+ * Stages tiles [t0, t1) for the wasm input transform and runs it into V: per image, x's rows under those tiles
+ * copied into wasm memory (one copy for whole images, else one per channel), padded by `pad`; the tables of the
+ * tiles' patches (for vin) and of their outputs in the y staging rows (for vout); `segments`.
+ */
+function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Array, q: ConvTaskParams, t0: number, t1: number, vAtB: number, vXiB: number): void {
+  const { ci, hi, wi, ho, wo, padH, padW } = q.p;
+  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4), tpi = tilesH * tilesW;
+  const f = g.f;
+  if (i32view === null || i32view.buffer !== f.buffer) i32view = new Int32Array(f.buffer);
+  const iv = i32view;
+  const pwB = 4 * lay.pw, planeB = lay.ph * pwB, rawF = lay.raw / 4;
+  segments.length = 0;
+  let stage = 0;
+  for (let t = t0; t < t1;) {
+    const img = Math.floor(t / tpi), end = Math.min(t1, (img + 1) * tpi);
+    const la = t - img * tpi, lb = end - 1 - img * tpi;
+    const tyA = Math.floor(la / tilesW), tyB = Math.floor(lb / tilesW);
+    const iyA = Math.max(0, 4 * tyA - padH), iyB = Math.min(hi, 4 * tyB + 6 - padH), rows = iyB - iyA;
+    const xImg = img * ci * hi * wi;
+    if (rows === hi) f.set(x.subarray(xImg, xImg + ci * hi * wi), rawF);
+    else for (let ic = 0; ic < ci; ic++) {
+      const s = xImg + (ic * hi + iyA) * wi;
+      f.set(x.subarray(s, s + rows * wi), rawF + ic * rows * wi);
+    }
+    const segPad = lay.padded + segments.length * ci * planeB;
+    wg.pad(lay.raw, 4 * rows * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+    const oy = 4 * tyA, oRows = Math.min(ho, 4 * tyB + 4) - oy;
+    segments.push({ img, oy, rows: oRows, txA: la % tilesW, txB: lb % tilesW, stage });
+    for (let k = t; k < end; k++) {
+      const l = k - img * tpi, ty = Math.floor(l / tilesW), tx = l % tilesW, j = k - t0;
+      iv[lay.inTab / 4 + j] = segPad + 4 * ((ty - tyA) * 4 * lay.pw + 4 * tx);
+      const e = lay.outTab / 4 + 4 * j;
+      iv[e] = lay.yStage + 4 * (stage + (4 * ty - oy) * wo + 4 * tx);
+      iv[e + 1] = 4 * oRows * wo;
+      iv[e + 2] = Math.min(4, ho - 4 * ty);
+      iv[e + 3] = Math.min(4, wo - 4 * tx);
+    }
+    stage += 4 * oRows * wo;
+    t = end;
+  }
+  (q.p.float32 === true ? wg.vin32 : wg.vin64)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+}
+
+/**
+ * Copies between a buffer shaped like y (y itself, or the residual) and this block's staging rows at float32 index
+ * `at`, for output channels [oc0, oc0 + nc): toStage true copies in, false copies out. Runs contiguous on both sides
+ * are merged (whole images: one copy for all nc channels).
+ */
+function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean, p: WinogradParams, oc0: number, nc: number): void {
+  const { co, ho, wo } = p;
+  const tilesW = Math.ceil(wo / 4);
+  let ya = -1, sa = 0, len = 0;
+  const flush = (): void => {
+    if (len === 0) return;
+    if (toStage) f.set(a.subarray(ya, ya + len), sa);
+    else a.set(f.subarray(sa, sa + len), ya);
+  };
+  const run = (y0: number, s0: number, n: number): void => {
+    if (len > 0 && ya + len === y0 && sa + len === s0) len += n;
+    else {
+      flush();
+      ya = y0;
+      sa = s0;
+      len = n;
+    }
+  };
+  for (const s of segments) {
+    const whole = s.txA === 0 && s.txB === tilesW - 1;
+    for (let i = 0; i < nc; i++) {
+      const yc = ((s.img * co + oc0 + i) * ho + s.oy) * wo, sc = at + s.stage + i * s.rows * wo;
+      if (whole) run(yc, sc, s.rows * wo);
+      else for (let r = 0; r < s.rows; r++) run(yc + r * wo + 4 * s.txA, sc + r * wo + 4 * s.txA, Math.min(wo, 4 * s.txB + 4) - 4 * s.txA);
+    }
+  }
+  flush();
+}
+
+/**
+ * The SIMD path's units: the same transforms (float64, the same operations), all in this thread's wasm memory
+ * (wasm/winograd.ts), over tile blocks of whole tile rows (simdBlocks). float64 (the default): U and V as doubles in
+ * asm.ts's layout (4-channel and 4-tile panels), the 36 GEMMs of each 4 × 4 block by the wasm `wino64` (f64x2).
+ * float32 (q.p.float32, inference): U and V rounded to float32, V in 8-tile panels, and the 36 GEMMs of each
+ * 4-channel × 8-tile block by the wasm `wino` (float32 products, float32 sums over ≤ 64 channels, float64 total).
+ * See wasm/sgemm.ts. Per block, x's rows are copied in once; per 4 output channels, the outputs go to staging rows
+ * (with y's old values first when accumulating, and the residual's beside them), copied out to y in whole runs.
  */
 function convUnitsSimd(
   y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
 ): void {
   const { p, ep, coPad, oBlocks, tiles, localU } = q;
-  const { ci, ho, wo } = p;
+  const { ci, co, wo } = p;
+  const blocks = q.blocks!;
   const f32 = p.float32 === true;
   const nr = f32 ? SIMD_NR : 4, eb = f32 ? 4 : 8;
-  const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4);
-  // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of TB
+  const tilesW = Math.ceil(wo / 4);
+  // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
   // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
-  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(TB, ci);
-  // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform) and 2 doubles at badAt.
+  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(blocks.tPad, ci);
+  // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
+  // simdLayout's parts.
   const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
   const fAt = 2 * (mAt + 36 * 4 * nr), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
   const badAt = Math.ceil((fAt + fLen) / 2);
-  const g = simdGemm(8 * (badAt + 2));
+  const lay = simdLayout(8 * (badAt + 2), q, blocks);
+  const g = simdGemm(lay.end);
+  const wg = simdWinograd();
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = f32 ? g.wino : g.wino64;
+  const gemm = f32 ? g.wino : g.wino64, vout = f32 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
     if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
     uHeap = h;
   }
-  const yb = ep.relu ? float32Bits(y) : null;
+  if (ep.scale !== null) h.set(ep.scale, lay.scale / 8);
+  if (ep.shift !== null) h.set(ep.shift, lay.shift / 8);
+  const flags = (p.accumulate ? OUT_ACC : 0) | (ep.scale !== null ? OUT_SCALE : 0) | (ep.shift !== null ? OUT_SHIFT : 0) |
+    (res !== null ? OUT_RES : 0) | (ep.relu ? OUT_RELU : 0);
+  const yStageF = lay.yStage / 4;
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
-    const t0 = tb * TB, t1 = Math.min(tiles, t0 + TB);
-    if (!vHolds(q, h, tb)) inputTransform(uv, vAt, x, p, t0, t1, TB, nr);
+    const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
+    if (!vHolds(q, h, tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     for (let oc0 = o0; oc0 < o1; oc0 += 4) {
       if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
+      const nc = Math.min(4, co - oc0);
+      if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
+      if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
       for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        outputBlock(y, yb, res, h, mAt, p, ep, oc0, t0 + j0, Math.min(nr, t1 - t0 - j0), tilesH, tilesW, nr, 4 * nr);
+        vout(mAt * 8, Math.min(nr, t1 - t0 - j0), lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
       }
+      copyRuns(y, g.f, yStageF, false, p, oc0, nc);
     }
   }
 }
@@ -371,7 +553,8 @@ function weightTransformWasm(
       continue;
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
-    fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, f32 ? 1 : 0, badAt * 8);
+    if (f32) (flip ? g.weights32Flip : g.weights32)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
+    else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, 0, badAt * 8);
     const h = g.h;
     if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
   }
@@ -547,14 +730,15 @@ export function winogradConv(
 ): boolean {
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
-  const tBlocks = Math.ceil(tiles / TB);
+  const blocks = kernelBackend() === 'simd' ? simdBlocks(p.n, Math.ceil(p.ho / 4), Math.ceil(p.wo / 4), p.float32 === true ? SIMD_NR : 4) : null;
+  const tBlocks = blocks !== null ? blocks.count : Math.ceil(tiles / TB);
   // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
   const localU = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
-  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU };
-  const cost = 72 * coPad * p.ci * tBlocks * TB + 330 * coPad * p.ci * (localU ? tBlocks : 1);
+  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks };
+  const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);
   const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
   flag[0] = 0;
   parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, res, flag }, writes: ['y', 'flag'], overwrites, params: q, units: oBlocks * tBlocks, cost });

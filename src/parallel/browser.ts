@@ -22,7 +22,7 @@ import {
   BUSY, CTRL_LENGTH, DONE, ERR, MAX_UNITS, MAX_WORKERS, READY, WORD, WORKER_UNITS, drainUnits, openCall,
   type RunMessage,
 } from './protocol.js';
-import { stageTask } from './staging.js';
+import { copyBackStaged, stageTask } from './staging.js';
 
 /** The parts of the Web Worker API used here (the project compiles without the DOM library). */
 interface WebWorker {
@@ -256,7 +256,7 @@ class BrowserPool implements ParallelBackend {
     if (Atomics.load(ctrl, ERR) !== 0) {
       throw new ResnetTsError('parallel', `task '${task.kernel}' failed in a worker: ${readError(this.error) || '(no message)'}`);
     }
-    for (const [dst, src] of copyBack) dst.set(src);
+    copyBackStaged(copyBack);
   }
 
   // No unit has finished for STALL_MS: stop handing out units, and give up on the pool (terminating its workers,

@@ -26,7 +26,7 @@ import {
   ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
   WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, type ErrorMessage, type ExitMessage, type RunMessage,
 } from './protocol.js';
-import { stageTask } from './staging.js';
+import { copyBackStaged, stageTask } from './staging.js';
 
 /** Where the pool's scripts are (compiled .js files). */
 export interface PoolScripts {
@@ -175,7 +175,7 @@ export class WorkerPool implements ParallelBackend {
       const reports = this.drainErrors(seq);
       throw new ResnetTsError('parallel', `task '${task.kernel}' failed in a worker thread: ${reports.join('\n') || '(no message)'}`);
     }
-    for (const [dst, src] of copyBack) dst.set(src);
+    copyBackStaged(copyBack);
   }
 
   private deadHolder(helpers: number): boolean {

@@ -6,12 +6,49 @@
 import type { Task, TaskBuffer } from '../kernels/parallel.js';
 
 /**
+ * What staging has cost since the process started (or the last `resetStagingStats`): pool calls, the calls that
+ * staged anything, bytes copied into staging and back out, and the milliseconds those copies took.
+ */
+export interface StagingStats {
+  calls: number;
+  stagedCalls: number;
+  bytesIn: number;
+  bytesOut: number;
+  ms: number;
+}
+
+const stats: StagingStats = { calls: 0, stagedCalls: 0, bytesIn: 0, bytesOut: 0, ms: 0 };
+
+/** A copy of the staging counters (see StagingStats). */
+export function stagingStats(): StagingStats {
+  return { ...stats };
+}
+
+/** Zeroes the staging counters. */
+export function resetStagingStats(): void {
+  stats.calls = stats.stagedCalls = stats.bytesIn = stats.bytesOut = stats.ms = 0;
+}
+
+/** Copies the staged results back into the caller's buffers (counted in the stats). */
+export function copyBackStaged(copyBack: [TaskBuffer, TaskBuffer][]): void {
+  if (copyBack.length === 0) return;
+  const t0 = performance.now();
+  for (const [dst, src] of copyBack) {
+    dst.set(src);
+    stats.bytesOut += dst.byteLength;
+  }
+  stats.ms += performance.now() - t0;
+}
+
+/**
  * Copies the non-shared buffers of `task` into `staging` (grown as needed, reused across calls; the same array
  * named twice is staged once). Returns the buffers to send, and the [caller's, staged] pairs to copy back once
  * the call is done.
  */
 export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Record<string, TaskBuffer | null>; copyBack: [TaskBuffer, TaskBuffer][] } {
+  stats.calls++;
   let slot = 0;
+  let t0 = -1;
   const seen = new Map<TaskBuffer, TaskBuffer>();
   const bufs: Record<string, TaskBuffer | null> = {};
   const copyBack: [TaskBuffer, TaskBuffer][] = [];
@@ -22,6 +59,7 @@ export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Rec
     }
     let s = seen.get(b);
     if (s === undefined) {
+      if (t0 < 0) t0 = performance.now();
       const bytes = b.byteLength;
       let sab = staging[slot];
       if (sab === undefined || sab.byteLength < bytes) {
@@ -30,11 +68,18 @@ export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Rec
       }
       slot++;
       s = b instanceof Float64Array ? new Float64Array(sab, 0, b.length) : new Float32Array(sab, 0, b.length);
-      if (!task.overwrites?.includes(name)) s.set(b);
+      if (!task.overwrites?.includes(name)) {
+        s.set(b);
+        stats.bytesIn += bytes;
+      }
       seen.set(b, s);
       if (task.writes.includes(name)) copyBack.push([b, s]);
     }
     bufs[name] = s;
+  }
+  if (t0 >= 0) {
+    stats.stagedCalls++;
+    stats.ms += performance.now() - t0;
   }
   return { bufs, copyBack };
 }

@@ -1,5 +1,6 @@
 import { noGrad } from '../autograd.js';
 import { withArena } from '../fusion/arena.js';
+import { withTrainingStep } from '../fusion/scope.js';
 import { ValueError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
@@ -122,16 +123,18 @@ export function* trainSteps(o: TrainEpochOptions): Generator<StepInfo, { loss: n
     if (t.steps >= stepsPerEpoch) break;
     const t0 = performance.now();
     const lr = optimizer.paramGroups[0]!.lr;
-    // Zeroed in place (PyTorch 1.13's default): the backward then accumulates every parameter's gradient into its
-    // existing .grad, so a step allocates no parameter gradients.
-    optimizer.zeroGrad(false);
-    const logits = model.forward(x);
-    const loss = crossEntropy(logits, y);
-    loss.backward();
-    optimizer.step();
+    // The step reuses the last step's buffers (withTrainingStep): only numbers leave it.
+    const [l, c] = withTrainingStep({ model, optimizer }, () => {
+      // Zeroed in place (PyTorch 1.13's default): the backward then accumulates every parameter's gradient into its
+      // existing .grad, so a step allocates no parameter gradients.
+      optimizer.zeroGrad(false);
+      const logits = model.forward(x);
+      const loss = crossEntropy(logits, y);
+      loss.backward();
+      optimizer.step();
+      return [loss.item(), countCorrect(logits, y)];
+    });
     scheduler?.step();
-    const l = loss.item();
-    const c = countCorrect(logits, y);
     t.lossSum += l * y.length;
     t.correct += c;
     t.images += y.length;

@@ -185,6 +185,27 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       checkAll(params({ n: 1, c: 40, h: 15, w: 15, o: 36, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 2 }), 79);
     });
 
+    it('forward on small maps with k > 512 and several row blocks (B packed once per thread), twice on one buffer', () => {
+      // 1×1 600→200 @5 and 3×3 70→150 @6 (k = 630; every 8-column panel straddles output rows): the units of one
+      // call share B's packing; a second call with new values in the same x buffer must not reuse the first's.
+      const shapes: Spec[] = [
+        { n: 1, c: 600, h: 5, w: 5, o: 200, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
+        { n: 1, c: 70, h: 6, w: 6, o: 150, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 1, c: 70, h: 13, w: 13, o: 150, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+      ];
+      for (const sp of shapes) {
+        const p = params(sp);
+        const x = randArray(81, p.n * p.c * p.h * p.w), w = randArray(82, p.o * p.c * p.kh * p.kw);
+        for (const seed of [83, 84]) {
+          x.set(randArray(seed, x.length));
+          const y = new Float32Array(p.n * p.o * p.oh * p.ow).fill(NaN), yr = new Float32Array(y.length);
+          conv2dForward(y, x, w, null, p);
+          conv2dForwardNaive(yr, x, w, null, p);
+          assertClose(`fwd (x seed ${seed}) ${label(p)}`, y, yr);
+        }
+      }
+    });
+
     it('backward weight of few channels over many images is split over images (partial float64 sums in fixed order)', () => {
       // CIFAR's 3→16 stem at batch 16 and a pointwise 1×1 4→8: one channel block each, so the images are split
       // too. Not the naive order any more: each output is Σ of per-split float64 sums, rounded once, so within a

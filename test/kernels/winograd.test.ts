@@ -89,6 +89,13 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     ['input smaller than a tile: 3×3, pad 0 → 1×1', params(3, 2, 3, 3, 2, 0)],
     ['channels not a multiple of 4, more than one output block', params(1, 7, 9, 9, 70, 1)],
     ['many tiles (several tile blocks), batch 3', params(3, 6, 18, 14, 9, 1)],
+    // The SIMD path's blocks are whole tile rows, across images, or parts of a row wider than 64 tiles.
+    ['1×1 images, batch 5, pad 1', params(5, 3, 1, 1, 4, 1)],
+    ['2×2 images, batch 5, pad 1', params(5, 3, 2, 2, 6, 1)],
+    ['7×7 images, batch 5: blocks across images', params(5, 4, 7, 7, 5, 1)],
+    ['9×9 images, batch 3, pad 0', params(3, 4, 9, 9, 5, 0)],
+    ['rows of 75 tiles (parts of a row per block), pad 1', params(1, 2, 3, 300, 3, 1)],
+    ['rows of 65 tiles, pad 0, batch 2', params(2, 2, 6, 262, 3, 0)],
   ];
   for (const [name, p] of shapes) {
     it(`forward ${name}: ${label(p)}`, () => checkForward(p, 11 + p.c));
@@ -168,11 +175,10 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     );
   });
 
-  it('fused epilogue: relu(conv·scale + shift + residual), one rounding', () => {
-    const p = params(2, 5, 10, 11, 6, 1);
+  const checkFused = (p: Conv2dParams, seed: number): void => {
     const ys = p.n * p.o * p.oh * p.ow;
-    const x = randArray(41, p.n * p.c * p.h * p.w), w = randArray(42, p.o * p.c * 9), res = randArray(43, ys);
-    const scale = Float64Array.from(randArray(44, p.o)), shift = Float64Array.from(randArray(45, p.o));
+    const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9), res = randArray(seed + 2, ys);
+    const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
     const y = new Float32Array(ys);
     conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
     // reference: naive conv in float64 per output (recomputed here with a float64 accumulator), then the epilogue
@@ -185,8 +191,13 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
       const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
       ref[i] = v > 0 ? v : 0;
     }
-    assertClose('fused winograd', y, ref, tolFused);
+    assertClose(`fused winograd ${label(p)}`, y, ref, tolFused);
     expect(ref.some((v) => v === 0) && ref.some((v) => v > 0)).toBe(true); // relu really cut something
+  };
+
+  it('fused epilogue: relu(conv·scale + shift + residual), one rounding', () => {
+    checkFused(params(2, 5, 10, 11, 6, 1), 41);
+    for (const [, p] of shapes.slice(-6)) checkFused(p, 71 + p.c);
   });
 
   it('winogradConv accumulates when asked (backward-input contract)', () => {

@@ -70,6 +70,9 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 24→136 @20 Winograd, two tile blocks', p: big(1, 24, 20, 136, 3, 1, 1), policy: 'always', seed: 13 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
+  // Small maps with k > 512 and several row blocks: a thread packs B once for all the row blocks it runs.
+  out.push({ name: 'R 1x1 600→200 @5', p: big(1, 600, 5, 200, 1, 1, 0), policy: 'auto', seed: 14 });
+  out.push({ name: 'R 3x3 70→150 @6 im2col', p: big(1, 70, 6, 150, 3, 1, 1), policy: 'never', seed: 15 });
   // Few channels, many images: the weight gradient splits over images as well (partial sums in fixed order).
   out.push({ name: 'R 3x3 3→16 @32 batch 8', p: big(8, 3, 32, 16, 3, 1, 1), policy: 'auto', seed: 11 });
   // The SIMD weight gradient's units: 16→20 @28 batch 6 (channel blocks, image splits, a partial row tile).

@@ -1,9 +1,10 @@
 /**
  * Bitwise determinism across thread counts for the training step's other kernels: batch norm (train forward and
  * backward, plain and fused with ReLU), ReLU and its backward, add, max-pool backward and the SGD update; then whole
- * training steps of a small CIFAR ResNet (every parameter after three SGD steps, and the running statistics). The
- * inline threshold is 0 so that even small problems are split; the 1-thread results are the reference. (That the
- * kernels are right at all is tested against PyTorch fixtures in test/ops and test/kernels.)
+ * training steps of a small CIFAR ResNet, plain and in withTrainingStep (every parameter after three SGD steps, and
+ * the running statistics). The inline threshold is 0 so that even small problems are split; the 1-thread results
+ * are the reference. (That the kernels are right at all is tested against PyTorch fixtures in test/ops and
+ * test/kernels.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
@@ -11,7 +12,7 @@ import { addForward, reluBackward, reluForward } from '../../src/kernels/element
 import { sgdUpdate } from '../../src/kernels/optim.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { maxPool2dBackward, maxPool2dForward, poolOutSize } from '../../src/kernels/pool.js';
-import { manualSeed, models, nn, optim, randn } from '../../src/index.js';
+import { manualSeed, models, nn, optim, randn, withTrainingStep } from '../../src/index.js';
 import { setKernelBackend } from '../../src/kernels/wasm/features.js';
 import '../../src/parallel/diagnostics.js';
 import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
@@ -69,17 +70,24 @@ function kernels(): Record<string, Float32Array[]> {
   return res;
 }
 
-/** Three SGD steps of a small CIFAR ResNet from a fixed seed: every parameter and buffer afterwards. */
-function trainSteps(): Record<string, Float32Array> {
+/**
+ * Three SGD steps of a small CIFAR ResNet from a fixed seed: every parameter and buffer afterwards. `arena`: each
+ * step inside withTrainingStep (its activations and gradients in reused shared buffers the workers use in place).
+ */
+function trainSteps(arena = false): Record<string, Float32Array> {
   manualSeed(5);
   const model = models.resnet20({ widths: [8, 16, 16] }).train();
   const x = randn([8, 3, 32, 32]);
   const target = [0, 1, 2, 3, 4, 5, 6, 7];
   const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
-  for (let s = 0; s < 3; s++) {
+  const step = () => {
     opt.zeroGrad();
     nn.functional.crossEntropy(model.forward(x), target).backward();
     opt.step();
+  };
+  for (let s = 0; s < 3; s++) {
+    if (arena) withTrainingStep({ model, optimizer: opt }, step);
+    else step();
   }
   const out: Record<string, Float32Array> = {};
   for (const [k, t] of Object.entries(model.stateDict())) out[k] = t.data.slice();
@@ -136,6 +144,8 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
       const got = trainSteps();
       expect(currentPoolForTest()!.workerUnitsForTest() - before, 'units run on a worker').toBeGreaterThan(minWorkerUnits);
       for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads: ${k}`, got[k]!, r);
+      const inArena = trainSteps(true);
+      for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep: ${k}`, inArena[k]!, r);
     } finally {
       setKernelBackend(old);
     }

@@ -1,6 +1,6 @@
 // The forward convolution: Winograd where it applies and pays, else im2col + GEMM units; the fused epilogue.
 
-import { epilogueRows, sgemmRange, type GemmEpilogue, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
 import { directForward, forwardShape, packDirectWeights, runDirect } from './direct.js';
@@ -41,13 +41,15 @@ function forwardUnits(
         if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
         // The epilogue runs in the GEMM's store (in wasm on the SIMD backend).
         const gep: GemmEpilogue | null = ep === null ? null : { ...ep, res, ch0: g * og };
+        // The row blocks of one image, group and column block share B: a thread packs it once for all it runs.
+        const bKey: BKey = { call: q, id: (n0 * groups + g) * q.colBlocks + cbi };
         if (pointwise) {
-          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep, bKey);
         } else {
           // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
-          const tab = tapTable(q);
-          const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, j0 + jc, nc, p0, kl, nr);
-          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack, gep);
+          const tab = tapTable(q), nt = taps ? taps.length : kh * kw;
+          const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, nr);
+          sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack, gep, bKey);
         }
         continue;
       }

@@ -205,17 +205,23 @@ export function tapTable(q: ForwardTask): Int32Array {
   return tapTab;
 }
 
+/** packIm2col's per-window tap offsets. */
+let offs = new Int32Array(0);
+
 /**
  * The GEMM's packed B panels (PackB) of col = im2col(x) for output positions [j, j + nc) and col rows [p0, p0 + kl),
- * read from x directly: the values im2colRange would copy (0 for padding), in packPanelB's layout, so the GEMM
- * gives the same bits. A panel of nr positions in one output row whose windows all lie inside x reads nr values per
- * row through the tap table, unchecked; others check each position. (Measured: one pass instead of im2col's copy
+ * read from x directly (tab: tapTable's, nt taps per channel): the values im2colRange would copy (0 for padding), in
+ * packPanelB's layout, so the GEMM gives the same bits. A panel of nr positions in one output row whose windows all
+ * lie inside x reads nr values per row through the tap table, unchecked; others (every panel of a map narrower than
+ * nr) take each position's taps from a table of its in-bounds offsets. (Measured: one pass instead of im2col's copy
  * and the packing's second pass over it.)
  */
 export function packIm2col(
-  dst: Float32Array | Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, j: number, nc: number, p0: number, kl: number, nr: number,
+  dst: Float32Array | Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, nt: number, j: number, nc: number, p0: number, kl: number, nr: number,
 ): void {
   const { h, w, ow, strideH: sh, strideW: sw, padH: ph, padW: pw } = p;
+  const hw = h * w;
+  if (offs.length < nt) offs = new Int32Array(nt);
   const ySpan = (p.kh - 1) * p.dilH, xSpan = (p.kw - 1) * p.dilW;
   const q1 = p0 + kl;
   let d = d0;
@@ -256,10 +262,21 @@ export function packIm2col(
         continue;
       }
       const oyt = Math.floor((j + t) / ow), oxt = j + t - oyt * ow;
-      const by = oyt * sh - ph, bx = oxt * sw - pw, base = xOff + by * w + bx;
+      const by = oyt * sh - ph, bx = oxt * sw - pw;
+      // This window's taps (the same for every channel): offset from its top-left, or −1 where it reads padding.
+      for (let tt = 0; tt < nt; tt++) {
+        const iy = by + tab[3 * tt + 1]!, ix = bx + tab[3 * tt + 2]!;
+        offs[tt] = iy >= 0 && iy < h && ix >= 0 && ix < w ? tab[3 * tt]! : -1;
+      }
+      const ci = Math.floor(p0 / nt);
+      let tt = p0 - ci * nt, at = xOff + by * w + bx + ci * hw;
       for (let q = p0; q < q1; q++, dd += nr) {
-        const iy = by + tab[3 * q + 1]!, ix = bx + tab[3 * q + 2]!;
-        dst[dd] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[base + tab[3 * q]!]! : 0;
+        const o = offs[tt]!;
+        dst[dd] = o >= 0 ? x[at + o]! : 0;
+        if (++tt === nt) {
+          tt = 0;
+          at += hw;
+        }
       }
     }
     d += nr * kl;

@@ -115,6 +115,10 @@ export const v128 = {
   load32_splat: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x09), uleb(2), uleb(offset)),
   load64_splat: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x0a), uleb(3), uleb(offset)),
   load64_zero: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x5d), uleb(3), uleb(offset)),
+  /** One float32 into lane 0, lanes 1–3 zero. */
+  load32_zero: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x5c), uleb(2), uleb(offset)),
+  /** Stores lane `lane` of v as one 32-bit value. */
+  store32_lane: (addr: Expr, v: Expr, lane: number, offset = 0): Expr => cat(addr, v, [0xfd], uleb(0x5a), uleb(2), uleb(offset), [lane]),
   store: (addr: Expr, v: Expr, offset = 0): Expr => cat(addr, v, [0xfd], uleb(0x0b), uleb(4), uleb(offset)),
   /** All-zero vector. */
   zero: (): Expr => cat([0xfd], uleb(0x0c), new Array<number>(16).fill(0)),
@@ -125,6 +129,8 @@ export const v128 = {
 
 export const i32x4 = {
   splat: simd(0x11),
+  /** Lanewise a ≠ b: all ones or all zeros. */
+  ne: simd(0x38),
   shr_s: simd(0xac),
   sub: simd(0xb1),
 };
@@ -141,6 +147,12 @@ export const f32x4 = {
   add: simd(0xe4),
   sub: simd(0xe5),
   mul: simd(0xe6),
+  /** Lanewise comparisons: all ones where true (ne is true for a NaN lane). */
+  ne: simd(0x42),
+  gt: simd(0x44),
+  neg: simd(0xe1),
+  /** v with lane `lane` replaced by the f32 x. */
+  replace_lane: (v: Expr, lane: number, x: Expr): Expr => cat(v, x, [0xfd], uleb(0x20), [lane]),
   /** a·b + c with or without an intermediate rounding (relaxed SIMD: the engine picks; x64 with FMA fuses). */
   relaxed_madd: simd(0x105),
   demote_f64x2_zero: simd(0x5e),

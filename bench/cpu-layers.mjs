@@ -1,0 +1,115 @@
+// Forward conv layers by process CPU time (process.cpuUsage: this thread and our workers), for a machine that other
+// processes load: wall-clock times there measure the neighbours as much as the kernels. Ours (conv2dForward, the
+// layer table's pass, and conv2dForwardFused, what an eval forward runs) against tfjs-backend-wasm's conv2d (one
+// thread). Check first (max|Δ| ≤ 1e-4·max|ref| against our naive kernel), then time: min and median of --reps runs.
+// ImageNet shapes at batch 1 and CIFAR ResNet-20 shapes at batch 32 (shapes.mjs).
+// With --model NAME: that torchvision model's eval forward at 1×3×224×224 (noGrad) instead, ours only. --dist DIR
+// times another build (e.g. a copy of an older commit's dist/), for A/B runs taken alternately.
+//
+//   node bench/cpu-layers.mjs [--threads N] [--filter STR] [--reps R] [--no-tfjs-wasm] [--model resnet50] [--dist DIR]
+
+import { resolve } from 'node:path';
+import { convMacs, convParams, LAYERS } from './shapes.mjs';
+import { compare, DIST, permute4, randomArray, table } from './lib.mjs';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i < 0 ? dflt : args[i + 1];
+};
+const threads = Number(flag('--threads', '1'));
+const reps = Number(flag('--reps', '21'));
+const filters = String(flag('--filter', '')).toLowerCase().replaceAll('->', '→').split(',').filter((f) => f !== '');
+const model = flag('--model', null);
+const dist = resolve(flag('--dist', DIST));
+const withWasm = !args.includes('--no-tfjs-wasm') && model === null;
+process.env.RESNET_TS_THREADS = String(threads);
+
+const lib = await import(`${dist}/index.js`);
+lib.setNumThreads(threads);
+const kern = await import(`${dist}/kernels/conv2d.js`);
+let tf = null;
+if (withWasm) {
+  const { loadTfjs, loadTfjsWasm } = await import('./tfjs.mjs');
+  ({ tf } = await loadTfjs());
+  const w = await loadTfjsWasm(tf);
+  if (!w.ok) throw new Error(w.note);
+  await tf.setBackend('wasm');
+}
+
+/** { min, med } process CPU ms of fn over `reps` runs, after ten warm-up runs (V8 tiers kernels up over the first). */
+function cpuMs(fn) {
+  for (let i = 0; i < 10; i++) fn();
+  const t = [];
+  for (let r = 0; r < reps; r++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    t.push((c.user + c.system) / 1000);
+  }
+  t.sort((a, b) => a - b);
+  return { min: t[0], med: t[t.length >> 1] };
+}
+
+if (model !== null) {
+  const m = lib.models[model]();
+  m.eval();
+  const x = new lib.Tensor(randomArray(3 * 224 * 224, 3), [1, 3, 224, 224]);
+  let wall = 0;
+  const t = cpuMs(() => {
+    const t0 = performance.now();
+    lib.noGrad(() => m.forward(x));
+    wall = performance.now() - t0;
+  });
+  console.log(`${model} eval 1×3×224×224, threads ${threads}: process CPU ms min ${t.min.toFixed(1)} / median ${t.med.toFixed(1)} of ${reps} (last wall ${wall.toFixed(1)} ms) · load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  process.exit(0);
+}
+
+const rows = [];
+for (const s of LAYERS) {
+  if (filters.length > 0 && !filters.some((f) => s.name.toLowerCase().includes(f))) continue;
+  const p = convParams(s);
+  const x = randomArray(p.n * p.c * p.h * p.w, 1), w = randomArray(p.o * p.c * p.kh * p.kw, 2, -0.1, 0.1);
+  const y = new Float32Array(p.n * p.o * p.oh * p.ow), ref = new Float32Array(y.length);
+  const ep = { scale: new Float64Array(p.o).fill(1), shift: null, relu: false };
+  kern.conv2dForwardNaive(ref, x, w, null, p);
+  const flop = 2 * convMacs(p);
+  const check = (what) => {
+    const c = compare(y, ref, 1e-4);
+    if (!c.ok) throw new Error(`${s.name} ${what}: ${c.why}`);
+  };
+  kern.conv2dForward(y, x, w, null, p);
+  check('conv2dForward');
+  const plain = cpuMs(() => kern.conv2dForward(y, x, w, null, p));
+  y.fill(0);
+  kern.conv2dForwardFused(y, x, w, null, p, ep);
+  check('conv2dForwardFused');
+  const fused = cpuMs(() => kern.conv2dForwardFused(y, x, w, null, p, ep));
+  let peer = null;
+  if (tf !== null) {
+    const tx = tf.tensor4d(permute4(x, [p.n, p.c, p.h, p.w], [0, 2, 3, 1]), [p.n, p.h, p.w, p.c]);
+    const tw = tf.tensor4d(permute4(w, [p.o, p.c, p.kh, p.kw], [2, 3, 1, 0]), [p.kh, p.kw, p.c, p.o]);
+    const run = () => tf.conv2d(tx, tw, [p.strideH, p.strideW], p.padH, 'NHWC');
+    const out = run();
+    y.set(permute4(out.dataSync(), [p.n, p.oh, p.ow, p.o], [0, 3, 1, 2]));
+    out.dispose();
+    check('tfjs-wasm conv2d');
+    peer = cpuMs(() => run().dispose());
+    tx.dispose();
+    tw.dispose();
+  }
+  const g = (ms) => (flop / (ms * 1e6)).toFixed(1);
+  rows.push([
+    s.name, (flop / 1e6).toFixed(0), `${plain.min.toFixed(2)} / ${plain.med.toFixed(2)}`, g(plain.min),
+    `${fused.min.toFixed(2)} / ${fused.med.toFixed(2)}`, g(fused.min),
+    peer ? `${peer.min.toFixed(2)} / ${peer.med.toFixed(2)}` : '—', peer ? g(peer.min) : '—',
+    peer ? `${(peer.min / plain.min).toFixed(2)}×` : '—',
+  ]);
+  console.error(`  ${s.name} done`);
+}
+console.log(`threads ${threads} · process CPU ms, min / median of ${reps} · load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(table(
+  ['layer', 'MFLOP', 'ours fwd', 'GFLOP/s', 'ours fused', 'GFLOP/s', 'tfjs-wasm (1 thread)', 'GFLOP/s', 'tfjs-wasm/ours fwd'],
+  rows,
+));
+process.exit(0);

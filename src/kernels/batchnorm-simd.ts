@@ -1,0 +1,119 @@
+// The SIMD backend of batchnorm.ts's training tasks: one work unit's block of channels [ch0, ch1) of every image is
+// copied into this thread's wasm memory (n copies of (ch1 − ch0)·hw contiguous values), the per-channel passes run
+// there (wasm/batchnorm.ts), and the outputs are copied back. The statistics and the float64 → float32 formulas are
+// batchnorm.ts's; only the order of the float64 sums differs from the JavaScript kernels (fixed per channel: a
+// function of n and hw, whatever the block or the thread).
+
+import { laneTotal, simdBatchNorm } from './wasm/batchnorm.js';
+
+/** The shape of a task and the channel block of the unit. */
+export interface BnBlock {
+  n: number;
+  c: number;
+  hw: number;
+  ch0: number;
+  ch1: number;
+}
+
+/** Bytes of one array's block in wasm memory, rounded up to 16. */
+const regionBytes = (b: BnBlock): number => (b.n * (b.ch1 - b.ch0) * b.hw * 4 + 15) & ~15;
+
+/** Below this many values a block row is copied by a loop (a subarray costs more than the copy). */
+const SET_MIN = 64;
+
+/**
+ * Between a tensor t (N, C, HW) and the block at `at` in wasm memory m (n rows of len = (ch1 − ch0)·hw values):
+ * `into` copies t's channels [ch0, ch1) of every image into the block, else the block back into t.
+ */
+function copyBlock(m: Float32Array, at: number, t: Float32Array, b: BnBlock, into: boolean): void {
+  const len = (b.ch1 - b.ch0) * b.hw;
+  for (let i = 0; i < b.n; i++) {
+    const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
+    const [dst, d, src, s] = into ? [m, mo, t, to] : [t, to, m, mo];
+    if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
+    else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
+  }
+}
+
+const copyIn = (m: Float32Array, at: number, t: Float32Array, b: BnBlock): void => copyBlock(m, at, t, b, true);
+const copyOut = (t: Float32Array, m: Float32Array, at: number, b: BnBlock): void => copyBlock(m, at, t, b, false);
+
+/**
+ * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
+ * = 1/√(biased var + eps) and the unbiased variance, and returns the normalization as y = x·α + β' with α =
+ * invstd·γ and β' = β − mean·α (float64, from the unrounded statistics). Both backends' training forward.
+ */
+export function channelAffine(
+  ch: number, sum: number, ss: number, count: number, eps: number, weight: Float32Array | null, bias: Float32Array | null,
+  mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array,
+): [number, number] {
+  const mu = sum / count;
+  const istd = 1 / Math.sqrt(ss / count + eps);
+  mean[ch] = mu;
+  invstd[ch] = istd;
+  varUnbiased[ch] = ss / (count - 1);
+  const alpha = istd * (weight ? weight[ch]! : 1);
+  return [alpha, (bias ? bias[ch]! : 0) - mu * alpha];
+}
+
+/** batchnorm.ts's training forward over the channels of block b (see batchNormTrainForward). */
+export function trainForwardBlock(
+  y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, x: Float32Array,
+  weight: Float32Array | null, bias: Float32Array | null, res: Float32Array | null, relu: boolean, eps: number, b: BnBlock,
+): void {
+  const { n, hw } = b;
+  const rb = regionBytes(b), X = 0, R = rb, OUT = 2 * rb;
+  const m = simdBatchNorm(OUT + 64);
+  copyIn(m.f, X >> 2, x, b);
+  if (res !== null) copyIn(m.f, R >> 2, res, b);
+  const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
+  const affine = m.affine[(res !== null ? 2 : 0) + (relu ? 1 : 0)]!;
+  for (let ch = b.ch0; ch < b.ch1; ch++) {
+    const off = (ch - b.ch0) * hw * 4;
+    m.sum(X + off, n, hw, stride, OUT);
+    const sum = laneTotal(m.h, OUT >> 3);
+    m.sqdev(X + off, n, hw, stride, sum / count, OUT);
+    const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased);
+    affine(X + off, X + off, R + off, n, hw, stride, alpha, beta);
+  }
+  copyOut(y, m.f, X >> 2, b);
+}
+
+/** batchnorm.ts's training backward over the channels of block b (see batchNormBackward). */
+export function trainBackwardBlock(
+  dx: Float32Array | null, dweight: Float32Array | null, dbias: Float32Array | null, dy: Float32Array, x: Float32Array,
+  mean: Float32Array, invstd: Float32Array, weight: Float32Array | null, reluOut: Float32Array | null,
+  dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
+): void {
+  const { n, hw } = b;
+  // G: dy, masked in place; D: the ReLU output, then dx; X: x.
+  const rb = regionBytes(b), G = 0, D = rb, X = 2 * rb, OUT = 3 * rb;
+  const m = simdBatchNorm(OUT + 96);
+  copyIn(m.f, G >> 2, dy, b);
+  if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
+  copyIn(m.f, X >> 2, x, b);
+  const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
+  const grad = m.grad[reluOut !== null ? 1 : 0]!;
+  const sums = new Float64Array(2 * (b.ch1 - b.ch0));
+  for (let ch = b.ch0; ch < b.ch1; ch++) {
+    const off = (ch - b.ch0) * hw * 4;
+    grad(G + off, G + off, D + off, X + off, n, hw, stride, mean[ch]!, OUT);
+    const sg = laneTotal(m.h, OUT >> 3), sgx = laneTotal(m.h, (OUT >> 3) + 6);
+    sums[2 * (ch - b.ch0)] = sg;
+    sums[2 * (ch - b.ch0) + 1] = sgx;
+    if (dbias) dbias[ch] = dbias[ch]! + sg;
+    if (dweight) dweight[ch] = dweight[ch]! + sgx * invstd[ch]!;
+  }
+  if (dres !== null) copyOut(dres, m.f, G >> 2, b);
+  if (dx === null) return;
+  if (!overwriteDx) copyIn(m.f, D >> 2, dx, b);
+  const dxFn = m.dx[overwriteDx ? 0 : 1]!;
+  for (let ch = b.ch0; ch < b.ch1; ch++) {
+    const off = (ch - b.ch0) * hw * 4;
+    const istd = invstd[ch]!;
+    const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
+    // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
+    dxFn(D + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count);
+  }
+  copyOut(dx, m.f, D >> 2, b);
+}

@@ -1,0 +1,268 @@
+// The training-mode batch-norm kernels in WebAssembly SIMD, emitted from this file when the library loads (see
+// encoder.ts): the per-channel passes of batchnorm.ts's training forward and backward, over one thread's wasm memory.
+//
+// Layout: a channel's data is n planes of hw float32 values, plane i at byte `base + i·stride` (the caller copies a
+// block of channels of every image in, so stride is the block's bytes per image). Every function walks the planes
+// in order, 4 values at a time, and the last hw mod 4 values of a plane one at a time (lane 0 of a vector loaded
+// with load32_zero, stored with store32_lane).
+//
+// Sums are float64: each float32 is widened (exact) and added to one of four float64 lane sums (lane l takes the
+// values at j ≡ l mod 4 of every plane) or, for a plane's tail, to a fifth; the caller adds them in a fixed order:
+// ((l0 + l1) + (l2 + l3)) + tail. So a channel's sums depend on (n, hw) only, never on the block or the thread.
+// The elementwise passes compute in float64 and round once, the same expressions as the JavaScript kernels:
+//   affine: y = (x·α + β) (+ r), then relu (max(y, 0) with NaN kept, on the rounded value)
+//   grad:   g = dy where the ReLU output r ≠ +0 (bits), else +0; Σ g and Σ g·(x − μ)
+//   dx:     dx (+)= ((g − mg) − (x − μ)·k)·s
+
+import { block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, i32x4, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { wasm, type WasmMemory } from './features.js';
+
+const { i32: I32, f64: F64, v128: V128 } = ValType;
+const get = local.get;
+
+/** A function's plane walk: `vec` reads and writes at byte address `a` (+ an array's base), 4 values or 1. */
+interface Walk {
+  n: number;
+  hw: number;
+  stride: number;
+  /** Locals the walk uses: image, byte offset in the plane, plane offset, end of the vector part, end of the plane. */
+  i: number;
+  j: number;
+  p: number;
+  end4: number;
+  end: number;
+}
+
+function walkLocals(L: Locals, n: number, hw: number, stride: number): Walk {
+  return { n, hw, stride, i: L.add(I32), j: L.add(I32), p: L.add(I32), end4: L.add(I32), end: L.add(I32) };
+}
+
+/**
+ * for each plane i: body(true) over the vectors of the plane (address offset p + j), then body(false) over its
+ * tail values one at a time. The body addresses an array with `at(base)` = base + p + j.
+ */
+function walk(w: Walk, body: (full: boolean) => Expr[]): Expr {
+  return cat(
+    local.set(w.end, i32.shl(get(w.hw), i32.const(2))),
+    local.set(w.end4, i32.and(get(w.end), i32.const(~15))),
+    forLoop(w.i, i32.const(0), get(w.n), 1,
+      local.set(w.p, i32.mul(get(w.i), get(w.stride))),
+      local.set(w.j, i32.const(0)),
+      block(loop(
+        br_if(1, i32.ge_s(get(w.j), get(w.end4))),
+        ...body(true),
+        local.set(w.j, i32.add(get(w.j), i32.const(16))),
+        br(0),
+      )),
+      block(loop(
+        br_if(1, i32.ge_s(get(w.j), get(w.end))),
+        ...body(false),
+        local.set(w.j, i32.add(get(w.j), i32.const(4))),
+        br(0),
+      ))),
+  );
+}
+
+function cat(...parts: Expr[]): Expr {
+  const out: number[] = [];
+  for (const p of parts) for (const b of p) out.push(b);
+  return out;
+}
+
+const at = (w: Walk, base: number): Expr => i32.add(get(base), i32.add(get(w.p), get(w.j)));
+const load = (w: Walk, base: number, full: boolean): Expr => (full ? v128.load(at(w, base)) : v128.load32_zero(at(w, base)));
+const store = (w: Walk, base: number, v: Expr, full: boolean): Expr => (full ? v128.store(at(w, base), v) : v128.store32_lane(at(w, base), v, 0));
+const lo = (v: Expr): Expr => f64x2.promote_low_f32x4(v);
+const hi = (v: Expr): Expr => f64x2.promote_low_f32x4(f32x4.high(v));
+/** Two f64x2 rounded to one f32x4 (lanes 0, 1 from a). */
+const demote2 = (a: Expr, b: Expr): Expr => f32x4.join_low(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b));
+
+/**
+ * `sum(x, n, hw, stride, out)` (sq false): the lane sums of x; `sqdev(x, n, hw, stride, mu, out)` (sq true): of
+ * (x − mu)². out: 6 doubles, lanes 0–3 and the tail sum at [4] ([5] is not read).
+ */
+function sumFunc(sq: boolean): Func {
+  const [x, n, hw, stride] = [0, 1, 2, 3];
+  const mu = sq ? 4 : -1, out = sq ? 5 : 4;
+  const L = new Locals(sq ? 6 : 5);
+  const w = walkLocals(L, n, hw, stride);
+  const a = L.add(V128), b = L.add(V128), t = L.add(V128), v = L.add(V128), m = L.add(V128), d = L.add(V128);
+  const term = (e: Expr): Expr[] => (sq ? [local.set(d, f64x2.sub(e, get(m)))] : [local.set(d, e)]);
+  const sqd = (): Expr => (sq ? f64x2.mul(get(d), get(d)) : get(d));
+  return {
+    name: sq ? 'sqdev' : 'sum',
+    params: sq ? [I32, I32, I32, I32, F64, I32] : [I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      ...(sq ? [local.set(m, f64x2.splat(get(mu)))] : []),
+      local.set(a, v128.zero()), local.set(b, v128.zero()), local.set(t, v128.zero()),
+      walk(w, (full) => full
+        ? [
+          local.set(v, load(w, x, true)),
+          ...term(lo(get(v))), local.set(a, f64x2.add(get(a), sqd())),
+          ...term(hi(get(v))), local.set(b, f64x2.add(get(b), sqd())),
+        ]
+        : [...term(lo(load(w, x, false))), local.set(t, f64x2.add(get(t), sqd()))]),
+      v128.store(get(out), get(a)), v128.store(get(out), get(b), 16), v128.store(get(out), get(t), 32),
+    ],
+  };
+}
+
+/** relu of an f32x4 on the rounded values: lanes ≤ 0 (−0 too) become +0, positives and NaN kept bit for bit. */
+const relu4 = (v: number): Expr => v128.and(get(v), v128.or(f32x4.gt(get(v), v128.zero()), f32x4.ne(get(v), get(v))));
+
+/** `affine{res}{relu}(y, x, r, n, hw, stride, alpha, beta)`: y = relu?(x·α + β (+ r)) (r unread without res). */
+function affineFunc(res: boolean, relu: boolean): Func {
+  const [y, x, r, n, hw, stride, alpha, beta] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const L = new Locals(8);
+  const w = walkLocals(L, n, hw, stride);
+  const A = L.add(V128), B = L.add(V128), v = L.add(V128), rv = L.add(V128), o = L.add(V128);
+  const half = (e: (u: Expr) => Expr): Expr => {
+    const s = f64x2.add(f64x2.mul(e(get(v)), get(A)), get(B));
+    return res ? f64x2.add(s, e(get(rv))) : s;
+  };
+  const body = (full: boolean): Expr[] => [
+    local.set(v, load(w, x, full)),
+    ...(res ? [local.set(rv, load(w, r, full))] : []),
+    local.set(o, full ? demote2(half(lo), half(hi)) : f32x4.demote_f64x2_zero(half(lo))),
+    ...(relu ? [local.set(o, relu4(o))] : []),
+    store(w, y, get(o), full),
+  ];
+  return {
+    name: `affine${res ? 1 : 0}${relu ? 1 : 0}`,
+    params: [I32, I32, I32, I32, I32, I32, F64, F64],
+    results: [],
+    locals: L.types,
+    body: [local.set(A, f64x2.splat(get(alpha))), local.set(B, f64x2.splat(get(beta))), walk(w, body)],
+  };
+}
+
+/**
+ * `grad{relu}(g, dy, r, x, n, hw, stride, mu, out)`: g = dy masked where the ReLU output r is +0 (stored to g; with
+ * relu false g is dy and nothing is stored), and the lane sums of g (out[0..6)) and of g·(x − mu) (out[6..12)).
+ */
+function gradFunc(relu: boolean): Func {
+  const [g, dy, r, x, n, hw, stride, mu, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const w = walkLocals(L, n, hw, stride);
+  const sa = L.add(V128), sb = L.add(V128), st = L.add(V128), xa = L.add(V128), xb = L.add(V128), xt = L.add(V128);
+  const m = L.add(V128), gv = L.add(V128), xv = L.add(V128), gl = L.add(V128);
+  const body = (full: boolean): Expr[] => {
+    const e: Expr[] = [local.set(gv, load(w, dy, full))];
+    if (relu) {
+      e.push(local.set(gv, v128.and(get(gv), i32x4.ne(load(w, r, full), v128.zero()))));
+      e.push(store(w, g, get(gv), full));
+    }
+    e.push(local.set(xv, load(w, x, full)));
+    const halves: [(u: Expr) => Expr, number, number][] = full ? [[lo, sa, xa], [hi, sb, xb]] : [[lo, st, xt]];
+    for (const [part, s, sx] of halves) {
+      e.push(local.set(gl, part(get(gv))));
+      e.push(local.set(s, f64x2.add(get(s), get(gl))));
+      e.push(local.set(sx, f64x2.add(get(sx), f64x2.mul(get(gl), f64x2.sub(part(get(xv)), get(m))))));
+    }
+    return e;
+  };
+  return {
+    name: `grad${relu ? 1 : 0}`,
+    params: [I32, I32, I32, I32, I32, I32, I32, F64, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(m, f64x2.splat(get(mu))),
+      ...[sa, sb, st, xa, xb, xt].map((s) => local.set(s, v128.zero())),
+      walk(w, body),
+      ...[sa, sb, st, xa, xb, xt].map((s, k) => v128.store(get(out), get(s), 16 * k)),
+    ],
+  };
+}
+
+/** `dx{acc}(dx, g, x, n, hw, stride, s, mg, mu, k)`: dx (+)= ((g − mg) − (x − mu)·k)·s. */
+function dxFunc(acc: boolean): Func {
+  const [dx, g, x, n, hw, stride, s, mg, mu, k] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const L = new Locals(10);
+  const w = walkLocals(L, n, hw, stride);
+  const S = L.add(V128), MG = L.add(V128), M = L.add(V128), K = L.add(V128), gv = L.add(V128), xv = L.add(V128), dv = L.add(V128);
+  const half = (e: (u: Expr) => Expr): Expr => {
+    const t = f64x2.mul(f64x2.sub(f64x2.sub(e(get(gv)), get(MG)), f64x2.mul(f64x2.sub(e(get(xv)), get(M)), get(K))), get(S));
+    return acc ? f64x2.add(e(get(dv)), t) : t;
+  };
+  const body = (full: boolean): Expr[] => [
+    local.set(gv, load(w, g, full)),
+    local.set(xv, load(w, x, full)),
+    ...(acc ? [local.set(dv, load(w, dx, full))] : []),
+    store(w, dx, full ? demote2(half(lo), half(hi)) : f32x4.demote_f64x2_zero(half(lo)), full),
+  ];
+  return {
+    name: `dx${acc ? 1 : 0}`,
+    params: [I32, I32, I32, I32, I32, I32, F64, F64, F64, F64],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(S, f64x2.splat(get(s))), local.set(MG, f64x2.splat(get(mg))),
+      local.set(M, f64x2.splat(get(mu))), local.set(K, f64x2.splat(get(k))),
+      walk(w, body),
+    ],
+  };
+}
+
+/** The module's bytes (importing env.mem). */
+export function batchNormModule(): Uint8Array {
+  return encodeModule([
+    sumFunc(false), sumFunc(true),
+    affineFunc(false, false), affineFunc(false, true), affineFunc(true, false), affineFunc(true, true),
+    gradFunc(false), gradFunc(true), dxFunc(false), dxFunc(true),
+  ]);
+}
+
+// ---- the per-thread instance ------------------------------------------------------------------------------------
+
+type SumFn = (x: number, n: number, hw: number, stride: number, out: number) => void;
+type SqDevFn = (x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
+type AffineFn = (y: number, x: number, r: number, n: number, hw: number, stride: number, alpha: number, beta: number) => void;
+type GradFn = (g: number, dy: number, r: number, x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
+type DxFn = (dx: number, g: number, x: number, n: number, hw: number, stride: number, s: number, mg: number, mu: number, k: number) => void;
+
+/** This thread's batch-norm kernels over their own memory, with float32/float64 views of it. */
+export interface SimdBatchNorm {
+  sum: SumFn;
+  sqdev: SqDevFn;
+  /** affine[2·res + relu] */
+  affine: [AffineFn, AffineFn, AffineFn, AffineFn];
+  /** grad[relu] */
+  grad: [GradFn, GradFn];
+  /** dx[acc] */
+  dx: [DxFn, DxFn];
+  f: Float32Array;
+  h: Float64Array;
+}
+
+let current: SimdBatchNorm | null = null;
+let memory: WasmMemory | null = null;
+
+/** This thread's batch-norm kernels with a memory of at least `bytes` bytes (grown when needed; views renewed). */
+export function simdBatchNorm(bytes: number): SimdBatchNorm {
+  if (current === null) {
+    memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    const e = new wasm!.Instance(new wasm!.Module(batchNormModule()), { env: { mem: memory } }).exports;
+    current = {
+      sum: e.sum as SumFn,
+      sqdev: e.sqdev as SqDevFn,
+      affine: [e.affine00 as AffineFn, e.affine01 as AffineFn, e.affine10 as AffineFn, e.affine11 as AffineFn],
+      grad: [e.grad0 as GradFn, e.grad1 as GradFn],
+      dx: [e.dx0 as DxFn, e.dx1 as DxFn],
+      f: new Float32Array(memory.buffer),
+      h: new Float64Array(memory.buffer),
+    };
+  }
+  if (memory!.buffer.byteLength < bytes) {
+    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
+  }
+  return current;
+}
+
+/** ((l0 + l1) + (l2 + l3)) + tail of the lane sums at h[i..i+5) (see the file comment). */
+export function laneTotal(h: Float64Array, i: number): number {
+  return h[i]! + h[i + 1]! + (h[i + 2]! + h[i + 3]!) + h[i + 4]!;
+}

@@ -1,0 +1,302 @@
+// Winograd's input and output transforms in WebAssembly SIMD, emitted from this file when the library loads (see
+// encoder.ts), over the same memory as the thread's SIMD GEMM (sgemm.ts): x's rows are copied in once per tile
+// block, the transformed tiles V are written where the GEMMs read them, and the outputs are written into a staging
+// copy of y's rows that the caller copies out in whole runs. The arithmetic is winograd.ts's JavaScript transforms'
+// (float64, the same operations in the same order), two tiles per f64x2, so results are the same bits.
+//
+//   pad:     rows of x (float32, plane after plane) → zero-padded planes, so that every tile's 6×6 patch is inside;
+//   vin64:   Bᵀ d B of each tile of a block, into float64 V panels of 4 tiles (the `wino64` GEMM's B-panels);
+//   vin32:   the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
+//   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
+//            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
+
+import { encodeModule, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
+import { wasm } from './features.js';
+import { reluLanes, simdGemmMemory } from './sgemm.js';
+
+const { i32: I32, v128: V128 } = ValType;
+const get = local.get;
+
+// Instructions the shared encoder lacks: i32.shr_u and lane stores (SIMD 0x5a, 0x5b).
+const i32shrU = (a: Expr, b: Expr): Expr => [...a, ...b, 0x76];
+const storeLane = (code: number, align: number) => (addr: Expr, v: Expr, lane: number, offset = 0): Expr =>
+  [...addr, ...v, 0xfd, ...uleb(code), align, ...uleb(offset), lane];
+/** Stores lane `lane` (32 bits) of v. */
+const store32Lane = storeLane(0x5a, 2);
+/** Stores lane `lane` (64 bits) of v. */
+const store64Lane = storeLane(0x5b, 3);
+
+/** 32-bit-lane shuffle of a and b (lanes 0–3 from a, 4–7 from b). */
+const sh = f32x4.shuffle;
+const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
+
+/** Epilogue flags of `vout`: y's old value added first, then ·scale, + shift, + residual, then ReLU. */
+export const OUT_ACC = 1, OUT_SCALE = 2, OUT_SHIFT = 4, OUT_RES = 8, OUT_RELU = 16;
+
+/**
+ * `pad(src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff)` (byte addresses and strides): for each of
+ * ci planes, ph rows of pw bytes at dst + ic·dstPlane + py·pw, zero except row py = first + r (0 ≤ r < rows), whose
+ * bytes from colOff on are the wi float32 of source row r at src + ic·srcPlane + 4·wi·r. pw is a multiple of 16.
+ */
+function padFunc(): Func {
+  const [src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
+  const ic = L.add(I32), py = L.add(I32), r = L.add(I32), s = L.add(I32), d = L.add(I32), c = L.add(I32), end4 = L.add(I32), z = L.add(I32);
+  return {
+    name: 'pad',
+    params: new Array<ValType>(11).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(end4, i32.and(get(wi), i32.const(-4))),
+      forLoop(ic, i32.const(0), get(ci), 1,
+        forLoop(py, i32.const(0), get(ph), 1,
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(ic), get(dstPlane))), i32.mul(get(py), get(pw)))),
+          forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero())),
+          local.set(r, i32.sub(get(py), get(first))),
+          if_(i32.and(i32.ge_s(get(r), i32.const(0)), i32.lt_s(get(r), get(rows))), [
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(ic), get(srcPlane))), i32.shl(i32.mul(get(r), get(wi)), i32.const(2)))),
+            local.set(d, i32.add(get(d), get(colOff))),
+            forLoop(c, i32.const(0), get(end4), 4,
+              v128.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), v128.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
+            forLoop(c, get(end4), get(wi), 1,
+              i32.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), i32.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
+          ]))),
+    ],
+  };
+}
+
+/**
+ * `vin64` / `vin32(tab, nt, ci, pitch, pw, v, vxi)`: the input transform of nt tiles × ci channels. Tile j's 6×6
+ * patch of channel ic: 6 rows of 6 float32 at byte i32[tab + 4j] + ic·pitch + row·pw (padded planes: no edge). V of
+ * (tile j, channel ic) at ξ = 6·row + col goes to v + ξ·vxi + ⌊j/nr⌋·32·ci + ic·32 + (j mod nr)·size (float64,
+ * nr = 4; or rounded to float32, nr = 8): winograd.ts's inputTransform layout. Two tiles per f64x2; with nt odd the
+ * last tile fills both lanes.
+ */
+function vinFunc(f32: boolean): Func {
+  const [tab, nt, ci, pitch, pw, v, vxi] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
+  const rowOff = L.addMany(I32, 6);
+  const c4 = L.add(V128), c5 = L.add(V128), c2 = L.add(V128), cm4 = L.add(V128);
+  const lo = L.addMany(V128, 2), hi = L.addMany(V128, 2);
+  const P = L.addMany(V128, 36), D = L.addMany(V128, 36);
+  const nr = f32 ? 8 : 4;
+  // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass write them.
+  const bt = (x: Expr[]): Expr[] => {
+    const [x0, x1, x2, x3, x4, x5] = x as [Expr, Expr, Expr, Expr, Expr, Expr];
+    return [
+      add(sub(mul(get(c4), x0), mul(get(c5), x2)), x4),
+      add(add(mul(get(cm4), add(x1, x2)), x3), x4),
+      add(sub(mul(get(c4), sub(x1, x2)), x3), x4),
+      add(sub(mul(get(c2), sub(x3, x1)), x2), x4),
+      add(sub(mul(get(c2), sub(x1, x3)), x2), x4),
+      add(sub(mul(get(c4), x1), mul(get(c5), x3)), x5),
+    ];
+  };
+  const perChannel: Expr[] = [];
+  for (let r = 0; r < 6; r++) {
+    perChannel.push(
+      local.set(lo[0]!, v128.load(i32.add(get(pa), get(rowOff[r]!)))),
+      local.set(hi[0]!, v128.load64_zero(i32.add(get(pa), get(rowOff[r]!)), 16)),
+      local.set(lo[1]!, v128.load(i32.add(get(pb), get(rowOff[r]!)))),
+      local.set(hi[1]!, v128.load64_zero(i32.add(get(pb), get(rowOff[r]!)), 16)),
+    );
+    for (let c = 0; c < 6; c++) {
+      const [a, b, l] = c < 4 ? [lo[0]!, lo[1]!, c] : [hi[0]!, hi[1]!, c - 4];
+      perChannel.push(local.set(P[6 * r + c]!, f64x2.promote_low_f32x4(sh(get(a), get(b), [l, 4 + l, l, 4 + l]))));
+    }
+  }
+  // Column pass: Bᵀ down each column → D[row·6 + col]; row pass: Bᵀ along each row → V at ξ = 6·row + col.
+  for (let c = 0; c < 6; c++) {
+    const col = bt([0, 1, 2, 3, 4, 5].map((r) => get(P[6 * r + c]!)));
+    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col[r]!));
+  }
+  perChannel.push(local.set(addr, get(out)));
+  for (let r = 0; r < 6; r++) {
+    const row = bt([0, 1, 2, 3, 4, 5].map((c) => get(D[6 * r + c]!)));
+    for (let e = 0; e < 6; e++) {
+      perChannel.push(f32
+        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row[e]!), 0)
+        : v128.store(get(addr), row[e]!));
+      if (r < 5 || e < 5) perChannel.push(local.set(addr, i32.add(get(addr), get(vxi))));
+    }
+  }
+  perChannel.push(
+    local.set(pa, i32.add(get(pa), get(pitch))),
+    local.set(pb, i32.add(get(pb), get(pitch))),
+    local.set(out, i32.add(get(out), i32.const(32))),
+  );
+  return {
+    name: f32 ? 'vin32' : 'vin64',
+    params: new Array<ValType>(7).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(c4, f64x2.splat(f64.const(4))),
+      local.set(c5, f64x2.splat(f64.const(5))),
+      local.set(c2, f64x2.splat(f64.const(2))),
+      local.set(cm4, f64x2.splat(f64.const(-4))),
+      ...rowOff.map((x, r) => local.set(x, i32.mul(get(pw), i32.const(r)))),
+      forLoop(j, i32.const(0), get(nt), 2,
+        local.set(pa, i32.load(i32.add(get(tab), i32.shl(get(j), i32.const(2))))),
+        local.set(pb, get(pa)),
+        if_(i32.lt_s(i32.add(get(j), i32.const(1)), get(nt)), [local.set(pb, i32.load(i32.add(get(tab), i32.shl(get(j), i32.const(2))), 4))]),
+        local.set(out, i32.add(get(v), i32.add(
+          i32.mul(i32shrU(get(j), i32.const(f32 ? 3 : 2)), i32.shl(get(ci), i32.const(5))),
+          i32.mul(i32.and(get(j), i32.const(nr - 1)), i32.const(f32 ? 4 : 8))))),
+        forLoop(ic, i32.const(0), get(ci), 1, ...perChannel)),
+    ],
+  };
+}
+
+/**
+ * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch)`: the output transform of channels
+ * i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks, nr = 4, or
+ * wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for channel 0,
+ * channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output). Each value v (float64), with the
+ * flags: y's float32 there + v (OUT_ACC), ·scale[i] (doubles at scale), + shift[i], + the float32 at resDelta bytes
+ * past its address (OUT_RES); rounded to float32 once; ReLU on its bits (OUT_RELU); stored. Rows are rowPitch bytes
+ * apart. winograd.ts's outputBlock, the same operations in the same order, two tiles per f64x2.
+ */
+function voutFunc(nr: number): Func {
+  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32);
+  const ya = L.add(I32), yb = L.add(I32), ra = L.add(I32), rb = L.add(I32), ca = L.add(I32), cb = L.add(I32), addr = L.add(I32);
+  const sc = L.add(V128), shf = L.add(V128), c2 = L.add(V128), c4 = L.add(V128), c8 = L.add(V128);
+  const T = L.addMany(V128, 24), O = L.addMany(V128, 4), la = L.add(V128), lb = L.add(V128), va = L.add(V128), vb = L.add(V128);
+  const xsB = 8 * 4 * nr;
+  const mv = (xi: number): Expr => v128.load(get(lane), xi * xsB);
+  const tileBody: Expr[] = [];
+  // Column pass: Aᵀ (4×6) down each of the 6 columns → T[row·6 + col], rows 0..3.
+  for (let c = 0; c < 6; c++) {
+    const [m0, m1, m2, m3, m4, m5] = [0, 1, 2, 3, 4, 5].map((k) => mv(6 * k + c)) as [Expr, Expr, Expr, Expr, Expr, Expr];
+    // s = m1 + m2, d = m1 − m2, u = m3 + m4, e = m3 − m4 (kept in the T slots of rows 1–3 and O until used)
+    const s = T[6 + c]!, d = T[12 + c]!, u = T[18 + c]!, e = O[0]!;
+    tileBody.push(
+      local.set(s, add(m1, m2)), local.set(d, sub(mv(6 + c), mv(12 + c))),
+      local.set(u, add(m3, m4)), local.set(e, sub(mv(18 + c), mv(24 + c))),
+      local.set(T[c]!, add(add(m0, get(s)), get(u))),
+      local.set(O[1]!, add(get(s), mul(get(c4), get(u)))),
+      local.set(T[6 + c]!, add(get(d), mul(get(c2), get(e)))),
+      local.set(T[18 + c]!, add(add(get(d), mul(get(c8), get(e))), m5)),
+      local.set(T[12 + c]!, get(O[1]!)),
+    );
+  }
+  // Row r: Aᵀ along the row → O[0..3] (lanes: tiles j, j + 1), epilogue, rounding, stores.
+  // Column c of tile a's (la) and tile b's (lb) float32 row as one f64x2.
+  const f32pair = (c: number): Expr => f64x2.promote_low_f32x4(sh(get(la), get(lb), [c, 4 + c, c, 4 + c]));
+  for (let r = 0; r < 4; r++) {
+    const t = (c: number): Expr => get(T[6 * r + c]!);
+    const rowCode: Expr[] = [
+      local.set(O[0]!, add(t(1), t(2))), local.set(O[1]!, sub(t(1), t(2))),
+      local.set(O[2]!, add(t(3), t(4))), local.set(O[3]!, sub(t(3), t(4))),
+      // O[0] = s12, O[1] = d12, O[2] = s34, O[3] = d34 → the four outputs
+      local.set(va, add(add(t(0), get(O[0]!)), get(O[2]!))),
+      local.set(vb, add(get(O[0]!), mul(get(c4), get(O[2]!)))),
+      local.set(O[0]!, get(va)),
+      local.set(va, add(get(O[1]!), mul(get(c2), get(O[3]!)))),
+      local.set(O[3]!, add(add(get(O[1]!), mul(get(c8), get(O[3]!))), t(5))),
+      local.set(O[1]!, get(va)),
+      local.set(O[2]!, get(vb)),
+    ];
+    const loadPair = (delta: Expr | null): Expr[] => [
+      local.set(la, v128.load(delta === null ? get(ya) : i32.add(get(ya), delta))),
+      local.set(lb, v128.load(delta === null ? get(yb) : i32.add(get(yb), delta))),
+    ];
+    const applyPair = (op: (o: Expr, x: Expr) => Expr): Expr[] => [0, 1, 2, 3].map((c) => local.set(O[c]!, op(get(O[c]!), f32pair(c))));
+    rowCode.push(
+      if_(i32.and(get(flags), i32.const(OUT_ACC)), [...loadPair(null), ...applyPair((o, x) => add(x, o))]),
+      if_(i32.and(get(flags), i32.const(OUT_SCALE)), [0, 1, 2, 3].map((c) => local.set(O[c]!, mul(get(O[c]!), get(sc))))),
+      if_(i32.and(get(flags), i32.const(OUT_SHIFT)), [0, 1, 2, 3].map((c) => local.set(O[c]!, add(get(O[c]!), get(shf))))),
+      if_(i32.and(get(flags), i32.const(OUT_RES)), [...loadPair(get(resDelta)), ...applyPair((o, x) => add(o, x))]),
+      // Round: [a0 b0 a1 b1], [a2 b2 a3 b3] → tile a's row, tile b's row.
+      local.set(la, f32x4.join_low(f32x4.demote_f64x2_zero(get(O[0]!)), f32x4.demote_f64x2_zero(get(O[1]!)))),
+      local.set(lb, f32x4.join_low(f32x4.demote_f64x2_zero(get(O[2]!)), f32x4.demote_f64x2_zero(get(O[3]!)))),
+      local.set(va, sh(get(la), get(lb), [0, 2, 4, 6])),
+      local.set(vb, sh(get(la), get(lb), [1, 3, 5, 7])),
+      if_(i32.and(get(flags), i32.const(OUT_RELU)), [local.set(va, reluLanes(get(va))), local.set(vb, reluLanes(get(vb)))]),
+      if_(i32.gt_s(get(ra), i32.const(r)), storeRow(get(ya), va, ca)),
+      if_(i32.gt_s(get(rb), i32.const(r)), storeRow(get(yb), vb, cb)),
+      local.set(ya, i32.add(get(ya), get(rowPitch))),
+      local.set(yb, i32.add(get(yb), get(rowPitch))),
+    );
+    tileBody.push(...rowCode);
+  }
+  // The part of a 4-wide row inside the output: all four, or the first `cols`.
+  function storeRow(at: Expr, v: number, cols: number): Expr[] {
+    return [
+      local.set(addr, at),
+      if_(i32.eq(get(cols), i32.const(4)), [v128.store(get(addr), get(v))], [
+        if_(i32.gt_s(get(cols), i32.const(1)), [store64Lane(get(addr), get(v), 0)], [store32Lane(get(addr), get(v), 0)]),
+        if_(i32.eq(get(cols), i32.const(3)), [store32Lane(get(addr), get(v), 2, 8)]),
+      ]),
+    ];
+  }
+  return {
+    name: `vout${nr}`,
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(c2, f64x2.splat(f64.const(2))),
+      local.set(c4, f64x2.splat(f64.const(4))),
+      local.set(c8, f64x2.splat(f64.const(8))),
+      forLoop(i, i32.const(0), get(nc), 1,
+        if_(i32.and(get(flags), i32.const(OUT_SCALE)), [local.set(sc, f64x2.splat(f64.load(i32.add(get(scale), i32.shl(get(i), i32.const(3))))))]),
+        if_(i32.and(get(flags), i32.const(OUT_SHIFT)), [local.set(shf, f64x2.splat(f64.load(i32.add(get(shift), i32.shl(get(i), i32.const(3))))))]),
+        forLoop(j, i32.const(0), get(nt), 2,
+          local.set(lane, i32.add(get(m), i32.shl(i32.add(i32.mul(get(i), i32.const(nr)), get(j)), i32.const(3)))),
+          local.set(te, i32.add(get(tab), i32.shl(get(j), i32.const(4)))),
+          local.set(ya, i32.add(i32.load(get(te)), i32.mul(get(i), i32.load(get(te), 4)))),
+          local.set(ra, i32.load(get(te), 8)),
+          local.set(ca, i32.load(get(te), 12)),
+          local.set(yb, get(ya)),
+          local.set(rb, i32.const(0)),
+          local.set(cb, i32.const(0)),
+          if_(i32.lt_s(i32.add(get(j), i32.const(1)), get(nt)), [
+            local.set(yb, i32.add(i32.load(get(te), 16), i32.mul(get(i), i32.load(get(te), 20)))),
+            local.set(rb, i32.load(get(te), 24)),
+            local.set(cb, i32.load(get(te), 28)),
+          ]),
+          ...tileBody)),
+    ],
+  };
+}
+
+/** The module's bytes: `pad`, `vin64`, `vin32`, `vout4`, `vout8`, importing env.mem. */
+export function winogradModule(): Uint8Array {
+  return encodeModule([padFunc(), vinFunc(false), vinFunc(true), voutFunc(4), voutFunc(8)]);
+}
+
+// ---- the per-thread instance ------------------------------------------------------------------------------------
+
+type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
+type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
+type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number) => void;
+
+/** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
+export interface SimdWinograd {
+  pad: PadFn;
+  vin64: VinFn;
+  vin32: VinFn;
+  vout4: VoutFn;
+  vout8: VoutFn;
+}
+
+let current: SimdWinograd | null = null;
+let currentMem: object | null = null;
+let compiled: object | null = null;
+
+/** This thread's transforms over the memory of its SIMD GEMM (call simdGemm first, which sizes that memory). */
+export function simdWinograd(): SimdWinograd {
+  const mem = simdGemmMemory();
+  if (current === null || currentMem !== mem) {
+    compiled ??= new wasm!.Module(winogradModule());
+    const e = new wasm!.Instance(compiled, { env: { mem } }).exports;
+    current = { pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32: e.vin32 as VinFn, vout4: e.vout4 as VoutFn, vout8: e.vout8 as VoutFn };
+    currentMem = mem;
+  }
+  return current;
+}

@@ -1,0 +1,171 @@
+/**
+ * withTrainingStep: a training step whose activations, saved tensors and gradients reuse the previous step's
+ * (shared) buffers. It must give the same bits as a plain step, make no new buffers once warm, keep memory flat over
+ * 200 steps, and never hand out a buffer that something outliving the step still holds.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { arenaBytes, arenaNewBytes } from '../../src/fusion/arena.js';
+import { Tensor, manualSeed, memory, models, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+// A small CIFAR ResNet-8 on 16×3×16×16: its first stage's tensors (16·4·16·16 = 16384 elements) are large enough
+// for the arena (config.arenaMinLength).
+function setup(seed = 1) {
+  manualSeed(seed);
+  const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+  const x = randn([16, 3, 16, 16]);
+  const target = Array.from({ length: 16 }, (_, i) => i % 10);
+  const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const body = (): number => {
+    opt.zeroGrad(false);
+    const loss = nn.functional.crossEntropy(model.forward(x), target);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+  return { model, x, target, opt, body, scoped: () => withTrainingStep({ model, optimizer: opt }, body) };
+}
+
+type Setup = ReturnType<typeof setup>;
+
+function snapshot(s: Setup): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const p of s.model.parameters()) out.push(p.data.slice(), p.grad!.data.slice());
+  for (const t of Object.values(s.model.stateDict())) out.push(t.data.slice());
+  for (const st of s.opt.state.values()) for (const v of Object.values(st)) if (v instanceof Float32Array) out.push(v.slice());
+  return out;
+}
+
+function expectSameBits(a: Float32Array[], b: Float32Array[], what: string): void {
+  expect(a.length, what).toBe(b.length);
+  a.forEach((x, i) => {
+    const y = b[i]!;
+    let diff = -1;
+    for (let k = 0; k < x.length && diff < 0; k++) if (!Object.is(x[k], y[k])) diff = k;
+    expect(diff, `${what}: array ${i} first differs at ${diff}: ${x[diff]} vs ${y[diff]}`).toBe(-1);
+  });
+}
+
+/** After `warm` steps, what `steps` more steps add: arena buffers made, pool bytes, live tensors, arrayBuffers. */
+async function growth(step: () => void, warm: number, steps: number) {
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return { ...memory(), arrayBuffers: process.memoryUsage().arrayBuffers, pool: arenaBytes(), made: arenaNewBytes() };
+  };
+  for (let i = 0; i < warm; i++) step();
+  const m0 = await settle();
+  for (let i = 0; i < steps; i++) step();
+  const m1 = await settle();
+  return {
+    made: m1.made - m0.made, pool: m1.pool - m0.pool, liveTensors: m1.liveTensors - m0.liveTensors,
+    liveBytes: m1.liveBytes - m0.liveBytes, arrayBuffers: m1.arrayBuffers - m0.arrayBuffers,
+  };
+}
+
+const isFlat = (g: Awaited<ReturnType<typeof growth>>): boolean =>
+  g.made === 0 && g.pool === 0 && g.liveTensors <= 5 && g.liveBytes <= 64 * 1024 && g.arrayBuffers <= 256 * 1024;
+
+describe('withTrainingStep', () => {
+  it('gives the same bits as plain steps, and makes no new buffers after the first step', () => {
+    const plain = setup(), arena = setup();
+    const lp: number[] = [], la: number[] = [];
+    for (let i = 0; i < 4; i++) lp.push(plain.body());
+    la.push(arena.scoped());
+    const made = arenaNewBytes();
+    for (let i = 0; i < 3; i++) la.push(arena.scoped());
+    expect(arenaNewBytes() - made, 'bytes of new buffers in steps 2-4').toBe(0);
+    expect(la).toEqual(lp);
+    expectSameBits(snapshot(arena), snapshot(plain), 'parameters, gradients, running statistics, momentum');
+  });
+
+  it('memory(), arrayBuffers and the pool stay flat over 200 steps (and a leaking step is caught)', async () => {
+    const s = setup();
+    const g = await growth(() => void s.scoped(), 20, 180);
+    expect(isFlat(g), JSON.stringify(g)).toBe(true);
+    // The check itself can fail: a step that returns its logits with the graph behind them (kept by a caller)
+    // makes the arena keep every saved activation, and new buffers every step.
+    const kept: Tensor[] = [];
+    const leak = setup(2);
+    const leaky = () => {
+      kept.push(withTrainingStep({ model: leak.model, optimizer: leak.opt }, () => leak.model.forward(leak.x)));
+    };
+    const gl = await growth(leaky, 2, 10);
+    expect(isFlat(gl), JSON.stringify(gl)).toBe(false);
+    expect(gl.made, JSON.stringify(gl)).toBeGreaterThan(10 * 16384 * 4);
+  }, 120_000);
+
+  it('the pool holds one step\'s buffers: those of a batch size no longer used are dropped', () => {
+    manualSeed(4);
+    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
+      opt.zeroGrad(false);
+      nn.functional.crossEntropy(model.forward(randn([n, 3, 32, 32])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+      opt.step();
+    });
+    step(16);
+    const one = arenaBytes();
+    expect(one).toBeGreaterThan(0);
+    for (let n = 15; n >= 8; n--) step(n);
+    step(16);
+    expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 again').toBe(one);
+  });
+
+  it('keeps what outlives the step: a returned tensor, and a returned graph that is backpropagated later', () => {
+    const s = setup();
+    s.scoped();
+    const big = withTrainingStep({ model: s.model, optimizer: s.opt }, () => {
+      s.body();
+      return relu(randn([16, 4, 16, 16]));
+    });
+    expect(big.data.buffer instanceof SharedArrayBuffer, 'the returned tensor came from the arena').toBe(true);
+    const bigCopy = big.data.slice();
+    // A graph returned unbackpropagated: its saved activations must survive the next steps.
+    const ref = setup(3), live = setup(3);
+    const refLoss = nn.functional.crossEntropy(ref.model.forward(ref.x), ref.target);
+    const loss = withTrainingStep({ model: live.model }, () => nn.functional.crossEntropy(live.model.forward(live.x), live.target));
+    for (let i = 0; i < 5; i++) s.scoped();
+    expectSameBits([big.data], [bigCopy], 'a returned tensor after 5 more steps');
+    refLoss.backward();
+    loss.backward();
+    expectSameBits(live.model.parameters().map((p) => p.grad!.data), ref.model.parameters().map((p) => p.grad!.data), 'gradients of the kept graph');
+  });
+
+  it('with anomaly detection on, a tensor wrongly kept outside the step reads NaN', () => {
+    const s = setup();
+    let stolen: Tensor | null = null;
+    withConfig({ detectAnomaly: true }, () => {
+      withTrainingStep({ model: s.model, optimizer: s.opt }, () => {
+        stolen = relu(randn([16, 4, 16, 16]));
+        s.body();
+      });
+    });
+    expect(Number.isNaN(stolen!.data[0]), 'the recycled buffer is poisoned').toBe(true);
+  });
+
+  it('reuses nothing while a forward hook may keep outputs, and recovers from a step that throws', () => {
+    const s = setup(), ref = setup();
+    const seen: [Tensor, Float32Array][] = [];
+    const handle = s.model.layer1.registerForwardHook((_m, _in, out) => void seen.push([out, out.data.slice()]));
+    for (let i = 0; i < 3; i++) s.scoped();
+    handle.remove();
+    expect(seen.length).toBe(3);
+    for (const [t, copy] of seen) expectSameBits([t.data], [copy], 'hooked outputs after later steps');
+    expect(() => withTrainingStep({ model: s.model }, () => {
+      s.model.forward(s.x);
+      throw new Error('boom');
+    })).toThrow('boom');
+    for (let i = 0; i < 3; i++) ref.body();
+    ref.model.forward(ref.x); // (the thrown step's forward updated the running statistics)
+    ref.body();
+    s.scoped();
+    expectSameBits(snapshot(s), snapshot(ref), 'after a thrown step');
+  });
+});
