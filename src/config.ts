@@ -38,8 +38,9 @@ export interface Config {
   /** Relaxed-SIMD fused multiply-adds in the SIMD kernels, where the engine validates them. RESNET_TS_FMA=0: off. */
   fma: boolean;
   /**
-   * The direct-convolution kernel (SIMD backend) for 3×3 convs with at most 64 channels: forward at stride 1 and 2,
-   * input gradient at stride 1 (see kernels/conv2d/direct.ts). Off: Winograd or im2col + GEMM as elsewhere.
+   * The direct-convolution kernel (SIMD backend) for 3×3 convs with at most 64 channels: the forward at stride 2, and
+   * the stems (≤ 4 input channels) at stride 1, forward and input gradient (see kernels/conv2d/direct.ts). Off:
+   * Winograd or im2col + GEMM as elsewhere.
    */
   directConv: boolean;
 }

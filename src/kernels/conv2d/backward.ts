@@ -198,12 +198,21 @@ function weightGradSimd(
   const tiles = Math.ceil(m / DW_MR), vecs = Math.ceil(ow / 4), owPad = 4 * vecs;
   const hp = (oh - 1) * sh + (kh - 1) * dilH + 1;
   const chunk = Math.max(1, Math.min(n1 - n0, Math.floor(COL_CAP / (cb * kw * hp * owPad))));
-  // Memory: float64 lane sums (tiles·MR × kb × 4), then the dy panel, then the x rows (float32).
+  // Memory: float64 lane sums (tiles·MR × kb × 4), then the dy panel, then the x rows (float32), then the padding
+  // table (3 ints per kernel column) and one image's channels as given.
   const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * oh * owPad * DW_MR;
-  const xAt = dyAt + dyLen, xLen = cb * kw * chunk * hp * owPad;
-  const k = simdBackward(4 * (xAt + xLen));
+  const xAt = dyAt + dyLen, xLen = cb * kw * chunk * hp * owPad, qtAt = xAt + xLen, rawAt = qtAt + 3 * kw;
+  const k = simdBackward(4 * (rawAt + cb * hw));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
+  // x row of kernel column kx, column ox: input column start + ox·sW (start = kx·dW − pW), inside x for ox in [ox0, ox1).
+  for (let kx = 0; kx < kw; kx++) {
+    const start = kx * dilW - padW;
+    const ox0 = Math.min(firstValid(start, sw), ow), ox1 = Math.max(endValid(start, sw, w, ow), ox0);
+    k.i[qtAt + 3 * kx] = ox0;
+    k.i[qtAt + 3 * kx + 1] = ox1;
+    k.i[qtAt + 3 * kx + 2] = start + ox0 * sw;
+  }
   for (let i0 = n0; i0 < n1; i0 += chunk) {
     const nc = Math.min(chunk, n1 - i0);
     // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1.
@@ -235,27 +244,12 @@ function weightGradSimd(
         }
       }
     }
-    // x rows: [channel][kx][image][iyp < hp][ox < owPad] = x[iyp − pH][ox·sW + kx·dW − pW], 0 outside.
-    d = xAt;
-    for (let ci = 0; ci < cb; ci++) {
-      for (let kx = 0; kx < kw; kx++) {
-        const start = kx * dilW - padW;
-        const ox0 = Math.min(firstValid(start, sw), ow), ox1 = Math.max(endValid(start, sw, w, ow), ox0);
-        for (let img = 0; img < nc; img++) {
-          const xc = ((i0 + img) * c + g * cg + c0 + ci) * hw;
-          for (let iyp = 0; iyp < hp; iyp++, d += owPad) {
-            const iy = iyp - padH;
-            if (iy < 0 || iy >= h) {
-              f.fill(0, d, d + owPad);
-              continue;
-            }
-            const src = xc + iy * w + start;
-            for (let ox = 0; ox < ox0; ox++) f[d + ox] = 0;
-            for (let ox = ox0; ox < ox1; ox++) f[d + ox] = x[src + ox * sw]!;
-            for (let ox = ox1; ox < owPad; ox++) f[d + ox] = 0;
-          }
-        }
-      }
+    // x rows: [channel][kx][image][iyp < hp][ox < owPad] = x[iyp − pH][ox·sW + kx·dW − pW], 0 outside (and for
+    // ox ≥ oW): per image, its channels copied once and padded in wasm.
+    for (let img = 0; img < nc; img++) {
+      const xc = ((i0 + img) * c + g * cg + c0) * hw;
+      f.set(x.subarray(xc, xc + cb * hw), rawAt);
+      k.pad(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + img * hp * owPad), 4 * nc * hp * owPad, owPad, hp, sw, kw, -padH, 4 * qtAt);
     }
     // Entries j, j + 1 of the dw rows (j = ci·kH·kW + ky·kW + kx) two at a time; xTap: the second's x rows − the first's.
     const xImg = 4 * hp * owPad, xOy = 4 * sh * owPad, outRow = 32 * kb;

@@ -47,15 +47,16 @@ export interface DirectTask {
 /** Largest channel count (in or out) the direct path takes. */
 export const DIRECT_MAX_CHANNELS = 64;
 /**
- * Largest in × out channels at stride 1, where Winograd is the other path. One core, CPU time, CIFAR shapes at batch
- * 32, against Winograd: 16→16 @32 1.9×, 32→32 @16 1.3×, 64→64 @8 0.82× (forward and input gradient alike).
+ * Most input channels at stride 1, where Winograd (its transforms in wasm) is the other path: the stems. One core, CPU
+ * time, loaded machine, against Winograd: CIFAR 3→16 @32 b32 1.8–2.6×, Fashion-MNIST 1→16 @28 b128 1.4–3.1×; 16→16
+ * was 0.8–1.2× (noisy), 32→32 @16 0.57×.
  */
-export const DIRECT_MAX_PAIRS_S1 = 32 * 64;
+export const DIRECT_MAX_CIN_S1 = 4;
 
 /**
  * Whether the forward of p runs on the direct kernel: SIMD backend, 3×3, no groups or dilation, ≤ 64 channels; at
  * stride 2 (against im2col + GEMM: 2.0–2.4× on CIFAR's 16→32 and 32→64), or at stride 1 with at most
- * DIRECT_MAX_PAIRS_S1 channel pairs unless config.winograd is 'always'.
+ * DIRECT_MAX_CIN_S1 input channels unless config.winograd is 'always'.
  */
 export function directForward(p: Conv2dParams): boolean {
   if (!config.directConv || kernelBackend() !== 'simd') return false;
@@ -63,7 +64,7 @@ export function directForward(p: Conv2dParams): boolean {
   if (p.c > DIRECT_MAX_CHANNELS || p.o > DIRECT_MAX_CHANNELS) return false;
   if (p.strideH === 2) return true;
   // Winograd 'always' takes every shape it applies to (stride 1, here).
-  return p.strideH === 1 && p.c * p.o <= DIRECT_MAX_PAIRS_S1 && config.winograd !== 'always';
+  return p.strideH === 1 && p.c <= DIRECT_MAX_CIN_S1 && config.winograd !== 'always';
 }
 
 /** Whether the input gradient of p runs on the direct kernel (stride 1, padding ≤ kernel − 1, as directForward). */
@@ -156,7 +157,7 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   }
   h.set(bias, biasAt / 2);
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, oy0 * s - padH, 4 * qtAt);
+  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
   const hw = ho * wo, yOff = img * co * hw;

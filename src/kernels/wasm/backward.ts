@@ -17,6 +17,7 @@
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
 import { encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { padFunc, type PadFn } from './direct.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
 /** Rows of dw (output channels) per tile. */
@@ -86,7 +87,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
 export function backwardModule(fma: boolean): Uint8Array {
-  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma)]);
+  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc()]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -97,7 +98,10 @@ type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh
 export interface SimdBackward {
   /** dw[kt − 1]: tiles of kt entries. */
   dw: [DwFn, DwFn];
+  /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
+  pad: PadFn;
   f: Float32Array;
+  i: Int32Array;
   h: Float64Array;
 }
 
@@ -111,12 +115,15 @@ export function simdBackward(bytes: number): SimdBackward {
   if (current === null || builtFma !== fma) {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
-    current = { dw: [e.dw1 as DwFn, e.dw2 as DwFn], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer) };
+    current = {
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      i: new Int32Array(memory.buffer),
+    };
     builtFma = fma;
   }
   if (memory!.buffer.byteLength < bytes) {
     memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
-    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
+    current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;
 }

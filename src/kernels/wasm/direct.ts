@@ -140,14 +140,16 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
 }
 
 /**
- * `pad(src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, row0, qt)`: the input planes of the file comment from one image
- * (float32 channels of hi × wi at src, srcCh bytes apart): plane ph of channel c at dst + (c·s + ph)·plane bytes, hp
- * rows of wq floats (wq a multiple of 4), row r from input row row0 + r (0 outside [0, hi)). Per phase, at qt + 12·ph:
- * q0, q1 (the plane columns that meet the input) and the input column of q0; other columns are 0.
+ * `pad(src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, planes, row0, qt)`: zero-padded, column-strided copies of one
+ * image (float32 channels of hi × wi at src, srcCh bytes apart), `planes` per channel: plane ph of channel c at
+ * dst + (c·planes + ph)·plane bytes, hp rows of wq floats (wq a multiple of 4), row r from input row row0 + r (0
+ * outside [0, hi)), column q of plane ph from input column e_ph + (q − q0_ph)·s for q in [q0_ph, q1_ph), else 0.
+ * Per plane, at qt + 12·ph: q0, q1, e. The direct convolution's stride-phase planes (planes = s), and the weight
+ * gradient's x rows (wasm/backward.ts: one plane per kernel column).
  */
 export function padFunc(): Func {
-  const [src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, row0, qt] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const L = new Locals(12);
+  const [src, srcCh, ci, hi, wi, dst, plane, wq, hp, s, planes, row0, qt] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const L = new Locals(13);
   const c = L.add(I32), ph = L.add(I32), r = L.add(I32), q = L.add(I32), iy = L.add(I32), d = L.add(I32), e = L.add(I32);
   const q0 = L.add(I32), q1 = L.add(I32), q4 = L.add(I32), rowBytes = L.add(I32), sb = L.add(I32);
   const get = local.get;
@@ -155,19 +157,19 @@ export function padFunc(): Func {
     forLoop(q, from, get(to), 1, f32.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), f32.const(0)));
   return {
     name: 'pad',
-    params: new Array<ValType>(12).fill(I32),
+    params: new Array<ValType>(13).fill(I32),
     results: [],
     locals: L.types,
     body: [
       local.set(rowBytes, i32.shl(get(wq), i32.const(2))),
       local.set(sb, i32.shl(get(s), i32.const(2))),
       forLoop(c, i32.const(0), get(ci), 1,
-        forLoop(ph, i32.const(0), get(s), 1,
+        forLoop(ph, i32.const(0), get(planes), 1,
           local.set(e, i32.add(get(qt), i32.mul(get(ph), i32.const(12)))),
           local.set(q0, i32.load(get(e))),
           local.set(q1, i32.load(get(e), 4)),
           local.set(e, i32.load(get(e), 8)),
-          local.set(d, i32.add(get(dst), i32.mul(i32.add(i32.mul(get(c), get(s)), get(ph)), get(plane)))),
+          local.set(d, i32.add(get(dst), i32.mul(i32.add(i32.mul(get(c), get(planes)), get(ph)), get(plane)))),
           forLoop(r, i32.const(0), get(hp), 1,
             local.set(iy, i32.add(get(row0), get(r))),
             if_(i32.or(i32.lt_s(get(iy), i32.const(0)), i32.ge_s(get(iy), get(hi))),
@@ -201,9 +203,9 @@ export function padFunc(): Func {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-type PadFn = (
+export type PadFn = (
   src: number, srcCh: number, ci: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, s: number,
-  row0: number, qt: number,
+  planes: number, row0: number, qt: number,
 ) => void;
 
 export type DirectFn = (
