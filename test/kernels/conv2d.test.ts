@@ -186,8 +186,9 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
     });
 
     it('forward on small maps with k > 512 and several row blocks (B packed once per thread), twice on one buffer', () => {
-      // 1×1 600→200 @5 and 3×3 70→150 @6 (k = 630; every 8-column panel straddles output rows): the units of one
-      // call share B's packing; a second call with new values in the same x buffer must not reuse the first's.
+      // 1×1 600→200 @5, 3×3 70→150 @6 (k = 630; every 8-column panel straddles output rows) and 3×3/2 70→150 @13:
+      // the units of one call share B's packing; a second call with new values in the same x buffer must not reuse
+      // the first's.
       const shapes: Spec[] = [
         { n: 1, c: 600, h: 5, w: 5, o: 200, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
         { n: 1, c: 70, h: 6, w: 6, o: 150, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },

@@ -205,6 +205,50 @@ export function wino64Func(): Func {
   };
 }
 
+/** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */
+interface GOps {
+  add: (a: Expr, b: Expr) => Expr;
+  sub: (a: Expr, b: Expr) => Expr;
+  mul: (a: Expr, b: Expr) => Expr;
+  neg: (a: Expr) => Expr;
+  Q: Expr;
+  S: Expr;
+  T12: Expr;
+  T24: Expr;
+}
+
+/**
+ * U = G g Gᵀ of the filters whose taps are x(0 … 8) (row-major 3×3, lane-wise): the rows of G g (a, b, c per row, in
+ * the 3 `row` locals), then G along each row; put(6·r + e, value) places U's entry (r, e).
+ */
+function gTransform(o: GOps, x: (k: number) => Expr, row: number[], put: (e: number, v: Expr) => Expr): Expr[] {
+  const { add, sub, mul, neg, Q, S, T12, T24 } = o;
+  const rows: Array<(j: number) => Expr> = [
+    (j) => mul(x(j), Q),
+    (j) => mul(neg(add(add(x(j), x(j + 6)), x(j + 3))), S),
+    (j) => mul(sub(x(j + 3), add(x(j), x(j + 6))), S),
+    (j) => add(add(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
+    (j) => add(sub(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
+    (j) => x(j + 6),
+  ];
+  const out: Expr[] = [];
+  for (let r = 0; r < 6; r++) {
+    for (let j = 0; j < 3; j++) out.push(local.set(row[j]!, rows[r]!(j)));
+    const [a, b, c] = row.map((v) => local.get(v)) as [Expr, Expr, Expr];
+    const sumAC = add(a, c);
+    const us = [
+      mul(a, Q),
+      mul(neg(add(sumAC, b)), S),
+      mul(sub(b, sumAC), S),
+      add(add(mul(a, T24), mul(b, T12)), mul(c, S)),
+      add(sub(mul(a, T24), mul(b, T12)), mul(c, S)),
+      c,
+    ];
+    for (let e = 0; e < 6; e++) out.push(put(6 * r + e, us[e]!));
+  }
+  return out;
+}
+
 /**
  * `weights(src, ci, icStep, laneStep, dst, sx, f32, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output
  * channels × ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in
@@ -234,29 +278,7 @@ export function weightsFunc(flip: boolean): Func {
     let sum = x(0);
     for (let k = 1; k < 9; k++) sum = add(sum, x(k));
     body.push(local.set(acc, add(get(acc), mul(sum, f64x2.splat(f64.const(0))))));
-    // Rows of G g (a, b, c per row), then G along each row: U[6·r + c].
-    const rows: Array<(j: number) => Expr> = [
-      (j) => mul(x(j), Q),
-      (j) => mul(f64x2.neg(add(add(x(j), x(j + 6)), x(j + 3))), S),
-      (j) => mul(sub(x(j + 3), add(x(j), x(j + 6))), S),
-      (j) => add(add(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-      (j) => add(sub(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-      (j) => x(j + 6),
-    ];
-    for (let r = 0; r < 6; r++) {
-      for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
-      const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
-      const sumAC = add(a, c);
-      const us = [
-        mul(a, Q),
-        mul(f64x2.neg(add(sumAC, b)), S),
-        mul(sub(b, sumAC), S),
-        add(add(mul(a, T24), mul(b, T12)), mul(c, S)),
-        add(sub(mul(a, T24), mul(b, T12)), mul(c, S)),
-        c,
-      ];
-      for (let e = 0; e < 6; e++) body.push(local.set(U[6 * r + e]!, us[e]!));
-    }
+    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) => local.set(U[e]!, v)));
   }
   const store64: Expr[] = [], store32: Expr[] = [];
   for (let e = 0; e < 36; e++) {
@@ -310,28 +332,8 @@ export function weights32Func(flip: boolean): Func {
   let sum = x(0);
   for (let k = 1; k < 9; k++) sum = add(sum, x(k));
   body.push(local.set(acc, add(get(acc), mul(sum, Z))));
-  const rows: Array<(j: number) => Expr> = [
-    (j) => mul(x(j), Q),
-    (j) => mul(f32x4.neg(add(add(x(j), x(j + 6)), x(j + 3))), S),
-    (j) => mul(sub(x(j + 3), add(x(j), x(j + 6))), S),
-    (j) => add(add(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-    (j) => add(sub(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-    (j) => x(j + 6),
-  ];
-  for (let r = 0; r < 6; r++) {
-    for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
-    const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
-    const sumAC = add(a, c);
-    const us = [
-      mul(a, Q),
-      mul(f32x4.neg(add(sumAC, b)), S),
-      mul(sub(b, sumAC), S),
-      add(add(mul(a, T24), mul(b, T12)), mul(c, S)),
-      add(sub(mul(a, T24), mul(b, T12)), mul(c, S)),
-      c,
-    ];
-    for (let e = 0; e < 6; e++) body.push(v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(6 * r + e))), us[e]!));
-  }
+  const put = (e: number, v: Expr): Expr => v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(e))), v);
+  body.push(...gTransform({ add, sub, mul, neg: f32x4.neg, Q, S, T12, T24 }, x, row, put));
   return {
     name: flip ? 'weights32Flip' : 'weights32',
     params: [I32, I32, I32, I32, I32, I32, I32],
