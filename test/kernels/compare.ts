@@ -74,3 +74,17 @@ export function assertIdentical(what: string, got: ArrayLike<number>, ref: Array
   }
   if (bad > 0) throw new Error(`${what}: ${bad}/${ref.length} not identical; first at [${first}]: ${got[first]} vs ${ref[first]}`);
 }
+
+/**
+ * The fused eval epilogue's reference over an NCHW conv output: relu(conv·scale[o] + shift[o] + res), computed in
+ * float64 per element and rounded once. `channels` output channels of `plane` pixels each.
+ */
+export function fusedEpilogueReference(conv: Float32Array, scale: Float64Array, shift: Float64Array, res: Float32Array, channels: number, plane: number): Float32Array {
+  const ref = new Float32Array(conv.length);
+  for (let i = 0; i < conv.length; i++) {
+    const o = Math.floor(i / plane) % channels;
+    const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
+    ref[i] = v > 0 ? v : 0;
+  }
+  return ref;
+}

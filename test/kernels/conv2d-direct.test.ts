@@ -8,7 +8,7 @@ import {
   backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, fusedEpilogueReference, randArray } from './compare.js';
 
 // The direct SIMD convolution (kernels/conv2d/direct.ts) against the naive float64 loops: forward with and without
 // bias, the fused epilogue, and the input gradient (accumulated onto noise). The kernel runs on every shape here,
@@ -36,16 +36,10 @@ function check(p: Conv2dParams, seed: number): void {
     assertClose(`fwd${b ? '+bias' : ''} ${name}`, y, yr);
   }
   const res = randArray(seed + 4, ys), scale = Float64Array.from(randArray(seed + 5, p.o)), shift = Float64Array.from(randArray(seed + 6, p.o));
-  const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys), ref = new Float32Array(ys);
+  const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
   runDirect(y, x, wp, null, res, d, false, { scale, shift, relu: true });
   conv2dForwardNaive(conv, x, w, null, p);
-  const ohw = p.oh * p.ow;
-  for (let i = 0; i < ys; i++) {
-    const o = Math.floor(i / ohw) % p.o;
-    const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
-    ref[i] = v > 0 ? v : 0;
-  }
-  assertClose(`fused ${name}`, y, ref);
+  assertClose(`fused ${name}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
   if (p.strideH !== 1) return;
   const dx0 = randArray(seed + 7, xs), dx = dx0.slice(), dxr = dx0.slice();
   const db = backwardInputShape(p);

@@ -16,7 +16,7 @@ import {
   type WinogradPolicy,
 } from '../../src/kernels/conv2d.js';
 import { setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, assertIdentical, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
 interface Spec {
   n: number; c: number; h: number; w: number; o: number; kh: number; kw: number;
@@ -264,16 +264,10 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
         const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
         const x = randArray(71, xs), w = randArray(72, ws), res = randArray(73, ys);
         const scale = Float64Array.from(randArray(74, p.o)), shift = Float64Array.from(randArray(75, p.o));
-        const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys), ref = new Float32Array(ys);
+        const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
         conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
         conv2dForwardNaive(conv, x, w, null, p);
-        const ohw = p.oh * p.ow;
-        for (let i = 0; i < ys; i++) {
-          const o = Math.floor(i / ohw) % p.o;
-          const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
-          ref[i] = v > 0 ? v : 0;
-        }
-        assertClose(`fused ${label(p)}`, y, ref);
+        assertClose(`fused ${label(p)}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
       }
     });
 

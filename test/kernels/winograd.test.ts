@@ -20,7 +20,7 @@ import {
 } from '../../src/kernels/conv2d.js';
 import { winogradConv, winogradWorthIt } from '../../src/kernels/winograd.js';
 import { setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, assertIdentical, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 import { setConfig, type Config } from '../../src/config.js';
 
 // Winograd against im2col + GEMM: the direct SIMD kernel (which 'never' would pick for these few channels) is off.
@@ -184,13 +184,7 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
     // reference: naive conv in float64 per output (recomputed here with a float64 accumulator), then the epilogue
     const conv = new Float32Array(ys);
     conv2dForwardNaive(conv, x, w, null, p);
-    const ref = new Float32Array(ys);
-    const ohw = p.oh * p.ow;
-    for (let i = 0; i < ys; i++) {
-      const o = Math.floor(i / ohw) % p.o;
-      const v = conv[i]! * scale[o]! + shift[o]! + res[i]!;
-      ref[i] = v > 0 ? v : 0;
-    }
+    const ref = fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow);
     assertClose(`fused winograd ${label(p)}`, y, ref, tolFused);
     expect(ref.some((v) => v === 0) && ref.some((v) => v > 0)).toBe(true); // relu really cut something
   };
