@@ -7,6 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
+import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -68,6 +69,10 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
   if (directBackwardInput(p)) {
     const d = backwardInputShape(p);
     runDirect(dx, dy, packDirectWeights(w, d, true), null, null, d, true, null);
+    return;
+  }
+  if (phaseBackwardInput(p, w)) {
+    phaseConv2dBackwardInput(dx, dy, w, p);
     return;
   }
   const wp = backwardInputWinograd(p, dy, w);
