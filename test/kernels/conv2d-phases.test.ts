@@ -3,11 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConfig, type Config } from '../../src/config.js';
 import { conv2dBackwardInput, conv2dBackwardInputNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { phaseBackwardInput } from '../../src/kernels/conv2d/phases.js';
+import { strided1x1 } from '../../src/kernels/conv2d/strided1x1.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, randArray } from './compare.js';
 
-// The input gradient of strided convolutions by stride phases (kernels/conv2d/phases.ts) against the naive float64
-// loop, accumulated onto noise: every shape here is one the phase path takes (checked), except where said.
+// The input gradient of strided convolutions against the naive float64 loop, accumulated onto noise: by stride phases
+// (kernels/conv2d/phases.ts; every shape of that describe is one the phase path takes, checked, except where said),
+// and strided 1×1 convs as one GEMM onto every sW-th pixel (kernels/conv2d/strided1x1.ts).
 
 interface Spec {
   n: number; c: number; h: number; w: number; o: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number;
@@ -106,3 +108,34 @@ describe.runIf(hasSimd128)('strided conv input gradient by stride phases (SIMD) 
     );
   });
 });
+
+for (const backend of ['simd', 'js'] as KernelBackend[]) {
+  describe(`strided 1×1 conv input gradient (GEMM onto the strided pixels), ${backend} backend, vs naive float64`, () => {
+    let old: KernelBackend;
+    let oldConfig: Partial<Config>;
+    beforeAll(() => {
+      old = setKernelBackend(backend);
+      // Off: the phase path would take the shapes with at most 64 channels.
+      oldConfig = setConfig({ directConv: false });
+    });
+    afterAll(() => {
+      setKernelBackend(old);
+      setConfig(oldConfig);
+    });
+
+    const cases: [string, Spec, number][] = [
+      ['ResNet-18 64→128/2 @8 (images side by side)', { n: 3, c: 64, h: 8, w: 8, o: 128, ...K1, sh: 2, sw: 2, ph: 0, pw: 0 }, 1],
+      ['odd sizes, 70 dx channels (several channel blocks)', { n: 2, c: 70, h: 9, w: 7, o: 36, ...K1, sh: 2, sw: 2, ph: 0, pw: 0 }, 1],
+      ['stride (3, 2), one image, a large map', { n: 1, c: 5, h: 31, w: 40, o: 6, ...K1, sh: 3, sw: 2, ph: 0, pw: 0 }, 1],
+      ['groups 2', { n: 2, c: 12, h: 6, w: 5, o: 8, ...K1, sh: 2, sw: 2, ph: 0, pw: 0 }, 2],
+      ['stride larger than the map (1×1 output)', { n: 4, c: 3, h: 2, w: 3, o: 4, ...K1, sh: 4, sw: 4, ph: 0, pw: 0 }, 1],
+    ];
+    for (const [name, s, groups] of cases) {
+      const p = params(s, groups);
+      it(`${name}: ${label(p)}`, () => {
+        expect(strided1x1(p)).toBe(true);
+        check(p, 20 + p.c + p.o);
+      });
+    }
+  });
+}

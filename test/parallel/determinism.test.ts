@@ -83,6 +83,8 @@ function convCases(): ConvCase[] {
   // The strided input gradient by stride phases (one image per unit): 3×3/2 pad 0 on odd maps, and a 1×1/2 shortcut.
   out.push({ name: 'R 3x3/2 p0 24→40 @17 batch 5 phases', p: big(5, 24, 17, 40, 3, 2, 0), policy: 'auto', seed: 16 });
   out.push({ name: 'R 1x1/2 32→64 @13 batch 6 phases', p: big(6, 32, 13, 64, 1, 2, 0), policy: 'auto', seed: 17 });
+  // A strided 1×1 conv with more than 64 channels: one GEMM onto the strided pixels, images side by side.
+  out.push({ name: 'R 1x1/2 96→160 @9 batch 4', p: big(4, 96, 9, 160, 1, 2, 0), policy: 'auto', seed: 18 });
   return out;
 }
 

@@ -8,6 +8,7 @@ import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
+import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -73,6 +74,10 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
   }
   if (phaseBackwardInput(p, w)) {
     phaseConv2dBackwardInput(dx, dy, w, p);
+    return;
+  }
+  if (strided1x1(p)) {
+    strided1x1BackwardInput(dx, dy, w, p);
     return;
   }
   const wp = backwardInputWinograd(p, dy, w);
