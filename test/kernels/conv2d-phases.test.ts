@@ -9,7 +9,7 @@ import { assertClose, randArray } from './compare.js';
 
 // The input gradient of strided convolutions against the naive float64 loop, accumulated onto noise: by stride phases
 // (kernels/conv2d/phases.ts; every shape of that describe is one the phase path takes, checked, except where said),
-// and strided 1×1 convs as one GEMM onto every sW-th pixel (kernels/conv2d/strided1x1.ts).
+// and 1×1 convs with a stride or padding as one GEMM onto the dx pixels dy meets (kernels/conv2d/strided1x1.ts).
 
 interface Spec {
   n: number; c: number; h: number; w: number; o: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number;
@@ -110,7 +110,7 @@ describe.runIf(hasSimd128)('strided conv input gradient by stride phases (SIMD) 
 });
 
 for (const backend of ['simd', 'js'] as KernelBackend[]) {
-  describe(`strided 1×1 conv input gradient (GEMM onto the strided pixels), ${backend} backend, vs naive float64`, () => {
+  describe(`strided / padded 1×1 conv input gradient (GEMM onto the pixels dy meets), ${backend} backend, vs naive float64`, () => {
     let old: KernelBackend;
     let oldConfig: Partial<Config>;
     beforeAll(() => {
@@ -129,6 +129,8 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) {
       ['stride (3, 2), one image, a large map', { n: 1, c: 5, h: 31, w: 40, o: 6, ...K1, sh: 3, sw: 2, ph: 0, pw: 0 }, 1],
       ['groups 2', { n: 2, c: 12, h: 6, w: 5, o: 8, ...K1, sh: 2, sw: 2, ph: 0, pw: 0 }, 2],
       ['stride larger than the map (1×1 output)', { n: 4, c: 3, h: 2, w: 3, o: 4, ...K1, sh: 4, sw: 4, ph: 0, pw: 0 }, 1],
+      ['1×1 pad 1 (the border positions meet no pixel)', { n: 2, c: 5, h: 4, w: 3, o: 6, ...K1, sh: 1, sw: 1, ph: 1, pw: 1 }, 1],
+      ['1×1/2 pad 1, groups 3', { n: 2, c: 6, h: 7, w: 6, o: 9, ...K1, sh: 2, sw: 2, ph: 1, pw: 1 }, 3],
     ];
     for (const [name, s, groups] of cases) {
       const p = params(s, groups);

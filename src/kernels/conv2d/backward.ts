@@ -76,13 +76,13 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     phaseConv2dBackwardInput(dx, dy, w, p);
     return;
   }
-  if (strided1x1(p)) {
-    strided1x1BackwardInput(dx, dy, w, p);
-    return;
-  }
   const wp = backwardInputWinograd(p, dy, w);
   if (wp !== null) {
     winogradConv(dx, dy, w, null, wp);
+    return;
+  }
+  if (strided1x1(p)) {
+    strided1x1BackwardInput(dx, dy, w, p);
     return;
   }
   const taps = liveTaps(p);
