@@ -9,7 +9,8 @@
 //
 // Units: one image each. Its dy is padded once (zero rows and columns, enough for every phase's taps), its dx is
 // copied in, each phase's dx values are gathered into rows of their own, the kernel adds the phase's sums to them, and
-// they are scattered back. Per dx value:
+// they are scattered back (at a stride of 2, both column phases of a row phase at once, by vector shuffles). Per dx
+// value:
 //   dx + Σ_blocks float64(Σ_{(o, tap) in block} dy·w in float32), rounded once,
 // with blocks of whole dy channels of at most DIRECT_KB terms (wasm/direct.ts): the order is a function of the shape
 // alone, so the results are the same bits for any thread count.
@@ -140,9 +141,9 @@ function phaseUnit(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: Phas
   // given, its padded planes, dx as given, one phase's rows.
   const tabAt = wp.length, qtAt = tabAt + nTab, accAt = qtAt + 3 + ((qtAt + 3) & 1);
   const rawAt = accAt + 2 * DIRECT_R * cols, xAt = roundUp4(rawAt + o * ohw), dxAt = xAt + o * plane;
-  const outAt = roundUp4(dxAt + c * hw);
-  // (64 bytes of slack: the kernel reads whole tiles of the last rows before adding to them.)
-  const k = simdPhases(4 * (outAt + outLen) + 64);
+  // (16 floats of slack after each: the kernel reads whole tiles of the last rows before adding to them.)
+  const outAt = roundUp4(dxAt + c * hw), outAt2 = outAt + outLen + 16;
+  const k = simdPhases(4 * (outAt2 + outLen + 16));
   const { f, i: ints } = k;
   if (loadedCall !== q.call) {
     f.set(wp, 0);
@@ -155,16 +156,31 @@ function phaseUnit(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: Phas
   f.set(dy.subarray(img * o * ohw, (img + 1) * o * ohw), rawAt);
   k.pad(4 * rawAt, 4 * ohw, o, oh, ow, 4 * xAt, 4 * plane, wq, hp, 1, 1, -padTop, 4 * qtAt);
   f.set(dx.subarray(img * c * hw, (img + 1) * c * hw), dxAt);
-  for (const ph of phases) {
-    const { ho, wo } = ph, nt = ph.taps.length, outCh = ho * wo;
-    const at = 4 * (dxAt + ph.ry * w + ph.rx);
-    k.copy(at, 4 * hw, 4 * sh * w, 4 * sw, 4 * outAt, 4 * outCh, 4 * wo, 4, c, ho, wo);
-    const cblk = Math.max(1, Math.floor(DIRECT_KB / nt));
+  // The phase's sums added to its rows at out (tiles of R dx channels).
+  const conv = (ph: Phase, out: number): void => {
+    const nt = ph.taps.length, outCh = ph.ho * ph.wo, cblk = Math.max(1, Math.floor(DIRECT_KB / nt));
     for (let t = 0; t < tiles; t++) {
-      k.conv(4 * xAt, 4 * wq, 4 * plane, o, cblk, nt, 4 * (tabAt + ph.tabAt), 4 * (ph.wpAt + t * DIRECT_R * o * nt), 0, ho,
-        Math.ceil(wo / cols), wo, 4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * accAt, 1);
+      k.conv(4 * xAt, 4 * wq, 4 * plane, o, cblk, nt, 4 * (tabAt + ph.tabAt), 4 * (ph.wpAt + t * DIRECT_R * o * nt), 0, ph.ho,
+        Math.ceil(ph.wo / cols), ph.wo, 4 * (out + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * accAt, 1);
     }
-    k.copy(4 * outAt, 4 * outCh, 4 * wo, 4, at, 4 * hw, 4 * sh * w, 4 * sw, c, ho, wo);
+  };
+  for (let j = 0; j < phases.length; j++) {
+    const ph = phases[j]!, next = phases[j + 1];
+    const at = 4 * (dxAt + ph.ry * w + ph.rx), ho = ph.ho;
+    if (sw === 2 && next !== undefined && next.ry === ph.ry && ph.rx === 0) {
+      // Both column phases of the row phase at once: dx's even and odd columns.
+      const args = [at, 4 * hw, 4 * sh * w, 4 * outAt, 4 * ho * ph.wo, 4 * ph.wo, 4 * outAt2, 4 * ho * next.wo, 4 * next.wo, c, ho, ph.wo, next.wo] as const;
+      k.split2(...args);
+      conv(ph, outAt);
+      conv(next, outAt2);
+      k.merge2(...args);
+      j++;
+      continue;
+    }
+    const wo = ph.wo;
+    k.copy(at, 4 * hw, 4 * sh * w, 4 * sw, 4 * outAt, 4 * ho * wo, 4 * wo, 4, c, ho, wo);
+    conv(ph, outAt);
+    k.copy(4 * outAt, 4 * ho * wo, 4 * wo, 4, at, 4 * hw, 4 * sh * w, 4 * sw, c, ho, wo);
   }
   dx.set(f.subarray(dxAt, dxAt + c * hw), img * c * hw);
 }
