@@ -320,6 +320,8 @@ interface SimdBlocks {
   count: number;
   /** The most tiles in a block, rounded up to nr. */
   tPad: number;
+  /** Tiles per GEMM panel: 4 (float64 `wino64`, float32 `wino4`) or 8 (float32 `wino`). */
+  nr: number;
 }
 
 function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): SimdBlocks {
@@ -330,12 +332,27 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
     let k = kMin;
     for (let c = kMin + 1; c * tilesW <= 64; c++) if (fill(c * tilesW) > fill(k * tilesW) + 1e-9) k = c;
     k = Math.min(k, tileRows);
-    return { rows: k, chunk: 0, perRow: 0, count: Math.ceil(tileRows / k), tPad: Math.ceil((k * tilesW) / nr) * nr };
+    return { rows: k, chunk: 0, perRow: 0, count: Math.ceil(tileRows / k), tPad: Math.ceil((k * tilesW) / nr) * nr, nr };
   }
   const chunk = Math.ceil(Math.ceil(tilesW / Math.ceil(tilesW / 32)) / nr) * nr;
   const perRow = Math.ceil(tilesW / chunk);
-  return { rows: 0, chunk, perRow, count: tileRows * perRow, tPad: chunk };
+  return { rows: 0, chunk, perRow, count: tileRows * perRow, tPad: chunk, nr };
 }
+
+/**
+ * The SIMD blocks of a call: panels of 4 tiles for float64; for float32, panels of 8 tiles (`wino`, 4×8 register
+ * tiles) unless padding the blocks to 8 would waste more than `wino4`'s 4×4 register tiles lose per multiply-add
+ * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel).
+ */
+function simdBlocksFor(p: WinogradParams): SimdBlocks {
+  const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
+  if (p.float32 !== true) return simdBlocks(p.n, tilesH, tilesW, 4);
+  const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
+  return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
+}
+
+/** Time per multiply-add of `wino4` against `wino`'s. */
+const WINO4_COST = 1.25;
 
 /** Tiles [t0, t1) of SIMD block tb. */
 function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number): [number, number] {
@@ -434,7 +451,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
     stage += 4 * oRows * wo;
     t = end;
   }
-  (q.p.float32 === true ? wg.vin32 : wg.vin64)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  (q.p.float32 !== true ? wg.vin64 : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
 }
 
 /**
@@ -487,7 +504,7 @@ function convUnitsSimd(
   const { ci, co, wo } = p;
   const blocks = q.blocks!;
   const f32 = p.float32 === true;
-  const nr = f32 ? SIMD_NR : 4, eb = f32 ? 4 : 8;
+  const nr = blocks.nr, eb = f32 ? 4 : 8;
   const tilesW = Math.ceil(wo / 4);
   // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
   // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
@@ -501,7 +518,7 @@ function convUnitsSimd(
   const g = simdGemm(lay.end);
   const wg = simdWinograd();
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = f32 ? g.wino : g.wino64, vout = f32 ? wg.vout8 : wg.vout4;
+  const gemm = !f32 ? g.wino64 : nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
     if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
@@ -730,7 +747,7 @@ export function winogradConv(
 ): boolean {
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
-  const blocks = kernelBackend() === 'simd' ? simdBlocks(p.n, Math.ceil(p.ho / 4), Math.ceil(p.wo / 4), p.float32 === true ? SIMD_NR : 4) : null;
+  const blocks = kernelBackend() === 'simd' ? simdBlocksFor(p) : null;
   const tBlocks = blocks !== null ? blocks.count : Math.ceil(tiles / TB);
   // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.

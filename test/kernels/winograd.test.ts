@@ -194,6 +194,11 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
     for (const [, p] of shapes.slice(-6)) checkFused(p, 71 + p.c);
   });
 
+  // Few tiles per block: the SIMD fused forward's GEMMs then run on panels of 4 tiles (wino4) instead of 8.
+  it('fused epilogue on blocks of 3, 4 and 12 tiles (70 input channels: two float32 blocks of k)', () => {
+    for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 3, 4, 12, 5, 1), params(1, 5, 4, 48, 6, 1), params(2, 66, 5, 5, 4, 1)]) checkFused(p, 81 + p.c);
+  });
+
   it('winogradConv accumulates when asked (backward-input contract)', () => {
     const p = { n: 1, ci: 2, hi: 5, wi: 5, co: 3, ho: 5, wo: 5, padH: 1, padW: 1, flip: false, accumulate: true };
     const x = randArray(51, 50), w = randArray(52, 54), y0 = randArray(53, 75);

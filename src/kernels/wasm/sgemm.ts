@@ -205,6 +205,64 @@ export function wino64Func(): Func {
   };
 }
 
+/**
+ * `wino4(k, ua, xiU, vb, xiV, mo)`: `wino`'s float32 GEMMs for blocks of 4 channels × 4 tiles (V in panels of 4
+ * tiles, 4 float32 per k step; U as for `wino`): a 4×4 register tile (four f32x4 accumulators, one per channel),
+ * float32 products and sums over KB-term blocks of k, each block's sums widened and added to a float64 4×4 block
+ * at mo + ξ·128 (wino64's layout). For the blocks whose tiles would fill only half of `wino`'s 8-tile panels
+ * (3×3 512→512 @7 at batch 1: 4 tiles).
+ */
+export function wino4Func(fma: boolean): Func {
+  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), p = L.add(I32), end = L.add(I32);
+  const vb0 = L.add(V128), va = L.add(V128);
+  const acc = L.addMany(V128, 4);
+  const get = local.get;
+  const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
+  const step: Expr[] = [local.set(vb0, v128.load(get(b)))];
+  for (let i = 0; i < 4; i++) {
+    step.push(local.set(va, v128.load32_splat(get(a), 4 * i)));
+    step.push(local.set(acc[i]!, madd(get(va), get(vb0), get(acc[i]!))));
+  }
+  step.push(local.set(a, i32.add(get(a), i32.const(16))), local.set(b, i32.add(get(b), i32.const(16))));
+  const flush: Expr[] = [];
+  for (let i = 0; i < 4; i++) {
+    flush.push(v128.store(get(c), f64x2.add(v128.load(get(c), 32 * i), f64x2.promote_low_f32x4(get(acc[i]!))), 32 * i));
+    flush.push(v128.store(get(c), f64x2.add(v128.load(get(c), 32 * i + 16), f64x2.promote_low_f32x4(f32x4.high(get(acc[i]!)))), 32 * i + 16));
+  }
+  const zero: Expr[] = [];
+  for (let o = 0; o < 128; o += 16) zero.push(v128.store(get(c), v128.zero(), o));
+  return {
+    name: 'wino4',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+        ...zero,
+        // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+        local.set(p, i32.const(0)),
+        block(loop(
+          br_if(1, i32.ge_s(get(p), get(k))),
+          local.set(end, i32.add(get(p), i32.const(KB))),
+          if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
+          ...acc.map((x) => local.set(x, v128.zero())),
+          loop(
+            ...step,
+            local.set(p, i32.add(get(p), i32.const(1))),
+            br_if(0, i32.lt_s(get(p), get(end))),
+          ),
+          ...flush,
+          br(0),
+        ))),
+    ],
+  };
+}
+
 /** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */
 interface GOps {
   add: (a: Expr, b: Expr) => Expr;
@@ -481,12 +539,12 @@ export function storeFunc(flags: number): Func {
 }
 
 /**
- * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights`, `weightsFlip`, the stores, `packA`,
+ * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `wino4`, `weights`, `weightsFlip`, the stores, `packA`,
  * `packB`, `weights32` and `weights32Flip`, importing env.mem.
  */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
-    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), wino4Func(fma), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
     weights32Func(false), weights32Func(true),
   ]);
 }
@@ -511,6 +569,7 @@ export interface SimdGemm {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  wino4: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   weights: WeightsFn;
   weightsFlip: WeightsFn;
   weights32: Weights32Fn;
@@ -542,7 +601,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], wino4: inst.exports.wino4 as SimdGemm['wino4'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {
