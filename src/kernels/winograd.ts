@@ -96,20 +96,34 @@ export function winogradTiles(n: number, ho: number, wo: number): number {
 
 /**
  * Whether Winograd is likely faster than im2col + GEMM, by a cost model in nanoseconds per (input, output) channel
- * pair fitted on this machine kind (one core, asm.js tiles): the direct GEMM runs at ~0.5 ns per multiply-add
- * (im2col included), the Winograd GEMMs at ~0.3 ns per multiply-add over 36 positions per (4-aligned) tile, the
- * weight transform costs ~50 ns per pair (once, or once per tile block when U is too big to keep), the input
- * transform ~60 ns per tile per input channel, and the output transform with the fixed cost of a block's 36 tiles
- * ~85 ns per tile per output channel (what dominates at 1–3 input channels). `directMacsPerPair` is what the
- * im2col path would do per pair: live kernel taps × N × output positions. Checked against measured CPU time:
- * 128×1×28×28→16 im2col (10.5 vs 11.5 ms), 8×512×2×2→512 Winograd (29.6 vs 34.8 ms).
+ * pair fitted on this machine kind (one core, process CPU time). `directMacsPerPair` is what the im2col path would do
+ * per pair: live kernel taps × N × output positions. Winograd's parts: the 36 GEMMs over the padded tiles, the weight
+ * transform (once, or once per tile block when each unit transforms its own U), the input transform per tile and
+ * input channel, and the output transform per tile and output channel (with the staging of x and y; what dominates
+ * at a few channels).
+ * - SIMD backend, fitted on 3×3 512→512 @4–@16, 256→256 @4–@28 and 256↔4, 128↔8 @56: im2col + GEMM ~0.08 ns per
+ *   multiply-add; Winograd's float64 GEMM (wino64) ~0.106, float32 ~0.057 (wino) or ~0.07 (wino4); the weight
+ *   transform ~16 ns per pair (float64) or ~6.5 (float32); the input transform ~50 ns and the output transform ~40 ns
+ *   per tile per channel. Checked against the measured faster path (1 thread): 512→512 @7 batch 1 float64 a tie
+ *   (8.1 vs 8.1 ms), float32 Winograd (4.4 vs 8.3); @4 batch 1 im2col (3.5 vs 7.9); 1024→1024 @7 float64 a tie.
+ * - js backend (asm.js tiles): im2col + GEMM ~0.5 ns per multiply-add, the Winograd GEMMs ~0.3, the weight transform
+ *   ~50 ns per pair, the input transform ~60 ns and the output transform ~85 ns per tile per channel (checked:
+ *   128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
  */
 export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): boolean {
   const tiles = winogradTiles(p.n, p.ho, p.wo);
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const uTooBig = 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  if (kernelBackend() === 'simd') {
+    const b = simdBlocksFor(p), f32 = p.float32 === true;
+    const perMac = !f32 ? 0.106 : b.nr === 4 ? 0.07 : 0.057;
+    const uRepeats = b.count === 1 || !uTooBig ? 1 : b.count;
+    const wino = perMac * 36 * b.count * b.tPad + (f32 ? 6.5 : 16) * uRepeats + tiles * (50 / p.co + 40 / p.ci);
+    return wino < 0.08 * directMacsPerPair;
+  }
   const tBlocks = Math.ceil(tiles / TB);
   const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
-  const coPad = Math.ceil(p.co / 4) * 4;
-  const uRepeats = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 <= MAX_U_BYTES ? 1 : tBlocks;
+  const uRepeats = tBlocks === 1 || !uTooBig ? 1 : tBlocks;
   const wino = 0.3 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 85 / p.ci);
   return wino < 0.5 * directMacsPerPair;
 }
