@@ -585,7 +585,7 @@ function weightTransformWasm(
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
     if (f32) (flip ? g.weights32Flip : g.weights32)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
-    else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, 0, badAt * 8);
+    else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, badAt * 8);
     const h = g.h;
     if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
   }

@@ -308,55 +308,49 @@ function gTransform(o: GOps, x: (k: number) => Expr, row: number[], put: (e: num
 }
 
 /**
- * `weights(src, ci, icStep, laneStep, dst, sx, f32, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output
- * channels × ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in
- * the same order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep,
- * taps in order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx +
- * ic·32 + lane·8 (float64) or dst + ξ·sx + ic·16 + lane·4 (f32 ≠ 0: each value rounded to float32 once). At byte
- * bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
+ * `weights(src, ci, icStep, laneStep, dst, sx, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output channels ×
+ * ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in the same
+ * order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep, taps in
+ * order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx + ic·32 +
+ * lane·8. At byte bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
+ * Each pair of lanes is stored as it is computed (holding all four lanes' 36 values before the stores spilled
+ * registers: 512×512 filters, one core, 3.99 → 2.64 ms).
  */
 export function weightsFunc(flip: boolean): Func {
-  const [src, ci, icStep, laneStep, dst, sx, f32, bad] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const L = new Locals(8);
+  const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
   const ic = L.add(I32), addr = L.add(I32), a0 = L.add(I32), out = L.add(I32);
-  const g = [L.addMany(V128, 9), L.addMany(V128, 9)];
-  const row = L.addMany(V128, 3), acc = L.add(V128);
-  const uv = [L.addMany(V128, 36), L.addMany(V128, 36)];
+  const lanes = L.addMany(I32, 4);
+  const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
   const get = local.get;
   const S = f64x2.splat(f64.const(0.16666666666666666)), T12 = f64x2.splat(f64.const(0.08333333333333333));
   const T24 = f64x2.splat(f64.const(0.041666666666666664)), Q = f64x2.splat(f64.const(0.25));
   const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
   const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
-  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(i32.add(get(a0), i32.mul(get(laneStep), i32.const(l))), tapAt(k)));
-  const body: Expr[] = [];
+  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(get(lanes[l]!), tapAt(k)));
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  body.push(local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))));
   for (let h = 0; h < 2; h++) {
-    const G = g[h]!, U = uv[h]!;
-    for (let k = 0; k < 9; k++) body.push(local.set(G[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
-    const x = (k: number): Expr => get(G[k]!);
+    for (let k = 0; k < 9; k++) body.push(local.set(g[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
+    const x = (k: number): Expr => get(g[k]!);
     let sum = x(0);
     for (let k = 1; k < 9; k++) sum = add(sum, x(k));
     body.push(local.set(acc, add(get(acc), mul(sum, f64x2.splat(f64.const(0))))));
-    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) => local.set(U[e]!, v)));
-  }
-  const store64: Expr[] = [], store32: Expr[] = [];
-  for (let e = 0; e < 36; e++) {
-    const at = local.tee(addr, i32.add(get(out), i32.mul(get(sx), i32.const(e))));
-    store64.push(v128.store(at, get(uv[0]![e]!)), v128.store(get(addr), get(uv[1]![e]!), 16));
-    store32.push(v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(e))), f32x4.join_low(f32x4.demote_f64x2_zero(get(uv[0]![e]!)), f32x4.demote_f64x2_zero(get(uv[1]![e]!)))));
+    // U(ξ) of lanes 2h, 2h + 1 at out + ξ·sx + 16h: addr steps by sx.
+    body.push(local.set(addr, get(out)));
+    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) =>
+      [...v128.store(get(addr), v, 16 * h), ...(e < 35 ? local.set(addr, i32.add(get(addr), get(sx))) : [])]));
   }
   return {
     name: flip ? 'weightsFlip' : 'weights',
-    params: [I32, I32, I32, I32, I32, I32, I32, I32],
+    params: [I32, I32, I32, I32, I32, I32, I32],
     results: [],
     locals: L.types,
     body: [
       local.set(acc, v128.zero()),
       forLoop(ic, i32.const(0), get(ci), 1,
         local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
-        ...body,
-        if_(get(f32),
-          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))), ...store32],
-          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))), ...store64])),
+        ...body),
       v128.store(get(bad), get(acc)),
     ],
   };
@@ -369,7 +363,7 @@ const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
  * float32 arithmetic, four output channels per f32x4 (weightsFunc's steps, each rounded to float32, with the parts
  * rows 1–2 and 3–4 of G share computed once: 1.44 → 1.33 ms for 512×512 filters, one core): U(ξ) of
  * (lane, ic) to dst + ξ·sx + ic·16 + lane·4. At byte bad: an f32x4 of Σ over filters of (Σ taps)·0 per lane (NaN
- * when a tap is NaN or ±Inf, else +0). Against `weights` with f32 = 1, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
+ * when a tap is NaN or ±Inf, else +0). Against float64 `weights` rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
  * (one core, CPU time); U's error grows from one float32 rounding to a few, far inside the fused forward's tolerance.
  */
 export function weights32Func(flip: boolean): Func {
@@ -584,7 +578,7 @@ import { usesFma, wasm, type WasmMemory } from './features.js';
 export const MR = 4;
 
 type StoreFn = (at: number, ncPad: number, mc: number, nc: number, scaleAt: number, shiftAt: number, resAt: number) => void;
-type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, f32: number, bad: number) => void;
+type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 type Weights32Fn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
