@@ -161,13 +161,34 @@ export function winoFunc(mr: number, fma: boolean): Func {
 }
 
 /**
+ * A Winograd GEMM function `name(k, ua, xiU, vb, xiV, mo)`: for ξ = 0 … 35, locals a and b set to ua + ξ·xiU and
+ * vb + ξ·xiV, then `perXi` (the ξ-th GEMM, whose block goes to mo + ξ·bytes).
+ */
+function winoGemm(name: string, L: Locals, xi: number, a: number, b: number, perXi: Expr[]): Func {
+  const [ua, xiU, vb, xiV] = [1, 2, 3, 4];
+  const get = local.get;
+  return {
+    name,
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        ...perXi),
+    ],
+  };
+}
+
+/**
  * `wino64(k, ua, xiU, vb, xiV, mo)`: the same 36 GEMMs in float64 (asm.ts's `wino` layout: A- and B-panels of 4
  * doubles per k step, 4×4 float64 blocks at mo + ξ·128), two lanes per f64x2: eight accumulators, products and sums
  * in float64, p ascending. Winograd's transforms turn float32 rounding of U and V into errors far above a float32
  * rounding of the output (their entries reach 25 and 8), so its GEMM keeps them in float64.
  */
 export function wino64Func(): Func {
-  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const [k, mo] = [0, 5];
   const L = new Locals(6);
   const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
   const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
@@ -182,27 +203,18 @@ export function wino64Func(): Func {
   step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
   const store: Expr[] = [];
   for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
-  return {
-    name: 'wino64',
-    params: [I32, I32, I32, I32, I32, I32],
-    results: [],
-    locals: L.types,
-    body: [
-      forLoop(xi, i32.const(0), i32.const(36), 1,
-        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
-        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
-        ...acc.map((x) => local.set(x, v128.zero())),
-        local.set(p, i32.const(0)),
-        block(loop(
-          br_if(1, i32.ge_s(get(p), get(k))),
-          ...step,
-          local.set(p, i32.add(get(p), i32.const(1))),
-          br(0),
-        )),
-        local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
-        ...store),
-    ],
-  };
+  return winoGemm('wino64', L, xi, a, b, [
+    ...acc.map((x) => local.set(x, v128.zero())),
+    local.set(p, i32.const(0)),
+    block(loop(
+      br_if(1, i32.ge_s(get(p), get(k))),
+      ...step,
+      local.set(p, i32.add(get(p), i32.const(1))),
+      br(0),
+    )),
+    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...store,
+  ]);
 }
 
 /**
@@ -213,7 +225,7 @@ export function wino64Func(): Func {
  * (3×3 512→512 @7 at batch 1: 4 tiles).
  */
 export function wino4Func(fma: boolean): Func {
-  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const [k, mo] = [0, 5];
   const L = new Locals(6);
   const xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), p = L.add(I32), end = L.add(I32);
   const vb0 = L.add(V128), va = L.add(V128);
@@ -233,34 +245,25 @@ export function wino4Func(fma: boolean): Func {
   }
   const zero: Expr[] = [];
   for (let o = 0; o < 128; o += 16) zero.push(v128.store(get(c), v128.zero(), o));
-  return {
-    name: 'wino4',
-    params: [I32, I32, I32, I32, I32, I32],
-    results: [],
-    locals: L.types,
-    body: [
-      forLoop(xi, i32.const(0), i32.const(36), 1,
-        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
-        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
-        local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
-        ...zero,
-        // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
-        local.set(p, i32.const(0)),
-        block(loop(
-          br_if(1, i32.ge_s(get(p), get(k))),
-          local.set(end, i32.add(get(p), i32.const(KB))),
-          if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
-          ...acc.map((x) => local.set(x, v128.zero())),
-          loop(
-            ...step,
-            local.set(p, i32.add(get(p), i32.const(1))),
-            br_if(0, i32.lt_s(get(p), get(end))),
-          ),
-          ...flush,
-          br(0),
-        ))),
-    ],
-  };
+  return winoGemm('wino4', L, xi, a, b, [
+    local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...zero,
+    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+    local.set(p, i32.const(0)),
+    block(loop(
+      br_if(1, i32.ge_s(get(p), get(k))),
+      local.set(end, i32.add(get(p), i32.const(KB))),
+      if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
+      ...acc.map((x) => local.set(x, v128.zero())),
+      loop(
+        ...step,
+        local.set(p, i32.add(get(p), i32.const(1))),
+        br_if(0, i32.lt_s(get(p), get(end))),
+      ),
+      ...flush,
+      br(0),
+    )),
+  ]);
 }
 
 /** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */
