@@ -68,6 +68,8 @@ function convCases(): ConvCase[] {
   // one tile block (each unit transforms its own weights) and two (each thread transforms all weights once).
   out.push({ name: 'R 3x3 48→80 @12 Winograd, one tile block', p: big(1, 48, 12, 80, 3, 1, 1), policy: 'always', seed: 12 });
   out.push({ name: 'R 3x3 24→136 @20 Winograd, two tile blocks', p: big(1, 24, 20, 136, 3, 1, 1), policy: 'always', seed: 13 });
+  // 4 tiles: the fused forward's float32 GEMMs on panels of 4 tiles, k = 72 in two float32 blocks.
+  out.push({ name: 'R 3x3 72→40 @7 Winograd, 4 tiles', p: big(1, 72, 7, 40, 3, 1, 1), policy: 'always', seed: 16 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
   // Small maps with k > 512 and several row blocks: a thread packs B once for all the row blocks it runs.
