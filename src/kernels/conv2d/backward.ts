@@ -4,8 +4,10 @@
 import { dgemmAccRange, scratchLength, sgemmRange } from '../gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { winogradConv } from '../winograd.js';
+import { config } from '../../config.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
+import { weightGradWinograd, winogradWeightShape } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
@@ -87,6 +89,9 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
 
 // ---- backward weight -------------------------------------------------------------------------------------------
 
+/** The plan's task, and whether its SIMD units take Winograd F(3×3, 2×2) (backward-winograd.ts). */
+type WeightTask = BackwardWeightTask & { winograd: boolean };
+
 /**
  * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
  * image is summed inside the unit, images ascending then positions ascending, in one float64 running sum per dw
@@ -94,7 +99,7 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
  * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
  */
 function backwardWeightUnits(
-  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
+  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: WeightTask, u0: number, u1: number,
 ): void {
   const { p, taps } = q;
   const { n, c, o, kh, kw, groups } = p;
@@ -111,8 +116,10 @@ function backwardWeightUnits(
     const kb = (c1 - c0) * khw;
     const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
     if (q.simd) {
-      // The SIMD kernel: this split's images (all of them without splits) into float64 sums, then into part or dw.
-      const sums = weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
+      // The SIMD kernel (Winograd where the task says so, unless a sum is not finite): this split's images (all of
+      // them without splits) into float64 sums, then into part or dw.
+      const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd) : null)
+        ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
       const dst = part ?? dw!;
       const at = (part !== null ? split * o * K : 0) + (g * og + r0) * K + c0 * khw;
       for (let r = 0; r < m; r++) {
@@ -275,7 +282,7 @@ function weightGradSimd(
   return sums;
 }
 
-registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
+registerTask<WeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
   backwardWeightUnits(bufs.dw as Float32Array | null, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
 });
 
@@ -285,7 +292,7 @@ let partBuf: Float64Array = new Float64Array(0);
  * The weight gradient's units into dw (which they accumulate onto), split over images where the task says so:
  * the splits' partial sums are then added in split order, and dw + that sum is rounded once.
  */
-function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, cost: number): void {
+function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: WeightTask, cost: number): void {
   const units = q.splits * q.p.groups * q.chBlocks * q.rowBlocks;
   if (q.splits === 1) {
     parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part: null }, writes: ['dw'], params: q, units, cost });
@@ -310,7 +317,8 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
   const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
-  const q = backwardWeightTask(p, taps, simd);
+  // Winograd F(3×3, 2×2) on the SIMD kernel's units for stride-1 3×3 convs, unless the policy says 'never'.
+  const q: WeightTask = { ...backwardWeightTask(p, taps, simd), winograd: simd && config.winograd !== 'never' && winogradWeightShape(p) };
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

@@ -87,10 +87,107 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
 export function backwardModule(fma: boolean): Uint8Array {
-  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc()]);
+  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), winogradXFunc(), winogradDyFunc()]);
+}
+
+// ---- Winograd F(3×3, 2×2) transforms for the weight gradient of stride-1 3×3 convolutions -------------------------
+// A 2×2 tile g of dy meets a 4×4 patch d of the padded input; its 3×3 contribution to dw is
+// Gᵀ[(A g Aᵀ) ⊙ (Bᵀ d B)]G (conv2d/backward-winograd.ts), with A = [1 0; 1 1; 1 −1; 0 −1] and
+// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: both transforms only add and subtract. Four tiles side by side per
+// vector, from planes in which column q of plane k holds input column 2q + k (the `pad` function's output).
+
+/** Bᵀ's rows (and B's columns) applied to four values: u = Bᵀ·(a0, a1, a2, a3). */
+const bt = (a: Expr[], i: number): Expr =>
+  [f32x4.sub(a[0]!, a[2]!), f32x4.add(a[1]!, a[2]!), f32x4.sub(a[2]!, a[1]!), f32x4.sub(a[1]!, a[3]!)][i]!;
+/** A's rows applied to two values: A·(a0, a1). */
+const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x4.sub(a[0]!, a[1]!), f32x4.neg(a[1]!)][i]!;
+
+/**
+ * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
+ * vectors v < vecs of four tile columns: d[r][k] = plane 4c + k (at src + (4c + k)·plane), row 2ty + r, columns
+ * 4v … 4v + 3; V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
+ */
+export function winogradXFunc(): Func {
+  const [src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const c = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
+  const d = L.addMany(V128, 16), t = L.addMany(V128, 16);
+  const get = local.get;
+  const body: Expr[] = [];
+  for (let r = 0; r < 4; r++) {
+    for (let k = 0; k < 4; k++) {
+      body.push(local.set(d[4 * r + k]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(k)), i32.mul(get(row), i32.const(r)))))));
+    }
+  }
+  // t = Bᵀ d (rows), then V = t B (columns).
+  for (let i = 0; i < 4; i++) for (let k = 0; k < 4; k++) body.push(local.set(t[4 * i + k]!, bt([0, 1, 2, 3].map((r) => get(d[4 * r + k]!)), i)));
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      const xi = 4 * i + j;
+      body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(xi))), bt([0, 1, 2, 3].map((k) => get(t[4 * i + k]!)), j)));
+    }
+  }
+  return {
+    name: 'wx',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(ty, i32.const(0), get(tilesY), 1,
+          forLoop(v, i32.const(0), get(vecs), 1,
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(2)))),
+              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
+            ...body))),
+    ],
+  };
+}
+
+/**
+ * `wdy(src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows, tile
+ * rows ty and vectors v: g[a][b] = plane 2r + b, row 2ty + a, columns 4v … 4v + 3; U = A g Aᵀ, element ξ stored at
+ * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4).
+ */
+export function winogradDyFunc(): Func {
+  const [src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
+  const g = L.addMany(V128, 4), t = L.addMany(V128, 8);
+  const get = local.get;
+  const body: Expr[] = [];
+  for (let a = 0; a < 2; a++) {
+    for (let b = 0; b < 2; b++) {
+      body.push(local.set(g[2 * a + b]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(b)), i32.mul(get(row), i32.const(a)))))));
+    }
+  }
+  // t = A g (rows: 4 × 2), then U = t Aᵀ (columns).
+  for (let i = 0; i < 4; i++) for (let b = 0; b < 2; b++) body.push(local.set(t[2 * i + b]!, at([get(g[b]!), get(g[2 + b]!)], i)));
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(4 * i + j))), at([get(t[2 * i]!), get(t[2 * i + 1]!)], j)));
+  }
+  return {
+    name: 'wdy',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(r, i32.const(0), get(rows), 1,
+        forLoop(ty, i32.const(0), get(tilesY), 1,
+          forLoop(v, i32.const(0), get(vecs), 1,
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(r), i32.shl(get(plane), i32.const(1)))),
+              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
+              i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(6))), i32.shl(i32.and(get(r), i32.const(3)), i32.const(4)))),
+            ...body))),
+    ],
+  };
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
+
+/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
+export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
 type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
 
@@ -100,6 +197,9 @@ export interface SimdBackward {
   dw: [DwFn, DwFn];
   /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
   pad: PadFn;
+  /** Winograd F(3×3, 2×2) transforms of x and dy. */
+  wx: WinogradFn;
+  wdy: WinogradFn;
   f: Float32Array;
   i: Int32Array;
   h: Float64Array;
@@ -116,7 +216,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
