@@ -222,7 +222,7 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       }
     });
 
-    // The weight gradient takes no Winograd path: once per backend.
+    // The direct SIMD weight-gradient kernel (the 'always' policy takes Winograd for the stride-1 shapes): once per backend.
     if (policy === 'never') it('backward weight on ResNet-like maps: long rows, several image chunks, partial row tiles, non-finite x', () => {
       // 16→16 3×3 @32 batch 4 (CIFAR's first stage: float32 sums flushed every 64 steps, many rows); 32→5 3×3 on a
       // 40×200 map, batch 6 (the SIMD kernel's x rows of 8 channels take two image chunks, 5 + 1; 5 rows = one full
@@ -246,6 +246,40 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       conv2dBackwardWeightNaive(dwr, dy, x, p);
       expect(dwr.some((v) => !Number.isFinite(v))).toBe(true);
       assertClose(`bwd weight, Inf in x ${label(p)}`, dw, dwr);
+    });
+
+    // The SIMD backend's Winograd F(3×3, 2×2) weight gradient (stride-1 3×3, ≥ 8 channels per group, oW ≥ 5).
+    if (policy === 'always' && backend === 'simd') it('backward weight by Winograd: odd maps, padding 0 and 2, groups, image splits, odd channels', () => {
+      // Batch 1 on 7×9; 9→7 without padding (oW 11: a vector of four tiles half empty); groups 2 with 9 channels each
+      // and padding 2; 16→10 @14 batch 16 (split over images, a partial row tile); 8→6 on 40×38 (100 vectors of
+      // tiles per image: two rows of the float32 blocks).
+      const shapes: Spec[] = [
+        { n: 1, c: 8, h: 7, w: 9, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 3, c: 9, h: 11, w: 13, o: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
+        { n: 2, c: 18, h: 10, w: 10, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 2, dh: 1, dw: 1, groups: 2 },
+        { n: 16, c: 16, h: 14, w: 14, o: 10, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 2, c: 8, h: 40, w: 38, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+      ];
+      for (const sp of shapes) {
+        const p = params(sp);
+        const { dw, dwr } = weightGradAndNaive(p, 97);
+        assertClose(`bwd weight (Winograd) ${label(p)}`, dw, dwr);
+      }
+      // The path is really taken: the direct kernel's sums round differently somewhere.
+      const p = params(shapes[3]!);
+      const { dw } = weightGradAndNaive(p, 97);
+      const old = setWinogradPolicy('never');
+      const direct = weightGradAndNaive(p, 97).dw;
+      setWinogradPolicy(old);
+      expect(dw.some((v, i) => v !== direct[i])).toBe(true);
+      // An Inf in x: the Winograd sums are not finite, so the unit falls back to the direct kernel (the naive NaN/Inf).
+      const x = randArray(95, p.n * p.c * p.h * p.w), dy = randArray(96, p.n * p.o * p.oh * p.ow);
+      x[(5 * p.c + 3) * p.h * p.w + 7 * p.w + 6] = Infinity;
+      const dwi = new Float32Array(p.o * p.c * 9), dwir = new Float32Array(p.o * p.c * 9);
+      conv2dBackwardWeight(dwi, dy, x, p);
+      conv2dBackwardWeightNaive(dwir, dy, x, p);
+      expect(dwir.some((v) => !Number.isFinite(v))).toBe(true);
+      assertClose(`bwd weight (Winograd), Inf in x ${label(p)}`, dwi, dwir);
     });
 
     it(backend === 'js' ? 'backward weight is bit-identical to the naive float64 loop (same summation order)'

@@ -9,15 +9,29 @@
 // vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
 
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
-import { endValid, firstValid, roundUp4, type Conv2dParams } from './plan.js';
+import { endValid, firstValid, roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
 
 /** The shapes this path takes: 3×3, stride 1, no dilation (any padding). */
 export function winogradWeightShape(p: Conv2dParams): boolean {
   return p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1;
 }
 
-/** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most: 1 MB (one core, CPU time). */
-const CHUNK_BYTES = 2 ** 20;
+/**
+ * Winograd units: every channel of a group in one unit (the transforms are then made once per image), split over
+ * images instead (up to 8 splits, float64 partials added in split order): a function of the shape only.
+ */
+export function winogradWeightTask(q: BackwardWeightTask): BackwardWeightTask {
+  const { p } = q;
+  const cg = p.c / p.groups, og = p.o / p.groups, dwLen = p.o * cg * 9;
+  const work = 2 * p.n * p.o * cg * 9 * p.oh * p.ow;
+  let splits = work >= 2 ** 22 ? Math.max(1, Math.min(p.n, 8, Math.floor(2 ** 20 / dwLen))) : 1;
+  const splitImages = Math.ceil(p.n / splits);
+  splits = Math.ceil(p.n / splitImages);
+  return { ...q, chBlock: cg, chBlocks: 1, rowBlock: og, rowBlocks: 1, splitImages, splits };
+}
+
+/** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most: 512 KB, about L2. */
+const CHUNK_BYTES = 2 ** 19;
 
 let sumsBuf = new Float64Array(0);
 
@@ -80,10 +94,10 @@ export function weightGradWinograd(
     for (let xi = 0; xi < 16; xi++) {
       for (let t = 0; t < tiles; t++) {
         const u = 4 * uAt + xi * uXi + t * uTile, out = 32 * (xi * mPad + t * DW_MR) * cb;
-        for (let j = 0; j < cb; j += 2) {
-          const kt = Math.min(2, cb - j);
-          k.dw[kt - 1]!(u, 4 * vAt + xi * vXi + j * vCh, vCh, 1, 0, rowsT, 16 * seg, seg, out + 32 * j, 32 * cb, 32);
-        }
+        // Channel pairs in one call, then the odd last channel.
+        const v = 4 * vAt + xi * vXi, pairs = cb >> 1;
+        if (pairs > 0) k.dw[1](u, v, vCh, 1, 0, rowsT, 16 * seg, seg, out, 32 * cb, 32, pairs);
+        if (cb & 1) k.dw[0](u, v + (cb - 1) * vCh, vCh, 1, 0, rowsT, 16 * seg, seg, out + 32 * (cb - 1), 32 * cb, 32, 1);
       }
     }
   }

@@ -8,8 +8,9 @@
 //             x[iyp − pH][ox·s + kx·d − pW] (0 outside x, and 0 for ox ≥ oW), so that tap ky of output row oy reads
 //             row oy·s + ky·d, 4 columns at a time.
 //
-// `dw(dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap)` runs one tile of MR dw rows × KT entries of
-// those rows (entry t's x rows at x + t·xTap bytes) over nImg images: float32 products, a float32 running sum per
+// `dw(dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap, reps)` runs one tile of MR dw rows × KT entries
+// of those rows (entry t's x rows at x + t·xTap bytes) over nImg images, reps times over the next KT entries (x and
+// out advanced by KT·xTap, KT·outTap, the same dy): float32 products, a float32 running sum per
 // lane (lane l sums the columns ≡ l mod 4) over whole output rows, at most DW_KB vector steps (oW ≤ 4·DW_KB), then
 // the four lanes widened (exact) and added to float64 lane sums at out + i·outRow + t·outTap (4 doubles,
 // accumulated onto). The caller adds the four lanes of each entry in a fixed order. So a float32 sum is never longer
@@ -29,9 +30,11 @@ const { i32: I32, v128: V128 } = ValType;
 
 /** `dw` for tiles of mr rows × kt taps (see the file comment). */
 export function dwFunc(mr: number, kt: number, fma: boolean): Func {
-  const [dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const L = new Locals(11);
+  const [dy0, x0, xTap, nImg, xImg, oh, xOy, vecs, out0, outRow, outTap, reps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const L = new Locals(12);
   const img = L.add(I32), oy = L.add(I32), v = L.add(I32), cnt = L.add(I32), xi = L.add(I32), xr = L.add(I32), addr = L.add(I32);
+  // Repeat rep: the same dy rows, the next kt entries (x + rep·kt·xTap, out + rep·kt·outTap).
+  const rep = L.add(I32), dy = L.add(I32), x = L.add(I32), out = L.add(I32);
   const xt = L.addMany(I32, kt); // xr + t·xTap
   const xv = L.addMany(V128, kt), dv = L.add(V128);
   const acc = L.addMany(V128, mr * kt); // acc[i·kt + t]
@@ -61,22 +64,26 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
   for (let t = 0; t < kt; t++) setTaps.push(local.set(xt[t]!, i32.mul(get(xTap), i32.const(t))));
   return {
     name: `dw${kt}`,
-    params: new Array<ValType>(11).fill(I32),
+    params: new Array<ValType>(12).fill(I32),
     results: [],
     locals: L.types,
     body: [
       ...setTaps,
       ...acc.map((a) => local.set(a, v128.zero())),
-      local.set(cnt, i32.const(0)),
-      forLoop(img, i32.const(0), get(nImg), 1,
-        local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
-        forLoop(oy, i32.const(0), get(oh), 1,
-          // Flush first when this row's steps would take the float32 sums past DW_KB steps.
-          local.set(cnt, i32.add(get(cnt), get(vecs))),
-          if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
-          local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
-          forLoop(v, i32.const(0), get(vecs), 1, ...step))),
-      if_(i32.ne(get(cnt), i32.const(0)), flush),
+      forLoop(rep, i32.const(0), get(reps), 1,
+        local.set(dy, get(dy0)),
+        local.set(x, i32.add(get(x0), i32.mul(get(rep), i32.mul(get(xTap), i32.const(kt))))),
+        local.set(out, i32.add(get(out0), i32.mul(get(rep), i32.mul(get(outTap), i32.const(kt))))),
+        local.set(cnt, i32.const(0)),
+        forLoop(img, i32.const(0), get(nImg), 1,
+          local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
+          forLoop(oy, i32.const(0), get(oh), 1,
+            // Flush first when this row's steps would take the float32 sums past DW_KB steps.
+            local.set(cnt, i32.add(get(cnt), get(vecs))),
+            if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
+            local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
+            forLoop(v, i32.const(0), get(vecs), 1, ...step))),
+        if_(i32.ne(get(cnt), i32.const(0)), flush)),
     ],
   };
 }
@@ -189,7 +196,10 @@ export function winogradDyFunc(): Func {
 /** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
 export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
-type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
+type DwFn = (
+  dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number,
+  reps: number,
+) => void;
 
 /** This thread's weight-gradient kernels over their own memory, with float32/float64 views of it. */
 export interface SimdBackward {
