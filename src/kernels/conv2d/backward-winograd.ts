@@ -17,21 +17,23 @@ export function winogradWeightShape(p: Conv2dParams): boolean {
 }
 
 /**
- * Winograd units: every channel of a group in one unit (the transforms are then made once per image), split over
- * images instead (up to 8 splits, float64 partials added in split order): a function of the shape only.
+ * Winograd units: blocks of at most 64 input and 64 output channels (the transforms are made once per image and
+ * block; the float64 lane sums take 16·4 doubles per dw pair), split over images as well when that gives fewer than
+ * 4 units (float64 partials added in split order): a function of the shape only.
  */
 export function winogradWeightTask(q: BackwardWeightTask): BackwardWeightTask {
   const { p } = q;
   const cg = p.c / p.groups, og = p.o / p.groups, dwLen = p.o * cg * 9;
-  const work = 2 * p.n * p.o * cg * 9 * p.oh * p.ow;
-  let splits = work >= 2 ** 22 ? Math.max(1, Math.min(p.n, 8, Math.floor(2 ** 20 / dwLen))) : 1;
+  const chBlock = Math.min(cg, 64), chBlocks = Math.ceil(cg / chBlock), rowBlock = Math.min(og, 64), rowBlocks = Math.ceil(og / rowBlock);
+  const base = p.groups * chBlocks * rowBlocks, work = 2 * p.n * p.o * cg * 9 * p.oh * p.ow;
+  let splits = base < 4 && work >= 2 ** 22 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), Math.floor(2 ** 20 / dwLen))) : 1;
   const splitImages = Math.ceil(p.n / splits);
   splits = Math.ceil(p.n / splitImages);
-  return { ...q, chBlock: cg, chBlocks: 1, rowBlock: og, rowBlocks: 1, splitImages, splits };
+  return { ...q, chBlock, chBlocks, rowBlock, rowBlocks, splitImages, splits };
 }
 
-/** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most: 512 KB, about L2. */
-const CHUNK_BYTES = 2 ** 19;
+/** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most. */
+const CHUNK_BYTES = 2 ** 22;
 
 let sumsBuf = new Float64Array(0);
 
@@ -48,8 +50,9 @@ export function weightGradWinograd(
   const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
   const m = r1 - r0, cb = c1 - c0, tiles = Math.ceil(m / DW_MR), mPad = tiles * DW_MR;
   const tilesY = Math.ceil(oh / 2), txPad = roundUp4(Math.ceil(ow / 2)), vecs = txPad / 4, vpi = tilesY * vecs;
-  // Images per chunk, and the chunk's vectors in rows of seg ≤ DW_KB (zero vectors pad the last row).
-  const nc = Math.max(1, Math.min(n1 - n0, Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
+  // Images per chunk (up to DW_KB vectors of tiles, so that each float32 block is as long as it may be), and the
+  // chunk's vectors in rows of seg ≤ DW_KB (zero vectors pad the last row).
+  const nc = Math.max(1, Math.min(n1 - n0, Math.floor(DW_KB / vpi), Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
   const tc = nc * vpi, rowsT = Math.ceil(tc / DW_KB), seg = Math.ceil(tc / rowsT), tcPad = rowsT * seg;
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4], U [ξ][tile][vector][4 rows][4], V [ξ][c][vector][4],
   // one image's x planes [c][k < 4][hx rows][txPad] and dy planes [o][b < 2][hd rows][txPad], the raw channels

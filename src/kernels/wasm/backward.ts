@@ -179,9 +179,10 @@ export function winogradDyFunc(): Func {
     results: [],
     locals: L.types,
     body: [
-      forLoop(r, i32.const(0), get(rows), 1,
-        forLoop(ty, i32.const(0), get(tilesY), 1,
-          forLoop(v, i32.const(0), get(vecs), 1,
+      // Rows innermost: four consecutive rows fill one 64-byte vector of U.
+      forLoop(ty, i32.const(0), get(tilesY), 1,
+        forLoop(v, i32.const(0), get(vecs), 1,
+          forLoop(r, i32.const(0), get(rows), 1,
             local.set(s, i32.add(i32.add(get(src), i32.mul(get(r), i32.shl(get(plane), i32.const(1)))),
               i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
             local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
