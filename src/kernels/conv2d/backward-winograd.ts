@@ -9,7 +9,7 @@
 // vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
 
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
-import { endValid, firstValid, roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
+import { roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
 
 /** The shapes this path takes: 3×3, stride 1, no dilation (any padding). */
 export function winogradWeightShape(p: Conv2dParams): boolean {
@@ -55,32 +55,19 @@ export function weightGradWinograd(
   const nc = Math.max(1, Math.min(n1 - n0, Math.floor(DW_KB / vpi), Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
   const tc = nc * vpi, rowsT = Math.ceil(tc / DW_KB), seg = Math.ceil(tc / rowsT), tcPad = rowsT * seg;
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4], U [ξ][tile][vector][4 rows][4], V [ξ][c][vector][4],
-  // one image's x planes [c][k < 4][hx rows][txPad] and dy planes [o][b < 2][hd rows][txPad], the raw channels
-  // copied from x or dy, the pad tables.
-  const hx = 2 * tilesY + 2, hd = 2 * tilesY;
+  // one image's x phase planes [c][φ < 2][hx rows][txPad + 4] (column j: input column 2j + φ − pW, so that plane k of
+  // the transform is phase k & 1 shifted by k >> 1) and dy phase planes [o][φ < 2][hd rows][txPad], the raw channels
+  // copied from x or dy.
+  const hx = 2 * tilesY + 2, hd = 2 * tilesY, wqx = txPad + 4;
   // Byte strides of U (an o tile, a ξ block) and V (a channel, a ξ block), each 64 bytes longer than the data: strides
   // of a multiple of 4 KB put the 16 stores of a transform into one cache set (64→64 @7: dy transform 2.4× slower).
   const uTile = 64 * tcPad + 64, uXi = tiles * uTile + 64, vCh = 16 * tcPad + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
-  const xpAt = vAt + vLen, xpLen = cb * 4 * hx * txPad, dpAt = xpAt + xpLen, dpLen = m * 2 * hd * txPad;
-  const rawAt = dpAt + dpLen, qtAt = rawAt + Math.max(cb * hw, m * ohw), qdAt = qtAt + 12;
-  const k = simdBackward(4 * (qdAt + 6));
-  const { f, h: f64, i: tab } = k;
+  const xpAt = vAt + vLen, xPlane = 4 * hx * wqx, dpAt = xpAt + cb * 2 * hx * wqx, dPlane = 4 * hd * txPad;
+  const rawAt = dpAt + m * 2 * hd * txPad;
+  const k = simdBackward(4 * (rawAt + Math.max(cb * hw, m * ohw)));
+  const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
-  // Plane k of x: column q holds input column 2q + k − pW; plane b of dy: output column 2q + b.
-  const tilesX = Math.ceil(ow / 2);
-  for (let kx = 0; kx < 4; kx++) {
-    const start = kx - padW, q0 = Math.min(firstValid(start, 2), tilesX), q1 = Math.max(endValid(start, 2, w, tilesX), q0);
-    tab[qtAt + 3 * kx] = q0;
-    tab[qtAt + 3 * kx + 1] = q1;
-    tab[qtAt + 3 * kx + 2] = start + 2 * q0;
-  }
-  for (let b = 0; b < 2; b++) {
-    tab[qdAt + 3 * b] = 0;
-    tab[qdAt + 3 * b + 1] = endValid(b, 2, ow, tilesX);
-    tab[qdAt + 3 * b + 2] = b;
-  }
-  const xPlane = 4 * hx * txPad, dPlane = 4 * hd * txPad, rowBytes = 4 * txPad;
   for (let i0 = n0; i0 < n1; i0 += nc) {
     const ni = Math.min(nc, n1 - i0);
     // Rows past m, vectors past the chunk's images: zero.
@@ -88,12 +75,12 @@ export function weightGradWinograd(
     for (let img = 0; img < ni; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
       f.set(x.subarray(xc, xc + cb * hw), rawAt);
-      k.pad(4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, xPlane, txPad, hx, 2, 4, -padH, 4 * qtAt);
-      k.wx(4 * xpAt, xPlane, rowBytes, cb, tilesY, vecs, 4 * vAt + 16 * img * vpi, vXi, vCh);
+      k.wsplit(4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, xPlane, wqx, hx, -padH, -padW);
+      k.wx(4 * xpAt, xPlane, 4 * wqx, cb, tilesY, vecs, 4 * vAt + 16 * img * vpi, vXi, vCh);
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
       f.set(dy.subarray(dc, dc + m * ohw), rawAt);
-      k.pad(4 * rawAt, 4 * ohw, m, oh, ow, 4 * dpAt, dPlane, txPad, hd, 2, 2, 0, 4 * qdAt);
-      k.wdy(4 * dpAt, dPlane, rowBytes, m, tilesY, vecs, 4 * uAt + 64 * img * vpi, uXi, uTile);
+      k.wsplit(4 * rawAt, 4 * ohw, m, oh, ow, 4 * dpAt, dPlane, txPad, hd, 0, 0);
+      k.wdy(4 * dpAt, dPlane, 4 * txPad, m, tilesY, vecs, 4 * uAt + 64 * img * vpi, uXi, uTile);
     }
     for (let xi = 0; xi < 16; xi++) {
       for (let t = 0; t < tiles; t++) {

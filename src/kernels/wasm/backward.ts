@@ -17,7 +17,7 @@
 // than DW_KB terms, running sums are float64, and the order is a function of the shape and of a call's images only.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
-import { encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { block, br, br_if, encodeModule, f32, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
@@ -94,7 +94,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
 export function backwardModule(fma: boolean): Uint8Array {
-  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), winogradXFunc(), winogradDyFunc()]);
+  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), winogradXFunc(), winogradDyFunc(), winogradSplitFunc()]);
 }
 
 // ---- Winograd F(3×3, 2×2) transforms for the weight gradient of stride-1 3×3 convolutions -------------------------
@@ -111,8 +111,9 @@ const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x
 
 /**
  * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
- * vectors v < vecs of four tile columns: d[r][k] = plane 4c + k (at src + (4c + k)·plane), row 2ty + r, columns
- * 4v … 4v + 3; V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
+ * vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·plane), row
+ * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`wsplit`'s planes with col0 = −pW: input column 2q + k − pW);
+ * V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
  */
 export function winogradXFunc(): Func {
   const [src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -123,7 +124,7 @@ export function winogradXFunc(): Func {
   const body: Expr[] = [];
   for (let r = 0; r < 4; r++) {
     for (let k = 0; k < 4; k++) {
-      body.push(local.set(d[4 * r + k]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(k)), i32.mul(get(row), i32.const(r)))))));
+      body.push(local.set(d[4 * r + k]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(k & 1)), i32.mul(get(row), i32.const(r)))), 4 * (k >> 1))));
     }
   }
   // t = Bᵀ d (rows), then V = t B (columns).
@@ -143,10 +144,65 @@ export function winogradXFunc(): Func {
       forLoop(c, i32.const(0), get(ch), 1,
         forLoop(ty, i32.const(0), get(tilesY), 1,
           forLoop(v, i32.const(0), get(vecs), 1,
-            local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(2)))),
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))),
               i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
             local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
             ...body))),
+    ],
+  };
+}
+
+/**
+ * `wsplit(src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0)`: the two column phases of channels c < ch
+ * (float32 hi × wi at src + c·srcCh bytes): plane 2c + φ (at dst + (2c + φ)·plane bytes) has hp rows of wq floats
+ * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Whole
+ * vectors are split with shuffles where eight input columns lie inside the row.
+ */
+export function winogradSplitFunc(): Func {
+  const [src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
+  const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
+  const a = L.add(V128), b = L.add(V128);
+  const get = local.get;
+  const inside = (e: Expr, size = wi): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
+  // One column j of both phases, checked against the row's ends.
+  const element: Expr[] = [local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1))))];
+  for (let ph = 0; ph < 2; ph++) {
+    const at = i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(ph)), i32.shl(get(j), i32.const(2))));
+    const e = i32.add(get(col), i32.const(ph));
+    element.push(if_(inside(e), [f32.store(at, f32.load(i32.add(get(sr), i32.shl(e, i32.const(2)))))], [f32.store(at, f32.const(0))]));
+  }
+  const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
+  const next = (n: number): Expr => local.set(j, i32.add(get(j), i32.const(n)));
+  return {
+    name: 'wsplit',
+    params: new Array<ValType>(11).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(r, i32.const(0), get(hp), 1,
+          local.set(iy, i32.add(get(row0), get(r))),
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))), i32.shl(i32.mul(get(r), get(wq)), i32.const(2)))),
+          local.set(j, i32.const(0)),
+          if_(i32.eqz(inside(get(iy), hi)), [
+            whileDo(i32.lt_s(get(j), get(wq)),
+              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), v128.zero()),
+              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), v128.zero()),
+              next(4)),
+          ], [
+            local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
+            // Columns before the input, then whole vectors (input columns col … col + 7 inside), then the rest.
+            whileDo(i32.and(i32.lt_s(get(j), get(wq)), i32.lt_s(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(0))), ...element, next(1)),
+            whileDo(i32.and(i32.le_s(i32.add(get(j), i32.const(4)), get(wq)), i32.lt_s(i32.add(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(7)), get(wi))),
+              local.set(col, i32.add(get(sr), i32.shl(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(2)))),
+              local.set(a, v128.load(get(col))),
+              local.set(b, v128.load(get(col), 16)),
+              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
+              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+              next(4)),
+            whileDo(i32.lt_s(get(j), get(wq)), ...element, next(1)),
+          ]))),
     ],
   };
 }
@@ -197,6 +253,9 @@ export function winogradDyFunc(): Func {
 /** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
 export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
+/** `wsplit` (see winogradSplitFunc). */
+export type SplitFn = (src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number, col0: number) => void;
+
 type DwFn = (
   dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number,
   reps: number,
@@ -211,6 +270,7 @@ export interface SimdBackward {
   /** Winograd F(3×3, 2×2) transforms of x and dy. */
   wx: WinogradFn;
   wdy: WinogradFn;
+  wsplit: SplitFn;
   f: Float32Array;
   i: Int32Array;
   h: Float64Array;
@@ -227,7 +287,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
