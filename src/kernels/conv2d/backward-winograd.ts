@@ -16,17 +16,24 @@ export function winogradWeightShape(p: Conv2dParams): boolean {
   return p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1;
 }
 
+/** Vectors of four tiles per image. */
+const vectorsPerImage = (p: Conv2dParams): number => Math.ceil(p.oh / 2) * Math.ceil(Math.ceil(p.ow / 2) / 4);
+
 /**
- * Winograd units: blocks of at most 64 input and 64 output channels (the transforms are made once per image and
- * block; the float64 lane sums take 16·4 doubles per dw pair), split over images as well when that gives fewer than
- * 4 units (float64 partials added in split order): a function of the shape only.
+ * The Winograd task, or null where it does not apply (not 3×3 stride 1, fewer than 8 channels per group: the
+ * transforms cost more than they save) or, unless `always`, does not pay: fewer than DW_KB vectors of tiles in all
+ * (ResNet-18's 64→64 @8 at batch 8: 2.1× slower than the direct kernel). Units: blocks of at most 64 input and 64
+ * output channels (the transforms are made once per image and block; the float64 lane sums take 16·4 doubles per dw
+ * pair), split over images as well when that gives fewer than 4 units, at least DW_KB vectors per split (float64
+ * partials added in split order): a function of the shape only.
  */
-export function winogradWeightTask(q: BackwardWeightTask): BackwardWeightTask {
+export function winogradWeightTask(q: BackwardWeightTask, always: boolean): BackwardWeightTask | null {
   const { p } = q;
-  const cg = p.c / p.groups, og = p.o / p.groups, dwLen = p.o * cg * 9;
+  const cg = p.c / p.groups, og = p.o / p.groups, dwLen = p.o * cg * 9, vecs = p.n * vectorsPerImage(p);
+  if (!winogradWeightShape(p) || cg < 8 || (!always && vecs < DW_KB)) return null;
   const chBlock = Math.min(cg, 64), chBlocks = Math.ceil(cg / chBlock), rowBlock = Math.min(og, 64), rowBlocks = Math.ceil(og / rowBlock);
-  const base = p.groups * chBlocks * rowBlocks, work = 2 * p.n * p.o * cg * 9 * p.oh * p.ow;
-  let splits = base < 4 && work >= 2 ** 22 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), Math.floor(2 ** 20 / dwLen))) : 1;
+  const base = p.groups * chBlocks * rowBlocks;
+  let splits = base < 4 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), Math.floor(vecs / DW_KB), Math.floor(2 ** 20 / dwLen))) : 1;
   const splitImages = Math.ceil(p.n / splits);
   splits = Math.ceil(p.n / splitImages);
   return { ...q, chBlock, chBlocks, rowBlock, rowBlocks, splitImages, splits };
@@ -49,7 +56,7 @@ export function weightGradWinograd(
   const { c, o, h, w, oh, ow, padH, padW } = p;
   const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
   const m = r1 - r0, cb = c1 - c0, tiles = Math.ceil(m / DW_MR), mPad = tiles * DW_MR;
-  const tilesY = Math.ceil(oh / 2), txPad = roundUp4(Math.ceil(ow / 2)), vecs = txPad / 4, vpi = tilesY * vecs;
+  const tilesY = Math.ceil(oh / 2), txPad = roundUp4(Math.ceil(ow / 2)), vecs = txPad / 4, vpi = vectorsPerImage(p);
   // Images per chunk (up to DW_KB vectors of tiles, so that each float32 block is as long as it may be), and the
   // chunk's vectors in rows of seg ≤ DW_KB (zero vectors pad the last row).
   const nc = Math.max(1, Math.min(n1 - n0, Math.floor(DW_KB / vpi), Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
@@ -87,8 +94,8 @@ export function weightGradWinograd(
         const u = 4 * uAt + xi * uXi + t * uTile, out = 32 * (xi * mPad + t * DW_MR) * cb;
         // Channel pairs in one call, then the odd last channel.
         const v = 4 * vAt + xi * vXi, pairs = cb >> 1;
-        if (pairs > 0) k.dw[1](u, v, vCh, 1, 0, rowsT, 16 * seg, seg, out, 32 * cb, 32, pairs);
-        if (cb & 1) k.dw[0](u, v + (cb - 1) * vCh, vCh, 1, 0, rowsT, 16 * seg, seg, out + 32 * (cb - 1), 32 * cb, 32, 1);
+        if (pairs > 0) k.dwr[1](u, v, vCh, 1, 0, rowsT, 16 * seg, seg, out, 32 * cb, 32, pairs);
+        if (cb & 1) k.dwr[0](u, v + (cb - 1) * vCh, vCh, 1, 0, rowsT, 16 * seg, seg, out + 32 * (cb - 1), 32 * cb, 32, 1);
       }
     }
   }

@@ -7,7 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
-import { weightGradWinograd, winogradWeightShape, winogradWeightTask } from './backward-winograd.js';
+import { weightGradWinograd, winogradWeightTask } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
@@ -268,7 +268,7 @@ function weightGradSimd(
       const dyT = 4 * (dyAt + t * nc * oh * owPad * DW_MR);
       for (let j = 0; j < kb; j += 2) {
         const kt = Math.min(2, kb - j), xa = rowsOf(j);
-        k.dw[kt - 1]!(dyT, xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, oh, xOy, vecs, 32 * (t * DW_MR * kb + j), outRow, 32, 1);
+        k.dw[kt - 1]!(dyT, xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, oh, xOy, vecs, 32 * (t * DW_MR * kb + j), outRow, 32);
       }
     }
   }
@@ -318,9 +318,9 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
   const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
   // Winograd F(3×3, 2×2) on the SIMD kernel's units for stride-1 3×3 convs, unless the policy says 'never'.
-  const winograd = simd && config.winograd !== 'never' && winogradWeightShape(p) && p.c / p.groups >= 8;
   const plan = backwardWeightTask(p, taps, simd);
-  const q: WeightTask = { ...(winograd ? winogradWeightTask(plan) : plan), winograd };
+  const wino = simd && config.winograd !== 'never' ? winogradWeightTask(plan, config.winograd === 'always') : null;
+  const q: WeightTask = wino ? { ...wino, winograd: true } : { ...plan, winograd: false };
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

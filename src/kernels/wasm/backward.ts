@@ -8,9 +8,9 @@
 //             x[iyp − pH][ox·s + kx·d − pW] (0 outside x, and 0 for ox ≥ oW), so that tap ky of output row oy reads
 //             row oy·s + ky·d, 4 columns at a time.
 //
-// `dw(dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap, reps)` runs one tile of MR dw rows × KT entries
-// of those rows (entry t's x rows at x + t·xTap bytes) over nImg images, reps times over the next KT entries (x and
-// out advanced by KT·xTap, KT·outTap, the same dy): float32 products, a float32 running sum per
+// `dw(dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap)` runs one tile of MR dw rows × KT entries of
+// those rows (entry t's x rows at x + t·xTap bytes) over nImg images (`dwr`: then reps times over the next KT
+// entries, x and out advanced by KT·xTap, KT·outTap, the same dy): float32 products, a float32 running sum per
 // lane (lane l sums the columns ≡ l mod 4) over whole output rows, at most DW_KB vector steps (oW ≤ 4·DW_KB), then
 // the four lanes widened (exact) and added to float64 lane sums at out + i·outRow + t·outTap (4 doubles,
 // accumulated onto). The caller adds the four lanes of each entry in a fixed order. So a float32 sum is never longer
@@ -28,13 +28,16 @@ export const DW_KB = 64;
 
 const { i32: I32, v128: V128 } = ValType;
 
-/** `dw` for tiles of mr rows × kt taps (see the file comment). */
-export function dwFunc(mr: number, kt: number, fma: boolean): Func {
+/**
+ * `dw` for tiles of mr rows × kt taps (see the file comment); with `repeat`, `dwr` with the extra parameter reps
+ * (runs over the same dy rows for the next kt entries: x + rep·kt·xTap, out + rep·kt·outTap).
+ */
+export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Func {
   const [dy0, x0, xTap, nImg, xImg, oh, xOy, vecs, out0, outRow, outTap, reps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const L = new Locals(12);
+  const L = new Locals(repeat ? 12 : 11);
   const img = L.add(I32), oy = L.add(I32), v = L.add(I32), cnt = L.add(I32), xi = L.add(I32), xr = L.add(I32), addr = L.add(I32);
-  // Repeat rep: the same dy rows, the next kt entries (x + rep·kt·xTap, out + rep·kt·outTap).
-  const rep = L.add(I32), dy = L.add(I32), x = L.add(I32), out = L.add(I32);
+  // Without repeat, the parameters themselves are the running pointers.
+  const [rep, dy, x, out] = repeat ? [L.add(I32), L.add(I32), L.add(I32), L.add(I32)] : [-1, dy0, x0, out0];
   const xt = L.addMany(I32, kt); // xr + t·xTap
   const xv = L.addMany(V128, kt), dv = L.add(V128);
   const acc = L.addMany(V128, mr * kt); // acc[i·kt + t]
@@ -60,30 +63,36 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
     local.set(dy, i32.add(get(dy), i32.const(16 * mr))),
     local.set(xr, i32.add(get(xr), i32.const(16))),
   );
+  // One tile over all images: float32 sums flushed every ≤ DW_KB steps and at the end.
+  const tile: Expr[] = [
+    local.set(cnt, i32.const(0)),
+    forLoop(img, i32.const(0), get(nImg), 1,
+      local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
+      forLoop(oy, i32.const(0), get(oh), 1,
+        // Flush first when this row's steps would take the float32 sums past DW_KB steps.
+        local.set(cnt, i32.add(get(cnt), get(vecs))),
+        if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
+        local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
+        forLoop(v, i32.const(0), get(vecs), 1, ...step))),
+    if_(i32.ne(get(cnt), i32.const(0)), flush),
+  ];
   const setTaps: Expr[] = [];
   for (let t = 0; t < kt; t++) setTaps.push(local.set(xt[t]!, i32.mul(get(xTap), i32.const(t))));
   return {
-    name: `dw${kt}`,
-    params: new Array<ValType>(12).fill(I32),
+    name: `dw${repeat ? 'r' : ''}${kt}`,
+    params: new Array<ValType>(repeat ? 12 : 11).fill(I32),
     results: [],
     locals: L.types,
     body: [
       ...setTaps,
       ...acc.map((a) => local.set(a, v128.zero())),
-      forLoop(rep, i32.const(0), get(reps), 1,
-        local.set(dy, get(dy0)),
-        local.set(x, i32.add(get(x0), i32.mul(get(rep), i32.mul(get(xTap), i32.const(kt))))),
-        local.set(out, i32.add(get(out0), i32.mul(get(rep), i32.mul(get(outTap), i32.const(kt))))),
-        local.set(cnt, i32.const(0)),
-        forLoop(img, i32.const(0), get(nImg), 1,
-          local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
-          forLoop(oy, i32.const(0), get(oh), 1,
-            // Flush first when this row's steps would take the float32 sums past DW_KB steps.
-            local.set(cnt, i32.add(get(cnt), get(vecs))),
-            if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
-            local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
-            forLoop(v, i32.const(0), get(vecs), 1, ...step))),
-        if_(i32.ne(get(cnt), i32.const(0)), flush)),
+      ...(repeat
+        ? [forLoop(rep, i32.const(0), get(reps), 1,
+          local.set(dy, get(dy0)),
+          local.set(x, i32.add(get(x0), i32.mul(get(rep), i32.mul(get(xTap), i32.const(kt))))),
+          local.set(out, i32.add(get(out0), i32.mul(get(rep), i32.mul(get(outTap), i32.const(kt))))),
+          ...tile)]
+        : tile),
     ],
   };
 }
@@ -94,7 +103,10 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
 export function backwardModule(fma: boolean): Uint8Array {
-  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), winogradXFunc(), winogradDyFunc(), winogradSplitFunc()]);
+  return encodeModule([
+    dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
+    winogradSplitFunc(),
+  ]);
 }
 
 // ---- Winograd F(3×3, 2×2) transforms for the weight gradient of stride-1 3×3 convolutions -------------------------
@@ -256,7 +268,8 @@ export type WinogradFn = (src: number, plane: number, row: number, n: number, ti
 /** `wsplit` (see winogradSplitFunc). */
 export type SplitFn = (src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number, col0: number) => void;
 
-type DwFn = (
+type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
+type DwrFn = (
   dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number,
   reps: number,
 ) => void;
@@ -265,6 +278,8 @@ type DwFn = (
 export interface SimdBackward {
   /** dw[kt − 1]: tiles of kt entries. */
   dw: [DwFn, DwFn];
+  /** dwr[kt − 1]: the same, repeated over the next entries (`reps`). */
+  dwr: [DwrFn, DwrFn];
   /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
   pad: PadFn;
   /** Winograd F(3×3, 2×2) transforms of x and dy. */
@@ -287,7 +302,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
