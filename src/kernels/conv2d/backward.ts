@@ -209,9 +209,12 @@ function weightGradSimd(
   // table (3 ints per kernel column) and one image's channels as given.
   const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * oh * owPad * DW_MR;
   const xAt = dyAt + dyLen, xLen = cb * kw * chunk * hp * owPad, qtAt = xAt + xLen, rawAt = qtAt + 3 * kw;
-  const k = simdBackward(4 * (rawAt + cb * hw));
+  // Then one image's dy rows as given (and 4 floats that a row's last vector may read past them), the lane masks.
+  const dyRawAt = rawAt + cb * hw, maskAt = dyRawAt + m * ohw + 4;
+  const k = simdBackward(4 * (maskAt + 16));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 4; l++) k.i[maskAt + 4 * c + l] = l < c ? -1 : 0;
   // x row of kernel column kx, column ox: input column start + ox·sW (start = kx·dW − pW), inside x for ox in [ox0, ox1).
   for (let kx = 0; kx < kw; kx++) {
     const start = kx * dilW - padW;
@@ -222,33 +225,14 @@ function weightGradSimd(
   }
   for (let i0 = n0; i0 < n1; i0 += chunk) {
     const nc = Math.min(chunk, n1 - i0);
-    // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1.
-    const full = ow >> 2;
-    let d = dyAt;
-    for (let t = 0; t < tiles; t++) {
-      const rows = Math.min(DW_MR, m - t * DW_MR);
-      for (let img = 0; img < nc; img++) {
-        const base = ((i0 + img) * o + g * og + r0 + t * DW_MR) * ohw;
-        for (let oy = 0; oy < oh; oy++) {
-          const s0 = base + oy * ow;
-          if (rows === DW_MR) {
-            // Whole vectors of four rows, then the row's last columns.
-            const s1 = s0 + ohw, s2 = s1 + ohw, s3 = s2 + ohw;
-            for (let v = 0, e = 0; v < full; v++, e += 4, d += 16) {
-              f[d] = dy[s0 + e]!; f[d + 1] = dy[s0 + e + 1]!; f[d + 2] = dy[s0 + e + 2]!; f[d + 3] = dy[s0 + e + 3]!;
-              f[d + 4] = dy[s1 + e]!; f[d + 5] = dy[s1 + e + 1]!; f[d + 6] = dy[s1 + e + 2]!; f[d + 7] = dy[s1 + e + 3]!;
-              f[d + 8] = dy[s2 + e]!; f[d + 9] = dy[s2 + e + 1]!; f[d + 10] = dy[s2 + e + 2]!; f[d + 11] = dy[s2 + e + 3]!;
-              f[d + 12] = dy[s3 + e]!; f[d + 13] = dy[s3 + e + 1]!; f[d + 14] = dy[s3 + e + 2]!; f[d + 15] = dy[s3 + e + 3]!;
-            }
-          }
-          for (let v = rows === DW_MR ? full : 0; v < vecs; v++) {
-            const cols = Math.min(4, ow - 4 * v);
-            for (let i = 0; i < DW_MR; i++, d += 4) {
-              const s = s0 + i * ohw + 4 * v;
-              for (let l = 0; l < 4; l++) f[d + l] = i < rows && l < cols ? dy[s + l]! : 0;
-            }
-          }
-        }
+    // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1: per image, its rows copied once and packed
+    // in wasm.
+    for (let img = 0; img < nc; img++) {
+      const base = ((i0 + img) * o + g * og + r0) * ohw;
+      f.set(dy.subarray(base, base + m * ohw), dyRawAt);
+      for (let t = 0; t < tiles; t++) {
+        const rows = Math.min(DW_MR, m - t * DW_MR);
+        k.dypack(4 * (dyRawAt + t * DW_MR * ohw), 4 * ohw, rows, oh, ow, vecs, 4 * (dyAt + (t * nc + img) * oh * owPad * DW_MR), 4 * maskAt);
       }
     }
     // x rows: [channel][kx][image][iyp < hp][ox < owPad] = x[iyp − pH][ox·sW + kx·dW − pW], 0 outside (and for

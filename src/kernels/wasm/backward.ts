@@ -105,8 +105,42 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
-    winogradSplitFunc(),
+    winogradSplitFunc(), dyPackFunc(),
   ]);
+}
+
+/**
+ * `dypack(src, rowBytes, rows, oh, ow, vecs, dst, masks)`: one tile of the dy panel for one image: for oy < oh,
+ * v < vecs, row i < 4, the four floats of dy row i (at src + i·rowBytes), output row oy, columns 4v … 4v + 3, at
+ * dst + 64·(oy·vecs + v) + 16·i; 0 for rows i ≥ rows and columns ≥ ow (the last vector of a row is masked with the
+ * 16 bytes at masks + 16·(ow & 3): all ones in lanes below ow & 3).
+ */
+export function dyPackFunc(): Func {
+  const [src, rowBytes, rows, oh, ow, vecs, dst, masks] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const L = new Locals(8);
+  const oy = L.add(I32), v = L.add(I32), s = L.add(I32), d = L.add(I32), full = L.add(I32), mask = L.add(V128);
+  const get = local.get;
+  const step: Expr[] = [];
+  for (let i = 0; i < DW_MR; i++) {
+    const at = i32.add(get(s), i32.add(i32.mul(get(rowBytes), i32.const(i)), i32.shl(get(v), i32.const(4))));
+    step.push(if_(i32.lt_s(i32.const(i), get(rows)),
+      [if_(i32.lt_s(get(v), get(full)), [v128.store(get(d), v128.load(at), 16 * i)], [v128.store(get(d), v128.and(v128.load(at), get(mask)), 16 * i)])],
+      [v128.store(get(d), v128.zero(), 16 * i)]));
+  }
+  return {
+    name: 'dypack',
+    params: new Array<ValType>(8).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(full, i32.shr_s(get(ow), i32.const(2))),
+      local.set(mask, v128.load(i32.add(get(masks), i32.shl(i32.and(get(ow), i32.const(3)), i32.const(4))))),
+      local.set(d, get(dst)),
+      forLoop(oy, i32.const(0), get(oh), 1,
+        local.set(s, i32.add(get(src), i32.shl(i32.mul(get(oy), get(ow)), i32.const(2)))),
+        forLoop(v, i32.const(0), get(vecs), 1, ...step, local.set(d, i32.add(get(d), i32.const(64))))),
+    ],
+  };
 }
 
 // ---- Winograd F(3×3, 2×2) transforms for the weight gradient of stride-1 3×3 convolutions -------------------------
@@ -286,6 +320,8 @@ export interface SimdBackward {
   wx: WinogradFn;
   wdy: WinogradFn;
   wsplit: SplitFn;
+  /** One tile of the dy panel (see dyPackFunc). */
+  dypack: (src: number, rowBytes: number, rows: number, oh: number, ow: number, vecs: number, dst: number, masks: number) => void;
   f: Float32Array;
   i: Int32Array;
   h: Float64Array;
@@ -302,7 +338,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
