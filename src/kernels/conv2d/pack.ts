@@ -3,6 +3,7 @@
 
 import { scratchLength } from '../gemm.js';
 import { simdIm2col } from '../wasm/im2col.js';
+import { phaseTable } from './direct.js';
 import { endValid, firstValid, type Conv2dParams, type ForwardTask } from './plan.js';
 
 // ---- scratch --------------------------------------------------------------------------------------------------
@@ -327,14 +328,7 @@ export function packIm2colSimd(
     const src = xOff + (ci0 + c) * hw + rA * w;
     dst.set(x.subarray(src, src + nrows * w), raw + c * nrows * w);
   }
-  // Plane ph, column qc: input column qc·s + ph − pW, inside [0, W) for qc in [q0, q1) (as the direct convolution's).
-  for (let ph = 0; ph < s; ph++) {
-    const q0 = Math.min(wq, Math.max(0, Math.ceil((padW - ph) / s)));
-    const q1 = Math.max(q0, Math.min(wq, Math.floor((w - 1 + padW - ph) / s) + 1));
-    ints[qtAt + 3 * ph] = q0;
-    ints[qtAt + 3 * ph + 1] = q1;
-    ints[qtAt + 3 * ph + 2] = q0 * s + ph - padW;
-  }
+  phaseTable(ints, qtAt, s, wq, w, padW);
   k.pad(4 * raw, 4 * nrows * w, chans, nrows, w, 4 * planesAt, 4 * plane, wq, hp, s, s, rowA - rA, 4 * qtAt);
   // Row q of col: channel ci, tap (ty, tx) = tab's (ky·dH, kx·dW): plane tx mod s, column tx / s, row ty.
   for (let q = p0; q < p0 + kl; q++) {
