@@ -112,6 +112,10 @@ const named: [string, Spec][] = [
   ['1×1 s2 (ResNet downsample)', { n: 2, c: 6, h: 9, w: 8, o: 8, kh: 1, kw: 1, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }],
   ['1×1 with padding 1', { n: 1, c: 2, h: 3, w: 4, o: 3, kh: 1, kw: 1, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['7×7 s2 p3 stem', { n: 1, c: 3, h: 20, w: 18, o: 8, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
+  // The SIMD backend packs col from padded stride-phase planes (wasm/im2col.ts): panels inside one output row and
+  // across row ends, stride 2 with odd widths, a partial last panel.
+  ['7×7 s2 p3 batch 2, odd sizes (conv1-like)', { n: 2, c: 3, h: 37, w: 41, o: 10, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
+  ['3×3 s2 p1, 5 channels @31×29', { n: 1, c: 5, h: 31, w: 29, o: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['kernel as large as the padded input', { n: 2, c: 2, h: 3, w: 2, o: 3, kh: 5, kw: 4, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['stride larger than kernel', { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 2, kw: 2, sh: 3, sw: 4, ph: 1, pw: 0, dh: 1, dw: 1, groups: 1 }],
   ['3×3 p1 on a 1×1 map (only the centre tap is live)', { n: 3, c: 5, h: 1, w: 1, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],

@@ -72,6 +72,8 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 72→40 @7 Winograd, 4 tiles', p: big(1, 72, 7, 40, 3, 1, 1), policy: 'always', seed: 16 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
+  // conv1-like: col packed from padded planes (SIMD backend) per column block, panels across output rows.
+  out.push({ name: 'R 7x7/2 3→24 @45', p: big(1, 3, 45, 24, 7, 2, 3), policy: 'auto', seed: 16 });
   // Small maps with k > 512 and several row blocks: a thread packs B once for all the row blocks it runs.
   out.push({ name: 'R 1x1 600→200 @5', p: big(1, 600, 5, 200, 1, 1, 0), policy: 'auto', seed: 14 });
   out.push({ name: 'R 3x3 70→150 @6 im2col', p: big(1, 70, 6, 150, 3, 1, 1), policy: 'never', seed: 15 });
