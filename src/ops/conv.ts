@@ -11,7 +11,7 @@ import {
 import { alloc, dims4, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pad } from './movement.js';
-import { gradBuffer } from '../fusion/arena.js';
+import { gradBuffer, outputBuffer } from '../fusion/arena.js';
 
 /** An int for both spatial dims, or [h, w]. */
 export type Pair = number | readonly [number, number];
@@ -39,7 +39,7 @@ const conv2dOp = defineOp('conv2d', {
   forward(ctx: Ctx<{ p: Conv2dParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
     ctx.save(x, w);
     ctx.p = p;
-    const y = new Tensor(alloc('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
+    const y = new Tensor(outputBuffer('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
     conv2dForward(y.data, x.data, w.data, b ? b.data : null, p);
     return y;
   },
