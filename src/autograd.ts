@@ -1,6 +1,7 @@
 import { config, setConfig, withConfig } from './config.js';
 import { AutogradError, checkArg } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
+import { forgetFinite } from './kernels/finite.js';
 import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -79,7 +80,10 @@ export interface CtxBase<T extends Tensor[] = Tensor[]> {
 /** ctx.into[i] if the op may accumulate into it, else a new zero-filled gradient of `shape` (see CtxBase.into). */
 export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly number[]): Tensor {
   const t = ctx.into?.[i];
-  if (t) return t;
+  if (t) {
+    forgetFinite(t.data); // the op adds into it
+    return t;
+  }
   let n = 1;
   for (const d of shape) n *= d;
   return new Tensor(gradBuffer(op, n), shape);
@@ -203,6 +207,7 @@ export function defineOp<A extends unknown[], S extends object = LooseSaved, T e
 }
 
 function addInto(dst: Float32Array, src: Float32Array): void {
+  forgetFinite(dst);
   addForward(dst, dst, src);
 }
 

@@ -22,6 +22,7 @@
 // garbage: they circulate, and only buffers of a size the last step did not use are dropped.
 
 import { config } from '../config.js';
+import { forgetFinite } from '../kernels/finite.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -144,6 +145,7 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
   poolBytes -= d.byteLength;
   if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
   stepStale?.delete(d);
+  forgetFinite(d); // written by its next user
   return zero ? d.fill(0) : d;
 }
 
