@@ -96,20 +96,34 @@ export function winogradTiles(n: number, ho: number, wo: number): number {
 
 /**
  * Whether Winograd is likely faster than im2col + GEMM, by a cost model in nanoseconds per (input, output) channel
- * pair fitted on this machine kind (one core, asm.js tiles): the direct GEMM runs at ~0.5 ns per multiply-add
- * (im2col included), the Winograd GEMMs at ~0.3 ns per multiply-add over 36 positions per (4-aligned) tile, the
- * weight transform costs ~50 ns per pair (once, or once per tile block when U is too big to keep), the input
- * transform ~60 ns per tile per input channel, and the output transform with the fixed cost of a block's 36 tiles
- * ~85 ns per tile per output channel (what dominates at 1–3 input channels). `directMacsPerPair` is what the
- * im2col path would do per pair: live kernel taps × N × output positions. Checked against measured CPU time:
- * 128×1×28×28→16 im2col (10.5 vs 11.5 ms), 8×512×2×2→512 Winograd (29.6 vs 34.8 ms).
+ * pair fitted on this machine kind (one core, process CPU time). `directMacsPerPair` is what the im2col path would do
+ * per pair: live kernel taps × N × output positions. Winograd's parts: the 36 GEMMs over the padded tiles, the weight
+ * transform (once, or once per tile block when each unit transforms its own U), the input transform per tile and
+ * input channel, and the output transform per tile and output channel (with the staging of x and y; what dominates
+ * at a few channels).
+ * - SIMD backend, fitted on 3×3 512→512 @4–@16, 256→256 @4–@28 and 256↔4, 128↔8 @56: im2col + GEMM ~0.08 ns per
+ *   multiply-add; Winograd's float64 GEMM (wino64) ~0.106, float32 ~0.057 (wino) or ~0.07 (wino4); the weight
+ *   transform ~16 ns per pair (float64) or ~6.5 (float32); the input transform ~50 ns and the output transform ~40 ns
+ *   per tile per channel. Checked against the measured faster path (1 thread): 512→512 @7 batch 1 float64 a tie
+ *   (8.1 vs 8.1 ms), float32 Winograd (4.4 vs 8.3); @4 batch 1 im2col (3.5 vs 7.9); 1024→1024 @7 float64 a tie.
+ * - js backend (asm.js tiles): im2col + GEMM ~0.5 ns per multiply-add, the Winograd GEMMs ~0.3, the weight transform
+ *   ~50 ns per pair, the input transform ~60 ns and the output transform ~85 ns per tile per channel (checked:
+ *   128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
  */
 export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): boolean {
   const tiles = winogradTiles(p.n, p.ho, p.wo);
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const uTooBig = 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  if (kernelBackend() === 'simd') {
+    const b = simdBlocksFor(p), f32 = p.float32 === true;
+    const perMac = !f32 ? 0.106 : b.nr === 4 ? 0.07 : 0.057;
+    const uRepeats = b.count === 1 || !uTooBig ? 1 : b.count;
+    const wino = perMac * 36 * b.count * b.tPad + (f32 ? 6.5 : 16) * uRepeats + tiles * (50 / p.co + 40 / p.ci);
+    return wino < 0.08 * directMacsPerPair;
+  }
   const tBlocks = Math.ceil(tiles / TB);
   const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
-  const coPad = Math.ceil(p.co / 4) * 4;
-  const uRepeats = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 <= MAX_U_BYTES ? 1 : tBlocks;
+  const uRepeats = tBlocks === 1 || !uTooBig ? 1 : tBlocks;
   const wino = 0.3 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 85 / p.ci);
   return wino < 0.5 * directMacsPerPair;
 }
@@ -320,6 +334,8 @@ interface SimdBlocks {
   count: number;
   /** The most tiles in a block, rounded up to nr. */
   tPad: number;
+  /** Tiles per GEMM panel: 4 (float64 `wino64`, float32 `wino4`) or 8 (float32 `wino`). */
+  nr: number;
 }
 
 function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): SimdBlocks {
@@ -330,12 +346,27 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
     let k = kMin;
     for (let c = kMin + 1; c * tilesW <= 64; c++) if (fill(c * tilesW) > fill(k * tilesW) + 1e-9) k = c;
     k = Math.min(k, tileRows);
-    return { rows: k, chunk: 0, perRow: 0, count: Math.ceil(tileRows / k), tPad: Math.ceil((k * tilesW) / nr) * nr };
+    return { rows: k, chunk: 0, perRow: 0, count: Math.ceil(tileRows / k), tPad: Math.ceil((k * tilesW) / nr) * nr, nr };
   }
   const chunk = Math.ceil(Math.ceil(tilesW / Math.ceil(tilesW / 32)) / nr) * nr;
   const perRow = Math.ceil(tilesW / chunk);
-  return { rows: 0, chunk, perRow, count: tileRows * perRow, tPad: chunk };
+  return { rows: 0, chunk, perRow, count: tileRows * perRow, tPad: chunk, nr };
 }
+
+/**
+ * The SIMD blocks of a call: panels of 4 tiles for float64; for float32, panels of 8 tiles (`wino`, 4×8 register
+ * tiles) unless padding the blocks to 8 would waste more than `wino4`'s 4×4 register tiles lose per multiply-add
+ * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel).
+ */
+function simdBlocksFor(p: WinogradParams): SimdBlocks {
+  const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
+  if (p.float32 !== true) return simdBlocks(p.n, tilesH, tilesW, 4);
+  const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
+  return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
+}
+
+/** Time per multiply-add of `wino4` against `wino`'s. */
+const WINO4_COST = 1.25;
 
 /** Tiles [t0, t1) of SIMD block tb. */
 function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number): [number, number] {
@@ -434,7 +465,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
     stage += 4 * oRows * wo;
     t = end;
   }
-  (q.p.float32 === true ? wg.vin32 : wg.vin64)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  (q.p.float32 !== true ? wg.vin64 : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
 }
 
 /**
@@ -487,7 +518,7 @@ function convUnitsSimd(
   const { ci, co, wo } = p;
   const blocks = q.blocks!;
   const f32 = p.float32 === true;
-  const nr = f32 ? SIMD_NR : 4, eb = f32 ? 4 : 8;
+  const nr = blocks.nr, eb = f32 ? 4 : 8;
   const tilesW = Math.ceil(wo / 4);
   // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
   // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
@@ -501,7 +532,7 @@ function convUnitsSimd(
   const g = simdGemm(lay.end);
   const wg = simdWinograd();
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = f32 ? g.wino : g.wino64, vout = f32 ? wg.vout8 : wg.vout4;
+  const gemm = !f32 ? g.wino64 : nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
     if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
@@ -554,7 +585,7 @@ function weightTransformWasm(
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
     if (f32) (flip ? g.weights32Flip : g.weights32)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
-    else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, 0, badAt * 8);
+    else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, badAt * 8);
     const h = g.h;
     if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
   }
@@ -730,7 +761,7 @@ export function winogradConv(
 ): boolean {
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
-  const blocks = kernelBackend() === 'simd' ? simdBlocks(p.n, Math.ceil(p.ho / 4), Math.ceil(p.wo / 4), p.float32 === true ? SIMD_NR : 4) : null;
+  const blocks = kernelBackend() === 'simd' ? simdBlocksFor(p) : null;
   const tBlocks = blocks !== null ? blocks.count : Math.ceil(tiles / TB);
   // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.

@@ -161,13 +161,34 @@ export function winoFunc(mr: number, fma: boolean): Func {
 }
 
 /**
+ * A Winograd GEMM function `name(k, ua, xiU, vb, xiV, mo)`: for ξ = 0 … 35, locals a and b set to ua + ξ·xiU and
+ * vb + ξ·xiV, then `perXi` (the ξ-th GEMM, whose block goes to mo + ξ·bytes).
+ */
+function winoGemm(name: string, L: Locals, xi: number, a: number, b: number, perXi: Expr[]): Func {
+  const [ua, xiU, vb, xiV] = [1, 2, 3, 4];
+  const get = local.get;
+  return {
+    name,
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        ...perXi),
+    ],
+  };
+}
+
+/**
  * `wino64(k, ua, xiU, vb, xiV, mo)`: the same 36 GEMMs in float64 (asm.ts's `wino` layout: A- and B-panels of 4
  * doubles per k step, 4×4 float64 blocks at mo + ξ·128), two lanes per f64x2: eight accumulators, products and sums
  * in float64, p ascending. Winograd's transforms turn float32 rounding of U and V into errors far above a float32
  * rounding of the output (their entries reach 25 and 8), so its GEMM keeps them in float64.
  */
 export function wino64Func(): Func {
-  const [k, ua, xiU, vb, xiV, mo] = [0, 1, 2, 3, 4, 5];
+  const [k, mo] = [0, 5];
   const L = new Locals(6);
   const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
   const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
@@ -182,27 +203,67 @@ export function wino64Func(): Func {
   step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
   const store: Expr[] = [];
   for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
-  return {
-    name: 'wino64',
-    params: [I32, I32, I32, I32, I32, I32],
-    results: [],
-    locals: L.types,
-    body: [
-      forLoop(xi, i32.const(0), i32.const(36), 1,
-        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
-        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
-        ...acc.map((x) => local.set(x, v128.zero())),
-        local.set(p, i32.const(0)),
-        block(loop(
-          br_if(1, i32.ge_s(get(p), get(k))),
-          ...step,
-          local.set(p, i32.add(get(p), i32.const(1))),
-          br(0),
-        )),
-        local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
-        ...store),
-    ],
-  };
+  return winoGemm('wino64', L, xi, a, b, [
+    ...acc.map((x) => local.set(x, v128.zero())),
+    local.set(p, i32.const(0)),
+    block(loop(
+      br_if(1, i32.ge_s(get(p), get(k))),
+      ...step,
+      local.set(p, i32.add(get(p), i32.const(1))),
+      br(0),
+    )),
+    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...store,
+  ]);
+}
+
+/**
+ * `wino4(k, ua, xiU, vb, xiV, mo)`: `wino`'s float32 GEMMs for blocks of 4 channels × 4 tiles (V in panels of 4
+ * tiles, 4 float32 per k step; U as for `wino`): a 4×4 register tile (four f32x4 accumulators, one per channel),
+ * float32 products and sums over KB-term blocks of k, each block's sums widened and added to a float64 4×4 block
+ * at mo + ξ·128 (wino64's layout). For the blocks whose tiles would fill only half of `wino`'s 8-tile panels
+ * (3×3 512→512 @7 at batch 1: 4 tiles).
+ */
+export function wino4Func(fma: boolean): Func {
+  const [k, mo] = [0, 5];
+  const L = new Locals(6);
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), p = L.add(I32), end = L.add(I32);
+  const vb0 = L.add(V128), va = L.add(V128);
+  const acc = L.addMany(V128, 4);
+  const get = local.get;
+  const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
+  const step: Expr[] = [local.set(vb0, v128.load(get(b)))];
+  for (let i = 0; i < 4; i++) {
+    step.push(local.set(va, v128.load32_splat(get(a), 4 * i)));
+    step.push(local.set(acc[i]!, madd(get(va), get(vb0), get(acc[i]!))));
+  }
+  step.push(local.set(a, i32.add(get(a), i32.const(16))), local.set(b, i32.add(get(b), i32.const(16))));
+  const flush: Expr[] = [];
+  for (let i = 0; i < 4; i++) {
+    flush.push(v128.store(get(c), f64x2.add(v128.load(get(c), 32 * i), f64x2.promote_low_f32x4(get(acc[i]!))), 32 * i));
+    flush.push(v128.store(get(c), f64x2.add(v128.load(get(c), 32 * i + 16), f64x2.promote_low_f32x4(f32x4.high(get(acc[i]!)))), 32 * i + 16));
+  }
+  const zero: Expr[] = [];
+  for (let o = 0; o < 128; o += 16) zero.push(v128.store(get(c), v128.zero(), o));
+  return winoGemm('wino4', L, xi, a, b, [
+    local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...zero,
+    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+    local.set(p, i32.const(0)),
+    block(loop(
+      br_if(1, i32.ge_s(get(p), get(k))),
+      local.set(end, i32.add(get(p), i32.const(KB))),
+      if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
+      ...acc.map((x) => local.set(x, v128.zero())),
+      loop(
+        ...step,
+        local.set(p, i32.add(get(p), i32.const(1))),
+        br_if(0, i32.lt_s(get(p), get(end))),
+      ),
+      ...flush,
+      br(0),
+    )),
+  ]);
 }
 
 /** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */
@@ -250,55 +311,49 @@ function gTransform(o: GOps, x: (k: number) => Expr, row: number[], put: (e: num
 }
 
 /**
- * `weights(src, ci, icStep, laneStep, dst, sx, f32, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output
- * channels × ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in
- * the same order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep,
- * taps in order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx +
- * ic·32 + lane·8 (float64) or dst + ξ·sx + ic·16 + lane·4 (f32 ≠ 0: each value rounded to float32 once). At byte
- * bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
+ * `weights(src, ci, icStep, laneStep, dst, sx, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output channels ×
+ * ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in the same
+ * order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep, taps in
+ * order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx + ic·32 +
+ * lane·8. At byte bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
+ * Each pair of lanes is stored as it is computed (holding all four lanes' 36 values before the stores spilled
+ * registers: 512×512 filters, one core, 3.99 → 2.64 ms).
  */
 export function weightsFunc(flip: boolean): Func {
-  const [src, ci, icStep, laneStep, dst, sx, f32, bad] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const L = new Locals(8);
+  const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
   const ic = L.add(I32), addr = L.add(I32), a0 = L.add(I32), out = L.add(I32);
-  const g = [L.addMany(V128, 9), L.addMany(V128, 9)];
-  const row = L.addMany(V128, 3), acc = L.add(V128);
-  const uv = [L.addMany(V128, 36), L.addMany(V128, 36)];
+  const lanes = L.addMany(I32, 4);
+  const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
   const get = local.get;
   const S = f64x2.splat(f64.const(0.16666666666666666)), T12 = f64x2.splat(f64.const(0.08333333333333333));
   const T24 = f64x2.splat(f64.const(0.041666666666666664)), Q = f64x2.splat(f64.const(0.25));
   const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
   const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
-  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(i32.add(get(a0), i32.mul(get(laneStep), i32.const(l))), tapAt(k)));
-  const body: Expr[] = [];
+  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(get(lanes[l]!), tapAt(k)));
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  body.push(local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))));
   for (let h = 0; h < 2; h++) {
-    const G = g[h]!, U = uv[h]!;
-    for (let k = 0; k < 9; k++) body.push(local.set(G[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
-    const x = (k: number): Expr => get(G[k]!);
+    for (let k = 0; k < 9; k++) body.push(local.set(g[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
+    const x = (k: number): Expr => get(g[k]!);
     let sum = x(0);
     for (let k = 1; k < 9; k++) sum = add(sum, x(k));
     body.push(local.set(acc, add(get(acc), mul(sum, f64x2.splat(f64.const(0))))));
-    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) => local.set(U[e]!, v)));
-  }
-  const store64: Expr[] = [], store32: Expr[] = [];
-  for (let e = 0; e < 36; e++) {
-    const at = local.tee(addr, i32.add(get(out), i32.mul(get(sx), i32.const(e))));
-    store64.push(v128.store(at, get(uv[0]![e]!)), v128.store(get(addr), get(uv[1]![e]!), 16));
-    store32.push(v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(e))), f32x4.join_low(f32x4.demote_f64x2_zero(get(uv[0]![e]!)), f32x4.demote_f64x2_zero(get(uv[1]![e]!)))));
+    // U(ξ) of lanes 2h, 2h + 1 at out + ξ·sx + 16h: addr steps by sx.
+    body.push(local.set(addr, get(out)));
+    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) =>
+      [...v128.store(get(addr), v, 16 * h), ...(e < 35 ? local.set(addr, i32.add(get(addr), get(sx))) : [])]));
   }
   return {
     name: flip ? 'weightsFlip' : 'weights',
-    params: [I32, I32, I32, I32, I32, I32, I32, I32],
+    params: [I32, I32, I32, I32, I32, I32, I32],
     results: [],
     locals: L.types,
     body: [
       local.set(acc, v128.zero()),
       forLoop(ic, i32.const(0), get(ci), 1,
         local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
-        ...body,
-        if_(get(f32),
-          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))), ...store32],
-          [local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))), ...store64])),
+        ...body),
       v128.store(get(bad), get(acc)),
     ],
   };
@@ -308,23 +363,28 @@ const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
 
 /**
  * `weights32(src, ci, icStep, laneStep, dst, sx, bad)` and `weights32Flip`: `weights`' transform for inference, in
- * float32 arithmetic, four output channels per f32x4 (the steps of weightsFunc, each rounded to float32): U(ξ) of
+ * float32 arithmetic, four output channels per f32x4 (weightsFunc's steps, each rounded to float32, with the parts
+ * rows 1–2 and 3–4 of G share computed once: 1.44 → 1.33 ms for 512×512 filters, one core): U(ξ) of
  * (lane, ic) to dst + ξ·sx + ic·16 + lane·4. At byte bad: an f32x4 of Σ over filters of (Σ taps)·0 per lane (NaN
- * when a tap is NaN or ±Inf, else +0). Against `weights` with f32 = 1, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
+ * when a tap is NaN or ±Inf, else +0). Against float64 `weights` rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
  * (one core, CPU time); U's error grows from one float32 rounding to a few, far inside the fused forward's tolerance.
  */
 export function weights32Func(flip: boolean): Func {
   const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
   const L = new Locals(7);
-  const ic = L.add(I32), a0 = L.add(I32), out = L.add(I32);
+  const ic = L.add(I32), a0 = L.add(I32), addr = L.add(I32);
+  const lanes = L.addMany(I32, 4);
   const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
+  // Shared parts of G's rows: per column j of g, s = g0j + g6j, t = g0j/24 + g6j/6, m = g3j/12; per row of G g, likewise.
+  const cs = L.addMany(V128, 3), ct = L.addMany(V128, 3), cm = L.addMany(V128, 3);
+  const rs = L.add(V128), rt = L.add(V128), rm = L.add(V128);
   const get = local.get;
   const S = f32x4.splat(f32.const(1 / 6)), T12 = f32x4.splat(f32.const(1 / 12)), T24 = f32x4.splat(f32.const(1 / 24));
-  const Q = f32x4.splat(f32.const(0.25)), Z = f32x4.splat(f32.const(0));
+  const Q = f32x4.splat(f32.const(0.25)), Z = f32x4.splat(f32.const(0)), NS = f32x4.splat(f32.const(-1 / 6));
   const add = f32x4.add, sub = f32x4.sub, mul = f32x4.mul;
   const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
-  const lane = (l: number, k: number): Expr => f32load(i32.add(get(a0), i32.mul(get(laneStep), i32.const(l))), tapAt(k));
-  const body: Expr[] = [];
+  const lane = (l: number, k: number): Expr => f32load(get(lanes[l]!), tapAt(k));
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
   for (let k = 0; k < 9; k++) {
     body.push(local.set(g[k]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(lane(0, k)), 1, lane(1, k)), 2, lane(2, k)), 3, lane(3, k))));
   }
@@ -332,8 +392,27 @@ export function weights32Func(flip: boolean): Func {
   let sum = x(0);
   for (let k = 1; k < 9; k++) sum = add(sum, x(k));
   body.push(local.set(acc, add(get(acc), mul(sum, Z))));
-  const put = (e: number, v: Expr): Expr => v128.store(i32.add(get(out), i32.mul(get(sx), i32.const(e))), v);
-  body.push(...gTransform({ add, sub, mul, neg: f32x4.neg, Q, S, T12, T24 }, x, row, put));
+  for (let j = 0; j < 3; j++) {
+    body.push(local.set(cs[j]!, add(x(j), x(j + 6))), local.set(ct[j]!, add(mul(x(j), T24), mul(x(j + 6), S))), local.set(cm[j]!, mul(x(j + 3), T12)));
+  }
+  // Rows of G g: (g0 + g6 + g3)·(−1/6), (g3 − (g0 + g6))/6, t + m, t − m around the first and last rows.
+  const rows: Array<(j: number) => Expr> = [
+    (j) => mul(x(j), Q),
+    (j) => mul(add(get(cs[j]!), x(j + 3)), NS),
+    (j) => mul(sub(x(j + 3), get(cs[j]!)), S),
+    (j) => add(get(ct[j]!), get(cm[j]!)),
+    (j) => sub(get(ct[j]!), get(cm[j]!)),
+    (j) => x(j + 6),
+  ];
+  const put = (v: Expr, last: boolean): Expr[] => [v128.store(get(addr), v), ...(last ? [] : [local.set(addr, i32.add(get(addr), get(sx)))])];
+  body.push(local.set(addr, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))));
+  for (let r = 0; r < 6; r++) {
+    for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
+    const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
+    body.push(local.set(rs, add(a, c)), local.set(rt, add(mul(a, T24), mul(c, S))), local.set(rm, mul(b, T12)));
+    const us = [mul(a, Q), mul(add(get(rs), b), NS), mul(sub(b, get(rs)), S), add(get(rt), get(rm)), sub(get(rt), get(rm)), c];
+    for (let e = 0; e < 6; e++) body.push(...put(us[e]!, r === 5 && e === 5));
+  }
   return {
     name: flip ? 'weights32Flip' : 'weights32',
     params: [I32, I32, I32, I32, I32, I32, I32],
@@ -343,7 +422,6 @@ export function weights32Func(flip: boolean): Func {
       local.set(acc, v128.zero()),
       forLoop(ic, i32.const(0), get(ci), 1,
         local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
-        local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))),
         ...body),
       v128.store(get(bad), get(acc)),
     ],
@@ -481,12 +559,12 @@ export function storeFunc(flags: number): Func {
 }
 
 /**
- * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `weights`, `weightsFlip`, the stores, `packA`,
+ * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `wino4`, `weights`, `weightsFlip`, the stores, `packA`,
  * `packB`, `weights32` and `weights32Flip`, importing env.mem.
  */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
-    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), wino4Func(fma), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
     weights32Func(false), weights32Func(true),
   ]);
 }
@@ -503,7 +581,7 @@ import { usesFma, wasm, type WasmMemory } from './features.js';
 export const MR = 4;
 
 type StoreFn = (at: number, ncPad: number, mc: number, nc: number, scaleAt: number, shiftAt: number, resAt: number) => void;
-type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, f32: number, bad: number) => void;
+type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 type Weights32Fn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
@@ -511,6 +589,7 @@ export interface SimdGemm {
   block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
+  wino4: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   weights: WeightsFn;
   weightsFlip: WeightsFn;
   weights32: Weights32Fn;
@@ -542,7 +621,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], wino4: inst.exports.wino4 as SimdGemm['wino4'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (memory!.buffer.byteLength < bytes) {

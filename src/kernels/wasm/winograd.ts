@@ -6,7 +6,8 @@
 //
 //   pad:     rows of x (float32, plane after plane) → zero-padded planes, so that every tile's 6×6 patch is inside;
 //   vin64:   Bᵀ d B of each tile of a block, into float64 V panels of 4 tiles (the `wino64` GEMM's B-panels);
-//   vin32:   the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
+//   vin32x8: the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
+//   vin32x4: likewise into V panels of 4 tiles (the float32 `wino4` GEMM's, for blocks of at most 4 tiles);
 //   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
@@ -67,13 +68,13 @@ function padFunc(): Func {
 }
 
 /**
- * `vin64` / `vin32(tab, nt, ci, pitch, pw, v, vxi)`: the input transform of nt tiles × ci channels. Tile j's 6×6
- * patch of channel ic: 6 rows of 6 float32 at byte i32[tab + 4j] + ic·pitch + row·pw (padded planes: no edge). V of
- * (tile j, channel ic) at ξ = 6·row + col goes to v + ξ·vxi + ⌊j/nr⌋·32·ci + ic·32 + (j mod nr)·size (float64,
- * nr = 4; or rounded to float32, nr = 8): winograd.ts's inputTransform layout. Two tiles per f64x2; with nt odd the
+ * `vin64` / `vin32x8` / `vin32x4(tab, nt, ci, pitch, pw, v, vxi)`: the input transform of nt tiles × ci channels.
+ * Tile j's 6×6 patch of channel ic: 6 rows of 6 float32 at byte i32[tab + 4j] + ic·pitch + row·pw (padded planes:
+ * no edge). V of (tile j, channel ic) at ξ = 6·row + col goes to v + ξ·vxi + ⌊j/nr⌋·nr·size·ci + ic·nr·size +
+ * (j mod nr)·size (float64, nr = 4; or rounded to float32, nr = 8 or 4): winograd.ts's inputTransform layout. Two tiles per f64x2; with nt odd the
  * last tile fills both lanes.
  */
-function vinFunc(f32: boolean): Func {
+function vinFunc(f32: boolean, nr: number): Func {
   const [tab, nt, ci, pitch, pw, v, vxi] = [0, 1, 2, 3, 4, 5, 6];
   const L = new Locals(7);
   const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
@@ -81,7 +82,8 @@ function vinFunc(f32: boolean): Func {
   const c4 = L.add(V128), c5 = L.add(V128), c2 = L.add(V128), cm4 = L.add(V128);
   const lo = L.addMany(V128, 2), hi = L.addMany(V128, 2);
   const P = L.addMany(V128, 36), D = L.addMany(V128, 36);
-  const nr = f32 ? 8 : 4;
+  /** Bytes per input channel of a panel of nr tiles. */
+  const panel = nr * (f32 ? 4 : 8);
   // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass write them.
   const bt = (x: Expr[]): Expr[] => {
     const [x0, x1, x2, x3, x4, x5] = x as [Expr, Expr, Expr, Expr, Expr, Expr];
@@ -125,10 +127,10 @@ function vinFunc(f32: boolean): Func {
   perChannel.push(
     local.set(pa, i32.add(get(pa), get(pitch))),
     local.set(pb, i32.add(get(pb), get(pitch))),
-    local.set(out, i32.add(get(out), i32.const(32))),
+    local.set(out, i32.add(get(out), i32.const(panel))),
   );
   return {
-    name: f32 ? 'vin32' : 'vin64',
+    name: f32 ? `vin32x${nr}` : 'vin64',
     params: new Array<ValType>(7).fill(I32),
     results: [],
     locals: L.types,
@@ -143,7 +145,7 @@ function vinFunc(f32: boolean): Func {
         local.set(pb, get(pa)),
         if_(i32.lt_s(i32.add(get(j), i32.const(1)), get(nt)), [local.set(pb, i32.load(i32.add(get(tab), i32.shl(get(j), i32.const(2))), 4))]),
         local.set(out, i32.add(get(v), i32.add(
-          i32.mul(i32shrU(get(j), i32.const(f32 ? 3 : 2)), i32.shl(get(ci), i32.const(5))),
+          i32.mul(i32shrU(get(j), i32.const(Math.log2(nr))), i32.mul(get(ci), i32.const(panel))),
           i32.mul(i32.and(get(j), i32.const(nr - 1)), i32.const(f32 ? 4 : 8))))),
         forLoop(ic, i32.const(0), get(ci), 1, ...perChannel)),
     ],
@@ -265,9 +267,9 @@ function voutFunc(nr: number): Func {
   };
 }
 
-/** The module's bytes: `pad`, `vin64`, `vin32`, `vout4`, `vout8`, importing env.mem. */
+/** The module's bytes: `pad`, `vin64`, `vin32x8`, `vin32x4`, `vout4`, `vout8`, importing env.mem. */
 export function winogradModule(): Uint8Array {
-  return encodeModule([padFunc(), vinFunc(false), vinFunc(true), voutFunc(4), voutFunc(8)]);
+  return encodeModule([padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8)]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -280,7 +282,8 @@ type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, sc
 export interface SimdWinograd {
   pad: PadFn;
   vin64: VinFn;
-  vin32: VinFn;
+  vin32x8: VinFn;
+  vin32x4: VinFn;
   vout4: VoutFn;
   vout8: VoutFn;
 }
@@ -295,7 +298,7 @@ export function simdWinograd(): SimdWinograd {
   if (current === null || currentMem !== mem) {
     compiled ??= new wasm!.Module(winogradModule());
     const e = new wasm!.Instance(compiled, { env: { mem } }).exports;
-    current = { pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32: e.vin32 as VinFn, vout4: e.vout4 as VoutFn, vout8: e.vout8 as VoutFn };
+    current = { pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn, vout8: e.vout8 as VoutFn };
     currentMem = mem;
   }
   return current;
