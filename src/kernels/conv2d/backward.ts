@@ -11,6 +11,7 @@ import { weightGradWinograd, winogradWeightTask } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
+import { unitMapBackwardInput, unitMapConv2dBackwardInput } from './unit-map.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -88,6 +89,10 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     return;
   }
   const taps = liveTaps(p);
+  if (unitMapBackwardInput(p, taps)) {
+    unitMapConv2dBackwardInput(dx, dy, w, p, taps![0]!);
+    return;
+  }
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   let wl = w;
   if (taps) gatherTaps((wl = liveScratch(0, rows * taps.length)), w, rows, khw, taps);

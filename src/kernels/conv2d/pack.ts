@@ -178,6 +178,11 @@ export function liveScratch(slot: number, n: number): Float32Array {
 /** dst (rows × T) = src (rows × kH·kW) restricted to the live taps. */
 export function gatherTaps(dst: Float32Array, src: Float32Array, rows: number, khw: number, taps: readonly number[]): void {
   const nt = taps.length;
+  if (nt === 1) {
+    const tap = taps[0]!;
+    for (let r = 0; r < rows; r++) dst[r] = src[r * khw + tap]!;
+    return;
+  }
   for (let r = 0; r < rows; r++) for (let t = 0; t < nt; t++) dst[r * nt + t] = src[r * khw + taps[t]!]!;
 }
 

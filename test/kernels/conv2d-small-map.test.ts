@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conv2dBackwardInput, conv2dBackwardInputNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { liveTaps } from '../../src/kernels/conv2d/plan.js';
+import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
+import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
+import { assertClose, randArray } from './compare.js';
+
+// The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
+// accumulated onto noise: 1×1 maps take one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps the GEMM path.
+
+function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
+  const oh = conv2dOutSize(h, k, s, pad, 1);
+  return { n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };
+}
+
+function check(p: Conv2dParams, seed: number): void {
+  const w = randArray(seed + 1, p.o * p.c * p.kh * p.kw), dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
+  const dx0 = randArray(seed + 3, p.n * p.c * p.h * p.w), dx = dx0.slice(), dxr = dx0.slice();
+  conv2dBackwardInput(dx, dy, w, p);
+  conv2dBackwardInputNaive(dxr, dy, w, p);
+  assertClose(`bwd input x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, dx, dxr);
+}
+
+const unitMaps: [number, number, number, number, number][] = [
+  // n, c, o, k, pad
+  [8, 512, 512, 3, 1],
+  [1, 512, 512, 3, 1],
+  [8, 256, 256, 3, 1],
+  [3, 67, 131, 3, 1],
+  [1, 5, 3, 3, 1],
+  [2, 9, 70, 5, 2],
+];
+
+const smallMaps: [number, number, number, number, number, number][] = [
+  // n, c, h, o, stride, pad (3×3)
+  [8, 256, 2, 256, 1, 1],
+  [1, 256, 2, 256, 1, 1],
+  [8, 256, 2, 512, 2, 1],
+  [3, 67, 2, 131, 1, 1],
+];
+
+const backends: KernelBackend[] = hasSimd128 ? ['simd', 'js'] : ['js'];
+for (const backend of backends) {
+  describe(`conv input gradient on 1×1 and 2×2 maps, ${backend} backend, vs naive float64`, () => {
+    let old: KernelBackend;
+    beforeAll(() => {
+      old = setKernelBackend(backend);
+    });
+    afterAll(() => {
+      setKernelBackend(old);
+    });
+
+    for (const [n, c, o, k, pad] of unitMaps) {
+      const p = params(n, c, 1, o, k, 1, pad);
+      it(`1×1 map, ${c}→${o}, ${k}×${k} pad ${pad}, batch ${n} (one GEMM over the batch)`, () => {
+        expect(unitMapBackwardInput(p, liveTaps(p))).toBe(true);
+        check(p, n + c + o);
+      });
+    }
+    for (const [n, c, h, o, s, pad] of smallMaps) {
+      const p = params(n, c, h, o, 3, s, pad);
+      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}`, () => {
+        expect(unitMapBackwardInput(p, liveTaps(p))).toBe(false);
+        check(p, n + c + h + o);
+      });
+    }
+  });
+}
