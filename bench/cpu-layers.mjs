@@ -1,7 +1,8 @@
 // Forward conv layers by process CPU time (process.cpuUsage: this thread and our workers), for a machine that other
 // processes load: wall-clock times there measure the neighbours as much as the kernels. Ours (conv2dForward, the
 // layer table's pass, and conv2dForwardFused, what an eval forward runs) against tfjs-backend-wasm's conv2d (one
-// thread). Check first (max|Δ| ≤ 1e-4·max|ref| against our naive kernel), then time: min and median of --reps runs.
+// thread). Check first (max|Δ| ≤ 1e-4·max|ref| against our naive kernel), then time: min and median of --reps runs,
+// the three taking turns run by run.
 // ImageNet shapes at batch 1 and CIFAR ResNet-20 shapes at batch 32 (shapes.mjs).
 // With --model NAME: that torchvision model's eval forward at 1×3×224×224 (noGrad) instead, ours only. --dist DIR
 // times another build (e.g. a copy of an older commit's dist/), for A/B runs taken alternately.
@@ -37,19 +38,28 @@ if (withWasm) {
   await tf.setBackend('wasm');
 }
 
-/** { min, med } process CPU ms of fn over `reps` runs, after ten warm-up runs (V8 tiers kernels up over the first). */
-function cpuMs(fn) {
-  for (let i = 0; i < 10; i++) fn();
-  const t = [];
+/**
+ * { min, med } process CPU ms of each of fns over `reps` runs, after ten warm-up runs each (V8 tiers kernels up over
+ * the first). The functions take turns (in a rotating order), so that a loaded machine disturbs them alike.
+ */
+function cpuMsEach(fns) {
+  for (const fn of fns) for (let i = 0; i < 10; i++) fn();
+  const t = fns.map(() => []);
   for (let r = 0; r < reps; r++) {
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    t.push((c.user + c.system) / 1000);
+    for (let k = 0; k < fns.length; k++) {
+      const i = (r + k) % fns.length;
+      const c0 = process.cpuUsage();
+      fns[i]();
+      const c = process.cpuUsage(c0);
+      t[i].push((c.user + c.system) / 1000);
+    }
   }
-  t.sort((a, b) => a - b);
-  return { min: t[0], med: t[t.length >> 1] };
+  return t.map((a) => {
+    a.sort((x, y) => x - y);
+    return { min: a[0], med: a[a.length >> 1] };
+  });
 }
+const cpuMs = (fn) => cpuMsEach([fn])[0];
 
 if (model !== null) {
   const m = lib.models[model]();
@@ -80,24 +90,24 @@ for (const s of LAYERS) {
   };
   kern.conv2dForward(y, x, w, null, p);
   check('conv2dForward');
-  const plain = cpuMs(() => kern.conv2dForward(y, x, w, null, p));
   y.fill(0);
   kern.conv2dForwardFused(y, x, w, null, p, ep);
   check('conv2dForwardFused');
-  const fused = cpuMs(() => kern.conv2dForwardFused(y, x, w, null, p, ep));
-  let peer = null;
+  const fns = [() => kern.conv2dForward(y, x, w, null, p), () => kern.conv2dForwardFused(y, x, w, null, p, ep)];
+  let tx = null, tw = null;
   if (tf !== null) {
-    const tx = tf.tensor4d(permute4(x, [p.n, p.c, p.h, p.w], [0, 2, 3, 1]), [p.n, p.h, p.w, p.c]);
-    const tw = tf.tensor4d(permute4(w, [p.o, p.c, p.kh, p.kw], [2, 3, 1, 0]), [p.kh, p.kw, p.c, p.o]);
+    tx = tf.tensor4d(permute4(x, [p.n, p.c, p.h, p.w], [0, 2, 3, 1]), [p.n, p.h, p.w, p.c]);
+    tw = tf.tensor4d(permute4(w, [p.o, p.c, p.kh, p.kw], [2, 3, 1, 0]), [p.kh, p.kw, p.c, p.o]);
     const run = () => tf.conv2d(tx, tw, [p.strideH, p.strideW], p.padH, 'NHWC');
     const out = run();
     y.set(permute4(out.dataSync(), [p.n, p.oh, p.ow, p.o], [0, 3, 1, 2]));
     out.dispose();
     check('tfjs-wasm conv2d');
-    peer = cpuMs(() => run().dispose());
-    tx.dispose();
-    tw.dispose();
+    fns.push(() => run().dispose());
   }
+  const [plain, fused, peer = null] = cpuMsEach(fns);
+  tx?.dispose();
+  tw?.dispose();
   const g = (ms) => (flop / (ms * 1e6)).toFixed(1);
   rows.push([
     s.name, (flop / 1e6).toFixed(0), `${plain.min.toFixed(2)} / ${plain.med.toFixed(2)}`, g(plain.min),

@@ -1,6 +1,7 @@
 // Where a training step's time goes, op by op: `node bench/profile-train.mjs [case] [--threads N] [--steps S]`.
 // --dist DIR profiles another build (its dist/). Cases: resnet20-fmnist (ResNet-20, 128×1×28×28), resnet18 (ResNet-18, 10 classes, 8×3×32×32), resnet20-cifar
-// (ResNet-20, 32×3×32×32); default: the first two. Needs `npm run build` first (it loads dist/).
+// (ResNet-20, 32×3×32×32); default: the first two. Needs `npm run build` first (it loads dist/). Each step runs in
+// withTrainingStep as the trainer's do (buffers reused and shared with the threads); --no-step-arena runs it bare.
 //
 // Forward: every leaf module's forward (Conv2d, BatchNorm2d, ReLU, …) is wrapped with a timer, grouped by module
 // type; what a block does outside its leaves (the residual add, the option-A shortcut) shows as "block rest".
@@ -21,6 +22,9 @@ const flag = (name, dflt) => {
   return v;
 };
 const threads = Number(flag('--threads', '1'));
+const noArena = args.indexOf('--no-step-arena');
+if (noArena >= 0) args.splice(noArena, 1);
+const stepArena = noArena < 0;
 const steps = Number(flag('--steps', '12'));
 // Another build to profile (e.g. a checkout of an older commit, built): its dist/ directory.
 const dist = resolve(flag('--dist', DIST));
@@ -95,11 +99,17 @@ function profile(name) {
   for (let s = 0; s < warm + steps; s++) {
     acc = new Map();
     const c0 = cpuMs(), w0 = performance.now();
-    timed('phase zeroGrad', () => opt.zeroGrad(false)); // as the library's trainer
-    const logits = timed('phase forward', () => model.forward(x));
-    const loss = timed('phase loss', () => lib.nn.functional.crossEntropy(logits, target));
-    timed('phase backward', () => loss.backward());
-    timed('phase optimizer', () => opt.step());
+    const body = () => {
+      timed('phase zeroGrad', () => opt.zeroGrad(false)); // as the library's trainer
+      const logits = timed('phase forward', () => model.forward(x));
+      const loss = timed('phase loss', () => lib.nn.functional.crossEntropy(logits, target));
+      timed('phase backward', () => loss.backward());
+      timed('phase optimizer', () => opt.step());
+      return loss.item();
+    };
+    // As the trainer: the step reuses the last step's (shared) buffers, unless --no-step-arena.
+    if (stepArena) lib.withTrainingStep({ model, optimizer: opt }, body);
+    else body();
     add('step', cpuMs() - c0, performance.now() - w0);
     if (s >= warm) perStep.push(acc);
   }
@@ -114,7 +124,7 @@ function profile(name) {
   const stepCpu = med('step', 0);
   const order = (r) => (r.k === 'step' ? 0 : r.k.startsWith('phase') ? 1 : 2);
   rows.sort((a, b) => order(a) - order(b) || b.cpu - a.cpu);
-  console.log(`\n## ${name} ${c.input.join('×')} · ${threads} thread(s) · median of ${steps} steps (after ${warm} warm-up) · SGD momentum 0.9, wd 1e-4`);
+  console.log(`\n## ${name} ${c.input.join('×')} · ${threads} thread(s)${stepArena ? '' : ' · no step arena'} · median of ${steps} steps (after ${warm} warm-up) · SGD momentum 0.9, wd 1e-4`);
   console.log('| what | CPU ms | % of step CPU | wall ms |');
   console.log('|---|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.k} | ${r.cpu.toFixed(2)} | ${((100 * r.cpu) / stepCpu).toFixed(1)} | ${r.wall.toFixed(2)} |`);

@@ -1,6 +1,7 @@
 import { config, setConfig, withConfig } from './config.js';
 import { AutogradError, checkArg } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
+import { forgetFinite } from './kernels/finite.js';
 import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -67,8 +68,11 @@ export interface CtxBase<T extends Tensor[] = Tensor[]> {
   save(...ts: T): void;
   /**
    * Set by backward() just before this op's backward: into[i] is argument i's existing .grad when the argument is a
-   * leaf that has one. A backward whose kernel accumulates may add argument i's gradient into it in place and
-   * return it (PyTorch's AccumulateGrad also adds into an existing .grad in place); backward() then adds nothing.
+   * leaf that has one, or, for an argument made by an op, the gradient that earlier consumers already sent it when
+   * that is a buffer of autograd's own (from gradBuffer, referenced by nothing else). A backward whose kernel
+   * accumulates may add argument i's gradient into it in place and return it (PyTorch's AccumulateGrad also adds into
+   * an existing .grad in place); backward() then adds nothing. (A residual unit's input gets the shortcut's gradient
+   * first: the convolution's input gradient is then accumulated into it, with no zero-filled buffer and no add.)
    */
   into?: (Tensor | null)[];
 }
@@ -76,7 +80,10 @@ export interface CtxBase<T extends Tensor[] = Tensor[]> {
 /** ctx.into[i] if the op may accumulate into it, else a new zero-filled gradient of `shape` (see CtxBase.into). */
 export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly number[]): Tensor {
   const t = ctx.into?.[i];
-  if (t) return t;
+  if (t) {
+    forgetFinite(t.data); // the op adds into it
+    return t;
+  }
   let n = 1;
   for (const d of shape) n *= d;
   return new Tensor(gradBuffer(op, n), shape);
@@ -200,6 +207,7 @@ export function defineOp<A extends unknown[], S extends object = LooseSaved, T e
 }
 
 function addInto(dst: Float32Array, src: Float32Array): void {
+  forgetFinite(dst);
   addForward(dst, dst, src);
 }
 
@@ -284,7 +292,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       pending.delete(t);
       if (dy === undefined) continue;
       const inputs = node.inputs;
-      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map(existingLeafGrad);
+      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map((t) => existingLeafGrad(t) ?? ownPending(pending, t));
       const grads = node.apply(dy);
       settleGradBuffers(grads, dy, inputs);
       if (config.detectAnomaly) {
@@ -306,6 +314,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           if (gi !== inp.grad) accumulateLeaf(inp, gi); // else the op accumulated into it (CtxBase.into)
         } else {
           const have = pending.get(inp);
+          if (have === gi) continue; // the op accumulated into it (CtxBase.into)
           if (have === undefined) {
             pending.set(inp, gi);
           } else if (isGradBuffer(have.data)) {
@@ -327,6 +336,13 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     gradEnabled = prev;
     inBackward = prevInBackward;
   }
+}
+
+/** The gradient pending for a non-leaf t when autograd alone references its buffer (see CtxBase.into), else null. */
+function ownPending(pending: Map<Tensor, Tensor>, t: Tensor | null): Tensor | null {
+  if (t === null || t.gradFn === null) return null;
+  const have = pending.get(t);
+  return have !== undefined && isGradBuffer(have.data) && have.size === t.size ? have : null;
 }
 
 function existingLeafGrad(t: Tensor | null): Tensor | null {

@@ -39,8 +39,9 @@ export interface Config {
   fma: boolean;
   /**
    * The direct-convolution kernel (SIMD backend) for 3×3 convs with at most 64 channels: the forward at stride 2, and
-   * the stems (≤ 4 input channels) at stride 1, forward and input gradient (see kernels/conv2d/direct.ts). Off:
-   * Winograd or im2col + GEMM as elsewhere.
+   * the stems (≤ 4 input channels) at stride 1, forward and input gradient (see kernels/conv2d/direct.ts), and the
+   * input gradient of strided convs by stride phases (kernels/conv2d/phases.ts). Off: Winograd or im2col + GEMM as
+   * elsewhere.
    */
   directConv: boolean;
 }

@@ -56,14 +56,22 @@ export function channelAffine(
   return [alpha, (bias ? bias[ch]! : 0) - mu * alpha];
 }
 
-/** batchnorm.ts's training forward over the channels of block b (see batchNormTrainForward). */
+/** Whether the 4 lanes of an affine or dx function's finiteness check at byte `at` are all +0 (see wasm/batchnorm.ts). */
+const checkedFinite = (f: Float32Array, at: number): boolean =>
+  f[at >> 2] === 0 && f[(at >> 2) + 1] === 0 && f[(at >> 2) + 2] === 0 && f[(at >> 2) + 3] === 0;
+
+/**
+ * batchnorm.ts's training forward over the channels of block b (see batchNormTrainForward). Returns whether every
+ * value it wrote to y is finite.
+ */
 export function trainForwardBlock(
   y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, x: Float32Array,
   weight: Float32Array | null, bias: Float32Array | null, res: Float32Array | null, relu: boolean, eps: number, b: BnBlock,
-): void {
+): boolean {
   const { n, hw } = b;
-  const rb = regionBytes(b), X = 0, R = rb, OUT = 2 * rb;
+  const rb = regionBytes(b), X = 0, R = rb, OUT = 2 * rb, FIN = OUT + 48;
   const m = simdBatchNorm(OUT + 64);
+  let finite = true;
   copyIn(m.f, X >> 2, x, b);
   if (res !== null) copyIn(m.f, R >> 2, res, b);
   const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
@@ -74,21 +82,26 @@ export function trainForwardBlock(
     const sum = laneTotal(m.h, OUT >> 3);
     m.sqdev(X + off, n, hw, stride, sum / count, OUT);
     const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased);
-    affine(X + off, X + off, R + off, n, hw, stride, alpha, beta);
+    affine(X + off, X + off, R + off, n, hw, stride, alpha, beta, FIN);
+    finite &&= checkedFinite(m.f, FIN);
   }
   copyOut(y, m.f, X >> 2, b);
+  return finite;
 }
 
-/** batchnorm.ts's training backward over the channels of block b (see batchNormBackward). */
+/**
+ * batchnorm.ts's training backward over the channels of block b (see batchNormBackward). Returns whether every value
+ * it wrote to dx is finite (false without dx).
+ */
 export function trainBackwardBlock(
   dx: Float32Array | null, dweight: Float32Array | null, dbias: Float32Array | null, dy: Float32Array, x: Float32Array,
   mean: Float32Array, invstd: Float32Array, weight: Float32Array | null, reluOut: Float32Array | null,
   dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
-): void {
+): boolean {
   const { n, hw } = b;
   // G: dy, masked in place; D: the ReLU output, then dx; X: x.
-  const rb = regionBytes(b), G = 0, D = rb, X = 2 * rb, OUT = 3 * rb;
-  const m = simdBatchNorm(OUT + 96);
+  const rb = regionBytes(b), G = 0, D = rb, X = 2 * rb, OUT = 3 * rb, FIN = OUT + 96;
+  const m = simdBatchNorm(OUT + 112);
   copyIn(m.f, G >> 2, dy, b);
   if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
   copyIn(m.f, X >> 2, x, b);
@@ -105,15 +118,18 @@ export function trainBackwardBlock(
     if (dweight) dweight[ch] = dweight[ch]! + sgx * invstd[ch]!;
   }
   if (dres !== null) copyOut(dres, m.f, G >> 2, b);
-  if (dx === null) return;
+  if (dx === null) return false;
   if (!overwriteDx) copyIn(m.f, D >> 2, dx, b);
   const dxFn = m.dx[overwriteDx ? 0 : 1]!;
+  let finite = true;
   for (let ch = b.ch0; ch < b.ch1; ch++) {
     const off = (ch - b.ch0) * hw * 4;
     const istd = invstd[ch]!;
     const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
     // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
-    dxFn(D + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count);
+    dxFn(D + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
+    finite &&= checkedFinite(m.f, FIN);
   }
   copyOut(dx, m.f, D >> 2, b);
+  return finite;
 }

@@ -9,6 +9,7 @@
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
 import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
+import { noteFinite } from './finite.js';
 import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
@@ -48,12 +49,19 @@ export function batchNormTrainForward(
   fuse: { residual?: Float32Array | null; relu?: boolean } = {},
 ): void {
   const relu = fuse.relu === true, residual = fuse.residual ?? null;
+  const finite = new Float32Array(units(p));
   parallelFor<BnTask>({
-    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual },
-    writes: ['y', 'mean', 'invstd', 'varUnbiased'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased'],
+    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, finite },
+    writes: ['y', 'mean', 'invstd', 'varUnbiased', 'finite'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased', 'finite'],
     params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw, y, x, residual),
   });
+  noteFinite(y, finite.every((f) => f === 1));
 }
+
+/** Units [u0, u1) found every value they stored finite (1) or not (0); the JavaScript kernels do not check (0). */
+const setFinite = (finite: Float32Array | null, ok: boolean, u0: number, u1: number): void => {
+  finite?.fill(ok ? 1 : 0, u0, u1);
+};
 
 /**
  * A task's cost for parallelFor. The SIMD kernels (about 2.5 ns per element forward, 3 backward on one thread, most
@@ -129,7 +137,7 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const { n, c, hw, eps, relu } = q;
   if (kernelBackend() === 'simd') {
     const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, b);
+    setFinite(bufs.finite as Float32Array | null, trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, b), u0, u1);
     return;
   }
   const yBits = relu ? float32Bits(y) : null;
@@ -169,11 +177,13 @@ export function batchNormBackward(
   fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null; overwriteDx?: boolean } = {},
 ): void {
   const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null, overwriteDx = fuse.overwriteDx === true;
+  const finite = dx ? new Float32Array(units(p)) : null;
   parallelFor<BnBackwardTask>({
-    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
-    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: overwriteDx ? ['dresidual', 'dx'] : ['dresidual'],
+    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual, finite },
+    writes: ['dx', 'dweight', 'dbias', 'dresidual', 'finite'], overwrites: overwriteDx ? ['dresidual', 'dx', 'finite'] : ['dresidual', 'finite'],
     params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw, dx, dy, x, reluOut, dresidual),
   });
+  if (dx && finite) noteFinite(dx, finite.every((f) => f === 1));
 }
 
 interface BnBackwardTask extends BnTask {
@@ -204,7 +214,7 @@ registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const { n, c, hw } = q;
   if (kernelBackend() === 'simd') {
     const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, dres, q.overwriteDx, b);
+    setFinite(bufs.finite as Float32Array | null, trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, dres, q.overwriteDx, b), u0, u1);
     return;
   }
   const count = n * hw;

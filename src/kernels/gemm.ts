@@ -73,6 +73,23 @@ const KC = 512;
 const WHOLE_B = 2 ** 20;
 
 /**
+ * The SIMD backend's regions in its wasm memory for slices of depth kc: the packed A and B panels from 0 (floats),
+ * the float64 C block at cAt, the epilogue's scale and shift at sAt and its residual rows at rAt (doubles), float32
+ * copies of A's and B's blocks at aRaw and bRaw, and B's panels for all of k from bAll (floats).
+ */
+function simdLayout(kc: number) {
+  const cAt = ((MC + NC) * kc) / 2, sAt = cAt + MC * NC, rAt = sAt + 2 * MC;
+  const aRaw = 2 * rAt + MC * NC, bRaw = aRaw + MC * KC;
+  return { cAt, sAt, rAt, aRaw, bRaw, bAll: bRaw + KC * NC };
+}
+
+/**
+ * Float index past every region the SIMD GEMM uses: a PackB may keep its own scratch from here (sized beforehand
+ * with simdGemm: growing the memory inside the GEMM would detach its views).
+ */
+export const SIMD_GEMM_END = simdLayout(KC).bAll + WHOLE_B;
+
+/**
  * Length to allocate for a scratch buffer that must hold `need` elements: rounded up to 16K elements, not doubled
  * (doubling can leave half of a multi-MB buffer unused, per thread, for the life of the process).
  */
@@ -255,7 +272,7 @@ function gemmBlocks(
   const simd = kernelBackend() === 'simd';
   const nr = simd ? SIMD_NR : NR;
   const bAt = MC * kc;
-  const cAt = simd ? ((MC + NC) * kc) / 2 : (MC + NC) * kc;
+  const cAt = simd ? simdLayout(kc).cAt : (MC + NC) * kc;
   let panels: Float32Array | Float64Array, h: Float64Array;
   let block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   let eb: number;
@@ -266,13 +283,10 @@ function gemmBlocks(
   let packB32: ((bp: number, jc: number, nc: number, p0: number, kl: number) => void) | null = null;
   let store: ((c: Float32Array, ci: number, ic: number, mc: number, nc: number, ncPad: number) => void) | null = null;
   if (simd) {
-    const sAt = cAt + MC * NC, rAt = sAt + 2 * MC;
-    // Then a float32 copy of A's block (MC × KC, at float index aRaw) for the wasm packing of A.
-    const aRaw = 2 * rAt + MC * NC;
-    // Then a float32 copy of B's block (KC × NC, at float index bRaw) for the wasm packing of B, and B's panels for
-    // all of k, when they fit (WHOLE_B).
-    const bRaw = aRaw + MC * KC;
-    bAll = bRaw + KC * NC;
+    // Float32 copies of A's block (MC × KC) and B's block (KC × NC) for their wasm packing, and B's panels for all
+    // of k, when they fit (WHOLE_B).
+    const { sAt, rAt, aRaw, bRaw, bAll: wholeAt } = simdLayout(kc);
+    bAll = wholeAt;
     const ncMax = Math.min(NC, Math.ceil((j1 - j0) / nr) * nr);
     if (ncMax * k > WHOLE_B) bAll = -1;
     const g = simdGemm((bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);

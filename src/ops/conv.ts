@@ -11,7 +11,7 @@ import {
 import { alloc, dims4, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pad } from './movement.js';
-import { gradBuffer } from '../fusion/arena.js';
+import { outputBuffer } from '../fusion/arena.js';
 
 /** An int for both spatial dims, or [h, w]. */
 export type Pair = number | readonly [number, number];
@@ -39,7 +39,7 @@ const conv2dOp = defineOp('conv2d', {
   forward(ctx: Ctx<{ p: Conv2dParams }, [Tensor, Tensor]>, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams) {
     ctx.save(x, w);
     ctx.p = p;
-    const y = new Tensor(alloc('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
+    const y = new Tensor(outputBuffer('conv2d', p.n * p.o * p.oh * p.ow), [p.n, p.o, p.oh, p.ow]);
     conv2dForward(y.data, x.data, w.data, b ? b.data : null, p);
     return y;
   },
@@ -50,7 +50,7 @@ const conv2dOp = defineOp('conv2d', {
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (ctx.needs[0]) {
-      dx = new Tensor(gradBuffer('conv2d', x.size), x.shape);
+      dx = gradTarget(ctx, 0, 'conv2d', x.shape);
       conv2dBackwardInput(dx.data, dy.data, w.data, p);
     }
     if (ctx.needs[1]) {
@@ -147,14 +147,14 @@ const shortcutAOp = defineOp('shortcutA', {
   },
   backward(ctx, dy) {
     const p = ctx.p;
-    const dx = new Tensor(gradBuffer('shortcutA', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
+    const dx = gradTarget(ctx, 0, 'shortcutA', [p.n, p.c, p.h, p.w]);
     const dd = dy.data, xd = dx.data;
     for (let i = 0; i < p.n; i++)
       for (let ch = 0; ch < p.c; ch++) {
         const xo = (i * p.c + ch) * p.h * p.w;
         const yo = (i * p.oc + ch + p.before) * p.oh * p.ow;
         for (let r = 0; r < p.oh; r++)
-          for (let q = 0; q < p.ow; q++) xd[xo + r * p.stride * p.w + q * p.stride] = dd[yo + r * p.ow + q]!;
+          for (let q = 0; q < p.ow; q++) xd[xo + r * p.stride * p.w + q * p.stride]! += dd[yo + r * p.ow + q]!;
       }
     return [dx];
   },

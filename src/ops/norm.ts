@@ -10,7 +10,7 @@ import {
 import { alloc, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { add, relu } from './elementwise.js';
-import { gradBuffer } from '../fusion/arena.js';
+import { gradBuffer, outputBuffer } from '../fusion/arena.js';
 
 export interface BatchNormOptions {
   /** Normalize with the batch statistics and update the running ones (default false: use the running stats). */
@@ -45,7 +45,7 @@ interface EvalSaved {
 function bnTrainFamily(name: string, relu: boolean) {
   return defineOp(name, {
     forward(ctx: Ctx<TrainSaved, [Tensor]>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
-      const y = new Tensor(alloc(name, x.size), x.shape);
+      const y = new Tensor(outputBuffer(name, x.size), x.shape);
       const fuse = { relu, residual: residual?.data ?? null };
       batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, fuse);
       ctx.save(x);

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConfig, type Config } from '../../src/config.js';
 import {
-  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dForward, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dForward,
+  conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
   backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
@@ -98,6 +99,19 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(1, 4, 2, 2, 6, 2, 2), 11);
     check(params(3, 5, 7, 13, 9, 1, 2), 12);
     check(params(1, 1, 1, 1, 1, 1, 1), 13);
+  });
+
+  it('stride 2 on wide odd rows (the padding copy takes 8 input columns at a time): forward and weight gradient', () => {
+    for (const [w, pad, seed] of [[9, 0, 30], [10, 1, 31], [17, 1, 32], [23, 2, 33], [32, 1, 34], [33, 0, 35]] as const) {
+      const p = params(2, 5, 7, w, 6, 2, pad);
+      check(p, seed);
+      // The weight gradient pads x rows with the same copy (one plane per kernel column, stride 2).
+      const x = randArray(seed + 10, p.n * p.c * p.h * p.w), dy = randArray(seed + 11, p.n * p.o * p.oh * p.ow);
+      const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(dw.length);
+      conv2dBackwardWeight(dw, dy, x, p);
+      conv2dBackwardWeightNaive(dwr, dy, x, p);
+      assertClose(`bwd weight ${label(p)}`, dw, dwr);
+    }
   });
 
   it('random shapes (fast-check)', () => {

@@ -45,6 +45,26 @@ function weightGradAndNaive(p: Conv2dParams, seed: number): { dw: Float32Array; 
   return { dw, dwr };
 }
 
+/** The weight gradient of each shape within the default tolerances of the naive one (noise from `seed`). */
+function checkWeightGrads(what: string, shapes: Spec[], seed: number): void {
+  for (const sp of shapes) {
+    const p = params(sp);
+    const { dw, dwr } = weightGradAndNaive(p, seed);
+    assertClose(`${what} ${label(p)}`, dw, dwr);
+  }
+}
+
+/** The weight gradient with x[at] = Inf: non-finite where the naive loop's is, and close elsewhere. */
+function checkWeightGradInf(what: string, p: Conv2dParams, at: number): void {
+  const x = randArray(95, p.n * p.c * p.h * p.w), dy = randArray(96, p.n * p.o * p.oh * p.ow);
+  x[at] = Infinity;
+  const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(p.o * p.c * 9);
+  conv2dBackwardWeight(dw, dy, x, p);
+  conv2dBackwardWeightNaive(dwr, dy, x, p);
+  expect(dwr.some((v) => !Number.isFinite(v))).toBe(true);
+  assertClose(`${what} ${label(p)}`, dw, dwr);
+}
+
 /** Fast vs naive for forward (with and without bias) and all three backward kernels, accumulating onto noise. */
 function checkAll(p: Conv2dParams, seed: number): void {
   const xs = p.n * p.c * p.h * p.w, ws = p.o * (p.c / p.groups) * p.kh * p.kw, ys = p.n * p.o * p.oh * p.ow;
@@ -92,6 +112,10 @@ const named: [string, Spec][] = [
   ['1×1 s2 (ResNet downsample)', { n: 2, c: 6, h: 9, w: 8, o: 8, kh: 1, kw: 1, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 }],
   ['1×1 with padding 1', { n: 1, c: 2, h: 3, w: 4, o: 3, kh: 1, kw: 1, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['7×7 s2 p3 stem', { n: 1, c: 3, h: 20, w: 18, o: 8, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
+  // The SIMD backend packs col from padded stride-phase planes (wasm/im2col.ts): panels inside one output row and
+  // across row ends, stride 2 with odd widths, a partial last panel.
+  ['7×7 s2 p3 batch 2, odd sizes (conv1-like)', { n: 2, c: 3, h: 37, w: 41, o: 10, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1, groups: 1 }],
+  ['3×3 s2 p1, 5 channels @31×29', { n: 1, c: 5, h: 31, w: 29, o: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['kernel as large as the padded input', { n: 2, c: 2, h: 3, w: 2, o: 3, kh: 5, kw: 4, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
   ['stride larger than kernel', { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 2, kw: 2, sh: 3, sw: 4, ph: 1, pw: 0, dh: 1, dw: 1, groups: 1 }],
   ['3×3 p1 on a 1×1 map (only the centre tap is live)', { n: 3, c: 5, h: 1, w: 1, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }],
@@ -222,7 +246,7 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       }
     });
 
-    // The weight gradient takes no Winograd path: once per backend.
+    // The direct SIMD weight-gradient kernel (the 'always' policy takes Winograd for the stride-1 shapes): once per backend.
     if (policy === 'never') it('backward weight on ResNet-like maps: long rows, several image chunks, partial row tiles, non-finite x', () => {
       // 16→16 3×3 @32 batch 4 (CIFAR's first stage: float32 sums flushed every 64 steps, many rows); 32→5 3×3 on a
       // 40×200 map, batch 6 (the SIMD kernel's x rows of 8 channels take two image chunks, 5 + 1; 5 rows = one full
@@ -232,20 +256,34 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
         { n: 6, c: 32, h: 40, w: 200, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
         { n: 5, c: 8, h: 15, w: 15, o: 12, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
       ];
-      for (const sp of shapes) {
-        const p = params(sp);
-        const { dw, dwr } = weightGradAndNaive(p, 91);
-        assertClose(`bwd weight ${label(p)}`, dw, dwr);
-      }
+      checkWeightGrads('bwd weight', shapes, 91);
       // An Inf in x: NaN/Inf only where the naive loop has them (padding and the columns past oW add 0, not 0·Inf).
       const p = params(shapes[2]!);
-      const x = randArray(95, p.n * p.c * p.h * p.w), dy = randArray(96, p.n * p.o * p.oh * p.ow);
-      x[(2 * p.c + 3) * p.h * p.w + 7 * p.w + 14] = Infinity;
-      const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(p.o * p.c * 9);
-      conv2dBackwardWeight(dw, dy, x, p);
-      conv2dBackwardWeightNaive(dwr, dy, x, p);
-      expect(dwr.some((v) => !Number.isFinite(v))).toBe(true);
-      assertClose(`bwd weight, Inf in x ${label(p)}`, dw, dwr);
+      checkWeightGradInf('bwd weight, Inf in x', p, (2 * p.c + 3) * p.h * p.w + 7 * p.w + 14);
+    });
+
+    // The SIMD backend's Winograd F(3×3, 2×2) weight gradient (stride-1 3×3, ≥ 8 channels per group, oW ≥ 5).
+    if (policy === 'always' && backend === 'simd') it('backward weight by Winograd: odd maps, padding 0 and 2, groups, image splits, odd channels', () => {
+      // Batch 1 on 7×9; 9→7 without padding (oW 11: a vector of four tiles half empty); groups 2 with 9 channels each
+      // and padding 2; 16→10 @14 batch 16 (split over images, a partial row tile); 8→6 on 40×38 (100 vectors of
+      // tiles per image: two rows of the float32 blocks).
+      const shapes: Spec[] = [
+        { n: 1, c: 8, h: 7, w: 9, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 3, c: 9, h: 11, w: 13, o: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 },
+        { n: 2, c: 18, h: 10, w: 10, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 2, dh: 1, dw: 1, groups: 2 },
+        { n: 16, c: 16, h: 14, w: 14, o: 10, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 2, c: 8, h: 40, w: 38, o: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+      ];
+      checkWeightGrads('bwd weight (Winograd)', shapes, 97);
+      // The path is really taken: the direct kernel's sums round differently somewhere.
+      const p = params(shapes[3]!);
+      const { dw } = weightGradAndNaive(p, 97);
+      const old = setWinogradPolicy('never');
+      const direct = weightGradAndNaive(p, 97).dw;
+      setWinogradPolicy(old);
+      expect(dw.some((v, i) => v !== direct[i])).toBe(true);
+      // An Inf in x: the Winograd sums are not finite, so the unit falls back to the direct kernel (the naive NaN/Inf).
+      checkWeightGradInf('bwd weight (Winograd), Inf in x', p, (5 * p.c + 3) * p.h * p.w + 7 * p.w + 6);
     });
 
     it(backend === 'js' ? 'backward weight is bit-identical to the naive float64 loop (same summation order)'

@@ -72,6 +72,8 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 72→40 @7 Winograd, 4 tiles', p: big(1, 72, 7, 40, 3, 1, 1), policy: 'always', seed: 16 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
+  // conv1-like: col packed from padded planes (SIMD backend) per column block, panels across output rows.
+  out.push({ name: 'R 7x7/2 3→24 @45', p: big(1, 3, 45, 24, 7, 2, 3), policy: 'auto', seed: 16 });
   // Small maps with k > 512 and several row blocks: a thread packs B once for all the row blocks it runs.
   out.push({ name: 'R 1x1 600→200 @5', p: big(1, 600, 5, 200, 1, 1, 0), policy: 'auto', seed: 14 });
   out.push({ name: 'R 3x3 70→150 @6 im2col', p: big(1, 70, 6, 150, 3, 1, 1), policy: 'never', seed: 15 });
@@ -79,9 +81,16 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 3→16 @32 batch 8', p: big(8, 3, 32, 16, 3, 1, 1), policy: 'auto', seed: 11 });
   // The SIMD weight gradient's units: 16→20 @28 batch 6 (channel blocks, image splits, a partial row tile).
   out.push({ name: 'R 3x3 16→20 @28 batch 6', p: big(6, 16, 28, 20, 3, 1, 1), policy: 'auto', seed: 12 });
+  // The Winograd weight gradient: 9→7 on 13×11 at batch 12 (splits over images, odd channels, partial vectors).
+  out.push({ name: 'R 3x3 9→7 13×11 batch 12 Winograd weight', p: { ...big(12, 9, 13, 7, 3, 1, 1), w: 11, ow: 11 }, policy: 'auto', seed: 16 });
   // The direct SIMD kernel (few channels): units of output rows (batch 2), and whole images at stride 2 (batch 9).
   out.push({ name: 'R 3x3 16→16 @27 batch 2 direct', p: big(2, 16, 27, 16, 3, 1, 1), policy: 'auto', seed: 14 });
   out.push({ name: 'R 3x3/2 16→32 @15 batch 9 direct', p: big(9, 16, 15, 32, 3, 2, 1), policy: 'auto', seed: 15 });
+  // The strided input gradient by stride phases (one image per unit): 3×3/2 pad 0 on odd maps, and a 1×1/2 shortcut.
+  out.push({ name: 'R 3x3/2 p0 24→40 @17 batch 5 phases', p: big(5, 24, 17, 40, 3, 2, 0), policy: 'auto', seed: 16 });
+  out.push({ name: 'R 1x1/2 32→64 @13 batch 6 phases', p: big(6, 32, 13, 64, 1, 2, 0), policy: 'auto', seed: 17 });
+  // A strided 1×1 conv with more than 64 channels: one GEMM onto the strided pixels, images side by side.
+  out.push({ name: 'R 1x1/2 96→160 @9 batch 4', p: big(4, 96, 9, 160, 1, 2, 0), policy: 'auto', seed: 18 });
   return out;
 }
 

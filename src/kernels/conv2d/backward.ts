@@ -4,9 +4,13 @@
 import { dgemmAccRange, scratchLength, sgemmRange } from '../gemm.js';
 import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { winogradConv } from '../winograd.js';
+import { config } from '../../config.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
+import { weightGradWinograd, winogradWeightTask } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
+import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
+import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -70,9 +74,17 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     runDirect(dx, dy, packDirectWeights(w, d, true), null, null, d, true, null);
     return;
   }
+  if (phaseBackwardInput(p, w)) {
+    phaseConv2dBackwardInput(dx, dy, w, p);
+    return;
+  }
   const wp = backwardInputWinograd(p, dy, w);
   if (wp !== null) {
     winogradConv(dx, dy, w, null, wp);
+    return;
+  }
+  if (strided1x1(p)) {
+    strided1x1BackwardInput(dx, dy, w, p);
     return;
   }
   const taps = liveTaps(p);
@@ -87,6 +99,9 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
 
 // ---- backward weight -------------------------------------------------------------------------------------------
 
+/** The plan's task, and whether its SIMD units take Winograd F(3×3, 2×2) (backward-winograd.ts). */
+type WeightTask = BackwardWeightTask & { winograd: boolean };
+
 /**
  * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
  * image is summed inside the unit, images ascending then positions ascending, in one float64 running sum per dw
@@ -94,7 +109,7 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
  * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
  */
 function backwardWeightUnits(
-  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: BackwardWeightTask, u0: number, u1: number,
+  dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: WeightTask, u0: number, u1: number,
 ): void {
   const { p, taps } = q;
   const { n, c, o, kh, kw, groups } = p;
@@ -111,8 +126,10 @@ function backwardWeightUnits(
     const kb = (c1 - c0) * khw;
     const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
     if (q.simd) {
-      // The SIMD kernel: this split's images (all of them without splits) into float64 sums, then into part or dw.
-      const sums = weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
+      // The SIMD kernel (Winograd where the task says so, unless a sum is not finite): this split's images (all of
+      // them without splits) into float64 sums, then into part or dw.
+      const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd) : null)
+        ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
       const dst = part ?? dw!;
       const at = (part !== null ? split * o * K : 0) + (g * og + r0) * K + c0 * khw;
       for (let r = 0; r < m; r++) {
@@ -202,9 +219,12 @@ function weightGradSimd(
   // table (3 ints per kernel column) and one image's channels as given.
   const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * oh * owPad * DW_MR;
   const xAt = dyAt + dyLen, xLen = cb * kw * chunk * hp * owPad, qtAt = xAt + xLen, rawAt = qtAt + 3 * kw;
-  const k = simdBackward(4 * (rawAt + cb * hw));
+  // Then one image's dy rows as given (and 4 floats that a row's last vector may read past them), the lane masks.
+  const dyRawAt = rawAt + cb * hw, maskAt = dyRawAt + m * ohw + 4;
+  const k = simdBackward(4 * (maskAt + 16));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 4; l++) k.i[maskAt + 4 * c + l] = l < c ? -1 : 0;
   // x row of kernel column kx, column ox: input column start + ox·sW (start = kx·dW − pW), inside x for ox in [ox0, ox1).
   for (let kx = 0; kx < kw; kx++) {
     const start = kx * dilW - padW;
@@ -215,33 +235,14 @@ function weightGradSimd(
   }
   for (let i0 = n0; i0 < n1; i0 += chunk) {
     const nc = Math.min(chunk, n1 - i0);
-    // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1.
-    const full = ow >> 2;
-    let d = dyAt;
-    for (let t = 0; t < tiles; t++) {
-      const rows = Math.min(DW_MR, m - t * DW_MR);
-      for (let img = 0; img < nc; img++) {
-        const base = ((i0 + img) * o + g * og + r0 + t * DW_MR) * ohw;
-        for (let oy = 0; oy < oh; oy++) {
-          const s0 = base + oy * ow;
-          if (rows === DW_MR) {
-            // Whole vectors of four rows, then the row's last columns.
-            const s1 = s0 + ohw, s2 = s1 + ohw, s3 = s2 + ohw;
-            for (let v = 0, e = 0; v < full; v++, e += 4, d += 16) {
-              f[d] = dy[s0 + e]!; f[d + 1] = dy[s0 + e + 1]!; f[d + 2] = dy[s0 + e + 2]!; f[d + 3] = dy[s0 + e + 3]!;
-              f[d + 4] = dy[s1 + e]!; f[d + 5] = dy[s1 + e + 1]!; f[d + 6] = dy[s1 + e + 2]!; f[d + 7] = dy[s1 + e + 3]!;
-              f[d + 8] = dy[s2 + e]!; f[d + 9] = dy[s2 + e + 1]!; f[d + 10] = dy[s2 + e + 2]!; f[d + 11] = dy[s2 + e + 3]!;
-              f[d + 12] = dy[s3 + e]!; f[d + 13] = dy[s3 + e + 1]!; f[d + 14] = dy[s3 + e + 2]!; f[d + 15] = dy[s3 + e + 3]!;
-            }
-          }
-          for (let v = rows === DW_MR ? full : 0; v < vecs; v++) {
-            const cols = Math.min(4, ow - 4 * v);
-            for (let i = 0; i < DW_MR; i++, d += 4) {
-              const s = s0 + i * ohw + 4 * v;
-              for (let l = 0; l < 4; l++) f[d + l] = i < rows && l < cols ? dy[s + l]! : 0;
-            }
-          }
-        }
+    // dy panel: [tile][image][oy][v][row i][4], zero past oW and past r1: per image, its rows copied once and packed
+    // in wasm.
+    for (let img = 0; img < nc; img++) {
+      const base = ((i0 + img) * o + g * og + r0) * ohw;
+      f.set(dy.subarray(base, base + m * ohw), dyRawAt);
+      for (let t = 0; t < tiles; t++) {
+        const rows = Math.min(DW_MR, m - t * DW_MR);
+        k.dypack(4 * (dyRawAt + t * DW_MR * ohw), 4 * ohw, rows, oh, ow, vecs, 4 * (dyAt + (t * nc + img) * oh * owPad * DW_MR), 4 * maskAt);
       }
     }
     // x rows: [channel][kx][image][iyp < hp][ox < owPad] = x[iyp − pH][ox·sW + kx·dW − pW], 0 outside (and for
@@ -275,7 +276,7 @@ function weightGradSimd(
   return sums;
 }
 
-registerTask<BackwardWeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
+registerTask<WeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
   backwardWeightUnits(bufs.dw as Float32Array | null, bufs.dy as Float32Array, bufs.x as Float32Array, bufs.part as Float64Array | null, q, u0, u1);
 });
 
@@ -285,7 +286,7 @@ let partBuf: Float64Array = new Float64Array(0);
  * The weight gradient's units into dw (which they accumulate onto), split over images where the task says so:
  * the splits' partial sums are then added in split order, and dw + that sum is rounded once.
  */
-function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: BackwardWeightTask, cost: number): void {
+function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, q: WeightTask, cost: number): void {
   const units = q.splits * q.p.groups * q.chBlocks * q.rowBlocks;
   if (q.splits === 1) {
     parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw, dy, x, part: null }, writes: ['dw'], params: q, units, cost });
@@ -310,7 +311,10 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).
   const simd = kernelBackend() === 'simd' && taps === null && p.ow > 4 && p.ow <= 4 * DW_KB;
-  const q = backwardWeightTask(p, taps, simd);
+  // Winograd F(3×3, 2×2) on the SIMD kernel's units for stride-1 3×3 convs, unless the policy says 'never'.
+  const plan = backwardWeightTask(p, taps, simd);
+  const wino = simd && config.winograd !== 'never' ? winogradWeightTask(plan, config.winograd === 'always') : null;
+  const q: WeightTask = wino ? { ...wino, winograd: true } : { ...plan, winograd: false };
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

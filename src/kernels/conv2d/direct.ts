@@ -115,6 +115,20 @@ function copyRows(f: Float32Array, outAt: number, y: Float32Array, yOff: number,
   }
 }
 
+/**
+ * The `pad` kernel's table of s stride-phase planes at ints[qtAt …]: plane ph, column qc holds input column
+ * qc·s + ph − pW; those in [0, wi) are qc in [q0, q1) (q0, q1 and the input column of q0, per plane).
+ */
+export function phaseTable(ints: Int32Array, qtAt: number, s: number, wq: number, wi: number, padW: number): void {
+  for (let ph = 0; ph < s; ph++) {
+    const q0 = Math.min(wq, Math.max(0, Math.ceil((padW - ph) / s)));
+    const q1 = Math.max(q0, Math.min(wq, Math.floor((wi - 1 + padW - ph) / s) + 1));
+    ints[qtAt + 3 * ph] = q0;
+    ints[qtAt + 3 * ph + 1] = q1;
+    ints[qtAt + 3 * ph + 2] = q0 * s + ph - padW;
+  }
+}
+
 let calls = 0;
 /** The call whose weights this thread's kernel memory holds. */
 let loadedCall = -1;
@@ -147,14 +161,7 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) ints[tabAt + ky * kw + kx] = 4 * (ky * wq + (kx % s) * plane + Math.floor(kx / s));
   }
-  // Plane ph, column qc holds input column qc·s + ph − pW: those in [0, wi) are qc in [q0, q1).
-  for (let ph = 0; ph < s; ph++) {
-    const q0 = Math.min(wq, Math.max(0, Math.ceil((padW - ph) / s)));
-    const q1 = Math.max(q0, Math.min(wq, Math.floor((wi - 1 + padW - ph) / s) + 1));
-    ints[qtAt + 3 * ph] = q0;
-    ints[qtAt + 3 * ph + 1] = q1;
-    ints[qtAt + 3 * ph + 2] = q0 * s + ph - padW;
-  }
+  phaseTable(ints, qtAt, s, wq, wi, padW);
   h.set(bias, biasAt / 2);
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
   k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);

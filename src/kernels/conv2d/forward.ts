@@ -1,10 +1,14 @@
 // The forward convolution: Winograd where it applies and pays, else im2col + GEMM units; the fused epilogue.
 
-import { epilogueRows, sgemmRange, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, SIMD_GEMM_END, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
 import { directForward, forwardShape, packDirectWeights, runDirect } from './direct.js';
-import { colScratch, f32Scratch, gatherTaps, im2colRange, liveScratch, packIm2col, tapTable } from './pack.js';
+import { kernelBackend } from '../wasm/features.js';
+import { simdGemm } from '../wasm/sgemm.js';
+import {
+  colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
+} from './pack.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
 
 /** Forward units [u0, u1): unit = ((imgChunk·colBlocks) + colBlock)·rowBlocks + rowBlock. */
@@ -24,6 +28,7 @@ function forwardUnits(
   const K = cg * (taps ? taps.length : kh * kw), ohw = oh * ow, hw = h * p.w;
   const pointwise = isPointwise(p);
   const addBias = ep === null && bias !== null;
+  const simd = kernelBackend() === 'simd';
   for (let unit = u0; unit < u1; unit++) {
     const rb = unit % q.rowBlocks;
     const rest = (unit - rb) / q.rowBlocks;
@@ -46,9 +51,17 @@ function forwardUnits(
         if (pointwise) {
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep, bKey);
         } else {
-          // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col).
+          // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col). On the SIMD backend in wasm,
+          // from padded planes past the GEMM's regions (its memory sized for them first; R18's 3×3/2 64→128 @56 and
+          // conv1, one core: −16%, −19%), except for a single tap (1×1/2), whose planes would be a second pass.
           const tab = tapTable(q), nt = taps ? taps.length : kh * kw;
-          const pack: PackB = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, nr);
+          let pack: PackB;
+          if (simd && nt > 1) {
+            simdGemm(4 * (SIMD_GEMM_END + im2colSimdFloats(p, cg, K, nb)));
+            pack = (dst, d0, jc, nc, p0, kl) => packIm2colSimd(dst as Float32Array, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, SIMD_GEMM_END);
+          } else {
+            pack = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, nr);
+          }
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack, gep, bKey);
         }
         continue;

@@ -2,6 +2,8 @@
 // input through a table of tap offsets (float64 panels for the asm.js tiles, float32 for the SIMD ones).
 
 import { scratchLength } from '../gemm.js';
+import { simdIm2col } from '../wasm/im2col.js';
+import { phaseTable } from './direct.js';
 import { endValid, firstValid, type Conv2dParams, type ForwardTask } from './plan.js';
 
 // ---- scratch --------------------------------------------------------------------------------------------------
@@ -283,3 +285,55 @@ export function packIm2col(
   }
 }
 
+
+// ---- im2col panels in wasm (SIMD backend) -----------------------------------------------------------------------
+
+/** Output rows that nc consecutive positions from j can touch at most, and the padded input rows they read. */
+function im2colRows(p: Conv2dParams, nc: number): { rows: number; hp: number } {
+  const rows = Math.ceil(nc / p.ow) + 1;
+  return { rows, hp: (rows - 1) * p.strideH + (p.kh - 1) * p.dilH + 1 };
+}
+
+/** Plane width (floats) of packIm2colSimd's stride-phase planes: oW plus the taps' reach, whole vectors. */
+const planeWidth = (p: Conv2dParams): number => 4 * Math.ceil((p.ow + Math.floor(((p.kw - 1) * p.dilW) / p.strideW)) / 4);
+
+/**
+ * Floats past SIMD_GEMM_END that packIm2colSimd may use for a block of nc output positions of a group of cg
+ * channels, K = cg·taps rows of col: the input rows, their planes, the offset tables.
+ */
+export function im2colSimdFloats(p: Conv2dParams, cg: number, K: number, nc: number): number {
+  const { hp } = im2colRows(p, nc);
+  return cg * Math.min(hp, p.h) * p.w + 4 + cg * p.strideW * hp * planeWidth(p) + K + 3 * p.strideW;
+}
+
+/**
+ * packIm2col on the SIMD backend (nr = 8, dst: the float32 view of the SIMD GEMM's memory, which holds
+ * SIMD_GEMM_END + im2colSimdFloats(…) floats): the same panels, packed in wasm (wasm/im2col.ts) from zero-padded
+ * stride-phase planes of the input rows of this block's channels, made at float index `at` (SIMD_GEMM_END).
+ */
+export function packIm2colSimd(
+  dst: Float32Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, nt: number, j: number, nc: number, p0: number, kl: number, at: number,
+): void {
+  const { h, w, ow, strideH: sh, strideW: s, padH, padW } = p, hw = h * w;
+  const oyA = Math.floor(j / ow), oyB = Math.floor((j + nc - 1) / ow) + 1;
+  const ci0 = Math.floor(p0 / nt), ci1 = Math.floor((p0 + kl - 1) / nt) + 1, chans = ci1 - ci0;
+  // Planes row r: input row rowA + r; the copied input rows [rA, rB).
+  const hp = (oyB - oyA - 1) * sh + (p.kh - 1) * p.dilH + 1, rowA = oyA * sh - padH;
+  const rA = Math.max(0, rowA), rB = Math.min(h, rowA + hp), nrows = Math.max(0, rB - rA);
+  const wq = planeWidth(p), plane = hp * wq;
+  const raw = at, planesAt = raw + chans * nrows * w + ((4 - ((raw + chans * nrows * w) & 3)) & 3);
+  const tabAt = planesAt + chans * s * plane, qtAt = tabAt + kl;
+  const k = simdIm2col(), ints = new Int32Array(dst.buffer);
+  for (let c = 0; c < chans && nrows > 0; c++) {
+    const src = xOff + (ci0 + c) * hw + rA * w;
+    dst.set(x.subarray(src, src + nrows * w), raw + c * nrows * w);
+  }
+  phaseTable(ints, qtAt, s, wq, w, padW);
+  k.pad(4 * raw, 4 * nrows * w, chans, nrows, w, 4 * planesAt, 4 * plane, wq, hp, s, s, rowA - rA, 4 * qtAt);
+  // Row q of col: channel ci, tap (ty, tx) = tab's (ky·dH, kx·dW): plane tx mod s, column tx / s, row ty.
+  for (let q = p0; q < p0 + kl; q++) {
+    const ty = tab[3 * q + 1]!, tx = tab[3 * q + 2]!, c = Math.floor(q / nt) - ci0;
+    ints[tabAt + q - p0] = 4 * ((c * s + (tx % s)) * plane + ty * wq + Math.floor(tx / s));
+  }
+  k.im2col(4 * planesAt, 4 * sh * wq, 4 * tabAt, kl, j - oyA * ow, nc, ow, 4 * d0);
+}

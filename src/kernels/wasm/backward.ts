@@ -9,14 +9,15 @@
 //             row oy·s + ky·d, 4 columns at a time.
 //
 // `dw(dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap)` runs one tile of MR dw rows × KT entries of
-// those rows (entry t's x rows at x + t·xTap bytes) over nImg images: float32 products, a float32 running sum per
+// those rows (entry t's x rows at x + t·xTap bytes) over nImg images (`dwr`: then reps times over the next KT
+// entries, x and out advanced by KT·xTap, KT·outTap, the same dy): float32 products, a float32 running sum per
 // lane (lane l sums the columns ≡ l mod 4) over whole output rows, at most DW_KB vector steps (oW ≤ 4·DW_KB), then
 // the four lanes widened (exact) and added to float64 lane sums at out + i·outRow + t·outTap (4 doubles,
 // accumulated onto). The caller adds the four lanes of each entry in a fixed order. So a float32 sum is never longer
 // than DW_KB terms, running sums are float64, and the order is a function of the shape and of a call's images only.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
-import { encodeModule, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { block, br, br_if, encodeModule, f32, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
@@ -27,11 +28,16 @@ export const DW_KB = 64;
 
 const { i32: I32, v128: V128 } = ValType;
 
-/** `dw` for tiles of mr rows × kt taps (see the file comment). */
-export function dwFunc(mr: number, kt: number, fma: boolean): Func {
-  const [dy, x, xTap, nImg, xImg, oh, xOy, vecs, out, outRow, outTap] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const L = new Locals(11);
+/**
+ * `dw` for tiles of mr rows × kt taps (see the file comment); with `repeat`, `dwr` with the extra parameter reps
+ * (runs over the same dy rows for the next kt entries: x + rep·kt·xTap, out + rep·kt·outTap).
+ */
+export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Func {
+  const [dy0, x0, xTap, nImg, xImg, oh, xOy, vecs, out0, outRow, outTap, reps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const L = new Locals(repeat ? 12 : 11);
   const img = L.add(I32), oy = L.add(I32), v = L.add(I32), cnt = L.add(I32), xi = L.add(I32), xr = L.add(I32), addr = L.add(I32);
+  // Without repeat, the parameters themselves are the running pointers.
+  const [rep, dy, x, out] = repeat ? [L.add(I32), L.add(I32), L.add(I32), L.add(I32)] : [-1, dy0, x0, out0];
   const xt = L.addMany(I32, kt); // xr + t·xTap
   const xv = L.addMany(V128, kt), dv = L.add(V128);
   const acc = L.addMany(V128, mr * kt); // acc[i·kt + t]
@@ -57,26 +63,36 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
     local.set(dy, i32.add(get(dy), i32.const(16 * mr))),
     local.set(xr, i32.add(get(xr), i32.const(16))),
   );
+  // One tile over all images: float32 sums flushed every ≤ DW_KB steps and at the end.
+  const tile: Expr[] = [
+    local.set(cnt, i32.const(0)),
+    forLoop(img, i32.const(0), get(nImg), 1,
+      local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
+      forLoop(oy, i32.const(0), get(oh), 1,
+        // Flush first when this row's steps would take the float32 sums past DW_KB steps.
+        local.set(cnt, i32.add(get(cnt), get(vecs))),
+        if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
+        local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
+        forLoop(v, i32.const(0), get(vecs), 1, ...step))),
+    if_(i32.ne(get(cnt), i32.const(0)), flush),
+  ];
   const setTaps: Expr[] = [];
   for (let t = 0; t < kt; t++) setTaps.push(local.set(xt[t]!, i32.mul(get(xTap), i32.const(t))));
   return {
-    name: `dw${kt}`,
-    params: new Array<ValType>(11).fill(I32),
+    name: `dw${repeat ? 'r' : ''}${kt}`,
+    params: new Array<ValType>(repeat ? 12 : 11).fill(I32),
     results: [],
     locals: L.types,
     body: [
       ...setTaps,
       ...acc.map((a) => local.set(a, v128.zero())),
-      local.set(cnt, i32.const(0)),
-      forLoop(img, i32.const(0), get(nImg), 1,
-        local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
-        forLoop(oy, i32.const(0), get(oh), 1,
-          // Flush first when this row's steps would take the float32 sums past DW_KB steps.
-          local.set(cnt, i32.add(get(cnt), get(vecs))),
-          if_(i32.gt_s(get(cnt), i32.const(DW_KB)), [...flush, local.set(cnt, get(vecs))]),
-          local.set(xr, i32.add(get(xi), i32.mul(get(oy), get(xOy)))),
-          forLoop(v, i32.const(0), get(vecs), 1, ...step))),
-      if_(i32.ne(get(cnt), i32.const(0)), flush),
+      ...(repeat
+        ? [forLoop(rep, i32.const(0), get(reps), 1,
+          local.set(dy, get(dy0)),
+          local.set(x, i32.add(get(x0), i32.mul(get(rep), i32.mul(get(xTap), i32.const(kt))))),
+          local.set(out, i32.add(get(out0), i32.mul(get(rep), i32.mul(get(outTap), i32.const(kt))))),
+          ...tile)]
+        : tile),
     ],
   };
 }
@@ -87,19 +103,225 @@ export function dwFunc(mr: number, kt: number, fma: boolean): Func {
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
 export function backwardModule(fma: boolean): Uint8Array {
-  return encodeModule([dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc()]);
+  return encodeModule([
+    dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
+    winogradSplitFunc(), dyPackFunc(),
+  ]);
+}
+
+/**
+ * `dypack(src, rowBytes, rows, oh, ow, vecs, dst, masks)`: one tile of the dy panel for one image: for oy < oh,
+ * v < vecs, row i < 4, the four floats of dy row i (at src + i·rowBytes), output row oy, columns 4v … 4v + 3, at
+ * dst + 64·(oy·vecs + v) + 16·i; 0 for rows i ≥ rows and columns ≥ ow (the last vector of a row is masked with the
+ * 16 bytes at masks + 16·(ow & 3): all ones in lanes below ow & 3).
+ */
+export function dyPackFunc(): Func {
+  const [src, rowBytes, rows, oh, ow, vecs, dst, masks] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const L = new Locals(8);
+  const oy = L.add(I32), v = L.add(I32), s = L.add(I32), d = L.add(I32), full = L.add(I32), mask = L.add(V128);
+  const get = local.get;
+  const step: Expr[] = [];
+  for (let i = 0; i < DW_MR; i++) {
+    const at = i32.add(get(s), i32.add(i32.mul(get(rowBytes), i32.const(i)), i32.shl(get(v), i32.const(4))));
+    step.push(if_(i32.lt_s(i32.const(i), get(rows)),
+      [if_(i32.lt_s(get(v), get(full)), [v128.store(get(d), v128.load(at), 16 * i)], [v128.store(get(d), v128.and(v128.load(at), get(mask)), 16 * i)])],
+      [v128.store(get(d), v128.zero(), 16 * i)]));
+  }
+  return {
+    name: 'dypack',
+    params: new Array<ValType>(8).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(full, i32.shr_s(get(ow), i32.const(2))),
+      local.set(mask, v128.load(i32.add(get(masks), i32.shl(i32.and(get(ow), i32.const(3)), i32.const(4))))),
+      local.set(d, get(dst)),
+      forLoop(oy, i32.const(0), get(oh), 1,
+        local.set(s, i32.add(get(src), i32.shl(i32.mul(get(oy), get(ow)), i32.const(2)))),
+        forLoop(v, i32.const(0), get(vecs), 1, ...step, local.set(d, i32.add(get(d), i32.const(64))))),
+    ],
+  };
+}
+
+// ---- Winograd F(3×3, 2×2) transforms for the weight gradient of stride-1 3×3 convolutions -------------------------
+// A 2×2 tile g of dy meets a 4×4 patch d of the padded input; its 3×3 contribution to dw is
+// Gᵀ[(A g Aᵀ) ⊙ (Bᵀ d B)]G (conv2d/backward-winograd.ts), with A = [1 0; 1 1; 1 −1; 0 −1] and
+// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: both transforms only add and subtract. Four tiles side by side per
+// vector, from planes in which column q of plane k holds input column 2q + k (the `pad` function's output).
+
+/** Bᵀ's rows (and B's columns) applied to four values: u = Bᵀ·(a0, a1, a2, a3). */
+const bt = (a: Expr[], i: number): Expr =>
+  [f32x4.sub(a[0]!, a[2]!), f32x4.add(a[1]!, a[2]!), f32x4.sub(a[2]!, a[1]!), f32x4.sub(a[1]!, a[3]!)][i]!;
+/** A's rows applied to two values: A·(a0, a1). */
+const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x4.sub(a[0]!, a[1]!), f32x4.neg(a[1]!)][i]!;
+
+/**
+ * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
+ * vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·plane), row
+ * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`wsplit`'s planes with col0 = −pW: input column 2q + k − pW);
+ * V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
+ */
+export function winogradXFunc(): Func {
+  const [src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const c = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
+  const d = L.addMany(V128, 16), t = L.addMany(V128, 16);
+  const get = local.get;
+  const body: Expr[] = [];
+  for (let r = 0; r < 4; r++) {
+    for (let k = 0; k < 4; k++) {
+      body.push(local.set(d[4 * r + k]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(k & 1)), i32.mul(get(row), i32.const(r)))), 4 * (k >> 1))));
+    }
+  }
+  // t = Bᵀ d (rows), then V = t B (columns).
+  for (let i = 0; i < 4; i++) for (let k = 0; k < 4; k++) body.push(local.set(t[4 * i + k]!, bt([0, 1, 2, 3].map((r) => get(d[4 * r + k]!)), i)));
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      const xi = 4 * i + j;
+      body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(xi))), bt([0, 1, 2, 3].map((k) => get(t[4 * i + k]!)), j)));
+    }
+  }
+  return {
+    name: 'wx',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(ty, i32.const(0), get(tilesY), 1,
+          forLoop(v, i32.const(0), get(vecs), 1,
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))),
+              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
+            ...body))),
+    ],
+  };
+}
+
+/**
+ * `wsplit(src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0)`: the two column phases of channels c < ch
+ * (float32 hi × wi at src + c·srcCh bytes): plane 2c + φ (at dst + (2c + φ)·plane bytes) has hp rows of wq floats
+ * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Whole
+ * vectors are split with shuffles where eight input columns lie inside the row.
+ */
+export function winogradSplitFunc(): Func {
+  const [src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
+  const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
+  const a = L.add(V128), b = L.add(V128);
+  const get = local.get;
+  const inside = (e: Expr, size = wi): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
+  // One column j of both phases, checked against the row's ends.
+  const element: Expr[] = [local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1))))];
+  for (let ph = 0; ph < 2; ph++) {
+    const at = i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(ph)), i32.shl(get(j), i32.const(2))));
+    const e = i32.add(get(col), i32.const(ph));
+    element.push(if_(inside(e), [f32.store(at, f32.load(i32.add(get(sr), i32.shl(e, i32.const(2)))))], [f32.store(at, f32.const(0))]));
+  }
+  const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
+  const next = (n: number): Expr => local.set(j, i32.add(get(j), i32.const(n)));
+  return {
+    name: 'wsplit',
+    params: new Array<ValType>(11).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(r, i32.const(0), get(hp), 1,
+          local.set(iy, i32.add(get(row0), get(r))),
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))), i32.shl(i32.mul(get(r), get(wq)), i32.const(2)))),
+          local.set(j, i32.const(0)),
+          if_(i32.eqz(inside(get(iy), hi)), [
+            whileDo(i32.lt_s(get(j), get(wq)),
+              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), v128.zero()),
+              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), v128.zero()),
+              next(4)),
+          ], [
+            local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
+            // Columns before the input, then whole vectors (input columns col … col + 7 inside), then the rest.
+            whileDo(i32.and(i32.lt_s(get(j), get(wq)), i32.lt_s(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(0))), ...element, next(1)),
+            whileDo(i32.and(i32.le_s(i32.add(get(j), i32.const(4)), get(wq)), i32.lt_s(i32.add(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(7)), get(wi))),
+              local.set(col, i32.add(get(sr), i32.shl(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(2)))),
+              local.set(a, v128.load(get(col))),
+              local.set(b, v128.load(get(col), 16)),
+              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
+              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+              next(4)),
+            whileDo(i32.lt_s(get(j), get(wq)), ...element, next(1)),
+          ]))),
+    ],
+  };
+}
+
+/**
+ * `wdy(src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows, tile
+ * rows ty and vectors v: g[a][b] = plane 2r + b, row 2ty + a, columns 4v … 4v + 3; U = A g Aᵀ, element ξ stored at
+ * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4).
+ */
+export function winogradDyFunc(): Func {
+  const [src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
+  const g = L.addMany(V128, 4), t = L.addMany(V128, 8);
+  const get = local.get;
+  const body: Expr[] = [];
+  for (let a = 0; a < 2; a++) {
+    for (let b = 0; b < 2; b++) {
+      body.push(local.set(g[2 * a + b]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(b)), i32.mul(get(row), i32.const(a)))))));
+    }
+  }
+  // t = A g (rows: 4 × 2), then U = t Aᵀ (columns).
+  for (let i = 0; i < 4; i++) for (let b = 0; b < 2; b++) body.push(local.set(t[2 * i + b]!, at([get(g[b]!), get(g[2 + b]!)], i)));
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(4 * i + j))), at([get(t[2 * i]!), get(t[2 * i + 1]!)], j)));
+  }
+  return {
+    name: 'wdy',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      // Rows innermost: four consecutive rows fill one 64-byte vector of U.
+      forLoop(ty, i32.const(0), get(tilesY), 1,
+        forLoop(v, i32.const(0), get(vecs), 1,
+          forLoop(r, i32.const(0), get(rows), 1,
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(r), i32.shl(get(plane), i32.const(1)))),
+              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
+              i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(6))), i32.shl(i32.and(get(r), i32.const(3)), i32.const(4)))),
+            ...body))),
+    ],
+  };
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
+/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
+export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
+
+/** `wsplit` (see winogradSplitFunc). */
+export type SplitFn = (src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number, col0: number) => void;
+
 type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
+type DwrFn = (
+  dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number,
+  reps: number,
+) => void;
 
 /** This thread's weight-gradient kernels over their own memory, with float32/float64 views of it. */
 export interface SimdBackward {
   /** dw[kt − 1]: tiles of kt entries. */
   dw: [DwFn, DwFn];
+  /** dwr[kt − 1]: the same, repeated over the next entries (`reps`). */
+  dwr: [DwrFn, DwrFn];
   /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
   pad: PadFn;
+  /** Winograd F(3×3, 2×2) transforms of x and dy. */
+  wx: WinogradFn;
+  wdy: WinogradFn;
+  wsplit: SplitFn;
+  /** One tile of the dy panel (see dyPackFunc). */
+  dypack: (src: number, rowBytes: number, rows: number, oh: number, ow: number, vecs: number, dst: number, masks: number) => void;
   f: Float32Array;
   i: Int32Array;
   h: Float64Array;
@@ -116,7 +338,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;

@@ -10,9 +10,9 @@
 // values at j ≡ l mod 4 of every plane) or, for a plane's tail, to a fifth; the caller adds them in a fixed order:
 // ((l0 + l1) + (l2 + l3)) + tail. So a channel's sums depend on (n, hw) only, never on the block or the thread.
 // The elementwise passes compute in float64 and round once, the same expressions as the JavaScript kernels:
-//   affine: y = (x·α + β) (+ r), then relu (max(y, 0) with NaN kept, on the rounded value)
+//   affine: y = (x·α + β) (+ r), then relu (max(y, 0) with NaN kept, on the rounded value); and whether all are finite
 //   grad:   g = dy where the ReLU output r ≠ +0 (bits), else +0; Σ g and Σ g·(x − μ)
-//   dx:     dx (+)= ((g − mg) − (x − μ)·k)·s
+//   dx:     dx (+)= ((g − mg) − (x − μ)·k)·s; and whether all are finite
 
 import { block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, i32x4, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { wasm, type WasmMemory } from './features.js';
@@ -112,12 +112,15 @@ function sumFunc(sq: boolean): Func {
 /** relu of an f32x4 on the rounded values: lanes ≤ 0 (−0 too) become +0, positives and NaN kept bit for bit. */
 const relu4 = (v: number): Expr => v128.and(get(v), v128.or(f32x4.gt(get(v), v128.zero()), f32x4.ne(get(v), get(v))));
 
-/** `affine{res}{relu}(y, x, r, n, hw, stride, alpha, beta)`: y = relu?(x·α + β (+ r)) (r unread without res). */
+/**
+ * `affine{res}{relu}(y, x, r, n, hw, stride, alpha, beta, fin)`: y = relu?(x·α + β (+ r)) (r unread without res),
+ * and at fin the finiteness check of what it stored (see finiteCheck).
+ */
 function affineFunc(res: boolean, relu: boolean): Func {
-  const [y, x, r, n, hw, stride, alpha, beta] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const L = new Locals(8);
+  const [y, x, r, n, hw, stride, alpha, beta, fin] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
   const w = walkLocals(L, n, hw, stride);
-  const A = L.add(V128), B = L.add(V128), v = L.add(V128), rv = L.add(V128), o = L.add(V128);
+  const A = L.add(V128), B = L.add(V128), v = L.add(V128), rv = L.add(V128), o = L.add(V128), chk = L.add(V128);
   const half = (e: (u: Expr) => Expr): Expr => {
     const s = f64x2.add(f64x2.mul(e(get(v)), get(A)), get(B));
     return res ? f64x2.add(s, e(get(rv))) : s;
@@ -128,15 +131,27 @@ function affineFunc(res: boolean, relu: boolean): Func {
     local.set(o, full ? demote2(half(lo), half(hi)) : f32x4.demote_f64x2_zero(half(lo))),
     ...(relu ? [local.set(o, relu4(o))] : []),
     store(w, y, get(o), full),
+    finiteCheck(chk, o),
   ];
   return {
     name: `affine${res ? 1 : 0}${relu ? 1 : 0}`,
-    params: [I32, I32, I32, I32, I32, I32, F64, F64],
+    params: [I32, I32, I32, I32, I32, I32, F64, F64, I32],
     results: [],
     locals: L.types,
-    body: [local.set(A, f64x2.splat(get(alpha))), local.set(B, f64x2.splat(get(beta))), walk(w, body)],
+    body: [
+      local.set(A, f64x2.splat(get(alpha))), local.set(B, f64x2.splat(get(beta))), local.set(chk, v128.zero()),
+      walk(w, body),
+      v128.store(get(fin), get(chk)),
+    ],
   };
 }
+
+/**
+ * chk += v − v: lanes stay +0 while every stored value is finite and become NaN from the first ±Inf or NaN on. (A
+ * plane's tail stores lane 0 only; lanes 1–3 then hold values computed from zeros, finite unless the per-channel
+ * constants are not: at worst a false "not finite", never a false "finite".)
+ */
+const finiteCheck = (chk: number, v: number): Expr => local.set(chk, f32x4.add(get(chk), f32x4.sub(get(v), get(v))));
 
 /**
  * `grad{relu}(g, dy, r, x, n, hw, stride, mu, out)`: g = dy masked where the ReLU output r is +0 (stored to g; with
@@ -177,12 +192,13 @@ function gradFunc(relu: boolean): Func {
   };
 }
 
-/** `dx{acc}(dx, g, x, n, hw, stride, s, mg, mu, k)`: dx (+)= ((g − mg) − (x − mu)·k)·s. */
+/** `dx{acc}(dx, g, x, n, hw, stride, s, mg, mu, k, fin)`: dx (+)= ((g − mg) − (x − mu)·k)·s; fin: as affine's. */
 function dxFunc(acc: boolean): Func {
-  const [dx, g, x, n, hw, stride, s, mg, mu, k] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const L = new Locals(10);
+  const [dx, g, x, n, hw, stride, s, mg, mu, k, fin] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
   const w = walkLocals(L, n, hw, stride);
   const S = L.add(V128), MG = L.add(V128), M = L.add(V128), K = L.add(V128), gv = L.add(V128), xv = L.add(V128), dv = L.add(V128);
+  const o = L.add(V128), chk = L.add(V128);
   const half = (e: (u: Expr) => Expr): Expr => {
     const t = f64x2.mul(f64x2.sub(f64x2.sub(e(get(gv)), get(MG)), f64x2.mul(f64x2.sub(e(get(xv)), get(M)), get(K))), get(S));
     return acc ? f64x2.add(e(get(dv)), t) : t;
@@ -191,17 +207,20 @@ function dxFunc(acc: boolean): Func {
     local.set(gv, load(w, g, full)),
     local.set(xv, load(w, x, full)),
     ...(acc ? [local.set(dv, load(w, dx, full))] : []),
-    store(w, dx, full ? demote2(half(lo), half(hi)) : f32x4.demote_f64x2_zero(half(lo)), full),
+    local.set(o, full ? demote2(half(lo), half(hi)) : f32x4.demote_f64x2_zero(half(lo))),
+    store(w, dx, get(o), full),
+    finiteCheck(chk, o),
   ];
   return {
     name: `dx${acc ? 1 : 0}`,
-    params: [I32, I32, I32, I32, I32, I32, F64, F64, F64, F64],
+    params: [I32, I32, I32, I32, I32, I32, F64, F64, F64, F64, I32],
     results: [],
     locals: L.types,
     body: [
       local.set(S, f64x2.splat(get(s))), local.set(MG, f64x2.splat(get(mg))),
-      local.set(M, f64x2.splat(get(mu))), local.set(K, f64x2.splat(get(k))),
+      local.set(M, f64x2.splat(get(mu))), local.set(K, f64x2.splat(get(k))), local.set(chk, v128.zero()),
       walk(w, body),
+      v128.store(get(fin), get(chk)),
     ],
   };
 }
@@ -219,9 +238,9 @@ export function batchNormModule(): Uint8Array {
 
 type SumFn = (x: number, n: number, hw: number, stride: number, out: number) => void;
 type SqDevFn = (x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
-type AffineFn = (y: number, x: number, r: number, n: number, hw: number, stride: number, alpha: number, beta: number) => void;
+type AffineFn = (y: number, x: number, r: number, n: number, hw: number, stride: number, alpha: number, beta: number, fin: number) => void;
 type GradFn = (g: number, dy: number, r: number, x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
-type DxFn = (dx: number, g: number, x: number, n: number, hw: number, stride: number, s: number, mg: number, mu: number, k: number) => void;
+type DxFn = (dx: number, g: number, x: number, n: number, hw: number, stride: number, s: number, mg: number, mu: number, k: number, fin: number) => void;
 
 /** This thread's batch-norm kernels over their own memory, with float32/float64 views of it. */
 export interface SimdBatchNorm {

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { withConfig } from '../../src/config.js';
+import { sgdUpdate } from '../../src/kernels/optim.js';
+import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
+
+// The SGD momentum update on both kernel backends, bit for bit against PyTorch's float32 ops written out per element
+// (torch.optim.SGD, single-tensor path: d = g.add(x, alpha=wd); buf.mul_(mu).add_(d, alpha=1 − dampening);
+// x.add_(buf, alpha=−lr), each op rounded to float32; test/optim checks the whole optimizer against PyTorch).
+// Lengths with a tail after the 4-wide vectors, past one wasm block (16384) and one work unit (65536); values over
+// 60 binary orders of magnitude, subnormals, ±0, ±Inf and NaN.
+
+const fr = Math.fround;
+
+function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const rnd = (): number => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rnd() - 0.5) * 2 ** Math.floor(rnd() * 60 - 30);
+  const specials = [0, -0, Infinity, -Infinity, NaN, 1e-45, -3e-39, 3.4e38];
+  for (let k = 0; k < specials.length && k * 37 < n; k++) a[(k * 37 + seed) % n] = specials[k]!;
+  return a;
+}
+
+/** PyTorch's float32 ops, one element at a time. */
+function reference(x: Float32Array, b: Float32Array, g: Float32Array, lr: number, mu: number, dampening: number, wd: number): void {
+  const negLr = fr(-lr), m = fr(mu), damp = fr(1 - dampening), w = fr(wd);
+  for (let i = 0; i < x.length; i++) {
+    const d = w === 0 ? g[i]! : fr(g[i]! + w * x[i]!);
+    b[i] = fr(fr(b[i]! * m) + damp * d);
+    x[i] = fr(x[i]! + negLr * b[i]!);
+  }
+}
+
+const sameBits = (a: Float32Array, b: Float32Array, what: string): void => {
+  let bad = -1;
+  for (let i = 0; i < a.length && bad < 0; i++) if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) bad = i;
+  expect(bad, bad < 0 ? '' : `${what}: first difference at ${bad}: ${a[bad]} vs ${b[bad]} (of ${a.length})`).toBe(-1);
+};
+
+const backends: KernelBackend[] = hasSimd128 ? ['js', 'simd'] : ['js'];
+
+describe('sgdUpdate (momentum, after the first step)', () => {
+  for (const backend of backends) {
+    for (const [n, dampening, wd] of [[1, 0, 5e-4], [7, 0.1, 0], [16389, 0, 1e-4], [131075, 0.25, 5e-4], [65536, 0, 0]] as const) {
+      it(`${backend}: n=${n} dampening=${dampening} weight decay=${wd}`, () => {
+        const x0 = values(n, 1), b0 = values(n, 2), g = values(n, 3);
+        const [xr, br] = [x0.slice(), b0.slice()];
+        reference(xr, br, g, 0.01, 0.9, dampening, wd);
+        const [x, b] = [x0.slice(), b0.slice()];
+        withConfig({ kernelBackend: backend }, () =>
+          sgdUpdate(x, b, g, { negLr: fr(-0.01), wd: fr(wd), mu: fr(0.9), damp: fr(1 - dampening), nesterov: false, maximize: false, first: false }),
+        );
+        sameBits(x, xr, 'parameter');
+        sameBits(b, br, 'momentum buffer');
+      });
+    }
+  }
+});
