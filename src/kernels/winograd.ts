@@ -360,9 +360,23 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
  */
 function simdBlocksFor(p: WinogradParams): SimdBlocks {
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
-  if (p.float32 !== true) return simdBlocks(p.n, tilesH, tilesW, 4);
+  if (p.float32 !== true) return wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW);
   const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
   return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
+}
+
+/**
+ * Blocks of b.nr-tile panels that hold whole images when their last panel wastes at most 10% (fmnist 16@28: 7 tile
+ * rows of 49 tiles instead of 4 rows of 28), else b. A block's staged outputs leave the wasm memory in one copy per
+ * part of an image and 4 channels, so whole images take one copy where parts of images take one per channel.
+ */
+function wholeImageBlocks(b: SimdBlocks, n: number, tilesH: number, tilesW: number): SimdBlocks {
+  const perImage = tilesH * tilesW;
+  if (b.rows === 0 || b.rows % tilesH === 0 || n === 1 || perImage > 64) return b;
+  const k = Math.min(n * tilesH, Math.ceil(16 / perImage) * tilesH);
+  const tPad = Math.ceil((k * tilesW) / b.nr) * b.nr;
+  if (k * tilesW > 64 || k * tilesW < 0.9 * tPad) return b;
+  return { rows: k, chunk: 0, perRow: 0, count: Math.ceil((n * tilesH) / k), tPad, nr: b.nr };
 }
 
 /** Time per multiply-add of `wino4` against `wino`'s. */

@@ -41,6 +41,12 @@ function check(p: Conv2dParams, seed: number): void {
   runDirect(y, x, wp, null, res, d, false, { scale, shift, relu: true });
   conv2dForwardNaive(conv, x, w, null, p);
   assertClose(`fused ${name}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
+  // The epilogue's other forms: bias, no scale, no residual, no ReLU (negative values kept).
+  const y2 = new Float32Array(ys).fill(NaN), ref2 = new Float32Array(ys);
+  runDirect(y2, x, wp, Float64Array.from(bias), null, d, false, { scale: null, shift, relu: false });
+  conv2dForwardNaive(ref2, x, w, bias, p);
+  for (let i = 0; i < ys; i++) ref2[i] = ref2[i]! + shift[Math.floor(i / (p.oh * p.ow)) % p.o]!;
+  assertClose(`fused (shift only) ${name}`, y2, ref2);
   if (p.strideH !== 1) return;
   const dx0 = randArray(seed + 7, xs), dx = dx0.slice(), dxr = dx0.slice();
   const db = backwardInputShape(p);
@@ -87,7 +93,7 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(3, 32, 8, 8, 64, 2, 1), 5);
   });
 
-  it('more than 7 input channels: several float32 blocks of 63 terms per output (9, 15, 22 channels)', () => {
+  it('more than 7 input channels: one float32 block of 9 terms per channel, several channels per output (9, 15, 22 channels)', () => {
     check(params(1, 9, 5, 6, 5, 1, 1), 6);
     check(params(2, 15, 6, 9, 7, 1, 0), 7);
     check(params(1, 22, 5, 5, 3, 2, 2), 8);

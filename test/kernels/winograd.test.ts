@@ -94,6 +94,7 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     ['2×2 images, batch 5, pad 1', params(5, 3, 2, 2, 6, 1)],
     ['7×7 images, batch 5: blocks across images', params(5, 4, 7, 7, 5, 1)],
     ['9×9 images, batch 3, pad 0', params(3, 4, 9, 9, 5, 0)],
+    ['28×28 images, batch 3: float64 blocks of whole images (49 tiles)', params(3, 4, 28, 28, 5, 1)],
     ['rows of 75 tiles (parts of a row per block), pad 1', params(1, 2, 3, 300, 3, 1)],
     ['rows of 65 tiles, pad 0, batch 2', params(2, 2, 6, 262, 3, 0)],
   ];
@@ -227,7 +228,7 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
   it('forward with bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
     const oldPolicy = setWinogradPolicy('always');
     try {
-      for (const p of [params(1, 16, 13, 13, 20, 1), params(2, 8, 9, 10, 9, 0)]) {
+      for (const p of [params(1, 16, 13, 13, 20, 1), params(2, 8, 9, 10, 9, 0), params(3, 16, 28, 28, 16, 1)]) {
         const ys = p.n * p.o * p.oh * p.ow, xs = p.n * p.c * p.h * p.w;
         const x = randArray(61, xs), w = randArray(62, p.o * p.c * 9), b = randArray(63, p.o), dy = randArray(64, ys);
         const [y, yj] = runBoth(() => {

@@ -71,8 +71,8 @@ export function weightGradWinograd(
   const uTile = 64 * tcPad + 64, uXi = tiles * uTile + 64, vCh = 16 * tcPad + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
   const xpAt = vAt + vLen, xPlane = 4 * hx * wqx, dpAt = xpAt + cb * 2 * hx * wqx, dPlane = 4 * hd * txPad;
-  const rawAt = dpAt + m * 2 * hd * txPad;
-  const k = simdBackward(4 * (rawAt + Math.max(cb * hw, m * ohw)));
+  const rawAt = dpAt + m * 2 * hd * txPad, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
+  const k = simdBackward(4 * sumAt + 8 * m * cb * 9);
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
   for (let i0 = n0; i0 < n1; i0 += nc) {
@@ -99,31 +99,12 @@ export function weightGradWinograd(
       }
     }
   }
-  // M[ξ] = the lane sums added in a fixed order, then dw (3×3) = Gᵀ M G, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+  // M[ξ] = the lane sums added in a fixed order, then dw (3×3) = Gᵀ M G, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] (`wcomb`,
+  // into the float64s at sumAt).
   const kb = cb * 9;
   if (sumsBuf.length < m * kb) sumsBuf = new Float64Array(m * kb);
-  const sums = sumsBuf, M = new Float64Array(16), T = new Float64Array(12);
-  for (let r = 0; r < m; r++) {
-    for (let ci = 0; ci < cb; ci++) {
-      for (let xi = 0; xi < 16; xi++) {
-        const l = 4 * ((xi * mPad + r) * cb + ci);
-        M[xi] = f64[l]! + f64[l + 1]! + (f64[l + 2]! + f64[l + 3]!);
-      }
-      for (let b = 0; b < 4; b++) {
-        const s = 0.5 * (M[4 + b]! + M[8 + b]!);
-        T[b] = M[b]! + s;
-        T[4 + b] = 0.5 * (M[4 + b]! - M[8 + b]!);
-        T[8 + b] = s + M[12 + b]!;
-      }
-      const d = r * kb + ci * 9;
-      for (let ky = 0; ky < 3; ky++) {
-        const s = 0.5 * (T[4 * ky + 1]! + T[4 * ky + 2]!);
-        sums[d + 3 * ky] = T[4 * ky]! + s;
-        sums[d + 3 * ky + 1] = 0.5 * (T[4 * ky + 1]! - T[4 * ky + 2]!);
-        sums[d + 3 * ky + 2] = s + T[4 * ky + 3]!;
-      }
-      for (let j = 0; j < 9; j++) if (!Number.isFinite(sums[d + j]!)) return null;
-    }
-  }
+  if (!Number.isFinite(k.wcomb(0, 32 * mPad * cb, m * cb, 4 * sumAt))) return null;
+  const sums = sumsBuf;
+  sums.set(k.h.subarray(sumAt / 2, sumAt / 2 + m * kb));
   return sums;
 }

@@ -9,10 +9,10 @@
 // whatever the unit (wasm/direct.ts), so the results are the same bits for any thread count.
 
 import { config } from '../../config.js';
-import { epilogueRows } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { DIRECT_KB, DIRECT_R, DIRECT_V, simdDirect } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
+import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
 
@@ -40,7 +40,7 @@ export interface DirectTask {
   rowBlocks: number;
   /** y += result (y + the float64 sum, rounded once) instead of y = result + bias. */
   accumulate: boolean;
-  /** The fused epilogue on the stored values (forward only), or null. */
+  /** The fused epilogue in the kernel's store (forward only), or null. */
   ep: Epilogue | null;
 }
 
@@ -134,7 +134,9 @@ let calls = 0;
 let loadedCall = -1;
 
 /** One unit: image img, output rows [oy0, oy1), every output channel. */
-function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, res: Float32Array | null, q: DirectTask, unit: number): void {
+function directUnit(
+  y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, epw: Float64Array | null, res: Float32Array | null, q: DirectTask, unit: number,
+): void {
   const { d } = q;
   const { ci, hi, wi, co, ho, wo, kh, kw, stride: s, padH, padW } = d;
   const rb = unit % q.rowBlocks, img = (unit - rb) / q.rowBlocks;
@@ -143,10 +145,11 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
   const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
   const plane = hp * wq, hwi = hi * wi;
-  // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases and the float64 sums (even
-  // indices), the image as given, its padded planes, the output.
+  // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases, the epilogue's scales and
+  // shifts and the float64 sums (even indices), the image as given, its padded planes, the output (holding the
+  // residual before the kernel runs, with an epilogue that has one).
   const taps = kh * kw, tabAt = wp.length, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
-  const biasAt = qtEnd + (qtEnd & 1), accAt = biasAt + 2 * tilesO * DIRECT_R;
+  const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + (epw === null ? 0 : epw.length * 2);
   const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * hwi + (4 - ((rawAt + ci * hwi) & 3)) % 4;
   const outAt = xAt + ci * s * plane;
   const outCh = rows * wo;
@@ -163,23 +166,27 @@ function directUnit(y: Float32Array, x: Float32Array, wp: Float32Array, bias: Fl
   }
   phaseTable(ints, qtAt, s, wq, wi, padW);
   h.set(bias, biasAt / 2);
+  if (epw !== null) h.set(epw, epAt / 2);
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
   k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
   const hw = ho * wo, yOff = img * co * hw;
   if (q.accumulate) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
+  if (res !== null) copyRows(f, outAt, res, yOff, co, hw, oy0 * wo, outCh, true);
+  const flags = q.ep === null ? 0 : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
+  const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
     k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
-      4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0);
+      4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0,
+      flags, 4 * (epAt + 2 * t * DIRECT_R), 4 * (shiftAt + 2 * t * DIRECT_R));
   }
   copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, false);
-  if (q.ep !== null) epilogueRows(y, { ...q.ep, res, ch0: 0 }, yOff, hw, 0, co, oy0 * wo, oy1 * wo);
 }
 
 registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
   for (let u = u0; u < u1; u++) {
-    directUnit(bufs.y as Float32Array, bufs.x as Float32Array, bufs.wp as Float32Array, bufs.bias as Float64Array, bufs.res as Float32Array | null, q, u);
+    directUnit(bufs.y as Float32Array, bufs.x as Float32Array, bufs.wp as Float32Array, bufs.bias as Float64Array, bufs.epw as Float64Array | null, bufs.res as Float32Array | null, q, u);
   }
 });
 
@@ -188,7 +195,8 @@ const MIN_UNITS = 8;
 
 /**
  * y (N, co, ho, wo) = (or += with accumulate) the direct convolution of x (N, ci, hi, wi) with the packed weights
- * (packDirectWeights) plus bias (float64, one per output channel, or null), then the epilogue if given.
+ * (packDirectWeights) plus bias (float64, one per output channel, or null), then the epilogue if given (in float64
+ * on the sum: y = relu?(round_f32((Σ + bias)·scale + shift + res)), one rounding).
  */
 export function runDirect(
   y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array | null, res: Float32Array | null, d: DirectShape,
@@ -199,9 +207,18 @@ export function runDirect(
   const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
+  // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.
+  let epw: Float64Array | null = null;
+  if (ep !== null) {
+    const pad = tilesOf(d.co) * DIRECT_R;
+    epw = new Float64Array(2 * pad);
+    if (ep.scale !== null) epw.set(ep.scale.subarray(0, d.co));
+    else epw.fill(1, 0, pad);
+    if (ep.shift !== null) epw.set(ep.shift.subarray(0, d.co), pad);
+  }
   const cost = 2 * d.n * d.co * d.ci * d.kh * d.kw * d.ho * d.wo;
   parallelFor({
-    kernel: 'conv2d.direct', bufs: { y, x, wp, bias: b, res }, writes: ['y'], overwrites: accumulate ? [] : ['y'], params: q,
+    kernel: 'conv2d.direct', bufs: { y, x, wp, bias: b, epw, res }, writes: ['y'], overwrites: accumulate ? [] : ['y'], params: q,
     units: d.n * q.rowBlocks, cost,
   });
 }

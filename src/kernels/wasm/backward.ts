@@ -17,7 +17,7 @@
 // than DW_KB terms, running sums are float64, and the order is a function of the shape and of a call's images only.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
-import { block, br, br_if, encodeModule, f32, f32x4, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
 
@@ -105,7 +105,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
-    winogradSplitFunc(), dyPackFunc(),
+    winogradSplitFunc(), dyPackFunc(), winogradCombineFunc(),
   ]);
 }
 
@@ -294,6 +294,64 @@ export function winogradDyFunc(): Func {
   };
 }
 
+/**
+ * `wcomb(lanes, xiBytes, n, dst) → z`: for the n (dw row, channel) pairs e < n in order, M[ξ] = the four float64
+ * lane sums at lanes + 32e + ξ·xiBytes added as (l0 + l1) + (l2 + l3), then the 3×3 Gᵀ M G (G = [1 0 0; ½ ½ ½;
+ * ½ −½ ½; 0 0 1]: rows first, then columns) stored as 9 doubles at dst + 72e. z = Σ 0·(stored values): 0 when
+ * all are finite, NaN otherwise. The float64 operations and their order are those of a scalar loop.
+ */
+export function winogradCombineFunc(): Func {
+  const [lanes, xiBytes, n, dst] = [0, 1, 2, 3];
+  const F64 = ValType.f64;
+  const L = new Locals(4);
+  const e = L.add(I32), l = L.add(I32), d = L.add(I32), s = L.add(F64), z = L.add(F64);
+  const M = L.addMany(F64, 16), T = L.addMany(F64, 12);
+  const get = local.get;
+  const half = (x: Expr): Expr => f64.mul(f64.const(0.5), x);
+  const body: Expr[] = [];
+  for (let xi = 0; xi < 16; xi++) {
+    const at = i32.add(get(l), i32.mul(get(xiBytes), i32.const(xi)));
+    body.push(local.set(M[xi]!, f64.add(f64.add(f64.load(at, 0), f64.load(at, 8)), f64.add(f64.load(at, 16), f64.load(at, 24)))));
+  }
+  for (let b = 0; b < 4; b++) {
+    body.push(
+      local.set(s, half(f64.add(get(M[4 + b]!), get(M[8 + b]!)))),
+      local.set(T[b]!, f64.add(get(M[b]!), get(s))),
+      local.set(T[4 + b]!, half(f64.sub(get(M[4 + b]!), get(M[8 + b]!)))),
+      local.set(T[8 + b]!, f64.add(get(s), get(M[12 + b]!))),
+    );
+  }
+  const put = (off: number, v: Expr): Expr[] => [
+    f64.store(i32.add(get(d), i32.const(8 * off)), v),
+    local.set(z, f64.add(get(z), f64.mul(f64.const(0), f64.load(get(d), 8 * off)))),
+  ];
+  for (let ky = 0; ky < 3; ky++) {
+    const t = (j: number): Expr => get(T[4 * ky + j]!);
+    body.push(
+      local.set(s, half(f64.add(t(1), t(2)))),
+      ...put(3 * ky, f64.add(t(0), get(s))),
+      ...put(3 * ky + 1, half(f64.sub(t(1), t(2)))),
+      ...put(3 * ky + 2, f64.add(get(s), t(3))),
+    );
+  }
+  return {
+    name: 'wcomb',
+    params: new Array<ValType>(4).fill(I32),
+    results: [F64],
+    locals: L.types,
+    body: [
+      local.set(z, f64.const(0)),
+      local.set(l, get(lanes)),
+      local.set(d, get(dst)),
+      forLoop(e, i32.const(0), get(n), 1,
+        ...body,
+        local.set(l, i32.add(get(l), i32.const(32))),
+        local.set(d, i32.add(get(d), i32.const(72)))),
+      get(z),
+    ],
+  };
+}
+
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 /** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
@@ -320,6 +378,8 @@ export interface SimdBackward {
   wx: WinogradFn;
   wdy: WinogradFn;
   wsplit: SplitFn;
+  /** The combine Gᵀ M G of the float64 lane sums (see winogradCombineFunc). */
+  wcomb: (lanes: number, xiBytes: number, n: number, dst: number) => number;
   /** One tile of the dy panel (see dyPackFunc). */
   dypack: (src: number, rowBytes: number, rows: number, oh: number, ow: number, vecs: number, dst: number, masks: number) => void;
   f: Float32Array;
@@ -338,7 +398,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;

@@ -29,6 +29,8 @@ import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
 import { usesFma, wasm, type WasmMemory } from './features.js';
+import { reluLanes } from './sgemm.js';
+import { OUT_RELU, OUT_RES } from './winograd.js';
 
 /**
  * Terms per float32 partial sum at most (whole channels of kH·kW taps: one channel of a 3×3 kernel). Blocks of 63
@@ -45,12 +47,13 @@ const { i32: I32, v128: V128 } = ValType;
 
 /** `conv` with tiles of r channels × v vectors (the file comment). */
 export function directFunc(r: number, v: number, fma: boolean): Func {
-  const [xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias, accum] =
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const L = new Locals(17);
+  const [xp, rowStep, chx, cin, cblk, taps, tab, wp, oy0, oy1, tiles, ow, out, outCh, acc, bias, accum, flags, scale, shift] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const L = new Locals(20);
   const oy = L.add(I32), jt = L.add(I32), ci = L.add(I32), cend = L.add(I32), cb = L.add(I32), wq = L.add(I32);
   const addr = L.add(I32), outRow = L.add(I32), nv = L.add(I32), j = L.add(I32), t = L.add(I32), tabEnd = L.add(I32);
   const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128);
+  const lo = L.add(V128), hi = L.add(V128), sc = L.add(V128), shf = L.add(V128);
   const get = local.get;
   const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
   const cols = 4 * v;
@@ -125,25 +128,58 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
       initOut.push(v128.store(get(acc), f64x2.promote_low_f32x4(f32x4.high(get(sw))), off + 16));
     }
   }
-  // Rounded to float32: whole tiles as vectors, the last partial tile value by value.
+  // Rounded to float32: whole tiles as vectors, the last partial tile value by value. With the epilogue (flags ≠ 0),
+  // channel i's float64 sums v become round_f32(v·scale[i] + shift[i] (+ the output's float32 value: the residual,
+  // OUT_RES)), then ReLU on the bits (OUT_RELU): the same values as winograd.ts's vout.
+  const epChannel = (i: number): Expr[] => [
+    local.set(sc, f64x2.splat(f64.load(get(scale), 8 * i))),
+    local.set(shf, f64x2.splat(f64.load(get(shift), 8 * i))),
+  ];
+  /** Vector e of channel i (output at addr) with the epilogue, into inp[0]. */
+  const epVector = (i: number, e: number): Expr[] => {
+    const off = 8 * (i * cols + 4 * e);
+    return [
+      local.set(lo, f64x2.add(f64x2.mul(v128.load(get(acc), off), get(sc)), get(shf))),
+      local.set(hi, f64x2.add(f64x2.mul(v128.load(get(acc), off + 16), get(sc)), get(shf))),
+      if_(i32.and(get(flags), i32.const(OUT_RES)), [
+        local.set(sw, v128.load(get(addr), 16 * e)),
+        local.set(lo, f64x2.add(get(lo), f64x2.promote_low_f32x4(get(sw)))),
+        local.set(hi, f64x2.add(get(hi), f64x2.promote_low_f32x4(f32x4.high(get(sw))))),
+      ]),
+      local.set(inp[0]!, f32x4.join_low(f32x4.demote_f64x2_zero(get(lo)), f32x4.demote_f64x2_zero(get(hi)))),
+      if_(i32.and(get(flags), i32.const(OUT_RELU)), [local.set(inp[0]!, reluLanes(get(inp[0]!)))]),
+    ];
+  };
+  const chAddr = (i: number): Expr => local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))));
   const storeFull: Expr[] = [];
+  const storeFullEp: Expr[] = [];
   for (let i = 0; i < r; i++) {
-    storeFull.push(local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i)))));
+    storeFull.push(chAddr(i));
+    storeFullEp.push(chAddr(i), ...epChannel(i));
     for (let e = 0; e < v; e++) {
       const off = 8 * (i * cols + 4 * e);
       storeFull.push(v128.store(get(addr), f32x4.join_low(
         f32x4.demote_f64x2_zero(v128.load(get(acc), off)), f32x4.demote_f64x2_zero(v128.load(get(acc), off + 16))), 16 * e));
+      storeFullEp.push(...epVector(i, e), v128.store(get(addr), get(inp[0]!), 16 * e));
     }
   }
+  // The partial tile with the epilogue: each vector's float32 results over its own (already read) float64 sums,
+  // at acc + 8·i·4V + 16e, then copied value by value (the residual's columns past ow are read, never stored).
   const storePart: Expr[] = [];
   for (let i = 0; i < r; i++) {
-    storePart.push(forLoop(j, i32.const(0), get(nv), 1,
-      f32.store(i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2))),
-        f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))));
+    const outAt = i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2)));
+    storePart.push(if_(get(flags), [
+      chAddr(i), ...epChannel(i),
+      ...Array.from({ length: v }, (_, e) => [...epVector(i, e), v128.store(get(acc), get(inp[0]!), 8 * i * cols + 16 * e)]).flat(),
+      forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))),
+    ], [
+      forLoop(j, i32.const(0), get(nv), 1,
+        f32.store(outAt, f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))),
+    ]));
   }
   return {
     name: 'conv',
-    params: new Array<ValType>(17).fill(I32),
+    params: new Array<ValType>(20).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -158,7 +194,7 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
           // With accum every block adds to the output's values; else the first block starts from the biases.
           if_(get(accum), [...initOut, blocks(flush)], [...blockBody(flushFirst), blocks(flush)]),
           local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
-          if_(i32.ge_s(get(nv), i32.const(cols)), storeFull, storePart))),
+          if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart))),
     ],
   };
 }
@@ -246,6 +282,8 @@ export type PadFn = (
 export type DirectFn = (
   xp: number, rowStep: number, chx: number, cin: number, cblk: number, taps: number, tab: number, wp: number, oy0: number,
   oy1: number, tiles: number, ow: number, out: number, outCh: number, acc: number, bias: number, accum: number,
+  // The epilogue (flags 0, the default: none; a missing argument reaches wasm as 0).
+  flags?: number, scale?: number, shift?: number,
 ) => void;
 
 /** This thread's direct-convolution kernel over its own memory, with float32/float64 views of the memory. */
