@@ -1,6 +1,6 @@
 // Two builds' convolution backward kernels, layer by layer, called alternately in one process (so a loaded machine
 // disturbs both alike):
-//   node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist] [w|in] [reps]
+//   node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in] [reps]
 // The layer shapes of CIFAR ResNet-20 at 32×3×32×32, ResNet-18 (10 classes) at 8×3×32×32 or ResNet-20 at
 // 128×1×28×28; w: conv2dBackwardWeight, in: conv2dBackwardInput (not for the stems: no input gradient there). One
 // thread (RESNET_TS_THREADS=1 unless set). Prints each build's median process CPU ms per call, and the totals over
@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'r20', dir = 'w', repsArg = '7'] = process.argv;
 if (!oldDist || !newDist) {
-  console.error('usage: node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist] [w|in] [reps]');
+  console.error('usage: node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in] [reps]');
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS ??= '1';
@@ -31,6 +31,9 @@ const CASES = {
     ['512→512 @1', P(8, 512, 1, 512, 3, 1, 1), 3], ['1×1/2 256→512', P(8, 256, 2, 512, 1, 2, 0), 1]],
   fmnist: [['stem 1→16', P(128, 1, 28, 16, 3, 1, 1), 1], ['16→16 @28', P(128, 16, 28, 16, 3, 1, 1), 6], ['16→32 /2', P(128, 16, 28, 32, 3, 2, 1), 1],
     ['32→32 @14', P(128, 32, 14, 32, 3, 1, 1), 5], ['32→64 /2', P(128, 32, 14, 64, 3, 2, 1), 1], ['64→64 @7', P(128, 64, 7, 64, 3, 1, 1), 5]],
+  // The degradation experiment's default ResNet-56: widths 4/8/16 on Fashion-MNIST pooled to 14×14, batch 128.
+  deg56: [['stem 1→4', P(128, 1, 14, 4, 3, 1, 1), 1], ['4→4 @14', P(128, 4, 14, 4, 3, 1, 1), 18], ['4→8 /2', P(128, 4, 14, 8, 3, 2, 1), 1],
+    ['8→8 @7', P(128, 8, 7, 8, 3, 1, 1), 17], ['8→16 /2', P(128, 8, 7, 16, 3, 2, 1), 1], ['16→16 @4', P(128, 16, 4, 16, 3, 1, 1), 17]],
 };
 const layers = CASES[kase].filter(([name]) => dir === 'w' || !name.startsWith('stem'));
 

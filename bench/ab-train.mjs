@@ -1,5 +1,5 @@
 // Two builds' training steps, stepped alternately in one process (so a loaded machine disturbs both alike):
-//   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist] [threads] [steps]
+//   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist|deg56] [threads] [steps]
 // e.g. an older commit checked out and built elsewhere against this checkout's dist/. Prints the median process CPU
 // ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
 // build's losses (a build whose losses change with the thread count breaks the determinism contract). The step
@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'r18', threads = '1', rounds = '7'] = process.argv;
 if (!oldDist || !newDist) {
-  console.error('usage: node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist] [threads] [steps]');
+  console.error('usage: node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist|deg56] [threads] [steps]');
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS = threads;
@@ -23,6 +23,8 @@ const CASES = {
   r18: [(lib) => lib.models.resnet18({ numClasses: 10 }), [8, 3, 32, 32]],
   cifar: [(lib) => lib.models.resnet20(), [32, 3, 32, 32]],
   fmnist: [(lib) => lib.models.resnet20({ inChannels: 1 }), [128, 1, 28, 28]],
+  // The degradation experiment's default ResNet-56 (widths 4/8/16, Fashion-MNIST pooled to 14×14).
+  deg56: [(lib) => lib.models.resnet56({ inChannels: 1, widths: [4, 8, 16] }), [128, 1, 14, 14]],
 };
 const [make, shape] = CASES[kase];
 const setups = libs.map((lib) => {
