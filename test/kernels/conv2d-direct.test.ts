@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setConfig, type Config } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dForward,
   conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
@@ -8,7 +7,8 @@ import {
 import {
   backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
-import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, fusedEpilogueReference, randArray } from './compare.js';
 
 // The direct SIMD convolution (kernels/conv2d/direct.ts) against the naive float64 loops: forward with and without
@@ -56,16 +56,7 @@ function check(p: Conv2dParams, seed: number): void {
 }
 
 describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', () => {
-  let old: KernelBackend;
-  let oldConfig: Partial<Config>;
-  beforeAll(() => {
-    old = setKernelBackend('simd');
-    oldConfig = setConfig({ directConv: true });
-  });
-  afterAll(() => {
-    setKernelBackend(old);
-    setConfig(oldConfig);
-  });
+  useKernelBackend('simd', { directConv: true });
 
   it('conv2dForward / conv2dBackwardInput dispatch here for the stems and stride 2, and agree with the naive loops', () => {
     for (const p of [params(2, 3, 9, 11, 16, 1, 1), params(3, 16, 9, 9, 32, 2, 1)]) {

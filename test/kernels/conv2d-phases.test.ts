@@ -1,10 +1,10 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setConfig, type Config } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
 import { conv2dBackwardInput, conv2dBackwardInputNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { phaseBackwardInput } from '../../src/kernels/conv2d/phases.js';
 import { strided1x1 } from '../../src/kernels/conv2d/strided1x1.js';
-import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
+import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
+import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, randArray } from './compare.js';
 
 // The input gradient of strided convolutions against the naive float64 loop, accumulated onto noise: by stride phases
@@ -55,16 +55,7 @@ const shapes: [string, Spec][] = [
 ];
 
 describe.runIf(hasSimd128)('strided conv input gradient by stride phases (SIMD) vs naive float64', () => {
-  let old: KernelBackend;
-  let oldConfig: Partial<Config>;
-  beforeAll(() => {
-    old = setKernelBackend('simd');
-    oldConfig = setConfig({ directConv: true });
-  });
-  afterAll(() => {
-    setKernelBackend(old);
-    setConfig(oldConfig);
-  });
+  useKernelBackend('simd', { directConv: true });
 
   for (const [name, s] of shapes) {
     const p = params(s);
@@ -111,17 +102,8 @@ describe.runIf(hasSimd128)('strided conv input gradient by stride phases (SIMD) 
 
 for (const backend of ['simd', 'js'] as KernelBackend[]) {
   describe(`strided / padded 1×1 conv input gradient (GEMM onto the pixels dy meets), ${backend} backend, vs naive float64`, () => {
-    let old: KernelBackend;
-    let oldConfig: Partial<Config>;
-    beforeAll(() => {
-      old = setKernelBackend(backend);
-      // Off: the phase path would take the shapes with at most 64 channels.
-      oldConfig = setConfig({ directConv: false });
-    });
-    afterAll(() => {
-      setKernelBackend(old);
-      setConfig(oldConfig);
-    });
+    // directConv off: the phase path would take the shapes with at most 64 channels.
+    useKernelBackend(backend, { directConv: false });
 
     const cases: [string, Spec, number][] = [
       ['ResNet-18 64→128/2 @8 (images side by side)', { n: 3, c: 64, h: 8, w: 8, o: 128, ...K1, sh: 2, sw: 2, ph: 0, pw: 0 }, 1],
