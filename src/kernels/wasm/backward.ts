@@ -19,7 +19,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
-import { usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 
 /** Rows of dw (output channels) per tile. */
 export const DW_MR = 4;
@@ -395,7 +395,7 @@ let builtFma: boolean | null = null;
 export function simdBackward(bytes: number): SimdBackward {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
-    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
       dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
@@ -403,8 +403,7 @@ export function simdBackward(bytes: number): SimdBackward {
     };
     builtFma = fma;
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;

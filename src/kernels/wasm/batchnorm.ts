@@ -15,7 +15,7 @@
 //   dx:     dx (+)= ((g − mg) − (x − μ)·k)·s; and whether all are finite
 
 import { block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, i32x4, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
-import { wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, wasm, type WasmMemory } from './features.js';
 
 const { i32: I32, f64: F64, v128: V128 } = ValType;
 const get = local.get;
@@ -262,7 +262,7 @@ let memory: WasmMemory | null = null;
 /** This thread's batch-norm kernels with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdBatchNorm(bytes: number): SimdBatchNorm {
   if (current === null) {
-    memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(batchNormModule()), { env: { mem: memory } }).exports;
     current = {
       sum: e.sum as SumFn,
@@ -274,8 +274,7 @@ export function simdBatchNorm(bytes: number): SimdBatchNorm {
       h: new Float64Array(memory.buffer),
     };
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
   }
   return current;

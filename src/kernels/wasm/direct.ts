@@ -28,7 +28,7 @@
 import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
 
@@ -303,13 +303,12 @@ let builtFma: boolean | null = null;
 export function simdDirect(bytes: number): SimdDirect {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
-    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc()])), { env: { mem: memory } }).exports;
     current = { conv: e.conv as DirectFn, pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
     builtFma = fma;
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;

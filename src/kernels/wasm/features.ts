@@ -19,6 +19,19 @@ export type WasmMemory = InstanceType<WasmApi['Memory']>;
 /** The engine's WebAssembly object, or null. */
 export const wasm: WasmApi | null = ((globalThis as { WebAssembly?: WasmApi }).WebAssembly ?? null);
 
+/** A new wasm memory of at least `bytes` bytes (at least one 64 KiB page). */
+export function newMemory(bytes: number): WasmMemory {
+  return new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+}
+
+/** Grows `memory` to at least `bytes` bytes. True when it grew: typed-array views of its old buffer are then stale. */
+export function growTo(memory: WasmMemory, bytes: number): boolean {
+  const have = memory.buffer.byteLength;
+  if (have >= bytes) return false;
+  memory.grow(Math.ceil((bytes - have) / 65536));
+  return true;
+}
+
 function validates(f: Func): boolean {
   if (wasm === null) return false;
   try {

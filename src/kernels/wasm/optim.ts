@@ -9,7 +9,7 @@
 // With wd = 0 the weight-decay term is left out (as the JavaScript loop does: 0·x would turn an infinite x into NaN).
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64x2, i32, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
-import { wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, wasm, type WasmMemory } from './features.js';
 
 const { i32: I32, f64: F64, v128: V128 } = ValType;
 const get = local.get;
@@ -99,12 +99,11 @@ let memory: WasmMemory | null = null;
 /** This thread's optimizer kernels with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdOptim(bytes: number): SimdOptim {
   if (current === null) {
-    memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(optimModule()), { env: { mem: memory } }).exports;
     current = { sgd: [e.sgd00 as SgdFn, e.sgd01 as SgdFn, e.sgd10 as SgdFn, e.sgd11 as SgdFn], f: new Float32Array(memory.buffer) };
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer) };
   }
   return current;

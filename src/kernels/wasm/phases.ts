@@ -5,7 +5,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { DIRECT_R, DIRECT_V, directFunc, padFunc, type DirectFn, type PadFn } from './direct.js';
-import { usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 
 const { i32: I32 } = ValType;
 
@@ -123,7 +123,7 @@ let builtFma: boolean | null = null;
 export function simdPhases(bytes: number): SimdPhases {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
-    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    if (memory === null) memory = newMemory(bytes);
     const bin = encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), copyFunc(), split2Func(false), split2Func(true)]);
     const e = new wasm!.Instance(new wasm!.Module(bin), { env: { mem: memory } }).exports;
     current = {
@@ -132,8 +132,7 @@ export function simdPhases(bytes: number): SimdPhases {
     };
     builtFma = fma;
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;

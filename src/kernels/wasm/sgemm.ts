@@ -571,7 +571,7 @@ export function sgemmModule(mr: number, fma: boolean): Uint8Array {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-import { usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 
 /**
  * Rows per register tile (gemm.ts packs A in panels of this many rows): 4×8 measured best of 3×8 … 8×8, one core,
@@ -618,14 +618,13 @@ const tileRows = MR;
 export function simdGemm(bytes: number): SimdGemm {
   const fma = usesFma();
   if (current === null || built!.fma !== fma || built!.mr !== tileRows) {
-    if (memory === null) memory = new wasm!.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+    if (memory === null) memory = newMemory(bytes);
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
     current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], wino4: inst.exports.wino4 as SimdGemm['wino4'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
-  if (memory!.buffer.byteLength < bytes) {
-    memory!.grow(Math.ceil((bytes - memory!.buffer.byteLength) / 65536));
+  if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
   }
   return current;
