@@ -72,7 +72,8 @@ export function weightGradWinograd(
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
   const xpAt = vAt + vLen, xPlane = 4 * hx * wqx, dpAt = xpAt + cb * 2 * hx * wqx, dPlane = 4 * hd * txPad;
   const rawAt = dpAt + m * 2 * hd * txPad, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
-  const k = simdBackward(4 * sumAt + 8 * m * cb * 9);
+  // (`wsplit` reads up to 2·wqx + 8 floats past a row's start: slack after the sums.)
+  const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 8));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
   for (let i0 = n0; i0 < n1; i0 += nc) {
