@@ -48,3 +48,55 @@ describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', ()
     });
   }
 });
+
+/** U = A g Aᵀ per 2×2 dy tile (A = [1 0; 1 1; 1 −1; 0 −1]), in float32 as the kernel's adds: [ξ][row][tile]. */
+function dyTransformReference(dy: Float32Array, rows: number, oh: number, ow: number, tilesY: number, tilesX: number): Float32Array[] {
+  const f = Math.fround;
+  const out = Array.from({ length: 16 }, () => new Float32Array(rows * tilesY * tilesX));
+  const at = (a: number[], i: number): number => [a[0]!, f(a[0]! + a[1]!), f(a[0]! - a[1]!), -a[1]!][i]!;
+  for (let r = 0; r < rows; r++) {
+    for (let ty = 0; ty < tilesY; ty++) {
+      for (let tx = 0; tx < tilesX; tx++) {
+        const g = (a: number, b: number): number => {
+          const y = 2 * ty + a, x = 2 * tx + b;
+          return y < oh && x < ow ? dy[(r * oh + y) * ow + x]! : 0;
+        };
+        for (let i = 0; i < 4; i++) {
+          const t = [at([g(0, 0), g(1, 0)], i), at([g(0, 1), g(1, 1)], i)];
+          for (let j = 0; j < 4; j++) out[4 * i + j]![(r * tilesY + ty) * tilesX + tx] = at(t, j);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe.runIf(hasSimd128)('wdy (Winograd weight gradient, dy transform read from dy as given)', () => {
+  for (const [rows, oh, ow] of [[5, 7, 7], [4, 28, 28], [3, 6, 9], [8, 14, 14], [1, 3, 1]] as const) {
+    it(`${rows} rows of ${oh}×${ow}`, () => {
+      const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), vecs = Math.ceil(tilesX / 4);
+      const dy = randArray(rows * 13 + ow, rows * oh * ow);
+      const ref = dyTransformReference(dy, rows, oh, ow, tilesY, tilesX);
+      const tileBytes = 64 * tilesY * vecs + 64, xiBytes = Math.ceil(rows / 4) * tileBytes + 64;
+      const k = simdBackward(1 << 20);
+      const srcAt = 64, dstAt = srcAt + rows * oh * ow + 8 * vecs + 64;
+      k.f.fill(NaN, 0, dstAt + (16 * xiBytes) / 4 + 64);
+      k.f.set(dy, srcAt);
+      k.wdy(4 * srcAt, oh, ow, rows, tilesY, vecs, 4 * dstAt, xiBytes, tileBytes);
+      for (let xi = 0; xi < 16; xi++) {
+        const got: number[] = [], want: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          for (let ty = 0; ty < tilesY; ty++) {
+            for (let tx = 0; tx < 4 * vecs; tx++) {
+              const v = tx >> 2, lane = tx & 3;
+              got.push(k.f[dstAt + (xi * xiBytes + (r >> 2) * tileBytes + 64 * (ty * vecs + v) + 16 * (r & 3)) / 4 + lane]!);
+              want.push(tx < tilesX ? ref[xi]![(r * tilesY + ty) * tilesX + tx]! : 0);
+            }
+          }
+        }
+        // Same bits (a tile past the map is +0 or −0: A's last row negates).
+        expect(got.map((x) => x + 0), `ξ = ${xi}`).toEqual(want.map((x) => x + 0));
+      }
+    });
+  }
+});

@@ -253,22 +253,37 @@ export function winogradSplitFunc(): Func {
 }
 
 /**
- * `wdy(src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows, tile
- * rows ty and vectors v: g[a][b] = plane 2r + b, row 2ty + a, columns 4v … 4v + 3; U = A g Aᵀ, element ξ stored at
- * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4).
+ * `wdy(src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows (float32
+ * oh × ow each, one after another at src), tile rows ty and vectors v of four tiles: g[a][b] = dy row r, output row
+ * 2ty + a, columns 8v + b, 8v + 2 + b, 8v + 4 + b, 8v + 6 + b (0 past oh and ow); U = A g Aᵀ, element ξ stored at
+ * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4). Reads
+ * eight floats at a time, up to 8·vecs floats past a row's start (the caller leaves that much memory after dy).
  */
 export function winogradDyFunc(): Func {
-  const [src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const L = new Locals(9);
-  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
-  const g = L.addMany(V128, 4), t = L.addMany(V128, 8);
+  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32), col = L.add(I32);
+  const g = L.addMany(V128, 4), t = L.addMany(V128, 8), ab = L.addMany(V128, 2), ix = L.add(V128), owv = L.add(V128);
   const get = local.get;
-  const body: Expr[] = [];
+  const body: Expr[] = [local.set(col, i32.shl(get(v), i32.const(3)))];
   for (let a = 0; a < 2; a++) {
-    for (let b = 0; b < 2; b++) {
-      body.push(local.set(g[2 * a + b]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(b)), i32.mul(get(row), i32.const(a)))))));
-    }
+    // Output row 2ty + a: its columns 8v … 8v + 7, even ones to g[a][0], odd ones to g[a][1].
+    const at = i32.add(get(s), i32.shl(i32.add(i32.mul(get(ow), i32.const(a)), get(col)), i32.const(2)));
+    body.push(if_(i32.lt_s(i32.add(i32.shl(get(ty), i32.const(1)), i32.const(a)), get(oh)), [
+      local.set(ab[0]!, v128.load(at)),
+      local.set(ab[1]!, v128.load(at, 16)),
+      local.set(g[2 * a]!, f32x4.shuffle(get(ab[0]!), get(ab[1]!), [0, 2, 4, 6])),
+      local.set(g[2 * a + 1]!, f32x4.shuffle(get(ab[0]!), get(ab[1]!), [1, 3, 5, 7])),
+    ], [local.set(g[2 * a]!, v128.zero()), local.set(g[2 * a + 1]!, v128.zero())]));
   }
+  // Columns past ow (as unsigned ≥ ow) → 0.
+  body.push(if_(i32.gt_s(i32.add(get(col), i32.const(8)), get(ow)), [
+    local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
+    ...[0, 1].flatMap((b) => {
+      const m = i32x4.lt_u(b === 0 ? get(ix) : i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(owv));
+      return [0, 1].map((a) => local.set(g[2 * a + b]!, v128.and(get(g[2 * a + b]!), m)));
+    }),
+  ]));
   // t = A g (rows: 4 × 2), then U = t Aᵀ (columns).
   for (let i = 0; i < 4; i++) for (let b = 0; b < 2; b++) body.push(local.set(t[2 * i + b]!, at([get(g[b]!), get(g[2 + b]!)], i)));
   for (let i = 0; i < 4; i++) {
@@ -280,12 +295,12 @@ export function winogradDyFunc(): Func {
     results: [],
     locals: L.types,
     body: [
+      local.set(owv, i32x4.splat(get(ow))),
       // Rows innermost: four consecutive rows fill one 64-byte vector of U.
       forLoop(ty, i32.const(0), get(tilesY), 1,
         forLoop(v, i32.const(0), get(vecs), 1,
           forLoop(r, i32.const(0), get(rows), 1,
-            local.set(s, i32.add(i32.add(get(src), i32.mul(get(r), i32.shl(get(plane), i32.const(1)))),
-              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(s, i32.add(get(src), i32.shl(i32.mul(i32.add(i32.mul(get(r), get(oh)), i32.shl(get(ty), i32.const(1))), get(ow)), i32.const(2)))),
             local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
               i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(6))), i32.shl(i32.and(get(r), i32.const(3)), i32.const(4)))),
             ...body))),
@@ -353,7 +368,7 @@ export function winogradCombineFunc(): Func {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
+/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc; wdy's second and third parameters are oh, ow). */
 export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
 /** `wsplit` (see winogradSplitFunc). */
