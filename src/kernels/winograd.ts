@@ -107,30 +107,32 @@ interface WinogradPrices {
   weights: number;
   /** Per tile and input channel: x's staging and the input transform. */
   vin: number;
-  /** Per tile and output channel: the output transform, the epilogue and y's staging. */
-  vout: number;
-  /** Per GEMM call (4 output channels × one panel of tiles). */
+  /** Per GEMM call: 4 output channels × one panel of tiles, with that block's output transform. */
   call: number;
-  /** Per tile block and 4 output channels (y's staging copies, the local weight transform's call). */
+  /** Per tile block and 4 output channels: y's staging copies (and the local weight transform's call). */
   group: number;
 }
 
 /** The SIMD backend's prices: the forward (float64, training), the fused forward (float32), the input gradient. */
 const SIMD_WINOGRAD: Record<'forward' | 'forward32' | 'input', WinogradPrices> = {
-  forward: { gemm: 0.107, weights: 15.0, vin: 85, vout: 10.0, call: 0, group: 2270 },
-  forward32: { gemm: 0.0469, weights: 10.6, vin: 78, vout: 0, call: 1030, group: 1580 },
-  input: { gemm: 0.109, weights: 24, vin: 58, vout: 36, call: 0, group: 3110 },
+  forward: { gemm: 0.0942, weights: 15, vin: 50, call: 400, group: 1770 },
+  forward32: { gemm: 0.0434, weights: 9.38, vin: 52, call: 1350, group: 1020 },
+  input: { gemm: 0.0988, weights: 22, vin: 58, call: 350, group: 2120 },
 };
 
 /**
  * Estimated CPU time (ns, one core) of winogradConv(p), by a cost model fitted on this machine kind (process CPU
- * time). The parts: the 36 GEMMs over the padded tiles, the weight transform (once, or once per tile block when each
- * unit transforms its own U), the input transform per tile and input channel, the output transform per tile and
- * output channel (with the staging of x and y: what dominates at a few channels), and a fixed cost per GEMM call.
- * The other path's estimate is conv2d/plan.ts's im2colCost; the dispatch takes the cheaper.
- * - SIMD backend: fitted per direction (forward float64, fused forward float32, input gradient: `flip`), by least
- *   squares on relative error over 3×3 convs with 4–512 channels on maps 2–56 (batches 1–128, c→c and a few c→o);
- *   see SIMD_WINOGRAD: FIT_NOTE
+ * time); conv2d/plan.ts's im2colCost estimates the other path, and the dispatch takes the cheaper. The parts: the 36
+ * GEMMs over the padded tiles, the weight transform (once, or once per tile block when each unit transforms its own
+ * U), the input transform per tile and input channel, a fixed cost per GEMM call (with its block's output transform)
+ * and per tile block and 4 output channels (the staging of y: what dominates at a few channels).
+ * - SIMD backend: prices per direction (forward in float64, fused forward in float32, input gradient: `flip`), fitted
+ *   with im2colCost's by least squares on the relative error to two runs over 82 shapes of 3×3 convs: c→c for
+ *   c = 4…512 on maps 2…56 at batches 1…128 (about 10⁸ multiply-adds each), and a few c→o (4→8, 8→32, 16↔64,
+ *   32↔128). Each path's rms error 22–26% (a loaded machine). The cheaper estimate is the measured faster path in all
+ *   but 19, 2 and 10 of 164 measurements (forward, input gradient, fused forward); the worst miss 1.4× (8→8 @14
+ *   batch 128 forward: Winograd 1.4 ms, im2col 1.9), apart from 4-channel convs (which take the direct kernel,
+ *   conv2d/direct.ts). bench/policy-check.mjs checks every 3×3 stride-1 layer of four training nets (bench/README.md).
  * - js backend (asm.js tiles): GEMMs ~0.3 ns per multiply-add, the weight transform ~50 ns per pair, the input
  *   transform ~60 ns and the output transform ~85 ns per tile per channel (checked against im2col + GEMM at 0.5 ns
  *   per multiply-add: 128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
@@ -144,7 +146,7 @@ export function winogradCost(p: WinogradParams): number {
     const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
     const uRepeats = b.count === 1 || !uTooBig ? 1 : b.count;
     const groups = (b.count * coPad) / 4;
-    return c.gemm * 36 * coPad * p.ci * b.count * b.tPad + c.weights * coPad * p.ci * uRepeats + tiles * (c.vin * p.ci + c.vout * p.co) +
+    return c.gemm * 36 * coPad * p.ci * b.count * b.tPad + c.weights * coPad * p.ci * uRepeats + tiles * c.vin * p.ci +
       groups * (c.call * (b.tPad / b.nr) + c.group);
   }
   const tBlocks = Math.ceil(tiles / TB);

@@ -52,8 +52,10 @@ export function directMacs(p: Conv2dParams): number {
 interface Im2colPrices {
   /** Per multiply-add. */
   mac: number;
-  /** Forward: per im2col element packed (each row block packs its own), or per dcol element (float64 GEMM result,
-   * col2im, dx update) of the input gradient. */
+  /**
+   * Forward: per im2col element packed (each row block packs its own). Input gradient: per dcol element (the float64
+   * GEMM result, its col2im and the dx update).
+   */
   col: number;
   /** Forward: per output element. */
   out: number;
@@ -61,26 +63,28 @@ interface Im2colPrices {
   weights: number;
   /** Input gradient: per dy element packed as the GEMM's B (once per channel block). */
   dy: number;
-  /** Forward on small maps (images batched into one GEMM): extra per multiply-add, per im2col element (the JS
-   * im2col) instead of `col`, and per row of y copied out of the batched result. */
+  /**
+   * Forward on small maps (images side by side in one GEMM): extra per multiply-add, per im2col element instead of
+   * `col` (the plain-JS im2col), and per row of y copied out of the batched result.
+   */
   smallMac: number;
   smallCol: number;
   smallCopy: number;
 }
 
+/** The SIMD backend's prices, fitted with winogradCost's (see there). */
 const SIMD_IM2COL: Record<'forward' | 'forward32' | 'input', Im2colPrices> = {
-  forward: { mac: 0.0507, col: 0.658, out: 0, weights: 0.909, dy: 0, smallMac: 0.0401, smallCol: 3.28, smallCopy: 410 },
-  forward32: { mac: 0.0546, col: 0.622, out: 0.908, weights: 0.907, dy: 0, smallMac: 0.00556, smallCol: 5.00, smallCopy: 610 },
-  input: { mac: 0.0492, col: 10.1, out: 0, weights: 2.21, dy: 1.86, smallMac: 0, smallCol: 0, smallCopy: 0 },
+  forward: { mac: 0.0455, col: 0.48, out: 0, weights: 0.966, dy: 0, smallMac: 0.0368, smallCol: 2.82, smallCopy: 290 },
+  forward32: { mac: 0.0476, col: 0.461, out: 1.47, weights: 0.906, dy: 0, smallMac: 0.0114, smallCol: 3.96, smallCopy: 450 },
+  input: { mac: 0.0482, col: 8.16, out: 0, weights: 2.14, dy: 1.60, smallMac: 0, smallCol: 0, smallCopy: 0 },
 };
 
 /**
- * Estimated CPU time (ns, one core) of the im2col + GEMM path for the forward (float32: the fused forward, whose
- * Winograd runs in float32) or the input gradient of p, priced like winogradCost (kernels/winograd.ts) from the units
- * forwardTask / backwardInputTask cut: the multiply-adds, the im2col packing (repeated per row block), the weights
- * packed per unit, and on the input gradient the float64 dcol with its col2im and dy's packing per channel block.
- * The SIMD prices are fitted on the same measurements as Winograd's (FIT_NOTE_I). js backend: 0.5 ns per
- * multiply-add, im2col included.
+ * Estimated CPU time (ns, one core) of the im2col + GEMM path for the forward (float32: the fused forward, the
+ * Winograd side then being float32 too) or the input gradient of p, from the units forwardTask / backwardInputTask
+ * cut: the multiply-adds, the im2col packing (once per row block), the weights packed per unit, and for the input
+ * gradient the float64 dcol with its col2im (at 8 channels ~0.7 ns per multiply-add in all, 10× the forward GEMM's)
+ * and dy packed per channel block. The js backend: 0.5 ns per multiply-add, im2col included.
  */
 export function im2colCost(p: Conv2dParams, dir: 'forward' | 'input', float32 = false): number {
   const taps = liveTaps(p), khw = taps ? taps.length : p.kh * p.kw;
@@ -92,9 +96,9 @@ export function im2colCost(p: Conv2dParams, dir: 'forward' | 'input', float32 = 
     return c.mac * macs + c.col * cols + c.dy * p.o * p.n * p.oh * p.ow * q.chBlocks + c.weights * cg * p.o * khw * q.imgChunks;
   }
   const q = forwardTask(p, null, taps), c = SIMD_IM2COL[float32 ? 'forward32' : 'forward'];
-  const packed = c.weights * cg * p.o * khw * q.imgChunks * q.colBlocks + c.out * p.o * p.n * p.oh * p.ow;
-  if (p.oh * p.ow < SMALL_MAP && p.n > 1) return (c.mac + c.smallMac) * macs + c.smallCol * cols * q.rowBlocks + c.smallCopy * p.n * p.o + packed;
-  return c.mac * macs + c.col * cols * q.rowBlocks + packed;
+  const perUnit = c.weights * cg * p.o * khw * q.imgChunks * q.colBlocks + c.out * p.o * p.n * p.oh * p.ow;
+  if (p.oh * p.ow < SMALL_MAP && p.n > 1) return (c.mac + c.smallMac) * macs + c.smallCol * cols * q.rowBlocks + c.smallCopy * p.n * p.o + perUnit;
+  return c.mac * macs + c.col * cols * q.rowBlocks + perUnit;
 }
 
 /** 3×3, stride 1, dilation 1, one group: the shapes F(4×4, 3×3) computes. */
