@@ -78,12 +78,18 @@ const OB_LOCAL = 32;
 /** Tiles per unit (a multiple of 4). */
 const TB = 16;
 /**
- * Largest transformed-weight buffer (bytes) a thread keeps for a whole call; beyond it, 4 channels at a time. A whole
- * U of 128 or 256 channels (4.7 or 19 MB as float64) streams from L3 for every block of tiles, which cost more than
- * transforming each block's 4 channels again (one core, CPU time, forward: 5×256→256 @7 14.1 → 6.6 ms, 1×256 @28
- * 18.6 → 13.0, 64×128 @4 7.0 → 5.1, 1×128 @56 15.9 → 13.5; 64 channels, 1.2 MB, about even).
+ * Largest transformed-weight buffer (bytes) a thread keeps for a whole call; beyond it, 4 channels at a time. On the
+ * SIMD backend, a whole U of 128 or 256 channels (4.7 or 19 MB as float64) streams from L3 for every block of tiles,
+ * which cost more than transforming each block's 4 channels again (one core, CPU time, forward: 5×256→256 @7 14.1 →
+ * 6.6 ms, 1×256 @28 18.6 → 13.0, 64×128 @4 7.0 → 5.1, 1×128 @56 15.9 → 13.5; 64 channels, 1.2 MB, about even). The
+ * asm.js path's slower GEMMs hide that (128 channels local were 12–18% slower there).
  */
-const MAX_U_BYTES = 2 * 2 ** 20;
+const MAX_U_BYTES = { simd: 2 * 2 ** 20, js: 24 * 2 ** 20 };
+
+/** Whether U (all output channels, 36 ξ-slices of float64) is too big to keep whole on this backend. */
+function uTooBig(coPad: number, ci: number): boolean {
+  return 36 * xiStride(coPad, ci) * 8 > MAX_U_BYTES[kernelBackend()];
+}
 
 /**
  * Distance between the 36 ξ-slices of a packed U or V buffer holding `rows` rows (channels or tiles) × ci: one
@@ -140,18 +146,18 @@ const SIMD_WINOGRAD: Record<'forward' | 'forward32' | 'input', WinogradPrices> =
 export function winogradCost(p: WinogradParams): number {
   const tiles = winogradTiles(p.n, p.ho, p.wo);
   const coPad = Math.ceil(p.co / 4) * 4;
-  const uTooBig = 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  const tooBig = uTooBig(coPad, p.ci);
   if (kernelBackend() === 'simd') {
     const b = simdBlocksFor(p);
     const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
-    const uRepeats = b.count === 1 || !uTooBig ? 1 : b.count;
+    const uRepeats = b.count === 1 || !tooBig ? 1 : b.count;
     const groups = (b.count * coPad) / 4;
     return c.gemm * 36 * coPad * p.ci * b.count * b.tPad + c.weights * coPad * p.ci * uRepeats + tiles * c.vin * p.ci +
       groups * (c.call * (b.tPad / b.nr) + c.group);
   }
   const tBlocks = Math.ceil(tiles / TB);
   const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
-  const uRepeats = tBlocks === 1 || !uTooBig ? 1 : tBlocks;
+  const uRepeats = tBlocks === 1 || !tooBig ? 1 : tBlocks;
   return p.ci * p.co * (0.3 * 36 * padded + 50 * uRepeats) + tiles * (60 * p.ci + 85 * p.co);
 }
 
@@ -806,7 +812,7 @@ export function winogradConv(
   const tBlocks = blocks !== null ? blocks.count : Math.ceil(tiles / TB);
   // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
-  const localU = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  const localU = tBlocks === 1 || uTooBig(coPad, p.ci);
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
   const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks };
