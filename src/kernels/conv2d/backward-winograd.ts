@@ -23,10 +23,10 @@ const MIN_VECS = 16;
 const vectorsPerImage = (p: Conv2dParams): number => Math.ceil(p.oh / 2) * Math.ceil(Math.ceil(p.ow / 2) / 4);
 
 /**
- * The Winograd task, or null where it does not apply (not 3×3 stride 1, fewer than 8 channels per group: the
+ * The Winograd task, or null where it does not apply (not 3×3 stride 1, fewer than 3 channels per group: the
  * transforms cost more than they save) or, unless `always`, does not pay: fewer than MIN_VECS vectors of tiles in
  * all. (One core, CPU time, against the kernel taken otherwise: ResNet-18 at batch 8, 64→64 @8 with 32 vectors
- * 0.73×, 128→128 @4 with 16 vectors 0.80×.) Units: blocks of at most 64 input and 64 output channels (the transforms
+ * 0.73×, 128→128 @4 with 16 vectors 0.80×; 4→4 @14 batch 128 0.67×, CIFAR's 3→16 stem batch 32 0.53×.) Units: blocks of at most 64 input and 64 output channels (the transforms
  * are made once per image and block; the float64 lane sums take 16·4 doubles per dw pair), split over images as
  * well when that gives fewer than 4 units, at least MIN_VECS vectors per split (float64 partials added in split
  * order): a function of the shape only.
@@ -34,7 +34,7 @@ const vectorsPerImage = (p: Conv2dParams): number => Math.ceil(p.oh / 2) * Math.
 export function winogradWeightTask(q: BackwardWeightTask, always: boolean): BackwardWeightTask | null {
   const { p } = q;
   const cg = p.c / p.groups, og = p.o / p.groups, dwLen = p.o * cg * 9, vecs = p.n * vectorsPerImage(p);
-  if (!winogradWeightShape(p) || cg < 8 || (!always && vecs < MIN_VECS)) return null;
+  if (!winogradWeightShape(p) || cg < 3 || (!always && vecs < MIN_VECS)) return null;
   const chBlock = Math.min(cg, 64), chBlocks = Math.ceil(cg / chBlock), rowBlock = Math.min(og, 64), rowBlocks = Math.ceil(og / rowBlock);
   const base = p.groups * chBlocks * rowBlocks;
   let splits = base < 4 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), Math.floor(vecs / MIN_VECS), Math.floor(2 ** 20 / dwLen))) : 1;
