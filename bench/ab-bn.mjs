@@ -2,7 +2,8 @@
 // process: `node bench/ab-bn.mjs OLD_DIST NEW_DIST [fmnist|cifar|r18] [threads] [reps]`. The shapes are the net's
 // BN layers (with and without the residual, as its blocks use them), on shared buffers as in a training step
 // (withTrainingStep's); the NEW build gets the forward's affine map when it takes one. Prints the median process CPU
-// ms (all threads) and wall ms of each layer kind's forward and backward, and the net's total per step.
+// ms (all threads) and wall ms of each layer kind's forward and backward, and the net's total per step. Threads "1,2"
+// gives OLD one thread and NEW two (two copies of one build compare thread counts).
 import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'fmnist', threads = '2', reps = '15'] = process.argv;
@@ -10,10 +11,11 @@ if (!oldDist || !newDist) {
   console.error('usage: node bench/ab-bn.mjs OLD_DIST NEW_DIST [fmnist|cifar|r18] [threads] [reps]');
   process.exit(2);
 }
-process.env.RESNET_TS_THREADS = threads;
-const builds = await Promise.all([oldDist, newDist].map(async (d) => {
+const nThreads = threads.split(',').map(Number);
+process.env.RESNET_TS_THREADS = String(Math.max(...nThreads));
+const builds = await Promise.all([oldDist, newDist].map(async (d, i) => {
   const lib = await import(resolve(d, 'index.js'));
-  lib.setNumThreads(Number(threads));
+  lib.setNumThreads(nThreads[Math.min(i, nThreads.length - 1)]);
   return { lib, bn: await import(resolve(d, 'kernels/batchnorm.js')) };
 }));
 const cpu = () => {

@@ -60,7 +60,7 @@ const shapes: [number, number, number][] = [
   [6, 1, 1], // one channel, 1×1
   [3, 3, 7], // a 3-value tail in every plane
   [2, 5, 18],
-  [2, 7, 5000], // several work units of 3 channels
+  [2, 7, 5000], // several work units of 2 channels and a last one of 1
 ];
 
 const backends: KernelBackend[] = hasSimd128 ? ['js', 'simd'] : ['js'];
