@@ -2,7 +2,8 @@
 // process: `node bench/ab-bn.mjs OLD_DIST NEW_DIST [fmnist|cifar|r18] [threads] [reps]`. The shapes are the net's
 // BN layers (with and without the residual, as its blocks use them), on shared buffers as in a training step
 // (withTrainingStep's); the NEW build gets the forward's affine map when it takes one. Prints the median process CPU
-// ms (all threads) and wall ms of each layer kind's forward and backward, and the net's total per step. Threads "1,2"
+// ms (all threads) and the fastest wall ms (the least disturbed run on a loaded machine) of each layer kind's forward
+// and backward, and the net's total per step. Threads "1,2"
 // gives OLD one thread and NEW two (two copies of one build compare thread counts).
 import { resolve } from 'node:path';
 
@@ -38,7 +39,7 @@ let seed = 1;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
 const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const totals = [[0, 0, 0, 0], [0, 0, 0, 0]];
-console.log(`| ${kase} layer (n×c×hw) | residual | old fwd CPU | new fwd CPU | old bwd CPU | new bwd CPU | old fwd wall | new fwd wall | old bwd wall | new bwd wall |`);
+console.log(`| ${kase} layer (n×c×hw) | residual | old fwd CPU | new fwd CPU | old bwd CPU | new bwd CPU | old fwd wall min | new fwd wall min | old bwd wall min | new bwd wall min |`);
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [n, c, hw, withRes, without] of CASES[kase]) {
   for (const res of [true, false]) {
@@ -69,7 +70,7 @@ for (const [n, c, hw, withRes, without] of CASES[kase]) {
         }
       });
     }
-    const m = runs.map((s) => [med(s.f), med(s.b), med(s.fw), med(s.bw)]);
+    const m = runs.map((s) => [med(s.f), med(s.b), Math.min(...s.fw), Math.min(...s.bw)]);
     const count = res ? withRes : without;
     m.forEach((v, i) => v.forEach((t, j) => (totals[i][j] += count * t)));
     for (let i = 0; i < len; i++) if (outs[0].dx[i] !== outs[1].dx[i] && !(outs[0].dx[i] !== outs[0].dx[i])) throw new Error(`dx differs at ${i}`);

@@ -10,7 +10,7 @@
 
 import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
 import { noteFinite } from './finite.js';
-import { allShared, parallelFor, registerTask } from './parallel.js';
+import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 
@@ -56,7 +56,7 @@ export function batchNormTrainForward(
   parallelFor<BnTask>({
     kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, finite, affine },
     writes: outs, overwrites: outs,
-    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw, y, x, residual),
+    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw),
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
@@ -67,12 +67,13 @@ const setFinite = (finite: Float32Array | null, ok: boolean, u0: number, u1: num
 };
 
 /**
- * A task's cost for parallelFor. The SIMD kernels (about 2.5 ns per element forward, 3 backward on one thread, most
- * of it the copies into wasm memory) run inline (cost 0) unless their big buffers are shared: staging x, the
- * residual and y for the pool (~0.5 ns per element each, on the calling thread) costs about what the kernel does.
+ * A task's cost for parallelFor. The SIMD kernels (about 1.7 ns per element forward, 2.5 backward on one thread,
+ * half of it the copies into and out of wasm memory) always run inline (cost 0): split over 2 threads they took more
+ * wall time than on one, even in their fastest runs (ResNet-20's BN layers at batch 128: forward 39 ms against 28
+ * per step, backward 55 against 38; bench/ab-bn.mjs), as each thread copies its units' rows and both contend for
+ * memory. The JavaScript kernels read the buffers in place and are split.
  */
-const cost = (flops: number, ...big: (Float32Array | null)[]): number =>
-  kernelBackend() === 'simd' && !allShared(...big) ? 0 : flops;
+const cost = (flops: number): number => (kernelBackend() === 'simd' ? 0 : flops);
 
 /** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
 interface BnTask extends BatchNormBackwardParams {
@@ -194,7 +195,7 @@ export function batchNormBackward(
   parallelFor<BnBackwardTask>({
     kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut: affine ? null : reluOut, affine, dresidual, finite },
     writes: ['dx', 'dweight', 'dbias', 'dresidual', 'finite'], overwrites: overwriteDx ? ['dresidual', 'dx', 'finite'] : ['dresidual', 'finite'],
-    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw, dx, dy, x, affine ? null : reluOut, dresidual),
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw),
   });
   if (dx && finite) noteFinite(dx, finite.every((f) => f === 1));
 }
