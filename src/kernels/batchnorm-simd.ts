@@ -120,8 +120,10 @@ export function trainBackwardBlock(
   aff: Float64Array | null, dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
 ): boolean {
   const { n, hw } = b;
-  // G: dy, masked in place; D: the ReLU output (unless recomputed), then dx; X: x.
-  const rb = regionBytes(b), G = 0, D = rb, X = 2 * rb, OUT = 3 * rb, FIN = OUT + 96;
+  // G: dy, masked in place, then dx when it is overwritten (in place: each value is read before it is stored);
+  // X: x; D (only when needed): the ReLU output, then dx's old contents and dx.
+  const needD = reluOut !== null || !overwriteDx;
+  const rb = regionBytes(b), G = 0, X = rb, D = 2 * rb, OUT = (needD ? 3 : 2) * rb, FIN = OUT + 96, DX = overwriteDx ? G : D;
   const m = simdBatchNorm(OUT + 112);
   copyIn(m.f, G >> 2, dy, b);
   if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
@@ -149,9 +151,9 @@ export function trainBackwardBlock(
     const istd = invstd[ch]!;
     const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
     // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
-    dxFn(D + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
+    dxFn(DX + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
     finite &&= checkedFinite(m.f, FIN);
   }
-  copyOut(dx, m.f, D >> 2, b);
+  copyOut(dx, m.f, DX >> 2, b);
   return finite;
 }
