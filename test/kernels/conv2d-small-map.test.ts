@@ -1,12 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dBackwardInput, conv2dBackwardInputNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import {
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, type Conv2dParams,
+} from '../../src/kernels/conv2d.js';
 import { liveTaps } from '../../src/kernels/conv2d/plan.js';
+import { denseMapTaps } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
-// accumulated onto noise: 1×1 maps take one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps the GEMM path.
+// accumulated onto noise: 1×1 maps take one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps the GEMM path;
+// and the weight gradient of dense maps with one output position (kernels/conv2d/small-map.ts).
 
 function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
   const oh = conv2dOutSize(h, k, s, pad, 1);
@@ -66,3 +70,62 @@ for (const backend of backends) {
     }
   });
 }
+
+// The weight gradient where the output is one position and every input position meets a tap (a dense map): one
+// GEMM over the batch (kernels/conv2d/small-map.ts), accumulated onto noise, against the naive float64 loop.
+function checkWeight(p: Conv2dParams, seed: number): void {
+  const x = randArray(seed + 1, p.n * p.c * p.h * p.w), dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
+  const dw0 = randArray(seed + 3, p.o * p.c * p.kh * p.kw), dw = dw0.slice(), dwr = dw0.slice();
+  conv2dBackwardWeight(dw, dy, x, p);
+  conv2dBackwardWeightNaive(dwr, dy, x, p);
+  assertClose(`bwd weight x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, dw, dwr);
+}
+
+const denseOneOutput: [number, number, number, number, number, number, number][] = [
+  // n, c, h, o, k, stride, pad
+  [8, 512, 1, 512, 3, 1, 1],
+  [8, 256, 2, 512, 3, 2, 1],
+  [3, 67, 2, 131, 3, 2, 1],
+  [1, 5, 1, 3, 3, 1, 1],
+  [2, 9, 3, 70, 5, 2, 1],
+  [4, 6, 2, 7, 2, 1, 0],
+];
+
+describe('conv weight gradient with one output position on a dense map, simd backend, vs naive float64', () => {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+  });
+  for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
+    const p = params(n, c, h, o, k, s, pad);
+    it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
+      expect(p.oh * p.ow).toBe(1);
+      if (hasSimd128) expect(denseMapTaps(p)).not.toBeNull();
+      checkWeight(p, n + c + h + o);
+    });
+  }
+  it('takes no map with an input position that meets no tap, nor the js backend', () => {
+    // 1×1/2 on 2×2: only the top-left pixel meets the kernel.
+    expect(denseMapTaps(params(8, 256, 2, 512, 1, 2, 0))).toBeNull();
+    const prev = setKernelBackend('js');
+    try {
+      expect(denseMapTaps(params(8, 512, 1, 512, 3, 1, 1))).toBeNull();
+    } finally {
+      setKernelBackend(prev);
+    }
+  });
+  it('keeps NaN and ±Inf where the naive loop puts them', () => {
+    const p = params(3, 20, 2, 24, 3, 2, 1);
+    const x = randArray(5, p.n * p.c * p.h * p.w), dy = randArray(6, p.n * p.o);
+    x[7] = Infinity;
+    x[30] = NaN;
+    dy[3] = -Infinity;
+    const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(dw.length);
+    conv2dBackwardWeight(dw, dy, x, p);
+    conv2dBackwardWeightNaive(dwr, dy, x, p);
+    assertClose('bwd weight with non-finite inputs', dw, dwr);
+  });
+});
