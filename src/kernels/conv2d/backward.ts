@@ -90,8 +90,8 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     return;
   }
   const taps = liveTaps(p);
-  if (unitMapBackwardInput(p, taps)) {
-    unitMapConv2dBackwardInput(dx, dy, w, p, taps![0]!);
+  if (unitMapBackwardInput(p)) {
+    unitMapConv2dBackwardInput(dx, dy, w, p);
     return;
   }
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);

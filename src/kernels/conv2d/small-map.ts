@@ -20,10 +20,10 @@ import type { Conv2dParams } from './plan.js';
 
 /**
  * tap(r) = ky·kW + kx linking the one output position to input position r, at [r], when the output is a single
- * position that every input position meets (groups 1, SIMD backend); else null.
+ * position that every input position meets (groups 1); else null.
  */
-export function denseMapTaps(p: Conv2dParams): Int32Array | null {
-  if (kernelBackend() !== 'simd' || p.groups !== 1 || p.oh !== 1 || p.ow !== 1) return null;
+export function oneOutputTaps(p: Conv2dParams): Int32Array | null {
+  if (p.groups !== 1 || p.oh !== 1 || p.ow !== 1) return null;
   const taps = new Int32Array(p.h * p.w);
   for (let iy = 0; iy < p.h; iy++) {
     for (let ix = 0; ix < p.w; ix++) {
@@ -34,6 +34,11 @@ export function denseMapTaps(p: Conv2dParams): Int32Array | null {
     }
   }
   return taps;
+}
+
+/** oneOutputTaps on the SIMD backend (the weight gradient's GEMM path here), else null. */
+export function denseMapTaps(p: Conv2dParams): Int32Array | null {
+  return kernelBackend() === 'simd' ? oneOutputTaps(p) : null;
 }
 
 interface DenseTask {
