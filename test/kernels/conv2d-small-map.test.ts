@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, type Conv2dParams,
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
+  type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import { denseMapTaps } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
 // accumulated onto noise: one output position takes one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps
@@ -141,4 +142,36 @@ describe('conv weight gradient with one output position on a dense map, simd bac
     conv2dBackwardWeightNaive(dwr, dy, x, p);
     assertClose('bwd weight with non-finite inputs', dw, dwr);
   });
+});
+
+// im2col on maps whose output rows are at most 4 wide (through a table of input offsets, small-map.ts), against
+// the definition: col[r·ldc + j − j0] = x[ci][iy][ix] for row r = (ci − c0)·T + t, 0 where (iy, ix) is padding.
+describe('im2colRange on small maps (output rows ≤ 4 wide) vs the definition', () => {
+  const cases: [string, Conv2dParams, number, number, number, number, number[] | null][] = [
+    // name, params, c0, c1, j0, j1, taps
+    ['3×3 pad 1 on 2×2', params(1, 5, 2, 4, 3, 1, 1), 0, 5, 0, 4, null],
+    ['3×3/2 pad 1 from 4×4, channels 2..6, positions 1..3', params(1, 7, 4, 4, 3, 2, 1), 2, 6, 1, 3, null],
+    ['3×3/2 pad 1 from 2×2, live taps', params(1, 3, 2, 4, 3, 2, 1), 0, 3, 0, 1, [4, 5, 7, 8]],
+    ['5×5 dilation 2 pad 3 on 3×5', { ...params(1, 2, 3, 4, 5, 1, 3), w: 5, dilH: 2, dilW: 2, oh: 1, ow: 3 }, 0, 2, 0, 3, null],
+  ];
+  for (const [name, p, c0, c1, j0, j1, taps] of cases) {
+    it(name, () => {
+      expect(p.ow).toBeLessThanOrEqual(4);
+      const x = randArray(3, p.c * p.h * p.w), nt = taps ? taps.length : p.kh * p.kw, ldc = j1 - j0 + 3;
+      const col = new Float32Array((c1 - c0) * nt * ldc + 5).fill(7), ref = col.slice();
+      im2colRange(col, 2, ldc, x, 0, c0, c1, p, j0, j1, taps);
+      for (let ci = c0; ci < c1; ci++) {
+        for (let t = 0; t < nt; t++) {
+          const tap = taps ? taps[t]! : t, ky = Math.floor(tap / p.kw), kx = tap % p.kw;
+          for (let j = j0; j < j1; j++) {
+            const oy = Math.floor(j / p.ow), ox = j % p.ow;
+            const iy = oy * p.strideH - p.padH + ky * p.dilH, ix = ox * p.strideW - p.padW + kx * p.dilW;
+            const inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+            ref[2 + ((ci - c0) * nt + t) * ldc + j - j0] = inside ? x[(ci * p.h + iy) * p.w + ix]! : 0;
+          }
+        }
+      }
+      assertIdentical(`im2col ${name}`, col, ref);
+    });
+  }
 });

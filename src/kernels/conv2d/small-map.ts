@@ -81,3 +81,46 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
     kernel: 'conv2d.denseBackwardWeight', bufs: { dw, dy, x }, writes: ['dw'], params: { p, taps, block }, units: Math.ceil(p.o / block), cost,
   });
 }
+
+// ---- im2col on small maps ----------------------------------------------------------------------------------
+
+/** Output rows at most this wide take im2colSmall. */
+const SMALL_ROW = 4;
+let srcTab = new Int32Array(0);
+
+/**
+ * im2colRange (pack.ts) where output rows are at most SMALL_ROW wide (ResNet-18's 4×4, 2×2 and 1×1 maps): through a
+ * table of each (tap, output position)'s input offset (−1 for padding), built once per call, instead of per-row
+ * bounds work that costs more than the row's few copies. Same values. Returns false (nothing done) for wider rows.
+ */
+export function im2colSmall(
+  col: Float32Array, colOff: number, ldc: number, x: Float32Array, xOff: number, c0: number, c1: number, p: Conv2dParams,
+  j0: number, j1: number, taps: readonly number[] | null,
+): boolean {
+  const { h, w, kw, ow } = p;
+  if (ow > SMALL_ROW) return false;
+  const nt = taps ? taps.length : p.kh * kw, len = j1 - j0, hw = h * w;
+  if (srcTab.length < nt * len) srcTab = new Int32Array(nt * len);
+  const tab = srcTab;
+  for (let t = 0; t < nt; t++) {
+    const tap = taps ? taps[t]! : t;
+    const ky = Math.floor(tap / kw), kx = tap - ky * kw;
+    for (let j = j0; j < j1; j++) {
+      const oy = Math.floor(j / ow), ox = j - oy * ow;
+      const iy = oy * p.strideH - p.padH + ky * p.dilH, ix = ox * p.strideW - p.padW + kx * p.dilW;
+      tab[t * len + j - j0] = iy >= 0 && iy < h && ix >= 0 && ix < w ? iy * w + ix : -1;
+    }
+  }
+  let d = colOff;
+  for (let ci = c0; ci < c1; ci++) {
+    const xc = xOff + ci * hw;
+    for (let t = 0; t < nt; t++, d += ldc) {
+      const tb = t * len;
+      for (let j = 0; j < len; j++) {
+        const s = tab[tb + j]!;
+        col[d + j] = s < 0 ? 0 : x[xc + s]!;
+      }
+    }
+  }
+  return true;
+}
