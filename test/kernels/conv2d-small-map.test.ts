@@ -18,12 +18,19 @@ function params(n: number, c: number, h: number, o: number, k: number, s: number
   return { n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };
 }
 
-function check(p: Conv2dParams, seed: number): void {
-  const w = randArray(seed + 1, p.o * p.c * p.kh * p.kw), dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
-  const dx0 = randArray(seed + 3, p.n * p.c * p.h * p.w), dx = dx0.slice(), dxr = dx0.slice();
-  conv2dBackwardInput(dx, dy, w, p);
-  conv2dBackwardInputNaive(dxr, dy, w, p);
-  assertClose(`bwd input x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, dx, dxr);
+/** The input gradient (or with `weight`, the weight gradient) accumulated onto noise, against the naive loop. */
+function check(p: Conv2dParams, seed: number, weight = false): void {
+  const x = randArray(seed + 1, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * p.kh * p.kw);
+  const dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
+  const out0 = randArray(seed + 3, weight ? w.length : x.length), out = out0.slice(), ref = out0.slice();
+  if (weight) {
+    conv2dBackwardWeight(out, dy, x, p);
+    conv2dBackwardWeightNaive(ref, dy, x, p);
+  } else {
+    conv2dBackwardInput(out, dy, w, p);
+    conv2dBackwardInputNaive(ref, dy, w, p);
+  }
+  assertClose(`bwd ${weight ? 'weight' : 'input'} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
 }
 
 const unitMaps: [number, number, number, number, number][] = [
@@ -95,16 +102,7 @@ for (const backend of backends) {
 }
 
 // The weight gradient where the output is one position and every input position meets a tap (a dense map): one
-// GEMM over the batch (kernels/conv2d/small-map.ts), accumulated onto noise, against the naive float64 loop.
-function checkWeight(p: Conv2dParams, seed: number): void {
-  const x = randArray(seed + 1, p.n * p.c * p.h * p.w), dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
-  const dw0 = randArray(seed + 3, p.o * p.c * p.kh * p.kw), dw = dw0.slice(), dwr = dw0.slice();
-  conv2dBackwardWeight(dw, dy, x, p);
-  conv2dBackwardWeightNaive(dwr, dy, x, p);
-  assertClose(`bwd weight x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, dw, dwr);
-}
-
-
+// GEMM over the batch (kernels/conv2d/small-map.ts).
 describe('conv weight gradient with one output position on a dense map, simd backend, vs naive float64', () => {
   let old: KernelBackend;
   beforeAll(() => {
@@ -118,7 +116,7 @@ describe('conv weight gradient with one output position on a dense map, simd bac
     it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
       expect(p.oh * p.ow).toBe(1);
       if (hasSimd128) expect(denseMapTaps(p)).not.toBeNull();
-      checkWeight(p, n + c + h + o);
+      check(p, n + c + h + o, true);
     });
   }
   it('takes no map with an input position that meets no tap, nor the js backend', () => {
