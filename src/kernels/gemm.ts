@@ -58,8 +58,9 @@ const MR = 4;
 const NR = 4;
 /** Rows of C per packed A block (multiple of MR). */
 const MC = 128;
-/** Columns of C per packed B block (multiple of NR). */
+/** Columns of C per packed B block (multiple of NR): a PackB is asked for at most this many columns at a time. */
 const NC = 512;
+export const GEMM_NC = NC;
 /**
  * Depth of one packed slice: a 4-column B micro-panel (16 KB) stays in L1 while the tiles of an A block (512 KB) go
  * by. Longer sums continue from slice to slice in the float64 C block.
