@@ -62,8 +62,9 @@ function forwardUnits(
         if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
         // The epilogue runs in the GEMM's store (in wasm on the SIMD backend).
         const gep: GemmEpilogue | null = ep === null ? null : { ...ep, res, ch0: g * og };
-        // The row blocks of one image, group and column block share B: a thread packs it once for all it runs.
-        const bKey: BKey | null = cbEnd === cbi + 1 ? { call: q, id: (n0 * groups + g) * q.colBlocks + cbi } : null;
+        // The row blocks of one image, group and column blocks share B: a thread packs it once for all it runs (and
+        // A, for all the units of a row block it runs).
+        const bKey: BKey = { call: q, id: ((n0 * groups + g) * q.colBlocks + cbi) * q.colBlocks + cbEnd - 1 };
         if (pointwise) {
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep, bKey);
         } else {
