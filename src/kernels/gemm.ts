@@ -327,11 +327,17 @@ function gemmBlocks(
       // Rows of ≥ 64 columns: copied into wasm memory, whole 8-column panels packed there (1×1 256→64 @56, one
       // core: 3.57 → 2.96 ms). Shorter rows: packed in JavaScript (a subarray per row costs more than it saves).
       // A last partial panel is read whole where b has the values past column nc (they only feed columns of the C
-      // block that are never stored) rather than packed in JavaScript.
+      // block that are never stored) rather than packed in JavaScript. Rows that lie close together in b (ldb at
+      // most twice the padded width: 1×1 convs on 7×7 and 14×14 maps) are copied as one span, panels packed from it.
       const f = g.f, pk = g.packB;
       packB32 = (bp, jc, nc, p0, kl) => {
-        const at = bOff + p0 * ldb + jc, ncPad = Math.ceil(nc / 8) * 8;
-        const whole = at + (kl - 1) * ldb + ncPad <= b.length ? ncPad >> 3 : nc >> 3, w8 = 8 * whole;
+        const at = bOff + p0 * ldb + jc, ncPad = Math.ceil(nc / 8) * 8, span = (kl - 1) * ldb + ncPad;
+        const whole = at + span <= b.length ? ncPad >> 3 : nc >> 3, w8 = 8 * whole;
+        if (w8 === ncPad && ldb < ncPad + 8 && span <= KC * NC) {
+          f.set(b.subarray(at, at + span), bRaw);
+          pk(bRaw * 4, ldb * 4, whole, kl, bp * 4);
+          return;
+        }
         if (w8 < 64) {
           packPanelB(f, bp, b, bOff, ldb, false, jc, nc, p0, kl, SIMD_NR);
           return;

@@ -204,6 +204,17 @@ describe('sgemmRange: panels read past the range, panels kept between calls (BKe
     }
   });
 
+  it('short rows packed from one span of b (7×7 maps): the next row\'s Inf/NaN in the padded panel never reach C', () => {
+    const m = 9, n = 49, k = 130;
+    const a = randArray(22, m * k), b = randArray(23, k * n + 8); // b runs on past the last row: one span
+    for (let p = 0; p < k; p += 3) b[p * n + 2] = p % 2 === 0 ? NaN : -Infinity; // read again as columns 49–55 of the row before
+    const got = new Float32Array(m * n), ref = new Float32Array(m * n);
+    sgemmRange(got, a, b, m, n, k, {}, 0, m, 0, n);
+    sgemmNaive(ref, a, b, m, n, k);
+    matches('7×7 span', got, ref);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(j !== 2);
+  });
+
   it('units of one call (one key) reuse the packed A and B; another call, another A or other rows repack', () => {
     const m = 24, n = 150, k = 90;
     const a = randArray(30, m * k), a2 = randArray(31, m * k), b = randArray(32, k * n);
