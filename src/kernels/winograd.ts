@@ -77,8 +77,19 @@ const OB = 64;
 const OB_LOCAL = 32;
 /** Tiles per unit (a multiple of 4). */
 const TB = 16;
-/** Largest transformed-weight buffer (bytes) a thread keeps for a whole call; beyond it, 4 channels at a time. */
-const MAX_U_BYTES = 24 * 2 ** 20;
+/**
+ * Largest transformed-weight buffer (bytes) a thread keeps for a whole call; beyond it, 4 channels at a time. On the
+ * SIMD backend, a whole U of 128 or 256 channels (4.7 or 19 MB as float64) streams from L3 for every block of tiles,
+ * which cost more than transforming each block's 4 channels again (one core, CPU time, forward: 5×256→256 @7 14.1 →
+ * 6.6 ms, 1×256 @28 18.6 → 13.0, 64×128 @4 7.0 → 5.1, 1×128 @56 15.9 → 13.5; 64 channels, 1.2 MB, about even). The
+ * asm.js path's slower GEMMs hide that (128 channels local were 12–18% slower there).
+ */
+const MAX_U_BYTES = { simd: 2 * 2 ** 20, js: 24 * 2 ** 20 };
+
+/** Whether U (all output channels, 36 ξ-slices of float64) is too big to keep whole on this backend. */
+function uTooBig(coPad: number, ci: number): boolean {
+  return 36 * xiStride(coPad, ci) * 8 > MAX_U_BYTES[kernelBackend()];
+}
 
 /**
  * Distance between the 36 ξ-slices of a packed U or V buffer holding `rows` rows (channels or tiles) × ci: one
@@ -94,38 +105,60 @@ export function winogradTiles(n: number, ho: number, wo: number): number {
   return n * Math.ceil(ho / 4) * Math.ceil(wo / 4);
 }
 
+/** Fitted prices (ns) of the SIMD Winograd path's parts, for one direction and precision (see winogradCost). */
+interface WinogradPrices {
+  /** Per multiply-add of the 36 GEMMs (4-padded output channels × input channels × padded tiles). */
+  gemm: number;
+  /** Per (input, output) channel pair of the weight transform, each time it runs. */
+  weights: number;
+  /** Per tile and input channel: x's staging and the input transform. */
+  vin: number;
+  /** Per GEMM call: 4 output channels × one panel of tiles, with that block's output transform. */
+  call: number;
+  /** Per tile block and 4 output channels: y's staging copies (and the local weight transform's call). */
+  group: number;
+}
+
+/** The SIMD backend's prices: the forward (float64, training), the fused forward (float32), the input gradient. */
+const SIMD_WINOGRAD: Record<'forward' | 'forward32' | 'input', WinogradPrices> = {
+  forward: { gemm: 0.0942, weights: 15, vin: 50, call: 400, group: 1770 },
+  forward32: { gemm: 0.0434, weights: 9.38, vin: 52, call: 1350, group: 1020 },
+  input: { gemm: 0.0988, weights: 22, vin: 58, call: 350, group: 2120 },
+};
+
 /**
- * Whether Winograd is likely faster than im2col + GEMM, by a cost model in nanoseconds per (input, output) channel
- * pair fitted on this machine kind (one core, process CPU time). `directMacsPerPair` is what the im2col path would do
- * per pair: live kernel taps × N × output positions. Winograd's parts: the 36 GEMMs over the padded tiles, the weight
- * transform (once, or once per tile block when each unit transforms its own U), the input transform per tile and
- * input channel, and the output transform per tile and output channel (with the staging of x and y; what dominates
- * at a few channels).
- * - SIMD backend, fitted on 3×3 512→512 @4–@16, 256→256 @4–@28 and 256↔4, 128↔8 @56: im2col + GEMM ~0.08 ns per
- *   multiply-add; Winograd's float64 GEMM (wino64) ~0.106, float32 ~0.057 (wino) or ~0.07 (wino4); the weight
- *   transform ~16 ns per pair (float64) or ~6.5 (float32); the input transform ~50 ns and the output transform ~40 ns
- *   per tile per channel. Checked against the measured faster path (1 thread): 512→512 @7 batch 1 float64 a tie
- *   (8.1 vs 8.1 ms), float32 Winograd (4.4 vs 8.3); @4 batch 1 im2col (3.5 vs 7.9); 1024→1024 @7 float64 a tie.
- * - js backend (asm.js tiles): im2col + GEMM ~0.5 ns per multiply-add, the Winograd GEMMs ~0.3, the weight transform
- *   ~50 ns per pair, the input transform ~60 ns and the output transform ~85 ns per tile per channel (checked:
- *   128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
+ * Estimated CPU time (ns, one core) of winogradConv(p), by a cost model fitted on this machine kind (process CPU
+ * time); conv2d/plan.ts's im2colCost estimates the other path, and the dispatch takes the cheaper. The parts: the 36
+ * GEMMs over the padded tiles, the weight transform (once, or once per tile block when each unit transforms its own
+ * U), the input transform per tile and input channel, a fixed cost per GEMM call (with its block's output transform)
+ * and per tile block and 4 output channels (the staging of y: what dominates at a few channels).
+ * - SIMD backend: prices per direction (forward in float64, fused forward in float32, input gradient: `flip`), fitted
+ *   with im2colCost's by least squares on the relative error to two runs over 82 shapes of 3×3 convs: c→c for
+ *   c = 4…512 on maps 2…56 at batches 1…128 (about 10⁸ multiply-adds each), and a few c→o (4→8, 8→32, 16↔64,
+ *   32↔128). Each path's rms error 22–26% (a loaded machine). The cheaper estimate is the measured faster path in all
+ *   but 19, 2 and 10 of 164 measurements (forward, input gradient, fused forward); the worst miss 1.4× (8→8 @14
+ *   batch 128 forward: Winograd 1.4 ms, im2col 1.9), apart from 4-channel convs (which take the direct kernel,
+ *   conv2d/direct.ts). bench/policy-check.mjs checks every 3×3 stride-1 layer of four training nets (bench/README.md).
+ * - js backend (asm.js tiles): GEMMs ~0.3 ns per multiply-add, the weight transform ~50 ns per pair, the input
+ *   transform ~60 ns and the output transform ~85 ns per tile per channel (checked against im2col + GEMM at 0.5 ns
+ *   per multiply-add: 128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
  */
-export function winogradWorthIt(p: WinogradParams, directMacsPerPair: number): boolean {
+export function winogradCost(p: WinogradParams): number {
   const tiles = winogradTiles(p.n, p.ho, p.wo);
   const coPad = Math.ceil(p.co / 4) * 4;
-  const uTooBig = 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  const tooBig = uTooBig(coPad, p.ci);
   if (kernelBackend() === 'simd') {
-    const b = simdBlocksFor(p), f32 = p.float32 === true;
-    const perMac = !f32 ? 0.106 : b.nr === 4 ? 0.07 : 0.057;
-    const uRepeats = b.count === 1 || !uTooBig ? 1 : b.count;
-    const wino = perMac * 36 * b.count * b.tPad + (f32 ? 6.5 : 16) * uRepeats + tiles * (50 / p.co + 40 / p.ci);
-    return wino < 0.08 * directMacsPerPair;
+    const b = simdBlocksFor(p);
+    const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
+    const uRepeats = b.count === 1 || !tooBig ? 1 : b.count;
+    const groups = (b.count * coPad) / 4;
+    return c.gemm * 36 * coPad * p.ci * b.count * b.tPad + c.weights * coPad * p.ci * uRepeats + tiles * c.vin * p.ci +
+      groups * (c.call * (b.tPad / b.nr) + c.group);
   }
   const tBlocks = Math.ceil(tiles / TB);
   const padded = tBlocks === 1 ? Math.ceil(tiles / 4) * 4 : tBlocks * TB;
-  const uRepeats = tBlocks === 1 || !uTooBig ? 1 : tBlocks;
-  const wino = 0.3 * 36 * padded + 50 * uRepeats + tiles * (60 / p.co + 85 / p.ci);
-  return wino < 0.5 * directMacsPerPair;
+  const uRepeats = tBlocks === 1 || !tooBig ? 1 : tBlocks;
+  return p.ci * p.co * (0.3 * 36 * padded + 50 * uRepeats) + tiles * (60 * p.ci + 85 * p.co);
 }
 
 // ---- transforms ---------------------------------------------------------------------------------------------
@@ -779,7 +812,7 @@ export function winogradConv(
   const tBlocks = blocks !== null ? blocks.count : Math.ceil(tiles / TB);
   // One tile block: every unit needs only its own channels' U, so it transforms those (same total work). Several:
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
-  const localU = tBlocks === 1 || 36 * xiStride(coPad, p.ci) * 8 > MAX_U_BYTES;
+  const localU = tBlocks === 1 || uTooBig(coPad, p.ci);
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
   const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks };

@@ -18,7 +18,8 @@ import {
   type Conv2dParams,
   type WinogradPolicy,
 } from '../../src/kernels/conv2d.js';
-import { winogradConv, winogradWorthIt } from '../../src/kernels/winograd.js';
+import { backwardInputWinograd, forwardWinograd } from '../../src/kernels/conv2d/plan.js';
+import { winogradConv } from '../../src/kernels/winograd.js';
 import { setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 import { setConfig, type Config } from '../../src/config.js';
@@ -262,28 +263,40 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
 });
 
 describe('Winograd dispatch', () => {
-  it('the cost model: big maps yes; one tile, or 1×1 maps where only the centre tap is live, no', () => {
-    const q = (n: number, c: number, h: number, o: number) => ({ n, ci: c, hi: h, wi: h, co: o, ho: h, wo: h, padH: 1, padW: 1, flip: false, accumulate: false });
-    expect(winogradWorthIt(q(1, 64, 56, 64), 9 * 56 * 56)).toBe(true);
-    expect(winogradWorthIt(q(1, 256, 14, 256), 9 * 14 * 14)).toBe(true);
-    expect(winogradWorthIt(q(1, 512, 7, 512), 9 * 7 * 7)).toBe(true);
-    expect(winogradWorthIt(q(32, 16, 32, 16), 9 * 32 * 32 * 32)).toBe(true);
-    expect(winogradWorthIt(q(1, 16, 4, 16), 9 * 16)).toBe(false); // one tile
-    expect(winogradWorthIt(q(8, 512, 1, 512), 1 * 8)).toBe(false); // 3×3 pad 1 on 1×1: one live tap
-    // SIMD backend (the default here), measured: 512→512 @4 batch 1 im2col 3.5 ms, Winograd float64 7.9, float32 5.1.
-    expect(winogradWorthIt(q(1, 512, 4, 512), 9 * 16)).toBe(false);
-    expect(winogradWorthIt({ ...q(1, 512, 4, 512), float32: true }, 9 * 16)).toBe(false);
-    // 512→512 @7 batch 1 float32 (the fused forward): Winograd 4.4 ms, im2col 8.3.
-    expect(winogradWorthIt({ ...q(1, 512, 7, 512), float32: true }, 9 * 7 * 7)).toBe(true);
+  const P = (n: number, c: number, h: number, o: number): Conv2dParams => ({
+    n, c, h, w: h, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilH: 1, dilW: 1, groups: 1, oh: h, ow: h,
+  });
+  /** Whether the dispatch ('auto') takes Winograd for the forward (float32: the fused one) or the input gradient. */
+  const picks = (p: Conv2dParams, dir: 'forward' | 'fused' | 'input'): boolean => {
+    const old = setWinogradPolicy('auto');
+    try {
+      const y = new Float32Array(p.n * p.o * p.oh * p.ow), w = new Float32Array(p.o * p.c * 9);
+      if (dir === 'input') return backwardInputWinograd(p, y, w) !== null;
+      return forwardWinograd(p, new Float32Array(p.n * p.c * p.h * p.w), dir === 'fused') !== null;
+    } finally {
+      setWinogradPolicy(old);
+    }
+  };
+
+  // Shapes whose faster path was measured ahead by ≥ 2× (one core, process CPU time, Winograd vs im2col + GEMM).
+  it('the cost model (SIMD backend) takes the path measured faster by a wide margin', () => {
+    expect(picks(P(128, 8, 7, 8), 'forward')).toBe(true); // 0.37 vs 1.43 ms
+    expect(picks(P(128, 8, 7, 8), 'input')).toBe(true); // 0.40 vs 3.00
+    expect(picks(P(128, 16, 2, 16), 'forward')).toBe(true); // 0.42 vs 1.17
+    expect(picks(P(128, 16, 28, 16), 'input')).toBe(true); // 11.0 vs 97.4
+    expect(picks(P(128, 64, 4, 64), 'fused')).toBe(true); // 1.58 vs 8.65
+    expect(picks(P(1, 512, 2, 512), 'forward')).toBe(false); // 6.0 vs 1.6
+    expect(picks(P(1, 256, 4, 256), 'forward')).toBe(false); // 1.45 vs 0.64
+    expect(picks(P(8, 512, 1, 512), 'forward')).toBe(false); // 9.2 vs 1.4 (3×3 pad 1 on 1×1: one live tap)
+    expect(picks(P(8, 512, 1, 512), 'input')).toBe(false); // 11.0 vs 0.7
   });
 
   it('the cost model on the js backend (asm.js tiles)', () => {
     const old = setKernelBackend('js');
     try {
-      const q = (n: number, c: number, h: number, o: number) => ({ n, ci: c, hi: h, wi: h, co: o, ho: h, wo: h, padH: 1, padW: 1, flip: false, accumulate: false });
-      expect(winogradWorthIt(q(1, 64, 56, 64), 9 * 56 * 56)).toBe(true);
-      expect(winogradWorthIt(q(8, 512, 2, 512), 9 * 8 * 4)).toBe(true); // measured 29.6 vs 34.8 ms im2col
-      expect(winogradWorthIt(q(1, 16, 4, 16), 9 * 16)).toBe(false);
+      expect(picks(P(1, 64, 56, 64), 'forward')).toBe(true);
+      expect(picks(P(8, 512, 2, 512), 'forward')).toBe(true); // measured 29.6 vs 34.8 ms im2col
+      expect(picks(P(1, 16, 4, 16), 'forward')).toBe(false);
     } finally {
       setKernelBackend(old);
     }

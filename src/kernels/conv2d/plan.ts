@@ -3,7 +3,8 @@
 
 import { config, setConfig, type WinogradPolicy } from '../../config.js';
 import { takeFinite } from '../finite.js';
-import { winogradWorthIt, type Epilogue, type WinogradParams } from '../winograd.js';
+import { kernelBackend } from '../wasm/features.js';
+import { winogradCost, type Epilogue, type WinogradParams } from '../winograd.js';
 
 /** Shapes and hyper-parameters of a 2-D convolution. Padding is symmetric per axis (PyTorch). */
 export interface Conv2dParams {
@@ -47,6 +48,59 @@ export function directMacs(p: Conv2dParams): number {
   return (taps ? taps.length : p.kh * p.kw) * p.n * p.oh * p.ow;
 }
 
+/** Fitted prices (ns) of the SIMD im2col + GEMM path's parts, for one direction (see im2colCost). */
+interface Im2colPrices {
+  /** Per multiply-add. */
+  mac: number;
+  /**
+   * Forward: per im2col element packed (each row block packs its own). Input gradient: per dcol element (the float64
+   * GEMM result, its col2im and the dx update).
+   */
+  col: number;
+  /** Forward: per output element. */
+  out: number;
+  /** Per weight element packed as the GEMM's A (once per unit's images). */
+  weights: number;
+  /** Input gradient: per dy element packed as the GEMM's B (once per channel block). */
+  dy: number;
+  /**
+   * Forward on small maps (images side by side in one GEMM): extra per multiply-add, per im2col element instead of
+   * `col` (the plain-JS im2col), and per row of y copied out of the batched result.
+   */
+  smallMac: number;
+  smallCol: number;
+  smallCopy: number;
+}
+
+/** The SIMD backend's prices, fitted with winogradCost's (see there). */
+const SIMD_IM2COL: Record<'forward' | 'forward32' | 'input', Im2colPrices> = {
+  forward: { mac: 0.0455, col: 0.48, out: 0, weights: 0.966, dy: 0, smallMac: 0.0368, smallCol: 2.82, smallCopy: 290 },
+  forward32: { mac: 0.0476, col: 0.461, out: 1.47, weights: 0.906, dy: 0, smallMac: 0.0114, smallCol: 3.96, smallCopy: 450 },
+  input: { mac: 0.0482, col: 8.16, out: 0, weights: 2.14, dy: 1.60, smallMac: 0, smallCol: 0, smallCopy: 0 },
+};
+
+/**
+ * Estimated CPU time (ns, one core) of the im2col + GEMM path for the forward (float32: the fused forward, the
+ * Winograd side then being float32 too) or the input gradient of p, from the units forwardTask / backwardInputTask
+ * cut: the multiply-adds, the im2col packing (once per row block), the weights packed per unit, and for the input
+ * gradient the float64 dcol with its col2im (at 8 channels ~0.7 ns per multiply-add in all, 10× the forward GEMM's)
+ * and dy packed per channel block. The js backend: 0.5 ns per multiply-add, im2col included.
+ */
+export function im2colCost(p: Conv2dParams, dir: 'forward' | 'input', float32 = false): number {
+  const taps = liveTaps(p), khw = taps ? taps.length : p.kh * p.kw;
+  const cg = p.c / p.groups, macs = directMacs(p) * cg * p.o;
+  if (kernelBackend() !== 'simd') return 0.5 * macs;
+  const cols = p.c * khw * p.n * p.oh * p.ow;
+  if (dir === 'input') {
+    const q = backwardInputTask(p, taps), c = SIMD_IM2COL.input;
+    return c.mac * macs + c.col * cols + c.dy * p.o * p.n * p.oh * p.ow * q.chBlocks + c.weights * cg * p.o * khw * q.imgChunks;
+  }
+  const q = forwardTask(p, null, taps), c = SIMD_IM2COL[float32 ? 'forward32' : 'forward'];
+  const perUnit = c.weights * cg * p.o * khw * q.imgChunks * q.colBlocks + c.out * p.o * p.n * p.oh * p.ow;
+  if (p.oh * p.ow < SMALL_MAP && p.n > 1) return (c.mac + c.smallMac) * macs + c.smallCol * cols * q.rowBlocks + c.smallCopy * p.n * p.o + perUnit;
+  return c.mac * macs + c.col * cols * q.rowBlocks + perUnit;
+}
+
 /** 3×3, stride 1, dilation 1, one group: the shapes F(4×4, 3×3) computes. */
 export function winogradShape(p: Conv2dParams): boolean {
   return p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.groups === 1;
@@ -80,7 +134,7 @@ export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = fals
   const q: WinogradParams = {
     n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32,
   };
-  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(x) ? q : null;
+  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'forward', float32)) && allFinite(x) ? q : null;
 }
 
 // dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
@@ -89,7 +143,7 @@ export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Floa
   const q: WinogradParams = {
     n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
   };
-  return (config.winograd === 'always' || winogradWorthIt(q, directMacs(p))) && allFinite(dy) && allFinite(w) ? q : null;
+  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'input')) && allFinite(dy) && allFinite(w) ? q : null;
 }
 
 /** True when the convolution is a plain matrix product over channels (1×1 kernel, stride 1, no padding). */
