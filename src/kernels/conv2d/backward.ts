@@ -12,6 +12,7 @@ import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect }
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { unitMapBackwardInput, unitMapConv2dBackwardInput } from './unit-map.js';
+import { denseMapBackwardWeight, denseMapTaps } from './small-map.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -89,8 +90,8 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     return;
   }
   const taps = liveTaps(p);
-  if (unitMapBackwardInput(p, taps)) {
-    unitMapConv2dBackwardInput(dx, dy, w, p, taps![0]!);
+  if (unitMapBackwardInput(p)) {
+    unitMapConv2dBackwardInput(dx, dy, w, p);
     return;
   }
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
@@ -319,6 +320,12 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
 
 /** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
+  // One output position that every input position meets: one GEMM over the batch (small-map.ts).
+  const dense = denseMapTaps(p);
+  if (dense !== null) {
+    denseMapBackwardWeight(dw, dy, x, p, dense);
+    return;
+  }
   const taps = liveTaps(p);
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   // Winograd F(3×3, 2×2) on the SIMD kernel's units for stride-1 3×3 convs (oW ≥ 3: from 2 tiles per row of 4
