@@ -28,8 +28,8 @@ const vectorsPerImage = (p: Conv2dParams): number => Math.ceil(p.oh / 2) * Math.
  * all. (One core, CPU time, against the kernel taken otherwise: ResNet-18 at batch 8, 64→64 @8 with 32 vectors
  * 0.73×, 128→128 @4 with 16 vectors 0.80×; 4→4 @14 batch 128 0.67×, CIFAR's 3→16 stem batch 32 0.53×.) Units: blocks of at most 64 input and 64 output channels (the transforms
  * are made once per image and block; the float64 lane sums take 16·4 doubles per dw pair), split over images as
- * well when that gives fewer than 4 units, at least MIN_VECS vectors per split (float64 partials added in split
- * order): a function of the shape only.
+ * well when that gives fewer than 4 units, at least DW_KB vectors per split, or 2 splits of at least MIN_VECS
+ * (float64 partials added in split order): a function of the shape only.
  */
 export function winogradWeightTask(q: BackwardWeightTask, always: boolean): BackwardWeightTask | null {
   const { p } = q;
@@ -37,7 +37,8 @@ export function winogradWeightTask(q: BackwardWeightTask, always: boolean): Back
   if (!winogradWeightShape(p) || cg < 3 || (!always && vecs < MIN_VECS)) return null;
   const chBlock = Math.min(cg, 64), chBlocks = Math.ceil(cg / chBlock), rowBlock = Math.min(og, 64), rowBlocks = Math.ceil(og / rowBlock);
   const base = p.groups * chBlocks * rowBlocks;
-  let splits = base < 4 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), Math.floor(vecs / MIN_VECS), Math.floor(2 ** 20 / dwLen))) : 1;
+  const perSplit = Math.max(Math.floor(vecs / DW_KB), Math.min(2, Math.floor(vecs / MIN_VECS)));
+  let splits = base < 4 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), perSplit, Math.floor(2 ** 20 / dwLen))) : 1;
   const splitImages = Math.ceil(p.n / splits);
   splits = Math.ceil(p.n / splitImages);
   return { ...q, chBlock, chBlocks, rowBlock, rowBlocks, splitImages, splits };
