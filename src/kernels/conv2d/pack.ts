@@ -4,6 +4,7 @@
 import { scratchLength } from '../gemm.js';
 import { simdIm2col } from '../wasm/im2col.js';
 import { phaseTable } from './direct.js';
+import { im2colSmall } from './small-map.js';
 import { endValid, firstValid, type Conv2dParams, type ForwardTask } from './plan.js';
 
 // ---- scratch --------------------------------------------------------------------------------------------------
@@ -60,6 +61,7 @@ export function im2colRange(
   j1: number,
   taps: readonly number[] | null = null,
 ): void {
+  if (im2colSmall(col, colOff, ldc, x, xOff, c0, c1, p, j0, j1, taps)) return;
   const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, ow } = p;
   const oy0 = Math.floor(j0 / ow), oy1 = Math.floor((j1 - 1) / ow) + 1;
   const nt = taps ? taps.length : kh * kw;
