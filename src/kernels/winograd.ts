@@ -30,8 +30,8 @@ import { asmGemm, type AsmGemm } from './asm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
-import { OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
+import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { CHUNK_XI, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -418,7 +418,7 @@ function wholeImageBlocks(b: SimdBlocks, n: number, tilesH: number, tilesW: numb
  */
 function groupChannels(q: ConvTaskParams): number {
   const b = q.blocks;
-  return b !== null && q.p.float32 === true && b.nr === 4 && q.localU ? 8 : 4;
+  return b !== null && q.p.float32 === true && !q.p.flip && b.nr === 4 && q.localU ? 8 : 4;
 }
 
 /** Time per multiply-add of `wino4` against `wino`'s. */
@@ -590,8 +590,9 @@ function convUnitsSimd(
   const uXi = xiStride(localU ? gc : coPad, ci), vXi = xiStride(blocks.tPad, ci);
   // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
   // simdLayout's parts.
-  const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
-  const fAt = 2 * (mAt + (gc / 4) * 36 * 4 * nr), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
+  // (In `wino8x4` mode, U chunks of CHUNK_XI bytes per ξ, and M blocks for every 4-tile panel of the block.)
+  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
+  const fAt = 2 * (mAt + (gc === 8 ? 2 * 36 * 16 * (blocks.tPad / 4) : 36 * 4 * nr)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
   const badAt = Math.ceil((fAt + fLen) / 2);
   const lay = simdLayout(8 * (badAt + 2), q, blocks);
   const g = simdGemm(lay.end);
@@ -614,10 +615,25 @@ function convUnitsSimd(
     if (!vHolds(q, h, tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
-    for (let oc0 = o0; oc0 < o1; oc0 += gc) {
-      // 8 channels (two U panels) at a time in `wino8x4` mode, but for a last group of 4.
-      const pair = gc === 8 && oc0 + 8 <= o1;
+    for (let oc0 = o0; oc0 < o1;) {
+      // 8 channels (two U panels) at a time in `wino8x4` mode, U transformed and used in chunks of KB input channels;
+      // 4 at a time for a last group of 4 or one with channels ≥ Co.
+      const pair = gc === 8 && oc0 + 8 <= Math.min(o1, co);
       const oEnd = pair ? oc0 + 8 : oc0 + 4;
+      if (pair) {
+        if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, 8);
+        if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, 8);
+        pairGemms(g, wg, fAt, badAt, fc!, q, oc0, vAt, vXi, mAt, t1 - t0, flag);
+        for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+          for (let hf = 0; hf < 2; hf++) {
+            vout(mAt * 8 + 2 * 36 * 128 * (j0 / 4) + 36 * 128 * hf, Math.min(4, t1 - t0 - j0), (hf === 0 ? lay.outTab : lay.outTab4) + 16 * j0, 4, flags,
+              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo);
+          }
+        }
+        copyRuns(y, g.f, yStageF, false, p, oc0, 8);
+        oc0 = oEnd;
+        continue;
+      }
       if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, gc, oc0, oc0, oEnd)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       const nc = Math.min(oEnd, co) - oc0;
@@ -625,14 +641,40 @@ function convUnitsSimd(
       if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
       for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         const nt = Math.min(nr, t1 - t0 - j0);
-        if (pair) wg.wino8x4(ci, uPanel * eb, 4 * ci * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8, 0);
-        else gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        vout(mAt * 8, nt, lay.outTab + 16 * j0, Math.min(4, nc), flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
-        if (nc > 4) vout(mAt * 8 + 36 * 128, nt, lay.outTab4 + 16 * j0, nc - 4, flags, lay.scale + 8 * (oc0 + 4), lay.shift + 8 * (oc0 + 4), lay.resDelta, 4 * wo);
+        gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
+        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
       }
       copyRuns(y, g.f, yStageF, false, p, oc0, nc);
+      oc0 = oEnd;
     }
   }
+}
+
+/**
+ * The 36 GEMMs of output channels [oc0, oc0 + 8) (all < Co) × the block's nt tiles in `wino8x4` mode, into float64
+ * M blocks at byte 8·mAt + (2·j0/4 + h)·36·128 (4-tile panel from tile j0, channels oc0 + 4h …): per chunk of KB
+ * input channels, U of the 8 channels × that chunk by `wchunk` (from the filters' copy fc) at the start of the
+ * memory, then the chunk's GEMMs. The chunks are wino8x4's KB-term blocks of k, so every sum is the whole-k one.
+ */
+function pairGemms(
+  g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
+  mAt: number, nt: number, flag: Float64Array,
+): void {
+  const { ci } = q.p;
+  const h = g.h;
+  h[badAt] = 0;
+  h[badAt + 1] = 0;
+  for (let kc = 0; kc < ci; kc += KB) {
+    const n = Math.min(KB, ci - kc);
+    for (let pnl = 0; pnl < 2; pnl++) {
+      const src = fAt + (oc0 + 4 * pnl - fc.oc0) * fc.laneStep + kc * fc.icStep;
+      wg.wchunk(src * 4, n, fc.icStep * 4, fc.laneStep * 4, pnl * KB * 16, badAt * 8);
+    }
+    for (let j0 = 0; j0 < nt; j0 += 4) {
+      wg.wino8x4(n, 0, KB * 16, CHUNK_XI, (vAt + j0 * ci + kc * 4) * 4, vXi * 4, mAt * 8 + 2 * 36 * 128 * (j0 / 4), kc === 0 ? 0 : 1);
+    }
+  }
+  if (h[badAt] !== 0 || h[badAt + 1] !== 0) flag[0] = 1;
 }
 
 /**
