@@ -1,6 +1,6 @@
 // Where a training step's time goes, op by op: `node bench/profile-train.mjs [case] [--threads N] [--steps S]`.
 // --dist DIR profiles another build (its dist/). Cases: resnet20-fmnist (ResNet-20, 128×1×28×28), resnet18 (ResNet-18, 10 classes, 8×3×32×32), resnet20-cifar
-// (ResNet-20, 32×3×32×32); default: the first two. Needs `npm run build` first (it loads dist/). Each step runs in
+// (ResNet-20, 32×3×32×32), resnet56-deg (the degradation run's ResNet-56, 128×1×14×14); default: the first two. Needs `npm run build` first (it loads dist/). Each step runs in
 // withTrainingStep as the trainer's do (buffers reused and shared with the threads); --no-step-arena runs it bare.
 //
 // Forward: every leaf module's forward (Conv2d, BatchNorm2d, ReLU, …) is wrapped with a timer, grouped by module
@@ -38,6 +38,8 @@ export const CASES = {
   'resnet20-fmnist': { make: () => lib.models.resnet20({ inChannels: 1 }), input: [128, 1, 28, 28] },
   resnet18: { make: () => lib.models.resnet18({ numClasses: 10 }), input: [8, 3, 32, 32] },
   'resnet20-cifar': { make: () => lib.models.resnet20(), input: [32, 3, 32, 32] },
+  // The degradation experiment's default ResNet-56 (widths 4/8/16, Fashion-MNIST pooled to 14×14).
+  'resnet56-deg': { make: () => lib.models.resnet56({ inChannels: 1, widths: [4, 8, 16] }), input: [128, 1, 14, 14] },
 };
 
 const cpuMs = () => {

@@ -22,38 +22,57 @@ const regionBytes = (b: BnBlock): number => (b.n * (b.ch1 - b.ch0) * b.hw * 4 + 
 const SET_MIN = 64;
 
 /**
- * Between a tensor t (N, C, HW) and the block at `at` in wasm memory m (n rows of len = (ch1 − ch0)·hw values):
- * `into` copies t's channels [ch0, ch1) of every image into the block, else the block back into t.
+ * Copies tensor t's channels [ch0, ch1) of every image (N, C, HW) into the block at `at` in wasm memory m (n rows of
+ * len = (ch1 − ch0)·hw values); a block of every channel is one contiguous range, copied at once.
  */
-function copyBlock(m: Float32Array, at: number, t: Float32Array, b: BnBlock, into: boolean): void {
+function copyIn(m: Float32Array, at: number, t: Float32Array, b: BnBlock): void {
   const len = (b.ch1 - b.ch0) * b.hw;
+  if (len === b.c * b.hw) {
+    m.set(t.length === b.n * len ? t : t.subarray(0, b.n * len), at);
+    return;
+  }
   for (let i = 0; i < b.n; i++) {
     const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
-    const [dst, d, src, s] = into ? [m, mo, t, to] : [t, to, m, mo];
-    if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
-    else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
+    if (len >= SET_MIN) m.set(t.subarray(to, to + len), mo);
+    else for (let j = 0; j < len; j++) m[mo + j] = t[to + j]!;
   }
 }
 
-const copyIn = (m: Float32Array, at: number, t: Float32Array, b: BnBlock): void => copyBlock(m, at, t, b, true);
-const copyOut = (t: Float32Array, m: Float32Array, at: number, b: BnBlock): void => copyBlock(m, at, t, b, false);
+/** The block at `at` in m back into t (copyIn's inverse). */
+function copyOut(t: Float32Array, m: Float32Array, at: number, b: BnBlock): void {
+  const len = (b.ch1 - b.ch0) * b.hw;
+  if (len === b.c * b.hw) {
+    t.set(m.subarray(at, at + b.n * len));
+    return;
+  }
+  for (let i = 0; i < b.n; i++) {
+    const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
+    if (len >= SET_MIN) t.set(m.subarray(mo, mo + len), to);
+    else for (let j = 0; j < len; j++) t[to + j] = m[mo + j]!;
+  }
+}
 
 /**
  * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
  * = 1/√(biased var + eps) and the unbiased variance, and returns the normalization as y = x·α + β' with α =
- * invstd·γ and β' = β − mean·α (float64, from the unrounded statistics). Both backends' training forward.
+ * invstd·γ and β' = β − mean·α (float64, from the unrounded statistics), also stored at aff[2·ch], aff[2·ch + 1]
+ * when aff is given. Both backends' training forward.
  */
 export function channelAffine(
   ch: number, sum: number, ss: number, count: number, eps: number, weight: Float32Array | null, bias: Float32Array | null,
-  mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array,
+  mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, aff: Float64Array | null,
 ): [number, number] {
   const mu = sum / count;
   const istd = 1 / Math.sqrt(ss / count + eps);
   mean[ch] = mu;
   invstd[ch] = istd;
   varUnbiased[ch] = ss / (count - 1);
-  const alpha = istd * (weight ? weight[ch]! : 1);
-  return [alpha, (bias ? bias[ch]! : 0) - mu * alpha];
+  const alpha = istd * (weight ? weight[ch]! : 1), beta = (bias ? bias[ch]! : 0) - mu * alpha;
+  if (aff !== null) {
+    aff[2 * ch] = alpha;
+    aff[2 * ch + 1] = beta;
+  }
+  return [alpha, beta];
 }
 
 /** Whether the 4 lanes of an affine or dx function's finiteness check at byte `at` are all +0 (see wasm/batchnorm.ts). */
@@ -66,7 +85,8 @@ const checkedFinite = (f: Float32Array, at: number): boolean =>
  */
 export function trainForwardBlock(
   y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, x: Float32Array,
-  weight: Float32Array | null, bias: Float32Array | null, res: Float32Array | null, relu: boolean, eps: number, b: BnBlock,
+  weight: Float32Array | null, bias: Float32Array | null, res: Float32Array | null, relu: boolean, eps: number,
+  aff: Float64Array | null, b: BnBlock,
 ): boolean {
   const { n, hw } = b;
   const rb = regionBytes(b), X = 0, R = rb, OUT = 2 * rb, FIN = OUT + 48;
@@ -81,7 +101,7 @@ export function trainForwardBlock(
     m.sum(X + off, n, hw, stride, OUT);
     const sum = laneTotal(m.h, OUT >> 3);
     m.sqdev(X + off, n, hw, stride, sum / count, OUT);
-    const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased);
+    const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased, aff);
     affine(X + off, X + off, R + off, n, hw, stride, alpha, beta, FIN);
     finite &&= checkedFinite(m.f, FIN);
   }
@@ -90,17 +110,20 @@ export function trainForwardBlock(
 }
 
 /**
- * batchnorm.ts's training backward over the channels of block b (see batchNormBackward). Returns whether every value
- * it wrote to dx is finite (false without dx).
+ * batchnorm.ts's training backward over the channels of block b (see batchNormBackward). The ReLU mask comes from
+ * reluOut, or with aff (the forward's α, β; it had a ReLU and no residual) is recomputed from x (reluOut is then
+ * null). Returns whether every value it wrote to dx is finite (false without dx).
  */
 export function trainBackwardBlock(
   dx: Float32Array | null, dweight: Float32Array | null, dbias: Float32Array | null, dy: Float32Array, x: Float32Array,
   mean: Float32Array, invstd: Float32Array, weight: Float32Array | null, reluOut: Float32Array | null,
-  dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
+  aff: Float64Array | null, dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
 ): boolean {
   const { n, hw } = b;
-  // G: dy, masked in place; D: the ReLU output, then dx; X: x.
-  const rb = regionBytes(b), G = 0, D = rb, X = 2 * rb, OUT = 3 * rb, FIN = OUT + 96;
+  // G: dy, masked in place, then dx when it is overwritten (in place: each value is read before it is stored);
+  // X: x; D (only when needed): the ReLU output, then dx's old contents and dx.
+  const needD = reluOut !== null || !overwriteDx;
+  const rb = regionBytes(b), G = 0, X = rb, D = 2 * rb, OUT = (needD ? 3 : 2) * rb, FIN = OUT + 96, DX = overwriteDx ? G : D;
   const m = simdBatchNorm(OUT + 112);
   copyIn(m.f, G >> 2, dy, b);
   if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
@@ -110,7 +133,8 @@ export function trainBackwardBlock(
   const sums = new Float64Array(2 * (b.ch1 - b.ch0));
   for (let ch = b.ch0; ch < b.ch1; ch++) {
     const off = (ch - b.ch0) * hw * 4;
-    grad(G + off, G + off, D + off, X + off, n, hw, stride, mean[ch]!, OUT);
+    if (aff !== null) m.gradX(G + off, G + off, X + off, n, hw, stride, mean[ch]!, aff[2 * ch]!, aff[2 * ch + 1]!, OUT);
+    else grad(G + off, G + off, D + off, X + off, n, hw, stride, mean[ch]!, OUT);
     const sg = laneTotal(m.h, OUT >> 3), sgx = laneTotal(m.h, (OUT >> 3) + 6);
     sums[2 * (ch - b.ch0)] = sg;
     sums[2 * (ch - b.ch0) + 1] = sgx;
@@ -127,9 +151,9 @@ export function trainBackwardBlock(
     const istd = invstd[ch]!;
     const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
     // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
-    dxFn(D + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
+    dxFn(DX + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
     finite &&= checkedFinite(m.f, FIN);
   }
-  copyOut(dx, m.f, D >> 2, b);
+  copyOut(dx, m.f, DX >> 2, b);
   return finite;
 }

@@ -10,7 +10,7 @@
 
 import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
 import { noteFinite } from './finite.js';
-import { allShared, parallelFor, registerTask } from './parallel.js';
+import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 
@@ -34,8 +34,10 @@ export interface BatchNormBackwardParams {
  * varUnbiased (C) = Σ(x − mean)²/(M − 1) with M = N·HW, for the running-variance update (NaN when M = 1; the op
  * rejects that case as PyTorch does). weight/bias (C) default to 1/0 when null. `fuse` (the training step's
  * BN → (+ residual) → ReLU in one pass): `residual` (N, C, HW) is added to the normalized value, and with `relu`
- * y = max(y, 0) (NaN kept), PyTorch's relu(batch_norm(x) + residual). Split over channels across threads (each
- * channel's sums are made by one thread, in the same order whatever the thread count).
+ * y = max(y, 0) (NaN kept), PyTorch's relu(batch_norm(x) + residual). `fuse.affine` (2C), when given, receives each
+ * channel's float64 map y = x·α + β before the residual and ReLU ([2c] = α, [2c + 1] = β): the backward can then
+ * recompute the ReLU mask from x. Split over channels across threads (each channel's sums are made by one thread,
+ * in the same order whatever the thread count).
  */
 export function batchNormTrainForward(
   y: Float32Array,
@@ -46,14 +48,15 @@ export function batchNormTrainForward(
   weight: Float32Array | null,
   bias: Float32Array | null,
   p: BatchNormParams,
-  fuse: { residual?: Float32Array | null; relu?: boolean } = {},
+  fuse: { residual?: Float32Array | null; relu?: boolean; affine?: Float64Array | null } = {},
 ): void {
-  const relu = fuse.relu === true, residual = fuse.residual ?? null;
+  const relu = fuse.relu === true, residual = fuse.residual ?? null, affine = fuse.affine ?? null;
   const finite = new Float32Array(units(p));
+  const outs = ['y', 'mean', 'invstd', 'varUnbiased', 'finite', ...(affine ? ['affine'] : [])];
   parallelFor<BnTask>({
-    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, finite },
-    writes: ['y', 'mean', 'invstd', 'varUnbiased', 'finite'], overwrites: ['y', 'mean', 'invstd', 'varUnbiased', 'finite'],
-    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw, y, x, residual),
+    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, finite, affine },
+    writes: outs, overwrites: outs,
+    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw),
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
@@ -64,12 +67,13 @@ const setFinite = (finite: Float32Array | null, ok: boolean, u0: number, u1: num
 };
 
 /**
- * A task's cost for parallelFor. The SIMD kernels (about 2.5 ns per element forward, 3 backward on one thread, most
- * of it the copies into wasm memory) run inline (cost 0) unless their big buffers are shared: staging x, the
- * residual and y for the pool (~0.5 ns per element each, on the calling thread) costs about what the kernel does.
+ * A task's cost for parallelFor. The SIMD kernels (about 1.7 ns per element forward, 2.5 backward on one thread,
+ * half of it the copies into and out of wasm memory) always run inline (cost 0): split over 2 threads they took more
+ * wall time than on one, even in their fastest runs (ResNet-20's BN layers at batch 128: forward 39 ms against 28
+ * per step, backward 55 against 38; bench/ab-bn.mjs), as each thread copies its units' rows and both contend for
+ * memory. The JavaScript kernels read the buffers in place and are split.
  */
-const cost = (flops: number, ...big: (Float32Array | null)[]): number =>
-  kernelBackend() === 'simd' && !allShared(...big) ? 0 : flops;
+const cost = (flops: number): number => (kernelBackend() === 'simd' ? 0 : flops);
 
 /** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
 interface BnTask extends BatchNormBackwardParams {
@@ -78,11 +82,17 @@ interface BnTask extends BatchNormBackwardParams {
   relu: boolean;
 }
 
-/** Elements per work unit of the threaded kernels (whole channels; small channels are grouped). */
-const BN_UNIT_ELEMS = 32768;
+/**
+ * Work units a shape is split into (fewer when it has fewer channels): each unit takes a block of whole channels
+ * (the statistics of a channel are one unit's). Few and large, because the SIMD kernels copy a unit's block one
+ * image row (its channels' planes, contiguous) at a time, and copies of short rows out of or into a
+ * SharedArrayBuffer cost far more per value than one long copy: one unit over every channel (1 thread) 1.7 ns per
+ * value forward and 2.5 backward on 128×64×7×7, 64 one-channel units 7.9 and 12.3.
+ */
+const BN_UNITS = 4;
 
 function channelUnits(p: BatchNormBackwardParams & { eps?: number }): Omit<BnTask, 'relu'> {
-  return { n: p.n, c: p.c, hw: p.hw, eps: p.eps ?? 0, perUnit: Math.max(1, Math.floor(BN_UNIT_ELEMS / (p.n * p.hw))) };
+  return { n: p.n, c: p.c, hw: p.hw, eps: p.eps ?? 0, perUnit: Math.max(1, Math.ceil(p.c / BN_UNITS)) };
 }
 
 function units(p: BatchNormBackwardParams): number {
@@ -133,11 +143,11 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const y = bufs.y as Float32Array, x = bufs.x as Float32Array;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, varUnbiased = bufs.varUnbiased as Float32Array;
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
-  const res = bufs.residual as Float32Array | null;
+  const res = bufs.residual as Float32Array | null, aff = bufs.affine as Float64Array | null;
   const { n, c, hw, eps, relu } = q;
   if (kernelBackend() === 'simd') {
     const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    setFinite(bufs.finite as Float32Array | null, trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, b), u0, u1);
+    setFinite(bufs.finite as Float32Array | null, trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, aff, b), u0, u1);
     return;
   }
   const yBits = relu ? float32Bits(y) : null;
@@ -145,7 +155,7 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
     const sum = channelSum(x, n, c, hw, ch);
     const ss = channelSqDev(x, n, c, hw, ch, sum / count);
-    const [alpha, beta] = channelAffine(ch, sum, ss, count, eps, weight, bias, mean, invstd, varUnbiased);
+    const [alpha, beta] = channelAffine(ch, sum, ss, count, eps, weight, bias, mean, invstd, varUnbiased, aff);
     for (let ni = 0; ni < n; ni++) {
       const off = (ni * c + ch) * hw;
       if (res !== null) for (let j = off; j < off + hw; j++) y[j] = x[j]! * alpha + beta + res[j]!;
@@ -162,7 +172,9 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
  * `fuse.reluOut`: the forward was fused with a ReLU and this is its output: dy is first masked to 0 where
  * reluOut ≤ 0 (PyTorch's threshold_backward; a NaN output passes dy). `fuse.dresidual` (the forward added a
  * residual): overwritten with that masked dy, the residual's gradient. `fuse.overwriteDx`: dx is overwritten
- * instead of accumulated into (its old contents are not read). Split over channels as the forward.
+ * instead of accumulated into (its old contents are not read). `fuse.affine`: the forward's `fuse.affine`, given only
+ * when that forward had no residual: the SIMD kernel then recomputes the mask from x (the same bits as reluOut's)
+ * instead of reading reluOut. Split over channels as the forward.
  */
 export function batchNormBackward(
   dx: Float32Array | null,
@@ -174,14 +186,16 @@ export function batchNormBackward(
   invstd: Float32Array,
   weight: Float32Array | null,
   p: BatchNormBackwardParams,
-  fuse: { reluOut?: Float32Array | null; dresidual?: Float32Array | null; overwriteDx?: boolean } = {},
+  fuse: { reluOut?: Float32Array | null; affine?: Float64Array | null; dresidual?: Float32Array | null; overwriteDx?: boolean } = {},
 ): void {
   const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null, overwriteDx = fuse.overwriteDx === true;
+  // The SIMD kernel recomputes the mask from x given the forward's map: reluOut is then not handed over (nor staged).
+  const affine = reluOut !== null && kernelBackend() === 'simd' ? fuse.affine ?? null : null;
   const finite = dx ? new Float32Array(units(p)) : null;
   parallelFor<BnBackwardTask>({
-    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual, finite },
+    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut: affine ? null : reluOut, affine, dresidual, finite },
     writes: ['dx', 'dweight', 'dbias', 'dresidual', 'finite'], overwrites: overwriteDx ? ['dresidual', 'dx', 'finite'] : ['dresidual', 'finite'],
-    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw, dx, dy, x, reluOut, dresidual),
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw),
   });
   if (dx && finite) noteFinite(dx, finite.every((f) => f === 1));
 }
@@ -209,12 +223,12 @@ function maskPlane(g: Int32Array, go: number, dy: Int32Array, r: Int32Array, off
 registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array | null, dweight = bufs.dweight as Float32Array | null, dbias = bufs.dbias as Float32Array | null;
   const x = bufs.x as Float32Array, dy = bufs.dy as Float32Array, relu = bufs.reluOut as Float32Array | null;
-  const dres = bufs.dresidual as Float32Array | null;
+  const dres = bufs.dresidual as Float32Array | null, aff = bufs.affine as Float64Array | null;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
   const { n, c, hw } = q;
   if (kernelBackend() === 'simd') {
     const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    setFinite(bufs.finite as Float32Array | null, trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, dres, q.overwriteDx, b), u0, u1);
+    setFinite(bufs.finite as Float32Array | null, trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, aff, dres, q.overwriteDx, b), u0, u1);
     return;
   }
   const count = n * hw;

@@ -58,8 +58,9 @@ const MR = 4;
 const NR = 4;
 /** Rows of C per packed A block (multiple of MR). */
 const MC = 128;
-/** Columns of C per packed B block (multiple of NR). */
+/** Columns of C per packed B block (multiple of NR): a PackB is asked for at most this many columns at a time. */
 const NC = 512;
+export const GEMM_NC = NC;
 /**
  * Depth of one packed slice: a 4-column B micro-panel (16 KB) stays in L1 while the tiles of an A block (512 KB) go
  * by. Longer sums continue from slice to slice in the float64 C block.
@@ -71,23 +72,30 @@ const KC = 512;
  * B four times. They then also outlive the call, for the next unit of the same task with the same B (see BKey).
  */
 const WHOLE_B = 2 ** 20;
+/**
+ * SIMD backend: A's panels for all of a call's rows and k (every row block and slice) are packed once per call when
+ * they fit in this many floats (1 MB), instead of once per column block: they then also outlive the call, for the
+ * next unit of the same task with the same rows of A (see BKey).
+ */
+const WHOLE_A = 2 ** 18;
 
 /**
  * The SIMD backend's regions in its wasm memory for slices of depth kc: the packed A and B panels from 0 (floats),
  * the float64 C block at cAt, the epilogue's scale and shift at sAt and its residual rows at rAt (doubles), float32
- * copies of A's and B's blocks at aRaw and bRaw, and B's panels for all of k from bAll (floats).
+ * copies of A's and B's blocks at aRaw and bRaw, B's panels for all of k from bAll and A's for all of its rows and k
+ * from aAll (floats).
  */
 function simdLayout(kc: number) {
   const cAt = ((MC + NC) * kc) / 2, sAt = cAt + MC * NC, rAt = sAt + 2 * MC;
-  const aRaw = 2 * rAt + MC * NC, bRaw = aRaw + MC * KC;
-  return { cAt, sAt, rAt, aRaw, bRaw, bAll: bRaw + KC * NC };
+  const aRaw = 2 * rAt + MC * NC, bRaw = aRaw + MC * KC, bAll = bRaw + KC * NC;
+  return { cAt, sAt, rAt, aRaw, bRaw, bAll, aAll: bAll + WHOLE_B };
 }
 
 /**
  * Float index past every region the SIMD GEMM uses: a PackB may keep its own scratch from here (sized beforehand
  * with simdGemm: growing the memory inside the GEMM would detach its views).
  */
-export const SIMD_GEMM_END = simdLayout(KC).bAll + WHOLE_B;
+export const SIMD_GEMM_END = simdLayout(KC).aAll + WHOLE_A;
 
 /**
  * Length to allocate for a scratch buffer that must hold `need` elements: rounded up to 16K elements, not doubled
@@ -171,7 +179,8 @@ export type PackB = (dst: Float32Array | Float64Array, d0: number, j0: number, n
  * Names the B operand of a GEMM within a task: units that multiply different rows of A by the same B pass the same
  * `call` (an object that lives as long as the call: the task's params) and `id` (which B of the call). A thread
  * whose last packed B had the same key and geometry skips packing it (SIMD backend, B's panels packed whole: see
- * WHOLE_B). A task's units run one after another on a thread with nothing else in between, so the panels are intact.
+ * WHOLE_B); likewise A, for the same `call` and rows of A (WHOLE_A). A task's units run one after another on a
+ * thread with nothing else in between, so the panels are intact.
  */
 export interface BKey {
   call: object;
@@ -236,6 +245,8 @@ export function sgemmRange(
 
 /** What this thread's whole-B region holds (see BKey): the key and geometry of its last packing, or call null. */
 const held = { call: null as object | null, id: 0, k: 0, jc: 0, nc: 0, at: 0, f: null as Float32Array | Float64Array | null };
+/** Likewise for the whole-A region (see BKey): the call, A, its rows [i0, i1) from aOff (lda apart) and k. */
+const heldA = { call: null as object | null, a: null as Float32Array | null, aOff: 0, lda: 0, i0: 0, i1: 0, k: 0, f: null as Float32Array | null };
 
 /**
  * The blocked GEMM behind sgemmRange (c32: C is float32, rounded once per output on store) and dgemmAccRange (c64:
@@ -277,19 +288,25 @@ function gemmBlocks(
   let block: (k: number, mcPad: number, ncPad: number, pa: number, pb: number, pc: number, init: number) => void;
   let eb: number;
   let bAll = -1;
+  // SIMD: A's panels for all rows and k at aAll (WHOLE_A) when they fit; aHeld: already there (BKey).
+  let aAll = -1, aHeld = false;
   // SIMD, float32 C without accumulate: the wasm store rounds (and applies ep) in place; then one copy per row.
   // Its scale and shift (MC doubles each) and residual rows (MC × NC float32) follow the C block.
-  let packA32: ((ic: number, mc: number, p0: number, kl: number) => void) | null = null;
+  let packA32: ((ic: number, mc: number, p0: number, kl: number, at: number) => void) | null = null;
   let packB32: ((bp: number, jc: number, nc: number, p0: number, kl: number) => void) | null = null;
   let store: ((c: Float32Array, ci: number, ic: number, mc: number, nc: number, ncPad: number) => void) | null = null;
   if (simd) {
     // Float32 copies of A's block (MC × KC) and B's block (KC × NC) for their wasm packing, and B's panels for all
     // of k, when they fit (WHOLE_B).
-    const { sAt, rAt, aRaw, bRaw, bAll: wholeAt } = simdLayout(kc);
+    const { sAt, rAt, aRaw, bRaw, bAll: wholeAt, aAll: wholeAAt } = simdLayout(kc);
     bAll = wholeAt;
     const ncMax = Math.min(NC, Math.ceil((j1 - j0) / nr) * nr);
     if (ncMax * k > WHOLE_B) bAll = -1;
-    const g = simdGemm((bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);
+    const mPad = Math.ceil((i1 - i0) / MR) * MR;
+    if (!transA && mPad * k <= WHOLE_A) aAll = wholeAAt;
+    const g = simdGemm((aAll >= 0 ? aAll + mPad * k : bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);
+    aHeld = aAll >= 0 && bKey !== null && heldA.call === bKey.call && heldA.a === a && heldA.aOff === aOff && heldA.lda === lda &&
+      heldA.i0 === i0 && heldA.i1 === i1 && heldA.k === k && heldA.f?.buffer === g.f.buffer;
     panels = g.f;
     h = g.h;
     block = g.block;
@@ -297,21 +314,30 @@ function gemmBlocks(
     if (!transA) {
       // A's rows copied into wasm memory (one copy when they are contiguous), whole micro-panels packed there.
       const f = g.f, packA = g.packA;
-      packA32 = (ic, mc, p0, kl) => {
+      packA32 = (ic, mc, p0, kl, dst) => {
         const at = aOff + ic * lda + p0;
         if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
         else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
         const whole = mc >> 2;
-        packA(aRaw * 4, kl * 4, whole, kl, 0);
-        if (mc > 4 * whole) packPanelA(f, 4 * whole * kl, a, aOff, lda, false, ic + 4 * whole, mc - 4 * whole, p0, kl);
+        packA(aRaw * 4, kl * 4, whole, kl, dst * 4);
+        if (mc > 4 * whole) packPanelA(f, dst + 4 * whole * kl, a, aOff, lda, false, ic + 4 * whole, mc - 4 * whole, p0, kl);
       };
     }
     if (!transB && packB === null) {
       // Rows of ≥ 64 columns: copied into wasm memory, whole 8-column panels packed there (1×1 256→64 @56, one
       // core: 3.57 → 2.96 ms). Shorter rows: packed in JavaScript (a subarray per row costs more than it saves).
+      // A last partial panel is read whole where b has the values past column nc (they only feed columns of the C
+      // block that are never stored) rather than packed in JavaScript. Rows that lie close together in b (ldb at
+      // most twice the padded width: 1×1 convs on 7×7 and 14×14 maps) are copied as one span, panels packed from it.
       const f = g.f, pk = g.packB;
       packB32 = (bp, jc, nc, p0, kl) => {
-        const whole = nc >> 3, w8 = 8 * whole, at = bOff + p0 * ldb + jc;
+        const at = bOff + p0 * ldb + jc, ncPad = Math.ceil(nc / 8) * 8, span = (kl - 1) * ldb + ncPad;
+        const whole = at + span <= b.length ? ncPad >> 3 : nc >> 3, w8 = 8 * whole;
+        if (w8 === ncPad && ldb < ncPad + 8 && span <= KC * NC) {
+          f.set(b.subarray(at, at + span), bRaw);
+          pk(bRaw * 4, ldb * 4, whole, kl, bp * 4);
+          return;
+        }
         if (w8 < 64) {
           packPanelB(f, bp, b, bOff, ldb, false, jc, nc, p0, kl, SIMD_NR);
           return;
@@ -365,11 +391,16 @@ function gemmBlocks(
           else if (packB32 !== null) packB32(bp, jc, nc, p0, kl);
           else packPanelB(panels, bp, b, bOff, ldb, transB, jc, nc, p0, kl, nr);
         }
-        if (packA32 !== null) packA32(ic, mc, p0, kl);
-        else packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
-        block(kl, mcPad, ncPad, 0, bp * eb, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
+        // A's panels: at 0, or in the whole-A region (packed at the first column block unless held already).
+        const ap = aAll >= 0 ? aAll + (ic - i0) * k + p0 * mcPad : 0;
+        if (aAll < 0 || (jc === j0 && !aHeld)) {
+          if (packA32 !== null) packA32(ic, mc, p0, kl, ap);
+          else packPanelA(panels, 0, a, aOff, lda, transA, ic, mc, p0, kl);
+        }
+        block(kl, mcPad, ncPad, ap * eb, bp * eb, cAt * 8, c64 !== null || p0 > 0 ? 1 : 0);
       }
       if (packWhole) Object.assign(held, { call: bKey?.call ?? null, id: bKey?.id ?? 0, k, jc, nc, at: bAll, f: panels });
+      if (aAll >= 0 && jc === j0 && ic + MC >= i1) Object.assign(heldA, { call: bKey?.call ?? null, a, aOff, lda, i0, i1, k, f: panels });
       if (c64 !== null) storeBlock64(c64, ci, ldc, h, cAt, ncPad, mc, nc);
       else if (store !== null) store(c32!, ci, ic, mc, nc, ncPad);
       else {

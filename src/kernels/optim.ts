@@ -42,8 +42,11 @@ export function sgdUpdate(x: Float32Array, buf: Float32Array | null, g: Float32A
 }
 
 registerTask<SgdTask>('optim.sgd', (bufs, q, u0, u1) => {
-  const x = bufs.x as Float32Array, b = bufs.buf as Float32Array | null, g = bufs.g as Float32Array;
-  const i0 = u0 * CHUNK, i1 = Math.min(q.n, u1 * CHUNK);
+  sgdRange(bufs.x as Float32Array, bufs.buf as Float32Array | null, bufs.g as Float32Array, u0 * CHUNK, Math.min(q.n, u1 * CHUNK), q);
+});
+
+/** The update of elements [i0, i1) of one parameter (see sgdUpdate). */
+function sgdRange(x: Float32Array, b: Float32Array | null, g: Float32Array, i0: number, i1: number, q: SgdParams): void {
   const { negLr, wd, mu, damp, nesterov, maximize, first } = q;
   if (b === null) {
     for (let i = i0; i < i1; i++) {
@@ -82,6 +85,44 @@ registerTask<SgdTask>('optim.sgd', (bufs, q, u0, u1) => {
     b[i] = bi;
     d = nesterov ? fround(d + mu * bi) : bi;
     x[i] = x[i]! + negLr * d;
+  }
+}
+
+interface SgdManyTask extends SgdParams {
+  /** Parameter k's length, and its first unit (units[k] … units[k + 1] − 1; units has one entry more). */
+  lens: number[];
+  units: number[];
+}
+
+/**
+ * sgdUpdate of several parameters with the same hyperparameters, each with its momentum buffer, as one task: the
+ * units are the parameters' CHUNK-element pieces in order, so a step hands the threads one call instead of one per
+ * parameter (ResNet-18: 62), and small parameters share the threads with the big ones. Each element's arithmetic is
+ * sgdUpdate's: the same bits.
+ */
+export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly Float32Array[], gs: readonly Float32Array[], q: SgdParams): void {
+  const named: Record<string, Float32Array> = {}, writes: string[] = [], overwrites: string[] = [];
+  const lens: number[] = [], units: number[] = [0];
+  let n = 0;
+  xs.forEach((x, k) => {
+    named[`x${k}`] = x;
+    named[`b${k}`] = bufs[k]!;
+    named[`g${k}`] = gs[k]!;
+    writes.push(`x${k}`, `b${k}`);
+    if (q.first) overwrites.push(`b${k}`);
+    lens.push(x.length);
+    units.push(units[k]! + Math.ceil(x.length / CHUNK));
+    n += x.length;
+  });
+  parallelFor<SgdManyTask>({ kernel: 'optim.sgdMany', bufs: named, writes, overwrites, params: { ...q, lens, units }, units: units[xs.length]!, cost: 4 * n });
+}
+
+registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
+  let k = 0;
+  for (let u = u0; u < u1; u++) {
+    while (q.units[k + 1]! <= u) k++;
+    const i0 = (u - q.units[k]!) * CHUNK, i1 = Math.min(q.lens[k]!, i0 + CHUNK);
+    sgdRange(bufs[`x${k}`] as Float32Array, bufs[`b${k}`] as Float32Array, bufs[`g${k}`] as Float32Array, i0, i1, q);
   }
 });
 

@@ -24,9 +24,13 @@ export interface BatchNormOptions {
 
 interface TrainStats { mean: Float32Array; invstd: Float32Array; varUnbiased: Float32Array }
 
-/** What the training forward leaves its backward (besides x): the fused ReLU's output (its mask), γ, shape, stats. */
+/**
+ * What the training forward leaves its backward (besides x): the fused ReLU's output (its mask) and, without a
+ * residual, the per-channel map it applied (the kernels can recompute the mask from x), γ, shape, stats.
+ */
 interface TrainSaved {
   reluOut: Float32Array | null;
+  affine: Float64Array | null;
   weight: Tensor | null;
   p: BatchNormParams;
   stats: TrainStats;
@@ -46,10 +50,12 @@ function bnTrainFamily(name: string, relu: boolean) {
   return defineOp(name, {
     forward(ctx: Ctx<TrainSaved, [Tensor]>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, p: BatchNormParams, stats: TrainStats) {
       const y = new Tensor(outputBuffer(name, x.size), x.shape);
-      const fuse = { relu, residual: residual?.data ?? null };
+      const affine = relu && residual === null ? new Float64Array(2 * p.c) : null;
+      const fuse = { relu, residual: residual?.data ?? null, affine };
       batchNormTrainForward(y.data, stats.mean, stats.invstd, stats.varUnbiased, x.data, weight?.data ?? null, bias?.data ?? null, p, fuse);
       ctx.save(x);
       ctx.reluOut = relu ? y.data : null;
+      ctx.affine = affine;
       ctx.weight = weight;
       ctx.p = p;
       ctx.stats = stats;
@@ -65,6 +71,7 @@ function bnTrainFamily(name: string, relu: boolean) {
       const dres = ctx.needs[3] ? new Tensor(gradBuffer(name, x.size, true), x.shape) : null;
       batchNormBackward(dx?.data ?? null, dw?.data ?? null, db?.data ?? null, dy.data, x.data, mean, invstd, w?.data ?? null, p, {
         reluOut: ctx.reluOut,
+        affine: ctx.affine,
         dresidual: dres?.data ?? null,
         overwriteDx: true,
       });

@@ -4,7 +4,7 @@
  */
 
 import { ValueError } from '../errors.js';
-import { sgdUpdate } from '../kernels/optim.js';
+import { sgdUpdate, sgdUpdateMany } from '../kernels/optim.js';
 import { allocShared } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkLr, checkWeightDecay, Optimizer, type ParamGroupInput, type StateKeys } from './optimizer.js';
@@ -77,6 +77,9 @@ export class SGD extends Optimizer<SGDOptions> {
       const mu = fround(momentum);
       const damp = fround(1 - dampening);
       const negLr = fround(-group.lr);
+      // With momentum, the group's parameters go to the threads as one task per kind of step (a buffer's first step
+      // or a later one): sgdUpdateMany, the same bits as one update per parameter.
+      const batch = [[[], [], []], [[], [], []]] as [Float32Array[], Float32Array[], Float32Array[]][];
       for (const p of group.params) {
         const g = this.gradData(p, index++);
         if (g === null) continue;
@@ -96,8 +99,17 @@ export class SGD extends Optimizer<SGDOptions> {
           }
           st.momentum_buffer = buf;
         }
-        sgdUpdate(p.data, buf as Float32Array, g, { negLr, wd, mu, damp, nesterov, maximize, first });
+        const [xs, bufs, gs] = batch[first ? 1 : 0]!;
+        xs.push(p.data);
+        bufs.push(buf as Float32Array);
+        gs.push(g);
       }
+      batch.forEach(([xs, bufs, gs], first) => {
+        const q = { negLr, wd, mu, damp, nesterov, maximize, first: first === 1 };
+        // Two tensors over one array (tied weights): one after the other, as separate updates would run.
+        if (new Set(xs).size === xs.length) sgdUpdateMany(xs, bufs, gs, q);
+        else xs.forEach((x, k) => sgdUpdate(x, bufs[k]!, gs[k]!, q));
+      });
     }
   }
 }

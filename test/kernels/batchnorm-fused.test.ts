@@ -60,7 +60,7 @@ const shapes: [number, number, number][] = [
   [6, 1, 1], // one channel, 1×1
   [3, 3, 7], // a 3-value tail in every plane
   [2, 5, 18],
-  [2, 7, 5000], // several work units of 3 channels
+  [2, 7, 5000], // several work units of 2 channels and a last one of 1
 ];
 
 const backends: KernelBackend[] = hasSimd128 ? ['js', 'simd'] : ['js'];
@@ -103,6 +103,44 @@ describe.each(backends)('fused batch norm training kernels, %s backend', (backen
       });
     }
   }
+
+  it('relu(bn(x)) backward with the mask recomputed from x: the same bits as with the output mask, NaN and ±Inf', () => {
+    withConfig({ kernelBackend: backend }, () => {
+      for (const [n, c, hw] of [[3, 5, 7], [2, 6, 1], [4, 3, 33]] as const) {
+        const len = n * c * hw, eps = 1e-5;
+        const x = randArray(61 + hw, len, -2, 2), w = randArray(62, c, -1.5, 1.5), b = randArray(63, c);
+        // channel 1: a NaN (its whole channel's statistics and outputs are NaN); channel 2: +Inf and −Inf
+        x[hw + 1] = NaN;
+        x[2 * hw] = Infinity;
+        x[2 * hw + (hw > 1 ? 1 : c * hw)] = -Infinity; // (with 1×1 planes: image 1's channel 2)
+        w[0] = -w[0]!; // a negative γ flips which side the ReLU keeps
+        const y = new Float32Array(len), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+        const affine = new Float64Array(2 * c);
+        batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps }, { relu: true, affine });
+        const y2 = new Float32Array(len);
+        batchNormTrainForward(y2, mean.slice(), invstd.slice(), vu.slice(), x, w, b, { n, c, hw, eps }, { relu: true });
+        expect(Array.from(y2)).toEqual(Array.from(y));
+        for (let ch = 0; ch < c; ch++) {
+          // y = relu(x·α + β) with the returned map, rounded once
+          const got = Array.from({ length: n * hw }, (_, k) => y[(Math.floor(k / hw) * c + ch) * hw + (k % hw)]!);
+          const want = got.map((_, k) => {
+            const v = Math.fround(x[(Math.floor(k / hw) * c + ch) * hw + (k % hw)]! * affine[2 * ch]! + affine[2 * ch + 1]!);
+            return v > 0 || Number.isNaN(v) ? v : 0;
+          });
+          expect(got).toEqual(want);
+        }
+        const dy = randArray(64, len);
+        const run = (aff: Float64Array | null): Float32Array[] => {
+          const dx = new Float32Array(len), dw = new Float32Array(c), db = new Float32Array(c);
+          batchNormBackward(dx, dw, db, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: y, affine: aff, overwriteDx: true });
+          return [dx, dw, db];
+        };
+        const [fromOut, fromX] = [run(null), run(affine)];
+        for (let k = 0; k < 3; k++) expect(Array.from(fromX[k]!)).toEqual(Array.from(fromOut[k]!));
+        expect(fromOut[0]!.some((v) => Number.isNaN(v)) && fromOut[0]!.some((v) => v !== 0 && Number.isFinite(v))).toBe(true);
+      }
+    });
+  });
 
   it('without ReLU: y = bn(x) + r, dx from the unmasked dy, dresidual = dy', () => {
     withConfig({ kernelBackend: backend }, () => {

@@ -1,24 +1,36 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dBackwardInput, conv2dBackwardInputNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
-import { liveTaps } from '../../src/kernels/conv2d/plan.js';
+import {
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
+  type Conv2dParams,
+} from '../../src/kernels/conv2d.js';
+import { denseMapTaps } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
-// accumulated onto noise: 1×1 maps take one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps the GEMM path.
+// accumulated onto noise: one output position takes one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps
+// the GEMM path;
+// and the weight gradient of dense maps with one output position (kernels/conv2d/small-map.ts).
 
 function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
   const oh = conv2dOutSize(h, k, s, pad, 1);
   return { n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };
 }
 
-function check(p: Conv2dParams, seed: number): void {
-  const w = randArray(seed + 1, p.o * p.c * p.kh * p.kw), dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
-  const dx0 = randArray(seed + 3, p.n * p.c * p.h * p.w), dx = dx0.slice(), dxr = dx0.slice();
-  conv2dBackwardInput(dx, dy, w, p);
-  conv2dBackwardInputNaive(dxr, dy, w, p);
-  assertClose(`bwd input x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, dx, dxr);
+/** The input gradient (or with `weight`, the weight gradient) accumulated onto noise, against the naive loop. */
+function check(p: Conv2dParams, seed: number, weight = false): void {
+  const x = randArray(seed + 1, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * p.kh * p.kw);
+  const dy = randArray(seed + 2, p.n * p.o * p.oh * p.ow);
+  const out0 = randArray(seed + 3, weight ? w.length : x.length), out = out0.slice(), ref = out0.slice();
+  if (weight) {
+    conv2dBackwardWeight(out, dy, x, p);
+    conv2dBackwardWeightNaive(ref, dy, x, p);
+  } else {
+    conv2dBackwardInput(out, dy, w, p);
+    conv2dBackwardInputNaive(ref, dy, w, p);
+  }
+  assertClose(`bwd ${weight ? 'weight' : 'input'} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
 }
 
 const unitMaps: [number, number, number, number, number][] = [
@@ -39,6 +51,16 @@ const smallMaps: [number, number, number, number, number, number][] = [
   [3, 67, 2, 131, 1, 1],
 ];
 
+const denseOneOutput: [number, number, number, number, number, number, number][] = [
+  // n, c, h, o, k, stride, pad
+  [8, 512, 1, 512, 3, 1, 1],
+  [8, 256, 2, 512, 3, 2, 1],
+  [3, 67, 2, 131, 3, 2, 1],
+  [1, 5, 1, 3, 3, 1, 1],
+  [2, 9, 3, 70, 5, 2, 1],
+  [4, 6, 2, 7, 2, 1, 0],
+];
+
 const backends: KernelBackend[] = hasSimd128 ? ['simd', 'js'] : ['js'];
 for (const backend of backends) {
   describe(`conv input gradient on 1×1 and 2×2 maps, ${backend} backend, vs naive float64`, () => {
@@ -53,16 +75,101 @@ for (const backend of backends) {
     for (const [n, c, o, k, pad] of unitMaps) {
       const p = params(n, c, 1, o, k, 1, pad);
       it(`1×1 map, ${c}→${o}, ${k}×${k} pad ${pad}, batch ${n} (one GEMM over the batch)`, () => {
-        expect(unitMapBackwardInput(p, liveTaps(p))).toBe(true);
+        expect(unitMapBackwardInput(p)).toBe(true);
         check(p, n + c + o);
       });
     }
     for (const [n, c, h, o, s, pad] of smallMaps) {
       const p = params(n, c, h, o, 3, s, pad);
       it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}`, () => {
-        expect(unitMapBackwardInput(p, liveTaps(p))).toBe(false);
+        expect(unitMapBackwardInput(p)).toBe(p.oh === 1);
         check(p, n + c + h + o);
       });
     }
+    for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
+      const p = params(n, c, h, o, k, s, pad);
+      it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n} (one GEMM over the batch)`, () => {
+        expect(unitMapBackwardInput(p)).toBe(true);
+        check(p, n + c + h + o);
+      });
+    }
+    it('1×1/2 on 2×2 (an input position that meets no tap) takes another path', () => {
+      const p = params(8, 64, 2, 96, 1, 2, 0);
+      expect(unitMapBackwardInput(p)).toBe(false);
+      check(p, 5);
+    });
   });
 }
+
+// The weight gradient where the output is one position and every input position meets a tap (a dense map): one
+// GEMM over the batch (kernels/conv2d/small-map.ts).
+describe('conv weight gradient with one output position on a dense map, simd backend, vs naive float64', () => {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+  });
+  for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
+    const p = params(n, c, h, o, k, s, pad);
+    it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
+      expect(p.oh * p.ow).toBe(1);
+      if (hasSimd128) expect(denseMapTaps(p)).not.toBeNull();
+      check(p, n + c + h + o, true);
+    });
+  }
+  it('takes no map with an input position that meets no tap, nor the js backend', () => {
+    // 1×1/2 on 2×2: only the top-left pixel meets the kernel.
+    expect(denseMapTaps(params(8, 256, 2, 512, 1, 2, 0))).toBeNull();
+    const prev = setKernelBackend('js');
+    try {
+      expect(denseMapTaps(params(8, 512, 1, 512, 3, 1, 1))).toBeNull();
+    } finally {
+      setKernelBackend(prev);
+    }
+  });
+  it('keeps NaN and ±Inf where the naive loop puts them', () => {
+    const p = params(3, 20, 2, 24, 3, 2, 1);
+    const x = randArray(5, p.n * p.c * p.h * p.w), dy = randArray(6, p.n * p.o);
+    x[7] = Infinity;
+    x[30] = NaN;
+    dy[3] = -Infinity;
+    const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(dw.length);
+    conv2dBackwardWeight(dw, dy, x, p);
+    conv2dBackwardWeightNaive(dwr, dy, x, p);
+    assertClose('bwd weight with non-finite inputs', dw, dwr);
+  });
+});
+
+// im2col on maps whose output rows are at most 4 wide (through a table of input offsets, small-map.ts), against
+// the definition: col[r·ldc + j − j0] = x[ci][iy][ix] for row r = (ci − c0)·T + t, 0 where (iy, ix) is padding.
+describe('im2colRange on small maps (output rows ≤ 4 wide) vs the definition', () => {
+  const cases: [string, Conv2dParams, number, number, number, number, number[] | null][] = [
+    // name, params, c0, c1, j0, j1, taps
+    ['3×3 pad 1 on 2×2', params(1, 5, 2, 4, 3, 1, 1), 0, 5, 0, 4, null],
+    ['3×3/2 pad 1 from 4×4, channels 2..6, positions 1..3', params(1, 7, 4, 4, 3, 2, 1), 2, 6, 1, 3, null],
+    ['3×3/2 pad 1 from 2×2, live taps', params(1, 3, 2, 4, 3, 2, 1), 0, 3, 0, 1, [4, 5, 7, 8]],
+    ['5×5 dilation 2 pad 3 on 3×5', { ...params(1, 2, 3, 4, 5, 1, 3), w: 5, dilH: 2, dilW: 2, oh: 1, ow: 3 }, 0, 2, 0, 3, null],
+  ];
+  for (const [name, p, c0, c1, j0, j1, taps] of cases) {
+    it(name, () => {
+      expect(p.ow).toBeLessThanOrEqual(4);
+      const x = randArray(3, p.c * p.h * p.w), nt = taps ? taps.length : p.kh * p.kw, ldc = j1 - j0 + 3;
+      const col = new Float32Array((c1 - c0) * nt * ldc + 5).fill(7), ref = col.slice();
+      im2colRange(col, 2, ldc, x, 0, c0, c1, p, j0, j1, taps);
+      for (let ci = c0; ci < c1; ci++) {
+        for (let t = 0; t < nt; t++) {
+          const tap = taps ? taps[t]! : t, ky = Math.floor(tap / p.kw), kx = tap % p.kw;
+          for (let j = j0; j < j1; j++) {
+            const oy = Math.floor(j / p.ow), ox = j % p.ow;
+            const iy = oy * p.strideH - p.padH + ky * p.dilH, ix = ox * p.strideW - p.padW + kx * p.dilW;
+            const inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+            ref[2 + ((ci - c0) * nt + t) * ldc + j - j0] = inside ? x[(ci * p.h + iy) * p.w + ix]! : 0;
+          }
+        }
+      }
+      assertIdentical(`im2col ${name}`, col, ref);
+    });
+  }
+});

@@ -250,11 +250,13 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
     if (policy === 'never') it('backward weight on ResNet-like maps: long rows, several image chunks, partial row tiles, non-finite x', () => {
       // 16→16 3×3 @32 batch 4 (CIFAR's first stage: float32 sums flushed every 64 steps, many rows); 32→5 3×3 on a
       // 40×200 map, batch 6 (the SIMD kernel's x rows of 8 channels take two image chunks, 5 + 1; 5 rows = one full
-      // tile and one of a single row); 8→12 3×3/2 @15 (stride 2, oW = 8).
+      // tile and one of a single row); 8→12 3×3/2 @15 (stride 2, oW = 8); 16→32 3×3/2 @14 batch 16 (images split 4
+      // ways × 2 channel blocks: each unit writes its block of the float64 partials row by row).
       const shapes: Spec[] = [
         { n: 4, c: 16, h: 32, w: 32, o: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
         { n: 6, c: 32, h: 40, w: 200, o: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
         { n: 5, c: 8, h: 15, w: 15, o: 12, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
+        { n: 16, c: 16, h: 14, w: 14, o: 32, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 },
       ];
       checkWeightGrads('bwd weight', shapes, 91);
       // An Inf in x: NaN/Inf only where the naive loop has them (padding and the columns past oW add 0, not 0·Inf).

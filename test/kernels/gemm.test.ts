@@ -181,6 +181,67 @@ describe('sgemm vs sgemmNaive', () => {
   });
 });
 
+describe('sgemmRange: panels read past the range, panels kept between calls (BKey)', () => {
+  it('a last partial panel of B read past column j1: Inf/NaN there never reach C; at the end of b, padded', () => {
+    // B's rows are copied whole 8-column panels at a time where b holds the columns past j1 (they feed C-block
+    // columns that are never stored), else the partial panel is padded with zeros.
+    const m = 6, n = 203, k = 70, ldb = n;
+    const a = randArray(20, m * k), b = randArray(21, k * ldb);
+    for (let p = 0; p < k; p++) {
+      b[p * ldb + 131] = NaN; // just past the first range's last column (130)
+      b[p * ldb + 133] = Infinity;
+    }
+    for (const [j0, j1] of [[0, 131], [134, 203], [3, 77]] as const) {
+      const got = new Float32Array(m * n).fill(-3), ref = new Float32Array(m * n).fill(-3);
+      sgemmRange(got, a, b, m, n, k, {}, 0, m, j0, j1);
+      for (let i = 0; i < m; i++) {
+        const one = new Float32Array(j1 - j0);
+        sgemmNaive(one, a, b, 1, j1 - j0, k, { aOff: i * k, bOff: j0, ldb, ldc: j1 - j0 });
+        ref.set(one, i * n + j0);
+      }
+      matches(`columns [${j0}, ${j1})`, got, ref);
+      for (let i = 0; i < m; i++) for (let j = j0; j < j1; j++) expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(true);
+    }
+  });
+
+  it('short rows packed from one span of b (7×7 maps): the next row\'s Inf/NaN in the padded panel never reach C', () => {
+    const m = 9, n = 49, k = 130;
+    const a = randArray(22, m * k), b = randArray(23, k * n + 8); // b runs on past the last row: one span
+    for (let p = 0; p < k; p += 3) b[p * n + 2] = p % 2 === 0 ? NaN : -Infinity; // read again as columns 49–55 of the row before
+    const got = new Float32Array(m * n), ref = new Float32Array(m * n);
+    sgemmRange(got, a, b, m, n, k, {}, 0, m, 0, n);
+    sgemmNaive(ref, a, b, m, n, k);
+    matches('7×7 span', got, ref);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(j !== 2);
+  });
+
+  it('units of one call (one key) reuse the packed A and B; another call, another A or other rows repack', () => {
+    const m = 24, n = 150, k = 90;
+    const a = randArray(30, m * k), a2 = randArray(31, m * k), b = randArray(32, k * n);
+    const ref = (aa: Float32Array) => {
+      const c = new Float32Array(m * n);
+      sgemmNaive(c, aa, b, m, n, k);
+      return c;
+    };
+    const call = {};
+    const got = new Float32Array(m * n);
+    // Column blocks of one call share A (rows 0–23), row blocks share B.
+    sgemmRange(got, a, b, m, n, k, {}, 0, m, 0, 70, null, null, { call, id: 0 });
+    sgemmRange(got, a, b, m, n, k, {}, 0, m, 70, n, null, null, { call, id: 1 });
+    matches('two column blocks, one key', got, ref(a));
+    sgemmRange(got, a, b, m, n, k, {}, 0, 8, 0, n, null, null, { call, id: 2 });
+    sgemmRange(got, a, b, m, n, k, {}, 8, m, 0, n, null, null, { call, id: 2 });
+    matches('two row blocks, one key', got, ref(a));
+    // The same key with another A (a caller's mistake, but not a wrong result), then A changed in place for a new call.
+    sgemmRange(got, a, b, m, n, k, {}, 0, m, 0, n, null, null, { call, id: 2 });
+    sgemmRange(got, a2, b, m, n, k, {}, 0, m, 0, n, null, null, { call, id: 2 });
+    matches('another A', got, ref(a2));
+    a2.set(a);
+    sgemmRange(got, a2, b, m, n, k, {}, 0, m, 0, n, null, null, { call: {}, id: 2 });
+    matches('A changed, a new call', got, ref(a));
+  });
+});
+
 describe('sgemmRange with an epilogue (the fused eval store)', () => {
   // Reference: the plain GEMM's stored values, then round(v·scale + shift (+ res)) in float64, then ReLU (a set
   // sign bit gives +0), written out here.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
-import { sgdUpdate } from '../../src/kernels/optim.js';
+import { sgdUpdate, sgdUpdateMany } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
 
 // The SGD momentum update on both kernel backends, bit for bit against PyTorch's float32 ops written out per element
@@ -52,6 +52,34 @@ describe('sgdUpdate (momentum, after the first step)', () => {
         );
         sameBits(x, xr, 'parameter');
         sameBits(b, br, 'momentum buffer');
+      });
+    }
+  }
+});
+
+describe('sgdUpdateMany (several parameters as one task)', () => {
+  for (const backend of backends) {
+    for (const first of [false, true]) {
+      it(`${backend}${first ? ', first step' : ''}: lengths 1, 7, 65536, 131075, 16389, 3; the same bits as one update per parameter`, () => {
+        const lens = [1, 7, 65536, 131075, 16389, 3];
+        const q = { negLr: fr(-0.01), wd: fr(5e-4), mu: fr(0.9), damp: fr(0.75), nesterov: false, maximize: false, first };
+        const xs = lens.map((n, k) => values(n, 10 + k)), bs = lens.map((n, k) => values(n, 20 + k)), gs = lens.map((n, k) => values(n, 30 + k));
+        const [xr, br] = [xs.map((a) => a.slice()), bs.map((a) => a.slice())];
+        withConfig({ kernelBackend: backend }, () => {
+          lens.forEach((_, k) => sgdUpdate(xr[k]!, br[k]!, gs[k]!, q));
+          sgdUpdateMany(xs, bs, gs, q);
+        });
+        lens.forEach((n, k) => {
+          sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+          sameBits(bs[k]!, br[k]!, `momentum buffer ${k} (${n})`);
+        });
+        // and against PyTorch's ops written out (past the first step)
+        if (!first) {
+          const x0 = values(131075, 13), b0 = values(131075, 23), [x, b] = [x0.slice(), b0.slice()];
+          reference(x, b, gs[3]!, 0.01, 0.9, 0.25, 5e-4);
+          sameBits(xs[3]!, x, 'parameter 3 vs reference');
+          sameBits(bs[3]!, b, 'momentum buffer 3 vs reference');
+        }
       });
     }
   }

@@ -155,6 +155,26 @@ describe('zeroGrad', () => {
     expect(p.grad).toBe(g);
     expect(Array.from(g.data)).toEqual([0, 0]);
   });
+
+  it('setToNone=false zeroes large shared gradients whole: odd lengths, views at 4-byte offsets, NaN and −0 to +0', () => {
+    const sab = new SharedArrayBuffer(4 * 6001);
+    // 3001 floats at offset 0 (8-byte aligned, odd length) and 2999 at byte 3001·4 + 4 (not 8-byte aligned)
+    const views = [new Float32Array(sab, 0, 3001), new Float32Array(sab, 3002 * 4, 2999)];
+    const params = views.map((v) => new Tensor(new Float32Array(new SharedArrayBuffer(v.length * 4)), [v.length]));
+    const opt = new SGD(params, { lr: 0.1 });
+    views.forEach((v, i) => {
+      for (let j = 0; j < v.length; j++) v[j] = j % 3 === 0 ? -0 : j % 3 === 1 ? NaN : j + 1;
+      params[i]!.grad = new Tensor(v, [v.length]);
+    });
+    const all = new Float32Array(sab);
+    all[3001] = 42; // between the two views: not a gradient
+    opt.zeroGrad(false);
+    views.forEach((v, i) => {
+      expect(params[i]!.grad!.data).toBe(v);
+      for (let j = 0; j < v.length; j++) if (!Object.is(v[j], 0)) throw new Error(`grad ${i}[${j}] = ${v[j]}, not +0`);
+    });
+    expect(all[3001]).toBe(42);
+  });
 });
 
 describe('invalid settings throw ValueError with PyTorch text', () => {

@@ -86,8 +86,14 @@ function convCases(): ConvCase[] {
   // The direct SIMD kernel (few channels): units of output rows (batch 2), and whole images at stride 2 (batch 9).
   out.push({ name: 'R 3x3 16→16 @27 batch 2 direct', p: big(2, 16, 27, 16, 3, 1, 1), policy: 'auto', seed: 14 });
   out.push({ name: 'R 3x3/2 16→32 @15 batch 9 direct', p: big(9, 16, 15, 32, 3, 2, 1), policy: 'auto', seed: 15 });
+  // The stride-2 weight gradient with its images split 4 ways and 2 channel blocks (partials written block by block).
+  out.push({ name: 'R 3x3/2 16→32 @14 batch 16 weight splits', p: big(16, 16, 14, 32, 3, 2, 1), policy: 'auto', seed: 19 });
   // 1×1 maps, padding 1: the input gradient as one GEMM over the batch (kernels/conv2d/unit-map.ts), 3 column blocks.
   out.push({ name: 'R 3x3 150→130 @1 batch 5 unit map', p: big(5, 150, 1, 130, 3, 1, 1), policy: 'auto', seed: 17 });
+  // One output position that every input position meets: the weight gradient as one GEMM over the batch (conv2d/small-map.ts), units
+  // of output channels: 3×3/2 from 2×2 (four live taps) and 3×3 on 1×1 (the centre tap).
+  out.push({ name: 'R 3x3/2 70→90 @2 batch 5 dense map', p: big(5, 70, 2, 90, 3, 2, 1), policy: 'auto', seed: 19 });
+  out.push({ name: 'R 3x3 40→52 @1 batch 3 dense map', p: big(3, 40, 1, 52, 3, 1, 1), policy: 'auto', seed: 20 });
   // The strided input gradient by stride phases (one image per unit): 3×3/2 pad 0 on odd maps, and a 1×1/2 shortcut.
   out.push({ name: 'R 3x3/2 p0 24→40 @17 batch 5 phases', p: big(5, 24, 17, 40, 3, 2, 0), policy: 'auto', seed: 16 });
   out.push({ name: 'R 1x1/2 32→64 @13 batch 6 phases', p: big(6, 32, 13, 64, 1, 2, 0), policy: 'auto', seed: 17 });

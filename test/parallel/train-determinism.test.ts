@@ -34,15 +34,18 @@ function kernels(): Record<string, Float32Array[]> {
     const size = n * c * hw;
     const x = buf(randArray(seed, size, -2, 3)), dy = buf(randArray(seed + 10, size));
     const w = buf(randArray(seed + 20, c, 0.5, 1.5)), b = buf(randArray(seed + 30, c));
-    for (const fuse of ['', 'relu', 'residual + relu']) {
+    for (const fuse of ['', 'relu', 'relu (mask recomputed from x)', 'residual + relu']) {
       const relu = fuse !== '';
       const residual = fuse === 'residual + relu' ? buf(randArray(seed + 70, size)) : null;
+      const affine = fuse.startsWith('relu (') ? new Float64Array(2 * c) : null;
       const y = buf(new Float32Array(size)), mean = buf(new Float32Array(c)), invstd = buf(new Float32Array(c)), vu = buf(new Float32Array(c));
-      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps: 1e-5 }, { relu, residual });
+      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps: 1e-5 }, { relu, residual, affine });
       const dx = buf(randArray(seed + 40, size)), dw = buf(randArray(seed + 50, c)), db = buf(randArray(seed + 60, c));
       const dres = residual ? buf(new Float32Array(size)) : null;
-      batchNormBackward(dx, dw, db, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: relu ? y : null, dresidual: dres });
-      res[`batch norm [${n},${c},${hw}] ${fuse}`] = dres ? [y, mean, invstd, vu, dx, dw, db, dres] : [y, mean, invstd, vu, dx, dw, db];
+      batchNormBackward(dx, dw, db, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: relu ? y : null, affine, dresidual: dres });
+      const out = [y, mean, invstd, vu, dx, dw, db, ...(dres ? [dres] : [])];
+      // the float64 map as float32 pairs of bits
+      res[`batch norm [${n},${c},${hw}] ${fuse}`] = affine ? [...out, new Float32Array(affine.buffer)] : out;
     }
   }
   const n = 140_001;

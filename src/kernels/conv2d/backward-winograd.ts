@@ -63,16 +63,16 @@ export function weightGradWinograd(
   const tc = nc * vpi, rowsT = Math.ceil(tc / DW_KB), seg = Math.ceil(tc / rowsT), tcPad = rowsT * seg;
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4], U [ξ][tile][vector][4 rows][4], V [ξ][c][vector][4],
   // one image's x phase planes [c][φ < 2][hx rows][txPad + 4] (column j: input column 2j + φ − pW, so that plane k of
-  // the transform is phase k & 1 shifted by k >> 1) and dy phase planes [o][φ < 2][hd rows][txPad], the raw channels
-  // copied from x or dy.
-  const hx = 2 * tilesY + 2, hd = 2 * tilesY, wqx = txPad + 4;
+  // the transform is phase k & 1 shifted by k >> 1), the raw channels copied from x or dy (`wdy` reads dy there).
+  const hx = 2 * tilesY + 2, wqx = txPad + 4;
   // Byte strides of U (an o tile, a ξ block) and V (a channel, a ξ block), each 64 bytes longer than the data: strides
   // of a multiple of 4 KB put the 16 stores of a transform into one cache set (64→64 @7: dy transform 2.4× slower).
   const uTile = 64 * tcPad + 64, uXi = tiles * uTile + 64, vCh = 16 * tcPad + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
-  const xpAt = vAt + vLen, xPlane = 4 * hx * wqx, dpAt = xpAt + cb * 2 * hx * wqx, dPlane = 4 * hd * txPad;
-  const rawAt = dpAt + m * 2 * hd * txPad, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
-  const k = simdBackward(4 * sumAt + 8 * m * cb * 9);
+  const xpAt = vAt + vLen, xPlane = 4 * hx * wqx;
+  const rawAt = xpAt + cb * 2 * hx * wqx, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
+  // (`wsplit` and `wdy` read up to 2·wqx + 8 floats past a row's start: slack after the sums.)
+  const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 8));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
   for (let i0 = n0; i0 < n1; i0 += nc) {
@@ -86,8 +86,7 @@ export function weightGradWinograd(
       k.wx(4 * xpAt, xPlane, 4 * wqx, cb, tilesY, vecs, 4 * vAt + 16 * img * vpi, vXi, vCh);
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
       f.set(dy.subarray(dc, dc + m * ohw), rawAt);
-      k.wsplit(4 * rawAt, 4 * ohw, m, oh, ow, 4 * dpAt, dPlane, txPad, hd, 0, 0);
-      k.wdy(4 * dpAt, dPlane, 4 * txPad, m, tilesY, vecs, 4 * uAt + 64 * img * vpi, uXi, uTile);
+      k.wdy(4 * rawAt, oh, ow, m, tilesY, vecs, 4 * uAt + 64 * img * vpi, uXi, uTile);
     }
     for (let xi = 0; xi < 16; xi++) {
       for (let t = 0; t < tiles; t++) {

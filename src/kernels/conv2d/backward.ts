@@ -12,6 +12,7 @@ import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect }
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { unitMapBackwardInput, unitMapConv2dBackwardInput } from './unit-map.js';
+import { denseMapBackwardWeight, denseMapTaps } from './small-map.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -89,8 +90,8 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     return;
   }
   const taps = liveTaps(p);
-  if (unitMapBackwardInput(p, taps)) {
-    unitMapConv2dBackwardInput(dx, dy, w, p, taps![0]!);
+  if (unitMapBackwardInput(p)) {
+    unitMapConv2dBackwardInput(dx, dy, w, p);
     return;
   }
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
@@ -111,7 +112,7 @@ type WeightTask = BackwardWeightTask & { winograd: boolean };
  * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
  * image is summed inside the unit, images ascending then positions ascending, in one float64 running sum per dw
  * entry (the naive order, so the same bits as the naive loop). With several, unit (split s, …) sums the images of
- * split s that way into part[s·|dw| …] (float64, zeroed by the caller), and the caller adds the partials.
+ * split s that way into part[s·|dw| …] (float64: the SIMD units write their block of it, the others add onto zeros the caller wrote), and the caller adds the partials.
  */
 function backwardWeightUnits(
   dw: Float32Array | null, dy: Float32Array, x: Float32Array, part: Float64Array | null, q: WeightTask, u0: number, u1: number,
@@ -135,10 +136,16 @@ function backwardWeightUnits(
       // them without splits) into float64 sums, then into part or dw.
       const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd) : null)
         ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
-      const dst = part ?? dw!;
-      const at = (part !== null ? split * o * K : 0) + (g * og + r0) * K + c0 * khw;
+      if (part !== null) {
+        // This unit's block of its split's partials is written once, by this unit alone (runBackwardWeight).
+        const at = split * o * K + (g * og + r0) * K + c0 * khw;
+        if (kb === K) part.set(sums.subarray(0, m * kb), at);
+        else for (let r = 0; r < m; r++) part.set(sums.subarray(r * kb, (r + 1) * kb), at + r * K);
+        continue;
+      }
+      const at = (g * og + r0) * K + c0 * khw;
       for (let r = 0; r < m; r++) {
-        for (let j = 0; j < kb; j++) dst[at + r * K + j] = dst[at + r * K + j]! + sums[r * kb + j]!;
+        for (let j = 0; j < kb; j++) dw![at + r * K + j] = dw![at + r * K + j]! + sums[r * kb + j]!;
       }
       continue;
     }
@@ -300,11 +307,12 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
   const len = dw.length, need = q.splits * len;
   if (partBuf.length < need) partBuf = sharedFloat64(scratchLength(need));
   const part = partBuf;
-  part.fill(0, 0, need);
+  // The SIMD units write every partial once; the GEMM units add theirs chunk by chunk onto zeros.
+  if (!q.simd) part.fill(0, 0, need);
   // dw is not read by split units (no staging copy of it): only the partials are written.
   parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: null, dy, x, part }, writes: ['part'], params: q, units, cost });
   for (let i = 0; i < len; i++) {
-    let sum = part[i]!;
+    let sum = 0 + part[i]!; // (+0 for a −0 partial, as when the units added onto zeros)
     for (let sp = 1; sp < q.splits; sp++) sum += part[sp * len + i]!;
     dw[i] = dw[i]! + sum;
   }
@@ -312,6 +320,12 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
 
 /** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
 export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams): void {
+  // One output position that every input position meets: one GEMM over the batch (small-map.ts).
+  const dense = denseMapTaps(p);
+  if (dense !== null) {
+    denseMapBackwardWeight(dw, dy, x, p, dense);
+    return;
+  }
   const taps = liveTaps(p);
   const khw = p.kh * p.kw, rows = p.o * (p.c / p.groups);
   // The SIMD kernel where its rows of 4 columns waste little (oW ≥ 5; 4×4 and smaller maps measured slower).

@@ -74,24 +74,31 @@ export function directBackwardInput(p: Conv2dParams): boolean {
 
 const tilesOf = (co: number): number => Math.ceil(co / DIRECT_R);
 
+/** packDirectWeights' buffer, reused from call to call (shared memory where there is some, so workers read it in place). */
+let packed: Float32Array = new Float32Array(0);
+
 /**
  * The weights as the kernel reads them: for each tile of R output channels, float32 [ci][ky][kx][r] (zeros past co).
  * flip: w is the forward's (O, C, kH, kW) and the packed weights are those of the input gradient (file comment).
+ * The result is valid until the next call (a buffer of the module: a new 73 KB array per call cost more than the
+ * packing, 0.14 of 0.24 ms for CIFAR's 32→64).
  */
 export function packDirectWeights(w: Float32Array, d: DirectShape, flip: boolean): Float32Array {
-  const { ci, co, kh, kw } = d, taps = kh * kw;
-  const out = new Float32Array(tilesOf(co) * DIRECT_R * ci * taps);
+  const { ci, co, kh, kw } = d, taps = kh * kw, len = tilesOf(co) * DIRECT_R * ci * taps;
+  if (packed.length < len) packed = typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(len * 4)) : new Float32Array(len);
+  const out = packed.subarray(0, len);
+  if (co % DIRECT_R !== 0) out.fill(0, (tilesOf(co) - 1) * DIRECT_R * ci * taps);
   for (let o = 0; o < co; o++) {
     const t = Math.floor(o / DIRECT_R), r = o - t * DIRECT_R;
     for (let c = 0; c < ci; c++) {
-      const dst = ((t * ci + c) * taps) * DIRECT_R + r;
+      let dst = ((t * ci + c) * taps) * DIRECT_R + r;
       if (!flip) {
         const src = (o * ci + c) * taps;
-        for (let k = 0; k < taps; k++) out[dst + k * DIRECT_R] = w[src + k]!;
+        for (let k = 0; k < taps; k++, dst += DIRECT_R) out[dst] = w[src + k]!;
       } else {
         // w'[o][c] = w[c][o] rotated: here o is an input channel of the forward, c an output channel.
-        const src = (c * co + o) * taps;
-        for (let k = 0; k < taps; k++) out[dst + k * DIRECT_R] = w[src + taps - 1 - k]!;
+        const src = (c * co + o) * taps + taps - 1;
+        for (let k = 0; k < taps; k++, dst += DIRECT_R) out[dst] = w[src - k]!;
       }
     }
   }

@@ -4,6 +4,7 @@
 import { scratchLength } from '../gemm.js';
 import { simdIm2col } from '../wasm/im2col.js';
 import { phaseTable } from './direct.js';
+import { im2colSmall } from './small-map.js';
 import { endValid, firstValid, type Conv2dParams, type ForwardTask } from './plan.js';
 
 // ---- scratch --------------------------------------------------------------------------------------------------
@@ -60,6 +61,7 @@ export function im2colRange(
   j1: number,
   taps: readonly number[] | null = null,
 ): void {
+  if (im2colSmall(col, colOff, ldc, x, xOff, c0, c1, p, j0, j1, taps)) return;
   const { h, w, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, ow } = p;
   const oy0 = Math.floor(j0 / ow), oy1 = Math.floor((j1 - 1) / ow) + 1;
   const nt = taps ? taps.length : kh * kw;
@@ -212,16 +214,17 @@ export function tapTable(q: ForwardTask): Int32Array {
   return tapTab;
 }
 
-/** packIm2col's per-window tap offsets. */
+/** packIm2col's per-window tap offsets, and a panel's window offsets. */
 let offs = new Int32Array(0);
+const base = new Int32Array(8);
 
 /**
  * The GEMM's packed B panels (PackB) of col = im2col(x) for output positions [j, j + nc) and col rows [p0, p0 + kl),
  * read from x directly (tab: tapTable's, nt taps per channel): the values im2colRange would copy (0 for padding), in
- * packPanelB's layout, so the GEMM gives the same bits. A panel of nr positions in one output row whose windows all
- * lie inside x reads nr values per row through the tap table, unchecked; others (every panel of a map narrower than
- * nr) take each position's taps from a table of its in-bounds offsets. (Measured: one pass instead of im2col's copy
- * and the packing's second pass over it.)
+ * packPanelB's layout, so the GEMM gives the same bits. A panel of nr positions whose windows all lie inside x (in
+ * one output row or across a row's end: a quarter of 1×1/2 64→128 @56's panels) reads nr values per row through the
+ * tap table, unchecked; others take each position's taps from a table of its in-bounds offsets. (Measured: one pass
+ * instead of im2col's copy and the packing's second pass over it.)
  */
 export function packIm2col(
   dst: Float32Array | Float64Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, tab: Int32Array, nt: number, j: number, nc: number, p0: number, kl: number, nr: number,
@@ -234,12 +237,18 @@ export function packIm2col(
   let d = d0;
   for (let jr = 0; jr < nc; jr += nr, j += nr) {
     const w8 = Math.min(nr, nc - jr);
-    const oy = Math.floor(j / ow), ox = j - oy * ow;
-    const iy0 = oy * sh - ph, ix0 = ox * sw - pw;
-    if (w8 === nr && ox + nr - 1 < ow && iy0 >= 0 && iy0 + ySpan < h && ix0 >= 0 && ix0 + (nr - 1) * sw + xSpan < w) {
-      const b0 = xOff + iy0 * w + ix0, b1 = b0 + sw, b2 = b1 + sw, b3 = b2 + sw;
+    // A whole panel whose windows all lie inside x (in one output row or across a row's end): each position's
+    // window from its own top-left input offset.
+    let inside = w8 === nr;
+    for (let t = 0; t < nr && inside; t++) {
+      const oy = Math.floor((j + t) / ow), iy = oy * sh - ph, ix = (j + t - oy * ow) * sw - pw;
+      inside = iy >= 0 && iy + ySpan < h && ix >= 0 && ix + xSpan < w;
+      base[t] = xOff + iy * w + ix;
+    }
+    if (inside) {
+      const b0 = base[0]!, b1 = base[1]!, b2 = base[2]!, b3 = base[3]!;
       if (nr === 8) {
-        const b4 = b3 + sw, b5 = b4 + sw, b6 = b5 + sw, b7 = b6 + sw;
+        const b4 = base[4]!, b5 = base[5]!, b6 = base[6]!, b7 = base[7]!;
         for (let q = p0; q < q1; q++, d += 8) {
           const o = tab[3 * q]!;
           dst[d] = x[b0 + o]!;

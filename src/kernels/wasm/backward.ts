@@ -17,7 +17,7 @@
 // than DW_KB terms, running sums are float64, and the order is a function of the shape and of a call's images only.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 
-import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { block, br, br_if, encodeModule, f32x4, f64, f64x2, forLoop, i32, i32x4, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
 import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 
@@ -201,75 +201,89 @@ export function winogradXFunc(): Func {
 /**
  * `wsplit(src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0)`: the two column phases of channels c < ch
  * (float32 hi × wi at src + c·srcCh bytes): plane 2c + φ (at dst + (2c + φ)·plane bytes) has hp rows of wq floats
- * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Whole
- * vectors are split with shuffles where eight input columns lie inside the row.
+ * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Eight input
+ * columns at a time, split with shuffles; where some of them lie outside the row, those lanes are masked to 0. So it
+ * reads up to 2·wq + 8 floats past a row's start (and col0 before it): the caller leaves that much memory there.
  */
 export function winogradSplitFunc(): Func {
   const [src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const L = new Locals(11);
   const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
-  const a = L.add(V128), b = L.add(V128);
+  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
   const get = local.get;
   const inside = (e: Expr, size = wi): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
-  // One column j of both phases, checked against the row's ends.
-  const element: Expr[] = [local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1))))];
-  for (let ph = 0; ph < 2; ph++) {
-    const at = i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(ph)), i32.shl(get(j), i32.const(2))));
-    const e = i32.add(get(col), i32.const(ph));
-    element.push(if_(inside(e), [f32.store(at, f32.load(i32.add(get(sr), i32.shl(e, i32.const(2)))))], [f32.store(at, f32.const(0))]));
-  }
   const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
   const next = (n: number): Expr => local.set(j, i32.add(get(j), i32.const(n)));
+  const at = (phase: number): Expr => i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(phase)), i32.shl(get(j), i32.const(2))));
   return {
     name: 'wsplit',
     params: new Array<ValType>(11).fill(I32),
     results: [],
     locals: L.types,
     body: [
+      local.set(wiv, i32x4.splat(get(wi))),
       forLoop(c, i32.const(0), get(ch), 1,
         forLoop(r, i32.const(0), get(hp), 1,
           local.set(iy, i32.add(get(row0), get(r))),
           local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))), i32.shl(i32.mul(get(r), get(wq)), i32.const(2)))),
           local.set(j, i32.const(0)),
           if_(i32.eqz(inside(get(iy), hi)), [
-            whileDo(i32.lt_s(get(j), get(wq)),
-              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), v128.zero()),
-              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), v128.zero()),
-              next(4)),
+            whileDo(i32.lt_s(get(j), get(wq)), v128.store(at(0), v128.zero()), v128.store(at(1), v128.zero()), next(4)),
           ], [
             local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
-            // Columns before the input, then whole vectors (input columns col … col + 7 inside), then the rest.
-            whileDo(i32.and(i32.lt_s(get(j), get(wq)), i32.lt_s(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(0))), ...element, next(1)),
-            whileDo(i32.and(i32.le_s(i32.add(get(j), i32.const(4)), get(wq)), i32.lt_s(i32.add(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(7)), get(wi))),
-              local.set(col, i32.add(get(sr), i32.shl(i32.add(get(col0), i32.shl(get(j), i32.const(1))), i32.const(2)))),
-              local.set(a, v128.load(get(col))),
-              local.set(b, v128.load(get(col), 16)),
-              v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
-              v128.store(i32.add(i32.add(get(d), get(plane)), i32.shl(get(j), i32.const(2))), f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+            whileDo(i32.lt_s(get(j), get(wq)),
+              // Input columns col … col + 7: even ones to phase 0, odd ones to phase 1.
+              local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1)))),
+              local.set(a, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))))),
+              local.set(b, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), 16)),
+              local.set(ev, f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
+              local.set(od, f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(8)), get(wi)))), [
+                // Lanes whose column e is outside [0, wi) (e as unsigned ≥ wi) → 0.
+                local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
+                local.set(ev, v128.and(get(ev), i32x4.lt_u(get(ix), get(wiv)))),
+                local.set(od, v128.and(get(od), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(wiv)))),
+              ]),
+              v128.store(at(0), get(ev)),
+              v128.store(at(1), get(od)),
               next(4)),
-            whileDo(i32.lt_s(get(j), get(wq)), ...element, next(1)),
           ]))),
     ],
   };
 }
 
 /**
- * `wdy(src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows, tile
- * rows ty and vectors v: g[a][b] = plane 2r + b, row 2ty + a, columns 4v … 4v + 3; U = A g Aᵀ, element ξ stored at
- * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4).
+ * `wdy(src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows (float32
+ * oh × ow each, one after another at src), tile rows ty and vectors v of four tiles: g[a][b] = dy row r, output row
+ * 2ty + a, columns 8v + b, 8v + 2 + b, 8v + 4 + b, 8v + 6 + b (0 past oh and ow); U = A g Aᵀ, element ξ stored at
+ * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4). Reads
+ * eight floats at a time, up to 8·vecs floats past a row's start (the caller leaves that much memory after dy).
  */
 export function winogradDyFunc(): Func {
-  const [src, plane, row, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const L = new Locals(9);
-  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
-  const g = L.addMany(V128, 4), t = L.addMany(V128, 8);
+  const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32), col = L.add(I32);
+  const g = L.addMany(V128, 4), t = L.addMany(V128, 8), ab = L.addMany(V128, 2), ix = L.add(V128), owv = L.add(V128);
   const get = local.get;
-  const body: Expr[] = [];
+  const body: Expr[] = [local.set(col, i32.shl(get(v), i32.const(3)))];
   for (let a = 0; a < 2; a++) {
-    for (let b = 0; b < 2; b++) {
-      body.push(local.set(g[2 * a + b]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(b)), i32.mul(get(row), i32.const(a)))))));
-    }
+    // Output row 2ty + a: its columns 8v … 8v + 7, even ones to g[a][0], odd ones to g[a][1].
+    const at = i32.add(get(s), i32.shl(i32.add(i32.mul(get(ow), i32.const(a)), get(col)), i32.const(2)));
+    body.push(if_(i32.lt_s(i32.add(i32.shl(get(ty), i32.const(1)), i32.const(a)), get(oh)), [
+      local.set(ab[0]!, v128.load(at)),
+      local.set(ab[1]!, v128.load(at, 16)),
+      local.set(g[2 * a]!, f32x4.shuffle(get(ab[0]!), get(ab[1]!), [0, 2, 4, 6])),
+      local.set(g[2 * a + 1]!, f32x4.shuffle(get(ab[0]!), get(ab[1]!), [1, 3, 5, 7])),
+    ], [local.set(g[2 * a]!, v128.zero()), local.set(g[2 * a + 1]!, v128.zero())]));
   }
+  // Columns past ow (as unsigned ≥ ow) → 0.
+  body.push(if_(i32.gt_s(i32.add(get(col), i32.const(8)), get(ow)), [
+    local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
+    ...[0, 1].flatMap((b) => {
+      const m = i32x4.lt_u(b === 0 ? get(ix) : i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(owv));
+      return [0, 1].map((a) => local.set(g[2 * a + b]!, v128.and(get(g[2 * a + b]!), m)));
+    }),
+  ]));
   // t = A g (rows: 4 × 2), then U = t Aᵀ (columns).
   for (let i = 0; i < 4; i++) for (let b = 0; b < 2; b++) body.push(local.set(t[2 * i + b]!, at([get(g[b]!), get(g[2 + b]!)], i)));
   for (let i = 0; i < 4; i++) {
@@ -281,12 +295,12 @@ export function winogradDyFunc(): Func {
     results: [],
     locals: L.types,
     body: [
+      local.set(owv, i32x4.splat(get(ow))),
       // Rows innermost: four consecutive rows fill one 64-byte vector of U.
       forLoop(ty, i32.const(0), get(tilesY), 1,
         forLoop(v, i32.const(0), get(vecs), 1,
           forLoop(r, i32.const(0), get(rows), 1,
-            local.set(s, i32.add(i32.add(get(src), i32.mul(get(r), i32.shl(get(plane), i32.const(1)))),
-              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(s, i32.add(get(src), i32.shl(i32.mul(i32.add(i32.mul(get(r), get(oh)), i32.shl(get(ty), i32.const(1))), get(ow)), i32.const(2)))),
             local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
               i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(6))), i32.shl(i32.and(get(r), i32.const(3)), i32.const(4)))),
             ...body))),
@@ -354,7 +368,7 @@ export function winogradCombineFunc(): Func {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc). */
+/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc; wdy's second and third parameters are oh, ow). */
 export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
 /** `wsplit` (see winogradSplitFunc). */

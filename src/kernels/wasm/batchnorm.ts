@@ -11,7 +11,8 @@
 // ((l0 + l1) + (l2 + l3)) + tail. So a channel's sums depend on (n, hw) only, never on the block or the thread.
 // The elementwise passes compute in float64 and round once, the same expressions as the JavaScript kernels:
 //   affine: y = (x·α + β) (+ r), then relu (max(y, 0) with NaN kept, on the rounded value); and whether all are finite
-//   grad:   g = dy where the ReLU output r ≠ +0 (bits), else +0; Σ g and Σ g·(x − μ)
+//   grad:   g = dy where the ReLU output r ≠ +0 (bits), or where the forward's relu(x·α + β) (recomputed from x, same
+//           float64 expression and rounding) is > 0 or NaN, else +0; Σ g and Σ g·(x − μ)
 //   dx:     dx (+)= ((g − mg) − (x − μ)·k)·s; and whether all are finite
 
 import { block, br, br_if, encodeModule, f32x4, f64x2, forLoop, i32, i32x4, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
@@ -153,23 +154,32 @@ function affineFunc(res: boolean, relu: boolean): Func {
  */
 const finiteCheck = (chk: number, v: number): Expr => local.set(chk, f32x4.add(get(chk), f32x4.sub(get(v), get(v))));
 
+/** How a grad function masks dy: not at all, where the ReLU output r is +0, or where relu(x·α + β) is (recomputed). */
+type GradMask = 'none' | 'out' | 'x';
+
 /**
- * `grad{relu}(g, dy, r, x, n, hw, stride, mu, out)`: g = dy masked where the ReLU output r is +0 (stored to g; with
- * relu false g is dy and nothing is stored), and the lane sums of g (out[0..6)) and of g·(x − mu) (out[6..12)).
+ * `grad0(g, dy, r, x, n, hw, stride, mu, out)`: the lane sums of g = dy (out[0..6)) and of g·(x − mu) (out[6..12));
+ * r is not read and nothing is stored. `grad1(…)`: g = dy masked where the ReLU output r is +0, stored to g.
+ * `gradx(g, dy, x, n, hw, stride, mu, alpha, beta, out)`: g = dy masked where the forward's relu(x·α + β) was +0,
+ * recomputed from x with the forward's float64 α, β and rounding (the same bits as its output), stored to g.
  */
-function gradFunc(relu: boolean): Func {
-  const [g, dy, r, x, n, hw, stride, mu, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const L = new Locals(9);
+function gradFunc(mask: GradMask): Func {
+  const fromX = mask === 'x';
+  const [g, dy, r, x, n, hw, stride, mu, alpha, beta, out] = fromX ? [0, 1, -1, 2, 3, 4, 5, 6, 7, 8, 9] : [0, 1, 2, 3, 4, 5, 6, 7, -1, -1, 8];
+  const L = new Locals(fromX ? 10 : 9);
   const w = walkLocals(L, n, hw, stride);
   const sa = L.add(V128), sb = L.add(V128), st = L.add(V128), xa = L.add(V128), xb = L.add(V128), xt = L.add(V128);
-  const m = L.add(V128), gv = L.add(V128), xv = L.add(V128), gl = L.add(V128);
+  const m = L.add(V128), gv = L.add(V128), xv = L.add(V128), gl = L.add(V128), A = L.add(V128), B = L.add(V128), o = L.add(V128);
+  const affine = (part: (u: Expr) => Expr): Expr => f64x2.add(f64x2.mul(part(get(xv)), get(A)), get(B));
   const body = (full: boolean): Expr[] => {
-    const e: Expr[] = [local.set(gv, load(w, dy, full))];
-    if (relu) {
-      e.push(local.set(gv, v128.and(get(gv), i32x4.ne(load(w, r, full), v128.zero()))));
-      e.push(store(w, g, get(gv), full));
+    const e: Expr[] = [local.set(gv, load(w, dy, full)), local.set(xv, load(w, x, full))];
+    if (mask === 'out') e.push(local.set(gv, v128.and(get(gv), i32x4.ne(load(w, r, full), v128.zero()))));
+    if (fromX) {
+      // relu passes where the rounded value is > 0 or NaN (relu4's test)
+      e.push(local.set(o, full ? demote2(affine(lo), affine(hi)) : f32x4.demote_f64x2_zero(affine(lo))));
+      e.push(local.set(gv, v128.and(get(gv), v128.or(f32x4.gt(get(o), v128.zero()), f32x4.ne(get(o), get(o))))));
     }
-    e.push(local.set(xv, load(w, x, full)));
+    if (mask !== 'none') e.push(store(w, g, get(gv), full));
     const halves: [(u: Expr) => Expr, number, number][] = full ? [[lo, sa, xa], [hi, sb, xb]] : [[lo, st, xt]];
     for (const [part, s, sx] of halves) {
       e.push(local.set(gl, part(get(gv))));
@@ -179,12 +189,13 @@ function gradFunc(relu: boolean): Func {
     return e;
   };
   return {
-    name: `grad${relu ? 1 : 0}`,
-    params: [I32, I32, I32, I32, I32, I32, I32, F64, I32],
+    name: `grad${mask === 'none' ? 0 : mask === 'out' ? 1 : 'x'}`,
+    params: fromX ? [I32, I32, I32, I32, I32, I32, F64, F64, F64, I32] : [I32, I32, I32, I32, I32, I32, I32, F64, I32],
     results: [],
     locals: L.types,
     body: [
       local.set(m, f64x2.splat(get(mu))),
+      ...(fromX ? [local.set(A, f64x2.splat(get(alpha))), local.set(B, f64x2.splat(get(beta)))] : []),
       ...[sa, sb, st, xa, xb, xt].map((s) => local.set(s, v128.zero())),
       walk(w, body),
       ...[sa, sb, st, xa, xb, xt].map((s, k) => v128.store(get(out), get(s), 16 * k)),
@@ -230,7 +241,7 @@ export function batchNormModule(): Uint8Array {
   return encodeModule([
     sumFunc(false), sumFunc(true),
     affineFunc(false, false), affineFunc(false, true), affineFunc(true, false), affineFunc(true, true),
-    gradFunc(false), gradFunc(true), dxFunc(false), dxFunc(true),
+    gradFunc('none'), gradFunc('out'), gradFunc('x'), dxFunc(false), dxFunc(true),
   ]);
 }
 
@@ -240,6 +251,7 @@ type SumFn = (x: number, n: number, hw: number, stride: number, out: number) => 
 type SqDevFn = (x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
 type AffineFn = (y: number, x: number, r: number, n: number, hw: number, stride: number, alpha: number, beta: number, fin: number) => void;
 type GradFn = (g: number, dy: number, r: number, x: number, n: number, hw: number, stride: number, mu: number, out: number) => void;
+type GradXFn = (g: number, dy: number, x: number, n: number, hw: number, stride: number, mu: number, alpha: number, beta: number, out: number) => void;
 type DxFn = (dx: number, g: number, x: number, n: number, hw: number, stride: number, s: number, mg: number, mu: number, k: number, fin: number) => void;
 
 /** This thread's batch-norm kernels over their own memory, with float32/float64 views of it. */
@@ -250,6 +262,8 @@ export interface SimdBatchNorm {
   affine: [AffineFn, AffineFn, AffineFn, AffineFn];
   /** grad[relu] */
   grad: [GradFn, GradFn];
+  /** grad with the ReLU mask recomputed from x */
+  gradX: GradXFn;
   /** dx[acc] */
   dx: [DxFn, DxFn];
   f: Float32Array;
@@ -269,6 +283,7 @@ export function simdBatchNorm(bytes: number): SimdBatchNorm {
       sqdev: e.sqdev as SqDevFn,
       affine: [e.affine00 as AffineFn, e.affine01 as AffineFn, e.affine10 as AffineFn, e.affine11 as AffineFn],
       grad: [e.grad0 as GradFn, e.grad1 as GradFn],
+      gradX: e.gradx as GradXFn,
       dx: [e.dx0 as DxFn, e.dx1 as DxFn],
       f: new Float32Array(memory.buffer),
       h: new Float64Array(memory.buffer),

@@ -128,7 +128,12 @@ export const v128 = {
 };
 
 export const i32x4 = {
+  /** The constant vector of four int32 lanes. */
+  const: (lanes: [number, number, number, number]): Expr => cat([0xfd], uleb(0x0c), lanes.flatMap((l) => [l & 255, (l >>> 8) & 255, (l >>> 16) & 255, (l >>> 24) & 255])),
   splat: simd(0x11),
+  add: simd(0xae),
+  /** Lanewise a < b as unsigned: all ones or all zeros. */
+  lt_u: simd(0x3a),
   /** Lanewise a ≠ b: all ones or all zeros. */
   ne: simd(0x38),
   shr_s: simd(0xac),

@@ -1,0 +1,102 @@
+/**
+ * The weight-gradient Winograd's phase split (`wsplit`, src/kernels/wasm/backward.ts) against a scalar reference,
+ * bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory around the
+ * rows (the kernel reads whole vectors across a row's ends and must mask those lanes to +0).
+ */
+import { describe, expect, it } from 'vitest';
+import { simdBackward } from '../../src/kernels/wasm/backward.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { randArray } from './compare.js';
+
+/** Plane 2c + φ, row r, column j = input (row0 + r, col0 + 2j + φ), 0 outside. */
+function splitReference(x: Float32Array, ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number): Float32Array {
+  const out = new Float32Array(ch * 2 * hp * wq);
+  for (let c = 0; c < ch; c++) {
+    for (let ph = 0; ph < 2; ph++) {
+      for (let r = 0; r < hp; r++) {
+        for (let j = 0; j < wq; j++) {
+          const iy = row0 + r, ix = col0 + 2 * j + ph;
+          out[((2 * c + ph) * hp + r) * wq + j] = iy >= 0 && iy < hi && ix >= 0 && ix < wi ? x[(c * hi + iy) * wi + ix]! : 0;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', () => {
+  const cases: [ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number][] = [
+    [3, 7, 9, 8, 10, -1, -1], // 3×3 pad 1 on 7×9: x planes (txPad + 4 columns)
+    [2, 28, 28, 20, 30, -1, -1], // Fashion-MNIST 28×28
+    [4, 7, 7, 4, 8, 0, 0], // dy planes of a 7×7 map
+    [1, 5, 3, 8, 9, -2, -2], // padding 2, a row narrower than one vector
+    [2, 14, 14, 8, 14, 0, 0],
+    [2, 10, 17, 12, 12, -2, -2],
+  ];
+  for (const [ch, hi, wi, wq, hp, row0, col0] of cases) {
+    it(`ch ${ch}, ${hi}×${wi} → ${hp}×${wq}, from (${row0}, ${col0})`, () => {
+      const x = randArray(ch * 7 + wi, ch * hi * wi);
+      const ref = splitReference(x, ch, hi, wi, wq, hp, row0, col0);
+      const k = simdBackward(1 << 16);
+      // NaN before and after the input; the planes prefilled with NaN too.
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64;
+      k.f.fill(NaN, 0, dstAt + ref.length + 64);
+      k.f.set(x, srcAt);
+      k.wsplit(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * hp * wq, wq, hp, row0, col0);
+      const got = k.f.slice(dstAt, dstAt + ref.length);
+      expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(new Uint32Array(ref.buffer)));
+    });
+  }
+});
+
+/** U = A g Aᵀ per 2×2 dy tile (A = [1 0; 1 1; 1 −1; 0 −1]), in float32 as the kernel's adds: [ξ][row][tile]. */
+function dyTransformReference(dy: Float32Array, rows: number, oh: number, ow: number, tilesY: number, tilesX: number): Float32Array[] {
+  const f = Math.fround;
+  const out = Array.from({ length: 16 }, () => new Float32Array(rows * tilesY * tilesX));
+  const at = (a: number[], i: number): number => [a[0]!, f(a[0]! + a[1]!), f(a[0]! - a[1]!), -a[1]!][i]!;
+  for (let r = 0; r < rows; r++) {
+    for (let ty = 0; ty < tilesY; ty++) {
+      for (let tx = 0; tx < tilesX; tx++) {
+        const g = (a: number, b: number): number => {
+          const y = 2 * ty + a, x = 2 * tx + b;
+          return y < oh && x < ow ? dy[(r * oh + y) * ow + x]! : 0;
+        };
+        for (let i = 0; i < 4; i++) {
+          const t = [at([g(0, 0), g(1, 0)], i), at([g(0, 1), g(1, 1)], i)];
+          for (let j = 0; j < 4; j++) out[4 * i + j]![(r * tilesY + ty) * tilesX + tx] = at(t, j);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe.runIf(hasSimd128)('wdy (Winograd weight gradient, dy transform read from dy as given)', () => {
+  for (const [rows, oh, ow] of [[5, 7, 7], [4, 28, 28], [3, 6, 9], [8, 14, 14], [1, 3, 1]] as const) {
+    it(`${rows} rows of ${oh}×${ow}`, () => {
+      const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), vecs = Math.ceil(tilesX / 4);
+      const dy = randArray(rows * 13 + ow, rows * oh * ow);
+      const ref = dyTransformReference(dy, rows, oh, ow, tilesY, tilesX);
+      const tileBytes = 64 * tilesY * vecs + 64, xiBytes = Math.ceil(rows / 4) * tileBytes + 64;
+      const k = simdBackward(1 << 20);
+      const srcAt = 64, dstAt = srcAt + rows * oh * ow + 8 * vecs + 64;
+      k.f.fill(NaN, 0, dstAt + (16 * xiBytes) / 4 + 64);
+      k.f.set(dy, srcAt);
+      k.wdy(4 * srcAt, oh, ow, rows, tilesY, vecs, 4 * dstAt, xiBytes, tileBytes);
+      for (let xi = 0; xi < 16; xi++) {
+        const got: number[] = [], want: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          for (let ty = 0; ty < tilesY; ty++) {
+            for (let tx = 0; tx < 4 * vecs; tx++) {
+              const v = tx >> 2, lane = tx & 3;
+              got.push(k.f[dstAt + (xi * xiBytes + (r >> 2) * tileBytes + 64 * (ty * vecs + v) + 16 * (r & 3)) / 4 + lane]!);
+              want.push(tx < tilesX ? ref[xi]![(r * tilesY + ty) * tilesX + tx]! : 0);
+            }
+          }
+        }
+        // Same bits (a tile past the map is +0 or −0: A's last row negates).
+        expect(got.map((x) => x + 0), `ξ = ${xi}`).toEqual(want.map((x) => x + 0));
+      }
+    });
+  }
+});
