@@ -120,18 +120,22 @@ export function trainBackwardBlock(
   aff: Float64Array | null, dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
 ): boolean {
   const { n, hw } = b;
-  // G: dy, masked in place, then dx when it is overwritten (in place: each value is read before it is stored);
-  // X: x; D (only when needed): the ReLU output, then dx's old contents and dx.
-  const needD = reluOut !== null || !overwriteDx;
-  const rb = regionBytes(b), G = 0, X = rb, D = 2 * rb, OUT = (needD ? 3 : 2) * rb, FIN = OUT + 96, DX = overwriteDx ? G : D;
+  // G: dy, masked in place, then dx when it is overwritten and dres is not wanted (in place: each value is read
+  // before it is stored); X: x; D (only when needed): the ReLU output, then dx (channel ch's part once its mask is
+  // made), or dx's old contents and dx.
+  const rb = regionBytes(b), G = 0, X = rb, D = 2 * rb, DX = overwriteDx && dres === null ? G : D;
+  const needD = reluOut !== null || DX !== G;
+  const OUT = (needD ? 3 : 2) * rb, FIN = OUT + 96;
   const m = simdBatchNorm(OUT + 112);
   copyIn(m.f, G >> 2, dy, b);
   if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
   copyIn(m.f, X >> 2, x, b);
   const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
   const grad = m.grad[reluOut !== null ? 1 : 0]!;
+  const dxFn = m.dx[overwriteDx ? 0 : 1]!;
   const sums = new Float64Array(2 * (b.ch1 - b.ch0));
-  for (let ch = b.ch0; ch < b.ch1; ch++) {
+  let finite = true;
+  const gradChannel = (ch: number): void => {
     const off = (ch - b.ch0) * hw * 4;
     if (aff !== null) m.gradX(G + off, G + off, X + off, n, hw, stride, mean[ch]!, aff[2 * ch]!, aff[2 * ch + 1]!, OUT);
     else grad(G + off, G + off, D + off, X + off, n, hw, stride, mean[ch]!, OUT);
@@ -140,19 +144,28 @@ export function trainBackwardBlock(
     sums[2 * (ch - b.ch0) + 1] = sgx;
     if (dbias) dbias[ch] = dbias[ch]! + sg;
     if (dweight) dweight[ch] = dweight[ch]! + sgx * invstd[ch]!;
-  }
-  if (dres !== null) copyOut(dres, m.f, G >> 2, b);
-  if (dx === null) return false;
-  if (!overwriteDx) copyIn(m.f, D >> 2, dx, b);
-  const dxFn = m.dx[overwriteDx ? 0 : 1]!;
-  let finite = true;
-  for (let ch = b.ch0; ch < b.ch1; ch++) {
+  };
+  const dxChannel = (ch: number): void => {
     const off = (ch - b.ch0) * hw * 4;
     const istd = invstd[ch]!;
     const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
     // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
     dxFn(DX + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
     finite &&= checkedFinite(m.f, FIN);
+  };
+  if (dx !== null && overwriteDx) {
+    // each channel's dx right after its sums, while its planes are still in cache
+    for (let ch = b.ch0; ch < b.ch1; ch++) {
+      gradChannel(ch);
+      dxChannel(ch);
+    }
+    if (dres !== null) copyOut(dres, m.f, G >> 2, b);
+  } else {
+    for (let ch = b.ch0; ch < b.ch1; ch++) gradChannel(ch);
+    if (dres !== null) copyOut(dres, m.f, G >> 2, b);
+    if (dx === null) return false;
+    copyIn(m.f, D >> 2, dx, b);
+    for (let ch = b.ch0; ch < b.ch1; ch++) dxChannel(ch);
   }
   copyOut(dx, m.f, DX >> 2, b);
   return finite;

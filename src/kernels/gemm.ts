@@ -304,7 +304,10 @@ function gemmBlocks(
     if (ncMax * k > WHOLE_B) bAll = -1;
     const mPad = Math.ceil((i1 - i0) / MR) * MR;
     if (!transA && mPad * k <= WHOLE_A) aAll = wholeAAt;
-    const g = simdGemm((aAll >= 0 ? aAll + mPad * k : bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);
+    // Otherwise, over several slices, a row block's rows for all of k are copied there as one span (when they fit)
+    // and each slice packs from that copy: one copy per row block instead of a short one per row and slice.
+    const aSpan = !transA && aAll < 0 && k > KC && (MC - 1) * lda + k <= WHOLE_A;
+    const g = simdGemm((aAll >= 0 ? aAll + mPad * k : aSpan ? wholeAAt + WHOLE_A : bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);
     aHeld = aAll >= 0 && bKey !== null && heldA.call === bKey.call && heldA.a === a && heldA.aOff === aOff && heldA.lda === lda &&
       heldA.i0 === i0 && heldA.i1 === i1 && heldA.k === k && heldA.f?.buffer === g.f.buffer;
     panels = g.f;
@@ -315,11 +318,15 @@ function gemmBlocks(
       // A's rows copied into wasm memory (one copy when they are contiguous), whole micro-panels packed there.
       const f = g.f, packA = g.packA;
       packA32 = (ic, mc, p0, kl, dst) => {
-        const at = aOff + ic * lda + p0;
-        if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
-        else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
-        const whole = mc >> 2;
-        packA(aRaw * 4, kl * 4, whole, kl, dst * 4);
+        const at = aOff + ic * lda + p0, whole = mc >> 2;
+        if (aSpan) {
+          if (p0 === 0) f.set(a.subarray(at, at + (mc - 1) * lda + k), wholeAAt);
+          packA((wholeAAt + p0) * 4, lda * 4, whole, kl, dst * 4);
+        } else {
+          if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
+          else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
+          packA(aRaw * 4, kl * 4, whole, kl, dst * 4);
+        }
         if (mc > 4 * whole) packPanelA(f, dst + 4 * whole * kl, a, aOff, lda, false, ic + 4 * whole, mc - 4 * whole, p0, kl);
       };
     }

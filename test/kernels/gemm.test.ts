@@ -215,6 +215,20 @@ describe('sgemmRange: panels read past the range, panels kept between calls (BKe
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) expect(Number.isFinite(got[i * n + j]!), `c[${i},${j}]`).toBe(j !== 2);
   });
 
+  it('A too large to pack whole, deep k: each row block copied once as a span (odd rows, lda > k, offsets)', () => {
+    const m = 301, n = 21, k = 1030, lda = k + 3, aOff = 5;
+    const a = randArray(24, aOff + m * lda), b = randArray(25, k * n);
+    a[aOff + 300 * lda + 700] = NaN; // the last row, in the second slice
+    for (const accumulate of [false, true]) {
+      const got = randArray(26, m * n), ref = got.slice();
+      sgemmRange(got, a, b, m, n, k, { aOff, lda, accumulate }, 0, m, 0, n);
+      sgemmNaive(ref, a, b, m, n, k, { aOff, lda, accumulate });
+      matches(`301×21×1030${accumulate ? ' accumulate' : ''}`, got, ref);
+      expect(got.slice(0, 300 * n).every(Number.isFinite)).toBe(true);
+      expect(got.slice(300 * n).every(Number.isNaN)).toBe(true);
+    }
+  });
+
   it('units of one call (one key) reuse the packed A and B; another call, another A or other rows repack', () => {
     const m = 24, n = 150, k = 90;
     const a = randArray(30, m * k), a2 = randArray(31, m * k), b = randArray(32, k * n);
