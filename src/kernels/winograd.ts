@@ -30,8 +30,8 @@ import { asmGemm, type AsmGemm } from './asm.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
-import { OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
+import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { CHUNK_XI, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -412,6 +412,15 @@ function wholeImageBlocks(b: SimdBlocks, n: number, tilesH: number, tilesW: numb
   return { rows: k, chunk: 0, perRow: 0, count: Math.ceil((n * tilesH) / k), tPad, nr: b.nr };
 }
 
+/**
+ * Output channels per GEMM group on the SIMD path: 8 (`wino8x4`, two 4-channel U panels) for float32 blocks of
+ * 4-tile panels whose U is transformed per unit, else 4.
+ */
+function groupChannels(q: ConvTaskParams): number {
+  const b = q.blocks;
+  return b !== null && q.p.float32 === true && !q.p.flip && b.nr === 4 && q.localU ? 8 : 4;
+}
+
 /** Time per multiply-add of `wino4` against `wino`'s. */
 const WINO4_COST = 1.25;
 
@@ -433,6 +442,8 @@ function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number
 interface SimdLayout {
   inTab: number;
   outTab: number;
+  /** The same table for output channels 4 … 7 (their addresses 4 channels on), for `wino8x4`'s second panel. */
+  outTab4: number;
   scale: number;
   shift: number;
   yStage: number;
@@ -451,10 +462,11 @@ function simdLayout(at: number, q: ConvTaskParams, b: SimdBlocks): SimdLayout {
   const a16 = (v: number): number => Math.ceil(v / 16) * 16;
   const segRows = b.rows > 0 ? Math.min(b.rows, tilesH) : 1, segs = b.rows > 0 ? b.rows + 1 : 1;
   const ph = 4 * segRows + 2, pw = Math.ceil((4 * tilesW + 2) / 4) * 4;
-  const yBytes = a16(4 * 4 * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
-  const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), scale = outTab + 16 * b.tPad, shift = scale + a16(8 * q.coPad);
+  const yBytes = a16(4 * groupChannels(q) * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
+  const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), outTab4 = outTab + 16 * b.tPad, scale = outTab4 + 16 * b.tPad;
+  const shift = scale + a16(8 * q.coPad);
   const yStage = shift + a16(8 * q.coPad), raw = yStage + 2 * yBytes, padded = raw + a16(4 * ci * wi * ph);
-  return { inTab, outTab, scale, shift, yStage, resDelta: yBytes, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
+  return { inTab, outTab, outTab4, scale, shift, yStage, resDelta: yBytes, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
 }
 
 /** A block's parts in one image each (this thread's, for the block whose V it holds). */
@@ -482,7 +494,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
   const f = g.f;
   if (i32view === null || i32view.buffer !== f.buffer) i32view = new Int32Array(f.buffer);
   const iv = i32view;
-  const pwB = 4 * lay.pw, planeB = lay.ph * pwB, rawF = lay.raw / 4;
+  const pwB = 4 * lay.pw, planeB = lay.ph * pwB, rawF = lay.raw / 4, b4 = (lay.outTab4 - lay.outTab) / 16;
   segments.length = 0;
   let stage = 0;
   for (let t = t0; t < t1;) {
@@ -508,8 +520,13 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
       iv[e + 1] = 4 * oRows * wo;
       iv[e + 2] = Math.min(4, ho - 4 * ty);
       iv[e + 3] = Math.min(4, wo - 4 * tx);
+      const e4 = e + 4 * b4;
+      iv[e4] = iv[e]! + 4 * iv[e + 1]!;
+      iv[e4 + 1] = iv[e + 1]!;
+      iv[e4 + 2] = iv[e + 2]!;
+      iv[e4 + 3] = iv[e + 3]!;
     }
-    stage += 4 * oRows * wo;
+    stage += groupChannels(q) * oRows * wo;
     t = end;
   }
   (q.p.float32 !== true ? wg.vin64 : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
@@ -569,11 +586,13 @@ function convUnitsSimd(
   const tilesW = Math.ceil(wo / 4);
   // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
   // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
-  const uXi = xiStride(localU ? 4 : coPad, ci), vXi = xiStride(blocks.tPad, ci);
+  const gc = groupChannels(q);
+  const uXi = xiStride(localU ? gc : coPad, ci), vXi = xiStride(blocks.tPad, ci);
   // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
   // simdLayout's parts.
-  const vAt = 36 * uXi, mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
-  const fAt = 2 * (mAt + 36 * 4 * nr), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
+  // (In `wino8x4` mode, U chunks of CHUNK_XI bytes per ξ, and M blocks for every 4-tile panel of the block.)
+  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
+  const fAt = 2 * (mAt + (gc === 8 ? 2 * 36 * 16 * (blocks.tPad / 4) : 36 * 4 * nr)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
   const badAt = Math.ceil((fAt + fLen) / 2);
   const lay = simdLayout(8 * (badAt + 2), q, blocks);
   const g = simdGemm(lay.end);
@@ -596,19 +615,66 @@ function convUnitsSimd(
     if (!vHolds(q, h, tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
-    for (let oc0 = o0; oc0 < o1; oc0 += 4) {
-      if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, 4, oc0, oc0, oc0 + 4)) flag[0] = 1;
+    for (let oc0 = o0; oc0 < o1;) {
+      // 8 channels (two U panels) at a time in `wino8x4` mode, U transformed and used in chunks of KB input channels;
+      // 4 at a time for a last group of 4 or one with channels ≥ Co.
+      const pair = gc === 8 && oc0 + 8 <= Math.min(o1, co);
+      const oEnd = pair ? oc0 + 8 : oc0 + 4;
+      if (pair) {
+        if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, 8);
+        if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, 8);
+        pairGemms(g, wg, fAt, badAt, fc!, q, oc0, vAt, vXi, mAt, t1 - t0, flag);
+        for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+          for (let hf = 0; hf < 2; hf++) {
+            vout(mAt * 8 + 2 * 36 * 128 * (j0 / 4) + 36 * 128 * hf, Math.min(4, t1 - t0 - j0), (hf === 0 ? lay.outTab : lay.outTab4) + 16 * j0, 4, flags,
+              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo);
+          }
+        }
+        copyRuns(y, g.f, yStageF, false, p, oc0, 8);
+        oc0 = oEnd;
+        continue;
+      }
+      if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, gc, oc0, oc0, oEnd)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
-      const nc = Math.min(4, co - oc0);
+      const nc = Math.min(oEnd, co) - oc0;
       if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
       if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
       for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
+        const nt = Math.min(nr, t1 - t0 - j0);
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        vout(mAt * 8, Math.min(nr, t1 - t0 - j0), lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
+        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
       }
       copyRuns(y, g.f, yStageF, false, p, oc0, nc);
+      oc0 = oEnd;
     }
   }
+}
+
+/**
+ * The 36 GEMMs of output channels [oc0, oc0 + 8) (all < Co) × the block's nt tiles in `wino8x4` mode, into float64
+ * M blocks at byte 8·mAt + (2·j0/4 + h)·36·128 (4-tile panel from tile j0, channels oc0 + 4h …): per chunk of KB
+ * input channels, U of the 8 channels × that chunk by `wchunk` (from the filters' copy fc) at the start of the
+ * memory, then the chunk's GEMMs. The chunks are wino8x4's KB-term blocks of k, so every sum is the whole-k one.
+ */
+function pairGemms(
+  g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
+  mAt: number, nt: number, flag: Float64Array,
+): void {
+  const { ci } = q.p;
+  const h = g.h;
+  h[badAt] = 0;
+  h[badAt + 1] = 0;
+  for (let kc = 0; kc < ci; kc += KB) {
+    const n = Math.min(KB, ci - kc);
+    for (let pnl = 0; pnl < 2; pnl++) {
+      const src = fAt + (oc0 + 4 * pnl - fc.oc0) * fc.laneStep + kc * fc.icStep;
+      wg.wchunk(src * 4, n, fc.icStep * 4, fc.laneStep * 4, pnl * KB * 16, badAt * 8);
+    }
+    for (let j0 = 0; j0 < nt; j0 += 4) {
+      wg.wino8x4(n, 0, KB * 16, CHUNK_XI, (vAt + j0 * ci + kc * 4) * 4, vXi * 4, mAt * 8 + 2 * 36 * 128 * (j0 / 4), kc === 0 ? 0 : 1);
+    }
+  }
+  if (h[badAt] !== 0 || h[badAt + 1] !== 0) flag[0] = 1;
 }
 
 /**

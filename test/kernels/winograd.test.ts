@@ -196,9 +196,10 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
     for (const [, p] of shapes.slice(-6)) checkFused(p, 71 + p.c);
   });
 
-  // Few tiles per block: the SIMD fused forward's GEMMs then run on panels of 4 tiles (wino4) instead of 8.
+  // Few tiles per block: the SIMD fused forward's GEMMs then run on panels of 4 tiles (wino8x4 on 8 output channels,
+  // wino4 on a last 4) instead of 8; 44 output channels: two units of channels, the second ending in a group of 4.
   it('fused epilogue on blocks of 3, 4 and 12 tiles (70 input channels: two float32 blocks of k)', () => {
-    for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 3, 4, 12, 5, 1), params(1, 5, 4, 48, 6, 1), params(2, 66, 5, 5, 4, 1)]) checkFused(p, 81 + p.c);
+    for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 70, 7, 7, 44, 1), params(1, 3, 4, 12, 5, 1), params(1, 5, 4, 48, 6, 1), params(2, 66, 5, 5, 4, 1)]) checkFused(p, 81 + p.c);
   });
 
   it('winogradConv accumulates when asked (backward-input contract)', () => {

@@ -8,12 +8,14 @@
 //   vin64:   Bᵀ d B of each tile of a block, into float64 V panels of 4 tiles (the `wino64` GEMM's B-panels);
 //   vin32x8: the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
 //   vin32x4: likewise into V panels of 4 tiles (the float32 `wino4` GEMM's, for blocks of at most 4 tiles);
+//   wchunk:  the float32 weight transform of 4 output channels × up to KB input channels into a U chunk;
+//   wino8x4: the 36 float32 GEMMs of 8 output channels × 4 tiles (for calls with few tiles);
 //   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
-import { encodeModule, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
-import { wasm } from './features.js';
-import { reluLanes, simdGemmMemory } from './sgemm.js';
+import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
+import { usesFma, wasm } from './features.js';
+import { KB, reluLanes, simdGemmMemory } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -267,9 +269,165 @@ function voutFunc(nr: number): Func {
   };
 }
 
-/** The module's bytes: `pad`, `vin64`, `vin32x8`, `vin32x4`, `vout4`, `vout8`, importing env.mem. */
-export function winogradModule(): Uint8Array {
-  return encodeModule([padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8)]);
+/**
+ * `wino8x4(k, ua, panelU, xiU, vb, xiV, mo, init)`: sgemm.ts's `wino4` GEMMs (float32 products, float32 sums over
+ * KB-term blocks of k from p = 0, each block's sums widened and added to float64; the same operations in the same
+ * order, so the same bits) for 8 output channels: the two 4-channel U panels at ua and ua + panelU (+ ξ·xiU), the
+ * 4-tile V panel at vb + ξ·xiV (bytes). Channels 4h … 4h + 3 go to the float64 4×4 block at mo + h·36·128 + ξ·128
+ * (wino4's layout, what vout4 reads), zeroed first unless init ≠ 0. The register tile holds U's channels in the
+ * lanes and one accumulator per (panel, tile): per k step two U loads and four V splats for eight multiply-adds,
+ * where wino4 spends five loads on four (3×3 512→512 @7 at batch 1: 4 tiles, the GEMMs dominate).
+ */
+function wino8x4Func(fma: boolean): Func {
+  const [k, ua, panelU, xiU, vb, xiV, mo, init] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const L = new Locals(8);
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), p = L.add(I32), end = L.add(I32), a1 = L.add(I32);
+  const u0 = L.add(V128), u1 = L.add(V128), vs = L.add(V128);
+  const acc = L.addMany(V128, 8); // acc[4h + t]: channels 4h … 4h + 3 of tile t
+  const t0 = L.add(V128), t1 = L.add(V128);
+  const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
+  const step: Expr[] = [local.set(u0, v128.load(get(a))), local.set(u1, v128.load(get(a1)))];
+  for (let t = 0; t < 4; t++) {
+    step.push(local.set(vs, v128.load32_splat(get(b), 4 * t)));
+    step.push(local.set(acc[t]!, madd(get(u0), get(vs), get(acc[t]!))));
+    step.push(local.set(acc[4 + t]!, madd(get(u1), get(vs), get(acc[4 + t]!))));
+  }
+  step.push(local.set(a, i32.add(get(a), i32.const(16))), local.set(a1, i32.add(get(a1), i32.const(16))), local.set(b, i32.add(get(b), i32.const(16))));
+  // Flush: transpose each panel's 4×4 (tiles × channels) to rows of channels, widen, add to the float64 block.
+  const flush: Expr[] = [];
+  for (let h = 0; h < 2; h++) {
+    const x = (t: number): Expr => get(acc[4 * h + t]!);
+    const at = h * 36 * 128;
+    const rowsOf = (lo: boolean): Expr[] => {
+      const q = lo ? [0, 4, 1, 5] : [2, 6, 3, 7];
+      return [local.set(t0, sh(x(0), x(1), q)), local.set(t1, sh(x(2), x(3), q))];
+    };
+    const put = (i: number, v: Expr): Expr[] => [
+      v128.store(get(c), f64x2.add(v128.load(get(c), at + 32 * i), f64x2.promote_low_f32x4(v)), at + 32 * i),
+      v128.store(get(c), f64x2.add(v128.load(get(c), at + 32 * i + 16), f64x2.promote_low_f32x4(f32x4.high(v))), at + 32 * i + 16),
+    ];
+    for (const lo of [true, false]) {
+      flush.push(...rowsOf(lo));
+      const i = lo ? 0 : 2;
+      // t0 = [x0[i] x1[i] x0[i+1] x1[i+1]], t1 likewise for tiles 2, 3: row i = t0[0,1] t1[0,1], row i + 1 = t0[2,3] t1[2,3].
+      flush.push(...put(i, sh(get(t0), get(t1), [0, 1, 4, 5])), ...put(i + 1, sh(get(t0), get(t1), [2, 3, 6, 7])));
+    }
+  }
+  const zero: Expr[] = [];
+  for (let o = 0; o < 128; o += 16) zero.push(v128.store(get(c), v128.zero(), o), v128.store(get(c), v128.zero(), 36 * 128 + o));
+  return {
+    name: 'wino8x4',
+    params: new Array<ValType>(8).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(xi, i32.const(0), i32.const(36), 1,
+        local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+        local.set(a1, i32.add(get(a), get(panelU))),
+        local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
+        local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+        if_(i32.eqz(get(init)), zero),
+        // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+        local.set(p, i32.const(0)),
+        block(loop(
+          br_if(1, i32.ge_s(get(p), get(k))),
+          local.set(end, i32.add(get(p), i32.const(KB))),
+          if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
+          ...acc.map((v) => local.set(v, v128.zero())),
+          loop(
+            ...step,
+            local.set(p, i32.add(get(p), i32.const(1))),
+            br_if(0, i32.lt_s(get(p), get(end))),
+          ),
+          ...flush,
+          br(0),
+        ))),
+    ],
+  };
+}
+
+/**
+ * Bytes between the ξ-slices of a U chunk (two 4-channel panels × KB input channels, float32, and a cache line, so
+ * that the 36 slices do not map to the same cache sets): see `wchunk`.
+ */
+export const CHUNK_XI = 2 * KB * 16 + 64;
+
+/**
+ * `wchunk(src, n, icStep, laneStep, dst, bad)`: sgemm.ts's `weights32` (the same float32 operations in the same
+ * order, so the same bits) for 4 output channels × n ≤ KB input channels, into a U chunk: U(ξ) of (lane, ic) to
+ * dst + ξ·CHUNK_XI + ic·16 + lane·4. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep (taps in
+ * order). The chunk's fixed ξ stride makes every store's offset a constant, and the taps are read as two f32x4 per
+ * filter and transposed (instead of 36 scalar loads and lane inserts). At byte bad: an f32x4 of Σ (Σ taps)·0 per
+ * lane, added to what is there (NaN when a tap is NaN or ±Inf).
+ */
+function wchunkFunc(): Func {
+  const [src, n, icStep, laneStep, dst, bad] = [0, 1, 2, 3, 4, 5];
+  const L = new Locals(6);
+  const ic = L.add(I32), a0 = L.add(I32), out = L.add(I32);
+  const lanes = L.addMany(I32, 4);
+  const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
+  const ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128);
+  const cs = L.addMany(V128, 3), ct = L.addMany(V128, 3), cm = L.addMany(V128, 3);
+  const rs = L.add(V128), rt = L.add(V128), rm = L.add(V128);
+  const S = f32x4.splat(f32.const(1 / 6)), T12 = f32x4.splat(f32.const(1 / 12)), T24 = f32x4.splat(f32.const(1 / 24));
+  const Q = f32x4.splat(f32.const(0.25)), Z = f32x4.splat(f32.const(0)), NS = f32x4.splat(f32.const(-1 / 6));
+  const fadd = f32x4.add, fsub = f32x4.sub, fmul = f32x4.mul;
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  // Taps 4q … 4q + 3 of the four lanes: a 4×4 transpose.
+  for (let q = 0; q < 2; q++) {
+    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
+    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
+      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
+      body.push(
+        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
+        local.set(g[k]!, sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(g[k + 1]!, sh(get(s0), get(s1), [2, 3, 6, 7])),
+      );
+    }
+  }
+  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
+  body.push(local.set(g[8]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  const x = (k: number): Expr => get(g[k]!);
+  let sum = x(0);
+  for (let k = 1; k < 9; k++) sum = fadd(sum, x(k));
+  body.push(local.set(acc, fadd(get(acc), fmul(sum, Z))));
+  for (let j = 0; j < 3; j++) {
+    body.push(local.set(cs[j]!, fadd(x(j), x(j + 6))), local.set(ct[j]!, fadd(fmul(x(j), T24), fmul(x(j + 6), S))), local.set(cm[j]!, fmul(x(j + 3), T12)));
+  }
+  const rows: Array<(j: number) => Expr> = [
+    (j) => fmul(x(j), Q),
+    (j) => fmul(fadd(get(cs[j]!), x(j + 3)), NS),
+    (j) => fmul(fsub(x(j + 3), get(cs[j]!)), S),
+    (j) => fadd(get(ct[j]!), get(cm[j]!)),
+    (j) => fsub(get(ct[j]!), get(cm[j]!)),
+    (j) => x(j + 6),
+  ];
+  for (let r = 0; r < 6; r++) {
+    for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
+    const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
+    body.push(local.set(rs, fadd(a, c)), local.set(rt, fadd(fmul(a, T24), fmul(c, S))), local.set(rm, fmul(b, T12)));
+    const us = [fmul(a, Q), fmul(fadd(get(rs), b), NS), fmul(fsub(b, get(rs)), S), fadd(get(rt), get(rm)), fsub(get(rt), get(rm)), c];
+    for (let e = 0; e < 6; e++) body.push(v128.store(get(out), us[e]!, (6 * r + e) * CHUNK_XI));
+  }
+  body.push(local.set(out, i32.add(get(out), i32.const(16))));
+  return {
+    name: 'wchunk',
+    params: new Array<ValType>(6).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(acc, v128.load(get(bad))),
+      local.set(out, get(dst)),
+      forLoop(ic, i32.const(0), get(n), 1,
+        local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
+        ...body),
+      v128.store(get(bad), get(acc)),
+    ],
+  };
+}
+
+/** The module's bytes: `pad`, `vin64`, `vin32x8`, `vin32x4`, `vout4`, `vout8`, `wino8x4`, `wchunk`, importing env.mem. */
+export function winogradModule(fma: boolean): Uint8Array {
+  return encodeModule([padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc()]);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -277,6 +435,8 @@ export function winogradModule(): Uint8Array {
 type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
 type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number) => void;
+type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
+type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 
 /** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
 export interface SimdWinograd {
@@ -286,20 +446,28 @@ export interface SimdWinograd {
   vin32x4: VinFn;
   vout4: VoutFn;
   vout8: VoutFn;
+  wino8x4: Wino8x4Fn;
+  wchunk: WchunkFn;
 }
 
 let current: SimdWinograd | null = null;
 let currentMem: object | null = null;
-let compiled: object | null = null;
+let currentFma = false;
+const compiled: Array<object | null> = [null, null];
 
 /** This thread's transforms over the memory of its SIMD GEMM (call simdGemm first, which sizes that memory). */
 export function simdWinograd(): SimdWinograd {
   const mem = simdGemmMemory();
-  if (current === null || currentMem !== mem) {
-    compiled ??= new wasm!.Module(winogradModule());
-    const e = new wasm!.Instance(compiled, { env: { mem } }).exports;
-    current = { pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn, vout8: e.vout8 as VoutFn };
+  const fma = usesFma();
+  if (current === null || currentMem !== mem || currentFma !== fma) {
+    const mod = (compiled[+fma] ??= new wasm!.Module(winogradModule(fma)));
+    const e = new wasm!.Instance(mod, { env: { mem } }).exports;
+    current = {
+      pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
+      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn,
+    };
     currentMem = mem;
+    currentFma = fma;
   }
   return current;
 }
