@@ -374,36 +374,39 @@ export function weightsFunc(flip: boolean): Func {
   };
 }
 
-const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
+/** The locals of `filterTransform32`: the 9 taps g (four filters, one per lane), its scratch, and acc. */
+export interface FilterTransformLocals {
+  g: number[];
+  acc: number;
+  row: number[];
+  cs: number[];
+  ct: number[];
+  cm: number[];
+  rs: number;
+  rt: number;
+  rm: number;
+}
 
-/**
- * `weights32(src, ci, icStep, laneStep, dst, sx, bad)` and `weights32Flip`: `weights`' transform for inference, in
- * float32 arithmetic, four output channels per f32x4 (weightsFunc's steps, each rounded to float32, with the parts
- * rows 1–2 and 3–4 of G share computed once: 1.44 → 1.33 ms for 512×512 filters, one core): U(ξ) of
- * (lane, ic) to dst + ξ·sx + ic·16 + lane·4. At byte bad: an f32x4 of Σ over filters of (Σ taps)·0 per lane (NaN
- * when a tap is NaN or ±Inf, else +0). Against float64 `weights` rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
- * (one core, CPU time); U's error grows from one float32 rounding to a few, far inside the fused forward's tolerance.
- */
-export function weights32Func(flip: boolean): Func {
-  const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
-  const L = new Locals(7);
-  const ic = L.add(I32), a0 = L.add(I32), addr = L.add(I32);
-  const lanes = L.addMany(I32, 4);
+export function filterTransformLocals(L: Locals): FilterTransformLocals {
   const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
   // Shared parts of G's rows: per column j of g, s = g0j + g6j, t = g0j/24 + g6j/6, m = g3j/12; per row of G g, likewise.
   const cs = L.addMany(V128, 3), ct = L.addMany(V128, 3), cm = L.addMany(V128, 3);
-  const rs = L.add(V128), rt = L.add(V128), rm = L.add(V128);
+  return { g, acc, row, cs, ct, cm, rs: L.add(V128), rt: L.add(V128), rm: L.add(V128) };
+}
+
+/**
+ * The float32 filter transform U = G g Gᵀ of four filters whose 9 taps are in t.g: adds (Σ taps)·0 into t.acc (NaN
+ * when a tap is NaN or ±Inf), then `store(r, e, u)` takes U's 36 values in order (row r, column e). Every step is
+ * rounded to float32, with the parts rows 1–2 and 3–4 of G share computed once.
+ */
+export function filterTransform32(t: FilterTransformLocals, store: (r: number, e: number, u: Expr) => Expr[]): Expr[] {
   const get = local.get;
+  const { g, acc, row, cs, ct, cm, rs, rt, rm } = t;
   const S = f32x4.splat(f32.const(1 / 6)), T12 = f32x4.splat(f32.const(1 / 12)), T24 = f32x4.splat(f32.const(1 / 24));
   const Q = f32x4.splat(f32.const(0.25)), Z = f32x4.splat(f32.const(0)), NS = f32x4.splat(f32.const(-1 / 6));
   const add = f32x4.add, sub = f32x4.sub, mul = f32x4.mul;
-  const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
-  const lane = (l: number, k: number): Expr => f32load(get(lanes[l]!), tapAt(k));
-  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
-  for (let k = 0; k < 9; k++) {
-    body.push(local.set(g[k]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(lane(0, k)), 1, lane(1, k)), 2, lane(2, k)), 3, lane(3, k))));
-  }
   const x = (k: number): Expr => get(g[k]!);
+  const body: Expr[] = [];
   let sum = x(0);
   for (let k = 1; k < 9; k++) sum = add(sum, x(k));
   body.push(local.set(acc, add(get(acc), mul(sum, Z))));
@@ -419,15 +422,42 @@ export function weights32Func(flip: boolean): Func {
     (j) => sub(get(ct[j]!), get(cm[j]!)),
     (j) => x(j + 6),
   ];
-  const put = (v: Expr, last: boolean): Expr[] => [v128.store(get(addr), v), ...(last ? [] : [local.set(addr, i32.add(get(addr), get(sx)))])];
-  body.push(local.set(addr, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))));
   for (let r = 0; r < 6; r++) {
     for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
     const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
     body.push(local.set(rs, add(a, c)), local.set(rt, add(mul(a, T24), mul(c, S))), local.set(rm, mul(b, T12)));
     const us = [mul(a, Q), mul(add(get(rs), b), NS), mul(sub(b, get(rs)), S), add(get(rt), get(rm)), sub(get(rt), get(rm)), c];
-    for (let e = 0; e < 6; e++) body.push(...put(us[e]!, r === 5 && e === 5));
+    for (let e = 0; e < 6; e++) body.push(...store(r, e, us[e]!));
   }
+  return body;
+}
+
+const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
+
+/**
+ * `weights32(src, ci, icStep, laneStep, dst, sx, bad)` and `weights32Flip`: `weights`' transform for inference, in
+ * float32 arithmetic, four output channels per f32x4 (weightsFunc's steps, each rounded to float32, with the parts
+ * rows 1–2 and 3–4 of G share computed once: 1.44 → 1.33 ms for 512×512 filters, one core): U(ξ) of
+ * (lane, ic) to dst + ξ·sx + ic·16 + lane·4. At byte bad: an f32x4 of Σ over filters of (Σ taps)·0 per lane (NaN
+ * when a tap is NaN or ±Inf, else +0). Against float64 `weights` rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
+ * (one core, CPU time); U's error grows from one float32 rounding to a few, far inside the fused forward's tolerance.
+ */
+export function weights32Func(flip: boolean): Func {
+  const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const ic = L.add(I32), a0 = L.add(I32), addr = L.add(I32);
+  const lanes = L.addMany(I32, 4);
+  const t = filterTransformLocals(L), { g, acc } = t;
+  const get = local.get;
+  const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
+  const lane = (l: number, k: number): Expr => f32load(get(lanes[l]!), tapAt(k));
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  for (let k = 0; k < 9; k++) {
+    body.push(local.set(g[k]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(lane(0, k)), 1, lane(1, k)), 2, lane(2, k)), 3, lane(3, k))));
+  }
+  const put = (v: Expr, last: boolean): Expr[] => [v128.store(get(addr), v), ...(last ? [] : [local.set(addr, i32.add(get(addr), get(sx)))])];
+  body.push(local.set(addr, i32.add(get(dst), i32.shl(get(ic), i32.const(4)))));
+  body.push(...filterTransform32(t, (r, e, u) => put(u, r === 5 && e === 5)));
   return {
     name: flip ? 'weights32Flip' : 'weights32',
     params: [I32, I32, I32, I32, I32, I32, I32],

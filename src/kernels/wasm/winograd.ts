@@ -15,7 +15,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { KB, reluLanes, simdGemmMemory } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, reluLanes, simdGemmMemory } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -365,13 +365,8 @@ function wchunkFunc(): Func {
   const L = new Locals(6);
   const ic = L.add(I32), a0 = L.add(I32), out = L.add(I32);
   const lanes = L.addMany(I32, 4);
-  const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
+  const t = filterTransformLocals(L), { g, acc } = t;
   const ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128);
-  const cs = L.addMany(V128, 3), ct = L.addMany(V128, 3), cm = L.addMany(V128, 3);
-  const rs = L.add(V128), rt = L.add(V128), rm = L.add(V128);
-  const S = f32x4.splat(f32.const(1 / 6)), T12 = f32x4.splat(f32.const(1 / 12)), T24 = f32x4.splat(f32.const(1 / 24));
-  const Q = f32x4.splat(f32.const(0.25)), Z = f32x4.splat(f32.const(0)), NS = f32x4.splat(f32.const(-1 / 6));
-  const fadd = f32x4.add, fsub = f32x4.sub, fmul = f32x4.mul;
   const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
   // Taps 4q … 4q + 3 of the four lanes: a 4×4 transpose.
   for (let q = 0; q < 2; q++) {
@@ -386,28 +381,7 @@ function wchunkFunc(): Func {
   }
   const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
   body.push(local.set(g[8]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
-  const x = (k: number): Expr => get(g[k]!);
-  let sum = x(0);
-  for (let k = 1; k < 9; k++) sum = fadd(sum, x(k));
-  body.push(local.set(acc, fadd(get(acc), fmul(sum, Z))));
-  for (let j = 0; j < 3; j++) {
-    body.push(local.set(cs[j]!, fadd(x(j), x(j + 6))), local.set(ct[j]!, fadd(fmul(x(j), T24), fmul(x(j + 6), S))), local.set(cm[j]!, fmul(x(j + 3), T12)));
-  }
-  const rows: Array<(j: number) => Expr> = [
-    (j) => fmul(x(j), Q),
-    (j) => fmul(fadd(get(cs[j]!), x(j + 3)), NS),
-    (j) => fmul(fsub(x(j + 3), get(cs[j]!)), S),
-    (j) => fadd(get(ct[j]!), get(cm[j]!)),
-    (j) => fsub(get(ct[j]!), get(cm[j]!)),
-    (j) => x(j + 6),
-  ];
-  for (let r = 0; r < 6; r++) {
-    for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
-    const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
-    body.push(local.set(rs, fadd(a, c)), local.set(rt, fadd(fmul(a, T24), fmul(c, S))), local.set(rm, fmul(b, T12)));
-    const us = [fmul(a, Q), fmul(fadd(get(rs), b), NS), fmul(fsub(b, get(rs)), S), fadd(get(rt), get(rm)), fsub(get(rt), get(rm)), c];
-    for (let e = 0; e < 6; e++) body.push(v128.store(get(out), us[e]!, (6 * r + e) * CHUNK_XI));
-  }
+  body.push(...filterTransform32(t, (r, e, u) => [v128.store(get(out), u, (6 * r + e) * CHUNK_XI)]));
   body.push(local.set(out, i32.add(get(out), i32.const(16))));
   return {
     name: 'wchunk',
