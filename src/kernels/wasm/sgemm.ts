@@ -263,7 +263,17 @@ export function wino4Func(fma: boolean): Func {
   return winoGemm('wino4', L, xi, a, b, [
     local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
     ...zero,
-    // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
+    ...kBlocks(p, k, end, acc, step, flush),
+  ]);
+}
+
+/**
+ * `for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }`: the k loop of a
+ * float32 GEMM whose sums run over blocks of at most KB terms, each flushed (widened and added) by `flush`.
+ */
+export function kBlocks(p: number, k: number, end: number, acc: number[], step: Expr[], flush: Expr[]): Expr[] {
+  const get = local.get;
+  return [
     local.set(p, i32.const(0)),
     block(loop(
       br_if(1, i32.ge_s(get(p), get(k))),
@@ -278,7 +288,7 @@ export function wino4Func(fma: boolean): Func {
       ...flush,
       br(0),
     )),
-  ]);
+  ];
 }
 
 /** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */

@@ -15,7 +15,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, reluLanes, simdGemmMemory } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -327,21 +327,7 @@ function wino8x4Func(fma: boolean): Func {
         local.set(b, i32.add(get(vb), i32.mul(get(xi), get(xiV)))),
         local.set(c, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
         if_(i32.eqz(get(init)), zero),
-        // for (p = 0; p < k;) { end = min(p + KB, k); acc = 0; do step while (++p < end); flush }
-        local.set(p, i32.const(0)),
-        block(loop(
-          br_if(1, i32.ge_s(get(p), get(k))),
-          local.set(end, i32.add(get(p), i32.const(KB))),
-          if_(i32.gt_s(get(end), get(k)), [local.set(end, get(k))]),
-          ...acc.map((v) => local.set(v, v128.zero())),
-          loop(
-            ...step,
-            local.set(p, i32.add(get(p), i32.const(1))),
-            br_if(0, i32.lt_s(get(p), get(end))),
-          ),
-          ...flush,
-          br(0),
-        ))),
+        ...kBlocks(p, k, end, acc, step, flush)),
     ],
   };
 }
