@@ -22,35 +22,27 @@ const regionBytes = (b: BnBlock): number => (b.n * (b.ch1 - b.ch0) * b.hw * 4 + 
 const SET_MIN = 64;
 
 /**
- * Copies tensor t's channels [ch0, ch1) of every image (N, C, HW) into the block at `at` in wasm memory m (n rows of
- * len = (ch1 − ch0)·hw values); a block of every channel is one contiguous range, copied at once.
+ * Between a tensor t (N, C, HW) and the block at `at` in wasm memory m (n rows of len = (ch1 − ch0)·hw values):
+ * `into` copies t's channels [ch0, ch1) of every image into the block, else the block back into t. A block of every
+ * channel is one contiguous range, copied at once.
  */
-function copyIn(m: Float32Array, at: number, t: Float32Array, b: BnBlock): void {
+function copyBlock(m: Float32Array, at: number, t: Float32Array, b: BnBlock, into: boolean): void {
   const len = (b.ch1 - b.ch0) * b.hw;
   if (len === b.c * b.hw) {
-    m.set(t.length === b.n * len ? t : t.subarray(0, b.n * len), at);
+    if (into) m.set(t.length === b.n * len ? t : t.subarray(0, b.n * len), at);
+    else t.set(m.subarray(at, at + b.n * len));
     return;
   }
   for (let i = 0; i < b.n; i++) {
     const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
-    if (len >= SET_MIN) m.set(t.subarray(to, to + len), mo);
-    else for (let j = 0; j < len; j++) m[mo + j] = t[to + j]!;
+    const [dst, d, src, s] = into ? [m, mo, t, to] : [t, to, m, mo];
+    if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
+    else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
   }
 }
 
-/** The block at `at` in m back into t (copyIn's inverse). */
-function copyOut(t: Float32Array, m: Float32Array, at: number, b: BnBlock): void {
-  const len = (b.ch1 - b.ch0) * b.hw;
-  if (len === b.c * b.hw) {
-    t.set(m.subarray(at, at + b.n * len));
-    return;
-  }
-  for (let i = 0; i < b.n; i++) {
-    const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
-    if (len >= SET_MIN) t.set(m.subarray(mo, mo + len), to);
-    else for (let j = 0; j < len; j++) t[to + j] = m[mo + j]!;
-  }
-}
+const copyIn = (m: Float32Array, at: number, t: Float32Array, b: BnBlock): void => copyBlock(m, at, t, b, true);
+const copyOut = (t: Float32Array, m: Float32Array, at: number, b: BnBlock): void => copyBlock(m, at, t, b, false);
 
 /**
  * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
