@@ -278,25 +278,29 @@ function inputTransform(v: Float32Array | Float64Array, at: number, x: Float32Ar
       for (let r = 0; r < 6; r++) {
         const d0 = d[r * 6]!, d1 = d[r * 6 + 1]!, d2 = d[r * 6 + 2]!, d3 = d[r * 6 + 3]!, d4 = d[r * 6 + 4]!, d5 = d[r * 6 + 5]!;
         const row = r * 6 * strideXi + o;
-        v[row] = 4 * d0 - 5 * d2 + d4;
-        v[row + strideXi] = -4 * (d1 + d2) + d3 + d4;
-        v[row + 2 * strideXi] = 4 * (d1 - d2) - d3 + d4;
-        v[row + 3 * strideXi] = 2 * (d3 - d1) - d2 + d4;
-        v[row + 4 * strideXi] = 2 * (d1 - d3) - d2 + d4;
-        v[row + 5 * strideXi] = 4 * d1 - 5 * d3 + d5;
+        const a = d4 - 4 * d2, b = d3 - 4 * d1, s = d4 - d2, e = d3 - d1, f = 2 * e;
+        v[row] = 4 * (d0 - d2) + s;
+        v[row + strideXi] = a + b;
+        v[row + 2 * strideXi] = a - b;
+        v[row + 3 * strideXi] = s + f;
+        v[row + 4 * strideXi] = s - f;
+        v[row + 5 * strideXi] = d5 - d3 - 4 * e;
       }
     }
   }
 }
 
-// Bᵀ·(d0 … d5)ᵀ written down column `c` of a 6×6 array.
+// Bᵀ·(d0 … d5)ᵀ written down column `c` of a 6×6 array: the rows of Bᵀ (4 0 −5 0 1 0), (0 −4 −4 1 1 0),
+// (0 4 −4 −1 1 0), (0 −2 −1 2 1 0), (0 2 −1 −2 1 0), (0 4 0 −5 0 1) with their common parts shared (17 operations
+// instead of 24; the row pass does the same). The multiplications by 2 and 4 are exact.
 function btCol(d: Float64Array, c: number, d0: number, d1: number, d2: number, d3: number, d4: number, d5: number): void {
-  d[c] = 4 * d0 - 5 * d2 + d4;
-  d[6 + c] = -4 * (d1 + d2) + d3 + d4;
-  d[12 + c] = 4 * (d1 - d2) - d3 + d4;
-  d[18 + c] = 2 * (d3 - d1) - d2 + d4;
-  d[24 + c] = 2 * (d1 - d3) - d2 + d4;
-  d[30 + c] = 4 * d1 - 5 * d3 + d5;
+  const a = d4 - 4 * d2, b = d3 - 4 * d1, s = d4 - d2, e = d3 - d1, f = 2 * e;
+  d[c] = 4 * (d0 - d2) + s;
+  d[6 + c] = a + b;
+  d[12 + c] = a - b;
+  d[18 + c] = s + f;
+  d[24 + c] = s - f;
+  d[30 + c] = d5 - d3 - 4 * e;
 }
 
 interface ConvTaskParams {

@@ -81,22 +81,34 @@ function vinFunc(f32: boolean, nr: number): Func {
   const L = new Locals(7);
   const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
   const rowOff = L.addMany(I32, 6);
-  const c4 = L.add(V128), c5 = L.add(V128), c2 = L.add(V128), cm4 = L.add(V128);
+  const c4 = L.add(V128), c2 = L.add(V128);
+  const T = L.addMany(V128, 5) as [number, number, number, number, number];
   const lo = L.addMany(V128, 2), hi = L.addMany(V128, 2);
   const P = L.addMany(V128, 36), D = L.addMany(V128, 36);
   /** Bytes per input channel of a panel of nr tiles. */
   const panel = nr * (f32 ? 4 : 8);
-  // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass write them.
-  const bt = (x: Expr[]): Expr[] => {
+  // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass compute them (the common parts
+  // a = x4 − 4x2, b = x3 − 4x1, s = x4 − x2, e = x3 − x1, f = 2e in the T locals first).
+  const bt = (x: Expr[]): { pre: Expr[]; out: Expr[] } => {
     const [x0, x1, x2, x3, x4, x5] = x as [Expr, Expr, Expr, Expr, Expr, Expr];
-    return [
-      add(sub(mul(get(c4), x0), mul(get(c5), x2)), x4),
-      add(add(mul(get(cm4), add(x1, x2)), x3), x4),
-      add(sub(mul(get(c4), sub(x1, x2)), x3), x4),
-      add(sub(mul(get(c2), sub(x3, x1)), x2), x4),
-      add(sub(mul(get(c2), sub(x1, x3)), x2), x4),
-      add(sub(mul(get(c4), x1), mul(get(c5), x3)), x5),
-    ];
+    const [a, b, s, e, f] = T;
+    return {
+      pre: [
+        local.set(a, sub(x4, mul(get(c4), x2))),
+        local.set(b, sub(x3, mul(get(c4), x1))),
+        local.set(s, sub(x4, x2)),
+        local.set(e, sub(x3, x1)),
+        local.set(f, mul(get(c2), get(e))),
+      ],
+      out: [
+        add(mul(get(c4), sub(x0, x2)), get(s)),
+        add(get(a), get(b)),
+        sub(get(a), get(b)),
+        add(get(s), get(f)),
+        sub(get(s), get(f)),
+        sub(sub(x5, x3), mul(get(c4), get(e))),
+      ],
+    };
   };
   const perChannel: Expr[] = [];
   for (let r = 0; r < 6; r++) {
@@ -106,23 +118,34 @@ function vinFunc(f32: boolean, nr: number): Func {
       local.set(lo[1]!, v128.load(i32.add(get(pb), get(rowOff[r]!)))),
       local.set(hi[1]!, v128.load64_zero(i32.add(get(pb), get(rowOff[r]!)), 16)),
     );
-    for (let c = 0; c < 6; c++) {
-      const [a, b, l] = c < 4 ? [lo[0]!, lo[1]!, c] : [hi[0]!, hi[1]!, c - 4];
-      perChannel.push(local.set(P[6 * r + c]!, f64x2.promote_low_f32x4(sh(get(a), get(b), [l, 4 + l, l, 4 + l]))));
-    }
+    // Interleave the two tiles' rows into [a0 b0 a1 b1], [a2 b2 a3 b3], [a4 b4 a5 b5] (unpack shuffles, one
+    // instruction each), then widen each half: three such shuffles and three swizzles per row where a general
+    // two-input shuffle per column took several instructions each on x64.
+    const [u01, u23, u45] = [hi[1]!, lo[0]!, hi[0]!];
+    perChannel.push(
+      local.set(u45, sh(get(hi[0]!), get(hi[1]!), [0, 4, 1, 5])),
+      local.set(u01, sh(get(lo[0]!), get(lo[1]!), [0, 4, 1, 5])),
+      local.set(u23, sh(get(lo[0]!), get(lo[1]!), [2, 6, 3, 7])),
+    );
+    [u01, u23, u45].forEach((u, k) => perChannel.push(
+      local.set(P[6 * r + 2 * k]!, f64x2.promote_low_f32x4(get(u))),
+      local.set(P[6 * r + 2 * k + 1]!, f64x2.promote_low_f32x4(f32x4.high(get(u)))),
+    ));
   }
   // Column pass: Bᵀ down each column → D[row·6 + col]; row pass: Bᵀ along each row → V at ξ = 6·row + col.
   for (let c = 0; c < 6; c++) {
     const col = bt([0, 1, 2, 3, 4, 5].map((r) => get(P[6 * r + c]!)));
-    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col[r]!));
+    perChannel.push(...col.pre);
+    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col.out[r]!));
   }
   perChannel.push(local.set(addr, get(out)));
   for (let r = 0; r < 6; r++) {
     const row = bt([0, 1, 2, 3, 4, 5].map((c) => get(D[6 * r + c]!)));
+    perChannel.push(...row.pre);
     for (let e = 0; e < 6; e++) {
       perChannel.push(f32
-        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row[e]!), 0)
-        : v128.store(get(addr), row[e]!));
+        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row.out[e]!), 0)
+        : v128.store(get(addr), row.out[e]!));
       if (r < 5 || e < 5) perChannel.push(local.set(addr, i32.add(get(addr), get(vxi))));
     }
   }
@@ -138,9 +161,7 @@ function vinFunc(f32: boolean, nr: number): Func {
     locals: L.types,
     body: [
       local.set(c4, f64x2.splat(f64.const(4))),
-      local.set(c5, f64x2.splat(f64.const(5))),
       local.set(c2, f64x2.splat(f64.const(2))),
-      local.set(cm4, f64x2.splat(f64.const(-4))),
       ...rowOff.map((x, r) => local.set(x, i32.mul(get(pw), i32.const(r)))),
       forLoop(j, i32.const(0), get(nt), 2,
         local.set(pa, i32.load(i32.add(get(tab), i32.shl(get(j), i32.const(2))))),
@@ -189,8 +210,11 @@ function voutFunc(nr: number): Func {
     );
   }
   // Row r: Aᵀ along the row → O[0..3] (lanes: tiles j, j + 1), epilogue, rounding, stores.
-  // Column c of tile a's (la) and tile b's (lb) float32 row as one f64x2.
-  const f32pair = (c: number): Expr => f64x2.promote_low_f32x4(sh(get(la), get(lb), [c, 4 + c, c, 4 + c]));
+  // Column c of tile a's and tile b's float32 row as one f64x2, from va = [a0 b0 a1 b1] and vb = [a2 b2 a3 b3].
+  const f32pair = (c: number): Expr => {
+    const v = get(c < 2 ? va : vb);
+    return f64x2.promote_low_f32x4(c % 2 === 0 ? v : f32x4.high(v));
+  };
   for (let r = 0; r < 4; r++) {
     const t = (c: number): Expr => get(T[6 * r + c]!);
     const rowCode: Expr[] = [
@@ -208,6 +232,8 @@ function voutFunc(nr: number): Func {
     const loadPair = (delta: Expr | null): Expr[] => [
       local.set(la, v128.load(delta === null ? get(ya) : i32.add(get(ya), delta))),
       local.set(lb, v128.load(delta === null ? get(yb) : i32.add(get(yb), delta))),
+      local.set(va, sh(get(la), get(lb), [0, 4, 1, 5])),
+      local.set(vb, sh(get(la), get(lb), [2, 6, 3, 7])),
     ];
     const applyPair = (op: (o: Expr, x: Expr) => Expr): Expr[] => [0, 1, 2, 3].map((c) => local.set(O[c]!, op(get(O[c]!), f32pair(c))));
     rowCode.push(
