@@ -602,7 +602,7 @@ function convUnitsSimd(
   const g = simdGemm(lay.end);
   const wg = simdWinograd();
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = !f32 ? g.wino64 : nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
+  const gemm = nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
     if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
@@ -643,7 +643,11 @@ function convUnitsSimd(
       const nc = Math.min(oEnd, co) - oc0;
       if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
       if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
-      for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
+      if (!f32) {
+        // float64: the block's panels in one call (wino64 then vout4 per panel, in the wasm module).
+        wg.panels64((t1 - t0 + 3) >> 2, t1 - t0, ci, uPanel * 8, uXi * 8, vAt * 8, vXi * 8, mAt * 8, lay.outTab, nc, flags,
+          lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
+      } else for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         const nt = Math.min(nr, t1 - t0 - j0);
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
         vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);

@@ -15,7 +15,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -28,6 +28,9 @@ const storeLane = (code: number, align: number) => (addr: Expr, v: Expr, lane: n
 const store32Lane = storeLane(0x5a, 2);
 /** Stores lane `lane` (64 bits) of v. */
 const store64Lane = storeLane(0x5b, 3);
+
+/** call of function `index` of this module, on the values of args. */
+const call = (index: number, ...args: Expr[]): Expr => [...args.flat(), 0x10, ...uleb(index)];
 
 /** 32-bit-lane shuffle of a and b (lanes 0–3 from a, 4–7 from b). */
 const sh = f32x4.shuffle;
@@ -55,16 +58,20 @@ function padFunc(): Func {
       forLoop(ic, i32.const(0), get(ci), 1,
         forLoop(py, i32.const(0), get(ph), 1,
           local.set(d, i32.add(i32.add(get(dst), i32.mul(get(ic), get(dstPlane))), i32.mul(get(py), get(pw)))),
-          forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero())),
           local.set(r, i32.sub(get(py), get(first))),
           if_(i32.and(i32.ge_s(get(r), i32.const(0)), i32.lt_s(get(r), get(rows))), [
+            // A row of x: zeros only around it (the 16-byte chunks before colOff, and from the one holding the
+            // row's end on), then the row over them.
+            forLoop(z, i32.const(0), get(colOff), 16, v128.store(i32.add(get(d), get(z)), v128.zero())),
+            forLoop(z, i32.and(i32.add(get(colOff), i32.shl(get(wi), i32.const(2))), i32.const(-16)), get(pw), 16,
+              v128.store(i32.add(get(d), get(z)), v128.zero())),
             local.set(s, i32.add(i32.add(get(src), i32.mul(get(ic), get(srcPlane))), i32.shl(i32.mul(get(r), get(wi)), i32.const(2)))),
             local.set(d, i32.add(get(d), get(colOff))),
             forLoop(c, i32.const(0), get(end4), 4,
               v128.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), v128.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
             forLoop(c, get(end4), get(wi), 1,
               i32.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), i32.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
-          ]))),
+          ], [forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero()))]))),
     ],
   };
 }
@@ -411,9 +418,42 @@ function wchunkFunc(): Func {
   };
 }
 
-/** The module's bytes: `pad`, `vin64`, `vin32x8`, `vin32x4`, `vout4`, `vout8`, `wino8x4`, `wchunk`, importing env.mem. */
+/** The module's functions in order (their indices for `call`). */
+const FUNCS = ['pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64'] as const;
+const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
+
+/**
+ * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch)`: for each of np
+ * 4-tile panels j of a block (nTiles tiles in all), sgemm.ts's `wino64` (k, ua, xiU, vb + 32·k·j, xiV, mo) and then
+ * `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …) on its result: the float64 path's loop over a block's
+ * panels for 4 output channels, in one call from JavaScript instead of two per panel.
+ */
+function panels64Func(): Func {
+  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const L = new Locals(15);
+  const j = L.add(I32), nt = L.add(I32);
+  return {
+    name: 'panels64',
+    params: new Array<ValType>(15).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(j, i32.const(0), get(np), 1,
+        call(fn('wino64'), get(k), get(ua), get(xiU), i32.add(get(vb), i32.mul(get(j), i32.shl(get(k), i32.const(5)))), get(xiV), get(mo)),
+        local.set(nt, i32.sub(get(nTiles), i32.shl(get(j), i32.const(2)))),
+        if_(i32.gt_s(get(nt), i32.const(4)), [local.set(nt, i32.const(4))]),
+        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch))),
+    ],
+  };
+}
+
+/** The module's bytes: FUNCS, importing env.mem. */
 export function winogradModule(fma: boolean): Uint8Array {
-  return encodeModule([padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc()]);
+  const funcs = [padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func()];
+  funcs.forEach((f, i) => {
+    if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
+  });
+  return encodeModule(funcs);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -423,6 +463,10 @@ type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v:
 type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number) => void;
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
+type Panels64Fn = (
+  np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
+  scale: number, shift: number, resDelta: number, rowPitch: number,
+) => void;
 
 /** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
 export interface SimdWinograd {
@@ -434,6 +478,7 @@ export interface SimdWinograd {
   vout8: VoutFn;
   wino8x4: Wino8x4Fn;
   wchunk: WchunkFn;
+  panels64: Panels64Fn;
 }
 
 let current: SimdWinograd | null = null;
@@ -450,7 +495,7 @@ export function simdWinograd(): SimdWinograd {
     const e = new wasm!.Instance(mod, { env: { mem } }).exports;
     current = {
       pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
-      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn,
+      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
     };
     currentMem = mem;
     currentFma = fma;
