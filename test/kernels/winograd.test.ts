@@ -230,7 +230,7 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
       setKernelBackend(old);
     }
   };
-  it('forward with bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
+  it('forward with and without bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
     const oldPolicy = setWinogradPolicy('always');
     try {
       for (const p of [params(1, 16, 13, 13, 20, 1), params(2, 8, 9, 10, 9, 0), params(3, 16, 28, 28, 16, 1)]) {
@@ -242,6 +242,12 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
           return y;
         });
         assertIdentical(`fwd ${label(p)}`, y, yj);
+        const [y0, y0j] = runBoth(() => {
+          const y = new Float32Array(ys);
+          conv2dForward(y, x, w, null, p);
+          return y;
+        });
+        assertIdentical(`fwd without bias ${label(p)}`, y0, y0j);
         const [dx, dxj] = runBoth(() => {
           const dx = randArray(65, xs);
           conv2dBackwardInput(dx, dy, w, p);
