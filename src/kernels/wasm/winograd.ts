@@ -183,18 +183,19 @@ function vinFunc(f32: boolean, nr: number): Func {
 }
 
 /**
- * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch)`: the output transform of channels
- * i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks, nr = 4, or
- * wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for channel 0,
- * channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output). Each value v (float64), with the
+ * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: the output transform of
+ * channels i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks,
+ * nr = 4, or wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for
+ * channel 0, channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output); channel i is stored
+ * as the table's channel c0 + i. Each value v (float64), with the
  * flags: y's float32 there + v (OUT_ACC), ·scale[i] (doubles at scale), + shift[i], + the float32 at resDelta bytes
  * past its address (OUT_RES); rounded to float32 once; ReLU on its bits (OUT_RELU); stored. Rows are rowPitch bytes
  * apart. winograd.ts's outputBlock, the same operations in the same order, two tiles per f64x2.
  */
 function voutFunc(nr: number): Func {
-  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const L = new Locals(9);
-  const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32);
+  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const L = new Locals(10);
+  const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32), ic = L.add(I32);
   const ya = L.add(I32), yb = L.add(I32), ra = L.add(I32), rb = L.add(I32), ca = L.add(I32), cb = L.add(I32), addr = L.add(I32);
   const sc = L.add(V128), shf = L.add(V128), c2 = L.add(V128), c4 = L.add(V128), c8 = L.add(V128);
   const T = L.addMany(V128, 24), O = L.addMany(V128, 4), la = L.add(V128), lb = L.add(V128), va = L.add(V128), vb = L.add(V128);
@@ -273,7 +274,7 @@ function voutFunc(nr: number): Func {
   }
   return {
     name: `vout${nr}`,
-    params: new Array<ValType>(9).fill(I32),
+    params: new Array<ValType>(10).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -283,17 +284,18 @@ function voutFunc(nr: number): Func {
       forLoop(i, i32.const(0), get(nc), 1,
         if_(i32.and(get(flags), i32.const(OUT_SCALE)), [local.set(sc, f64x2.splat(f64.load(i32.add(get(scale), i32.shl(get(i), i32.const(3))))))]),
         if_(i32.and(get(flags), i32.const(OUT_SHIFT)), [local.set(shf, f64x2.splat(f64.load(i32.add(get(shift), i32.shl(get(i), i32.const(3))))))]),
+        local.set(ic, i32.add(get(c0), get(i))),
         forLoop(j, i32.const(0), get(nt), 2,
           local.set(lane, i32.add(get(m), i32.shl(i32.add(i32.mul(get(i), i32.const(nr)), get(j)), i32.const(3)))),
           local.set(te, i32.add(get(tab), i32.shl(get(j), i32.const(4)))),
-          local.set(ya, i32.add(i32.load(get(te)), i32.mul(get(i), i32.load(get(te), 4)))),
+          local.set(ya, i32.add(i32.load(get(te)), i32.mul(get(ic), i32.load(get(te), 4)))),
           local.set(ra, i32.load(get(te), 8)),
           local.set(ca, i32.load(get(te), 12)),
           local.set(yb, get(ya)),
           local.set(rb, i32.const(0)),
           local.set(cb, i32.const(0)),
           if_(i32.lt_s(i32.add(get(j), i32.const(1)), get(nt)), [
-            local.set(yb, i32.add(i32.load(get(te), 16), i32.mul(get(i), i32.load(get(te), 20)))),
+            local.set(yb, i32.add(i32.load(get(te), 16), i32.mul(get(ic), i32.load(get(te), 20)))),
             local.set(rb, i32.load(get(te), 24)),
             local.set(cb, i32.load(get(te), 28)),
           ]),
@@ -423,18 +425,18 @@ const FUNCS = ['pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4'
 const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
 
 /**
- * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch)`: for each of np
- * 4-tile panels j of a block (nTiles tiles in all), sgemm.ts's `wino64` (k, ua, xiU, vb + 32·k·j, xiV, mo) and then
- * `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …) on its result: the float64 path's loop over a block's
+ * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: for each of
+ * np 4-tile panels j of a block (nTiles tiles in all), sgemm.ts's `wino64` (k, ua, xiU, vb + 32·k·j, xiV, mo) and
+ * then `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …, c0) on its result: the float64 path's loop over a block's
  * panels for 4 output channels, in one call from JavaScript instead of two per panel.
  */
 function panels64Func(): Func {
-  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const L = new Locals(15);
+  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const L = new Locals(16);
   const j = L.add(I32), nt = L.add(I32);
   return {
     name: 'panels64',
-    params: new Array<ValType>(15).fill(I32),
+    params: new Array<ValType>(16).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -442,7 +444,7 @@ function panels64Func(): Func {
         call(fn('wino64'), get(k), get(ua), get(xiU), i32.add(get(vb), i32.mul(get(j), i32.shl(get(k), i32.const(5)))), get(xiV), get(mo)),
         local.set(nt, i32.sub(get(nTiles), i32.shl(get(j), i32.const(2)))),
         if_(i32.gt_s(get(nt), i32.const(4)), [local.set(nt, i32.const(4))]),
-        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch))),
+        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch), get(c0))),
     ],
   };
 }
@@ -460,12 +462,12 @@ export function winogradModule(fma: boolean): Uint8Array {
 
 type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
-type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number) => void;
+type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number) => void;
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 type Panels64Fn = (
   np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
-  scale: number, shift: number, resDelta: number, rowPitch: number,
+  scale: number, shift: number, resDelta: number, rowPitch: number, c0: number,
 ) => void;
 
 /** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
