@@ -49,6 +49,59 @@ describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', ()
   }
 });
 
+/** Plane (c, φ): element oy·ow + ox = input (row0 + oy·rowStep, col0 + 2·ox + φ), 0 outside; then four zeros. */
+function stride2RowsReference(
+  x: Float32Array, ch: number, hi: number, wi: number, phases: number, oh: number, ow: number, rowStep: number, row0: number, col0: number,
+): Float32Array[] {
+  const planes: Float32Array[] = [];
+  for (let c = 0; c < ch; c++) {
+    for (let ph = 0; ph < phases; ph++) {
+      const out = new Float32Array(oh * ow + 4);
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const iy = row0 + oy * rowStep, ix = col0 + 2 * ox + ph;
+          out[oy * ow + ox] = iy >= 0 && iy < hi && ix >= 0 && ix < wi ? x[(c * hi + iy) * wi + ix]! : 0;
+        }
+      }
+      planes.push(out);
+    }
+  }
+  return planes;
+}
+
+describe.runIf(hasSimd128)('s2rows (stride-2 weight gradient, x rows flattened per map)', () => {
+  const cases: [ch: number, hi: number, wi: number, phases: number, oh: number, ow: number, rowStep: number, row0: number, col0: number][] = [
+    [3, 28, 28, 2, 14, 14, 2, -1, -1], // Fashion-MNIST 16→32 /2, kernel columns 0 and 1
+    [2, 28, 28, 1, 14, 14, 2, 1, 1], // … kernel column 2 alone
+    [4, 14, 14, 2, 7, 7, 2, 0, -1], // 7×7 maps: rows end mid-vector
+    [2, 9, 9, 2, 4, 4, 2, -2, -2], // padding 2
+    [1, 7, 17, 2, 3, 8, 2, 0, 0], // no padding, columns past the output row inside the input
+    [2, 5, 3, 1, 3, 1, 2, -1, -1], // rows of one output
+    [1, 12, 10, 2, 4, 5, 3, 0, -1], // row step 3
+  ];
+  for (const [ch, hi, wi, phases, oh, ow, rowStep, row0, col0] of cases) {
+    it(`ch ${ch}, ${hi}×${wi} → ${phases} × ${oh}×${ow}, rows ${row0} + ${rowStep}·oy, columns ${col0} + 2·ox`, () => {
+      const x = randArray(ch * 5 + wi, ch * hi * wi);
+      const ref = stride2RowsReference(x, ch, hi, wi, phases, oh, ow, rowStep, row0, col0);
+      const k = simdBackward(1 << 16);
+      // NaN before and after the input and in the planes; planes of one channel apart by phaseBytes, with a gap.
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * ow + 64, phaseLen = oh * ow + 12, chLen = 2 * phaseLen + 8;
+      k.f.fill(NaN, 0, dstAt + ch * chLen + 64);
+      k.f.set(x, srcAt);
+      k.s2rows(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * chLen, 4 * phaseLen, phases, oh, ow, rowStep, row0, col0);
+      const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.slice().buffer));
+      for (let c = 0; c < ch; c++) {
+        for (let ph = 0; ph < phases; ph++) {
+          const at = dstAt + c * chLen + ph * phaseLen;
+          expect(bits(k.f.subarray(at, at + oh * ow + 4)), `channel ${c}, phase ${ph}`).toEqual(bits(ref[c * phases + ph]!));
+        }
+        // Phase 1 untouched when one phase is asked for.
+        if (phases === 1) expect(Number.isNaN(k.f[dstAt + c * chLen + phaseLen]!)).toBe(true);
+      }
+    });
+  }
+});
+
 /** U = A g Aᵀ per 2×2 dy tile (A = [1 0; 1 1; 1 −1; 0 −1]), in float32 as the kernel's adds: [ξ][row][tile]. */
 function dyTransformReference(dy: Float32Array, rows: number, oh: number, ow: number, tilesY: number, tilesX: number): Float32Array[] {
   const f = Math.fround;

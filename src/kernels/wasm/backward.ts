@@ -105,7 +105,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
-    winogradSplitFunc(), dyPackFunc(), winogradCombineFunc(),
+    winogradSplitFunc(), dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(),
   ]);
 }
 
@@ -253,6 +253,69 @@ export function winogradSplitFunc(): Func {
 }
 
 /**
+ * `s2rows(src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, phases, oh, ow, rowStep, row0, col0)`: the x rows of two
+ * adjacent kernel columns of a stride-2 convolution, each output map flattened: for channels c < ch and phases
+ * φ < phases (1 or 2), the plane at dst + c·chBytes + φ·phaseBytes holds oh·ow floats, element oy·ow + ox = input
+ * (row0 + oy·rowStep, col0 + 2·ox + φ) of channel c (float32 hi × wi at src + c·srcCh bytes), 0 outside the input,
+ * then four floats of 0. Eight input columns at a time, split with shuffles (as `wsplit`); a row's last vector runs
+ * past its end into the next row, which is written after it, or into the four zeros. So it reads up to 2·ow + 8
+ * floats past a row's start (and col0 before it), and writes up to oh·ow + 4 floats per plane.
+ */
+export function stride2RowsFunc(): Func {
+  const [src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, phases, oh, ow, rowStep, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const L = new Locals(14);
+  const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
+  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
+  const get = local.get;
+  const inside = (e: Expr, size: number): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
+  const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
+  const store = (phase: number, v: Expr): Expr => {
+    if (phase === 0) return v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), v);
+    return if_(i32.gt_s(get(phases), i32.const(1)), [v128.store(i32.add(i32.add(get(d), get(phaseBytes)), i32.shl(get(j), i32.const(2))), v)]);
+  };
+  return {
+    name: 's2rows',
+    params: new Array<ValType>(14).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(wiv, i32x4.splat(get(wi))),
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(r, i32.const(0), get(oh), 1,
+          local.set(iy, i32.add(get(row0), i32.mul(get(r), get(rowStep)))),
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(r), get(ow)), i32.const(2)))),
+          local.set(j, i32.const(0)),
+          if_(i32.eqz(inside(get(iy), hi)), [
+            whileDo(i32.lt_s(get(j), get(ow)), store(0, v128.zero()), store(1, v128.zero()), local.set(j, i32.add(get(j), i32.const(4)))),
+          ], [
+            local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
+            whileDo(i32.lt_s(get(j), get(ow)),
+              // Input columns col … col + 7: even ones to phase 0, odd ones to phase 1.
+              local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1)))),
+              local.set(a, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))))),
+              local.set(b, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), 16)),
+              local.set(ev, f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
+              local.set(od, f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(8)), get(wi)))), [
+                // Lanes whose column e is outside [0, wi) (e as unsigned ≥ wi) → 0.
+                local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
+                local.set(ev, v128.and(get(ev), i32x4.lt_u(get(ix), get(wiv)))),
+                local.set(od, v128.and(get(od), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(wiv)))),
+              ]),
+              store(0, get(ev)),
+              store(1, get(od)),
+              local.set(j, i32.add(get(j), i32.const(4)))),
+          ])),
+        // The four floats after the plane: 0 (the last row's vector may have run into them).
+        local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(oh), get(ow)), i32.const(2)))),
+        local.set(j, i32.const(0)),
+        store(0, v128.zero()),
+        store(1, v128.zero())),
+    ],
+  };
+}
+
+/**
  * `wdy(src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows (float32
  * oh × ow each, one after another at src), tile rows ty and vectors v of four tiles: g[a][b] = dy row r, output row
  * 2ty + a, columns 8v + b, 8v + 2 + b, 8v + 4 + b, 8v + 6 + b (0 past oh and ow); U = A g Aᵀ, element ξ stored at
@@ -394,6 +457,11 @@ export interface SimdBackward {
   wsplit: SplitFn;
   /** The combine Gᵀ M G of the float64 lane sums (see winogradCombineFunc). */
   wcomb: (lanes: number, xiBytes: number, n: number, dst: number) => number;
+  /** The x rows of a stride-2 convolution, flattened per map (see stride2RowsFunc). */
+  s2rows: (
+    src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, chBytes: number, phaseBytes: number, phases: number, oh: number,
+    ow: number, rowStep: number, row0: number, col0: number,
+  ) => void;
   /** One tile of the dy panel (see dyPackFunc). */
   dypack: (src: number, rowBytes: number, rows: number, oh: number, ow: number, vecs: number, dst: number, masks: number) => void;
   f: Float32Array;
@@ -412,7 +480,8 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
+      s2rows: e.s2rows as SimdBackward['s2rows'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
