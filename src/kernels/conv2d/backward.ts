@@ -212,6 +212,9 @@ function weightGradOperands(
   return { a, aOff, lda, b, bOff, ldb, kk };
 }
 
+/** Entries of dw rows per `dwr` call in the flattened stride-2 path (an even number). */
+const FLAT_JB = 16;
+
 /**
  * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1) with the SIMD
  * kernel (wasm/backward.ts): float64 sums (r1 − r0) × (c1 − c0)·kH·kW, row-major, in a scratch (valid until the next
@@ -297,8 +300,21 @@ function weightGradSimd(
       const kt = Math.min(2, kb - j), xa = rowsOf(j);
       k.dw[kt - 1]!(4 * (dyAt + t * nc * dyRows * owPad * DW_MR), xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, dyRows, xOy, vecs, 32 * (t * DW_MR * kb + j), outRow, 32);
     };
-    if (flat) for (let j = 0; j < kb; j += 2) for (let t = 0; t < tiles; t++) run(t, j);
-    else for (let t = 0; t < tiles; t++) for (let j = 0; j < kb; j += 2) run(t, j);
+    if (!flat) {
+      for (let t = 0; t < tiles; t++) for (let j = 0; j < kb; j += 2) run(t, j);
+      continue;
+    }
+    // Flat: entries' x rows are evenly spaced (rowsOf(j) is linear in j), so one `dwr` call runs FLAT_JB entries of a
+    // tile; every tile before the next block of entries (the block's x rows stay in cache).
+    const xTap = 4 * nc * xPlane;
+    for (let j0 = 0; j0 < kb; j0 += FLAT_JB) {
+      const pairs = Math.min(FLAT_JB, kb - j0) >> 1, odd = j0 + 2 * pairs < Math.min(kb, j0 + FLAT_JB);
+      for (let t = 0; t < tiles; t++) {
+        const dyT = 4 * (dyAt + t * nc * owPad * DW_MR), out = 32 * (t * DW_MR * kb + j0);
+        if (pairs > 0) k.dwr[1](dyT, rowsOf(j0), xTap, nc, xImg, 1, 0, vecs, out, outRow, 32, pairs);
+        if (odd) k.dw[0](dyT, rowsOf(j0 + 2 * pairs), 0, nc, xImg, 1, 0, vecs, out + 64 * pairs, outRow, 32);
+      }
+    }
   }
   const sums = f64Scratch(1, m * kb);
   for (let r = 0; r < m; r++) {
