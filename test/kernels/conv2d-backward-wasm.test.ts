@@ -1,71 +1,50 @@
 /**
- * The weight gradient's wasm data movers and transforms (src/kernels/wasm/backward.ts) against scalar references,
+ * The weight-gradient Winograd's phase split (`wsplit`, src/kernels/wasm/backward.ts) against a scalar reference,
  * bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory around the
- * rows (the kernels read whole vectors across a row's ends and must mask those lanes to 0).
+ * rows (the kernel reads whole vectors across a row's ends and must mask those lanes to +0).
  */
 import { describe, expect, it } from 'vitest';
 import { simdBackward } from '../../src/kernels/wasm/backward.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { randArray } from './compare.js';
 
-/** V = Bᵀ d B per tile of 4 × 4 inputs (rows row0 + 2ty + r, columns col0 + 2tx + k, 0 outside), in float32 as the
- * kernel's adds: [ξ][c][ty][tx]. */
-function xTransformReference(
-  x: Float32Array, ch: number, hi: number, wi: number, tilesY: number, tilesX: number, row0: number, col0: number,
-): Float32Array[] {
-  const f = Math.fround;
-  const bt = (a: number[], i: number): number => [f(a[0]! - a[2]!), f(a[1]! + a[2]!), f(a[2]! - a[1]!), f(a[1]! - a[3]!)][i]!;
-  const out = Array.from({ length: 16 }, () => new Float32Array(ch * tilesY * tilesX));
+/** Plane 2c + φ, row r, column j = input (row0 + r, col0 + 2j + φ), 0 outside. */
+function splitReference(x: Float32Array, ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number): Float32Array {
+  const out = new Float32Array(ch * 2 * hp * wq);
   for (let c = 0; c < ch; c++) {
-    for (let ty = 0; ty < tilesY; ty++) {
-      for (let tx = 0; tx < tilesX; tx++) {
-        const d = (r: number, k: number): number => {
-          const iy = row0 + 2 * ty + r, ix = col0 + 2 * tx + k;
-          return iy >= 0 && iy < hi && ix >= 0 && ix < wi ? x[(c * hi + iy) * wi + ix]! : 0;
-        };
-        const t = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((k) => bt([0, 1, 2, 3].map((r) => d(r, k)), i)));
-        for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) out[4 * i + j]![(c * tilesY + ty) * tilesX + tx] = bt(t[i]!, j);
+    for (let ph = 0; ph < 2; ph++) {
+      for (let r = 0; r < hp; r++) {
+        for (let j = 0; j < wq; j++) {
+          const iy = row0 + r, ix = col0 + 2 * j + ph;
+          out[((2 * c + ph) * hp + r) * wq + j] = iy >= 0 && iy < hi && ix >= 0 && ix < wi ? x[(c * hi + iy) * wi + ix]! : 0;
+        }
       }
     }
   }
   return out;
 }
 
-describe.runIf(hasSimd128)('wxr (Winograd weight gradient, x transform read from x as given)', () => {
-  const cases: [ch: number, hi: number, wi: number, pad: number][] = [
-    [3, 7, 9, 1], // odd map: a vector of four tiles half outside
-    [2, 28, 28, 1], // Fashion-MNIST 28×28: edge vectors on both sides
-    [4, 7, 7, 1],
-    [1, 5, 3, 2], // padding 2, a row narrower than one vector
-    [2, 14, 14, 0],
-    [2, 10, 17, 2],
-    [3, 40, 38, 1], // interior vectors (no lane masked)
+describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', () => {
+  const cases: [ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number][] = [
+    [3, 7, 9, 8, 10, -1, -1], // 3×3 pad 1 on 7×9: x planes (txPad + 4 columns)
+    [2, 28, 28, 20, 30, -1, -1], // Fashion-MNIST 28×28
+    [4, 7, 7, 4, 8, 0, 0], // dy planes of a 7×7 map
+    [1, 5, 3, 8, 9, -2, -2], // padding 2, a row narrower than one vector
+    [2, 14, 14, 8, 14, 0, 0],
+    [2, 10, 17, 12, 12, -2, -2],
   ];
-  for (const [ch, hi, wi, pad] of cases) {
-    it(`ch ${ch}, ${hi}×${wi}, padding ${pad}`, () => {
-      const oh = hi + 2 * pad - 2, ow = wi + 2 * pad - 2, tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), vecs = Math.ceil(tilesX / 4);
+  for (const [ch, hi, wi, wq, hp, row0, col0] of cases) {
+    it(`ch ${ch}, ${hi}×${wi} → ${hp}×${wq}, from (${row0}, ${col0})`, () => {
       const x = randArray(ch * 7 + wi, ch * hi * wi);
-      const ref = xTransformReference(x, ch, hi, wi, tilesY, 4 * vecs, -pad, -pad);
-      const chBytes = 16 * tilesY * vecs + 32, xiBytes = ch * chBytes + 48;
-      const k = simdBackward(1 << 20);
-      // NaN before and after the input, and in the output.
-      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 8 * vecs + 64;
-      k.f.fill(NaN, 0, dstAt + (16 * xiBytes) / 4 + 64);
+      const ref = splitReference(x, ch, hi, wi, wq, hp, row0, col0);
+      const k = simdBackward(1 << 16);
+      // NaN before and after the input; the planes prefilled with NaN too.
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64;
+      k.f.fill(NaN, 0, dstAt + ref.length + 64);
       k.f.set(x, srcAt);
-      k.wxr(4 * srcAt, 4 * hi * wi, ch, hi, wi, tilesY, vecs, -pad, -pad, 4 * dstAt, xiBytes, chBytes);
-      for (let xi = 0; xi < 16; xi++) {
-        const got: number[] = [], want: number[] = [];
-        for (let c = 0; c < ch; c++) {
-          for (let ty = 0; ty < tilesY; ty++) {
-            for (let tx = 0; tx < 4 * vecs; tx++) {
-              got.push(k.f[dstAt + (xi * xiBytes + c * chBytes + 16 * (ty * vecs + (tx >> 2))) / 4 + (tx & 3)]!);
-              want.push(ref[xi]![(c * tilesY + ty) * 4 * vecs + tx]!);
-            }
-          }
-        }
-        // Same bits (a tile past the map is +0 or −0).
-        expect(got.map((v) => v + 0), `ξ = ${xi}`).toEqual(want.map((v) => v + 0));
-      }
+      k.wsplit(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * hp * wq, wq, hp, row0, col0);
+      const got = k.f.slice(dstAt, dstAt + ref.length);
+      expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(new Uint32Array(ref.buffer)));
     });
   }
 });

@@ -104,7 +104,8 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
  */
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
-    dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradDyFunc(), dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(), winogradXRawFunc(),
+    dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
+    winogradSplitFunc(), dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(),
   ]);
 }
 
@@ -146,7 +147,7 @@ export function dyPackFunc(): Func {
 // A 2×2 tile g of dy meets a 4×4 patch d of the padded input; its 3×3 contribution to dw is
 // Gᵀ[(A g Aᵀ) ⊙ (Bᵀ d B)]G (conv2d/backward-winograd.ts), with A = [1 0; 1 1; 1 −1; 0 −1] and
 // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: both transforms only add and subtract. Four tiles side by side per
-// vector, their columns split from eight consecutive input columns with shuffles.
+// vector, from planes in which column q of plane k holds input column 2q + k (the `pad` function's output).
 
 /** Bᵀ's rows (and B's columns) applied to four values: u = Bᵀ·(a0, a1, a2, a3). */
 const bt = (a: Expr[], i: number): Expr =>
@@ -155,65 +156,98 @@ const bt = (a: Expr[], i: number): Expr =>
 const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x4.sub(a[0]!, a[1]!), f32x4.neg(a[1]!)][i]!;
 
 /**
- * `wxr(src, srcCh, ch, hi, wi, tilesY, vecs, row0, col0, dst, xiBytes, chBytes)`: the x transform, from x as given: for
- * channels c < ch (float32 hi × wi at src + c·srcCh bytes), tile rows ty < tilesY and vectors v < vecs of four tile
- * columns: d[r][k] lane l = input row row0 + 2ty + r, column col0 + 8v + 2l + k (0 outside the input); V = Bᵀ d B,
- * element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v). Per row, columns col0 + 8v … + 9 in
- * four loads split with shuffles; the lanes of columns outside [0, wi) are masked to 0 (so it reads up to 8·vecs + 2
- * floats past a row's start, and col0 before it).
+ * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
+ * vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·plane), row
+ * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`wsplit`'s planes with col0 = −pW: input column 2q + k − pW);
+ * V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
  */
-export function winogradXRawFunc(): Func {
-  const [src, srcCh, ch, hi, wi, tilesY, vecs, row0, col0, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const L = new Locals(12);
-  const c = L.add(I32), ty = L.add(I32), v = L.add(I32), col = L.add(I32), iy = L.add(I32), s = L.add(I32), o = L.add(I32), edge = L.add(I32);
-  const d = L.addMany(V128, 16), t = L.addMany(V128, 16), ld = L.addMany(V128, 4), mask = L.addMany(V128, 4), wiv = L.add(V128);
+export function winogradXFunc(): Func {
+  const [src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const c = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
+  const d = L.addMany(V128, 16), t = L.addMany(V128, 16);
   const get = local.get;
   const body: Expr[] = [];
   for (let r = 0; r < 4; r++) {
-    const row = [0, 1, 2, 3].map((k) => d[4 * r + k]!);
-    const loads = [0, 16, 8, 24].map((off, i) => local.set(ld[i]!, v128.load(get(s), off)));
-    const split = [
-      local.set(row[0]!, f32x4.shuffle(get(ld[0]!), get(ld[1]!), [0, 2, 4, 6])),
-      local.set(row[1]!, f32x4.shuffle(get(ld[0]!), get(ld[1]!), [1, 3, 5, 7])),
-      local.set(row[2]!, f32x4.shuffle(get(ld[2]!), get(ld[3]!), [0, 2, 4, 6])),
-      local.set(row[3]!, f32x4.shuffle(get(ld[2]!), get(ld[3]!), [1, 3, 5, 7])),
-    ];
-    const masked = row.map((e, k) => local.set(e, v128.and(get(e), get(mask[k]!))));
-    body.push(
-      local.set(iy, i32.add(get(row0), i32.add(i32.shl(get(ty), i32.const(1)), i32.const(r)))),
-      if_(i32.and(i32.ge_s(get(iy), i32.const(0)), i32.lt_s(get(iy), get(hi))), [
-        local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.add(i32.mul(get(iy), get(wi)), get(col)), i32.const(2)))),
-        ...loads,
-        ...split,
-        if_(get(edge), masked),
-      ], row.map((e) => local.set(e, v128.zero()))),
-    );
+    for (let k = 0; k < 4; k++) {
+      body.push(local.set(d[4 * r + k]!, v128.load(i32.add(get(s), i32.add(i32.mul(get(plane), i32.const(k & 1)), i32.mul(get(row), i32.const(r)))), 4 * (k >> 1))));
+    }
   }
   // t = Bᵀ d (rows), then V = t B (columns).
   for (let i = 0; i < 4; i++) for (let k = 0; k < 4; k++) body.push(local.set(t[4 * i + k]!, bt([0, 1, 2, 3].map((r) => get(d[4 * r + k]!)), i)));
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
-      body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(4 * i + j))), bt([0, 1, 2, 3].map((k) => get(t[4 * i + k]!)), j)));
+      const xi = 4 * i + j;
+      body.push(v128.store(i32.add(get(o), i32.mul(get(xiBytes), i32.const(xi))), bt([0, 1, 2, 3].map((k) => get(t[4 * i + k]!)), j)));
     }
   }
-  // Lane masks of the vector's columns col + 2l + k: all ones where the column is inside [0, wi).
-  const setMasks: Expr[] = [0, 1, 2, 3].map((k) =>
-    local.set(mask[k]!, i32x4.lt_u(i32x4.add(i32x4.splat(i32.add(get(col), i32.const(k))), i32x4.const([0, 2, 4, 6])), get(wiv))));
   return {
-    name: 'wxr',
-    params: new Array<ValType>(12).fill(I32),
+    name: 'wx',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(ty, i32.const(0), get(tilesY), 1,
+          forLoop(v, i32.const(0), get(vecs), 1,
+            local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))),
+              i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
+            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
+            ...body))),
+    ],
+  };
+}
+
+/**
+ * `wsplit(src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0)`: the two column phases of channels c < ch
+ * (float32 hi × wi at src + c·srcCh bytes): plane 2c + φ (at dst + (2c + φ)·plane bytes) has hp rows of wq floats
+ * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Eight input
+ * columns at a time, split with shuffles; where some of them lie outside the row, those lanes are masked to 0. So it
+ * reads up to 2·wq + 8 floats past a row's start (and col0 before it): the caller leaves that much memory there.
+ */
+export function winogradSplitFunc(): Func {
+  const [src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
+  const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
+  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
+  const get = local.get;
+  const inside = (e: Expr, size = wi): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
+  const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
+  const next = (n: number): Expr => local.set(j, i32.add(get(j), i32.const(n)));
+  const at = (phase: number): Expr => i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(phase)), i32.shl(get(j), i32.const(2))));
+  return {
+    name: 'wsplit',
+    params: new Array<ValType>(11).fill(I32),
     results: [],
     locals: L.types,
     body: [
       local.set(wiv, i32x4.splat(get(wi))),
-      forLoop(v, i32.const(0), get(vecs), 1,
-        local.set(col, i32.add(get(col0), i32.shl(get(v), i32.const(3)))),
-        local.set(edge, i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(10)), get(wi))))),
-        ...setMasks,
-        forLoop(c, i32.const(0), get(ch), 1,
-          forLoop(ty, i32.const(0), get(tilesY), 1,
-            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
-            ...body))),
+      forLoop(c, i32.const(0), get(ch), 1,
+        forLoop(r, i32.const(0), get(hp), 1,
+          local.set(iy, i32.add(get(row0), get(r))),
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))), i32.shl(i32.mul(get(r), get(wq)), i32.const(2)))),
+          local.set(j, i32.const(0)),
+          if_(i32.eqz(inside(get(iy), hi)), [
+            whileDo(i32.lt_s(get(j), get(wq)), v128.store(at(0), v128.zero()), v128.store(at(1), v128.zero()), next(4)),
+          ], [
+            local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
+            whileDo(i32.lt_s(get(j), get(wq)),
+              // Input columns col … col + 7: even ones to phase 0, odd ones to phase 1.
+              local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1)))),
+              local.set(a, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))))),
+              local.set(b, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), 16)),
+              local.set(ev, f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
+              local.set(od, f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
+              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(8)), get(wi)))), [
+                // Lanes whose column e is outside [0, wi) (e as unsigned ≥ wi) → 0.
+                local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
+                local.set(ev, v128.and(get(ev), i32x4.lt_u(get(ix), get(wiv)))),
+                local.set(od, v128.and(get(od), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(wiv)))),
+              ]),
+              v128.store(at(0), get(ev)),
+              v128.store(at(1), get(od)),
+              next(4)),
+          ]))),
     ],
   };
 }
@@ -223,7 +257,7 @@ export function winogradXRawFunc(): Func {
  * adjacent kernel columns of a stride-2 convolution, each output map flattened: for channels c < ch and phases
  * φ < phases (1 or 2), the plane at dst + c·chBytes + φ·phaseBytes holds oh·ow floats, element oy·ow + ox = input
  * (row0 + oy·rowStep, col0 + 2·ox + φ) of channel c (float32 hi × wi at src + c·srcCh bytes), 0 outside the input,
- * then four floats of 0. Eight input columns at a time, split with shuffles; a row's last vector runs
+ * then four floats of 0. Eight input columns at a time, split with shuffles (as `wsplit`); a row's last vector runs
  * past its end into the next row, which is written after it, or into the four zeros. So it reads up to 2·ow + 8
  * floats past a row's start (and col0 before it), and writes up to oh·ow + 4 floats per plane.
  */
@@ -397,8 +431,11 @@ export function winogradCombineFunc(): Func {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-/** `wdy` (see winogradDyFunc). */
-export type WinogradFn = (src: number, oh: number, ow: number, rows: number, tilesY: number, vecs: number, dst: number, xiBytes: number, tileBytes: number) => void;
+/** `wx` and `wdy` (see winogradXFunc, winogradDyFunc; wdy's second and third parameters are oh, ow). */
+export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
+
+/** `wsplit` (see winogradSplitFunc). */
+export type SplitFn = (src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number, col0: number) => void;
 
 type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
 type DwrFn = (
@@ -414,9 +451,10 @@ export interface SimdBackward {
   dwr: [DwrFn, DwrFn];
   /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
   pad: PadFn;
-  /** Winograd F(3×3, 2×2) transforms of dy and x (see winogradDyFunc, winogradXRawFunc). */
+  /** Winograd F(3×3, 2×2) transforms of x and dy. */
+  wx: WinogradFn;
   wdy: WinogradFn;
-  wxr: (src: number, srcCh: number, ch: number, hi: number, wi: number, tilesY: number, vecs: number, row0: number, col0: number, dst: number, xiBytes: number, chBytes: number) => void;
+  wsplit: SplitFn;
   /** The combine Gᵀ M G of the float64 lane sums (see winogradCombineFunc). */
   wcomb: (lanes: number, xiBytes: number, n: number, dst: number) => number;
   /** The x rows of a stride-2 convolution, flattened per map (see stride2RowsFunc). */
@@ -442,8 +480,8 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
-      s2rows: e.s2rows as SimdBackward['s2rows'], wxr: e.wxr as SimdBackward['wxr'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
+      s2rows: e.s2rows as SimdBackward['s2rows'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;
