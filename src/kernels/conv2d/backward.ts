@@ -144,9 +144,7 @@ function backwardWeightUnits(
         continue;
       }
       const at = (g * og + r0) * K + c0 * khw;
-      for (let r = 0; r < m; r++) {
-        for (let j = 0; j < kb; j++) dw![at + r * K + j] = dw![at + r * K + j]! + sums[r * kb + j]!;
-      }
+      addRows(dw!, at, K, sums, m, kb);
       continue;
     }
     if (part !== null) {
@@ -317,13 +315,35 @@ function weightGradSimd(
     }
   }
   const sums = f64Scratch(1, m * kb);
-  for (let r = 0; r < m; r++) {
-    for (let j = 0; j < kb; j++) {
-      const l = 4 * (r * kb + j);
-      sums[r * kb + j] = f64[l]! + f64[l + 1]! + (f64[l + 2]! + f64[l + 3]!);
-    }
-  }
+  addLanes(sums, f64, m * kb);
   return sums;
+}
+
+// The long loops over dw below are functions of their own: inside the large functions that call them once per call,
+// V8 ran them unoptimized (64→64 3×3 @7 batch 128, the partials of 4 splits: 2.4 ms per call, 0.13 ms on their own).
+
+/** sums[e] = (l0 + l1) + (l2 + l3) of the four float64 lane sums at lanes[4e …] (e < n). */
+function addLanes(sums: Float64Array, lanes: Float64Array, n: number): void {
+  for (let e = 0; e < n; e++) {
+    const l = 4 * e;
+    sums[e] = lanes[l]! + lanes[l + 1]! + (lanes[l + 2]! + lanes[l + 3]!);
+  }
+}
+
+/** dw[at + r·ld + j] += sums[r·kb + j] for r < m, j < kb (one rounding each). */
+function addRows(dw: Float32Array, at: number, ld: number, sums: Float64Array, m: number, kb: number): void {
+  for (let r = 0; r < m; r++) {
+    for (let j = 0; j < kb; j++) dw[at + r * ld + j] = dw[at + r * ld + j]! + sums[r * kb + j]!;
+  }
+}
+
+/** dw[i] += the splits' partials part[s·len + i] added in split order (s < splits), one rounding. */
+function addPartials(dw: Float32Array, part: Float64Array, len: number, splits: number): void {
+  for (let i = 0; i < len; i++) {
+    let sum = 0 + part[i]!; // (+0 for a −0 partial, as when the units added onto zeros)
+    for (let sp = 1; sp < splits; sp++) sum += part[sp * len + i]!;
+    dw[i] = dw[i]! + sum;
+  }
 }
 
 registerTask<WeightTask>('conv2d.backwardWeight', (bufs, q, u0, u1) => {
@@ -349,11 +369,7 @@ function runBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, 
   if (!q.simd) part.fill(0, 0, need);
   // dw is not read by split units (no staging copy of it): only the partials are written.
   parallelFor({ kernel: 'conv2d.backwardWeight', bufs: { dw: null, dy, x, part }, writes: ['part'], params: q, units, cost });
-  for (let i = 0; i < len; i++) {
-    let sum = 0 + part[i]!; // (+0 for a −0 partial, as when the units added onto zeros)
-    for (let sp = 1; sp < q.splits; sp++) sum += part[sp * len + i]!;
-    dw[i] = dw[i]! + sum;
-  }
+  addPartials(dw, part, len, q.splits);
 }
 
 /** dw: (O, C/groups, kH, kW) += ∂L/∂w, given dy: (N, O, oH, oW) and x: (N, C, H, W). Caller zeroes dw. */
