@@ -280,10 +280,10 @@ function weightGradSimd(
         continue;
       }
       for (let ky = 0; ky < kh; ky++) {
-        // Kernel columns kx and kx + 1 are the two phases of one split.
-        for (let kx = 0; kx < kw; kx += 2) {
+        // Kernel columns kx … kx + 2 are the phases of one split.
+        for (let kx = 0; kx < kw; kx += 3) {
           k.s2rows(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane, 4 * nc * xPlane,
-            Math.min(2, kw - kx), oh, ow, sh, ky * dilH - padH, kx - padW);
+            Math.min(3, kw - kx), oh, ow, sh, ky * dilH - padH, kx - padW);
         }
       }
     }

@@ -253,26 +253,29 @@ export function winogradSplitFunc(): Func {
 }
 
 /**
- * `s2rows(src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, phases, oh, ow, rowStep, row0, col0)`: the x rows of two
- * adjacent kernel columns of a stride-2 convolution, each output map flattened: for channels c < ch and phases
- * φ < phases (1 or 2), the plane at dst + c·chBytes + φ·phaseBytes holds oh·ow floats, element oy·ow + ox = input
- * (row0 + oy·rowStep, col0 + 2·ox + φ) of channel c (float32 hi × wi at src + c·srcCh bytes), 0 outside the input,
- * then four floats of 0. Eight input columns at a time, split with shuffles (as `wsplit`); a row's last vector runs
- * past its end into the next row, which is written after it, or into the four zeros. So it reads up to 2·ow + 8
- * floats past a row's start (and col0 before it), and writes up to oh·ow + 4 floats per plane.
+ * `s2rows(src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, phases, oh, ow, rowStep, row0, col0)`: the x rows of up
+ * to three adjacent kernel columns of a stride-2 convolution, each output map flattened: for channels c < ch and
+ * phases φ < phases (1, 2 or 3), the plane at dst + c·chBytes + φ·phaseBytes holds oh·ow floats, element oy·ow + ox =
+ * input (row0 + oy·rowStep, col0 + 2·ox + φ) of channel c (float32 hi × wi at src + c·srcCh bytes), 0 outside the
+ * input, then four floats of 0. Eight input columns at a time, split with shuffles (as `wsplit`; phase 2 from the
+ * eight columns two further on); a row's last vector runs past its end into the next row, which is written after it,
+ * or into the four zeros. So it reads up to 2·ow + 10 floats past a row's start (and col0 before it), and writes up
+ * to oh·ow + 4 floats per plane.
  */
 export function stride2RowsFunc(): Func {
   const [src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, phases, oh, ow, rowStep, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
   const L = new Locals(14);
   const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
-  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
+  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), e2 = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
   const get = local.get;
   const inside = (e: Expr, size: number): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
   const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
   const store = (phase: number, v: Expr): Expr => {
     if (phase === 0) return v128.store(i32.add(get(d), i32.shl(get(j), i32.const(2))), v);
-    return if_(i32.gt_s(get(phases), i32.const(1)), [v128.store(i32.add(i32.add(get(d), get(phaseBytes)), i32.shl(get(j), i32.const(2))), v)]);
+    const at = i32.add(i32.add(get(d), i32.mul(get(phaseBytes), i32.const(phase))), i32.shl(get(j), i32.const(2)));
+    return if_(i32.gt_s(get(phases), i32.const(phase)), [v128.store(at, v)]);
   };
+  const colAt = (off: number): Expr => v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), off);
   return {
     name: 's2rows',
     params: new Array<ValType>(14).fill(I32),
@@ -286,31 +289,35 @@ export function stride2RowsFunc(): Func {
           local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(r), get(ow)), i32.const(2)))),
           local.set(j, i32.const(0)),
           if_(i32.eqz(inside(get(iy), hi)), [
-            whileDo(i32.lt_s(get(j), get(ow)), store(0, v128.zero()), store(1, v128.zero()), local.set(j, i32.add(get(j), i32.const(4)))),
+            whileDo(i32.lt_s(get(j), get(ow)), store(0, v128.zero()), store(1, v128.zero()), store(2, v128.zero()), local.set(j, i32.add(get(j), i32.const(4)))),
           ], [
             local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
             whileDo(i32.lt_s(get(j), get(ow)),
               // Input columns col … col + 7: even ones to phase 0, odd ones to phase 1.
               local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1)))),
-              local.set(a, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))))),
-              local.set(b, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), 16)),
+              local.set(a, colAt(0)),
+              local.set(b, colAt(16)),
               local.set(ev, f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
               local.set(od, f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
-              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(8)), get(wi)))), [
+              if_(i32.gt_s(get(phases), i32.const(2)), [local.set(e2, f32x4.shuffle(colAt(8), colAt(24), [0, 2, 4, 6]))]),
+              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(10)), get(wi)))), [
                 // Lanes whose column e is outside [0, wi) (e as unsigned ≥ wi) → 0.
                 local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
                 local.set(ev, v128.and(get(ev), i32x4.lt_u(get(ix), get(wiv)))),
                 local.set(od, v128.and(get(od), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(wiv)))),
+                local.set(e2, v128.and(get(e2), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(2))), get(wiv)))),
               ]),
               store(0, get(ev)),
               store(1, get(od)),
+              store(2, get(e2)),
               local.set(j, i32.add(get(j), i32.const(4)))),
           ])),
         // The four floats after the plane: 0 (the last row's vector may have run into them).
         local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(oh), get(ow)), i32.const(2)))),
         local.set(j, i32.const(0)),
         store(0, v128.zero()),
-        store(1, v128.zero())),
+        store(1, v128.zero()),
+        store(2, v128.zero())),
     ],
   };
 }
