@@ -1,7 +1,7 @@
 /**
- * The weight-gradient Winograd's phase split (`wsplit`, src/kernels/wasm/backward.ts) against a scalar reference,
- * bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory around the
- * rows (the kernel reads whole vectors across a row's ends and must mask those lanes to +0).
+ * The weight gradient's column split (`s2rows`, src/kernels/wasm/backward.ts) and Winograd dy transform against scalar
+ * references, bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory
+ * around the rows (the kernels read whole vectors across a row's ends and must mask those lanes to +0).
  */
 import { describe, expect, it } from 'vitest';
 import { simdBackward } from '../../src/kernels/wasm/backward.js';
@@ -24,7 +24,7 @@ function splitReference(x: Float32Array, ch: number, hi: number, wi: number, wq:
   return out;
 }
 
-describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', () => {
+describe.runIf(hasSimd128)('s2rows as the Winograd weight gradient\'s phase planes (row step 1)', () => {
   const cases: [ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number][] = [
     [3, 7, 9, 8, 10, -1, -1], // 3×3 pad 1 on 7×9: x planes (txPad + 4 columns)
     [2, 28, 28, 20, 30, -1, -1], // Fashion-MNIST 28×28
@@ -39,11 +39,13 @@ describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', ()
       const ref = splitReference(x, ch, hi, wi, wq, hp, row0, col0);
       const k = simdBackward(1 << 16);
       // NaN before and after the input; the planes prefilled with NaN too.
-      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64;
-      k.f.fill(NaN, 0, dstAt + ref.length + 64);
+      // Planes 4 floats apart (s2rows writes 4 zeros after each).
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64, plane = hp * wq + 4;
+      k.f.fill(NaN, 0, dstAt + 2 * ch * plane + 64);
       k.f.set(x, srcAt);
-      k.wsplit(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * hp * wq, wq, hp, row0, col0);
-      const got = k.f.slice(dstAt, dstAt + ref.length);
+      k.s2rows[1](4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 8 * plane, 4 * plane, hp, wq, 1, row0, col0);
+      const got = new Float32Array(ref.length);
+      for (let i = 0; i < 2 * ch; i++) got.set(k.f.subarray(dstAt + i * plane, dstAt + i * plane + hp * wq), i * hp * wq);
       expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(new Uint32Array(ref.buffer)));
     });
   }
@@ -91,7 +93,7 @@ describe.runIf(hasSimd128)('s2rows (stride-2 weight gradient, x rows flattened p
       const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * ow + 64, phaseLen = oh * ow + 12, chLen = 3 * phaseLen + 8;
       k.f.fill(NaN, 0, dstAt + ch * chLen + 64);
       k.f.set(x, srcAt);
-      k.s2rows(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * chLen, 4 * phaseLen, phases, oh, ow, rowStep, row0, col0);
+      k.s2rows[phases - 1]!(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * chLen, 4 * phaseLen, oh, ow, rowStep, row0, col0);
       const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.slice().buffer));
       for (let c = 0; c < ch; c++) {
         for (let ph = 0; ph < phases; ph++) {

@@ -282,8 +282,8 @@ function weightGradSimd(
       for (let ky = 0; ky < kh; ky++) {
         // Kernel columns kx … kx + 2 are the phases of one split.
         for (let kx = 0; kx < kw; kx += 3) {
-          k.s2rows(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane, 4 * nc * xPlane,
-            Math.min(3, kw - kx), oh, ow, sh, ky * dilH - padH, kx - padW);
+          k.s2rows[Math.min(3, kw - kx) - 1]!(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane,
+            4 * nc * xPlane, oh, ow, sh, ky * dilH - padH, kx - padW);
         }
       }
     }
