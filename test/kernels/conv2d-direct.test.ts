@@ -102,7 +102,7 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     for (const [w, pad, seed] of [[9, 0, 30], [10, 1, 31], [17, 1, 32], [23, 2, 33], [32, 1, 34], [33, 0, 35]] as const) {
       const p = params(2, 5, 7, w, 6, 2, pad);
       check(p, seed);
-      // The weight gradient pads x rows with the same copy (one plane per kernel column, stride 2).
+      // The weight gradient splits x rows the same way (`s2rows`: each tap's rows flattened per map, stride 2).
       const x = randArray(seed + 10, p.n * p.c * p.h * p.w), dy = randArray(seed + 11, p.n * p.o * p.oh * p.ow);
       const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(dw.length);
       conv2dBackwardWeight(dw, dy, x, p);
