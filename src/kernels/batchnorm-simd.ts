@@ -17,14 +17,15 @@
 
 import { noteFinite } from './finite.js';
 import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
-import { laneTotal, simdBatchNorm } from './wasm/batchnorm.js';
+import { laneTotal, simdBatchNorm, type SimdBatchNorm } from './wasm/batchnorm.js';
 
-/** The shape of a task and its images per unit. */
+/** The shape of a task, its images per unit, and the kernel call it belongs to (see keepBlocks). */
 interface UnitParams {
   n: number;
   c: number;
   hw: number;
   perUnit: number;
+  call: number;
 }
 
 /**
@@ -48,6 +49,58 @@ function unitRange(q: UnitParams, u: number): { nn: number; from: number; to: nu
 
 /** Bytes of a unit's block of one tensor, rounded up to 16. */
 const blockBytes = (q: UnitParams, nn: number): number => (nn * q.c * q.hw * 4 + 15) & ~15;
+
+// This thread's wasm memory: the lane sums a function leaves (OUT, up to 12 doubles), a finiteness check (FIN),
+// then from BLOCKS the blocks the first pass of the current call kept (keepBlocks), then the second pass's others.
+const OUT = 0, FIN = 96, BLOCKS = 128;
+
+/** Which call this thread's kept blocks belong to, and where each of its units' blocks start (bytes). */
+let keptCall = -1, keptEnd = BLOCKS;
+const keptAt = new Map<number, number>();
+
+/**
+ * The first pass of call `call` keeps unit u's blocks (`bytes` of them) in this thread's memory for the second
+ * pass: when the same thread runs unit u's second pass (always on one thread), it uses them instead of copying
+ * and recomputing them (the same values either way). Returns where they go.
+ */
+function keepBlocks(call: number, u: number, bytes: number): number {
+  if (keptCall !== call) {
+    keptCall = call;
+    keptAt.clear();
+    keptEnd = BLOCKS;
+  }
+  const at = keptEnd;
+  keptAt.set(u, at);
+  keptEnd += bytes;
+  return at;
+}
+
+/** The second pass of call `call`: where this thread kept unit u's blocks, or −1; and where free memory starts. */
+function keptBlocks(call: number, u: number): { at: number; free: number } {
+  return keptCall === call ? { at: keptAt.get(u) ?? -1, free: keptEnd } : { at: -1, free: BLOCKS };
+}
+
+/**
+ * A second pass's units are slots: the thread that takes one claims (in `claimed`, shared, one flag per unit) a
+ * unit whose blocks it kept, else the first unclaimed one. Each slot claims one unit, so every unit runs once;
+ * which thread runs it never changes its values. Returns the unit.
+ */
+function claimUnit(call: number, claimed: Float32Array, units: number): number {
+  const flags = new Int32Array(claimed.buffer, claimed.byteOffset, units);
+  if (keptCall === call) {
+    for (const u of keptAt.keys()) if (Atomics.compareExchange(flags, u, 0, 1) === 0) return u;
+  }
+  for (let u = 0; u < units; u++) if (Atomics.compareExchange(flags, u, 0, 1) === 0) return u;
+  throw new Error('batchnorm: more slots than units');
+}
+
+/**
+ * A kernel call's id: this thread's count of calls over a random tag (so a call made inline on a worker, which has
+ * its own count, cannot take the id of the main thread's).
+ */
+const callTag = Math.floor(Math.random() * 2 ** 20) * 2 ** 32;
+let calls = 0;
+const nextCall = (): number => callTag + (calls = (calls + 1) % 2 ** 32);
 
 /**
  * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
@@ -116,7 +169,7 @@ export function simdTrainForward(
   res: Float32Array | null, relu: boolean, affine: Float64Array | null,
 ): void {
   const { n, c, hw } = p;
-  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw) };
+  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall() };
   const units = unitCount(q), len = n * c * hw;
   scratch.begin();
   const part = scratch.f64(2 * units * c);
@@ -136,27 +189,27 @@ export function simdTrainForward(
     }
     channelAffine(ch, sum, ss, count, p.eps, weight, bias, mean, invstd, varUnbiased, aff);
   }
-  const finite = scratch.f32(units);
+  const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   parallelFor<UnitParams & { relu: boolean }>({
-    kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite }, writes: ['y', 'finite'], overwrites: ['y', 'finite'],
+    kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
     params: { ...q, relu }, units, cost: taskCost(len, 4, y, x, res),
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
 
 // part[2·(u·c + ch)], part[2·(u·c + ch) + 1]: unit u's sum of channel ch's values and of their squared deviations
-// from the unit's mean.
+// from the unit's mean. Keeps x's block.
 registerTask<UnitParams>('batchnorm.simdStats', (bufs, q, u0, u1) => {
   const x = bufs.x as Float32Array, part = bufs.part as Float64Array;
   const { c, hw } = q, stride = c * hw * 4;
   for (let u = u0; u < u1; u++) {
     const { nn, from, to } = unitRange(q, u);
-    const OUT = blockBytes(q, nn), m = simdBatchNorm(OUT + 64), count = nn * hw;
-    m.f.set(x.subarray(from, to), 0);
+    const rb = blockBytes(q, nn), X = keepBlocks(q.call, u, rb), m = simdBatchNorm(X + rb), count = nn * hw;
+    m.f.set(x.subarray(from, to), X >> 2);
     for (let ch = 0; ch < c; ch++) {
-      m.sum(ch * hw * 4, nn, hw, stride, OUT);
+      m.sum(X + ch * hw * 4, nn, hw, stride, OUT);
       const sum = laneTotal(m.h, OUT >> 3);
-      m.sqdev(ch * hw * 4, nn, hw, stride, sum / count, OUT);
+      m.sqdev(X + ch * hw * 4, nn, hw, stride, sum / count, OUT);
       part[2 * (u * c + ch)] = sum;
       part[2 * (u * c + ch) + 1] = laneTotal(m.h, OUT >> 3);
     }
@@ -165,13 +218,15 @@ registerTask<UnitParams>('batchnorm.simdStats', (bufs, q, u0, u1) => {
 
 registerTask<UnitParams & { relu: boolean }>('batchnorm.simdAffine', (bufs, q, u0, u1) => {
   const y = bufs.y as Float32Array, x = bufs.x as Float32Array, res = bufs.res as Float32Array | null;
-  const aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array;
+  const aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array, claimed = bufs.claimed as Float32Array;
   const { c, hw } = q, stride = c * hw * 4;
-  for (let u = u0; u < u1; u++) {
+  for (let slot = u0; slot < u1; slot++) {
+    const u = claimUnit(q.call, claimed, unitCount(q));
     const { nn, from, to } = unitRange(q, u);
-    const rb = blockBytes(q, nn), X = 0, R = rb, FIN = 2 * rb;
-    const m = simdBatchNorm(FIN + 16);
-    m.f.set(x.subarray(from, to), X >> 2);
+    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+    const X = kept.at >= 0 ? kept.at : kept.free, R = kept.at >= 0 ? kept.free : X + rb;
+    const m = simdBatchNorm(R + rb);
+    if (kept.at < 0) m.f.set(x.subarray(from, to), X >> 2);
     if (res !== null) m.f.set(res.subarray(from, to), R >> 2);
     const fn = m.affine[(res !== null ? 2 : 0) + (q.relu ? 1 : 0)]!;
     let ok = true;
@@ -203,7 +258,7 @@ export function simdTrainBackward(
 ): void {
   const { n, c, hw } = p;
   const mask = reluOut === null ? 0 : aff !== null ? 2 : 1;
-  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), mask, overwriteDx };
+  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), mask, overwriteDx };
   const units = unitCount(q), len = n * c * hw, count = n * hw;
   scratch.begin();
   const part = scratch.f64(2 * units * c);
@@ -228,11 +283,11 @@ export function simdTrainBackward(
     coef[3 * ch + 2] = (istd * istd * sgx) / count;
   }
   if (dx === null) return;
-  const finite = scratch.f32(units);
+  const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   // dres holds the masked gradient: the dx pass reads it instead of masking dy again
   parallelFor<BackwardParams>({
-    kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite },
-    writes: ['dx', 'finite'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
+    kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite, claimed },
+    writes: ['dx', 'finite', 'claimed'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
     params: q, units, cost: taskCost(len, 4, dx, dy, x, r, dres),
   });
   noteFinite(dx, finite.every((f) => f === 1));
@@ -240,38 +295,38 @@ export function simdTrainBackward(
 
 /**
  * Unit u's gradient g into wasm memory at G: dy, masked as q.mask says (reluOut copied to D, or recomputed from x
- * at X, which must be there already). Leaves each channel's Σ g and Σ g·(x − mean) lane sums at OUT in turn,
- * handing channel ch's to `sums(ch)`.
+ * at X, which must be there already). With `sums`, hands it each channel's Σ g and Σ g·(x − mean) lane sums (at
+ * OUT) in turn. The memory must reach past G's, X's and D's blocks.
  */
 function unitGrad(
-  bufs: Record<string, unknown>, q: BackwardParams, from: number, to: number, nn: number, G: number, X: number, D: number, OUT: number,
-  sums: ((m: ReturnType<typeof simdBatchNorm>, ch: number) => void) | null,
-): ReturnType<typeof simdBatchNorm> {
+  m: SimdBatchNorm, bufs: Record<string, unknown>, q: BackwardParams, from: number, to: number, nn: number,
+  G: number, X: number, D: number, sums: ((ch: number) => void) | null,
+): void {
   const { c, hw } = q, stride = c * hw * 4;
   const dy = bufs.dy as Float32Array, r = bufs.r as Float32Array | null, aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array;
-  const m = simdBatchNorm(OUT + 112);
   m.f.set(dy.subarray(from, to), G >> 2);
   if (q.mask === 1) m.f.set(r!.subarray(from, to), D >> 2);
-  if (q.mask === 0 && sums === null) return m;
+  if (q.mask === 0 && sums === null) return;
   for (let ch = 0; ch < c; ch++) {
     const off = ch * hw * 4;
     if (q.mask === 2) m.gradX(G + off, G + off, X + off, nn, hw, stride, mean[ch]!, aff![2 * ch]!, aff![2 * ch + 1]!, OUT);
     else m.grad[q.mask]!(G + off, G + off, D + off, X + off, nn, hw, stride, mean[ch]!, OUT);
-    sums?.(m, ch);
+    sums?.(ch);
   }
-  return m;
 }
 
+// Keeps the masked gradient's and x's blocks (G, then X).
 registerTask<BackwardParams>('batchnorm.simdGradSums', (bufs, q, u0, u1) => {
   const x = bufs.x as Float32Array, dres = bufs.dres as Float32Array | null, part = bufs.part as Float64Array;
   const { c } = q;
   for (let u = u0; u < u1; u++) {
     const { nn, from, to } = unitRange(q, u);
-    const rb = blockBytes(q, nn), G = 0, X = rb, D = 2 * rb, OUT = (q.mask === 1 ? 3 : 2) * rb;
-    simdBatchNorm(OUT + 112).f.set(x.subarray(from, to), X >> 2);
-    const m = unitGrad(bufs, q, from, to, nn, G, X, D, OUT, (mm, ch) => {
-      part[2 * (u * c + ch)] = laneTotal(mm.h, OUT >> 3);
-      part[2 * (u * c + ch) + 1] = laneTotal(mm.h, (OUT >> 3) + 6);
+    const rb = blockBytes(q, nn), G = keepBlocks(q.call, u, 2 * rb), X = G + rb, D = X + rb;
+    const m = simdBatchNorm(D + (q.mask === 1 ? rb : 0));
+    m.f.set(x.subarray(from, to), X >> 2);
+    unitGrad(m, bufs, q, from, to, nn, G, X, D, (ch) => {
+      part[2 * (u * c + ch)] = laneTotal(m.h, OUT >> 3);
+      part[2 * (u * c + ch) + 1] = laneTotal(m.h, (OUT >> 3) + 6);
     });
     if (dres !== null) dres.set(m.f.subarray(G >> 2, (G >> 2) + to - from), from);
   }
@@ -280,16 +335,21 @@ registerTask<BackwardParams>('batchnorm.simdGradSums', (bufs, q, u0, u1) => {
 registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array, x = bufs.x as Float32Array, g = bufs.g as Float32Array | null;
   const mean = bufs.mean as Float32Array, coef = bufs.coef as Float64Array, finite = bufs.finite as Float32Array;
+  const claimed = bufs.claimed as Float32Array;
   const { c, hw } = q, stride = c * hw * 4;
-  for (let u = u0; u < u1; u++) {
+  for (let slot = u0; slot < u1; slot++) {
+    const u = claimUnit(q.call, claimed, unitCount(q));
     const { nn, from, to } = unitRange(q, u);
     // G: the masked gradient, then dx when it is overwritten (in place: each value is read before it is stored);
     // X: x; D: the ReLU output while masking, then dx's old contents and dx when accumulating.
-    const rb = blockBytes(q, nn), G = 0, X = rb, D = 2 * rb, OUT = 3 * rb, FIN = OUT + 96;
-    let m = simdBatchNorm(FIN + 16);
-    m.f.set(x.subarray(from, to), X >> 2);
-    if (g !== null) m.f.set(g.subarray(from, to), G >> 2);
-    else m = unitGrad(bufs, q, from, to, nn, G, X, D, OUT, null);
+    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+    const G = kept.at >= 0 ? kept.at : kept.free, X = G + rb, D = kept.at >= 0 ? kept.free : X + rb;
+    const m = simdBatchNorm(D + rb);
+    if (kept.at < 0) {
+      m.f.set(x.subarray(from, to), X >> 2);
+      if (g !== null) m.f.set(g.subarray(from, to), G >> 2);
+      else unitGrad(m, bufs, q, from, to, nn, G, X, D, null);
+    }
     const DX = q.overwriteDx ? G : D;
     if (!q.overwriteDx) m.f.set(dx.subarray(from, to), D >> 2);
     const fn = m.dx[q.overwriteDx ? 0 : 1]!;
