@@ -1,8 +1,9 @@
 // The SIMD backend of batchnorm.ts's training kernels. Its work units are blocks of whole images (every channel):
-// a unit's block of a tensor is one contiguous range, copied into the thread's wasm memory at once, and where the
-// tensors are in shared memory (a training step's, see fusion/arena.ts) the units run on the worker threads.
+// a unit's block of a tensor is one contiguous range, copied into the thread's wasm memory at once, small enough
+// for the passes over it to run in the core's cache. The units run inline (see INLINE), or on a thread pool's
+// threads, with the same results.
 //
-// The statistics need every image, so each kernel runs in two parallel passes with the per-channel totals made
+// The statistics need every image, so each kernel makes two passes over the units, with the per-channel totals made
 // in between on the calling thread:
 //   forward:  1. each unit: per channel, the sum of its values and the sum of squared deviations from the unit's
 //                own mean (two passes over the block in wasm memory, as PyTorch's two-pass variance);
@@ -16,7 +17,7 @@
 // float64 → float32 formulas are batchnorm.ts's; the order of the float64 sums differs from its JavaScript kernels.
 
 import { noteFinite } from './finite.js';
-import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { laneTotal, simdBatchNorm, type SimdBatchNorm } from './wasm/batchnorm.js';
 
 /** The shape of a task, its images per unit, and the kernel call it belongs to (see keepBlocks). */
@@ -29,15 +30,16 @@ interface UnitParams {
 }
 
 /**
- * Images per work unit: up to 8 units (a power of two, so 2 and 4 threads get even shares), each of at least
- * 1024 values per channel: a unit's kernels make a few wasm calls per channel, which on small planes cost more than
- * their values (ResNet-18's 8×512×2×2 is one unit).
+ * Images per work unit: blocks of about UNIT_VALUES values (whole images), so that a unit's passes over its block
+ * run in the core's cache, each of at least 512 values per channel (a unit's kernels make a few wasm calls per
+ * channel, which on small planes cost more than their values: ResNet-18's 8×512×2×2 is one unit).
  */
-function imageUnits(n: number, hw: number): number {
-  let units = 8;
-  while (units > 1 && (n * hw) / units < 1024) units >>= 1;
-  return Math.ceil(n / Math.min(units, n));
+function imageUnits(n: number, c: number, hw: number): number {
+  return Math.min(n, Math.max(1, Math.floor(UNIT_VALUES / (c * hw)), Math.ceil(2048 / hw)));
 }
+
+/** Values in a unit's block of one tensor (128 KB: two or three of them stay in a 512 KB L2 cache). */
+const UNIT_VALUES = 65536;
 
 const unitCount = (q: UnitParams): number => Math.ceil(q.n / q.perUnit);
 
@@ -130,11 +132,12 @@ const checkedFinite = (f: Float32Array, at: number): boolean =>
   f[at >> 2] === 0 && f[(at >> 2) + 1] === 0 && f[(at >> 2) + 2] === 0 && f[(at >> 2) + 3] === 0;
 
 /**
- * How a kernel runs its units: on the threads when every tensor is in shared memory (`cost` flops per value),
- * else inline (the thread pool's staging copies, made on the calling thread, would cost about what the kernel does).
+ * The tasks' cost for parallelFor: 0, so they run inline on the calling thread (a thread pool takes them only when
+ * config.minParallelCost is 0, as the determinism tests set it). Split over 2 threads, on the shared buffers of a
+ * training step, they took 40–60% more CPU time than inline and no less wall time, in every run on a loaded 2-core
+ * machine (bench/README.md); not measured on an idle one.
  */
-const taskCost = (len: number, perValue: number, ...tensors: (Float32Array | null)[]): number =>
-  allShared(...tensors) ? perValue * len : 0;
+const INLINE = 0;
 
 /**
  * The calling thread's scratch for a kernel's per-unit and per-channel values, in shared memory (the threads write
@@ -169,13 +172,13 @@ export function simdTrainForward(
   res: Float32Array | null, relu: boolean, affine: Float64Array | null,
 ): void {
   const { n, c, hw } = p;
-  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall() };
-  const units = unitCount(q), len = n * c * hw;
+  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, c, hw), call: nextCall() };
+  const units = unitCount(q);
   scratch.begin();
   const part = scratch.f64(2 * units * c);
   parallelFor<UnitParams>({
     kernel: 'batchnorm.simdStats', bufs: { x, part }, writes: ['part'], overwrites: ['part'],
-    params: q, units, cost: taskCost(len, 3, x),
+    params: q, units, cost: INLINE,
   });
   const aff = affine ?? scratch.f64(2 * c), count = n * hw;
   for (let ch = 0; ch < c; ch++) {
@@ -192,7 +195,7 @@ export function simdTrainForward(
   const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   parallelFor<UnitParams & { relu: boolean }>({
     kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
-    params: { ...q, relu }, units, cost: taskCost(len, 4, y, x, res),
+    params: { ...q, relu }, units, cost: INLINE,
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
@@ -258,14 +261,14 @@ export function simdTrainBackward(
 ): void {
   const { n, c, hw } = p;
   const mask = reluOut === null ? 0 : aff !== null ? 2 : 1;
-  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), mask, overwriteDx };
-  const units = unitCount(q), len = n * c * hw, count = n * hw;
+  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, c, hw), call: nextCall(), mask, overwriteDx };
+  const units = unitCount(q), count = n * hw;
   scratch.begin();
   const part = scratch.f64(2 * units * c);
   const r = mask === 1 ? reluOut : null, a = mask === 2 ? aff : null;
   parallelFor<BackwardParams>({
     kernel: 'batchnorm.simdGradSums', bufs: { dy, x, r, aff: a, mean, dres, part },
-    writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost: taskCost(len, 4, dy, x, r, dres),
+    writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost: INLINE,
   });
   // coef[3·ch ..]: the dx formula's s = γ·invstd, mean(g) and k = invstd²·mean(g·(x − mean))
   const coef = scratch.f64(3 * c);
@@ -288,7 +291,7 @@ export function simdTrainBackward(
   parallelFor<BackwardParams>({
     kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite, claimed },
     writes: ['dx', 'finite', 'claimed'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
-    params: q, units, cost: taskCost(len, 4, dx, dy, x, r, dres),
+    params: q, units, cost: INLINE,
   });
   noteFinite(dx, finite.every((f) => f === 1));
 }
