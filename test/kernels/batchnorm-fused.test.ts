@@ -60,6 +60,7 @@ const shapes: [number, number, number][] = [
   [1, 3, 49], // batch 1, 7×7
   [6, 1, 1], // one channel, 1×1
   [3, 3, 7], // a 3-value tail in every plane
+  [3, 2, 13], // a pair of vectors, an unpaired vector and a 1-value tail in every plane
   [2, 5, 18],
   [2, 7, 5000], // several work units of 2 channels and a last one of 1
   [7, 2, 10001], // 70007 values per channel, odd planes
