@@ -9,8 +9,8 @@ import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kern
 import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
-// accumulated onto noise: one output position takes one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps
-// the GEMM path;
+// accumulated onto noise: where every output position meets every input position (1×1 maps, 2×2 maps under 3×3
+// pad 1, 2×2 → 1×1), one GEMM over the batch with B packed from w (kernels/conv2d/unit-map.ts);
 // and the weight gradient of dense maps with one output position (kernels/conv2d/small-map.ts).
 
 function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
@@ -43,12 +43,15 @@ const unitMaps: [number, number, number, number, number][] = [
   [2, 9, 70, 5, 2],
 ];
 
-const smallMaps: [number, number, number, number, number, number][] = [
-  // n, c, h, o, stride, pad (3×3)
-  [8, 256, 2, 256, 1, 1],
-  [1, 256, 2, 256, 1, 1],
-  [8, 256, 2, 512, 2, 1],
-  [3, 67, 2, 131, 1, 1],
+const smallMaps: [number, number, number, number, number, number, boolean][] = [
+  // n, c, h, o, stride, pad (3×3), whether every output position meets every input position
+  [8, 256, 2, 256, 1, 1, true],
+  [1, 256, 2, 256, 1, 1, true],
+  [8, 256, 2, 512, 2, 1, true],
+  [3, 67, 2, 131, 1, 1, true],
+  [2, 5, 2, 3, 1, 1, true],
+  [2, 13, 3, 7, 1, 1, false],
+  [4, 24, 4, 40, 2, 1, false],
 ];
 
 const denseOneOutput: [number, number, number, number, number, number, number][] = [
@@ -79,10 +82,10 @@ for (const backend of backends) {
         check(p, n + c + o);
       });
     }
-    for (const [n, c, h, o, s, pad] of smallMaps) {
+    for (const [n, c, h, o, s, pad, dense] of smallMaps) {
       const p = params(n, c, h, o, 3, s, pad);
-      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}`, () => {
-        expect(unitMapBackwardInput(p)).toBe(p.oh === 1);
+      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}${dense ? ' (one GEMM over the batch)' : ''}`, () => {
+        expect(unitMapBackwardInput(p)).toBe(dense);
         check(p, n + c + h + o);
       });
     }
@@ -93,6 +96,11 @@ for (const backend of backends) {
         check(p, n + c + h + o);
       });
     }
+    it('5×5 pad 2 on 2×2 (every pair, through 9 different taps) takes the one GEMM', () => {
+      const p = params(3, 10, 2, 12, 5, 1, 2);
+      expect(unitMapBackwardInput(p)).toBe(true);
+      check(p, 17);
+    });
     it('1×1/2 on 2×2 (an input position that meets no tap) takes another path', () => {
       const p = params(8, 64, 2, 96, 1, 2, 0);
       expect(unitMapBackwardInput(p)).toBe(false);

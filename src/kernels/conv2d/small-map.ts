@@ -18,22 +18,38 @@ import { kernelBackend } from '../wasm/features.js';
 import { f32Scratch } from './pack.js';
 import type { Conv2dParams } from './plan.js';
 
+/** Output positions × input positions at most this many in densePairTaps. */
+const MAX_PAIRS = 16;
+
+/**
+ * The kernel tap ky·kW + kx linking output position q to input position r, at [q·H·W + r], when every output
+ * position meets every input position through a tap (groups 1; with several output positions, at most MAX_PAIRS
+ * pairs: ResNet-18's 1×1 maps, its 2×2 maps with 3×3 pad 1, and 3×3/2 from 2×2 to 1×1); else null.
+ */
+export function densePairTaps(p: Conv2dParams): Int32Array | null {
+  const ohw = p.oh * p.ow, hw = p.h * p.w;
+  if (p.groups !== 1 || (ohw > 1 && ohw * hw > MAX_PAIRS)) return null;
+  const taps = new Int32Array(ohw * hw);
+  for (let q = 0; q < ohw; q++) {
+    const oy = Math.floor(q / p.ow), ox = q - oy * p.ow;
+    for (let iy = 0; iy < p.h; iy++) {
+      for (let ix = 0; ix < p.w; ix++) {
+        // iy = oy·sH − pH + ky·dH, ix likewise
+        const ky = (iy - oy * p.strideH + p.padH) / p.dilH, kx = (ix - ox * p.strideW + p.padW) / p.dilW;
+        if (!(Number.isInteger(ky) && ky >= 0 && ky < p.kh && Number.isInteger(kx) && kx >= 0 && kx < p.kw)) return null;
+        taps[q * hw + iy * p.w + ix] = ky * p.kw + kx;
+      }
+    }
+  }
+  return taps;
+}
+
 /**
  * tap(r) = ky·kW + kx linking the one output position to input position r, at [r], when the output is a single
  * position that every input position meets (groups 1); else null.
  */
 export function oneOutputTaps(p: Conv2dParams): Int32Array | null {
-  if (p.groups !== 1 || p.oh !== 1 || p.ow !== 1) return null;
-  const taps = new Int32Array(p.h * p.w);
-  for (let iy = 0; iy < p.h; iy++) {
-    for (let ix = 0; ix < p.w; ix++) {
-      // iy = 0·sH − pH + ky·dH, ix likewise
-      const ky = (iy + p.padH) / p.dilH, kx = (ix + p.padW) / p.dilW;
-      if (!(Number.isInteger(ky) && ky < p.kh && Number.isInteger(kx) && kx < p.kw)) return null;
-      taps[iy * p.w + ix] = ky * p.kw + kx;
-    }
-  }
-  return taps;
+  return p.oh === 1 && p.ow === 1 ? densePairTaps(p) : null;
 }
 
 /** oneOutputTaps on the SIMD backend (the weight gradient's GEMM path here), else null. */
