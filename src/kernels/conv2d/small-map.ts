@@ -82,6 +82,17 @@ registerTask<DenseTask>('conv2d.denseBackwardWeight', (bufs, q, u0, u1) => {
         for (let ci = 0; ci < c; ci++) dw[at + ci * khw] = dw[at + ci * khw]! + s[row + ci]!;
         continue;
       }
+      if (hw === 4) {
+        // 3×3/2 from 2×2: the four live taps in registers, each channel's four entries at once.
+        const t0 = base + taps[0]!, t1 = base + taps[1]!, t2 = base + taps[2]!, t3 = base + taps[3]!;
+        for (let ci = 0, d = 0, e = row; ci < c; ci++, d += khw, e += 4) {
+          dw[t0 + d] = dw[t0 + d]! + s[e]!;
+          dw[t1 + d] = dw[t1 + d]! + s[e + 1]!;
+          dw[t2 + d] = dw[t2 + d]! + s[e + 2]!;
+          dw[t3 + d] = dw[t3 + d]! + s[e + 3]!;
+        }
+        continue;
+      }
       for (let ci = 0; ci < c; ci++) {
         for (let r = 0; r < hw; r++) dw[base + ci * khw + taps[r]!] = dw[base + ci * khw + taps[r]!]! + s[row + ci * hw + r]!;
       }
