@@ -3,7 +3,7 @@ import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
   type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
-import { denseMapTaps } from '../../src/kernels/conv2d/small-map.js';
+import { denseMapTaps, tapMapPairs } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
@@ -147,6 +147,60 @@ describe('conv weight gradient with one output position on a dense map, simd bac
     conv2dBackwardWeight(dw, dy, x, p);
     conv2dBackwardWeightNaive(dwr, dy, x, p);
     assertClose('bwd weight with non-finite inputs', dw, dwr);
+  });
+});
+
+// The weight gradient on output maps of at most 4 positions: one GEMM per tap over its live pairs
+// (kernels/conv2d/small-map.ts), accumulated onto noise.
+const tapMaps: [number, number, number, number, number, number, number][] = [
+  // n, c, h, o, k, stride, pad
+  [8, 256, 2, 256, 3, 1, 1],
+  [8, 128, 4, 256, 3, 2, 1],
+  [8, 128, 4, 256, 1, 2, 0],
+  [8, 64, 2, 96, 1, 2, 0],
+  [3, 67, 2, 131, 3, 1, 1],
+  [2, 5, 2, 3, 5, 1, 2],
+  // 3×3/2 pad 2 on 1×1: only the four corner taps meet the map (the others get dw + 0)
+  [3, 6, 1, 10, 3, 2, 2],
+];
+
+describe('conv weight gradient tap by tap on maps of ≤ 4 output positions, simd backend, vs naive float64', () => {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+  });
+  for (const [n, c, h, o, k, s, pad] of tapMaps) {
+    const p = params(n, c, h, o, k, s, pad);
+    it(`${h}×${h} map → ${p.oh}×${p.ow}, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
+      expect(p.oh * p.ow).toBeLessThanOrEqual(4);
+      if (hasSimd128) expect(tapMapPairs(p)).not.toBeNull();
+      check(p, n + c + h + o, true);
+    });
+  }
+  it('keeps NaN and ±Inf where the naive loop puts them, and gives dead taps dw + 0', () => {
+    const p = params(3, 6, 1, 10, 3, 2, 2);
+    const x = randArray(5, p.n * p.c * p.h * p.w), dy = randArray(6, p.n * p.o * p.oh * p.ow);
+    x[4] = Infinity;
+    dy[7] = NaN;
+    const dw = new Float32Array(p.o * p.c * 9).fill(-0), dwr = dw.slice();
+    conv2dBackwardWeight(dw, dy, x, p);
+    conv2dBackwardWeightNaive(dwr, dy, x, p);
+    assertClose('tap map with non-finite inputs', dw, dwr);
+    // tap 1 (ky 0, kx 1) meets no output position: −0 + 0 = +0
+    expect(Object.is(dw[1], 0)).toBe(true);
+    expect(Object.is(dwr[1], 0)).toBe(true);
+  });
+  it('takes maps of more than 4 output positions elsewhere, nor the js backend', () => {
+    expect(tapMapPairs(params(8, 64, 4, 64, 3, 1, 1))).toBeNull();
+    const prev = setKernelBackend('js');
+    try {
+      expect(tapMapPairs(params(8, 256, 2, 256, 3, 1, 1))).toBeNull();
+    } finally {
+      setKernelBackend(prev);
+    }
   });
 });
 
