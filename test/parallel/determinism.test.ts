@@ -98,9 +98,10 @@ function convCases(): ConvCase[] {
   // of output channels: 3×3/2 from 2×2 (four live taps) and 3×3 on 1×1 (the centre tap).
   out.push({ name: 'R 3x3/2 70→90 @2 batch 5 dense map', p: big(5, 70, 2, 90, 3, 2, 1), policy: 'auto', seed: 19 });
   out.push({ name: 'R 3x3 40→52 @1 batch 3 dense map', p: big(3, 40, 1, 52, 3, 1, 1), policy: 'auto', seed: 20 });
-  // At most 4 output positions: the weight gradient as one GEMM per tap over its live pairs (small-map.ts), units of
-  // output channels: 3×3 on 2×2 and 3×3/2 from 4×4.
+  // Small output maps, many channels: the weight gradient as one GEMM per tap over its live pairs (small-map.ts),
+  // units of output channels: 3×3 on 2×2 and 4×4, 3×3/2 from 4×4.
   out.push({ name: 'R 3x3 70→90 @2 batch 5 tap map', p: big(5, 70, 2, 90, 3, 1, 1), policy: 'auto', seed: 22 });
+  out.push({ name: 'R 3x3 48→40 @4 batch 2 tap map', p: big(2, 48, 4, 40, 3, 1, 1), policy: 'auto', seed: 24 });
   out.push({ name: 'R 3x3/2 40→72 @4 batch 3 tap map', p: big(3, 40, 4, 72, 3, 2, 1), policy: 'auto', seed: 23 });
   // The strided input gradient by stride phases (one image per unit): 3×3/2 pad 0 on odd maps, and a 1×1/2 shortcut.
   out.push({ name: 'R 3x3/2 p0 24→40 @17 batch 5 phases', p: big(5, 24, 17, 40, 3, 2, 0), policy: 'auto', seed: 16 });

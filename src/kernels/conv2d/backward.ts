@@ -326,7 +326,7 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
     denseMapBackwardWeight(dw, dy, x, p, dense);
     return;
   }
-  // At most 4 output positions: one GEMM per kernel tap over its live pairs (small-map.ts).
+  // Small output maps, many channels: one GEMM per kernel tap over its live pairs (small-map.ts).
   const pairs = tapMapPairs(p);
   if (pairs !== null) {
     tapMapBackwardWeight(dw, dy, x, p, pairs);

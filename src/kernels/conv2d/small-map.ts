@@ -111,8 +111,8 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
 
 // ---- the weight gradient tap by tap on small output maps --------------------------------------------------------
 //
-// On output maps of at most TAP_MAP_POSITIONS positions (ResNet-18's 2×2 maps: 3×3 pad 1 on 2×2, 3×3/2 from 4×4),
-// im2col's columns are mostly padding (2×2 under 3×3 pad 1: 20 of 36 entries per channel and image). Tap t meets
+// On output maps of at most TAP_MAP_POSITIONS positions with many channels (ResNet-18's 2×2 and 4×4 maps at batch 8),
+// im2col's columns are largely padding (2×2 under 3×3 pad 1: 20 of 36 entries per channel and image). Tap t meets
 // only the output positions Q_t whose input position lies inside x, so
 //   dw[:, :, t] += D_t,  D_t (O × C) = A_t (O × N·|Q_t|) · B_t (N·|Q_t| × C),
 //   A_t[o, n·|Q_t| + j] = dy[n, o, Q_t[j]],  B_t[n·|Q_t| + j, c] = x[n, c, R_t[j]]   (R_t[j]: Q_t[j]'s input position)
@@ -122,8 +122,11 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
 // float64) rounded to float32, then added to dw (onto a zeroed dw, as in training, the same as one rounding). Taps
 // that meet no output position get dw + 0, as in the naive loop.
 
-/** Output positions at most this many take tapMapBackwardWeight. */
-const TAP_MAP_POSITIONS = 4;
+/**
+ * Output positions at most this many take tapMapBackwardWeight (one core, CPU time, batch 8: 128→128 on 4×4 0.8× the
+ * Winograd path, 64→128 3×3/2 from 8×8 0.75× im2col + GEMM; 64→64 on 8×8 1.9× Winograd).
+ */
+const TAP_MAP_POSITIONS = 16;
 
 interface TapMapTask {
   p: Conv2dParams;
@@ -137,11 +140,13 @@ interface TapMapTask {
 
 /**
  * Per tap t = ky·kW + kx, the output positions that meet an input position through it and those input positions,
- * when tapMapBackwardWeight applies (SIMD backend, groups 1, at most TAP_MAP_POSITIONS output positions); else null.
+ * when tapMapBackwardWeight applies (SIMD backend, groups 1, at most TAP_MAP_POSITIONS output positions, few pairs
+ * against the weights: see below); else null.
  */
 export function tapMapPairs(p: Conv2dParams): { qs: number[][]; rs: number[][] } | null {
   if (kernelBackend() !== 'simd' || p.groups !== 1 || p.oh * p.ow > TAP_MAP_POSITIONS) return null;
   const qs: number[][] = [], rs: number[][] = [];
+  let pairs = 0;
   for (let ky = 0; ky < p.kh; ky++) {
     for (let kx = 0; kx < p.kw; kx++) {
       const q: number[] = [], r: number[] = [];
@@ -157,9 +162,12 @@ export function tapMapPairs(p: Conv2dParams): { qs: number[][]; rs: number[][] }
       }
       qs.push(q);
       rs.push(r);
+      pairs += q.length;
     }
   }
-  return { qs, rs };
+  // The gathers of A_t and B_t, (O + C)·N·Σ|Q_t| floats, against dw's O·C·kH·kW entries: where the maps are not
+  // small against the channels (ResNet-56's 16→16 on 4×4 at batch 128: 3× slower than Winograd), not this path.
+  return (p.o + p.c) * p.n * pairs <= 4 * p.o * p.c * p.kh * p.kw ? { qs, rs } : null;
 }
 
 let aBuf = new Float32Array(0);
