@@ -198,10 +198,24 @@ registerTask<TapMapTask>('conv2d.tapMapBackwardWeight', (bufs, q, u0, u1) => {
       }
       sgemmRange(d, a, bt, m, c, kt, { bOff: bAt[t]!, cOff: t * mc }, 0, m, 0, c);
     }
-    for (let oc = o0; oc < o1; oc++) {
-      for (let ci = 0, at = oc * c * khw, e = (oc - o0) * c; ci < c; ci++, at += khw, e++) {
-        for (let t = 0; t < khw; t++) dw[at + t] = dw[at + t]! + d[t * mc + e]!;
+    // dw's rows [o0, o1) in order, each entry from its tap's D_t.
+    const end = o1 * c * khw;
+    if (khw === 9) {
+      for (let at = o0 * c * khw, e = 0; at < end; at += 9, e++) {
+        dw[at] = dw[at]! + d[e]!;
+        dw[at + 1] = dw[at + 1]! + d[mc + e]!;
+        dw[at + 2] = dw[at + 2]! + d[2 * mc + e]!;
+        dw[at + 3] = dw[at + 3]! + d[3 * mc + e]!;
+        dw[at + 4] = dw[at + 4]! + d[4 * mc + e]!;
+        dw[at + 5] = dw[at + 5]! + d[5 * mc + e]!;
+        dw[at + 6] = dw[at + 6]! + d[6 * mc + e]!;
+        dw[at + 7] = dw[at + 7]! + d[7 * mc + e]!;
+        dw[at + 8] = dw[at + 8]! + d[8 * mc + e]!;
       }
+      continue;
+    }
+    for (let at = o0 * c * khw, e = 0; at < end; at += khw, e++) {
+      for (let t = 0; t < khw; t++) dw[at + t] = dw[at + t]! + d[t * mc + e]!;
     }
   }
 });
