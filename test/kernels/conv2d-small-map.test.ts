@@ -33,6 +33,17 @@ function check(p: Conv2dParams, seed: number, weight = false): void {
   assertClose(`bwd ${weight ? 'weight' : 'input'} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
 }
 
+/** Runs the enclosing describe's tests on `backend`, restoring the previous one after them. */
+function useBackend(backend: KernelBackend): void {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(backend);
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+  });
+}
+
 const unitMaps: [number, number, number, number, number][] = [
   // n, c, o, k, pad
   [8, 512, 512, 3, 1],
@@ -67,13 +78,7 @@ const denseOneOutput: [number, number, number, number, number, number, number][]
 const backends: KernelBackend[] = hasSimd128 ? ['simd', 'js'] : ['js'];
 for (const backend of backends) {
   describe(`conv input gradient on 1×1 and 2×2 maps, ${backend} backend, vs naive float64`, () => {
-    let old: KernelBackend;
-    beforeAll(() => {
-      old = setKernelBackend(backend);
-    });
-    afterAll(() => {
-      setKernelBackend(old);
-    });
+    useBackend(backend);
 
     for (const [n, c, o, k, pad] of unitMaps) {
       const p = params(n, c, 1, o, k, 1, pad);
@@ -112,13 +117,7 @@ for (const backend of backends) {
 // The weight gradient where the output is one position and every input position meets a tap (a dense map): one
 // GEMM over the batch (kernels/conv2d/small-map.ts).
 describe('conv weight gradient with one output position on a dense map, simd backend, vs naive float64', () => {
-  let old: KernelBackend;
-  beforeAll(() => {
-    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
-  });
-  afterAll(() => {
-    setKernelBackend(old);
-  });
+  useBackend(hasSimd128 ? 'simd' : 'js');
   for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
     const p = params(n, c, h, o, k, s, pad);
     it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
@@ -167,13 +166,7 @@ const tapMaps: [number, number, number, number, number, number, number][] = [
 ];
 
 describe('conv weight gradient tap by tap on maps of ≤ 16 output positions, simd backend, vs naive float64', () => {
-  let old: KernelBackend;
-  beforeAll(() => {
-    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
-  });
-  afterAll(() => {
-    setKernelBackend(old);
-  });
+  useBackend(hasSimd128 ? 'simd' : 'js');
   for (const [n, c, h, o, k, s, pad] of tapMaps) {
     const p = params(n, c, h, o, k, s, pad);
     it(`${h}×${h} map → ${p.oh}×${p.ow}, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
