@@ -12,7 +12,7 @@ import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect }
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { unitMapBackwardInput, unitMapConv2dBackwardInput } from './unit-map.js';
-import { denseMapBackwardWeight, denseMapTaps } from './small-map.js';
+import { denseMapBackwardWeight, denseMapTaps, tapMapBackwardWeight, tapMapPairs } from './small-map.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -378,6 +378,12 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const dense = denseMapTaps(p);
   if (dense !== null) {
     denseMapBackwardWeight(dw, dy, x, p, dense);
+    return;
+  }
+  // Small output maps, many channels: one GEMM per kernel tap over its live pairs (small-map.ts).
+  const pairs = tapMapPairs(p);
+  if (pairs !== null) {
+    tapMapBackwardWeight(dw, dy, x, p, pairs);
     return;
   }
   const taps = liveTaps(p);
