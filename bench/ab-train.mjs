@@ -1,4 +1,5 @@
-// Two builds' training steps, stepped alternately in one process (so a loaded machine disturbs both alike):
+// Two builds' training steps, stepped alternately in one process, the first in turn alternating per round (so a
+// loaded machine disturbs both alike):
 //   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist|deg56] [threads] [steps]
 // e.g. an older commit checked out and built elsewhere against this checkout's dist/. Prints the median process CPU
 // ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
@@ -58,7 +59,8 @@ function step(s) {
 }
 for (let w = 0; w < 2; w++) for (const s of setups) step(s);
 for (const s of setups) [s.f, s.b, s.o, s.w, s.losses] = [[], [], [], [], []];
-for (let r = 0; r < Number(rounds); r++) for (const s of setups) step(s);
+// Rounds alternate which build steps first, so neither always runs right after the other's step.
+for (let r = 0; r < Number(rounds); r++) for (const s of r % 2 ? [...setups].reverse() : setups) step(s);
 const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 setups.forEach((s, i) => {
   const st = s.f.map((f, k) => f + s.b[k] + s.o[k]);
