@@ -3,14 +3,14 @@ import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
   type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
-import { denseMapTaps } from '../../src/kernels/conv2d/small-map.js';
+import { denseMapTaps, tapMapPairs } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { assertClose, assertIdentical, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
-// accumulated onto noise: one output position takes one GEMM over the batch (kernels/conv2d/unit-map.ts), 2×2 maps
-// the GEMM path;
+// accumulated onto noise: where every output position meets every input position (1×1 maps, 2×2 maps under 3×3
+// pad 1, 2×2 → 1×1), one GEMM over the batch with B packed from w (kernels/conv2d/unit-map.ts);
 // and the weight gradient of dense maps with one output position (kernels/conv2d/small-map.ts).
 
 function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
@@ -33,6 +33,17 @@ function check(p: Conv2dParams, seed: number, weight = false): void {
   assertClose(`bwd ${weight ? 'weight' : 'input'} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
 }
 
+/** Runs the enclosing describe's tests on `backend`, restoring the previous one after them. */
+function useBackend(backend: KernelBackend): void {
+  let old: KernelBackend;
+  beforeAll(() => {
+    old = setKernelBackend(backend);
+  });
+  afterAll(() => {
+    setKernelBackend(old);
+  });
+}
+
 const unitMaps: [number, number, number, number, number][] = [
   // n, c, o, k, pad
   [8, 512, 512, 3, 1],
@@ -43,12 +54,15 @@ const unitMaps: [number, number, number, number, number][] = [
   [2, 9, 70, 5, 2],
 ];
 
-const smallMaps: [number, number, number, number, number, number][] = [
-  // n, c, h, o, stride, pad (3×3)
-  [8, 256, 2, 256, 1, 1],
-  [1, 256, 2, 256, 1, 1],
-  [8, 256, 2, 512, 2, 1],
-  [3, 67, 2, 131, 1, 1],
+const smallMaps: [number, number, number, number, number, number, boolean][] = [
+  // n, c, h, o, stride, pad (3×3), whether every output position meets every input position
+  [8, 256, 2, 256, 1, 1, true],
+  [1, 256, 2, 256, 1, 1, true],
+  [8, 256, 2, 512, 2, 1, true],
+  [3, 67, 2, 131, 1, 1, true],
+  [2, 5, 2, 3, 1, 1, true],
+  [2, 13, 3, 7, 1, 1, false],
+  [4, 24, 4, 40, 2, 1, false],
 ];
 
 const denseOneOutput: [number, number, number, number, number, number, number][] = [
@@ -64,13 +78,7 @@ const denseOneOutput: [number, number, number, number, number, number, number][]
 const backends: KernelBackend[] = hasSimd128 ? ['simd', 'js'] : ['js'];
 for (const backend of backends) {
   describe(`conv input gradient on 1×1 and 2×2 maps, ${backend} backend, vs naive float64`, () => {
-    let old: KernelBackend;
-    beforeAll(() => {
-      old = setKernelBackend(backend);
-    });
-    afterAll(() => {
-      setKernelBackend(old);
-    });
+    useBackend(backend);
 
     for (const [n, c, o, k, pad] of unitMaps) {
       const p = params(n, c, 1, o, k, 1, pad);
@@ -79,10 +87,10 @@ for (const backend of backends) {
         check(p, n + c + o);
       });
     }
-    for (const [n, c, h, o, s, pad] of smallMaps) {
+    for (const [n, c, h, o, s, pad, dense] of smallMaps) {
       const p = params(n, c, h, o, 3, s, pad);
-      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}`, () => {
-        expect(unitMapBackwardInput(p)).toBe(p.oh === 1);
+      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}${dense ? ' (one GEMM over the batch)' : ''}`, () => {
+        expect(unitMapBackwardInput(p)).toBe(dense);
         check(p, n + c + h + o);
       });
     }
@@ -93,6 +101,11 @@ for (const backend of backends) {
         check(p, n + c + h + o);
       });
     }
+    it('5×5 pad 2 on 2×2 (every pair, through 9 different taps) takes the one GEMM', () => {
+      const p = params(3, 10, 2, 12, 5, 1, 2);
+      expect(unitMapBackwardInput(p)).toBe(true);
+      check(p, 17);
+    });
     it('1×1/2 on 2×2 (an input position that meets no tap) takes another path', () => {
       const p = params(8, 64, 2, 96, 1, 2, 0);
       expect(unitMapBackwardInput(p)).toBe(false);
@@ -104,13 +117,7 @@ for (const backend of backends) {
 // The weight gradient where the output is one position and every input position meets a tap (a dense map): one
 // GEMM over the batch (kernels/conv2d/small-map.ts).
 describe('conv weight gradient with one output position on a dense map, simd backend, vs naive float64', () => {
-  let old: KernelBackend;
-  beforeAll(() => {
-    old = setKernelBackend(hasSimd128 ? 'simd' : 'js');
-  });
-  afterAll(() => {
-    setKernelBackend(old);
-  });
+  useBackend(hasSimd128 ? 'simd' : 'js');
   for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
     const p = params(n, c, h, o, k, s, pad);
     it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
@@ -139,6 +146,58 @@ describe('conv weight gradient with one output position on a dense map, simd bac
     conv2dBackwardWeight(dw, dy, x, p);
     conv2dBackwardWeightNaive(dwr, dy, x, p);
     assertClose('bwd weight with non-finite inputs', dw, dwr);
+  });
+});
+
+// The weight gradient on output maps of at most 16 positions with many channels: one GEMM per tap over its live
+// pairs (kernels/conv2d/small-map.ts), accumulated onto noise.
+const tapMaps: [number, number, number, number, number, number, number][] = [
+  // n, c, h, o, k, stride, pad
+  [8, 256, 2, 256, 3, 1, 1],
+  [8, 128, 4, 128, 3, 1, 1],
+  [8, 64, 8, 128, 3, 2, 1],
+  [8, 128, 4, 256, 3, 2, 1],
+  [8, 128, 4, 256, 1, 2, 0],
+  [8, 64, 2, 96, 1, 2, 0],
+  [3, 67, 2, 131, 3, 1, 1],
+  [2, 5, 2, 3, 5, 1, 2],
+  // 3×3/2 pad 2 on 1×1: only the four corner taps meet the map (the others get dw + 0)
+  [3, 6, 1, 10, 3, 2, 2],
+];
+
+describe('conv weight gradient tap by tap on maps of ≤ 16 output positions, simd backend, vs naive float64', () => {
+  useBackend(hasSimd128 ? 'simd' : 'js');
+  for (const [n, c, h, o, k, s, pad] of tapMaps) {
+    const p = params(n, c, h, o, k, s, pad);
+    it(`${h}×${h} map → ${p.oh}×${p.ow}, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => {
+      expect(p.oh * p.ow).toBeLessThanOrEqual(16);
+      if (hasSimd128) expect(tapMapPairs(p)).not.toBeNull();
+      check(p, n + c + h + o, true);
+    });
+  }
+  it('keeps NaN and ±Inf where the naive loop puts them, and gives dead taps dw + 0', () => {
+    const p = params(3, 6, 1, 10, 3, 2, 2);
+    const x = randArray(5, p.n * p.c * p.h * p.w), dy = randArray(6, p.n * p.o * p.oh * p.ow);
+    x[4] = Infinity;
+    dy[7] = NaN;
+    const dw = new Float32Array(p.o * p.c * 9).fill(-0), dwr = dw.slice();
+    conv2dBackwardWeight(dw, dy, x, p);
+    conv2dBackwardWeightNaive(dwr, dy, x, p);
+    assertClose('tap map with non-finite inputs', dw, dwr);
+    // tap 1 (ky 0, kx 1) meets no output position: −0 + 0 = +0
+    expect(Object.is(dw[1], 0)).toBe(true);
+    expect(Object.is(dwr[1], 0)).toBe(true);
+  });
+  it('takes maps of more than 16 output positions, few channels, or the js backend elsewhere', () => {
+    expect(tapMapPairs(params(8, 64, 8, 64, 3, 1, 1))).toBeNull();
+    expect(tapMapPairs(params(8, 64, 4, 64, 3, 1, 1))).not.toBeNull();
+    expect(tapMapPairs(params(128, 16, 4, 16, 3, 1, 1))).toBeNull();
+    const prev = setKernelBackend('js');
+    try {
+      expect(tapMapPairs(params(8, 256, 2, 256, 3, 1, 1))).toBeNull();
+    } finally {
+      setKernelBackend(prev);
+    }
   });
 });
 

@@ -92,10 +92,17 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3/2 16→32 @14 batch 16 weight splits', p: big(16, 16, 14, 32, 3, 2, 1), policy: 'auto', seed: 19 });
   // 1×1 maps, padding 1: the input gradient as one GEMM over the batch (kernels/conv2d/unit-map.ts), 3 column blocks.
   out.push({ name: 'R 3x3 150→130 @1 batch 5 unit map', p: big(5, 150, 1, 130, 3, 1, 1), policy: 'auto', seed: 17 });
+  // 2×2 maps, padding 1: the same GEMM with K = output channels × 4 positions (B packed from w pair by pair), 5 column blocks.
+  out.push({ name: 'R 3x3 75→60 @2 batch 3 pair map', p: big(3, 75, 2, 60, 3, 1, 1), policy: 'auto', seed: 21 });
   // One output position that every input position meets: the weight gradient as one GEMM over the batch (conv2d/small-map.ts), units
   // of output channels: 3×3/2 from 2×2 (four live taps) and 3×3 on 1×1 (the centre tap).
   out.push({ name: 'R 3x3/2 70→90 @2 batch 5 dense map', p: big(5, 70, 2, 90, 3, 2, 1), policy: 'auto', seed: 19 });
   out.push({ name: 'R 3x3 40→52 @1 batch 3 dense map', p: big(3, 40, 1, 52, 3, 1, 1), policy: 'auto', seed: 20 });
+  // Small output maps, many channels: the weight gradient as one GEMM per tap over its live pairs (small-map.ts),
+  // units of output channels: 3×3 on 2×2 and 4×4, 3×3/2 from 4×4.
+  out.push({ name: 'R 3x3 70→90 @2 batch 5 tap map', p: big(5, 70, 2, 90, 3, 1, 1), policy: 'auto', seed: 22 });
+  out.push({ name: 'R 3x3 48→40 @4 batch 2 tap map', p: big(2, 48, 4, 40, 3, 1, 1), policy: 'auto', seed: 24 });
+  out.push({ name: 'R 3x3/2 40→72 @4 batch 3 tap map', p: big(3, 40, 4, 72, 3, 2, 1), policy: 'auto', seed: 23 });
   // The strided input gradient by stride phases (one image per unit): 3×3/2 pad 0 on odd maps, and a 1×1/2 shortcut.
   out.push({ name: 'R 3x3/2 p0 24→40 @17 batch 5 phases', p: big(5, 24, 17, 40, 3, 2, 0), policy: 'auto', seed: 16 });
   out.push({ name: 'R 1x1/2 32→64 @13 batch 6 phases', p: big(6, 32, 13, 64, 1, 2, 0), policy: 'auto', seed: 17 });
