@@ -89,6 +89,18 @@ export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly 
   return new Tensor(gradBuffer(op, n), shape);
 }
 
+/**
+ * gradTarget for a kernel that can either add into its target or overwrite it: `fresh` when there is no gradient to
+ * add into, and the target is then a buffer of autograd's own with arbitrary contents (not zero-filled), which the
+ * kernel must overwrite entirely.
+ */
+export function gradTargetOrFresh(ctx: CtxBase, i: number, op: string, shape: readonly number[]): { t: Tensor; fresh: boolean } {
+  if (ctx.into?.[i]) return { t: gradTarget(ctx, i, op, shape), fresh: false };
+  let n = 1;
+  for (const d of shape) n *= d;
+  return { t: new Tensor(gradBuffer(op, n, true), shape), fresh: true };
+}
+
 /** Untyped extra fields: the ctx of an op that does not declare what it saves. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type LooseSaved = { [key: string]: any };

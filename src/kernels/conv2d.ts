@@ -55,5 +55,5 @@ export { conv2dOutSize, setWinogradPolicy, type Conv2dParams, type WinogradPolic
 export type { Epilogue } from './winograd.js';
 export { im2col, im2colRange } from './conv2d/pack.js';
 export { conv2dForward, conv2dForwardFused } from './conv2d/forward.js';
-export { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight } from './conv2d/backward.js';
+export { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, type BackwardInputOptions } from './conv2d/backward.js';
 export { conv2dBackwardInputNaive, conv2dBackwardWeightNaive, conv2dForwardNaive } from './conv2d/naive.js';

@@ -1,4 +1,4 @@
-import { defineOp, gradTarget, type Ctx } from '../autograd.js';
+import { defineOp, gradTarget, gradTargetOrFresh, type Ctx } from '../autograd.js';
 import { checkArg, ShapeError, ValueError } from '../errors.js';
 import {
   conv2dBackwardBias,
@@ -50,8 +50,10 @@ const conv2dOp = defineOp('conv2d', {
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (ctx.needs[0]) {
-      dx = gradTarget(ctx, 0, 'conv2d', x.shape);
-      conv2dBackwardInput(dx.data, dy.data, w.data, p);
+      // A fresh target is overwritten (no zero-fill, and no zeros for the kernel to read and add).
+      const { t, fresh } = gradTargetOrFresh(ctx, 0, 'conv2d', x.shape);
+      dx = t;
+      conv2dBackwardInput(dx.data, dy.data, w.data, p, { overwrite: fresh });
     }
     if (ctx.needs[1]) {
       dw = gradTarget(ctx, 1, 'conv2d', w.shape);

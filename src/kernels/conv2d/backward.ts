@@ -69,20 +69,33 @@ registerTask<BackwardInputTask>('conv2d.backwardInput', (bufs, q, u0, u1) => {
   backwardInputUnits(bufs.dx as Float32Array, bufs.dy as Float32Array, bufs.w as Float32Array, q, u0, u1);
 });
 
-/** dx: (N, C, H, W) += ∂L/∂x, given dy: (N, O, oH, oW) and w: (O, C/groups, kH, kW). Caller zeroes dx. */
-export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
+/** Options of conv2dBackwardInput. */
+export interface BackwardInputOptions {
+  /** dx = ∂L/∂x instead of dx += ∂L/∂x: dx's old contents (anything, NaN included) are not read. */
+  overwrite?: boolean;
+}
+
+/**
+ * dx: (N, C, H, W) += ∂L/∂x (or = with `overwrite`), given dy: (N, O, oH, oW) and w: (O, C/groups, kH, kW). Without
+ * `overwrite`, the caller zeroes dx (or passes a gradient to add into). The direct and Winograd paths write dx
+ * outright when overwriting; the others add into dx, zero-filled here first.
+ */
+export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams, opts: BackwardInputOptions = {}): void {
+  const overwrite = opts.overwrite === true;
   if (directBackwardInput(p)) {
     const d = backwardInputShape(p);
-    runDirect(dx, dy, packDirectWeights(w, d, true), null, null, d, true, null);
+    runDirect(dx, dy, packDirectWeights(w, d, true), null, null, d, !overwrite, null);
     return;
   }
-  if (phaseBackwardInput(p, w)) {
-    phaseConv2dBackwardInput(dx, dy, w, p);
-    return;
-  }
-  const wp = backwardInputWinograd(p, dy, w);
+  const phases = phaseBackwardInput(p, w);
+  const wp = phases ? null : backwardInputWinograd(p, dy, w);
   if (wp !== null) {
-    winogradConv(dx, dy, w, null, wp);
+    winogradConv(dx, dy, w, null, overwrite ? { ...wp, accumulate: false } : wp);
+    return;
+  }
+  if (overwrite) dx.fill(0);
+  if (phases) {
+    phaseConv2dBackwardInput(dx, dy, w, p);
     return;
   }
   if (strided1x1(p)) {
