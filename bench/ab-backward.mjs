@@ -1,16 +1,17 @@
 // Two builds' convolution backward kernels, layer by layer, called alternately in one process (so a loaded machine
 // disturbs both alike):
-//   node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in] [reps]
+//   node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in|in-over] [reps]
 // The layer shapes of CIFAR ResNet-20 at 32×3×32×32, ResNet-18 (10 classes) at 8×3×32×32 or ResNet-20 at
 // 128×1×28×28; w: conv2dBackwardWeight, in: conv2dBackwardInput (not for the stems: no input gradient there). One
-// thread (RESNET_TS_THREADS=1 unless set). Prints each build's median process CPU ms per call, and the totals over
+// thread (RESNET_TS_THREADS=1 unless set). in-over: the old build zero-fills dx and adds into it, the new one
+// overwrites dx ({ overwrite: true }, as the conv2d op does for a fresh gradient buffer). Prints each build's median process CPU ms per call, and the totals over
 // the net (each layer × its count). Each pass runs every layer; the second pass (--passes 2 by default) is reported,
 // after V8 has tiered both builds' kernels up.
 import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'r20', dir = 'w', repsArg = '7'] = process.argv;
 if (!oldDist || !newDist) {
-  console.error('usage: node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in] [reps]');
+  console.error('usage: node bench/ab-backward.mjs OLD_DIST NEW_DIST [r20|r18|fmnist|deg56] [w|in|in-over] [reps]');
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS ??= '1';
@@ -63,9 +64,10 @@ for (let pass = 0; pass < 2; pass++) {
     for (let r = 0; r < reps + 1; r++) {
       for (let b = 0; b < 2; b++) {
         const c0 = cpu();
-        out.fill(0);
+        const over = dir === 'in-over' && b === 1;
+        if (!over) out.fill(0);
         if (dir === 'w') builds[b].conv2dBackwardWeight(out, dy, x, p);
-        else builds[b].conv2dBackwardInput(out, dy, w, p);
+        else builds[b].conv2dBackwardInput(out, dy, w, p, { overwrite: over });
         if (r > 0) t[b].push(cpu() - c0);
       }
     }
@@ -74,7 +76,7 @@ for (let pass = 0; pass < 2; pass++) {
     rows.push(`| ${name} | ${count} | ${m[0].toFixed(2)} | ${m[1].toFixed(2)} | ${(m[1] / m[0]).toFixed(2)} |`);
   }
   if (pass === 1) {
-    console.log(`${kase}, ${dir === 'w' ? 'weight' : 'input'} gradient, ${process.env.RESNET_TS_THREADS} thread(s), CPU ms per call (median of ${reps})`);
+    console.log(`${kase}, ${dir === 'w' ? 'weight' : dir === 'in' ? 'input' : 'input (new overwrites)'} gradient, ${process.env.RESNET_TS_THREADS} thread(s), CPU ms per call (median of ${reps})`);
     console.log('| layer | count | old | new | new/old |\n|---|---:|---:|---:|---:|');
     for (const r of rows) console.log(r);
     console.log(`| whole net (× count) | | ${total[0].toFixed(1)} | ${total[1].toFixed(1)} | ${(total[1] / total[0]).toFixed(2)} |`);
