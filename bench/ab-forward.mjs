@@ -6,7 +6,7 @@
 // conv2dForwardFused (scale, shift, ReLU) instead of conv2dForward. One thread unless --threads.
 import { resolve } from 'node:path';
 import { convMacs, convParams, LAYERS } from './shapes.mjs';
-import { permute4, randomArray } from './lib.mjs';
+import { permute4, randomArray, shared } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -45,9 +45,10 @@ console.log(`threads ${threads} · ${fused ? 'conv2dForwardFused' : 'conv2dForwa
 for (const s of LAYERS) {
   if (filters.length > 0 && !filters.some((f) => s.name.toLowerCase().includes(f))) continue;
   const p = convParams(s);
-  const x = randomArray(p.n * p.c * p.h * p.w, 1), w = randomArray(p.o * p.c * p.kh * p.kw, 2, -0.1, 0.1);
+  // x, w and y in shared memory, as a model hands them to the kernels (lib.mjs, shared).
+  const x = shared(randomArray(p.n * p.c * p.h * p.w, 1)), w = shared(randomArray(p.o * p.c * p.kh * p.kw, 2, -0.1, 0.1));
   const ep = { scale: new Float64Array(p.o).fill(1.5), shift: new Float64Array(p.o).fill(0.25), relu: true };
-  const ys = kernels.map(() => new Float32Array(p.n * p.o * p.oh * p.ow));
+  const ys = kernels.map(() => shared(new Float32Array(p.n * p.o * p.oh * p.ow)));
   const fns = kernels.map((k, i) => (fused ? () => k.conv2dForwardFused(ys[i], x, w, null, p, ep) : () => k.conv2dForward(ys[i], x, w, null, p)));
   for (const fn of fns) fn();
   let diff = 0;

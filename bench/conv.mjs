@@ -18,7 +18,7 @@
 // ordinary Float32Arrays (the pool stages those through shared buffers, and that copy is timed).
 
 import { useTfBackend } from './tfjs.mjs';
-import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
+import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, shared, table, timeOnce } from './lib.mjs';
 import { LAYERS, convMacs, convParams } from './shapes.mjs';
 
 /** The build's config module where it has the direct convolution's switch (else null). */
@@ -35,11 +35,14 @@ const BASE_NAME = { fwd: 'conv2dForward', bwdIn: 'conv2dBackwardInput', bwdW: 'c
 /** Per-shape state: inputs in both layouts, created once and shared by the variants. */
 function makeState(s, tf) {
   const p = convParams(s);
-  const x = randomArray(p.n * p.c * p.h * p.w, 1);
+  // x, dy and our outputs in shared memory, as a model's eval forward (withArena) and training step
+  // (withTrainingStep) hand them to the kernels: ordinary arrays would add the pool's staging copies (1×1 256→64 @56,
+  // 2 threads: about 0.5 ms of 2.9).
+  const x = sharedCopy(randomArray(p.n * p.c * p.h * p.w, 1));
   // Kaiming-like scale keeps outputs O(1) whatever the fan-in.
   const wScale = Math.sqrt(3 / (p.c * p.kh * p.kw));
   const w = sharedCopy(randomArray(p.o * p.c * p.kh * p.kw, 2, -wScale, wScale));
-  const dy = randomArray(p.n * p.o * p.oh * p.ow, 3);
+  const dy = sharedCopy(randomArray(p.n * p.o * p.oh * p.ow, 3));
   const st = { s, p, x, w, dy, flop: 2 * convMacs(p), ref: {}, tfIn: null, tfWasmIn: null };
   if (tf) {
     // tfjs wants NHWC activations and HWIO filters: transposed here, outside any timed region. One set of tensors
@@ -56,12 +59,10 @@ function makeState(s, tf) {
 }
 
 /** A copy in a SharedArrayBuffer where there is one, as the library's layers allocate their parameters. */
-function sharedCopy(a) {
-  if (typeof SharedArrayBuffer !== 'function') return a;
-  const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
-  s.set(a);
-  return s;
-}
+const sharedCopy = shared;
+
+/** n zeros, shared where that exists (see makeState). */
+const sharedZeros = (n) => shared(new Float32Array(n));
 
 function disposeState(st) {
   for (const set of [st.tfIn, st.tfWasmIn]) if (set) for (const t of Object.values(set)) t.dispose();
@@ -115,15 +116,15 @@ function oursVariant(kern, id, dir, o = {}) {
     setup(st) {
       const { p } = st;
       if (dir === 'fwd') {
-        const y = new Float32Array(p.n * p.o * p.oh * p.ow);
+        const y = sharedZeros(p.n * p.o * p.oh * p.ow);
         return { run: () => withPolicy(() => fn(y, st.x, st.w, null, p)), out: () => y };
       }
       if (dir === 'bwdIn') {
         // The caller zeroes dx (kernels accumulate): part of the cost, so inside run.
-        const dx = new Float32Array(st.x.length);
+        const dx = sharedZeros(st.x.length);
         return { run: () => withPolicy(() => { dx.fill(0); return fn(dx, st.dy, st.w, p); }), out: () => dx };
       }
-      const dw = new Float32Array(st.w.length);
+      const dw = sharedZeros(st.w.length);
       return { run: () => withPolicy(() => { dw.fill(0); return fn(dw, st.dy, st.x, p); }), out: () => dw };
     },
   };

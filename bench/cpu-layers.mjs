@@ -11,7 +11,7 @@
 
 import { resolve } from 'node:path';
 import { convMacs, convParams, LAYERS } from './shapes.mjs';
-import { compare, DIST, permute4, randomArray, table } from './lib.mjs';
+import { compare, DIST, permute4, randomArray, shared, table } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -79,8 +79,9 @@ const rows = [];
 for (const s of LAYERS) {
   if (filters.length > 0 && !filters.some((f) => s.name.toLowerCase().includes(f))) continue;
   const p = convParams(s);
-  const x = randomArray(p.n * p.c * p.h * p.w, 1), w = randomArray(p.o * p.c * p.kh * p.kw, 2, -0.1, 0.1);
-  const y = new Float32Array(p.n * p.o * p.oh * p.ow), ref = new Float32Array(y.length);
+  // x, w and y in shared memory, as a model hands them to the kernels (lib.mjs, shared).
+  const x = shared(randomArray(p.n * p.c * p.h * p.w, 1)), w = shared(randomArray(p.o * p.c * p.kh * p.kw, 2, -0.1, 0.1));
+  const y = shared(new Float32Array(p.n * p.o * p.oh * p.ow)), ref = new Float32Array(y.length);
   const ep = { scale: new Float64Array(p.o).fill(1), shift: null, relu: false };
   kern.conv2dForwardNaive(ref, x, w, null, p);
   const flop = 2 * convMacs(p);

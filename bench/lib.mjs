@@ -176,6 +176,18 @@ export function randomArray(n, seed, lo = -1, hi = 1) {
   return out;
 }
 
+/**
+ * A copy of a in a SharedArrayBuffer where there is one: how a model's eval forward (withArena) and training step
+ * (withTrainingStep) hand activations to the kernels, which the pool's threads then use in place (an ordinary array
+ * is copied into shared staging memory and back on every multi-threaded call).
+ */
+export function shared(a) {
+  if (typeof SharedArrayBuffer !== 'function') return a;
+  const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
+}
+
 /** (N, C, H, W) → (N, H, W, C); also OIHW → HWIO with perm [2, 3, 1, 0]. General 4-D permutation, untimed. */
 export function permute4(src, shape, perm) {
   const st = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];

@@ -278,25 +278,29 @@ function inputTransform(v: Float32Array | Float64Array, at: number, x: Float32Ar
       for (let r = 0; r < 6; r++) {
         const d0 = d[r * 6]!, d1 = d[r * 6 + 1]!, d2 = d[r * 6 + 2]!, d3 = d[r * 6 + 3]!, d4 = d[r * 6 + 4]!, d5 = d[r * 6 + 5]!;
         const row = r * 6 * strideXi + o;
-        v[row] = 4 * d0 - 5 * d2 + d4;
-        v[row + strideXi] = -4 * (d1 + d2) + d3 + d4;
-        v[row + 2 * strideXi] = 4 * (d1 - d2) - d3 + d4;
-        v[row + 3 * strideXi] = 2 * (d3 - d1) - d2 + d4;
-        v[row + 4 * strideXi] = 2 * (d1 - d3) - d2 + d4;
-        v[row + 5 * strideXi] = 4 * d1 - 5 * d3 + d5;
+        const a = d4 - 4 * d2, b = d3 - 4 * d1, s = d4 - d2, e = d3 - d1, f = 2 * e;
+        v[row] = 4 * (d0 - d2) + s;
+        v[row + strideXi] = a + b;
+        v[row + 2 * strideXi] = a - b;
+        v[row + 3 * strideXi] = s + f;
+        v[row + 4 * strideXi] = s - f;
+        v[row + 5 * strideXi] = d5 - d3 - 4 * e;
       }
     }
   }
 }
 
-// Bᵀ·(d0 … d5)ᵀ written down column `c` of a 6×6 array.
+// Bᵀ·(d0 … d5)ᵀ written down column `c` of a 6×6 array: the rows of Bᵀ (4 0 −5 0 1 0), (0 −4 −4 1 1 0),
+// (0 4 −4 −1 1 0), (0 −2 −1 2 1 0), (0 2 −1 −2 1 0), (0 4 0 −5 0 1) with their common parts shared (17 operations
+// instead of 24; the row pass does the same). The multiplications by 2 and 4 are exact.
 function btCol(d: Float64Array, c: number, d0: number, d1: number, d2: number, d3: number, d4: number, d5: number): void {
-  d[c] = 4 * d0 - 5 * d2 + d4;
-  d[6 + c] = -4 * (d1 + d2) + d3 + d4;
-  d[12 + c] = 4 * (d1 - d2) - d3 + d4;
-  d[18 + c] = 2 * (d3 - d1) - d2 + d4;
-  d[24 + c] = 2 * (d1 - d3) - d2 + d4;
-  d[30 + c] = 4 * d1 - 5 * d3 + d5;
+  const a = d4 - 4 * d2, b = d3 - 4 * d1, s = d4 - d2, e = d3 - d1, f = 2 * e;
+  d[c] = 4 * (d0 - d2) + s;
+  d[6 + c] = a + b;
+  d[12 + c] = a - b;
+  d[18 + c] = s + f;
+  d[24 + c] = s - f;
+  d[30 + c] = d5 - d3 - 4 * e;
 }
 
 interface ConvTaskParams {
@@ -421,6 +425,25 @@ function groupChannels(q: ConvTaskParams): number {
   return b !== null && q.p.float32 === true && !q.p.flip && b.nr === 4 && q.localU ? 8 : 4;
 }
 
+/** Largest staging of a unit's outputs (bytes) that `unitStaged` allows. */
+const UNIT_STAGE_BYTES = 128 * 1024;
+
+/**
+ * Whether the SIMD float64 path stages a unit's outputs for all its channels at once (copied in and out of the wasm
+ * memory once per unit, in runs over whole channels: 64→64 @7 at batch 128 takes one copy per block of 4 images
+ * instead of one per image and 4 channels), rather than 4 channels at a time; when that staging fits in
+ * UNIT_STAGE_BYTES (it stays in L2 while the unit's GEMMs run).
+ */
+function unitStaged(q: ConvTaskParams): boolean {
+  const b = q.blocks;
+  return b !== null && q.p.float32 !== true && 16 * Math.min(q.ob, q.coPad) * (b.rows > 0 ? b.rows : 1) * q.p.wo <= UNIT_STAGE_BYTES;
+}
+
+/** Output channels of a block's staging rows: a unit's (unitStaged) or a GEMM group's. */
+function stageChannels(q: ConvTaskParams): number {
+  return unitStaged(q) ? Math.min(q.ob, q.coPad) : groupChannels(q);
+}
+
 /** Time per multiply-add of `wino4` against `wino`'s. */
 const WINO4_COST = 1.25;
 
@@ -462,7 +485,7 @@ function simdLayout(at: number, q: ConvTaskParams, b: SimdBlocks): SimdLayout {
   const a16 = (v: number): number => Math.ceil(v / 16) * 16;
   const segRows = b.rows > 0 ? Math.min(b.rows, tilesH) : 1, segs = b.rows > 0 ? b.rows + 1 : 1;
   const ph = 4 * segRows + 2, pw = Math.ceil((4 * tilesW + 2) / 4) * 4;
-  const yBytes = a16(4 * groupChannels(q) * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
+  const yBytes = a16(4 * stageChannels(q) * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
   const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), outTab4 = outTab + 16 * b.tPad, scale = outTab4 + 16 * b.tPad;
   const shift = scale + a16(8 * q.coPad);
   const yStage = shift + a16(8 * q.coPad), raw = yStage + 2 * yBytes, padded = raw + a16(4 * ci * wi * ph);
@@ -526,7 +549,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
       iv[e4 + 2] = iv[e + 2]!;
       iv[e4 + 3] = iv[e + 3]!;
     }
-    stage += groupChannels(q) * oRows * wo;
+    stage += stageChannels(q) * oRows * wo;
     t = end;
   }
   (q.p.float32 !== true ? wg.vin64 : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
@@ -598,7 +621,7 @@ function convUnitsSimd(
   const g = simdGemm(lay.end);
   const wg = simdWinograd();
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = !f32 ? g.wino64 : nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
+  const gemm = nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
     if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
@@ -609,12 +632,17 @@ function convUnitsSimd(
   const flags = (p.accumulate ? OUT_ACC : 0) | (ep.scale !== null ? OUT_SCALE : 0) | (ep.shift !== null ? OUT_SHIFT : 0) |
     (res !== null ? OUT_RES : 0) | (ep.relu ? OUT_RELU : 0);
   const yStageF = lay.yStage / 4;
+  const unitStage = unitStaged(q);
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
     if (!vHolds(q, h, tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
+    // The unit's channels staged together: y's old values (and the residual) in once, the outputs out once.
+    const ncUnit = Math.min(o1, co) - o0;
+    if (unitStage && p.accumulate) copyRuns(y, g.f, yStageF, true, p, o0, ncUnit);
+    if (unitStage && res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, o0, ncUnit);
     for (let oc0 = o0; oc0 < o1;) {
       // 8 channels (two U panels) at a time in `wino8x4` mode, U transformed and used in chunks of KB input channels;
       // 4 at a time for a last group of 4 or one with channels ≥ Co.
@@ -627,7 +655,7 @@ function convUnitsSimd(
         for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
           for (let hf = 0; hf < 2; hf++) {
             vout(mAt * 8 + 2 * 36 * 128 * (j0 / 4) + 36 * 128 * hf, Math.min(4, t1 - t0 - j0), (hf === 0 ? lay.outTab : lay.outTab4) + 16 * j0, 4, flags,
-              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo);
+              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo, 0);
           }
         }
         copyRuns(y, g.f, yStageF, false, p, oc0, 8);
@@ -637,16 +665,21 @@ function convUnitsSimd(
       if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, gc, oc0, oc0, oEnd)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       const nc = Math.min(oEnd, co) - oc0;
-      if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
-      if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
-      for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
+      if (!unitStage && p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
+      if (!unitStage && res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
+      if (!f32) {
+        // float64: the block's panels in one call (wino64 then vout4 per panel, in the wasm module).
+        wg.panels64((t1 - t0 + 3) >> 2, t1 - t0, ci, uPanel * 8, uXi * 8, vAt * 8, vXi * 8, mAt * 8, lay.outTab, nc, flags,
+          lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0);
+      } else for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         const nt = Math.min(nr, t1 - t0 - j0);
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo);
+        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, 0);
       }
-      copyRuns(y, g.f, yStageF, false, p, oc0, nc);
+      if (!unitStage) copyRuns(y, g.f, yStageF, false, p, oc0, nc);
       oc0 = oEnd;
     }
+    if (unitStage) copyRuns(y, g.f, yStageF, false, p, o0, ncUnit);
   }
 }
 

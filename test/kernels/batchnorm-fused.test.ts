@@ -6,7 +6,8 @@ import { assertClose, randArray } from './compare.js';
 
 // The training step's fused kernels, relu(bn(x) + residual) and its backward, on both kernel backends against a
 // float64 reference written from the formulas: odd channel counts, 1×1 and 7×7 planes, batch 1, plane sizes that
-// leave a tail after the 4-wide vectors, and a shape split into several multi-channel work units.
+// leave a tail after the 4-wide vectors, a shape split into several multi-channel work units, long channels (many
+// images of large planes), a mean far from 0 (the variance's cancellation), and NaN / ±Inf in different images.
 
 function reference(x: Float32Array, w: Float32Array, b: Float32Array, res: Float32Array | null, n: number, c: number, hw: number, eps: number) {
   const z = new Float64Array(x.length), xhat = new Float64Array(x.length);
@@ -59,8 +60,10 @@ const shapes: [number, number, number][] = [
   [1, 3, 49], // batch 1, 7×7
   [6, 1, 1], // one channel, 1×1
   [3, 3, 7], // a 3-value tail in every plane
+  [3, 2, 13], // a pair of vectors, an unpaired vector and a 1-value tail in every plane
   [2, 5, 18],
   [2, 7, 5000], // several work units of 2 channels and a last one of 1
+  [7, 2, 10001], // 70007 values per channel, odd planes
 ];
 
 const backends: KernelBackend[] = hasSimd128 ? ['js', 'simd'] : ['js'];
@@ -139,6 +142,46 @@ describe.each(backends)('fused batch norm training kernels, %s backend', (backen
         for (let k = 0; k < 3; k++) expect(Array.from(fromX[k]!)).toEqual(Array.from(fromOut[k]!));
         expect(fromOut[0]!.some((v) => Number.isNaN(v)) && fromOut[0]!.some((v) => v !== 0 && Number.isFinite(v))).toBe(true);
       }
+    });
+  });
+
+  it('a mean 1000 standard deviations from 0: statistics and gradients vs float64', () => {
+    withConfig({ kernelBackend: backend }, () => {
+      const n = 7, c = 2, hw = 10001, len = n * c * hw, eps = 1e-5;
+      const x = randArray(71, len, -1, 1).map((v, k) => v * 1e-3 + (Math.floor(k / hw) % c === 0 ? 1 : -3));
+      const w = randArray(72, c, 0.5, 1.5), b = randArray(73, c);
+      const y = new Float32Array(len), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps }, { relu: true });
+      const ref = reference(x, w, b, null, n, c, hw, eps);
+      assertClose('mean', mean, ref.mean);
+      assertClose('invstd', invstd, ref.istd);
+      assertClose('unbiased var', vu, ref.vu, { rtol: 1e-6, atol: 0 });
+      assertClose('y', y, ref.y);
+      const dy = randArray(74, len);
+      const want = referenceBackward(dy, y, ref.xhat, ref.istd, w, n, c, hw);
+      const dx = new Float32Array(len), dw = new Float32Array(c), db = new Float32Array(c);
+      batchNormBackward(dx, dw, db, dy, x, mean, invstd, w, { n, c, hw }, { reluOut: y, overwriteDx: true });
+      assertClose('dx', dx, want.dx);
+      assertClose('dweight', dw, want.dw);
+      assertClose('dbias', db, want.db);
+    });
+  });
+
+  it('NaN and ±Inf in different images: the channel statistics are NaN (an Inf mean with one +Inf), as PyTorch', () => {
+    withConfig({ kernelBackend: backend }, () => {
+      const n = 8, c = 3, hw = 8192, len = n * c * hw, eps = 1e-5;
+      const x = randArray(81, len, -1, 1);
+      x[(0 * c + 0) * hw + 5] = Infinity; // channel 0: +Inf in image 0 only
+      x[(1 * c + 1) * hw + 7] = Infinity; // channel 1: +Inf in image 1, −Inf in image 6
+      x[(6 * c + 1) * hw + 9] = -Infinity;
+      x[(7 * c + 2) * hw] = NaN; // channel 2: NaN in the last image
+      const w = randArray(82, c, 0.5, 1.5), b = randArray(83, c);
+      const y = new Float32Array(len), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps }, { relu: true });
+      expect(Array.from(mean)).toEqual([Infinity, NaN, NaN]);
+      expect(Array.from(vu)).toEqual([NaN, NaN, NaN]);
+      expect(Array.from(invstd)).toEqual([NaN, NaN, NaN]);
+      expect(y.every((v) => Number.isNaN(v))).toBe(true);
     });
   });
 

@@ -1,7 +1,7 @@
 /**
- * The weight-gradient Winograd's phase split (`wsplit`, src/kernels/wasm/backward.ts) against a scalar reference,
- * bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory around the
- * rows (the kernel reads whole vectors across a row's ends and must mask those lanes to +0).
+ * The weight gradient's column split (`s2rows`, src/kernels/wasm/backward.ts) and Winograd dy transform against scalar
+ * references, bit for bit: odd widths, negative column starts, rows above and below the input, and NaN in the memory
+ * around the rows (the kernels read whole vectors across a row's ends and must mask those lanes to +0).
  */
 import { describe, expect, it } from 'vitest';
 import { simdBackward } from '../../src/kernels/wasm/backward.js';
@@ -24,7 +24,7 @@ function splitReference(x: Float32Array, ch: number, hi: number, wi: number, wq:
   return out;
 }
 
-describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', () => {
+describe.runIf(hasSimd128)('s2rows as the Winograd weight gradient\'s phase planes (row step 1)', () => {
   const cases: [ch: number, hi: number, wi: number, wq: number, hp: number, row0: number, col0: number][] = [
     [3, 7, 9, 8, 10, -1, -1], // 3×3 pad 1 on 7×9: x planes (txPad + 4 columns)
     [2, 28, 28, 20, 30, -1, -1], // Fashion-MNIST 28×28
@@ -39,12 +39,70 @@ describe.runIf(hasSimd128)('wsplit (Winograd weight gradient, phase planes)', ()
       const ref = splitReference(x, ch, hi, wi, wq, hp, row0, col0);
       const k = simdBackward(1 << 16);
       // NaN before and after the input; the planes prefilled with NaN too.
-      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64;
-      k.f.fill(NaN, 0, dstAt + ref.length + 64);
+      // Planes 4 floats apart (s2rows writes 4 zeros after each).
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * wq + 64, plane = hp * wq + 4;
+      k.f.fill(NaN, 0, dstAt + 2 * ch * plane + 64);
       k.f.set(x, srcAt);
-      k.wsplit(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * hp * wq, wq, hp, row0, col0);
-      const got = k.f.slice(dstAt, dstAt + ref.length);
+      k.s2rows[1](4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 8 * plane, 4 * plane, hp, wq, 1, row0, col0);
+      const got = new Float32Array(ref.length);
+      for (let i = 0; i < 2 * ch; i++) got.set(k.f.subarray(dstAt + i * plane, dstAt + i * plane + hp * wq), i * hp * wq);
       expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(new Uint32Array(ref.buffer)));
+    });
+  }
+});
+
+/** Plane (c, φ): element oy·ow + ox = input (row0 + oy·rowStep, col0 + 2·ox + φ), 0 outside; then four zeros. */
+function stride2RowsReference(
+  x: Float32Array, ch: number, hi: number, wi: number, phases: number, oh: number, ow: number, rowStep: number, row0: number, col0: number,
+): Float32Array[] {
+  const planes: Float32Array[] = [];
+  for (let c = 0; c < ch; c++) {
+    for (let ph = 0; ph < phases; ph++) {
+      const out = new Float32Array(oh * ow + 4);
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const iy = row0 + oy * rowStep, ix = col0 + 2 * ox + ph;
+          out[oy * ow + ox] = iy >= 0 && iy < hi && ix >= 0 && ix < wi ? x[(c * hi + iy) * wi + ix]! : 0;
+        }
+      }
+      planes.push(out);
+    }
+  }
+  return planes;
+}
+
+describe.runIf(hasSimd128)('s2rows (stride-2 weight gradient, x rows flattened per map)', () => {
+  const cases: [ch: number, hi: number, wi: number, phases: number, oh: number, ow: number, rowStep: number, row0: number, col0: number][] = [
+    [3, 28, 28, 3, 14, 14, 2, -1, -1], // Fashion-MNIST 16→32 /2, kernel columns 0, 1, 2
+    [2, 28, 28, 2, 14, 14, 2, -1, -1], // … 0 and 1
+    [2, 28, 28, 1, 14, 14, 2, 1, 1], // … kernel column 2 alone
+    [3, 14, 14, 3, 7, 7, 2, 1, -1], // 7×7 maps, three phases
+    [4, 14, 14, 2, 7, 7, 2, 0, -1], // 7×7 maps: rows end mid-vector
+    [2, 9, 9, 2, 4, 4, 2, -2, -2], // padding 2
+    [1, 7, 17, 3, 3, 8, 2, 0, 0], // no padding, columns past the output row inside the input
+    [2, 5, 3, 1, 3, 1, 2, -1, -1], // rows of one output
+    [1, 12, 10, 2, 4, 5, 3, 0, -1], // row step 3
+    [2, 9, 11, 3, 4, 6, 2, -2, -2], // padding 2, three phases
+  ];
+  for (const [ch, hi, wi, phases, oh, ow, rowStep, row0, col0] of cases) {
+    it(`ch ${ch}, ${hi}×${wi} → ${phases} × ${oh}×${ow}, rows ${row0} + ${rowStep}·oy, columns ${col0} + 2·ox`, () => {
+      const x = randArray(ch * 5 + wi, ch * hi * wi);
+      const ref = stride2RowsReference(x, ch, hi, wi, phases, oh, ow, rowStep, row0, col0);
+      const k = simdBackward(1 << 16);
+      // NaN before and after the input and in the planes; planes of one channel apart by phaseBytes, with a gap.
+      const srcAt = 64, dstAt = srcAt + ch * hi * wi + 2 * ow + 64, phaseLen = oh * ow + 12, chLen = 3 * phaseLen + 8;
+      k.f.fill(NaN, 0, dstAt + ch * chLen + 64);
+      k.f.set(x, srcAt);
+      k.s2rows[phases - 1]!(4 * srcAt, 4 * hi * wi, ch, hi, wi, 4 * dstAt, 4 * chLen, 4 * phaseLen, oh, ow, rowStep, row0, col0);
+      const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.slice().buffer));
+      for (let c = 0; c < ch; c++) {
+        for (let ph = 0; ph < phases; ph++) {
+          const at = dstAt + c * chLen + ph * phaseLen;
+          expect(bits(k.f.subarray(at, at + oh * ow + 4)), `channel ${c}, phase ${ph}`).toEqual(bits(ref[c * phases + ph]!));
+        }
+        // The next phase untouched.
+        if (phases < 3) expect(Number.isNaN(k.f[dstAt + c * chLen + phases * phaseLen]!)).toBe(true);
+      }
     });
   }
 });

@@ -84,7 +84,7 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(3, 32, 8, 8, 64, 2, 1), 5);
   });
 
-  it('more than 7 input channels: one float32 block of 9 terms per channel, several channels per output (9, 15, 22 channels)', () => {
+  it('several float32 blocks (18 terms: two channels) per output, an odd channel last (9, 15, 22 channels)', () => {
     check(params(1, 9, 5, 6, 5, 1, 1), 6);
     check(params(2, 15, 6, 9, 7, 1, 0), 7);
     check(params(1, 22, 5, 5, 3, 2, 2), 8);
@@ -102,7 +102,7 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     for (const [w, pad, seed] of [[9, 0, 30], [10, 1, 31], [17, 1, 32], [23, 2, 33], [32, 1, 34], [33, 0, 35]] as const) {
       const p = params(2, 5, 7, w, 6, 2, pad);
       check(p, seed);
-      // The weight gradient pads x rows with the same copy (one plane per kernel column, stride 2).
+      // The weight gradient splits x rows the same way (`s2rows`: each tap's rows flattened per map, stride 2).
       const x = randArray(seed + 10, p.n * p.c * p.h * p.w), dy = randArray(seed + 11, p.n * p.o * p.oh * p.ow);
       const dw = new Float32Array(p.o * p.c * 9), dwr = new Float32Array(dw.length);
       conv2dBackwardWeight(dw, dy, x, p);

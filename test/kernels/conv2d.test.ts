@@ -262,6 +262,10 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) for (const policy of ['
       // An Inf in x: NaN/Inf only where the naive loop has them (padding and the columns past oW add 0, not 0·Inf).
       const p = params(shapes[2]!);
       checkWeightGradInf('bwd weight, Inf in x', p, (2 * p.c + 3) * p.h * p.w + 7 * p.w + 14);
+      // Stride 2 with oW = 7 (each map one row of 49 positions): Inf in the last column, which a row's last vector
+      // carries past the row's end before the next row overwrites it.
+      const q = params(shapes[3]!);
+      checkWeightGradInf('bwd weight (stride 2, odd oW), Inf in x', q, (9 * q.c + 5) * q.h * q.w + 5 * q.w + 13);
     });
 
     // The SIMD backend's Winograd F(3×3, 2×2) weight gradient (stride-1 3×3, ≥ 3 channels per group, oW ≥ 3).

@@ -98,6 +98,9 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     ['28×28 images, batch 3: float64 blocks of whole images (49 tiles)', params(3, 4, 28, 28, 5, 1)],
     ['rows of 75 tiles (parts of a row per block), pad 1', params(1, 2, 3, 300, 3, 1)],
     ['rows of 65 tiles, pad 0, batch 2', params(2, 2, 6, 262, 3, 0)],
+    // Padded planes: zeros before the rows (padding 3 and 5: more than one 16-byte chunk) and after them.
+    ['pad 3, 8×7, batch 2', params(2, 3, 8, 7, 4, 3)],
+    ['pad 5, 5×6', params(1, 2, 5, 6, 3, 5)],
   ];
   for (const [name, p] of shapes) {
     it(`forward ${name}: ${label(p)}`, () => checkForward(p, 11 + p.c));
@@ -227,7 +230,7 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
       setKernelBackend(old);
     }
   };
-  it('forward with bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
+  it('forward with and without bias, backward input (accumulating), winogradConv with scale, shift, residual and ReLU', () => {
     const oldPolicy = setWinogradPolicy('always');
     try {
       for (const p of [params(1, 16, 13, 13, 20, 1), params(2, 8, 9, 10, 9, 0), params(3, 16, 28, 28, 16, 1)]) {
@@ -239,6 +242,12 @@ describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits',
           return y;
         });
         assertIdentical(`fwd ${label(p)}`, y, yj);
+        const [y0, y0j] = runBoth(() => {
+          const y = new Float32Array(ys);
+          conv2dForward(y, x, w, null, p);
+          return y;
+        });
+        assertIdentical(`fwd without bias ${label(p)}`, y0, y0j);
         const [dx, dxj] = runBoth(() => {
           const dx = randArray(65, xs);
           conv2dBackwardInput(dx, dy, w, p);

@@ -67,17 +67,18 @@ export function weightGradWinograd(
   const nc = Math.max(1, Math.min(n1 - n0, Math.floor(DW_KB / vpi), Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
   const tc = nc * vpi, rowsT = Math.ceil(tc / DW_KB), seg = Math.ceil(tc / rowsT), tcPad = rowsT * seg;
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4], U [ξ][tile][vector][4 rows][4], V [ξ][c][vector][4],
-  // one image's x phase planes [c][φ < 2][hx rows][txPad + 4] (column j: input column 2j + φ − pW, so that plane k of
-  // the transform is phase k & 1 shifted by k >> 1), the raw channels copied from x or dy (`wdy` reads dy there).
+  // one image's x phase planes [c][φ < 2][hx rows][txPad + 4] and 4 floats (`s2rows` writes them; column j: input
+  // column 2j + φ − pW, so that plane k of the transform is phase k & 1 shifted by k >> 1), the raw channels copied
+  // from x or dy (`wdy` reads dy there).
   const hx = 2 * tilesY + 2, wqx = txPad + 4;
   // Byte strides of U (an o tile, a ξ block) and V (a channel, a ξ block), each 64 bytes longer than the data: strides
   // of a multiple of 4 KB put the 16 stores of a transform into one cache set (64→64 @7: dy transform 2.4× slower).
   const uTile = 64 * tcPad + 64, uXi = tiles * uTile + 64, vCh = 16 * tcPad + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
-  const xpAt = vAt + vLen, xPlane = 4 * hx * wqx;
-  const rawAt = xpAt + cb * 2 * hx * wqx, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
-  // (`wsplit` and `wdy` read up to 2·wqx + 8 floats past a row's start: slack after the sums.)
-  const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 8));
+  const xpAt = vAt + vLen, xPlane = 4 * (hx * wqx + 4);
+  const rawAt = xpAt + (cb * 2 * xPlane) / 4, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
+  // (`s2rows` and `wdy` read up to 2·wqx + 10 floats past a row's start: slack after the sums.)
+  const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 12));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
   for (let i0 = n0; i0 < n1; i0 += nc) {
@@ -87,7 +88,7 @@ export function weightGradWinograd(
     for (let img = 0; img < ni; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
       f.set(x.subarray(xc, xc + cb * hw), rawAt);
-      k.wsplit(4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, xPlane, wqx, hx, -padH, -padW);
+      k.s2rows[1](4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, 2 * xPlane, xPlane, hx, wqx, 1, -padH, -padW);
       k.wx(4 * xpAt, xPlane, 4 * wqx, cb, tilesY, vecs, 4 * vAt + 16 * img * vpi, vXi, vCh);
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
       f.set(dy.subarray(dc, dc + m * ohw), rawAt);

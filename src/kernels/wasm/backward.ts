@@ -105,7 +105,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
-    winogradSplitFunc(), dyPackFunc(), winogradCombineFunc(),
+    dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(1), stride2RowsFunc(2), stride2RowsFunc(3),
   ]);
 }
 
@@ -158,7 +158,7 @@ const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x
 /**
  * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
  * vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·plane), row
- * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`wsplit`'s planes with col0 = −pW: input column 2q + k − pW);
+ * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`s2rows`'s planes with col0 = −pW: input column 2q + k − pW);
  * V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
  */
 export function winogradXFunc(): Func {
@@ -199,55 +199,68 @@ export function winogradXFunc(): Func {
 }
 
 /**
- * `wsplit(src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0)`: the two column phases of channels c < ch
- * (float32 hi × wi at src + c·srcCh bytes): plane 2c + φ (at dst + (2c + φ)·plane bytes) has hp rows of wq floats
- * (wq a multiple of 4), row r, column j = input row row0 + r, column col0 + 2j + φ, 0 outside the input. Eight input
- * columns at a time, split with shuffles; where some of them lie outside the row, those lanes are masked to 0. So it
- * reads up to 2·wq + 8 floats past a row's start (and col0 before it): the caller leaves that much memory there.
+ * `s2rows<phases>(src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, oh, ow, rowStep, row0, col0)`: column phases of
+ * x rows: for channels c < ch and phases φ < phases (1, 2 or 3), the plane at dst + c·chBytes + φ·phaseBytes holds
+ * oh·ow floats, element oy·ow + ox = input (row0 + oy·rowStep, col0 + 2·ox + φ) of channel c (float32 hi × wi at src +
+ * c·srcCh bytes), 0 outside the input, then four floats of 0. The stride-2 weight gradient takes phase φ as the x
+ * rows of kernel column kx + φ, each output map flattened; the Winograd weight gradient takes phases 0 and 1 (row
+ * step 1, ow a multiple of 4) as its phase planes. Eight input columns at a time, split with shuffles (phase 2 from
+ * the eight columns two further on); a row's last vector runs past its end into the next row, which is written after
+ * it, or into the four zeros. So it reads up to 2·ow + 10 floats past a row's start (and col0 before it), and writes
+ * up to oh·ow + 4 floats per plane.
  */
-export function winogradSplitFunc(): Func {
-  const [src, srcCh, ch, hi, wi, dst, plane, wq, hp, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const L = new Locals(11);
+export function stride2RowsFunc(phases: 1 | 2 | 3): Func {
+  const [src, srcCh, ch, hi, wi, dst, chBytes, phaseBytes, oh, ow, rowStep, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const L = new Locals(13);
   const c = L.add(I32), r = L.add(I32), j = L.add(I32), iy = L.add(I32), d = L.add(I32), sr = L.add(I32), col = L.add(I32);
-  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
+  const a = L.add(V128), b = L.add(V128), ev = L.add(V128), od = L.add(V128), e2 = L.add(V128), ix = L.add(V128), wiv = L.add(V128);
   const get = local.get;
-  const inside = (e: Expr, size = wi): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
+  const inside = (e: Expr, size: number): Expr => i32.and(i32.ge_s(e, i32.const(0)), i32.lt_s(e, get(size)));
   const whileDo = (cond: Expr, ...body: Expr[]): Expr => block(loop(br_if(1, i32.eqz(cond)), ...body, br(0)));
-  const next = (n: number): Expr => local.set(j, i32.add(get(j), i32.const(n)));
-  const at = (phase: number): Expr => i32.add(get(d), i32.add(i32.mul(get(plane), i32.const(phase)), i32.shl(get(j), i32.const(2))));
+  // The stores of phases 0 … phases − 1 (vs[φ] → plane φ).
+  const store = (vs: Expr[]): Expr[] => vs.slice(0, phases).map((v, phase) => v128.store(
+    phase === 0 ? i32.add(get(d), i32.shl(get(j), i32.const(2))) : i32.add(i32.add(get(d), i32.mul(get(phaseBytes), i32.const(phase))), i32.shl(get(j), i32.const(2))),
+    v,
+  ));
+  const zeros = [v128.zero(), v128.zero(), v128.zero()];
+  const mask = (v: number, lane: number): Expr => local.set(v, v128.and(get(v), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(lane))), get(wiv))));
+  const colAt = (off: number): Expr => v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), off);
   return {
-    name: 'wsplit',
-    params: new Array<ValType>(11).fill(I32),
+    name: `s2rows${phases}`,
+    params: new Array<ValType>(13).fill(I32),
     results: [],
     locals: L.types,
     body: [
       local.set(wiv, i32x4.splat(get(wi))),
       forLoop(c, i32.const(0), get(ch), 1,
-        forLoop(r, i32.const(0), get(hp), 1,
-          local.set(iy, i32.add(get(row0), get(r))),
-          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))), i32.shl(i32.mul(get(r), get(wq)), i32.const(2)))),
+        forLoop(r, i32.const(0), get(oh), 1,
+          local.set(iy, i32.add(get(row0), i32.mul(get(r), get(rowStep)))),
+          local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(r), get(ow)), i32.const(2)))),
           local.set(j, i32.const(0)),
           if_(i32.eqz(inside(get(iy), hi)), [
-            whileDo(i32.lt_s(get(j), get(wq)), v128.store(at(0), v128.zero()), v128.store(at(1), v128.zero()), next(4)),
+            whileDo(i32.lt_s(get(j), get(ow)), ...store(zeros), local.set(j, i32.add(get(j), i32.const(4)))),
           ], [
             local.set(sr, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.mul(get(iy), get(wi)), i32.const(2)))),
-            whileDo(i32.lt_s(get(j), get(wq)),
+            whileDo(i32.lt_s(get(j), get(ow)),
               // Input columns col … col + 7: even ones to phase 0, odd ones to phase 1.
               local.set(col, i32.add(get(col0), i32.shl(get(j), i32.const(1)))),
-              local.set(a, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))))),
-              local.set(b, v128.load(i32.add(get(sr), i32.shl(get(col), i32.const(2))), 16)),
+              local.set(a, colAt(0)),
+              local.set(b, colAt(16)),
               local.set(ev, f32x4.shuffle(get(a), get(b), [0, 2, 4, 6])),
               local.set(od, f32x4.shuffle(get(a), get(b), [1, 3, 5, 7])),
-              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(8)), get(wi)))), [
+              ...(phases > 2 ? [local.set(e2, f32x4.shuffle(colAt(8), colAt(24), [0, 2, 4, 6]))] : []),
+              if_(i32.eqz(i32.and(i32.ge_s(get(col), i32.const(0)), i32.le_s(i32.add(get(col), i32.const(phases > 2 ? 10 : 8)), get(wi)))), [
                 // Lanes whose column e is outside [0, wi) (e as unsigned ≥ wi) → 0.
                 local.set(ix, i32x4.add(i32x4.splat(get(col)), i32x4.const([0, 2, 4, 6]))),
-                local.set(ev, v128.and(get(ev), i32x4.lt_u(get(ix), get(wiv)))),
-                local.set(od, v128.and(get(od), i32x4.lt_u(i32x4.add(get(ix), i32x4.splat(i32.const(1))), get(wiv)))),
+                ...[ev, od, e2].slice(0, phases).map((v, phase) => mask(v, phase)),
               ]),
-              v128.store(at(0), get(ev)),
-              v128.store(at(1), get(od)),
-              next(4)),
-          ]))),
+              ...store([get(ev), get(od), get(e2)]),
+              local.set(j, i32.add(get(j), i32.const(4)))),
+          ])),
+        // The four floats after the plane: 0 (the last row's vector may have run into them).
+        local.set(d, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.mul(get(oh), get(ow)), i32.const(2)))),
+        local.set(j, i32.const(0)),
+        ...store(zeros)),
     ],
   };
 }
@@ -371,13 +384,17 @@ export function winogradCombineFunc(): Func {
 /** `wx` and `wdy` (see winogradXFunc, winogradDyFunc; wdy's second and third parameters are oh, ow). */
 export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
 
-/** `wsplit` (see winogradSplitFunc). */
-export type SplitFn = (src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number, col0: number) => void;
 
 type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
 type DwrFn = (
   dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number,
   reps: number,
+) => void;
+
+/** `s2rows<phases>` (see stride2RowsFunc). */
+type S2RowsFn = (
+  src: number, srcCh: number, ch: number, hi: number, wi: number, dst: number, chBytes: number, phaseBytes: number, oh: number, ow: number,
+  rowStep: number, row0: number, col0: number,
 ) => void;
 
 /** This thread's weight-gradient kernels over their own memory, with float32/float64 views of it. */
@@ -391,9 +408,10 @@ export interface SimdBackward {
   /** Winograd F(3×3, 2×2) transforms of x and dy. */
   wx: WinogradFn;
   wdy: WinogradFn;
-  wsplit: SplitFn;
   /** The combine Gᵀ M G of the float64 lane sums (see winogradCombineFunc). */
   wcomb: (lanes: number, xiBytes: number, n: number, dst: number) => number;
+  /** s2rows[phases − 1]: column phases of x rows (see stride2RowsFunc). */
+  s2rows: [S2RowsFn, S2RowsFn, S2RowsFn];
   /** One tile of the dy panel (see dyPackFunc). */
   dypack: (src: number, rowBytes: number, rows: number, oh: number, ow: number, vecs: number, dst: number, masks: number) => void;
   f: Float32Array;
@@ -412,7 +430,8 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, wsplit: e.wsplit as SplitFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
+      s2rows: [e.s2rows1 as S2RowsFn, e.s2rows2 as S2RowsFn, e.s2rows3 as S2RowsFn], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
     builtFma = fma;

@@ -8,7 +8,9 @@
 //
 // Sums are float64: each float32 is widened (exact) and added to one of four float64 lane sums (lane l takes the
 // values at j ≡ l mod 4 of every plane) or, for a plane's tail, to a fifth; the caller adds them in a fixed order:
-// ((l0 + l1) + (l2 + l3)) + tail. So a channel's sums depend on (n, hw) only, never on the block or the thread.
+// ((l0 + l1) + (l2 + l3)) + tail. (sum and sqdev keep two sets of the four lane sums, a plane's vectors going in
+// pairs to set 0 and set 1 and its last unpaired one to set 0, and add them lane by lane at the end.) So a channel's
+// sums depend on (n, hw) only, never on the block or the thread.
 // The elementwise passes compute in float64 and round once, the same expressions as the JavaScript kernels:
 //   affine: y = (x·α + β) (+ r), then relu (max(y, 0) with NaN kept, on the rounded value); and whether all are finite
 //   grad:   g = dy where the ReLU output r ≠ +0 (bits), or where the forward's relu(x·α + β) (recomputed from x, same
@@ -26,29 +28,46 @@ interface Walk {
   n: number;
   hw: number;
   stride: number;
-  /** Locals the walk uses: image, byte offset in the plane, plane offset, end of the vector part, end of the plane. */
+  /**
+   * Locals the walk uses: image, byte offset in the plane, plane offset, end of the pairs of vectors, end of the
+   * vector part, end of the plane.
+   */
   i: number;
   j: number;
   p: number;
+  end8: number;
   end4: number;
   end: number;
 }
 
 function walkLocals(L: Locals, n: number, hw: number, stride: number): Walk {
-  return { n, hw, stride, i: L.add(I32), j: L.add(I32), p: L.add(I32), end4: L.add(I32), end: L.add(I32) };
+  return { n, hw, stride, i: L.add(I32), j: L.add(I32), p: L.add(I32), end8: L.add(I32), end4: L.add(I32), end: L.add(I32) };
 }
 
 /**
- * for each plane i: body(true) over the vectors of the plane (address offset p + j), then body(false) over its
- * tail values one at a time. The body addresses an array with `at(base)` = base + p + j.
+ * for each plane i: `pair()` over the pairs of vectors of the plane (address offsets p + j and p + j + 16), when
+ * given, then body(true) over the (other) vectors, then body(false) over its tail values one at a time. The bodies
+ * address an array with `at(base)` = base + p + j.
  */
-function walk(w: Walk, body: (full: boolean) => Expr[]): Expr {
+function walk(w: Walk, body: (full: boolean) => Expr[], pair?: () => Expr[]): Expr {
+  const pairs = pair
+    ? [
+      local.set(w.end8, i32.and(get(w.end), i32.const(~31))),
+      block(loop(
+        br_if(1, i32.ge_s(get(w.j), get(w.end8))),
+        ...pair(),
+        local.set(w.j, i32.add(get(w.j), i32.const(32))),
+        br(0),
+      )),
+    ]
+    : [];
   return cat(
     local.set(w.end, i32.shl(get(w.hw), i32.const(2))),
     local.set(w.end4, i32.and(get(w.end), i32.const(~15))),
     forLoop(w.i, i32.const(0), get(w.n), 1,
       local.set(w.p, i32.mul(get(w.i), get(w.stride))),
       local.set(w.j, i32.const(0)),
+      ...pairs,
       block(loop(
         br_if(1, i32.ge_s(get(w.j), get(w.end4))),
         ...body(true),
@@ -71,7 +90,8 @@ function cat(...parts: Expr[]): Expr {
 }
 
 const at = (w: Walk, base: number): Expr => i32.add(get(base), i32.add(get(w.p), get(w.j)));
-const load = (w: Walk, base: number, full: boolean): Expr => (full ? v128.load(at(w, base)) : v128.load32_zero(at(w, base)));
+const load = (w: Walk, base: number, full: boolean, offset = 0): Expr =>
+  (full ? v128.load(at(w, base), offset) : v128.load32_zero(at(w, base)));
 const store = (w: Walk, base: number, v: Expr, full: boolean): Expr => (full ? v128.store(at(w, base), v) : v128.store32_lane(at(w, base), v, 0));
 const lo = (v: Expr): Expr => f64x2.promote_low_f32x4(v);
 const hi = (v: Expr): Expr => f64x2.promote_low_f32x4(f32x4.high(v));
@@ -80,7 +100,9 @@ const demote2 = (a: Expr, b: Expr): Expr => f32x4.join_low(f32x4.demote_f64x2_ze
 
 /**
  * `sum(x, n, hw, stride, out)` (sq false): the lane sums of x; `sqdev(x, n, hw, stride, mu, out)` (sq true): of
- * (x − mu)². out: 6 doubles, lanes 0–3 and the tail sum at [4] ([5] is not read).
+ * (x − mu)². out: 6 doubles, lanes 0–3 and the tail sum at [4] ([5] is not read). The vectors of a plane go in
+ * pairs to two sets of lane sums (two chains of float64 adds instead of one, which bound the speed), added at the
+ * end (set 0 + set 1); a plane's last unpaired vector goes to set 0.
  */
 function sumFunc(sq: boolean): Func {
   const [x, n, hw, stride] = [0, 1, 2, 3];
@@ -88,8 +110,15 @@ function sumFunc(sq: boolean): Func {
   const L = new Locals(sq ? 6 : 5);
   const w = walkLocals(L, n, hw, stride);
   const a = L.add(V128), b = L.add(V128), t = L.add(V128), v = L.add(V128), m = L.add(V128), d = L.add(V128);
-  const term = (e: Expr): Expr[] => (sq ? [local.set(d, f64x2.sub(e, get(m)))] : [local.set(d, e)]);
-  const sqd = (): Expr => (sq ? f64x2.mul(get(d), get(d)) : get(d));
+  const a2 = L.add(V128), b2 = L.add(V128), v2 = L.add(V128), d2 = L.add(V128);
+  const term = (e: Expr, dd: number): Expr[] => (sq ? [local.set(dd, f64x2.sub(e, get(m)))] : [local.set(dd, e)]);
+  const sqd = (dd: number): Expr => (sq ? f64x2.mul(get(dd), get(dd)) : get(dd));
+  /** The vector at byte offset `offset` (with registers vr, dr) into the lane sums sa (lanes 0, 1) and sb (2, 3). */
+  const vec = (offset: number, vr: number, dr: number, sa: number, sb: number): Expr[] => [
+    local.set(vr, load(w, x, true, offset)),
+    ...term(lo(get(vr)), dr), local.set(sa, f64x2.add(get(sa), sqd(dr))),
+    ...term(hi(get(vr)), dr), local.set(sb, f64x2.add(get(sb), sqd(dr))),
+  ];
   return {
     name: sq ? 'sqdev' : 'sum',
     params: sq ? [I32, I32, I32, I32, F64, I32] : [I32, I32, I32, I32, I32],
@@ -97,15 +126,11 @@ function sumFunc(sq: boolean): Func {
     locals: L.types,
     body: [
       ...(sq ? [local.set(m, f64x2.splat(get(mu)))] : []),
-      local.set(a, v128.zero()), local.set(b, v128.zero()), local.set(t, v128.zero()),
-      walk(w, (full) => full
-        ? [
-          local.set(v, load(w, x, true)),
-          ...term(lo(get(v))), local.set(a, f64x2.add(get(a), sqd())),
-          ...term(hi(get(v))), local.set(b, f64x2.add(get(b), sqd())),
-        ]
-        : [...term(lo(load(w, x, false))), local.set(t, f64x2.add(get(t), sqd()))]),
-      v128.store(get(out), get(a)), v128.store(get(out), get(b), 16), v128.store(get(out), get(t), 32),
+      ...[a, b, t, a2, b2].map((s) => local.set(s, v128.zero())),
+      walk(w, (full) => full ? vec(0, v, d, a, b) : [...term(lo(load(w, x, false)), d), local.set(t, f64x2.add(get(t), sqd(d)))],
+        () => [...vec(0, v, d, a, b), ...vec(16, v2, d2, a2, b2)]),
+      v128.store(get(out), f64x2.add(get(a), get(a2))), v128.store(get(out), f64x2.add(get(b), get(b2)), 16),
+      v128.store(get(out), get(t), 32),
     ],
   };
 }

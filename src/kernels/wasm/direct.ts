@@ -33,11 +33,13 @@ import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
 
 /**
- * Terms per float32 partial sum at most (whole channels of kH·kW taps: one channel of a 3×3 kernel). Blocks of 63
- * terms (7 channels) ran 1.3× faster but left a train-mode ResNet-20 step's worst gradient error only 2.1× below
- * PyTorch float32's (1.06e-6 against 2.24e-6; 27 terms: 2.2×, 18: 2.9×, 9: 4.3×; test/models/numerics.test.ts).
+ * Terms per float32 partial sum at most (whole channels of kH·kW taps: two channels of a 3×3 kernel). Each block
+ * ends in a flush (two widenings and two float64 adds per accumulator vector), about a quarter of the work of a
+ * 9-term block: 18 terms cost 5–12% less CPU time than 9 on CIFAR's stem and stride-2 convs (one core). The price is
+ * accuracy: a train-mode ResNet-20 step's worst gradient error (test/models/numerics.test.ts) is 4.2× below PyTorch
+ * float32's with 18 terms, 4.6× with 9; 63 terms (7 channels) ran 1.3× faster than 9 but left only 2.1×.
  */
-export const DIRECT_KB = 9;
+export const DIRECT_KB = 18;
 /** Output channels per register tile. */
 export const DIRECT_R = 4;
 /** f32x4 vectors of output columns per register tile (4·V columns). */

@@ -15,7 +15,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -28,6 +28,9 @@ const storeLane = (code: number, align: number) => (addr: Expr, v: Expr, lane: n
 const store32Lane = storeLane(0x5a, 2);
 /** Stores lane `lane` (64 bits) of v. */
 const store64Lane = storeLane(0x5b, 3);
+
+/** call of function `index` of this module, on the values of args. */
+const call = (index: number, ...args: Expr[]): Expr => [...args.flat(), 0x10, ...uleb(index)];
 
 /** 32-bit-lane shuffle of a and b (lanes 0–3 from a, 4–7 from b). */
 const sh = f32x4.shuffle;
@@ -55,16 +58,20 @@ function padFunc(): Func {
       forLoop(ic, i32.const(0), get(ci), 1,
         forLoop(py, i32.const(0), get(ph), 1,
           local.set(d, i32.add(i32.add(get(dst), i32.mul(get(ic), get(dstPlane))), i32.mul(get(py), get(pw)))),
-          forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero())),
           local.set(r, i32.sub(get(py), get(first))),
           if_(i32.and(i32.ge_s(get(r), i32.const(0)), i32.lt_s(get(r), get(rows))), [
+            // A row of x: zeros only around it (the 16-byte chunks before colOff, and from the one holding the
+            // row's end on), then the row over them.
+            forLoop(z, i32.const(0), get(colOff), 16, v128.store(i32.add(get(d), get(z)), v128.zero())),
+            forLoop(z, i32.and(i32.add(get(colOff), i32.shl(get(wi), i32.const(2))), i32.const(-16)), get(pw), 16,
+              v128.store(i32.add(get(d), get(z)), v128.zero())),
             local.set(s, i32.add(i32.add(get(src), i32.mul(get(ic), get(srcPlane))), i32.shl(i32.mul(get(r), get(wi)), i32.const(2)))),
             local.set(d, i32.add(get(d), get(colOff))),
             forLoop(c, i32.const(0), get(end4), 4,
               v128.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), v128.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
             forLoop(c, get(end4), get(wi), 1,
               i32.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), i32.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
-          ]))),
+          ], [forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero()))]))),
     ],
   };
 }
@@ -81,22 +88,34 @@ function vinFunc(f32: boolean, nr: number): Func {
   const L = new Locals(7);
   const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
   const rowOff = L.addMany(I32, 6);
-  const c4 = L.add(V128), c5 = L.add(V128), c2 = L.add(V128), cm4 = L.add(V128);
+  const c4 = L.add(V128), c2 = L.add(V128);
+  const T = L.addMany(V128, 5) as [number, number, number, number, number];
   const lo = L.addMany(V128, 2), hi = L.addMany(V128, 2);
   const P = L.addMany(V128, 36), D = L.addMany(V128, 36);
   /** Bytes per input channel of a panel of nr tiles. */
   const panel = nr * (f32 ? 4 : 8);
-  // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass write them.
-  const bt = (x: Expr[]): Expr[] => {
+  // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass compute them (the common parts
+  // a = x4 − 4x2, b = x3 − 4x1, s = x4 − x2, e = x3 − x1, f = 2e in the T locals first).
+  const bt = (x: Expr[]): { pre: Expr[]; out: Expr[] } => {
     const [x0, x1, x2, x3, x4, x5] = x as [Expr, Expr, Expr, Expr, Expr, Expr];
-    return [
-      add(sub(mul(get(c4), x0), mul(get(c5), x2)), x4),
-      add(add(mul(get(cm4), add(x1, x2)), x3), x4),
-      add(sub(mul(get(c4), sub(x1, x2)), x3), x4),
-      add(sub(mul(get(c2), sub(x3, x1)), x2), x4),
-      add(sub(mul(get(c2), sub(x1, x3)), x2), x4),
-      add(sub(mul(get(c4), x1), mul(get(c5), x3)), x5),
-    ];
+    const [a, b, s, e, f] = T;
+    return {
+      pre: [
+        local.set(a, sub(x4, mul(get(c4), x2))),
+        local.set(b, sub(x3, mul(get(c4), x1))),
+        local.set(s, sub(x4, x2)),
+        local.set(e, sub(x3, x1)),
+        local.set(f, mul(get(c2), get(e))),
+      ],
+      out: [
+        add(mul(get(c4), sub(x0, x2)), get(s)),
+        add(get(a), get(b)),
+        sub(get(a), get(b)),
+        add(get(s), get(f)),
+        sub(get(s), get(f)),
+        sub(sub(x5, x3), mul(get(c4), get(e))),
+      ],
+    };
   };
   const perChannel: Expr[] = [];
   for (let r = 0; r < 6; r++) {
@@ -106,23 +125,34 @@ function vinFunc(f32: boolean, nr: number): Func {
       local.set(lo[1]!, v128.load(i32.add(get(pb), get(rowOff[r]!)))),
       local.set(hi[1]!, v128.load64_zero(i32.add(get(pb), get(rowOff[r]!)), 16)),
     );
-    for (let c = 0; c < 6; c++) {
-      const [a, b, l] = c < 4 ? [lo[0]!, lo[1]!, c] : [hi[0]!, hi[1]!, c - 4];
-      perChannel.push(local.set(P[6 * r + c]!, f64x2.promote_low_f32x4(sh(get(a), get(b), [l, 4 + l, l, 4 + l]))));
-    }
+    // Interleave the two tiles' rows into [a0 b0 a1 b1], [a2 b2 a3 b3], [a4 b4 a5 b5] (unpack shuffles, one
+    // instruction each), then widen each half: three such shuffles and three swizzles per row where a general
+    // two-input shuffle per column took several instructions each on x64.
+    const [u01, u23, u45] = [hi[1]!, lo[0]!, hi[0]!];
+    perChannel.push(
+      local.set(u45, sh(get(hi[0]!), get(hi[1]!), [0, 4, 1, 5])),
+      local.set(u01, sh(get(lo[0]!), get(lo[1]!), [0, 4, 1, 5])),
+      local.set(u23, sh(get(lo[0]!), get(lo[1]!), [2, 6, 3, 7])),
+    );
+    [u01, u23, u45].forEach((u, k) => perChannel.push(
+      local.set(P[6 * r + 2 * k]!, f64x2.promote_low_f32x4(get(u))),
+      local.set(P[6 * r + 2 * k + 1]!, f64x2.promote_low_f32x4(f32x4.high(get(u)))),
+    ));
   }
   // Column pass: Bᵀ down each column → D[row·6 + col]; row pass: Bᵀ along each row → V at ξ = 6·row + col.
   for (let c = 0; c < 6; c++) {
     const col = bt([0, 1, 2, 3, 4, 5].map((r) => get(P[6 * r + c]!)));
-    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col[r]!));
+    perChannel.push(...col.pre);
+    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col.out[r]!));
   }
   perChannel.push(local.set(addr, get(out)));
   for (let r = 0; r < 6; r++) {
     const row = bt([0, 1, 2, 3, 4, 5].map((c) => get(D[6 * r + c]!)));
+    perChannel.push(...row.pre);
     for (let e = 0; e < 6; e++) {
       perChannel.push(f32
-        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row[e]!), 0)
-        : v128.store(get(addr), row[e]!));
+        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row.out[e]!), 0)
+        : v128.store(get(addr), row.out[e]!));
       if (r < 5 || e < 5) perChannel.push(local.set(addr, i32.add(get(addr), get(vxi))));
     }
   }
@@ -138,9 +168,7 @@ function vinFunc(f32: boolean, nr: number): Func {
     locals: L.types,
     body: [
       local.set(c4, f64x2.splat(f64.const(4))),
-      local.set(c5, f64x2.splat(f64.const(5))),
       local.set(c2, f64x2.splat(f64.const(2))),
-      local.set(cm4, f64x2.splat(f64.const(-4))),
       ...rowOff.map((x, r) => local.set(x, i32.mul(get(pw), i32.const(r)))),
       forLoop(j, i32.const(0), get(nt), 2,
         local.set(pa, i32.load(i32.add(get(tab), i32.shl(get(j), i32.const(2))))),
@@ -155,18 +183,19 @@ function vinFunc(f32: boolean, nr: number): Func {
 }
 
 /**
- * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch)`: the output transform of channels
- * i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks, nr = 4, or
- * wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for channel 0,
- * channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output). Each value v (float64), with the
+ * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: the output transform of
+ * channels i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks,
+ * nr = 4, or wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for
+ * channel 0, channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output); channel i is stored
+ * as the table's channel c0 + i. Each value v (float64), with the
  * flags: y's float32 there + v (OUT_ACC), ·scale[i] (doubles at scale), + shift[i], + the float32 at resDelta bytes
  * past its address (OUT_RES); rounded to float32 once; ReLU on its bits (OUT_RELU); stored. Rows are rowPitch bytes
  * apart. winograd.ts's outputBlock, the same operations in the same order, two tiles per f64x2.
  */
 function voutFunc(nr: number): Func {
-  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const L = new Locals(9);
-  const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32);
+  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const L = new Locals(10);
+  const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32), ic = L.add(I32);
   const ya = L.add(I32), yb = L.add(I32), ra = L.add(I32), rb = L.add(I32), ca = L.add(I32), cb = L.add(I32), addr = L.add(I32);
   const sc = L.add(V128), shf = L.add(V128), c2 = L.add(V128), c4 = L.add(V128), c8 = L.add(V128);
   const T = L.addMany(V128, 24), O = L.addMany(V128, 4), la = L.add(V128), lb = L.add(V128), va = L.add(V128), vb = L.add(V128);
@@ -189,8 +218,11 @@ function voutFunc(nr: number): Func {
     );
   }
   // Row r: Aᵀ along the row → O[0..3] (lanes: tiles j, j + 1), epilogue, rounding, stores.
-  // Column c of tile a's (la) and tile b's (lb) float32 row as one f64x2.
-  const f32pair = (c: number): Expr => f64x2.promote_low_f32x4(sh(get(la), get(lb), [c, 4 + c, c, 4 + c]));
+  // Column c of tile a's and tile b's float32 row as one f64x2, from va = [a0 b0 a1 b1] and vb = [a2 b2 a3 b3].
+  const f32pair = (c: number): Expr => {
+    const v = get(c < 2 ? va : vb);
+    return f64x2.promote_low_f32x4(c % 2 === 0 ? v : f32x4.high(v));
+  };
   for (let r = 0; r < 4; r++) {
     const t = (c: number): Expr => get(T[6 * r + c]!);
     const rowCode: Expr[] = [
@@ -208,6 +240,8 @@ function voutFunc(nr: number): Func {
     const loadPair = (delta: Expr | null): Expr[] => [
       local.set(la, v128.load(delta === null ? get(ya) : i32.add(get(ya), delta))),
       local.set(lb, v128.load(delta === null ? get(yb) : i32.add(get(yb), delta))),
+      local.set(va, sh(get(la), get(lb), [0, 4, 1, 5])),
+      local.set(vb, sh(get(la), get(lb), [2, 6, 3, 7])),
     ];
     const applyPair = (op: (o: Expr, x: Expr) => Expr): Expr[] => [0, 1, 2, 3].map((c) => local.set(O[c]!, op(get(O[c]!), f32pair(c))));
     rowCode.push(
@@ -240,7 +274,7 @@ function voutFunc(nr: number): Func {
   }
   return {
     name: `vout${nr}`,
-    params: new Array<ValType>(9).fill(I32),
+    params: new Array<ValType>(10).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -250,17 +284,18 @@ function voutFunc(nr: number): Func {
       forLoop(i, i32.const(0), get(nc), 1,
         if_(i32.and(get(flags), i32.const(OUT_SCALE)), [local.set(sc, f64x2.splat(f64.load(i32.add(get(scale), i32.shl(get(i), i32.const(3))))))]),
         if_(i32.and(get(flags), i32.const(OUT_SHIFT)), [local.set(shf, f64x2.splat(f64.load(i32.add(get(shift), i32.shl(get(i), i32.const(3))))))]),
+        local.set(ic, i32.add(get(c0), get(i))),
         forLoop(j, i32.const(0), get(nt), 2,
           local.set(lane, i32.add(get(m), i32.shl(i32.add(i32.mul(get(i), i32.const(nr)), get(j)), i32.const(3)))),
           local.set(te, i32.add(get(tab), i32.shl(get(j), i32.const(4)))),
-          local.set(ya, i32.add(i32.load(get(te)), i32.mul(get(i), i32.load(get(te), 4)))),
+          local.set(ya, i32.add(i32.load(get(te)), i32.mul(get(ic), i32.load(get(te), 4)))),
           local.set(ra, i32.load(get(te), 8)),
           local.set(ca, i32.load(get(te), 12)),
           local.set(yb, get(ya)),
           local.set(rb, i32.const(0)),
           local.set(cb, i32.const(0)),
           if_(i32.lt_s(i32.add(get(j), i32.const(1)), get(nt)), [
-            local.set(yb, i32.add(i32.load(get(te), 16), i32.mul(get(i), i32.load(get(te), 20)))),
+            local.set(yb, i32.add(i32.load(get(te), 16), i32.mul(get(ic), i32.load(get(te), 20)))),
             local.set(rb, i32.load(get(te), 24)),
             local.set(cb, i32.load(get(te), 28)),
           ]),
@@ -385,18 +420,55 @@ function wchunkFunc(): Func {
   };
 }
 
-/** The module's bytes: `pad`, `vin64`, `vin32x8`, `vin32x4`, `vout4`, `vout8`, `wino8x4`, `wchunk`, importing env.mem. */
+/** The module's functions in order (their indices for `call`). */
+const FUNCS = ['pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64'] as const;
+const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
+
+/**
+ * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: for each of
+ * np 4-tile panels j of a block (nTiles tiles in all), sgemm.ts's `wino64` (k, ua, xiU, vb + 32·k·j, xiV, mo) and
+ * then `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …, c0) on its result: the float64 path's loop over a block's
+ * panels for 4 output channels, in one call from JavaScript instead of two per panel.
+ */
+function panels64Func(): Func {
+  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const L = new Locals(16);
+  const j = L.add(I32), nt = L.add(I32);
+  return {
+    name: 'panels64',
+    params: new Array<ValType>(16).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(j, i32.const(0), get(np), 1,
+        call(fn('wino64'), get(k), get(ua), get(xiU), i32.add(get(vb), i32.mul(get(j), i32.shl(get(k), i32.const(5)))), get(xiV), get(mo)),
+        local.set(nt, i32.sub(get(nTiles), i32.shl(get(j), i32.const(2)))),
+        if_(i32.gt_s(get(nt), i32.const(4)), [local.set(nt, i32.const(4))]),
+        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch), get(c0))),
+    ],
+  };
+}
+
+/** The module's bytes: FUNCS, importing env.mem. */
 export function winogradModule(fma: boolean): Uint8Array {
-  return encodeModule([padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc()]);
+  const funcs = [padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func()];
+  funcs.forEach((f, i) => {
+    if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
+  });
+  return encodeModule(funcs);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
-type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number) => void;
+type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number) => void;
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
+type Panels64Fn = (
+  np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
+  scale: number, shift: number, resDelta: number, rowPitch: number, c0: number,
+) => void;
 
 /** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
 export interface SimdWinograd {
@@ -408,6 +480,7 @@ export interface SimdWinograd {
   vout8: VoutFn;
   wino8x4: Wino8x4Fn;
   wchunk: WchunkFn;
+  panels64: Panels64Fn;
 }
 
 let current: SimdWinograd | null = null;
@@ -424,7 +497,7 @@ export function simdWinograd(): SimdWinograd {
     const e = new wasm!.Instance(mod, { env: { mem } }).exports;
     current = {
       pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
-      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn,
+      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
     };
     currentMem = mem;
     currentFma = fma;
