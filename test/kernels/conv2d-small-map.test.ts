@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
-  type Conv2dParams,
+  setWinogradPolicy, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import { denseMapTaps, tapMapPairs } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
@@ -187,6 +187,26 @@ describe('conv weight gradient tap by tap on maps of ≤ 16 output positions, si
     // tap 1 (ky 0, kx 1) meets no output position: −0 + 0 = +0
     expect(Object.is(dw[1], 0)).toBe(true);
     expect(Object.is(dwr[1], 0)).toBe(true);
+  });
+  it("leaves 4×4 maps to Winograd under the 'always' policy", () => {
+    const p = params(8, 64, 4, 64, 3, 1, 1);
+    const x = randArray(3, p.n * p.c * p.h * p.w), dy = randArray(4, p.n * p.o * p.oh * p.ow);
+    const grad = (policy: 'always' | 'auto'): Float32Array => {
+      const old = setWinogradPolicy(policy);
+      try {
+        const dw = new Float32Array(p.o * p.c * 9);
+        conv2dBackwardWeight(dw, dy, x, p);
+        return dw;
+      } finally {
+        setWinogradPolicy(old);
+      }
+    };
+    const tap = grad('auto'), wino = grad('always'), ref = new Float32Array(tap.length);
+    conv2dBackwardWeightNaive(ref, dy, x, p);
+    assertClose('tap map', tap, ref);
+    assertClose('Winograd', wino, ref);
+    // Winograd's sums round differently somewhere: the policy really took the other path.
+    if (hasSimd128) expect(tap.some((v, i) => v !== wino[i])).toBe(true);
   });
   it('takes maps of more than 16 output positions, few channels, or the js backend elsewhere', () => {
     expect(tapMapPairs(params(8, 64, 8, 64, 3, 1, 1))).toBeNull();

@@ -393,8 +393,9 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
     denseMapBackwardWeight(dw, dy, x, p, dense);
     return;
   }
-  // Small output maps, many channels: one GEMM per kernel tap over its live pairs (small-map.ts).
-  const pairs = tapMapPairs(p);
+  // Small output maps, many channels: one GEMM per kernel tap over its live pairs (small-map.ts), unless the
+  // Winograd policy is 'always' on a map Winograd takes.
+  const pairs = config.winograd === 'always' && p.ow >= 3 ? null : tapMapPairs(p);
   if (pairs !== null) {
     tapMapBackwardWeight(dw, dy, x, p, pairs);
     return;
