@@ -1,48 +1,106 @@
-// The SIMD backend of batchnorm.ts's training tasks: one work unit's block of channels [ch0, ch1) of every image is
-// copied into this thread's wasm memory (n copies of (ch1 − ch0)·hw contiguous values), the per-channel passes run
-// there (wasm/batchnorm.ts), and the outputs are copied back. The statistics and the float64 → float32 formulas are
-// batchnorm.ts's; only the order of the float64 sums differs from the JavaScript kernels (fixed per channel: a
-// function of n and hw, whatever the block or the thread).
+// The SIMD backend of batchnorm.ts's training kernels. Its work units are blocks of whole images (every channel):
+// a unit's block of a tensor is one contiguous range, copied into the thread's wasm memory at once, and where the
+// tensors are in shared memory (a training step's, see fusion/arena.ts) the units run on the worker threads.
+//
+// The statistics need every image, so each kernel runs in two parallel passes with the per-channel totals made
+// in between on the calling thread:
+//   forward:  1. each unit: per channel, the sum of its values and the sum of squared deviations from the unit's
+//                own mean (two passes over the block in wasm memory, as PyTorch's two-pass variance);
+//             2. totals, in unit order: mean = Σ sums / M, and Σ(x − mean)² = Σ_u (ss_u + m_u·(mean_u − mean)²)
+//                (the exact decomposition of the squared deviations over the units, Chan et al.'s parallel
+//                variance); then each unit: y = relu?(x·α + β (+ r)).
+//   backward: 1. each unit: the ReLU-masked gradient g (stored as the residual's gradient when wanted), Σ g and
+//                Σ g·(x − mean) per channel;  2. totals in unit order, then each unit: dx (+)= its formula.
+// The unit boundaries depend on the shape only, and the totals are added in unit order, so the results are
+// bitwise the same on any number of threads (and whether the buffers are shared or not). The statistics and the
+// float64 → float32 formulas are batchnorm.ts's; the order of the float64 sums differs from its JavaScript kernels.
 
-import { laneTotal, simdBatchNorm } from './wasm/batchnorm.js';
+import { noteFinite } from './finite.js';
+import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+import { laneTotal, simdBatchNorm, type SimdBatchNorm } from './wasm/batchnorm.js';
 
-/** The shape of a task and the channel block of the unit. */
-export interface BnBlock {
+/** The shape of a task, its images per unit, and the kernel call it belongs to (see keepBlocks). */
+interface UnitParams {
   n: number;
   c: number;
   hw: number;
-  ch0: number;
-  ch1: number;
+  perUnit: number;
+  call: number;
 }
-
-/** Bytes of one array's block in wasm memory, rounded up to 16. */
-const regionBytes = (b: BnBlock): number => (b.n * (b.ch1 - b.ch0) * b.hw * 4 + 15) & ~15;
-
-/** Below this many values a block row is copied by a loop (a subarray costs more than the copy). */
-const SET_MIN = 64;
 
 /**
- * Between a tensor t (N, C, HW) and the block at `at` in wasm memory m (n rows of len = (ch1 − ch0)·hw values):
- * `into` copies t's channels [ch0, ch1) of every image into the block, else the block back into t. A block of every
- * channel is one contiguous range, copied at once.
+ * Images per work unit: up to 8 units (a power of two, so 2 and 4 threads get even shares), each of at least
+ * 1024 values per channel: a unit's kernels make a few wasm calls per channel, which on small planes cost more than
+ * their values (ResNet-18's 8×512×2×2 is one unit).
  */
-function copyBlock(m: Float32Array, at: number, t: Float32Array, b: BnBlock, into: boolean): void {
-  const len = (b.ch1 - b.ch0) * b.hw;
-  if (len === b.c * b.hw) {
-    if (into) m.set(t.length === b.n * len ? t : t.subarray(0, b.n * len), at);
-    else t.set(m.subarray(at, at + b.n * len));
-    return;
-  }
-  for (let i = 0; i < b.n; i++) {
-    const to = (i * b.c + b.ch0) * b.hw, mo = at + i * len;
-    const [dst, d, src, s] = into ? [m, mo, t, to] : [t, to, m, mo];
-    if (len >= SET_MIN) dst.set(src.subarray(s, s + len), d);
-    else for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
-  }
+function imageUnits(n: number, hw: number): number {
+  let units = 8;
+  while (units > 1 && (n * hw) / units < 1024) units >>= 1;
+  return Math.ceil(n / Math.min(units, n));
 }
 
-const copyIn = (m: Float32Array, at: number, t: Float32Array, b: BnBlock): void => copyBlock(m, at, t, b, true);
-const copyOut = (t: Float32Array, m: Float32Array, at: number, b: BnBlock): void => copyBlock(m, at, t, b, false);
+const unitCount = (q: UnitParams): number => Math.ceil(q.n / q.perUnit);
+
+/** Unit u's images [i0, i0 + nn) and its block's range [from, to) in a tensor. */
+function unitRange(q: UnitParams, u: number): { nn: number; from: number; to: number } {
+  const i0 = u * q.perUnit, nn = Math.min(q.n, i0 + q.perUnit) - i0;
+  return { nn, from: i0 * q.c * q.hw, to: (i0 + nn) * q.c * q.hw };
+}
+
+/** Bytes of a unit's block of one tensor, rounded up to 16. */
+const blockBytes = (q: UnitParams, nn: number): number => (nn * q.c * q.hw * 4 + 15) & ~15;
+
+// This thread's wasm memory: the lane sums a function leaves (OUT, up to 12 doubles), a finiteness check (FIN),
+// then from BLOCKS the blocks the first pass of the current call kept (keepBlocks), then the second pass's others.
+const OUT = 0, FIN = 96, BLOCKS = 128;
+
+/** Which call this thread's kept blocks belong to, and where each of its units' blocks start (bytes). */
+let keptCall = -1, keptEnd = BLOCKS;
+const keptAt = new Map<number, number>();
+
+/**
+ * The first pass of call `call` keeps unit u's blocks (`bytes` of them) in this thread's memory for the second
+ * pass: when the same thread runs unit u's second pass (always on one thread), it uses them instead of copying
+ * and recomputing them (the same values either way). Returns where they go.
+ */
+function keepBlocks(call: number, u: number, bytes: number): number {
+  if (keptCall !== call) {
+    keptCall = call;
+    keptAt.clear();
+    keptEnd = BLOCKS;
+  }
+  const at = keptEnd;
+  keptAt.set(u, at);
+  keptEnd += bytes;
+  return at;
+}
+
+/** The second pass of call `call`: where this thread kept unit u's blocks, or −1; and where free memory starts. */
+function keptBlocks(call: number, u: number): { at: number; free: number } {
+  return keptCall === call ? { at: keptAt.get(u) ?? -1, free: keptEnd } : { at: -1, free: BLOCKS };
+}
+
+/**
+ * A second pass's units are slots: the thread that takes one claims (in `claimed`, shared, one flag per unit) a
+ * unit whose blocks it kept, else the first unclaimed one. Each slot claims one unit, so every unit runs once;
+ * which thread runs it never changes its values. Returns the unit.
+ */
+function claimUnit(call: number, claimed: Float32Array, units: number): number {
+  const flags = new Int32Array(claimed.buffer, claimed.byteOffset, units);
+  if (keptCall === call) {
+    for (const u of keptAt.keys()) if (Atomics.compareExchange(flags, u, 0, 1) === 0) return u;
+  }
+  for (let u = 0; u < units; u++) if (Atomics.compareExchange(flags, u, 0, 1) === 0) return u;
+  throw new Error('batchnorm: more slots than units');
+}
+
+/**
+ * A kernel call's id: this thread's count of calls over a random tag (so a call made inline on a worker, which has
+ * its own count, cannot take the id of the main thread's).
+ */
+const callTag = Math.floor(Math.random() * 2 ** 20) * 2 ** 32;
+let calls = 0;
+const nextCall = (): number => callTag + (calls = (calls + 1) % 2 ** 32);
 
 /**
  * Channel ch's statistics from its sum of values and of squared deviations over count values: stores mean, invstd
@@ -72,93 +130,236 @@ const checkedFinite = (f: Float32Array, at: number): boolean =>
   f[at >> 2] === 0 && f[(at >> 2) + 1] === 0 && f[(at >> 2) + 2] === 0 && f[(at >> 2) + 3] === 0;
 
 /**
- * batchnorm.ts's training forward over the channels of block b (see batchNormTrainForward). Returns whether every
- * value it wrote to y is finite.
+ * How a kernel runs its units: on the threads when every tensor is in shared memory (`cost` flops per value),
+ * else inline (the thread pool's staging copies, made on the calling thread, would cost about what the kernel does).
  */
-export function trainForwardBlock(
+const taskCost = (len: number, perValue: number, ...tensors: (Float32Array | null)[]): number =>
+  allShared(...tensors) ? perValue * len : 0;
+
+/**
+ * The calling thread's scratch for a kernel's per-unit and per-channel values, in shared memory (the threads write
+ * them in place), reused from call to call: a fresh SharedArrayBuffer per call would pile up (V8 does not count
+ * them towards collecting garbage). `f64(n)` and `f32(n)` hand out consecutive zero-based ranges of one call's
+ * scratch (each call starts at `begin()`).
+ */
+const scratch = {
+  d: sharedFloat64(0),
+  f: new Float32Array(sharedFloat64(0).buffer),
+  used: 0,
+  usedF: 0,
+  begin(): void {
+    this.used = 0;
+    this.usedF = 0;
+  },
+  f64(n: number): Float64Array {
+    if (this.d.length < this.used + n) this.d = sharedFloat64(Math.max(2 * this.d.length, this.used + n, 1024));
+    // (a grown buffer serves this range and the next: ranges handed out before stay on the old one)
+    return this.d.subarray(this.used, (this.used += n));
+  },
+  f32(n: number): Float32Array {
+    if (this.f.length < this.usedF + n) this.f = new Float32Array(sharedFloat64(Math.max(this.f.length, this.usedF + n, 256)).buffer);
+    return this.f.subarray(this.usedF, (this.usedF += n));
+  },
+};
+
+/** batchnorm.ts's batchNormTrainForward on the SIMD backend (same arguments; see there). */
+export function simdTrainForward(
   y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, x: Float32Array,
-  weight: Float32Array | null, bias: Float32Array | null, res: Float32Array | null, relu: boolean, eps: number,
-  aff: Float64Array | null, b: BnBlock,
-): boolean {
-  const { n, hw } = b;
-  const rb = regionBytes(b), X = 0, R = rb, OUT = 2 * rb, FIN = OUT + 48;
-  const m = simdBatchNorm(OUT + 64);
-  let finite = true;
-  copyIn(m.f, X >> 2, x, b);
-  if (res !== null) copyIn(m.f, R >> 2, res, b);
-  const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
-  const affine = m.affine[(res !== null ? 2 : 0) + (relu ? 1 : 0)]!;
-  for (let ch = b.ch0; ch < b.ch1; ch++) {
-    const off = (ch - b.ch0) * hw * 4;
-    m.sum(X + off, n, hw, stride, OUT);
-    const sum = laneTotal(m.h, OUT >> 3);
-    m.sqdev(X + off, n, hw, stride, sum / count, OUT);
-    const [alpha, beta] = channelAffine(ch, sum, laneTotal(m.h, OUT >> 3), count, eps, weight, bias, mean, invstd, varUnbiased, aff);
-    affine(X + off, X + off, R + off, n, hw, stride, alpha, beta, FIN);
-    finite &&= checkedFinite(m.f, FIN);
+  weight: Float32Array | null, bias: Float32Array | null, p: { n: number; c: number; hw: number; eps: number },
+  res: Float32Array | null, relu: boolean, affine: Float64Array | null,
+): void {
+  const { n, c, hw } = p;
+  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall() };
+  const units = unitCount(q), len = n * c * hw;
+  scratch.begin();
+  const part = scratch.f64(2 * units * c);
+  parallelFor<UnitParams>({
+    kernel: 'batchnorm.simdStats', bufs: { x, part }, writes: ['part'], overwrites: ['part'],
+    params: q, units, cost: taskCost(len, 3, x),
+  });
+  const aff = affine ?? scratch.f64(2 * c), count = n * hw;
+  for (let ch = 0; ch < c; ch++) {
+    let sum = 0;
+    for (let u = 0; u < units; u++) sum += part[2 * (u * c + ch)]!;
+    const mu = sum / count;
+    let ss = 0;
+    for (let u = 0; u < units; u++) {
+      const m = unitRange(q, u).nn * hw, d = part[2 * (u * c + ch)]! / m - mu;
+      ss += part[2 * (u * c + ch) + 1]! + m * d * d;
+    }
+    channelAffine(ch, sum, ss, count, p.eps, weight, bias, mean, invstd, varUnbiased, aff);
   }
-  copyOut(y, m.f, X >> 2, b);
-  return finite;
+  const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
+  parallelFor<UnitParams & { relu: boolean }>({
+    kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
+    params: { ...q, relu }, units, cost: taskCost(len, 4, y, x, res),
+  });
+  noteFinite(y, finite.every((f) => f === 1));
+}
+
+// part[2·(u·c + ch)], part[2·(u·c + ch) + 1]: unit u's sum of channel ch's values and of their squared deviations
+// from the unit's mean. Keeps x's block.
+registerTask<UnitParams>('batchnorm.simdStats', (bufs, q, u0, u1) => {
+  const x = bufs.x as Float32Array, part = bufs.part as Float64Array;
+  const { c, hw } = q, stride = c * hw * 4;
+  for (let u = u0; u < u1; u++) {
+    const { nn, from, to } = unitRange(q, u);
+    const rb = blockBytes(q, nn), X = keepBlocks(q.call, u, rb), m = simdBatchNorm(X + rb), count = nn * hw;
+    m.f.set(x.subarray(from, to), X >> 2);
+    for (let ch = 0; ch < c; ch++) {
+      m.sum(X + ch * hw * 4, nn, hw, stride, OUT);
+      const sum = laneTotal(m.h, OUT >> 3);
+      m.sqdev(X + ch * hw * 4, nn, hw, stride, sum / count, OUT);
+      part[2 * (u * c + ch)] = sum;
+      part[2 * (u * c + ch) + 1] = laneTotal(m.h, OUT >> 3);
+    }
+  }
+});
+
+registerTask<UnitParams & { relu: boolean }>('batchnorm.simdAffine', (bufs, q, u0, u1) => {
+  const y = bufs.y as Float32Array, x = bufs.x as Float32Array, res = bufs.res as Float32Array | null;
+  const aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array, claimed = bufs.claimed as Float32Array;
+  const { c, hw } = q, stride = c * hw * 4;
+  for (let slot = u0; slot < u1; slot++) {
+    const u = claimUnit(q.call, claimed, unitCount(q));
+    const { nn, from, to } = unitRange(q, u);
+    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+    const X = kept.at >= 0 ? kept.at : kept.free, R = kept.at >= 0 ? kept.free : X + rb;
+    const m = simdBatchNorm(R + rb);
+    if (kept.at < 0) m.f.set(x.subarray(from, to), X >> 2);
+    if (res !== null) m.f.set(res.subarray(from, to), R >> 2);
+    const fn = m.affine[(res !== null ? 2 : 0) + (q.relu ? 1 : 0)]!;
+    let ok = true;
+    for (let ch = 0; ch < c; ch++) {
+      const off = ch * hw * 4;
+      fn(X + off, X + off, R + off, nn, hw, stride, aff[2 * ch]!, aff[2 * ch + 1]!, FIN);
+      ok &&= checkedFinite(m.f, FIN);
+    }
+    y.set(m.f.subarray(X >> 2, (X >> 2) + to - from), from);
+    finite[u] = ok ? 1 : 0;
+  }
+});
+
+/** The backward's parameters: the shape, how dy is masked, and whether dx is overwritten. */
+interface BackwardParams extends UnitParams {
+  /** 0: no ReLU; 1: masked where reluOut is +0; 2: where relu(x·α + β) is +0 (recomputed from x with aff). */
+  mask: 0 | 1 | 2;
+  overwriteDx: boolean;
 }
 
 /**
- * batchnorm.ts's training backward over the channels of block b (see batchNormBackward). The ReLU mask comes from
- * reluOut, or with aff (the forward's α, β; it had a ReLU and no residual) is recomputed from x (reluOut is then
- * null). Returns whether every value it wrote to dx is finite (false without dx).
+ * batchnorm.ts's batchNormBackward on the SIMD backend (same arguments; see there). `aff`, when given with a ReLU,
+ * is used to recompute the mask from x instead of reading reluOut.
  */
-export function trainBackwardBlock(
+export function simdTrainBackward(
   dx: Float32Array | null, dweight: Float32Array | null, dbias: Float32Array | null, dy: Float32Array, x: Float32Array,
-  mean: Float32Array, invstd: Float32Array, weight: Float32Array | null, reluOut: Float32Array | null,
-  aff: Float64Array | null, dres: Float32Array | null, overwriteDx: boolean, b: BnBlock,
-): boolean {
-  const { n, hw } = b;
-  // G: dy, masked in place, then dx when it is overwritten and dres is not wanted (in place: each value is read
-  // before it is stored); X: x; D (only when needed): the ReLU output, then dx (channel ch's part once its mask is
-  // made), or dx's old contents and dx.
-  const rb = regionBytes(b), G = 0, X = rb, D = 2 * rb, DX = overwriteDx && dres === null ? G : D;
-  const needD = reluOut !== null || DX !== G;
-  const OUT = (needD ? 3 : 2) * rb, FIN = OUT + 96;
-  const m = simdBatchNorm(OUT + 112);
-  copyIn(m.f, G >> 2, dy, b);
-  if (reluOut !== null) copyIn(m.f, D >> 2, reluOut, b);
-  copyIn(m.f, X >> 2, x, b);
-  const stride = (b.ch1 - b.ch0) * hw * 4, count = n * hw;
-  const grad = m.grad[reluOut !== null ? 1 : 0]!;
-  const dxFn = m.dx[overwriteDx ? 0 : 1]!;
-  const sums = new Float64Array(2 * (b.ch1 - b.ch0));
-  let finite = true;
-  const gradChannel = (ch: number): void => {
-    const off = (ch - b.ch0) * hw * 4;
-    if (aff !== null) m.gradX(G + off, G + off, X + off, n, hw, stride, mean[ch]!, aff[2 * ch]!, aff[2 * ch + 1]!, OUT);
-    else grad(G + off, G + off, D + off, X + off, n, hw, stride, mean[ch]!, OUT);
-    const sg = laneTotal(m.h, OUT >> 3), sgx = laneTotal(m.h, (OUT >> 3) + 6);
-    sums[2 * (ch - b.ch0)] = sg;
-    sums[2 * (ch - b.ch0) + 1] = sgx;
-    if (dbias) dbias[ch] = dbias[ch]! + sg;
-    if (dweight) dweight[ch] = dweight[ch]! + sgx * invstd[ch]!;
-  };
-  const dxChannel = (ch: number): void => {
-    const off = (ch - b.ch0) * hw * 4;
-    const istd = invstd[ch]!;
-    const sg = sums[2 * (ch - b.ch0)]!, sgx = sums[2 * (ch - b.ch0) + 1]!;
-    // dx = γ·invstd·(g − mean(g) − (x − mean)·invstd²·mean(g·(x − mean))), batchnorm.ts's formula
-    dxFn(DX + off, G + off, X + off, n, hw, stride, (weight ? weight[ch]! : 1) * istd, sg / count, mean[ch]!, (istd * istd * sgx) / count, FIN);
-    finite &&= checkedFinite(m.f, FIN);
-  };
-  if (dx !== null && overwriteDx) {
-    // each channel's dx right after its sums, while its planes are still in cache
-    for (let ch = b.ch0; ch < b.ch1; ch++) {
-      gradChannel(ch);
-      dxChannel(ch);
+  mean: Float32Array, invstd: Float32Array, weight: Float32Array | null, p: { n: number; c: number; hw: number },
+  reluOut: Float32Array | null, aff: Float64Array | null, dres: Float32Array | null, overwriteDx: boolean,
+): void {
+  const { n, c, hw } = p;
+  const mask = reluOut === null ? 0 : aff !== null ? 2 : 1;
+  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), mask, overwriteDx };
+  const units = unitCount(q), len = n * c * hw, count = n * hw;
+  scratch.begin();
+  const part = scratch.f64(2 * units * c);
+  const r = mask === 1 ? reluOut : null, a = mask === 2 ? aff : null;
+  parallelFor<BackwardParams>({
+    kernel: 'batchnorm.simdGradSums', bufs: { dy, x, r, aff: a, mean, dres, part },
+    writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost: taskCost(len, 4, dy, x, r, dres),
+  });
+  // coef[3·ch ..]: the dx formula's s = γ·invstd, mean(g) and k = invstd²·mean(g·(x − mean))
+  const coef = scratch.f64(3 * c);
+  for (let ch = 0; ch < c; ch++) {
+    let sg = 0, sgx = 0;
+    for (let u = 0; u < units; u++) {
+      sg += part[2 * (u * c + ch)]!;
+      sgx += part[2 * (u * c + ch) + 1]!;
     }
-    if (dres !== null) copyOut(dres, m.f, G >> 2, b);
-  } else {
-    for (let ch = b.ch0; ch < b.ch1; ch++) gradChannel(ch);
-    if (dres !== null) copyOut(dres, m.f, G >> 2, b);
-    if (dx === null) return false;
-    copyIn(m.f, D >> 2, dx, b);
-    for (let ch = b.ch0; ch < b.ch1; ch++) dxChannel(ch);
+    const istd = invstd[ch]!;
+    if (dbias) dbias[ch] = dbias[ch]! + sg;
+    if (dweight) dweight[ch] = dweight[ch]! + sgx * istd;
+    coef[3 * ch] = (weight ? weight[ch]! : 1) * istd;
+    coef[3 * ch + 1] = sg / count;
+    coef[3 * ch + 2] = (istd * istd * sgx) / count;
   }
-  copyOut(dx, m.f, DX >> 2, b);
-  return finite;
+  if (dx === null) return;
+  const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
+  // dres holds the masked gradient: the dx pass reads it instead of masking dy again
+  parallelFor<BackwardParams>({
+    kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite, claimed },
+    writes: ['dx', 'finite', 'claimed'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
+    params: q, units, cost: taskCost(len, 4, dx, dy, x, r, dres),
+  });
+  noteFinite(dx, finite.every((f) => f === 1));
 }
+
+/**
+ * Unit u's gradient g into wasm memory at G: dy, masked as q.mask says (reluOut copied to D, or recomputed from x
+ * at X, which must be there already). With `sums`, hands it each channel's Σ g and Σ g·(x − mean) lane sums (at
+ * OUT) in turn. The memory must reach past G's, X's and D's blocks.
+ */
+function unitGrad(
+  m: SimdBatchNorm, bufs: Record<string, unknown>, q: BackwardParams, from: number, to: number, nn: number,
+  G: number, X: number, D: number, sums: ((ch: number) => void) | null,
+): void {
+  const { c, hw } = q, stride = c * hw * 4;
+  const dy = bufs.dy as Float32Array, r = bufs.r as Float32Array | null, aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array;
+  m.f.set(dy.subarray(from, to), G >> 2);
+  if (q.mask === 1) m.f.set(r!.subarray(from, to), D >> 2);
+  if (q.mask === 0 && sums === null) return;
+  for (let ch = 0; ch < c; ch++) {
+    const off = ch * hw * 4;
+    if (q.mask === 2) m.gradX(G + off, G + off, X + off, nn, hw, stride, mean[ch]!, aff![2 * ch]!, aff![2 * ch + 1]!, OUT);
+    else m.grad[q.mask]!(G + off, G + off, D + off, X + off, nn, hw, stride, mean[ch]!, OUT);
+    sums?.(ch);
+  }
+}
+
+// Keeps the masked gradient's and x's blocks (G, then X).
+registerTask<BackwardParams>('batchnorm.simdGradSums', (bufs, q, u0, u1) => {
+  const x = bufs.x as Float32Array, dres = bufs.dres as Float32Array | null, part = bufs.part as Float64Array;
+  const { c } = q;
+  for (let u = u0; u < u1; u++) {
+    const { nn, from, to } = unitRange(q, u);
+    const rb = blockBytes(q, nn), G = keepBlocks(q.call, u, 2 * rb), X = G + rb, D = X + rb;
+    const m = simdBatchNorm(D + (q.mask === 1 ? rb : 0));
+    m.f.set(x.subarray(from, to), X >> 2);
+    unitGrad(m, bufs, q, from, to, nn, G, X, D, (ch) => {
+      part[2 * (u * c + ch)] = laneTotal(m.h, OUT >> 3);
+      part[2 * (u * c + ch) + 1] = laneTotal(m.h, (OUT >> 3) + 6);
+    });
+    if (dres !== null) dres.set(m.f.subarray(G >> 2, (G >> 2) + to - from), from);
+  }
+});
+
+registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
+  const dx = bufs.dx as Float32Array, x = bufs.x as Float32Array, g = bufs.g as Float32Array | null;
+  const mean = bufs.mean as Float32Array, coef = bufs.coef as Float64Array, finite = bufs.finite as Float32Array;
+  const claimed = bufs.claimed as Float32Array;
+  const { c, hw } = q, stride = c * hw * 4;
+  for (let slot = u0; slot < u1; slot++) {
+    const u = claimUnit(q.call, claimed, unitCount(q));
+    const { nn, from, to } = unitRange(q, u);
+    // G: the masked gradient, then dx when it is overwritten (in place: each value is read before it is stored);
+    // X: x; D: the ReLU output while masking, then dx's old contents and dx when accumulating.
+    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+    const G = kept.at >= 0 ? kept.at : kept.free, X = G + rb, D = kept.at >= 0 ? kept.free : X + rb;
+    const m = simdBatchNorm(D + rb);
+    if (kept.at < 0) {
+      m.f.set(x.subarray(from, to), X >> 2);
+      if (g !== null) m.f.set(g.subarray(from, to), G >> 2);
+      else unitGrad(m, bufs, q, from, to, nn, G, X, D, null);
+    }
+    const DX = q.overwriteDx ? G : D;
+    if (!q.overwriteDx) m.f.set(dx.subarray(from, to), D >> 2);
+    const fn = m.dx[q.overwriteDx ? 0 : 1]!;
+    let ok = true;
+    for (let ch = 0; ch < c; ch++) {
+      const off = ch * hw * 4;
+      fn(DX + off, G + off, X + off, nn, hw, stride, coef[3 * ch]!, coef[3 * ch + 1]!, mean[ch]!, coef[3 * ch + 2]!, FIN);
+      ok &&= checkedFinite(m.f, FIN);
+    }
+    dx.set(m.f.subarray(DX >> 2, (DX >> 2) + to - from), from);
+    finite[u] = ok ? 1 : 0;
+  }
+});

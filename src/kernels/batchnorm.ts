@@ -8,7 +8,7 @@
 // Backward kernels accumulate (+=) into dx, dweight and dbias; the caller zeroes them (or asks the training
 // backward to overwrite dx, which saves zero-filling it and reading it back).
 
-import { channelAffine, trainBackwardBlock, trainForwardBlock } from './batchnorm-simd.js';
+import { channelAffine, simdTrainBackward, simdTrainForward } from './batchnorm-simd.js';
 import { noteFinite } from './finite.js';
 import { parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
@@ -37,7 +37,7 @@ export interface BatchNormBackwardParams {
  * y = max(y, 0) (NaN kept), PyTorch's relu(batch_norm(x) + residual). `fuse.affine` (2C), when given, receives each
  * channel's float64 map y = x·α + β before the residual and ReLU ([2c] = α, [2c + 1] = β): the backward can then
  * recompute the ReLU mask from x. Split over channels across threads (each channel's sums are made by one thread,
- * in the same order whatever the thread count).
+ * in the same order whatever the thread count); the SIMD backend's split is batchnorm-simd.ts's.
  */
 export function batchNormTrainForward(
   y: Float32Array,
@@ -51,29 +51,18 @@ export function batchNormTrainForward(
   fuse: { residual?: Float32Array | null; relu?: boolean; affine?: Float64Array | null } = {},
 ): void {
   const relu = fuse.relu === true, residual = fuse.residual ?? null, affine = fuse.affine ?? null;
-  const finite = new Float32Array(units(p));
-  const outs = ['y', 'mean', 'invstd', 'varUnbiased', 'finite', ...(affine ? ['affine'] : [])];
+  if (kernelBackend() === 'simd') {
+    simdTrainForward(y, mean, invstd, varUnbiased, x, weight, bias, p, residual, relu, affine);
+    return;
+  }
+  const outs = ['y', 'mean', 'invstd', 'varUnbiased', ...(affine ? ['affine'] : [])];
   parallelFor<BnTask>({
-    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, finite, affine },
+    kernel: 'batchnorm.trainForward', bufs: { y, mean, invstd, varUnbiased, x, weight, bias, residual, affine },
     writes: outs, overwrites: outs,
-    params: { ...channelUnits(p), relu }, units: units(p), cost: cost(6 * p.n * p.c * p.hw),
+    params: { ...channelUnits(p), relu }, units: units(p), cost: 6 * p.n * p.c * p.hw,
   });
-  noteFinite(y, finite.every((f) => f === 1));
+  noteFinite(y, false);
 }
-
-/** Units [u0, u1) found every value they stored finite (1) or not (0); the JavaScript kernels do not check (0). */
-const setFinite = (finite: Float32Array | null, ok: boolean, u0: number, u1: number): void => {
-  finite?.fill(ok ? 1 : 0, u0, u1);
-};
-
-/**
- * A task's cost for parallelFor. The SIMD kernels (about 1.7 ns per element forward, 2.5 backward on one thread,
- * half of it the copies into and out of wasm memory) always run inline (cost 0): split over 2 threads they took more
- * wall time than on one, even in their fastest runs (ResNet-20's BN layers at batch 128: forward 39 ms against 28
- * per step, backward 55 against 38; bench/ab-bn.mjs), as each thread copies its units' rows and both contend for
- * memory. The JavaScript kernels read the buffers in place and are split.
- */
-const cost = (flops: number): number => (kernelBackend() === 'simd' ? 0 : flops);
 
 /** Parameters of a BN task: the shape, channels per unit, and whether a ReLU follows. */
 interface BnTask extends BatchNormBackwardParams {
@@ -83,11 +72,8 @@ interface BnTask extends BatchNormBackwardParams {
 }
 
 /**
- * Work units a shape is split into (fewer when it has fewer channels): each unit takes a block of whole channels
- * (the statistics of a channel are one unit's). Few and large, because the SIMD kernels copy a unit's block one
- * image row (its channels' planes, contiguous) at a time, and copies of short rows out of or into a
- * SharedArrayBuffer cost far more per value than one long copy: one unit over every channel (1 thread) 1.7 ns per
- * value forward and 2.5 backward on 128×64×7×7, 64 one-channel units 7.9 and 12.3.
+ * Work units the JavaScript kernels split a shape into (fewer when it has fewer channels): each unit takes a block of
+ * whole channels (the statistics of a channel are one unit's).
  */
 const BN_UNITS = 4;
 
@@ -145,11 +131,6 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
   const res = bufs.residual as Float32Array | null, aff = bufs.affine as Float64Array | null;
   const { n, c, hw, eps, relu } = q;
-  if (kernelBackend() === 'simd') {
-    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    setFinite(bufs.finite as Float32Array | null, trainForwardBlock(y, mean, invstd, varUnbiased, x, weight, bias, res, relu, eps, aff, b), u0, u1);
-    return;
-  }
   const yBits = relu ? float32Bits(y) : null;
   const count = n * hw;
   for (let ch = u0 * q.perUnit; ch < Math.min(c, u1 * q.perUnit); ch++) {
@@ -174,7 +155,7 @@ registerTask<BnTask>('batchnorm.trainForward', (bufs, q, u0, u1) => {
  * residual): overwritten with that masked dy, the residual's gradient. `fuse.overwriteDx`: dx is overwritten
  * instead of accumulated into (its old contents are not read). `fuse.affine`: the forward's `fuse.affine`, given only
  * when that forward had no residual: the SIMD kernel then recomputes the mask from x (the same bits as reluOut's)
- * instead of reading reluOut. Split over channels as the forward.
+ * instead of reading reluOut. Split as the forward.
  */
 export function batchNormBackward(
   dx: Float32Array | null,
@@ -189,15 +170,17 @@ export function batchNormBackward(
   fuse: { reluOut?: Float32Array | null; affine?: Float64Array | null; dresidual?: Float32Array | null; overwriteDx?: boolean } = {},
 ): void {
   const reluOut = fuse.reluOut ?? null, dresidual = fuse.dresidual ?? null, overwriteDx = fuse.overwriteDx === true;
-  // The SIMD kernel recomputes the mask from x given the forward's map: reluOut is then not handed over (nor staged).
-  const affine = reluOut !== null && kernelBackend() === 'simd' ? fuse.affine ?? null : null;
-  const finite = dx ? new Float32Array(units(p)) : null;
+  if (kernelBackend() === 'simd') {
+    // the SIMD kernels recompute the mask from x given the forward's map (reluOut is then not read)
+    simdTrainBackward(dx, dweight, dbias, dy, x, mean, invstd, weight, p, reluOut, reluOut !== null ? fuse.affine ?? null : null, dresidual, overwriteDx);
+    return;
+  }
   parallelFor<BnBackwardTask>({
-    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut: affine ? null : reluOut, affine, dresidual, finite },
-    writes: ['dx', 'dweight', 'dbias', 'dresidual', 'finite'], overwrites: overwriteDx ? ['dresidual', 'dx', 'finite'] : ['dresidual', 'finite'],
-    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: cost(8 * p.n * p.c * p.hw),
+    kernel: 'batchnorm.trainBackward', bufs: { dx, dweight, dbias, dy, x, mean, invstd, weight, reluOut, dresidual },
+    writes: ['dx', 'dweight', 'dbias', 'dresidual'], overwrites: overwriteDx ? ['dresidual', 'dx'] : ['dresidual'],
+    params: { ...channelUnits(p), relu: reluOut !== null, overwriteDx }, units: units(p), cost: 8 * p.n * p.c * p.hw,
   });
-  if (dx && finite) noteFinite(dx, finite.every((f) => f === 1));
+  if (dx) noteFinite(dx, false);
 }
 
 interface BnBackwardTask extends BnTask {
@@ -223,14 +206,9 @@ function maskPlane(g: Int32Array, go: number, dy: Int32Array, r: Int32Array, off
 registerTask<BnBackwardTask>('batchnorm.trainBackward', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array | null, dweight = bufs.dweight as Float32Array | null, dbias = bufs.dbias as Float32Array | null;
   const x = bufs.x as Float32Array, dy = bufs.dy as Float32Array, relu = bufs.reluOut as Float32Array | null;
-  const dres = bufs.dresidual as Float32Array | null, aff = bufs.affine as Float64Array | null;
+  const dres = bufs.dresidual as Float32Array | null;
   const mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array, weight = bufs.weight as Float32Array | null;
   const { n, c, hw } = q;
-  if (kernelBackend() === 'simd') {
-    const b = { n, c, hw, ch0: u0 * q.perUnit, ch1: Math.min(c, u1 * q.perUnit) };
-    setFinite(bufs.finite as Float32Array | null, trainBackwardBlock(dx, dweight, dbias, dy, x, mean, invstd, weight, relu, aff, dres, q.overwriteDx, b), u0, u1);
-    return;
-  }
   const count = n * hw;
   const dyBits = float32Bits(dy), rBits = relu ? float32Bits(relu) : null, dresBits = dres ? float32Bits(dres) : null;
   if (relu && !dres && planeBuf.length < hw) {
