@@ -3,7 +3,7 @@ import { AutogradError, checkArg } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
 import { forgetFinite } from './kernels/finite.js';
 import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
-import { fmt, sameShape } from './shape.js';
+import { fmt, numel, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /**
@@ -84,9 +84,7 @@ export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly 
     forgetFinite(t.data); // the op adds into it
     return t;
   }
-  let n = 1;
-  for (const d of shape) n *= d;
-  return new Tensor(gradBuffer(op, n), shape);
+  return new Tensor(gradBuffer(op, numel(shape)), shape);
 }
 
 /**
@@ -96,9 +94,7 @@ export function gradTarget(ctx: CtxBase, i: number, op: string, shape: readonly 
  */
 export function gradTargetOrFresh(ctx: CtxBase, i: number, op: string, shape: readonly number[]): { t: Tensor; fresh: boolean } {
   if (ctx.into?.[i]) return { t: gradTarget(ctx, i, op, shape), fresh: false };
-  let n = 1;
-  for (const d of shape) n *= d;
-  return { t: new Tensor(gradBuffer(op, n, true), shape), fresh: true };
+  return { t: new Tensor(gradBuffer(op, numel(shape), true), shape), fresh: true };
 }
 
 /** Untyped extra fields: the ctx of an op that does not declare what it saves. */

@@ -15,7 +15,7 @@
 import { sgemmRange } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { kernelBackend } from '../wasm/features.js';
-import { f32Scratch, liveScratch } from './pack.js';
+import { colScratch, f32Scratch, liveScratch } from './pack.js';
 import type { Conv2dParams } from './plan.js';
 
 /** Output positions × input positions at most this many in densePairTaps. */
@@ -170,8 +170,6 @@ export function tapMapPairs(p: Conv2dParams): { qs: number[][]; rs: number[][] }
   return (p.o + p.c) * p.n * pairs <= 4 * p.o * p.c * p.kh * p.kw ? { qs, rs } : null;
 }
 
-let aBuf = new Float32Array(0);
-
 registerTask<TapMapTask>('conv2d.tapMapBackwardWeight', (bufs, q, u0, u1) => {
   const { p, qs, rs, bAt } = q;
   const { n, c, o } = p;
@@ -187,8 +185,7 @@ registerTask<TapMapTask>('conv2d.tapMapBackwardWeight', (bufs, q, u0, u1) => {
         d.fill(0, t * mc, (t + 1) * mc);
         continue;
       }
-      if (aBuf.length < m * kt) aBuf = new Float32Array(m * kt);
-      const a = aBuf;
+      const a = colScratch(m * kt);
       for (let oc = o0; oc < o1; oc++) {
         const row = (oc - o0) * kt;
         for (let i = 0; i < n; i++) {
