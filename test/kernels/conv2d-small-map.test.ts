@@ -44,6 +44,16 @@ function useBackend(backend: KernelBackend): void {
   });
 }
 
+/** fn() on the js backend, restoring the previous one after it. */
+function onJs<T>(fn: () => T): T {
+  const prev = setKernelBackend('js');
+  try {
+    return fn();
+  } finally {
+    setKernelBackend(prev);
+  }
+}
+
 const unitMaps: [number, number, number, number, number][] = [
   // n, c, o, k, pad
   [8, 512, 512, 3, 1],
@@ -129,12 +139,7 @@ describe('conv weight gradient with one output position on a dense map, simd bac
   it('takes no map with an input position that meets no tap, nor the js backend', () => {
     // 1×1/2 on 2×2: only the top-left pixel meets the kernel.
     expect(denseMapTaps(params(8, 256, 2, 512, 1, 2, 0))).toBeNull();
-    const prev = setKernelBackend('js');
-    try {
-      expect(denseMapTaps(params(8, 512, 1, 512, 3, 1, 1))).toBeNull();
-    } finally {
-      setKernelBackend(prev);
-    }
+    expect(onJs(() => denseMapTaps(params(8, 512, 1, 512, 3, 1, 1)))).toBeNull();
   });
   it('keeps NaN and ±Inf where the naive loop puts them', () => {
     const p = params(3, 20, 2, 24, 3, 2, 1);
@@ -212,12 +217,7 @@ describe('conv weight gradient tap by tap on maps of ≤ 16 output positions, si
     expect(tapMapPairs(params(8, 64, 8, 64, 3, 1, 1))).toBeNull();
     expect(tapMapPairs(params(8, 64, 4, 64, 3, 1, 1))).not.toBeNull();
     expect(tapMapPairs(params(128, 16, 4, 16, 3, 1, 1))).toBeNull();
-    const prev = setKernelBackend('js');
-    try {
-      expect(tapMapPairs(params(8, 256, 2, 256, 3, 1, 1))).toBeNull();
-    } finally {
-      setKernelBackend(prev);
-    }
+    expect(onJs(() => tapMapPairs(params(8, 256, 2, 256, 3, 1, 1)))).toBeNull();
   });
 });
 
