@@ -4,7 +4,7 @@
  * around the rows (the kernels read whole vectors across a row's ends and must mask those lanes to +0).
  */
 import { describe, expect, it } from 'vitest';
-import { simdBackward } from '../../src/kernels/wasm/backward.js';
+import { simdBackward, U_ROW } from '../../src/kernels/wasm/backward.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { randArray } from './compare.js';
 
@@ -130,27 +130,30 @@ function dyTransformReference(dy: Float32Array, rows: number, oh: number, ow: nu
 }
 
 describe.runIf(hasSimd128)('wdy (Winograd weight gradient, dy transform read from dy as given)', () => {
-  for (const [rows, oh, ow] of [[5, 7, 7], [4, 28, 28], [3, 6, 9], [8, 14, 14], [1, 3, 1]] as const) {
-    it(`${rows} rows of ${oh}×${ow}`, () => {
+  // Tile rows [ty0, ty1), flattened (tilesX tiles per row, rowBytes = 4·tilesX) into the row-split panel of `dwu`.
+  for (const [rows, oh, ow, ty0, ty1] of [[5, 7, 7, 0, 4], [4, 28, 28, 0, 14], [3, 6, 9, 1, 3], [8, 14, 14, 2, 7], [1, 3, 1, 0, 2]] as const) {
+    it(`${rows} rows of ${oh}×${ow}, tile rows ${ty0}…${ty1 - 1}`, () => {
       const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), vecs = Math.ceil(tilesX / 4);
       const dy = randArray(rows * 13 + ow, rows * oh * ow);
       const ref = dyTransformReference(dy, rows, oh, ow, tilesY, tilesX);
-      const tileBytes = 64 * tilesY * vecs + 64, xiBytes = Math.ceil(rows / 4) * tileBytes + 64;
-      const k = simdBackward(1 << 20);
+      const own = (ty1 - ty0) * tilesX, overhang = 4 * vecs - tilesX;
+      const tileBytes = 4 * U_ROW + 64, xiBytes = Math.ceil(rows / 4) * tileBytes + 64;
+      const k = simdBackward(1 << 21);
       const srcAt = 64, dstAt = srcAt + rows * oh * ow + 8 * vecs + 64;
       k.f.fill(NaN, 0, dstAt + (16 * xiBytes) / 4 + 64);
       k.f.set(dy, srcAt);
-      k.wdy(4 * srcAt, oh, ow, rows, tilesY, vecs, 4 * dstAt, xiBytes, tileBytes);
+      k.wdy(4 * srcAt, oh, ow, rows, ty0, ty1, vecs, 4 * dstAt, xiBytes, tileBytes, 4 * tilesX);
       for (let xi = 0; xi < 16; xi++) {
         const got: number[] = [], want: number[] = [];
         for (let r = 0; r < rows; r++) {
-          for (let ty = 0; ty < tilesY; ty++) {
-            for (let tx = 0; tx < 4 * vecs; tx++) {
-              const v = tx >> 2, lane = tx & 3;
-              got.push(k.f[dstAt + (xi * xiBytes + (r >> 2) * tileBytes + 64 * (ty * vecs + v) + 16 * (r & 3)) / 4 + lane]!);
-              want.push(tx < tilesX ? ref[xi]![(r * tilesY + ty) * tilesX + tx]! : 0);
-            }
+          const row = dstAt + (xi * xiBytes + (r >> 2) * tileBytes + (r & 3) * U_ROW) / 4;
+          // The range's tiles, then the last vector's tiles past the map (zero).
+          for (let t = 0; t < own + overhang; t++) {
+            got.push(k.f[row + t]!);
+            want.push(t < own ? ref[xi]![(r * tilesY + ty0) * tilesX + t]! : 0);
           }
+          // Nothing after them.
+          expect(Number.isNaN(k.f[row + own + overhang]!), `ξ = ${xi}, row ${r}`).toBe(true);
         }
         // Same bits (a tile past the map is +0 or −0: A's last row negates).
         expect(got.map((x) => x + 0), `ξ = ${xi}`).toEqual(want.map((x) => x + 0));

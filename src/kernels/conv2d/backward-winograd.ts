@@ -8,7 +8,7 @@
 // subtract in float32; the products go through the direct kernel's `dw` (float32 products and sums of ≤ DW_KB
 // vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
 
-import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
+import { DW_KB, DW_MR, simdBackward, U_ROW } from '../wasm/backward.js';
 import { roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
 
 /** The shapes this path takes: 3×3, stride 1, no dilation (any padding). */
@@ -46,14 +46,36 @@ export function winogradWeightTask(q: BackwardWeightTask, always: boolean): Back
 
 /** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most. */
 const CHUNK_BYTES = 2 ** 22;
+/** Tiles per segment at most (a row of DW_KB vectors of the `dwu` panels). */
+const SEG_TILES = 4 * DW_KB;
+
+/**
+ * How a split's images go through the kernels: chunks of `nc` images, each in `segs` segments of at most `vecs`
+ * vectors of four tiles. The tiles are flattened (tile rows of tilesX tiles one after another, images one after
+ * another), not padded per row to whole vectors: on the 28×28 and 14×14 maps that is 1/8 fewer products. Small maps
+ * (one image's tiles fit a segment): one segment of nc whole images (nc·tiles a multiple of 4 where one of at least
+ * half the largest nc is; else a zero tail). Larger maps: one image per chunk, in segments of whole tile rows.
+ */
+function chunking(p: Conv2dParams, images: number, mPad: number, cb: number): { nc: number; segs: number; rowsPerSeg: number; vecs: number } {
+  const tilesY = Math.ceil(p.oh / 2), tilesX = Math.ceil(p.ow / 2), tpi = tilesY * tilesX;
+  if (tpi > SEG_TILES) {
+    const rowsPerSeg = Math.floor(SEG_TILES / tilesX);
+    return { nc: 1, segs: Math.ceil(tilesY / rowsPerSeg), rowsPerSeg, vecs: Math.ceil((rowsPerSeg * tilesX) / 4) };
+  }
+  const most = Math.max(1, Math.min(images, Math.floor(SEG_TILES / tpi), Math.floor(CHUNK_BYTES / (64 * (mPad + cb) * tpi))));
+  let nc = most;
+  while (nc > most / 2 && (nc * tpi) % 4 !== 0) nc--;
+  if ((nc * tpi) % 4 !== 0) nc = most;
+  return { nc, segs: 1, rowsPerSeg: tilesY, vecs: Math.ceil((nc * tpi) / 4) };
+}
 
 let sumsBuf = new Float64Array(0);
 
 /**
  * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1): float64 sums
  * (r1 − r0) × (c1 − c0)·9, row-major, in a scratch valid until the next call; null when a sum is not finite (then
- * the caller takes the direct kernel, whose NaN and Inf follow the naive loop's). Images go in chunks of whole
- * images (a function of the shape), each chunk's tiles in segments of ≤ DW_KB vectors (four tiles each).
+ * the caller takes the direct kernel, whose NaN and Inf follow the naive loop's). Images go in chunks (`chunking`, a
+ * function of the shape), each segment's tiles in one row of ≤ DW_KB vectors of the `dwu` kernel.
  */
 export function weightGradWinograd(
   dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
@@ -61,19 +83,18 @@ export function weightGradWinograd(
   const { c, o, h, w, oh, ow, padH, padW } = p;
   const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
   const m = r1 - r0, cb = c1 - c0, tiles = Math.ceil(m / DW_MR), mPad = tiles * DW_MR;
-  const tilesY = Math.ceil(oh / 2), txPad = roundUp4(Math.ceil(ow / 2)), vecs = txPad / 4, vpi = vectorsPerImage(p);
-  // Images per chunk (up to DW_KB vectors of tiles, so that each float32 block is as long as it may be), and the
-  // chunk's vectors in rows of seg ≤ DW_KB (zero vectors pad the last row).
-  const nc = Math.max(1, Math.min(n1 - n0, Math.floor(DW_KB / vpi), Math.floor(CHUNK_BYTES / (256 * (mPad + cb) * vpi))));
-  const tc = nc * vpi, rowsT = Math.ceil(tc / DW_KB), seg = Math.ceil(tc / rowsT), tcPad = rowsT * seg;
-  // Memory (floats): float64 lane sums [ξ][o < mPad][c][4], U [ξ][tile][vector][4 rows][4], V [ξ][c][vector][4],
-  // one image's x phase planes [c][φ < 2][hx rows][txPad + 4] and 4 floats (`s2rows` writes them; column j: input
-  // column 2j + φ − pW, so that plane k of the transform is phase k & 1 shifted by k >> 1), the raw channels copied
-  // from x or dy (`wdy` reads dy there).
+  const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), tpi = tilesY * tilesX, txPad = roundUp4(tilesX), rowVecs = txPad / 4;
+  const { nc, segs, rowsPerSeg, vecs } = chunking(p, n1 - n0, mPad, cb);
+  // Memory (floats): float64 lane sums [ξ][o < mPad][c][4]; U [ξ][o tile][segment][row < 4][U_ROW bytes];
+  // V [ξ][c][segment][SEG_TILES]; one image's x phase planes [c][φ < 2][hx rows][txPad + 4] and 4 floats (`s2rows`
+  // writes them; column j: input column 2j + φ − pW, so that plane k of the transform is phase k & 1 shifted by
+  // k >> 1); the raw channels copied from x or dy (`wdy` reads dy there).
   const hx = 2 * tilesY + 2, wqx = txPad + 4;
   // Byte strides of U (an o tile, a ξ block) and V (a channel, a ξ block), each 64 bytes longer than the data: strides
   // of a multiple of 4 KB put the 16 stores of a transform into one cache set (64→64 @7: dy transform 2.4× slower).
-  const uTile = 64 * tcPad + 64, uXi = tiles * uTile + 64, vCh = 16 * tcPad + 64, vXi = cb * vCh + 64;
+  // (The slack also takes the last tile row's vector past a segment's tiles.)
+  const segU = 4 * U_ROW, segV = 4 * SEG_TILES;
+  const uTile = segs * segU + 64, uXi = tiles * uTile + 64, vCh = segs * segV + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
   const xpAt = vAt + vLen, xPlane = 4 * (hx * wqx + 4);
   const rawAt = xpAt + (cb * 2 * xPlane) / 4, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
@@ -81,26 +102,37 @@ export function weightGradWinograd(
   const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 12));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
+  // Rows past m: zero (never written below).
+  if (m < mPad) f.fill(0, uAt, uAt + uLen);
   for (let i0 = n0; i0 < n1; i0 += nc) {
     const ni = Math.min(nc, n1 - i0);
-    // Rows past m, vectors past the chunk's images: zero.
-    if (m < mPad || ni * vpi < tcPad) f.fill(0, uAt, uAt + uLen + vLen);
     for (let img = 0; img < ni; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
       f.set(x.subarray(xc, xc + cb * hw), rawAt);
       k.s2rows[1](4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, 2 * xPlane, xPlane, hx, wqx, 1, -padH, -padW);
-      k.wx(4 * xpAt, xPlane, 4 * wqx, cb, tilesY, vecs, 4 * vAt + 16 * img * vpi, vXi, vCh);
+      for (let s = 0; s < segs; s++) {
+        const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
+        k.wx(4 * xpAt, xPlane, 4 * wqx, cb, ty0, ty1, rowVecs, 4 * vAt + s * segV + 4 * img * tpi, vXi, vCh, 4 * tilesX);
+      }
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
       f.set(dy.subarray(dc, dc + m * ohw), rawAt);
-      k.wdy(4 * rawAt, oh, ow, m, tilesY, vecs, 4 * uAt + 64 * img * vpi, uXi, uTile);
+      for (let s = 0; s < segs; s++) {
+        const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
+        k.wdy(4 * rawAt, oh, ow, m, ty0, ty1, rowVecs, 4 * uAt + s * segU + 4 * img * tpi, uXi, uTile, 4 * tilesX);
+      }
+    }
+    // Tiles past a segment's own, up to its last vector: zero.
+    for (let s = 0; s < segs; s++) {
+      const own = segs === 1 ? ni * tpi : (Math.min(tilesY, (s + 1) * rowsPerSeg) - s * rowsPerSeg) * tilesX;
+      if (own < 4 * vecs) zeroTails(f, own, 4 * vecs, uAt + (s * segU) / 4, uXi / 4, uTile / 4, m, vAt + (s * segV) / 4, vXi / 4, vCh / 4, cb);
     }
     for (let xi = 0; xi < 16; xi++) {
       for (let t = 0; t < tiles; t++) {
         const u = 4 * uAt + xi * uXi + t * uTile, out = 32 * (xi * mPad + t * DW_MR) * cb;
         // Channel pairs in one call, then the odd last channel.
         const v = 4 * vAt + xi * vXi, pairs = cb >> 1;
-        if (pairs > 0) k.dwr[1](u, v, vCh, 1, 0, rowsT, 16 * seg, seg, out, 32 * cb, 32, pairs);
-        if (cb & 1) k.dwr[0](u, v + (cb - 1) * vCh, vCh, 1, 0, rowsT, 16 * seg, seg, out + 32 * (cb - 1), 32 * cb, 32, 1);
+        if (pairs > 0) k.dwu[1](u, v, vCh, segs, segV, 1, 0, vecs, out, 32 * cb, 32, pairs);
+        if (cb & 1) k.dwu[0](u, v + (cb - 1) * vCh, vCh, segs, segV, 1, 0, vecs, out + 32 * (cb - 1), 32 * cb, 32, 1);
       }
     }
   }
@@ -112,4 +144,17 @@ export function weightGradWinograd(
   const sums = sumsBuf;
   sums.set(k.h.subarray(sumAt / 2, sumAt / 2 + m * kb));
   return sums;
+}
+
+/** Floats [from, to) of every U row (< m) and V row (< cb) of one segment, for all 16 ξ (strides in floats): 0. */
+function zeroTails(
+  f: Float32Array, from: number, to: number, u: number, uXi: number, uTile: number, m: number, v: number, vXi: number, vCh: number, cb: number,
+): void {
+  for (let xi = 0; xi < 16; xi++) {
+    for (let r = 0; r < m; r++) {
+      const at = u + xi * uXi + (r >> 2) * uTile + (r & 3) * (U_ROW / 4);
+      f.fill(0, at + from, at + to);
+    }
+    for (let ch = 0; ch < cb; ch++) f.fill(0, v + xi * vXi + ch * vCh + from, v + xi * vXi + ch * vCh + to);
+  }
 }

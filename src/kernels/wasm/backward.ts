@@ -28,11 +28,17 @@ export const DW_KB = 64;
 
 const { i32: I32, v128: V128 } = ValType;
 
+/** Bytes per dy row in the row-split panel of `dwu` (U_ROW·i apart): DW_KB vectors and 64 bytes of slack. */
+export const U_ROW = 16 * DW_KB + 64;
+
 /**
  * `dw` for tiles of mr rows × kt taps (see the file comment); with `repeat`, `dwr` with the extra parameter reps
- * (runs over the same dy rows for the next kt entries: x + rep·kt·xTap, out + rep·kt·outTap).
+ * (runs over the same dy rows for the next kt entries: x + rep·kt·xTap, out + rep·kt·outTap). With `uRow` (repeat
+ * only: `dwu`), the dy panel is split by rows instead of interleaved: per image, mr rows of vectors at dy +
+ * img·mr·uRow + i·uRow (i < mr), one vector per step (oh = 1: one row of at most DW_KB vectors per image).
  */
-export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Func {
+export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false, uRow = 0): Func {
+  if (uRow > 0 && !repeat) throw new Error('dwFunc: a row-split dy panel needs repeat');
   const [dy0, x0, xTap, nImg, xImg, oh, xOy, vecs, out0, outRow, outTap, reps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const L = new Locals(repeat ? 12 : 11);
   const img = L.add(I32), oy = L.add(I32), v = L.add(I32), cnt = L.add(I32), xi = L.add(I32), xr = L.add(I32), addr = L.add(I32);
@@ -56,11 +62,11 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
   const step: Expr[] = [];
   for (let t = 0; t < kt; t++) step.push(local.set(xv[t]!, v128.load(i32.add(get(xt[t]!), get(xr)))));
   for (let i = 0; i < mr; i++) {
-    step.push(local.set(dv, v128.load(get(dy), 16 * i)));
+    step.push(local.set(dv, v128.load(get(dy), uRow > 0 ? uRow * i : 16 * i)));
     for (let t = 0; t < kt; t++) step.push(local.set(acc[i * kt + t]!, madd(get(dv), get(xv[t]!), get(acc[i * kt + t]!))));
   }
   step.push(
-    local.set(dy, i32.add(get(dy), i32.const(16 * mr))),
+    local.set(dy, i32.add(get(dy), i32.const(uRow > 0 ? 16 : 16 * mr))),
     local.set(xr, i32.add(get(xr), i32.const(16))),
   );
   // One tile over all images: float32 sums flushed every ≤ DW_KB steps and at the end.
@@ -68,6 +74,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
     local.set(cnt, i32.const(0)),
     forLoop(img, i32.const(0), get(nImg), 1,
       local.set(xi, i32.add(get(x), i32.mul(get(img), get(xImg)))),
+      ...(uRow > 0 ? [local.set(dy, i32.add(get(dy0), i32.mul(get(img), i32.const(mr * uRow))))] : []),
       forLoop(oy, i32.const(0), get(oh), 1,
         // Flush first when this row's steps would take the float32 sums past DW_KB steps.
         local.set(cnt, i32.add(get(cnt), get(vecs))),
@@ -79,7 +86,7 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
   const setTaps: Expr[] = [];
   for (let t = 0; t < kt; t++) setTaps.push(local.set(xt[t]!, i32.mul(get(xTap), i32.const(t))));
   return {
-    name: `dw${repeat ? 'r' : ''}${kt}`,
+    name: `dw${uRow > 0 ? 'u' : repeat ? 'r' : ''}${kt}`,
     params: new Array<ValType>(repeat ? 12 : 11).fill(I32),
     results: [],
     locals: L.types,
@@ -105,7 +112,8 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false): Fu
 export function backwardModule(fma: boolean): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
-    dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(1), stride2RowsFunc(2), stride2RowsFunc(3),
+    dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(1), stride2RowsFunc(2), stride2RowsFunc(3), dwFunc(DW_MR, 1, fma, true, U_ROW),
+    dwFunc(DW_MR, 2, fma, true, U_ROW),
   ]);
 }
 
@@ -156,14 +164,16 @@ const bt = (a: Expr[], i: number): Expr =>
 const at = (a: Expr[], i: number): Expr => [a[0]!, f32x4.add(a[0]!, a[1]!), f32x4.sub(a[0]!, a[1]!), f32x4.neg(a[1]!)][i]!;
 
 /**
- * `wx(src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes)`: for channels c < ch, tile rows ty < tilesY and
- * vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·plane), row
- * 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`s2rows`'s planes with col0 = −pW: input column 2q + k − pW);
- * V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + 16·(ty·vecs + v).
+ * `wx(src, plane, row, ch, ty0, ty1, vecs, dst, xiBytes, chBytes, rowBytes)`: for channels c < ch, tile rows ty in
+ * [ty0, ty1) and vectors v < vecs of four tile columns: d[r][k] = phase plane 2c + (k & 1) (at src + (2c + (k & 1))·
+ * plane), row 2ty + r, columns 4v + (k >> 1) … 4v + (k >> 1) + 3 (`s2rows`'s planes with col0 = −pW: input column
+ * 2q + k − pW); V = Bᵀ d B, element ξ = 4i + j stored at dst + ξ·xiBytes + c·chBytes + (ty − ty0)·rowBytes + 16v.
+ * With rowBytes = 4·tilesX, the tile rows are flattened: a row's last vector runs past its tiles into the next row's
+ * first ones, which are stored after it.
  */
 export function winogradXFunc(): Func {
-  const [src, plane, row, ch, tilesY, vecs, dst, xiBytes, chBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const L = new Locals(9);
+  const [src, plane, row, ch, ty0, ty1, vecs, dst, xiBytes, chBytes, rowBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
   const c = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32);
   const d = L.addMany(V128, 16), t = L.addMany(V128, 16);
   const get = local.get;
@@ -183,16 +193,17 @@ export function winogradXFunc(): Func {
   }
   return {
     name: 'wx',
-    params: new Array<ValType>(9).fill(I32),
+    params: new Array<ValType>(11).fill(I32),
     results: [],
     locals: L.types,
     body: [
       forLoop(c, i32.const(0), get(ch), 1,
-        forLoop(ty, i32.const(0), get(tilesY), 1,
+        forLoop(ty, get(ty0), get(ty1), 1,
           forLoop(v, i32.const(0), get(vecs), 1,
             local.set(s, i32.add(i32.add(get(src), i32.mul(get(c), i32.shl(get(plane), i32.const(1)))),
               i32.add(i32.mul(get(ty), i32.shl(get(row), i32.const(1))), i32.shl(get(v), i32.const(4))))),
-            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))), i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(4)))),
+            local.set(o, i32.add(i32.add(get(dst), i32.mul(get(c), get(chBytes))),
+              i32.add(i32.mul(i32.sub(get(ty), get(ty0)), get(rowBytes)), i32.shl(get(v), i32.const(4))))),
             ...body))),
     ],
   };
@@ -266,15 +277,17 @@ export function stride2RowsFunc(phases: 1 | 2 | 3): Func {
 }
 
 /**
- * `wdy(src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes)`: for dy rows (output channels) r < rows (float32
- * oh × ow each, one after another at src), tile rows ty and vectors v of four tiles: g[a][b] = dy row r, output row
- * 2ty + a, columns 8v + b, 8v + 2 + b, 8v + 4 + b, 8v + 6 + b (0 past oh and ow); U = A g Aᵀ, element ξ stored at
- * dst + ξ·xiBytes + (r >> 2)·tileBytes + 64·(ty·vecs + v) + 16·(r & 3): the dy panel layout of `dw` (MR = 4). Reads
- * eight floats at a time, up to 8·vecs floats past a row's start (the caller leaves that much memory after dy).
+ * `wdy(src, oh, ow, rows, ty0, ty1, vecs, dst, xiBytes, tileBytes, rowBytes)`: for dy rows (output channels) r < rows
+ * (float32 oh × ow each, one after another at src), tile rows ty in [ty0, ty1) and vectors v < vecs of four tiles:
+ * g[a][b] = dy row r, output row 2ty + a, columns 8v + b, 8v + 2 + b, 8v + 4 + b, 8v + 6 + b (0 past oh and ow);
+ * U = A g Aᵀ, element ξ stored at dst + ξ·xiBytes + (r >> 2)·tileBytes + (r & 3)·U_ROW + (ty − ty0)·rowBytes + 16v:
+ * the row-split dy panel of `dwu` (MR = 4). With rowBytes = 4·tilesX, the tile rows are flattened as in `wx` (a
+ * row's last vector, its tiles past oW zero, runs into the next row's first tiles, stored after it). Reads eight
+ * floats at a time, up to 8·vecs floats past a row's start (the caller leaves that much memory after dy).
  */
 export function winogradDyFunc(): Func {
-  const [src, oh, ow, rows, tilesY, vecs, dst, xiBytes, tileBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const L = new Locals(9);
+  const [src, oh, ow, rows, ty0, ty1, vecs, dst, xiBytes, tileBytes, rowBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
   const r = L.add(I32), ty = L.add(I32), v = L.add(I32), s = L.add(I32), o = L.add(I32), col = L.add(I32);
   const g = L.addMany(V128, 4), t = L.addMany(V128, 8), ab = L.addMany(V128, 2), ix = L.add(V128), owv = L.add(V128);
   const get = local.get;
@@ -304,18 +317,19 @@ export function winogradDyFunc(): Func {
   }
   return {
     name: 'wdy',
-    params: new Array<ValType>(9).fill(I32),
+    params: new Array<ValType>(11).fill(I32),
     results: [],
     locals: L.types,
     body: [
       local.set(owv, i32x4.splat(get(ow))),
-      // Rows innermost: four consecutive rows fill one 64-byte vector of U.
-      forLoop(ty, i32.const(0), get(tilesY), 1,
-        forLoop(v, i32.const(0), get(vecs), 1,
-          forLoop(r, i32.const(0), get(rows), 1,
+      // Rows outermost: each row's stores run along its own U rows.
+      forLoop(r, i32.const(0), get(rows), 1,
+        forLoop(ty, get(ty0), get(ty1), 1,
+          forLoop(v, i32.const(0), get(vecs), 1,
             local.set(s, i32.add(get(src), i32.shl(i32.mul(i32.add(i32.mul(get(r), get(oh)), i32.shl(get(ty), i32.const(1))), get(ow)), i32.const(2)))),
-            local.set(o, i32.add(i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))),
-              i32.shl(i32.add(i32.mul(get(ty), get(vecs)), get(v)), i32.const(6))), i32.shl(i32.and(get(r), i32.const(3)), i32.const(4)))),
+            local.set(o, i32.add(
+              i32.add(i32.add(get(dst), i32.mul(i32.shr_s(get(r), i32.const(2)), get(tileBytes))), i32.mul(i32.and(get(r), i32.const(3)), i32.const(U_ROW))),
+              i32.add(i32.mul(i32.sub(get(ty), get(ty0)), get(rowBytes)), i32.shl(get(v), i32.const(4))))),
             ...body))),
     ],
   };
@@ -382,7 +396,10 @@ export function winogradCombineFunc(): Func {
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 /** `wx` and `wdy` (see winogradXFunc, winogradDyFunc; wdy's second and third parameters are oh, ow). */
-export type WinogradFn = (src: number, plane: number, row: number, n: number, tilesY: number, vecs: number, dst: number, xiBytes: number, stride: number) => void;
+export type WinogradFn = (
+  src: number, plane: number, row: number, n: number, ty0: number, ty1: number, vecs: number, dst: number, xiBytes: number, stride: number,
+  rowBytes: number,
+) => void;
 
 
 type DwFn = (dy: number, x: number, xTap: number, nImg: number, xImg: number, oh: number, xOy: number, vecs: number, out: number, outRow: number, outTap: number) => void;
@@ -403,6 +420,8 @@ export interface SimdBackward {
   dw: [DwFn, DwFn];
   /** dwr[kt − 1]: the same, repeated over the next entries (`reps`). */
   dwr: [DwrFn, DwrFn];
+  /** dwu[kt − 1]: `dwr` on a row-split dy panel (see dwFunc). */
+  dwu: [DwrFn, DwrFn];
   /** The x rows from a copy of the image (wasm/direct.ts's `pad`, one plane per kernel column). */
   pad: PadFn;
   /** Winograd F(3×3, 2×2) transforms of x and dy. */
@@ -430,7 +449,7 @@ export function simdBackward(bytes: number): SimdBackward {
     if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
     current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
+      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], dwu: [e.dwu1 as DwrFn, e.dwu2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
       s2rows: [e.s2rows1 as S2RowsFn, e.s2rows2 as S2RowsFn, e.s2rows3 as S2RowsFn], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
       i: new Int32Array(memory.buffer),
     };
