@@ -23,7 +23,8 @@
 // Threads: one task with units = (block of output channels) × (block of tiles), each doing its own input
 // transform, GEMMs and output transform. The weights are transformed by each thread into its own heap: the whole U
 // once per call, on the thread's first unit (several tile blocks), or 4 output channels at a time just before their
-// GEMMs (one tile block, or a U too big to keep). Every output is computed the same way whichever unit or thread
+// GEMMs (one tile block, or a U too big to keep; on the SIMD backend's float64 path, 4 output channels × 32 input
+// channels at a time, a chunk that stays in L1). Every output is computed the same way whichever unit or thread
 // computes it.
 
 import { asmGemm, type AsmGemm } from './asm.js';
@@ -595,9 +596,10 @@ function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean
 }
 
 /**
- * The SIMD path's units: the same transforms (float64, the same operations), all in this thread's wasm memory
- * (wasm/winograd.ts), over tile blocks of whole tile rows (simdBlocks). float64 (the default): U and V as doubles in
- * asm.ts's layout (4-channel and 4-tile panels), the 36 GEMMs of each 4 × 4 block by the wasm `wino64` (f64x2).
+ * The SIMD path's units: the same transforms in float64 (the weight transform as an integer G' and row scales, see
+ * wasm/winograd.ts's G_SCALE), all in this thread's wasm memory (wasm/winograd.ts), over tile blocks of whole tile
+ * rows (simdBlocks). float64 (the default): U and V as doubles in asm.ts's layout (4-channel and 4-tile panels), the
+ * 36 GEMMs of each 4 × 4 block by the wasm `wino64` (f64x2; `gemm64c` over chunks of U when U is local).
  * float32 (q.p.float32, inference): U and V rounded to float32, V in 8-tile panels, and the 36 GEMMs of each
  * 4-channel × 8-tile block by the wasm `wino` (float32 products, float32 sums over ≤ 64 channels, float64 total).
  * See wasm/sgemm.ts. Per block, x's rows are copied in once; per 4 output channels, the outputs go to staging rows

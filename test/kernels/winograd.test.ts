@@ -251,8 +251,9 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
 });
 
 describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits', () => {
-  // Both sum the 36 GEMMs in float64 in the same order and transform in float64 with the same operations (the SIMD
-  // backend's weight and output transforms in wasm), so every output is the same float32, epilogue included.
+  // Both sum the 36 GEMMs in float64 in the same order and transform in float64 (the SIMD backend's in wasm, its
+  // weight transform as an integer G' and row scales: float64 roundings apart, ~1e-16 relative), so every output of
+  // these shapes rounds to the same float32, epilogue included.
   const runBoth = (f: () => Float32Array): [Float32Array, Float32Array] => {
     const old = setKernelBackend('simd');
     try {
