@@ -205,10 +205,39 @@ function winoGemm(name: string, L: Locals, xi: number, a: number, b: number, per
 export function wino64Func(): Func {
   const [k, mo] = [0, 5];
   const L = new Locals(6);
-  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
-  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
-  const acc = L.addMany(V128, 8); // acc[2i]: columns 0–1 of row i, acc[2i + 1]: columns 2–3
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32);
+  const r = wino64Regs(L);
   const get = local.get;
+  const store: Expr[] = [];
+  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(r.acc[i]!), 16 * i));
+  return winoGemm('wino64', L, xi, a, b, [
+    ...r.acc.map((x) => local.set(x, v128.zero())),
+    ...wino64Loop(r, k, a, b),
+    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...store,
+  ]);
+}
+
+/** The locals of a `wino64Loop`: acc[2i] holds columns 0–1 of row i, acc[2i + 1] columns 2–3. */
+export interface Wino64Regs {
+  p: number;
+  b0: number;
+  b1: number;
+  va: number;
+  acc: number[];
+}
+
+export function wino64Regs(L: Locals): Wino64Regs {
+  return { p: L.add(I32), b0: L.add(V128), b1: L.add(V128), va: L.add(V128), acc: L.addMany(V128, 8) };
+}
+
+/**
+ * `wino64`'s k loop: for p = 0 … k − 1, acc += the float64 products of the A-panel's 4 values at a and the B-panel's
+ * 4 at b (each advanced 32 bytes per step).
+ */
+export function wino64Loop(r: Wino64Regs, k: number, a: number, b: number): Expr[] {
+  const get = local.get;
+  const { p, b0, b1, va, acc } = r;
   const step: Expr[] = [local.set(b0, v128.load(get(b))), local.set(b1, v128.load(get(b), 16))];
   for (let i = 0; i < 4; i++) {
     step.push(local.set(va, v128.load64_splat(get(a), 8 * i)));
@@ -216,10 +245,7 @@ export function wino64Func(): Func {
     step.push(local.set(acc[2 * i + 1]!, f64x2.add(get(acc[2 * i + 1]!), f64x2.mul(get(va), get(b1)))));
   }
   step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
-  const store: Expr[] = [];
-  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
-  return winoGemm('wino64', L, xi, a, b, [
-    ...acc.map((x) => local.set(x, v128.zero())),
+  return [
     local.set(p, i32.const(0)),
     block(loop(
       br_if(1, i32.ge_s(get(p), get(k))),
@@ -227,9 +253,7 @@ export function wino64Func(): Func {
       local.set(p, i32.add(get(p), i32.const(1))),
       br(0),
     )),
-    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
-    ...store,
-  ]);
+  ];
 }
 
 /**

@@ -16,9 +16,9 @@
 //   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
-import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
+import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -382,6 +382,28 @@ function wino8x4Func(fma: boolean): Func {
 }
 
 /**
+ * The 9 taps of four filters (lane l at byte a0 + l·laneStep, taps in order) as f32x4 of the four lanes, tap k into
+ * local `into(k)`: taps 0–7 as two f32x4 per filter and a 4×4 transpose each (ld, s0, s1: scratch), tap 8 by lane.
+ * Sets the `lanes` locals to the four filters' addresses first.
+ */
+function loadTaps(lanes: number[], a0: number, laneStep: number, ld: number[], s0: number, s1: number, into: (k: number) => number): Expr[] {
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  for (let q = 0; q < 2; q++) {
+    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
+    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
+      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
+      body.push(
+        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
+        local.set(into(k), sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(into(k + 1), sh(get(s0), get(s1), [2, 3, 6, 7])),
+      );
+    }
+  }
+  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
+  body.push(local.set(into(8), f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  return body;
+}
+
+/**
  * Bytes between the ξ-slices of a U chunk (two 4-channel panels × KB input channels, float32, and a cache line, so
  * that the 36 slices do not map to the same cache sets): see `wchunk`.
  */
@@ -402,20 +424,7 @@ function wchunkFunc(): Func {
   const lanes = L.addMany(I32, 4);
   const t = filterTransformLocals(L), { g, acc } = t;
   const ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128);
-  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
-  // Taps 4q … 4q + 3 of the four lanes: a 4×4 transpose.
-  for (let q = 0; q < 2; q++) {
-    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
-    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
-      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
-      body.push(
-        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
-        local.set(g[k]!, sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(g[k + 1]!, sh(get(s0), get(s1), [2, 3, 6, 7])),
-      );
-    }
-  }
-  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
-  body.push(local.set(g[8]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  const body: Expr[] = loadTaps(lanes, a0, laneStep, ld, s0, s1, (k) => g[k]!);
   body.push(...filterTransform32(t, (r, e, u) => [v128.store(get(out), u, (6 * r + e) * CHUNK_XI)]));
   body.push(local.set(out, i32.add(get(out), i32.const(16))));
   return {
@@ -452,21 +461,8 @@ function w64Func(flip: boolean, scaled: boolean, chunk: boolean): Func {
   const g = L.addMany(V128, 9), ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128), acc = L.add(V128);
   const x = L.addMany(V128, 9), R = L.addMany(V128, 18), s = L.add(V128), t = L.add(V128), m = L.add(V128);
   const scale = L.addMany(V128, 3), c4 = L.add(V128);
-  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
-  // Taps 4q … 4q + 3 of the four lanes: a 4×4 transpose; tap k goes to g[k] (flip: g[8 − k]).
-  const tap = (k: number): number => g[flip ? 8 - k : k]!;
-  for (let q = 0; q < 2; q++) {
-    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
-    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
-      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
-      body.push(
-        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
-        local.set(tap(k), sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(tap(k + 1), sh(get(s0), get(s1), [2, 3, 6, 7])),
-      );
-    }
-  }
-  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
-  body.push(local.set(tap(8), f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  // Tap k goes to g[k] (flip: g[8 − k]).
+  const body: Expr[] = loadTaps(lanes, a0, laneStep, ld, s0, s1, (k) => g[flip ? 8 - k : k]!);
   const zero = f32x4.splat(f32.const(0));
   let bads = f32x4.mul(get(g[0]!), zero);
   for (let k = 1; k < 9; k++) bads = f32x4.add(bads, f32x4.mul(get(g[k]!), zero));
@@ -532,16 +528,8 @@ export const U64_CHUNK_XI = KC64 * 32 + 64;
 function gemm64cFunc(): Func {
   const [np, k, ua, xiU, vb, panelV, xiV, mo, init] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const L = new Locals(9);
-  const j = L.add(I32), xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32), p = L.add(I32);
-  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
-  const acc = L.addMany(V128, 8); // acc[2i]: tiles 0–1 of channel i, acc[2i + 1]: tiles 2–3
-  const step: Expr[] = [local.set(b0, v128.load(get(b))), local.set(b1, v128.load(get(b), 16))];
-  for (let i = 0; i < 4; i++) {
-    step.push(local.set(va, v128.load64_splat(get(a), 8 * i)));
-    step.push(local.set(acc[2 * i]!, add(get(acc[2 * i]!), mul(get(va), get(b0)))));
-    step.push(local.set(acc[2 * i + 1]!, add(get(acc[2 * i + 1]!), mul(get(va), get(b1)))));
-  }
-  step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
+  const j = L.add(I32), xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32);
+  const r = wino64Regs(L), { acc } = r; // acc[2i]: tiles 0–1 of channel i, acc[2i + 1]: tiles 2–3
   return {
     name: 'gemm64c',
     params: new Array<ValType>(9).fill(I32),
@@ -554,13 +542,7 @@ function gemm64cFunc(): Func {
           local.set(b, i32.add(i32.add(get(vb), i32.mul(get(j), get(panelV))), i32.mul(get(xi), get(xiV)))),
           local.set(c, i32.add(get(mo), i32.add(i32.mul(get(j), i32.const(36 * 128)), i32.mul(get(xi), i32.const(128))))),
           if_(get(init), acc.map((x, i) => local.set(x, v128.load(get(c), 16 * i))), acc.map((x) => local.set(x, v128.zero()))),
-          local.set(p, i32.const(0)),
-          block(loop(
-            br_if(1, i32.ge_s(get(p), get(k))),
-            ...step,
-            local.set(p, i32.add(get(p), i32.const(1))),
-            br(0),
-          )),
+          ...wino64Loop(r, k, a, b),
           ...acc.map((x, i) => v128.store(get(c), get(x), 16 * i)))),
     ],
   };
