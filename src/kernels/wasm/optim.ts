@@ -174,7 +174,7 @@ export function residentAlloc(n: number): Float32Array | null {
   if (addr === undefined) {
     if (top + bytes > MAX_PAGES * PAGE) return null;
     try {
-      if (growTo(r.mem, top + bytes)) buffers.add(r.mem.buffer);
+      growTo(r.mem, top + bytes);
     } catch {
       return null;
     }
@@ -182,6 +182,7 @@ export function residentAlloc(n: number): Float32Array | null {
     top += bytes;
   }
   const buffer = r.mem.buffer;
+  buffers.add(buffer);
   new Float32Array(buffer, addr, bytes / 4).fill(0);
   const view = new Float32Array(buffer, addr, n);
   registry!.register(view, [addr, bytes]);
