@@ -171,7 +171,15 @@ export function residentAlloc(n: number): Float32Array | null {
   if (r === null) return null;
   const bytes = Math.max(16, Math.ceil(n / 4) * 16);
   let addr = free.get(bytes)?.pop();
-  if (addr === undefined) {
+  const buffer = (): ArrayBufferLike => {
+    const b = r.mem.buffer;
+    buffers.add(b);
+    return b;
+  };
+  if (addr !== undefined) {
+    // a region handed out before (fresh memory is zero already); 8-byte stores: V8 fills shared memory element by element
+    new BigInt64Array(buffer(), addr, bytes / 8).fill(0n);
+  } else {
     if (top + bytes > MAX_PAGES * PAGE) return null;
     try {
       growTo(r.mem, top + bytes);
@@ -181,10 +189,7 @@ export function residentAlloc(n: number): Float32Array | null {
     addr = top;
     top += bytes;
   }
-  const buffer = r.mem.buffer;
-  buffers.add(buffer);
-  new Float32Array(buffer, addr, bytes / 4).fill(0);
-  const view = new Float32Array(buffer, addr, n);
+  const view = new Float32Array(buffer(), addr, n);
   registry!.register(view, [addr, bytes]);
   return view;
 }
