@@ -203,7 +203,7 @@ registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
 
 /**
  * Input channels per float32 block: whole channels of at most DIRECT_KB terms, or all of them where they make at most
- * DIRECT_KB_STEM terms (a 3-channel stem: one block of 27).
+ * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9).
  */
 export function directBlock(d: DirectShape): number {
   const taps = d.kh * d.kw;
