@@ -7,6 +7,10 @@
 //                   Winograd-shaped layers (3×3, stride 1)
 //   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
 //   ours:1 thread   the library's kernels on one thread, when the run uses more
+//   ours:eval       fwd only: conv2dForwardFused, the kernel a model's eval forward runs (BN folded into a per-channel
+//                   epilogue; here the identity one). On 3×3 stride-1 layers its Winograd GEMMs run in float32, where
+//                   conv2dForward ('ours', used in training) carries them in float64
+//   ours:eval 1 thread  the same on one thread
 //   tfjs            tfjs-core's CPU backend (one thread), NHWC
 //   tfjs-wasm       tfjs-backend-wasm (XNNPACK, wasm SIMD, one thread), NHWC; no filter-gradient kernel
 // To add one: an entry in `variants()` — { id, impl, dir, threads, applies(st), skip(st) → reason | null,
@@ -97,7 +101,8 @@ function oursVariant(kern, id, dir, o = {}) {
   const policy = o.policy ?? null;
   const threads = o.threads ?? null;
   const applies = o.applies ?? ((st) => st !== null);
-  const fn = kern[BASE_NAME[dir]];
+  const fused = o.fused ?? false;
+  const fn = fused ? kern.conv2dForwardFused : kern[BASE_NAME[dir]];
   // 'never' means im2col + GEMM: the direct convolution (which 'never' leaves on) is switched off too.
   const noDirect = policy === 'never' && directConfig !== null;
   const withPolicy = policy === null ? (f) => f() : (f) => {
@@ -117,6 +122,10 @@ function oursVariant(kern, id, dir, o = {}) {
       const { p } = st;
       if (dir === 'fwd') {
         const y = sharedZeros(p.n * p.o * p.oh * p.ow);
+        if (fused) {
+          const ep = { scale: null, shift: new Float64Array(p.o), relu: false };
+          return { run: () => fn(y, st.x, st.w, null, p, ep), out: () => y };
+        }
         return { run: () => withPolicy(() => fn(y, st.x, st.w, null, p)), out: () => y };
       }
       if (dir === 'bwdIn') {
@@ -196,6 +205,10 @@ function variants(kern, tf, opts, threads) {
       out.push(oursVariant(kern, 'ours:winograd', dir, { policy: 'always', applies: fits }));
     }
     if (threads.n > 1) out.push(oursVariant(kern, 'ours:1 thread', dir, { threads: 1 }));
+    if (dir === 'fwd' && typeof kern.conv2dForwardFused === 'function') {
+      out.push(oursVariant(kern, 'ours:eval', dir, { fused: true }));
+      if (threads.n > 1) out.push(oursVariant(kern, 'ours:eval 1 thread', dir, { fused: true, threads: 1 }));
+    }
     if (tf) out.push(tfjsVariant(tf, dir, opts));
     if (tf && opts.tfjsWasm) out.push(tfjsVariant(tf, dir, opts, 'wasm'));
   }
@@ -295,7 +308,7 @@ function dedupe(skipped) {
 
 /**
  * The layer table as Markdown: one row per (shape, pass, our variant), tfjs and tfjs-wasm alongside; rows in shape
- * order. ours/tfjs-wasm of the `[1 thread]` row compares one thread with one thread.
+ * order. ours/tfjs-wasm of the `[1 thread]` and `[eval 1 thread]` rows compares one thread with one thread.
  */
 export function layerTable(rows) {
   const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'check'];
@@ -333,4 +346,4 @@ export function layerTable(rows) {
   return table(header, out);
 }
 
-const variantRank = (id) => ['ours', 'ours:winograd', 'ours:im2col', 'ours:1 thread'].indexOf(id);
+const variantRank = (id) => ['ours', 'ours:winograd', 'ours:im2col', 'ours:1 thread', 'ours:eval', 'ours:eval 1 thread'].indexOf(id);

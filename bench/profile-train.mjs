@@ -4,7 +4,9 @@
 // withTrainingStep as the trainer's do (buffers reused and shared with the threads); --no-step-arena runs it bare.
 //
 // Forward: every leaf module's forward (Conv2d, BatchNorm2d, ReLU, …) is wrapped with a timer, grouped by module
-// type; what a block does outside its leaves (the residual add, the option-A shortcut) shows as "block rest".
+// type; what a block does outside its leaves shows as "block rest": in training mode that is mostly the batch norm
+// forward, which convBnAct runs as one op with the residual add and the ReLU (batchNormRelu2d, not the BatchNorm2d
+// module's forward), plus flatten. The option-A shortcut is a leaf (ShortcutA).
 // Backward: autograd's Node.apply (one op's backward) is wrapped, grouped by op name; "autograd" is the rest of
 // backward() (graph walk, gradient accumulation). Each step is timed in both process CPU time (all threads: with
 // one thread, the op's own cost; the machine may be loaded) and wall time. Reported: the median over the steps of
@@ -121,7 +123,7 @@ function profile(name) {
   // Derived rows: time inside a phase that no wrapped op accounts for.
   const sumOf = (prefix, i) => perStep.map((m) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + v[i], 0));
   const rest = (phase, prefix, i) => median(perStep.map((m, j) => (m.get(phase)?.[i] ?? 0) - sumOf(prefix, i)[j]));
-  rows.push({ k: 'fwd block rest (residual add, shortcut, flatten)', cpu: rest('phase forward', 'fwd ', 0), wall: rest('phase forward', 'fwd ', 1) });
+  rows.push({ k: 'fwd block rest (training BN → +residual → ReLU, flatten)', cpu: rest('phase forward', 'fwd ', 0), wall: rest('phase forward', 'fwd ', 1) });
   rows.push({ k: 'bwd autograd (graph walk, grad accumulation)', cpu: rest('phase backward', 'bwd ', 0), wall: rest('phase backward', 'bwd ', 1) });
   const stepCpu = med('step', 0);
   const order = (r) => (r.k === 'step' ? 0 : r.k.startsWith('phase') ? 1 : 2);

@@ -130,11 +130,14 @@ const checkedFinite = (f: Float32Array, at: number): boolean =>
   f[at >> 2] === 0 && f[(at >> 2) + 1] === 0 && f[(at >> 2) + 2] === 0 && f[(at >> 2) + 3] === 0;
 
 /**
- * How a kernel runs its units: on the threads when every tensor is in shared memory (`cost` flops per value),
- * else inline (the thread pool's staging copies, made on the calling thread, would cost about what the kernel does).
+ * The cost (config.minParallelCost's flops) of both passes of a kernel call, so that both run on the threads or
+ * both inline: inline unless every tensor is in shared memory (the thread pool's staging copies, made on the calling
+ * thread, would cost about what the kernel does), and 2 per value: a pass is a few memory-speed sweeps over each
+ * value, and below about 2^19 values (the default threshold) waking the workers twice costs more wall time than they
+ * save (CIFAR ResNet-20's 32×32×16×16 layers, measured on 2 loaded cores: 1 thread 9.5–9.7 ms wall per step's
+ * forwards, 2 threads 11.0–12.7).
  */
-const taskCost = (len: number, perValue: number, ...tensors: (Float32Array | null)[]): number =>
-  allShared(...tensors) ? perValue * len : 0;
+const callCost = (len: number, ...tensors: (Float32Array | null)[]): number => (allShared(...tensors) ? 2 * len : 0);
 
 /**
  * The calling thread's scratch for a kernel's per-unit and per-channel values, in shared memory (the threads write
@@ -170,12 +173,12 @@ export function simdTrainForward(
 ): void {
   const { n, c, hw } = p;
   const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall() };
-  const units = unitCount(q), len = n * c * hw;
+  const units = unitCount(q), cost = callCost(n * c * hw, x, y, res);
   scratch.begin();
   const part = scratch.f64(2 * units * c);
   parallelFor<UnitParams>({
     kernel: 'batchnorm.simdStats', bufs: { x, part }, writes: ['part'], overwrites: ['part'],
-    params: q, units, cost: taskCost(len, 3, x),
+    params: q, units, cost,
   });
   const aff = affine ?? scratch.f64(2 * c), count = n * hw;
   for (let ch = 0; ch < c; ch++) {
@@ -192,7 +195,7 @@ export function simdTrainForward(
   const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   parallelFor<UnitParams & { relu: boolean }>({
     kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
-    params: { ...q, relu }, units, cost: taskCost(len, 4, y, x, res),
+    params: { ...q, relu }, units, cost,
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
@@ -259,13 +262,13 @@ export function simdTrainBackward(
   const { n, c, hw } = p;
   const mask = reluOut === null ? 0 : aff !== null ? 2 : 1;
   const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), mask, overwriteDx };
-  const units = unitCount(q), len = n * c * hw, count = n * hw;
+  const units = unitCount(q), count = n * hw, cost = callCost(n * c * hw, dx, dy, x, reluOut, dres);
   scratch.begin();
   const part = scratch.f64(2 * units * c);
   const r = mask === 1 ? reluOut : null, a = mask === 2 ? aff : null;
   parallelFor<BackwardParams>({
     kernel: 'batchnorm.simdGradSums', bufs: { dy, x, r, aff: a, mean, dres, part },
-    writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost: taskCost(len, 4, dy, x, r, dres),
+    writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost,
   });
   // coef[3·ch ..]: the dx formula's s = γ·invstd, mean(g) and k = invstd²·mean(g·(x − mean))
   const coef = scratch.f64(3 * c);
@@ -288,7 +291,7 @@ export function simdTrainBackward(
   parallelFor<BackwardParams>({
     kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite, claimed },
     writes: ['dx', 'finite', 'claimed'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
-    params: q, units, cost: taskCost(len, 4, dx, dy, x, r, dres),
+    params: q, units, cost,
   });
   noteFinite(dx, finite.every((f) => f === 1));
 }

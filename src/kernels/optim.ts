@@ -2,9 +2,9 @@
 // updated on its own, so results do not depend on the split). The arithmetic is PyTorch's float32 op by op: see the
 // convention at the top of src/optim/optimizer.ts.
 
-import { parallelFor, registerTask } from './parallel.js';
+import { getParallelBackend, parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
-import { simdOptim } from './wasm/optim.js';
+import { claimSlot, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, simdOptim, SLOT_FLOATS, type Resident } from './wasm/optim.js';
 
 /** Elements per work unit: a function of the parameter's length only. */
 const CHUNK = 65536;
@@ -92,7 +92,27 @@ interface SgdManyTask extends SgdParams {
   /** Parameter k's length, and its first unit (units[k] … units[k + 1] − 1; units has one entry more). */
   lens: number[];
   units: number[];
+  /** Set when the momentum buffers lie in the resident memory (see sgdResident). */
+  res: ResidentTask | null;
 }
+
+interface ResidentTask extends Resident {
+  /** Byte addresses of the momentum buffers and the gradients (−1: a gradient that is not resident). */
+  b: number[];
+  g: number[];
+  slots: number[];
+}
+
+/**
+ * A zero-filled Float32Array for an optimizer's state or a gradient, in the optimizer's resident memory (shared wasm
+ * memory, where the SIMD update runs on it in place: see wasm/optim.ts), or null where that memory is unavailable.
+ */
+export function residentBuffer(n: number): Float32Array | null {
+  return kernelBackend() === 'simd' ? residentAlloc(n) : null;
+}
+
+/** Whether a is in the optimizer's resident memory. */
+export const isResident = (a: Float32Array): boolean => residentAddress(a) >= 0;
 
 /**
  * sgdUpdate of several parameters with the same hyperparameters, each with its momentum buffer, as one task: the
@@ -114,7 +134,12 @@ export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly Float3
     units.push(units[k]! + Math.ceil(x.length / CHUNK));
     n += x.length;
   });
-  parallelFor<SgdManyTask>({ kernel: 'optim.sgdMany', bufs: named, writes, overwrites, params: { ...q, lens, units }, units: units[xs.length]!, cost: 4 * n });
+  const r = residentMemory();
+  let res: ResidentTask | null = null;
+  if (r !== null && kernelBackend() === 'simd' && !q.first && !q.maximize && !q.nesterov && bufs.every(isResident)) {
+    res = { ...r, b: bufs.map(residentAddress), g: gs.map(residentAddress), slots: residentSlots(getParallelBackend()?.threads ?? 1) };
+  }
+  parallelFor<SgdManyTask>({ kernel: 'optim.sgdMany', bufs: named, writes, overwrites, params: { ...q, lens, units, res }, units: units[xs.length]!, cost: 4 * n });
 }
 
 registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
@@ -122,6 +147,7 @@ registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
   for (let u = u0; u < u1; u++) {
     while (q.units[k + 1]! <= u) k++;
     const i0 = (u - q.units[k]!) * CHUNK, i1 = Math.min(q.lens[k]!, i0 + CHUNK);
+    if (q.res !== null && sgdResident(bufs[`x${k}`] as Float32Array, q.res.b[k]!, bufs[`g${k}`] as Float32Array, q.res.g[k]!, i0, i1, q, q.res)) continue;
     sgdRange(bufs[`x${k}`] as Float32Array, bufs[`b${k}`] as Float32Array, bufs[`g${k}`] as Float32Array, i0, i1, q);
   }
 });
@@ -150,4 +176,30 @@ function sgdSimd(x: Float32Array, b: Float32Array, g: Float32Array, i0: number, 
     x.set(f.subarray(X, X + len), s);
     b.set(f.subarray(B, B + len), s);
   }
+}
+
+/**
+ * sgdSimd with the momentum buffer (and the gradient, when gAddr ≥ 0) in the resident memory: updated there in
+ * place, with only x's blocks (and a gradient that is not resident) copied through one of the slots. The same
+ * kernel as sgdSimd, so the same bits. False (nothing done) when no slot is free.
+ */
+function sgdResident(x: Float32Array, bAddr: number, g: Float32Array, gAddr: number, i0: number, i1: number, q: SgdParams, r: ResidentTask): boolean {
+  const slot = claimSlot(r.mem, r.slots.length);
+  if (slot < 0) return false;
+  try {
+    const fn = residentKernels(r)[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
+    const f = new Float32Array(r.mem.buffer);
+    const X = r.slots[slot]! >> 2, G = X + SLOT_FLOATS / 2;
+    for (let s = i0; s < i1; s += SIMD_BLOCK) {
+      const len = Math.min(SIMD_BLOCK, i1 - s), len4 = (len + 3) & ~3;
+      f.set(x.subarray(s, s + len), X);
+      if (gAddr < 0) f.set(g.subarray(s, s + len), G);
+      // past len (to a multiple of 4): padding of the slot and of the resident regions, never copied back
+      fn(X * 4, bAddr + s * 4, gAddr < 0 ? G * 4 : gAddr + s * 4, len4, q.mu, q.damp, q.wd, q.negLr);
+      x.set(f.subarray(X, X + len), s);
+    }
+  } finally {
+    releaseSlot(r.mem, slot);
+  }
+  return true;
 }

@@ -23,7 +23,8 @@
 // Threads: one task with units = (block of output channels) × (block of tiles), each doing its own input
 // transform, GEMMs and output transform. The weights are transformed by each thread into its own heap: the whole U
 // once per call, on the thread's first unit (several tile blocks), or 4 output channels at a time just before their
-// GEMMs (one tile block, or a U too big to keep). Every output is computed the same way whichever unit or thread
+// GEMMs (one tile block, or a U too big to keep; on the SIMD backend's float64 path, 4 output channels × 32 input
+// channels at a time, a chunk that stays in L1). Every output is computed the same way whichever unit or thread
 // computes it.
 
 import { asmGemm, type AsmGemm } from './asm.js';
@@ -31,7 +32,7 @@ import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
-import { CHUNK_XI, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, type SimdWinograd } from './wasm/winograd.js';
+import { CHUNK_XI, G_SCALE, KC64, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, U64_CHUNK_XI, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -315,6 +316,11 @@ interface ConvTaskParams {
   localU: boolean;
   /** The SIMD backend's tile blocks (null on the js backend, whose blocks are TB tiles). */
   blocks: SimdBlocks | null;
+  /**
+   * SIMD float64: G's row scales go into V (`w64Int`, `vin64s`) rather than U (`w64`, `vin64`), when V has fewer
+   * values to scale than U (fewer tiles than output channels times the weight transform's repeats).
+   */
+  scaleV: boolean;
 }
 
 /** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
@@ -552,7 +558,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
     stage += stageChannels(q) * oRows * wo;
     t = end;
   }
-  (q.p.float32 !== true ? wg.vin64 : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
 }
 
 /**
@@ -590,9 +596,10 @@ function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean
 }
 
 /**
- * The SIMD path's units: the same transforms (float64, the same operations), all in this thread's wasm memory
- * (wasm/winograd.ts), over tile blocks of whole tile rows (simdBlocks). float64 (the default): U and V as doubles in
- * asm.ts's layout (4-channel and 4-tile panels), the 36 GEMMs of each 4 × 4 block by the wasm `wino64` (f64x2).
+ * The SIMD path's units: the same transforms in float64 (the weight transform as an integer G' and row scales, see
+ * wasm/winograd.ts's G_SCALE), all in this thread's wasm memory (wasm/winograd.ts), over tile blocks of whole tile
+ * rows (simdBlocks). float64 (the default): U and V as doubles in asm.ts's layout (4-channel and 4-tile panels), the
+ * 36 GEMMs of each 4 × 4 block by the wasm `wino64` (f64x2; `gemm64c` over chunks of U when U is local).
  * float32 (q.p.float32, inference): U and V rounded to float32, V in 8-tile panels, and the 36 GEMMs of each
  * 4-channel × 8-tile block by the wasm `wino` (float32 products, float32 sums over ≤ 64 channels, float64 total).
  * See wasm/sgemm.ts. Per block, x's rows are copied in once; per 4 output channels, the outputs go to staging rows
@@ -614,8 +621,9 @@ function convUnitsSimd(
   // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
   // simdLayout's parts.
   // (In `wino8x4` mode, U chunks of CHUNK_XI bytes per ξ, and M blocks for every 4-tile panel of the block.)
-  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
-  const fAt = 2 * (mAt + (gc === 8 ? 2 * 36 * 16 * (blocks.tPad / 4) : 36 * 4 * nr)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
+  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0, f32 ? 0 : U64_CHUNK_XI / 8), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
+  // (float64: an M block for every 4-tile panel, which chunkGemms64 fills chunk by chunk.)
+  const fAt = 2 * (mAt + (gc === 8 ? 2 : f32 ? 0 : 1) * 36 * 16 * (blocks.tPad / 4) + (f32 && gc === 4 ? 36 * 4 * nr : 0)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
   const badAt = Math.ceil((fAt + fLen) / 2);
   const lay = simdLayout(8 * (badAt + 2), q, blocks);
   const g = simdGemm(lay.end);
@@ -623,7 +631,7 @@ function convUnitsSimd(
   const uv = f32 ? g.f : g.h, h = g.h;
   const gemm = nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
   if (!localU && (uCall !== q || uHeap !== h)) {
-    if (weightTransformWasm(g, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, p, coPad, 0, 0, coPad)) flag[0] = 1;
+    if (weightTransformWasm(g, wg, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, q, coPad, 0, 0, coPad)) flag[0] = 1;
     uCall = q;
     uHeap = h;
   }
@@ -662,12 +670,21 @@ function convUnitsSimd(
         oc0 = oEnd;
         continue;
       }
-      if (fc !== null && weightTransformWasm(g, uv, fAt, badAt, fc, w, p, gc, oc0, oc0, oEnd)) flag[0] = 1;
+      // float64 with local U: U a chunk of input channels at a time, each chunk's GEMMs straight after (whole
+      // groups of 4 channels < Co).
+      const chunked = !f32 && fc !== null && oEnd <= co;
+      if (chunked) chunkGemms64(g, wg, fAt, badAt, fc, q, oc0, vAt, vXi, mAt, (t1 - t0 + 3) >> 2, flag);
+      else if (fc !== null && weightTransformWasm(g, wg, uv, fAt, badAt, fc, w, q, gc, oc0, oc0, oEnd)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       const nc = Math.min(oEnd, co) - oc0;
       if (!unitStage && p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
       if (!unitStage && res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
-      if (!f32) {
+      if (chunked) {
+        for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
+          wg.vout4(mAt * 8 + 36 * 128 * (j0 / 4), Math.min(4, t1 - t0 - j0), lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0,
+            lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0);
+        }
+      } else if (!f32) {
         // float64: the block's panels in one call (wino64 then vout4 per panel, in the wasm module).
         wg.panels64((t1 - t0 + 3) >> 2, t1 - t0, ci, uPanel * 8, uXi * 8, vAt * 8, vXi * 8, mAt * 8, lay.outTab, nc, flags,
           lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0);
@@ -711,42 +728,72 @@ function pairGemms(
 }
 
 /**
- * weightTransformSimd's result by the wasm `weights` (wasm/sgemm.ts: the same float64 arithmetic, two channels per
- * f64x2), from the filters' copy `fc` (copyFilters at float32 index fAt); panels with channels ≥ Co by
- * weightTransformSimd. True if a filter read holds a NaN or ±Inf.
+ * The 36 float64 GEMMs of output channels [oc0, oc0 + 4) (all < Co) × the block's np 4-tile panels, into float64 M
+ * blocks at double mAt + j·36·16 (panel j): per chunk of KC64 input channels, U of the 4 channels × that chunk by
+ * `w64` (from the filters' copy fc) at the start of the memory, then the chunk's GEMMs (`gemm64c`, continuing each
+ * sum). The same bits as the whole U and `wino64`.
+ */
+function chunkGemms64(
+  g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
+  mAt: number, np: number, flag: Float64Array,
+): void {
+  const { ci, flip } = q.p;
+  const h = g.h;
+  const w64 = wg.w64[4 + 2 * +q.scaleV + +flip]!;
+  const xiU = U64_CHUNK_XI;
+  h[badAt] = 0;
+  h[badAt + 1] = 0;
+  for (let kc = 0; kc < ci; kc += KC64) {
+    const n = Math.min(KC64, ci - kc);
+    w64((fAt + (oc0 - fc.oc0) * fc.laneStep + kc * fc.icStep) * 4, n, fc.icStep * 4, fc.laneStep * 4, 0, xiU, badAt * 8);
+    wg.gemm64c(np, n, 0, xiU, (vAt + kc * 4) * 8, 32 * ci, vXi * 8, mAt * 8, kc === 0 ? 0 : 1);
+  }
+  if (h[badAt] !== 0 || h[badAt + 1] !== 0) flag[0] = 1;
+}
+
+/**
+ * weightTransformSimd's result by the wasm `w64` (float64, scaled unless q.scaleV: then `w64Int`, whose scales
+ * `vin64s` puts into V) or `weights32` (float32), from the filters' copy `fc` (copyFilters at float32 index fAt);
+ * panels with channels ≥ Co by weightTransformSimd. True if a filter read holds a NaN or ±Inf.
  */
 function weightTransformWasm(
-  g: SimdGemm, u: Float32Array | Float64Array, fAt: number, badAt: number, fc: FilterCopy, w: Float32Array, p: WinogradParams,
+  g: SimdGemm, wg: SimdWinograd, u: Float32Array | Float64Array, fAt: number, badAt: number, fc: FilterCopy, w: Float32Array, q: ConvTaskParams,
   rows: number, ocBase: number, oc0: number, oc1: number,
 ): boolean {
+  const { p } = q;
   const { ci, co, flip } = p;
   const f32 = u instanceof Float32Array, eb = f32 ? 4 : 8;
   const sx = xiStride(rows, ci);
-  const fn = flip ? g.weightsFlip : g.weights;
+  const fn = wg.w64[2 * +q.scaleV + +flip]!;
   let bad = false;
   for (let pc = oc0; pc < oc1; pc += 4) {
     if (pc + 4 > co) {
-      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4) || bad;
+      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4, !q.scaleV) || bad;
       continue;
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
+    const h = g.h;
+    h[badAt] = 0;
+    h[badAt + 1] = 0;
     if (f32) (flip ? g.weights32Flip : g.weights32)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
     else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, badAt * 8);
-    const h = g.h;
     if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
   }
   return bad;
 }
 
 /**
- * weightTransform's arithmetic (float64, the same as asm.ts's `weights`) in plain JavaScript, reading w itself,
- * into the SIMD path's A-panels (float64, or each value rounded to float32): u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 +
- * (r&3)], r = oc − ocBase, for output channels [oc0, oc1) (multiples of 4 from ocBase; channels ≥ Co get zeros).
- * True if a filter read holds a NaN or ±Inf.
+ * The wasm `w64`'s arithmetic in plain JavaScript, reading w itself, into the SIMD path's A-panels (float64, or each
+ * value rounded to float32): u[at + ξ·xiStride(rows, Ci) + (r>>2)·4·Ci + ic·4 + (r&3)], r = oc − ocBase, for output
+ * channels [oc0, oc1) (multiples of 4 from ocBase; channels ≥ Co get zeros): U = G g Gᵀ (scaled), or G' g G'ᵀ
+ * without G's row scales (see wasm/winograd.ts's G_SCALE). True if a filter read holds a NaN or ±Inf.
  */
-function weightTransformSimd(u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number): boolean {
+function weightTransformSimd(
+  u: Float32Array | Float64Array, at: number, w: Float32Array, p: WinogradParams, rows: number, ocBase: number, oc0: number, oc1: number, scaled: boolean,
+): boolean {
   const { ci, co, flip } = p;
   const sx = xiStride(rows, ci);
+  const gg = gRows;
   let bad = 0;
   for (let pc = oc0; pc < oc1; pc += 4) {
     const panel = at + ((pc - ocBase) >> 2) * 4 * ci;
@@ -760,33 +807,29 @@ function weightTransformSimd(u: Float32Array | Float64Array, at: number, w: Floa
         }
         // Filter (oc, ic): w[oc, ic] or, flipped, w[ic, oc] rotated 180°.
         const s = flip ? (ic * co + oc) * 9 + 8 : (oc * ci + ic) * 9, t = flip ? -1 : 1;
-        const g0 = w[s]!, g1 = w[s + t]!, g2 = w[s + 2 * t]!, g3 = w[s + 3 * t]!, g4 = w[s + 4 * t]!;
-        const g5 = w[s + 5 * t]!, g6 = w[s + 6 * t]!, g7 = w[s + 7 * t]!, g8 = w[s + 8 * t]!;
-        bad += (g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7 + g8) * 0;
-        // Rows of G g, then G along each (asm.ts's `weights` has the same steps).
-        gRow(u, d, sx, g0 * 0.25, g1 * 0.25, g2 * 0.25);
-        gRow(u, d + 6 * sx, sx, -(g0 + g6 + g3) * SIXTH, -(g1 + g7 + g4) * SIXTH, -(g2 + g8 + g5) * SIXTH);
-        gRow(u, d + 12 * sx, sx, (g3 - (g0 + g6)) * SIXTH, (g4 - (g1 + g7)) * SIXTH, (g5 - (g2 + g8)) * SIXTH);
-        gRow(u, d + 18 * sx, sx, g0 * T24 + g3 * T12 + g6 * SIXTH, g1 * T24 + g4 * T12 + g7 * SIXTH, g2 * T24 + g5 * T12 + g8 * SIXTH);
-        gRow(u, d + 24 * sx, sx, g0 * T24 - g3 * T12 + g6 * SIXTH, g1 * T24 - g4 * T12 + g7 * SIXTH, g2 * T24 - g5 * T12 + g8 * SIXTH);
-        gRow(u, d + 30 * sx, sx, g6, g7, g8);
+        for (let k = 0; k < 9; k++) bad += w[s + k * t]! * 0;
+        // Columns of g (taps j, j + 3, j + 6), then the rows of G' g.
+        for (let j = 0; j < 3; j++) gPrime(gg, j, 3, w[s + j * t]!, w[s + (j + 3) * t]!, w[s + (j + 6) * t]!, scaled);
+        for (let r = 0; r < 6; r++) gPrime(u, d + 6 * r * sx, sx, gg[3 * r]!, gg[3 * r + 1]!, gg[3 * r + 2]!, scaled);
       }
     }
   }
   return bad !== 0;
 }
 
-const SIXTH = 0.16666666666666666, T12 = 0.08333333333333333, T24 = 0.041666666666666664;
+/** G' g (6 rows × 3 columns, row-major) of the filter being transformed. */
+const gRows = new Float64Array(18);
 
-// G applied along one row (a, b, c) of G g: the 6 values of U's row, sx apart from d.
-function gRow(u: Float32Array | Float64Array, d: number, sx: number, a: number, b: number, c: number): void {
-  const sum = a + c;
-  u[d] = a * 0.25;
-  u[d + sx] = -(sum + b) * SIXTH;
-  u[d + 2 * sx] = (b - sum) * SIXTH;
-  u[d + 3 * sx] = a * T24 + b * T12 + c * SIXTH;
-  u[d + 4 * sx] = a * T24 - b * T12 + c * SIXTH;
-  u[d + 5 * sx] = c;
+// G' applied to (a, b, c): the 6 values at out[o + i·stride], times G_SCALE[i] when scaled (w64's steps).
+function gPrime(out: Float32Array | Float64Array, o: number, stride: number, a: number, b: number, c: number, scaled: boolean): void {
+  const s = a + c, t = a + 4 * c, m = b + b;
+  const v0 = a, v1 = s + b, v2 = s - b, v3 = t + m, v4 = t - m;
+  out[o] = scaled ? v0 * G_SCALE[0] : v0;
+  out[o + stride] = scaled ? v1 * G_SCALE[1] : v1;
+  out[o + 2 * stride] = scaled ? v2 * G_SCALE[2] : v2;
+  out[o + 3 * stride] = scaled ? v3 * G_SCALE[3] : v3;
+  out[o + 4 * stride] = scaled ? v4 * G_SCALE[4] : v4;
+  out[o + 5 * stride] = c;
 }
 
 /**
@@ -914,7 +957,8 @@ export function winogradConv(
   const localU = tBlocks === 1 || uTooBig(coPad, p.ci);
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
-  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks };
+  const scaleV = blocks !== null && p.float32 !== true && tiles < coPad * (localU ? tBlocks : 1);
+  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV };
   const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);
   const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
   flag[0] = 0;

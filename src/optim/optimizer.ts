@@ -10,6 +10,7 @@
  */
 
 import { StateDictError, ValueError } from '../errors.js';
+import { residentBuffer } from '../kernels/optim.js';
 import { allocShared, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -166,14 +167,17 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
    * ordinary memory is replaced once by a zero gradient in shared memory: the threaded kernels then read and
    * accumulate into it in place on every later step, where an ordinary buffer is copied into shared staging memory
    * and back on every kernel call (ResNet-18, 11M parameters: 2 × 44 MB per conv weight gradient and optimizer step).
+   * Where the SIMD kernels have the optimizer's resident memory (shared wasm memory: see kernels/optim.ts), that new
+   * gradient lies there, and SGD's update reads it in place.
    */
   zeroGrad(setToNone = true): void {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) p.grad = null;
-        else if (isShared(p.data) && !isShared(p.grad.data)) p.grad = new Tensor(allocShared('zeroGrad', p.grad.size), p.grad.shape);
-        else fillZero(p.grad.data);
+        else if (isShared(p.data) && !isShared(p.grad.data)) {
+          p.grad = new Tensor(residentBuffer(p.grad.size) ?? allocShared('zeroGrad', p.grad.size), p.grad.shape);
+        } else fillZero(p.grad.data);
       }
     }
   }

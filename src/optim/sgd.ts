@@ -4,7 +4,7 @@
  */
 
 import { ValueError } from '../errors.js';
-import { sgdUpdate, sgdUpdateMany } from '../kernels/optim.js';
+import { isResident, residentBuffer, sgdUpdate, sgdUpdateMany } from '../kernels/optim.js';
 import { allocShared } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkLr, checkWeightDecay, Optimizer, type ParamGroupInput, type StateKeys } from './optimizer.js';
@@ -90,14 +90,19 @@ export class SGD extends Optimizer<SGDOptions> {
         let st = this.state.get(p);
         let buf = st?.momentum_buffer;
         const first = !(buf instanceof Float32Array);
-        if (first) {
-          // Shared memory (as the parameters are): the threaded update reads and writes it in place.
-          buf = allocShared('SGD', p.data.length);
-          if (st === undefined) {
-            st = {};
-            this.state.set(p, st);
+        if (first || !isResident(buf as Float32Array)) {
+          // In the resident memory where there is one (the SIMD update runs on it in place), else in shared memory
+          // (as the parameters are): the threaded update reads and writes it in place. A loaded buffer moves there.
+          const moved = residentBuffer(p.data.length) ?? (first ? allocShared('SGD', p.data.length) : null);
+          if (moved !== null) {
+            if (!first) moved.set(buf as Float32Array);
+            buf = moved;
+            if (st === undefined) {
+              st = {};
+              this.state.set(p, st);
+            }
+            st.momentum_buffer = buf;
           }
-          st.momentum_buffer = buf;
         }
         const [xs, bufs, gs] = batch[first ? 1 : 0]!;
         xs.push(p.data);

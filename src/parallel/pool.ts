@@ -116,9 +116,12 @@ export class WorkerPool implements ParallelBackend {
     for (const p of [...this.ports, this.report, this.control]) p.close();
   }
 
-  /** For tests: the supervisor terminates worker `worker` after `afterMs` milliseconds. */
-  killWorkerForTest(worker: number, afterMs: number): void {
-    this.control.postMessage({ type: 'kill', worker, afterMs });
+  /**
+   * For tests: the supervisor terminates worker `worker` after `afterMs` milliseconds, counted from now, or with
+   * `whenBusy` from the moment a worker takes a unit while worker `worker` is inside a call.
+   */
+  killWorkerForTest(worker: number, afterMs: number, whenBusy = false): void {
+    this.control.postMessage({ type: 'kill', worker, afterMs, whenBusy });
   }
 
   /** For tests: the supervisor stops running (no exit event, no heartbeat) after `afterMs` milliseconds. */

@@ -4,7 +4,7 @@
 // thread why over the report port, and notifies DONE (waking the main thread). See protocol.ts.
 
 import { Worker, workerData, type MessagePort } from 'node:worker_threads';
-import { ALIVE, DEAD, DONE, HEARTBEAT, SUPERVISOR_EXITED, beatClock, type ExitMessage } from './protocol.js';
+import { ALIVE, BUSY, DEAD, DONE, HEARTBEAT, SUPERVISOR_EXITED, WORKER_UNITS, beatClock, type ExitMessage } from './protocol.js';
 
 interface SupervisorData {
   ctrl: Int32Array;
@@ -13,7 +13,7 @@ interface SupervisorData {
   ports: MessagePort[];
   /** Where exits are reported. */
   report: MessagePort;
-  /** Control messages from the main thread (tests): { type: 'kill' | 'exit' | 'hang', worker?, afterMs }. */
+  /** Control messages from the main thread (tests): { type: 'kill' | 'exit' | 'hang', worker?, afterMs, whenBusy? }. */
   control: MessagePort;
 }
 
@@ -47,8 +47,16 @@ process.on('exit', () => {
   Atomics.notify(ctrl, DONE);
 });
 
-control.on('message', (m: { type: string; worker: number; afterMs: number }) => {
-  if (m.type === 'kill') setTimeout(() => void workers[m.worker]?.terminate(), m.afterMs);
+control.on('message', (m: { type: string; worker: number; afterMs: number; whenBusy?: boolean }) => {
+  if (m.type === 'kill' && m.whenBusy) {
+    // once a worker has taken a unit after this message, and worker m.worker is inside a call
+    const base = Atomics.load(ctrl, WORKER_UNITS);
+    const poll = setInterval(() => {
+      if (Atomics.load(ctrl, WORKER_UNITS) === base || Atomics.load(ctrl, BUSY + m.worker) === 0) return;
+      clearInterval(poll);
+      setTimeout(() => void workers[m.worker]?.terminate(), m.afterMs);
+    }, 1);
+  } else if (m.type === 'kill') setTimeout(() => void workers[m.worker]?.terminate(), m.afterMs);
   if (m.type === 'exit') setTimeout(() => process.exit(0), m.afterMs);
   if (m.type === 'hang') {
     // workers gone and nobody to say so: no exit reports, no heartbeat

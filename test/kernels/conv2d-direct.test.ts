@@ -53,6 +53,11 @@ function check(p: Conv2dParams, seed: number): void {
   runDirect(dx, dy, packDirectWeights(w, db, true), null, null, db, true, null);
   conv2dBackwardInputNaive(dxr, dy, w, p);
   assertClose(`bwd input ${name}`, dx, dxr);
+  // Overwriting (with 1 output channel one float32 block: the kernel's SUM32 store, as the 1-channel stem's forward).
+  const dxo = new Float32Array(xs).fill(NaN), dxor = new Float32Array(xs);
+  runDirect(dxo, dy, packDirectWeights(w, db, true), null, null, db, false, null);
+  conv2dBackwardInputNaive(dxor, dy, w, p);
+  assertClose(`bwd input (overwrite) ${name}`, dxo, dxor);
 }
 
 describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', () => {

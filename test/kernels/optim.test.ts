@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
-import { sgdUpdate, sgdUpdateMany } from '../../src/kernels/optim.js';
+import { isResident, residentBuffer, sgdUpdate, sgdUpdateMany } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
 
 // The SGD momentum update on both kernel backends, bit for bit against PyTorch's float32 ops written out per element
@@ -83,4 +83,33 @@ describe('sgdUpdateMany (several parameters as one task)', () => {
       });
     }
   }
+});
+
+describe('sgdUpdateMany on the resident memory (momentum buffers and some gradients in shared wasm memory)', () => {
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('simd: lengths 1, 7, 65536, 131075, 16389, 3, allocated back to back: the same bits as ordinary arrays; the memory after them untouched', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const lens = [1, 7, 65536, 131075, 16389, 3];
+      const q = { negLr: fr(-0.01), wd: fr(5e-4), mu: fr(0.9), damp: fr(0.75), nesterov: false, maximize: false, first: false };
+      const xs = lens.map((n, k) => values(n, 40 + k)), b0 = lens.map((n, k) => values(n, 50 + k)), g0 = lens.map((n, k) => values(n, 60 + k));
+      const resident = (src: Float32Array): Float32Array => {
+        const a = residentBuffer(src.length);
+        expect(a, 'the resident memory exists on the simd backend').not.toBeNull();
+        a!.set(src);
+        return a!;
+      };
+      // the gradients of parameters 0, 2 and 4 resident; the others in ordinary memory (copied through a slot)
+      const bs = b0.map(resident), gs = g0.map((g, k) => (k % 2 === 0 ? resident(g) : g.slice()));
+      const guard = resident(values(9, 70)), guard0 = guard.slice();
+      expect(bs.every(isResident) && isResident(gs[0]!) && !isResident(gs[1]!)).toBe(true);
+      const [xr, br] = [xs.map((a) => a.slice()), b0.map((a) => a.slice())];
+      lens.forEach((_, k) => sgdUpdate(xr[k]!, br[k]!, g0[k]!, q));
+      sgdUpdateMany(xs, bs, gs, q);
+      lens.forEach((n, k) => {
+        sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+        sameBits(bs[k]!, br[k]!, `momentum buffer ${k} (${n})`);
+        sameBits(gs[k]!, g0[k]!, `gradient ${k} (${n}), unchanged`);
+      });
+      sameBits(guard, guard0, 'the buffer allocated after them');
+    });
+  });
 });

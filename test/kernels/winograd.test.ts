@@ -160,6 +160,39 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
     for (let i = 0; i < dx.length; i++) expect(Number.isNaN(dx[i]!), `dx[${i}]`).toBe(Number.isNaN(dxn[i]!));
   });
 
+  // One tile block: each group of 4 output channels transforms its U a chunk of 32 input channels at a time on the
+  // SIMD backend (70: chunks of 32, 32 and 6), and the sums run on over the chunks.
+  it('few tiles and 40 or 70 input channels, forward and backward input', () => {
+    for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 40, 5, 6, 8, 0)]) {
+      checkForward(p, 91 + p.c);
+      checkBackwardInput(p, 93 + p.o);
+    }
+  });
+
+  it('NaN or Â±Inf in any tap of w, 8 output channels: the forward falls back, winogradConv reports it', () => {
+    const values = [NaN, Infinity, -Infinity];
+    // one tile block (U in chunks) and several tile blocks (U transformed once per thread)
+    for (const p of [params(1, 5, 7, 7, 8, 1), params(2, 3, 18, 14, 8, 1)]) {
+      const x = randArray(36, p.n * p.c * p.h * p.w), ys = p.n * p.o * p.oh * p.ow;
+      for (let t = 0; t < 9; t++) {
+        const w = randArray(37, p.o * p.c * 9);
+        w[((t % 4 + 4) * p.c + (t % p.c)) * 9 + t] = values[t % 3]!; // lane t mod 4 of the second panel, tap t
+        const y = new Float32Array(ys), yr = new Float32Array(ys);
+        const old = setWinogradPolicy('always');
+        conv2dForward(y, x, w, null, p);
+        setWinogradPolicy('never');
+        conv2dForward(yr, x, w, null, p);
+        setWinogradPolicy(old);
+        assertIdentical(`fwd ${label(p)} with ${values[t % 3]} in tap ${t}`, y, yr);
+        // the input gradient's reading of the same weights (flipped: w is (Ci, Co, 3, 3) there)
+        const q = { n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 1, padW: 1, flip: true, accumulate: false };
+        expect(winogradConv(new Float32Array(p.n * p.c * p.h * p.w), randArray(38, ys), w, null, q)).toBe(false);
+      }
+      const q = { n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 1, padW: 1, flip: true, accumulate: false };
+      expect(winogradConv(new Float32Array(p.n * p.c * p.h * p.w), randArray(38, ys), randArray(37, p.o * p.c * 9), null, q)).toBe(true);
+    }
+  });
+
   it('random shapes (fast-check), forward and backward input', () => {
     const spec = fc.record({
       n: fc.integer({ min: 1, max: 2 }),
@@ -218,8 +251,9 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
 });
 
 describe('Winograd float64 path: the SIMD backend gives the js backend\'s bits', () => {
-  // Both sum the 36 GEMMs in float64 in the same order and transform in float64 with the same operations (the SIMD
-  // backend's weight and output transforms in wasm), so every output is the same float32, epilogue included.
+  // Both sum the 36 GEMMs in float64 in the same order and transform in float64 (the SIMD backend's in wasm, its
+  // weight transform as an integer G' and row scales: float64 roundings apart, ~1e-16 relative), so every output of
+  // these shapes rounds to the same float32, epilogue included.
   const runBoth = (f: () => Float32Array): [Float32Array, Float32Array] => {
     const old = setKernelBackend('simd');
     try {

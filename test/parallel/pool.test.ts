@@ -107,7 +107,7 @@ describe('worker pool', () => {
     const out = shared(16);
     markAll(out); // workers up
     const pool = currentPoolForTest()!;
-    pool.killWorkerForTest(0, 20);
+    pool.killWorkerForTest(0, 5, true); // 5 ms after the worker has taken a unit: it holds one (each takes 40 ms)
     expect(() => parallelFor(diag(out, 16, { mode: 'sleep', ms: 40, waitForWorker: true }))).toThrow(/worker thread died/);
     markAll(out);
     expect(currentPoolForTest()).not.toBe(pool);

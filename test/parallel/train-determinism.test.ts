@@ -76,15 +76,17 @@ function kernels(): Record<string, Float32Array[]> {
 /**
  * Three SGD steps of a small CIFAR ResNet from a fixed seed: every parameter and buffer afterwards. `arena`: each
  * step inside withTrainingStep (its activations and gradients in reused shared buffers the workers use in place).
+ * `setToNone` false: gradients zeroed in place, as the trainer does (on the SIMD backend they move into the
+ * optimizer's resident memory, where the update reads them).
  */
-function trainSteps(arena = false): Record<string, Float32Array> {
+function trainSteps(arena = false, setToNone = true): Record<string, Float32Array> {
   manualSeed(5);
   const model = models.resnet20({ widths: [8, 16, 16] }).train();
   const x = randn([8, 3, 32, 32]);
   const target = [0, 1, 2, 3, 4, 5, 6, 7];
   const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
   const step = () => {
-    opt.zeroGrad();
+    opt.zeroGrad(setToNone);
     nn.functional.crossEntropy(model.forward(x), target).backward();
     opt.step();
   };
@@ -149,6 +151,8 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
       for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads: ${k}`, got[k]!, r);
       const inArena = trainSteps(true);
       for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep: ${k}`, inArena[k]!, r);
+      const zeroed = trainSteps(true, false);
+      for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep, zeroGrad(false): ${k}`, zeroed[k]!, r);
     } finally {
       setKernelBackend(old);
     }

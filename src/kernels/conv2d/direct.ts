@@ -10,7 +10,7 @@
 
 import { config } from '../../config.js';
 import { parallelFor, registerTask } from '../parallel.js';
-import { DIRECT_KB, DIRECT_R, DIRECT_V, simdDirect } from '../wasm/direct.js';
+import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM32 } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
@@ -42,6 +42,10 @@ export interface DirectTask {
   accumulate: boolean;
   /** The fused epilogue in the kernel's store (forward only), or null. */
   ep: Epilogue | null;
+  /** Input channels per float32 block (directBlock). */
+  cblk: number;
+  /** One block, no bias, no epilogue, no accumulate: the kernel stores its float32 sums as they are (SUM32). */
+  sum32: boolean;
 }
 
 /** Largest channel count (in or out) the direct path takes. */
@@ -177,11 +181,11 @@ function directUnit(
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
   k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
-  const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = Math.max(1, Math.floor(DIRECT_KB / taps));
+  const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
   const hw = ho * wo, yOff = img * co * hw;
   if (q.accumulate) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
   if (res !== null) copyRows(f, outAt, res, yOff, co, hw, oy0 * wo, outCh, true);
-  const flags = q.ep === null ? 0 : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
+  const flags = q.ep === null ? (q.sum32 ? SUM32 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
   const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
     k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
@@ -197,6 +201,15 @@ registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
   }
 });
 
+/**
+ * Input channels per float32 block: whole channels of at most DIRECT_KB terms, or all of them where they make at most
+ * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9).
+ */
+export function directBlock(d: DirectShape): number {
+  const taps = d.kh * d.kw;
+  return d.ci * taps <= DIRECT_KB_STEM ? d.ci : Math.max(1, Math.floor(DIRECT_KB / taps));
+}
+
 /** Units at least (where the images alone give fewer, the output rows are split too). */
 const MIN_UNITS = 8;
 
@@ -211,7 +224,9 @@ export function runDirect(
 ): void {
   const rowBlocks = Math.max(1, Math.min(d.ho, Math.ceil(MIN_UNITS / d.n)));
   const rowBlock = Math.ceil(d.ho / rowBlocks);
-  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep };
+  const cblk = directBlock(d);
+  const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32 };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
   // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.

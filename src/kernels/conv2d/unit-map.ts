@@ -46,11 +46,40 @@ export function packPairsB(w: Float32Array, p: Conv2dParams, taps: Int32Array): 
         offs[q * ncPad + j] = c * khw + taps[q * hw + col - c * hw]!;
       }
     }
+    // Panels of whole channels (every panel here, as the units' and the GEMM's column blocks are multiples of 8):
+    // the taps of one output position in locals, no table reads.
+    const whole = nr === 8 && (hw === 4 || hw === 1) && j0 % hw === 0;
     // Row by row (w's row o is read across all panels at once), each row into every panel.
     for (let k = p0; k < p0 + kl; k++) {
-      const o = Math.floor(k / ohw), s = o * ck, t = (k - o * ohw) * ncPad;
+      const o = Math.floor(k / ohw), s = o * ck, q = k - o * ohw, t = q * ncPad;
       let d = d0 + (k - p0) * nr, jr = 0;
-      if (nr === 8) {
+      if (whole && hw === 4) {
+        // 8 columns = 2 channels × 4 positions
+        const t0 = taps[q * 4]!, t1 = taps[q * 4 + 1]!, t2 = taps[q * 4 + 2]!, t3 = taps[q * 4 + 3]!;
+        for (let a = s + (j0 / 4) * khw; jr < full; jr += 8, d += 8 * kl, a += 2 * khw) {
+          const b = a + khw;
+          dst[d] = w[a + t0]!;
+          dst[d + 1] = w[a + t1]!;
+          dst[d + 2] = w[a + t2]!;
+          dst[d + 3] = w[a + t3]!;
+          dst[d + 4] = w[b + t0]!;
+          dst[d + 5] = w[b + t1]!;
+          dst[d + 6] = w[b + t2]!;
+          dst[d + 7] = w[b + t3]!;
+        }
+      } else if (whole) {
+        // 8 columns = 8 channels at one position
+        for (let a = s + j0 * khw + taps[q]!; jr < full; jr += 8, d += 8 * kl, a += 8 * khw) {
+          dst[d] = w[a]!;
+          dst[d + 1] = w[a + khw]!;
+          dst[d + 2] = w[a + 2 * khw]!;
+          dst[d + 3] = w[a + 3 * khw]!;
+          dst[d + 4] = w[a + 4 * khw]!;
+          dst[d + 5] = w[a + 5 * khw]!;
+          dst[d + 6] = w[a + 6 * khw]!;
+          dst[d + 7] = w[a + 7 * khw]!;
+        }
+      } else if (nr === 8) {
         for (; jr < full; jr += 8, d += 8 * kl) {
           const f = t + jr;
           dst[d] = w[s + offs[f]!]!;

@@ -28,26 +28,28 @@ interface Walk {
   n: number;
   hw: number;
   stride: number;
+  /** The array parameters the walk reads or writes: each points at the current plane (advanced by stride after it). */
+  bases: number[];
   /**
-   * Locals the walk uses: image, byte offset in the plane, plane offset, end of the pairs of vectors, end of the
-   * vector part, end of the plane.
+   * Locals the walk uses: image, byte offset in the plane, end of the pairs of vectors, end of the vector part, end
+   * of the plane.
    */
   i: number;
   j: number;
-  p: number;
   end8: number;
   end4: number;
   end: number;
 }
 
-function walkLocals(L: Locals, n: number, hw: number, stride: number): Walk {
-  return { n, hw, stride, i: L.add(I32), j: L.add(I32), p: L.add(I32), end8: L.add(I32), end4: L.add(I32), end: L.add(I32) };
+function walkLocals(L: Locals, n: number, hw: number, stride: number, bases: number[]): Walk {
+  return { n, hw, stride, bases, i: L.add(I32), j: L.add(I32), end8: L.add(I32), end4: L.add(I32), end: L.add(I32) };
 }
 
 /**
- * for each plane i: `pair()` over the pairs of vectors of the plane (address offsets p + j and p + j + 16), when
- * given, then body(true) over the (other) vectors, then body(false) over its tail values one at a time. The bodies
- * address an array with `at(base)` = base + p + j.
+ * for each plane i: `pair()` over the pairs of vectors of the plane (address offsets j and j + 16), when given, then
+ * body(true) over the (other) vectors, then body(false) over its tail values one at a time. The bodies address an
+ * array with `at(base)` = base + j, the array parameters in w.bases pointing at plane i (moved on by stride after
+ * each plane: one address add per access).
  */
 function walk(w: Walk, body: (full: boolean) => Expr[], pair?: () => Expr[]): Expr {
   const pairs = pair
@@ -65,7 +67,6 @@ function walk(w: Walk, body: (full: boolean) => Expr[], pair?: () => Expr[]): Ex
     local.set(w.end, i32.shl(get(w.hw), i32.const(2))),
     local.set(w.end4, i32.and(get(w.end), i32.const(~15))),
     forLoop(w.i, i32.const(0), get(w.n), 1,
-      local.set(w.p, i32.mul(get(w.i), get(w.stride))),
       local.set(w.j, i32.const(0)),
       ...pairs,
       block(loop(
@@ -79,7 +80,8 @@ function walk(w: Walk, body: (full: boolean) => Expr[], pair?: () => Expr[]): Ex
         ...body(false),
         local.set(w.j, i32.add(get(w.j), i32.const(4))),
         br(0),
-      ))),
+      )),
+      ...w.bases.map((b) => local.set(b, i32.add(get(b), get(w.stride))))),
   );
 }
 
@@ -89,7 +91,7 @@ function cat(...parts: Expr[]): Expr {
   return out;
 }
 
-const at = (w: Walk, base: number): Expr => i32.add(get(base), i32.add(get(w.p), get(w.j)));
+const at = (w: Walk, base: number): Expr => i32.add(get(base), get(w.j));
 const load = (w: Walk, base: number, full: boolean, offset = 0): Expr =>
   (full ? v128.load(at(w, base), offset) : v128.load32_zero(at(w, base)));
 const store = (w: Walk, base: number, v: Expr, full: boolean): Expr => (full ? v128.store(at(w, base), v) : v128.store32_lane(at(w, base), v, 0));
@@ -108,7 +110,7 @@ function sumFunc(sq: boolean): Func {
   const [x, n, hw, stride] = [0, 1, 2, 3];
   const mu = sq ? 4 : -1, out = sq ? 5 : 4;
   const L = new Locals(sq ? 6 : 5);
-  const w = walkLocals(L, n, hw, stride);
+  const w = walkLocals(L, n, hw, stride, [x]);
   const a = L.add(V128), b = L.add(V128), t = L.add(V128), v = L.add(V128), m = L.add(V128), d = L.add(V128);
   const a2 = L.add(V128), b2 = L.add(V128), v2 = L.add(V128), d2 = L.add(V128);
   const term = (e: Expr, dd: number): Expr[] => (sq ? [local.set(dd, f64x2.sub(e, get(m)))] : [local.set(dd, e)]);
@@ -135,8 +137,8 @@ function sumFunc(sq: boolean): Func {
   };
 }
 
-/** relu of an f32x4 on the rounded values: lanes ≤ 0 (−0 too) become +0, positives and NaN kept bit for bit. */
-const relu4 = (v: number): Expr => v128.and(get(v), v128.or(f32x4.gt(get(v), v128.zero()), f32x4.ne(get(v), get(v))));
+/** relu of an f32x4 on the rounded values: lanes ≤ 0 (−0 too) become +0, positives and NaN (never ≤ 0) kept bit for bit. */
+const relu4 = (v: number): Expr => v128.andnot(get(v), f32x4.le(get(v), v128.zero()));
 
 /**
  * `affine{res}{relu}(y, x, r, n, hw, stride, alpha, beta, fin)`: y = relu?(x·α + β (+ r)) (r unread without res),
@@ -145,7 +147,7 @@ const relu4 = (v: number): Expr => v128.and(get(v), v128.or(f32x4.gt(get(v), v12
 function affineFunc(res: boolean, relu: boolean): Func {
   const [y, x, r, n, hw, stride, alpha, beta, fin] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const L = new Locals(9);
-  const w = walkLocals(L, n, hw, stride);
+  const w = walkLocals(L, n, hw, stride, res ? [y, x, r] : [y, x]);
   const A = L.add(V128), B = L.add(V128), v = L.add(V128), rv = L.add(V128), o = L.add(V128), chk = L.add(V128);
   const half = (e: (u: Expr) => Expr): Expr => {
     const s = f64x2.add(f64x2.mul(e(get(v)), get(A)), get(B));
@@ -192,7 +194,7 @@ function gradFunc(mask: GradMask): Func {
   const fromX = mask === 'x';
   const [g, dy, r, x, n, hw, stride, mu, alpha, beta, out] = fromX ? [0, 1, -1, 2, 3, 4, 5, 6, 7, 8, 9] : [0, 1, 2, 3, 4, 5, 6, 7, -1, -1, 8];
   const L = new Locals(fromX ? 10 : 9);
-  const w = walkLocals(L, n, hw, stride);
+  const w = walkLocals(L, n, hw, stride, [g, dy, x, ...(mask === 'out' ? [r] : [])]);
   const sa = L.add(V128), sb = L.add(V128), st = L.add(V128), xa = L.add(V128), xb = L.add(V128), xt = L.add(V128);
   const m = L.add(V128), gv = L.add(V128), xv = L.add(V128), gl = L.add(V128), A = L.add(V128), B = L.add(V128), o = L.add(V128);
   const affine = (part: (u: Expr) => Expr): Expr => f64x2.add(f64x2.mul(part(get(xv)), get(A)), get(B));
@@ -200,9 +202,9 @@ function gradFunc(mask: GradMask): Func {
     const e: Expr[] = [local.set(gv, load(w, dy, full)), local.set(xv, load(w, x, full))];
     if (mask === 'out') e.push(local.set(gv, v128.and(get(gv), i32x4.ne(load(w, r, full), v128.zero()))));
     if (fromX) {
-      // relu passes where the rounded value is > 0 or NaN (relu4's test)
+      // relu passes where the rounded value is not ≤ 0: > 0 or NaN (relu4's test)
       e.push(local.set(o, full ? demote2(affine(lo), affine(hi)) : f32x4.demote_f64x2_zero(affine(lo))));
-      e.push(local.set(gv, v128.and(get(gv), v128.or(f32x4.gt(get(o), v128.zero()), f32x4.ne(get(o), get(o))))));
+      e.push(local.set(gv, v128.andnot(get(gv), f32x4.le(get(o), v128.zero()))));
     }
     if (mask !== 'none') e.push(store(w, g, get(gv), full));
     const halves: [(u: Expr) => Expr, number, number][] = full ? [[lo, sa, xa], [hi, sb, xb]] : [[lo, st, xt]];
@@ -232,7 +234,7 @@ function gradFunc(mask: GradMask): Func {
 function dxFunc(acc: boolean): Func {
   const [dx, g, x, n, hw, stride, s, mg, mu, k, fin] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const L = new Locals(11);
-  const w = walkLocals(L, n, hw, stride);
+  const w = walkLocals(L, n, hw, stride, [dx, g, x]);
   const S = L.add(V128), MG = L.add(V128), M = L.add(V128), K = L.add(V128), gv = L.add(V128), xv = L.add(V128), dv = L.add(V128);
   const o = L.add(V128), chk = L.add(V128);
   const half = (e: (u: Expr) => Expr): Expr => {

@@ -21,6 +21,8 @@
 // the output's own value (an accumulating input gradient: dx + Σ, rounded once). The order is a function of the
 // shape alone: any split of the output over rows, channels or threads gives the same bits.
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
+// With the flag SUM32 (one block: cin ≤ cblk; no bias, no epilogue, no accum) the float32 sums are stored as they are:
+// round_f32(0 + Σ) is Σ, so only the sign of an all-(−0) sum differs from the float64 path (−0 here, +0 there).
 //
 // Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
 // (v128.load32_splat). See DIRECT_R / DIRECT_V for the measured choice.
@@ -40,10 +42,21 @@ import { OUT_RELU, OUT_RES } from './winograd.js';
  * float32's with 18 terms, 4.6× with 9; 63 terms (7 channels) ran 1.3× faster than 9 but left only 2.1×.
  */
 export const DIRECT_KB = 18;
+/**
+ * Terms per output at most for which all input channels make one block (a 1-channel stem, as Fashion-MNIST's, has 9):
+ * with no bias the kernel then stores the float32 sums as they are (SUM32); Fashion-MNIST's 1→16 @28 batch 128 takes
+ * 0.79–0.86× the time of the float64 stores (one core, CPU time). 27 (CIFAR's 3-channel stem in one block) ran that
+ * stem in 0.81–0.89× the time of 18 + 9 terms, but a train-mode ResNet-20 step's worst gradient error
+ * (numerics.test.ts) fell from 4.2× to 4.0× below PyTorch float32's, and element by element from 4.5e-1 to 8.6e-1,
+ * worse than PyTorch float32's 5.7e-1.
+ */
+export const DIRECT_KB_STEM = 9;
 /** Output channels per register tile. */
 export const DIRECT_R = 4;
 /** f32x4 vectors of output columns per register tile (4·V columns). */
 export const DIRECT_V = 2;
+/** `conv`'s flag (beside the epilogue's OUT_* flags): store the one block's float32 sums as they are (file comment). */
+export const SUM32 = 32;
 
 const { i32: I32, v128: V128 } = ValType;
 
@@ -179,6 +192,19 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
         f32.store(outAt, f32.demote_f64(f64.load(i32.add(get(acc), i32.shl(get(j), i32.const(3))), 8 * i * cols)))),
     ]));
   }
+  // SUM32: the one block's float32 sums, whole tiles as vectors; a partial tile's through the acc scratch (as
+  // storePart's epilogue branch), value by value.
+  const sum32Full: Expr[] = [], sum32Part: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    sum32Full.push(chAddr(i));
+    for (let e = 0; e < v; e++) {
+      sum32Full.push(v128.store(get(addr), get(accs[i * v + e]!), 16 * e));
+      sum32Part.push(v128.store(get(acc), get(accs[i * v + e]!), 8 * i * cols + 16 * e));
+    }
+    const outAt = i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2)));
+    sum32Part.push(forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))));
+  }
+  const firstFlush = if_(i32.and(get(flags), i32.const(SUM32)), [if_(i32.ge_s(get(nv), i32.const(cols)), sum32Full, sum32Part)], flushFirst);
   return {
     name: 'conv',
     params: new Array<ValType>(20).fill(I32),
@@ -193,10 +219,12 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
           local.set(ci, i32.const(0)),
           local.set(wq, get(wp)),
           local.set(cb, i32.add(get(xp), i32.add(i32.mul(get(oy), get(rowStep)), i32.mul(get(jt), i32.const(16 * v))))),
-          // With accum every block adds to the output's values; else the first block starts from the biases.
-          if_(get(accum), [...initOut, blocks(flush)], [...blockBody(flushFirst), blocks(flush)]),
           local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
-          if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart))),
+          // With accum every block adds to the output's values; else the first block starts from the biases (or, with
+          // SUM32, is the only one and stores its sums).
+          if_(get(accum), [...initOut, blocks(flush)], [...blockBody([firstFlush]), blocks(flush)]),
+          if_(i32.and(get(flags), i32.const(SUM32)), [],
+            [if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart)]))),
     ],
   };
 }

@@ -124,6 +124,8 @@ export const v128 = {
   zero: (): Expr => cat([0xfd], uleb(0x0c), new Array<number>(16).fill(0)),
   not: simd(0x4d),
   and: simd(0x4e),
+  /** a & ~b */
+  andnot: simd(0x4f),
   or: simd(0x50),
 };
 
@@ -155,6 +157,7 @@ export const f32x4 = {
   /** Lanewise comparisons: all ones where true (ne is true for a NaN lane). */
   ne: simd(0x42),
   gt: simd(0x44),
+  le: simd(0x45),
   neg: simd(0xe1),
   /** v with lane `lane` replaced by the f32 x. */
   replace_lane: (v: Expr, lane: number, x: Expr): Expr => cat(v, x, [0xfd], uleb(0x20), [lane]),

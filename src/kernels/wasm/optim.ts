@@ -1,6 +1,8 @@
 // SGD's usual update (momentum, no Nesterov, not maximizing, past the first step) in WebAssembly SIMD, emitted from
-// this file when the library loads (see encoder.ts): optim.ts copies a chunk of the parameter, its momentum buffer
-// and its gradient into this thread's wasm memory, calls `sgd`, and copies the parameter and the buffer back.
+// this file when the library loads (see encoder.ts). Two ways in (optim.ts): on the resident memory (below), where
+// the momentum buffer and usually the gradient live and only the parameter is copied in and out; or, for arrays
+// elsewhere, through this thread's own memory: a block of the parameter, its momentum buffer and its gradient copied
+// in, `sgd`, the parameter and the buffer copied back.
 //
 // The arithmetic is optim.ts's JavaScript expression, lane by lane, so the results are bitwise the same:
 //   b = fround(fround(b·mu) + damp·fround(g + wd·x));  x = fround(x + negLr·b)
@@ -9,7 +11,7 @@
 // With wd = 0 the weight-decay term is left out (as the JavaScript loop does: 0·x would turn an infinite x into NaN).
 
 import { block, br, br_if, encodeModule, f32, f32x4, f64x2, i32, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
-import { growTo, newMemory, wasm, type WasmMemory } from './features.js';
+import { growTo, hasSimd128, newMemory, wasm, type WasmMemory } from './features.js';
 
 const { i32: I32, f64: F64, v128: V128 } = ValType;
 const get = local.get;
@@ -79,9 +81,9 @@ function sgdFunc(decay: boolean, unitDamp: boolean): Func {
   };
 }
 
-/** The module's bytes (importing env.mem). */
-export function optimModule(): Uint8Array {
-  return encodeModule([sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true)]);
+/** The module's bytes (importing env.mem, a shared memory when `shared`). */
+export function optimModule(shared = false): Uint8Array {
+  return encodeModule([sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true)], 1, shared);
 }
 
 type SgdFn = (x: number, b: number, g: number, count: number, mu: number, damp: number, wd: number, negLr: number) => void;
@@ -107,4 +109,128 @@ export function simdOptim(bytes: number): SimdOptim {
     current = { ...current, f: new Float32Array(memory!.buffer) };
   }
   return current;
+}
+
+/**
+ * The optimizer's resident memory: one shared wasm memory per thread that allocates from it (the main thread; the
+ * workers get it with each task) holding SGD's momentum buffers and the gradients that `zeroGrad(false)` allocates.
+ * The update then runs on them in place; only the parameter (and a gradient that lies elsewhere) is copied in and
+ * out, a block at a time, through one of the per-thread slots below. The first page holds the slots' busy flags.
+ *
+ * Regions are handed out zero-filled, 16-byte aligned and rounded up to 4 floats (the kernel's last vector may run
+ * past a length that is not a multiple of 4 into the region's own padding). A region returns to a free list (reused
+ * for a request of the same size) when its Float32Array is collected: a subarray of it must not outlive it.
+ */
+export interface Resident {
+  mem: WasmMemory;
+  /** Identifies the memory across threads (a worker receives a new Memory object with every task). */
+  id: number;
+}
+
+/** Most threads that hold a slot at once (flags in the memory's first page). */
+const MAX_SLOTS = 256;
+/** Floats per slot: a block of the parameter and one of the gradient (when that is not resident). */
+export const SLOT_FLOATS = 2 * 16384;
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+
+let resident: Resident | null | undefined;
+/** The memory's SharedArrayBuffer objects (a new one after each growth; earlier views keep theirs). */
+const buffers = new WeakSet<ArrayBufferLike>();
+let top = PAGE;
+const free = new Map<number, number[]>();
+const slots: number[] = [];
+const registry = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<[number, number]>(([addr, bytes]) => {
+    const list = free.get(bytes);
+    if (list) list.push(addr);
+    else free.set(bytes, [addr]);
+  })
+  : null;
+
+/** The resident memory, created at the first call; null where there is no shared wasm memory with SIMD. */
+export function residentMemory(): Resident | null {
+  if (resident !== undefined) return resident;
+  resident = null;
+  if (!hasSimd128 || typeof SharedArrayBuffer !== 'function' || registry === null) return null;
+  try {
+    // a shared memory cannot move: the engine reserves its maximum (4 GiB) as address space up front
+    const mem = new wasm!.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+    if (!(mem.buffer instanceof SharedArrayBuffer)) return null;
+    buffers.add(mem.buffer);
+    resident = { mem, id: 1 + Math.floor(Math.random() * 2 ** 30) };
+  } catch {
+    resident = null;
+  }
+  return resident;
+}
+
+/** A zero-filled resident Float32Array of n elements, or null (no resident memory, or it is full). */
+export function residentAlloc(n: number): Float32Array | null {
+  const r = residentMemory();
+  if (r === null) return null;
+  const bytes = Math.max(16, Math.ceil(n / 4) * 16);
+  let addr = free.get(bytes)?.pop();
+  const buffer = (): ArrayBufferLike => {
+    const b = r.mem.buffer;
+    buffers.add(b);
+    return b;
+  };
+  if (addr !== undefined) {
+    // a region handed out before (fresh memory is zero already); 8-byte stores: V8 fills shared memory element by element
+    new BigInt64Array(buffer(), addr, bytes / 8).fill(0n);
+  } else {
+    if (top + bytes > MAX_PAGES * PAGE) return null;
+    try {
+      growTo(r.mem, top + bytes);
+    } catch {
+      return null;
+    }
+    addr = top;
+    top += bytes;
+  }
+  const view = new Float32Array(buffer(), addr, n);
+  registry!.register(view, [addr, bytes]);
+  return view;
+}
+
+/** a's byte address in the resident memory, or −1 when it lies elsewhere. */
+export function residentAddress(a: Float32Array): number {
+  return resident && buffers.has(a.buffer) ? a.byteOffset : -1;
+}
+
+/** Views of the slots, kept for the process. */
+const slotViews: Float32Array[] = [];
+
+/** The byte addresses of at least `count` slots (fewer if the memory is full). */
+export function residentSlots(count: number): number[] {
+  while (slots.length < Math.min(count, MAX_SLOTS)) {
+    const s = residentAlloc(SLOT_FLOATS);
+    if (s === null) break;
+    slots.push(s.byteOffset);
+    slotViews.push(s);
+  }
+  return slots;
+}
+
+/** Takes a free slot among the first `count` (its index), or −1 when every one is busy. */
+export function claimSlot(mem: WasmMemory, count: number): number {
+  const flags = new Int32Array(mem.buffer, 0, MAX_SLOTS);
+  for (let i = 0; i < count; i++) if (Atomics.compareExchange(flags, i, 0, 1) === 0) return i;
+  return -1;
+}
+
+export function releaseSlot(mem: WasmMemory, i: number): void {
+  Atomics.store(new Int32Array(mem.buffer, 0, MAX_SLOTS), i, 0);
+}
+
+let onResident: { id: number; sgd: SimdOptim['sgd'] } | null = null;
+
+/** This thread's optimizer kernels over the resident memory `r` (a worker instantiates them at its first task). */
+export function residentKernels(r: Resident): SimdOptim['sgd'] {
+  if (onResident === null || onResident.id !== r.id) {
+    const e = new wasm!.Instance(new wasm!.Module(optimModule(true)), { env: { mem: r.mem } }).exports;
+    onResident = { id: r.id, sgd: [e.sgd00 as SgdFn, e.sgd01 as SgdFn, e.sgd10 as SgdFn, e.sgd11 as SgdFn] };
+  }
+  return onResident.sgd;
 }

@@ -205,10 +205,39 @@ function winoGemm(name: string, L: Locals, xi: number, a: number, b: number, per
 export function wino64Func(): Func {
   const [k, mo] = [0, 5];
   const L = new Locals(6);
-  const xi = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32);
-  const b0 = L.add(V128), b1 = L.add(V128), va = L.add(V128);
-  const acc = L.addMany(V128, 8); // acc[2i]: columns 0–1 of row i, acc[2i + 1]: columns 2–3
+  const xi = L.add(I32), a = L.add(I32), b = L.add(I32);
+  const r = wino64Regs(L);
   const get = local.get;
+  const store: Expr[] = [];
+  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(r.acc[i]!), 16 * i));
+  return winoGemm('wino64', L, xi, a, b, [
+    ...r.acc.map((x) => local.set(x, v128.zero())),
+    ...wino64Loop(r, k, a, b),
+    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
+    ...store,
+  ]);
+}
+
+/** The locals of a `wino64Loop`: acc[2i] holds columns 0–1 of row i, acc[2i + 1] columns 2–3. */
+export interface Wino64Regs {
+  p: number;
+  b0: number;
+  b1: number;
+  va: number;
+  acc: number[];
+}
+
+export function wino64Regs(L: Locals): Wino64Regs {
+  return { p: L.add(I32), b0: L.add(V128), b1: L.add(V128), va: L.add(V128), acc: L.addMany(V128, 8) };
+}
+
+/**
+ * `wino64`'s k loop: for p = 0 … k − 1, acc += the float64 products of the A-panel's 4 values at a and the B-panel's
+ * 4 at b (each advanced 32 bytes per step).
+ */
+export function wino64Loop(r: Wino64Regs, k: number, a: number, b: number): Expr[] {
+  const get = local.get;
+  const { p, b0, b1, va, acc } = r;
   const step: Expr[] = [local.set(b0, v128.load(get(b))), local.set(b1, v128.load(get(b), 16))];
   for (let i = 0; i < 4; i++) {
     step.push(local.set(va, v128.load64_splat(get(a), 8 * i)));
@@ -216,10 +245,7 @@ export function wino64Func(): Func {
     step.push(local.set(acc[2 * i + 1]!, f64x2.add(get(acc[2 * i + 1]!), f64x2.mul(get(va), get(b1)))));
   }
   step.push(local.set(a, i32.add(get(a), i32.const(32))), local.set(b, i32.add(get(b), i32.const(32))));
-  const store: Expr[] = [];
-  for (let i = 0; i < 8; i++) store.push(v128.store(get(b), get(acc[i]!), 16 * i));
-  return winoGemm('wino64', L, xi, a, b, [
-    ...acc.map((x) => local.set(x, v128.zero())),
+  return [
     local.set(p, i32.const(0)),
     block(loop(
       br_if(1, i32.ge_s(get(p), get(k))),
@@ -227,9 +253,7 @@ export function wino64Func(): Func {
       local.set(p, i32.add(get(p), i32.const(1))),
       br(0),
     )),
-    local.set(b, i32.add(get(mo), i32.mul(get(xi), i32.const(128)))),
-    ...store,
-  ]);
+  ];
 }
 
 /**
@@ -289,99 +313,6 @@ export function kBlocks(p: number, k: number, end: number, acc: number[], step: 
       br(0),
     )),
   ];
-}
-
-/** Lane-wise arithmetic of one vector type (f64x2 or f32x4), and G's constants 1/4, 1/6, 1/12, 1/24 splat in it. */
-interface GOps {
-  add: (a: Expr, b: Expr) => Expr;
-  sub: (a: Expr, b: Expr) => Expr;
-  mul: (a: Expr, b: Expr) => Expr;
-  neg: (a: Expr) => Expr;
-  Q: Expr;
-  S: Expr;
-  T12: Expr;
-  T24: Expr;
-}
-
-/**
- * U = G g Gᵀ of the filters whose taps are x(0 … 8) (row-major 3×3, lane-wise): the rows of G g (a, b, c per row, in
- * the 3 `row` locals), then G along each row; put(6·r + e, value) places U's entry (r, e).
- */
-function gTransform(o: GOps, x: (k: number) => Expr, row: number[], put: (e: number, v: Expr) => Expr): Expr[] {
-  const { add, sub, mul, neg, Q, S, T12, T24 } = o;
-  const rows: Array<(j: number) => Expr> = [
-    (j) => mul(x(j), Q),
-    (j) => mul(neg(add(add(x(j), x(j + 6)), x(j + 3))), S),
-    (j) => mul(sub(x(j + 3), add(x(j), x(j + 6))), S),
-    (j) => add(add(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-    (j) => add(sub(mul(x(j), T24), mul(x(j + 3), T12)), mul(x(j + 6), S)),
-    (j) => x(j + 6),
-  ];
-  const out: Expr[] = [];
-  for (let r = 0; r < 6; r++) {
-    for (let j = 0; j < 3; j++) out.push(local.set(row[j]!, rows[r]!(j)));
-    const [a, b, c] = row.map((v) => local.get(v)) as [Expr, Expr, Expr];
-    const sumAC = add(a, c);
-    const us = [
-      mul(a, Q),
-      mul(neg(add(sumAC, b)), S),
-      mul(sub(b, sumAC), S),
-      add(add(mul(a, T24), mul(b, T12)), mul(c, S)),
-      add(sub(mul(a, T24), mul(b, T12)), mul(c, S)),
-      c,
-    ];
-    for (let e = 0; e < 6; e++) out.push(put(6 * r + e, us[e]!));
-  }
-  return out;
-}
-
-/**
- * `weights(src, ci, icStep, laneStep, dst, sx, bad)`: Winograd's weight transform U = G g Gᵀ of 4 output channels ×
- * ci input channels, the arithmetic of winograd.ts's weightTransformSimd (float64, the same operations in the same
- * order) two channels per f64x2. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep, taps in
- * order (flip = 0) or reversed (a 180° rotation: `weightsFlip`). U(ξ) of (lane, ic) goes to dst + ξ·sx + ic·32 +
- * lane·8. At byte bad: Σ over filters of (Σ taps)·0 per lane pair (two doubles: NaN when a tap is NaN or ±Inf).
- * Each pair of lanes is stored as it is computed (holding all four lanes' 36 values before the stores spilled
- * registers: 512×512 filters, one core, 3.99 → 2.64 ms).
- */
-export function weightsFunc(flip: boolean): Func {
-  const [src, ci, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
-  const L = new Locals(7);
-  const ic = L.add(I32), addr = L.add(I32), a0 = L.add(I32), out = L.add(I32);
-  const lanes = L.addMany(I32, 4);
-  const g = L.addMany(V128, 9), row = L.addMany(V128, 3), acc = L.add(V128);
-  const get = local.get;
-  const S = f64x2.splat(f64.const(0.16666666666666666)), T12 = f64x2.splat(f64.const(0.08333333333333333));
-  const T24 = f64x2.splat(f64.const(0.041666666666666664)), Q = f64x2.splat(f64.const(0.25));
-  const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
-  const tapAt = (k: number): number => 4 * (flip ? 8 - k : k);
-  const lane = (l: number, k: number): Expr => f64.promote_f32(f32load(get(lanes[l]!), tapAt(k)));
-  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
-  body.push(local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))));
-  for (let h = 0; h < 2; h++) {
-    for (let k = 0; k < 9; k++) body.push(local.set(g[k]!, f64x2.replace_lane(f64x2.splat(lane(2 * h, k)), 1, lane(2 * h + 1, k))));
-    const x = (k: number): Expr => get(g[k]!);
-    let sum = x(0);
-    for (let k = 1; k < 9; k++) sum = add(sum, x(k));
-    body.push(local.set(acc, add(get(acc), mul(sum, f64x2.splat(f64.const(0))))));
-    // U(ξ) of lanes 2h, 2h + 1 at out + ξ·sx + 16h: addr steps by sx.
-    body.push(local.set(addr, get(out)));
-    body.push(...gTransform({ add, sub, mul, neg: f64x2.neg, Q, S, T12, T24 }, x, row, (e, v) =>
-      [...v128.store(get(addr), v, 16 * h), ...(e < 35 ? local.set(addr, i32.add(get(addr), get(sx))) : [])]));
-  }
-  return {
-    name: flip ? 'weightsFlip' : 'weights',
-    params: [I32, I32, I32, I32, I32, I32, I32],
-    results: [],
-    locals: L.types,
-    body: [
-      local.set(acc, v128.zero()),
-      forLoop(ic, i32.const(0), get(ci), 1,
-        local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
-        ...body),
-      v128.store(get(bad), get(acc)),
-    ],
-  };
 }
 
 /** The locals of `filterTransform32`: the 9 taps g (four filters, one per lane), its scratch, and acc. */
@@ -445,11 +376,11 @@ export function filterTransform32(t: FilterTransformLocals, store: (r: number, e
 const f32load = (addr: Expr, offset: number): Expr => f32.load(addr, offset);
 
 /**
- * `weights32(src, ci, icStep, laneStep, dst, sx, bad)` and `weights32Flip`: `weights`' transform for inference, in
- * float32 arithmetic, four output channels per f32x4 (weightsFunc's steps, each rounded to float32, with the parts
+ * `weights32(src, ci, icStep, laneStep, dst, sx, bad)` and `weights32Flip`: Winograd's weight transform for inference,
+ * U = G g Gᵀ in float32 arithmetic, four output channels per f32x4 (rows of G g, then G along each row; the parts
  * rows 1–2 and 3–4 of G share computed once: 1.44 → 1.33 ms for 512×512 filters, one core): U(ξ) of
  * (lane, ic) to dst + ξ·sx + ic·16 + lane·4. At byte bad: an f32x4 of Σ over filters of (Σ taps)·0 per lane (NaN
- * when a tap is NaN or ±Inf, else +0). Against float64 `weights` rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
+ * when a tap is NaN or ±Inf, else +0). Against the float64 transform rounded to float32, the fused 3×3 512→512 @7 forward: 8.0 → 5.9 ms
  * (one core, CPU time); U's error grows from one float32 rounding to a few, far inside the fused forward's tolerance.
  */
 export function weights32Func(flip: boolean): Func {
@@ -614,12 +545,12 @@ export function storeFunc(flags: number): Func {
 }
 
 /**
- * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `wino4`, `weights`, `weightsFlip`, the stores, `packA`,
+ * The module's bytes: `block`, `wino` (MR-row tiles), `wino64`, `wino4`, the stores, `packA`,
  * `packB`, `weights32` and `weights32Flip`, importing env.mem.
  */
 export function sgemmModule(mr: number, fma: boolean): Uint8Array {
   return encodeModule([
-    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), wino4Func(fma), weightsFunc(false), weightsFunc(true), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
+    blockFunc(mr, fma), winoFunc(mr, fma), wino64Func(), wino4Func(fma), ...STORE_VARIANTS.map(storeFunc), packAFunc(), packBFunc(),
     weights32Func(false), weights32Func(true),
   ]);
 }
@@ -636,7 +567,6 @@ import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js
 export const MR = 4;
 
 type StoreFn = (at: number, ncPad: number, mc: number, nc: number, scaleAt: number, shiftAt: number, resAt: number) => void;
-type WeightsFn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 type Weights32Fn = (src: number, ci: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 
 /** A wasm memory with the block function instantiated over it, and float32/float64 views of the memory. */
@@ -645,8 +575,6 @@ export interface SimdGemm {
   wino: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   wino64: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
   wino4: (k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number) => void;
-  weights: WeightsFn;
-  weightsFlip: WeightsFn;
   weights32: Weights32Fn;
   weights32Flip: Weights32Fn;
   /** store[flags] for the flag sets in STORE_VARIANTS. */
@@ -676,7 +604,7 @@ export function simdGemm(bytes: number): SimdGemm {
     if (memory === null) memory = newMemory(bytes);
     const mod = new wasm!.Module(sgemmModule(tileRows, fma));
     const inst = new wasm!.Instance(mod, { env: { mem: memory } });
-    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], wino4: inst.exports.wino4 as SimdGemm['wino4'], weights: inst.exports.weights as WeightsFn, weightsFlip: inst.exports.weightsFlip as WeightsFn, weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
+    current = { block: inst.exports.block as SimdGemm['block'], wino: inst.exports.wino as SimdGemm['wino'], wino64: inst.exports.wino64 as SimdGemm['wino64'], wino4: inst.exports.wino4 as SimdGemm['wino4'], weights32: inst.exports.weights32 as Weights32Fn, weights32Flip: inst.exports.weights32Flip as Weights32Fn, store: storeFns(inst.exports), packA: inst.exports.packA as SimdGemm['packA'], packB: inst.exports.packB as SimdGemm['packB'], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), mr: tileRows };
     built = { fma, mr: tileRows };
   }
   if (growTo(memory!, bytes)) {

@@ -6,6 +6,9 @@
 //
 //   pad:     rows of x (float32, plane after plane) → zero-padded planes, so that every tile's 6×6 patch is inside;
 //   vin64:   Bᵀ d B of each tile of a block, into float64 V panels of 4 tiles (the `wino64` GEMM's B-panels);
+//   vin64s:  the same, each V(ξ) times the filter transform's scales (with U from `w64Int`);
+//   gemm64c: wino64's GEMMs over a chunk of input channels, for U transformed a chunk at a time;
+//   w64:     the float64 weight transform of 4 output channels into U's A-panels (`w64Int`: without G's scales);
 //   vin32x8: the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
 //   vin32x4: likewise into V panels of 4 tiles (the float32 `wino4` GEMM's, for blocks of at most 4 tiles);
 //   wchunk:  the float32 weight transform of 4 output channels × up to KB input channels into a U chunk;
@@ -13,9 +16,9 @@
 //   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
-import { block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
+import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { usesFma, wasm } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func } from './sgemm.js';
+import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -38,6 +41,14 @@ const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
 
 /** Epilogue flags of `vout`: y's old value added first, then ·scale, + shift, + residual, then ReLU. */
 export const OUT_ACC = 1, OUT_SCALE = 2, OUT_SHIFT = 4, OUT_RES = 8, OUT_RELU = 16;
+
+/**
+ * The constants of G = diag(D) · G', F(4×4, 3×3)'s filter transform split into an integer matrix
+ * G' = (1 0 0; 1 1 1; 1 −1 1; 1 2 4; 1 −2 4; 0 0 1) and its row scales D = (1/4, −1/6, −1/6, 1/24, 1/24, 1), so that
+ * U = G g Gᵀ = D_r·D_e·(G' g G'ᵀ)[r][e]. G' g G'ᵀ takes adds and exact doublings only; the scales go either into U
+ * (`w64`) or, when there are fewer tiles than output channels to scale, into V (`w64Int` with `vin64s`).
+ */
+export const G_SCALE = [0.25, -1 / 6, -1 / 6, 1 / 24, 1 / 24, 1] as const;
 
 /**
  * `pad(src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff)` (byte addresses and strides): for each of
@@ -83,7 +94,7 @@ function padFunc(): Func {
  * (j mod nr)·size (float64, nr = 4; or rounded to float32, nr = 8 or 4): winograd.ts's inputTransform layout. Two tiles per f64x2; with nt odd the
  * last tile fills both lanes.
  */
-function vinFunc(f32: boolean, nr: number): Func {
+function vinFunc(f32: boolean, nr: number, scaled = false): Func {
   const [tab, nt, ci, pitch, pw, v, vxi] = [0, 1, 2, 3, 4, 5, 6];
   const L = new Locals(7);
   const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
@@ -150,9 +161,12 @@ function vinFunc(f32: boolean, nr: number): Func {
     const row = bt([0, 1, 2, 3, 4, 5].map((c) => get(D[6 * r + c]!)));
     perChannel.push(...row.pre);
     for (let e = 0; e < 6; e++) {
+      // vin64s: V(ξ) times G_SCALE[r]·G_SCALE[e], the scales `w64Int` leaves out of U.
+      const d = G_SCALE[r]! * G_SCALE[e]!;
+      const val = scaled && d !== 1 ? mul(row.out[e]!, f64x2.splat(f64.const(d))) : row.out[e]!;
       perChannel.push(f32
-        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(row.out[e]!), 0)
-        : v128.store(get(addr), row.out[e]!));
+        ? store64Lane(get(addr), f32x4.demote_f64x2_zero(val), 0)
+        : v128.store(get(addr), val));
       if (r < 5 || e < 5) perChannel.push(local.set(addr, i32.add(get(addr), get(vxi))));
     }
   }
@@ -162,7 +176,7 @@ function vinFunc(f32: boolean, nr: number): Func {
     local.set(out, i32.add(get(out), i32.const(panel))),
   );
   return {
-    name: f32 ? `vin32x${nr}` : 'vin64',
+    name: f32 ? `vin32x${nr}` : scaled ? 'vin64s' : 'vin64',
     params: new Array<ValType>(7).fill(I32),
     results: [],
     locals: L.types,
@@ -368,6 +382,28 @@ function wino8x4Func(fma: boolean): Func {
 }
 
 /**
+ * The 9 taps of four filters (lane l at byte a0 + l·laneStep, taps in order) as f32x4 of the four lanes, tap k into
+ * local `into(k)`: taps 0–7 as two f32x4 per filter and a 4×4 transpose each (ld, s0, s1: scratch), tap 8 by lane.
+ * Sets the `lanes` locals to the four filters' addresses first.
+ */
+function loadTaps(lanes: number[], a0: number, laneStep: number, ld: number[], s0: number, s1: number, into: (k: number) => number): Expr[] {
+  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
+  for (let q = 0; q < 2; q++) {
+    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
+    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
+      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
+      body.push(
+        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
+        local.set(into(k), sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(into(k + 1), sh(get(s0), get(s1), [2, 3, 6, 7])),
+      );
+    }
+  }
+  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
+  body.push(local.set(into(8), f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  return body;
+}
+
+/**
  * Bytes between the ξ-slices of a U chunk (two 4-channel panels × KB input channels, float32, and a cache line, so
  * that the 36 slices do not map to the same cache sets): see `wchunk`.
  */
@@ -388,20 +424,7 @@ function wchunkFunc(): Func {
   const lanes = L.addMany(I32, 4);
   const t = filterTransformLocals(L), { g, acc } = t;
   const ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128);
-  const body: Expr[] = lanes.map((v, l) => local.set(v, i32.add(get(a0), i32.mul(get(laneStep), i32.const(l)))));
-  // Taps 4q … 4q + 3 of the four lanes: a 4×4 transpose.
-  for (let q = 0; q < 2; q++) {
-    for (let l = 0; l < 4; l++) body.push(local.set(ld[l]!, v128.load(get(lanes[l]!), 16 * q)));
-    for (const [hi, k] of [[false, 4 * q], [true, 4 * q + 2]] as const) {
-      const sel = hi ? [2, 6, 3, 7] : [0, 4, 1, 5];
-      body.push(
-        local.set(s0, sh(get(ld[0]!), get(ld[1]!), sel)), local.set(s1, sh(get(ld[2]!), get(ld[3]!), sel)),
-        local.set(g[k]!, sh(get(s0), get(s1), [0, 1, 4, 5])), local.set(g[k + 1]!, sh(get(s0), get(s1), [2, 3, 6, 7])),
-      );
-    }
-  }
-  const tap8 = (l: number): Expr => f32.load(get(lanes[l]!), 32);
-  body.push(local.set(g[8]!, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(tap8(0)), 1, tap8(1)), 2, tap8(2)), 3, tap8(3))));
+  const body: Expr[] = loadTaps(lanes, a0, laneStep, ld, s0, s1, (k) => g[k]!);
   body.push(...filterTransform32(t, (r, e, u) => [v128.store(get(out), u, (6 * r + e) * CHUNK_XI)]));
   body.push(local.set(out, i32.add(get(out), i32.const(16))));
   return {
@@ -420,8 +443,117 @@ function wchunkFunc(): Func {
   };
 }
 
+
+/**
+ * `w64` / `w64Flip` / `w64Int` / `w64IntFlip(src, n, icStep, laneStep, dst, sx, bad)`: the float64 weight transform of 4
+ * output channels × n input channels into U's A-panels: U(ξ) of (lane, ic) to dst + ξ·sx + ic·32 + lane·8. Filter
+ * (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep, taps in order (flip: reversed, a 180° rotation),
+ * read as two f32x4 per filter and transposed (wchunk's loads). Per column, then per row: s = a + c, (a, s + b,
+ * s − b, t + m, t − m, c) with t = a + 4c, m = b + b, each row scaled by G_SCALE in the scaled variants (`w64`:
+ * U itself; `w64Int`: G' g G'ᵀ, whose scales `vin64s` applies to V). winograd.ts's weightTransformSimd is the same
+ * arithmetic. At byte bad: an f32x4 of Σ taps·0 per lane added to what is there (NaN when a tap is NaN or ±Inf).
+ */
+function w64Func(flip: boolean, scaled: boolean, chunk: boolean): Func {
+  const [src, n, icStep, laneStep, dst, sx, bad] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
+  const ic = L.add(I32), a0 = L.add(I32), out = L.add(I32), addr = L.add(I32);
+  const lanes = L.addMany(I32, 4);
+  const g = L.addMany(V128, 9), ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128), acc = L.add(V128);
+  const x = L.addMany(V128, 9), R = L.addMany(V128, 18), s = L.add(V128), t = L.add(V128), m = L.add(V128);
+  const scale = L.addMany(V128, 3), c4 = L.add(V128);
+  // Tap k goes to g[k] (flip: g[8 − k]).
+  const body: Expr[] = loadTaps(lanes, a0, laneStep, ld, s0, s1, (k) => g[flip ? 8 - k : k]!);
+  const zero = f32x4.splat(f32.const(0));
+  let bads = f32x4.mul(get(g[0]!), zero);
+  for (let k = 1; k < 9; k++) bads = f32x4.add(bads, f32x4.mul(get(g[k]!), zero));
+  body.push(local.set(acc, f32x4.add(get(acc), bads)));
+  body.push(local.set(out, i32.add(get(dst), i32.shl(get(ic), i32.const(5)))));
+  // The six outputs of (a, b, c) along G' (in the locals of `into`, or as expressions for the first and last), scaled.
+  const g3 = (a: Expr, b: Expr, c: Expr, into: (i: number, v: Expr) => Expr[]): Expr[] => {
+    const sc = (i: number, v: Expr): Expr => (scaled ? mul(v, get(scale[i === 0 ? 0 : i < 3 ? 1 : 2]!)) : v);
+    return [
+      local.set(s, add(a, c)),
+      local.set(t, add(a, mul(get(c4), c))),
+      local.set(m, add(b, b)),
+      ...into(0, sc(0, a)),
+      ...into(1, sc(1, add(get(s), b))),
+      ...into(2, sc(2, sub(get(s), b))),
+      ...into(3, sc(3, add(get(t), get(m)))),
+      ...into(4, sc(4, sub(get(t), get(m)))),
+      ...into(5, c),
+    ];
+  };
+  for (let h = 0; h < 2; h++) {
+    for (let k = 0; k < 9; k++) body.push(local.set(x[k]!, f64x2.promote_low_f32x4(h === 0 ? get(g[k]!) : f32x4.high(get(g[k]!)))));
+    // Columns j of g: rows r of G' g into R[3r + j].
+    for (let j = 0; j < 3; j++) body.push(...g3(get(x[j]!), get(x[j + 3]!), get(x[j + 6]!), (r, v) => [local.set(R[3 * r + j]!, v)]));
+    // Rows r of G' g: U(6r + e) of lanes 2h, 2h + 1 at out + (6r + e)·sx + 16h.
+    // (Chunk variants: sx is U64_CHUNK_XI, so every store's offset is a constant.)
+    body.push(local.set(addr, get(out)));
+    for (let r = 0; r < 6; r++) {
+      body.push(...g3(get(R[3 * r]!), get(R[3 * r + 1]!), get(R[3 * r + 2]!), (e, v) => chunk
+        ? [v128.store(get(out), v, (6 * r + e) * U64_CHUNK_XI + 16 * h)]
+        : [v128.store(get(addr), v, 16 * h), ...(r < 5 || e < 5 ? [local.set(addr, i32.add(get(addr), get(sx)))] : [])]));
+    }
+  }
+  return {
+    name: `w64${scaled ? '' : 'Int'}${flip ? 'Flip' : ''}${chunk ? 'C' : ''}`,
+    params: new Array<ValType>(7).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(c4, f64x2.splat(f64.const(4))),
+      ...[G_SCALE[0], G_SCALE[1], G_SCALE[3]].map((v, i) => local.set(scale[i]!, f64x2.splat(f64.const(v)))),
+      local.set(acc, v128.load(get(bad))),
+      forLoop(ic, i32.const(0), get(n), 1,
+        local.set(a0, i32.add(get(src), i32.mul(get(ic), get(icStep)))),
+        ...body),
+      v128.store(get(bad), get(acc)),
+    ],
+  };
+}
+
+/** Input channels per chunk of U for `gemm64c`: 4 channels × 32 × 36 ξ float64 = 38 KB, inside L1. */
+export const KC64 = 32;
+/** Bytes between the ξ-slices of a float64 U chunk (KC64 input channels × 4 lanes, and a cache line). */
+export const U64_CHUNK_XI = KC64 * 32 + 64;
+
+/**
+ * `gemm64c(np, k, ua, xiU, vb, panelV, xiV, mo, init)`: sgemm.ts's `wino64` GEMMs (float64, p ascending) of 4
+ * output channels × np 4-tile V panels over a chunk of k input channels, U (a chunk from `w64`) at ua + ξ·xiU, panel j
+ * of V at vb + j·panelV + ξ·xiV, into the float64 4×4 blocks at mo + j·36·128 + ξ·128; each sum starts from the block's
+ * value when init ≠ 0, else from zero. Chunks run in order of k then give each sum's terms in wino64's order, so the
+ * same bits, while the chunk of U stays in L1 (a whole U of 4 channels × 512 streams 590 KB through L2).
+ */
+function gemm64cFunc(): Func {
+  const [np, k, ua, xiU, vb, panelV, xiV, mo, init] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const j = L.add(I32), xi = L.add(I32), a = L.add(I32), b = L.add(I32), c = L.add(I32);
+  const r = wino64Regs(L), { acc } = r; // acc[2i]: tiles 0–1 of channel i, acc[2i + 1]: tiles 2–3
+  return {
+    name: 'gemm64c',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(j, i32.const(0), get(np), 1,
+        forLoop(xi, i32.const(0), i32.const(36), 1,
+          local.set(a, i32.add(get(ua), i32.mul(get(xi), get(xiU)))),
+          local.set(b, i32.add(i32.add(get(vb), i32.mul(get(j), get(panelV))), i32.mul(get(xi), get(xiV)))),
+          local.set(c, i32.add(get(mo), i32.add(i32.mul(get(j), i32.const(36 * 128)), i32.mul(get(xi), i32.const(128))))),
+          if_(get(init), acc.map((x, i) => local.set(x, v128.load(get(c), 16 * i))), acc.map((x) => local.set(x, v128.zero()))),
+          ...wino64Loop(r, k, a, b),
+          ...acc.map((x, i) => v128.store(get(c), get(x), 16 * i)))),
+    ],
+  };
+}
+
 /** The module's functions in order (their indices for `call`). */
-const FUNCS = ['pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64'] as const;
+const FUNCS = [
+  'pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64', 'vin64s', 'w64', 'w64Flip', 'w64Int',
+  'w64IntFlip', 'gemm64c', 'w64C', 'w64FlipC',
+  'w64IntC', 'w64IntFlipC',
+] as const;
 const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
 
 /**
@@ -451,7 +583,11 @@ function panels64Func(): Func {
 
 /** The module's bytes: FUNCS, importing env.mem. */
 export function winogradModule(fma: boolean): Uint8Array {
-  const funcs = [padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func()];
+  const funcs = [
+    padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func(),
+    vinFunc(false, 4, true), w64Func(false, true, false), w64Func(true, true, false), w64Func(false, false, false), w64Func(true, false, false),
+    gemm64cFunc(), w64Func(false, true, true), w64Func(true, true, true), w64Func(false, false, true), w64Func(true, false, true),
+  ];
   funcs.forEach((f, i) => {
     if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
   });
@@ -464,6 +600,8 @@ type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: numbe
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
 type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number) => void;
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
+type Gemm64cFn = (np: number, k: number, ua: number, xiU: number, vb: number, panelV: number, xiV: number, mo: number, init: number) => void;
+type W64Fn = (src: number, n: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 type Panels64Fn = (
   np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
@@ -474,6 +612,7 @@ type Panels64Fn = (
 export interface SimdWinograd {
   pad: PadFn;
   vin64: VinFn;
+  vin64s: VinFn;
   vin32x8: VinFn;
   vin32x4: VinFn;
   vout4: VoutFn;
@@ -481,6 +620,12 @@ export interface SimdWinograd {
   wino8x4: Wino8x4Fn;
   wchunk: WchunkFn;
   panels64: Panels64Fn;
+  /**
+   * [w64, w64Flip, w64Int, w64IntFlip, then the same with ξ stride U64_CHUNK_XI (the sx argument ignored)]: index
+   * 4·chunk + 2·(U without G's scales) + flip.
+   */
+  w64: W64Fn[];
+  gemm64c: Gemm64cFn;
 }
 
 let current: SimdWinograd | null = null;
@@ -498,6 +643,8 @@ export function simdWinograd(): SimdWinograd {
     current = {
       pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
       vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
+      vin64s: e.vin64s as VinFn, w64: [e.w64, e.w64Flip, e.w64Int, e.w64IntFlip, e.w64C, e.w64FlipC, e.w64IntC, e.w64IntFlipC] as W64Fn[],
+      gemm64c: e.gemm64c as Gemm64cFn,
     };
     currentMem = mem;
     currentFma = fma;

@@ -1,0 +1,37 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { isResident, residentBuffer } from '../../src/kernels/optim.js';
+import { hasSimd128, setKernelBackend } from '../../src/kernels/wasm/features.js';
+
+// The optimizer's resident memory (src/kernels/wasm/optim.ts) hands out zero-filled regions and takes a region back
+// when its Float32Array is collected: the next request of the same size gets it, zero-filled again.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('resident memory regions', () => {
+  it('a collected region is reused for the same size, zero-filled; live regions never overlap', async () => {
+    const old = setKernelBackend('simd');
+    try {
+      const n = 1001; // not a multiple of 4: the region has padding
+      let a: Float32Array | null = residentBuffer(n)!;
+      expect(isResident(a)).toBe(true);
+      const addr = a.byteOffset;
+      a.fill(7);
+      a = null;
+      let b: Float32Array | null = null;
+      for (let round = 0; round < 10 && b === null; round++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20)); // the finalization callbacks run in a later task
+        const c = residentBuffer(n)!;
+        if (c.byteOffset === addr) b = c;
+      }
+      expect(b, 'the collected region came back').not.toBeNull();
+      expect(b!.every((v) => Object.is(v, 0))).toBe(true);
+      const other = residentBuffer(n)!;
+      expect(other.byteOffset >= addr + 1004 * 4 || other.byteOffset + 1004 * 4 <= addr).toBe(true);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+});
