@@ -64,8 +64,12 @@ function chunking(p: Conv2dParams, images: number, mPad: number, cb: number): { 
   }
   const most = Math.max(1, Math.min(images, Math.floor(SEG_TILES / tpi), Math.floor(CHUNK_BYTES / (64 * (mPad + cb) * tpi))));
   let nc = most;
-  while (nc > most / 2 && (nc * tpi) % 4 !== 0) nc--;
-  if ((nc * tpi) % 4 !== 0) nc = most;
+  for (let k = most; k >= Math.max(1, Math.ceil(most / 2)); k--) {
+    if ((k * tpi) % 4 === 0) {
+      nc = k;
+      break;
+    }
+  }
   return { nc, segs: 1, rowsPerSeg: tilesY, vecs: Math.ceil((nc * tpi) / 4) };
 }
 
