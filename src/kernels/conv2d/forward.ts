@@ -9,6 +9,8 @@ import { simdGemm } from '../wasm/sgemm.js';
 import {
   colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
 } from './pack.js';
+import { unitMapConv2dForward } from './unit-map.js';
+import { densePairTaps } from './small-map.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
 
 /**
@@ -114,6 +116,10 @@ export function conv2dForward(
   bias: Float32Array | null,
   p: Conv2dParams,
 ): void {
+  if (densePairTaps(p) !== null) {
+    unitMapConv2dForward(y, x, w, bias, p);
+    return;
+  }
   if (directForward(p)) {
     const d = forwardShape(p);
     runDirect(y, x, packDirectWeights(w, d, false), bias ? Float64Array.from(bias) : null, null, d, false, null);
