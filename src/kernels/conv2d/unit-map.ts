@@ -11,10 +11,12 @@
 // 1.6 CPU ms).
 //
 // The forward is the transpose: y (N × O·oHW) = x (N × C·HW) · W''ᵀ (+ bias[o] put into y first, so that one
-// rounding covers bias + Σ), B panels packed from w likewise (packPairsBT).
+// rounding covers bias + Σ), B panels packed from w likewise (packPairsBT). A fused epilogue runs on each unit's
+// columns after its GEMM (two roundings, as on the im2col path).
 
-import { sgemmRange, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
+import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
 import { densePairTaps } from './small-map.js';
 
@@ -22,8 +24,13 @@ interface UnitMapTask {
   p: Conv2dParams;
   /** densePairTaps(p). */
   taps: Int32Array;
-  /** Columns of the GEMM's C per unit: dx's (input channels × positions), or y's (output channels × positions). */
+  /**
+   * Columns of the GEMM's C per unit: dx's (input channels × positions), or y's (output channels × positions, whole
+   * channels).
+   */
   colBlock: number;
+  /** The forward's fused epilogue, or null. */
+  ep?: Epilogue | null;
 }
 
 /** True when `conv2dBackwardInput` takes the one GEMM over the batch: see densePairTaps. */
@@ -210,6 +217,10 @@ registerTask<UnitMapTask>('conv2d.forwardUnitMap', (bufs, q, u0, u1) => {
     for (let i = 0; i < n; i++) for (let j = j0; j < j1; j++) y[i * cols + j] = bias[Math.floor(j / ohw)]!;
   }
   sgemmRange(y, bufs.x as Float32Array, w, n, cols, k, { accumulate: bias !== null }, 0, n, j0, j1, packPairsBT(w, q.p, q.taps));
+  if (q.ep) {
+    const ep = { ...q.ep, res: bufs.res as Float32Array | null, ch0: 0 };
+    for (let i = 0; i < n; i++) epilogueRows(y, ep, i * cols, ohw, j0 / ohw, j1 / ohw, 0, ohw);
+  }
 });
 
 registerTask<UnitMapTask>('conv2d.backwardInputUnitMap', (bufs, q, u0, u1) => {
@@ -221,13 +232,24 @@ registerTask<UnitMapTask>('conv2d.backwardInputUnitMap', (bufs, q, u0, u1) => {
   sgemmRange(bufs.dx as Float32Array, bufs.dy as Float32Array, w, n, cols, k, { accumulate: true }, 0, n, j0, j1, packPairsB(w, q.p, q.taps));
 });
 
-/** y: (N, O, oH, oW), overwritten, = conv(x, w) + bias, where unitMapBackwardInput(p) (see the file comment). */
-export function unitMapConv2dForward(y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams): void {
-  const taps = densePairTaps(p)!, cols = p.o * p.oh * p.ow, k = p.c * p.h * p.w;
-  const colBlock = 64;
+/**
+ * y: (N, O, oH, oW), overwritten, = conv(x, w) + bias, then the epilogue with res: (N, O, oH, oW) if given, where
+ * unitMapBackwardInput(p) (see the file comment).
+ */
+export function unitMapConv2dForward(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  p: Conv2dParams,
+  res: Float32Array | null = null,
+  ep: Epilogue | null = null,
+): void {
+  const taps = densePairTaps(p)!, ohw = p.oh * p.ow, cols = p.o * ohw, k = p.c * p.h * p.w;
+  const colBlock = ohw * Math.ceil(64 / ohw);
   const units = Math.ceil(cols / colBlock);
   parallelFor<UnitMapTask>({
-    kernel: 'conv2d.forwardUnitMap', bufs: { y, x, w, bias }, writes: ['y'], overwrites: ['y'], params: { p, taps, colBlock }, units, cost: 2 * p.n * k * cols,
+    kernel: 'conv2d.forwardUnitMap', bufs: { y, x, w, bias, res }, writes: ['y'], overwrites: ['y'], params: { p, taps, colBlock, ep }, units, cost: 2 * p.n * k * cols,
   });
 }
 
