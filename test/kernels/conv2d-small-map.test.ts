@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dOutSize, im2colRange,
+  conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dForward,
+  conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, im2colRange,
   setWinogradPolicy, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import { denseMapTaps, tapMapPairs } from '../../src/kernels/conv2d/small-map.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, assertIdentical, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
 // accumulated onto noise: where every output position meets every input position (1×1 maps, 2×2 maps under 3×3
-// pad 1, 2×2 → 1×1), one GEMM over the batch with B packed from w (kernels/conv2d/unit-map.ts);
+// pad 1, 2×2 → 1×1), one GEMM over the batch with B packed from w (kernels/conv2d/unit-map.ts), and the forward
+// there (overwriting noise, with and without bias, and fused);
 // and the weight gradient of dense maps with one output position (kernels/conv2d/small-map.ts).
 
 function params(n: number, c: number, h: number, o: number, k: number, s: number, pad: number): Conv2dParams {
@@ -31,6 +33,31 @@ function check(p: Conv2dParams, seed: number, weight = false): void {
     conv2dBackwardInputNaive(ref, dy, w, p);
   }
   assertClose(`bwd ${weight ? 'weight' : 'input'} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
+}
+
+/**
+ * The forward onto noise (NaN where bias is null, which must be overwritten), with and without bias; the fused
+ * forward with and without scale, residual and ReLU.
+ */
+function checkForward(p: Conv2dParams, seed: number): void {
+  const x = randArray(seed + 1, p.n * p.c * p.h * p.w), w = randArray(seed + 2, p.o * p.c * p.kh * p.kw);
+  const ys = p.n * p.o * p.oh * p.ow;
+  for (const bias of [randArray(seed + 3, p.o), null]) {
+    const out = bias ? randArray(seed + 4, ys) : new Float32Array(ys).fill(NaN), ref = new Float32Array(ys);
+    conv2dForward(out, x, w, bias, p);
+    conv2dForwardNaive(ref, x, w, bias, p);
+    assertClose(`fwd${bias ? ' + bias' : ''} x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}] s=${p.strideH} p=${p.padH}`, out, ref);
+  }
+  // Fused: relu(conv·scale + shift + res), and shift only (negative values kept).
+  const conv = new Float32Array(ys);
+  conv2dForwardNaive(conv, x, w, null, p);
+  const scale = Float64Array.from(randArray(seed + 5, p.o)), shift = Float64Array.from(randArray(seed + 6, p.o));
+  const res = randArray(seed + 7, ys), yf = new Float32Array(ys).fill(NaN), yg = new Float32Array(ys).fill(NaN);
+  conv2dForwardFused(yf, x, w, res, p, { scale, shift, relu: true });
+  assertClose(`fused x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}]`, yf, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
+  conv2dForwardFused(yg, x, w, null, p, { scale: null, shift, relu: false });
+  for (let i = 0; i < ys; i++) conv[i] = conv[i]! + shift[Math.floor(i / (p.oh * p.ow)) % p.o]!;
+  assertClose(`fused (shift only) x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},${p.kh},${p.kw}]`, yg, conv);
 }
 
 /** Runs the enclosing describe's tests on `backend`, restoring the previous one after them. */
@@ -120,6 +147,30 @@ for (const backend of backends) {
       const p = params(8, 64, 2, 96, 1, 2, 0);
       expect(unitMapBackwardInput(p)).toBe(false);
       check(p, 5);
+    });
+  });
+}
+
+for (const backend of backends) {
+  describe(`conv forward on 1×1 and 2×2 maps, ${backend} backend, vs naive float64`, () => {
+    useBackend(backend);
+
+    for (const [n, c, o, k, pad] of unitMaps) {
+      const p = params(n, c, 1, o, k, 1, pad);
+      it(`1×1 map, ${c}→${o}, ${k}×${k} pad ${pad}, batch ${n}`, () => checkForward(p, n + c + o));
+    }
+    for (const [n, c, h, o, s, pad] of smallMaps) {
+      const p = params(n, c, h, o, 3, s, pad);
+      it(`${h}×${h} map, ${c}→${o}, 3×3/${s} pad ${pad}, batch ${n}`, () => checkForward(p, n + c + h + o));
+    }
+    for (const [n, c, h, o, k, s, pad] of denseOneOutput) {
+      const p = params(n, c, h, o, k, s, pad);
+      it(`${h}×${h} map → 1×1, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`, () => checkForward(p, n + c + h + o));
+    }
+    it('5×5 pad 2 on 2×2, and 3×3/2 from 2×2 at odd channels, batch 1 and 3', () => {
+      checkForward(params(3, 10, 2, 12, 5, 1, 2), 17);
+      checkForward(params(1, 13, 2, 21, 3, 2, 1), 18);
+      checkForward(params(3, 13, 2, 21, 3, 2, 1), 19);
     });
   });
 }

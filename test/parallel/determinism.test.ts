@@ -90,9 +90,10 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3/2 16→32 @15 batch 9 direct', p: big(9, 16, 15, 32, 3, 2, 1), policy: 'auto', seed: 15 });
   // The stride-2 weight gradient with its images split 4 ways and 2 channel blocks (partials written block by block).
   out.push({ name: 'R 3x3/2 16→32 @14 batch 16 weight splits', p: big(16, 16, 14, 32, 3, 2, 1), policy: 'auto', seed: 19 });
-  // 1×1 maps, padding 1: the input gradient as one GEMM over the batch (kernels/conv2d/unit-map.ts), 3 column blocks.
+  // 1×1 maps, padding 1: the input gradient and the forward as one GEMM over the batch (kernels/conv2d/unit-map.ts),
+  // 3 column blocks.
   out.push({ name: 'R 3x3 150→130 @1 batch 5 unit map', p: big(5, 150, 1, 130, 3, 1, 1), policy: 'auto', seed: 17 });
-  // 2×2 maps, padding 1: the same GEMM with K = output channels × 4 positions (B packed from w pair by pair), 5 column blocks.
+  // 2×2 maps, padding 1: the same GEMMs with K = channels × 4 positions (B packed from w pair by pair), 5 / 4 column blocks.
   out.push({ name: 'R 3x3 75→60 @2 batch 3 pair map', p: big(3, 75, 2, 60, 3, 1, 1), policy: 'auto', seed: 21 });
   // One output position that every input position meets: the weight gradient as one GEMM over the batch (conv2d/small-map.ts), units
   // of output channels: 3×3/2 from 2×2 (four live taps) and 3×3 on 1×1 (the centre tap).

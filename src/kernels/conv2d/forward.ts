@@ -9,6 +9,8 @@ import { simdGemm } from '../wasm/sgemm.js';
 import {
   colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
 } from './pack.js';
+import { unitMapConv2dForward } from './unit-map.js';
+import { densePairTaps } from './small-map.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
 
 /**
@@ -114,6 +116,10 @@ export function conv2dForward(
   bias: Float32Array | null,
   p: Conv2dParams,
 ): void {
+  if (densePairTaps(p) !== null) {
+    unitMapConv2dForward(y, x, w, bias, p);
+    return;
+  }
   if (directForward(p)) {
     const d = forwardShape(p);
     runDirect(y, x, packDirectWeights(w, d, false), bias ? Float64Array.from(bias) : null, null, d, false, null);
@@ -126,8 +132,8 @@ export function conv2dForward(
 
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
- * rounded to float32 once on the Winograd and direct paths (twice on the im2col path: the GEMM result, then the
- * epilogue).
+ * rounded to float32 once on the Winograd and direct paths (twice on the im2col and unit-map paths: the GEMM
+ * result, then the epilogue).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */
@@ -139,6 +145,10 @@ export function conv2dForwardFused(
   p: Conv2dParams,
   ep: Epilogue,
 ): void {
+  if (densePairTaps(p) !== null) {
+    unitMapConv2dForward(y, x, w, null, p, res, ep);
+    return;
+  }
   if (directForward(p)) {
     const d = forwardShape(p);
     runDirect(y, x, packDirectWeights(w, d, false), null, res, d, false, ep);

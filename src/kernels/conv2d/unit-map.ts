@@ -9,9 +9,14 @@
 // W'' is never formed: the GEMM's B panels are packed straight from w (packPairsB), inside the threads' units
 // (256→512 3×3/2 from 2×2 to 1×1, batch 8, one core: gathering the taps on the calling thread first was 1 of its
 // 1.6 CPU ms).
+//
+// The forward is the transpose: y (N × O·oHW) = x (N × C·HW) · W''ᵀ (+ bias[o] put into y first, so that one
+// rounding covers bias + Σ), B panels packed from w likewise (packPairsBT). A fused epilogue runs on each unit's
+// columns after its GEMM (two roundings, as on the im2col path).
 
-import { sgemmRange, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
+import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
 import { densePairTaps } from './small-map.js';
 
@@ -19,8 +24,13 @@ interface UnitMapTask {
   p: Conv2dParams;
   /** densePairTaps(p). */
   taps: Int32Array;
-  /** Columns (input channels × positions) of dx per unit. */
+  /**
+   * Columns of the GEMM's C per unit: dx's (input channels × positions), or y's (output channels × positions, whole
+   * channels).
+   */
   colBlock: number;
+  /** The forward's fused epilogue, or null. */
+  ep?: Epilogue | null;
 }
 
 /** True when `conv2dBackwardInput` takes the one GEMM over the batch: see densePairTaps. */
@@ -99,6 +109,120 @@ export function packPairsB(w: Float32Array, p: Conv2dParams, taps: Int32Array): 
   };
 }
 
+/**
+ * The GEMM's packed B panels of W''ᵀ (C·HW × O·oHW; see the file comment), read from w: entry [c·HW + r, o·oHW + q]
+ * is w[o·C·kH·kW + c·kH·kW + T(q, r)]. Panel by panel (each panel's columns read a few rows of w from start to end).
+ * Columns past the last are zeros.
+ */
+export function packPairsBT(w: Float32Array, p: Conv2dParams, taps: Int32Array): PackB {
+  const khw = p.kh * p.kw, hw = p.h * p.w, ohw = p.oh * p.ow, ck = p.c * khw;
+  // offs[r·nr + j]: the offset in w of the current panel's column j at input position r and channel 0.
+  let offs = new Int32Array(0);
+  return (dst, d0, j0, nc, p0, kl, nr) => {
+    if (offs.length < hw * nr) offs = new Int32Array(hw * nr);
+    for (let jr = 0, d = d0; jr < nc; jr += nr, d += nr * kl) {
+      const jn = Math.min(nr, nc - jr);
+      for (let j = 0; j < jn; j++) {
+        const col = j0 + jr + j, o = Math.floor(col / ohw), q = col - o * ohw;
+        for (let r = 0; r < hw; r++) offs[r * nr + j] = o * ck + taps[q * hw + r]!;
+      }
+      const c0 = Math.floor(p0 / hw);
+      let r = p0 - c0 * hw, a = c0 * khw, e = d;
+      if (jn === 8 && ohw === 1) {
+        // 8 output channels at the one output position: 8 rows of w, the taps' offsets in locals.
+        const b0 = offs[0]! - taps[0]!, b1 = b0 + ck, b2 = b1 + ck, b3 = b2 + ck, b4 = b3 + ck, b5 = b4 + ck, b6 = b5 + ck, b7 = b6 + ck;
+        for (let k = 0; k < kl; k++, e += 8) {
+          const f = a + taps[r]!;
+          dst[e] = w[b0 + f]!;
+          dst[e + 1] = w[b1 + f]!;
+          dst[e + 2] = w[b2 + f]!;
+          dst[e + 3] = w[b3 + f]!;
+          dst[e + 4] = w[b4 + f]!;
+          dst[e + 5] = w[b5 + f]!;
+          dst[e + 6] = w[b6 + f]!;
+          dst[e + 7] = w[b7 + f]!;
+          if (++r === hw) (r = 0), (a += khw);
+        }
+      } else if (jn === 8 && hw === 4 && ohw === 4 && r === 0 && kl % 4 === 0 && (j0 + jr) % 4 === 0) {
+        // 2 output channels × 4 output positions, whole input channels (4 rows): the 16 taps in locals.
+        const s0 = offs[0]! - taps[0]!, s1 = s0 + ck;
+        const t00 = taps[0]!, t01 = taps[4]!, t02 = taps[8]!, t03 = taps[12]!;
+        const t10 = taps[1]!, t11 = taps[5]!, t12 = taps[9]!, t13 = taps[13]!;
+        const t20 = taps[2]!, t21 = taps[6]!, t22 = taps[10]!, t23 = taps[14]!;
+        const t30 = taps[3]!, t31 = taps[7]!, t32 = taps[11]!, t33 = taps[15]!;
+        for (let k = 0; k < kl; k += 4, e += 32, a += khw) {
+          const u = s0 + a, v = s1 + a;
+          dst[e] = w[u + t00]!;
+          dst[e + 1] = w[u + t01]!;
+          dst[e + 2] = w[u + t02]!;
+          dst[e + 3] = w[u + t03]!;
+          dst[e + 4] = w[v + t00]!;
+          dst[e + 5] = w[v + t01]!;
+          dst[e + 6] = w[v + t02]!;
+          dst[e + 7] = w[v + t03]!;
+          dst[e + 8] = w[u + t10]!;
+          dst[e + 9] = w[u + t11]!;
+          dst[e + 10] = w[u + t12]!;
+          dst[e + 11] = w[u + t13]!;
+          dst[e + 12] = w[v + t10]!;
+          dst[e + 13] = w[v + t11]!;
+          dst[e + 14] = w[v + t12]!;
+          dst[e + 15] = w[v + t13]!;
+          dst[e + 16] = w[u + t20]!;
+          dst[e + 17] = w[u + t21]!;
+          dst[e + 18] = w[u + t22]!;
+          dst[e + 19] = w[u + t23]!;
+          dst[e + 20] = w[v + t20]!;
+          dst[e + 21] = w[v + t21]!;
+          dst[e + 22] = w[v + t22]!;
+          dst[e + 23] = w[v + t23]!;
+          dst[e + 24] = w[u + t30]!;
+          dst[e + 25] = w[u + t31]!;
+          dst[e + 26] = w[u + t32]!;
+          dst[e + 27] = w[u + t33]!;
+          dst[e + 28] = w[v + t30]!;
+          dst[e + 29] = w[v + t31]!;
+          dst[e + 30] = w[v + t32]!;
+          dst[e + 31] = w[v + t33]!;
+        }
+      } else if (jn === 8) {
+        for (let k = 0; k < kl; k++, e += 8) {
+          const f = r * 8;
+          dst[e] = w[a + offs[f]!]!;
+          dst[e + 1] = w[a + offs[f + 1]!]!;
+          dst[e + 2] = w[a + offs[f + 2]!]!;
+          dst[e + 3] = w[a + offs[f + 3]!]!;
+          dst[e + 4] = w[a + offs[f + 4]!]!;
+          dst[e + 5] = w[a + offs[f + 5]!]!;
+          dst[e + 6] = w[a + offs[f + 6]!]!;
+          dst[e + 7] = w[a + offs[f + 7]!]!;
+          if (++r === hw) (r = 0), (a += khw);
+        }
+      } else {
+        for (let k = 0; k < kl; k++, e += nr) {
+          for (let j = 0; j < nr; j++) dst[e + j] = j < jn ? w[a + offs[r * nr + j]!]! : 0;
+          if (++r === hw) (r = 0), (a += khw);
+        }
+      }
+    }
+  };
+}
+
+registerTask<UnitMapTask>('conv2d.forwardUnitMap', (bufs, q, u0, u1) => {
+  const { n, c, o } = q.p;
+  const cols = o * q.p.oh * q.p.ow, k = c * q.p.h * q.p.w, ohw = q.p.oh * q.p.ow;
+  const j0 = u0 * q.colBlock, j1 = Math.min(cols, u1 * q.colBlock);
+  const y = bufs.y as Float32Array, w = bufs.w as Float32Array, bias = bufs.bias as Float32Array | null;
+  if (bias !== null) {
+    for (let i = 0; i < n; i++) for (let j = j0; j < j1; j++) y[i * cols + j] = bias[Math.floor(j / ohw)]!;
+  }
+  sgemmRange(y, bufs.x as Float32Array, w, n, cols, k, { accumulate: bias !== null }, 0, n, j0, j1, packPairsBT(w, q.p, q.taps));
+  if (q.ep) {
+    const ep = { ...q.ep, res: bufs.res as Float32Array | null, ch0: 0 };
+    for (let i = 0; i < n; i++) epilogueRows(y, ep, i * cols, ohw, j0 / ohw, j1 / ohw, 0, ohw);
+  }
+});
+
 registerTask<UnitMapTask>('conv2d.backwardInputUnitMap', (bufs, q, u0, u1) => {
   const { n, c, o } = q.p;
   const cols = c * q.p.h * q.p.w, k = o * q.p.oh * q.p.ow;
@@ -107,6 +231,27 @@ registerTask<UnitMapTask>('conv2d.backwardInputUnitMap', (bufs, q, u0, u1) => {
   // Column ranges give the same bits as one call (sgemmRange), so any thread count gives the same dx.
   sgemmRange(bufs.dx as Float32Array, bufs.dy as Float32Array, w, n, cols, k, { accumulate: true }, 0, n, j0, j1, packPairsB(w, q.p, q.taps));
 });
+
+/**
+ * y: (N, O, oH, oW), overwritten, = conv(x, w) + bias, then the epilogue with res: (N, O, oH, oW) if given, where
+ * unitMapBackwardInput(p) (see the file comment).
+ */
+export function unitMapConv2dForward(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  p: Conv2dParams,
+  res: Float32Array | null = null,
+  ep: Epilogue | null = null,
+): void {
+  const taps = densePairTaps(p)!, ohw = p.oh * p.ow, cols = p.o * ohw, k = p.c * p.h * p.w;
+  const colBlock = ohw * Math.ceil(64 / ohw);
+  const units = Math.ceil(cols / colBlock);
+  parallelFor<UnitMapTask>({
+    kernel: 'conv2d.forwardUnitMap', bufs: { y, x, w, bias, res }, writes: ['y'], overwrites: ['y'], params: { p, taps, colBlock, ep }, units, cost: 2 * p.n * k * cols,
+  });
+}
 
 /** dx: (N, C, H, W) += ∂L/∂x, given dy: (N, O, oH, oW) and w: (O, C, kH, kW), where unitMapBackwardInput(p). */
 export function unitMapConv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
