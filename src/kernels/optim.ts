@@ -4,7 +4,7 @@
 
 import { getParallelBackend, parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
-import { claimSlot, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, simdOptim, SLOT_FLOATS, type Resident } from './wasm/optim.js';
+import { claimSlot, OPTIM_BLOCK, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, simdOptim, type Resident } from './wasm/optim.js';
 
 /** Elements per work unit: a function of the parameter's length only. */
 const CHUNK = 65536;
@@ -152,21 +152,18 @@ registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
   }
 });
 
-/** Values per pass through wasm memory: the three blocks (192 KB) stay in the core's L2 cache. */
-const SIMD_BLOCK = 16384;
-
 /**
- * The plain-momentum update of [i0, i1) on the SIMD backend, block by block: x, buf and g copied into wasm memory,
+ * The plain-momentum update of [i0, i1) on the SIMD backend, OPTIM_BLOCK values at a time: x, buf and g copied into wasm memory,
  * updated there (wasm/optim.ts: the same arithmetic as the loop above, bit for bit), x and buf copied back. A block's
  * last values past a multiple of 4 are zeros in wasm memory (updated, never copied back). One thread, ResNet-18's
  * 11M parameters: 30 → 22 CPU ms (the copies are 14 of them).
  */
 function sgdSimd(x: Float32Array, b: Float32Array, g: Float32Array, i0: number, i1: number, q: SgdParams): void {
-  const m = simdOptim(3 * SIMD_BLOCK * 4);
-  const X = 0, B = SIMD_BLOCK, G = 2 * SIMD_BLOCK;
+  const m = simdOptim(3 * OPTIM_BLOCK * 4);
+  const X = 0, B = OPTIM_BLOCK, G = 2 * OPTIM_BLOCK;
   const fn = m.sgd[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
-  for (let s = i0; s < i1; s += SIMD_BLOCK) {
-    const len = Math.min(SIMD_BLOCK, i1 - s), len4 = (len + 3) & ~3;
+  for (let s = i0; s < i1; s += OPTIM_BLOCK) {
+    const len = Math.min(OPTIM_BLOCK, i1 - s), len4 = (len + 3) & ~3;
     const f = m.f;
     f.set(x.subarray(s, s + len), X);
     f.set(b.subarray(s, s + len), B);
@@ -189,9 +186,9 @@ function sgdResident(x: Float32Array, bAddr: number, g: Float32Array, gAddr: num
   try {
     const fn = residentKernels(r)[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
     const f = new Float32Array(r.mem.buffer);
-    const X = r.slots[slot]! >> 2, G = X + SLOT_FLOATS / 2;
-    for (let s = i0; s < i1; s += SIMD_BLOCK) {
-      const len = Math.min(SIMD_BLOCK, i1 - s), len4 = (len + 3) & ~3;
+    const X = r.slots[slot]! >> 2, G = X + OPTIM_BLOCK;
+    for (let s = i0; s < i1; s += OPTIM_BLOCK) {
+      const len = Math.min(OPTIM_BLOCK, i1 - s), len4 = (len + 3) & ~3;
       f.set(x.subarray(s, s + len), X);
       if (gAddr < 0) f.set(g.subarray(s, s + len), G);
       // past len (to a multiple of 4): padding of the slot and of the resident regions, never copied back

@@ -129,8 +129,10 @@ export interface Resident {
 
 /** Most threads that hold a slot at once (flags in the memory's first page). */
 const MAX_SLOTS = 256;
+/** Values per pass through wasm memory (optim.ts): a pass's blocks (192 KB) stay in the core's L2 cache. */
+export const OPTIM_BLOCK = 16384;
 /** Floats per slot: a block of the parameter and one of the gradient (when that is not resident). */
-export const SLOT_FLOATS = 2 * 16384;
+const SLOT_FLOATS = 2 * OPTIM_BLOCK;
 const PAGE = 65536;
 const MAX_PAGES = 65536;
 
