@@ -17,22 +17,13 @@ interface SupervisorData {
   control: MessagePort;
 }
 
-/**
- * A compute worker's young generation (MB). Its garbage is the short-lived objects of each call (the message, views,
- * closures), so a small one costs little collection; V8's default grows to 16 MB, all of it resident (ResNet-50
- * eval at batch 1, 2 threads: peak RSS −8 MB).
- */
-const WORKER_YOUNG_MB = 2;
-
 const { ctrl, workerUrl, ports, report, control } = workerData as SupervisorData;
 const workers: Worker[] = [];
 Atomics.store(ctrl, HEARTBEAT, beatClock()); // before any worker can hold a unit
 
 ports.forEach((port, i) => {
   let lastError: string | null = null;
-  const w = new Worker(new URL(workerUrl), {
-    workerData: { ctrl, index: i, port }, transferList: [port], resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
-  });
+  const w = new Worker(new URL(workerUrl), { workerData: { ctrl, index: i, port }, transferList: [port] });
   w.on('error', (e) => {
     lastError = e instanceof Error ? (e.stack ?? e.message) : String(e);
   });
