@@ -271,6 +271,34 @@ describe('pooling vs brute-force references (fast-check)', () => {
     );
   });
 
+  it('3×3 stride-2 max pool values (the SIMD kernel where there is one): the argmax kernel\'s bits, NaN payloads and −0 included', () => {
+    // Sizes whose vectors of 4 outputs fit a row exactly, leave 1–3 columns over (the overlapping last vector), or
+    // none at all; odd and even sides, padding 0 and 1, ceil mode. A third of the values are ±0 (ties of different
+    // bits), a tenth NaNs of distinct payloads and both signs.
+    const shapes: [number, number, number, number, boolean][] = [
+      [112, 112, 1, 1, false], [17, 19, 1, 1, false], [16, 18, 0, 0, true], [9, 10, 1, 0, true], [5, 25, 0, 1, false],
+      [3, 3, 0, 0, false], [4, 9, 1, 1, true], [33, 8, 1, 1, false],
+    ];
+    for (const [h, w, ph, pw, ceil] of shapes) {
+      const p = params({ n: 2, c: 3, h, w, kh: 3, kw: 3, sh: 2, sw: 2, ph, pw, dh: 1, dw: 1, ceil });
+      const x = randArray(h * w + ph, p.n * p.c * h * w, -2, 2).map(Math.round);
+      const bits = new Int32Array(x.buffer);
+      for (let i = 0; i < x.length; i++) {
+        const r = (i * 2654435761) % 30;
+        if (r < 3) bits[i] = (0x7fc00001 + i) | (r === 0 ? 0x80000000 : 0);
+        else if (r < 8) x[i] = -0;
+        else if (r < 13) x[i] = 0;
+      }
+      const ys = p.n * p.c * p.oh * p.ow;
+      const y = new Float32Array(ys), am = new Int32Array(ys), yv = new Float32Array(ys).fill(7);
+      maxPool2dForward(y, am, x, p);
+      maxPool2dForwardValues(yv, x, p);
+      const a = new Int32Array(y.buffer), b = new Int32Array(yv.buffer);
+      const differ = a.findIndex((v, i) => v !== b[i]);
+      expect(differ, `${h}×${w} pad ${ph},${pw} ceil ${ceil}: first differing output ${differ}`).toBe(-1);
+    }
+  });
+
   it('avg pool forward matches the tap-counting reference; backward is its adjoint', () => {
     fc.assert(
       fc.property(poolSpec, fc.boolean(), fc.option(fc.integer({ min: 1, max: 7 })), (r, cip, div) => {
