@@ -13,7 +13,7 @@
 // The float32 U and V are what the inference (float32) path of winograd.ts uses too: about as accurate (its V is
 // rounded once from float64, this one's transform runs in float32).
 
-import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, type Expr, type Func } from './encoder.js';
+import { br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { wasm } from './features.js';
 import { reluLanes, simdGemmMemory } from './sgemm.js';
 
@@ -46,20 +46,22 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const L = new Locals(P.length);
   const g = L.add(I32), c = L.add(I32), q = L.add(I32), kg = L.add(I32), xi = L.add(I32), idx = L.add(I32);
   const pa = L.add(I32), addr = L.add(I32), vo = L.add(I32), a = L.add(I32), b = L.add(I32);
-  const mm = L.add(I32), yb = L.add(I32), k = L.add(I32);
+  const mm = L.add(I32), yb = L.add(I32), k = L.add(I32), bEnd = L.add(I32);
   // The V and U strides: between input channels (vstep, ustep) and between points ξ (vxi, uxi).
   const vstep = 16 * nqg, vxi = ci * vstep, ustep = 4 * kpad, uxi = ci * ustep;
   const rowAt = L.addMany(I32, n);
-  const ld = L.addMany(V128, 5), tr = L.addMany(V128, 2), col = L.addMany(V128, n), H = L.addMany(V128, npt), T = L.addMany(V128, 5);
+  const ld = L.addMany(V128, 5), tr = L.addMany(V128, 2), col = L.addMany(V128, n), T = L.addMany(V128, 5);
   const acc = L.addMany(V128, 8), v0 = L.add(V128), v1 = L.add(V128), s = L.add(V128);
   const Mv = L.addMany(V128, n), S = L.addMany(V128, t * n), O = L.addMany(V128, 4), sc = L.add(V128), sf = L.add(V128);
   const R = L.addMany(V128, 2);
+  // The constants 4 and 2 (f32x4) and 2, 4, 8 (f64x2), set once.
+  const k4 = L.add(V128), k2 = L.add(V128), d2 = L.add(V128), d4 = L.add(V128), d8 = L.add(V128);
   const fv = { add: f32x4.add, sub: f32x4.sub, mul: f32x4.mul };
 
   // Bᵀ applied to x[0 … 5] (f32x4 expressions), as 6 expressions; `pre` first sets the T locals. winograd.ts's
   // btCol: a = x4 − 4x2, b = x3 − 4x1, s = x4 − x2, e = x3 − x1, f = 2e.
   const bt = (x: Expr[]): { pre: Expr[]; out: Expr[] } => {
-    const c4 = f32x4.splat(f32.const(4)), c2 = f32x4.splat(f32.const(2));
+    const c4 = get(k4), c2 = get(k2);
     const [ta, tb, ts, te, tf] = T as [number, number, number, number, number];
     return {
       pre: [
@@ -97,11 +99,12 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     quadIn.push(...pairs(0, 1, 2, 3, true, [0, 1]), ...pairs(0, 1, 2, 3, false, [2, 3]), ...pairs(1, 2, 3, 4, true, [4, 5]));
     // Bᵀ along the row.
     const row = bt(col.map((x) => get(x)));
-    quadIn.push(...row.pre, ...row.out.map((e, i) => local.set(H[n * r + i]!, e)));
+    quadIn.push(...row.pre, ...row.out.map((e, i) => v128.store(get(m), e, 16 * (n * r + i))));
   }
-  // Bᵀ down the columns: V(n·row + e).
+  // Bᵀ down the columns: V(n·row + e). (The row pass's results go through the M scratch rather than 36 locals,
+  // which the register allocator spilled.)
   for (let e = 0; e < n; e++) {
-    const cl = bt(Array.from({ length: n }, (_, r) => get(H[n * r + e]!)));
+    const cl = bt(Array.from({ length: n }, (_, r) => v128.load(get(m), 16 * (n * r + e))));
     quadIn.push(...cl.pre, ...cl.out.map((x, r) => v128.store(get(vo), x, (n * r + e) * vxi)));
   }
 
@@ -121,7 +124,9 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     local.set(a, i32.add(i32.add(get(u), i32.shl(get(kg), i32.const(2))), i32.mul(get(xi), i32.const(uxi)))),
     local.set(b, i32.add(i32.add(get(v), i32.shl(get(q), i32.const(4))), i32.mul(get(xi), i32.const(vxi)))),
     ...acc.map((x) => local.set(x, v128.zero())),
-    forLoop(c, i32.const(0), i32.const(ci), 1, ...step),
+    // do … while (b < bEnd): the V pointer is the loop's only counter (ci ≥ 1).
+    local.set(bEnd, i32.add(get(b), i32.const(ci * vstep))),
+    loop(...step, br_if(0, i32.lt_s(get(b), get(bEnd)))),
     local.set(addr, i32.add(get(m), i32.shl(get(xi), i32.const(7)))),
     ...acc.map((x, j) => v128.store(get(addr), get(x), 16 * j)),
   ];
@@ -136,7 +141,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     if_(i32.and(get(flags), i32.const(FUSED_SCALE)), [local.set(sc, v128.load64_splat(i32.add(get(scale), i32.shl(get(k), i32.const(3)))))]),
     if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), [local.set(sf, v128.load64_splat(i32.add(get(shift), i32.shl(get(k), i32.const(3)))))]),
   ];
-  const c2 = f64x2.splat(f64.const(2)), c4 = f64x2.splat(f64.const(4)), c8 = f64x2.splat(f64.const(8));
+  const c2 = get(d2), c4 = get(d4), c8 = get(d8);
   // Aᵀ of the 6 values in the locals xs → 4 values into the locals out (O as scratch for s, d, u, e).
   const aT = (xs: number[], out: number[]): Expr[] => {
     const x = (i: number): Expr => get(xs[i]!);
@@ -201,6 +206,8 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     results: [],
     locals: L.types,
     body: [
+      local.set(k4, f32x4.splat(f32.const(4))), local.set(k2, f32x4.splat(f32.const(2))),
+      local.set(d2, f64x2.splat(f64.const(2))), local.set(d4, f64x2.splat(f64.const(4))), local.set(d8, f64x2.splat(f64.const(8))),
       forLoop(g, i32.const(0), get(groups), 1,
         // Input transform of the group's quads, channel by channel.
         forLoop(c, i32.const(0), i32.const(ci), 1,
