@@ -15,6 +15,7 @@
 // test/models/numerics.test.ts allows (even F(2×2), in CIFAR's 16→16 layers alone: 2.7× below PyTorch float32's
 // error instead of ≥ 3×, and element-wise worse).
 
+import { noteFinite } from './finite.js';
 import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
 import { simdGemm } from './wasm/sgemm.js';
@@ -88,6 +89,8 @@ interface FusedLayout {
   res: number;
   /** Staged rows in y's layout (see copyStage). */
   flat: number;
+  /** Four float32: the kernel's check of what it stored (see fconv's `bad`). */
+  bad: number;
   end: number;
   /** Padded plane: ph rows of pw float32; staging rows of ypitch bytes, channel planes of yplane bytes. */
   pw: number;
@@ -105,7 +108,8 @@ function fusedLayout(q: FusedTask): FusedLayout {
   const u = 0, scale = u + a16(36 * ci * q.kpad * 4), shift = scale + a16(8 * q.kpad), tab = shift + a16(8 * q.kpad);
   const m = tab + a16(8 * q.nqg), v = m + FUSED_M_BYTES, raw = v + a16(36 * ci * q.nqg * 16), pad = raw + a16(4 * ci * ph * wi);
   const y = pad + a16(4 * ci * ph * pw), res = y + a16(q.kpad * yplane), flat = res + a16(q.kpad * yplane);
-  return { u, scale, shift, tab, m, v, raw, pad, y, res, flat, end: flat + a16(4 * co * outRows * wo), pw, ph, ypitch, yplane };
+  const bad = flat + a16(4 * co * outRows * wo);
+  return { u, scale, shift, tab, m, v, raw, pad, y, res, flat, bad, end: bad + 16, pw, ph, ypitch, yplane };
 }
 
 /** The call whose U, scale, shift and tables this thread's memory holds. */
@@ -188,8 +192,9 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
   const f = g.f;
   if (uCall !== q || uMem !== f.buffer) {
     if (weightTransform4(f, lay.u / 4, w, ci, co, q.kpad)) flag[0] = 1;
-    if (ep.scale !== null) g.h.set(ep.scale, lay.scale / 8);
-    if (ep.shift !== null) g.h.set(ep.shift, lay.shift / 8);
+    // Channels ≥ Co get scale and shift 0 (their outputs, never copied out, then stay finite for the check).
+    if (ep.scale !== null) g.h.fill(0, lay.scale / 8, lay.scale / 8 + q.kpad).set(ep.scale, lay.scale / 8);
+    if (ep.shift !== null) g.h.fill(0, lay.shift / 8, lay.shift / 8 + q.kpad).set(ep.shift, lay.shift / 8);
     // Quad Q of a group: tile row ⌊Q/nq⌋ of the group, quad column Q mod nq (16 columns each).
     const iv = new Int32Array(f.buffer, lay.tab, 2 * q.nqg);
     for (let qq = 0; qq < q.nqg; qq++) {
@@ -203,6 +208,7 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
   const flags = (ep.scale !== null ? FUSED_SCALE : 0) | (ep.shift !== null ? FUSED_SHIFT : 0) | (res !== null ? FUSED_RES : 0) |
     (ep.relu ? FUSED_RELU : 0);
   const planeB = 4 * lay.ph * lay.pw;
+  f.fill(0, lay.bad / 4, lay.bad / 4 + 4);
   for (let unit = u0; unit < u1; unit++) {
     const blk = unit % q.perImage, img = (unit - blk) / q.perImage;
     const ty0 = blk * q.unitRows, ty1 = Math.min(q.tilesH, ty0 + q.unitRows);
@@ -220,17 +226,23 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
     const oy0 = 4 * ty0, oy1 = Math.min(ho, 4 * ty1);
     if (res !== null) copyStage(res, f, rowsFn, lay.res, true, p, lay, img, oy0, oy1);
     fconv(lay.pad, 4 * lay.pw, planeB, groups, lay.tab, lay.u, lay.v, lay.m, lay.y, lay.ypitch, lay.yplane, flags,
-      lay.scale, lay.shift, lay.res - lay.y, 4 * q.rows * 4 * lay.pw, 4 * q.rows * lay.ypitch);
+      lay.scale, lay.shift, lay.res - lay.y, 4 * q.rows * 4 * lay.pw, 4 * q.rows * lay.ypitch, lay.bad);
     copyStage(y, f, rowsFn, lay.y, false, p, lay, img, oy0, oy1);
   }
+  const b = lay.bad / 4;
+  if (f[b]! + f[b + 1]! + f[b + 2]! + f[b + 3]! !== 0) flag[1] = 1;
 }
 
 registerTask<FusedTask>('winograd.fused', (bufs, q, u0, u1) => {
   fusedUnits(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
 });
 
-/** Set to 1 by any thread whose weight transform read a NaN or ±Inf (shared, so workers write it in place). */
-const flag = sharedFloat64(1);
+/**
+ * [0]: set to 1 by any thread whose weight transform read a NaN or ±Inf; [1]: by any thread that stored a NaN or
+ * ±Inf (or saw one in the staging rows' padding: a check that can only err towards "not all finite"). Shared, so
+ * workers write it in place.
+ */
+const flag = sharedFloat64(2);
 
 /**
  * y = epilogue(conv(x, w)) by the fused kernel (fusedWinogradApplies(p) must hold; x finite). Returns false if w
@@ -240,9 +252,13 @@ export function fusedWinogradConv(y: Float32Array, x: Float32Array, w: Float32Ar
   const q = fusedTask(p, ep);
   const tiles = p.n * q.tilesH * Math.ceil(p.wo / 4);
   flag[0] = 0;
+  flag[1] = 0;
   parallelFor({
     kernel: 'winograd.fused', bufs: { y, x, w, res, flag }, writes: ['y', 'flag'], overwrites: y.length === p.n * p.co * p.ho * p.wo ? ['y'] : [],
     params: q, units: p.n * q.perImage, cost: 2 * 36 * tiles * p.ci * q.kpad,
   });
-  return flag[0] === 0;
+  if (flag[0] !== 0) return false;
+  // The next conv's Winograd check (conv2d/plan.ts, allFinite) then takes this note instead of a pass over y.
+  if (y.length === p.n * p.co * p.ho * p.wo) noteFinite(y, flag[1] === 0);
+  return true;
 }

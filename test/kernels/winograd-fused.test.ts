@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, setWinogradPolicy, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { forwardWinograd } from '../../src/kernels/conv2d/plan.js';
 import { setMinParallelCost, setParallelBackend, type Task, type TaskFn } from '../../src/kernels/parallel.js';
+import { takeFinite } from '../../src/kernels/finite.js';
 import { fusedWinogradApplies, fusedWinogradConv } from '../../src/kernels/winograd-fused.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 import { useKernelBackend } from './backend-hooks.js';
@@ -131,6 +132,21 @@ describe('fused Winograd F(4×4, 3×3), SIMD backend, float32 forward', () => {
       }
     }
     setMinParallelCost(oldCost);
+  });
+
+  it('notes an all-finite output for the next conv (kernels/finite.ts), and not one holding ±Inf or NaN', () => {
+    const p = params(2, 8, 16, 16, 6, 1), ys = p.n * p.o * p.oh * p.ow;
+    const x = randArray(61, p.n * p.c * p.h * p.w), w = randArray(62, p.o * p.c * 9);
+    const ep = { scale: Float64Array.from(randArray(63, p.o)), shift: Float64Array.from(randArray(64, p.o)), relu: false };
+    for (const [where, v] of [['none', 0], ['res', Infinity], ['res', NaN], ['shift', -Infinity]] as const) {
+      const res = randArray(65, ys), e = { ...ep, shift: ep.shift.slice() };
+      if (where === 'res') res[ys - 7] = v;
+      if (where === 'shift') e.shift[5] = v;
+      const y = new Float32Array(ys);
+      always(() => conv2dForwardFused(y, x, w, res, p, e));
+      expect(takeFinite(y), `${v} in ${where}`).toBe(y.every((t) => Number.isFinite(t)));
+      expect(y.every((t) => Number.isFinite(t))).toBe(where === 'none');
+    }
   });
 
   it('does not take the plain forward, the input gradient, 8×8 maps or more than 32 channels', () => {

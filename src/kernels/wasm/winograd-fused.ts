@@ -26,7 +26,7 @@ export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
 
 
 /**
- * `fconv(p, pw, pplane, groups, tab, u, v, m, y, ypitch, yplane, flags, scale, shift, resDelta, pStep, yStep)`
+ * `fconv(p, pw, pplane, groups, tab, u, v, m, y, ypitch, yplane, flags, scale, shift, resDelta, pStep, yStep, bad)`
  * (byte addresses and strides), built for ci input channels, kpad output channels (a multiple of 4) and nqg quads
  * per group of tile rows (even): `groups` groups.
  * - Input: zero-padded planes, channel c at p + c·pplane, rows pw bytes apart; quad Q of a group reads 6 rows × 20
@@ -36,11 +36,13 @@ export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
  * - Output: channel k's 4 rows × 16 values of quad Q at y + k·yplane + tab[2Q + 1], rows ypitch apart (tile j at
  *   columns 4j …); each group moves y on by yStep. The residual (FUSED_RES) is read likewise at + resDelta.
  * - scale, shift: float64 per channel (kpad of them).
+ * - At byte bad: an f32x4 of Σ (stored value)·0 per lane, added to what is there (NaN when a stored value is NaN or
+ *   ±Inf), so the caller can note an all-finite output (kernels/finite.ts) for the next conv's Winograd check.
  */
 function fusedFunc(ci: number, kpad: number, nqg: number): Func {
-  const P = ['p', 'pw', 'pplane', 'groups', 'tab', 'u', 'v', 'm', 'y', 'ypitch', 'yplane', 'flags', 'scale', 'shift', 'resDelta', 'pStep', 'yStep'];
-  const [p, pw, pplane, groups, tab, u, v, m, y, ypitch, yplane, flags, scale, shift, resDelta, pStep, yStep] = P.map((_, i) => i) as number[] as [
-    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
+  const P = ['p', 'pw', 'pplane', 'groups', 'tab', 'u', 'v', 'm', 'y', 'ypitch', 'yplane', 'flags', 'scale', 'shift', 'resDelta', 'pStep', 'yStep', 'bad'];
+  const [p, pw, pplane, groups, tab, u, v, m, y, ypitch, yplane, flags, scale, shift, resDelta, pStep, yStep, bad] = P.map((_, i) => i) as number[] as [
+    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
   ];
   const t = 4, n = 6, npt = 36;
   const L = new Locals(P.length);
@@ -55,7 +57,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const Mv = L.addMany(V128, n), S = L.addMany(V128, t * n), O = L.addMany(V128, 4), sc = L.add(V128), sf = L.add(V128);
   const R = L.addMany(V128, 2);
   // The constants 4 and 2 (f32x4) and 2, 4, 8 (f64x2), set once.
-  const k4 = L.add(V128), k2 = L.add(V128), d2 = L.add(V128), d4 = L.add(V128), d8 = L.add(V128);
+  const k4 = L.add(V128), k2 = L.add(V128), d2 = L.add(V128), d4 = L.add(V128), d8 = L.add(V128), zero = L.add(V128), fin = L.add(V128);
   const fv = { add: f32x4.add, sub: f32x4.sub, mul: f32x4.mul };
 
   // Bᵀ applied to x[0 … 5] (f32x4 expressions), as 6 expressions; `pre` first sets the T locals. winograd.ts's
@@ -193,6 +195,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
         local.set(R[0]!, sh(get(O[0]!), get(O[1]!), [0, 2, 4, 6])),
         local.set(R[1]!, sh(get(O[0]!), get(O[1]!), [1, 3, 5, 7])),
         if_(i32.and(get(flags), i32.const(FUSED_RELU)), [local.set(R[0]!, reluLanes(get(R[0]!))), local.set(R[1]!, reluLanes(get(R[1]!)))]),
+        local.set(fin, f32x4.add(get(fin), f32x4.mul(f32x4.add(get(R[0]!), get(R[1]!)), get(zero)))),
         local.set(addr, rowAddr),
         v128.store(get(addr), get(R[0]!), 32 * half),
         v128.store(get(addr), get(R[1]!), 32 * half + 16),
@@ -208,6 +211,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     body: [
       local.set(k4, f32x4.splat(f32.const(4))), local.set(k2, f32x4.splat(f32.const(2))),
       local.set(d2, f64x2.splat(f64.const(2))), local.set(d4, f64x2.splat(f64.const(4))), local.set(d8, f64x2.splat(f64.const(8))),
+      local.set(zero, v128.zero()), local.set(fin, v128.load(get(bad))),
       forLoop(g, i32.const(0), get(groups), 1,
         // Input transform of the group's quads, channel by channel.
         forLoop(c, i32.const(0), i32.const(ci), 1,
@@ -224,6 +228,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
             forLoop(idx, i32.const(0), i32.const(8), 1, ...outQuad))),
         local.set(p, i32.add(get(p), get(pStep))),
         local.set(y, i32.add(get(y), get(yStep)))),
+      v128.store(get(bad), get(fin)),
     ],
   };
 }
@@ -264,7 +269,7 @@ export type RowsFn = (src: number, srcPlane: number, srcPitch: number, dst: numb
 
 export type FusedConvFn = (
   p: number, pw: number, pplane: number, groups: number, tab: number, u: number, v: number, m: number, y: number, ypitch: number, yplane: number,
-  flags: number, scale: number, shift: number, resDelta: number, pStep: number, yStep: number,
+  flags: number, scale: number, shift: number, resDelta: number, pStep: number, yStep: number, bad: number,
 ) => void;
 
 /** Modules by `${ci},${kpad},${nqg}` (compiled once per process), and this thread's instances over its memory. */
