@@ -118,12 +118,18 @@ let uMem: ArrayBuffer | null = null;
 /** G g of the filter being transformed (6 rows × 3 columns). */
 const gg = new Float64Array(18);
 
+/**
+ * U(ξ)[k][c] = (G g_{k,c} Gᵀ)[ξ] in float64 (G = diag(G_SCALE)·G', G' = (1 0 0; 1 1 1; 1 −1 1; 1 2 4; 1 −2 4;
+ * 0 0 1), winograd.ts's filter transform), rounded to float32, in fconv's panels of 4 output channels from float32
+ * index at: at + (((k/4)·36 + ξ)·Ci + c)·4 + k mod 4, ξ = 6·row + column (zeros for k ≥ Co). True if a filter holds
+ * a NaN or ±Inf.
+ */
 function weightTransform4(f: Float32Array, at: number, w: Float32Array, ci: number, co: number, kpad: number): boolean {
   let bad = 0;
-  const xs = ci * kpad, t = gg, sc = G_SCALE;
+  const xs = 4 * ci, t = gg, sc = G_SCALE;
   for (let k = 0; k < kpad; k++) {
     for (let c = 0; c < ci; c++) {
-      const d = at + c * kpad + k;
+      const d = at + ((k >> 2) * 36 * ci + c) * 4 + (k & 3);
       if (k >= co) {
         for (let e = 0; e < 36; e++) f[d + e * xs] = 0;
         continue;

@@ -31,7 +31,8 @@ export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
  * per group of tile rows (even): `groups` groups.
  * - Input: zero-padded planes, channel c at p + c·pplane, rows pw bytes apart; quad Q of a group reads 6 rows × 20
  *   float32 at p + tab[2Q] (tile j of the quad: columns 4j … 4j + 5). Each group moves p on by pStep.
- * - U: float32, U(ξ)[k][c] at u + ((ξ·ci + c)·kpad + k)·4 (channels ≥ Co zero), ξ = 6·row + column.
+ * - U: float32 in panels of 4 output channels, U(ξ)[k][c] at u + (((k/4)·36 + ξ)·ci + c)·16 + (k mod 4)·4 (channels
+ *   ≥ Co zero), ξ = 6·row + column: the GEMMs of a panel read 36·ci·16 contiguous bytes.
  * - V scratch at v (36·ci·nqg·16 bytes), M scratch at m (FUSED_M_BYTES).
  * - Output: channel k's 4 rows × 16 values of quad Q at y + k·yplane + tab[2Q + 1], rows ypitch apart (tile j at
  *   columns 4j …); each group moves y on by yStep. The residual (FUSED_RES) is read likewise at + resDelta.
@@ -49,8 +50,8 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const g = L.add(I32), c = L.add(I32), q = L.add(I32), kg = L.add(I32), xi = L.add(I32), idx = L.add(I32);
   const pa = L.add(I32), addr = L.add(I32), vo = L.add(I32), a = L.add(I32), b = L.add(I32);
   const mm = L.add(I32), yb = L.add(I32), k = L.add(I32), bEnd = L.add(I32);
-  // The V and U strides: between input channels (vstep, ustep) and between points ξ (vxi, uxi).
-  const vstep = 16 * nqg, vxi = ci * vstep, ustep = 4 * kpad, uxi = ci * ustep;
+  // The V and U strides: between input channels (vstep, ustep), points ξ (vxi, uxi), and U's 4-channel panels.
+  const vstep = 16 * nqg, vxi = ci * vstep, ustep = 16, uxi = ci * ustep, upanel = 36 * uxi;
   const rowAt = L.addMany(I32, n);
   const ld = L.addMany(V128, 5), tr = L.addMany(V128, 2), col = L.addMany(V128, n), T = L.addMany(V128, 5);
   const acc = L.addMany(V128, 8), v0 = L.add(V128), v1 = L.add(V128), s = L.add(V128);
@@ -123,7 +124,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   }
   step.push(local.set(a, i32.add(get(a), i32.const(ustep))), local.set(b, i32.add(get(b), i32.const(vstep))));
   const gemmXi: Expr[] = [
-    local.set(a, i32.add(i32.add(get(u), i32.shl(get(kg), i32.const(2))), i32.mul(get(xi), i32.const(uxi)))),
+    local.set(a, i32.add(i32.add(get(u), i32.mul(get(kg), i32.const(upanel / 4))), i32.mul(get(xi), i32.const(uxi)))),
     local.set(b, i32.add(i32.add(get(v), i32.shl(get(q), i32.const(4))), i32.mul(get(xi), i32.const(vxi)))),
     ...acc.map((x) => local.set(x, v128.zero())),
     // do … while (b < bEnd): the V pointer is the loop's only counter (ci ≥ 1).
