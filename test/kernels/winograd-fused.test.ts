@@ -5,24 +5,17 @@
  * checks that the fused kernel is the one that runs.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, setWinogradPolicy, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { conv2dForwardFused, conv2dForwardNaive, setWinogradPolicy, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { forwardWinograd } from '../../src/kernels/conv2d/plan.js';
 import { setMinParallelCost, setParallelBackend, type Task, type TaskFn } from '../../src/kernels/parallel.js';
 import { takeFinite } from '../../src/kernels/finite.js';
 import { fusedWinogradApplies, fusedWinogradConv } from '../../src/kernels/winograd-fused.js';
-import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray, winogradLabel, winogradShapeParams } from './compare.js';
 import { useKernelBackend } from './backend-hooks.js';
 
 const FLOAT32_OP = { atol: 1e-5, rtol: 1e-4 };
 
-function params(n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams {
-  return {
-    n, c, h, w, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
-    oh: conv2dOutSize(h, 3, 1, pad, 1), ow: conv2dOutSize(w, 3, 1, pad, 1),
-  };
-}
-
-const label = (p: Conv2dParams) => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] p=${p.padH}`;
+const params = winogradShapeParams, label = winogradLabel;
 
 /** Runs f with Winograd forced (the cost model would pick im2col for some of these small shapes). */
 function always<T>(f: () => T): T {
