@@ -7,7 +7,7 @@
 // the output transform straight from L1 into staged output rows. Lanes hold 4 horizontally adjacent tiles (a quad).
 //
 //   V = Bᵀ d B in float32 (d: a tile's 6×6 input patch; Bᵀ as winograd.ts's btCol)
-//   M(ξ) = Σ_c U(ξ)[k][c] · V(ξ)[c]: float32 products, one float32 sum over the ≤ 64 input channels
+//   M(ξ) = Σ_c U(ξ)[k][c] · V(ξ)[c]: float32 products, one float32 sum over the input channels (≤ 64: one block)
 //   y = Aᵀ M A in float64 (winograd.ts's outputBlock), then the epilogue and one rounding to float32
 //
 // The float32 U and V are what the inference (float32) path of winograd.ts uses too: about as accurate (its V is
@@ -23,7 +23,6 @@ const sh = f32x4.shuffle;
 
 /** Epilogue flags of `fconv`: ·scale[k], + shift[k], + the residual, ReLU (in that order; the rounding before ReLU). */
 export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
-
 
 /**
  * `fconv(p, pw, pplane, groups, tab, u, v, m, y, ypitch, yplane, flags, scale, shift, resDelta, pStep, yStep, bad)`
