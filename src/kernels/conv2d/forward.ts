@@ -9,6 +9,7 @@ import { simdGemm } from '../wasm/sgemm.js';
 import {
   colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
 } from './pack.js';
+import { pointwiseUnit } from './pointwise.js';
 import { unitMapConv2dForward } from './unit-map.js';
 import { densePairTaps } from './small-map.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
@@ -58,6 +59,11 @@ function forwardUnits(
       if (q.imgChunk === 1) {
         // One image, output columns [j0, j1): straight into y.
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
+        if (pointwise && simd && K > 0) {
+          // In wasm with x read in place (conv2d/pointwise.ts).
+          pointwiseUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1);
+          continue;
+        }
         const yOff = (n0 * o + g * og) * ohw;
         const xOff = (n0 * c + g * cg) * hw;
         // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
