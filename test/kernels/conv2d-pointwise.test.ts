@@ -1,0 +1,75 @@
+import { describe, it } from 'vitest';
+import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { epilogueRows, sgemm } from '../../src/kernels/gemm.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { useKernelBackend } from './backend-hooks.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
+
+// The plain 1×1 convolution's forward on the SIMD backend (conv2d/pointwise.ts, wasm/pointwise.ts: x read in place,
+// outputs written in place) against the naive float64 loops, and against the packed SIMD GEMM on the same operands
+// (sgemm per image and group, then the JavaScript epilogue), whose bits it must reproduce. Shapes with channel counts
+// that are not multiples of 4 or 8, maps whose positions end in a partial 8-column tile, k over several 64-term
+// blocks and not a multiple of them, groups, batch 1, and a map wider than one pass of x's copy.
+
+function params(n: number, c: number, h: number, w: number, o: number, groups = 1): Conv2dParams {
+  return { n, c, h, w, o, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, groups, oh: h, ow: w };
+}
+
+const label = (p: Conv2dParams): string => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},1,1] g=${p.groups}`;
+
+/** The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue. */
+function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
+  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w;
+  const y = new Float32Array(p.n * p.o * hw);
+  for (let i = 0; i < p.n; i++) {
+    for (let g = 0; g < p.groups; g++) {
+      const cOff = (i * p.o + g * og) * hw;
+      if (bias !== null) for (let r = 0; r < og; r++) y.fill(bias[g * og + r]!, cOff + r * hw, cOff + (r + 1) * hw);
+      sgemm(y, w, x, og, hw, cg, { aOff: g * og * cg, bOff: (i * p.c + g * cg) * hw, cOff, accumulate: bias !== null });
+      if (ep !== null) epilogueRows(y, { ...ep, ch0: g * og }, cOff, hw, 0, og, 0, hw);
+    }
+  }
+  return y;
+}
+
+function check(p: Conv2dParams, seed: number): void {
+  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.h * p.w, name = label(p);
+  const x = randArray(seed, xs), w = randArray(seed + 1, p.o * (p.c / p.groups)), bias = randArray(seed + 2, p.o);
+  for (const b of [null, bias]) {
+    const y = new Float32Array(ys).fill(NaN), yr = new Float32Array(ys);
+    conv2dForward(y, x, w, b, p);
+    conv2dForwardNaive(yr, x, w, b, p);
+    assertClose(`fwd${b ? '+bias' : ''} ${name}`, y, yr);
+    assertIdentical(`fwd${b ? '+bias' : ''} ${name} vs packed GEMM`, y, gemmReference(x, w, b, p, null));
+  }
+  const res = randArray(seed + 3, ys), scale = Float64Array.from(randArray(seed + 4, p.o)), shift = Float64Array.from(randArray(seed + 5, p.o));
+  const conv = new Float32Array(ys);
+  conv2dForwardNaive(conv, x, w, null, p);
+  for (const r of [res, null]) {
+    for (const relu of [true, false]) {
+      const y = new Float32Array(ys).fill(NaN);
+      conv2dForwardFused(y, x, w, r, p, { scale, shift, relu });
+      const what = `fused${r ? ' +res' : ''}${relu ? ' relu' : ''} ${name}`;
+      if (r !== null && relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r, p.o, p.h * p.w));
+      assertIdentical(`${what} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu, res: r }));
+    }
+  }
+}
+
+describe.runIf(hasSimd128)('1×1 convolution forward in wasm, x in place (SIMD)', () => {
+  useKernelBackend('simd');
+
+  it('matches the naive loops and the packed GEMM bit for bit: odd channels, partial tiles, several k blocks', () => {
+    check(params(1, 3, 9, 11, 5), 1); // k < 4, one partial row tile, 99 positions (last tile 3 wide)
+    check(params(1, 70, 8, 9, 13), 11); // k = 64 + 6, 13 output channels
+    check(params(1, 130, 7, 7, 9), 21); // 49 positions (last tile 1 wide), k in three blocks
+    check(params(1, 64, 12, 12, 20), 31); // k one whole block, whole tiles
+    check(params(1, 12, 10, 10, 8, 2), 41); // groups
+    check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
+  });
+
+  it('a map wider than one pass of x (COL_CAP floats): several passes per unit', () => {
+    // K = 600: passes of 1744 positions; 45 × 45 = 2025.
+    check(params(1, 600, 45, 45, 4), 61);
+  });
+});
