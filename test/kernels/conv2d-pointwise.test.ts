@@ -60,11 +60,11 @@ describe.runIf(hasSimd128)('1×1 convolution forward in wasm, x in place (SIMD)'
   useKernelBackend('simd');
 
   it('matches the naive loops and the packed GEMM bit for bit: odd channels, partial tiles, several k blocks', () => {
-    check(params(1, 3, 9, 11, 5), 1); // k < 4, one partial row tile, 99 positions (last tile 3 wide)
+    check(params(1, 3, 9, 11, 5), 1); // k < 4, one partial row tile, 99 positions (last tile 3 wide: one vector)
     check(params(1, 70, 8, 9, 13), 11); // k = 64 + 6, 13 output channels
     check(params(1, 130, 7, 7, 9), 21); // 49 positions (last tile 1 wide), k in three blocks
-    check(params(1, 64, 12, 12, 20), 31); // k one whole block, whole tiles
-    check(params(1, 12, 10, 10, 8, 2), 41); // groups
+    check(params(1, 64, 11, 13, 20), 31); // k one whole block, 143 positions (last tile 7 wide)
+    check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
     check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
   });
 
