@@ -2,8 +2,8 @@
 // y_g (og × HW) = w_g (og × cg) · x_g (cg × HW), by wasm/pointwise.ts's kernel. x's rows are copied into the wasm
 // memory as they lie (one copy when a unit takes whole rows) and read there as the GEMM's B: no packed B panels, no
 // float64 C block; the outputs are written to rows laid out as y's and copied out (again one copy for whole rows).
-// The weights are packed into A panels once per call and thread; x's copy is kept for the next unit of the same call,
-// image, group and columns (the row blocks of one column block).
+// A unit packs its rows of the weights into A panels, kept for the next unit of the same call, group and rows (the
+// column blocks of one row block); x's copy likewise for the same call, image, group and columns.
 //
 // Results: the packed GEMM's bits (see wasm/pointwise.ts), so the same for any thread count or split.
 
@@ -16,7 +16,7 @@ import { COL_CAP, type Conv2dParams } from './plan.js';
 const A_BLOCK = 2 ** 16;
 
 /** What this thread's memory holds: the call (task params) and group whose weights are packed, and x's copy. */
-const heldW = { call: null as object | null, g: -1, buf: null as ArrayBuffer | null };
+const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
 const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, buf: null as ArrayBuffer | null };
 
 /**
@@ -29,7 +29,7 @@ export function pointwiseUnit(
   p: Conv2dParams, call: object, img: number, g: number, j0: number, j1: number, r0: number, r1: number,
 ): void {
   const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, K = cg;
-  const mPad = Math.ceil(og / PW_MR) * PW_MR;
+  const mPad = Math.ceil((r1 - r0) / PW_MR) * PW_MR;
   const cols = 4 * PW_NV;
   // Columns per pass: x's copy at most COL_CAP floats (a multiple of the tile's width).
   const chunk = Math.max(cols, Math.floor(COL_CAP / K / cols) * cols);
@@ -37,22 +37,22 @@ export function pointwiseUnit(
   const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep.relu ? PW_RELU : 0);
   for (let c0 = j0; c0 < j1; c0 += chunk) {
     const c1 = Math.min(j1, c0 + chunk), nb = c1 - c0, rows = r1 - r0;
-    // Floats: A panels (mPad × K) | x's rows (K × nb, or the weights' raw copy while they are packed) | y's rows |
+    // Floats: A panels (mPad × K) | x's rows (K × nb, or the weights' rows while they are packed) | y's rows |
     // then doubles: scale (or unused), shift (or bias), the kernel's scratch. 16 floats of slack after x and y: a last
     // partial tile reads up to 4·NV − 1 columns past a row.
-    const xAt = mPad * K, yAt = xAt + Math.max(K * nb, og * K) + 16, dAt = Math.ceil((yAt + rows * nb + 16) / 2);
-    const tmpAt = dAt + 2 * og;
+    const xAt = mPad * K, yAt = xAt + Math.max(K * nb, rows * K) + 16, dAt = Math.ceil((yAt + rows * nb + 16) / 2);
+    const tmpAt = dAt + 2 * rows;
     const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
     const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
-    if (heldW.call !== call || heldW.g !== g || heldW.buf !== buf) {
-      // w_g's rows as they lie, then whole 4-row panels packed in wasm, a last partial panel (zero rows) here.
-      const wOff = g * og * K, whole = og >> 2;
-      f.set(w.subarray(wOff, wOff + og * K), xAt);
+    if (heldW.call !== call || heldW.g !== g || heldW.r0 !== r0 || heldW.r1 !== r1 || heldW.buf !== buf) {
+      // The rows of w_g as they lie, then whole 4-row panels packed in wasm, a last partial panel (zero rows) here.
+      const wOff = (g * og + r0) * K, whole = rows >> 2;
+      f.set(w.subarray(wOff, wOff + rows * K), xAt);
       gm.packA(4 * xAt, 4 * K, whole, K, 0);
       for (let i = 4 * whole; i < mPad; i++) {
-        for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < og ? w[wOff + i * K + q]! : 0;
+        for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < rows ? w[wOff + i * K + q]! : 0;
       }
-      Object.assign(heldW, { call, g, buf });
+      Object.assign(heldW, { call, g, r0, r1, buf });
       heldX.call = null;
     }
     if (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.buf !== buf) {
@@ -60,21 +60,23 @@ export function pointwiseUnit(
       else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + c0, xOff + q * hw + c1), xAt + q * nb);
       Object.assign(heldX, { call, img, g, c0, c1, buf });
     }
-    if (ep !== null) {
-      for (let i = 0; i < og; i++) {
-        const ch = g * og + i;
+    // Per row of the unit: scale (1 where none) and shift, or the bias.
+    for (let i = 0; i < rows; i++) {
+      const ch = g * og + r0 + i;
+      if (ep !== null) {
         h[dAt + i] = ep.scale ? ep.scale[ch]! : 1;
-        h[dAt + og + i] = ep.shift ? ep.shift[ch]! : 0;
+        h[dAt + rows + i] = ep.shift ? ep.shift[ch]! : 0;
+      } else if (bias !== null) {
+        h[dAt + rows + i] = bias[ch]!;
       }
-    } else if (bias !== null) {
-      for (let i = 0; i < og; i++) h[dAt + og + i] = bias[g * og + i]!;
     }
     if (res !== null) moveRows(f, yAt, res, yOff, r0, rows, hw, c0, nb, true);
     const fn = simdPointwise();
     const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
     for (let i0 = r0; i0 < r1; i0 += mc) {
       const m = Math.min(r1, i0 + mc) - i0;
-      fn(K, m, nb, 4 * i0 * K, 4 * xAt, 4 * nb, 4 * (yAt + (i0 - r0) * nb), 4 * nb, flags, 8 * (dAt + i0), 8 * (dAt + og + i0), 8 * tmpAt);
+      const i = i0 - r0;
+      fn(K, m, nb, 4 * i * K, 4 * xAt, 4 * nb, 4 * (yAt + i * nb), 4 * nb, flags, 8 * (dAt + i), 8 * (dAt + rows + i), 8 * tmpAt);
     }
     moveRows(f, yAt, y, yOff, r0, rows, hw, c0, nb, false);
   }
