@@ -1,31 +1,44 @@
 import { describe, it } from 'vitest';
-import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { epilogueRows, sgemm } from '../../src/kernels/gemm.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
-// The plain 1×1 convolution's forward on the SIMD backend (conv2d/pointwise.ts, wasm/pointwise.ts: x read in place,
+// The 1×1 convolution's forward without padding on the SIMD backend (conv2d/pointwise.ts, wasm/pointwise.ts: x read in place,
 // outputs written in place) against the naive float64 loops, and against the packed SIMD GEMM on the same operands
 // (sgemm per image and group, then the JavaScript epilogue), whose bits it must reproduce. Shapes with channel counts
 // that are not multiples of 4 or 8, maps whose positions end in a partial 8-column tile, k over several 64-term
-// blocks and not a multiple of them, groups, batch 1, and a map wider than one pass of x's copy.
+// blocks and not a multiple of them, groups, batch 1, strides, and a map wider than one pass of x's copy.
 
-function params(n: number, c: number, h: number, w: number, o: number, groups = 1): Conv2dParams {
-  return { n, c, h, w, o, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, groups, oh: h, ow: w };
+function params(n: number, c: number, h: number, w: number, o: number, groups = 1, sh = 1, sw = sh): Conv2dParams {
+  return {
+    n, c, h, w, o, kh: 1, kw: 1, strideH: sh, strideW: sw, padH: 0, padW: 0, dilH: 1, dilW: 1, groups,
+    oh: conv2dOutSize(h, 1, sh, 0, 1), ow: conv2dOutSize(w, 1, sw, 0, 1),
+  };
 }
 
-const label = (p: Conv2dParams): string => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},1,1] g=${p.groups}`;
+const label = (p: Conv2dParams): string =>
+  `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},1,1] g=${p.groups} s=${p.strideH},${p.strideW}`;
+
+/** x's values at the positions the stride meets: (N, C, oH, oW). */
+function atStride(x: Float32Array, p: Conv2dParams): Float32Array {
+  const out = new Float32Array(p.n * p.c * p.oh * p.ow);
+  for (let nc = 0, d = 0; nc < p.n * p.c; nc++) {
+    for (let oy = 0; oy < p.oh; oy++) for (let ox = 0; ox < p.ow; ox++) out[d++] = x[(nc * p.h + oy * p.strideH) * p.w + ox * p.strideW]!;
+  }
+  return out;
+}
 
 /** The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue. */
 function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
-  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w;
+  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.oh * p.ow, xs = atStride(x, p);
   const y = new Float32Array(p.n * p.o * hw);
   for (let i = 0; i < p.n; i++) {
     for (let g = 0; g < p.groups; g++) {
       const cOff = (i * p.o + g * og) * hw;
       if (bias !== null) for (let r = 0; r < og; r++) y.fill(bias[g * og + r]!, cOff + r * hw, cOff + (r + 1) * hw);
-      sgemm(y, w, x, og, hw, cg, { aOff: g * og * cg, bOff: (i * p.c + g * cg) * hw, cOff, accumulate: bias !== null });
+      sgemm(y, w, xs, og, hw, cg, { aOff: g * og * cg, bOff: (i * p.c + g * cg) * hw, cOff, accumulate: bias !== null });
       if (ep !== null) epilogueRows(y, { ...ep, ch0: g * og }, cOff, hw, 0, og, 0, hw);
     }
   }
@@ -33,7 +46,7 @@ function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | nu
 }
 
 function check(p: Conv2dParams, seed: number): void {
-  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.h * p.w, name = label(p);
+  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow, name = label(p);
   const x = randArray(seed, xs), w = randArray(seed + 1, p.o * (p.c / p.groups)), bias = randArray(seed + 2, p.o);
   for (const b of [null, bias]) {
     const y = new Float32Array(ys).fill(NaN), yr = new Float32Array(ys);
@@ -50,7 +63,7 @@ function check(p: Conv2dParams, seed: number): void {
       const y = new Float32Array(ys).fill(NaN);
       conv2dForwardFused(y, x, w, r, p, { scale, shift, relu });
       const what = `fused${r ? ' +res' : ''}${relu ? ' relu' : ''} ${name}`;
-      if (r !== null && relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r, p.o, p.h * p.w));
+      if (r !== null && relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r, p.o, p.oh * p.ow));
       assertIdentical(`${what} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu, res: r }));
     }
   }
@@ -66,6 +79,12 @@ describe.runIf(hasSimd128)('1×1 convolution forward in wasm, x in place (SIMD)'
     check(params(1, 64, 11, 13, 20), 31); // k one whole block, 143 positions (last tile 7 wide)
     check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
     check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
+  });
+
+  it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {
+    check(params(1, 70, 17, 16, 12, 1, 2), 71); // 9 × 8 positions
+    check(params(1, 9, 21, 22, 6, 1, 3, 2), 81); // 7 × 11 positions
+    check(params(2, 16, 20, 20, 10, 2, 2), 91); // groups, two images (10 × 10 positions)
   });
 
   it('a map wider than one pass of x (COL_CAP floats): several passes per unit', () => {

@@ -12,7 +12,7 @@ import {
 import { pointwiseUnit } from './pointwise.js';
 import { unitMapConv2dForward } from './unit-map.js';
 import { densePairTaps } from './small-map.js';
-import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
+import { forwardTask, forwardWinograd, isPointwise, liveTaps, pointwiseSimd, type Conv2dParams, type ForwardTask } from './plan.js';
 
 /**
  * Forward units [u0, u1): unit = ((imgChunk·colBlocks) + colBlock)·rowBlocks + rowBlock. Units of one image that run
@@ -59,7 +59,7 @@ function forwardUnits(
       if (q.imgChunk === 1) {
         // One image, output columns [j0, j1): straight into y.
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
-        if (pointwise && simd && K > 0) {
+        if (pointwiseSimd(p) && K > 0) {
           // In wasm with x read in place (conv2d/pointwise.ts).
           pointwiseUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1);
           continue;

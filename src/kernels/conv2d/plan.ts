@@ -151,6 +151,11 @@ export function isPointwise(p: Conv2dParams): boolean {
   return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
 }
 
+/** A 1×1 convolution without padding (any stride) on the SIMD backend: its forward runs in conv2d/pointwise.ts. */
+export function pointwiseSimd(p: Conv2dParams): boolean {
+  return p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && kernelBackend() === 'simd';
+}
+
 export const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
 
 // For one kernel column kx, the output columns [ox0, ox1) whose input column ix = start + ox·stride
@@ -215,7 +220,7 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
   let imgChunk = 1, colBlocks = 1;
   if (ohw < SMALL_MAP && p.n > 1) {
     imgChunk = Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (K * ohw))));
-  } else if (isPointwise(p) && kernelBackend() === 'simd') {
+  } else if (pointwiseSimd(p)) {
     return pointwiseTask(p, ep);
   } else {
     // Aim at ≥ 16 units in all (load balance on a shared machine), blocks ≥ 128 columns: each stored row of a

@@ -1,7 +1,8 @@
-// The forward of a plain 1×1 convolution (stride 1, no padding) on the SIMD backend: per image and group,
-// y_g (og × HW) = w_g (og × cg) · x_g (cg × HW), by wasm/pointwise.ts's kernel. x's rows are copied into the wasm
-// memory as they lie (one copy when a unit takes whole rows) and read there as the GEMM's B: no packed B panels, no
-// float64 C block; the outputs are written to rows laid out as y's and copied out (again one copy for whole rows).
+// The forward of a 1×1 convolution without padding on the SIMD backend: per image and group,
+// y_g (og × oHW) = w_g (og × cg) · x_g (cg × oHW, the positions the stride meets), by wasm/pointwise.ts's kernel.
+// x's rows are copied into the wasm memory as they lie (one copy when a unit takes whole rows; at a stride, the
+// positions it meets gathered) and read there as the GEMM's B: no packed B panels, no float64 C block; the outputs
+// are written to rows laid out as y's and copied out (again one copy for whole rows).
 // A unit packs its rows of the weights into A panels, kept for the next unit of the same call, group and rows (the
 // column blocks of one row block); x's copy likewise for the same call, image, group and columns.
 //
@@ -28,12 +29,13 @@ export function pointwiseUnit(
   y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, res: Float32Array | null, ep: Epilogue | null,
   p: Conv2dParams, call: object, img: number, g: number, j0: number, j1: number, r0: number, r1: number,
 ): void {
-  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, K = cg;
+  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, ohw = p.oh * p.ow, K = cg;
+  const strided = p.strideH !== 1 || p.strideW !== 1;
   const mPad = Math.ceil((r1 - r0) / PW_MR) * PW_MR;
   const cols = 4 * PW_NV;
   // Columns per pass: x's copy at most COL_CAP floats (a multiple of the tile's width).
   const chunk = Math.max(cols, Math.floor(COL_CAP / K / cols) * cols);
-  const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * hw;
+  const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * ohw;
   const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep.relu ? PW_RELU : 0);
   for (let c0 = j0; c0 < j1; c0 += chunk) {
     const c1 = Math.min(j1, c0 + chunk), nb = c1 - c0, rows = r1 - r0;
@@ -56,7 +58,8 @@ export function pointwiseUnit(
       heldX.call = null;
     }
     if (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.buf !== buf) {
-      if (nb === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
+      if (strided) gatherStrided(f, xAt, x, xOff, p, K, c0, c1);
+      else if (nb === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
       else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + c0, xOff + q * hw + c1), xAt + q * nb);
       Object.assign(heldX, { call, img, g, c0, c1, buf });
     }
@@ -70,7 +73,7 @@ export function pointwiseUnit(
         h[dAt + rows + i] = bias[ch]!;
       }
     }
-    if (res !== null) moveRows(f, yAt, res, yOff, r0, rows, hw, c0, nb, true);
+    if (res !== null) moveRows(f, yAt, res, yOff, r0, rows, ohw, c0, nb, true);
     const fn = simdPointwise();
     const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
     for (let i0 = r0; i0 < r1; i0 += mc) {
@@ -78,7 +81,21 @@ export function pointwiseUnit(
       const i = i0 - r0;
       fn(K, m, nb, 4 * i * K, 4 * xAt, 4 * nb, 4 * (yAt + i * nb), 4 * nb, flags, 8 * (dAt + i), 8 * (dAt + rows + i), 8 * tmpAt);
     }
-    moveRows(f, yAt, y, yOff, r0, rows, hw, c0, nb, false);
+    moveRows(f, yAt, y, yOff, r0, rows, ohw, c0, nb, false);
+  }
+}
+
+/** x's values at output positions [c0, c1) of K channels (x_g at xOff) at the stride, into rows at f[at …]. */
+function gatherStrided(f: Float32Array, at: number, x: Float32Array, xOff: number, p: Conv2dParams, K: number, c0: number, c1: number): void {
+  const { w, ow, strideH: sh, strideW: sw } = p, hw = p.h * w;
+  const oy0 = Math.floor(c0 / ow);
+  for (let q = 0, d = at; q < K; q++) {
+    const base = xOff + q * hw;
+    for (let oy = oy0, j = c0; j < c1; oy++) {
+      const ox0 = j - oy * ow, len = Math.min(ow - ox0, c1 - j);
+      for (let s = base + oy * sh * w + ox0 * sw, e = d + len; d < e; d++, s += sw) f[d] = x[s]!;
+      j += len;
+    }
   }
 }
 
