@@ -6,13 +6,14 @@
 //
 // Memory layout (byte offsets passed in, the GEMM's memory: see sgemm.ts):
 //   A: the weights in MR-row panels (sgemm.ts's packed A: for each panel, k groups of MR values; rows past M zero);
-//   B: row p at pb + p·ldb, column j at +4j (the 4·NV columns of a last partial tile are read past N: the memory
-//      must hold them; their lanes are never stored);
+//   B: row p at pb + p·ldb; the tile of columns from j (a multiple of 4·NV) at pb + j·cstep: x's rows as they lie
+//      (cstep 4: column j at +4j), or sgemm.ts's packed 8-column B panels (NV = 2, ldb 32, cstep 4·k). The columns
+//      of a last partial tile are read past N (the memory must hold them; their lanes are never stored);
 //   C: row i at pc + i·ldc (holding the residual before the call with PW_RES);
 //   float64 per row i: bias at sh + 8i (PW_BIAS), or scale at sc + 8i and shift at sh + 8i (PW_EP);
 //   a float64 scratch of MR × 4·NV doubles at tmp.
 //
-// `pointwise(k, m, n, pa, pb, ldb, pc, ldc, flags, sc, sh, tmp)`, k ≥ 1. Per output, as sgemm.ts's `block` then `store`:
+// `pointwise(k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp)`, k ≥ 1. Per output, as sgemm.ts's `block` then `store`:
 //   S = Σ_blocks float64( Σ_{p in block} A[i][p]·B[p][j] in float32 ),  k cut into blocks of KB terms from p = 0,
 // the float64 total added block by block in that order; then y = round_f32(S) (PW_BIAS: round_f32(S + bias[i])),
 // and with PW_EP round_f32(y·scale[i] + shift[i] (+ res)) in float64, then ReLU on the bits (PW_RELU). The same
@@ -39,8 +40,8 @@ const { i32: I32, v128: V128 } = ValType;
  * one splat of A: sgemm.ts's loadsplat scheme, with B read from x's rows instead of packed panels).
  */
 export function pointwiseFunc(mr: number, nv: number, fma: boolean): Func {
-  const [k, m, n, pa, pb, ldb, pc, ldc, flags, sc, sh, tmp] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const L = new Locals(12);
+  const [k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const L = new Locals(13);
   const jr = L.add(I32), ir = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32), end = L.add(I32);
   const first = L.add(I32), row = L.add(I32), rem = L.add(I32), j = L.add(I32), scr = L.add(I32), full = L.add(I32);
   const bv = L.addMany(V128, nv), va = L.add(V128), acc = L.addMany(V128, mr * nv);
@@ -146,11 +147,11 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean): Func {
   // For each column tile (a last one of at most 4 columns one vector wide), for each row tile.
   const rows = (w: number): Expr => forLoop(ir, i32.const(0), get(m), mr,
     local.set(a, i32.add(get(pa), i32.shl(i32.mul(get(ir), get(k)), i32.const(2)))),
-    local.set(b, i32.add(get(pb), i32.shl(get(jr), i32.const(2)))),
+    local.set(b, i32.add(get(pb), i32.mul(get(jr), get(cstep)))),
     ...tile(w));
   return {
     name: 'pointwise',
-    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    params: new Array<ValType>(13).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -171,7 +172,8 @@ export const pointwiseScratch = (mr: number, nv: number): number => 8 * mr * 4 *
 export const PW_MR = 4, PW_NV = 2;
 
 export type PointwiseFn = (
-  k: number, m: number, n: number, pa: number, pb: number, ldb: number, pc: number, ldc: number, flags: number, sc: number, sh: number, tmp: number,
+  k: number, m: number, n: number, pa: number, pb: number, ldb: number, cstep: number, pc: number, ldc: number, flags: number, sc: number,
+  sh: number, tmp: number,
 ) => void;
 
 let current: PointwiseFn | null = null;
