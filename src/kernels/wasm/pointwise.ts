@@ -22,10 +22,9 @@
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd (last bits differ from the no-FMA build).
 
 import {
-  br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+  br, br_if, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { usesFma, wasm } from './features.js';
-import { reluLanes, simdGemmMemory } from './sgemm.js';
+import { overGemmMemory, reluLanes } from './sgemm.js';
 
 /** Terms per float32 partial sum (sgemm.ts's KB). */
 const KB = 64;
@@ -176,20 +175,5 @@ export type PointwiseFn = (
   sh: number, tmp: number,
 ) => void;
 
-let current: PointwiseFn | null = null;
-let currentMem: object | null = null;
-let currentFma = false;
-const compiled: Array<object | null> = [null, null];
-
 /** This thread's `pointwise` over the memory of its SIMD GEMM (call simdGemm first, which sizes that memory). */
-export function simdPointwise(): PointwiseFn {
-  const mem = simdGemmMemory();
-  const fma = usesFma();
-  if (current === null || currentMem !== mem || currentFma !== fma) {
-    const mod = (compiled[+fma] ??= new wasm!.Module(encodeModule([pointwiseFunc(PW_MR, PW_NV, fma)])));
-    current = new wasm!.Instance(mod, { env: { mem } }).exports.pointwise as PointwiseFn;
-    currentMem = mem;
-    currentFma = fma;
-  }
-  return current;
-}
+export const simdPointwise = overGemmMemory((fma) => [pointwiseFunc(PW_MR, PW_NV, fma)], (e) => e.pointwise as PointwiseFn);
