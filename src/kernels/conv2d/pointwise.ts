@@ -20,6 +20,8 @@ import { COL_CAP, type Conv2dParams } from './plan.js';
 
 /** Weight rows per kernel call: an A block of at most this many floats (256 KB) stays in L2 while B's columns go by. */
 const A_BLOCK = 2 ** 16;
+/** Weight rows copied into the wasm memory at a time to be packed into A panels (a multiple of 4). */
+const RAW_ROWS = 64;
 /** Largest weight block (rows × K floats) the panel path packs whole. */
 const WHOLE_A = 2 ** 18;
 /** Panels: at most this many floats per chunk of B (512 KB), and at most GEMM_NC (512) columns (im2col's planes). */
@@ -51,26 +53,30 @@ export function gemmForwardUnit(
   const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, ohw = p.oh * p.ow;
   const rows = r1 - r0, mPad = Math.ceil(rows / PW_MR) * PW_MR;
   const cols = 4 * PW_NV;
-  // Columns per pass: x's copy (pointwise) or y's rows (panels) at most COL_CAP floats; panel chunks within a pass.
-  const pass = Math.max(cols, Math.floor(COL_CAP / (pack === null ? K : rows) / cols) * cols);
+  // Columns per pass: x's copy (pointwise) and y's rows at most COL_CAP floats each; panel chunks within a pass.
+  const pass = Math.max(cols, Math.floor(COL_CAP / (pack === null ? Math.max(K, rows) : rows) / cols) * cols);
   const chunk = Math.min(B_COLS, Math.max(cols, Math.floor(B_CHUNK / K / cols) * cols));
   const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * ohw;
   const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep.relu ? PW_RELU : 0);
   const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
   for (let c0 = j0; c0 < j1; c0 += pass) {
     const c1 = Math.min(j1, c0 + pass), nb = c1 - c0;
-    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk), or the weights' rows while
-    // they are packed | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's scratch. 16 floats
-    // of slack after B and y: a last partial tile reads up to 4·NV − 1 columns past a row.
-    const xAt = mPad * K, yAt = xAt + Math.max(pack === null ? K * nb : K * chunk, rows * K) + 16;
+    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk), or RAW_ROWS rows of the
+    // weights while they are packed | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's
+    // scratch. 16 floats of slack after B and y: a last partial tile reads up to 4·NV − 1 columns past a row.
+    const xAt = mPad * K, yAt = xAt + Math.max(pack === null ? K * nb : K * chunk, Math.min(rows, RAW_ROWS) * K) + 16;
     const dAt = Math.ceil((yAt + rows * nb + 16) / 2), tmpAt = dAt + 2 * rows;
     const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
     const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
     if (heldW.call !== call || heldW.g !== g || heldW.r0 !== r0 || heldW.r1 !== r1 || heldW.buf !== buf) {
-      // The rows of w_g as they lie, then whole 4-row panels packed in wasm, a last partial panel (zero rows) here.
+      // The rows of w_g as they lie, RAW_ROWS at a time, each time packed into whole 4-row panels in wasm; a last
+      // partial panel (zero rows) here.
       const wOff = (g * og + r0) * K, whole = rows >> 2;
-      f.set(w.subarray(wOff, wOff + rows * K), xAt);
-      gm.packA(4 * xAt, 4 * K, whole, K, 0);
+      for (let i0 = 0; i0 < 4 * whole; i0 += RAW_ROWS) {
+        const n = Math.min(RAW_ROWS, 4 * whole - i0);
+        f.set(w.subarray(wOff + i0 * K, wOff + (i0 + n) * K), xAt);
+        gm.packA(4 * xAt, 4 * K, n >> 2, K, 4 * i0 * K);
+      }
       for (let i = 4 * whole; i < mPad; i++) {
         for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < rows ? w[wOff + i * K + q]! : 0;
       }
