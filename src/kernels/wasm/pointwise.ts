@@ -1,8 +1,8 @@
-// The 1×1 convolution's GEMM in WebAssembly SIMD (emitted from this file when the library loads, see encoder.ts):
-// y (M × N) = w (M × K) · x (K × N) for one image, with the activations read in place and the outputs written in
-// place. No B panels are packed and no float64 C block is stored and copied: x's rows (copied once into the wasm
-// memory as they lie, ldb bytes apart) are the B operand, read 4·NV columns at a time, and each register tile's
-// outputs go straight to y's rows (ldc bytes apart) once their sums are complete.
+// The forward convolution's GEMM with its outputs in place, in WebAssembly SIMD (emitted from this file when the
+// library loads, see encoder.ts): y (M × N) = w (M × K) · B (K × N) for one image, where B is x itself (a 1×1
+// conv: x's rows copied once into the wasm memory as they lie, ldb bytes apart, read 4·NV columns at a time, no
+// packing) or im2col's packed panels. No float64 C block is stored, rounded and copied: each register tile's outputs go
+// straight to y's rows (ldc bytes apart) once their sums are complete.
 //
 // Memory layout (byte offsets passed in, the GEMM's memory: see sgemm.ts):
 //   A: the weights in MR-row panels (sgemm.ts's packed A: for each panel, k groups of MR values; rows past M zero);
@@ -13,7 +13,8 @@
 //   float64 per row i: bias at sh + 8i (PW_BIAS), or scale at sc + 8i and shift at sh + 8i (PW_EP);
 //   a float64 scratch of MR × 4·NV doubles at tmp.
 //
-// `pointwise(k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp)`, k ≥ 1. Per output, as sgemm.ts's `block` then `store`:
+// `pointwise(k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp)`, k ≥ 1. Per output, as sgemm.ts's `block`
+// then `store`:
 //   S = Σ_blocks float64( Σ_{p in block} A[i][p]·B[p][j] in float32 ),  k cut into blocks of KB terms from p = 0,
 // the float64 total added block by block in that order; then y = round_f32(S) (PW_BIAS: round_f32(S + bias[i])),
 // and with PW_EP round_f32(y·scale[i] + shift[i] (+ res)) in float64, then ReLU on the bits (PW_RELU). The same
