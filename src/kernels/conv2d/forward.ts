@@ -9,7 +9,7 @@ import { simdGemm } from '../wasm/sgemm.js';
 import {
   colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
 } from './pack.js';
-import { gemmForwardUnit, panelsFit } from './pointwise.js';
+import { gemmForwardUnit, panelsFit } from './inplace.js';
 import { unitMapConv2dForward } from './unit-map.js';
 import { densePairTaps } from './small-map.js';
 import { forwardTask, forwardWinograd, isPointwise, liveTaps, pointwiseSimd, type Conv2dParams, type ForwardTask } from './plan.js';
@@ -60,7 +60,7 @@ function forwardUnits(
         // One image, output columns [j0, j1): straight into y.
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
         if (pointwiseSimd(p) && K > 0) {
-          // In wasm with x read in place (conv2d/pointwise.ts).
+          // In wasm with x read in place (conv2d/inplace.ts).
           gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, null);
           continue;
         }
@@ -78,7 +78,7 @@ function forwardUnits(
           pack = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab!, nt, j0 + jc, nc, p0, kl, nr);
         }
         if (pack !== null && simd && K > 0 && panelsFit(r1 - r0, K)) {
-          // The panels into wasm/pointwise.ts's kernel, outputs written in place (conv2d/pointwise.ts).
+          // The panels into wasm/pointwise.ts's kernel, outputs written in place (conv2d/inplace.ts).
           gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, pack);
           continue;
         }

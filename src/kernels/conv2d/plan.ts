@@ -151,7 +151,7 @@ export function isPointwise(p: Conv2dParams): boolean {
   return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
 }
 
-/** A 1×1 convolution without padding (any stride) on the SIMD backend: its forward runs in conv2d/pointwise.ts. */
+/** A 1×1 convolution without padding (any stride) on the SIMD backend: its forward runs in conv2d/inplace.ts. */
 export function pointwiseSimd(p: Conv2dParams): boolean {
   return p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && kernelBackend() === 'simd';
 }
@@ -238,7 +238,7 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
 }
 
 /**
- * The SIMD pointwise forward's units (conv2d/pointwise.ts): ≥ 8 in all where the shape allows, whole images' rows
+ * The SIMD pointwise forward's units (conv2d/inplace.ts): ≥ 8 in all where the shape allows, whole images' rows
  * where that gives them. Each unit copies its columns of x's rows into the wasm memory (one copy when they are whole
  * rows, else one per row: ~50 ns each) and its outputs back likewise, and packs its rows of the weights, so column
  * blocks stay ≥ 256 positions and row blocks ≥ 32 channels.

@@ -5,7 +5,7 @@ import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
-// The forward GEMM units that write their outputs in place on the SIMD backend (conv2d/pointwise.ts,
+// The forward GEMM units that write their outputs in place on the SIMD backend (conv2d/inplace.ts,
 // wasm/pointwise.ts) against the naive float64 loops, and against the packed SIMD GEMM on the same operands (sgemm on
 // an explicit im2col per image and group, then the JavaScript epilogue), whose bits they must reproduce: 1×1
 // convolutions without padding (x read in place) and im2col panels. Shapes with channel counts that are not multiples
