@@ -23,6 +23,8 @@
 
 import { config } from '../config.js';
 import { forgetFinite } from '../kernels/finite.js';
+import { residentBuffer } from '../kernels/optim.js';
+import { residentAddress } from '../kernels/wasm/optim.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -140,7 +142,9 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
   const d = pool.get(n)?.pop();
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
-    return alloc(op, n, stepStale !== null && n >= config.arenaMinLength);
+    // a step's buffers go to the resident memory where it exists: the SIMD batch norm runs there in place
+    const step = stepStale !== null && n >= config.arenaMinLength;
+    return (step ? residentBuffer(n) : null) ?? alloc(op, n, step);
   }
   poolBytes -= d.byteLength;
   if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
@@ -184,19 +188,21 @@ export function openStep(): boolean {
 }
 
 /**
- * Closes the step opened by openStep. With `keep` (the ArrayBuffers of everything that outlives the step), the
- * step's buffers not in it go back to the pool, and pooled buffers the step did not use are dropped, so that the
- * pool holds one step's buffers. Without (the step threw: who holds what is unknown), nothing is reused.
+ * Closes the step opened by openStep. With `keep` (the typed arrays of everything that outlives the step), the
+ * step's buffers that none of them shares memory with go back to the pool, and pooled buffers the step did not use
+ * are dropped, so that the pool holds one step's buffers. Without (the step threw: who holds what is unknown),
+ * nothing is reused.
  */
-export function closeStep(keep: Set<ArrayBufferLike> | null): void {
+export function closeStep(keep: Set<ArrayBufferView> | null): void {
   const mine = handedOut!;
   const stale = stepStale!;
   handedOut = null;
   setStepAllocator(null);
   try {
     if (keep === null) return;
+    const kept = keptMemory(keep);
     for (const d of mine) {
-      if (keep.has(d.buffer)) continue;
+      if (kept(d)) continue;
       gradBuffers.delete(d);
       // With anomaly detection on, a tensor that wrongly outlived the step reads NaN instead of another step's data.
       if (config.detectAnomaly) d.fill(NaN);
@@ -213,6 +219,46 @@ export function closeStep(keep: Set<ArrayBufferLike> | null): void {
     stepStale = null;
   }
 }
+
+/**
+ * Buffers that a view outliving the step shares memory with. Elsewhere a buffer is its own ArrayBuffer; in the
+ * resident memory (one ArrayBuffer for all) it is a region, shared with the kept views that start inside it. A
+ * buffer kept for a view that is not itself (a subarray) is tied to that view: its region returns to the free list
+ * when the buffer is collected (wasm/optim.ts), which must not happen while the view is alive.
+ */
+function keptMemory(keep: Set<ArrayBufferView>): (d: Float32Array) => boolean {
+  const buffers = new Set<ArrayBufferLike>(), starts: number[] = [], views: ArrayBufferView[] = [];
+  for (const v of keep) {
+    const at = residentAddress(v as Float32Array); // (it reads buffer and byteOffset only)
+    if (at < 0) buffers.add(v.buffer);
+    else {
+      starts.push(at);
+      views.push(v);
+    }
+  }
+  const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
+  return (d) => {
+    const at = residentAddress(d);
+    if (at < 0) return buffers.has(d.buffer);
+    // the first kept view starting at or after d's start
+    let lo = 0, hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[order[mid]!]! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    let held = false;
+    for (let i = lo; i < order.length && starts[order[i]!]! < at + Math.max(d.byteLength, 1); i++) {
+      const v = views[order[i]!]!;
+      if (v !== d) heldBy.set(v, d);
+      held = true;
+    }
+    return held;
+  };
+}
+
+/** A resident buffer kept alive by a view of its memory (see keptMemory). */
+const heldBy = new WeakMap<ArrayBufferView, Float32Array>();
 
 // Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
 // `gradBuffer` (zero-filled: backward kernels accumulate). Such a buffer is referenced only by that one returned
