@@ -24,7 +24,8 @@
 import { config } from '../config.js';
 import { forgetFinite } from '../kernels/finite.js';
 import { residentBuffer } from '../kernels/optim.js';
-import { residentAddress } from '../kernels/wasm/optim.js';
+import { kernelBackend } from '../kernels/wasm/features.js';
+import { residentAddress, residentMemory } from '../kernels/wasm/optim.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -136,21 +137,37 @@ export function takeBuffer(op: string, n: number): Float32Array {
 
 /**
  * A pooled buffer of n elements (zero-filled if `zero`), else a new one: in shared memory inside a training step
- * (the step hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere.
+ * (the step hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere. A step's
+ * buffers are in the resident memory (kernels/wasm/optim.ts) where the SIMD backend has one and it is not full: the
+ * batch norm runs there in place; the pool's other buffers (an eval scope's) are left to others.
  */
 function obtain(op: string, n: number, zero: boolean): Float32Array {
-  const d = pool.get(n)?.pop();
+  const step = stepStale !== null && n >= config.arenaMinLength;
+  const resident = step && !residentFull && kernelBackend() === 'simd' && residentMemory() !== null;
+  const d = take(n, resident);
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
-    // a step's buffers go to the resident memory where it exists: the SIMD batch norm runs there in place
-    const step = stepStale !== null && n >= config.arenaMinLength;
-    return (step ? residentBuffer(n) : null) ?? alloc(op, n, step);
+    const r = resident ? residentBuffer(n) : null;
+    if (resident && r === null) residentFull = true;
+    return r ?? alloc(op, n, step);
   }
   poolBytes -= d.byteLength;
   if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
   stepStale?.delete(d);
   forgetFinite(d); // written by its next user
   return zero ? d.fill(0) : d;
+}
+
+/** Set when the resident memory could not serve a step's buffer: steps then take any pooled buffer. */
+let residentFull = false;
+
+/** A pooled buffer of n elements (with `resident`, one in the resident memory), taken from the pool's list. */
+function take(n: number, resident: boolean): Float32Array | undefined {
+  const list = pool.get(n);
+  if (list === undefined) return undefined;
+  if (!resident) return list.pop();
+  for (let i = list.length - 1; i >= 0; i--) if (residentAddress(list[i]!) >= 0) return list.splice(i, 1)[0];
+  return undefined;
 }
 
 /**
