@@ -35,6 +35,8 @@ export interface DegradationPreset {
 export const QUICK: DegradationPreset = { depths: [20, 56], widths: [4, 8, 16], downsample: 2, subset: 10000, testSubset: 500, trainEval: 1000, batchSize: 64, iterations: 200, points: 10 };
 /** The default: under 15 minutes on 2 cores (about 2.6 epochs of Fashion-MNIST at 14×14). */
 export const FULL: DegradationPreset = { depths: [20, 56], widths: [4, 8, 16], downsample: 2, subset: 60000, testSubset: 2000, trainEval: 2000, batchSize: 128, iterations: 1200, points: 15 };
+/** --paper-widths: the default's recipe with the paper's widths 16/32/64 on the full 28×28 images (about an hour per seed on 2 cores). */
+export const PAPER_WIDTHS: DegradationPreset = { ...FULL, widths: [16, 32, 64], downsample: 1 };
 
 export const DEGRADATION_HELP = `Usage: resnet-ts degradation [options]
 
@@ -52,6 +54,8 @@ Writes OUT/degradation.json (all numbers) and three figures:
                       widths ${QUICK.widths.join(',')}, images average-pooled ×${QUICK.downsample} (Fashion-MNIST: 14×14).
                       Default: first ${FULL.subset} training and ${FULL.testSubset} test images, ${FULL.iterations} iterations of ${FULL.batchSize},
                       depths ${FULL.depths.join(',')}, widths ${FULL.widths.join(',')}, pooled ×${FULL.downsample}; under 15 minutes on 2 cores
+  --paper-widths      the default with the paper's widths ${PAPER_WIDTHS.widths.join(',')} on the full 28×28 images (pooled ×${PAPER_WIDTHS.downsample});
+                      about an hour per seed on 2 cores
   --depths LIST       depths 6n+2, e.g. 20,56 or 8,20,32
   --widths A,B,C      stage widths (the paper's: 16,32,64)
   --downsample K      average-pool the images by K (1: full size)
@@ -64,7 +68,7 @@ Writes OUT/degradation.json (all numbers) and three figures:
   --schedule S        paper (default; ÷10 at 50% and 75%) or cosine
   --eval-every N      iterations between curve points (default: ${QUICK.points} points per curve with --quick, else ${FULL.points})
   --augment           random crop and horizontal flip (default off)
-  --out DIR           (default runs/degradation, or runs/degradation-quick)
+  --out DIR           (default runs/degradation, runs/degradation-quick or runs/degradation-paper-widths)
   --seed N            (default 0)
   --seeds LIST        several seeds, e.g. 0,1,2: each run goes to OUT/seed-N/ as above, then OUT/seeds.json
                       (each net's mean, std, min and max over the seeds) and OUT/training-curves-seeds.svg
@@ -93,7 +97,7 @@ export interface DegradationCliArgs {
 
 export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
   const { values, positionals } = parse(argv, {
-    data: { type: 'string' }, 'data-dir': { type: 'string' }, quick: { type: 'boolean' }, depths: { type: 'string' },
+    data: { type: 'string' }, 'data-dir': { type: 'string' }, quick: { type: 'boolean' }, 'paper-widths': { type: 'boolean' }, depths: { type: 'string' },
     widths: { type: 'string' }, downsample: { type: 'string' }, subset: { type: 'string' }, 'test-subset': { type: 'string' },
     epochs: { type: 'string' }, iterations: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
     schedule: { type: 'string' }, 'eval-every': { type: 'string' }, augment: { type: 'boolean' }, out: { type: 'string' },
@@ -111,7 +115,9 @@ export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
   }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const quick = Boolean(values.quick);
-  const base = quick ? QUICK : FULL;
+  const paperWidths = Boolean(values['paper-widths']);
+  if (quick && paperWidths) throw new UsageError('give --quick or --paper-widths, not both');
+  const base = quick ? QUICK : paperWidths ? PAPER_WIDTHS : FULL;
   const depths = shapeFlag(values.depths as string | undefined, base.depths, 'depths');
   for (const d of depths) if (d < 8 || (d - 2) % 6 !== 0) throw new UsageError(`--depths must be 6n+2 (8, 14, 20, 32, 44, 56, 110, …), got ${d}`);
   const widths = shapeFlag(values.widths as string | undefined, base.widths, 'widths');
@@ -135,7 +141,7 @@ export function parseDegradationArgs(argv: string[]): DegradationCliArgs {
     epochs: values.epochs === undefined ? undefined : intFlag(values, 'epochs', 1),
     evalEvery: values['eval-every'] === undefined ? undefined : intFlag(values, 'eval-every', 1),
     lr: numFlag(values, 'lr', 0.1, 0), schedule, augment: Boolean(values.augment),
-    out: (values.out as string | undefined) ?? join('runs', quick ? 'degradation-quick' : 'degradation'),
+    out: (values.out as string | undefined) ?? join('runs', quick ? 'degradation-quick' : paperWidths ? 'degradation-paper-widths' : 'degradation'),
     seed: seeds ? seeds[0]! : intFlag(values, 'seed', 0, 0), seeds, threads: values.threads === undefined ? undefined : intFlag(values, 'threads', 1),
     quiet: Boolean(values.quiet),
   };
