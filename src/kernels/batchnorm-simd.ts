@@ -79,13 +79,13 @@ let unitAreas: Float32Array | null = null;
  * copy blocks through this thread's memory).
  */
 function residentPlace(tensors: Record<string, Float32Array | null>): Place | null {
-  const r = residentMemory();
-  if (r === null) return null;
   const at: Record<string, number> = {};
   for (const [name, t] of Object.entries(tensors)) {
     at[name] = t === null ? -1 : residentAddress(t);
     if (t !== null && at[name]! < 0) return null;
   }
+  // (a tensor is resident only where this thread made the resident memory)
+  const r = residentMemory()!;
   unitAreas ??= residentAlloc((MAX_UNITS * UNIT_AREA) / 4);
   return unitAreas === null ? null : { mem: r.mem, id: r.id, at, out: unitAreas.byteOffset };
 }
