@@ -75,15 +75,20 @@ const UNIT_AREA = 128, MAX_UNITS = 8;
 let unitAreas: Float32Array | null = null;
 
 /**
- * The place of a call whose tensors (null: absent) all lie in the resident memory, else null (the kernels then
- * copy blocks through this thread's memory).
+ * The place of a call whose tensors (null: absent) all lie in the resident memory, apart from each other, else null
+ * (the kernels then copy blocks through this thread's memory, where an output may also be an input).
  */
 function residentPlace(tensors: Record<string, Float32Array | null>): Place | null {
   const at: Record<string, number> = {};
+  const ranges: [number, number][] = [];
   for (const [name, t] of Object.entries(tensors)) {
     at[name] = t === null ? -1 : residentAddress(t);
-    if (t !== null && at[name]! < 0) return null;
+    if (t === null) continue;
+    if (at[name]! < 0) return null;
+    ranges.push([at[name]!, at[name]! + t.byteLength]);
   }
+  ranges.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < ranges.length; i++) if (ranges[i]![0] < ranges[i - 1]![1]) return null;
   // (a tensor is resident only where this thread made the resident memory)
   const r = residentMemory()!;
   unitAreas ??= residentAlloc((MAX_UNITS * UNIT_AREA) / 4);

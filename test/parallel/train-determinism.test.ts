@@ -52,6 +52,12 @@ function kernels(): Record<string, Float32Array[]> {
       // the float64 map as float32 pairs of bits
       res[`batch norm [${n},${c},${hw}] ${fuse}`] = affine ? [...out, new Float32Array(affine.buffer)] : out;
     }
+    // the input gradient written over x, and the output over the residual (the kernels may not run in place then)
+    const xa = buf(x), ra = buf(randArray(seed + 80, size)), mean = new Float32Array(c), invstd = new Float32Array(c);
+    batchNormTrainForward(ra, mean, invstd, new Float32Array(c), xa, w, b, { n, c, hw, eps: 1e-5 }, { relu: true, residual: ra });
+    const xBefore = xa.slice();
+    batchNormBackward(xa, null, null, buf(dy), xa, mean, invstd, w, { n, c, hw }, { reluOut: ra, overwriteDx: true });
+    res[`batch norm [${n},${c},${hw}] outputs over inputs`] = [ra, xBefore, xa];
   }
   const n = 140_001;
   const a = buf(randArray(70, n)), b2 = buf(randArray(71, n)), y = buf(new Float32Array(n)), s = buf(new Float32Array(n)), g = buf(new Float32Array(n));
