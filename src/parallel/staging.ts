@@ -78,7 +78,8 @@ export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Rec
       }
       slot++;
       s = b instanceof Float64Array ? new Float64Array(sab, 0, b.length) : new Float32Array(sab, 0, b.length);
-      if (!task.overwrites?.includes(name)) {
+      // (copied in unless every name it goes by is overwritten: an output may also be an input)
+      if (Object.entries(task.bufs).some(([k, v]) => v === b && !task.overwrites?.includes(k))) {
         s.set(b);
         stats.bytesIn += bytes;
       }
