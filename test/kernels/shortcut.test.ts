@@ -11,11 +11,16 @@ function params(n: number, c: number, h: number, w: number, oc: number, stride: 
   return { n, c, h, w, oc, oh: Math.ceil(h / stride), ow: Math.ceil(w / stride), stride, before: Math.floor((oc - c) / 2) };
 }
 
-/** Flat index in x of y's element (i, o, r, q), or −1 for a zero channel. */
-function source(p: ShortcutParams, i: number, o: number, r: number, q: number): number {
-  const ch = o - p.before;
-  if (ch < 0 || ch >= p.c) return -1;
-  return ((i * p.c + ch) * p.h + r * p.stride) * p.w + q * p.stride;
+/** Calls f(k, s) for every element k of y (flat index), with s the flat index in x it copies, or −1 (a zero channel). */
+function eachOutput(p: ShortcutParams, f: (k: number, s: number) => void): void {
+  for (let i = 0; i < p.n; i++)
+    for (let o = 0; o < p.oc; o++)
+      for (let r = 0; r < p.oh; r++)
+        for (let q = 0; q < p.ow; q++) {
+          const ch = o - p.before;
+          const s = ch < 0 || ch >= p.c ? -1 : ((i * p.c + ch) * p.h + r * p.stride) * p.w + q * p.stride;
+          f(((i * p.oc + o) * p.oh + r) * p.ow + q, s);
+        }
 }
 
 /** Random data with a NaN, +Inf, −Inf and −0 planted. */
@@ -42,13 +47,7 @@ describe('shortcutA kernels vs the definition', () => {
       const y = new Float32Array(yLen).fill(5); // stale contents must not survive
       shortcutAForward(y, x, p);
       const ref = new Float32Array(yLen);
-      for (let i = 0; i < p.n; i++)
-        for (let o = 0; o < p.oc; o++)
-          for (let r = 0; r < p.oh; r++)
-            for (let q = 0; q < p.ow; q++) {
-              const s = source(p, i, o, r, q);
-              ref[((i * p.oc + o) * p.oh + r) * p.ow + q] = s < 0 ? 0 : x[s]!;
-            }
+      eachOutput(p, (k, s) => (ref[k] = s < 0 ? 0 : x[s]!));
       assertIdentical(`${name} y`, y, ref);
     });
 
@@ -56,15 +55,11 @@ describe('shortcutA kernels vs the definition', () => {
       const dy = data(2, yLen), old = data(3, xLen);
       const sent = new Float32Array(xLen); // the gradient the shortcut sends x: dy where x was read, else 0
       const read = new Uint8Array(xLen);
-      for (let i = 0; i < p.n; i++)
-        for (let o = 0; o < p.oc; o++)
-          for (let r = 0; r < p.oh; r++)
-            for (let q = 0; q < p.ow; q++) {
-              const s = source(p, i, o, r, q);
-              if (s < 0) continue;
-              sent[s] = dy[((i * p.oc + o) * p.oh + r) * p.ow + q]!;
-              read[s] = 1;
-            }
+      eachOutput(p, (k, s) => {
+        if (s < 0) return;
+        sent[s] = dy[k]!;
+        read[s] = 1;
+      });
       const over = new Float32Array(xLen).fill(7);
       shortcutABackward(over, dy, p, true);
       assertIdentical(`${name} dx overwritten`, over, sent);
