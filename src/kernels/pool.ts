@@ -5,6 +5,8 @@
 //   adaptive: bins [floor(i·H/oH), ceil((i+1)·H/oH))
 
 import { parallelFor, registerTask } from './parallel.js';
+import { kernelBackend } from './wasm/features.js';
+import { simdPool } from './wasm/pool.js';
 
 /** Shapes and hyper-parameters of a 2-D pooling. Padding is symmetric per axis; oh/ow come from poolOutSize. */
 export interface PoolParams {
@@ -135,9 +137,68 @@ export function maxPool2dForwardValues(y: Float32Array, x: Float32Array, p: Pool
 const POOL_UNIT_ELEMS = 65536;
 
 registerTask<{ p: PoolParams; perUnit: number }>('pool.maxValues', (bufs, q, u0, u1) => {
-  const planes = q.p.n * q.p.c;
-  maxPlanes(bufs.y as Float32Array, null, bufs.x as Float32Array, q.p, u0 * q.perUnit, Math.min(planes, u1 * q.perUnit));
+  const { p } = q, planes = p.n * p.c;
+  const y = bufs.y as Float32Array, x = bufs.x as Float32Array, pl0 = u0 * q.perUnit, pl1 = Math.min(planes, u1 * q.perUnit);
+  const s2 = p.kh === 3 && p.kw === 3 && p.strideH === 2 && p.strideW === 2 && p.dilH === 1 && p.dilW === 1;
+  if (s2 && kernelBackend() === 'simd') max3s2Simd(y, x, p, pl0, pl1);
+  else maxPlanes(y, null, x, p, pl0, pl1);
 });
+
+/**
+ * Planes [pl0, pl1) of 3×3 stride-2 max pooling (dilation 1), values only, on the SIMD backend: a plane is copied
+ * into wasm memory, its outputs whose windows lie inside it computed there (wasm/pool.ts: maxPlanes' bits, without
+ * its branches on the data, which random data mispredicts: ResNet's stem pooling @112, one core, 8 → 1.5 ms), the
+ * others here, and the plane's outputs copied out at once.
+ */
+function max3s2Simd(y: Float32Array, x: Float32Array, p: PoolParams, pl0: number, pl1: number): void {
+  const { h, w, padH, padW, oh, ow } = p;
+  const hw = h * w, ohw = oh * ow, outF = Math.ceil(hw / 4) * 4;
+  // Output rows [oyA, oyB) and columns [oxA, oxB) have their windows inside the plane.
+  const oyA = Math.min(oh, Math.ceil(padH / 2)), oyB = Math.max(oyA, Math.min(oh, Math.floor((h - 3 + padH) / 2) + 1));
+  const oxA = Math.min(ow, Math.ceil(padW / 2)), oxB = Math.max(oxA, Math.min(ow, Math.floor((w - 3 + padW) / 2) + 1));
+  const cols = oxB - oxA, n4 = cols >> 2;
+  if (n4 === 0 || oyB === oyA) {
+    maxPlanes(y, null, x, p, pl0, pl1);
+    return;
+  }
+  const g = simdPool(4 * (outF + ohw));
+  const f = g.f;
+  const srcAt = (ox: number): number => 4 * ((2 * oyA - padH) * w + 2 * ox - padW);
+  const dstAt = (ox: number): number => 4 * (outF + oyA * ow + ox);
+  for (let pl = pl0; pl < pl1; pl++) {
+    f.set(x.subarray(pl * hw, (pl + 1) * hw));
+    g.max3s2(srcAt(oxA), w, dstAt(oxA), ow, oyB - oyA, n4);
+    // The last columns as one more vector that ends at oxB (overlapping: the same values again).
+    if (cols > 4 * n4) g.max3s2(srcAt(oxB - 4), w, dstAt(oxB - 4), ow, oyB - oyA, 1);
+    for (let oy = 0; oy < oh; oy++) {
+      if (oy < oyA || oy >= oyB) maxRow(f, outF, x, p, pl, oy, 0, ow);
+      else {
+        maxRow(f, outF, x, p, pl, oy, 0, oxA);
+        maxRow(f, outF, x, p, pl, oy, oxB, ow);
+      }
+    }
+    y.set(f.subarray(outF, outF + ohw), pl * ohw);
+  }
+}
+
+/** Outputs [ox0, ox1) of row oy of plane pl, values only, as maxPlanes computes them, into dst[dOff + oy·oW + ox]. */
+function maxRow(dst: Float32Array, dOff: number, x: Float32Array, p: PoolParams, pl: number, oy: number, ox0: number, ox1: number): void {
+  const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, ow } = p;
+  const y0 = oy * strideH - padH, ky0 = firstTap(y0, dilH), ky1 = endTap(y0, dilH, kh, h);
+  const xOff = pl * h * w;
+  for (let ox = ox0; ox < ox1; ox++) {
+    const x0 = ox * strideW - padW, kx0 = firstTap(x0, dilW), kx1 = endTap(x0, dilW, kw, w);
+    let best = -Infinity;
+    for (let ky = ky0; ky < ky1; ky++) {
+      const row = xOff + (y0 + ky * dilH) * w + x0;
+      for (let kx = kx0; kx < kx1; kx++) {
+        const v = x[row + kx * dilW]!;
+        if (v > best || v !== v) best = v;
+      }
+    }
+    dst[dOff + oy * ow + ox] = best;
+  }
+}
 
 // Taps of a dilated window starting at s (possibly negative): tap t sits at s + t·dil; the ones inside [0, size)
 // are t in [firstTap, endTap); endTap is clamped to k, and an empty range has firstTap ≥ endTap.
@@ -283,6 +344,15 @@ export function adaptiveAvgPool2dForward(y: Float32Array, x: Float32Array, p: Ad
       }
     }
   }
+}
+
+/**
+ * adaptiveAvgPool2dBackward of global pooling (oh = ow = 1) into a dx of any contents: every element of a plane is
+ * 0 + dy / (h·w), what the accumulating kernel leaves in a zeroed dx (+0 for a −0 gradient), one fill per plane.
+ */
+export function globalAvgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AdaptivePoolParams): void {
+  const hw = p.h * p.w, planes = p.n * p.c;
+  for (let pl = 0; pl < planes; pl++) dx.fill(0 + Math.fround(dy[pl]! / hw), pl * hw, (pl + 1) * hw);
 }
 
 /** dx: (N, C, H, W) += each dy / (bin size) over its bin (bins may overlap). Caller zeroes dx. */

@@ -1,5 +1,5 @@
 import { ShapeError, ValueError } from '../errors.js';
-import { releaseEarly } from '../fusion/arena.js';
+import { arenaMark, releaseEarly, releaseSince } from '../fusion/arena.js';
 import { convBnAct } from '../fusion/conv-bn.js';
 import { conv2d, pair, type Pair } from '../ops/conv.js';
 import { relu } from '../ops/elementwise.js';
@@ -292,10 +292,13 @@ export class Sequential extends Module {
         next = convBnAct(y, m, bn, { act });
         i += act ? 2 : 1;
       } else {
+        const mark = arenaMark();
         next = m.forward(y);
+        // Inside withArena, what the child made and did not return is read by nobody (unless a hook kept it).
+        if (!anyForwardHooks()) releaseSince(mark, next.data);
       }
-      // Inside withArena, an intermediate between two layers is read by nobody else (unless a hook kept it):
-      // its buffer goes back now, so the next output of its size reuses it while it is in cache.
+      // Likewise an intermediate between two layers: its buffer goes back now, so the next output of its size
+      // reuses it while it is in cache.
       if (y !== x && next.data !== y.data && !anyForwardHooks()) releaseEarly(y.data);
       y = next;
     }

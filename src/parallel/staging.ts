@@ -53,6 +53,16 @@ function readUnderAnotherName(task: Task, b: TaskBuffer): boolean {
  */
 export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Record<string, TaskBuffer | null>; copyBack: [TaskBuffer, TaskBuffer][] } {
   stats.calls++;
+  // The usual case in a training step (its buffers and the parameters are shared): the task's own buffers, no copies.
+  let unshared = false;
+  for (const name in task.bufs) {
+    const b = task.bufs[name];
+    if (b && !(b.buffer instanceof SharedArrayBuffer)) {
+      unshared = true;
+      break;
+    }
+  }
+  if (!unshared) return { bufs: task.bufs, copyBack: [] };
   let slot = 0;
   let t0 = -1;
   const seen = new Map<TaskBuffer, TaskBuffer>();

@@ -5,6 +5,7 @@ import {
   adaptiveAvgPool2dForward,
   avgPool2dBackward,
   avgPool2dForward,
+  globalAvgPool2dBackward,
   maxPool2dBackward,
   maxPool2dForward,
   maxPool2dForwardValues,
@@ -12,7 +13,7 @@ import {
   type AvgPoolParams,
   type PoolParams,
 } from '../../src/kernels/pool.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
 
 interface Spec { n: number; c: number; h: number; w: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number; ceil: boolean }
 
@@ -146,6 +147,18 @@ describe('adaptiveAvgPool2d by hand', () => {
     adaptiveAvgPool2dBackward(dx, new Float32Array(7).fill(1), p);
     expect(Array.from(dx)).toEqual([1.5, 1, 2, 1, 1.5]);
   });
+  it('global pooling backward overwrites dx with what the accumulating kernel adds onto zeros (bit for bit)', () => {
+    for (const [n, c, h, w] of [[2, 3, 7, 7], [4, 64, 8, 8], [1, 2, 1, 5]] as const) {
+      const p = { n, c, h, w, oh: 1, ow: 1 };
+      const dy = randArray(11, n * c);
+      [NaN, Infinity, -Infinity, -0].forEach((v, k) => (dy[(3 * k) % dy.length] = v));
+      const want = new Float32Array(n * c * h * w);
+      adaptiveAvgPool2dBackward(want, dy, p);
+      const got = new Float32Array(want.length).fill(9);
+      globalAvgPool2dBackward(got, dy, p);
+      assertIdentical(`global backward [${n},${c},${h},${w}]`, got, want);
+    }
+  });
   it('global pooling 7×7 → 1×1 over 2 planes', () => {
     const x = randArray(3, 2 * 49);
     const y = new Float32Array(2);
@@ -256,6 +269,34 @@ describe('pooling vs brute-force references (fast-check)', () => {
       }),
       { seed: 42, numRuns: 300 },
     );
+  });
+
+  it('3×3 stride-2 max pool values (the SIMD kernel where there is one): the argmax kernel\'s bits, NaN payloads and −0 included', () => {
+    // Sizes whose vectors of 4 outputs fit a row exactly, leave 1–3 columns over (the overlapping last vector), or
+    // none at all; odd and even sides, padding 0 and 1, ceil mode. A third of the values are ±0 (ties of different
+    // bits), a tenth NaNs of distinct payloads and both signs.
+    const shapes: [number, number, number, number, boolean][] = [
+      [112, 112, 1, 1, false], [17, 19, 1, 1, false], [16, 18, 0, 0, true], [9, 10, 1, 0, true], [5, 25, 0, 1, false],
+      [3, 3, 0, 0, false], [4, 9, 1, 1, true], [33, 8, 1, 1, false],
+    ];
+    for (const [h, w, ph, pw, ceil] of shapes) {
+      const p = params({ n: 2, c: 3, h, w, kh: 3, kw: 3, sh: 2, sw: 2, ph, pw, dh: 1, dw: 1, ceil });
+      const x = randArray(h * w + ph, p.n * p.c * h * w, -2, 2).map(Math.round);
+      const bits = new Int32Array(x.buffer);
+      for (let i = 0; i < x.length; i++) {
+        const r = (i * 2654435761) % 30;
+        if (r < 3) bits[i] = (0x7fc00001 + i) | (r === 0 ? 0x80000000 : 0);
+        else if (r < 8) x[i] = -0;
+        else if (r < 13) x[i] = 0;
+      }
+      const ys = p.n * p.c * p.oh * p.ow;
+      const y = new Float32Array(ys), am = new Int32Array(ys), yv = new Float32Array(ys).fill(7);
+      maxPool2dForward(y, am, x, p);
+      maxPool2dForwardValues(yv, x, p);
+      const a = new Int32Array(y.buffer), b = new Int32Array(yv.buffer);
+      const differ = a.findIndex((v, i) => v !== b[i]);
+      expect(differ, `${h}×${w} pad ${ph},${pw} ceil ${ceil}: first differing output ${differ}`).toBe(-1);
+    }
   });
 
   it('avg pool forward matches the tap-counting reference; backward is its adjoint', () => {

@@ -127,6 +127,8 @@ export const v128 = {
   /** a & ~b */
   andnot: simd(0x4f),
   or: simd(0x50),
+  /** bitselect(a, b, c) = (a & c) | (b & ~c) */
+  bitselect: simd(0x52),
 };
 
 export const i32x4 = {
@@ -159,6 +161,8 @@ export const f32x4 = {
   gt: simd(0x44),
   le: simd(0x45),
   neg: simd(0xe1),
+  /** Lanewise a < b ? b : a (the bits of one operand: a when either is NaN). */
+  pmax: simd(0xeb),
   /** v with lane `lane` replaced by the f32 x. */
   replace_lane: (v: Expr, lane: number, x: Expr): Expr => cat(v, x, [0xfd], uleb(0x20), [lane]),
   /** a·b + c with or without an intermediate rounding (relaxed SIMD: the engine picks; x64 with FMA fuses). */
