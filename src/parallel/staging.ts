@@ -40,6 +40,12 @@ export function copyBackStaged(copyBack: [TaskBuffer, TaskBuffer][]): void {
   stats.ms += performance.now() - t0;
 }
 
+/** Whether `b` is also named in `task` as a buffer that is not overwritten (an output may also be an input). */
+function readUnderAnotherName(task: Task, b: TaskBuffer): boolean {
+  for (const [k, v] of Object.entries(task.bufs)) if (v === b && !task.overwrites!.includes(k)) return true;
+  return false;
+}
+
 /**
  * Copies the non-shared buffers of `task` into `staging` (grown as needed, reused across calls; the same array
  * named twice is staged once). Returns the buffers to send, and the [caller's, staged] pairs to copy back once
@@ -78,8 +84,7 @@ export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Rec
       }
       slot++;
       s = b instanceof Float64Array ? new Float64Array(sab, 0, b.length) : new Float32Array(sab, 0, b.length);
-      // (copied in unless every name it goes by is overwritten: an output may also be an input)
-      if (Object.entries(task.bufs).some(([k, v]) => v === b && !task.overwrites?.includes(k))) {
+      if (!task.overwrites?.includes(name) || readUnderAnotherName(task, b)) {
         s.set(b);
         stats.bytesIn += bytes;
       }
