@@ -4,7 +4,9 @@
 // (withTrainingStep's); the NEW build gets the forward's affine map when it takes one. Prints the median process CPU
 // ms (all threads) and the fastest wall ms (the least disturbed run on a loaded machine) of each layer kind's forward
 // and backward, and the net's total per step. Threads "1,2"
-// gives OLD one thread and NEW two (two copies of one build compare thread counts).
+// gives OLD one thread and NEW two (two copies of one build compare thread counts). AB_RESIDENT=0,1 puts NEW's
+// tensors in its resident wasm memory (where its training step puts them; 1,1 both builds', default 0,0: plain
+// SharedArrayBuffers).
 import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'fmnist', threads = '2', reps = '15'] = process.argv;
@@ -17,8 +19,10 @@ process.env.RESNET_TS_THREADS = String(Math.max(...nThreads));
 const builds = await Promise.all([oldDist, newDist].map(async (d, i) => {
   const lib = await import(resolve(d, 'index.js'));
   lib.setNumThreads(nThreads[Math.min(i, nThreads.length - 1)]);
-  return { lib, bn: await import(resolve(d, 'kernels/batchnorm.js')) };
+  const optim = await import(resolve(d, 'kernels/optim.js'));
+  return { lib, bn: await import(resolve(d, 'kernels/batchnorm.js')), resident: optim.residentBuffer ?? (() => null) };
 }));
+const residentFlags = (process.env.AB_RESIDENT ?? '0,0').split(',').map((v) => v === '1');
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -30,8 +34,8 @@ const CASES = {
   r18: [[8, 64, 256, 2, 3], [8, 128, 64, 2, 2], [8, 256, 16, 2, 2], [8, 512, 4, 2, 2]],
 };
 const shared = (len, f) => Float32Array.from({ length: len }, f).map((v) => v); // filled below into shared memory
-const sab = (a) => {
-  const s = new Float32Array(new SharedArrayBuffer(a.length * 4));
+const sab = (a, i = 0) => {
+  const s = (residentFlags[i] ? builds[i].resident(a.length) : null) ?? new Float32Array(new SharedArrayBuffer(a.length * 4));
   s.set(a);
   return s;
 };
@@ -44,14 +48,17 @@ console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [n, c, hw, withRes, without] of CASES[kase]) {
   for (const res of [true, false]) {
     const len = n * c * hw;
-    const x = sab(shared(len, () => rnd() + 0.2)), r = res ? sab(shared(len, rnd)) : null, dy = sab(shared(len, rnd));
+    const x0 = shared(len, () => rnd() + 0.2), r0 = res ? shared(len, rnd) : null, dy0 = shared(len, rnd);
     const w = Float32Array.from({ length: c }, () => 1 + 0.2 * rnd()), b = Float32Array.from({ length: c }, () => 0.1 * rnd());
     const p = { n, c, hw, eps: 1e-5 };
     const runs = builds.map(() => ({ f: [], b: [], fw: [], bw: [] }));
-    const outs = builds.map(() => ({ y: sab(new Float32Array(len)), dx: sab(new Float32Array(len)), dres: res ? sab(new Float32Array(len)) : null }));
+    const outs = builds.map((_, i) => ({
+      x: sab(x0, i), r: r0 ? sab(r0, i) : null, dy: sab(dy0, i),
+      y: sab(new Float32Array(len), i), dx: sab(new Float32Array(len), i), dres: res ? sab(new Float32Array(len), i) : null,
+    }));
     for (let k = 0; k < Number(reps) + 2; k++) {
       builds.forEach(({ bn }, i) => {
-        const { y, dx, dres } = outs[i];
+        const { x, r, dy, y, dx, dres } = outs[i];
         const mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
         const affine = !res ? new Float64Array(2 * c) : null;
         let c0 = cpu(), w0 = performance.now();

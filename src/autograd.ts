@@ -219,6 +219,10 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   addForward(dst, dst, src);
 }
 
+/** Whether a and b overlap in memory (one ArrayBuffer may hold many: the resident memory of a training step). */
+const sharesMemory = (a: Float32Array, b: Float32Array): boolean =>
+  a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+
 /**
  * Gradient buffers from gradBuffer (fusion/arena.ts) must each be referenced by one gradient only: untag any that this
  * node's backward passed through from dy or returned for two inputs, and recycle those returned for inputs that
@@ -228,8 +232,8 @@ function settleGradBuffers(grads: Grads, dy: Tensor, inputs: (Tensor | null)[] |
   for (let i = 0; i < grads.length; i++) {
     const gi = grads[i];
     if (!gi || !isGradBuffer(gi.data)) continue;
-    let shared = gi.data.buffer === dy.data.buffer;
-    for (let j = 0; j < grads.length && !shared; j++) shared = j !== i && grads[j]?.data.buffer === gi.data.buffer;
+    let shared = sharesMemory(gi.data, dy.data);
+    for (let j = 0; j < grads.length && !shared; j++) shared = j !== i && !!grads[j] && sharesMemory(grads[j]!.data, gi.data);
     if (shared) {
       untagGradBuffer(gi.data);
       untagGradBuffer(dy.data);

@@ -29,6 +29,9 @@
 
 import { config } from '../config.js';
 import { forgetFinite } from '../kernels/finite.js';
+import { residentBuffer } from '../kernels/optim.js';
+import { kernelBackend } from '../kernels/wasm/features.js';
+import { residentAddress, residentMemory } from '../kernels/wasm/optim.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -162,20 +165,38 @@ export function takeBuffer(op: string, n: number): Float32Array {
 }
 
 /**
- * A pooled buffer of n elements (zero-filled if `zero`), else a new one: in shared memory inside a training step
- * (the step hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere.
+ * A pooled buffer of n elements (zero-filled if `zero`), else a new one: in shared memory inside a scope (which
+ * hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere. A step's
+ * buffers are in the resident memory (kernels/wasm/optim.ts) where the SIMD backend has one and it is not full: the
+ * batch norm runs there in place; the pool's other buffers (an eval scope's) are left to others.
  */
 function obtain(op: string, n: number, zero: boolean): Float32Array {
-  const d = pool.get(n)?.pop();
+  const step = stepStale !== null && n >= config.arenaMinLength;
+  const resident = step && !residentFull && kernelBackend() === 'simd' && residentMemory() !== null;
+  const d = take(n, resident);
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
-    return alloc(op, n, handedOut !== null && n >= config.arenaMinLength);
+    const r = resident ? residentBuffer(n) : null;
+    if (resident && r === null) residentFull = true;
+    return r ?? alloc(op, n, handedOut !== null && n >= config.arenaMinLength);
   }
   poolBytes -= d.byteLength;
   if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
   stepStale?.delete(d);
   forgetFinite(d); // written by its next user
   return zero ? d.fill(0) : d;
+}
+
+/** Set when the resident memory could not serve a step's buffer: steps then take any pooled buffer. */
+let residentFull = false;
+
+/** A pooled buffer of n elements (with `resident`, one in the resident memory), taken from the pool's list. */
+function take(n: number, resident: boolean): Float32Array | undefined {
+  const list = pool.get(n);
+  if (list === undefined) return undefined;
+  if (!resident) return list.pop();
+  for (let i = list.length - 1; i >= 0; i--) if (residentAddress(list[i]!) >= 0) return list.splice(i, 1)[0];
+  return undefined;
 }
 
 /**
@@ -213,19 +234,21 @@ export function openStep(): boolean {
 }
 
 /**
- * Closes the step opened by openStep. With `keep` (the ArrayBuffers of everything that outlives the step), the
- * step's buffers not in it go back to the pool, and pooled buffers the step did not use are dropped, so that the
- * pool holds one step's buffers. Without (the step threw: who holds what is unknown), nothing is reused.
+ * Closes the step opened by openStep. With `keep` (the typed arrays of everything that outlives the step), the
+ * step's buffers that none of them shares memory with go back to the pool, and pooled buffers the step did not use
+ * are dropped, so that the pool holds one step's buffers. Without (the step threw: who holds what is unknown),
+ * nothing is reused.
  */
-export function closeStep(keep: Set<ArrayBufferLike> | null): void {
+export function closeStep(keep: Set<ArrayBufferView> | null): void {
   const mine = handedOut!;
   const stale = stepStale!;
   handedOut = null;
   setStepAllocator(null);
   try {
     if (keep === null) return;
+    const kept = keptMemory(keep);
     for (const d of mine) {
-      if (keep.has(d.buffer)) continue;
+      if (kept(d)) continue;
       gradBuffers.delete(d);
       // With anomaly detection on, a tensor that wrongly outlived the step reads NaN instead of another step's data.
       if (config.detectAnomaly) d.fill(NaN);
@@ -242,6 +265,46 @@ export function closeStep(keep: Set<ArrayBufferLike> | null): void {
     stepStale = null;
   }
 }
+
+/**
+ * Buffers that a view outliving the step shares memory with. Elsewhere a buffer is its own ArrayBuffer; in the
+ * resident memory (one ArrayBuffer for all) it is a region, shared with the kept views that start inside it. A
+ * buffer kept for a view that is not itself (a subarray) is tied to that view: its region returns to the free list
+ * when the buffer is collected (wasm/optim.ts), which must not happen while the view is alive.
+ */
+function keptMemory(keep: Set<ArrayBufferView>): (d: Float32Array) => boolean {
+  const buffers = new Set<ArrayBufferLike>(), starts: number[] = [], views: ArrayBufferView[] = [];
+  for (const v of keep) {
+    const at = residentAddress(v as Float32Array); // (it reads buffer and byteOffset only)
+    if (at < 0) buffers.add(v.buffer);
+    else {
+      starts.push(at);
+      views.push(v);
+    }
+  }
+  const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
+  return (d) => {
+    const at = residentAddress(d);
+    if (at < 0) return buffers.has(d.buffer);
+    // the first kept view starting at or after d's start
+    let lo = 0, hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[order[mid]!]! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    let held = false;
+    for (let i = lo; i < order.length && starts[order[i]!]! < at + Math.max(d.byteLength, 1); i++) {
+      const v = views[order[i]!]!;
+      if (v !== d) heldBy.set(v, d);
+      held = true;
+    }
+    return held;
+  };
+}
+
+/** A resident buffer kept alive by a view of its memory (see keptMemory). */
+const heldBy = new WeakMap<ArrayBufferView, Float32Array>();
 
 // Gradient buffers of the backward pass. An op's backward takes the buffer of a gradient it returns from
 // `gradBuffer` (zero-filled: backward kernels accumulate). Such a buffer is referenced only by that one returned

@@ -44,25 +44,25 @@ export function withTrainingStep<T>(state: TrainingStepState, fn: () => T): T {
     closeStep(null);
     throw e;
   }
-  const keep = new Set<ArrayBufferLike>();
+  const keep = new Set<ArrayBufferView>();
   collectLive([result, state.model, state.optimizer], keep);
   closeStep(keep);
   return result;
 }
 
 /**
- * Adds to `into` the ArrayBuffer of every typed array reachable from `roots` through Tensors (data, grad, and the
- * inputs and saved context of a graph node not yet freed), arrays, Maps, Sets and the fields of any other object.
- * Iterative: a kept graph may be thousands of nodes deep.
+ * Adds to `into` every typed array reachable from `roots` through Tensors (data, grad, and the inputs and saved
+ * context of a graph node not yet freed), arrays, Maps, Sets and the fields of any other object. Iterative: a kept
+ * graph may be thousands of nodes deep.
  */
-function collectLive(roots: unknown[], into: Set<ArrayBufferLike>): void {
+function collectLive(roots: unknown[], into: Set<ArrayBufferView>): void {
   const seen = new Set<object>();
   const stack: unknown[] = [...roots];
   while (stack.length > 0) {
     const v = stack.pop();
     if (v === null || typeof v !== 'object' || seen.has(v)) continue;
     seen.add(v);
-    if (ArrayBuffer.isView(v)) into.add(v.buffer);
+    if (ArrayBuffer.isView(v)) into.add(v);
     else if (v instanceof Tensor) {
       stack.push(v.data, v.grad);
       if (v.gradFn !== null && !v.gradFn.freed) stack.push(v.gradFn.inputs, v.gradFn.ctx);

@@ -14,18 +14,25 @@
 // The unit boundaries depend on the shape only, and the totals are added in unit order, so the results are
 // bitwise the same on any number of threads (and whether the buffers are shared or not). The statistics and the
 // float64 → float32 formulas are batchnorm.ts's; the order of the float64 sums differs from its JavaScript kernels.
+//
+// Where every tensor of a call lies in the resident memory (wasm/optim.ts: a training step's buffers, see
+// fusion/arena.ts), the kernels run on them in place: no block is copied in or out (a call's `place` gives the
+// tensors' byte addresses). The functions and the plane walks are the same (a unit's block of a tensor is one
+// contiguous range either way, with the same stride), so the results are the same bits.
 
 import { noteFinite } from './finite.js';
 import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
-import { laneTotal, simdBatchNorm, type SimdBatchNorm } from './wasm/batchnorm.js';
+import { laneTotal, residentBatchNorm, simdBatchNorm, type SimdBatchNorm } from './wasm/batchnorm.js';
+import { residentAddress, residentAlloc, residentMemory, type Resident } from './wasm/optim.js';
 
-/** The shape of a task, its images per unit, and the kernel call it belongs to (see keepBlocks). */
+/** The shape of a task, its images per unit, the kernel call it belongs to (see keepBlocks), and where it runs in place. */
 interface UnitParams {
   n: number;
   c: number;
   hw: number;
   perUnit: number;
   call: number;
+  place: Place | null;
 }
 
 /**
@@ -53,6 +60,47 @@ const blockBytes = (q: UnitParams, nn: number): number => (nn * q.c * q.hw * 4 +
 // This thread's wasm memory: the lane sums a function leaves (OUT, up to 12 doubles), a finiteness check (FIN),
 // then from BLOCKS the blocks the first pass of the current call kept (keepBlocks), then the second pass's others.
 const OUT = 0, FIN = 96, BLOCKS = 128;
+
+/**
+ * A call in place: the resident memory, and the byte addresses there of the call's tensors (−1: absent) and of its
+ * units' OUT/FIN areas (UNIT_AREA bytes per unit from `out`).
+ */
+interface Place extends Resident {
+  at: Record<string, number>;
+  out: number;
+}
+
+const UNIT_AREA = 128, MAX_UNITS = 8;
+/** The calling thread's OUT/FIN areas in the resident memory (kept for the process). */
+let unitAreas: Float32Array | null = null;
+
+/**
+ * The place of a call whose tensors (null: absent) all lie in the resident memory, apart from each other, else null
+ * (the kernels then copy blocks through this thread's memory, where an output may also be an input).
+ */
+function residentPlace(tensors: Record<string, Float32Array | null>): Place | null {
+  const at: Record<string, number> = {};
+  const ranges: [number, number][] = [];
+  for (const [name, t] of Object.entries(tensors)) {
+    at[name] = t === null ? -1 : residentAddress(t);
+    if (t === null) continue;
+    if (at[name]! < 0) return null;
+    ranges.push([at[name]!, at[name]! + t.byteLength]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < ranges.length; i++) if (ranges[i]![0] < ranges[i - 1]![1]) return null;
+  // (a tensor is resident only where this thread made the resident memory)
+  const r = residentMemory()!;
+  unitAreas ??= residentAlloc((MAX_UNITS * UNIT_AREA) / 4);
+  return unitAreas === null ? null : { mem: r.mem, id: r.id, at, out: unitAreas.byteOffset };
+}
+
+/** A task's tensors when it copies them; none in place (the tasks find them in the resident memory). */
+const copied = (place: Place | null, tensors: Record<string, Float32Array | null>): Record<string, Float32Array | null> =>
+  (place !== null ? {} : tensors);
+
+/** Unit u's OUT area (its FIN is 96 bytes on). */
+const unitOut = (pl: Place, u: number): number => pl.out + u * UNIT_AREA;
 
 /** Which call this thread's kept blocks belong to, and where each of its units' blocks start (bytes). */
 let keptCall = -1, keptEnd = BLOCKS;
@@ -127,7 +175,7 @@ export function channelAffine(
 
 /** Whether the 4 lanes of an affine or dx function's finiteness check at byte `at` are all +0 (see wasm/batchnorm.ts). */
 const checkedFinite = (f: Float32Array, at: number): boolean =>
-  f[at >> 2] === 0 && f[(at >> 2) + 1] === 0 && f[(at >> 2) + 2] === 0 && f[(at >> 2) + 3] === 0;
+  f[at / 4] === 0 && f[at / 4 + 1] === 0 && f[at / 4 + 2] === 0 && f[at / 4 + 3] === 0;
 
 /**
  * The cost (config.minParallelCost's flops) of both passes of a kernel call, so that both run on the threads or
@@ -172,12 +220,13 @@ export function simdTrainForward(
   res: Float32Array | null, relu: boolean, affine: Float64Array | null,
 ): void {
   const { n, c, hw } = p;
-  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall() };
+  const place = residentPlace({ x, y, res });
+  const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), place };
   const units = unitCount(q), cost = callCost(n * c * hw, x, y, res);
   scratch.begin();
   const part = scratch.f64(2 * units * c);
   parallelFor<UnitParams>({
-    kernel: 'batchnorm.simdStats', bufs: { x, part }, writes: ['part'], overwrites: ['part'],
+    kernel: 'batchnorm.simdStats', bufs: { ...copied(place, { x }), part }, writes: ['part'], overwrites: ['part'],
     params: q, units, cost,
   });
   const aff = affine ?? scratch.f64(2 * c), count = n * hw;
@@ -194,27 +243,37 @@ export function simdTrainForward(
   }
   const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   parallelFor<UnitParams & { relu: boolean }>({
-    kernel: 'batchnorm.simdAffine', bufs: { y, x, res, aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
+    kernel: 'batchnorm.simdAffine', bufs: { ...copied(place, { y, x, res }), aff, finite, claimed }, writes: ['y', 'finite', 'claimed'], overwrites: ['y', 'finite'],
     params: { ...q, relu }, units, cost,
   });
   noteFinite(y, finite.every((f) => f === 1));
 }
 
 // part[2·(u·c + ch)], part[2·(u·c + ch) + 1]: unit u's sum of channel ch's values and of their squared deviations
-// from the unit's mean. Keeps x's block.
+// from the unit's mean. Keeps x's block (when it copies it).
 registerTask<UnitParams>('batchnorm.simdStats', (bufs, q, u0, u1) => {
-  const x = bufs.x as Float32Array, part = bufs.part as Float64Array;
+  const x = bufs.x as Float32Array, part = bufs.part as Float64Array, pl = q.place;
   const { c, hw } = q, stride = c * hw * 4;
   for (let u = u0; u < u1; u++) {
     const { nn, from, to } = unitRange(q, u);
-    const rb = blockBytes(q, nn), X = keepBlocks(q.call, u, rb), m = simdBatchNorm(X + rb), count = nn * hw;
-    m.f.set(x.subarray(from, to), X >> 2);
+    let m: SimdBatchNorm, X: number, out = OUT;
+    if (pl !== null) {
+      m = residentBatchNorm(pl);
+      X = pl.at.x! + from * 4;
+      out = unitOut(pl, u);
+    } else {
+      const rb = blockBytes(q, nn);
+      X = keepBlocks(q.call, u, rb);
+      m = simdBatchNorm(X + rb);
+      m.f.set(x.subarray(from, to), X >> 2);
+    }
+    const count = nn * hw;
     for (let ch = 0; ch < c; ch++) {
-      m.sum(X + ch * hw * 4, nn, hw, stride, OUT);
-      const sum = laneTotal(m.h, OUT >> 3);
-      m.sqdev(X + ch * hw * 4, nn, hw, stride, sum / count, OUT);
+      m.sum(X + ch * hw * 4, nn, hw, stride, out);
+      const sum = laneTotal(m.h, out / 8);
+      m.sqdev(X + ch * hw * 4, nn, hw, stride, sum / count, out);
       part[2 * (u * c + ch)] = sum;
-      part[2 * (u * c + ch) + 1] = laneTotal(m.h, OUT >> 3);
+      part[2 * (u * c + ch) + 1] = laneTotal(m.h, out / 8);
     }
   }
 });
@@ -223,22 +282,31 @@ registerTask<UnitParams & { relu: boolean }>('batchnorm.simdAffine', (bufs, q, u
   const y = bufs.y as Float32Array, x = bufs.x as Float32Array, res = bufs.res as Float32Array | null;
   const aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array, claimed = bufs.claimed as Float32Array;
   const { c, hw } = q, stride = c * hw * 4;
+  const pl = q.place, hasRes = pl !== null ? pl.at.res! >= 0 : res !== null;
   for (let slot = u0; slot < u1; slot++) {
     const u = claimUnit(q.call, claimed, unitCount(q));
     const { nn, from, to } = unitRange(q, u);
-    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
-    const X = kept.at >= 0 ? kept.at : kept.free, R = kept.at >= 0 ? kept.free : X + rb;
-    const m = simdBatchNorm(R + rb);
-    if (kept.at < 0) m.f.set(x.subarray(from, to), X >> 2);
-    if (res !== null) m.f.set(res.subarray(from, to), R >> 2);
-    const fn = m.affine[(res !== null ? 2 : 0) + (q.relu ? 1 : 0)]!;
+    let m: SimdBatchNorm, Y: number, X: number, R: number, fin = FIN;
+    if (pl !== null) {
+      m = residentBatchNorm(pl);
+      [Y, X, R] = [pl.at.y! + from * 4, pl.at.x! + from * 4, hasRes ? pl.at.res! + from * 4 : 0];
+      fin = unitOut(pl, u) + 96;
+    } else {
+      const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+      X = Y = kept.at >= 0 ? kept.at : kept.free;
+      R = kept.at >= 0 ? kept.free : X + rb;
+      m = simdBatchNorm(R + rb);
+      if (kept.at < 0) m.f.set(x.subarray(from, to), X >> 2);
+      if (res !== null) m.f.set(res.subarray(from, to), R >> 2);
+    }
+    const fn = m.affine[(hasRes ? 2 : 0) + (q.relu ? 1 : 0)]!;
     let ok = true;
     for (let ch = 0; ch < c; ch++) {
       const off = ch * hw * 4;
-      fn(X + off, X + off, R + off, nn, hw, stride, aff[2 * ch]!, aff[2 * ch + 1]!, FIN);
-      ok &&= checkedFinite(m.f, FIN);
+      fn(Y + off, X + off, R + off, nn, hw, stride, aff[2 * ch]!, aff[2 * ch + 1]!, fin);
+      ok &&= checkedFinite(m.f, fin);
     }
-    y.set(m.f.subarray(X >> 2, (X >> 2) + to - from), from);
+    if (pl === null) y.set(m.f.subarray(Y >> 2, (Y >> 2) + to - from), from);
     finite[u] = ok ? 1 : 0;
   }
 });
@@ -261,13 +329,15 @@ export function simdTrainBackward(
 ): void {
   const { n, c, hw } = p;
   const mask = reluOut === null ? 0 : aff !== null ? 2 : 1;
-  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), mask, overwriteDx };
+  const r = mask === 1 ? reluOut : null, a = mask === 2 ? aff : null;
+  // in place, the masked gradient goes to dres, or else to dx (which the dx pass then overwrites value by value)
+  const place = dx !== null && overwriteDx ? residentPlace({ dy, x, r, dres, dx }) : null;
+  const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), place, mask, overwriteDx };
   const units = unitCount(q), count = n * hw, cost = callCost(n * c * hw, dx, dy, x, reluOut, dres);
   scratch.begin();
   const part = scratch.f64(2 * units * c);
-  const r = mask === 1 ? reluOut : null, a = mask === 2 ? aff : null;
   parallelFor<BackwardParams>({
-    kernel: 'batchnorm.simdGradSums', bufs: { dy, x, r, aff: a, mean, dres, part },
+    kernel: 'batchnorm.simdGradSums', bufs: { ...copied(place, { dy, x, r, dres }), aff: a, mean, part },
     writes: ['dres', 'part'], overwrites: ['dres', 'part'], params: q, units, cost,
   });
   // coef[3·ch ..]: the dx formula's s = γ·invstd, mean(g) and k = invstd²·mean(g·(x − mean))
@@ -289,7 +359,7 @@ export function simdTrainBackward(
   const finite = scratch.f32(units), claimed = scratch.f32(units).fill(0);
   // dres holds the masked gradient: the dx pass reads it instead of masking dy again
   parallelFor<BackwardParams>({
-    kernel: 'batchnorm.simdDx', bufs: { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null, aff: dres === null ? a : null, mean, coef, finite, claimed },
+    kernel: 'batchnorm.simdDx', bufs: { ...copied(place, { dx, dy: dres === null ? dy : null, g: dres, x, r: dres === null ? r : null }), aff: dres === null ? a : null, mean, coef, finite, claimed },
     writes: ['dx', 'finite', 'claimed'], overwrites: overwriteDx ? ['dx', 'finite'] : ['finite'],
     params: q, units, cost,
   });
@@ -305,32 +375,57 @@ function unitGrad(
   m: SimdBatchNorm, bufs: Record<string, unknown>, q: BackwardParams, from: number, to: number, nn: number,
   G: number, X: number, D: number, sums: ((ch: number) => void) | null,
 ): void {
-  const { c, hw } = q, stride = c * hw * 4;
-  const dy = bufs.dy as Float32Array, r = bufs.r as Float32Array | null, aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array;
+  const dy = bufs.dy as Float32Array, r = bufs.r as Float32Array | null;
   m.f.set(dy.subarray(from, to), G >> 2);
   if (q.mask === 1) m.f.set(r!.subarray(from, to), D >> 2);
   if (q.mask === 0 && sums === null) return;
+  gradPass(m, bufs, q, nn, G, G, D, X, OUT, sums);
+}
+
+/**
+ * g = dy masked as q.mask says (ReLU output at R, or recomputed from x) over a unit's planes, stored at G (but for
+ * q.mask = 0), each channel's lane sums left at `out` and handed to `sums`.
+ */
+function gradPass(
+  m: SimdBatchNorm, bufs: Record<string, unknown>, q: BackwardParams, nn: number,
+  G: number, DY: number, R: number, X: number, out: number, sums: ((ch: number) => void) | null,
+): void {
+  const { c, hw } = q, stride = c * hw * 4;
+  const aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array;
   for (let ch = 0; ch < c; ch++) {
     const off = ch * hw * 4;
-    if (q.mask === 2) m.gradX(G + off, G + off, X + off, nn, hw, stride, mean[ch]!, aff![2 * ch]!, aff![2 * ch + 1]!, OUT);
-    else m.grad[q.mask]!(G + off, G + off, D + off, X + off, nn, hw, stride, mean[ch]!, OUT);
+    if (q.mask === 2) m.gradX(G + off, DY + off, X + off, nn, hw, stride, mean[ch]!, aff![2 * ch]!, aff![2 * ch + 1]!, out);
+    else m.grad[q.mask]!(G + off, DY + off, R + off, X + off, nn, hw, stride, mean[ch]!, out);
     sums?.(ch);
   }
 }
 
-// Keeps the masked gradient's and x's blocks (G, then X).
+/** Where unit u's masked gradient lies in place (dres, else dx), or dy itself without a mask; from: the unit's start. */
+const placedGrad = (pl: Place, q: BackwardParams, from: number): number =>
+  (q.mask === 0 ? pl.at.dy! : pl.at.dres! >= 0 ? pl.at.dres! : pl.at.dx!) + from * 4;
+
+// Keeps the masked gradient's and x's blocks (G, then X) when it copies them.
 registerTask<BackwardParams>('batchnorm.simdGradSums', (bufs, q, u0, u1) => {
-  const x = bufs.x as Float32Array, dres = bufs.dres as Float32Array | null, part = bufs.part as Float64Array;
+  const x = bufs.x as Float32Array, dres = bufs.dres as Float32Array | null, part = bufs.part as Float64Array, pl = q.place;
   const { c } = q;
   for (let u = u0; u < u1; u++) {
     const { nn, from, to } = unitRange(q, u);
+    const sums = (m: SimdBatchNorm, out: number) => (ch: number) => {
+      part[2 * (u * c + ch)] = laneTotal(m.h, out / 8);
+      part[2 * (u * c + ch) + 1] = laneTotal(m.h, out / 8 + 6);
+    };
+    if (pl !== null) {
+      const m = residentBatchNorm(pl), out = unitOut(pl, u), DY = pl.at.dy! + from * 4;
+      const R = pl.at.r! >= 0 ? pl.at.r! + from * 4 : 0;
+      gradPass(m, bufs, q, nn, placedGrad(pl, q, from), DY, R, pl.at.x! + from * 4, out, sums(m, out));
+      // (unmasked, the residual's gradient is dy)
+      if (q.mask === 0 && pl.at.dres! >= 0) m.f.copyWithin((pl.at.dres! + from * 4) / 4, DY / 4, DY / 4 + to - from);
+      continue;
+    }
     const rb = blockBytes(q, nn), G = keepBlocks(q.call, u, 2 * rb), X = G + rb, D = X + rb;
     const m = simdBatchNorm(D + (q.mask === 1 ? rb : 0));
     m.f.set(x.subarray(from, to), X >> 2);
-    unitGrad(m, bufs, q, from, to, nn, G, X, D, (ch) => {
-      part[2 * (u * c + ch)] = laneTotal(m.h, OUT >> 3);
-      part[2 * (u * c + ch) + 1] = laneTotal(m.h, (OUT >> 3) + 6);
-    });
+    unitGrad(m, bufs, q, from, to, nn, G, X, D, sums(m, OUT));
     if (dres !== null) dres.set(m.f.subarray(G >> 2, (G >> 2) + to - from), from);
   }
 });
@@ -338,31 +433,41 @@ registerTask<BackwardParams>('batchnorm.simdGradSums', (bufs, q, u0, u1) => {
 registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
   const dx = bufs.dx as Float32Array, x = bufs.x as Float32Array, g = bufs.g as Float32Array | null;
   const mean = bufs.mean as Float32Array, coef = bufs.coef as Float64Array, finite = bufs.finite as Float32Array;
-  const claimed = bufs.claimed as Float32Array;
+  const claimed = bufs.claimed as Float32Array, pl = q.place;
   const { c, hw } = q, stride = c * hw * 4;
   for (let slot = u0; slot < u1; slot++) {
     const u = claimUnit(q.call, claimed, unitCount(q));
     const { nn, from, to } = unitRange(q, u);
-    // G: the masked gradient, then dx when it is overwritten (in place: each value is read before it is stored);
-    // X: x; D: the ReLU output while masking, then dx's old contents and dx when accumulating.
-    const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
-    const G = kept.at >= 0 ? kept.at : kept.free, X = G + rb, D = kept.at >= 0 ? kept.free : X + rb;
-    const m = simdBatchNorm(D + rb);
-    if (kept.at < 0) {
-      m.f.set(x.subarray(from, to), X >> 2);
-      if (g !== null) m.f.set(g.subarray(from, to), G >> 2);
-      else unitGrad(m, bufs, q, from, to, nn, G, X, D, null);
+    let m: SimdBatchNorm, DX: number, G: number, X: number, fin = FIN;
+    if (pl !== null) {
+      // dx is overwritten, where it holds g: each value is read before it is stored
+      m = residentBatchNorm(pl);
+      [DX, G, X] = [pl.at.dx! + from * 4, placedGrad(pl, q, from), pl.at.x! + from * 4];
+      fin = unitOut(pl, u) + 96;
+    } else {
+      // G: the masked gradient, then dx when it is overwritten (in place: each value is read before it is stored);
+      // X: x; D: the ReLU output while masking, then dx's old contents and dx when accumulating.
+      const rb = blockBytes(q, nn), kept = keptBlocks(q.call, u);
+      G = kept.at >= 0 ? kept.at : kept.free;
+      X = G + rb;
+      const D = kept.at >= 0 ? kept.free : X + rb;
+      m = simdBatchNorm(D + rb);
+      if (kept.at < 0) {
+        m.f.set(x.subarray(from, to), X >> 2);
+        if (g !== null) m.f.set(g.subarray(from, to), G >> 2);
+        else unitGrad(m, bufs, q, from, to, nn, G, X, D, null);
+      }
+      DX = q.overwriteDx ? G : D;
+      if (!q.overwriteDx) m.f.set(dx.subarray(from, to), D >> 2);
     }
-    const DX = q.overwriteDx ? G : D;
-    if (!q.overwriteDx) m.f.set(dx.subarray(from, to), D >> 2);
     const fn = m.dx[q.overwriteDx ? 0 : 1]!;
     let ok = true;
     for (let ch = 0; ch < c; ch++) {
       const off = ch * hw * 4;
-      fn(DX + off, G + off, X + off, nn, hw, stride, coef[3 * ch]!, coef[3 * ch + 1]!, mean[ch]!, coef[3 * ch + 2]!, FIN);
-      ok &&= checkedFinite(m.f, FIN);
+      fn(DX + off, G + off, X + off, nn, hw, stride, coef[3 * ch]!, coef[3 * ch + 1]!, mean[ch]!, coef[3 * ch + 2]!, fin);
+      ok &&= checkedFinite(m.f, fin);
     }
-    dx.set(m.f.subarray(DX >> 2, (DX >> 2) + to - from), from);
+    if (pl === null) dx.set(m.f.subarray(DX >> 2, (DX >> 2) + to - from), from);
     finite[u] = ok ? 1 : 0;
   }
 });

@@ -22,6 +22,7 @@
 //   gemm.ts             the blocked GEMM (packing A and B, the C block, rounding on store); its register tiles are
 //                       asm.ts (js backend, float64) or wasm/sgemm.ts (WebAssembly SIMD backend)
 //   winograd.ts         Winograd F(4×4, 3×3): transforms in JS, GEMMs in asm.ts or wasm/sgemm.ts
+//   winograd-fused.ts   its float32 (eval) forward for ≤ 32 channels: transforms and GEMMs in one wasm function
 //
 // Summation orders (what makes results independent of blocking and thread count). On the js backend:
 //   forward (im2col): bias + Σ_k w[o,k]·col[k,j], k ascending = (ci, ky, kx) row-major, float64, one rounding —

@@ -346,6 +346,15 @@ export function adaptiveAvgPool2dForward(y: Float32Array, x: Float32Array, p: Ad
   }
 }
 
+/**
+ * adaptiveAvgPool2dBackward of global pooling (oh = ow = 1) into a dx of any contents: every element of a plane is
+ * 0 + dy / (h·w), what the accumulating kernel leaves in a zeroed dx (+0 for a −0 gradient), one fill per plane.
+ */
+export function globalAvgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AdaptivePoolParams): void {
+  const hw = p.h * p.w, planes = p.n * p.c;
+  for (let pl = 0; pl < planes; pl++) dx.fill(0 + Math.fround(dy[pl]! / hw), pl * hw, (pl + 1) * hw);
+}
+
 /** dx: (N, C, H, W) += each dy / (bin size) over its bin (bins may overlap). Caller zeroes dx. */
 export function adaptiveAvgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AdaptivePoolParams): void {
   const { n, c, h, w, oh, ow } = p;

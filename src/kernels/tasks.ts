@@ -6,6 +6,7 @@
 import './gemm.js';
 import './conv2d.js';
 import './winograd.js';
+import './winograd-fused.js';
 import './pool.js';
 import './batchnorm.js';
 import './elementwise.js';

@@ -32,6 +32,7 @@ import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { fusedWinogradApplies, fusedWinogradConv } from './winograd-fused.js';
 import { CHUNK_XI, G_SCALE, KC64, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, U64_CHUNK_XI, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
@@ -948,6 +949,7 @@ export function winogradConv(
   p: WinogradParams,
   ep: Epilogue = NO_EPILOGUE,
 ): boolean {
+  if (fusedWinogradApplies(p)) return fusedWinogradConv(y, x, w, res, p, ep);
   const coPad = Math.ceil(p.co / 4) * 4;
   const tiles = winogradTiles(p.n, p.ho, p.wo);
   const blocks = kernelBackend() === 'simd' ? simdBlocksFor(p) : null;

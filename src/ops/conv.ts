@@ -8,7 +8,8 @@ import {
   conv2dOutSize,
   type Conv2dParams,
 } from '../kernels/conv2d.js';
-import { alloc, dims4, fmt } from '../shape.js';
+import { shortcutABackward, shortcutAForward, type ShortcutParams } from '../kernels/shortcut.js';
+import { dims4, fmt } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { pad } from './movement.js';
 import { outputBuffer } from '../fusion/arena.js';
@@ -131,33 +132,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 
 // ---- the paper's option-A shortcut ---------------------------------------------------------------------------
 
-interface ShortcutParams { n: number; c: number; h: number; w: number; oc: number; oh: number; ow: number; stride: number; before: number }
-
 const shortcutAOp = defineOp('shortcutA', {
   forward(ctx: Ctx<{ p: ShortcutParams }>, x: Tensor, p: ShortcutParams) {
     ctx.p = p;
-    const y = new Tensor(alloc('shortcutA', p.n * p.oc * p.oh * p.ow), [p.n, p.oc, p.oh, p.ow]);
-    const xd = x.data, yd = y.data;
-    for (let i = 0; i < p.n; i++)
-      for (let ch = 0; ch < p.c; ch++) {
-        const xo = (i * p.c + ch) * p.h * p.w;
-        const yo = (i * p.oc + ch + p.before) * p.oh * p.ow;
-        for (let r = 0; r < p.oh; r++)
-          for (let q = 0; q < p.ow; q++) yd[yo + r * p.ow + q] = xd[xo + r * p.stride * p.w + q * p.stride]!;
-      }
+    const y = new Tensor(outputBuffer('shortcutA', p.n * p.oc * p.oh * p.ow), [p.n, p.oc, p.oh, p.ow]);
+    shortcutAForward(y.data, x.data, p);
     return y;
   },
   backward(ctx, dy) {
     const p = ctx.p;
-    const dx = gradTarget(ctx, 0, 'shortcutA', [p.n, p.c, p.h, p.w]);
-    const dd = dy.data, xd = dx.data;
-    for (let i = 0; i < p.n; i++)
-      for (let ch = 0; ch < p.c; ch++) {
-        const xo = (i * p.c + ch) * p.h * p.w;
-        const yo = (i * p.oc + ch + p.before) * p.oh * p.ow;
-        for (let r = 0; r < p.oh; r++)
-          for (let q = 0; q < p.ow; q++) xd[xo + r * p.stride * p.w + q * p.stride]! += dd[yo + r * p.ow + q]!;
-      }
+    // A fresh target (the usual case: the shortcut's gradient reaches a unit's input first) is overwritten.
+    const { t: dx, fresh } = gradTargetOrFresh(ctx, 0, 'shortcutA', [p.n, p.c, p.h, p.w]);
+    shortcutABackward(dx.data, dy.data, p, fresh);
     return [dx];
   },
 });

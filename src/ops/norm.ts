@@ -149,7 +149,8 @@ function batchNormImpl(
 ): Tensor {
   const op = 'batchNorm2d';
   const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
-  const shapes = [
+  // (a closure: the text is built only for an error message)
+  const shapes = (): string => [
     `input ${fmt(x.shape)}`,
     runningMean && `running_mean ${fmt(runningMean.shape)}`,
     runningVar && `running_var ${fmt(runningVar.shape)}`,
@@ -164,16 +165,16 @@ function batchNormImpl(
   const hw = x.shape.slice(2).reduce((a, b) => a * b, 1);
   for (const t of [runningMean, runningVar, weight, bias]) {
     if (t && (t.ndim !== 1 || t.shape[0] !== c)) {
-      throw new ShapeError(op, `running stats, weight and bias must have shape [${c}] (one per channel); ${shapes}`);
+      throw new ShapeError(op, `running stats, weight and bias must have shape [${c}] (one per channel); ${shapes()}`);
     }
   }
-  if (!(eps > 0)) throw new ValueError(op, `eps must be positive, got ${eps}; ${shapes}`);
+  if (!(eps > 0)) throw new ValueError(op, `eps must be positive, got ${eps}; ${shapes()}`);
   if (residual && !sameShape(residual.shape, x.shape)) {
-    throw new ShapeError(op, `residual must have the input's shape; ${shapes}`);
+    throw new ShapeError(op, `residual must have the input's shape; ${shapes()}`);
   }
   const p: BatchNormParams = { n, c, hw, eps };
   if (!training) {
-    if (!runningMean || !runningVar) throw new ValueError(op, `running_mean and running_var must be defined in evaluation mode; ${shapes}`);
+    if (!runningMean || !runningVar) throw new ValueError(op, `running_mean and running_var must be defined in evaluation mode; ${shapes()}`);
     const y = bnEvalOp(x, weight, bias, runningMean, runningVar, p);
     const sum = residual ? add(y, residual) : y;
     return fuseRelu ? relu(sum) : sum;
@@ -189,10 +190,10 @@ function batchNormImpl(
     const nbt = opts.numBatchesTracked;
     if (nbt) nbt.data[0]! += 1;
     if (momentum === null) {
-      if (!nbt) throw new ValueError(op, `momentum=null (cumulative average) needs the numBatchesTracked buffer; ${shapes}`);
+      if (!nbt) throw new ValueError(op, `momentum=null (cumulative average) needs the numBatchesTracked buffer; ${shapes()}`);
       factor = 1 / nbt.data[0]!;
     } else {
-      if (!(momentum >= 0 && momentum <= 1)) throw new ValueError(op, `momentum must be in [0, 1] or null, got ${momentum}; ${shapes}`);
+      if (!(momentum >= 0 && momentum <= 1)) throw new ValueError(op, `momentum must be in [0, 1] or null, got ${momentum}; ${shapes()}`);
       factor = momentum;
     }
     const rm = runningMean.data, rv = runningVar.data;

@@ -5,6 +5,7 @@ import {
   adaptiveAvgPool2dForward,
   avgPool2dBackward,
   avgPool2dForward,
+  globalAvgPool2dBackward,
   maxPool2dBackward,
   maxPool2dForward,
   maxPool2dForwardValues,
@@ -123,8 +124,10 @@ const adaptiveOp = defineOp('adaptiveAvgPool2d', {
   },
   backward(ctx, dy) {
     const p = ctx.p;
-    const dx = new Tensor(gradBuffer('adaptiveAvgPool2d', p.n * p.c * p.h * p.w), [p.n, p.c, p.h, p.w]);
-    adaptiveAvgPool2dBackward(dx.data, dy.data, p);
+    const global = p.oh === 1 && p.ow === 1; // (a ResNet's head: each plane's gradient filled, no zeros added onto)
+    const dx = new Tensor(gradBuffer('adaptiveAvgPool2d', p.n * p.c * p.h * p.w, global), [p.n, p.c, p.h, p.w]);
+    if (global) globalAvgPool2dBackward(dx.data, dy.data, p);
+    else adaptiveAvgPool2dBackward(dx.data, dy.data, p);
     return [dx];
   },
 });

@@ -23,7 +23,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { ResnetTsError } from '../errors.js';
 import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
-  ALIVE, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
+  ALIVE, BELL, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
   WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, type ErrorMessage, type ExitMessage, type RunMessage,
 } from './protocol.js';
 import { copyBackStaged, stageTask } from './staging.js';
@@ -150,6 +150,10 @@ export class WorkerPool implements ParallelBackend {
     const msg: RunMessage = { type: 'run', seq, kernel: task.kernel, bufs, params: task.params, units };
     const helpers = Math.min(this.ports.length, units - 1);
     for (let i = 0; i < helpers; i++) this.ports[i]!.postMessage(msg);
+    if (helpers > 0) {
+      Atomics.add(ctrl, BELL, 1);
+      Atomics.notify(ctrl, BELL);
+    }
 
     let localError: unknown = undefined;
     drainUnits(ctrl, seq, units, (u) => fn(bufs, task.params, u, u + 1), (e) => {

@@ -42,7 +42,12 @@ export const ALIVE = BUSY + MAX_WORKERS;
 export const READY = ALIVE + MAX_WORKERS;
 /** Set (and DONE notified) by the supervisor as it exits, so that a waiting main thread knows at once. */
 export const SUPERVISOR_EXITED = READY + MAX_WORKERS;
-export const CTRL_LENGTH = SUPERVISOR_EXITED + 1;
+/**
+ * The doorbell: bumped and notified by the main thread after it has posted a call's messages, so that a worker
+ * waiting in Atomics.wait between back-to-back calls takes the next message off its port at once (worker.ts).
+ */
+export const BELL = SUPERVISOR_EXITED + 1;
+export const CTRL_LENGTH = BELL + 1;
 
 export const TAG_SHIFT = 20;
 export const UNIT_MASK = (1 << TAG_SHIFT) - 1;

@@ -47,6 +47,16 @@ export function copyBackStaged(copyBack: [TaskBuffer, TaskBuffer][]): void {
  */
 export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Record<string, TaskBuffer | null>; copyBack: [TaskBuffer, TaskBuffer][] } {
   stats.calls++;
+  // The usual case in a training step (its buffers and the parameters are shared): the task's own buffers, no copies.
+  let unshared = false;
+  for (const name in task.bufs) {
+    const b = task.bufs[name];
+    if (b && !(b.buffer instanceof SharedArrayBuffer)) {
+      unshared = true;
+      break;
+    }
+  }
+  if (!unshared) return { bufs: task.bufs, copyBack: [] };
   let slot = 0;
   let t0 = -1;
   const seen = new Map<TaskBuffer, TaskBuffer>();
@@ -68,7 +78,8 @@ export function stageTask(task: Task, staging: SharedArrayBuffer[]): { bufs: Rec
       }
       slot++;
       s = b instanceof Float64Array ? new Float64Array(sab, 0, b.length) : new Float32Array(sab, 0, b.length);
-      if (!task.overwrites?.includes(name)) {
+      // (copied in unless every name it goes by is overwritten: an output may also be an input)
+      if (Object.entries(task.bufs).some(([k, v]) => v === b && !task.overwrites?.includes(k))) {
         s.set(b);
         stats.bytesIn += bytes;
       }

@@ -1,11 +1,16 @@
 // A compute worker of the pool (spawned by supervisor.ts). It imports the kernel modules (kernels/tasks.ts), which
 // register their task functions, then runs units of each call it is told about: see protocol.ts.
+//
+// A call's message arrives through the event loop; after it, the worker waits for the next one in Atomics.wait on
+// the doorbell (BELL, rung by the main thread after it posts) and takes it off its port directly, for up to HOT_MS,
+// then goes back to the event loop. A training step's calls come back to back, and a futex wake reaches the
+// worker sooner than a message through the event loop, so it joins a call while units are still left to take.
 
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
 import '../kernels/tasks.js';
 import './diagnostics.js';
-import { BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
+import { BELL, BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
 
 interface ComputeWorkerData {
   ctrl: Int32Array;
@@ -13,10 +18,24 @@ interface ComputeWorkerData {
   port: MessagePort;
 }
 
+/** How long a worker waits on the doorbell for the next call before it returns to its event loop (ms). */
+const HOT_MS = 20;
+
 const { ctrl, index, port } = workerData as ComputeWorkerData;
 Atomics.store(ctrl, READY + index, 1);
 
 port.on('message', (msg: RunMessage) => {
+  run(msg);
+  for (;;) {
+    const bell = Atomics.load(ctrl, BELL);
+    // (the main thread posts before it rings: a message posted before `bell` was read is on the port now)
+    const next = receiveMessageOnPort(port);
+    if (next !== undefined) run(next.message as RunMessage);
+    else if (Atomics.wait(ctrl, BELL, bell, HOT_MS) === 'timed-out') return;
+  }
+});
+
+function run(msg: RunMessage): void {
   if (msg.type !== 'run' || Atomics.load(ctrl, SEQ) !== msg.seq) return; // a call that is already over
   const found = taskFunction(msg.kernel);
   const fn: TaskFn = found ?? (() => {
@@ -39,7 +58,7 @@ port.on('message', (msg: RunMessage) => {
     Atomics.store(ctrl, BUSY + index, 0);
     Atomics.notify(ctrl, DONE);
   }
-});
+}
 
 function describe(e: unknown): string {
   if (e instanceof Error) return e.stack ?? `${e.name}: ${e.message}`;

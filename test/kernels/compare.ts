@@ -1,6 +1,7 @@
 /**
  * Comparison and data helpers for the kernel tests (plain typed arrays, no Tensor).
  */
+import { conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 
 /** Small seeded PRNG (mulberry32), so test data does not depend on anything under test. */
 export function mulberry32(seed: number): () => number {
@@ -88,3 +89,14 @@ export function fusedEpilogueReference(conv: Float32Array, scale: Float64Array, 
   }
   return ref;
 }
+
+/** A 3×3, stride-1 convolution's parameters (Winograd's shapes): x (n, c, h, w) → y (n, o, ·, ·), padding `pad`. */
+export function winogradShapeParams(n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams {
+  return {
+    n, c, h, w, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+    oh: conv2dOutSize(h, 3, 1, pad, 1), ow: conv2dOutSize(w, 3, 1, pad, 1),
+  };
+}
+
+/** How a Winograd-shaped case reads in a test name: x=[…] w=[…] p=…. */
+export const winogradLabel = (p: Conv2dParams): string => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] p=${p.padH}`;

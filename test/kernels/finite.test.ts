@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
 import { takeFinite } from '../../src/kernels/finite.js';
+import { residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { conv2d } from '../../src/ops/conv.js';
 import { batchNormRelu2d } from '../../src/ops/norm.js';
@@ -10,19 +11,28 @@ import { randArray } from './compare.js';
 
 // The batch norm's training kernels note whether what they stored is all finite (kernels/finite.ts), so that the
 // Winograd convolution after them skips its own scan: a note only where every value is finite, taken once; and a
-// non-finite value still sends the convolution to the im2col path (the direct convolution's NaN/Inf pattern).
+// non-finite value still sends the convolution to the im2col path (the direct convolution's NaN/Inf pattern). On
+// the SIMD backend also with the tensors in the resident memory, where the kernels run in place.
 
-const backends: KernelBackend[] = hasSimd128 ? ['js', 'simd'] : ['js'];
+const cases: [KernelBackend, boolean][] = hasSimd128 ? [['js', false], ['simd', false], ['simd', true]] : [['js', false]];
 
-describe.each(backends)('finiteness notes of the batch norm training kernels, %s backend', (backend) => {
+describe.each(cases)('finiteness notes of the batch norm training kernels, %s backend (resident tensors: %s)', (backend, resident) => {
   const n = 2, c = 3, hw = 11, len = n * c * hw, p = { n, c, hw, eps: 1e-5 };
+  /** a in the resident memory (a copy), when the case asks for it */
+  const place = (a: Float32Array): Float32Array => {
+    if (!resident) return a;
+    const r = withConfig({ kernelBackend: 'simd' }, () => residentBuffer(a.length));
+    if (r === null) throw new Error('no resident memory');
+    r.set(a);
+    return r;
+  };
   const run = () =>
     withConfig({ kernelBackend: backend }, () => {
-      const x = randArray(1, len), res = randArray(2, len), dy = randArray(3, len);
-      const y = new Float32Array(len), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+      const x = place(randArray(1, len)), res = place(randArray(2, len)), dy = place(randArray(3, len));
+      const y = place(new Float32Array(len)), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
       batchNormTrainForward(y, mean, invstd, vu, x, null, null, p, { residual: res, relu: true });
       const yNoted = takeFinite(y), yAgain = takeFinite(y);
-      const dx = new Float32Array(len);
+      const dx = place(new Float32Array(len));
       batchNormBackward(dx, null, null, dy, x, mean, invstd, null, { n, c, hw }, { overwriteDx: true });
       return { yNoted, yAgain, dxNoted: takeFinite(dx) };
     });
@@ -34,13 +44,13 @@ describe.each(backends)('finiteness notes of the batch norm training kernels, %s
   for (const bad of [Infinity, -Infinity, NaN]) {
     it(`one ${bad} stored: not noted`, () => {
       const r = withConfig({ kernelBackend: backend }, () => {
-        const x = randArray(1, len), res = randArray(2, len);
+        const x = place(randArray(1, len)), res = place(randArray(2, len));
         res[17] = bad; // one stored value non-finite (17: in a plane's tail, for hw = 11)
-        const y = new Float32Array(len), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+        const y = place(new Float32Array(len)), mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
         batchNormTrainForward(y, mean, invstd, vu, x, null, null, p, { residual: res, relu: bad !== -Infinity }); // (relu(−Inf) is 0)
-        const dy = randArray(3, len);
+        const dy = place(randArray(3, len));
         dy[17] = bad;
-        const dx = new Float32Array(len);
+        const dx = place(new Float32Array(len));
         batchNormBackward(dx, null, null, dy, x, mean, invstd, null, { n, c, hw }, { overwriteDx: true });
         return { y: takeFinite(y), dx: takeFinite(dx), stored: y[17]! - y[17]! };
       });

@@ -5,6 +5,7 @@ import {
   adaptiveAvgPool2dForward,
   avgPool2dBackward,
   avgPool2dForward,
+  globalAvgPool2dBackward,
   maxPool2dBackward,
   maxPool2dForward,
   maxPool2dForwardValues,
@@ -12,7 +13,7 @@ import {
   type AvgPoolParams,
   type PoolParams,
 } from '../../src/kernels/pool.js';
-import { assertClose, randArray } from './compare.js';
+import { assertClose, assertIdentical, randArray } from './compare.js';
 
 interface Spec { n: number; c: number; h: number; w: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number; ceil: boolean }
 
@@ -145,6 +146,18 @@ describe('adaptiveAvgPool2d by hand', () => {
     const dx = new Float32Array(5);
     adaptiveAvgPool2dBackward(dx, new Float32Array(7).fill(1), p);
     expect(Array.from(dx)).toEqual([1.5, 1, 2, 1, 1.5]);
+  });
+  it('global pooling backward overwrites dx with what the accumulating kernel adds onto zeros (bit for bit)', () => {
+    for (const [n, c, h, w] of [[2, 3, 7, 7], [4, 64, 8, 8], [1, 2, 1, 5]] as const) {
+      const p = { n, c, h, w, oh: 1, ow: 1 };
+      const dy = randArray(11, n * c);
+      [NaN, Infinity, -Infinity, -0].forEach((v, k) => (dy[(3 * k) % dy.length] = v));
+      const want = new Float32Array(n * c * h * w);
+      adaptiveAvgPool2dBackward(want, dy, p);
+      const got = new Float32Array(want.length).fill(9);
+      globalAvgPool2dBackward(got, dy, p);
+      assertIdentical(`global backward [${n},${c},${h},${w}]`, got, want);
+    }
   });
   it('global pooling 7×7 → 1×1 over 2 planes', () => {
     const x = randArray(3, 2 * 49);

@@ -13,7 +13,6 @@ import {
   conv2dForward,
   conv2dForwardFused,
   conv2dForwardNaive,
-  conv2dOutSize,
   setWinogradPolicy,
   type Conv2dParams,
   type WinogradPolicy,
@@ -21,7 +20,7 @@ import {
 import { backwardInputWinograd, forwardWinograd } from '../../src/kernels/conv2d/plan.js';
 import { winogradConv } from '../../src/kernels/winograd.js';
 import { setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray, winogradLabel, winogradShapeParams } from './compare.js';
 import { setConfig, type Config } from '../../src/config.js';
 
 // Winograd against im2col + GEMM: the direct SIMD kernel (which 'never' would pick for these few channels) is off.
@@ -39,14 +38,7 @@ const FLOAT32_OP = { atol: 1e-5, rtol: 1e-4 };
 let tol = TIGHT;
 let tolFused = { atol: 1e-6, rtol: 1e-6 };
 
-function params(n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams {
-  return {
-    n, c, h, w, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
-    oh: conv2dOutSize(h, 3, 1, pad, 1), ow: conv2dOutSize(w, 3, 1, pad, 1),
-  };
-}
-
-const label = (p: Conv2dParams) => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] p=${p.padH}`;
+const params = winogradShapeParams, label = winogradLabel;
 
 function checkForward(p: Conv2dParams, seed: number, scale = 1): void {
   const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;

@@ -70,6 +70,10 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 24→136 @20 Winograd, two tile blocks', p: big(1, 24, 20, 136, 3, 1, 1), policy: 'always', seed: 13 });
   // 4 tiles: the fused forward's float32 GEMMs on panels of 4 tiles, k = 72 in two float32 blocks.
   out.push({ name: 'R 3x3 72→40 @7 Winograd, 4 tiles', p: big(1, 72, 7, 40, 3, 1, 1), policy: 'always', seed: 16 });
+  // CIFAR's 16→16 @32: the fused forward's transforms and GEMMs in one kernel (winograd-fused.ts), whole images and,
+  // at batch 1, blocks of tile rows per unit.
+  out.push({ name: 'R 3x3 16→16 @32 Winograd, batch 3', p: big(3, 16, 32, 16, 3, 1, 1), policy: 'always', seed: 17 });
+  out.push({ name: 'R 3x3 16→12 @28 Winograd, batch 1', p: big(1, 16, 28, 12, 3, 1, 1), policy: 'always', seed: 18 });
   out.push({ name: 'R 1x1 96→72 @20', p: big(2, 96, 20, 72, 1, 1, 0), policy: 'auto', seed: 9 });
   out.push({ name: 'R 3x3/2 40→80 @24', p: big(1, 40, 24, 80, 3, 2, 1), policy: 'auto', seed: 10 });
   // conv1-like: col packed from padded planes (SIMD backend) per column block, panels across output rows.

@@ -61,6 +61,19 @@ describe('worker pool', () => {
     markAll(shared(12));
   });
 
+  // After a call a worker waits on the doorbell for the next one (worker.ts), then falls back to its event loop.
+  it('back-to-back calls, some over before the worker wakes: later calls still reach a worker, on either path', async () => {
+    for (let rep = 0; rep < 50; rep++) {
+      const out = shared(2).fill(-1);
+      parallelFor(diag(out, 2, {}));
+      expect(Array.from(out).every((v) => v >= 0), `call ${rep}: ${Array.from(out)}`).toBe(true);
+    }
+    markAll(shared(4)); // the doorbell path (the last call was just now)
+    await new Promise((r) => setTimeout(r, 60)); // longer than a worker waits on the doorbell
+    markAll(shared(4)); // the event loop's path
+    markAll(shared(4));
+  });
+
   it('ordinary (non-shared) Float32Arrays are staged into shared memory and copied back', () => {
     markAll(new Float32Array(12));
   });

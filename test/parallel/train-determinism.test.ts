@@ -9,20 +9,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
 import { addForward, reluBackward, reluForward } from '../../src/kernels/elementwise.js';
-import { sgdUpdate } from '../../src/kernels/optim.js';
+import { isResident, residentBuffer, sgdUpdate } from '../../src/kernels/optim.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { maxPool2dBackward, maxPool2dForward, poolOutSize } from '../../src/kernels/pool.js';
 import { manualSeed, models, nn, optim, randn, withTrainingStep } from '../../src/index.js';
-import { setKernelBackend } from '../../src/kernels/wasm/features.js';
+import { kernelBackend, setKernelBackend } from '../../src/kernels/wasm/features.js';
 import '../../src/parallel/diagnostics.js';
 import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
 import { assertIdentical, randArray } from '../kernels/compare.js';
 import { buildPoolScripts, removePoolScripts } from './scripts.js';
 
-let useShared = false;
+/**
+ * Where the kernels' arrays live: ordinary memory (the pool stages them), SharedArrayBuffers, or the resident shared
+ * wasm memory of a training step (the SIMD batch norm then runs on them in place).
+ */
+type Memory = 'ordinary' | 'shared' | 'resident';
+let memory: Memory = 'ordinary';
 const buf = (src: Float32Array): Float32Array => {
-  if (!useShared) return src.slice();
-  const a = new Float32Array(new SharedArrayBuffer(src.length * 4));
+  if (memory === 'ordinary') return src.slice();
+  const a = (memory === 'resident' ? residentBuffer(src.length) : null) ?? new Float32Array(new SharedArrayBuffer(src.length * 4));
   a.set(src);
   return a;
 };
@@ -47,6 +52,12 @@ function kernels(): Record<string, Float32Array[]> {
       // the float64 map as float32 pairs of bits
       res[`batch norm [${n},${c},${hw}] ${fuse}`] = affine ? [...out, new Float32Array(affine.buffer)] : out;
     }
+    // the input gradient written over x, and the output over the residual (the kernels may not run in place then)
+    const xa = buf(x), ra = buf(randArray(seed + 80, size)), mean = new Float32Array(c), invstd = new Float32Array(c);
+    batchNormTrainForward(ra, mean, invstd, new Float32Array(c), xa, w, b, { n, c, hw, eps: 1e-5 }, { relu: true, residual: ra });
+    const xBefore = xa.slice();
+    batchNormBackward(xa, null, null, buf(dy), xa, mean, invstd, w, { n, c, hw }, { reluOut: ra, overwriteDx: true });
+    res[`batch norm [${n},${c},${hw}] outputs over inputs`] = [ra, xBefore, xa];
   }
   const n = 140_001;
   const a = buf(randArray(70, n)), b2 = buf(randArray(71, n)), y = buf(new Float32Array(n)), s = buf(new Float32Array(n)), g = buf(new Float32Array(n));
@@ -123,17 +134,19 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
   it('batch norm, relu, add, max-pool backward, SGD', () => {
     setNumThreads(1);
     const ref = kernels();
-    for (const [threads, shared] of [[2, false], [2, true], [3, false]] as const) {
+    const runs: [number, Memory][] = [[2, 'ordinary'], [2, 'shared'], [3, 'ordinary'], [1, 'resident'], [2, 'resident']];
+    for (const [threads, where] of runs) {
       setNumThreads(threads);
-      useShared = shared;
-      warmUp();
-      const before = currentPoolForTest()!.workerUnitsForTest();
+      memory = where;
+      if (threads > 1) warmUp();
+      const before = currentPoolForTest()?.workerUnitsForTest() ?? 0;
       const got = kernels();
-      const how = `${threads} threads, ${shared ? 'shared' : 'ordinary (staged)'} buffers`;
-      expect(currentPoolForTest()!.workerUnitsForTest() - before, `${how}: no unit ran on a worker`).toBeGreaterThan(5);
+      const how = `${threads} thread(s), ${where} buffers`;
+      if (where === 'resident') expect(isResident(got['batch norm [4,37,25] relu']![0]!), `${how}: the SIMD backend's arrays are resident`).toBe(kernelBackend() === 'simd');
+      if (threads > 1) expect(currentPoolForTest()!.workerUnitsForTest() - before, `${how}: no unit ran on a worker`).toBeGreaterThan(5);
       for (const [name, arrs] of Object.entries(ref)) arrs.forEach((r, i) => assertIdentical(`${how}, ${name} [${i}]`, got[name]![i]!, r));
     }
-    useShared = false;
+    memory = 'ordinary';
   });
 
   // On each kernel backend. The SIMD kernels finish this small net's units so fast that the main thread takes most

@@ -9,9 +9,10 @@ import { simdGemm } from '../wasm/sgemm.js';
 import {
   colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
 } from './pack.js';
+import { gemmForwardUnit, panelsFit } from './inplace.js';
 import { unitMapConv2dForward } from './unit-map.js';
 import { densePairTaps } from './small-map.js';
-import { forwardTask, forwardWinograd, isPointwise, liveTaps, type Conv2dParams, type ForwardTask } from './plan.js';
+import { forwardTask, forwardWinograd, isPointwise, liveTaps, pointwiseSimd, type Conv2dParams, type ForwardTask } from './plan.js';
 
 /**
  * Forward units [u0, u1): unit = ((imgChunk·colBlocks) + colBlock)·rowBlocks + rowBlock. Units of one image that run
@@ -58,8 +59,29 @@ function forwardUnits(
       if (q.imgChunk === 1) {
         // One image, output columns [j0, j1): straight into y.
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
+        if (pointwiseSimd(p) && K > 0) {
+          // In wasm with x read in place (conv2d/inplace.ts).
+          gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, null);
+          continue;
+        }
         const yOff = (n0 * o + g * og) * ohw;
         const xOff = (n0 * c + g * cg) * hw;
+        // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col). On the SIMD backend in wasm,
+        // from padded planes past the GEMM's regions (its memory sized for them first; R18's 3×3/2 64→128 @56 and
+        // conv1, one core: −16%, −19%), except for a single tap (1×1/2), whose planes would be a second pass.
+        const tab = pointwise ? null : tapTable(q), nt = taps ? taps.length : kh * kw;
+        let pack: PackB | null = null;
+        if (!pointwise && simd && nt > 1) {
+          simdGemm(4 * (SIMD_GEMM_END + im2colSimdFloats(p, cg, K, Math.min(nb, GEMM_NC))));
+          pack = (dst, d0, jc, nc, p0, kl) => packIm2colSimd(dst as Float32Array, d0, x, xOff, p, tab!, nt, j0 + jc, nc, p0, kl, SIMD_GEMM_END);
+        } else if (!pointwise) {
+          pack = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab!, nt, j0 + jc, nc, p0, kl, nr);
+        }
+        if (pack !== null && simd && K > 0 && panelsFit(r1 - r0, K)) {
+          // The panels into wasm/pointwise.ts's kernel, outputs written in place (conv2d/inplace.ts).
+          gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, pack);
+          continue;
+        }
         // Bias goes into C first so that the GEMM's single rounding covers bias + Σ.
         if (addBias) for (let oc = r0; oc < r1; oc++) y.fill(bias[g * og + oc]!, yOff + oc * ohw + j0, yOff + oc * ohw + j1);
         // The epilogue runs in the GEMM's store (in wasm on the SIMD backend).
@@ -67,20 +89,9 @@ function forwardUnits(
         // The row blocks of one image, group and column blocks share B: a thread packs it once for all it runs (and
         // A, for all the units of a row block it runs).
         const bKey: BKey = { call: q, id: ((n0 * groups + g) * q.colBlocks + cbi) * q.colBlocks + cbEnd - 1 };
-        if (pointwise) {
+        if (pack === null) {
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, bOff: xOff + j0, ldb: hw, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, null, gep, bKey);
         } else {
-          // B = col (K × nb), packed straight from x: no im2col copy (see packIm2col). On the SIMD backend in wasm,
-          // from padded planes past the GEMM's regions (its memory sized for them first; R18's 3×3/2 64→128 @56 and
-          // conv1, one core: −16%, −19%), except for a single tap (1×1/2), whose planes would be a second pass.
-          const tab = tapTable(q), nt = taps ? taps.length : kh * kw;
-          let pack: PackB;
-          if (simd && nt > 1) {
-            simdGemm(4 * (SIMD_GEMM_END + im2colSimdFloats(p, cg, K, Math.min(nb, GEMM_NC))));
-            pack = (dst, d0, jc, nc, p0, kl) => packIm2colSimd(dst as Float32Array, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, SIMD_GEMM_END);
-          } else {
-            pack = (dst, d0, jc, nc, p0, kl, nr) => packIm2col(dst, d0, x, xOff, p, tab, nt, j0 + jc, nc, p0, kl, nr);
-          }
           sgemmRange(y, w, x, og, nb, K, { aOff: g * og * K, cOff: yOff + j0, ldc: ohw, accumulate: addBias }, r0, r1, 0, nb, pack, gep, bKey);
         }
         continue;

@@ -151,6 +151,11 @@ export function isPointwise(p: Conv2dParams): boolean {
   return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
 }
 
+/** A 1×1 convolution without padding (any stride) on the SIMD backend: its forward runs in conv2d/inplace.ts. */
+export function pointwiseSimd(p: Conv2dParams): boolean {
+  return p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && kernelBackend() === 'simd';
+}
+
 export const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
 
 // For one kernel column kx, the output columns [ox0, ox1) whose input column ix = start + ox·stride
@@ -215,6 +220,8 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
   let imgChunk = 1, colBlocks = 1;
   if (ohw < SMALL_MAP && p.n > 1) {
     imgChunk = Math.max(1, Math.min(p.n, Math.floor(256 / ohw), Math.floor(COL_CAP / (K * ohw))));
+  } else if (pointwiseSimd(p)) {
+    return pointwiseTask(p, ep);
   } else {
     // Aim at ≥ 16 units in all (load balance on a shared machine), blocks ≥ 128 columns: each stored row of a
     // block is one copy out of the wasm memory (~150 ns), so short blocks pay it often (1×1 1024→256 @14, one core,
@@ -228,6 +235,21 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
   const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 64), Math.ceil(8 / (imgChunks * cb))));
   const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
   return { p, ep, imgChunk, imgChunks, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps };
+}
+
+/**
+ * The SIMD pointwise forward's units (conv2d/inplace.ts): ≥ 8 in all where the shape allows, whole images' rows
+ * where that gives them. Each unit copies its columns of x's rows into the wasm memory (one copy when they are whole
+ * rows, else one per row: ~50 ns each) and its outputs back likewise, and packs its rows of the weights, so column
+ * blocks stay ≥ 256 positions and row blocks ≥ 32 channels.
+ */
+function pointwiseTask(p: Conv2dParams, ep: Epilogue | null): ForwardTask {
+  const ohw = p.oh * p.ow, og = p.o / p.groups;
+  const colBlocks = Math.max(1, Math.min(Math.ceil(ohw / 256), Math.ceil(8 / p.n)));
+  const colBlock = Math.ceil(ohw / colBlocks / 8) * 8, cb = Math.ceil(ohw / colBlock);
+  const rowBlocks = Math.max(1, Math.min(Math.ceil(og / 32), Math.ceil(8 / (p.n * p.groups * cb))));
+  const rowBlock = roundUp4(Math.ceil(og / rowBlocks));
+  return { p, ep, imgChunk: 1, imgChunks: p.n, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps: null };
 }
 
 export interface BackwardInputTask {

@@ -213,8 +213,9 @@ registerTask<UnitMapTask>('conv2d.forwardUnitMap', (bufs, q, u0, u1) => {
   const cols = o * q.p.oh * q.p.ow, k = c * q.p.h * q.p.w, ohw = q.p.oh * q.p.ow;
   const j0 = u0 * q.colBlock, j1 = Math.min(cols, u1 * q.colBlock);
   const y = bufs.y as Float32Array, w = bufs.w as Float32Array, bias = bufs.bias as Float32Array | null;
+  // Bias into C first (one rounding covers bias + Σ): the unit's columns are whole output channels.
   if (bias !== null) {
-    for (let i = 0; i < n; i++) for (let j = j0; j < j1; j++) y[i * cols + j] = bias[Math.floor(j / ohw)]!;
+    for (let i = 0; i < n; i++) for (let ch = j0 / ohw; ch < j1 / ohw; ch++) y.fill(bias[ch]!, i * cols + ch * ohw, i * cols + (ch + 1) * ohw);
   }
   sgemmRange(y, bufs.x as Float32Array, w, n, cols, k, { accumulate: bias !== null }, 0, n, j0, j1, packPairsBT(w, q.p, q.taps));
   if (q.ep) {

@@ -263,13 +263,13 @@ function dxFunc(acc: boolean): Func {
   };
 }
 
-/** The module's bytes (importing env.mem). */
-export function batchNormModule(): Uint8Array {
+/** The module's bytes (importing env.mem, a shared memory when `shared`). */
+export function batchNormModule(shared = false): Uint8Array {
   return encodeModule([
     sumFunc(false), sumFunc(true),
     affineFunc(false, false), affineFunc(false, true), affineFunc(true, false), affineFunc(true, true),
     gradFunc('none'), gradFunc('out'), gradFunc('x'), dxFunc(false), dxFunc(true),
-  ]);
+  ], 1, shared);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -297,29 +297,44 @@ export interface SimdBatchNorm {
   h: Float64Array;
 }
 
+function instantiate(mem: WasmMemory, shared: boolean): SimdBatchNorm {
+  const e = new wasm!.Instance(new wasm!.Module(batchNormModule(shared)), { env: { mem } }).exports;
+  return {
+    sum: e.sum as SumFn,
+    sqdev: e.sqdev as SqDevFn,
+    affine: [e.affine00 as AffineFn, e.affine01 as AffineFn, e.affine10 as AffineFn, e.affine11 as AffineFn],
+    grad: [e.grad0 as GradFn, e.grad1 as GradFn],
+    gradX: e.gradx as GradXFn,
+    dx: [e.dx0 as DxFn, e.dx1 as DxFn],
+    f: new Float32Array(mem.buffer),
+    h: new Float64Array(mem.buffer),
+  };
+}
+
 let current: SimdBatchNorm | null = null;
 let memory: WasmMemory | null = null;
 
 /** This thread's batch-norm kernels with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdBatchNorm(bytes: number): SimdBatchNorm {
-  if (current === null) {
-    memory = newMemory(bytes);
-    const e = new wasm!.Instance(new wasm!.Module(batchNormModule()), { env: { mem: memory } }).exports;
-    current = {
-      sum: e.sum as SumFn,
-      sqdev: e.sqdev as SqDevFn,
-      affine: [e.affine00 as AffineFn, e.affine01 as AffineFn, e.affine10 as AffineFn, e.affine11 as AffineFn],
-      grad: [e.grad0 as GradFn, e.grad1 as GradFn],
-      gradX: e.gradx as GradXFn,
-      dx: [e.dx0 as DxFn, e.dx1 as DxFn],
-      f: new Float32Array(memory.buffer),
-      h: new Float64Array(memory.buffer),
-    };
-  }
+  if (current === null) current = instantiate((memory = newMemory(bytes)), false);
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer) };
   }
   return current;
+}
+
+let onResident: { id: number; m: SimdBatchNorm } | null = null;
+
+/**
+ * This thread's batch-norm kernels over the resident memory `r` (wasm/optim.ts), where a training step's tensors
+ * lie: they run on them in place. A worker instantiates them at its first such task; the views follow the memory's
+ * growth (another thread's included).
+ */
+export function residentBatchNorm(r: { mem: WasmMemory; id: number }): SimdBatchNorm {
+  if (onResident === null || onResident.id !== r.id) onResident = { id: r.id, m: instantiate(r.mem, true) };
+  const buf = r.mem.buffer;
+  if (onResident.m.f.buffer !== buf) onResident.m = { ...onResident.m, f: new Float32Array(buf), h: new Float64Array(buf) };
+  return onResident.m;
 }
 
 /** ((l0 + l1) + (l2 + l3)) + tail of the lane sums at h[i..i+5) (see the file comment). */

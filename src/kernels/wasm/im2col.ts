@@ -9,10 +9,9 @@
 // position's base is base + oy·rowStep + ox·4 (oy from 0, the planes' first output row). Layout of gemm.ts's B
 // panels: dst + 4·(jr·kl + 8q + t) = col row q, position jr + t (t < 8; zeros past nc).
 
-import { encodeModule, f32, forLoop, i32, if_, local, Locals, v128, ValType, block, loop, br, br_if, type Func } from './encoder.js';
+import { f32, forLoop, i32, if_, local, Locals, v128, ValType, block, loop, br, br_if, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
-import { wasm } from './features.js';
-import { simdGemmMemory } from './sgemm.js';
+import { overGemmMemory } from './sgemm.js';
 
 const { i32: I32 } = ValType;
 
@@ -84,18 +83,5 @@ export interface SimdIm2col {
   im2col: Im2colFn;
 }
 
-let current: SimdIm2col | null = null;
-let currentMem: object | null = null;
-let compiled: object | null = null;
-
 /** This thread's packing over the memory of its SIMD GEMM (call simdGemm first, which sizes that memory). */
-export function simdIm2col(): SimdIm2col {
-  const mem = simdGemmMemory();
-  if (current === null || currentMem !== mem) {
-    compiled ??= new wasm!.Module(encodeModule([padFunc(), im2colFunc()]));
-    const e = new wasm!.Instance(compiled, { env: { mem } }).exports;
-    current = { pad: e.pad as PadFn, im2col: e.im2col as Im2colFn };
-    currentMem = mem;
-  }
-  return current;
-}
+export const simdIm2col = overGemmMemory(() => [padFunc(), im2colFunc()], (e): SimdIm2col => ({ pad: e.pad as PadFn, im2col: e.im2col as Im2colFn }));

@@ -617,3 +617,23 @@ export function simdGemm(bytes: number): SimdGemm {
 export function simdGemmMemory(): WasmMemory | null {
   return memory;
 }
+
+/**
+ * A getter of this thread's instance, over the SIMD GEMM's memory (call simdGemm first, which sizes that memory), of
+ * the module `funcs(fma)` encodes: compiled once per FMA setting, instantiated again when the memory or the setting
+ * changes, its exports read by `pick`.
+ */
+export function overGemmMemory<T>(funcs: (fma: boolean) => Func[], pick: (exports: Record<string, unknown>) => T): () => T {
+  let current: T | null = null, currentMem: object | null = null, currentFma = false;
+  const compiled: Array<object | null> = [null, null];
+  return () => {
+    const mem = simdGemmMemory(), fma = usesFma();
+    if (current === null || currentMem !== mem || currentFma !== fma) {
+      const mod = (compiled[+fma] ??= new wasm!.Module(encodeModule(funcs(fma))));
+      current = pick(new wasm!.Instance(mod, { env: { mem } }).exports);
+      currentMem = mem;
+      currentFma = fma;
+    }
+    return current;
+  };
+}

@@ -1,0 +1,153 @@
+// Forward GEMM units on the SIMD backend that write their outputs in place: per image and group,
+// y_g (og × oHW) = w_g (og × K) · B (K × oHW), by wasm/pointwise.ts's kernel, whose register tiles round their sums
+// (and apply the bias or the fused epilogue) straight into rows laid out as y's: no float64 C block stored, rounded
+// and copied out row block by row block; the unit's rows are copied out once (one copy when they are whole rows).
+// B is either
+//   - x itself, for a 1×1 convolution without padding: x's rows copied into the wasm memory as they lie (one copy
+//     when the unit takes whole rows; at a stride, the positions it meets gathered) and read there, no packing; or
+//   - im2col's packed 8-column panels (a PackB, as the packed GEMM's), chunk by chunk, for the other convolutions
+//     whose weights fit WHOLE_A (conv1's 7×7/2, the 3×3/2 convs with few channels).
+// A unit packs its rows of the weights into A panels, kept for the next unit of the same call, group and rows (the
+// column blocks of one row block); x's copy likewise for the same call, image, group and columns.
+//
+// Results: the packed GEMM's bits (see wasm/pointwise.ts), so the same for any thread count or split.
+
+import type { PackB } from '../gemm.js';
+import { simdGemm } from '../wasm/sgemm.js';
+import { PW_BIAS, PW_EP, PW_MR, PW_NV, PW_RELU, PW_RES, pointwiseScratch, simdPointwise } from '../wasm/pointwise.js';
+import type { Epilogue } from '../winograd.js';
+import { COL_CAP, type Conv2dParams } from './plan.js';
+
+/** Weight rows per kernel call: an A block of at most this many floats (256 KB) stays in L2 while B's columns go by. */
+const A_BLOCK = 2 ** 16;
+/** Weight rows copied into the wasm memory at a time to be packed into A panels (a multiple of 4). */
+const RAW_ROWS = 64;
+/** Largest weight block (rows × K floats) the panel path packs whole. */
+const WHOLE_A = 2 ** 18;
+/** Panels: at most this many floats per chunk of B (512 KB), and at most GEMM_NC (512) columns (im2col's planes). */
+const B_CHUNK = 2 ** 17;
+const B_COLS = 512;
+
+/**
+ * Whether gemmForwardUnit takes rows × K weights with B from panels: the weights packed whole (at most WHOLE_A
+ * floats, 1 MB) and chunks of ≥ 8 columns (B_CHUNK), all below SIMD_GEMM_END (where im2col's planes begin).
+ */
+export function panelsFit(rows: number, K: number): boolean {
+  return Math.ceil(rows / PW_MR) * PW_MR * K <= WHOLE_A && 8 * K <= B_CHUNK;
+}
+
+/** What this thread's memory holds: the call (task params), group and rows whose weights are packed, and x's copy. */
+const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
+const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, buf: null as ArrayBuffer | null };
+
+/**
+ * Rows [r0, r1) (output channels within group g) and columns [j0, j1) (output positions) of image img of
+ * y = conv(x, w) (+ bias[o], rounded once with the sum), or with ep its epilogue (res: read at y's indices). K rows
+ * of B: x's (pack null: a 1×1 conv without padding) or pack's panels. `call` names the call (an object shared by its
+ * units): packed weights and x's copy are reused within it.
+ */
+export function gemmForwardUnit(
+  y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, res: Float32Array | null, ep: Epilogue | null,
+  p: Conv2dParams, call: object, img: number, g: number, j0: number, j1: number, r0: number, r1: number, K: number, pack: PackB | null,
+): void {
+  const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, ohw = p.oh * p.ow;
+  const rows = r1 - r0, mPad = Math.ceil(rows / PW_MR) * PW_MR;
+  const cols = 4 * PW_NV;
+  // Columns per pass: x's copy (pointwise) and y's rows at most COL_CAP floats each; panel chunks within a pass.
+  const pass = Math.max(cols, Math.floor(COL_CAP / (pack === null ? Math.max(K, rows) : rows) / cols) * cols);
+  const chunk = Math.min(B_COLS, Math.max(cols, Math.floor(B_CHUNK / K / cols) * cols));
+  const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * ohw;
+  const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep.relu ? PW_RELU : 0);
+  const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
+  for (let c0 = j0; c0 < j1; c0 += pass) {
+    const c1 = Math.min(j1, c0 + pass), nb = c1 - c0;
+    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk), or RAW_ROWS rows of the
+    // weights while they are packed | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's
+    // scratch. 16 floats of slack after B and y: a last partial tile reads up to 4·NV − 1 columns past a row.
+    const xAt = mPad * K, yAt = xAt + Math.max(pack === null ? K * nb : K * chunk, Math.min(rows, RAW_ROWS) * K) + 16;
+    const dAt = Math.ceil((yAt + rows * nb + 16) / 2), tmpAt = dAt + 2 * rows;
+    const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
+    const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
+    if (heldW.call !== call || heldW.g !== g || heldW.r0 !== r0 || heldW.r1 !== r1 || heldW.buf !== buf) {
+      // The rows of w_g as they lie, RAW_ROWS at a time, each time packed into whole 4-row panels in wasm; a last
+      // partial panel (zero rows) here.
+      const wOff = (g * og + r0) * K, whole = rows >> 2;
+      for (let i0 = 0; i0 < 4 * whole; i0 += RAW_ROWS) {
+        const n = Math.min(RAW_ROWS, 4 * whole - i0);
+        f.set(w.subarray(wOff + i0 * K, wOff + (i0 + n) * K), xAt);
+        gm.packA(4 * xAt, 4 * K, n >> 2, K, 4 * i0 * K);
+      }
+      for (let i = 4 * whole; i < mPad; i++) {
+        for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < rows ? w[wOff + i * K + q]! : 0;
+      }
+      Object.assign(heldW, { call, g, r0, r1, buf });
+      heldX.call = null;
+    }
+    if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.buf !== buf)) {
+      if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, c0, c1);
+      else if (nb === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
+      else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + c0, xOff + q * hw + c1), xAt + q * nb);
+      Object.assign(heldX, { call, img, g, c0, c1, buf });
+    }
+    // Per row of the unit: scale (1 where none) and shift, or the bias.
+    for (let i = 0; i < rows; i++) {
+      const ch = g * og + r0 + i;
+      if (ep !== null) {
+        h[dAt + i] = ep.scale ? ep.scale[ch]! : 1;
+        h[dAt + rows + i] = ep.shift ? ep.shift[ch]! : 0;
+      } else if (bias !== null) {
+        h[dAt + rows + i] = bias[ch]!;
+      }
+    }
+    if (res !== null) moveRows(f, yAt, res, yOff, r0, rows, ohw, c0, nb, true);
+    const fn = simdPointwise();
+    // Columns [b0, b0 + bn) of this pass from B at xAt (its row p ldb bytes apart, tiles cstep bytes per column).
+    const run = (b0: number, bn: number, ldb: number, cstep: number): void => {
+      for (let i = 0; i < rows; i += mc) {
+        const m = Math.min(rows - i, mc);
+        fn(K, m, bn, 4 * i * K, 4 * xAt, ldb, cstep, 4 * (yAt + i * nb + b0), 4 * nb, flags, 8 * (dAt + i), 8 * (dAt + rows + i), 8 * tmpAt);
+      }
+    };
+    if (pack === null) run(0, nb, 4 * nb, 4);
+    else {
+      for (let b0 = 0; b0 < nb; b0 += chunk) {
+        const bn = Math.min(chunk, nb - b0);
+        pack(f, xAt, c0 - j0 + b0, bn, 0, K, 8);
+        run(b0, bn, 32, 4 * K);
+      }
+    }
+    moveRows(f, yAt, y, yOff, r0, rows, ohw, c0, nb, false);
+  }
+}
+
+/** x's values at output positions [c0, c1) of K channels (x_g at xOff) at the stride, into rows at f[at …]. */
+function gatherStrided(f: Float32Array, at: number, x: Float32Array, xOff: number, p: Conv2dParams, K: number, c0: number, c1: number): void {
+  const { w, ow, strideH: sh, strideW: sw } = p, hw = p.h * w;
+  const oy0 = Math.floor(c0 / ow);
+  for (let q = 0, d = at; q < K; q++) {
+    const base = xOff + q * hw;
+    for (let oy = oy0, j = c0; j < c1; oy++) {
+      const ox0 = j - oy * ow, len = Math.min(ow - ox0, c1 - j);
+      for (let s = base + oy * sh * w + ox0 * sw, e = d + len; d < e; d++, s += sw) f[d] = x[s]!;
+      j += len;
+    }
+  }
+}
+
+/**
+ * Rows [r0, r0 + rows) of a (channels of hw values from off), columns [c0, c0 + nb), and the staging rows at f[at …]
+ * (nb apart): into the staging (toWasm) or back. One copy when the rows are whole.
+ */
+function moveRows(f: Float32Array, at: number, a: Float32Array, off: number, r0: number, rows: number, hw: number, c0: number, nb: number, toWasm: boolean): void {
+  if (nb === hw) {
+    const s = off + r0 * hw;
+    if (toWasm) f.set(a.subarray(s, s + rows * hw), at);
+    else a.set(f.subarray(at, at + rows * hw), s);
+    return;
+  }
+  for (let i = 0; i < rows; i++) {
+    const s = off + (r0 + i) * hw + c0;
+    if (toWasm) f.set(a.subarray(s, s + nb), at + i * nb);
+    else a.set(f.subarray(at + i * nb, at + (i + 1) * nb), s);
+  }
+}

@@ -1,0 +1,117 @@
+import { describe, it } from 'vitest';
+import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { epilogueRows, sgemm } from '../../src/kernels/gemm.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { useKernelBackend } from './backend-hooks.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
+
+// The forward GEMM units that write their outputs in place on the SIMD backend (conv2d/inplace.ts,
+// wasm/pointwise.ts) against the naive float64 loops, and against the packed SIMD GEMM on the same operands (sgemm on
+// an explicit im2col per image and group, then the JavaScript epilogue), whose bits they must reproduce: 1×1
+// convolutions without padding (x read in place) and im2col panels. Shapes with channel counts that are not multiples
+// of 4 or 8, maps whose positions end in a partial 8-column tile, k over several 64-term blocks and not a multiple of
+// them, groups, batch 1, strides, and a map wider than one pass of x's copy.
+
+function params(n: number, c: number, h: number, w: number, o: number, groups = 1, sh = 1, sw = sh, k = 1, pad = 0): Conv2dParams {
+  return {
+    n, c, h, w, o, kh: k, kw: k, strideH: sh, strideW: sw, padH: pad, padW: pad, dilH: 1, dilW: 1, groups,
+    oh: conv2dOutSize(h, k, sh, pad, 1), ow: conv2dOutSize(w, k, sw, pad, 1),
+  };
+}
+
+const label = (p: Conv2dParams): string =>
+  `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c / p.groups},${p.kh},${p.kw}] g=${p.groups} s=${p.strideH},${p.strideW} p=${p.padH}`;
+
+/**
+ * im2col per image: (N, C·kH·kW, oH·oW), row (c, ky, kx), column (oy, ox): x at (oy·s − pad + ky, ox·s − pad + kx),
+ * 0 in the padding. For a 1×1 conv without padding, x's values at the positions the stride meets.
+ */
+function im2col(x: Float32Array, p: Conv2dParams): Float32Array {
+  const { kh, kw, oh, ow } = p, out = new Float32Array(p.n * p.c * kh * kw * oh * ow);
+  let d = 0;
+  for (let nc = 0; nc < p.n * p.c; nc++) {
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++) {
+        for (let oy = 0; oy < oh; oy++) {
+          for (let ox = 0; ox < ow; ox++) {
+            const iy = oy * p.strideH - p.padH + ky, ix = ox * p.strideW - p.padW + kx;
+            out[d++] = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w ? x[(nc * p.h + iy) * p.w + ix]! : 0;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue. */
+function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
+  const cg = (p.c / p.groups) * p.kh * p.kw, og = p.o / p.groups, hw = p.oh * p.ow, xs = im2col(x, p);
+  const y = new Float32Array(p.n * p.o * hw);
+  for (let i = 0; i < p.n; i++) {
+    for (let g = 0; g < p.groups; g++) {
+      const cOff = (i * p.o + g * og) * hw;
+      if (bias !== null) for (let r = 0; r < og; r++) y.fill(bias[g * og + r]!, cOff + r * hw, cOff + (r + 1) * hw);
+      sgemm(y, w, xs, og, hw, cg, { aOff: g * og * cg, bOff: (i * p.groups + g) * cg * hw, cOff, accumulate: bias !== null });
+      if (ep !== null) epilogueRows(y, { ...ep, ch0: g * og }, cOff, hw, 0, og, 0, hw);
+    }
+  }
+  return y;
+}
+
+function check(p: Conv2dParams, seed: number): void {
+  const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow, name = label(p);
+  const x = randArray(seed, xs), w = randArray(seed + 1, p.o * (p.c / p.groups) * p.kh * p.kw), bias = randArray(seed + 2, p.o);
+  for (const b of [null, bias]) {
+    const y = new Float32Array(ys).fill(NaN), yr = new Float32Array(ys);
+    conv2dForward(y, x, w, b, p);
+    conv2dForwardNaive(yr, x, w, b, p);
+    assertClose(`fwd${b ? '+bias' : ''} ${name}`, y, yr);
+    assertIdentical(`fwd${b ? '+bias' : ''} ${name} vs packed GEMM`, y, gemmReference(x, w, b, p, null));
+  }
+  const res = randArray(seed + 3, ys), scale = Float64Array.from(randArray(seed + 4, p.o)), shift = Float64Array.from(randArray(seed + 5, p.o));
+  const conv = new Float32Array(ys);
+  conv2dForwardNaive(conv, x, w, null, p);
+  for (const r of [res, null]) {
+    for (const relu of [true, false]) {
+      const y = new Float32Array(ys).fill(NaN);
+      conv2dForwardFused(y, x, w, r, p, { scale, shift, relu });
+      const what = `fused${r ? ' +res' : ''}${relu ? ' relu' : ''} ${name}`;
+      if (r !== null && relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r, p.o, p.oh * p.ow));
+      assertIdentical(`${what} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu, res: r }));
+    }
+  }
+}
+
+describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×1 with x in place, im2col panels', () => {
+  // (The direct kernel off: it would take the 3×3/2 shapes with few channels.)
+  useKernelBackend('simd', { directConv: false });
+
+  it('matches the naive loops and the packed GEMM bit for bit: odd channels, partial tiles, several k blocks', () => {
+    check(params(1, 3, 9, 11, 5), 1); // k < 4, one partial row tile, 99 positions (last tile 3 wide: one vector)
+    check(params(1, 70, 8, 9, 13), 11); // k = 64 + 6, 13 output channels
+    check(params(1, 130, 7, 7, 9), 21); // 49 positions (last tile 1 wide), k in three blocks
+    check(params(1, 64, 11, 13, 20), 31); // k one whole block, 143 positions (last tile 7 wide)
+    check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
+    check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
+    check(params(1, 10, 5, 5, 70), 56); // 70 output channels: weights packed 64 rows at a time, then 4, then 2
+  });
+
+  it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {
+    check(params(1, 70, 17, 16, 12, 1, 2), 71); // 9 × 8 positions
+    check(params(1, 9, 21, 22, 6, 1, 3, 2), 81); // 7 × 11 positions
+    check(params(2, 16, 20, 20, 10, 2, 2), 91); // groups, two images (10 × 10 positions)
+  });
+
+  it('im2col panels into the same kernel (conv1-like 7×7/2, 3×3/2, 5×5), every tap live', () => {
+    check(params(1, 3, 29, 31, 10, 1, 2, 2, 7, 3), 101); // K = 147 in three blocks, 15 × 16 positions
+    check(params(1, 13, 15, 15, 9, 1, 2, 2, 3, 1), 111); // K = 117, 8 × 8 positions
+    check(params(2, 6, 12, 11, 5, 1, 1, 1, 5, 2), 121); // K = 150, 132 positions (last tile 4 wide)
+    check(params(1, 70, 33, 33, 6, 1, 2, 2, 3, 1), 131); // K = 630: panel chunks of 208 columns (289 positions)
+  });
+
+  it('a map wider than one pass of x (COL_CAP floats): several passes per unit', () => {
+    // K = 600: passes of 1744 positions; 45 × 45 = 2025.
+    check(params(1, 600, 45, 45, 4), 61);
+  });
+});
