@@ -31,6 +31,13 @@ export interface Config {
   /** Buffers shorter than this (elements) are not kept for reuse: the allocator serves them cheaply. */
   arenaMinLength: number;
   /**
+   * Inside withTrainingStep on the SIMD backend, take the step's buffers from the resident shared wasm memory
+   * (kernels/wasm/optim.ts), where the batch norm's kernels work on them in place. Off by default: a Fashion-MNIST
+   * ResNet-20 step run after other models' work in the same process took 594 instead of 311 ms with it on
+   * (bench/README.md).
+   */
+  residentSteps: boolean;
+  /**
    * The kernels: 'simd' (WebAssembly SIMD128, where the engine validates it; else the 'js' kernels run) or 'js'
    * (asm.js / JavaScript). Default 'simd', or the environment's RESNET_TS_BACKEND. Threads take it with each task.
    */
@@ -53,6 +60,7 @@ const defaults: Config = {
   detectAnomaly: false,
   arenaBytes: 64 * 2 ** 20,
   arenaMinLength: 16384,
+  residentSteps: false,
   kernelBackend: env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' ? 'js' : 'simd',
   fma: env('RESNET_TS_FMA')?.trim() !== '0',
   directConv: true,

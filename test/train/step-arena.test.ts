@@ -187,7 +187,7 @@ describe('withTrainingStep', () => {
   });
 });
 
-const simd = <T>(fn: () => T): T => withConfig({ kernelBackend: 'simd' }, fn);
+const simd = <T>(fn: () => T): T => withConfig({ kernelBackend: 'simd', residentSteps: true }, fn);
 
 describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('a training step in the resident memory', () => {
   it('its activations are resident; the same bits as plain steps; no new buffers and no growth once warm', () => simd(() => {
