@@ -167,8 +167,9 @@ export function takeBuffer(op: string, n: number): Float32Array {
 /**
  * A pooled buffer of n elements (zero-filled if `zero`), else a new one: in shared memory inside a scope (which
  * hands it back to the pool, so it never becomes shared garbage), ordinary memory elsewhere. With
- * config.residentSteps a step's buffers are in the resident memory (kernels/wasm/optim.ts) where the SIMD backend has one and it is not full: the
- * batch norm runs there in place; the pool's other buffers (an eval scope's) are left to others.
+ * config.residentSteps a step's buffers are in the resident memory (kernels/wasm/optim.ts) where the SIMD backend
+ * has one and it is not full: the batch norm runs there in place; the pool's other buffers (an eval scope's) are
+ * left to others.
  */
 function obtain(op: string, n: number, zero: boolean): Float32Array {
   const step = stepStale !== null && n >= config.arenaMinLength;

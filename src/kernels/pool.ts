@@ -7,6 +7,7 @@
 import { parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
 import { simdPool } from './wasm/pool.js';
+import { simdGemm } from './wasm/sgemm.js';
 
 /** Shapes and hyper-parameters of a 2-D pooling. Padding is symmetric per axis; oh/ow come from poolOutSize. */
 export interface PoolParams {
@@ -161,15 +162,15 @@ function max3s2Simd(y: Float32Array, x: Float32Array, p: PoolParams, pl0: number
     maxPlanes(y, null, x, p, pl0, pl1);
     return;
   }
-  const g = simdPool(4 * (outF + ohw));
-  const f = g.f;
+  const f = simdGemm(4 * (outF + ohw)).f;
+  const max3s2 = simdPool();
   const srcAt = (ox: number): number => 4 * ((2 * oyA - padH) * w + 2 * ox - padW);
   const dstAt = (ox: number): number => 4 * (outF + oyA * ow + ox);
   for (let pl = pl0; pl < pl1; pl++) {
     f.set(x.subarray(pl * hw, (pl + 1) * hw));
-    g.max3s2(srcAt(oxA), w, dstAt(oxA), ow, oyB - oyA, n4);
+    max3s2(srcAt(oxA), w, dstAt(oxA), ow, oyB - oyA, n4);
     // The last columns as one more vector that ends at oxB (overlapping: the same values again).
-    if (cols > 4 * n4) g.max3s2(srcAt(oxB - 4), w, dstAt(oxB - 4), ow, oyB - oyA, 1);
+    if (cols > 4 * n4) max3s2(srcAt(oxB - 4), w, dstAt(oxB - 4), ow, oyB - oyA, 1);
     for (let oy = 0; oy < oh; oy++) {
       if (oy < oyA || oy >= oyB) maxRow(f, outF, x, p, pl, oy, 0, ow);
       else {

@@ -1,5 +1,5 @@
 // 3×3 stride-2 max pooling without the argmax (ResNet's stem pooling, in inference) in WebAssembly SIMD, emitted from
-// this file when the library loads (see encoder.ts), over one thread's wasm memory.
+// this file when the library loads (see encoder.ts), over one thread's SIMD GEMM memory (sgemm.ts).
 //
 // Four outputs of a row at a time: the eight input values from the first window's left column on, as two vectors,
 // give by shuffles the windows' left columns (lanes 0, 2, 4, 6), middle columns (1, 3, 5, 7) and, with the ninth
@@ -9,8 +9,8 @@
 // NaN (a NaN best stays), and bitselect takes v where v is NaN. Every output is one of its inputs' bit patterns,
 // the one the scan picks (ties: the first; NaNs: the last), so the values are the JavaScript kernel's bits.
 
-import { encodeModule, f32x4, forLoop, i32, local, Locals, v128, ValType, type Expr, type Func } from './encoder.js';
-import { growTo, newMemory, wasm, type WasmMemory } from './features.js';
+import { f32x4, forLoop, i32, local, Locals, v128, ValType, type Expr, type Func } from './encoder.js';
+import { overGemmMemory } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -61,22 +61,5 @@ function max3s2Func(): Func {
 
 type Max3s2Fn = (src: number, w: number, dst: number, ow: number, rows: number, n4: number) => void;
 
-/** This thread's pooling kernel over its own memory, with a float32 view of it. */
-export interface SimdPool {
-  max3s2: Max3s2Fn;
-  f: Float32Array;
-}
-
-let current: SimdPool | null = null;
-let memory: WasmMemory | null = null;
-
-/** This thread's pooling kernel with a memory of at least `bytes` bytes (grown when needed; views renewed). */
-export function simdPool(bytes: number): SimdPool {
-  if (current === null) {
-    memory = newMemory(bytes);
-    const e = new wasm!.Instance(new wasm!.Module(encodeModule([max3s2Func()])), { env: { mem: memory } }).exports;
-    current = { max3s2: e.max3s2 as Max3s2Fn, f: new Float32Array(memory.buffer) };
-  }
-  if (growTo(memory!, bytes)) current = { ...current, f: new Float32Array(memory!.buffer) };
-  return current;
-}
+/** This thread's pooling kernel over its SIMD GEMM memory (call simdGemm first, which sizes that memory). */
+export const simdPool = overGemmMemory(() => [max3s2Func()], (e) => e.max3s2 as Max3s2Fn);
