@@ -174,7 +174,7 @@ export function takeBuffer(op: string, n: number): Float32Array {
 function obtain(op: string, n: number, zero: boolean): Float32Array {
   const step = stepStale !== null && n >= config.arenaMinLength;
   const resident = step && config.residentSteps && !residentFull && kernelBackend() === 'simd' && residentMemory() !== null;
-  const d = take(n, resident);
+  const d = take(n, step, resident);
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
     const r = resident ? residentBuffer(n) : null;
@@ -191,12 +191,21 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
 /** Set when the resident memory could not serve a step's buffer: steps then take any pooled buffer. */
 let residentFull = false;
 
-/** A pooled buffer of n elements (with `resident`, one in the resident memory), taken from the pool's list. */
-function take(n: number, resident: boolean): Float32Array | undefined {
+/**
+ * A pooled buffer of n elements taken from the pool's list: inside a training step (`step`) any (with `resident`,
+ * one in the resident memory); elsewhere (an eval scope, a backward outside any step) one that no training step gave
+ * back. A step's buffers wait for the next step: taken by other work in between, they would go back to the bounded
+ * part of the pool or be dropped, and the next step would make new ones (with residentSteps, new regions of the
+ * resident memory, which then grows every step until the collector frees the dropped ones).
+ */
+function take(n: number, step: boolean, resident: boolean): Float32Array | undefined {
   const list = pool.get(n);
   if (list === undefined) return undefined;
-  if (!resident) return list.pop();
-  for (let i = list.length - 1; i >= 0; i--) if (residentAddress(list[i]!) >= 0) return list.splice(i, 1)[0];
+  if (step && !resident) return list.pop();
+  for (let i = list.length - 1; i >= 0; i--) {
+    const d = list[i]!;
+    if (step ? residentAddress(d) >= 0 : !stepOwned.has(d)) return list.splice(i, 1)[0];
+  }
   return undefined;
 }
 

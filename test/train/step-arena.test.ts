@@ -16,7 +16,7 @@ import { arenaBytes, arenaNewBytes } from '../../src/fusion/arena.js';
 import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentMemory } from '../../src/kernels/wasm/optim.js';
-import { Tensor, manualSeed, memory, models, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
+import { Tensor, manualSeed, memory, models, noGrad, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -133,6 +133,27 @@ describe('withTrainingStep', () => {
     for (let n = 15; n >= 8; n--) step(n);
     step(16);
     expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 again').toBe(one);
+  });
+
+  it('work between two steps (a plain step, an eval forward) takes none of the step\'s buffers', () => {
+    for (const residentSteps of [false, true]) {
+      withConfig({ residentSteps }, () => {
+        const s = setup(), other = setup(2);
+        s.scoped();
+        s.scoped();
+        // with the bounded part of the pool full (here: no room at all), a buffer taken from the pool by this work
+        // would be dropped when it is given back
+        withConfig({ arenaBytes: 0 }, () => {
+          other.body();
+          other.model.eval();
+          noGrad(() => other.model.forward(other.x));
+          other.model.train();
+        });
+        const made = arenaNewBytes();
+        s.scoped();
+        expect(arenaNewBytes() - made, `bytes of new buffers in the next step (residentSteps ${residentSteps})`).toBe(0);
+      });
+    }
   });
 
   it('keeps what outlives the step: a returned tensor, and a returned graph that is backpropagated later', () => {
