@@ -1,5 +1,5 @@
 // Training steps before and after other work in the same process:
-//   node bench/after-eval.mjs [DIST] [--threads 2] [--steps 5] [--evals 4] [--eval r18,r50] [--cases r18,cifar,fmnist]
+//   node bench/after-eval.mjs [DIST] [--threads 2] [--steps 5] [--warm 2] [--evals 4] [--eval r18,r50] [--cases r18,cifar,fmnist]
 //                             [--resident on|off] [--gc] [--no-fresh] [--plain] [--stats] [--profile FILE]
 // Times each case's training steps (withTrainingStep, as the trainer runs them) in a fresh process, then runs
 // `--evals` eval forwards of each model in `--eval` at 1×3×224×224 under noGrad, then times each case again with a
@@ -25,6 +25,8 @@ const has = (name) => {
 };
 const threads = Number(flag('--threads', '2'));
 const steps = Number(flag('--steps', '5'));
+// untimed steps of each new model first
+const warm = Number(flag('--warm', '2'));
 const evals = Number(flag('--evals', '4'));
 const evalModels = flag('--eval', 'r18,r50').split(',').filter(Boolean);
 const cases = flag('--cases', 'r18,cifar,fmnist').split(',');
@@ -118,7 +120,7 @@ function train(name) {
   const { m, x, t, opt } = setup(name);
   const other = plain ? setup(name) : null;
   const w = [], c = [], f = [], b = [], o = [], losses = [], pf = [], gcs = [], gct = [], staged = [], share = [], calls = [], nb = [];
-  for (let s = 0; s < steps + 2; s++) {
+  for (let s = 0; s < steps + warm; s++) {
     if (other) plainStep(other);
     const n0 = arena.arenaNewBytes?.() ?? 0;
     let f1, b1, o1;
@@ -138,7 +140,7 @@ function train(name) {
       o1 = cpu() - k;
       return l.item();
     });
-    if (s < 2) continue; // warm-up
+    if (s < warm) continue; // warm-up
     w.push(performance.now() - w0);
     c.push(cpu() - c0);
     pf.push(faults() - p0);
