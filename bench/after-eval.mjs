@@ -4,8 +4,14 @@
 // Times each case's training steps (withTrainingStep, as the trainer runs them) in a fresh process, then runs
 // `--evals` eval forwards of each model in `--eval` at 1×3×224×224 under noGrad, then times each case again with a
 // new model. --gc (with node --expose-gc) collects garbage between the phases; --no-fresh skips the first phase.
-// Prints per case the median wall ms and process CPU ms (all threads) per step, and the forward / backward /
-// optimizer CPU ms; with --stats also the resident memory's and the arena's sizes and the heap after each phase.
+// --plain also steps a second model of each case outside withTrainingStep, alternating with the timed one (as the
+// train rows of bench/train.mjs do); --resident sets config.residentSteps; --warm N untimed steps per new model.
+// Prints per case the medians per timed step of: wall ms (and the minimum), process CPU ms (all threads), the
+// forward / backward / optimizer CPU ms, minor page faults, collections and their ms, bytes staged by the pool, pool
+// calls, the share of their units that the worker threads ran, and the bytes of new arena buffers (arenaNewBytes);
+// then the losses. --stats adds RSS, heap, ArrayBuffer bytes, the resident memory's and the arena's sizes after each
+// phase; --profile FILE writes a CPU profile (main thread) of the timed steps after the evals.
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { DIST } from './lib.mjs';
@@ -61,6 +67,7 @@ if (inner) {
   });
 }
 const arena = await import(resolve(dist, 'fusion/arena.js'));
+const optimMod = await import(resolve(dist, 'kernels/wasm/optim.js'));
 const workerUnits = () => pix.currentPoolForTest()?.workerUnitsForTest() ?? 0;
 if (resident) lib.setConfig({ residentSteps: resident === 'on' });
 
@@ -84,18 +91,12 @@ const CASES = {
 };
 const EVALS = { r18: () => lib.models.resnet18(), r50: () => lib.models.resnet50() };
 
-async function stats(label) {
+function stats(label) {
   if (!showStats) return;
   const m = process.memoryUsage();
-  let extra = '';
-  try {
-    const opt = await import(resolve(dist, 'kernels/wasm/optim.js'));
-    const mem = opt.residentMemory?.();
-    if (mem) extra += ` resident ${(mem.mem.buffer.byteLength / 2 ** 20).toFixed(0)} MB`;
-  } catch {}
-  try {
-    extra += ` arena ${(arena.arenaBytes() / 2 ** 20).toFixed(1)} MB`;
-  } catch {}
+  const r = optimMod.residentMemory?.();
+  let extra = r ? ` resident ${(r.mem.buffer.byteLength / 2 ** 20).toFixed(0)} MB` : '';
+  extra += ` arena ${(arena.arenaBytes() / 2 ** 20).toFixed(1)} MB`;
   console.log(`  [${label}] rss ${(m.rss / 2 ** 20).toFixed(0)} MB heap ${(m.heapUsed / 2 ** 20).toFixed(0)}/${(m.heapTotal / 2 ** 20).toFixed(0)} MB external ${(m.external / 2 ** 20).toFixed(0)} MB sab ${((m.arrayBuffers ?? 0) / 2 ** 20).toFixed(0)} MB${extra}`);
 }
 
@@ -177,29 +178,28 @@ console.log(`${dist} threads ${threads} residentSteps ${lib.config.residentSteps
 if (fresh) {
   console.log('fresh:');
   for (const k of cases) console.log('  ' + train(k));
-  await stats('after fresh');
+  stats('after fresh');
 }
 doGc();
 console.log(evalForwards());
-await stats('after evals');
+stats('after evals');
 doGc();
 console.log('after evals:');
-let session = null;
+// (the profiler: main thread only, started here so that it covers the timed steps after the evals alone)
+let post = null;
 if (profileFile) {
   const { Session } = await import('node:inspector');
-  session = new Session();
+  const session = new Session();
   session.connect();
-  const post = (m, p) => new Promise((res, rej) => session.post(m, p ?? {}, (e, r) => (e ? rej(e) : res(r))));
+  post = (method, params = {}) => new Promise((res, rej) => session.post(method, params, (e, r) => (e ? rej(e) : res(r))));
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 200 });
   await post('Profiler.start');
-  session.postp = post;
 }
 for (const k of cases) console.log('  ' + train(k));
-if (session) {
-  const { profile } = await session.postp('Profiler.stop');
-  (await import('node:fs')).writeFileSync(profileFile, JSON.stringify(profile));
-  session.disconnect();
+if (post) {
+  const { profile } = await post('Profiler.stop');
+  writeFileSync(profileFile, JSON.stringify(profile));
 }
-await stats('end');
+stats('end');
 lib.setNumThreads(1);
