@@ -224,6 +224,26 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('a trainin
     expect(residentMemory()!.mem.buffer.byteLength - size, 'growth of the resident memory in 20 warm steps').toBe(0);
   }));
 
+  it('a batch of another size between steps (an epoch\'s last) does not grow the memory by a step\'s worth', () => simd(() => {
+    manualSeed(5);
+    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
+      opt.zeroGrad(false);
+      nn.functional.crossEntropy(model.forward(randn([n, 3, 16, 16])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+      opt.step();
+    });
+    step(16);
+    step(16);
+    step(12);
+    // the 16-image step's buffers were dropped by the 12-image step: their regions serve the next 16-image step
+    const size = residentMemory()!.mem.buffer.byteLength;
+    step(16);
+    step(12);
+    step(16);
+    expect(residentMemory()!.mem.buffer.byteLength - size, 'growth of the resident memory').toBe(0);
+  }));
+
   it('a region a kept subarray points into is not handed out again, and the step\'s other buffers are reused', async () => {
     const s = setup(2);
     s.scoped();
