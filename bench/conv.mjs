@@ -253,7 +253,9 @@ export async function benchLayers(kern, tf, opts, threads, log) {
       mflop: c.st.flop / 1e6, ms: t.ms, minMs: t.min ?? null, cpuMs: t.cpuMs ?? null, runs: t.runs, once: t.once,
       gflops: gflops(c.st.flop, t.ms), checkRel: c.check.rel, samples: t.samples, cpuSamples: t.cpuSamples ?? null,
       // tfjs-wasm time ÷ this variant's, the median over rounds (measured in the same round)
-      pairedRatio: pairs ?? null,
+      pairedRatio: pairs?.wall ?? null,
+      // tfjs-wasm's median CPU time ÷ this variant's (a one-thread variant's: both sides' work on one thread)
+      cpuRatio: pairs?.cpu ?? null,
     };
   };
   const print = (r) => log(`  ${r.layer.padEnd(26)} ${DIR_LABEL[r.dir].padEnd(15)} ${r.variant.padEnd(18)} ${fmtMs(r.ms).padStart(7)} ms${r.minMs !== null ? ` (min ${fmtMs(r.minMs)}, CPU ${fmtMs(r.cpuMs)})` : ''} ${fmtG(r.gflops).padStart(6)} GFLOP/s  ${r.once ? 'one run' : `median of ${r.runs}`}`);
@@ -291,7 +293,8 @@ export async function benchLayers(kern, tf, opts, threads, log) {
       if (turns.length > 0) {
         const m = await measureTurns(turns.map((c) => c.inst.run), { ...opts, minRuns: opts.layerMinRuns, maxRuns: opts.layerMaxRuns });
         const tw = turns.findIndex((c) => c.v.impl === 'tfjs-wasm');
-        turns.forEach((c, i) => rows.push(rowOf(c, m.times[i], tw >= 0 && c.v.impl === 'ours' ? m.ratio(tw, i) : null)));
+        const pairs = (i) => ({ wall: m.ratio(tw, i), cpu: m.times[tw].cpuMs / m.times[i].cpuMs });
+        turns.forEach((c, i) => rows.push(rowOf(c, m.times[i], tw >= 0 && c.v.impl === 'ours' ? pairs(i) : null)));
       }
       for (const c of cases.filter((x) => !turns.includes(x))) {
         gc?.();
@@ -320,10 +323,12 @@ function dedupe(skipped) {
  * The layer table as Markdown: one row per (shape, pass, our variant), tfjs and tfjs-wasm alongside; rows in shape
  * order. ms = median wall time, min = the fastest run, CPU = median process CPU time of a call (ours on 2 threads:
  * both threads' time). ours/tfjs-wasm is the median over rounds of tfjs-wasm's time ÷ ours in the same round; on the
- * `[1 thread]` and `[eval 1 thread]` rows it compares one thread with one thread.
+ * `[1 thread]` and `[eval 1 thread]` rows it compares one thread with one thread, and `by CPU` is tfjs-wasm's median
+ * CPU time ÷ ours there: the steadiest ratio on a loaded machine (two runs: 3% apart at the median, against 11% for
+ * the wall ratio).
  */
 export function layerTable(rows) {
-  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'min', 'CPU', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'min', 'CPU', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'check'];
+  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'min', 'CPU', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'min', 'CPU', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'by CPU', 'check'];
   const order = new Map(LAYERS.map((s, i) => [s.name, i]));
   const key = (r) => `${String(order.get(r.layer)).padStart(3, '0')} ${DIRS.indexOf(r.dir)}`;
   const groups = new Map();
@@ -356,6 +361,7 @@ export function layerTable(rows) {
         first && tw ? opt(tw.cpuMs) : blank,
         first && tw ? fmtG(tw.gflops) : blank,
         r && tw ? fmtRatio(r.pairedRatio ?? tw.ms / r.ms) : '—',
+        r && tw && r.threads === 1 && r.cpuRatio ? fmtRatio(r.cpuRatio) : '—',
         [r, first ? tf : null, first ? tw : null].map((x) => (x ? fmtRel(x.checkRel) : '—')).join(' / '),
       ]);
       lastLayer = any.layer;

@@ -87,7 +87,7 @@ async function main() {
     log(layerTable(r.rows));
     log(`\nMFLOP = 2·MACs of the direct convolution (same for all three passes). ms = median wall time, min = fastest run, CPU = median process CPU ms per call (all threads).`);
     log(`Ours (every variant) and tfjs-wasm took turns, round by round; tfjs (CPU backend) was timed on its own after them. ours/tfjs = tfjs ms ÷ ours ms;`);
-    log(`ours/tfjs-wasm = the median over rounds of tfjs-wasm's time ÷ ours in the same round (> 1: ours is faster).`);
+    log(`ours/tfjs-wasm = the median over rounds of tfjs-wasm's time ÷ ours in the same round (> 1: ours is faster); by CPU (one-thread rows) = tfjs-wasm CPU ÷ ours CPU.`);
     log(`check = max|Δ| / max|ref| against our naive float64 kernels (ours / tfjs); the tolerance is ${TOL}. ¹ tfjs timed once (one run took > ${opts.onceAbove} s).`);
     if (r.skipped.length) log(`Skipped: ${[...new Set(r.skipped.map((s) => s.why))].join('; ')} — ${r.skipped.map((s) => s.layer).join(', ')}.`);
     if (r.failed.length) log(`FAILED checks (not timed): ${r.failed.map((f) => `${f.layer} ${f.dir} [${f.variant}]: ${f.why}`).join('; ')}`);
