@@ -6,7 +6,8 @@
 //   ours:im2col     setWinogradPolicy('never') and, where the build has it, config.directConv off — fwd / bwd in of
 //                   Winograd-shaped layers (3×3, stride 1)
 //   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
-//   ours:1 thread   the library's kernels on one thread, when the run uses more
+//   ours:1 thread   the library's kernels on one thread, when the run uses more: the parallel backend detached
+//                   around the call (threads.one), so every parallelFor runs inline, as with setNumThreads(1)
 //   ours:eval       fwd only: conv2dForwardFused, the kernel a model's eval forward runs (BN folded into a per-channel
 //                   epilogue; here the identity one). On 3×3 stride-1 layers its Winograd GEMMs run in float32, where
 //                   conv2dForward ('ours', used in training) carries them in float64
@@ -17,9 +18,11 @@
 // setup(st) → { run, out } } where run() computes (sync or async) and out() returns the result in our layout
 // (NCHW activations, OIHW weights). FLOPs are always the direct convolution's (also for Winograd).
 //
-// Buffers are what the library's Conv2d layer hands its kernels: the weight lives in shared memory (a layer's
-// parameters are allocated with allocShared, so worker threads read them in place), activations and gradients are
-// ordinary Float32Arrays (the pool stages those through shared buffers, and that copy is timed).
+// Buffers are what a model's eval forward and training step hand the kernels: weight, activations, gradients and
+// outputs in shared memory (see makeState), which the pool's workers use in place.
+//
+// Timing (benchLayers): per shape and pass, ours in every variant and tfjs-wasm take turns round by round
+// (lib.measureTurns); tfjs's CPU backend is timed on its own after them.
 
 import { useTfBackend } from './tfjs.mjs';
 import { compare, fmtG, fmtMs, fmtRatio, fmtRel, fullGc, gflops, measure, measureTurns, permute4, randomArray, selected, shared, table, timeOnce } from './lib.mjs';
