@@ -6,7 +6,8 @@
 //   ours:im2col     setWinogradPolicy('never') and, where the build has it, config.directConv off — fwd / bwd in of
 //                   Winograd-shaped layers (3×3, stride 1)
 //   ours:winograd   setWinogradPolicy('always') — the same layers (bwd in also needs padding ≤ 2)
-//   ours:1 thread   the library's kernels on one thread, when the run uses more
+//   ours:1 thread   the library's kernels on one thread, when the run uses more: the parallel backend detached
+//                   around the call (threads.one), so every parallelFor runs inline, as with setNumThreads(1)
 //   ours:eval       fwd only: conv2dForwardFused, the kernel a model's eval forward runs (BN folded into a per-channel
 //                   epilogue; here the identity one). On 3×3 stride-1 layers its Winograd GEMMs run in float32, where
 //                   conv2dForward ('ours', used in training) carries them in float64
@@ -17,12 +18,14 @@
 // setup(st) → { run, out } } where run() computes (sync or async) and out() returns the result in our layout
 // (NCHW activations, OIHW weights). FLOPs are always the direct convolution's (also for Winograd).
 //
-// Buffers are what the library's Conv2d layer hands its kernels: the weight lives in shared memory (a layer's
-// parameters are allocated with allocShared, so worker threads read them in place), activations and gradients are
-// ordinary Float32Arrays (the pool stages those through shared buffers, and that copy is timed).
+// Buffers are what a model's eval forward and training step hand the kernels: weight, activations, gradients and
+// outputs in shared memory (see makeState), which the pool's workers use in place.
+//
+// Timing (benchLayers): per shape and pass, ours in every variant and tfjs-wasm take turns round by round
+// (lib.measureTurns); tfjs's CPU backend is timed on its own after them.
 
 import { useTfBackend } from './tfjs.mjs';
-import { compare, fmtG, fmtMs, fmtRatio, fmtRel, gflops, measure, permute4, randomArray, selected, shared, table, timeOnce } from './lib.mjs';
+import { compare, fmtG, fmtMs, fmtRatio, fmtRel, fullGc, gflops, measure, measureTurns, permute4, randomArray, selected, shared, table, timeOnce } from './lib.mjs';
 import { LAYERS, convMacs, convParams } from './shapes.mjs';
 
 /** The build's config module where it has the direct convolution's switch (else null). */
@@ -103,6 +106,9 @@ function oursVariant(kern, id, dir, o = {}) {
   const applies = o.applies ?? ((st) => st !== null);
   const fused = o.fused ?? false;
   const fn = fused ? kern.conv2dForwardFused : kern[BASE_NAME[dir]];
+  // On one thread: the call runs with the kernels' thread pool detached (threads.one), so it takes turns with the
+  // run's multi-threaded variants without rebuilding the pool.
+  const on = threads === 1 ? o.one : (f) => f();
   // 'never' means im2col + GEMM: the direct convolution (which 'never' leaves on) is switched off too.
   const noDirect = policy === 'never' && directConfig !== null;
   const withPolicy = policy === null ? (f) => f() : (f) => {
@@ -124,17 +130,17 @@ function oursVariant(kern, id, dir, o = {}) {
         const y = sharedZeros(p.n * p.o * p.oh * p.ow);
         if (fused) {
           const ep = { scale: null, shift: new Float64Array(p.o), relu: false };
-          return { run: () => fn(y, st.x, st.w, null, p, ep), out: () => y };
+          return { run: () => on(() => fn(y, st.x, st.w, null, p, ep)), out: () => y };
         }
-        return { run: () => withPolicy(() => fn(y, st.x, st.w, null, p)), out: () => y };
+        return { run: () => on(() => withPolicy(() => fn(y, st.x, st.w, null, p))), out: () => y };
       }
       if (dir === 'bwdIn') {
         // The caller zeroes dx (kernels accumulate): part of the cost, so inside run.
         const dx = sharedZeros(st.x.length);
-        return { run: () => withPolicy(() => { dx.fill(0); return fn(dx, st.dy, st.w, p); }), out: () => dx };
+        return { run: () => on(() => withPolicy(() => { dx.fill(0); return fn(dx, st.dy, st.w, p); })), out: () => dx };
       }
       const dw = sharedZeros(st.w.length);
-      return { run: () => withPolicy(() => { dw.fill(0); return fn(dw, st.dy, st.x, p); }), out: () => dw };
+      return { run: () => on(() => withPolicy(() => { dw.fill(0); return fn(dw, st.dy, st.x, p); })), out: () => dw };
     },
   };
 }
@@ -204,10 +210,11 @@ function variants(kern, tf, opts, threads) {
       const fits = dir === 'fwd' ? (st) => winogradShaped(st.p) : (st) => winogradShaped(st.p) && st.p.padH <= 2 && st.p.padW <= 2;
       out.push(oursVariant(kern, 'ours:winograd', dir, { policy: 'always', applies: fits }));
     }
-    if (threads.n > 1) out.push(oursVariant(kern, 'ours:1 thread', dir, { threads: 1 }));
+    const one = threads.n > 1 ? threads.one : null;
+    if (one) out.push(oursVariant(kern, 'ours:1 thread', dir, { threads: 1, one }));
     if (dir === 'fwd' && typeof kern.conv2dForwardFused === 'function') {
       out.push(oursVariant(kern, 'ours:eval', dir, { fused: true }));
-      if (threads.n > 1) out.push(oursVariant(kern, 'ours:eval 1 thread', dir, { fused: true, threads: 1 }));
+      if (one) out.push(oursVariant(kern, 'ours:eval 1 thread', dir, { fused: true, threads: 1, one }));
     }
     if (tf) out.push(tfjsVariant(tf, dir, opts));
     if (tf && opts.tfjsWasm) out.push(tfjsVariant(tf, dir, opts, 'wasm'));
@@ -218,7 +225,12 @@ function variants(kern, tf, opts, threads) {
 /**
  * Runs the layer table and prints as it goes: returns { rows, skipped, failed }.
  * kern: dist/kernels/conv2d.js; tf: tfjs-core with the CPU backend, or null; opts: parsed flags (lib.parseArgs);
- * threads: { n, set(n) } — the run's thread count and how to change it (set is null without a thread pool).
+ * threads: { n, one } — the run's thread count, and one(f) that runs f on one thread (null when the build cannot).
+ *
+ * Per shape and pass: every variant is checked against the naive kernels (the check run is also the first warm-up
+ * call), then ours, in all variants and thread counts, and tfjs-wasm are timed taking turns (lib.measureTurns) after
+ * a full GC, so that they see the same state of the host and of the process. tfjs's CPU backend (one call: 10–6000
+ * ms, 10–300× ours) is timed on its own after them, back to back as before.
  */
 export async function benchLayers(kern, tf, opts, threads, log) {
   const shapes = LAYERS.filter((s) => (!opts.quick || s.quick) && selected(opts, `${s.name} ${s.where}`));
@@ -229,23 +241,33 @@ export async function benchLayers(kern, tf, opts, threads, log) {
   const vs = variants(kern, tf, opts, threads);
   const ids = [...new Set(vs.map((v) => v.id))];
   log(`variants: ${ids.join(', ')}`);
-  // Variants that need another thread count run as a group after the others (switching rebuilds the pool).
-  const groups = [...new Set(vs.map((v) => v.threads))].sort((a, b) => (a === null ? -1 : b === null ? 1 : a - b));
-  const useThreads = async (n) => {
-    const set = threads.set;
-    if (set) await set(n ?? threads.n);
-  };
-
-  // ---- 1. check every (shape, variant) against the naive kernels; the check run is also the warm-up ----
-  log(`\nChecking ${shapes.length} shapes against the naive kernels (max |Δ| ≤ ${TOL}·max|ref|) …`);
-  const states = shapes.map((s) => makeState(s, tf));
-  const cases = [];
+  if (threads.n > 1 && threads.one === null) log('note: no [1 thread] rows (this build has no setParallelBackend to run a call on one thread)');
+  const gc = await fullGc();
+  log(`\nPer shape and pass: check (max |Δ| ≤ ${TOL}·max|ref| against the naive kernels), then ours and tfjs-wasm take turns (${opts.layerMinRuns}–${opts.layerMaxRuns} rounds${gc ? ', after a full GC' : ''}), then tfjs on its own.`);
   const skipped = [];
   const failed = [];
-  for (const g of groups) {
-    await useThreads(g);
-    for (const st of states) {
-      for (const v of vs.filter((x) => x.threads === g && x.applies(st))) {
+  const rows = [];
+  const rowOf = (c, t, pairs) => {
+    const p = c.st.p;
+    return {
+      layer: c.s.name, where: c.s.where, dir: c.v.dir, variant: c.v.id, impl: c.v.impl,
+      threads: c.v.impl === 'ours' ? (c.v.threads ?? threads.n) : 1,
+      shape: { n: p.n, c: p.c, h: p.h, w: p.w, o: p.o, k: p.kh, stride: p.strideH, pad: p.padH },
+      mflop: c.st.flop / 1e6, ms: t.ms, minMs: t.min ?? null, cpuMs: t.cpuMs ?? null, runs: t.runs, once: t.once,
+      gflops: gflops(c.st.flop, t.ms), checkRel: c.check.rel, samples: t.samples, cpuSamples: t.cpuSamples ?? null,
+      // tfjs-wasm time ÷ this variant's, the median over rounds (measured in the same round)
+      pairedRatio: pairs?.wall ?? null,
+      // tfjs-wasm's median CPU time ÷ this variant's (a one-thread variant's: both sides' work on one thread)
+      cpuRatio: pairs?.cpu ?? null,
+    };
+  };
+  const print = (r) => log(`  ${r.layer.padEnd(26)} ${DIR_LABEL[r.dir].padEnd(15)} ${r.variant.padEnd(18)} ${fmtMs(r.ms).padStart(7)} ms${r.minMs !== null ? ` (min ${fmtMs(r.minMs)}, CPU ${fmtMs(r.cpuMs)})` : ''} ${fmtG(r.gflops).padStart(6)} GFLOP/s  ${r.once ? 'one run' : `median of ${r.runs}`}`);
+
+  for (const s of shapes) {
+    const st = makeState(s, tf);
+    for (const dir of DIRS) {
+      const cases = [];
+      for (const v of vs.filter((x) => x.dir === dir && x.applies(st))) {
         const why = v.skip(st);
         if (why) {
           skipped.push({ layer: st.s.name, variant: v.id, dir: v.dir, mflop: st.flop / 1e6, why });
@@ -267,36 +289,30 @@ export async function benchLayers(kern, tf, opts, threads, log) {
         }
         cases.push(c);
       }
-      log(`  checked ${st.s.name}${g === null ? '' : ` (${g} thread)`}`);
+      delete st.ref[dir];
+      // Ours and tfjs-wasm in turns (a variant whose check run was too slow to repeat is its one sample).
+      const turns = cases.filter((c) => c.v.impl !== 'tfjs' && c.firstMs < opts.onceAbove * 1000);
+      gc?.();
+      if (turns.length > 0) {
+        const m = await measureTurns(turns.map((c) => c.inst.run), { ...opts, minRuns: opts.layerMinRuns, maxRuns: opts.layerMaxRuns });
+        const tw = turns.findIndex((c) => c.v.impl === 'tfjs-wasm');
+        const pairs = (i) => ({ wall: m.ratio(tw, i), cpu: m.times[tw].cpuMs / m.times[i].cpuMs });
+        turns.forEach((c, i) => rows.push(rowOf(c, m.times[i], tw >= 0 && c.v.impl === 'ours' ? pairs(i) : null)));
+      }
+      for (const c of cases.filter((x) => !turns.includes(x))) {
+        gc?.();
+        let first = c.firstMs;
+        if (first < opts.onceAbove * 1000) first = await timeOnce(c.inst.run);
+        rows.push(rowOf(c, await measure(c.inst.run, first, opts), null));
+      }
+      for (const c of cases) c.inst.dispose?.();
+      for (const r of rows.filter((x) => x.layer === s.name && x.dir === dir)) print(r);
     }
+    disposeState(st);
   }
-  for (const st of states) st.ref = {};
-  if (failed.length === 0) log('All results match. Starting benchmarks.');
-  else log(`${failed.length} variant(s) disagree with the reference and were dropped; the rest match. Starting benchmarks.`);
+  if (failed.length === 0) log('All results match.');
+  else log(`${failed.length} variant(s) disagree with the reference and were dropped; the rest match.`);
   for (const sk of dedupe(skipped)) log(`  note: ${sk}`);
-
-  // ---- 2. time: per thread group, per shape, the variants of a pass back to back ----
-  const rows = [];
-  for (const g of groups) {
-    await useThreads(g);
-    for (const c of cases.filter((x) => x.v.threads === g)) {
-      // An untimed warm-up unless the check run was slow enough to be the one sample (see lib.measure).
-      let first = c.firstMs;
-      if (first < opts.onceAbove * 1000) first = await timeOnce(c.inst.run);
-      const t = await measure(c.inst.run, first, opts);
-      c.inst.dispose?.();
-      const p = c.st.p;
-      const row = {
-        layer: c.s.name, where: c.s.where, dir: c.v.dir, variant: c.v.id, impl: c.v.impl, threads: c.v.impl === 'tfjs' ? 1 : g ?? threads.n,
-        shape: { n: p.n, c: p.c, h: p.h, w: p.w, o: p.o, k: p.kh, stride: p.strideH, pad: p.padH },
-        mflop: c.st.flop / 1e6, ms: t.ms, runs: t.runs, once: t.once, gflops: gflops(c.st.flop, t.ms), checkRel: c.check.rel,
-      };
-      rows.push(row);
-      log(`  ${row.layer.padEnd(26)} ${DIR_LABEL[row.dir].padEnd(15)} ${row.variant.padEnd(13)} ${row.ms.toFixed(1).padStart(9)} ms ${fmtG(row.gflops).padStart(6)} GFLOP/s  (${t.once ? 'one run' : `median of ${t.runs}`})`);
-    }
-  }
-  await useThreads(null);
-  for (const st of states) disposeState(st);
   return { rows, skipped, failed };
 }
 
@@ -308,16 +324,21 @@ function dedupe(skipped) {
 
 /**
  * The layer table as Markdown: one row per (shape, pass, our variant), tfjs and tfjs-wasm alongside; rows in shape
- * order. ours/tfjs-wasm of the `[1 thread]` and `[eval 1 thread]` rows compares one thread with one thread.
+ * order. ms = median wall time, min = the fastest run, CPU = median process CPU time of a call (ours on 2 threads:
+ * both threads' time). ours/tfjs-wasm is the median over rounds of tfjs-wasm's time ÷ ours in the same round; on the
+ * `[1 thread]` and `[eval 1 thread]` rows it compares one thread with one thread, and `by CPU` is tfjs-wasm's median
+ * CPU time ÷ ours there: the steadiest ratio on a loaded machine (two runs: 3% apart at the median, against 11% for
+ * the wall ratio).
  */
 export function layerTable(rows) {
-  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'check'];
+  const header = ['layer', 'pass', 'MFLOP', 'ours ms', 'min', 'CPU', 'ours GFLOP/s', 'tfjs ms', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'min', 'CPU', 'tfjs-wasm GFLOP/s', 'ours/tfjs-wasm', 'by CPU', 'check'];
   const order = new Map(LAYERS.map((s, i) => [s.name, i]));
   const key = (r) => `${String(order.get(r.layer)).padStart(3, '0')} ${DIRS.indexOf(r.dir)}`;
   const groups = new Map();
   for (const r of [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
   const out = [];
   let lastLayer = null;
+  const opt = (x) => (x === null || x === undefined ? '—' : fmtMs(x));
   for (const g of groups.values()) {
     const tf = g.find((r) => r.impl === 'tfjs') ?? null;
     const tw = g.find((r) => r.impl === 'tfjs-wasm') ?? null;
@@ -326,18 +347,24 @@ export function layerTable(rows) {
     for (const r of ours.length ? ours : [null]) {
       const any = r ?? tf ?? tw;
       const first = r === null || r === ours[0];
+      const blank = first ? '—' : '';
       out.push([
         any.layer === lastLayer ? '' : any.layer,
         `${DIR_SHORT[any.dir]}${r && r.variant !== 'ours' ? ` [${r.variant.slice(5)}]` : ''}`,
         any.mflop.toFixed(0),
         r ? fmtMs(r.ms) : '—',
+        r ? opt(r.minMs) : '—',
+        r ? opt(r.cpuMs) : '—',
         r ? fmtG(r.gflops) : '—',
-        first && tf ? fmtMs(tf.ms) + (tf.once ? '¹' : '') : first ? '—' : '',
-        first && tf ? fmtG(tf.gflops) : first ? '—' : '',
+        first && tf ? fmtMs(tf.ms) + (tf.once ? '¹' : '') : blank,
+        first && tf ? fmtG(tf.gflops) : blank,
         r && tf ? fmtRatio(tf.ms / r.ms) : '—',
-        first && tw ? fmtMs(tw.ms) + (tw.once ? '¹' : '') : first ? '—' : '',
-        first && tw ? fmtG(tw.gflops) : first ? '—' : '',
-        r && tw ? fmtRatio(tw.ms / r.ms) : '—',
+        first && tw ? fmtMs(tw.ms) + (tw.once ? '¹' : '') : blank,
+        first && tw ? opt(tw.minMs) : blank,
+        first && tw ? opt(tw.cpuMs) : blank,
+        first && tw ? fmtG(tw.gflops) : blank,
+        r && tw ? fmtRatio(r.pairedRatio ?? tw.ms / r.ms) : '—',
+        r && tw && r.threads === 1 && r.cpuRatio ? fmtRatio(r.cpuRatio) : '—',
         [r, first ? tf : null, first ? tw : null].map((x) => (x ? fmtRel(x.checkRel) : '—')).join(' / '),
       ]);
       lastLayer = any.layer;

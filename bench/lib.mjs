@@ -84,6 +84,9 @@ export function parseArgs(argv) {
   o.warmupTime = o.quick ? 0.5 : 1;
   o.maxRuns = o.quick ? 10 : 30;
   o.minRuns = o.quick ? 2 : 3;
+  // The layer table's rounds (lib.measureTurns): every variant of a layer's pass once per round.
+  o.layerMinRuns = o.quick ? 7 : 21;
+  o.layerMaxRuns = o.quick ? 15 : 41;
   // A check run slower than this is also the (single) timed run: repeating it would only cost minutes.
   o.onceAbove = o.quick ? 1 : 1.5;
   return o;
@@ -269,6 +272,77 @@ export async function measure(fn, firstMs, opts, after = null) {
     total += dt;
   }
   return { ms: median(samples), runs: samples.length, once: false, samples };
+}
+
+/**
+ * Times several functions taking turns, for the layer table: per round every function runs once, in an order
+ * shuffled round by round (seeded: the same orders every run), so that a slow spell of the host (other processes,
+ * a neighbour on the core's other hardware thread, a V8 background task) falls on all of them alike instead of on
+ * whichever was being timed then. Each timed call follows an untimed call of the same function, so its data is in
+ * the caches as when a function is timed back to back. First untimed warm-up rounds (V8 tiers code up over the first
+ * tens of calls, on every worker separately): up to opts.warmupRuns rounds or opts.warmupTime seconds per function.
+ * Then rounds until every function has opts.minRuns samples and the timed calls add up to opts.minTime seconds per
+ * function, or opts.maxRuns rounds.
+ * → per function { ms: median wall, min: min wall, cpuMs: median process CPU (this thread and the workers), runs,
+ *   samples, cpuSamples }; and `ratio(i, j)`: the median over rounds of samples[i] / samples[j] (paired in time).
+ */
+export async function measureTurns(fns, opts) {
+  const k = fns.length;
+  let warm = 0;
+  for (let r = 0; r < opts.warmupRuns && warm < opts.warmupTime * 1000 * k; r++) {
+    for (const fn of fns) {
+      const t0 = now();
+      await call(fn);
+      warm += now() - t0;
+    }
+  }
+  const wall = fns.map(() => []), cpu = fns.map(() => []);
+  const order = fns.map((_, i) => i);
+  let seed = 0x2545f491, total = 0;
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 4294967296;
+  };
+  for (let r = 0; r < opts.maxRuns && (r < opts.minRuns || total < opts.minTime * 1000 * k); r++) {
+    for (let i = k - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const i of order) {
+      await call(fns[i]);
+      const c0 = process.cpuUsage();
+      const t0 = now();
+      await call(fns[i]);
+      const dt = now() - t0;
+      const c = process.cpuUsage(c0);
+      wall[i].push(dt);
+      cpu[i].push((c.user + c.system) / 1000);
+      total += dt;
+    }
+  }
+  return {
+    times: wall.map((w, i) => ({ ms: median(w), min: Math.min(...w), cpuMs: median(cpu[i]), runs: w.length, once: false, samples: w, cpuSamples: cpu[i] })),
+    ratio: (i, j) => median(wall[i].map((t, r) => t / wall[j][r])),
+  };
+}
+
+/**
+ * A full garbage collection, or null where it cannot be had: V8's gc() exposed at run time (the same as
+ * node --expose-gc), so that garbage one variant left (tfjs's CPU backend allocates hundreds of MB on the big
+ * layers) is not collected during another's timing.
+ */
+export async function fullGc() {
+  try {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    return typeof gc === 'function' ? () => gc() : null;
+  } catch {
+    return null;
+  }
 }
 
 export function median(xs) {

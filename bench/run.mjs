@@ -85,7 +85,9 @@ async function main() {
     const r = await benchLayers(kern, tf, opts, threads, log);
     log('');
     log(layerTable(r.rows));
-    log(`\nMFLOP = 2·MACs of the direct convolution (same for all three passes). ours/tfjs = tfjs time ÷ our time (> 1: ours is faster).`);
+    log(`\nMFLOP = 2·MACs of the direct convolution (same for all three passes). ms = median wall time, min = fastest run, CPU = median process CPU ms per call (all threads).`);
+    log(`Ours (every variant) and tfjs-wasm took turns, round by round; tfjs (CPU backend) was timed on its own after them. ours/tfjs = tfjs ms ÷ ours ms;`);
+    log(`ours/tfjs-wasm = the median over rounds of tfjs-wasm's time ÷ ours in the same round (> 1: ours is faster); by CPU (one-thread rows) = tfjs-wasm CPU ÷ ours CPU.`);
     log(`check = max|Δ| / max|ref| against our naive float64 kernels (ours / tfjs); the tolerance is ${TOL}. ¹ tfjs timed once (one run took > ${opts.onceAbove} s).`);
     if (r.skipped.length) log(`Skipped: ${[...new Set(r.skipped.map((s) => s.why))].join('; ')} — ${r.skipped.map((s) => s.layer).join(', ')}.`);
     if (r.failed.length) log(`FAILED checks (not timed): ${r.failed.map((f) => `${f.layer} ${f.dir} [${f.variant}]: ${f.why}`).join('; ')}`);
@@ -169,7 +171,10 @@ async function startPool(k) {
   await new Promise((r) => setTimeout(r, 500));
 }
 
-/** → { n, set(n) | null, desc }: the kernels' thread count for this run, how to change it, and a description. */
+/**
+ * → { n, set(n) | null, one(f) | null, desc }: the kernels' thread count for this run, how to change it, how to run
+ * one call on one thread, and a description.
+ */
 async function setupThreads(opts) {
   const ctl = await findThreadControl();
   const parFile = join(DIST, 'kernels', 'parallel.js');
@@ -178,9 +183,10 @@ async function setupThreads(opts) {
     const b = typeof par?.getParallelBackend === 'function' ? par.getParallelBackend() : null;
     return b ? b.threads : 1;
   };
+  const one = typeof par?.setParallelBackend === 'function' && typeof par?.getParallelBackend === 'function' ? oneThread(par) : null;
   if (!ctl) {
     const n = used();
-    return { n, set: null, desc: `${n} (no setNumThreads in this build${opts.threads !== null ? `; --threads ${opts.threads} only set RESNET_TS_THREADS` : ''})` };
+    return { n, set: null, one, desc: `${n} (no setNumThreads in this build${opts.threads !== null ? `; --threads ${opts.threads} only set RESNET_TS_THREADS` : ''})` };
   }
   const want = opts.threads ?? (typeof ctl.getNumThreads === 'function' ? await ctl.getNumThreads() : 1);
   await ctl.setNumThreads(want);
@@ -189,11 +195,34 @@ async function setupThreads(opts) {
   const how = opts.threads !== null ? `--threads ${opts.threads}` : 'the library default';
   return {
     n,
+    one,
     set: async (k) => {
       await ctl.setNumThreads(k);
       await startPool(k);
     },
     desc: `${n} (setNumThreads(${want}) from ${ctl.file}, ${how}${n !== want ? `; the backend reports ${n}` : ''})`,
+  };
+}
+
+/**
+ * one(f): runs f with the kernels' parallel backend detached, so every parallelFor in it runs inline on this thread,
+ * as with setNumThreads(1), while the pool's workers stay built (idle: they wait on a futex, using no CPU). This is
+ * how the layer table times its one-thread variants in turns with the multi-threaded ones.
+ */
+function oneThread(par) {
+  return (f) => {
+    const b = par.getParallelBackend();
+    par.setParallelBackend(null);
+    let r;
+    try {
+      r = f();
+    } catch (e) {
+      par.setParallelBackend(b);
+      throw e;
+    }
+    if (r && typeof r.then === 'function') return r.finally(() => par.setParallelBackend(b));
+    par.setParallelBackend(b);
+    return r;
   };
 }
 

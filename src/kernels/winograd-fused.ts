@@ -75,6 +75,31 @@ export function fusedWinogradApplies(p: WinogradParams): boolean {
   return 4 * tilesW >= 3 * 4 * nq && 36 * p.ci * nqg * 16 <= V_BYTES;
 }
 
+/** Fitted prices (ns, one core) of the fused kernel's parts (see fusedWinogradCost). */
+const FUSED_PRICES = { gemm: 0.062, vin: 21, vout: 32, weights: 66 };
+
+/**
+ * Estimated CPU time (ns, one core) of fusedWinogradConv(p) (fusedWinogradApplies(p) holds), on the scale of
+ * winogradCost and conv2d/plan.ts's im2colCost, which the dispatch compares it with: the 36 GEMMs over every group's
+ * tiles (quads padded), the input transform with x's copy and padding per padded tile and input channel, the output
+ * transform and staging per padded tile and 4-padded output channel, and the weight transform per filter. Fitted by
+ * non-negative least squares to process CPU time on one thread against im2col's (fused time ÷ im2col time ×
+ * im2colCost) over 116 shapes (8–32 channels, 14–56 maps, batch 1–128); priced as the unfused float32 path, the fused
+ * kernel was taken for 1.4–1.6× dearer than it is, and 8-channel 14×14 maps went to im2col, 1.7× slower.
+ */
+export function fusedWinogradCost(p: WinogradParams): number {
+  const q = fusedTask(p, NO_EPILOGUE_FUSED);
+  let groups = 0;
+  for (let b = 0; b < q.perImage; b++) {
+    const t0 = b * q.unitRows;
+    groups += Math.ceil((Math.min(q.tilesH, t0 + q.unitRows) - t0) / q.rows);
+  }
+  const tiles = p.n * groups * q.nqg * 4, c = FUSED_PRICES;
+  return c.gemm * 36 * p.ci * q.kpad * tiles + c.vin * tiles * p.ci + c.vout * tiles * q.kpad + c.weights * p.ci * q.kpad;
+}
+
+const NO_EPILOGUE_FUSED: Epilogue = { scale: null, shift: null, relu: false };
+
 /** Byte offsets of a thread's wasm memory for a call (each 16-aligned). */
 interface FusedLayout {
   u: number;

@@ -32,7 +32,7 @@ import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
-import { fusedWinogradApplies, fusedWinogradConv } from './winograd-fused.js';
+import { fusedWinogradApplies, fusedWinogradConv, fusedWinogradCost } from './winograd-fused.js';
 import { CHUNK_XI, G_SCALE, KC64, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, U64_CHUNK_XI, type SimdWinograd } from './wasm/winograd.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
@@ -141,6 +141,8 @@ const SIMD_WINOGRAD: Record<'forward' | 'forward32' | 'input', WinogradPrices> =
  *   but 19, 2 and 10 of 164 measurements (forward, input gradient, fused forward); the worst miss 1.4× (8→8 @14
  *   batch 128 forward: Winograd 1.4 ms, im2col 1.9), apart from 4-channel convs (which take the direct kernel,
  *   conv2d/direct.ts). bench/policy-check.mjs checks every 3×3 stride-1 layer of four training nets (bench/README.md).
+ * - The calls the fused kernel runs (fusedWinogradApplies: the float32 forward at ≤ 32 channels) are priced by
+ *   winograd-fused.ts's fusedWinogradCost.
  * - js backend (asm.js tiles): GEMMs ~0.3 ns per multiply-add, the weight transform ~50 ns per pair, the input
  *   transform ~60 ns and the output transform ~85 ns per tile per channel (checked against im2col + GEMM at 0.5 ns
  *   per multiply-add: 128×1×28×28→16 im2col, 10.5 vs 11.5 ms; 8×512×2×2→512 Winograd, 29.6 vs 34.8 ms).
@@ -150,6 +152,7 @@ export function winogradCost(p: WinogradParams): number {
   const coPad = Math.ceil(p.co / 4) * 4;
   const tooBig = uTooBig(coPad, p.ci);
   if (kernelBackend() === 'simd') {
+    if (fusedWinogradApplies(p)) return fusedWinogradCost(p);
     const b = simdBlocksFor(p);
     const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
     const uRepeats = b.count === 1 || !tooBig ? 1 : b.count;
