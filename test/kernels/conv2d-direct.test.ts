@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dForward,
-  conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
+  conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
-  backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
+  backwardInputShape, directBackwardInput, directBlock, directForward, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
@@ -93,6 +93,24 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(1, 9, 5, 6, 5, 1, 1), 6);
     check(params(2, 15, 6, 9, 7, 1, 0), 7);
     check(params(1, 22, 5, 5, 3, 2, 2), 8);
+  });
+
+  it('fused forward: float32 blocks of up to 7 whole channels (64 terms), several per output, through conv2dForwardFused', () => {
+    // 3 channels: one block of 27; 15: 7 + 7 + 1; 64: nine blocks of 7 and one of 1.
+    for (const [p, blocks, seed] of [
+      [params(3, 3, 10, 13, 16, 1, 1), 1, 40], [params(3, 15, 9, 11, 10, 2, 1), 3, 41], [params(2, 64, 7, 6, 9, 2, 0), 10, 42],
+    ] as const) {
+      const d = forwardShape(p);
+      expect(Math.ceil(p.c / directBlock(d, true)), label(p)).toBe(blocks);
+      expect(directForward(p), label(p)).toBe(true);
+      const ys = p.n * p.o * p.oh * p.ow;
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9), res = randArray(seed + 2, ys);
+      const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
+      const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
+      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      conv2dForwardNaive(conv, x, w, null, p);
+      assertClose(`fused ${label(p)}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
+    }
   });
 
   it('widths below one vector, odd widths, padding 0/1/2, one output channel', () => {

@@ -12,6 +12,7 @@ import { config } from '../../config.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM32 } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
+import { KB } from '../wasm/sgemm.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
@@ -203,10 +204,14 @@ registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
 
 /**
  * Input channels per float32 block: whole channels of at most DIRECT_KB terms, or all of them where they make at most
- * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9).
+ * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9). The fused forward (inference: float32, tested against
+ * float64 references, not pinned by the training numerics) takes whole channels of at most KB terms, the GEMM's block
+ * (wasm/sgemm.ts): CIFAR's 3-channel stem is one block of 27 instead of 18 + 9, its stride-2 convs blocks of 7 channels
+ * instead of 2 (fewer float64 flushes: one core, CPU time, 16→32/2 @32 b32 −14%).
  */
-export function directBlock(d: DirectShape): number {
+export function directBlock(d: DirectShape, fused = false): number {
   const taps = d.kh * d.kw;
+  if (fused) return Math.max(1, Math.min(d.ci, Math.floor(KB / taps)));
   return d.ci * taps <= DIRECT_KB_STEM ? d.ci : Math.max(1, Math.floor(DIRECT_KB / taps));
 }
 
@@ -224,7 +229,7 @@ export function runDirect(
 ): void {
   const rowBlocks = Math.max(1, Math.min(d.ho, Math.ceil(MIN_UNITS / d.n)));
   const rowBlock = Math.ceil(d.ho / rowBlocks);
-  const cblk = directBlock(d);
+  const cblk = directBlock(d, ep !== null);
   const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
   const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32 };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
