@@ -5,7 +5,7 @@ import {
   conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
-  backwardInputShape, directBackwardInput, directBlock, directForward, forwardShape, packDirectWeights, runDirect,
+  backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
@@ -95,21 +95,31 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(1, 22, 5, 5, 3, 2, 2), 8);
   });
 
-  it('fused forward: float32 blocks of up to 7 whole channels (64 terms), several per output, through conv2dForwardFused', () => {
-    // 3 channels: one block of 27; 15: 7 + 7 + 1; 64: nine blocks of 7 and one of 1.
-    for (const [p, blocks, seed] of [
-      [params(3, 3, 10, 13, 16, 1, 1), 1, 40], [params(3, 15, 9, 11, 10, 2, 1), 3, 41], [params(2, 64, 7, 6, 9, 2, 0), 10, 42],
-    ] as const) {
-      const d = forwardShape(p);
-      expect(Math.ceil(p.c / directBlock(d, true)), label(p)).toBe(blocks);
+  it('fused forward (float32 conv32): every flag combination, partial tiles, 3 to 64 channels, through conv2dForwardFused', () => {
+    const cases = [
+      params(3, 3, 10, 13, 16, 1, 1), params(3, 15, 9, 11, 10, 2, 1), params(2, 64, 7, 6, 9, 2, 0), params(1, 4, 12, 32, 6, 1, 2),
+    ];
+    let seed = 40;
+    for (const p of cases) {
       expect(directForward(p), label(p)).toBe(true);
-      const ys = p.n * p.o * p.oh * p.ow;
-      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9), res = randArray(seed + 2, ys);
+      const ys = p.n * p.o * p.oh * p.ow, hw = p.oh * p.ow;
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9), r = randArray(seed + 2, ys);
       const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
-      const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
-      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      seed += 5;
+      const conv = new Float32Array(ys);
       conv2dForwardNaive(conv, x, w, null, p);
-      assertClose(`fused ${label(p)}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, p.oh * p.ow));
+      for (const res of [null, r]) {
+        for (const relu of [false, true]) {
+          const y = new Float32Array(ys).fill(NaN);
+          conv2dForwardFused(y, x, w, res, p, { scale, shift, relu });
+          const ref = new Float32Array(ys);
+          for (let i = 0; i < ys; i++) {
+            const o = Math.floor(i / hw) % p.o, v = conv[i]! * scale[o]! + shift[o]! + (res ? res[i]! : 0);
+            ref[i] = relu && !(v > 0) ? 0 : v;
+          }
+          assertClose(`fused res=${res !== null} relu=${relu} ${label(p)}`, y, ref);
+        }
+      }
     }
   });
 

@@ -12,7 +12,6 @@ import { config } from '../../config.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM32 } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
-import { KB } from '../wasm/sgemm.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
@@ -47,6 +46,8 @@ export interface DirectTask {
   cblk: number;
   /** One block, no bias, no epilogue, no accumulate: the kernel stores its float32 sums as they are (SUM32). */
   sum32: boolean;
+  /** The fused forward (an epilogue, no accumulate): wasm/direct-eval.ts's float32 `conv32` instead of `conv`. */
+  f32: boolean;
 }
 
 /** Largest channel count (in or out) the direct path takes. */
@@ -178,7 +179,9 @@ function directUnit(
   }
   phaseTable(ints, qtAt, s, wq, wi, padW);
   h.set(bias, biasAt / 2);
-  if (epw !== null) h.set(epw, epAt / 2);
+  // conv32 reads the epilogue's scales and shifts as float32 (the values are float32 already: runDirect).
+  if (epw !== null && q.f32) f.set(epw, epAt);
+  else if (epw !== null) h.set(epw, epAt / 2);
   f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
   k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
@@ -189,6 +192,11 @@ function directUnit(
   const flags = q.ep === null ? (q.sum32 ? SUM32 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
   const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
+    if (q.f32) {
+      k.conv32(xp, 4 * s * wq, 4 * s * plane, ci, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo, 4 * (outAt + t * DIRECT_R * outCh),
+        4 * outCh, 4 * accAt, flags & (OUT_RES | OUT_RELU), 4 * (epAt + t * DIRECT_R), 4 * (epAt + (tilesO + t) * DIRECT_R));
+      continue;
+    }
     k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
       4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0,
       flags, 4 * (epAt + 2 * t * DIRECT_R), 4 * (shiftAt + 2 * t * DIRECT_R));
@@ -204,14 +212,10 @@ registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
 
 /**
  * Input channels per float32 block: whole channels of at most DIRECT_KB terms, or all of them where they make at most
- * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9). The fused forward (inference: float32, tested against
- * float64 references, not pinned by the training numerics) takes whole channels of at most KB terms, the GEMM's block
- * (wasm/sgemm.ts): CIFAR's 3-channel stem is one block of 27 instead of 18 + 9, its stride-2 convs blocks of 7 channels
- * instead of 2 (fewer float64 flushes: one core, CPU time, 16→32/2 @32 b32 −14%).
+ * DIRECT_KB_STEM terms (a 1-channel 3×3 stem: one block of 9).
  */
-export function directBlock(d: DirectShape, fused = false): number {
+export function directBlock(d: DirectShape): number {
   const taps = d.kh * d.kw;
-  if (fused) return Math.max(1, Math.min(d.ci, Math.floor(KB / taps)));
   return d.ci * taps <= DIRECT_KB_STEM ? d.ci : Math.max(1, Math.floor(DIRECT_KB / taps));
 }
 
@@ -220,8 +224,10 @@ const MIN_UNITS = 8;
 
 /**
  * y (N, co, ho, wo) = (or += with accumulate) the direct convolution of x (N, ci, hi, wi) with the packed weights
- * (packDirectWeights) plus bias (float64, one per output channel, or null), then the epilogue if given (in float64
- * on the sum: y = relu?(round_f32((Σ + bias)·scale + shift + res)), one rounding).
+ * (packDirectWeights) plus bias (float64, one per output channel, or null). With an epilogue (the fused forward, not
+ * accumulating) all in float32 (wasm/direct-eval.ts: y = relu?(Σ·scale + (bias·scale + shift) + res), one float32 sum
+ * per output; one core, CPU time, CIFAR's 3→16 stem 0.77–0.81×, its stride-2 convs 0.84–0.87× the time of the float64
+ * flushes and epilogue).
  */
 export function runDirect(
   y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array | null, res: Float32Array | null, d: DirectShape,
@@ -229,9 +235,10 @@ export function runDirect(
 ): void {
   const rowBlocks = Math.max(1, Math.min(d.ho, Math.ceil(MIN_UNITS / d.n)));
   const rowBlock = Math.ceil(d.ho / rowBlocks);
-  const cblk = directBlock(d, ep !== null);
+  const cblk = directBlock(d);
   const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
-  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32 };
+  const f32 = ep !== null && !accumulate;
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, f32 };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
   // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.
@@ -242,6 +249,11 @@ export function runDirect(
     if (ep.scale !== null) epw.set(ep.scale.subarray(0, d.co));
     else epw.fill(1, 0, pad);
     if (ep.shift !== null) epw.set(ep.shift.subarray(0, d.co), pad);
+    // conv32: (Σ + bias)·scale + shift = Σ·scale + (bias·scale + shift), each rounded to float32.
+    if (f32) {
+      for (let c = 0; c < d.co; c++) epw[pad + c] = Math.fround(b[c]! * epw[c]! + epw[pad + c]!);
+      for (let c = 0; c < d.co; c++) epw[c] = Math.fround(epw[c]!);
+    }
   }
   const cost = 2 * d.n * d.co * d.ci * d.kh * d.kw * d.ho * d.wo;
   parallelFor({

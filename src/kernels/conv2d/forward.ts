@@ -143,8 +143,8 @@ export function conv2dForward(
 
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
- * rounded to float32 once on the Winograd and direct paths (twice on the im2col and unit-map paths: the GEMM
- * result, then the epilogue).
+ * rounded to float32 once on the Winograd path (twice on the im2col and unit-map paths: the GEMM result, then the
+ * epilogue; the direct path computes it all in float32).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */
