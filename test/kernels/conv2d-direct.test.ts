@@ -5,7 +5,7 @@ import {
   conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
-  backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
+  backwardInputShape, directBackwardInput, directForward, directForwardFused, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
@@ -121,6 +121,29 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
         }
       }
     }
+  });
+
+  it('fused 7×7 stride-2 stems (conv1-like: 3 channels, padding 3, odd sizes, batch 2, row-split units)', () => {
+    const p7 = (n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams => ({
+      n, c, h, w, o, kh: 7, kw: 7, strideH: 2, strideW: 2, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+      oh: conv2dOutSize(h, 7, 2, pad, 1), ow: conv2dOutSize(w, 7, 2, pad, 1),
+    });
+    let seed = 60;
+    for (const p of [p7(2, 3, 45, 37, 24, 3), p7(1, 3, 64, 64, 64, 3), p7(1, 1, 9, 30, 5, 2), p7(3, 4, 7, 7, 3, 0)]) {
+      const name = `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},7,7] s=2 p=${p.padH}`;
+      expect(directForwardFused(p), name).toBe(true);
+      expect(directForward(p), name).toBe(false);
+      const ys = p.n * p.o * p.oh * p.ow, hw = p.oh * p.ow;
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 49), res = randArray(seed + 2, ys);
+      const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
+      seed += 5;
+      const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
+      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      conv2dForwardNaive(conv, x, w, null, p);
+      assertClose(`fused ${name}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, hw));
+    }
+    // More input channels than a stem: the GEMM path.
+    expect(directForwardFused({ ...p7(1, 8, 20, 20, 8, 3) })).toBe(false);
   });
 
   it('widths below one vector, odd widths, padding 0/1/2, one output channel', () => {

@@ -73,6 +73,18 @@ export function directForward(p: Conv2dParams): boolean {
   return p.strideH === 1 && p.c <= DIRECT_MAX_CIN_S1 && config.winograd !== 'always';
 }
 
+/**
+ * Whether the fused forward of p runs on the direct kernel (in float32: wasm/direct-eval.ts): directForward's shapes,
+ * and ImageNet's 7×7 stride-2 stem on at most DIRECT_MAX_CIN_S1 channels (ResNet's conv1 3→64 @224, one core, CPU
+ * time, against im2col + GEMM: 0.84–0.90×; its plain forward stays there, whose float64 blocks set its bits).
+ */
+export function directForwardFused(p: Conv2dParams): boolean {
+  if (directForward(p)) return true;
+  if (!config.directConv || kernelBackend() !== 'simd') return false;
+  return p.groups === 1 && p.kh === 7 && p.kw === 7 && p.dilH === 1 && p.dilW === 1 && p.strideH === 2 && p.strideW === 2 &&
+    p.c <= DIRECT_MAX_CIN_S1 && p.o <= DIRECT_MAX_CHANNELS;
+}
+
 /** Whether the input gradient of p runs on the direct kernel (stride 1, padding ≤ kernel − 1, as directForward). */
 export function directBackwardInput(p: Conv2dParams): boolean {
   return directForward(p) && p.strideH === 1 && p.padH <= p.kh - 1 && p.padW <= p.kw - 1;
@@ -158,12 +170,14 @@ function directUnit(
   // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
   const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
   const plane = hp * wq, hwi = hi * wi;
+  // The input rows the unit reads, [r0, r1) of each channel (all of them unless the output rows are split).
+  const row0 = oy0 * s - padH, r0 = Math.max(0, row0), r1 = Math.max(r0, Math.min(hi, row0 + hp)), rawCh = (r1 - r0) * wi;
   // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases, the epilogue's scales and
   // shifts and the float64 sums (even indices), the image as given, its padded planes, the output (holding the
   // residual before the kernel runs, with an epilogue that has one).
   const taps = kh * kw, tabAt = wp.length, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
   const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + (epw === null ? 0 : epw.length * 2);
-  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * hwi + (4 - ((rawAt + ci * hwi) & 3)) % 4;
+  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * rawCh + (4 - ((rawAt + ci * rawCh) & 3)) % 4;
   const outAt = xAt + ci * s * plane;
   const outCh = rows * wo;
   // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
@@ -182,8 +196,10 @@ function directUnit(
   // conv32 reads the epilogue's scales and shifts as float32 (the values are float32 already: runDirect).
   if (epw !== null && q.f32) f.set(epw, epAt);
   else if (epw !== null) h.set(epw, epAt / 2);
-  f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
+  if (rawCh === hwi) f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
+  else for (let c = 0; c < ci; c++) f.set(x.subarray((img * ci + c) * hwi + r0 * wi, (img * ci + c) * hwi + r1 * wi), rawAt + c * rawCh);
+  // pad reads input row iy of channel c at src + c·srcCh + iy·wi·4, only for iy in [r0, r1).
+  k.pad(4 * (rawAt - r0 * wi), 4 * rawCh, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, row0, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
   const hw = ho * wo, yOff = img * co * hw;

@@ -3,7 +3,7 @@
 import { epilogueRows, GEMM_NC, sgemmRange, SIMD_GEMM_END, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
-import { directForward, forwardShape, packDirectWeights, runDirect } from './direct.js';
+import { directForward, directForwardFused, forwardShape, packDirectWeights, runDirect } from './direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import { simdGemm } from '../wasm/sgemm.js';
 import {
@@ -160,7 +160,7 @@ export function conv2dForwardFused(
     unitMapConv2dForward(y, x, w, null, p, res, ep);
     return;
   }
-  if (directForward(p)) {
+  if (directForwardFused(p)) {
     const d = forwardShape(p);
     runDirect(y, x, packDirectWeights(w, d, false), null, res, d, false, ep);
     return;
