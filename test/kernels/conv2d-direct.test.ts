@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInput, conv2dBackwardInputNaive, conv2dBackwardWeight, conv2dBackwardWeightNaive, conv2dForward,
-  conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
+  conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
-  backwardInputShape, directBackwardInput, directForward, forwardShape, packDirectWeights, runDirect,
+  backwardInputShape, directBackwardInput, directForward, directForwardFused, forwardShape, packDirectWeights, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
@@ -93,6 +93,57 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(1, 9, 5, 6, 5, 1, 1), 6);
     check(params(2, 15, 6, 9, 7, 1, 0), 7);
     check(params(1, 22, 5, 5, 3, 2, 2), 8);
+  });
+
+  it('fused forward (float32 conv32): every flag combination, partial tiles, 3 to 64 channels, through conv2dForwardFused', () => {
+    const cases = [
+      params(3, 3, 10, 13, 16, 1, 1), params(3, 15, 9, 11, 10, 2, 1), params(2, 64, 7, 6, 9, 2, 0), params(1, 4, 12, 32, 6, 1, 2),
+    ];
+    let seed = 40;
+    for (const p of cases) {
+      expect(directForward(p), label(p)).toBe(true);
+      const ys = p.n * p.o * p.oh * p.ow, hw = p.oh * p.ow;
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9), r = randArray(seed + 2, ys);
+      const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
+      seed += 5;
+      const conv = new Float32Array(ys);
+      conv2dForwardNaive(conv, x, w, null, p);
+      for (const res of [null, r]) {
+        for (const relu of [false, true]) {
+          const y = new Float32Array(ys).fill(NaN);
+          conv2dForwardFused(y, x, w, res, p, { scale, shift, relu });
+          const ref = new Float32Array(ys);
+          for (let i = 0; i < ys; i++) {
+            const o = Math.floor(i / hw) % p.o, v = conv[i]! * scale[o]! + shift[o]! + (res ? res[i]! : 0);
+            ref[i] = relu && !(v > 0) ? 0 : v;
+          }
+          assertClose(`fused res=${res !== null} relu=${relu} ${label(p)}`, y, ref);
+        }
+      }
+    }
+  });
+
+  it('fused 7×7 stride-2 stems (conv1-like: 3 channels, padding 3, odd sizes, batch 2, row-split units)', () => {
+    const p7 = (n: number, c: number, h: number, w: number, o: number, pad: number): Conv2dParams => ({
+      n, c, h, w, o, kh: 7, kw: 7, strideH: 2, strideW: 2, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1,
+      oh: conv2dOutSize(h, 7, 2, pad, 1), ow: conv2dOutSize(w, 7, 2, pad, 1),
+    });
+    let seed = 60;
+    for (const p of [p7(2, 3, 45, 37, 24, 3), p7(1, 3, 64, 64, 64, 3), p7(1, 1, 9, 30, 5, 2), p7(3, 4, 7, 7, 3, 0)]) {
+      const name = `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},7,7] s=2 p=${p.padH}`;
+      expect(directForwardFused(p), name).toBe(true);
+      expect(directForward(p), name).toBe(false);
+      const ys = p.n * p.o * p.oh * p.ow, hw = p.oh * p.ow;
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 49), res = randArray(seed + 2, ys);
+      const scale = Float64Array.from(randArray(seed + 3, p.o)), shift = Float64Array.from(randArray(seed + 4, p.o));
+      seed += 5;
+      const y = new Float32Array(ys).fill(NaN), conv = new Float32Array(ys);
+      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      conv2dForwardNaive(conv, x, w, null, p);
+      assertClose(`fused ${name}`, y, fusedEpilogueReference(conv, scale, shift, res, p.o, hw));
+    }
+    // More input channels than a stem: the GEMM path.
+    expect(directForwardFused({ ...p7(1, 8, 20, 20, 8, 3) })).toBe(false);
   });
 
   it('widths below one vector, odd widths, padding 0/1/2, one output channel', () => {

@@ -92,6 +92,8 @@ function convCases(): ConvCase[] {
   // The direct SIMD kernel (Winograd off): units of output rows (batch 2), and whole images at stride 2 (batch 9).
   out.push({ name: 'R 3x3 16→16 @27 batch 2 direct', p: big(2, 16, 27, 16, 3, 1, 1), policy: 'never', seed: 14 });
   out.push({ name: 'R 3x3/2 16→32 @15 batch 9 direct', p: big(9, 16, 15, 32, 3, 2, 1), policy: 'auto', seed: 15 });
+  // A 3-channel stem on the direct kernel (its fused forward: one float32 sum per output, wasm/direct-eval.ts).
+  out.push({ name: 'R 3x3 3→16 @21 batch 3 direct stem', p: big(3, 3, 21, 16, 3, 1, 1), policy: 'auto', seed: 19 });
   // The stride-2 weight gradient with its images split 4 ways and 2 channel blocks (partials written block by block).
   out.push({ name: 'R 3x3/2 16→32 @14 batch 16 weight splits', p: big(16, 16, 14, 32, 3, 2, 1), policy: 'auto', seed: 19 });
   // 1×1 maps, padding 1: the input gradient and the forward as one GEMM over the batch (kernels/conv2d/unit-map.ts),

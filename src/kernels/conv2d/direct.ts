@@ -1,6 +1,7 @@
 // The direct convolution (wasm/direct.ts) for few channels: the forward of 3×3 convs at stride 1 or 2 and the input
-// gradient of stride-1 ones, on the SIMD backend. No im2col and no GEMM packing: each unit pads its image's input
-// rows once into the kernel's memory (stride-phase planes) and the kernel reads them in place.
+// gradient of stride-1 ones, on the SIMD backend; the fused (inference) forward of those and of 7×7 stride-2 stems in
+// float32 (wasm/direct-eval.ts). No im2col and no GEMM packing: each unit pads the input rows it reads once into the
+// kernel's memory (stride-phase planes) and the kernel reads them in place.
 //
 // The input gradient of a stride-1 conv is itself a stride-1 conv: dx = dy ⋆ w', zero-padded by kH − 1 − pH, with
 // w'[c][o][ky][kx] = w[o][c][kH − 1 − ky][kW − 1 − kx] (rotated 180°, in and out channels swapped).
@@ -46,6 +47,8 @@ export interface DirectTask {
   cblk: number;
   /** One block, no bias, no epilogue, no accumulate: the kernel stores its float32 sums as they are (SUM32). */
   sum32: boolean;
+  /** The fused forward (an epilogue, no accumulate): wasm/direct-eval.ts's float32 `conv32` instead of `conv`. */
+  f32: boolean;
 }
 
 /** Largest channel count (in or out) the direct path takes. */
@@ -69,6 +72,18 @@ export function directForward(p: Conv2dParams): boolean {
   if (p.strideH === 2) return true;
   // Winograd 'always' takes every shape it applies to (stride 1, here).
   return p.strideH === 1 && p.c <= DIRECT_MAX_CIN_S1 && config.winograd !== 'always';
+}
+
+/**
+ * Whether the fused forward of p runs on the direct kernel (in float32: wasm/direct-eval.ts): directForward's shapes,
+ * and ImageNet's 7×7 stride-2 stem on at most DIRECT_MAX_CIN_S1 channels (ResNet's conv1 3→64 @224, one core, CPU
+ * time, against im2col + GEMM: 0.84–0.90×; its plain forward stays there, whose float64 blocks set its bits).
+ */
+export function directForwardFused(p: Conv2dParams): boolean {
+  if (directForward(p)) return true;
+  if (!config.directConv || kernelBackend() !== 'simd') return false;
+  return p.groups === 1 && p.kh === 7 && p.kw === 7 && p.dilH === 1 && p.dilW === 1 && p.strideH === 2 && p.strideW === 2 &&
+    p.c <= DIRECT_MAX_CIN_S1 && p.o <= DIRECT_MAX_CHANNELS;
 }
 
 /** Whether the input gradient of p runs on the direct kernel (stride 1, padding ≤ kernel − 1, as directForward). */
@@ -156,12 +171,14 @@ function directUnit(
   // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
   const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
   const plane = hp * wq, hwi = hi * wi;
+  // The input rows the unit reads, [r0, r1) of each channel (all of them unless the output rows are split).
+  const row0 = oy0 * s - padH, r0 = Math.max(0, row0), r1 = Math.max(r0, Math.min(hi, row0 + hp)), rawCh = (r1 - r0) * wi;
   // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases, the epilogue's scales and
   // shifts and the float64 sums (even indices), the image as given, its padded planes, the output (holding the
   // residual before the kernel runs, with an epilogue that has one).
   const taps = kh * kw, tabAt = wp.length, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
   const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + (epw === null ? 0 : epw.length * 2);
-  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * hwi + (4 - ((rawAt + ci * hwi) & 3)) % 4;
+  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * rawCh + (4 - ((rawAt + ci * rawCh) & 3)) % 4;
   const outAt = xAt + ci * s * plane;
   const outCh = rows * wo;
   // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
@@ -177,9 +194,13 @@ function directUnit(
   }
   phaseTable(ints, qtAt, s, wq, wi, padW);
   h.set(bias, biasAt / 2);
-  if (epw !== null) h.set(epw, epAt / 2);
-  f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-  k.pad(4 * rawAt, 4 * hwi, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, oy0 * s - padH, 4 * qtAt);
+  // conv32 reads the epilogue's scales and shifts as float32 (the values are float32 already: runDirect).
+  if (epw !== null && q.f32) f.set(epw, epAt);
+  else if (epw !== null) h.set(epw, epAt / 2);
+  if (rawCh === hwi) f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
+  else for (let c = 0; c < ci; c++) f.set(x.subarray((img * ci + c) * hwi + r0 * wi, (img * ci + c) * hwi + r1 * wi), rawAt + c * rawCh);
+  // pad reads input row iy of channel c at src + c·srcCh + iy·wi·4, only for iy in [r0, r1).
+  k.pad(4 * (rawAt - r0 * wi), 4 * rawCh, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, row0, 4 * qtAt);
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
   const hw = ho * wo, yOff = img * co * hw;
@@ -188,6 +209,11 @@ function directUnit(
   const flags = q.ep === null ? (q.sum32 ? SUM32 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
   const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
+    if (q.f32) {
+      k.conv32(xp, 4 * s * wq, 4 * s * plane, ci, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo, 4 * (outAt + t * DIRECT_R * outCh),
+        4 * outCh, 4 * accAt, flags & (OUT_RES | OUT_RELU), 4 * (epAt + t * DIRECT_R), 4 * (epAt + (tilesO + t) * DIRECT_R));
+      continue;
+    }
     k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
       4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0,
       flags, 4 * (epAt + 2 * t * DIRECT_R), 4 * (shiftAt + 2 * t * DIRECT_R));
@@ -215,8 +241,10 @@ const MIN_UNITS = 8;
 
 /**
  * y (N, co, ho, wo) = (or += with accumulate) the direct convolution of x (N, ci, hi, wi) with the packed weights
- * (packDirectWeights) plus bias (float64, one per output channel, or null), then the epilogue if given (in float64
- * on the sum: y = relu?(round_f32((Σ + bias)·scale + shift + res)), one rounding).
+ * (packDirectWeights) plus bias (float64, one per output channel, or null). With an epilogue (the fused forward, not
+ * accumulating) all in float32 (wasm/direct-eval.ts: y = relu?(Σ·scale + (bias·scale + shift) + res), one float32 sum
+ * per output; one core, CPU time, CIFAR's 3→16 stem 0.77–0.81×, its stride-2 convs 0.84–0.87× the time of the float64
+ * flushes and epilogue).
  */
 export function runDirect(
   y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array | null, res: Float32Array | null, d: DirectShape,
@@ -226,7 +254,8 @@ export function runDirect(
   const rowBlock = Math.ceil(d.ho / rowBlocks);
   const cblk = directBlock(d);
   const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
-  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32 };
+  const f32 = ep !== null && !accumulate;
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, f32 };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
   // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.
@@ -237,6 +266,11 @@ export function runDirect(
     if (ep.scale !== null) epw.set(ep.scale.subarray(0, d.co));
     else epw.fill(1, 0, pad);
     if (ep.shift !== null) epw.set(ep.shift.subarray(0, d.co), pad);
+    // conv32: (Σ + bias)·scale + shift = Σ·scale + (bias·scale + shift), each rounded to float32.
+    if (f32) {
+      for (let c = 0; c < d.co; c++) epw[pad + c] = Math.fround(b[c]! * epw[c]! + epw[pad + c]!);
+      for (let c = 0; c < d.co; c++) epw[c] = Math.fround(epw[c]!);
+    }
   }
   const cost = 2 * d.n * d.co * d.ci * d.kh * d.kw * d.ho * d.wo;
   parallelFor({

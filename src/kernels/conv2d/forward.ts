@@ -3,7 +3,7 @@
 import { epilogueRows, GEMM_NC, sgemmRange, SIMD_GEMM_END, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
-import { directForward, forwardShape, packDirectWeights, runDirect } from './direct.js';
+import { directForward, directForwardFused, forwardShape, packDirectWeights, runDirect } from './direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import { simdGemm } from '../wasm/sgemm.js';
 import {
@@ -143,8 +143,8 @@ export function conv2dForward(
 
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
- * rounded to float32 once on the Winograd and direct paths (twice on the im2col and unit-map paths: the GEMM
- * result, then the epilogue).
+ * rounded to float32 once on the Winograd path (twice on the im2col and unit-map paths: the GEMM result, then the
+ * epilogue; the direct path computes it all in float32).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */
@@ -160,7 +160,7 @@ export function conv2dForwardFused(
     unitMapConv2dForward(y, x, w, null, p, res, ep);
     return;
   }
-  if (directForward(p)) {
+  if (directForwardFused(p)) {
     const d = forwardShape(p);
     runDirect(y, x, packDirectWeights(w, d, false), null, res, d, false, ep);
     return;

@@ -30,6 +30,7 @@
 import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
+import { directEvalFunc } from './direct-eval.js';
 import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
@@ -316,9 +317,16 @@ export type DirectFn = (
   flags?: number, scale?: number, shift?: number,
 ) => void;
 
+export type DirectEvalFn = (
+  xp: number, rowStep: number, chx: number, cin: number, taps: number, tab: number, wp: number, oy0: number, oy1: number,
+  tiles: number, ow: number, out: number, outCh: number, tmp: number, flags: number, scale: number, shift: number,
+) => void;
+
 /** This thread's direct-convolution kernel over its own memory, with float32/float64 views of the memory. */
 export interface SimdDirect {
   conv: DirectFn;
+  /** The fused forward in float32 (wasm/direct-eval.ts). */
+  conv32: DirectEvalFn;
   pad: PadFn;
   f: Float32Array;
   h: Float64Array;
@@ -334,8 +342,12 @@ export function simdDirect(bytes: number): SimdDirect {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
     if (memory === null) memory = newMemory(bytes);
-    const e = new wasm!.Instance(new wasm!.Module(encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc()])), { env: { mem: memory } }).exports;
-    current = { conv: e.conv as DirectFn, pad: e.pad as PadFn, f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
+    const funcs = [directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), directEvalFunc(DIRECT_R, DIRECT_V, fma)];
+    const e = new wasm!.Instance(new wasm!.Module(encodeModule(funcs)), { env: { mem: memory } }).exports;
+    current = {
+      conv: e.conv as DirectFn, conv32: e.conv32 as DirectEvalFn, pad: e.pad as PadFn,
+      f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer),
+    };
     builtFma = fma;
   }
   if (growTo(memory!, bytes)) {
