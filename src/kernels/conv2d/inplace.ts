@@ -38,7 +38,7 @@ export function panelsFit(rows: number, K: number): boolean {
 
 /** What this thread's memory holds: the call (task params), group and rows whose weights are packed, and x's copy. */
 const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
-const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, buf: null as ArrayBuffer | null };
+const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at: -1, buf: null as ArrayBuffer | null };
 
 /**
  * Rows [r0, r1) (output channels within group g) and columns [j0, j1) (output positions) of image img of
@@ -61,11 +61,12 @@ export function gemmForwardUnit(
   const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
   for (let c0 = j0; c0 < j1; c0 += pass) {
     const c1 = Math.min(j1, c0 + pass), nb = c1 - c0;
-    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk), or RAW_ROWS rows of the
-    // weights while they are packed | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's
-    // scratch. 16 floats of slack after B and y: a last partial tile reads up to 4·NV − 1 columns past a row.
-    const xAt = mPad * K, yAt = xAt + Math.max(pack === null ? K * nb : K * chunk, Math.min(rows, RAW_ROWS) * K) + 16;
-    const dAt = Math.ceil((yAt + rows * nb + 16) / 2), tmpAt = dAt + 2 * rows;
+    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk) | y's rows | RAW_ROWS rows
+    // of the weights while they are packed (past B: x's copy stays for the next row block) | then doubles: scale (or
+    // unused), shift (or bias), the kernel's scratch. 16 floats of slack after B and y: a last partial tile reads up
+    // to 4·NV − 1 columns past a row.
+    const xAt = mPad * K, yAt = xAt + (pack === null ? K * nb : K * chunk) + 16, rawAt = yAt + rows * nb + 16;
+    const dAt = Math.ceil((rawAt + Math.min(rows, RAW_ROWS) * K) / 2), tmpAt = dAt + 2 * rows;
     const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
     const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
     if (heldW.call !== call || heldW.g !== g || heldW.r0 !== r0 || heldW.r1 !== r1 || heldW.buf !== buf) {
@@ -74,20 +75,19 @@ export function gemmForwardUnit(
       const wOff = (g * og + r0) * K, whole = rows >> 2;
       for (let i0 = 0; i0 < 4 * whole; i0 += RAW_ROWS) {
         const n = Math.min(RAW_ROWS, 4 * whole - i0);
-        f.set(w.subarray(wOff + i0 * K, wOff + (i0 + n) * K), xAt);
-        gm.packA(4 * xAt, 4 * K, n >> 2, K, 4 * i0 * K);
+        f.set(w.subarray(wOff + i0 * K, wOff + (i0 + n) * K), rawAt);
+        gm.packA(4 * rawAt, 4 * K, n >> 2, K, 4 * i0 * K);
       }
       for (let i = 4 * whole; i < mPad; i++) {
         for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < rows ? w[wOff + i * K + q]! : 0;
       }
       Object.assign(heldW, { call, g, r0, r1, buf });
-      heldX.call = null;
     }
-    if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.buf !== buf)) {
+    if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.at !== xAt || heldX.buf !== buf)) {
       if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, c0, c1);
       else if (nb === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
       else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + c0, xOff + q * hw + c1), xAt + q * nb);
-      Object.assign(heldX, { call, img, g, c0, c1, buf });
+      Object.assign(heldX, { call, img, g, c0, c1, at: xAt, buf });
     }
     // Per row of the unit: scale (1 where none) and shift, or the bias.
     for (let i = 0; i < rows; i++) {
