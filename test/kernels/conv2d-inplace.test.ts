@@ -94,7 +94,7 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 64, 11, 13, 20), 31); // k one whole block, 143 positions (last tile 7 wide)
     check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
     check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
-    check(params(1, 10, 5, 5, 70), 56); // 70 output channels: weights packed 64 rows at a time, then 4, then 2
+    check(params(1, 10, 5, 5, 70), 56); // 70 output channels: a last row tile of 2 (the weights' rows read past the last, never stored)
   });
 
   it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {

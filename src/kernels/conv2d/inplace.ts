@@ -7,8 +7,9 @@
 //     when the unit takes whole rows; at a stride, the positions it meets gathered) and read there, no packing; or
 //   - im2col's packed 8-column panels (a PackB, as the packed GEMM's), chunk by chunk, for the other convolutions
 //     whose weights fit WHOLE_A (conv1's 7×7/2, the 3×3/2 convs with few channels).
-// A unit packs its rows of the weights into A panels, kept for the next unit of the same call, group and rows (the
-// column blocks of one row block); x's copy likewise for the same call, image, group and columns.
+// A unit copies its rows of the weights into the wasm memory as they lie (one copy; the kernel reads them there, no
+// packing), kept for the next unit of the same call, group and rows (the column blocks of one row block); x's copy
+// likewise for the same call, image, group and columns (and the rows' offset).
 //
 // Results: the packed GEMM's bits (see wasm/pointwise.ts), so the same for any thread count or split.
 
@@ -20,23 +21,21 @@ import { COL_CAP, type Conv2dParams } from './plan.js';
 
 /** Weight rows per kernel call: an A block of at most this many floats (256 KB) stays in L2 while B's columns go by. */
 const A_BLOCK = 2 ** 16;
-/** Weight rows copied into the wasm memory at a time to be packed into A panels (a multiple of 4). */
-const RAW_ROWS = 64;
-/** Largest weight block (rows × K floats) the panel path packs whole. */
+/** Largest weight block (rows × K floats) the panel path takes whole. */
 const WHOLE_A = 2 ** 18;
 /** Panels: at most this many floats per chunk of B (512 KB), and at most GEMM_NC (512) columns (im2col's planes). */
 const B_CHUNK = 2 ** 17;
 const B_COLS = 512;
 
 /**
- * Whether gemmForwardUnit takes rows × K weights with B from panels: the weights packed whole (at most WHOLE_A
+ * Whether gemmForwardUnit takes rows × K weights with B from panels: the weights copied whole (at most WHOLE_A
  * floats, 1 MB) and chunks of ≥ 8 columns (B_CHUNK), all below SIMD_GEMM_END (where im2col's planes begin).
  */
 export function panelsFit(rows: number, K: number): boolean {
   return Math.ceil(rows / PW_MR) * PW_MR * K <= WHOLE_A && 8 * K <= B_CHUNK;
 }
 
-/** What this thread's memory holds: the call (task params), group and rows whose weights are packed, and x's copy. */
+/** What this thread's memory holds: the call (task params), group and rows whose weights are copied, and x's copy. */
 const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
 const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at: -1, buf: null as ArrayBuffer | null };
 
@@ -44,7 +43,7 @@ const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at:
  * Rows [r0, r1) (output channels within group g) and columns [j0, j1) (output positions) of image img of
  * y = conv(x, w) (+ bias[o], rounded once with the sum), or with ep its epilogue (res: read at y's indices). K rows
  * of B: x's (pack null: a 1×1 conv without padding) or pack's panels. `call` names the call (an object shared by its
- * units): packed weights and x's copy are reused within it.
+ * units): the weights' copy and x's copy are reused within it.
  */
 export function gemmForwardUnit(
   y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, res: Float32Array | null, ep: Epilogue | null,
@@ -61,26 +60,18 @@ export function gemmForwardUnit(
   const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
   for (let c0 = j0; c0 < j1; c0 += pass) {
     const c1 = Math.min(j1, c0 + pass), nb = c1 - c0;
-    // Floats: A panels (mPad × K) | B: x's rows (K × nb) or a chunk of panels (K × chunk) | y's rows | RAW_ROWS rows
-    // of the weights while they are packed (past B: x's copy stays for the next row block) | then doubles: scale (or
-    // unused), shift (or bias), the kernel's scratch. 16 floats of slack after B and y: a last partial tile reads up
-    // to 4·NV − 1 columns past a row.
-    const xAt = mPad * K, yAt = xAt + (pack === null ? K * nb : K * chunk) + 16, rawAt = yAt + rows * nb + 16;
-    const dAt = Math.ceil((rawAt + Math.min(rows, RAW_ROWS) * K) / 2), tmpAt = dAt + 2 * rows;
+    // Floats: A, the weights' rows (mPad × K, zero past rows) | B: x's rows (K × nb) or a chunk of panels (K × chunk)
+    // | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's scratch. 16 floats of slack after B
+    // and y: a last partial tile reads up to 4·NV − 1 columns past a row.
+    const xAt = mPad * K, yAt = xAt + (pack === null ? K * nb : K * chunk) + 16;
+    const dAt = Math.ceil((yAt + rows * nb + 16) / 2), tmpAt = dAt + 2 * rows;
     const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
     const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
     if (heldW.call !== call || heldW.g !== g || heldW.r0 !== r0 || heldW.r1 !== r1 || heldW.buf !== buf) {
-      // The rows of w_g as they lie, RAW_ROWS at a time, each time packed into whole 4-row panels in wasm; a last
-      // partial panel (zero rows) here.
-      const wOff = (g * og + r0) * K, whole = rows >> 2;
-      for (let i0 = 0; i0 < 4 * whole; i0 += RAW_ROWS) {
-        const n = Math.min(RAW_ROWS, 4 * whole - i0);
-        f.set(w.subarray(wOff + i0 * K, wOff + (i0 + n) * K), rawAt);
-        gm.packA(4 * rawAt, 4 * K, n >> 2, K, 4 * i0 * K);
-      }
-      for (let i = 4 * whole; i < mPad; i++) {
-        for (let q = 0; q < K; q++) f[4 * whole * K + q * 4 + (i - 4 * whole)] = i < rows ? w[wOff + i * K + q]! : 0;
-      }
+      // The rows of w_g as they lie (one copy), then zero rows up to a whole tile.
+      const wOff = (g * og + r0) * K;
+      f.set(w.subarray(wOff, wOff + rows * K), 0);
+      f.fill(0, rows * K, mPad * K);
       Object.assign(heldW, { call, g, r0, r1, buf });
     }
     if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== c0 || heldX.c1 !== c1 || heldX.at !== xAt || heldX.buf !== buf)) {
@@ -100,7 +91,7 @@ export function gemmForwardUnit(
       }
     }
     if (res !== null) moveRows(f, yAt, res, yOff, r0, rows, ohw, c0, nb, true);
-    const fn = simdPointwise();
+    const fn = simdPointwise(K);
     // Columns [b0, b0 + bn) of this pass from B at xAt (its row p ldb bytes apart, tiles cstep bytes per column).
     const run = (b0: number, bn: number, ldb: number, cstep: number): void => {
       for (let i = 0; i < rows; i += mc) {
