@@ -113,5 +113,7 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
   it('a map wider than one pass of x (COL_CAP floats): several passes per unit', () => {
     // K = 600: passes of 1744 positions; 45 × 45 = 2025.
     check(params(1, 600, 45, 45, 4), 61);
+    // K = 5, 600 output channels: x's copy whole, y's rows in passes of 1744 positions (the copy read at an offset).
+    check(params(1, 5, 45, 45, 600), 62);
   });
 });
