@@ -121,12 +121,20 @@ export function gemmForwardUnit(
 /** x's values at output positions [c0, c1) of K channels (x_g at xOff) at the stride, into rows at f[at …]. */
 function gatherStrided(f: Float32Array, at: number, x: Float32Array, xOff: number, p: Conv2dParams, K: number, c0: number, c1: number): void {
   const { w, ow, strideH: sh, strideW: sw } = p, hw = p.h * w;
-  const oy0 = Math.floor(c0 / ow);
+  const oy0 = Math.floor(c0 / ow), sw2 = 2 * sw, sw3 = 3 * sw, sw4 = 4 * sw;
   for (let q = 0, d = at; q < K; q++) {
     const base = xOff + q * hw;
     for (let oy = oy0, j = c0; j < c1; oy++) {
-      const ox0 = j - oy * ow, len = Math.min(ow - ox0, c1 - j);
-      for (let s = base + oy * sh * w + ox0 * sw, e = d + len; d < e; d++, s += sw) f[d] = x[s]!;
+      const ox0 = j - oy * ow, len = Math.min(ow - ox0, c1 - j), e = d + len;
+      let s = base + oy * sh * w + ox0 * sw;
+      // Four at a time (1×1/2 64→128 @56, one thread: 70 → 40 µs).
+      for (; d + 4 <= e; d += 4, s += sw4) {
+        f[d] = x[s]!;
+        f[d + 1] = x[s + sw]!;
+        f[d + 2] = x[s + sw2]!;
+        f[d + 3] = x[s + sw3]!;
+      }
+      for (; d < e; d++, s += sw) f[d] = x[s]!;
       j += len;
     }
   }
