@@ -304,10 +304,15 @@ function gemmBlocks(
     if (ncMax * k > WHOLE_B) bAll = -1;
     const mPad = Math.ceil((i1 - i0) / MR) * MR;
     if (!transA && mPad * k <= WHOLE_A) aAll = wholeAAt;
-    // Otherwise, over several slices, a row block's rows for all of k are copied there as one span (when they fit)
-    // and each slice packs from that copy: one copy per row block instead of a short one per row and slice.
-    const aSpan = !transA && aAll < 0 && k > KC && (MC - 1) * lda + k <= WHOLE_A;
-    const g = simdGemm((aAll >= 0 ? aAll + mPad * k : aSpan ? wholeAAt + WHOLE_A : bRaw + KC * NC + (bAll >= 0 ? ncMax * k : 0)) * 4);
+    // Otherwise, over several slices, a row block's rows for all of k are copied as one span (when they fit: into
+    // the whole-A region, or the whole-B region past this call's B panels) and each slice packs from that copy: one
+    // copy per row block instead of one per row and slice.
+    const spanLen = (MC - 1) * lda + k, bUsed = bAll >= 0 ? ncMax * k : 0;
+    const spanAt = transA || aAll >= 0 || k <= KC ? -1 : spanLen <= WHOLE_A ? wholeAAt : bUsed + spanLen <= WHOLE_B ? wholeAt + bUsed : -1;
+    const aSpan = spanAt >= 0;
+    const g = simdGemm((aAll >= 0 ? aAll + mPad * k : aSpan ? Math.max(spanAt + spanLen, bRaw + KC * NC + bUsed) : bRaw + KC * NC + bUsed) * 4);
+    // A span over held B panels that reach it: those are no longer held.
+    if (aSpan && spanAt !== wholeAAt && held.at === wholeAt && Math.ceil(held.nc / nr) * nr * held.k > bUsed) held.call = null;
     aHeld = aAll >= 0 && bKey !== null && heldA.call === bKey.call && heldA.a === a && heldA.aOff === aOff && heldA.lda === lda &&
       heldA.i0 === i0 && heldA.i1 === i1 && heldA.k === k && heldA.f?.buffer === g.f.buffer;
     panels = g.f;
@@ -320,8 +325,8 @@ function gemmBlocks(
       packA32 = (ic, mc, p0, kl, dst) => {
         const at = aOff + ic * lda + p0, whole = mc >> 2;
         if (aSpan) {
-          if (p0 === 0) f.set(a.subarray(at, at + (mc - 1) * lda + k), wholeAAt);
-          packA((wholeAAt + p0) * 4, lda * 4, whole, kl, dst * 4);
+          if (p0 === 0) f.set(a.subarray(at, at + (mc - 1) * lda + k), spanAt);
+          packA((spanAt + p0) * 4, lda * 4, whole, kl, dst * 4);
         } else {
           if (kl === lda) f.set(a.subarray(at, at + mc * kl), aRaw);
           else for (let i = 0; i < mc; i++) f.set(a.subarray(at + i * lda, at + i * lda + kl), aRaw + i * kl);
@@ -369,7 +374,18 @@ function gemmBlocks(
           if (res !== null) for (let i = 0; i < mc; i++) f.set(res.subarray(ci + i * ldc, ci + i * ldc + nc), 2 * rAt + i * ncPad);
         }
         fn(cAt * 8, ncPad, mc, nc, sAt * 8, (sAt + MC) * 8, rAt * 8);
-        for (let i = 0; i < mc; i++) c.set(f.subarray(2 * (cAt + i * ncPad), 2 * (cAt + i * ncPad) + nc), ci + i * ldc);
+        // The rounded rows (at float 2·cAt, 2·ncPad apart) to C: C's rows side by side (ldc = nc: small maps, a
+        // matrix-vector product) are packed together in place first, then copied in one; short rows element by
+        // element (a view per row costs more than it copies).
+        const at = 2 * cAt;
+        if (ldc === nc) {
+          for (let i = 1; i < mc; i++) f.copyWithin(at + i * nc, at + 2 * i * ncPad, at + 2 * i * ncPad + nc);
+          c.set(f.subarray(at, at + mc * nc), ci);
+        } else if (nc < 64) {
+          for (let i = 0; i < mc; i++) for (let j = 0, s = at + 2 * i * ncPad, d = ci + i * ldc; j < nc; j++) c[d + j] = f[s + j]!;
+        } else {
+          for (let i = 0; i < mc; i++) c.set(f.subarray(at + 2 * i * ncPad, at + 2 * i * ncPad + nc), ci + i * ldc);
+        }
       };
     }
   } else {

@@ -94,7 +94,7 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 64, 11, 13, 20), 31); // k one whole block, 143 positions (last tile 7 wide)
     check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
     check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
-    check(params(1, 10, 5, 5, 70), 56); // 70 output channels: weights packed 64 rows at a time, then 4, then 2
+    check(params(1, 10, 5, 5, 70), 56); // 70 output channels: a last row tile of 2 (the weights' rows read past the last, never stored)
   });
 
   it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {
@@ -113,5 +113,7 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
   it('a map wider than one pass of x (COL_CAP floats): several passes per unit', () => {
     // K = 600: passes of 1744 positions; 45 × 45 = 2025.
     check(params(1, 600, 45, 45, 4), 61);
+    // K = 5, 600 output channels: x's copy whole, y's rows in passes of 1744 positions (the copy read at an offset).
+    check(params(1, 5, 45, 45, 600), 62);
   });
 });

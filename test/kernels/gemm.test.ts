@@ -254,6 +254,43 @@ describe('sgemmRange: panels read past the range, panels kept between calls (BKe
     sgemmRange(got, a2, b, m, n, k, {}, 0, m, 0, n, null, null, { call: {}, id: 2 });
     matches('A changed, a new call', got, ref(a));
   });
+
+  it('deep A too large for the whole-A region: its span goes to the whole-B region, and B panels it reaches are repacked', () => {
+    // k = 2304: a 128-row span is 294,912 floats (more than the whole-A region). B1 (300 columns) is packed whole and
+    // held; B2 (500 columns) is too large for that, so A2's span goes where B1's panels are; B3 (37 columns) is
+    // packed whole and A3's span goes past it.
+    const k = 2304, m1 = 8, n1 = 300, m2 = 301, n2 = 500;
+    const a1 = randArray(40, m1 * k), b1 = randArray(41, k * n1), a2 = randArray(42, m2 * k), b2 = randArray(43, k * n2);
+    const ref = (aa: Float32Array, bb: Float32Array, m: number, n: number) => {
+      const c = new Float32Array(m * n);
+      sgemmNaive(c, aa, bb, m, n, k);
+      return c;
+    };
+    const call = {};
+    const got1 = new Float32Array(m1 * n1), got2 = new Float32Array(m2 * n2);
+    // B1 packed whole and held (key call/0); then a call whose A span covers most of the whole-B region.
+    sgemmRange(got1, a1, b1, m1, n1, k, {}, 0, m1, 0, n1, null, null, { call, id: 0 });
+    matches('8×300×2304', got1, ref(a1, b1, m1, n1));
+    sgemmRange(got2, a2, b2, m2, n2, k, {}, 0, m2, 0, n2, null, null, { call: {}, id: 0 });
+    matches('301×500×2304 (A span over held B panels)', got2, ref(a2, b2, m2, n2));
+    // The first key again: its B panels were overwritten by the span, so they are packed anew.
+    got1.fill(0);
+    sgemmRange(got1, a1, b1, m1, n1, k, {}, 0, m1, 0, n1, null, null, { call, id: 0 });
+    matches('8×300×2304 again, one key', got1, ref(a1, b1, m1, n1));
+    const b3 = b2.subarray(0, k * 37), got3 = new Float32Array(m2 * 37);
+    sgemmRange(got3, a2, b3, m2, 37, k, {}, 0, m2, 0, 37, null, null, { call, id: 1 });
+    matches('301×37×2304 (A span past B)', got3, ref(a2, b3, m2, 37));
+  });
+
+  it('stored rows: C\'s rows side by side (ldc = n, n = 1 and n = 49), short rows with gaps, long rows', () => {
+    for (const [m, n, k, padC] of [[1000, 1, 64, 0], [130, 49, 300, 0], [130, 30, 70, 3], [70, 100, 70, 5], [9, 600, 20, 0]] as const) {
+      const ldc = n + padC, a = randArray(50 + n, m * k), b = randArray(51 + n, k * n);
+      const got = randArray(52, 2 + m * ldc), ref = got.slice();
+      sgemmRange(got, a, b, m, n, k, { cOff: 2, ldc }, 0, m, 0, n);
+      sgemmNaive(ref, a, b, m, n, k, { cOff: 2, ldc });
+      matches(`${m}×${n}×${k} ldc ${ldc}`, got, ref);
+    }
+  });
 });
 
 describe('sgemmRange with an epilogue (the fused eval store)', () => {

@@ -115,6 +115,10 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 1x1/2 32→64 @13 batch 6 phases', p: big(6, 32, 13, 64, 1, 2, 0), policy: 'auto', seed: 17 });
   // A strided 1×1 conv with more than 64 channels: one GEMM onto the strided pixels, images side by side.
   out.push({ name: 'R 1x1/2 96→160 @9 batch 4', p: big(4, 96, 9, 160, 1, 2, 0), policy: 'auto', seed: 18 });
+  // Batch-1 1×1 convs with row blocks of unequal length (5 × 12 and 6 channels: the weights' rows and x's copy at other
+  // offsets in a thread's wasm memory from unit to unit), with and without a stride.
+  out.push({ name: 'R 1x1 200→66 @8 row blocks', p: big(1, 200, 8, 66, 1, 1, 0), policy: 'auto', seed: 25 });
+  out.push({ name: 'R 1x1/2 301→70 @17 row blocks', p: big(1, 301, 17, 70, 1, 2, 0), policy: 'auto', seed: 26 });
   return out;
 }
 

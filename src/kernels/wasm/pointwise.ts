@@ -5,7 +5,8 @@
 // straight to y's rows (ldc bytes apart) once their sums are complete.
 //
 // Memory layout (byte offsets passed in, the GEMM's memory: see sgemm.ts):
-//   A: the weights in MR-row panels (sgemm.ts's packed A: for each panel, k groups of MR values; rows past M zero);
+//   A: the weights' rows as they lie (row i at pa + 4k·i; no packing: 2048→512 @7, one thread, −10%); the rows of a
+//      last partial tile past M are read (the memory must hold them; their outputs are never stored);
 //   B: row p at pb + p·ldb; the tile of columns from j (a multiple of 4·NV) at pb + j·cstep: x's rows as they lie
 //      (cstep 4: column j at +4j), or sgemm.ts's packed 8-column B panels (NV = 2, ldb 32, cstep 4·k). The columns
 //      of a last partial tile are read past N (the memory must hold them; their lanes are never stored);
@@ -37,9 +38,10 @@ const { i32: I32, v128: V128 } = ValType;
 
 /**
  * The `pointwise` function for MR × 4·NV register tiles (MR·NV f32x4 accumulators, NV vectors of B per k step and
- * one splat of A: sgemm.ts's loadsplat scheme, with B read from x's rows instead of packed panels).
+ * one splat of A: sgemm.ts's loadsplat scheme, with A read from the weights' rows, lda bytes apart, and B from x's
+ * rows instead of packed panels).
  */
-export function pointwiseFunc(mr: number, nv: number, fma: boolean): Func {
+export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number): Func {
   const [k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const L = new Locals(13);
   const jr = L.add(I32), ir = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32), end = L.add(I32);
@@ -60,10 +62,10 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean): Func {
     const step: Expr[] = [];
     for (let q = 0; q < w; q++) step.push(local.set(bv[q]!, v128.load(get(b), 16 * q)));
     for (let i = 0; i < mr; i++) {
-      step.push(local.set(va, v128.load32_splat(get(a), 4 * i)));
+      step.push(local.set(va, v128.load32_splat(get(a), lda * i)));
       for (let q = 0; q < w; q++) step.push(local.set(A(i, q), madd(get(va), get(bv[q]!), get(A(i, q)))));
     }
-    step.push(local.set(a, i32.add(get(a), i32.const(4 * mr))), local.set(b, i32.add(get(b), get(ldb))));
+    step.push(local.set(a, i32.add(get(a), i32.const(4))), local.set(b, i32.add(get(b), get(ldb))));
 
     // After a block that is not the last: the widened sums stored (first block) or added to the scratch.
     const flush = (add: boolean): Expr[] => {
@@ -91,10 +93,20 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean): Func {
       for (let q = 0; q < w; q++) {
         const sum = (h: number): Expr => (withTmp ? f64x2.add(v128.load(get(tmp), tmpOff(i, q, h)), half(get(A(i, q)), h)) : half(get(A(i, q)), h));
         out.push(
-          local.set(lo, sum(0)),
-          local.set(hi, sum(1)),
-          if_(i32.and(get(flags), i32.const(PW_BIAS)), [local.set(lo, f64x2.add(get(lo), get(s2))), local.set(hi, f64x2.add(get(hi), get(s2)))]),
-          local.set(v, rounded(get(lo), get(hi))),
+          // S rounded (after the bias). A single block's S is its float32 sums widened: without a bias, they are
+          // its rounding already (the 1×1 convs with K = 64, one thread: −2 to −4%).
+          ...(withTmp
+            ? [
+              local.set(lo, sum(0)),
+              local.set(hi, sum(1)),
+              if_(i32.and(get(flags), i32.const(PW_BIAS)), [local.set(lo, f64x2.add(get(lo), get(s2))), local.set(hi, f64x2.add(get(hi), get(s2)))]),
+              local.set(v, rounded(get(lo), get(hi))),
+            ]
+            : [
+              if_(i32.and(get(flags), i32.const(PW_BIAS)), [
+                local.set(v, rounded(f64x2.add(sum(0), get(s2)), f64x2.add(sum(1), get(s2)))),
+              ], [local.set(v, get(A(i, q)))]),
+            ]),
           if_(i32.and(get(flags), i32.const(PW_EP)), [
             local.set(lo, f64x2.add(f64x2.mul(half(get(v), 0), get(s1)), get(s2))),
             local.set(hi, f64x2.add(f64x2.mul(half(get(v), 1), get(s1)), get(s2))),
@@ -176,5 +188,18 @@ export type PointwiseFn = (
   sh: number, tmp: number,
 ) => void;
 
-/** This thread's `pointwise` over the memory of its SIMD GEMM (call simdGemm first, which sizes that memory). */
-export const simdPointwise = overGemmMemory((fma) => [pointwiseFunc(PW_MR, PW_NV, fma)], (e) => e.pointwise as PointwiseFn);
+const byDepth = new Map<number, () => PointwiseFn>();
+
+/**
+ * This thread's `pointwise` for k-term sums over the memory of its SIMD GEMM (call simdGemm first, which sizes that
+ * memory): A's row stride (4k bytes) is compiled into the loads' offsets, one module per k (an i32.add per load
+ * instead: +4–7% on ResNet-50's 1×1 convs).
+ */
+export function simdPointwise(k: number): PointwiseFn {
+  let get = byDepth.get(k);
+  if (get === undefined) {
+    get = overGemmMemory((fma) => [pointwiseFunc(PW_MR, PW_NV, fma, 4 * k)], (e) => e.pointwise as PointwiseFn);
+    byDepth.set(k, get);
+  }
+  return get();
+}
