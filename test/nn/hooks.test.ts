@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualSeed, models, nn, noGrad, randn, ValueError, type Tensor } from '../../src/index.js';
 import { crossEntropy } from '../../src/ops/loss.js';
+import { convBnAct } from '../../src/fusion/conv-bn.js';
 
 const same = (a: Tensor, b: Tensor) => expect(Array.from(a.data)).toEqual(Array.from(b.data));
 
@@ -65,7 +66,8 @@ describe('models.featureExtractor', () => {
     expect(f.layer3!.shape).toEqual([1, 256, 4, 4]);
     expect(f.layer4!.shape).toEqual([1, 512, 2, 2]);
     const want = noGrad(() => {
-      const stem = m.maxpool.forward(m.relu.forward(m.bn1.forward(m.conv1.forward(x))));
+      // The stem through convBnAct, as the model's forward runs it (in eval its fused kernel).
+      const stem = m.maxpool.forward(convBnAct(x, m.conv1, m.bn1, { act: m.relu }));
       const l3 = m.layer3.forward(m.layer2.forward(m.layer1.forward(stem)));
       return { l3, l4: m.layer4.forward(l3) };
     });
