@@ -32,9 +32,8 @@ export interface Config {
   arenaMinLength: number;
   /**
    * Inside withTrainingStep on the SIMD backend, take the step's buffers from the resident shared wasm memory
-   * (kernels/wasm/optim.ts), where the batch norm's kernels work on them in place. Off by default: a Fashion-MNIST
-   * ResNet-20 step run after other models' work in the same process took 594 instead of 311 ms with it on
-   * (bench/README.md).
+   * (kernels/wasm/optim.ts), where the batch norm's kernels work on them in place. Off by default: no consistent
+   * gain over the shared buffers measured across the benchmark's steps (bench/README.md).
    */
   residentSteps: boolean;
   /**

@@ -25,13 +25,16 @@
 // from the pool, or is made in shared memory, and is recorded. At the step's end all of them go back except those
 // the caller proves alive (reachable from the step's result, the model, the optimizer), so the next step with the
 // same shapes makes no new buffers and the workers use all of them in place. The shared buffers never become
-// garbage: they circulate, and only buffers of a size the last step did not use are dropped.
+// garbage: they circulate, and only buffers of a size the last step did not use are dropped. A dropped buffer in the
+// resident memory (config.residentSteps) frees its region at once for the next buffer of its size, rather than when
+// the collector gets to its array (the memory never shrinks: a batch of another size, such as an epoch's last, would
+// otherwise add a step's worth to it each time).
 
 import { config } from '../config.js';
 import { forgetFinite } from '../kernels/finite.js';
 import { residentBuffer } from '../kernels/optim.js';
 import { kernelBackend } from '../kernels/wasm/features.js';
-import { residentAddress, residentMemory } from '../kernels/wasm/optim.js';
+import { residentAddress, residentFree, residentMemory } from '../kernels/wasm/optim.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -83,7 +86,11 @@ function collectData(v: unknown, into: Set<Float32Array>): void {
 // scopes, backwards outside a step) is bounded by config.arenaBytes.
 function giveBack(d: Float32Array): void {
   const inStep = stepStale !== null;
-  if (d.length < config.arenaMinLength || (!inStep && poolBytes - stepOwnedBytes + d.byteLength > config.arenaBytes)) return;
+  if (d.length < config.arenaMinLength) return;
+  if (!inStep && poolBytes - stepOwnedBytes + d.byteLength > config.arenaBytes) {
+    residentFree(d);
+    return;
+  }
   let list = pool.get(d.length);
   if (list === undefined) pool.set(d.length, (list = []));
   if (list.includes(d)) return;
@@ -136,6 +143,7 @@ export function releaseSince(mark: number, keep: Float32Array): void {
 
 /** Drops the pooled buffers (the memory an arena keeps between inference calls). */
 export function emptyArena(): void {
+  for (const list of pool.values()) for (const d of list) residentFree(d);
   pool.clear();
   poolBytes = stepOwnedBytes = 0;
 }
@@ -174,7 +182,7 @@ export function takeBuffer(op: string, n: number): Float32Array {
 function obtain(op: string, n: number, zero: boolean): Float32Array {
   const step = stepStale !== null && n >= config.arenaMinLength;
   const resident = step && config.residentSteps && !residentFull && kernelBackend() === 'simd' && residentMemory() !== null;
-  const d = take(n, resident);
+  const d = take(n, step, resident);
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
     const r = resident ? residentBuffer(n) : null;
@@ -191,12 +199,20 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
 /** Set when the resident memory could not serve a step's buffer: steps then take any pooled buffer. */
 let residentFull = false;
 
-/** A pooled buffer of n elements (with `resident`, one in the resident memory), taken from the pool's list. */
-function take(n: number, resident: boolean): Float32Array | undefined {
+/**
+ * A pooled buffer of n elements taken from the pool's list: inside a training step (`step`) any (with `resident`,
+ * one in the resident memory); elsewhere (an eval scope, a backward outside any step) one that no training step gave
+ * back. A step's buffers wait for the next step: taken by other work in between, they would go back to the bounded
+ * part of the pool or be dropped, and the next step would make new ones.
+ */
+function take(n: number, step: boolean, resident: boolean): Float32Array | undefined {
   const list = pool.get(n);
   if (list === undefined) return undefined;
-  if (!resident) return list.pop();
-  for (let i = list.length - 1; i >= 0; i--) if (residentAddress(list[i]!) >= 0) return list.splice(i, 1)[0];
+  if (step && !resident) return list.pop();
+  for (let i = list.length - 1; i >= 0; i--) {
+    const d = list[i]!;
+    if (step ? residentAddress(d) >= 0 : !stepOwned.has(d)) return list.splice(i, 1)[0];
+  }
   return undefined;
 }
 
@@ -261,6 +277,7 @@ export function closeStep(keep: Set<ArrayBufferView> | null): void {
       poolBytes -= d.byteLength;
       stepOwned.delete(d);
       stepOwnedBytes -= d.byteLength;
+      residentFree(d);
     }
   } finally {
     stepStale = null;

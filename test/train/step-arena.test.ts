@@ -16,7 +16,7 @@ import { arenaBytes, arenaNewBytes } from '../../src/fusion/arena.js';
 import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentMemory } from '../../src/kernels/wasm/optim.js';
-import { Tensor, manualSeed, memory, models, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
+import { Tensor, manualSeed, memory, models, noGrad, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -135,6 +135,27 @@ describe('withTrainingStep', () => {
     expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 again').toBe(one);
   });
 
+  it('work between two steps (a plain step, an eval forward) takes none of the step\'s buffers', () => {
+    for (const residentSteps of [false, true]) {
+      withConfig({ residentSteps }, () => {
+        const s = setup(), other = setup(2);
+        s.scoped();
+        s.scoped();
+        // with the bounded part of the pool full (here: no room at all), a buffer taken from the pool by this work
+        // would be dropped when it is given back
+        withConfig({ arenaBytes: 0 }, () => {
+          other.body();
+          other.model.eval();
+          noGrad(() => other.model.forward(other.x));
+          other.model.train();
+        });
+        const made = arenaNewBytes();
+        s.scoped();
+        expect(arenaNewBytes() - made, `bytes of new buffers in the next step (residentSteps ${residentSteps})`).toBe(0);
+      });
+    }
+  });
+
   it('keeps what outlives the step: a returned tensor, and a returned graph that is backpropagated later', () => {
     const s = setup();
     s.scoped();
@@ -201,6 +222,26 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('a trainin
     for (let i = 0; i < 20; i++) s.scoped();
     expect(arenaNewBytes() - made, 'bytes of new buffers in 20 warm steps').toBe(0);
     expect(residentMemory()!.mem.buffer.byteLength - size, 'growth of the resident memory in 20 warm steps').toBe(0);
+  }));
+
+  it('a batch of another size between steps (an epoch\'s last) does not grow the memory by a step\'s worth', () => simd(() => {
+    manualSeed(5);
+    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
+      opt.zeroGrad(false);
+      nn.functional.crossEntropy(model.forward(randn([n, 3, 16, 16])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+      opt.step();
+    });
+    step(16);
+    step(16);
+    step(12);
+    // the 16-image step's buffers were dropped by the 12-image step: their regions serve the next 16-image step
+    const size = residentMemory()!.mem.buffer.byteLength;
+    step(16);
+    step(12);
+    step(16);
+    expect(residentMemory()!.mem.buffer.byteLength - size, 'growth of the resident memory').toBe(0);
   }));
 
   it('a region a kept subarray points into is not handed out again, and the step\'s other buffers are reused', async () => {

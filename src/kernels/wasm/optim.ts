@@ -142,12 +142,14 @@ const buffers = new WeakSet<ArrayBufferLike>();
 let top = PAGE;
 const free = new Map<number, number[]>();
 const slots: number[] = [];
+/** Puts a region back on the free list of its size. */
+function freeRegion(addr: number, bytes: number): void {
+  const list = free.get(bytes);
+  if (list) list.push(addr);
+  else free.set(bytes, [addr]);
+}
 const registry = typeof FinalizationRegistry === 'function'
-  ? new FinalizationRegistry<[number, number]>(([addr, bytes]) => {
-    const list = free.get(bytes);
-    if (list) list.push(addr);
-    else free.set(bytes, [addr]);
-  })
+  ? new FinalizationRegistry<[number, number]>(([addr, bytes]) => freeRegion(addr, bytes))
   : null;
 
 /** The resident memory, created at the first call; null where there is no shared wasm memory with SIMD. */
@@ -192,8 +194,19 @@ export function residentAlloc(n: number): Float32Array | null {
     top += bytes;
   }
   const view = new Float32Array(buffer(), addr, n);
-  registry!.register(view, [addr, bytes]);
+  registry!.register(view, [addr, bytes], view);
   return view;
+}
+
+/**
+ * Frees the region of `view` (made by residentAlloc) now rather than when the view is collected: for an owner that
+ * drops a view nothing else holds (no subarray of it either), such as the arena's pool. False (nothing done) for an
+ * array that is not such a view.
+ */
+export function residentFree(view: Float32Array): boolean {
+  if (residentAddress(view) < 0 || !registry!.unregister(view)) return false;
+  freeRegion(view.byteOffset, Math.max(16, Math.ceil(view.length / 4) * 16));
+  return true;
 }
 
 /** a's byte address in the resident memory, or −1 when it lies elsewhere. */
