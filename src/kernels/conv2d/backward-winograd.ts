@@ -8,6 +8,7 @@
 // subtract in float32; the products go through the direct kernel's `dw` (float32 products and sums of ≤ DW_KB
 // vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
 
+import { stageRows } from '../copy.js';
 import { DW_KB, DW_MR, simdBackward, U_ROW } from '../wasm/backward.js';
 import { roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
 
@@ -92,7 +93,7 @@ export function weightGradWinograd(
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4]; U [ξ][o tile][segment][row < 4][U_ROW bytes];
   // V [ξ][c][segment][SEG_TILES]; one image's x phase planes [c][φ < 2][hx rows][txPad + 4] and 4 floats (`s2rows`
   // writes them; column j: input column 2j + φ − pW, so that plane k of the transform is phase k & 1 shifted by
-  // k >> 1); the raw channels copied from x or dy (`wdy` reads dy there).
+  // k >> 1); the raw channels copied from x or dy (`wdy` reads dy there; a copy may start one float on: stageRows).
   const hx = 2 * tilesY + 2, wqx = txPad + 4;
   // Byte strides of U (an o tile, a ξ block) and V (a channel, a ξ block), each 64 bytes longer than the data: strides
   // of a multiple of 4 KB put the 16 stores of a transform into one cache set (64→64 @7: dy transform 2.4× slower).
@@ -101,7 +102,7 @@ export function weightGradWinograd(
   const uTile = segs * segU + 64, uXi = tiles * uTile + 64, vCh = segs * segV + 64, vXi = cb * vCh + 64;
   const lanes = 16 * mPad * cb * 4, uAt = 2 * lanes, uLen = 4 * uXi, vAt = uAt + uLen, vLen = 4 * vXi;
   const xpAt = vAt + vLen, xPlane = 4 * (hx * wqx + 4);
-  const rawAt = xpAt + (cb * 2 * xPlane) / 4, sumAt = roundUp4(rawAt + Math.max(cb * hw, m * ohw));
+  const rawAt = xpAt + (cb * 2 * xPlane) / 4, sumAt = roundUp4(rawAt + 1 + Math.max(cb * hw, m * ohw));
   // (`s2rows` and `wdy` read up to 2·wqx + 10 floats past a row's start: slack after the sums.)
   const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 12));
   const { f, h: f64 } = k;
@@ -112,17 +113,17 @@ export function weightGradWinograd(
     const ni = Math.min(nc, n1 - i0);
     for (let img = 0; img < ni; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
-      f.set(x.subarray(xc, xc + cb * hw), rawAt);
-      k.s2rows[1](4 * rawAt, 4 * hw, cb, h, w, 4 * xpAt, 2 * xPlane, xPlane, hx, wqx, 1, -padH, -padW);
+      const xRaw = stageRows(f, rawAt, x, xc, xc + cb * hw);
+      k.s2rows[1](4 * xRaw, 4 * hw, cb, h, w, 4 * xpAt, 2 * xPlane, xPlane, hx, wqx, 1, -padH, -padW);
       for (let s = 0; s < segs; s++) {
         const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
         k.wx(4 * xpAt, xPlane, 4 * wqx, cb, ty0, ty1, rowVecs, 4 * vAt + s * segV + 4 * img * tpi, vXi, vCh, 4 * tilesX);
       }
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
-      f.set(dy.subarray(dc, dc + m * ohw), rawAt);
+      const dyRaw = stageRows(f, rawAt, dy, dc, dc + m * ohw);
       for (let s = 0; s < segs; s++) {
         const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
-        k.wdy(4 * rawAt, oh, ow, m, ty0, ty1, rowVecs, 4 * uAt + s * segU + 4 * img * tpi, uXi, uTile, 4 * tilesX);
+        k.wdy(4 * dyRaw, oh, ow, m, ty0, ty1, rowVecs, 4 * uAt + s * segU + 4 * img * tpi, uXi, uTile, 4 * tilesX);
       }
     }
     // Tiles past a segment's own, up to its last vector: zero.

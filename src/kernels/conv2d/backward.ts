@@ -13,6 +13,7 @@ import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
 import { unitMapBackwardInput, unitMapConv2dBackwardInput } from './unit-map.js';
 import { denseMapBackwardWeight, denseMapTaps, tapMapBackwardWeight, tapMapPairs } from './small-map.js';
+import { stageRows } from '../copy.js';
 import { col2im64, colScratch, f32Scratch, f64Scratch, gatherImages, gatherTaps, im2colRange, liveScratch } from './pack.js';
 import {
   backwardInputTask, backwardInputWinograd, backwardWeightTask, COL_CAP, endValid, firstValid, isPointwise, liveTaps, type BackwardInputTask,
@@ -256,8 +257,8 @@ function weightGradSimd(
   const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * dyRows * owPad * DW_MR;
   const xAt = dyAt + dyLen, xLen = cb * (flat ? khw : kw) * chunk * xPlane, qtAt = xAt + xLen, rawAt = qtAt + 3 * kw;
   // Then one image's dy rows as given (and 4 floats that a row's last vector may read past them), the lane masks,
-  // and room for the reads of `s2rows` past the last x row.
-  const dyRawAt = rawAt + cb * hw, maskAt = dyRawAt + m * ohw + 4;
+  // and room for the reads of `s2rows` past the last x row. (Each copy as given may start one float on: stageRows.)
+  const dyRawAt = rawAt + cb * hw + 1, maskAt = dyRawAt + m * ohw + 5;
   const k = simdBackward(4 * (maskAt + 16 + 2 * ow + 16));
   const { f, h: f64 } = k;
   f64.fill(0, 0, lanes);
@@ -276,10 +277,10 @@ function weightGradSimd(
     // once and packed in wasm.
     for (let img = 0; img < nc; img++) {
       const base = ((i0 + img) * o + g * og + r0) * ohw;
-      f.set(dy.subarray(base, base + m * ohw), dyRawAt);
+      const dyRaw = stageRows(f, dyRawAt, dy, base, base + m * ohw);
       for (let t = 0; t < tiles; t++) {
         const rows = Math.min(DW_MR, m - t * DW_MR);
-        k.dypack(4 * (dyRawAt + t * DW_MR * ohw), 4 * ohw, rows, dyRows, dyW, vecs, 4 * (dyAt + (t * nc + img) * dyRows * owPad * DW_MR), 4 * maskAt);
+        k.dypack(4 * (dyRaw + t * DW_MR * ohw), 4 * ohw, rows, dyRows, dyW, vecs, 4 * (dyAt + (t * nc + img) * dyRows * owPad * DW_MR), 4 * maskAt);
       }
     }
     // x rows, per image its channels copied once, then in wasm: flat, [channel][ky][kx][image][oy·oW + ox] =
@@ -287,15 +288,15 @@ function weightGradSimd(
     // x[iyp − pH][ox·sW + kx·dW − pW]; 0 outside (and for ox ≥ oW).
     for (let img = 0; img < nc; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
-      f.set(x.subarray(xc, xc + cb * hw), rawAt);
+      const raw = stageRows(f, rawAt, x, xc, xc + cb * hw);
       if (!flat) {
-        k.pad(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + img * xPlane), 4 * nc * xPlane, owPad, hp, sw, kw, -padH, 4 * qtAt);
+        k.pad(4 * raw, 4 * hw, cb, h, w, 4 * (xAt + img * xPlane), 4 * nc * xPlane, owPad, hp, sw, kw, -padH, 4 * qtAt);
         continue;
       }
       for (let ky = 0; ky < kh; ky++) {
         // Kernel columns kx … kx + 2 are the phases of one split.
         for (let kx = 0; kx < kw; kx += 3) {
-          k.s2rows[Math.min(3, kw - kx) - 1]!(4 * rawAt, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane,
+          k.s2rows[Math.min(3, kw - kx) - 1]!(4 * raw, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane,
             4 * nc * xPlane, oh, ow, sh, ky * dilH - padH, kx - padW);
         }
       }
