@@ -30,23 +30,9 @@ export function directEvalFunc(r: number, v: number, fma: boolean): Func {
   const outRow = L.add(I32), nv = L.add(I32), j = L.add(I32), t = L.add(I32), tabEnd = L.add(I32);
   const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128), sh = L.add(V128);
   const get = local.get;
-  const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
   const cols = 4 * v;
 
-  // One tap of one input channel (as direct.ts: one tap per loop iteration keeps TurboFan from hoisting and spilling).
-  const tapCode = (first: boolean): Expr[] => {
-    const code: Expr[] = [local.set(addr, i32.add(get(cb), i32.load(get(t))))];
-    for (let e = 0; e < v; e++) code.push(local.set(inp[e]!, v128.load(get(addr), 16 * e)));
-    for (let i = 0; i < r; i++) {
-      code.push(local.set(sw, v128.load32_splat(get(wq), 4 * i)));
-      for (let e = 0; e < v; e++) {
-        const a = accs[i * v + e]!;
-        code.push(local.set(a, first ? f32x4.mul(get(sw), get(inp[e]!)) : madd(get(sw), get(inp[e]!), get(a))));
-      }
-    }
-    code.push(local.set(wq, i32.add(get(wq), i32.const(4 * r))), local.set(t, i32.add(get(t), i32.const(4))));
-    return code;
-  };
+  const tapCode = (first: boolean): Expr[] => directTap({ addr, cb, t, wq, sw, inp, accs }, r, v, fma, first);
   const tap = tapCode(false);
   const sums: Expr[] = [
     // Channel 0's first tap sets the accumulators; then its other taps, then channels 1 … cin − 1.
@@ -107,4 +93,33 @@ export function directEvalFunc(r: number, v: number, fma: boolean): Func {
           if_(hasRes, [if_(hasRelu, [store(true, true)], [store(true, false)])], [if_(hasRelu, [store(false, true)], [store(false, false)])]))),
     ],
   };
+}
+
+/** The locals a direct kernel's tap reads and writes (see directTap). */
+export interface DirectTapRegs {
+  addr: number; cb: number; t: number; wq: number; sw: number; inp: number[]; accs: number[];
+}
+
+/**
+ * One tap of one input channel, for `conv` (direct.ts) and `conv32`: its byte offset from the table at t (added to
+ * the channel's base cb), v input vectors, r weight splats from wq, r·v multiply-adds into accs; then wq and t
+ * step on. One tap per loop iteration: TurboFan schedules a loop body as a whole, and with all 9 taps of a channel
+ * unrolled it hoisted every load and spilled (21 GFLOP/s against 50 for sgemm's 4×8 tile on the same core, one
+ * kernel row per iteration: 28). first: the block's first tap sets the accumulators (no zeroing, no add: 4% on
+ * CIFAR's stride-2 convs).
+ */
+export function directTap(g: DirectTapRegs, r: number, v: number, fma: boolean, first: boolean): Expr[] {
+  const get = local.get;
+  const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
+  const code: Expr[] = [local.set(g.addr, i32.add(get(g.cb), i32.load(get(g.t))))];
+  for (let e = 0; e < v; e++) code.push(local.set(g.inp[e]!, v128.load(get(g.addr), 16 * e)));
+  for (let i = 0; i < r; i++) {
+    code.push(local.set(g.sw, v128.load32_splat(get(g.wq), 4 * i)));
+    for (let e = 0; e < v; e++) {
+      const a = g.accs[i * v + e]!;
+      code.push(local.set(a, first ? f32x4.mul(get(g.sw), get(g.inp[e]!)) : madd(get(g.sw), get(g.inp[e]!), get(a))));
+    }
+  }
+  code.push(local.set(g.wq, i32.add(get(g.wq), i32.const(4 * r))), local.set(g.t, i32.add(get(g.t), i32.const(4))));
+  return code;
 }

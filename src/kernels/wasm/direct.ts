@@ -30,7 +30,7 @@
 import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { directEvalFunc } from './direct-eval.js';
+import { directEvalFunc, directTap } from './direct-eval.js';
 import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
@@ -71,26 +71,9 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
   const accs = L.addMany(V128, r * v), inp = L.addMany(V128, v), sw = L.add(V128);
   const lo = L.add(V128), hi = L.add(V128), sc = L.add(V128), shf = L.add(V128);
   const get = local.get;
-  const madd = (a: Expr, b: Expr, c: Expr): Expr => (fma ? f32x4.relaxed_madd(a, b, c) : f32x4.add(c, f32x4.mul(a, b)));
   const cols = 4 * v;
 
-  // One tap of one input channel per iteration: its byte offset from the table, V input vectors, R weight splats.
-  // TurboFan schedules a loop body as a whole: with all 9 taps of a channel unrolled it hoisted every load and
-  // spilled (21 GFLOP/s against 50 for sgemm's 4×8 tile on the same core, one kernel row per iteration: 28).
-  // first: the block's first tap sets the accumulators (no zeroing, no add: 4% on CIFAR's stride-2 convs).
-  const tapCode = (first: boolean): Expr[] => {
-    const code: Expr[] = [local.set(addr, i32.add(get(cb), i32.load(get(t))))];
-    for (let e = 0; e < v; e++) code.push(local.set(inp[e]!, v128.load(get(addr), 16 * e)));
-    for (let i = 0; i < r; i++) {
-      code.push(local.set(sw, v128.load32_splat(get(wq), 4 * i)));
-      for (let e = 0; e < v; e++) {
-        const a = accs[i * v + e]!;
-        code.push(local.set(a, first ? f32x4.mul(get(sw), get(inp[e]!)) : madd(get(sw), get(inp[e]!), get(a))));
-      }
-    }
-    code.push(local.set(wq, i32.add(get(wq), i32.const(4 * r))), local.set(t, i32.add(get(t), i32.const(4))));
-    return code;
-  };
+  const tapCode = (first: boolean): Expr[] => directTap({ addr, cb, t, wq, sw, inp, accs }, r, v, fma, first);
   const tap = tapCode(false);
   const channel: Expr[] = [
     local.set(t, get(tab)),
