@@ -113,3 +113,43 @@ describe('sgdUpdateMany on the resident memory (momentum buffers and some gradie
     });
   });
 });
+
+describe('sgdUpdateMany in place on the resident memory (parameters, momentum buffers and gradients all there)', () => {
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('simd: lengths 1, 7, 65536, 131075, 16389, 3, interleaved with one non-resident gradient: the same bits as ordinary arrays; the memory around them untouched', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const lens = [1, 7, 65536, 131075, 16389, 3];
+      const q = { negLr: fr(-0.01), wd: fr(5e-4), mu: fr(0.9), damp: fr(1), nesterov: false, maximize: false, first: false };
+      const x0 = lens.map((n, k) => values(n, 80 + k)), b0 = lens.map((n, k) => values(n, 90 + k)), g0 = lens.map((n, k) => values(n, 100 + k));
+      const resident = (src: Float32Array): Float32Array => {
+        const a = residentBuffer(src.length);
+        expect(a, 'the resident memory exists on the simd backend').not.toBeNull();
+        a!.set(src);
+        return a!;
+      };
+      // Parameter k's region, then its buffer's and its gradient's, each followed by a guard region; parameter 3's
+      // gradient in ordinary memory (that parameter takes the slot path: copied in and out).
+      const guards: Float32Array[] = [];
+      const guarded = (src: Float32Array): Float32Array => {
+        const a = resident(src);
+        guards.push(resident(values(5, 200 + guards.length)));
+        return a;
+      };
+      const xs = x0.map(guarded), bs = b0.map(guarded), gs = g0.map((g, k) => (k === 3 ? g.slice() : guarded(g)));
+      const guards0 = guards.map((a) => a.slice());
+      expect(xs.every(isResident) && bs.every(isResident) && !isResident(gs[3]!)).toBe(true);
+      const [xr, br] = [x0.map((a) => a.slice()), b0.map((a) => a.slice())];
+      lens.forEach((_, k) => sgdUpdate(xr[k]!, br[k]!, g0[k]!, q));
+      sgdUpdateMany(xs, bs, gs, q);
+      lens.forEach((n, k) => {
+        sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+        sameBits(bs[k]!, br[k]!, `momentum buffer ${k} (${n})`);
+        sameBits(gs[k]!, g0[k]!, `gradient ${k} (${n}), unchanged`);
+      });
+      guards.forEach((a, i) => sameBits(a, guards0[i]!, `guard region ${i}`));
+      // and against PyTorch's ops written out
+      const x = x0[4]!.slice(), b = b0[4]!.slice();
+      reference(x, b, g0[4]!, 0.01, 0.9, 0, 5e-4);
+      sameBits(xs[4]!, x, 'parameter 4 vs reference');
+    });
+  });
+});
