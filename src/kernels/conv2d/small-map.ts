@@ -116,9 +116,9 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
 // only the output positions Q_t whose input position lies inside x, so
 //   dw[:, :, t] += D_t,  D_t (O × C) = A_t (O × N·|Q_t|) · B_t (N·|Q_t| × C),
 //   A_t[o, n·|Q_t| + j] = dy[n, o, Q_t[j]],  B_t[n·|Q_t| + j, c] = x[n, c, R_t[j]]   (R_t[j]: Q_t[j]'s input position)
-// one GEMM per tap over the live pairs only (2×2 under 3×3 pad 1: 16 of 36). The B_t are gathered once (N·Σ|Q_t| × C
-// floats; one task, a tap per unit); then units are blocks of output channels, each with its A_t rows, its D_t in a
-// scratch and then its rows of dw, walked in order. Each D_t entry is the GEMM's sum (float32 blocks of ≤ 64 terms added in
+// one GEMM per tap over the live pairs only (2×2 under 3×3 pad 1: 16 of 36). The B_t are gathered once, on the calling
+// thread (N·Σ|Q_t| × C floats); units are blocks of output channels, each with its A_t rows, its D_t in a scratch and
+// then its rows of dw, walked in order. Each D_t entry is the GEMM's sum (float32 blocks of ≤ 64 terms added in
 // float64) rounded to float32, then added to dw (onto a zeroed dw, as in training, the same as one rounding). Taps
 // that meet no output position get dw + 0, as in the naive loop.
 
@@ -217,30 +217,9 @@ registerTask<TapMapTask>('conv2d.tapMapBackwardWeight', (bufs, q, u0, u1) => {
   }
 });
 
-interface TapGatherTask {
-  p: Conv2dParams;
-  rs: number[][];
-  bAt: number[];
-}
-
-// B_t of tap t = unit: row (i, j) = x[i, :, R_t[j]].
-registerTask<TapGatherTask>('conv2d.tapMapGather', (bufs, q, u0, u1) => {
-  const { n, c } = q.p, hw = q.p.h * q.p.w;
-  const bt = bufs.bt as Float32Array, x = bufs.x as Float32Array;
-  for (let t = u0; t < u1; t++) {
-    const r = q.rs[t]!, nq = r.length;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < nq; j++) {
-        const row = q.bAt[t]! + (i * nq + j) * c, src = i * c * hw + r[j]!;
-        for (let ci = 0; ci < c; ci++) bt[row + ci] = x[src + ci * hw]!;
-      }
-    }
-  }
-});
-
 /** dw: (O, C, kH, kW) += ∂L/∂w, given dy and x, where tapMapPairs(p) is not null (pairs: its value). */
 export function tapMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams, pairs: { qs: number[][]; rs: number[][] }): void {
-  const { n, c } = p;
+  const { n, c } = p, hw = p.h * p.w;
   const { qs, rs } = pairs;
   // B_t (N·|Q_t| × C) for every tap, one after another.
   const bAt: number[] = [];
@@ -250,10 +229,14 @@ export function tapMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
     len += n * r.length * c;
   }
   const bt = liveScratch(0, Math.max(len, 1));
-  // The gathers across threads too, a tap per unit (on the calling thread alone they were a fifth of the path's
-  // time at ResNet-18's 2×2 and 4×4 maps, batch 8).
-  parallelFor<TapGatherTask>({
-    kernel: 'conv2d.tapMapGather', bufs: { bt, x }, writes: ['bt'], overwrites: ['bt'], params: { p, rs, bAt }, units: rs.length, cost: 8 * len,
+  rs.forEach((r, t) => {
+    const nq = r.length;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < nq; j++) {
+        const row = bAt[t]! + (i * nq + j) * c, src = i * c * hw + r[j]!;
+        for (let ci = 0; ci < c; ci++) bt[row + ci] = x[src + ci * hw]!;
+      }
+    }
   });
   const block = Math.max(4, Math.ceil(p.o / 8));
   const cost = 2 * p.o * len;
