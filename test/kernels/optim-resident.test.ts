@@ -35,3 +35,34 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('resident 
     }
   });
 });
+
+describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('layer parameters in the resident memory', () => {
+  it('nn layers allocate their parameters there (SIMD backend), and SGD with momentum updates them in place', async () => {
+    const { nn, optim, randn, manualSeed } = await import('../../src/index.js');
+    const old = setKernelBackend('simd');
+    try {
+      manualSeed(3);
+      const conv = new nn.Conv2d(3, 4, 3, { padding: 1, bias: true });
+      const params = conv.parameters();
+      expect(params.every((p) => isResident(p.data))).toBe(true);
+      const datas = params.map((p) => p.data);
+      const opt = new optim.SGD(params, { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+      const x = randn([2, 3, 5, 5]);
+      const before: Float32Array[] = [];
+      for (let step = 0; step < 3; step++) {
+        opt.zeroGrad(false);
+        conv.forward(x).sum().backward();
+        before.splice(0, before.length, ...params.map((p) => p.data.slice()));
+        opt.step();
+      }
+      // the same arrays, still resident, and changed by the last step
+      params.forEach((p, k) => {
+        expect(p.data).toBe(datas[k]);
+        expect(isResident(p.data) && isResident(p.grad!.data)).toBe(true);
+        expect(p.data.some((v, i) => v !== before[k]![i])).toBe(true);
+      });
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+});
