@@ -118,7 +118,7 @@ describe('withTrainingStep', () => {
     expect(gl.made, JSON.stringify(gl)).toBeGreaterThan(10 * 16384 * 4);
   }, 120_000);
 
-  it('the pool holds one step\'s buffers: those of a batch size no longer used are dropped', () => {
+  it('the pool holds one step\'s buffers: those of a batch size the last two steps did not use are dropped', () => {
     manualSeed(4);
     const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
     const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
@@ -132,7 +132,34 @@ describe('withTrainingStep', () => {
     expect(one).toBeGreaterThan(0);
     for (let n = 15; n >= 8; n--) step(n);
     step(16);
-    expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 again').toBe(one);
+    step(16);
+    expect(arenaBytes(), 'after batches of 15, 14, …, 8 and 16 twice').toBe(one);
+  });
+
+  it('after a batch of another size (an epoch\'s last) the next step reuses the usual size\'s buffers', () => {
+    manualSeed(4);
+    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
+      opt.zeroGrad(false);
+      nn.functional.crossEntropy(model.forward(randn([n, 3, 32, 32])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+      opt.step();
+    });
+    step(16);
+    step(16);
+    step(12);
+    noGrad(() => model.eval().forward(randn([16, 3, 32, 32])));
+    model.train();
+    const made = arenaNewBytes();
+    step(16);
+    expect(arenaNewBytes() - made, 'bytes of new buffers in the 16-image step after the 12-image one').toBe(0);
+    // and the 12-image buffers, unused by that step, are kept one step more, then dropped
+    step(12);
+    expect(arenaNewBytes() - made, 'bytes of new buffers in the next 12-image step').toBe(0);
+    const two = arenaBytes();
+    step(16);
+    step(16);
+    expect(arenaBytes(), 'after two 16-image steps').toBeLessThan(two);
   });
 
   it('work between two steps (a plain step, an eval forward) takes none of the step\'s buffers', () => {
