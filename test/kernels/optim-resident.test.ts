@@ -1,6 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { nn } from '../../src/index.js';
 import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, setKernelBackend } from '../../src/kernels/wasm/features.js';
 
@@ -30,6 +31,21 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('resident 
       expect(b!.every((v) => Object.is(v, 0))).toBe(true);
       const other = residentBuffer(n)!;
       expect(other.byteOffset >= addr + 1004 * 4 || other.byteOffset + 1004 * 4 <= addr).toBe(true);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+
+  it('layers put their parameters there (SGD updates them in place), with PyTorch\'s initial values', () => {
+    const old = setKernelBackend('simd');
+    try {
+      const conv = new nn.Conv2d(3, 8, 3), bn = new nn.BatchNorm2d(8), fc = new nn.Linear(8, 10);
+      for (const [name, p] of [...conv.namedParameters(), ...bn.namedParameters(), ...fc.namedParameters()]) {
+        expect(isResident(p.data), name).toBe(true);
+      }
+      expect([...bn.weight!.data]).toEqual(Array(8).fill(1));
+      expect([...bn.bias!.data]).toEqual(Array(8).fill(0));
+      expect(bn.weight!.requiresGrad && bn.bias!.requiresGrad).toBe(true);
     } finally {
       setKernelBackend(old);
     }
