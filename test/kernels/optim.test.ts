@@ -128,7 +128,7 @@ describe('sgdUpdateMany on the resident memory (momentum buffers and some gradie
       const xs = x0.map(resident), bs = b0.map(resident), gs = g0.map(resident);
       const [xr, br] = [x0.map((a) => a.slice()), b0.map((a) => a.slice())];
       lens.forEach((_, k) => sgdUpdate(xr[k]!, br[k]!, g0[k]!, q));
-      const proto = Object.getPrototypeOf(Float32Array.prototype) as { set: (...a: unknown[]) => void };
+      const proto = Object.getPrototypeOf(Float32Array.prototype) as { set: (src: ArrayLike<number>, at?: number) => void };
       const set = proto.set;
       let copied = 0;
       proto.set = function (this: Float32Array, src: ArrayLike<number>, at?: number) {
