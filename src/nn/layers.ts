@@ -14,9 +14,9 @@ import { kaimingUniform_, fans, uniform_ } from './init.js';
 import { anyForwardHooks, Module } from './module.js';
 
 /**
- * A zero-filled parameter, in shared memory: the optimizer's resident memory where there is one (SGD then updates it
- * in place, without copies: kernels/optim.ts), else allocShared; a shape too large to allocate is reported by the
- * layer that asked for it.
+ * A zero-filled parameter in shared memory: on the SIMD backend in the optimizer's resident memory (see
+ * kernels/optim.ts), where SGD updates it in place with its momentum buffer and gradient, else a SharedArrayBuffer
+ * (see allocShared). A shape too large to allocate is reported by the layer that asked for it.
  */
 const param = (op: string, shape: number[]): Tensor => {
   const n = checkShape(op, shape);
@@ -118,8 +118,9 @@ export class BatchNorm2d extends Module {
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     const affine = opts.affine ?? true;
     this.trackRunningStats = opts.trackRunningStats ?? true;
-    this.weight = affine ? ones([numFeatures], { requiresGrad: true }) : null;
-    this.bias = affine ? zeros([numFeatures], { requiresGrad: true }) : null;
+    this.weight = affine ? param('BatchNorm2d', [numFeatures]) : null;
+    this.weight?.data.fill(1);
+    this.bias = affine ? param('BatchNorm2d', [numFeatures]) : null;
     if (this.trackRunningStats) {
       this.registerBuffer('running_mean', zeros([numFeatures]));
       this.registerBuffer('running_var', ones([numFeatures]));
