@@ -95,7 +95,7 @@ function padFunc(): Func {
  * tiles per f64x2; with nt odd the last tile fills both lanes. The column pass's results go to the row pass through
  * scratch (576 bytes), and each pair of columns is loaded from the patches just before its transforms: with the
  * whole patch pair and the column pass's 36 results in locals, the compiled code kept about 70 vectors live and
- * spilled them (the same arithmetic, 6% slower; `vout` likewise).
+ * spilled them (the same arithmetic, 2–7% slower; `vout` likewise).
  */
 function vinFunc(f32: boolean, nr: number, scaled = false): Func {
   const [tab, nt, ci, pitch, pw, v, vxi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7];
