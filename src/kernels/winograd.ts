@@ -470,7 +470,7 @@ function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number
 /**
  * Where the SIMD path keeps things in the thread's wasm memory (bytes, each 16-aligned) after U, V, M, the filters
  * and the NaN flag: the tile tables of a block, scale and shift, the staging rows of y (and of the residual, at
- * + resDelta), the transforms' scratch, x's rows as copied, and x's padded planes.
+ * + resDelta), the output transform's scratch, x's rows as copied, and x's padded planes.
  */
 interface SimdLayout {
   inTab: number;
@@ -481,7 +481,7 @@ interface SimdLayout {
   shift: number;
   yStage: number;
   resDelta: number;
-  /** 1 KB for the transforms' transposes (vin's and vout's column-pass results, one call at a time). */
+  /** 384 bytes (rounded to 1 KB) for the output transform's column-pass results (see wasm/winograd.ts's vout). */
   scratch: number;
   raw: number;
   padded: number;
@@ -564,7 +564,7 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
     stage += stageChannels(q) * oRows * wo;
     t = end;
   }
-  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB, lay.scratch);
+  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
 }
 
 /**

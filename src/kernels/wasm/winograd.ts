@@ -88,23 +88,21 @@ function padFunc(): Func {
 }
 
 /**
- * `vin64` / `vin32x8` / `vin32x4(tab, nt, ci, pitch, pw, v, vxi, scratch)`: the input transform of nt tiles × ci
- * channels. Tile j's 6×6 patch of channel ic: 6 rows of 6 float32 at byte i32[tab + 4j] + ic·pitch + row·pw (padded
- * planes: no edge). V of (tile j, channel ic) at ξ = 6·row + col goes to v + ξ·vxi + ⌊j/nr⌋·nr·size·ci + ic·nr·size +
- * (j mod nr)·size (float64, nr = 4; or rounded to float32, nr = 8 or 4): winograd.ts's inputTransform layout. Two
- * tiles per f64x2; with nt odd the last tile fills both lanes. The column pass's results go to the row pass through
- * scratch (576 bytes), and each pair of columns is loaded from the patches just before its transforms: with the
- * whole patch pair and the column pass's 36 results in locals, the compiled code kept about 70 vectors live and
- * spilled them (the same arithmetic, 2–7% slower; `vout` likewise).
+ * `vin64` / `vin32x8` / `vin32x4(tab, nt, ci, pitch, pw, v, vxi)`: the input transform of nt tiles × ci channels.
+ * Tile j's 6×6 patch of channel ic: 6 rows of 6 float32 at byte i32[tab + 4j] + ic·pitch + row·pw (padded planes:
+ * no edge). V of (tile j, channel ic) at ξ = 6·row + col goes to v + ξ·vxi + ⌊j/nr⌋·nr·size·ci + ic·nr·size +
+ * (j mod nr)·size (float64, nr = 4; or rounded to float32, nr = 8 or 4): winograd.ts's inputTransform layout. Two tiles per f64x2; with nt odd the
+ * last tile fills both lanes.
  */
 function vinFunc(f32: boolean, nr: number, scaled = false): Func {
-  const [tab, nt, ci, pitch, pw, v, vxi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const L = new Locals(8);
+  const [tab, nt, ci, pitch, pw, v, vxi] = [0, 1, 2, 3, 4, 5, 6];
+  const L = new Locals(7);
   const j = L.add(I32), ic = L.add(I32), pa = L.add(I32), pb = L.add(I32), out = L.add(I32), addr = L.add(I32);
   const rowOff = L.addMany(I32, 6);
   const c4 = L.add(V128), c2 = L.add(V128);
   const T = L.addMany(V128, 5) as [number, number, number, number, number];
-  const P = L.addMany(V128, 6), U = L.addMany(V128, 6);
+  const lo = L.addMany(V128, 2), hi = L.addMany(V128, 2);
+  const P = L.addMany(V128, 36), D = L.addMany(V128, 36);
   /** Bytes per input channel of a panel of nr tiles. */
   const panel = nr * (f32 ? 4 : 8);
   // Bᵀ applied to (x0 … x5): the six results, as winograd.ts's btCol and row pass compute them (the common parts
@@ -131,24 +129,36 @@ function vinFunc(f32: boolean, nr: number, scaled = false): Func {
     };
   };
   const perChannel: Expr[] = [];
-  // Column pass, two columns at a time: the 6 rows' columns c, c + 1 of both tiles interleaved ([a_c b_c a_c+1
-  // b_c+1], one unpack each), then per column the widened half, Bᵀ down it → D[row·6 + col] at scratch.
-  for (let c = 0; c < 6; c += 2) {
-    for (let r = 0; r < 6; r++) {
-      const ld = (p: number): Expr => (c < 4 ? v128.load(i32.add(get(p), get(rowOff[r]!))) : v128.load64_zero(i32.add(get(p), get(rowOff[r]!)), 16));
-      perChannel.push(local.set(U[r]!, sh(ld(pa), ld(pb), c === 2 ? [2, 6, 3, 7] : [0, 4, 1, 5])));
-    }
-    for (let h = 0; h < 2; h++) {
-      for (let r = 0; r < 6; r++) perChannel.push(local.set(P[r]!, f64x2.promote_low_f32x4(h === 0 ? get(U[r]!) : f32x4.high(get(U[r]!)))));
-      const col = bt(P.map((x) => get(x)));
-      perChannel.push(...col.pre);
-      for (let r = 0; r < 6; r++) perChannel.push(v128.store(get(scratch), col.out[r]!, 16 * (6 * r + c + h)));
-    }
+  for (let r = 0; r < 6; r++) {
+    perChannel.push(
+      local.set(lo[0]!, v128.load(i32.add(get(pa), get(rowOff[r]!)))),
+      local.set(hi[0]!, v128.load64_zero(i32.add(get(pa), get(rowOff[r]!)), 16)),
+      local.set(lo[1]!, v128.load(i32.add(get(pb), get(rowOff[r]!)))),
+      local.set(hi[1]!, v128.load64_zero(i32.add(get(pb), get(rowOff[r]!)), 16)),
+    );
+    // Interleave the two tiles' rows into [a0 b0 a1 b1], [a2 b2 a3 b3], [a4 b4 a5 b5] (unpack shuffles, one
+    // instruction each), then widen each half: three such shuffles and three swizzles per row where a general
+    // two-input shuffle per column took several instructions each on x64.
+    const [u01, u23, u45] = [hi[1]!, lo[0]!, hi[0]!];
+    perChannel.push(
+      local.set(u45, sh(get(hi[0]!), get(hi[1]!), [0, 4, 1, 5])),
+      local.set(u01, sh(get(lo[0]!), get(lo[1]!), [0, 4, 1, 5])),
+      local.set(u23, sh(get(lo[0]!), get(lo[1]!), [2, 6, 3, 7])),
+    );
+    [u01, u23, u45].forEach((u, k) => perChannel.push(
+      local.set(P[6 * r + 2 * k]!, f64x2.promote_low_f32x4(get(u))),
+      local.set(P[6 * r + 2 * k + 1]!, f64x2.promote_low_f32x4(f32x4.high(get(u)))),
+    ));
   }
-  // Row pass: Bᵀ along each row of D → V at ξ = 6·row + col.
+  // Column pass: Bᵀ down each column → D[row·6 + col]; row pass: Bᵀ along each row → V at ξ = 6·row + col.
+  for (let c = 0; c < 6; c++) {
+    const col = bt([0, 1, 2, 3, 4, 5].map((r) => get(P[6 * r + c]!)));
+    perChannel.push(...col.pre);
+    for (let r = 0; r < 6; r++) perChannel.push(local.set(D[6 * r + c]!, col.out[r]!));
+  }
   perChannel.push(local.set(addr, get(out)));
   for (let r = 0; r < 6; r++) {
-    const row = bt([0, 1, 2, 3, 4, 5].map((c) => v128.load(get(scratch), 16 * (6 * r + c))));
+    const row = bt([0, 1, 2, 3, 4, 5].map((c) => get(D[6 * r + c]!)));
     perChannel.push(...row.pre);
     for (let e = 0; e < 6; e++) {
       // vin64s: V(ξ) times G_SCALE[r]·G_SCALE[e], the scales `w64Int` leaves out of U.
@@ -167,7 +177,7 @@ function vinFunc(f32: boolean, nr: number, scaled = false): Func {
   );
   return {
     name: f32 ? `vin32x${nr}` : scaled ? 'vin64s' : 'vin64',
-    params: new Array<ValType>(8).fill(I32),
+    params: new Array<ValType>(7).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -590,7 +600,7 @@ export function winogradModule(fma: boolean): Uint8Array {
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
-type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number, scratch: number) => void;
+type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
 type VoutFn = (
   m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number, scratch: number,
 ) => void;
