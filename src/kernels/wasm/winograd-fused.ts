@@ -37,7 +37,10 @@ export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
  *   columns 4j …); each group moves y on by yStep. The residual (FUSED_RES) is read likewise at + resDelta.
  * - scale, shift: float32 per channel (kpad of them).
  * - At byte bad: an f32x4 of Σ (stored value)·0 per lane, added to what is there (NaN when a stored value is NaN or
- *   ±Inf), so the caller can note an all-finite output (kernels/finite.ts) for the next conv's Winograd check.
+ *   ±Inf), so the caller can note an all-finite output (kernels/finite.ts) for the next conv's Winograd check; at
+ *   bad + 16 the same over every transformed value before the epilogue (the tiles past the map's edge and the
+ *   channels ≥ Co too): NaN when x holds a NaN or ±Inf (every input value reaches some V, M and y of its tiles with
+ *   a nonzero factor), or when a transform overflowed.
  */
 function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const P = ['p', 'pw', 'pplane', 'groups', 'tab', 'u', 'v', 'm', 'y', 'ypitch', 'yplane', 'flags', 'scale', 'shift', 'resDelta', 'pStep', 'yStep', 'bad'];
@@ -57,7 +60,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const Mv = L.addMany(V128, n), S = L.addMany(V128, t * n), O = L.addMany(V128, 4), sc = L.add(V128), sf = L.add(V128);
   const R = L.addMany(V128, 4);
   // The constants 2, 4 and 8 (f32x4), set once.
-  const k4 = L.add(V128), k2 = L.add(V128), k8 = L.add(V128), zero = L.add(V128), fin = L.add(V128);
+  const k4 = L.add(V128), k2 = L.add(V128), k8 = L.add(V128), zero = L.add(V128), fin = L.add(V128), finx = L.add(V128);
   const fv = { add: f32x4.add, sub: f32x4.sub, mul: f32x4.mul };
 
   // Bᵀ applied to x[0 … 5] (f32x4 expressions), as 6 expressions; `pre` first sets the T locals. winograd.ts's
@@ -165,6 +168,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     // tiles' rows (R: 4 values each), + the residual, ReLU, stores.
     outQuad.push(
       ...aT(Array.from({ length: n }, (_, e) => S[t * e + r]!), ys),
+      local.set(finx, f32x4.add(get(finx), f32x4.mul(fv.add(fv.add(get(ys[0]!), get(ys[1]!)), fv.add(get(ys[2]!), get(ys[3]!))), get(zero)))),
       if_(i32.and(get(flags), i32.const(FUSED_SCALE)), ys.map((z) => local.set(z, fv.mul(get(z), get(sc))))),
       if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), ys.map((z) => local.set(z, fv.add(get(z), get(sf))))),
       local.set(O[0]!, sh(get(ys[0]!), get(ys[1]!), [0, 4, 1, 5])), local.set(O[1]!, sh(get(ys[2]!), get(ys[3]!), [0, 4, 1, 5])),
@@ -187,7 +191,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     body: [
       local.set(k4, f32x4.splat(f32.const(4))), local.set(k2, f32x4.splat(f32.const(2))),
       local.set(k8, f32x4.splat(f32.const(8))),
-      local.set(zero, v128.zero()), local.set(fin, v128.load(get(bad))),
+      local.set(zero, v128.zero()), local.set(fin, v128.load(get(bad))), local.set(finx, v128.load(get(bad), 16)),
       forLoop(g, i32.const(0), get(groups), 1,
         // Input transform of the group's quads, channel by channel.
         forLoop(c, i32.const(0), i32.const(ci), 1,
@@ -204,7 +208,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
             forLoop(idx, i32.const(0), i32.const(8), 1, ...outQuad))),
         local.set(p, i32.add(get(p), get(pStep))),
         local.set(y, i32.add(get(y), get(yStep)))),
-      v128.store(get(bad), get(fin)),
+      v128.store(get(bad), get(fin)), v128.store(get(bad), get(finx), 16),
     ],
   };
 }
