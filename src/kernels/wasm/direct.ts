@@ -23,6 +23,10 @@
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 // With the flag SUM32 (one block: cin ≤ cblk; no bias, no epilogue, no accum) the float32 sums are stored as they are:
 // round_f32(0 + Σ) is Σ, so only the sign of an all-(−0) sum differs from the float64 path (−0 here, +0 there).
+// With the flag SUM2 (two blocks, cblk < cin ≤ 2·cblk; no bias, no epilogue, no accum; CIFAR's 3-channel stem) the
+// kernel computes round_f32((A + 0) + B) of the blocks' float32 sums A and B in float32: the same bits as the float64
+// path's round_f32(float64(float64(0 + A) + B)), as a float64 sum of two float32 values rounded to float32 is their
+// float32 sum (53 ≥ 2·24 + 2 bits: double rounding is innocuous), and 0 + A is exact in both (−0 becomes +0).
 //
 // Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
 // (v128.load32_splat). See DIRECT_R / DIRECT_V for the measured choice.
@@ -58,6 +62,8 @@ export const DIRECT_R = 4;
 export const DIRECT_V = 2;
 /** `conv`'s flag (beside the epilogue's OUT_* flags): store the one block's float32 sums as they are (file comment). */
 export const SUM32 = 32;
+/** `conv`'s flag: two blocks, no bias, no epilogue, no accum: y = (A + 0) + B in float32 (file comment). */
+export const SUM2 = 64;
 
 const { i32: I32, v128: V128 } = ValType;
 
@@ -189,6 +195,21 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
     sum32Part.push(forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))));
   }
   const firstFlush = if_(i32.and(get(flags), i32.const(SUM32)), [if_(i32.ge_s(get(nv), i32.const(cols)), sum32Full, sum32Part)], flushFirst);
+  // SUM2: the first block's sums A to the acc scratch (where sum32Part puts them), then (A + 0) + B: whole tiles
+  // to the output rows, a partial one into the scratch and then value by value.
+  const sum2A: Expr[] = [], sum2Full: Expr[] = [], sum2Part: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    sum2Full.push(chAddr(i));
+    for (let e = 0; e < v; e++) {
+      const off = 8 * i * cols + 16 * e, a = accs[i * v + e]!;
+      sum2A.push(v128.store(get(acc), get(a), off));
+      const ab = f32x4.add(f32x4.add(v128.load(get(acc), off), v128.zero()), get(a));
+      sum2Full.push(v128.store(get(addr), ab, 16 * e));
+      sum2Part.push(v128.store(get(acc), ab, off));
+    }
+    const outAt = i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2)));
+    sum2Part.push(forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))));
+  }
   return {
     name: 'conv',
     params: new Array<ValType>(20).fill(I32),
@@ -206,8 +227,12 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
           local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
           // With accum every block adds to the output's values; else the first block starts from the biases (or, with
           // SUM32, is the only one and stores its sums).
-          if_(get(accum), [...initOut, blocks(flush)], [...blockBody([firstFlush]), blocks(flush)]),
-          if_(i32.and(get(flags), i32.const(SUM32)), [],
+          if_(get(accum), [...initOut, blocks(flush)], [
+            if_(i32.and(get(flags), i32.const(SUM2)),
+              [...blockBody(sum2A), ...blockBody([if_(i32.ge_s(get(nv), i32.const(cols)), sum2Full, sum2Part)])],
+              [...blockBody([firstFlush]), blocks(flush)]),
+          ]),
+          if_(i32.and(get(flags), i32.const(SUM32 | SUM2)), [],
             [if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart)]))),
     ],
   };
