@@ -252,8 +252,10 @@ export function padFunc(): Func {
   const c = L.add(I32), ph = L.add(I32), r = L.add(I32), q = L.add(I32), iy = L.add(I32), d = L.add(I32), e = L.add(I32);
   const q0 = L.add(I32), q1 = L.add(I32), q4 = L.add(I32), rowBytes = L.add(I32), sb = L.add(I32);
   const get = local.get;
-  const zeroRange = (from: Expr, to: number): Expr =>
-    forLoop(q, from, get(to), 1, f32.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), f32.const(0)));
+  // Zeros over whole vectors of the row from column `from` (a multiple of 4) to `to`, rounded up to a multiple of 4
+  // (≤ wq): before the row's values, which then overwrite the columns they own.
+  const zeroVectors = (from: Expr, to: Expr): Expr =>
+    forLoop(q, from, to, 4, v128.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), v128.zero()));
   return {
     name: 'pad',
     params: new Array<ValType>(13).fill(I32),
@@ -274,7 +276,8 @@ export function padFunc(): Func {
             if_(i32.or(i32.lt_s(get(iy), i32.const(0)), i32.ge_s(get(iy), get(hi))),
               [forLoop(q, i32.const(0), get(rowBytes), 16, v128.store(i32.add(get(d), get(q)), v128.zero()))],
               [
-                zeroRange(i32.const(0), q0),
+                zeroVectors(i32.const(0), get(q0)),
+                zeroVectors(i32.and(get(q1), i32.const(-4)), get(wq)),
                 // Input address of column q0, then s·4 bytes per column.
                 local.set(iy, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.add(i32.mul(get(iy), get(wi)), get(e)), i32.const(2)))),
                 local.set(q, get(q0)),
@@ -287,13 +290,13 @@ export function padFunc(): Func {
                     local.set(q, i32.add(get(q), i32.const(4))),
                     br(0))),
                 ]),
-                // Stride 2: the even columns of 8 (q + 4 < q1: all 8 lie in the row).
+                // Stride 2: input columns 0, 2, 4, 6 of the 7 from iy (loads of 0 … 3 and 3 … 6: none past the row).
                 if_(i32.eq(get(s), i32.const(2)), [
-                  local.set(q4, i32.sub(get(q1), i32.const(4))),
+                  local.set(q4, i32.sub(get(q1), i32.const(3))),
                   block(loop(
                     br_if(1, i32.ge_s(get(q), get(q4))),
                     v128.store(i32.add(get(d), i32.shl(get(q), i32.const(2))),
-                      f32x4.shuffle(v128.load(get(iy)), v128.load(get(iy), 16), [0, 2, 4, 6])),
+                      f32x4.shuffle(v128.load(get(iy)), v128.load(get(iy), 12), [0, 2, 5, 7])),
                     local.set(iy, i32.add(get(iy), i32.const(32))),
                     local.set(q, i32.add(get(q), i32.const(4))),
                     br(0))),
@@ -304,7 +307,6 @@ export function padFunc(): Func {
                   local.set(iy, i32.add(get(iy), get(sb))),
                   local.set(q, i32.add(get(q), i32.const(1))),
                   br(0))),
-                zeroRange(get(q1), wq),
               ]),
             local.set(d, i32.add(get(d), get(rowBytes)))))),
     ],
