@@ -130,7 +130,7 @@ export function allFinite(a: Float32Array): boolean {
 // The forward checks x only: winogradConv reports non-finite weights itself (its weight transform reads them all),
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1). The fused kernel
-// (winograd-fused.ts) checks x too, in its threads: the serial pass over x was 0.19 ms of 16→16 @32 batch 32.
+// (winograd-fused.ts) checks x too, in its threads (a serial pass over x: 0.19 ms of 16→16 @32 batch 32).
 export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = false): WinogradParams | null {
   if (config.winograd === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
