@@ -9,7 +9,8 @@
 // to float32 once, by each thread for each call.
 //
 // Numerics: float32 U and V, float32 products, one float32 sum over the Ci ≤ 32 input channels per point, the output
-// transform and the epilogue in float64, one rounding: winograd.ts's float32 path, whose accuracy it matches. Every
+// transform and the epilogue in float32: within 1.1× of the error of winograd.ts's float32 path (whose output
+// transform runs in float64), 3e-6·max|y| against the float64 convolution at 16 and 32 channels. Every
 // output is computed the same way in any unit, so results are the same bits for every thread count. Not for the
 // plain (training) forward: float32 Winograd there makes a train-mode ResNet-20 step's gradients less accurate than
 // test/models/numerics.test.ts allows (even F(2×2), in CIFAR's 16→16 layers alone: 2.7× below PyTorch float32's
@@ -114,7 +115,7 @@ interface FusedLayout {
   res: number;
   /** Staged rows in y's layout (see copyStage). */
   flat: number;
-  /** Four float32: the kernel's check of what it stored (see fconv's `bad`). */
+  /** Eight float32: the kernel's checks of what it stored and of x (see fconv's `bad`). */
   bad: number;
   end: number;
   /** Padded plane: ph rows of pw float32; staging rows of ypitch bytes, channel planes of yplane bytes. */
@@ -130,11 +131,11 @@ function fusedLayout(q: FusedTask): FusedLayout {
   const outRows = 4 * Math.ceil(q.unitRows / q.rows) * q.rows;
   const ph = outRows + 2, pw = 16 * q.nq + 4;
   const ypitch = 64 * q.nq, yplane = outRows * ypitch;
-  const u = 0, scale = u + a16(36 * ci * q.kpad * 4), shift = scale + a16(8 * q.kpad), tab = shift + a16(8 * q.kpad);
+  const u = 0, scale = u + a16(36 * ci * q.kpad * 4), shift = scale + a16(4 * q.kpad), tab = shift + a16(4 * q.kpad);
   const m = tab + a16(8 * q.nqg), v = m + FUSED_M_BYTES, raw = v + a16(36 * ci * q.nqg * 16), pad = raw + a16(4 * ci * ph * wi);
   const y = pad + a16(4 * ci * ph * pw), res = y + a16(q.kpad * yplane), flat = res + a16(q.kpad * yplane);
   const bad = flat + a16(4 * co * outRows * wo);
-  return { u, scale, shift, tab, m, v, raw, pad, y, res, flat, bad, end: bad + 16, pw, ph, ypitch, yplane };
+  return { u, scale, shift, tab, m, v, raw, pad, y, res, flat, bad, end: bad + 32, pw, ph, ypitch, yplane };
 }
 
 /** The call whose U, scale, shift and tables this thread's memory holds. */
@@ -224,8 +225,8 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
   if (uCall !== q || uMem !== f.buffer) {
     if (weightTransform4(f, lay.u / 4, w, ci, co, q.kpad)) flag[0] = 1;
     // Channels ≥ Co get scale and shift 0 (their outputs, never copied out, then stay finite for the check).
-    if (ep.scale !== null) g.h.fill(0, lay.scale / 8, lay.scale / 8 + q.kpad).set(ep.scale, lay.scale / 8);
-    if (ep.shift !== null) g.h.fill(0, lay.shift / 8, lay.shift / 8 + q.kpad).set(ep.shift, lay.shift / 8);
+    if (ep.scale !== null) f.fill(0, lay.scale / 4, lay.scale / 4 + q.kpad).set(ep.scale, lay.scale / 4);
+    if (ep.shift !== null) f.fill(0, lay.shift / 4, lay.shift / 4 + q.kpad).set(ep.shift, lay.shift / 4);
     // Quad Q of a group: tile row ⌊Q/nq⌋ of the group, quad column Q mod nq (16 columns each).
     const iv = new Int32Array(f.buffer, lay.tab, 2 * q.nqg);
     for (let qq = 0; qq < q.nqg; qq++) {
@@ -239,7 +240,7 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
   const flags = (ep.scale !== null ? FUSED_SCALE : 0) | (ep.shift !== null ? FUSED_SHIFT : 0) | (res !== null ? FUSED_RES : 0) |
     (ep.relu ? FUSED_RELU : 0);
   const planeB = 4 * lay.ph * lay.pw;
-  f.fill(0, lay.bad / 4, lay.bad / 4 + 4);
+  f.fill(0, lay.bad / 4, lay.bad / 4 + 8);
   for (let unit = u0; unit < u1; unit++) {
     const blk = unit % q.perImage, img = (unit - blk) / q.perImage;
     const ty0 = blk * q.unitRows, ty1 = Math.min(q.tilesH, ty0 + q.unitRows);
@@ -262,6 +263,7 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
   }
   const b = lay.bad / 4;
   if (f[b]! + f[b + 1]! + f[b + 2]! + f[b + 3]! !== 0) flag[1] = 1;
+  if (f[b + 4]! + f[b + 5]! + f[b + 6]! + f[b + 7]! !== 0) flag[2] = 1;
 }
 
 registerTask<FusedTask>('winograd.fused', (bufs, q, u0, u1) => {
@@ -270,25 +272,26 @@ registerTask<FusedTask>('winograd.fused', (bufs, q, u0, u1) => {
 
 /**
  * [0]: set to 1 by any thread whose weight transform read a NaN or ±Inf; [1]: by any thread that stored a NaN or
- * ±Inf (or saw one in the staging rows' padding: a check that can only err towards "not all finite"). Shared, so
- * workers write it in place.
+ * ±Inf (or saw one in the staging rows' padding: a check that can only err towards "not all finite"); [2]: by any
+ * thread whose transformed values before the epilogue held one (x not all finite, or a transform overflowed).
+ * Shared, so workers write it in place.
  */
-const flag = sharedFloat64(2);
+const flag = sharedFloat64(3);
 
 /**
- * y = epilogue(conv(x, w)) by the fused kernel (fusedWinogradApplies(p) must hold; x finite). Returns false if w
- * holds a NaN or ±Inf (y is then not the direct convolution's pattern: the caller computes it another way).
+ * y = epilogue(conv(x, w)) by the fused kernel (fusedWinogradApplies(p) must hold). Returns false if w or x holds a
+ * NaN or ±Inf (y is then not the direct convolution's pattern: the caller computes it another way), so x needs no
+ * check before the call.
  */
 export function fusedWinogradConv(y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, p: WinogradParams, ep: Epilogue): boolean {
   const q = fusedTask(p, ep);
   const tiles = p.n * q.tilesH * Math.ceil(p.wo / 4);
-  flag[0] = 0;
-  flag[1] = 0;
+  flag.fill(0);
   parallelFor({
     kernel: 'winograd.fused', bufs: { y, x, w, res, flag }, writes: ['y', 'flag'], overwrites: y.length === p.n * p.co * p.ho * p.wo ? ['y'] : [],
     params: q, units: p.n * q.perImage, cost: 2 * 36 * tiles * p.ci * q.kpad,
   });
-  if (flag[0] !== 0) return false;
+  if (flag[0] !== 0 || flag[2] !== 0) return false;
   // The next conv's Winograd check (conv2d/plan.ts, allFinite) then takes this note instead of a pass over y.
   if (y.length === p.n * p.co * p.ho * p.wo) noteFinite(y, flag[1] === 0);
   return true;

@@ -9,7 +9,7 @@ import {
 } from '../../src/kernels/conv2d/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
-import { assertClose, fusedEpilogueReference, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
 // The direct SIMD convolution (kernels/conv2d/direct.ts) against the naive float64 loops: forward with and without
 // bias, the fused epilogue, and the input gradient (accumulated onto noise). The kernel runs on every shape here,
@@ -60,6 +60,32 @@ function check(p: Conv2dParams, seed: number): void {
   assertClose(`bwd input (overwrite) ${name}`, dxo, dxor);
 }
 
+/**
+ * The training forward's numerics, written out (wasm/direct.ts): per output, the (ci, tap) terms in row-major order
+ * cut into blocks of cblk whole channels, each a float32 running sum of float32 products (the first product starts
+ * it), added one after the other to a float64 sum that starts from 0, rounded to float32 once.
+ */
+function blockedReference(x: Float32Array, w: Float32Array, p: Conv2dParams, cblk: number): Float32Array {
+  const y = new Float32Array(p.n * p.o * p.oh * p.ow);
+  const f = Math.fround;
+  for (let b = 0; b < p.n; b++) for (let o = 0; o < p.o; o++) for (let oy = 0; oy < p.oh; oy++) for (let ox = 0; ox < p.ow; ox++) {
+    let s64 = 0;
+    for (let c0 = 0; c0 < p.c; c0 += cblk) {
+      let s32 = 0, first = true;
+      for (let c = c0; c < Math.min(p.c, c0 + cblk); c++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+        const iy = oy * p.strideH + ky - p.padH, ix = ox * p.strideW + kx - p.padW;
+        const xv = iy < 0 || iy >= p.h || ix < 0 || ix >= p.w ? 0 : x[((b * p.c + c) * p.h + iy) * p.w + ix]!;
+        const t = f(xv * w[((o * p.c + c) * 3 + ky) * 3 + kx]!);
+        s32 = first ? t : f(s32 + t);
+        first = false;
+      }
+      s64 += s32;
+    }
+    y[((b * p.o + o) * p.oh + oy) * p.ow + ox] = s64;
+  }
+  return y;
+}
+
 describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', () => {
   useKernelBackend('simd', { directConv: true });
 
@@ -87,6 +113,24 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
     check(params(2, 16, 14, 14, 32, 2, 1), 3);
     check(params(1, 64, 7, 7, 64, 1, 1), 4);
     check(params(3, 32, 8, 8, 64, 2, 1), 5);
+  });
+
+  it('the training forward is bit for bit its blocked float32/float64 sums (two blocks: 3, 4 channels; 16 at stride 2)', () => {
+    // 3 and 4 channels make two blocks (the kernel adds them in float32: SUM2); 16 channels eight (float64 flushes).
+    // Partial tiles (widths 13, 5) go through the scratch.
+    for (const [p, seed] of [[params(2, 3, 12, 13, 6, 1, 1), 50], [params(2, 4, 9, 16, 5, 1, 0), 51], [params(2, 16, 9, 5, 4, 2, 1), 52], [params(2, 4, 11, 11, 8, 2, 1), 53]] as const) {
+      const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * 9);
+      // Image 0 all −0 and output channel 0's weights positive: its sums away from the (+0) padding are all −0, their
+      // float64 total +0.
+      for (let i = 0; i < x.length; i += 7) x[i] = -0;
+      x.fill(-0, 0, p.c * p.h * p.w);
+      for (let i = 0; i < p.c * 9; i++) w[i] = Math.abs(w[i]!) + 0.01;
+      const y = new Float32Array(p.n * p.o * p.oh * p.ow).fill(NaN);
+      conv2dForward(y, x, w, null, p);
+      const ref = blockedReference(x, w, p, 2);
+      assertIdentical(`fwd ${label(p)}`, y, ref);
+      expect(directForward(p) && Object.is(ref[p.ow + 1], 0) && ref.some((v) => v < 0), label(p)).toBe(true);
+    }
   });
 
   it('several float32 blocks (18 terms: two channels) per output, an odd channel last (9, 15, 22 channels)', () => {

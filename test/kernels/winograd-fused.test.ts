@@ -81,21 +81,23 @@ describe('fused Winograd F(4×4, 3×3), SIMD backend, float32 forward', () => {
     assertClose(`fused winograd ×1e4 ${label(p)}`, yb, refb, { atol: 1e-5 * 1e4, rtol: 1e-4 });
   });
 
-  it('NaN or ±Inf in w: the kernel reports it and the forward falls back to im2col; in x: Winograd is not chosen', () => {
+  it('NaN or ±Inf in w or x: the kernel reports it and the forward falls back to im2col', () => {
     const p = params(1, 4, 16, 16, 6, 1), ys = p.o * p.oh * p.ow;
-    const ep = { scale: Float64Array.of(0.5, -1, 2, 1, 1, 3), shift: Float64Array.of(0.1, 0, -0.2, 0, 0, 1), relu: false };
-    for (const [where, idx, v] of [['w', 0, NaN], ['w', 5 * 36 + 8, Infinity], ['w', 17, -Infinity], ['x', 100, NaN], ['x', 3, Infinity]] as const) {
+    // x[255]: the last input value (it reaches only the last tile), x[240]: the first of the last row.
+    const cases = [['w', 0, NaN], ['w', 5 * 36 + 8, Infinity], ['w', 17, -Infinity], ['x', 100, NaN], ['x', 3, Infinity], ['x', 255, -Infinity], ['x', 3 * 256 + 240, Infinity]] as const;
+    for (const relu of [false, true]) for (const [where, idx, v] of cases) {
+      const ep = { scale: Float64Array.of(0.5, -1, 2, 1, 1, 3), shift: Float64Array.of(0.1, 0, -0.2, 0, 0, 1), relu };
       const x = randArray(31, p.c * p.h * p.w), w = randArray(32, p.o * p.c * 9);
       (where === 'x' ? x : w)[idx] = v;
       const wp = { n: 1, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: 1, padW: 1, flip: false, accumulate: false, float32: true };
       expect(fusedWinogradApplies(wp)).toBe(true);
-      if (where === 'w') expect(fusedWinogradConv(new Float32Array(ys), x, w, null, wp, ep), `${v} in w[${idx}]`).toBe(false);
+      expect(fusedWinogradConv(new Float32Array(ys), x, w, null, wp, ep), `${v} in ${where}[${idx}], relu ${relu}`).toBe(false);
       const y = new Float32Array(ys), yr = new Float32Array(ys);
       always(() => conv2dForwardFused(y, x, w, null, p, ep));
       const old = setWinogradPolicy('never');
       conv2dForwardFused(yr, x, w, null, p, ep);
       setWinogradPolicy(old);
-      assertIdentical(`fused forward with ${v} in ${where}[${idx}]`, y, yr);
+      assertIdentical(`fused forward with ${v} in ${where}[${idx}], relu ${relu}`, y, yr);
       expect(yr.some((t) => !Number.isFinite(t)) && yr.some((t) => Number.isFinite(t))).toBe(true);
     }
   });

@@ -11,7 +11,7 @@
 
 import { config } from '../../config.js';
 import { parallelFor, registerTask } from '../parallel.js';
-import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM32 } from '../wasm/direct.js';
+import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM2, SUM32 } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
@@ -47,6 +47,8 @@ export interface DirectTask {
   cblk: number;
   /** One block, no bias, no epilogue, no accumulate: the kernel stores its float32 sums as they are (SUM32). */
   sum32: boolean;
+  /** Two blocks, no bias, no epilogue, no accumulate: the kernel adds their float32 sums in float32 (SUM2). */
+  sum2: boolean;
   /** The fused forward (an epilogue, no accumulate): wasm/direct-eval.ts's float32 `conv32` instead of `conv`. */
   f32: boolean;
 }
@@ -206,7 +208,7 @@ function directUnit(
   const hw = ho * wo, yOff = img * co * hw;
   if (q.accumulate) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
   if (res !== null) copyRows(f, outAt, res, yOff, co, hw, oy0 * wo, outCh, true);
-  const flags = q.ep === null ? (q.sum32 ? SUM32 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
+  const flags = q.ep === null ? (q.sum32 ? SUM32 : q.sum2 ? SUM2 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
   const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
     if (q.f32) {
@@ -254,8 +256,9 @@ export function runDirect(
   const rowBlock = Math.ceil(d.ho / rowBlocks);
   const cblk = directBlock(d);
   const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
+  const sum2 = bias === null && ep === null && !accumulate && d.ci > cblk && d.ci <= 2 * cblk;
   const f32 = ep !== null && !accumulate;
-  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, f32 };
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, sum2, f32 };
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
   // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.

@@ -16,7 +16,6 @@
 import {
   block, br, br_if, f32, f32x4, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
 
 const { i32: I32, v128: V128 } = ValType;
@@ -51,7 +50,8 @@ export function directEvalFunc(r: number, v: number, fma: boolean): Func {
   const epVector = (i: number, e: number, res: boolean, relu: boolean): Expr[] => {
     const code: Expr[] = [local.set(inp[0]!, f32x4.add(f32x4.mul(get(accs[i * v + e]!), get(sw)), get(sh)))];
     if (res) code.push(local.set(inp[0]!, f32x4.add(get(inp[0]!), v128.load(get(addr), 16 * e))));
-    if (relu) code.push(local.set(inp[0]!, reluLanes(get(inp[0]!))));
+    // ReLU: pmax(v, 0) keeps v unless v < 0 (NaN too); + 0 turns −0 into +0 (reluLanes' values, in 2 instructions).
+    if (relu) code.push(local.set(inp[0]!, f32x4.add(f32x4.pmax(get(inp[0]!), v128.zero()), v128.zero())));
     return code;
   };
   const chAddr = (i: number): Expr => local.set(addr, i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))));

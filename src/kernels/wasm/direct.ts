@@ -23,6 +23,10 @@
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd: the last bits differ from the no-FMA build.
 // With the flag SUM32 (one block: cin ≤ cblk; no bias, no epilogue, no accum) the float32 sums are stored as they are:
 // round_f32(0 + Σ) is Σ, so only the sign of an all-(−0) sum differs from the float64 path (−0 here, +0 there).
+// With the flag SUM2 (two blocks, cblk < cin ≤ 2·cblk; no bias, no epilogue, no accum; CIFAR's 3-channel stem) the
+// kernel computes round_f32((A + 0) + B) of the blocks' float32 sums A and B in float32: the same bits as the float64
+// path's round_f32(float64(float64(0 + A) + B)), as a float64 sum of two float32 values rounded to float32 is their
+// float32 sum (53 ≥ 2·24 + 2 bits: double rounding is innocuous), and 0 + A is exact in both (−0 becomes +0).
 //
 // Register tile: R output channels × V vectors = R·V f32x4 accumulators, V input vectors per tap, one weight splat
 // (v128.load32_splat). See DIRECT_R / DIRECT_V for the measured choice.
@@ -58,6 +62,8 @@ export const DIRECT_R = 4;
 export const DIRECT_V = 2;
 /** `conv`'s flag (beside the epilogue's OUT_* flags): store the one block's float32 sums as they are (file comment). */
 export const SUM32 = 32;
+/** `conv`'s flag: two blocks, no bias, no epilogue, no accum: y = (A + 0) + B in float32 (file comment). */
+export const SUM2 = 64;
 
 const { i32: I32, v128: V128 } = ValType;
 
@@ -189,6 +195,21 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
     sum32Part.push(forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))));
   }
   const firstFlush = if_(i32.and(get(flags), i32.const(SUM32)), [if_(i32.ge_s(get(nv), i32.const(cols)), sum32Full, sum32Part)], flushFirst);
+  // SUM2: the first block's sums A to the acc scratch (where sum32Part puts them), then (A + 0) + B: whole tiles
+  // to the output rows, a partial one into the scratch and then value by value.
+  const sum2A: Expr[] = [], sum2Full: Expr[] = [], sum2Part: Expr[] = [];
+  for (let i = 0; i < r; i++) {
+    sum2Full.push(chAddr(i));
+    for (let e = 0; e < v; e++) {
+      const off = 8 * i * cols + 16 * e, a = accs[i * v + e]!;
+      sum2A.push(v128.store(get(acc), get(a), off));
+      const ab = f32x4.add(f32x4.add(v128.load(get(acc), off), v128.zero()), get(a));
+      sum2Full.push(v128.store(get(addr), ab, 16 * e));
+      sum2Part.push(v128.store(get(acc), ab, off));
+    }
+    const outAt = i32.add(i32.add(get(outRow), i32.mul(get(outCh), i32.const(i))), i32.shl(get(j), i32.const(2)));
+    sum2Part.push(forLoop(j, i32.const(0), get(nv), 1, f32.store(outAt, f32.load(i32.add(get(acc), i32.shl(get(j), i32.const(2))), 8 * i * cols))));
+  }
   return {
     name: 'conv',
     params: new Array<ValType>(20).fill(I32),
@@ -206,8 +227,12 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
           local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
           // With accum every block adds to the output's values; else the first block starts from the biases (or, with
           // SUM32, is the only one and stores its sums).
-          if_(get(accum), [...initOut, blocks(flush)], [...blockBody([firstFlush]), blocks(flush)]),
-          if_(i32.and(get(flags), i32.const(SUM32)), [],
+          if_(get(accum), [...initOut, blocks(flush)], [
+            if_(i32.and(get(flags), i32.const(SUM2)),
+              [...blockBody(sum2A), ...blockBody([if_(i32.ge_s(get(nv), i32.const(cols)), sum2Full, sum2Part)])],
+              [...blockBody([firstFlush]), blocks(flush)]),
+          ]),
+          if_(i32.and(get(flags), i32.const(SUM32 | SUM2)), [],
             [if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart)]))),
     ],
   };
@@ -227,8 +252,10 @@ export function padFunc(): Func {
   const c = L.add(I32), ph = L.add(I32), r = L.add(I32), q = L.add(I32), iy = L.add(I32), d = L.add(I32), e = L.add(I32);
   const q0 = L.add(I32), q1 = L.add(I32), q4 = L.add(I32), rowBytes = L.add(I32), sb = L.add(I32);
   const get = local.get;
-  const zeroRange = (from: Expr, to: number): Expr =>
-    forLoop(q, from, get(to), 1, f32.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), f32.const(0)));
+  // Zeros over whole vectors of the row from column `from` (a multiple of 4) to `to`, rounded up to a multiple of 4
+  // (≤ wq): before the row's values, which then overwrite the columns they own.
+  const zeroVectors = (from: Expr, to: Expr): Expr =>
+    forLoop(q, from, to, 4, v128.store(i32.add(get(d), i32.shl(get(q), i32.const(2))), v128.zero()));
   return {
     name: 'pad',
     params: new Array<ValType>(13).fill(I32),
@@ -249,7 +276,8 @@ export function padFunc(): Func {
             if_(i32.or(i32.lt_s(get(iy), i32.const(0)), i32.ge_s(get(iy), get(hi))),
               [forLoop(q, i32.const(0), get(rowBytes), 16, v128.store(i32.add(get(d), get(q)), v128.zero()))],
               [
-                zeroRange(i32.const(0), q0),
+                zeroVectors(i32.const(0), get(q0)),
+                zeroVectors(i32.and(get(q1), i32.const(-4)), get(wq)),
                 // Input address of column q0, then s·4 bytes per column.
                 local.set(iy, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))), i32.shl(i32.add(i32.mul(get(iy), get(wi)), get(e)), i32.const(2)))),
                 local.set(q, get(q0)),
@@ -262,13 +290,13 @@ export function padFunc(): Func {
                     local.set(q, i32.add(get(q), i32.const(4))),
                     br(0))),
                 ]),
-                // Stride 2: the even columns of 8 (q + 4 < q1: all 8 lie in the row).
+                // Stride 2: input columns 0, 2, 4, 6 of the 7 from iy (loads of 0 … 3 and 3 … 6: none past the row).
                 if_(i32.eq(get(s), i32.const(2)), [
-                  local.set(q4, i32.sub(get(q1), i32.const(4))),
+                  local.set(q4, i32.sub(get(q1), i32.const(3))),
                   block(loop(
                     br_if(1, i32.ge_s(get(q), get(q4))),
                     v128.store(i32.add(get(d), i32.shl(get(q), i32.const(2))),
-                      f32x4.shuffle(v128.load(get(iy)), v128.load(get(iy), 16), [0, 2, 4, 6])),
+                      f32x4.shuffle(v128.load(get(iy)), v128.load(get(iy), 12), [0, 2, 5, 7])),
                     local.set(iy, i32.add(get(iy), i32.const(32))),
                     local.set(q, i32.add(get(q), i32.const(4))),
                     br(0))),
@@ -279,7 +307,6 @@ export function padFunc(): Func {
                   local.set(iy, i32.add(get(iy), get(sb))),
                   local.set(q, i32.add(get(q), i32.const(1))),
                   br(0))),
-                zeroRange(get(q1), wq),
               ]),
             local.set(d, i32.add(get(d), get(rowBytes)))))),
     ],

@@ -8,20 +8,20 @@
 //
 //   V = Bᵀ d B in float32 (d: a tile's 6×6 input patch; Bᵀ as winograd.ts's btCol)
 //   M(ξ) = Σ_c U(ξ)[k][c] · V(ξ)[c]: float32 products, one float32 sum over the input channels (≤ 64: one block)
-//   y = Aᵀ M A in float64 (winograd.ts's outputBlock), then the epilogue and one rounding to float32
+//   y = Aᵀ M A in float32 (winograd.ts's outputBlock), then the epilogue (scale and shift rounded to float32)
 //
-// The float32 U and V are what the inference (float32) path of winograd.ts uses too: about as accurate (its V is
-// rounded once from float64, this one's transform runs in float32).
+// All in float32, 4 tiles per f32x4 throughout: within 1.1× of the error of an output transform in float64 on f64x2
+// lanes, which made the whole call 1.2× slower (16→16 @32 batch 32, one core).
 
-import { br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
+import { br_if, encodeModule, f32, f32x4, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { wasm } from './features.js';
-import { reluLanes, simdGemmMemory } from './sgemm.js';
+import { simdGemmMemory } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
 const sh = f32x4.shuffle;
 
-/** Epilogue flags of `fconv`: ·scale[k], + shift[k], + the residual, ReLU (in that order; the rounding before ReLU). */
+/** Epilogue flags of `fconv`: ·scale[k], + shift[k], + the residual, ReLU (in that order). */
 export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
 
 /**
@@ -35,9 +35,12 @@ export const FUSED_SCALE = 1, FUSED_SHIFT = 2, FUSED_RES = 4, FUSED_RELU = 8;
  * - V scratch at v (36·ci·nqg·16 bytes), M scratch at m (FUSED_M_BYTES).
  * - Output: channel k's 4 rows × 16 values of quad Q at y + k·yplane + tab[2Q + 1], rows ypitch apart (tile j at
  *   columns 4j …); each group moves y on by yStep. The residual (FUSED_RES) is read likewise at + resDelta.
- * - scale, shift: float64 per channel (kpad of them).
+ * - scale, shift: float32 per channel (kpad of them).
  * - At byte bad: an f32x4 of Σ (stored value)·0 per lane, added to what is there (NaN when a stored value is NaN or
- *   ±Inf), so the caller can note an all-finite output (kernels/finite.ts) for the next conv's Winograd check.
+ *   ±Inf), so the caller can note an all-finite output (kernels/finite.ts) for the next conv's Winograd check; at
+ *   bad + 16 the same over every transformed value before the epilogue (the tiles past the map's edge and the
+ *   channels ≥ Co too): NaN when x holds a NaN or ±Inf (every input value reaches some V, M and y of its tiles with
+ *   a nonzero factor), or when a transform overflowed.
  */
 function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const P = ['p', 'pw', 'pplane', 'groups', 'tab', 'u', 'v', 'm', 'y', 'ypitch', 'yplane', 'flags', 'scale', 'shift', 'resDelta', 'pStep', 'yStep', 'bad'];
@@ -55,9 +58,9 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   const ld = L.addMany(V128, 5), tr = L.addMany(V128, 2), col = L.addMany(V128, n), T = L.addMany(V128, 5);
   const acc = L.addMany(V128, 8), v0 = L.add(V128), v1 = L.add(V128), s = L.add(V128);
   const Mv = L.addMany(V128, n), S = L.addMany(V128, t * n), O = L.addMany(V128, 4), sc = L.add(V128), sf = L.add(V128);
-  const R = L.addMany(V128, 2);
-  // The constants 4 and 2 (f32x4) and 2, 4, 8 (f64x2), set once.
-  const k4 = L.add(V128), k2 = L.add(V128), d2 = L.add(V128), d4 = L.add(V128), d8 = L.add(V128), zero = L.add(V128), fin = L.add(V128);
+  const R = L.addMany(V128, 4);
+  // The constants 2, 4 and 8 (f32x4), set once.
+  const k4 = L.add(V128), k2 = L.add(V128), k8 = L.add(V128), zero = L.add(V128), fin = L.add(V128), finx = L.add(V128);
   const fv = { add: f32x4.add, sub: f32x4.sub, mul: f32x4.mul };
 
   // Bᵀ applied to x[0 … 5] (f32x4 expressions), as 6 expressions; `pre` first sets the T locals. winograd.ts's
@@ -134,73 +137,51 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
   ];
 
   // ---- the output transform of channel k = kg + idx>>1, quad q + idx&1, from M at mm = m + 16·idx ----
-  const add = f64x2.add, sub = f64x2.sub, mul = f64x2.mul;
   const outQuad: Expr[] = [
     local.set(k, i32.add(get(kg), i32.shr_s(get(idx), i32.const(1)))),
     local.set(mm, i32.add(get(m), i32.shl(get(idx), i32.const(4)))),
     local.set(yb, i32.add(i32.add(get(y), i32.mul(get(k), get(yplane))),
       i32.load(i32.add(get(tab), i32.shl(i32.add(get(q), i32.and(get(idx), i32.const(1))), i32.const(3))), 4))),
-    if_(i32.and(get(flags), i32.const(FUSED_SCALE)), [local.set(sc, v128.load64_splat(i32.add(get(scale), i32.shl(get(k), i32.const(3)))))]),
-    if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), [local.set(sf, v128.load64_splat(i32.add(get(shift), i32.shl(get(k), i32.const(3)))))]),
+    if_(i32.and(get(flags), i32.const(FUSED_SCALE)), [local.set(sc, v128.load32_splat(i32.add(get(scale), i32.shl(get(k), i32.const(2)))))]),
+    if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), [local.set(sf, v128.load32_splat(i32.add(get(shift), i32.shl(get(k), i32.const(2)))))]),
   ];
-  const c2 = get(d2), c4 = get(d4), c8 = get(d8);
   // Aᵀ of the 6 values in the locals xs → 4 values into the locals out (O as scratch for s, d, u, e).
   const aT = (xs: number[], out: number[]): Expr[] => {
     const x = (i: number): Expr => get(xs[i]!);
     const [ss, dd, uu, ee] = O as [number, number, number, number];
     return [
-      local.set(ss, add(x(1), x(2))), local.set(dd, sub(x(1), x(2))), local.set(uu, add(x(3), x(4))), local.set(ee, sub(x(3), x(4))),
-      local.set(out[0]!, add(add(x(0), get(ss)), get(uu))),
-      local.set(out[1]!, add(get(dd), mul(c2, get(ee)))),
-      local.set(out[2]!, add(get(ss), mul(c4, get(uu)))),
-      local.set(out[3]!, add(add(get(dd), mul(c8, get(ee))), x(5))),
+      local.set(ss, fv.add(x(1), x(2))), local.set(dd, fv.sub(x(1), x(2))), local.set(uu, fv.add(x(3), x(4))), local.set(ee, fv.sub(x(3), x(4))),
+      local.set(out[0]!, fv.add(fv.add(x(0), get(ss)), get(uu))),
+      local.set(out[1]!, fv.add(get(dd), fv.mul(get(k2), get(ee)))),
+      local.set(out[2]!, fv.add(get(ss), fv.mul(get(k4), get(uu)))),
+      local.set(out[3]!, fv.add(fv.add(get(dd), fv.mul(get(k8), get(ee))), x(5))),
     ];
   };
-  for (let half = 0; half < 2; half++) {
-    // Tiles 2·half, 2·half + 1 of the quad, as f64x2 lanes. Aᵀ down each column e of M: S[t·e + r] (rows r < t).
-    for (let e = 0; e < n; e++) {
-      for (let r = 0; r < n; r++) {
-        const raw = v128.load(get(mm), 128 * (n * r + e));
-        outQuad.push(local.set(Mv[r]!, f64x2.promote_low_f32x4(half === 0 ? raw : f32x4.high(raw))));
-      }
-      outQuad.push(...aT(Mv, Array.from({ length: t }, (_, r) => S[t * e + r]!)));
-    }
-    for (let r = 0; r < t; r++) {
-      // Aᵀ along output row r: Y[col] for the two tiles (lanes), into Mv[0 … t−1].
-      outQuad.push(...aT(Array.from({ length: n }, (_, e) => S[t * e + r]!), Mv.slice(0, t)));
-      // The row's t·2 values as pairs of [tile a, tile b] → epilogue → one rounding → stores.
-      const rowAddr = r === 0 ? get(yb) : i32.add(get(yb), i32.mul(get(ypitch), i32.const(r)));
-      const ys = Mv.slice(0, t);
-      const ep: Expr[] = [
-        if_(i32.and(get(flags), i32.const(FUSED_SCALE)), ys.map((z) => local.set(z, mul(get(z), get(sc))))),
-        if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), ys.map((z) => local.set(z, add(get(z), get(sf))))),
-      ];
-      // Y[c] = [a_c b_c]: rounded, [a0 b0 a1 b1] and [a2 b2 a3 b3], then tile a's row and tile b's row. The residual
-      // rows of tiles a and b are interleaved the same way first.
-      outQuad.push(
-        ...ep,
-        if_(i32.and(get(flags), i32.const(FUSED_RES)), [
-          // R[0] = tile a's 4 residuals, R[1] = tile b's: [a_c b_c] for c = 0 … 3.
-          local.set(R[0]!, v128.load(i32.add(rowAddr, get(resDelta)), 32 * half)),
-          local.set(R[1]!, v128.load(i32.add(rowAddr, get(resDelta)), 32 * half + 16)),
-          local.set(O[0]!, sh(get(R[0]!), get(R[1]!), [0, 4, 1, 5])),
-          local.set(O[1]!, sh(get(R[0]!), get(R[1]!), [2, 6, 3, 7])),
-          local.set(ys[0]!, add(get(ys[0]!), f64x2.promote_low_f32x4(get(O[0]!)))),
-          local.set(ys[1]!, add(get(ys[1]!), f64x2.promote_low_f32x4(f32x4.high(get(O[0]!))))),
-          local.set(ys[2]!, add(get(ys[2]!), f64x2.promote_low_f32x4(get(O[1]!)))),
-          local.set(ys[3]!, add(get(ys[3]!), f64x2.promote_low_f32x4(f32x4.high(get(O[1]!))))),
-        ]),
-        local.set(O[0]!, f32x4.join_low(f32x4.demote_f64x2_zero(get(ys[0]!)), f32x4.demote_f64x2_zero(get(ys[1]!)))),
-        local.set(O[1]!, f32x4.join_low(f32x4.demote_f64x2_zero(get(ys[2]!)), f32x4.demote_f64x2_zero(get(ys[3]!)))),
-        local.set(R[0]!, sh(get(O[0]!), get(O[1]!), [0, 2, 4, 6])),
-        local.set(R[1]!, sh(get(O[0]!), get(O[1]!), [1, 3, 5, 7])),
-        if_(i32.and(get(flags), i32.const(FUSED_RELU)), [local.set(R[0]!, reluLanes(get(R[0]!))), local.set(R[1]!, reluLanes(get(R[1]!)))]),
-        local.set(fin, f32x4.add(get(fin), f32x4.mul(f32x4.add(get(R[0]!), get(R[1]!)), get(zero)))),
-        local.set(addr, rowAddr),
-        v128.store(get(addr), get(R[0]!), 32 * half),
-        v128.store(get(addr), get(R[1]!), 32 * half + 16),
-      );
-    }
+  // Aᵀ down each column e of M: S[t·e + r] (rows r < t), the 4 tiles of the quad in the lanes.
+  for (let e = 0; e < n; e++) {
+    for (let r = 0; r < n; r++) outQuad.push(local.set(Mv[r]!, v128.load(get(mm), 128 * (n * r + e))));
+    outQuad.push(...aT(Mv, Array.from({ length: t }, (_, r) => S[t * e + r]!)));
+  }
+  const ys = Mv.slice(0, t);
+  for (let r = 0; r < t; r++) {
+    // Aᵀ along output row r: Y[col] (lanes: the 4 tiles) into ys, scaled and shifted, then transposed into the 4
+    // tiles' rows (R: 4 values each), + the residual, ReLU, stores.
+    outQuad.push(
+      ...aT(Array.from({ length: n }, (_, e) => S[t * e + r]!), ys),
+      local.set(finx, f32x4.add(get(finx), f32x4.mul(fv.add(fv.add(get(ys[0]!), get(ys[1]!)), fv.add(get(ys[2]!), get(ys[3]!))), get(zero)))),
+      if_(i32.and(get(flags), i32.const(FUSED_SCALE)), ys.map((z) => local.set(z, fv.mul(get(z), get(sc))))),
+      if_(i32.and(get(flags), i32.const(FUSED_SHIFT)), ys.map((z) => local.set(z, fv.add(get(z), get(sf))))),
+      local.set(O[0]!, sh(get(ys[0]!), get(ys[1]!), [0, 4, 1, 5])), local.set(O[1]!, sh(get(ys[2]!), get(ys[3]!), [0, 4, 1, 5])),
+      local.set(O[2]!, sh(get(ys[0]!), get(ys[1]!), [2, 6, 3, 7])), local.set(O[3]!, sh(get(ys[2]!), get(ys[3]!), [2, 6, 3, 7])),
+      local.set(R[0]!, sh(get(O[0]!), get(O[1]!), [0, 1, 4, 5])), local.set(R[1]!, sh(get(O[0]!), get(O[1]!), [2, 3, 6, 7])),
+      local.set(R[2]!, sh(get(O[2]!), get(O[3]!), [0, 1, 4, 5])), local.set(R[3]!, sh(get(O[2]!), get(O[3]!), [2, 3, 6, 7])),
+      local.set(addr, r === 0 ? get(yb) : i32.add(get(yb), i32.mul(get(ypitch), i32.const(r)))),
+      if_(i32.and(get(flags), i32.const(FUSED_RES)), R.map((z, j) => local.set(z, fv.add(get(z), v128.load(i32.add(get(addr), get(resDelta)), 16 * j))))),
+      // ReLU: pmax(v, 0) keeps v unless v < 0 (NaN too); + 0 turns −0 into +0 (reluLanes' values, in 2 instructions).
+      if_(i32.and(get(flags), i32.const(FUSED_RELU)), R.map((z) => local.set(z, fv.add(f32x4.pmax(get(z), get(zero)), get(zero))))),
+      local.set(fin, f32x4.add(get(fin), f32x4.mul(fv.add(fv.add(get(R[0]!), get(R[1]!)), fv.add(get(R[2]!), get(R[3]!))), get(zero)))),
+      ...R.map((z, j) => v128.store(get(addr), get(z), 16 * j)),
+    );
   }
 
   return {
@@ -210,8 +191,8 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
     locals: L.types,
     body: [
       local.set(k4, f32x4.splat(f32.const(4))), local.set(k2, f32x4.splat(f32.const(2))),
-      local.set(d2, f64x2.splat(f64.const(2))), local.set(d4, f64x2.splat(f64.const(4))), local.set(d8, f64x2.splat(f64.const(8))),
-      local.set(zero, v128.zero()), local.set(fin, v128.load(get(bad))),
+      local.set(k8, f32x4.splat(f32.const(8))),
+      local.set(zero, v128.zero()), local.set(fin, v128.load(get(bad))), local.set(finx, v128.load(get(bad), 16)),
       forLoop(g, i32.const(0), get(groups), 1,
         // Input transform of the group's quads, channel by channel.
         forLoop(c, i32.const(0), i32.const(ci), 1,
@@ -228,7 +209,7 @@ function fusedFunc(ci: number, kpad: number, nqg: number): Func {
             forLoop(idx, i32.const(0), i32.const(8), 1, ...outQuad))),
         local.set(p, i32.add(get(p), get(pStep))),
         local.set(y, i32.add(get(y), get(yStep)))),
-      v128.store(get(bad), get(fin)),
+      v128.store(get(bad), get(fin)), v128.store(get(bad), get(finx), 16),
     ],
   };
 }
