@@ -5,7 +5,8 @@
 // ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
 // build's losses (a build whose losses change with the thread count breaks the determinism contract). The step
 // column is the sum of the three; "whole" also counts what lies around them (withTrainingStep's end, where a build
-// has it).
+// has it). AB_RESIDENT=0,1 sets config.residentSteps off in the first build and on in the second (default: each
+// build's own setting).
 import { resolve } from 'node:path';
 
 const [, , oldDist, newDist, kase = 'r18', threads = '1', rounds = '7'] = process.argv;
@@ -16,6 +17,8 @@ if (!oldDist || !newDist) {
 process.env.RESNET_TS_THREADS = threads;
 const libs = [await import(resolve(oldDist, 'index.js')), await import(resolve(newDist, 'index.js'))];
 for (const lib of libs) lib.setNumThreads(Number(threads));
+const residentFlags = process.env.AB_RESIDENT?.split(',');
+if (residentFlags) libs.forEach((lib, i) => lib.setConfig({ residentSteps: residentFlags[i] === '1' }));
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;

@@ -3,7 +3,7 @@
 // the neighbours of a loaded machine) are summed by call site, by whether a SharedArrayBuffer is
 // involved and (set) whether source and destination addresses agree mod 8. V8 copies to or from shared memory with
 // relaxed atomics: word by word where they agree, byte by byte where they do not (bench/README.md).
-//   node bench/copy-spy.mjs [fmnist|pw56|deg56|cifar|r18] [steps] [--dist DIR]
+//   node bench/copy-spy.mjs [fmnist|pw56|deg56|cifar|r18] [steps] [--dist DIR] [--resident on|off]
 // One thread. The wrapper's stack capture slows the step a lot (the step CPU printed includes it); the per-site
 // times are of the copies alone.
 import { resolve } from 'node:path';
@@ -12,6 +12,8 @@ import { DIST } from './lib.mjs';
 const args = process.argv.slice(2);
 const di = args.indexOf('--dist');
 const dist = resolve(di >= 0 ? args.splice(di, 2)[1] : DIST);
+const ri = args.indexOf('--resident');
+const residentFlag = ri >= 0 ? args.splice(ri, 2)[1] : '';
 const [kase = 'fmnist', stepsArg = '3'] = args;
 process.env.RESNET_TS_THREADS = '1';
 
@@ -52,6 +54,7 @@ TA.fill = function (v, a, b) {
 
 const lib = await import(resolve(dist, 'index.js'));
 lib.setNumThreads(1);
+if (residentFlag) lib.setConfig({ residentSteps: residentFlag === 'on' });
 const CASES = {
   fmnist: [() => lib.models.resnet20({ inChannels: 1 }), [128, 1, 28, 28]],
   pw56: [() => lib.models.resnet56({ inChannels: 1 }), [128, 1, 28, 28]],

@@ -30,11 +30,14 @@ const stepArena = noArena < 0;
 const steps = Number(flag('--steps', '12'));
 // Another build to profile (e.g. a checkout of an older commit, built): its dist/ directory.
 const dist = resolve(flag('--dist', DIST));
+// --resident on|off sets config.residentSteps (default: the build's own setting).
+const resident = flag('--resident', '');
 process.env.RESNET_TS_THREADS = String(threads);
 
 const lib = await import(join(dist, 'index.js'));
 const autograd = await import(join(dist, 'autograd.js'));
 lib.setNumThreads(threads);
+if (resident) lib.setConfig({ residentSteps: resident === 'on' });
 
 export const CASES = {
   'resnet20-fmnist': { make: () => lib.models.resnet20({ inChannels: 1 }), input: [128, 1, 28, 28] },

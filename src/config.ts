@@ -33,7 +33,8 @@ export interface Config {
   /**
    * Inside withTrainingStep on the SIMD backend, take the step's buffers from the resident shared wasm memory
    * (kernels/wasm/optim.ts), where the batch norm's kernels work on them in place. Off by default: no consistent
-   * gain over the shared buffers measured across the benchmark's steps (bench/README.md).
+   * gain over the shared buffers measured across the benchmark's steps (bench/README.md): the batch norm's backward
+   * saves about a third, its forward nothing, and the convolutions (most of the copies) still stage their tensors.
    */
   residentSteps: boolean;
   /**

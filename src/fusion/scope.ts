@@ -33,7 +33,9 @@ export interface TrainingStepState {
  * keep no other tensor made inside it (in a variable outside fn, say): return it instead. With anomaly detection on
  * (detectAnomaly), recycled buffers are filled with NaN, so such a tensor shows up. A model with a forward hook
  * anywhere (which may keep any output) runs fn without reuse, as does a step inside another scope or one that
- * throws. Buffers the step does not use again are dropped, so memory stays at one step's worth.
+ * throws. Buffers that neither this step nor the one before used are dropped, so memory stays at one step's worth
+ * while the shapes stay the same (two steps' after a batch of another size, such as an epoch's last, whose next
+ * step then reuses the usual size's buffers).
  */
 export function withTrainingStep<T>(state: TrainingStepState, fn: () => T): T {
   if (anyForwardHooks() || !openStep()) return fn();

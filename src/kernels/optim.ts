@@ -97,7 +97,11 @@ interface SgdManyTask extends SgdParams {
 }
 
 interface ResidentTask extends Resident {
-  /** Byte addresses of the momentum buffers and the gradients (−1: a gradient that is not resident). */
+  /**
+   * Byte addresses of the parameters (−1: not resident, or a length that is not a multiple of 4, whose last vector
+   * would run past it), the momentum buffers and the gradients (−1: a gradient that is not resident).
+   */
+  x: number[];
   b: number[];
   g: number[];
   slots: number[];
@@ -137,7 +141,8 @@ export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly Float3
   const r = residentMemory();
   let res: ResidentTask | null = null;
   if (r !== null && kernelBackend() === 'simd' && !q.first && !q.maximize && !q.nesterov && bufs.every(isResident)) {
-    res = { ...r, b: bufs.map(residentAddress), g: gs.map(residentAddress), slots: residentSlots(getParallelBackend()?.threads ?? 1) };
+    const x = xs.map((a) => (a.length % 4 === 0 ? residentAddress(a) : -1));
+    res = { ...r, x, b: bufs.map(residentAddress), g: gs.map(residentAddress), slots: residentSlots(getParallelBackend()?.threads ?? 1) };
   }
   parallelFor<SgdManyTask>({ kernel: 'optim.sgdMany', bufs: named, writes, overwrites, params: { ...q, lens, units, res }, units: units[xs.length]!, cost: 4 * n });
 }
@@ -147,7 +152,7 @@ registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
   for (let u = u0; u < u1; u++) {
     while (q.units[k + 1]! <= u) k++;
     const i0 = (u - q.units[k]!) * CHUNK, i1 = Math.min(q.lens[k]!, i0 + CHUNK);
-    if (q.res !== null && sgdResident(bufs[`x${k}`] as Float32Array, q.res.b[k]!, bufs[`g${k}`] as Float32Array, q.res.g[k]!, i0, i1, q, q.res)) continue;
+    if (q.res !== null && sgdResident(bufs[`x${k}`] as Float32Array, q.res.x[k]!, q.res.b[k]!, bufs[`g${k}`] as Float32Array, q.res.g[k]!, i0, i1, q, q.res)) continue;
     sgdRange(bufs[`x${k}`] as Float32Array, bufs[`b${k}`] as Float32Array, bufs[`g${k}`] as Float32Array, i0, i1, q);
   }
 });
@@ -176,15 +181,21 @@ function sgdSimd(x: Float32Array, b: Float32Array, g: Float32Array, i0: number, 
 }
 
 /**
- * sgdSimd with the momentum buffer (and the gradient, when gAddr ≥ 0) in the resident memory: updated there in
- * place, with only x's blocks (and a gradient that is not resident) copied through one of the slots. The same
- * kernel as sgdSimd, so the same bits. False (nothing done) when no slot is free.
+ * sgdSimd with the momentum buffer (and the parameter and the gradient, when xAddr, gAddr ≥ 0) in the resident
+ * memory: updated there in place, with only a parameter or gradient that is not resident copied through one of the
+ * slots, a block at a time. The same kernel as sgdSimd, so the same bits. False (nothing done) when a slot is needed
+ * and none is free.
  */
-function sgdResident(x: Float32Array, bAddr: number, g: Float32Array, gAddr: number, i0: number, i1: number, q: SgdParams, r: ResidentTask): boolean {
+function sgdResident(x: Float32Array, xAddr: number, bAddr: number, g: Float32Array, gAddr: number, i0: number, i1: number, q: SgdParams, r: ResidentTask): boolean {
+  const fn = residentKernels(r)[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
+  if (xAddr >= 0 && gAddr >= 0) {
+    // (x's length is a multiple of 4, and so is i1 − i0: the last vector ends at x's end, or at a chunk's)
+    fn(xAddr + i0 * 4, bAddr + i0 * 4, gAddr + i0 * 4, (i1 - i0 + 3) & ~3, q.mu, q.damp, q.wd, q.negLr);
+    return true;
+  }
   const slot = claimSlot(r.mem, r.slots.length);
   if (slot < 0) return false;
   try {
-    const fn = residentKernels(r)[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
     const f = new Float32Array(r.mem.buffer);
     const X = r.slots[slot]! >> 2, G = X + OPTIM_BLOCK;
     for (let s = i0; s < i1; s += OPTIM_BLOCK) {

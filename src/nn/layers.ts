@@ -7,17 +7,20 @@ import { dropout, linear } from '../ops/linear.js';
 import { flatten } from '../ops/movement.js';
 import { batchNorm2d } from '../ops/norm.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions } from '../ops/pool.js';
+import { residentBuffer } from '../kernels/optim.js';
 import { allocShared, checkShape, fmt } from '../shape.js';
 import { Tensor, zeros, ones } from '../tensor.js';
 import { kaimingUniform_, fans, uniform_ } from './init.js';
 import { anyForwardHooks, Module } from './module.js';
 
 /**
- * A zero-filled parameter, in shared memory (see allocShared); a shape too large to allocate is reported by the
- * layer that asked for it.
+ * A zero-filled parameter in shared memory: on the SIMD backend in the optimizer's resident memory (see
+ * kernels/optim.ts), where SGD updates it in place with its momentum buffer and gradient, else a SharedArrayBuffer
+ * (see allocShared). A shape too large to allocate is reported by the layer that asked for it.
  */
 const param = (op: string, shape: number[]): Tensor => {
-  const t = new Tensor(allocShared(op, checkShape(op, shape)), shape);
+  const n = checkShape(op, shape);
+  const t = new Tensor(residentBuffer(n) ?? allocShared(op, n), shape);
   t.requiresGrad = true;
   return t;
 };
@@ -115,8 +118,9 @@ export class BatchNorm2d extends Module {
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     const affine = opts.affine ?? true;
     this.trackRunningStats = opts.trackRunningStats ?? true;
-    this.weight = affine ? ones([numFeatures], { requiresGrad: true }) : null;
-    this.bias = affine ? zeros([numFeatures], { requiresGrad: true }) : null;
+    this.weight = affine ? param('BatchNorm2d', [numFeatures]) : null;
+    this.weight?.data.fill(1);
+    this.bias = affine ? param('BatchNorm2d', [numFeatures]) : null;
     if (this.trackRunningStats) {
       this.registerBuffer('running_mean', zeros([numFeatures]));
       this.registerBuffer('running_var', ones([numFeatures]));

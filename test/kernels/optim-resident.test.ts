@@ -1,8 +1,10 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { nn } from '../../src/index.js';
 import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, setKernelBackend } from '../../src/kernels/wasm/features.js';
+import { residentFree } from '../../src/kernels/wasm/optim.js';
 
 // The optimizer's resident memory (src/kernels/wasm/optim.ts) hands out zero-filled regions and takes a region back
 // when its Float32Array is collected: the next request of the same size gets it, zero-filled again.
@@ -30,6 +32,45 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('resident 
       expect(b!.every((v) => Object.is(v, 0))).toBe(true);
       const other = residentBuffer(n)!;
       expect(other.byteOffset >= addr + 1004 * 4 || other.byteOffset + 1004 * 4 <= addr).toBe(true);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+
+  it('a freed region serves a request of more than half its size, whole; less than half gets a new region', () => {
+    const old = setKernelBackend('simd');
+    try {
+      const n = 40000 + 4 * Math.floor(Math.random() * 1000); // a size no other test frees
+      const a = residentBuffer(n)!;
+      const addr = a.byteOffset;
+      a.fill(5);
+      expect(residentFree(a)).toBe(true);
+      const small = residentBuffer(n / 2 - 4)!; // less than half: not this region
+      expect(small.byteOffset).not.toBe(addr);
+      const b = residentBuffer(n / 2 + 4)!;
+      expect(b.byteOffset, 'more than half: the freed region').toBe(addr);
+      expect(b.every((v) => Object.is(v, 0)), 'zero-filled').toBe(true);
+      expect(residentFree(b)).toBe(true);
+      const c = residentBuffer(n)!;
+      expect(c.byteOffset, 'the region went back whole').toBe(addr);
+      expect(c.every((v) => Object.is(v, 0))).toBe(true);
+      residentFree(c);
+      residentFree(small);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+
+  it('layers put their parameters there (SGD updates them in place), with PyTorch\'s initial values', () => {
+    const old = setKernelBackend('simd');
+    try {
+      const conv = new nn.Conv2d(3, 8, 3), bn = new nn.BatchNorm2d(8), fc = new nn.Linear(8, 10);
+      for (const [name, p] of [...conv.namedParameters(), ...bn.namedParameters(), ...fc.namedParameters()]) {
+        expect(isResident(p.data), name).toBe(true);
+      }
+      expect([...bn.weight!.data]).toEqual(Array(8).fill(1));
+      expect([...bn.bias!.data]).toEqual(Array(8).fill(0));
+      expect(bn.weight!.requiresGrad && bn.bias!.requiresGrad).toBe(true);
     } finally {
       setKernelBackend(old);
     }

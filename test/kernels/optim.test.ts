@@ -112,4 +112,41 @@ describe('sgdUpdateMany on the resident memory (momentum buffers and some gradie
       sameBits(guard, guard0, 'the buffer allocated after them');
     });
   });
+
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('simd: parameters resident too (lengths 4, 65536, 131072, 16388 in place; 7, 131075 through a slot): the same bits, no copies for the in-place ones, neighbours untouched', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const lens = [4, 65536, 131072, 16388, 7, 131075];
+      const q = { negLr: fr(-0.01), wd: fr(5e-4), mu: fr(0.9), damp: fr(1), nesterov: false, maximize: false, first: false };
+      const x0 = lens.map((n, k) => values(n, 80 + k)), b0 = lens.map((n, k) => values(n, 90 + k)), g0 = lens.map((n, k) => values(n, 100 + k));
+      const guards: Float32Array[] = [];
+      const resident = (src: Float32Array): Float32Array => {
+        const a = residentBuffer(src.length)!;
+        a.set(src);
+        guards.push(residentBuffer(4)!.fill(-3)); // a neighbour right after it
+        return a;
+      };
+      const xs = x0.map(resident), bs = b0.map(resident), gs = g0.map(resident);
+      const [xr, br] = [x0.map((a) => a.slice()), b0.map((a) => a.slice())];
+      lens.forEach((_, k) => sgdUpdate(xr[k]!, br[k]!, g0[k]!, q));
+      const proto = Object.getPrototypeOf(Float32Array.prototype) as { set: (src: ArrayLike<number>, at?: number) => void };
+      const set = proto.set;
+      let copied = 0;
+      proto.set = function (this: Float32Array, src: ArrayLike<number>, at?: number) {
+        copied += src.length;
+        return set.call(this, src, at);
+      };
+      try {
+        sgdUpdateMany(xs.slice(0, 4), bs.slice(0, 4), gs.slice(0, 4), q);
+      } finally {
+        proto.set = set;
+      }
+      expect(copied, 'values copied by an update whose arrays are all resident').toBe(0);
+      sgdUpdateMany(xs.slice(4), bs.slice(4), gs.slice(4), q);
+      lens.forEach((n, k) => {
+        sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+        sameBits(bs[k]!, br[k]!, `momentum buffer ${k} (${n})`);
+      });
+      expect(guards.every((g) => g.every((v) => v === -3)), 'the regions after each array untouched').toBe(true);
+    });
+  });
 });

@@ -118,8 +118,10 @@ export function simdOptim(bytes: number): SimdOptim {
  * out, a block at a time, through one of the per-thread slots below. The first page holds the slots' busy flags.
  *
  * Regions are handed out zero-filled, 16-byte aligned and rounded up to 4 floats (the kernel's last vector may run
- * past a length that is not a multiple of 4 into the region's own padding). A region returns to a free list (reused
- * for a request of the same size) when its Float32Array is collected: a subarray of it must not outlive it.
+ * past a length that is not a multiple of 4 into the region's own padding). A region returns to a free list when its
+ * Float32Array is collected (a subarray of it must not outlive it), and serves the next request of its size, or of
+ * more than half its size when no free region fits exactly (so the memory, which never shrinks, does not keep regions
+ * of sizes no longer asked for beside new ones: an epoch's smaller last batch, another model).
  */
 export interface Resident {
   mem: WasmMemory;
@@ -152,6 +154,9 @@ const registry = typeof FinalizationRegistry === 'function'
   ? new FinalizationRegistry<[number, number]>(([addr, bytes]) => freeRegion(addr, bytes))
   : null;
 
+/** The size in bytes of the region of each view residentAlloc made. */
+const regionBytes = new WeakMap<Float32Array, number>();
+
 /** The resident memory, created at the first call; null where there is no shared wasm memory with SIMD. */
 export function residentMemory(): Resident | null {
   if (resident !== undefined) return resident;
@@ -173,8 +178,17 @@ export function residentMemory(): Resident | null {
 export function residentAlloc(n: number): Float32Array | null {
   const r = residentMemory();
   if (r === null) return null;
-  const bytes = Math.max(16, Math.ceil(n / 4) * 16);
+  let bytes = Math.max(16, Math.ceil(n / 4) * 16);
   let addr = free.get(bytes)?.pop();
+  if (addr === undefined) {
+    // the shortest free region of up to twice the size, whole (it returns to the free list of its own size)
+    let best = Infinity;
+    for (const [size, list] of free) if (size > bytes && size <= 2 * bytes && size < best && list.length > 0) best = size;
+    if (best !== Infinity) {
+      addr = free.get(best)!.pop();
+      bytes = best;
+    }
+  }
   const buffer = (): ArrayBufferLike => {
     const b = r.mem.buffer;
     buffers.add(b);
@@ -195,6 +209,7 @@ export function residentAlloc(n: number): Float32Array | null {
   }
   const view = new Float32Array(buffer(), addr, n);
   registry!.register(view, [addr, bytes], view);
+  regionBytes.set(view, bytes);
   return view;
 }
 
@@ -205,7 +220,7 @@ export function residentAlloc(n: number): Float32Array | null {
  */
 export function residentFree(view: Float32Array): boolean {
   if (residentAddress(view) < 0 || !registry!.unregister(view)) return false;
-  freeRegion(view.byteOffset, Math.max(16, Math.ceil(view.length / 4) * 16));
+  freeRegion(view.byteOffset, regionBytes.get(view)!);
   return true;
 }
 
