@@ -1,10 +1,12 @@
 // Whole models: eval forward of ResNet-18/50 at 1×3×224×224 and train steps (forward + cross-entropy + backward +
 // SGD) of ResNet-18 at 8×3×32×32 and the CIFAR ResNet-20 at 32×3×32×32; ours vs the same nets written in tfjs-core
 // ops (NHWC) with weights copied from ours. Check first (logits, and for train steps the loss and two weight
-// gradients, within 1e-3·max|ref|), then time.
+// gradients, within 1e-3·max|ref|), then time. Eval rows time ours and tfjs-backend-wasm taking turns
+// (lib.measureTurns), so that the host's slow spells fall on both alike; tfjs's CPU backend (seconds per call) and
+// the train steps are timed on their own.
 
 import { useTfBackend } from './tfjs.mjs';
-import { compare, fmtG, fmtMs, fmtRatio, fmtRel, measure, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
+import { compare, fmtG, fmtMs, fmtRatio, fmtRel, measure, measureTurns, permute4, randomArray, selected, table, timeOnce } from './lib.mjs';
 
 /** Tolerance of the model checks: max |Δ| ≤ TOL · max |ours|. */
 export const TOL = 1e-3;
@@ -248,9 +250,7 @@ async function evalCase(lib, tf, c, timing, log, opts) {
     } else log(`  ${c.name}: logits match (max|Δ|/max|y| = ${fmtRel(tfCheck.rel)}, max|y| = ${maxAbs.toPrecision(3)}).`);
   }
 
-  // Ours always gets timed runs after the check run (which paid for JIT warm-up); tfjs may be timed once.
-  const t = await measure(oursFwd, firstOurs, { ...timing, onceAbove: Infinity });
-  row.ours = { ms: t.ms, runs: t.runs, once: t.once };
+  // tfjs's CPU backend (seconds per call) may be timed once, on its own, after its check run.
   if (tf && tfCheck.ok) {
     const tt = await measure(tfFwd, firstTf, timing);
     row.tfjs = { ms: tt.ms, runs: tt.runs, once: tt.once };
@@ -261,16 +261,32 @@ async function evalCase(lib, tf, c, timing, log, opts) {
     xT.dispose();
     tfm.dispose();
   }
-  if (tf && opts.tfjsWasm) row.tfjsWasm = await tfjsWasmEval(lib, tf, model, c, xData, yOurs, timing, log);
+  // Ours always gets timed runs after the check run (which paid for JIT warm-up). With tfjs-wasm checked, the two
+  // are timed taking turns (lib.measureTurns: a slow spell of the host falls on both alike), else ours alone.
+  const wasm = tf && opts.tfjsWasm ? await tfjsWasmSetup(lib, tf, model, c, xData, yOurs, log) : null;
+  try {
+    if (wasm?.fwd) {
+      const m = await measureTurns([oursFwd, wasm.fwd], { ...timing, onceAbove: Infinity });
+      const [to, tw] = m.times;
+      row.ours = { ms: to.ms, runs: to.runs, once: false };
+      row.tfjsWasm = { ms: tw.ms, runs: tw.runs, once: false, checkRel: wasm.checkRel };
+    } else {
+      const t = await measure(oursFwd, firstOurs, { ...timing, onceAbove: Infinity });
+      row.ours = { ms: t.ms, runs: t.runs, once: t.once };
+      if (wasm) row.tfjsWasm = { failed: wasm.failed };
+    }
+  } finally {
+    await wasm?.dispose();
+  }
   logRow(row, log);
   return row;
 }
 
 /**
- * The same net on tfjs-backend-wasm (variables created on it), checked against our logits, then timed:
- * { ms, runs, once, checkRel } or { failed }.
+ * The same net on tfjs-backend-wasm (variables created on it), checked against our logits: { fwd, checkRel,
+ * dispose } (fwd: one forward, to be timed) or { failed, dispose }.
  */
-async function tfjsWasmEval(lib, tf, model, c, xData, yOurs, timing, log) {
+async function tfjsWasmSetup(lib, tf, model, c, xData, yOurs, log) {
   const [n, ch, h, w] = c.input;
   await tf.setBackend('wasm');
   const tfm = tfjsModel(lib, tf, model);
@@ -282,24 +298,25 @@ async function tfjsWasmEval(lib, tf, model, c, xData, yOurs, timing, log) {
     if (last) last.dispose();
     last = out;
   };
-  try {
-    const first = await timeOnce(fwd);
-    const chk = compare(last.dataSync(), yOurs, TOL);
-    if (!chk.ok) {
-      log(`  MISMATCH ${c.name}: tfjs-wasm logits: ${chk.why} — not timed`);
-      return { failed: chk.why };
-    }
-    log(`  ${c.name}: tfjs-wasm logits match (max|Δ|/max|y| = ${fmtRel(chk.rel)}).`);
-    // The check run uploads the weights and builds XNNPACK's operators (seconds): the next run decides whether
-    // it is timed once or repeated.
-    void first;
-    const tt = await measure(fwd, await timeOnce(fwd), timing);
-    return { ms: tt.ms, runs: tt.runs, once: tt.once, checkRel: chk.rel };
-  } finally {
+  const dispose = async () => {
     last?.dispose();
     xT.dispose();
     tfm.dispose();
     await tf.setBackend('cpu');
+  };
+  try {
+    // The check run uploads the weights and builds XNNPACK's operators (seconds); measureTurns warms up after it.
+    await timeOnce(fwd);
+    const chk = compare(last.dataSync(), yOurs, TOL);
+    if (!chk.ok) {
+      log(`  MISMATCH ${c.name}: tfjs-wasm logits: ${chk.why} — not timed`);
+      return { failed: chk.why, dispose };
+    }
+    log(`  ${c.name}: tfjs-wasm logits match (max|Δ|/max|y| = ${fmtRel(chk.rel)}).`);
+    return { fwd, checkRel: chk.rel, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
   }
 }
 

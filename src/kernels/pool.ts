@@ -6,7 +6,7 @@
 
 import { parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
-import { simdPool } from './wasm/pool.js';
+import { simdPool, simdPoolArgmax } from './wasm/pool.js';
 import { simdGemm } from './wasm/sgemm.js';
 
 /** Shapes and hyper-parameters of a 2-D pooling. Padding is symmetric per axis; oh/ow come from poolOutSize. */
@@ -65,7 +65,30 @@ export function poolOutSize(inSize: number, k: number, stride: number, pad: numb
  * A window with no input element in it (possible only with large dilation) gives −∞ and argmax −1.
  */
 export function maxPool2dForward(y: Float32Array, argmax: Int32Array, x: Float32Array, p: PoolParams): void {
-  maxPlanes(y, argmax, x, p, 0, p.n * p.c);
+  const planes = p.n * p.c;
+  const perUnit = Math.max(1, Math.ceil(POOL_UNIT_ELEMS / (p.oh * p.ow * p.kh * p.kw)));
+  // Split over planes across threads, as maxPool2dBackward; the argmax travels as its float32 bit pattern. The cost
+  // counts 8 per window element: about 3 ns each in the JavaScript scan, whose branches on the data random data
+  // mispredicts, half that with the SIMD kernel's copies and borders (ResNet-18's stem pooling at 8×64×16×16, one
+  // core: 1.05 and 0.47 ms, worth the threads either way).
+  const idx = new Float32Array(argmax.buffer, argmax.byteOffset, argmax.length);
+  parallelFor({
+    kernel: 'pool.max', bufs: { y, idx, x }, writes: ['y', 'idx'], overwrites: ['y', 'idx'], params: { p, perUnit },
+    units: Math.ceil(planes / perUnit), cost: 8 * planes * p.oh * p.ow * p.kh * p.kw,
+  });
+}
+
+registerTask<{ p: PoolParams; perUnit: number }>('pool.max', (bufs, q, u0, u1) => {
+  const { p } = q, f = bufs.idx as Float32Array;
+  const y = bufs.y as Float32Array, x = bufs.x as Float32Array, pl0 = u0 * q.perUnit, pl1 = Math.min(p.n * p.c, u1 * q.perUnit);
+  const argmax = new Int32Array(f.buffer, f.byteOffset, f.length);
+  if (stride2Window3(p) && kernelBackend() === 'simd') max3s2Simd(y, argmax, x, p, pl0, pl1);
+  else maxPlanes(y, argmax, x, p, pl0, pl1);
+});
+
+/** 3×3 windows, stride 2, dilation 1: the shape max3s2Simd computes. */
+function stride2Window3(p: PoolParams): boolean {
+  return p.kh === 3 && p.kw === 3 && p.strideH === 2 && p.strideW === 2 && p.dilH === 1 && p.dilW === 1;
 }
 
 /** Planes [pl0, pl1) of max pooling; argmax null: values only. */
@@ -140,18 +163,18 @@ const POOL_UNIT_ELEMS = 65536;
 registerTask<{ p: PoolParams; perUnit: number }>('pool.maxValues', (bufs, q, u0, u1) => {
   const { p } = q, planes = p.n * p.c;
   const y = bufs.y as Float32Array, x = bufs.x as Float32Array, pl0 = u0 * q.perUnit, pl1 = Math.min(planes, u1 * q.perUnit);
-  const s2 = p.kh === 3 && p.kw === 3 && p.strideH === 2 && p.strideW === 2 && p.dilH === 1 && p.dilW === 1;
-  if (s2 && kernelBackend() === 'simd') max3s2Simd(y, x, p, pl0, pl1);
+  if (stride2Window3(p) && kernelBackend() === 'simd') max3s2Simd(y, null, x, p, pl0, pl1);
   else maxPlanes(y, null, x, p, pl0, pl1);
 });
 
 /**
- * Planes [pl0, pl1) of 3×3 stride-2 max pooling (dilation 1), values only, on the SIMD backend: a plane is copied
- * into wasm memory, its outputs whose windows lie inside it computed there (wasm/pool.ts: maxPlanes' bits, without
- * its branches on the data, which random data mispredicts: ResNet's stem pooling @112, one core, 8 → 1.5 ms), the
- * others here, and the plane's outputs copied out at once.
+ * Planes [pl0, pl1) of 3×3 stride-2 max pooling (dilation 1), values (and the argmax, unless null) on the SIMD
+ * backend: a plane is copied into wasm memory, its outputs whose windows lie inside it computed there (wasm/pool.ts:
+ * maxPlanes' bits, without its branches on the data, which random data mispredicts: ResNet's stem pooling @112, one
+ * core, 8 → 1.5 ms values only; with the argmax, ResNet-18's stem pooling at 8×64×16×16, 1.05 → 0.47 ms), the others
+ * here, and the plane's outputs copied out at once.
  */
-function max3s2Simd(y: Float32Array, x: Float32Array, p: PoolParams, pl0: number, pl1: number): void {
+function max3s2Simd(y: Float32Array, argmax: Int32Array | null, x: Float32Array, p: PoolParams, pl0: number, pl1: number): void {
   const { h, w, padH, padW, oh, ow } = p;
   const hw = h * w, ohw = oh * ow, outF = Math.ceil(hw / 4) * 4;
   // Output rows [oyA, oyB) and columns [oxA, oxB) have their windows inside the plane.
@@ -159,45 +182,66 @@ function max3s2Simd(y: Float32Array, x: Float32Array, p: PoolParams, pl0: number
   const oxA = Math.min(ow, Math.ceil(padW / 2)), oxB = Math.max(oxA, Math.min(ow, Math.floor((w - 3 + padW) / 2) + 1));
   const cols = oxB - oxA, n4 = cols >> 2;
   if (n4 === 0 || oyB === oyA) {
-    maxPlanes(y, null, x, p, pl0, pl1);
+    maxPlanes(y, argmax, x, p, pl0, pl1);
     return;
   }
-  const f = simdGemm(4 * (outF + ohw)).f;
-  const max3s2 = simdPool();
+  // The plane at 0, its values at outF, its argmax at idxF (int32).
+  const ohw4 = Math.ceil(ohw / 4) * 4, idxF = outF + ohw4;
+  const f = simdGemm(4 * (idxF + ohw4)).f;
+  const fi = argmax === null ? null : new Int32Array(f.buffer, f.byteOffset, f.length);
+  const max3s2 = simdPool(), max3s2i = argmax === null ? null : simdPoolArgmax();
   const srcAt = (ox: number): number => 4 * ((2 * oyA - padH) * w + 2 * ox - padW);
   const dstAt = (ox: number): number => 4 * (outF + oyA * ow + ox);
+  const idxAt = (ox: number): number => 4 * (idxF + oyA * ow + ox);
+  const base = (ox: number): number => (2 * oyA - padH) * w + 2 * ox - padW;
   for (let pl = pl0; pl < pl1; pl++) {
     f.set(x.subarray(pl * hw, (pl + 1) * hw));
-    max3s2(srcAt(oxA), w, dstAt(oxA), ow, oyB - oyA, n4);
-    // The last columns as one more vector that ends at oxB (overlapping: the same values again).
-    if (cols > 4 * n4) max3s2(srcAt(oxB - 4), w, dstAt(oxB - 4), ow, oyB - oyA, 1);
+    if (max3s2i !== null) {
+      max3s2i(srcAt(oxA), w, dstAt(oxA), idxAt(oxA), ow, oyB - oyA, n4, base(oxA));
+      // The last columns as one more vector that ends at oxB (overlapping: the same values and indices again).
+      if (cols > 4 * n4) max3s2i(srcAt(oxB - 4), w, dstAt(oxB - 4), idxAt(oxB - 4), ow, oyB - oyA, 1, base(oxB - 4));
+    } else {
+      max3s2(srcAt(oxA), w, dstAt(oxA), ow, oyB - oyA, n4);
+      if (cols > 4 * n4) max3s2(srcAt(oxB - 4), w, dstAt(oxB - 4), ow, oyB - oyA, 1);
+    }
     for (let oy = 0; oy < oh; oy++) {
-      if (oy < oyA || oy >= oyB) maxRow(f, outF, x, p, pl, oy, 0, ow);
+      if (oy < oyA || oy >= oyB) maxRow(f, outF, fi, idxF, x, p, pl, oy, 0, ow);
       else {
-        maxRow(f, outF, x, p, pl, oy, 0, oxA);
-        maxRow(f, outF, x, p, pl, oy, oxB, ow);
+        maxRow(f, outF, fi, idxF, x, p, pl, oy, 0, oxA);
+        maxRow(f, outF, fi, idxF, x, p, pl, oy, oxB, ow);
       }
     }
     y.set(f.subarray(outF, outF + ohw), pl * ohw);
+    if (argmax !== null) argmax.set(fi!.subarray(idxF, idxF + ohw), pl * ohw);
   }
 }
 
-/** Outputs [ox0, ox1) of row oy of plane pl, values only, as maxPlanes computes them, into dst[dOff + oy·oW + ox]. */
-function maxRow(dst: Float32Array, dOff: number, x: Float32Array, p: PoolParams, pl: number, oy: number, ox0: number, ox1: number): void {
+/**
+ * Outputs [ox0, ox1) of row oy of plane pl as maxPlanes computes them, into dst[dOff + oy·oW + ox], and their argmax
+ * into idx[iOff + oy·oW + ox] unless idx is null.
+ */
+function maxRow(
+  dst: Float32Array, dOff: number, idx: Int32Array | null, iOff: number, x: Float32Array, p: PoolParams, pl: number, oy: number, ox0: number, ox1: number,
+): void {
   const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, ow } = p;
   const y0 = oy * strideH - padH, ky0 = firstTap(y0, dilH), ky1 = endTap(y0, dilH, kh, h);
   const xOff = pl * h * w;
   for (let ox = ox0; ox < ox1; ox++) {
     const x0 = ox * strideW - padW, kx0 = firstTap(x0, dilW), kx1 = endTap(x0, dilW, kw, w);
     let best = -Infinity;
+    let bestIdx = ky0 < ky1 && kx0 < kx1 ? (y0 + ky0 * dilH) * w + x0 + kx0 * dilW : -1;
     for (let ky = ky0; ky < ky1; ky++) {
-      const row = xOff + (y0 + ky * dilH) * w + x0;
+      const rowIdx = (y0 + ky * dilH) * w + x0;
       for (let kx = kx0; kx < kx1; kx++) {
-        const v = x[row + kx * dilW]!;
-        if (v > best || v !== v) best = v;
+        const v = x[xOff + rowIdx + kx * dilW]!;
+        if (v > best || v !== v) {
+          best = v;
+          bestIdx = rowIdx + kx * dilW;
+        }
       }
     }
     dst[dOff + oy * ow + ox] = best;
+    if (idx !== null) idx[iOff + oy * ow + ox] = bestIdx;
   }
 }
 
@@ -349,11 +393,21 @@ export function adaptiveAvgPool2dForward(y: Float32Array, x: Float32Array, p: Ad
 
 /**
  * adaptiveAvgPool2dBackward of global pooling (oh = ow = 1) into a dx of any contents: every element of a plane is
- * 0 + dy / (h·w), what the accumulating kernel leaves in a zeroed dx (+0 for a −0 gradient), one fill per plane.
+ * 0 + dy / (h·w), what the accumulating kernel leaves in a zeroed dx (+0 for a −0 gradient). Small planes by a loop
+ * of stores: a TypedArray fill call costs about 15 ns before it stores anything (ResNet-18's 8×512 planes of 1×1 on
+ * 32×32 images: 0.066 → 0.005 ms; 4×4 planes 2×); planes of 8×8 and up by fill (CIFAR ResNet-20's 32×64×8×8: the
+ * loop is 1.15× fill's time).
  */
 export function globalAvgPool2dBackward(dx: Float32Array, dy: Float32Array, p: AdaptivePoolParams): void {
   const hw = p.h * p.w, planes = p.n * p.c;
-  for (let pl = 0; pl < planes; pl++) dx.fill(0 + Math.fround(dy[pl]! / hw), pl * hw, (pl + 1) * hw);
+  if (hw >= 64) {
+    for (let pl = 0; pl < planes; pl++) dx.fill(0 + Math.fround(dy[pl]! / hw), pl * hw, (pl + 1) * hw);
+    return;
+  }
+  for (let pl = 0, at = 0; pl < planes; pl++) {
+    const v = 0 + Math.fround(dy[pl]! / hw);
+    for (const end = at + hw; at < end; at++) dx[at] = v;
+  }
 }
 
 /** dx: (N, C, H, W) += each dy / (bin size) over its bin (bins may overlap). Caller zeroes dx. */

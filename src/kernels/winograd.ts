@@ -470,7 +470,7 @@ function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number
 /**
  * Where the SIMD path keeps things in the thread's wasm memory (bytes, each 16-aligned) after U, V, M, the filters
  * and the NaN flag: the tile tables of a block, scale and shift, the staging rows of y (and of the residual, at
- * + resDelta), x's rows as copied, and x's padded planes.
+ * + resDelta), the output transform's scratch, x's rows as copied, and x's padded planes.
  */
 interface SimdLayout {
   inTab: number;
@@ -481,6 +481,8 @@ interface SimdLayout {
   shift: number;
   yStage: number;
   resDelta: number;
+  /** 384 bytes (rounded to 1 KB) for the output transform's column-pass results (see wasm/winograd.ts's vout). */
+  scratch: number;
   raw: number;
   padded: number;
   end: number;
@@ -498,8 +500,8 @@ function simdLayout(at: number, q: ConvTaskParams, b: SimdBlocks): SimdLayout {
   const yBytes = a16(4 * stageChannels(q) * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
   const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), outTab4 = outTab + 16 * b.tPad, scale = outTab4 + 16 * b.tPad;
   const shift = scale + a16(8 * q.coPad);
-  const yStage = shift + a16(8 * q.coPad), raw = yStage + 2 * yBytes, padded = raw + a16(4 * ci * wi * ph);
-  return { inTab, outTab, outTab4, scale, shift, yStage, resDelta: yBytes, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
+  const yStage = shift + a16(8 * q.coPad), scratch = yStage + 2 * yBytes, raw = scratch + 1024, padded = raw + a16(4 * ci * wi * ph);
+  return { inTab, outTab, outTab4, scale, shift, yStage, resDelta: yBytes, scratch, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
 }
 
 /** A block's parts in one image each (this thread's, for the block whose V it holds). */
@@ -667,7 +669,7 @@ function convUnitsSimd(
         for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
           for (let hf = 0; hf < 2; hf++) {
             vout(mAt * 8 + 2 * 36 * 128 * (j0 / 4) + 36 * 128 * hf, Math.min(4, t1 - t0 - j0), (hf === 0 ? lay.outTab : lay.outTab4) + 16 * j0, 4, flags,
-              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo, 0);
+              lay.scale + 8 * (oc0 + 4 * hf), lay.shift + 8 * (oc0 + 4 * hf), lay.resDelta, 4 * wo, 0, lay.scratch);
           }
         }
         copyRuns(y, g.f, yStageF, false, p, oc0, 8);
@@ -686,16 +688,16 @@ function convUnitsSimd(
       if (chunked) {
         for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
           wg.vout4(mAt * 8 + 36 * 128 * (j0 / 4), Math.min(4, t1 - t0 - j0), lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0,
-            lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0);
+            lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0, lay.scratch);
         }
       } else if (!f32) {
         // float64: the block's panels in one call (wino64 then vout4 per panel, in the wasm module).
         wg.panels64((t1 - t0 + 3) >> 2, t1 - t0, ci, uPanel * 8, uXi * 8, vAt * 8, vXi * 8, mAt * 8, lay.outTab, nc, flags,
-          lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0);
+          lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0, lay.scratch);
       } else for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         const nt = Math.min(nr, t1 - t0 - j0);
         gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
-        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, 0);
+        vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, 0, lay.scratch);
       }
       if (!unitStage) copyRuns(y, g.f, yStageF, false, p, oc0, nc);
       oc0 = oEnd;

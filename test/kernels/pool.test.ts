@@ -1,3 +1,4 @@
+import { withConfig } from '../../src/config.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -148,7 +149,7 @@ describe('adaptiveAvgPool2d by hand', () => {
     expect(Array.from(dx)).toEqual([1.5, 1, 2, 1, 1.5]);
   });
   it('global pooling backward overwrites dx with what the accumulating kernel adds onto zeros (bit for bit)', () => {
-    for (const [n, c, h, w] of [[2, 3, 7, 7], [4, 64, 8, 8], [1, 2, 1, 5]] as const) {
+    for (const [n, c, h, w] of [[2, 3, 7, 7], [4, 64, 8, 8], [1, 2, 1, 5], [8, 16, 1, 1], [2, 5, 4, 4]] as const) {
       const p = { n, c, h, w, oh: 1, ow: 1 };
       const dy = randArray(11, n * c);
       [NaN, Infinity, -Infinity, -0].forEach((v, k) => (dy[(3 * k) % dy.length] = v));
@@ -271,7 +272,7 @@ describe('pooling vs brute-force references (fast-check)', () => {
     );
   });
 
-  it('3×3 stride-2 max pool values (the SIMD kernel where there is one): the argmax kernel\'s bits, NaN payloads and −0 included', () => {
+  it('3×3 stride-2 max pool, values and argmax (the SIMD kernels where there are): the JavaScript kernel\'s bits and indices, NaN payloads and −0 included', () => {
     // Sizes whose vectors of 4 outputs fit a row exactly, leave 1–3 columns over (the overlapping last vector), or
     // none at all; odd and even sides, padding 0 and 1, ceil mode. A third of the values are ±0 (ties of different
     // bits), a tenth NaNs of distinct payloads and both signs.
@@ -291,11 +292,15 @@ describe('pooling vs brute-force references (fast-check)', () => {
       }
       const ys = p.n * p.c * p.oh * p.ow;
       const y = new Float32Array(ys), am = new Int32Array(ys), yv = new Float32Array(ys).fill(7);
+      const yj = new Float32Array(ys), amj = new Int32Array(ys).fill(-7);
       maxPool2dForward(y, am, x, p);
       maxPool2dForwardValues(yv, x, p);
-      const a = new Int32Array(y.buffer), b = new Int32Array(yv.buffer);
-      const differ = a.findIndex((v, i) => v !== b[i]);
-      expect(differ, `${h}×${w} pad ${ph},${pw} ceil ${ceil}: first differing output ${differ}`).toBe(-1);
+      withConfig({ kernelBackend: 'js' }, () => maxPool2dForward(yj, amj, x, p));
+      const a = new Int32Array(y.buffer), b = new Int32Array(yv.buffer), j = new Int32Array(yj.buffer);
+      const what = `${h}×${w} pad ${ph},${pw} ceil ${ceil}`;
+      expect(a.findIndex((v, i) => v !== j[i]), `${what}: first output differing from the JavaScript kernel's`).toBe(-1);
+      expect(b.findIndex((v, i) => v !== j[i]), `${what}: first values-only output differing from the JavaScript kernel's`).toBe(-1);
+      expect(am.findIndex((v, i) => v !== amj[i]), `${what}: first argmax differing from the JavaScript kernel's`).toBe(-1);
     }
   });
 

@@ -16,7 +16,7 @@ import {
   type WinogradPolicy,
 } from '../../src/kernels/conv2d.js';
 import { sgemm, type GemmOpts } from '../../src/kernels/gemm.js';
-import { maxPool2dForwardValues, poolOutSize } from '../../src/kernels/pool.js';
+import { maxPool2dForward, maxPool2dForwardValues, poolOutSize } from '../../src/kernels/pool.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { kernelBackend, setKernelBackend } from '../../src/kernels/wasm/features.js';
 import '../../src/parallel/diagnostics.js';
@@ -169,6 +169,10 @@ function runAll(cases: ConvCase[]): Results {
     const x = shared(randArray(800 + i, n * c * h * h)), y = shared(new Float32Array(n * c * oh * oh));
     maxPool2dForwardValues(y, x, p);
     res[`max pool ${JSON.stringify(p)}`] = [y];
+    // with the argmax (training), threaded over planes likewise; the argmax compared as its float32 bit pattern
+    const y2 = shared(new Float32Array(n * c * oh * oh)), am = new Int32Array(n * c * oh * oh);
+    maxPool2dForward(y2, am, x, p);
+    res[`max pool with argmax ${JSON.stringify(p)}`] = [y2, new Float32Array(am.buffer)];
   });
   return res;
 }

@@ -197,38 +197,41 @@ function vinFunc(f32: boolean, nr: number, scaled = false): Func {
 }
 
 /**
- * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: the output transform of
+ * `vout4` / `vout8(m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch)`: the output transform of
  * channels i < nc (≤ 4) × tiles j < nt of a GEMM block (float64, m + 8·(ξ·4·nr + i·nr + j): wino64's 4×4 blocks,
  * nr = 4, or wino's 4×8, nr = 8). Tile j's entry at tab + 16j: i32 [byte address of its (row 0, column 0) for
  * channel 0, channel stride, rows, columns] (rows, columns ≤ 4: the part inside the output); channel i is stored
  * as the table's channel c0 + i. Each value v (float64), with the
  * flags: y's float32 there + v (OUT_ACC), ·scale[i] (doubles at scale), + shift[i], + the float32 at resDelta bytes
  * past its address (OUT_RES); rounded to float32 once; ReLU on its bits (OUT_RELU); stored. Rows are rowPitch bytes
- * apart. winograd.ts's outputBlock, the same operations in the same order, two tiles per f64x2.
+ * apart. winograd.ts's outputBlock, the same operations in the same order, two tiles per f64x2. The column pass's
+ * 24 results go to the row pass through scratch (384 bytes): each column's stores come before the next column's
+ * loads of M, so the compiled code cannot load all 36 values of M first, which it did with the results in locals
+ * (spilling most of them: 30% slower).
  */
 function voutFunc(nr: number): Func {
-  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const L = new Locals(10);
+  const [m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const L = new Locals(11);
   const i = L.add(I32), j = L.add(I32), te = L.add(I32), lane = L.add(I32), ic = L.add(I32);
   const ya = L.add(I32), yb = L.add(I32), ra = L.add(I32), rb = L.add(I32), ca = L.add(I32), cb = L.add(I32), addr = L.add(I32);
   const sc = L.add(V128), shf = L.add(V128), c2 = L.add(V128), c4 = L.add(V128), c8 = L.add(V128);
-  const T = L.addMany(V128, 24), O = L.addMany(V128, 4), la = L.add(V128), lb = L.add(V128), va = L.add(V128), vb = L.add(V128);
+  const T = L.addMany(V128, 4), O = L.addMany(V128, 4), la = L.add(V128), lb = L.add(V128), va = L.add(V128), vb = L.add(V128);
   const xsB = 8 * 4 * nr;
   const mv = (xi: number): Expr => v128.load(get(lane), xi * xsB);
   const tileBody: Expr[] = [];
-  // Column pass: Aᵀ (4×6) down each of the 6 columns → T[row·6 + col], rows 0..3.
+  // Column pass: Aᵀ (4×6) down each of the 6 columns → T[row·6 + col], rows 0..3, at scratch + 16·(row·6 + col)
+  // (the row pass reads them there: a transpose through memory; in registers, the 24 values spilled).
   for (let c = 0; c < 6; c++) {
     const [m0, m1, m2, m3, m4, m5] = [0, 1, 2, 3, 4, 5].map((k) => mv(6 * k + c)) as [Expr, Expr, Expr, Expr, Expr, Expr];
-    // s = m1 + m2, d = m1 − m2, u = m3 + m4, e = m3 − m4 (kept in the T slots of rows 1–3 and O until used)
-    const s = T[6 + c]!, d = T[12 + c]!, u = T[18 + c]!, e = O[0]!;
+    // s = m1 + m2, d = m1 − m2, u = m3 + m4, e = m3 − m4
+    const [s, d, u, e] = T as [number, number, number, number];
     tileBody.push(
       local.set(s, add(m1, m2)), local.set(d, sub(mv(6 + c), mv(12 + c))),
       local.set(u, add(m3, m4)), local.set(e, sub(mv(18 + c), mv(24 + c))),
-      local.set(T[c]!, add(add(m0, get(s)), get(u))),
-      local.set(O[1]!, add(get(s), mul(get(c4), get(u)))),
-      local.set(T[6 + c]!, add(get(d), mul(get(c2), get(e)))),
-      local.set(T[18 + c]!, add(add(get(d), mul(get(c8), get(e))), m5)),
-      local.set(T[12 + c]!, get(O[1]!)),
+      v128.store(get(scratch), add(add(m0, get(s)), get(u)), 16 * c),
+      v128.store(get(scratch), add(get(d), mul(get(c2), get(e))), 16 * (6 + c)),
+      v128.store(get(scratch), add(get(s), mul(get(c4), get(u))), 16 * (12 + c)),
+      v128.store(get(scratch), add(add(get(d), mul(get(c8), get(e))), m5), 16 * (18 + c)),
     );
   }
   // Row r: Aᵀ along the row → O[0..3] (lanes: tiles j, j + 1), epilogue, rounding, stores.
@@ -238,7 +241,7 @@ function voutFunc(nr: number): Func {
     return f64x2.promote_low_f32x4(c % 2 === 0 ? v : f32x4.high(v));
   };
   for (let r = 0; r < 4; r++) {
-    const t = (c: number): Expr => get(T[6 * r + c]!);
+    const t = (c: number): Expr => v128.load(get(scratch), 16 * (6 * r + c));
     const rowCode: Expr[] = [
       local.set(O[0]!, add(t(1), t(2))), local.set(O[1]!, sub(t(1), t(2))),
       local.set(O[2]!, add(t(3), t(4))), local.set(O[3]!, sub(t(3), t(4))),
@@ -288,7 +291,7 @@ function voutFunc(nr: number): Func {
   }
   return {
     name: `vout${nr}`,
-    params: new Array<ValType>(10).fill(I32),
+    params: new Array<ValType>(11).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -557,18 +560,18 @@ const FUNCS = [
 const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
 
 /**
- * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0)`: for each of
+ * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch)`: for each of
  * np 4-tile panels j of a block (nTiles tiles in all), sgemm.ts's `wino64` (k, ua, xiU, vb + 32·k·j, xiV, mo) and
- * then `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …, c0) on its result: the float64 path's loop over a block's
+ * then `vout4` (mo, min(4, nTiles − 4j), tab + 64·j, nc, flags, …, c0, scratch) on its result: the float64 path's loop over a block's
  * panels for 4 output channels, in one call from JavaScript instead of two per panel.
  */
 function panels64Func(): Func {
-  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
-  const L = new Locals(16);
+  const [np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const L = new Locals(17);
   const j = L.add(I32), nt = L.add(I32);
   return {
     name: 'panels64',
-    params: new Array<ValType>(16).fill(I32),
+    params: new Array<ValType>(17).fill(I32),
     results: [],
     locals: L.types,
     body: [
@@ -576,7 +579,7 @@ function panels64Func(): Func {
         call(fn('wino64'), get(k), get(ua), get(xiU), i32.add(get(vb), i32.mul(get(j), i32.shl(get(k), i32.const(5)))), get(xiV), get(mo)),
         local.set(nt, i32.sub(get(nTiles), i32.shl(get(j), i32.const(2)))),
         if_(i32.gt_s(get(nt), i32.const(4)), [local.set(nt, i32.const(4))]),
-        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch), get(c0))),
+        call(fn('vout4'), get(mo), get(nt), i32.add(get(tab), i32.shl(get(j), i32.const(6))), get(nc), get(flags), get(scale), get(shift), get(resDelta), get(rowPitch), get(c0), get(scratch))),
     ],
   };
 }
@@ -598,14 +601,16 @@ export function winogradModule(fma: boolean): Uint8Array {
 
 type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
-type VoutFn = (m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number) => void;
+type VoutFn = (
+  m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number, scratch: number,
+) => void;
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Gemm64cFn = (np: number, k: number, ua: number, xiU: number, vb: number, panelV: number, xiV: number, mo: number, init: number) => void;
 type W64Fn = (src: number, n: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 type Panels64Fn = (
   np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
-  scale: number, shift: number, resDelta: number, rowPitch: number, c0: number,
+  scale: number, shift: number, resDelta: number, rowPitch: number, c0: number, scratch: number,
 ) => void;
 
 /** The transforms, instantiated over the memory of this thread's SIMD GEMM. */
