@@ -137,7 +137,8 @@ export function fusedConvBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | nu
   const fusable = !needsGraph && x.ndim === 4 && typeof conv.padding !== 'string' && (bn === null || (bn.runningMean !== null && bn.runningVar !== null));
   if (!fusable) return composed(x, conv, bn, residual, doRelu);
 
-  const shapes = `input ${fmt(x.shape)}, weight ${fmt(conv.weight.shape)}`;
+  // (The shapes are formatted for an error message only: on every call they cost more than the checks.)
+  const shapes = (): string => `input ${fmt(x.shape)}, weight ${fmt(conv.weight.shape)}`;
   const [n, c, h, w] = dims4('convBnAct', x.shape);
   const [o, wc, kh, kw] = dims4('convBnAct', conv.weight.shape, 'weight');
   const groups = conv.groups;
@@ -148,17 +149,17 @@ export function fusedConvBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | nu
     throw new ShapeError('convBnAct', `Given groups=${groups}, weight of size ${fmt(conv.weight.shape)}, expected input${fmt(x.shape)} to have ${wc * groups} channels, but got ${c} channels instead`);
   }
   if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) {
-    throw new ShapeError('convBnAct', `Kernel size can't be greater than actual input size; ${shapes}, padding (${ph}, ${pw})`);
+    throw new ShapeError('convBnAct', `Kernel size can't be greater than actual input size; ${shapes()}, padding (${ph}, ${pw})`);
   }
   const p: Conv2dParams = {
     n, c, h, w, o, kh, kw, strideH: sh, strideW: sw, padH: ph, padW: pw, dilH: dh, dilW: dw, groups,
     oh: conv2dOutSize(h, kh, sh, ph, dh), ow: conv2dOutSize(w, kw, sw, pw, dw),
   };
   if (conv.bias && (conv.bias.ndim !== 1 || conv.bias.shape[0] !== o)) {
-    throw new ShapeError('convBnAct', `conv bias must have shape [${o}], got ${fmt(conv.bias.shape)}; ${shapes}`);
+    throw new ShapeError('convBnAct', `conv bias must have shape [${o}], got ${fmt(conv.bias.shape)}; ${shapes()}`);
   }
   if (residual && !sameShape(residual.shape, [n, o, p.oh, p.ow])) {
-    throw new ShapeError('convBnAct', `residual must have the output's shape ${fmt([n, o, p.oh, p.ow])}, got ${fmt(residual.shape)}; ${shapes}`);
+    throw new ShapeError('convBnAct', `residual must have the output's shape ${fmt([n, o, p.oh, p.ow])}, got ${fmt(residual.shape)}; ${shapes()}`);
   }
 
   // α = γ/√(var + ε), β' = β − mean·α + bias·α, in float64 (batchNormEvalForward's formula).
@@ -166,7 +167,7 @@ export function fusedConvBnAct(x: Tensor, conv: ConvSpec, bn: BatchNormSpec | nu
   if (bn) {
     for (const t of [bn.weight, bn.bias, bn.runningMean, bn.runningVar]) {
       if (t && (t.ndim !== 1 || t.shape[0] !== o)) {
-        throw new ShapeError('convBnAct', `batch norm parameters must have shape [${o}] (one per conv output channel), got ${fmt(t.shape)}; ${shapes}`);
+        throw new ShapeError('convBnAct', `batch norm parameters must have shape [${o}] (one per conv output channel), got ${fmt(t.shape)}; ${shapes()}`);
       }
     }
     if (!(bn.eps > 0)) throw new ValueError('convBnAct', `eps must be positive, got ${bn.eps}`);

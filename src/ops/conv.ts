@@ -25,13 +25,16 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-/** Expands an int-or-pair option and checks every entry is an integer ≥ min. */
-export function pair(op: string, name: string, v: Pair, min: number, shapes: string): [number, number] {
+/**
+ * Expands an int-or-pair option and checks every entry is an integer ≥ min. shapes: the operands' shapes for the
+ * error message, or a function that formats them (called only for the error).
+ */
+export function pair(op: string, name: string, v: Pair, min: number, shapes: string | (() => string)): [number, number] {
   const ok = typeof v === 'number' || (Array.isArray(v) && v.length === 2);
   const p: [number, number] = typeof v === 'number' ? [v, v] : ok ? [v[0], v[1]] : [NaN, NaN];
   if (!ok || !p.every((x) => Number.isInteger(x) && x >= min)) {
     const what = min > 0 ? 'positive integers' : 'non-negative integers';
-    throw new ValueError(op, `${name} must be one or two ${what}, got ${typeof v === 'number' ? String(v) : Array.isArray(v) ? `[${v.map(String).join(', ')}]` : JSON.stringify(v)}; ${shapes}`);
+    throw new ValueError(op, `${name} must be one or two ${what}, got ${typeof v === 'number' ? String(v) : Array.isArray(v) ? `[${v.map(String).join(', ')}]` : JSON.stringify(v)}; ${typeof shapes === 'string' ? shapes : shapes()}`);
   }
   return p;
 }

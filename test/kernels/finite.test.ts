@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
+import { conv2dForwardFused } from '../../src/kernels/conv2d.js';
 import { takeFinite } from '../../src/kernels/finite.js';
 import { residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
@@ -73,6 +74,77 @@ describe.each(cases)('finiteness notes of the batch norm training kernels, %s ba
       const direct = conv('never'), wino = conv('always');
       const bad = (a: Float32Array) => Array.from(a, (v, i) => (Number.isFinite(v) ? -1 : i)).filter((i) => i >= 0);
       expect(bad(direct).length).toBe(3 * 9); // the 3×3 neighbourhood, in each of 3 output channels
+      expect(bad(wino)).toEqual(bad(direct));
+    });
+  });
+});
+
+// The SIMD forward GEMM units that write in place (conv2d/inplace.ts, wasm/pointwise.ts) check what they store: a
+// conv whose every unit ran there notes its output (conv2d/forward.ts), so that a Winograd conv reading it skips its
+// scan; a NaN or ±Inf stored anywhere (a whole tile or a last partial one) leaves no note. Thread counts do not
+// matter (one shared flag); here one thread.
+describe.runIf(hasSimd128)('finiteness notes of the in-place forward GEMM (SIMD backend)', () => {
+  const conv = (c: number, hw: number, o: number, k = 1, stride = 1, pad = 0) => {
+    const oh = Math.floor((hw + 2 * pad - k) / stride) + 1;
+    return { n: 1, c, h: hw, w: hw, o, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };
+  };
+  const ep = (o: number, relu: boolean) => ({ scale: new Float64Array(o).fill(1.5), shift: new Float64Array(o).fill(-0.25), relu });
+  // 1×1 @7 (49 positions: six whole 8-column tiles and a partial one) with a residual; 1×1/2; a 3×3/2 on im2col's
+  // panels (more than the direct kernel's 64 channels).
+  const shapes = [
+    { name: '1×1 40→12 @7 + residual', p: conv(40, 7, 12), res: true },
+    { name: '1×1/2 16→24 @9', p: conv(16, 9, 24, 1, 2), res: false },
+    { name: '3×3/2 72→16 @10 (panels)', p: conv(72, 10, 16, 3, 2, 1), res: false },
+  ];
+  for (const { name, p, res } of shapes) {
+    const len = p.o * p.oh * p.ow;
+    const run = (x: Float32Array, r: Float32Array | null, relu: boolean) =>
+      withConfig({ kernelBackend: 'simd' }, () => {
+        const y = new Float32Array(len);
+        conv2dForwardFused(y, x, randArray(12, p.o * p.c * p.kh * p.kw), r, p, ep(p.o, relu));
+        return { y, noted: takeFinite(y), again: takeFinite(y) };
+      });
+    it(`${name}: finite outputs noted once`, () => {
+      const r = run(randArray(10, p.c * p.h * p.w), res ? randArray(11, len) : null, true);
+      expect(r.y.every((v) => Number.isFinite(v))).toBe(true);
+      expect([r.noted, r.again]).toEqual([true, false]);
+    });
+    for (const bad of [Infinity, -Infinity, NaN]) {
+      // At the last input position: the last output column (a partial tile where the map has one).
+      it(`${name}: ${bad} stored at the last output position: not noted`, () => {
+        const x = randArray(10, p.c * p.h * p.w);
+        x[p.c * p.h * p.w - 1] = bad;
+        const r = run(x, res ? randArray(11, len) : null, false);
+        expect(r.y.some((v) => !Number.isFinite(v))).toBe(true);
+        expect(r.noted).toBe(false);
+      });
+    }
+    if (res) {
+      it(`${name}: a residual's ${-Infinity} stored in a whole tile, no ReLU: not noted`, () => {
+        const r0 = randArray(11, len);
+        r0[5 * p.oh * p.ow + 3] = -Infinity;
+        const r = run(randArray(10, p.c * p.h * p.w), r0, false);
+        expect(r.y[5 * p.oh * p.ow + 3]).toBe(-Infinity);
+        expect(r.noted).toBe(false);
+      });
+    }
+  }
+
+  it('a 1×1 output holding +Inf keeps the direct convolution\'s pattern under the Winograd conv that reads it', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const p1 = conv(8, 12, 16), p3 = conv(16, 12, 8, 3, 1, 1);
+      const x = randArray(20, 8 * 144);
+      x[3 * 144 + 5 * 12 + 6] = Infinity; // channel 3, row 5, column 6: every output channel's (5, 6) is ±Inf or NaN
+      const w1 = randArray(21, 16 * 8), w3 = randArray(22, 8 * 16 * 9);
+      const out = (policy: 'always' | 'never') => withConfig({ winograd: policy }, () => {
+        const y1 = new Float32Array(16 * 144), y3 = new Float32Array(8 * 144);
+        conv2dForwardFused(y1, x, w1, null, p1, ep(16, false));
+        conv2dForwardFused(y3, y1, w3, null, p3, ep(8, false));
+        return y3;
+      });
+      const bad = (a: Float32Array) => Array.from(a, (v, i) => (Number.isFinite(v) ? -1 : i)).filter((i) => i >= 0);
+      const direct = out('never'), wino = out('always');
+      expect(bad(direct).length).toBe(8 * 9); // the 3×3 neighbourhood, in each of 8 output channels
       expect(bad(wino)).toEqual(bad(direct));
     });
   });

@@ -11,11 +11,12 @@
 // packing), kept for the next unit of the same call, group and rows (the column blocks of one row block); x's copy
 // likewise for the same call, image, group and columns (and the rows' offset).
 //
-// Results: the packed GEMM's bits (see wasm/pointwise.ts), so the same for any thread count or split.
+// Results: the packed GEMM's bits (see wasm/pointwise.ts), so the same for any thread count or split. The kernel
+// also checks what it stores: a unit says whether all its outputs are finite (for forward.ts's finiteness note).
 
 import type { PackB } from '../gemm.js';
 import { simdGemm } from '../wasm/sgemm.js';
-import { PW_BIAS, PW_EP, PW_MR, PW_NV, PW_RELU, PW_RES, pointwiseScratch, simdPointwise } from '../wasm/pointwise.js';
+import { PW_BIAS, PW_EP, PW_MR, PW_NV, PW_RELU, PW_RES, pointwiseCheckAt, pointwiseScratch, simdPointwise } from '../wasm/pointwise.js';
 import type { Epilogue } from '../winograd.js';
 import { COL_CAP, type Conv2dParams } from './plan.js';
 
@@ -38,17 +39,19 @@ export function panelsFit(rows: number, K: number): boolean {
 /** What this thread's memory holds: the call (task params), group and rows whose weights are copied, and x's copy. */
 const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
 const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at: -1, buf: null as ArrayBuffer | null };
+/** Where the kernel leaves its finiteness check, in bytes from its scratch. */
+const checkAt = pointwiseCheckAt(PW_MR, PW_NV);
 
 /**
  * Rows [r0, r1) (output channels within group g) and columns [j0, j1) (output positions) of image img of
  * y = conv(x, w) (+ bias[o], rounded once with the sum), or with ep its epilogue (res: read at y's indices). K rows
  * of B: x's (pack null: a 1×1 conv without padding) or pack's panels. `call` names the call (an object shared by its
- * units): the weights' copy and x's copy are reused within it.
+ * units): the weights' copy and x's copy are reused within it. Returns whether every output it stored is finite.
  */
 export function gemmForwardUnit(
   y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, res: Float32Array | null, ep: Epilogue | null,
   p: Conv2dParams, call: object, img: number, g: number, j0: number, j1: number, r0: number, r1: number, K: number, pack: PackB | null,
-): void {
+): boolean {
   const cg = p.c / p.groups, og = p.o / p.groups, hw = p.h * p.w, ohw = p.oh * p.ow;
   const rows = r1 - r0, mPad = Math.ceil(rows / PW_MR) * PW_MR;
   const cols = 4 * PW_NV;
@@ -63,6 +66,7 @@ export function gemmForwardUnit(
   const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * ohw;
   const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep.relu ? PW_RELU : 0);
   const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
+  let finite = true;
   for (let c0 = j0; c0 < j1; c0 += pass) {
     const c1 = Math.min(j1, c0 + pass), nb = c1 - c0;
     // Floats: A, the weights' rows (mPad × K, zero past rows) | B: x's rows (K × nb) or a chunk of panels (K × chunk)
@@ -104,6 +108,9 @@ export function gemmForwardUnit(
       for (let i = 0; i < rows; i += mc) {
         const m = Math.min(rows - i, mc);
         fn(K, m, bn, 4 * i * K, pb, ldb, cstep, 4 * (yAt + i * nb + b0), 4 * nb, flags, 8 * (dAt + i), 8 * (dAt + rows + i), 8 * tmpAt);
+        // The call's check: four finite sums when all it stored is finite (v − v is NaN for NaN and ±Inf).
+        const c = (8 * tmpAt + checkAt) >> 2;
+        if (f[c]! - f[c]! + (f[c + 1]! - f[c + 1]!) + (f[c + 2]! - f[c + 2]!) + (f[c + 3]! - f[c + 3]!) !== 0) finite = false;
       }
     };
     if (pack === null) run(0, nb, 4 * (xAt + c0 - x0), 4 * xn, 4);
@@ -116,6 +123,7 @@ export function gemmForwardUnit(
     }
     moveRows(f, yAt, y, yOff, r0, rows, ohw, c0, nb, false);
   }
+  return finite;
 }
 
 /** x's values at output positions [c0, c1) of K channels (x_g at xOff) at the stride, into rows at f[at …]. */

@@ -12,7 +12,11 @@
 //      of a last partial tile are read past N (the memory must hold them; their lanes are never stored);
 //   C: row i at pc + i·ldc (holding the residual before the call with PW_RES);
 //   float64 per row i: bias at sh + 8i (PW_BIAS), or scale at sc + 8i and shift at sh + 8i (PW_EP);
-//   a float64 scratch of MR × 4·NV doubles at tmp.
+//   a float64 scratch of MR × 4·NV doubles at tmp, then a partial tile's staging, then the finiteness check: the
+//   f32x4 at tmp + pointwiseCheckAt that the call sets to the sums (per lane) of the values it stores: NaN or ±Inf
+//   when one of them is (or when a sum overflows: a false alarm only costs the next reader its own scan), for the
+//   caller to note its output finite (kernels/finite.ts). One add per stored vector (ResNet-50's 1×1 convs, one
+//   thread: within the noise of ±1%).
 //
 // `pointwise(k, m, n, pa, pb, ldb, cstep, pc, ldc, flags, sc, sh, tmp)`, k ≥ 1. Per output, as sgemm.ts's `block`
 // then `store`:
@@ -47,7 +51,7 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
   const jr = L.add(I32), ir = L.add(I32), a = L.add(I32), b = L.add(I32), p = L.add(I32), end = L.add(I32);
   const first = L.add(I32), row = L.add(I32), rem = L.add(I32), j = L.add(I32), scr = L.add(I32), full = L.add(I32);
   const bv = L.addMany(V128, nv), va = L.add(V128), acc = L.addMany(V128, mr * nv);
-  const lo = L.add(V128), hi = L.add(V128), v = L.add(V128), s1 = L.add(V128), s2 = L.add(V128);
+  const lo = L.add(V128), hi = L.add(V128), v = L.add(V128), s1 = L.add(V128), s2 = L.add(V128), chk = L.add(V128);
   const get = local.get;
   const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
   // The float64 scratch: row i, vector q, half h (lanes 2h, 2h + 1) at tmp + 8·(i·4·NV + 4q + 2h).
@@ -118,11 +122,18 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
             local.set(v, rounded(get(lo), get(hi))),
           ]),
           if_(i32.and(get(flags), i32.const(PW_RELU)), [local.set(v, reluLanes(get(v)))]),
-          if_(get(full), [v128.store(get(row), get(v), 16 * q)], [v128.store(get(scr), get(v), 16 * q)]),
+          if_(get(full), [
+            v128.store(get(row), get(v), 16 * q),
+            local.set(chk, f32x4.add(get(chk), get(v))),
+          ], [v128.store(get(scr), get(v), 16 * q)]),
         );
       }
+      // A partial tile's stored values one by one (each added in lane 0: the lanes past the row are not stored).
       out.push(if_(i32.eqz(get(full)), [
-        forLoop(j, i32.const(0), get(rem), 1, f32.store(i32.add(get(row), i32.shl(get(j), i32.const(2))), f32.load(i32.add(get(scr), i32.shl(get(j), i32.const(2)))))),
+        forLoop(j, i32.const(0), get(rem), 1,
+          local.set(lo, v128.load32_zero(i32.add(get(scr), i32.shl(get(j), i32.const(2))))),
+          f32.store(i32.add(get(row), i32.shl(get(j), i32.const(2))), f32.load(i32.add(get(scr), i32.shl(get(j), i32.const(2))))),
+          local.set(chk, f32x4.add(get(chk), get(lo)))),
       ]));
       return [if_(i32.lt_s(i32.add(get(ir), i32.const(i)), get(m)), out)];
     };
@@ -168,15 +179,23 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
     locals: L.types,
     body: [
       local.set(scr, i32.add(get(tmp), i32.const(8 * mr * 4 * nv))),
+      local.set(chk, v128.zero()),
       forLoop(jr, i32.const(0), get(n), 4 * nv,
         local.set(rem, i32.sub(get(n), get(jr))),
         if_(i32.gt_s(get(rem), i32.const(4)), [rows(nv)], [rows(1)])),
+      v128.store(get(tmp), get(chk), pointwiseCheckAt(mr, nv)),
     ],
   };
 }
 
-/** Bytes of `pointwise`'s scratch at tmp for MR × 4·NV tiles (the float64 sums, then a partial tile's staging). */
-export const pointwiseScratch = (mr: number, nv: number): number => 8 * mr * 4 * nv + 16 * nv;
+/**
+ * Bytes of `pointwise`'s scratch at tmp for MR × 4·NV tiles (the float64 sums, then a partial tile's staging, then
+ * the finiteness check's f32x4).
+ */
+export const pointwiseScratch = (mr: number, nv: number): number => 8 * mr * 4 * nv + 16 * nv + 16;
+
+/** Byte offset from tmp of the f32x4 in which a `pointwise` call leaves its finiteness check (file comment). */
+export const pointwiseCheckAt = (mr: number, nv: number): number => 8 * mr * 4 * nv + 16 * nv;
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
