@@ -38,6 +38,13 @@ export interface Config {
    */
   residentSteps: boolean;
   /**
+   * New layers' parameters are made in the resident shared wasm memory (SIMD backend), where SGD updates them in
+   * place, while that memory stays within this many bytes; past it (or with 0) in ordinary shared memory, which SGD
+   * copies through the resident memory a block at a time. The memory never shrinks, so this bounds what making
+   * model after model can leave there.
+   */
+  residentParamBytes: number;
+  /**
    * The kernels: 'simd' (WebAssembly SIMD128, where the engine validates it; else the 'js' kernels run) or 'js'
    * (asm.js / JavaScript). Default 'simd', or the environment's RESNET_TS_BACKEND. Threads take it with each task.
    */
@@ -61,6 +68,7 @@ const defaults: Config = {
   arenaBytes: 64 * 2 ** 20,
   arenaMinLength: 16384,
   residentSteps: false,
+  residentParamBytes: 256 * 2 ** 20,
   kernelBackend: env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' ? 'js' : 'simd',
   fma: env('RESNET_TS_FMA')?.trim() !== '0',
   directConv: true,

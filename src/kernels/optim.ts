@@ -2,6 +2,7 @@
 // updated on its own, so results do not depend on the split). The arithmetic is PyTorch's float32 op by op: see the
 // convention at the top of src/optim/optimizer.ts.
 
+import { config } from '../config.js';
 import { getParallelBackend, parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
 import { claimSlot, OPTIM_BLOCK, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, simdOptim, type Resident } from './wasm/optim.js';
@@ -113,6 +114,16 @@ interface ResidentTask extends Resident {
  */
 export function residentBuffer(n: number): Float32Array | null {
   return kernelBackend() === 'simd' ? residentAlloc(n) : null;
+}
+
+/**
+ * A zero-filled Float32Array for a layer's parameter in the resident memory, where SGD updates it in place with its
+ * momentum buffer and gradient, or null (no resident memory, or no room). A model's parameters are made there only
+ * while the memory stays within config.residentParamBytes: the memory never shrinks, and a region comes back only
+ * when its array is collected, which a loop making model after model outruns.
+ */
+export function residentParam(n: number): Float32Array | null {
+  return kernelBackend() === 'simd' && config.residentParamBytes > 0 ? residentAlloc(n, config.residentParamBytes) : null;
 }
 
 /** Whether a is in the optimizer's resident memory. */

@@ -7,20 +7,20 @@ import { dropout, linear } from '../ops/linear.js';
 import { flatten } from '../ops/movement.js';
 import { batchNorm2d } from '../ops/norm.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions } from '../ops/pool.js';
-import { residentBuffer } from '../kernels/optim.js';
+import { residentParam } from '../kernels/optim.js';
 import { allocShared, checkShape, fmt } from '../shape.js';
 import { Tensor, zeros, ones } from '../tensor.js';
 import { kaimingUniform_, fans, uniform_ } from './init.js';
 import { anyForwardHooks, Module } from './module.js';
 
 /**
- * A zero-filled parameter in shared memory: on the SIMD backend in the optimizer's resident memory (see
- * kernels/optim.ts), where SGD updates it in place with its momentum buffer and gradient, else a SharedArrayBuffer
- * (see allocShared). A shape too large to allocate is reported by the layer that asked for it.
+ * A zero-filled parameter in shared memory: on the SIMD backend in the optimizer's resident memory while it has room
+ * (see residentParam in kernels/optim.ts), where SGD updates it in place with its momentum buffer and gradient, else
+ * a SharedArrayBuffer (see allocShared). A shape too large to allocate is reported by the layer that asked for it.
  */
 const param = (op: string, shape: number[]): Tensor => {
   const n = checkShape(op, shape);
-  const t = new Tensor(residentBuffer(n) ?? allocShared(op, n), shape);
+  const t = new Tensor(residentParam(n) ?? allocShared(op, n), shape);
   t.requiresGrad = true;
   return t;
 };

@@ -1,10 +1,10 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { nn } from '../../src/index.js';
+import { nn, withConfig } from '../../src/index.js';
 import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, setKernelBackend } from '../../src/kernels/wasm/features.js';
-import { residentFree } from '../../src/kernels/wasm/optim.js';
+import { residentFree, residentMemory } from '../../src/kernels/wasm/optim.js';
 
 // The optimizer's resident memory (src/kernels/wasm/optim.ts) hands out zero-filled regions and takes a region back
 // when its Float32Array is collected: the next request of the same size gets it, zero-filled again.
@@ -71,6 +71,26 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('resident 
       expect([...bn.weight!.data]).toEqual(Array(8).fill(1));
       expect([...bn.bias!.data]).toEqual(Array(8).fill(0));
       expect(bn.weight!.requiresGrad && bn.bias!.requiresGrad).toBe(true);
+    } finally {
+      setKernelBackend(old);
+    }
+  });
+
+  it('past config.residentParamBytes, new parameters lie in ordinary shared memory and the memory does not grow', () => {
+    const old = setKernelBackend('simd');
+    try {
+      residentBuffer(4); // the memory exists
+      const mem = residentMemory()!.mem, size = mem.buffer.byteLength;
+      const out = 1000 + Math.floor(Math.random() * 1000); // 4–8 MB of weights: a size no freed region serves
+      const fc = withConfig({ residentParamBytes: size }, () => new nn.Linear(1024, out));
+      expect(isResident(fc.weight.data)).toBe(false);
+      expect(fc.weight.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(mem.buffer.byteLength, 'the memory did not grow').toBe(size);
+      expect(fc.weight.data.some((v) => v !== 0), 'initialized').toBe(true);
+      const conv = withConfig({ residentParamBytes: 0 }, () => new nn.Conv2d(3, 8, 3));
+      expect(isResident(conv.weight.data), 'residentParamBytes 0: never').toBe(false);
+      const big = withConfig({ residentParamBytes: size + 16 * 2 ** 20 }, () => new nn.Linear(1024, out));
+      expect(isResident(big.weight.data), 'within the limit: resident').toBe(true);
     } finally {
       setKernelBackend(old);
     }

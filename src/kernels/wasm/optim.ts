@@ -174,8 +174,11 @@ export function residentMemory(): Resident | null {
   return resident;
 }
 
-/** A zero-filled resident Float32Array of n elements, or null (no resident memory, or it is full). */
-export function residentAlloc(n: number): Float32Array | null {
+/**
+ * A zero-filled resident Float32Array of n elements, or null (no resident memory, or it is full, or a new region would
+ * take the memory past `limit` bytes: a free region still serves).
+ */
+export function residentAlloc(n: number, limit = MAX_PAGES * PAGE): Float32Array | null {
   const r = residentMemory();
   if (r === null) return null;
   let bytes = Math.max(16, Math.ceil(n / 4) * 16);
@@ -198,7 +201,7 @@ export function residentAlloc(n: number): Float32Array | null {
     // a region handed out before (fresh memory is zero already); 8-byte stores: V8 fills shared memory element by element
     new BigInt64Array(buffer(), addr, bytes / 8).fill(0n);
   } else {
-    if (top + bytes > MAX_PAGES * PAGE) return null;
+    if (top + bytes > Math.min(limit, MAX_PAGES * PAGE)) return null;
     try {
       growTo(r.mem, top + bytes);
     } catch {
