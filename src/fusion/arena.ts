@@ -27,9 +27,10 @@
 // same shapes makes no new buffers and the workers use all of them in place. The shared buffers never become
 // garbage: they circulate, and only buffers that neither of the last two steps used are dropped (so a batch of another
 // size, such as an epoch's last, leaves the usual size's buffers for the step after it, which would otherwise make
-// them anew: 139 MB for a Fashion-MNIST ResNet-20 at batch 128). A dropped buffer in the resident memory (config.residentSteps) frees its region at once for the next buffer of its size, rather than when
-// the collector gets to its array (the memory never shrinks: a batch of another size, such as an epoch's last, would
-// otherwise add a step's worth to it each time).
+// them anew: 139 MB for a Fashion-MNIST ResNet-20 at batch 128). A smaller batch runs in views of the usual one's
+// buffers (takeLonger). A dropped buffer in the resident memory (config.residentSteps) frees its region at once for
+// the next buffer of its size, rather than when the collector gets to its array (the memory never shrinks: a batch of
+// another size would otherwise add a step's worth to it each time).
 
 import { config } from '../config.js';
 import { forgetFinite } from '../kernels/finite.js';
@@ -86,8 +87,8 @@ function collectData(v: unknown, into: Set<Float32Array>): void {
 
 // The pool has two parts. A training step's part takes back whatever the step hands back (the step held all of it
 // at once anyway), and closeStep drops what neither that step nor the one before used: it holds at most two steps'
-// buffers, one step's while the shapes stay the same. The rest (eval
-// scopes, backwards outside a step) is bounded by config.arenaBytes.
+// buffers, one step's while the shapes stay the same. The rest (eval scopes, backwards outside a step) is bounded by
+// config.arenaBytes.
 function giveBack(d: Float32Array): void {
   d = viewOf.get(d) ?? d; // (a view given back twice, recycled and again at the step's end, is one buffer)
   const inStep = stepStale !== null;
@@ -289,8 +290,8 @@ export function openStep(): boolean {
 /**
  * Closes the step opened by openStep. With `keep` (the typed arrays of everything that outlives the step), the
  * step's buffers that none of them shares memory with go back to the pool, and pooled buffers that neither this step
- * nor the one before used are dropped, so that the pool holds the last two steps' buffers. Without (the step threw: who holds what is unknown),
- * nothing is reused.
+ * nor the one before used are dropped, so that the pool holds the last two steps' buffers. Without (the step threw:
+ * who holds what is unknown), nothing is reused.
  */
 export function closeStep(keep: Set<ArrayBufferView> | null): void {
   const mine = handedOut!;
