@@ -28,12 +28,16 @@
 // computes it.
 
 import { asmGemm, type AsmGemm } from './asm.js';
-import { parallelFor, registerTask, sharedFloat64 } from './parallel.js';
+import { getParallelBackend, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
 import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
 import { fusedWinogradApplies, fusedWinogradConv, fusedWinogradCost } from './winograd-fused.js';
-import { CHUNK_XI, G_SCALE, KC64, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, simdWinograd, U64_CHUNK_XI, type SimdWinograd } from './wasm/winograd.js';
+import { residentAddress, residentMemory } from './wasm/optim.js';
+import {
+  basedWinograd, CHUNK_XI, G_SCALE, KC64, OUT_ACC, OUT_RELU, OUT_RES, OUT_SCALE, OUT_SHIFT, residentWinograd, simdWinograd, U64_CHUNK_XI, type SimdWinograd,
+} from './wasm/winograd.js';
+import { claimRegion, nextSerial, regionHeader, releaseRegion, residentScratch, type ScratchRegions } from './winograd-resident.js';
 
 /** Geometry of one Winograd convolution (see the file comment). */
 export interface WinogradParams {
@@ -325,6 +329,22 @@ interface ConvTaskParams {
    * values to scale than U (fewer tiles than output channels times the weight transform's repeats).
    */
   scaleV: boolean;
+  /** The SIMD float64 path in place over the resident memory (see residentCall), or null. */
+  resident: ResidentCall | null;
+}
+
+/**
+ * A call whose x, y (and residual) lie in the resident memory (wasm/optim.ts: a training step's tensors with
+ * config.residentSteps): its units read x's rows and write y's at their byte addresses there, with their scratch in
+ * per-thread regions of that memory (winograd-resident.ts), instead of copying them through the thread's own memory.
+ */
+interface ResidentCall {
+  s: ScratchRegions;
+  serial: number;
+  x: number;
+  y: number;
+  /** The residual's address minus y's (0 without one). */
+  resDelta: number;
 }
 
 /** Units [u0, u1): unit = tb·oBlocks + ob covers output channels [ob·OB, …+OB) and tiles [tb·TB, …+TB). */
@@ -517,18 +537,27 @@ interface Segment {
 }
 const segments: Segment[] = [];
 let i32view: Int32Array | null = null;
+let i32viewOf: Float32Array | null = null;
 
 /**
  * Stages tiles [t0, t1) for the wasm input transform and runs it into V: per image, x's rows under those tiles
  * copied into wasm memory (one copy for whole images, else one per channel), padded by `pad`; the tables of the
  * tiles' patches (for vin) and of their outputs in the y staging rows (for vout); `segments`.
+ * In place (rc, the scratch at byte `base` of the resident memory): `pad` reads x's rows where they lie, and the
+ * output table addresses y's channel 0 itself.
  */
-function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Array, q: ConvTaskParams, t0: number, t1: number, vAtB: number, vXiB: number): void {
-  const { ci, hi, wi, ho, wo, padH, padW } = q.p;
+function stageBlock(
+  g: Heap, wg: SimdWinograd, lay: SimdLayout, x: Float32Array, q: ConvTaskParams, t0: number, t1: number, vAtB: number, vXiB: number,
+  rc: ResidentCall | null = null, base = 0,
+): void {
+  const { ci, co, hi, wi, ho, wo, padH, padW } = q.p;
   const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4), tpi = tilesH * tilesW;
   const f = g.f;
-  if (i32view === null || i32view.buffer !== f.buffer) i32view = new Int32Array(f.buffer);
-  const iv = i32view;
+  if (i32viewOf !== f) {
+    i32view = new Int32Array(f.buffer, f.byteOffset, f.length);
+    i32viewOf = f;
+  }
+  const iv = i32view!;
   const pwB = 4 * lay.pw, planeB = lay.ph * pwB, rawF = lay.raw / 4, b4 = (lay.outTab4 - lay.outTab) / 16;
   segments.length = 0;
   let stage = 0;
@@ -538,21 +567,29 @@ function stageBlock(g: SimdGemm, wg: SimdWinograd, lay: SimdLayout, x: Float32Ar
     const tyA = Math.floor(la / tilesW), tyB = Math.floor(lb / tilesW);
     const iyA = Math.max(0, 4 * tyA - padH), iyB = Math.min(hi, 4 * tyB + 6 - padH), rows = iyB - iyA;
     const xImg = img * ci * hi * wi;
-    if (rows === hi) f.set(x.subarray(xImg, xImg + ci * hi * wi), rawF);
-    else for (let ic = 0; ic < ci; ic++) {
-      const s = xImg + (ic * hi + iyA) * wi;
-      f.set(x.subarray(s, s + rows * wi), rawF + ic * rows * wi);
-    }
     const segPad = lay.padded + segments.length * ci * planeB;
-    wg.pad(lay.raw, 4 * rows * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+    if (rc !== null) wg.pad(rc.x + 4 * (xImg + iyA * wi), 4 * hi * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+    else {
+      if (rows === hi) f.set(x.subarray(xImg, xImg + ci * hi * wi), rawF);
+      else for (let ic = 0; ic < ci; ic++) {
+        const s = xImg + (ic * hi + iyA) * wi;
+        f.set(x.subarray(s, s + rows * wi), rawF + ic * rows * wi);
+      }
+      wg.pad(lay.raw, 4 * rows * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+    }
     const oy = 4 * tyA, oRows = Math.min(ho, 4 * tyB + 4) - oy;
     segments.push({ img, oy, rows: oRows, txA: la % tilesW, txB: lb % tilesW, stage });
     for (let k = t; k < end; k++) {
       const l = k - img * tpi, ty = Math.floor(l / tilesW), tx = l % tilesW, j = k - t0;
-      iv[lay.inTab / 4 + j] = segPad + 4 * ((ty - tyA) * 4 * lay.pw + 4 * tx);
+      iv[lay.inTab / 4 + j] = base + segPad + 4 * ((ty - tyA) * 4 * lay.pw + 4 * tx);
       const e = lay.outTab / 4 + 4 * j;
-      iv[e] = lay.yStage + 4 * (stage + (4 * ty - oy) * wo + 4 * tx);
-      iv[e + 1] = 4 * oRows * wo;
+      if (rc !== null) {
+        iv[e] = rc.y + 4 * ((img * co * ho + 4 * ty) * wo + 4 * tx);
+        iv[e + 1] = 4 * ho * wo;
+      } else {
+        iv[e] = lay.yStage + 4 * (stage + (4 * ty - oy) * wo + 4 * tx);
+        iv[e + 1] = 4 * oRows * wo;
+      }
       iv[e + 2] = Math.min(4, ho - 4 * ty);
       iv[e + 3] = Math.min(4, wo - 4 * tx);
       const e4 = e + 4 * b4;
@@ -601,6 +638,30 @@ function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean
   flush();
 }
 
+/** The float32 and float64 views of a thread's scratch, from its start (the wasm functions' address 0, or a base). */
+type Heap = Pick<SimdGemm, 'f' | 'h'>;
+
+/** Where convUnitsSimd keeps things in its scratch (see there), and how many bytes that takes (lay.end). */
+function simdPlan(q: ConvTaskParams): { gc: number; uXi: number; vXi: number; vAt: number; mAt: number; fAt: number; badAt: number; lay: SimdLayout } {
+  const { coPad, localU } = q;
+  const { ci } = q.p;
+  const blocks = q.blocks!;
+  const f32 = q.p.float32 === true;
+  const nr = blocks.nr, eb = f32 ? 4 : 8;
+  // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
+  // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
+  const gc = groupChannels(q);
+  const uXi = xiStride(localU ? gc : coPad, ci), vXi = xiStride(blocks.tPad, ci);
+  // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
+  // simdLayout's parts.
+  // (In `wino8x4` mode, U chunks of CHUNK_XI bytes per ξ, and M blocks for every 4-tile panel of the block.)
+  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0, f32 ? 0 : U64_CHUNK_XI / 8), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
+  // (float64: an M block for every 4-tile panel, which chunkGemms64 fills chunk by chunk.)
+  const fAt = 2 * (mAt + (gc === 8 ? 2 : f32 ? 0 : 1) * 36 * 16 * (blocks.tPad / 4) + (f32 && gc === 4 ? 36 * 4 * nr : 0)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
+  const badAt = Math.ceil((fAt + fLen) / 2);
+  return { gc, uXi, vXi, vAt, mAt, fAt, badAt, lay: simdLayout(8 * (badAt + 2), q, blocks) };
+}
+
 /**
  * The SIMD path's units: the same transforms in float64 (the weight transform as an integer G' and row scales, see
  * wasm/winograd.ts's G_SCALE), all in this thread's wasm memory (wasm/winograd.ts), over tile blocks of whole tile
@@ -613,6 +674,7 @@ function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean
  */
 function convUnitsSimd(
   y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,
+  slot = -1,
 ): void {
   const { p, ep, coPad, oBlocks, tiles, localU } = q;
   const { ci, co, wo } = p;
@@ -620,37 +682,61 @@ function convUnitsSimd(
   const f32 = p.float32 === true;
   const nr = blocks.nr, eb = f32 ? 4 : 8;
   const tilesW = Math.ceil(wo / 4);
-  // Memory layout (in elements of U and V's type): U (36 slices of 4 or coPad channels × Ci) | V (36 slices of tPad
-  // tiles × Ci) | M (float64: 36 blocks of 4 × nr, at double mAt).
-  const gc = groupChannels(q);
-  const uXi = xiStride(localU ? gc : coPad, ci), vXi = xiStride(blocks.tPad, ci);
-  // Then the filters' float32 copy (at float32 index fAt, for the wasm weight transform), 2 doubles at badAt, and
-  // simdLayout's parts.
-  // (In `wino8x4` mode, U chunks of CHUNK_XI bytes per ξ, and M blocks for every 4-tile panel of the block.)
-  const vAt = 36 * Math.max(uXi, gc === 8 ? CHUNK_XI / eb : 0, f32 ? 0 : U64_CHUNK_XI / 8), mAt = Math.ceil(((vAt + 36 * vXi) * eb) / 8);
-  // (float64: an M block for every 4-tile panel, which chunkGemms64 fills chunk by chunk.)
-  const fAt = 2 * (mAt + (gc === 8 ? 2 : f32 ? 0 : 1) * 36 * 16 * (blocks.tPad / 4) + (f32 && gc === 4 ? 36 * 4 * nr : 0)), fLen = (localU ? Math.min(q.ob, coPad) : coPad) * ci * 9;
-  const badAt = Math.ceil((fAt + fLen) / 2);
-  const lay = simdLayout(8 * (badAt + 2), q, blocks);
-  const g = simdGemm(lay.end);
-  const wg = simdWinograd();
+  const { gc, uXi, vXi, vAt, mAt, fAt, badAt, lay } = simdPlan(q);
+  const rc = slot >= 0 ? q.resident : null;
+  let g: Heap, wg: SimdWinograd, own: SimdGemm | null = null;
+  /** Whether this thread's scratch holds V of tile block tb (else the caller transforms it now), and U. */
+  let vHeld: (tb: number) => boolean, uHeld: () => boolean;
+  if (rc !== null) {
+    // In place: the scratch (laid out as in the thread's own memory) in region `slot`, its header telling which
+    // call's V and U it holds.
+    const at = rc.s.at[slot]!, buf = rc.s.mem.buffer;
+    g = { f: new Float32Array(buf, at, rc.s.bytes / 4), h: new Float64Array(buf, at, rc.s.bytes / 8) };
+    wg = basedWinograd(residentWinograd(rc.s), at);
+    const head = regionHeader(rc.s, slot);
+    vHeld = (tb) => {
+      if (head[0] === rc.serial && head[1] === tb) return true;
+      head[0] = rc.serial;
+      head[1] = tb;
+      return false;
+    };
+    uHeld = () => {
+      if (head[2] === rc.serial) return true;
+      head[2] = rc.serial;
+      return false;
+    };
+  } else {
+    const sg = (own = simdGemm(lay.end));
+    g = sg;
+    wg = simdWinograd();
+    vHeld = (tb) => vHolds(q, sg.h, tb);
+    uHeld = () => {
+      if (uCall === q && uHeap === sg.h) return true;
+      uCall = q;
+      uHeap = sg.h;
+      return false;
+    };
+  }
   const uv = f32 ? g.f : g.h, h = g.h;
-  const gemm = nr === 4 ? g.wino4 : g.wino, vout = nr === 8 ? wg.vout8 : wg.vout4;
-  if (!localU && (uCall !== q || uHeap !== h)) {
+  const vout = nr === 8 ? wg.vout8 : wg.vout4;
+  // If U is whole: transformed at the thread's first unit of the call (a failed transform sets the flag each time).
+  if (!localU && !uHeld()) {
     if (weightTransformWasm(g, wg, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, q, coPad, 0, 0, coPad)) flag[0] = 1;
-    uCall = q;
-    uHeap = h;
   }
   if (ep.scale !== null) h.set(ep.scale, lay.scale / 8);
   if (ep.shift !== null) h.set(ep.shift, lay.shift / 8);
   const flags = (p.accumulate ? OUT_ACC : 0) | (ep.scale !== null ? OUT_SCALE : 0) | (ep.shift !== null ? OUT_SHIFT : 0) |
     (res !== null ? OUT_RES : 0) | (ep.relu ? OUT_RELU : 0);
   const yStageF = lay.yStage / 4;
-  const unitStage = unitStaged(q);
+  // In place, the outputs go straight to y (the tables address channel 0; c0 the absolute channel), else to the
+  // staging rows (a unit's channels, or a group's) copied out after.
+  const unitStage = rc === null && unitStaged(q), staged = rc === null;
+  const resDelta = rc !== null ? rc.resDelta : lay.resDelta;
+  const c0Of = (oc0: number, o0: number): number => (rc !== null ? oc0 : unitStage ? oc0 - o0 : 0);
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
-    if (!vHolds(q, h, tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb);
+    if (!vHeld(tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb, rc, rc !== null ? rc.s.at[slot]! : 0);
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     // The unit's channels staged together: y's old values (and the residual) in once, the outputs out once.
@@ -665,7 +751,7 @@ function convUnitsSimd(
       if (pair) {
         if (p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, 8);
         if (res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, 8);
-        pairGemms(g, wg, fAt, badAt, fc!, q, oc0, vAt, vXi, mAt, t1 - t0, flag);
+        pairGemms(own!, wg, fAt, badAt, fc!, q, oc0, vAt, vXi, mAt, t1 - t0, flag);
         for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
           for (let hf = 0; hf < 2; hf++) {
             vout(mAt * 8 + 2 * 36 * 128 * (j0 / 4) + 36 * 128 * hf, Math.min(4, t1 - t0 - j0), (hf === 0 ? lay.outTab : lay.outTab4) + 16 * j0, 4, flags,
@@ -683,23 +769,23 @@ function convUnitsSimd(
       else if (fc !== null && weightTransformWasm(g, wg, uv, fAt, badAt, fc, w, q, gc, oc0, oc0, oEnd)) flag[0] = 1;
       const uPanel = localU ? 0 : oc0 * ci;
       const nc = Math.min(oEnd, co) - oc0;
-      if (!unitStage && p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
-      if (!unitStage && res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
+      if (staged && !unitStage && p.accumulate) copyRuns(y, g.f, yStageF, true, p, oc0, nc);
+      if (staged && !unitStage && res !== null) copyRuns(res, g.f, yStageF + lay.resDelta / 4, true, p, oc0, nc);
       if (chunked) {
         for (let j0 = 0; j0 < t1 - t0; j0 += 4) {
           wg.vout4(mAt * 8 + 36 * 128 * (j0 / 4), Math.min(4, t1 - t0 - j0), lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0,
-            lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0, lay.scratch);
+            resDelta, 4 * wo, c0Of(oc0, o0), lay.scratch);
         }
       } else if (!f32) {
         // float64: the block's panels in one call (wino64 then vout4 per panel, in the wasm module).
         wg.panels64((t1 - t0 + 3) >> 2, t1 - t0, ci, uPanel * 8, uXi * 8, vAt * 8, vXi * 8, mAt * 8, lay.outTab, nc, flags,
-          lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, unitStage ? oc0 - o0 : 0, lay.scratch);
+          lay.scale + 8 * oc0, lay.shift + 8 * oc0, resDelta, 4 * wo, c0Of(oc0, o0), lay.scratch);
       } else for (let j0 = 0; j0 < t1 - t0; j0 += nr) {
         const nt = Math.min(nr, t1 - t0 - j0);
-        gemm(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
+        (nr === 4 ? own!.wino4 : own!.wino)(ci, uPanel * eb, uXi * eb, (vAt + j0 * ci) * eb, vXi * eb, mAt * 8);
         vout(mAt * 8, nt, lay.outTab + 16 * j0, nc, flags, lay.scale + 8 * oc0, lay.shift + 8 * oc0, lay.resDelta, 4 * wo, 0, lay.scratch);
       }
-      if (!unitStage) copyRuns(y, g.f, yStageF, false, p, oc0, nc);
+      if (staged && !unitStage) copyRuns(y, g.f, yStageF, false, p, oc0, nc);
       oc0 = oEnd;
     }
     if (unitStage) copyRuns(y, g.f, yStageF, false, p, o0, ncUnit);
@@ -740,7 +826,7 @@ function pairGemms(
  * sum). The same bits as the whole U and `wino64`.
  */
 function chunkGemms64(
-  g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
+  g: Heap, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
   mAt: number, np: number, flag: Float64Array,
 ): void {
   const { ci, flip } = q.p;
@@ -763,7 +849,7 @@ function chunkGemms64(
  * panels with channels ≥ Co by weightTransformSimd. True if a filter read holds a NaN or ±Inf.
  */
 function weightTransformWasm(
-  g: SimdGemm, wg: SimdWinograd, u: Float32Array | Float64Array, fAt: number, badAt: number, fc: FilterCopy, w: Float32Array, q: ConvTaskParams,
+  g: Heap & Partial<Pick<SimdGemm, 'weights32' | 'weights32Flip'>>, wg: SimdWinograd, u: Float32Array | Float64Array, fAt: number, badAt: number, fc: FilterCopy, w: Float32Array, q: ConvTaskParams,
   rows: number, ocBase: number, oc0: number, oc1: number,
 ): boolean {
   const { p } = q;
@@ -781,7 +867,7 @@ function weightTransformWasm(
     const h = g.h;
     h[badAt] = 0;
     h[badAt + 1] = 0;
-    if (f32) (flip ? g.weights32Flip : g.weights32)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
+    if (f32) (flip ? g.weights32Flip! : g.weights32!)(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * 4, sx * 4, badAt * 8);
     else fn(src * 4, ci, fc.icStep * 4, fc.laneStep * 4, ((pc - ocBase) >> 2) * 4 * ci * eb, sx * eb, badAt * 8);
     if (h[badAt] !== 0 || h[badAt + 1] !== 0) bad = true;
   }
@@ -936,8 +1022,40 @@ function outputBlock(
 }
 
 registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
-  (kernelBackend() === 'simd' ? convUnitsSimd : convUnits)(bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1);
+  const args = [bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.res as Float32Array | null, bufs.flag as Float64Array, q, u0, u1] as const;
+  if (kernelBackend() !== 'simd') return convUnits(...args);
+  // In place where the call is resident and a scratch region is free (one per thread: always, unless a thread pool
+  // runs more threads than the caller counted), else through this thread's own memory: the same bits either way.
+  const slot = q.resident !== null ? claimRegion(q.resident.s) : -1;
+  if (slot < 0) return convUnitsSimd(...args);
+  try {
+    convUnitsSimd(...args, slot);
+  } finally {
+    releaseRegion(q.resident!.s, slot);
+  }
 });
+
+/** Bytes of resident memory past y (and the residual) that vout may read (a 4-float load from a tile's last column). */
+const READ_PAST = 16;
+
+/**
+ * The in-place form of a SIMD float64 call whose x, y and residual (if any) lie in the resident memory, apart from
+ * each other, with per-thread scratch regions for it; else null (the call copies through the threads' memories).
+ */
+function residentCall(y: Float32Array, x: Float32Array, res: Float32Array | null, q: Omit<ConvTaskParams, 'resident'>): ResidentCall | null {
+  if (q.blocks === null || q.p.float32 === true) return null;
+  const ya = residentAddress(y), xa = residentAddress(x), ra = res !== null ? residentAddress(res) : ya;
+  if (ya < 0 || xa < 0 || ra < 0) return null;
+  const mem = residentMemory()!.mem;
+  const apart = (a: number, an: number, b: number, bn: number): boolean => a + an <= b || b + bn <= a;
+  if (!apart(ya, y.byteLength, xa, x.byteLength) || (res !== null && (!apart(ya, y.byteLength, ra, res.byteLength) || !apart(xa, x.byteLength, ra, res.byteLength)))) return null;
+  const end = Math.max(ya + y.byteLength, res !== null ? ra + res.byteLength : 0) + READ_PAST;
+  const threads = Math.max(1, getParallelBackend()?.threads ?? 1);
+  const s = residentScratch(threads, simdPlan(q as ConvTaskParams).lay.end);
+  // (the scratch is allocated first: it may grow the memory past y's end)
+  if (s === null || end > mem.buffer.byteLength) return null;
+  return { s, serial: nextSerial(), x: xa, y: ya, resDelta: ra - ya };
+}
 
 /**
  * The Winograd convolution: y (= or +=) conv(x, w) with the epilogue applied. See WinogradParams for the layouts.
@@ -965,12 +1083,21 @@ export function winogradConv(
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
   const scaleV = blocks !== null && p.float32 !== true && tiles < coPad * (localU ? tBlocks : 1);
-  const q: ConvTaskParams = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV };
+  const base = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV };
+  const q: ConvTaskParams = { ...base, resident: residentCall(y, x, res, base) };
+  if (q.resident !== null) inPlaceCalls++;
   const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);
   const overwrites = p.accumulate || y.length !== p.n * p.co * p.ho * p.wo ? [] : ['y'];
   flag[0] = 0;
   parallelFor({ kernel: 'winograd.conv', bufs: { y, x, w, res, flag }, writes: ['y', 'flag'], overwrites, params: q, units: oBlocks * tBlocks, cost });
   return flag[0] === 0;
+}
+
+let inPlaceCalls = 0;
+
+/** How many calls have run in place over the resident memory (for tests). */
+export function winogradInPlaceCalls(): number {
+  return inPlaceCalls;
 }
 
 /** Set to 1 by any thread whose weight transform read a NaN or ±Inf (shared, so workers write it in place). */

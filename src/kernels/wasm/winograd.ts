@@ -17,7 +17,7 @@
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
 import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
-import { usesFma, wasm } from './features.js';
+import { usesFma, wasm, type WasmMemory } from './features.js';
 import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
@@ -584,8 +584,8 @@ function panels64Func(): Func {
   };
 }
 
-/** The module's bytes: FUNCS, importing env.mem. */
-export function winogradModule(fma: boolean): Uint8Array {
+/** The module's bytes: FUNCS, importing env.mem (a shared memory when `shared`). */
+export function winogradModule(fma: boolean, shared = false): Uint8Array {
   const funcs = [
     padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func(),
     vinFunc(false, 4, true), w64Func(false, true, false), w64Func(true, true, false), w64Func(false, false, false), w64Func(true, false, false),
@@ -594,7 +594,7 @@ export function winogradModule(fma: boolean): Uint8Array {
   funcs.forEach((f, i) => {
     if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
   });
-  return encodeModule(funcs);
+  return encodeModule(funcs, 1, shared);
 }
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
@@ -644,15 +644,62 @@ export function simdWinograd(): SimdWinograd {
   const fma = usesFma();
   if (current === null || currentMem !== mem || currentFma !== fma) {
     const mod = (compiled[+fma] ??= new wasm!.Module(winogradModule(fma)));
-    const e = new wasm!.Instance(mod, { env: { mem } }).exports;
-    current = {
-      pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
-      vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
-      vin64s: e.vin64s as VinFn, w64: [e.w64, e.w64Flip, e.w64Int, e.w64IntFlip, e.w64C, e.w64FlipC, e.w64IntC, e.w64IntFlipC] as W64Fn[],
-      gemm64c: e.gemm64c as Gemm64cFn,
-    };
+    current = pickWinograd(new wasm!.Instance(mod, { env: { mem } }).exports);
     currentMem = mem;
     currentFma = fma;
   }
   return current;
+}
+
+function pickWinograd(e: Record<string, unknown>): SimdWinograd {
+  return {
+    pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
+    vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
+    vin64s: e.vin64s as VinFn, w64: [e.w64, e.w64Flip, e.w64Int, e.w64IntFlip, e.w64C, e.w64FlipC, e.w64IntC, e.w64IntFlipC] as W64Fn[],
+    gemm64c: e.gemm64c as Gemm64cFn,
+  };
+}
+
+let onResident: { id: number; fma: boolean; wg: SimdWinograd } | null = null;
+const compiledShared: Array<object | null> = [null, null];
+
+/**
+ * This thread's transforms over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie: the
+ * float64 path runs on them in place (winograd.ts). A worker instantiates them at its first such task.
+ */
+export function residentWinograd(r: { mem: WasmMemory; id: number }): SimdWinograd {
+  const fma = usesFma();
+  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
+    const mod = (compiledShared[+fma] ??= new wasm!.Module(winogradModule(fma, true)));
+    onResident = { id: r.id, fma, wg: pickWinograd(new wasm!.Instance(mod, { env: { mem: r.mem } }).exports) };
+  }
+  return onResident.wg;
+}
+
+/**
+ * wg's float64 functions with `base` added to every byte address into the scratch (so that a caller lays out its
+ * scratch from 0 as in its own memory); the addresses it does not add to: pad's source, and the addresses the
+ * tables hold. The float32 functions are not offered.
+ */
+export function basedWinograd(wg: SimdWinograd, base: number): SimdWinograd {
+  const none = (): never => {
+    throw new Error('basedWinograd: the float32 transforms do not run over the resident memory');
+  };
+  const B = base;
+  return {
+    pad: (src, sp, wi, rows, ci, dst, dp, pw, ph, first, colOff) => wg.pad(src, sp, wi, rows, ci, dst + B, dp, pw, ph, first, colOff),
+    vin64: (tab, nt, ci, pitch, pw, v, vxi) => wg.vin64(tab + B, nt, ci, pitch, pw, v + B, vxi),
+    vin64s: (tab, nt, ci, pitch, pw, v, vxi) => wg.vin64s(tab + B, nt, ci, pitch, pw, v + B, vxi),
+    vin32x8: none,
+    vin32x4: none,
+    vout4: (m, nt, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch) =>
+      wg.vout4(m + B, nt, tab + B, nc, flags, scale + B, shift + B, resDelta, rowPitch, c0, scratch + B),
+    vout8: none,
+    wino8x4: none,
+    wchunk: none,
+    panels64: (np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch) =>
+      wg.panels64(np, nTiles, k, ua + B, xiU, vb + B, xiV, mo + B, tab + B, nc, flags, scale + B, shift + B, resDelta, rowPitch, c0, scratch + B),
+    w64: wg.w64.map((f): W64Fn => (src, n, icStep, laneStep, dst, sx, bad) => f(src + B, n, icStep, laneStep, dst + B, sx, bad + B)),
+    gemm64c: (np, k, ua, xiU, vb, panelV, xiV, mo, init) => wg.gemm64c(np, k, ua + B, xiU, vb + B, panelV, xiV, mo + B, init),
+  };
 }

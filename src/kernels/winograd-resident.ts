@@ -1,0 +1,77 @@
+// Per-thread scratch regions in the resident memory (wasm/optim.ts) for kernels that run over it in place: the
+// Winograd convolution reads x's rows and writes y's rows at their addresses there, and keeps its transformed tiles,
+// weights and GEMM results in one of these regions. The regions are allocated on the main thread (the allocator
+// lives there) and handed to the tasks as addresses; a task's thread claims one for the units it runs (a busy flag
+// per region, also in the resident memory) and releases it after.
+//
+// Each region starts with a header (HEADER bytes) that records what it holds, so that a thread that claims it later
+// knows whether the transformed tiles or weights of a call are still there (see winograd.ts's convUnitsSimd):
+// i32 [call serial of V, tile block of V, call serial of U].
+
+import { residentAlloc, residentFree, residentMemory, type Resident } from './wasm/optim.js';
+
+/** Bytes before a region's scratch (the header, then padding to a 64-byte boundary). */
+export const HEADER = 64;
+/** Most regions (one per thread). */
+const MAX_REGIONS = 64;
+
+/** A call's regions: the busy flags (i32 each, from `flags`) and the scratch's byte addresses (64-byte aligned). */
+export interface ScratchRegions extends Resident {
+  flags: number;
+  /** Byte address of each region's scratch (its header is the HEADER bytes before). */
+  at: number[];
+  /** Bytes of scratch in each region. */
+  bytes: number;
+}
+
+let flagView: Float32Array | null = null;
+const regions: Float32Array[] = [];
+const bases: number[] = [];
+let serial = 0;
+
+/** A new call's serial (positive): tells the headers' records of different calls apart. */
+export function nextSerial(): number {
+  serial = serial >= 2 ** 30 ? 1 : serial + 1;
+  return serial;
+}
+
+/**
+ * `count` regions of at least `bytes` bytes of scratch each (grown as needed, kept for the process), or null (no
+ * resident memory, or it is full). Main thread only.
+ */
+export function residentScratch(count: number, bytes: number): ScratchRegions | null {
+  const r = residentMemory();
+  if (r === null || count > MAX_REGIONS) return null;
+  flagView ??= residentAlloc(MAX_REGIONS);
+  if (flagView === null) return null;
+  for (let i = 0; i < count; i++) {
+    const have = regions[i];
+    if (have !== undefined && have.byteOffset + have.byteLength >= bases[i]! + bytes) continue;
+    if (have !== undefined) residentFree(have);
+    // room for the header and the alignment; a little more than asked, so that growing by small steps is rare
+    const v = residentAlloc(Math.ceil((1.125 * bytes + 2 * HEADER) / 4));
+    if (v === null) {
+      regions.length = bases.length = i;
+      return null;
+    }
+    regions[i] = v;
+    bases[i] = Math.ceil((v.byteOffset + HEADER) / 64) * 64;
+  }
+  return { mem: r.mem, id: r.id, flags: flagView.byteOffset, at: bases.slice(0, count), bytes };
+}
+
+/** Claims a free region of s (its index), or −1 when every one is busy. */
+export function claimRegion(s: ScratchRegions): number {
+  const flags = new Int32Array(s.mem.buffer, s.flags, s.at.length);
+  for (let i = 0; i < s.at.length; i++) if (Atomics.compareExchange(flags, i, 0, 1) === 0) return i;
+  return -1;
+}
+
+export function releaseRegion(s: ScratchRegions, i: number): void {
+  Atomics.store(new Int32Array(s.mem.buffer, s.flags, s.at.length), i, 0);
+}
+
+/** The header of region i of s: i32 [call serial of V, tile block of V, call serial of U]. */
+export function regionHeader(s: ScratchRegions, i: number): Int32Array {
+  return new Int32Array(s.mem.buffer, s.at[i]! - HEADER, 3);
+}

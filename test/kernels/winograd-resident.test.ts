@@ -1,0 +1,89 @@
+/**
+ * The SIMD Winograd convolution's float64 path in place over the resident memory (kernels/wasm/optim.ts: x read and
+ * y written at their addresses there, scratch in per-thread resident regions) against the same call on plain arrays
+ * (x and y copied through the thread's own wasm memory): the same bits, for the forward (with accumulation, the
+ * epilogue and a residual) and the input gradient (flip), on shapes with one and several tile blocks, whole and
+ * local U, maps whose width is not a multiple of 4 and tiles cut by the output's edge.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConfig, type Config } from '../../src/config.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
+import { winogradConv, winogradInPlaceCalls, type Epilogue, type WinogradParams } from '../../src/kernels/winograd.js';
+import { assertIdentical, randArray } from './compare.js';
+
+let old: Partial<Config>;
+beforeAll(() => {
+  old = setConfig({ kernelBackend: 'simd' });
+});
+afterAll(() => {
+  setConfig(old);
+});
+
+/** A resident copy of a. */
+function resident(a: Float32Array): Float32Array {
+  const r = residentAlloc(a.length)!;
+  r.set(a);
+  return r;
+}
+
+function geometry(n: number, ci: number, hw: [number, number], co: number, pad: number, flip = false, accumulate = false): WinogradParams {
+  const [hi, wi] = hw;
+  return { n, ci, hi, wi, co, ho: hi + 2 * pad - 2, wo: wi + 2 * pad - 2, padH: pad, padW: pad, flip, accumulate };
+}
+
+/** winogradConv on plain arrays and on resident ones from the same values: the same y bits and the same result. */
+function check(p: WinogradParams, seed: number, ep?: Epilogue, withRes = false): void {
+  const xs = p.n * p.ci * p.hi * p.wi, ys = p.n * p.co * p.ho * p.wo;
+  const x = randArray(seed, xs), w = randArray(seed + 1, p.co * p.ci * 9), y0 = randArray(seed + 2, ys);
+  const res = withRes ? randArray(seed + 3, ys) : null;
+  const y = y0.slice();
+  const ok = winogradConv(y, x, w, res, p, ep);
+  const yr = resident(y0);
+  const before = winogradInPlaceCalls();
+  const okR = winogradConv(yr, resident(x), resident(w), res !== null ? resident(res) : null, p, ep);
+  const what = `${p.flip ? 'input gradient' : 'forward'} n${p.n} ${p.ci}→${p.co} @${p.hi}×${p.wi} pad ${p.padH}${p.accumulate ? ' +=' : ''}${ep ? ' epilogue' : ''}${res ? ' residual' : ''}`;
+  expect(winogradInPlaceCalls() - before, `${what}: ran in place`).toBe(1);
+  expect(okR, what).toBe(ok);
+  assertIdentical(what, yr, y);
+}
+
+describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('Winograd in place over the resident memory', () => {
+  it('has a resident memory', () => {
+    expect(residentMemory()).not.toBeNull();
+  });
+
+  it('forward: one and several tile blocks, whole and local U, edge tiles; the same bits as through copies', () => {
+    check(geometry(8, 16, [28, 28], 16, 1), 1);
+    check(geometry(3, 8, [14, 14], 12, 1), 11);
+    check(geometry(2, 5, [13, 10], 7, 1), 21);
+    check(geometry(1, 70, [7, 7], 9, 1), 31);
+    check(geometry(2, 6, [9, 11], 6, 0), 41);
+    check(geometry(16, 64, [7, 7], 64, 1), 51);
+  });
+
+  it('forward with accumulation, the epilogue (scale, shift, residual, ReLU)', () => {
+    const co = 12;
+    const scale = Float64Array.from(randArray(5, co)), shift = Float64Array.from(randArray(6, co));
+    const ep: Epilogue = { scale, shift, relu: true };
+    check(geometry(4, 8, [14, 14], co, 1), 61, ep, true);
+    check(geometry(2, 3, [10, 9], co, 1, false, true), 71, ep, true);
+    check(geometry(3, 16, [7, 7], co, 1, false, true), 81);
+  });
+
+  it('input gradient (flipped weights), overwriting and accumulating', () => {
+    check(geometry(4, 16, [14, 14], 8, 1, true), 91);
+    check(geometry(2, 9, [11, 6], 5, 1, true, true), 101);
+    check(geometry(8, 32, [7, 7], 16, 1, true, true), 111);
+  });
+
+  it('NaN in w: reported as on plain arrays', () => {
+    const p = geometry(2, 4, [8, 8], 8, 1);
+    const x = randArray(3, p.n * p.ci * p.hi * p.wi), w = randArray(4, p.co * p.ci * 9);
+    w[40] = NaN;
+    const y = resident(new Float32Array(p.n * p.co * p.ho * p.wo));
+    const before = winogradInPlaceCalls();
+    expect(winogradConv(y, resident(x), resident(w), null, p)).toBe(false);
+    expect(winogradInPlaceCalls() - before).toBe(1);
+  });
+});
