@@ -3,14 +3,17 @@
  * y written at their addresses there, scratch in per-thread resident regions) against the same call on plain arrays
  * (x and y copied through the thread's own wasm memory): the same bits, for the forward (with accumulation, the
  * epilogue and a residual) and the input gradient (flip), on shapes with one and several tile blocks, whole and
- * local U, maps whose width is not a multiple of 4 and tiles cut by the output's edge.
+ * local U, maps whose width is not a multiple of 4 and tiles cut by the output's edge. Likewise the Winograd weight
+ * gradient (conv2d/backward-winograd.ts: x's and dy's rows read in place), with and without splits over images.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConfig, type Config } from '../../src/config.js';
+import { conv2dBackwardWeight, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { weightGradInPlaceCalls } from '../../src/kernels/conv2d/backward-winograd.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
 import { winogradConv, winogradInPlaceCalls, type Epilogue, type WinogradParams } from '../../src/kernels/winograd.js';
-import { assertIdentical, randArray } from './compare.js';
+import { assertIdentical, randArray, winogradShapeParams } from './compare.js';
 
 let old: Partial<Config>;
 beforeAll(() => {
@@ -85,5 +88,29 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('Winograd 
     const before = winogradInPlaceCalls();
     expect(winogradConv(y, resident(x), resident(w), null, p)).toBe(false);
     expect(winogradInPlaceCalls() - before).toBe(1);
+  });
+});
+
+describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('Winograd weight gradient in place over the resident memory', () => {
+  /** conv2dBackwardWeight on plain and on resident x, dy: the same dw bits, and the resident call ran in place. */
+  function checkWeight(p: Conv2dParams, seed: number): void {
+    const x = randArray(seed, p.n * p.c * p.h * p.w), dy = randArray(seed + 1, p.n * p.o * p.oh * p.ow);
+    const dw0 = randArray(seed + 2, p.o * p.c * 9);
+    const dw = dw0.slice(), dwr = dw0.slice();
+    conv2dBackwardWeight(dw, dy, x, p);
+    const before = weightGradInPlaceCalls();
+    conv2dBackwardWeight(dwr, resident(dy), resident(x), p);
+    const what = `weight gradient n${p.n} ${p.c}→${p.o} @${p.h}×${p.w} pad ${p.padH}`;
+    expect(weightGradInPlaceCalls() - before, `${what}: ran in place`).toBe(1);
+    assertIdentical(what, dwr, dw);
+  }
+
+  it('small and large maps, odd widths, one and several channel blocks and splits: the same bits as through copies', () => {
+    checkWeight(winogradShapeParams(16, 16, 28, 28, 16, 1), 201);
+    checkWeight(winogradShapeParams(4, 8, 14, 14, 12, 1), 211);
+    checkWeight(winogradShapeParams(2, 5, 13, 11, 7, 1), 221);
+    checkWeight(winogradShapeParams(8, 64, 7, 7, 64, 1), 231);
+    checkWeight(winogradShapeParams(2, 3, 40, 40, 4, 1), 241);
+    checkWeight(winogradShapeParams(4, 80, 9, 9, 70, 0), 251);
   });
 });

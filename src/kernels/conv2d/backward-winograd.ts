@@ -9,8 +9,12 @@
 // vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
 
 import { stageRows } from '../copy.js';
-import { DW_KB, DW_MR, simdBackward, U_ROW } from '../wasm/backward.js';
+import { getParallelBackend } from '../parallel.js';
+import { DW_KB, DW_MR, residentBackward, simdBackward, U_ROW } from '../wasm/backward.js';
+import { residentAddress, residentMemory } from '../wasm/optim.js';
+import { claimRegion, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { roundUp4, type BackwardWeightTask, type Conv2dParams } from './plan.js';
+import type { SimdBackward } from '../wasm/backward.js';
 
 /** The shapes this path takes: 3×3, stride 1, no dilation (any padding). */
 export function winogradWeightShape(p: Conv2dParams): boolean {
@@ -77,19 +81,23 @@ function chunking(p: Conv2dParams, images: number, mPad: number, cb: number): { 
 let sumsBuf = new Float64Array(0);
 
 /**
- * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1): float64 sums
- * (r1 − r0) × (c1 − c0)·9, row-major, in a scratch valid until the next call; null when a sum is not finite (then
- * the caller takes the direct kernel, whose NaN and Inf follow the naive loop's). Images go in chunks (`chunking`, a
- * function of the shape), each segment's tiles in one row of ≤ DW_KB vectors of the `dwu` kernel.
+ * A weight gradient whose x and dy lie in the resident memory (wasm/optim.ts: a training step's tensors with
+ * config.residentSteps): its units read x's and dy's rows at their byte addresses there, with their scratch in
+ * per-thread regions of that memory (winograd-resident.ts), instead of copying the rows into the thread's own memory.
  */
-export function weightGradWinograd(
-  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
-): Float64Array | null {
-  const { c, o, h, w, oh, ow, padH, padW } = p;
-  const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
-  const m = r1 - r0, cb = c1 - c0, tiles = Math.ceil(m / DW_MR), mPad = tiles * DW_MR;
-  const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), tpi = tilesY * tilesX, txPad = roundUp4(tilesX), rowVecs = txPad / 4;
-  const { nc, segs, rowsPerSeg, vecs } = chunking(p, n1 - n0, mPad, cb);
+export interface WeightGradResident {
+  s: ScratchRegions;
+  x: number;
+  dy: number;
+}
+
+/** Where weightGradWinograd keeps things in its scratch (floats, from its start; see there), and its bytes. */
+function gradLayout(p: Conv2dParams, m: number, cb: number) {
+  const { h, w, oh, ow } = p;
+  const hw = h * w, ohw = oh * ow;
+  const tiles = Math.ceil(m / DW_MR), mPad = tiles * DW_MR;
+  const tilesY = Math.ceil(oh / 2), txPad = roundUp4(Math.ceil(ow / 2));
+  const segs = chunkSegs(p);
   // Memory (floats): float64 lane sums [ξ][o < mPad][c][4]; U [ξ][o tile][segment][row < 4][U_ROW bytes];
   // V [ξ][c][segment][SEG_TILES]; one image's x phase planes [c][φ < 2][hx rows][txPad + 4] and 4 floats (`s2rows`
   // writes them; column j: input column 2j + φ − pW, so that plane k of the transform is phase k & 1 shifted by
@@ -104,8 +112,88 @@ export function weightGradWinograd(
   const xpAt = vAt + vLen, xPlane = 4 * (hx * wqx + 4);
   const rawAt = xpAt + (cb * 2 * xPlane) / 4, sumAt = roundUp4(rawAt + 1 + Math.max(cb * hw, m * ohw));
   // (`s2rows` and `wdy` read up to 2·wqx + 10 floats past a row's start: slack after the sums.)
-  const k = simdBackward(4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 12));
-  const { f, h: f64 } = k;
+  const bytes = 4 * sumAt + 8 * m * cb * 9 + 4 * (2 * wqx + 12);
+  return { tiles, mPad, hx, wqx, segU, segV, uTile, uXi, vCh, vXi, lanes, uAt, uLen, vAt, xpAt, xPlane, rawAt, sumAt, bytes };
+}
+
+/** Segments per image chunk (chunking's `segs`: a function of the shape only). */
+function chunkSegs(p: Conv2dParams): number {
+  const tilesY = Math.ceil(p.oh / 2), tilesX = Math.ceil(p.ow / 2);
+  return tilesY * tilesX > SEG_TILES ? Math.ceil(tilesY / Math.floor(SEG_TILES / tilesX)) : 1;
+}
+
+/** Bytes of resident memory that `s2rows` and `wdy` may read past x's and dy's ends (see gradLayout). */
+const readPast = (p: Conv2dParams): number => 4 * (2 * (roundUp4(Math.ceil(p.ow / 2)) + 4) + 12) + 4 * Math.max(p.w, p.ow);
+
+/**
+ * The in-place form of task q's Winograd units where x and dy lie in the resident memory, with a scratch region per
+ * thread for them; else null (they copy rows into their threads' memories). Main thread.
+ */
+export function weightGradResident(q: BackwardWeightTask, dy: Float32Array, x: Float32Array): WeightGradResident | null {
+  const xa = residentAddress(x), da = residentAddress(dy);
+  if (xa < 0 || da < 0) return null;
+  const threads = Math.max(1, getParallelBackend()?.threads ?? 1);
+  const s = residentScratch(threads, gradLayout(q.p, q.rowBlock, q.chBlock).bytes);
+  const end = Math.max(xa + x.byteLength, da + dy.byteLength) + readPast(q.p);
+  if (s === null || end > residentMemory()!.mem.buffer.byteLength) return null;
+  inPlaceCalls++;
+  return { s, x: xa, dy: da };
+}
+
+let inPlaceCalls = 0;
+
+/** How many weight gradients have run in place over the resident memory (for tests). */
+export function weightGradInPlaceCalls(): number {
+  return inPlaceCalls;
+}
+
+/**
+ * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1): float64 sums
+ * (r1 − r0) × (c1 − c0)·9, row-major, in a scratch valid until the next call; null when a sum is not finite (then
+ * the caller takes the direct kernel, whose NaN and Inf follow the naive loop's). Images go in chunks (`chunking`, a
+ * function of the shape), each segment's tiles in one row of ≤ DW_KB vectors of the `dwu` kernel.
+ */
+export function weightGradWinograd(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
+  rs: WeightGradResident | null = null,
+): Float64Array | null {
+  const slot = rs !== null ? claimRegion(rs.s) : -1;
+  if (slot < 0) return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, null, 0);
+  try {
+    return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, rs, slot);
+  } finally {
+    releaseRegion(rs!.s, slot);
+  }
+}
+
+/**
+ * weightGradWinograd's work through this thread's memory (rs null), or in place over the resident memory with the
+ * scratch in region `slot` of rs (its wasm addresses offset by the region's; x's and dy's rows read where they lie).
+ */
+function gradUnit(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
+  rs: WeightGradResident | null, slot: number,
+): Float64Array | null {
+  const { c, o, h, w, oh, ow, padH, padW } = p;
+  const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
+  const m = r1 - r0, cb = c1 - c0;
+  const tilesY = Math.ceil(oh / 2), tilesX = Math.ceil(ow / 2), tpi = tilesY * tilesX, rowVecs = roundUp4(tilesX) / 4;
+  const L = gradLayout(p, m, cb);
+  const { tiles, mPad, wqx, segU, segV, uTile, uXi, vCh, vXi, lanes, uAt, uLen, vAt, xpAt, xPlane, rawAt, sumAt } = L;
+  const { nc, segs, rowsPerSeg, vecs } = chunking(p, n1 - n0, mPad, cb);
+  // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, f64 views from there.
+  let k: Pick<SimdBackward, 's2rows' | 'wx' | 'wdy' | 'dwu' | 'wcomb'>, f: Float32Array, f64: Float64Array, B = 0;
+  if (rs !== null) {
+    B = rs.s.at[slot]!;
+    k = residentBackward(rs.s);
+    f = new Float32Array(rs.s.mem.buffer, B, rs.s.bytes / 4);
+    f64 = new Float64Array(rs.s.mem.buffer, B, rs.s.bytes / 8);
+  } else {
+    const own = simdBackward(L.bytes);
+    k = own;
+    f = own.f;
+    f64 = own.h;
+  }
   f64.fill(0, 0, lanes);
   // Rows past m: zero (never written below).
   if (m < mPad) f.fill(0, uAt, uAt + uLen);
@@ -113,17 +201,17 @@ export function weightGradWinograd(
     const ni = Math.min(nc, n1 - i0);
     for (let img = 0; img < ni; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
-      const xRaw = stageRows(f, rawAt, x, xc, xc + cb * hw);
-      k.s2rows[1](4 * xRaw, 4 * hw, cb, h, w, 4 * xpAt, 2 * xPlane, xPlane, hx, wqx, 1, -padH, -padW);
+      const xRow = rs !== null ? rs.x + 4 * xc : 4 * stageRows(f, rawAt, x, xc, xc + cb * hw);
+      k.s2rows[1](xRow, 4 * hw, cb, h, w, B + 4 * xpAt, 2 * xPlane, xPlane, L.hx, wqx, 1, -padH, -padW);
       for (let s = 0; s < segs; s++) {
         const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
-        k.wx(4 * xpAt, xPlane, 4 * wqx, cb, ty0, ty1, rowVecs, 4 * vAt + s * segV + 4 * img * tpi, vXi, vCh, 4 * tilesX);
+        k.wx(B + 4 * xpAt, xPlane, 4 * wqx, cb, ty0, ty1, rowVecs, B + 4 * vAt + s * segV + 4 * img * tpi, vXi, vCh, 4 * tilesX);
       }
       const dc = ((i0 + img) * o + g * og + r0) * ohw;
-      const dyRaw = stageRows(f, rawAt, dy, dc, dc + m * ohw);
+      const dyRow = rs !== null ? rs.dy + 4 * dc : 4 * stageRows(f, rawAt, dy, dc, dc + m * ohw);
       for (let s = 0; s < segs; s++) {
         const ty0 = s * rowsPerSeg, ty1 = Math.min(tilesY, ty0 + rowsPerSeg);
-        k.wdy(4 * dyRaw, oh, ow, m, ty0, ty1, rowVecs, 4 * uAt + s * segU + 4 * img * tpi, uXi, uTile, 4 * tilesX);
+        k.wdy(dyRow, oh, ow, m, ty0, ty1, rowVecs, B + 4 * uAt + s * segU + 4 * img * tpi, uXi, uTile, 4 * tilesX);
       }
     }
     // Tiles past a segment's own, up to its last vector: zero.
@@ -133,9 +221,9 @@ export function weightGradWinograd(
     }
     for (let xi = 0; xi < 16; xi++) {
       for (let t = 0; t < tiles; t++) {
-        const u = 4 * uAt + xi * uXi + t * uTile, out = 32 * (xi * mPad + t * DW_MR) * cb;
+        const u = B + 4 * uAt + xi * uXi + t * uTile, out = B + 32 * (xi * mPad + t * DW_MR) * cb;
         // Channel pairs in one call, then the odd last channel.
-        const v = 4 * vAt + xi * vXi, pairs = cb >> 1;
+        const v = B + 4 * vAt + xi * vXi, pairs = cb >> 1;
         if (pairs > 0) k.dwu[1](u, v, vCh, segs, segV, 1, 0, vecs, out, 32 * cb, 32, pairs);
         if (cb & 1) k.dwu[0](u, v + (cb - 1) * vCh, vCh, segs, segV, 1, 0, vecs, out + 32 * (cb - 1), 32 * cb, 32, 1);
       }
@@ -145,9 +233,9 @@ export function weightGradWinograd(
   // into the float64s at sumAt).
   const kb = cb * 9;
   if (sumsBuf.length < m * kb) sumsBuf = new Float64Array(m * kb);
-  if (!Number.isFinite(k.wcomb(0, 32 * mPad * cb, m * cb, 4 * sumAt))) return null;
+  if (!Number.isFinite(k.wcomb(B, 32 * mPad * cb, m * cb, B + 4 * sumAt))) return null;
   const sums = sumsBuf;
-  sums.set(k.h.subarray(sumAt / 2, sumAt / 2 + m * kb));
+  sums.set(f64.subarray(sumAt / 2, sumAt / 2 + m * kb));
   return sums;
 }
 

@@ -7,7 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
 import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
 import { kernelBackend } from '../wasm/features.js';
-import { weightGradWinograd, winogradWeightTask } from './backward-winograd.js';
+import { weightGradResident, weightGradWinograd, winogradWeightTask, type WeightGradResident } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
 import { phaseBackwardInput, phaseConv2dBackwardInput } from './phases.js';
 import { strided1x1, strided1x1BackwardInput } from './strided1x1.js';
@@ -120,7 +120,8 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
 // ---- backward weight -------------------------------------------------------------------------------------------
 
 /** The plan's task, and whether its SIMD units take Winograd F(3×3, 2×2) (backward-winograd.ts). */
-type WeightTask = BackwardWeightTask & { winograd: boolean };
+/** resident: the Winograd units' in-place form over the resident memory (backward-winograd.ts), or null. */
+type WeightTask = BackwardWeightTask & { winograd: boolean; resident: WeightGradResident | null };
 
 /**
  * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
@@ -148,7 +149,7 @@ function backwardWeightUnits(
     if (q.simd) {
       // The SIMD kernel (Winograd where the task says so, unless a sum is not finite): this split's images (all of
       // them without splits) into float64 sums, then into part or dw.
-      const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd) : null)
+      const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.resident) : null)
         ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
       if (part !== null) {
         // This unit's block of its split's partials is written once, by this unit alone (runBackwardWeight).
@@ -421,7 +422,9 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const wino = simdOk && p.ow >= 3 && config.winograd !== 'never'
     ? winogradWeightTask(backwardWeightTask(p, taps, true), config.winograd === 'always')
     : null;
-  const q: WeightTask = wino ? { ...wino, winograd: true } : { ...backwardWeightTask(p, taps, simdOk && p.ow > 4), winograd: false };
+  const q: WeightTask = wino
+    ? { ...wino, winograd: true, resident: weightGradResident(wino, dy, x) }
+    : { ...backwardWeightTask(p, taps, simdOk && p.ow > 4), winograd: false, resident: null };
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

@@ -109,12 +109,12 @@ export function dwFunc(mr: number, kt: number, fma: boolean, repeat = false, uRo
  * (8 accumulators) measured best on one core (CPU time, a 16→16 32×32 tile over 8 images): 4×2 25–29 GFLOP/s,
  * 3×2 31, 2×4 31, 4×1 30, 3×3 15, 4×3 17–19, 5×2 20, 6×2 22 (9 and more accumulators spill).
  */
-export function backwardModule(fma: boolean): Uint8Array {
+export function backwardModule(fma: boolean, shared = false): Uint8Array {
   return encodeModule([
     dwFunc(DW_MR, 1, fma), dwFunc(DW_MR, 2, fma), padFunc(), dwFunc(DW_MR, 1, fma, true), dwFunc(DW_MR, 2, fma, true), winogradXFunc(), winogradDyFunc(),
     dyPackFunc(), winogradCombineFunc(), stride2RowsFunc(1), stride2RowsFunc(2), stride2RowsFunc(3), dwFunc(DW_MR, 1, fma, true, U_ROW),
     dwFunc(DW_MR, 2, fma, true, U_ROW),
-  ]);
+  ], 1, shared);
 }
 
 /**
@@ -448,15 +448,34 @@ export function simdBackward(bytes: number): SimdBackward {
   if (current === null || builtFma !== fma) {
     if (memory === null) memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(backwardModule(fma)), { env: { mem: memory } }).exports;
-    current = {
-      dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], dwu: [e.dwu1 as DwrFn, e.dwu2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
-      s2rows: [e.s2rows1 as S2RowsFn, e.s2rows2 as S2RowsFn, e.s2rows3 as S2RowsFn], f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer),
-      i: new Int32Array(memory.buffer),
-    };
+    current = { ...pickBackward(e), f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
     builtFma = fma;
   }
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;
+}
+
+type BackwardFns = Omit<SimdBackward, 'f' | 'i' | 'h'>;
+
+function pickBackward(e: Record<string, unknown>): BackwardFns {
+  return {
+    dw: [e.dw1 as DwFn, e.dw2 as DwFn], dwr: [e.dwr1 as DwrFn, e.dwr2 as DwrFn], dwu: [e.dwu1 as DwrFn, e.dwu2 as DwrFn], pad: e.pad as PadFn, wx: e.wx as WinogradFn, wdy: e.wdy as WinogradFn, dypack: e.dypack as SimdBackward['dypack'], wcomb: e.wcomb as SimdBackward['wcomb'],
+    s2rows: [e.s2rows1 as S2RowsFn, e.s2rows2 as S2RowsFn, e.s2rows3 as S2RowsFn],
+  };
+}
+
+let onResident: { id: number; fma: boolean; k: BackwardFns } | null = null;
+
+/**
+ * This thread's weight-gradient kernels over the resident memory `r` (wasm/optim.ts), where a training step's
+ * tensors lie (conv2d/backward-winograd.ts runs on them in place). A worker instantiates them at its first such task.
+ */
+export function residentBackward(r: { mem: WasmMemory; id: number }): BackwardFns {
+  const fma = usesFma();
+  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
+    onResident = { id: r.id, fma, k: pickBackward(new wasm!.Instance(new wasm!.Module(backwardModule(fma, true)), { env: { mem: r.mem } }).exports) };
+  }
+  return onResident.k;
 }
