@@ -2,7 +2,8 @@
  * Bitwise determinism across thread counts for the training step's other kernels: batch norm (train forward and
  * backward, plain and fused with ReLU), ReLU and its backward, add, max-pool backward and the SGD update; then whole
  * training steps of a small CIFAR ResNet, plain and in withTrainingStep (every parameter after three SGD steps, and
- * the running statistics). The inline threshold is 0 so that even small problems are split; the 1-thread results
+ * the running statistics; and the SIMD Winograd convolution's forward, input and weight gradients in place over the
+ * resident memory, against plain arrays at 1 thread. The inline threshold is 0 so that even small problems are split; the 1-thread results
  * are the reference. (That the kernels are right at all is tested against PyTorch fixtures in test/ops and
  * test/kernels.)
  */
@@ -12,11 +13,14 @@ import { addForward, reluBackward, reluForward } from '../../src/kernels/element
 import { isResident, residentBuffer, sgdUpdate } from '../../src/kernels/optim.js';
 import { parallelFor, setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { maxPool2dBackward, maxPool2dForward, poolOutSize } from '../../src/kernels/pool.js';
-import { manualSeed, models, nn, optim, randn, withTrainingStep } from '../../src/index.js';
-import { kernelBackend, setKernelBackend } from '../../src/kernels/wasm/features.js';
+import { manualSeed, models, nn, optim, randn, withConfig, withTrainingStep } from '../../src/index.js';
+import { hasSimd128, kernelBackend, setKernelBackend } from '../../src/kernels/wasm/features.js';
+import { winogradConv, winogradInPlaceCalls, type WinogradParams } from '../../src/kernels/winograd.js';
+import { conv2dBackwardWeight } from '../../src/kernels/conv2d.js';
+import { weightGradInPlaceCalls } from '../../src/kernels/conv2d/backward-winograd.js';
 import '../../src/parallel/diagnostics.js';
 import { currentPoolForTest, setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
-import { assertIdentical, randArray } from '../kernels/compare.js';
+import { assertIdentical, randArray, winogradShapeParams } from '../kernels/compare.js';
 import { buildPoolScripts, removePoolScripts } from './scripts.js';
 
 /**
@@ -110,6 +114,28 @@ function trainSteps(arena = false, setToNone = true): Record<string, Float32Arra
   return out;
 }
 
+/**
+ * SIMD Winograd calls of a training step's shapes (forward with the epilogue and a residual, input gradient
+ * accumulating, weight gradient) on plain or resident arrays (`memory`): their outputs.
+ */
+function winogradCalls(): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const [n, c, hw, seed] of [[16, 16, 28, 1], [8, 32, 14, 2], [16, 64, 7, 3]] as const) {
+    const p: WinogradParams = { n, ci: c, hi: hw, wi: hw, co: c, ho: hw, wo: hw, padH: 1, padW: 1, flip: false, accumulate: false };
+    const size = n * c * hw * hw;
+    const x = buf(randArray(seed, size)), w = buf(randArray(seed + 1, c * c * 9)), res = buf(randArray(seed + 2, size));
+    const scale = Float64Array.from(randArray(seed + 3, c)), shift = Float64Array.from(randArray(seed + 4, c));
+    const y = buf(new Float32Array(size));
+    winogradConv(y, x, w, res, p, { scale, shift, relu: true });
+    const dx = buf(randArray(seed + 5, size));
+    winogradConv(dx, y, w, null, { ...p, flip: true, accumulate: true });
+    const dw = buf(new Float32Array(c * c * 9));
+    conv2dBackwardWeight(dw, y, x, winogradShapeParams(n, c, hw, hw, c, 1));
+    out.push(y, dx, dw);
+  }
+  return out;
+}
+
 function warmUp(): void {
   const out = new Float32Array(new SharedArrayBuffer(16));
   parallelFor({
@@ -149,6 +175,30 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
     memory = 'ordinary';
   });
 
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('SIMD Winograd in place over the resident memory: the bits of plain arrays, 1–3 threads', () => {
+    const old = setKernelBackend('simd');
+    try {
+      setNumThreads(1);
+      memory = 'ordinary';
+      const ref = winogradCalls();
+      for (const threads of [1, 2, 3]) {
+        setNumThreads(threads);
+        memory = 'resident';
+        if (threads > 1) warmUp();
+        const before = [winogradInPlaceCalls(), weightGradInPlaceCalls(), currentPoolForTest()?.workerUnitsForTest() ?? 0];
+        const got = winogradCalls();
+        const how = `${threads} thread(s), resident`;
+        expect(winogradInPlaceCalls() - before[0]!, `${how}: convolutions in place`).toBe(6);
+        expect(weightGradInPlaceCalls() - before[1]!, `${how}: weight gradients in place`).toBe(3);
+        if (threads > 1) expect(currentPoolForTest()!.workerUnitsForTest() - before[2]!, `${how}: units run on a worker`).toBeGreaterThan(5);
+        ref.forEach((r, i) => assertIdentical(`${how}: output ${i}`, got[i]!, r));
+      }
+    } finally {
+      memory = 'ordinary';
+      setKernelBackend(old);
+    }
+  });
+
   // On each kernel backend. The SIMD kernels finish this small net's units so fast that the main thread takes most
   // of them before a worker wakes up (measured: 8–10 of the step's units on the worker, against > 20 with js).
   it.each([['js', 20], ['simd', 0]] as const)('%s backend: three SGD steps of a small ResNet-20: same parameters and running statistics', (backend, minWorkerUnits) => {
@@ -166,6 +216,10 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
       for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep: ${k}`, inArena[k]!, r);
       const zeroed = trainSteps(true, false);
       for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep, zeroGrad(false): ${k}`, zeroed[k]!, r);
+      for (const residentSteps of [false, true]) {
+        const steps = withConfig({ residentSteps }, () => trainSteps(true, false));
+        for (const [k, r] of Object.entries(ref)) assertIdentical(`2 threads, withTrainingStep, residentSteps ${residentSteps}: ${k}`, steps[k]!, r);
+      }
     } finally {
       setKernelBackend(old);
     }
