@@ -60,10 +60,16 @@ export function residentScratch(count: number, bytes: number): ScratchRegions | 
   return { mem: r.mem, id: r.id, flags: flagView.byteOffset, at: bases.slice(0, count), bytes };
 }
 
+/** The region this thread claimed last: it tries that one first, whose lines are likely still in its core's cache. */
+let lastClaimed = 0;
+
 /** Claims a free region of s (its index), or −1 when every one is busy. */
 export function claimRegion(s: ScratchRegions): number {
-  const flags = new Int32Array(s.mem.buffer, s.flags, s.at.length);
-  for (let i = 0; i < s.at.length; i++) if (Atomics.compareExchange(flags, i, 0, 1) === 0) return i;
+  const flags = new Int32Array(s.mem.buffer, s.flags, s.at.length), n = s.at.length;
+  for (let k = 0; k < n; k++) {
+    const i = (lastClaimed + k) % n;
+    if (Atomics.compareExchange(flags, i, 0, 1) === 0) return (lastClaimed = i);
+  }
   return -1;
 }
 
