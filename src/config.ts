@@ -32,9 +32,9 @@ export interface Config {
   arenaMinLength: number;
   /**
    * Inside withTrainingStep on the SIMD backend, take the step's buffers from the resident shared wasm memory
-   * (kernels/wasm/optim.ts), where the batch norm's kernels work on them in place. Off by default: no consistent
-   * gain over the shared buffers measured across the benchmark's steps (bench/README.md): the batch norm's backward
-   * saves about a third, its forward nothing, and the convolutions (most of the copies) still stage their tensors.
+   * (kernels/wasm/optim.ts), where the batch norm's kernels and the float64 Winograd convolutions (forward, input
+   * and weight gradient) work on them in place instead of copying them through each thread's own wasm memory. The
+   * same bits either way; off, the step's buffers are ordinary shared memory (bench/README.md has the A/B).
    */
   residentSteps: boolean;
   /**
@@ -67,7 +67,7 @@ const defaults: Config = {
   detectAnomaly: false,
   arenaBytes: 64 * 2 ** 20,
   arenaMinLength: 16384,
-  residentSteps: false,
+  residentSteps: true,
   residentParamBytes: 256 * 2 ** 20,
   kernelBackend: env('RESNET_TS_BACKEND')?.trim().toLowerCase() === 'js' ? 'js' : 'simd',
   fma: env('RESNET_TS_FMA')?.trim() !== '0',
