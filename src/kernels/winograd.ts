@@ -26,6 +26,11 @@
 // GEMMs (one tile block, or a U too big to keep; on the SIMD backend's float64 path, 4 output channels × 32 input
 // channels at a time, a chunk that stays in L1). Every output is computed the same way whichever unit or thread
 // computes it.
+//
+// In place: where a SIMD float64 call's x, y (and residual) lie in the resident memory (a training step's tensors,
+// wasm/optim.ts), its units run the wasm transforms over that memory, reading x's rows and writing y's where they
+// lie, with their scratch in per-thread regions of it (winograd-resident.ts), instead of copying rows through the
+// thread's own memory (residentCall, convUnitsSimd).
 
 import { asmGemm, type AsmGemm } from './asm.js';
 import { getParallelBackend, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
@@ -671,6 +676,8 @@ function simdPlan(q: ConvTaskParams): { gc: number; uXi: number; vXi: number; vA
  * 4-channel × 8-tile block by the wasm `wino` (float32 products, float32 sums over ≤ 64 channels, float64 total).
  * See wasm/sgemm.ts. Per block, x's rows are copied in once; per 4 output channels, the outputs go to staging rows
  * (with y's old values first when accumulating, and the residual's beside them), copied out to y in whole runs.
+ * In place (`slot` ≥ 0: region `slot` of q.resident's scratch, float64 only), x's rows are read and y's written
+ * where they lie in the resident memory, and the scratch is laid out from the region's start as it is here from 0.
  */
 function convUnitsSimd(
   y: Float32Array, x: Float32Array, w: Float32Array, res: Float32Array | null, flag: Float64Array, q: ConvTaskParams, u0: number, u1: number,

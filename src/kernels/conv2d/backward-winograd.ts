@@ -6,7 +6,9 @@
 // so the 16 elements ξ of the transformed tiles give 16 products (O × T)·(T × C) over the T tiles of all images,
 // 16 multiply-adds per tile and (o, c) instead of 36. The transforms (wasm/backward.ts: `wx`, `wdy`) only add and
 // subtract in float32; the products go through the direct kernel's `dw` (float32 products and sums of ≤ DW_KB
-// vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums.
+// vectors, float64 lane sums), and Gᵀ M G (entries 0, ±1/2, 1) is applied to the float64 sums. The rows of x and dy
+// are copied into the thread's wasm memory, or, where both lie in the resident memory (a training step's tensors),
+// read there in place by kernels instantiated over it (weightGradResident).
 
 import { stageRows } from '../copy.js';
 import { getParallelBackend } from '../parallel.js';

@@ -1,7 +1,8 @@
 // Winograd's input and output transforms in WebAssembly SIMD, emitted from this file when the library loads (see
 // encoder.ts), over the same memory as the thread's SIMD GEMM (sgemm.ts): x's rows are copied in once per tile
 // block, the transformed tiles V are written where the GEMMs read them, and the outputs are written into a staging
-// copy of y's rows that the caller copies out in whole runs. The arithmetic is winograd.ts's JavaScript transforms'
+// copy of y's rows that the caller copies out in whole runs (or, over the resident memory, x's and y's rows are read
+// and written where they lie: residentWinograd). The arithmetic is winograd.ts's JavaScript transforms'
 // (float64, the same operations in the same order), two tiles per f64x2, so results are the same bits.
 //
 //   pad:     rows of x (float32, plane after plane) → zero-padded planes, so that every tile's 6×6 patch is inside;
