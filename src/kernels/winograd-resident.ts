@@ -24,7 +24,7 @@ export interface ScratchRegions extends Resident {
   bytes: number;
 }
 
-let flagView: Float32Array | null = null;
+let flagRegion: Float32Array | null = null;
 const regions: Float32Array[] = [];
 const bases: number[] = [];
 let serial = 0;
@@ -42,8 +42,8 @@ export function nextSerial(): number {
 export function residentScratch(count: number, bytes: number): ScratchRegions | null {
   const r = residentMemory();
   if (r === null || count > MAX_REGIONS) return null;
-  flagView ??= residentAlloc(MAX_REGIONS);
-  if (flagView === null) return null;
+  flagRegion ??= residentAlloc(MAX_REGIONS);
+  if (flagRegion === null) return null;
   for (let i = 0; i < count; i++) {
     const have = regions[i];
     if (have !== undefined && have.byteOffset + have.byteLength >= bases[i]! + bytes) continue;
@@ -57,15 +57,25 @@ export function residentScratch(count: number, bytes: number): ScratchRegions | 
     regions[i] = v;
     bases[i] = Math.ceil((v.byteOffset + HEADER) / 64) * 64;
   }
-  return { mem: r.mem, id: r.id, flags: flagView.byteOffset, at: bases.slice(0, count), bytes };
+  return { mem: r.mem, id: r.id, flags: flagRegion.byteOffset, at: bases.slice(0, count), bytes };
 }
 
 /** The region this thread claimed last: it tries that one first, whose lines are likely still in its core's cache. */
 let lastClaimed = 0;
 
+let flagView: Int32Array | null = null;
+
+/** The busy flags of s's regions (a view kept while the memory's buffer and the flags stay the same). */
+function flagsOf(s: ScratchRegions): Int32Array {
+  if (flagView === null || flagView.buffer !== s.mem.buffer || flagView.byteOffset !== s.flags || flagView.length !== s.at.length) {
+    flagView = new Int32Array(s.mem.buffer, s.flags, s.at.length);
+  }
+  return flagView;
+}
+
 /** Claims a free region of s (its index), or −1 when every one is busy. */
 export function claimRegion(s: ScratchRegions): number {
-  const flags = new Int32Array(s.mem.buffer, s.flags, s.at.length), n = s.at.length;
+  const flags = flagsOf(s), n = s.at.length;
   for (let k = 0; k < n; k++) {
     const i = (lastClaimed + k) % n;
     if (Atomics.compareExchange(flags, i, 0, 1) === 0) return (lastClaimed = i);
@@ -74,7 +84,7 @@ export function claimRegion(s: ScratchRegions): number {
 }
 
 export function releaseRegion(s: ScratchRegions, i: number): void {
-  Atomics.store(new Int32Array(s.mem.buffer, s.flags, s.at.length), i, 0);
+  Atomics.store(flagsOf(s), i, 0);
 }
 
 /** The header of region i of s: i32 [call serial of V, tile block of V, call serial of U]. */

@@ -646,6 +646,9 @@ function copyRuns(a: Float32Array, f: Float32Array, at: number, toStage: boolean
 /** The float32 and float64 views of a thread's scratch, from its start (the wasm functions' address 0, or a base). */
 type Heap = Pick<SimdGemm, 'f' | 'h'>;
 
+/** This thread's views and functions of the resident region it used last (convUnitsSimd in place). */
+let place: { buf: ArrayBufferLike; at: number; bytes: number; r: SimdWinograd; g: Heap; wg: SimdWinograd; head: Int32Array } | null = null;
+
 /** Where convUnitsSimd keeps things in its scratch (see there), and how many bytes that takes (lay.end). */
 function simdPlan(q: ConvTaskParams): { gc: number; uXi: number; vXi: number; vAt: number; mAt: number; fAt: number; badAt: number; lay: SimdLayout } {
   const { coPad, localU } = q;
@@ -696,11 +699,18 @@ function convUnitsSimd(
   let vHeld: (tb: number) => boolean, uHeld: () => boolean;
   if (rc !== null) {
     // In place: the scratch (laid out as in the thread's own memory) in region `slot`, its header telling which
-    // call's V and U it holds.
-    const at = rc.s.at[slot]!, buf = rc.s.mem.buffer;
-    g = { f: new Float32Array(buf, at, rc.s.bytes / 4), h: new Float64Array(buf, at, rc.s.bytes / 8) };
-    wg = basedWinograd(residentWinograd(rc.s), at);
-    const head = regionHeader(rc.s, slot);
+    // call's V and U it holds. (Views and functions kept while the thread's units find the same region.)
+    const at = rc.s.at[slot]!, buf = rc.s.mem.buffer, bytes = rc.s.bytes;
+    const r = residentWinograd(rc.s);
+    if (place === null || place.buf !== buf || place.at !== at || place.bytes !== bytes || place.r !== r) {
+      place = {
+        buf, at, bytes, r, g: { f: new Float32Array(buf, at, bytes / 4), h: new Float64Array(buf, at, bytes / 8) }, wg: basedWinograd(r, at),
+        head: regionHeader(rc.s, slot),
+      };
+    }
+    g = place.g;
+    wg = place.wg;
+    const head = place.head;
     vHeld = (tb) => {
       if (head[0] === rc.serial && head[1] === tb) return true;
       head[0] = rc.serial;

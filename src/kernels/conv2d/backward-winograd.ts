@@ -168,6 +168,9 @@ export function weightGradWinograd(
   }
 }
 
+/** This thread's views of the resident region it used last (kept while its units find the same region). */
+let views: { f: Float32Array; h: Float64Array } | null = null;
+
 /**
  * weightGradWinograd's work through this thread's memory (rs null), or in place over the resident memory with the
  * scratch in region `slot` of rs (its wasm addresses offset by the region's; x's and dy's rows read where they lie).
@@ -188,8 +191,12 @@ function gradUnit(
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentBackward(rs.s);
-    f = new Float32Array(rs.s.mem.buffer, B, rs.s.bytes / 4);
-    f64 = new Float64Array(rs.s.mem.buffer, B, rs.s.bytes / 8);
+    const buf = rs.s.mem.buffer, bytes = rs.s.bytes;
+    if (views === null || views.f.buffer !== buf || views.f.byteOffset !== B || views.f.byteLength !== bytes) {
+      views = { f: new Float32Array(buf, B, bytes / 4), h: new Float64Array(buf, B, bytes / 8) };
+    }
+    f = views.f;
+    f64 = views.h;
   } else {
     const own = simdBackward(L.bytes);
     k = own;
