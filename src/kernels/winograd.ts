@@ -736,7 +736,7 @@ function convUnitsSimd(
   }
   const uv = f32 ? g.f : g.h, h = g.h;
   const vout = nr === 8 ? wg.vout8 : wg.vout4;
-  // If U is whole: transformed at the thread's first unit of the call (a failed transform sets the flag each time).
+  // If U is whole: transformed once per call into the scratch that holds it (its filter check sets the flag then).
   if (!localU && !uHeld()) {
     if (weightTransformWasm(g, wg, uv, fAt, badAt, copyFilters(g.f, fAt, w, p, 0, coPad), w, q, coPad, 0, 0, coPad)) flag[0] = 1;
   }
