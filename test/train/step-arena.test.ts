@@ -41,6 +41,18 @@ function setup(seed = 1) {
 
 type Setup = ReturnType<typeof setup>;
 
+/** Steps in withTrainingStep of a CIFAR ResNet-8 (seeded) on n random images of size × size, n given per step. */
+function stepsOfAnySize(seed: number, size: number): (n: number) => void {
+  manualSeed(seed);
+  const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
+  const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  return (n) => withTrainingStep({ model, optimizer: opt }, () => {
+    opt.zeroGrad(false);
+    nn.functional.crossEntropy(model.forward(randn([n, 3, size, size])), Array.from({ length: n }, (_, i) => i % 10)).backward();
+    opt.step();
+  });
+}
+
 /** Collects garbage and lets the finalization callbacks run (they hand collected resident regions back for reuse). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 4; i++) {
@@ -161,14 +173,7 @@ describe('withTrainingStep', () => {
   }, 120_000);
 
   it('the pool holds one step\'s buffers: those of a batch size the last two steps did not use are dropped', () => {
-    manualSeed(4);
-    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
-    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
-      opt.zeroGrad(false);
-      nn.functional.crossEntropy(model.forward(randn([n, 3, 32, 32])), Array.from({ length: n }, (_, i) => i % 10)).backward();
-      opt.step();
-    });
+    const step = stepsOfAnySize(4, 32);
     step(16);
     const one = arenaBytes();
     expect(one).toBeGreaterThan(0);
@@ -200,14 +205,7 @@ describe('withTrainingStep', () => {
   }, 60_000);
 
   it('a batch of more than twice the last one\'s: the buffers of both are kept for one step, then the unused dropped', () => {
-    manualSeed(4);
-    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
-    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
-      opt.zeroGrad(false);
-      nn.functional.crossEntropy(model.forward(randn([n, 3, 32, 32])), Array.from({ length: n }, (_, i) => i % 10)).backward();
-      opt.step();
-    });
+    const step = stepsOfAnySize(4, 32);
     step(6);
     step(16);
     const made = arenaNewBytes();
@@ -311,14 +309,7 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('a trainin
   it('an epoch\'s last, smaller batch runs in views of resident buffers: no new buffers, the plain steps\' bits', () => simd(epochEnd));
 
   it('a batch of another size between steps (an epoch\'s last) does not grow the memory by a step\'s worth', () => simd(() => {
-    manualSeed(5);
-    const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
-    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-    const step = (n: number) => withTrainingStep({ model, optimizer: opt }, () => {
-      opt.zeroGrad(false);
-      nn.functional.crossEntropy(model.forward(randn([n, 3, 16, 16])), Array.from({ length: n }, (_, i) => i % 10)).backward();
-      opt.step();
-    });
+    const step = stepsOfAnySize(5, 16);
     step(16);
     step(16);
     step(12);
