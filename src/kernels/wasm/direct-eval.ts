@@ -80,19 +80,37 @@ export function directEvalFunc(r: number, v: number, fma: boolean): Func {
     params: new Array<ValType>(17).fill(I32),
     results: [],
     locals: L.types,
-    body: [
-      local.set(tabEnd, i32.add(get(tab), i32.shl(get(taps), i32.const(2)))),
-      forLoop(oy, get(oy0), get(oy1), 1,
-        forLoop(jt, i32.const(0), get(tiles), 1,
-          // Input rows from oy·s, columns from jt·4V; output row oy − oy0, the same columns.
-          local.set(outRow, i32.add(get(out), i32.shl(i32.add(i32.mul(i32.sub(get(oy), get(oy0)), get(ow)), i32.mul(get(jt), i32.const(cols))), i32.const(2)))),
-          local.set(wq, get(wp)),
-          local.set(cb, i32.add(get(xp), i32.add(i32.mul(get(oy), get(rowStep)), i32.mul(get(jt), i32.const(16 * v))))),
-          local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
-          ...sums,
-          if_(hasRes, [if_(hasRelu, [store(true, true)], [store(true, false)])], [if_(hasRelu, [store(false, true)], [store(false, false)])]))),
-    ],
+    body: directTiles({ xp, rowStep, taps, tab, wp, oy0, oy1, tiles, ow, out, oy, jt, outRow, wq, cb, nv, tabEnd }, v, [
+      ...sums,
+      if_(hasRes, [if_(hasRelu, [store(true, true)], [store(true, false)])], [if_(hasRelu, [store(false, true)], [store(false, false)])]),
+    ]),
   };
+}
+
+/** The parameters and locals of a direct kernel's walk over its output tiles (see directTiles). */
+export interface DirectTileRegs {
+  xp: number; rowStep: number; taps: number; tab: number; wp: number; oy0: number; oy1: number; tiles: number;
+  ow: number; out: number; oy: number; jt: number; outRow: number; wq: number; cb: number; nv: number; tabEnd: number;
+}
+
+/**
+ * A direct kernel's walk over its output tiles (`conv`, `conv32`): tabEnd at the tap table's end; then for each
+ * output row oy in [oy0, oy1) and tile jt, outRow (output row oy − oy0, columns from jt·4V), wq (the packed
+ * weights' start), cb (input rows from oy·rowStep, columns from jt·4V) and nv (the row's columns from the tile on)
+ * are set before `body`.
+ */
+export function directTiles(g: DirectTileRegs, v: number, body: Expr[]): Expr[] {
+  const get = local.get, cols = 4 * v;
+  return [
+    local.set(g.tabEnd, i32.add(get(g.tab), i32.shl(get(g.taps), i32.const(2)))),
+    forLoop(g.oy, get(g.oy0), get(g.oy1), 1,
+      forLoop(g.jt, i32.const(0), get(g.tiles), 1,
+        local.set(g.outRow, i32.add(get(g.out), i32.shl(i32.add(i32.mul(i32.sub(get(g.oy), get(g.oy0)), get(g.ow)), i32.mul(get(g.jt), i32.const(cols))), i32.const(2)))),
+        local.set(g.wq, get(g.wp)),
+        local.set(g.cb, i32.add(get(g.xp), i32.add(i32.mul(get(g.oy), get(g.rowStep)), i32.mul(get(g.jt), i32.const(16 * v))))),
+        local.set(g.nv, i32.sub(get(g.ow), i32.mul(get(g.jt), i32.const(cols)))),
+        ...body)),
+  ];
 }
 
 /** The locals a direct kernel's tap reads and writes (see directTap). */

@@ -34,7 +34,7 @@
 import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { directEvalFunc, directTap } from './direct-eval.js';
+import { directEvalFunc, directTap, directTiles } from './direct-eval.js';
 import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
 import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
@@ -215,26 +215,18 @@ export function directFunc(r: number, v: number, fma: boolean): Func {
     params: new Array<ValType>(20).fill(I32),
     results: [],
     locals: L.types,
-    body: [
-      local.set(tabEnd, i32.add(get(tab), i32.shl(get(taps), i32.const(2)))),
-      forLoop(oy, get(oy0), get(oy1), 1,
-        forLoop(jt, i32.const(0), get(tiles), 1,
-          // Input rows from oy·s, columns from jt·4V; output row oy − oy0, the same columns.
-          local.set(outRow, i32.add(get(out), i32.shl(i32.add(i32.mul(i32.sub(get(oy), get(oy0)), get(ow)), i32.mul(get(jt), i32.const(cols))), i32.const(2)))),
-          local.set(ci, i32.const(0)),
-          local.set(wq, get(wp)),
-          local.set(cb, i32.add(get(xp), i32.add(i32.mul(get(oy), get(rowStep)), i32.mul(get(jt), i32.const(16 * v))))),
-          local.set(nv, i32.sub(get(ow), i32.mul(get(jt), i32.const(cols)))),
-          // With accum every block adds to the output's values; else the first block starts from the biases (or, with
-          // SUM32, is the only one and stores its sums).
-          if_(get(accum), [...initOut, blocks(flush)], [
-            if_(i32.and(get(flags), i32.const(SUM2)),
-              [...blockBody(sum2A), ...blockBody([if_(i32.ge_s(get(nv), i32.const(cols)), sum2Full, sum2Part)])],
-              [...blockBody([firstFlush]), blocks(flush)]),
-          ]),
-          if_(i32.and(get(flags), i32.const(SUM32 | SUM2)), [],
-            [if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart)]))),
-    ],
+    body: directTiles({ xp, rowStep, taps, tab, wp, oy0, oy1, tiles, ow, out, oy, jt, outRow, wq, cb, nv, tabEnd }, v, [
+      local.set(ci, i32.const(0)),
+      // With accum every block adds to the output's values; else the first block starts from the biases (or, with
+      // SUM32, is the only one and stores its sums).
+      if_(get(accum), [...initOut, blocks(flush)], [
+        if_(i32.and(get(flags), i32.const(SUM2)),
+          [...blockBody(sum2A), ...blockBody([if_(i32.ge_s(get(nv), i32.const(cols)), sum2Full, sum2Part)])],
+          [...blockBody([firstFlush]), blocks(flush)]),
+      ]),
+      if_(i32.and(get(flags), i32.const(SUM32 | SUM2)), [],
+        [if_(i32.ge_s(get(nv), i32.const(cols)), [if_(get(flags), storeFullEp, storeFull)], storePart)]),
+    ]),
   };
 }
 
