@@ -5,6 +5,7 @@
 // One thread (RESNET_TS_THREADS=1 unless set). Prints each build's min process CPU ms per call (fwd / dw / dx) and
 // whether the later builds' outputs are the same bits as the first's. The stem has no input gradient (0).
 import { resolve } from 'node:path';
+import { cpuMs, randomArray, shared } from './lib.mjs';
 
 process.env.RESNET_TS_THREADS ??= '1';
 const dists = (process.argv[2] ?? 'dist').split(',');
@@ -18,19 +19,8 @@ const P = (n, c, h, o, k, s, pad) => {
 };
 const LAYERS = [['stem 1→16', P(128, 1, 28, 16, 3, 1, 1), 1], ['16→16 @28', P(128, 16, 28, 16, 3, 1, 1), 6], ['16→32 /2', P(128, 16, 28, 32, 3, 2, 1), 1],
   ['32→32 @14', P(128, 32, 14, 32, 3, 1, 1), 5], ['32→64 /2', P(128, 32, 14, 64, 3, 2, 1), 1], ['64→64 @7', P(128, 64, 7, 64, 3, 1, 1), 5]];
-const rand = (n, seed) => {
-  const a = new Float32Array(new SharedArrayBuffer(4 * n));
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-};
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+/** Seeded values in [−0.5, 0.5), in shared memory (as a model's tensors are). */
+const rand = (n, seed) => shared(randomArray(n, seed, -0.5, 0.5));
 const totals = builds.map(() => [0, 0, 0]);
 console.log(`| layer | count | ${dists.map((d) => `${d} fwd / dw / dx`).join(' | ')} | bits vs first |\n|---|---:|${dists.map(() => '---|').join('')}---|`);
 for (const [name, p, count] of LAYERS) {
@@ -41,18 +31,18 @@ for (const [name, p, count] of LAYERS) {
   for (let r = 0; r < reps + 2; r++) {
     for (let k = 0; k < builds.length; k++) {
       const bi = (k + r) % builds.length, { f, b } = builds[bi], o = outs[bi], tt = t[bi];
-      let c0 = cpu();
+      let c0 = cpuMs();
       f.conv2dForward(o.y, x, w, null, p);
-      if (r > 1) tt[0].push(cpu() - c0);
+      if (r > 1) tt[0].push(cpuMs() - c0);
       o.dw.fill(0);
-      c0 = cpu();
+      c0 = cpuMs();
       b.conv2dBackwardWeight(o.dw, dy, x, p);
-      if (r > 1) tt[1].push(cpu() - c0);
+      if (r > 1) tt[1].push(cpuMs() - c0);
       if (name.startsWith('stem')) tt[2].push(0);
       else {
-        c0 = cpu();
+        c0 = cpuMs();
         b.conv2dBackwardInput(o.dx, dy, w, p, { overwrite: true });
-        if (r > 1) tt[2].push(cpu() - c0);
+        if (r > 1) tt[2].push(cpuMs() - c0);
       }
     }
   }

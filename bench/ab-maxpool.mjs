@@ -5,6 +5,7 @@
 // pooling backward (8×512×1×1), then CIFAR ResNet-20's (32×64×8×8). Prints per build the median over 40 rounds of
 // the wall and process CPU ms per call (20 calls a round), and whether both builds gave the same values and argmax.
 import { resolve } from 'node:path';
+import { cpuMs } from './lib.mjs';
 
 const [, , a, b, th = '1'] = process.argv;
 if (!a || !b) {
@@ -25,21 +26,17 @@ for (let i = 0; i < x.length; i++) x[i] = Math.max(0, ((Math.sin(i * 12.9898) * 
 const outs = builds.map(() => ({ y: sh(p.n * p.c * p.oh * p.ow), a: new Int32Array(p.n * p.c * p.oh * p.ow) }));
 const gps = [{ n: 8, c: 512, h: 1, w: 1, oh: 1, ow: 1 }, { n: 32, c: 64, h: 8, w: 8, oh: 1, ow: 1 }];
 const gdx = gps.map((q) => sh(q.n * q.c * q.h * q.w)), gdy = gps.map((q) => sh(q.n * q.c).fill(0.3));
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 for (let r = 0; r < 40; r++) {
   for (const i of r % 2 ? [1, 0] : [0, 1]) {
     const bd = builds[i];
-    const c0 = cpu(), w0 = performance.now();
+    const c0 = cpuMs(), w0 = performance.now();
     for (let k = 0; k < 20; k++) bd.k.maxPool2dForward(outs[i].y, outs[i].a, x, p);
     bd.w.push((performance.now() - w0) / 20);
-    bd.c.push((cpu() - c0) / 20);
+    bd.c.push((cpuMs() - c0) / 20);
     gps.forEach((q, j) => {
-      const c1 = cpu();
+      const c1 = cpuMs();
       for (let k = 0; k < 20; k++) bd.k.globalAvgPool2dBackward(gdx[j], gdy[j], q);
-      bd.g[j].push((cpu() - c1) / 20);
+      bd.g[j].push((cpuMs() - c1) / 20);
     });
   }
 }

@@ -7,7 +7,7 @@
 // One thread. The wrapper's stack capture slows the step a lot (the step CPU printed includes it); the per-site
 // times are of the copies alone.
 import { resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, cpuMs } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const di = args.indexOf('--dist');
@@ -21,10 +21,6 @@ const TA = Object.getPrototypeOf(Float32Array.prototype);
 const stats = new Map();
 let on = false;
 const site = () => new Error().stack.split('\n')[3].trim().replace(/.*\/dist\//, '').replace(/\)$/, '');
-const cpu = () => {
-  const c = process.cpuUsage();
-  return (c.user + c.system) / 1000;
-};
 const note = (key, bytes, ms) => {
   const s = stats.get(key) ?? [0, 0, 0];
   s[0] += bytes;
@@ -37,16 +33,16 @@ TA.set = function (src, off = 0) {
   if (!on || !ArrayBuffer.isView(src)) return origSet.call(this, src, off);
   const shared = src.buffer instanceof SharedArrayBuffer || this.buffer instanceof SharedArrayBuffer;
   const aligned = ((src.byteOffset - (this.byteOffset + off * this.BYTES_PER_ELEMENT)) & 7) === 0;
-  const t0 = cpu();
+  const t0 = cpuMs();
   origSet.call(this, src, off);
-  const ms = cpu() - t0;
+  const ms = cpuMs() - t0;
   note(`set  ${shared ? 'shared' : 'plain '} ${aligned ? 'aligned   ' : 'MISALIGNED'} ${site()}`, src.byteLength, ms);
 };
 TA.fill = function (v, a, b) {
   if (!on) return origFill.call(this, v, a, b);
-  const t0 = cpu();
+  const t0 = cpuMs();
   const r = origFill.call(this, v, a, b);
-  const ms = cpu() - t0;
+  const ms = cpuMs() - t0;
   const n = (b ?? this.length) - (a ?? 0);
   note(`fill ${this.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain '}            ${site()}`, n * this.BYTES_PER_ELEMENT, ms);
   return r;

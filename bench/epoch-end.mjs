@@ -3,7 +3,7 @@
 // new arena bytes (arenaNewBytes) and minor page faults of each step after the warm ones, and the steady steps'.
 //   node bench/epoch-end.mjs [DIST] [--threads 2] [--resident on|off]
 import { resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, cpuMs } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -24,19 +24,15 @@ const m = lib.models.resnet20({ inChannels: 1 }).train();
 const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
 const batch = (n) => [lib.randn([n, 1, 28, 28]), Array.from({ length: n }, (_, i) => (i * 7) % 10)];
 const b128 = batch(128), b96 = batch(96);
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const rows = [];
 const step = ([x, t], what) => {
-  const made = arena.arenaNewBytes(), faults = process.resourceUsage().minorPageFault, c = cpu();
+  const made = arena.arenaNewBytes(), faults = process.resourceUsage().minorPageFault, c = cpuMs();
   lib.withTrainingStep({ model: m, optimizer: opt }, () => {
     opt.zeroGrad(false);
     lib.nn.functional.crossEntropy(m.forward(x), t).backward();
     opt.step();
   });
-  rows.push([what, cpu() - c, (arena.arenaNewBytes() - made) / 2 ** 20, process.resourceUsage().minorPageFault - faults]);
+  rows.push([what, cpuMs() - c, (arena.arenaNewBytes() - made) / 2 ** 20, process.resourceUsage().minorPageFault - faults]);
 };
 for (let i = 0; i < 3; i++) step(b128, 'warm');
 rows.length = 0;

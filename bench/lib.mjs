@@ -333,6 +333,12 @@ export async function measureTurns(fns, opts) {
  * node --expose-gc), so that garbage one variant left (tfjs's CPU backend allocates hundreds of MB on the big
  * layers) is not collected during another's timing.
  */
+/** The process's CPU time in ms (user + system, every thread): for A/B scripts, whose wall times a busy host skews. */
+export function cpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 export async function fullGc() {
   try {
     const v8 = await import('node:v8');

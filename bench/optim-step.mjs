@@ -3,6 +3,7 @@
 // barely move). Prints the median and min wall and process CPU ms per call. Run it for two builds alternately:
 //   for d in /tmp/old/dist dist /tmp/old/dist dist; do node bench/optim-step.mjs $d 2; done
 import { resolve } from 'node:path';
+import { cpuMs } from './lib.mjs';
 
 const [, , distArg = 'dist', th = '1'] = process.argv;
 const dist = resolve(distArg);
@@ -14,10 +15,6 @@ const model = lib.models.resnet18({ numClasses: 10 }).train();
 const x = lib.randn([8, 3, 32, 32]);
 const target = Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
 const opt = new lib.optim.SGD(model.parameters(), { lr: 1e-6, momentum: 0.9, weightDecay: 1e-4 });
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 for (let i = 0; i < 3; i++) {
   lib.withTrainingStep({ model, optimizer: opt }, () => {
     opt.zeroGrad(false);
@@ -29,10 +26,10 @@ for (let i = 0; i < 3; i++) {
 }
 const wall = [], used = [];
 for (let i = 0; i < 40; i++) {
-  const c0 = cpu(), w0 = performance.now();
+  const c0 = cpuMs(), w0 = performance.now();
   opt.step();
   wall.push(performance.now() - w0);
-  used.push(cpu() - c0);
+  used.push(cpuMs() - c0);
 }
 const med = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
 const f = (v) => v.toFixed(2);

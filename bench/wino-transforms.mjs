@@ -6,15 +6,11 @@
 // Winograd tests compare the SIMD transforms' bits with the JavaScript ones); builds whose functions take fewer
 // parameters ignore the extra scratch argument.
 import { resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, cpuMs } from './lib.mjs';
 
 const dists = (process.argv[2] ?? DIST).split(',');
 const builds = [];
 for (const d of dists) builds.push({ sg: await import(resolve(d, 'kernels/wasm/sgemm.js')), wi: await import(resolve(d, 'kernels/wasm/winograd.js')) });
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const nt = 52, ci = 16, pw = 32, ph = 30, planeB = ph * pw * 4, tilesW = 7, reps = 300;
 const res = builds.map(() => ({ vin: [], vout: [] }));
 for (let r = 0; r < 15; r++) {
@@ -29,14 +25,14 @@ for (let r = 0; r < 15; r++) {
     for (let i = 0; i < (ci * planeB) / 4; i++) g.f[padded / 4 + i] = Math.sin(i);
     for (let i = 0; i < (36 * 128 * 13) / 8; i++) g.h[m / 8 + i] = Math.cos(i);
     for (let t = 0; t < nt; t++) iv.set([ystage + 16 * t, 4 * 784, 4, 4], otab / 4 + 4 * t);
-    let c0 = cpu();
+    let c0 = cpuMs();
     for (let t = 0; t < reps; t++) wg.vin64(tab, nt, ci, planeB, 4 * pw, 0, vxi, scratch);
-    res[bi].vin.push(((cpu() - c0) * 1e6) / (reps * nt * ci));
-    c0 = cpu();
+    res[bi].vin.push(((cpuMs() - c0) * 1e6) / (reps * nt * ci));
+    c0 = cpuMs();
     for (let t = 0; t < reps; t++) {
       for (let c = 0; c < 4; c++) for (let p = 0; p < 13; p++) wg.vout4(m + 36 * 128 * p, Math.min(4, nt - 4 * p), otab + 64 * p, 4, 0, 0, 0, 0, 4 * 28, 4 * c, scratch);
     }
-    res[bi].vout.push(((cpu() - c0) * 1e6) / (reps * nt * 16));
+    res[bi].vout.push(((cpuMs() - c0) * 1e6) / (reps * nt * 16));
   }
 }
 console.log(`| build | vin64 ns per (tile, channel) | vout4 ns per (tile, channel) |\n|---|---:|---:|`);

@@ -7,7 +7,7 @@
 // peak of --peak float64 multiply-adds per cycle (default 4: two f64x2 multiplies and two f64x2 adds per cycle, AMD
 // Zen 4/5's two FP multiply and two FP add pipes; 2 where adds and multiplies share two ports).
 import { resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, cpuMs } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--peak');
@@ -32,15 +32,11 @@ const chain = new WebAssembly.Instance(new WebAssembly.Module(encodeModule([{
   name: 'chain', params: [ValType.i32], results: [ValType.i32], locals: L.types,
   body: [forLoop(it, i32.const(0), i32.const(1e7), 1, ...chainBody), local.get(x)],
 }])), { env: { mem: new WebAssembly.Memory({ initial: 1 }) } }).exports.chain;
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 let ghz = 0;
 for (let r = 0; r < 15; r++) {
-  const t = cpu();
+  const t = cpuMs();
   chain(r + 1);
-  ghz = Math.max(ghz, 32e7 / (cpu() - t) / 1e6);
+  ghz = Math.max(ghz, 32e7 / (cpuMs() - t) / 1e6);
 }
 const np = 13; // 4-tile panels per call: a block of 49–52 tiles (Fashion-MNIST 16@28)
 console.log(`clock ≈ ${ghz.toFixed(2)} GHz (dependent i32 adds), peak ${peak} float64 multiply-adds per cycle = ${(1000 / (ghz * peak)).toFixed(1)} ps each\n`);
@@ -56,9 +52,9 @@ for (const k of [16, 32, 64]) {
       const xiU = 32 * k + 64, vb = 36 * xiU, xiV = 32 * k * np + 64, mo = vb + 36 * xiV;
       for (let i = 0; i < mo / 8; i++) g.h[i] = Math.sin(i);
       const reps = Math.ceil(2e8 / (36 * 16 * k * np));
-      const c0 = cpu();
+      const c0 = cpuMs();
       for (let t = 0; t < reps; t++) wg.gemm64c(np, k, 0, xiU, vb, 32 * k, xiV, mo, 0);
-      res[bi].push(((cpu() - c0) * 1e9) / (reps * 36 * 16 * k * np));
+      res[bi].push(((cpuMs() - c0) * 1e9) / (reps * 36 * 16 * k * np));
     }
   }
   const cells = res.map((v) => {
