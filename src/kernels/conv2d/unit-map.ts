@@ -8,7 +8,8 @@
 //
 // W'' is never formed: the GEMM's B panels are packed straight from w (packPairsB), inside the threads' units
 // (256→512 3×3/2 from 2×2 to 1×1, batch 8, one core: gathering the taps on the calling thread first was 1 of its
-// 1.6 CPU ms).
+// 1.6 CPU ms); on the SIMD backend, where every tap of w is live, by a wasm gather from a copy of w's rows in the
+// GEMM's memory (packPairsSimd).
 //
 // The forward is the transpose: y (N × O·oHW) = x (N × C·HW) · W''ᵀ (+ bias[o] put into y first, so that one
 // rounding covers bias + Σ), B panels packed from w likewise (packPairsBT). A fused epilogue runs on each unit's
@@ -212,6 +213,12 @@ export function packPairsBT(w: Float32Array, p: Conv2dParams, taps: Int32Array):
 }
 
 /**
+ * Floats of w that packPairsSimd copies at most (2.4 MB: all of a 256→256 3×3 layer's weights; the GEMM's memory
+ * keeps its size for the process, on every thread).
+ */
+const MAX_COPY = 256 * 256 * 9;
+
+/**
  * packPairsB or packPairsBT (`forward`) on the SIMD backend for a unit whose GEMM has columns [j0, j1), the same
  * values; else `js`. The rows of w that the unit's panels read are copied once into the GEMM's memory, past
  * SIMD_GEMM_END (the memory sized for them first): the forward's output channels, whole rows, in one copy; the input
@@ -219,7 +226,7 @@ export function packPairsBT(w: Float32Array, p: Conv2dParams, taps: Int32Array):
  * panels from that copy, through a table of the taps' byte offsets that is the same for every panel (panels of whole
  * channels: the positions on the panels' side divide 8). Only where every tap of w is live (2×2 maps under 3×3 pad 1),
  * as the copy moves all of them: 1×1 maps (one live tap of 9) and 3×3/2 from 2×2 (4 of 9) are left to `js`, and so
- * is any other packing (partial panels, columns that start inside a channel).
+ * is any other packing (partial panels, columns that start inside a channel, copies of more than MAX_COPY floats).
  */
 export function packPairsSimd(w: Float32Array, p: Conv2dParams, taps: Int32Array, forward: boolean, js: PackB, j0: number, j1: number): PackB {
   const khw = p.kh * p.kw, hw = p.h * p.w, ohw = p.oh * p.ow, ck = p.c * khw;
@@ -230,6 +237,7 @@ export function packPairsSimd(w: Float32Array, p: Conv2dParams, taps: Int32Array
   // The copy: w's rows [oa, ob), floats [x0, x0 + len) of each, len apart.
   const ca = j0 / cpos, cb = Math.ceil(j1 / cpos);
   const [oa, ob, x0, len] = forward ? [ca, cb, 0, ck] : [0, p.o, ca * khw, (cb - ca) * khw];
+  if ((ob - oa) * len > MAX_COPY) return js;
   const tabAt = SIMD_GEMM_END, sAt = tabAt + Math.ceil((8 * rpos) / 16) * 16;
   const f = simdGemm(4 * (sAt + (ob - oa) * len)).f;
   if (len === ck) f.set(w.subarray(oa * ck, ob * ck), sAt);
