@@ -118,9 +118,9 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
 //   A_t[o, n·|Q_t| + j] = dy[n, o, Q_t[j]],  B_t[n·|Q_t| + j, c] = x[n, c, R_t[j]]   (R_t[j]: Q_t[j]'s input position)
 // one GEMM per tap over the live pairs only (2×2 under 3×3 pad 1: 16 of 36). The B_t are gathered once (N·Σ|Q_t| × C
 // floats), in units of images on the threads, before the GEMMs' task; its units are blocks of output channels, each
-// with its A_t rows, its D_t in a scratch and then its rows of dw, walked in order. Each D_t entry is the GEMM's sum (float32 blocks of ≤ 64 terms added in
-// float64) rounded to float32, then added to dw (onto a zeroed dw, as in training, the same as one rounding). Taps
-// that meet no output position get dw + 0, as in the naive loop.
+// with its A_t rows, its D_t in a scratch and then its rows of dw, walked in order. Each D_t entry is the GEMM's sum
+// (float32 blocks of ≤ 64 terms added in float64) rounded to float32, then added to dw (onto a zeroed dw, as in
+// training, the same as one rounding). Taps that meet no output position get dw + 0, as in the naive loop.
 
 /**
  * Output positions at most this many take tapMapBackwardWeight (one core, CPU time, batch 8: 128→128 on 4×4 0.8× the
