@@ -199,7 +199,12 @@ export const pointwiseCheckAt = (mr: number, nv: number): number => 8 * mr * 4 *
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-/** Register tile: rows × 4·NV columns. */
+/**
+ * Register tile: rows × 4·NV columns. V8 (Node 20, x64) emits all of a k step's loads (NV vectors of B, MR splats of A)
+ * before its multiply-adds, so a tile needs MR·NV accumulators + NV + MR + 1 (a product) of the 15 vector registers
+ * it allocates: 4 × 8 and 2 × 16 fit (and tie); 5 × 8, 6 × 8 and 3 × 12 spill (1.3–1.9× slower), as does a k loop
+ * unrolled by two (V8 already unrolls this one 4×).
+ */
 export const PW_MR = 4, PW_NV = 2;
 
 export type PointwiseFn = (
