@@ -17,8 +17,9 @@
 //
 // Where every tensor of a call lies in the resident memory (wasm/optim.ts: a training step's buffers, see
 // fusion/arena.ts), the kernels run on them in place: no block is copied in or out (a call's `place` gives the
-// tensors' byte addresses). The functions and the plane walks are the same (a unit's block of a tensor is one
-// contiguous range either way, with the same stride), so the results are the same bits.
+// tensors' byte addresses), and the work units are blocks of channels, each channel's passes in one (see the end
+// of this file). The functions, the plane walks and the order of the sums are the same, so the results are the
+// same bits.
 
 import { noteFinite } from './finite.js';
 import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
@@ -482,8 +483,7 @@ registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
 
 // ---- in place: work units are blocks of channels ----------------------------------------------------------------
 //
-// Where a call's tensors all lie in the resident memory, one pass does everything for a channel while its planes are
-// in the core's cache: the forward's statistics (per image unit, as the two-pass kernels above make them: the
+// Where a call's tensors all lie in the resident memory, one pass does everything for a channel: the forward's statistics (per image unit, as the two-pass kernels above make them: the
 // units' sums and squared deviations from their own means, then the totals in unit order) and its affine pass; the
 // backward's masked gradient and sums (per image unit), the totals in unit order and the dx pass. The same wasm
 // functions over the same planes and the same float64 operations in the same order as the two-pass kernels, so the
