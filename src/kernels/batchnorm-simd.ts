@@ -483,13 +483,14 @@ registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
 
 // ---- in place: work units are blocks of channels ----------------------------------------------------------------
 //
-// Where a call's tensors all lie in the resident memory, one pass does everything for a channel: the forward's statistics (per image unit, as the two-pass kernels above make them: the
-// units' sums and squared deviations from their own means, then the totals in unit order) and its affine pass; the
-// backward's masked gradient and sums (per image unit), the totals in unit order and the dx pass. The same wasm
-// functions over the same planes and the same float64 operations in the same order as the two-pass kernels, so the
-// same bits; the affine and dx passes are elementwise (one call over every image of a channel instead of one per
-// unit). Each channel is one thread's, so one hand-off to the threads per call instead of two, and the per-channel
-// results go to shared scratch that the calling thread copies out.
+// Where a call's tensors all lie in the resident memory, one pass does everything for a channel: the forward's
+// statistics (per image unit, as the two-pass kernels above make them: the units' sums and squared deviations from
+// their own means, then the totals in unit order) and its affine pass; the backward's masked gradient and sums (per
+// image unit), the totals in unit order and the dx pass. The same wasm functions over the same planes and the same
+// float64 operations in the same order as the two-pass kernels, so the same bits; the affine and dx passes are
+// elementwise (one call over every image of a channel instead of one per unit). Each channel is one thread's, so one
+// hand-off to the threads per call instead of two, and the per-channel results go to shared scratch that the calling
+// thread copies out.
 
 /** The in-place tasks' parameters: the shape, image units (for the statistics), channels per work unit. */
 interface ChannelParams extends UnitParams {
