@@ -17,8 +17,9 @@
 //
 // Where every tensor of a call lies in the resident memory (wasm/optim.ts: a training step's buffers, see
 // fusion/arena.ts), the kernels run on them in place: no block is copied in or out (a call's `place` gives the
-// tensors' byte addresses). The functions and the plane walks are the same (a unit's block of a tensor is one
-// contiguous range either way, with the same stride), so the results are the same bits.
+// tensors' byte addresses), and the work units are blocks of channels, each channel's passes in one (see the end
+// of this file). The functions, the plane walks and the order of the sums are the same, so the results are the
+// same bits.
 
 import { noteFinite } from './finite.js';
 import { allShared, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
@@ -224,6 +225,10 @@ export function simdTrainForward(
   const q: UnitParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), place };
   const units = unitCount(q), cost = callCost(n * c * hw, x, y, res);
   scratch.begin();
+  if (place !== null) {
+    residentForward(y, mean, invstd, varUnbiased, weight, bias, p.eps, q, relu, affine, cost);
+    return;
+  }
   const part = scratch.f64(2 * units * c);
   parallelFor<UnitParams>({
     kernel: 'batchnorm.simdStats', bufs: { ...copied(place, { x }), part }, writes: ['part'], overwrites: ['part'],
@@ -335,6 +340,10 @@ export function simdTrainBackward(
   const q: BackwardParams = { n, c, hw, perUnit: imageUnits(n, hw), call: nextCall(), place, mask, overwriteDx };
   const units = unitCount(q), count = n * hw, cost = callCost(n * c * hw, dx, dy, x, reluOut, dres);
   scratch.begin();
+  if (place !== null) {
+    residentBackward(dx!, dweight, dbias, mean, invstd, weight, q, a, cost);
+    return;
+  }
   const part = scratch.f64(2 * units * c);
   parallelFor<BackwardParams>({
     kernel: 'batchnorm.simdGradSums', bufs: { ...copied(place, { dy, x, r, dres }), aff: a, mean, part },
@@ -469,5 +478,159 @@ registerTask<BackwardParams>('batchnorm.simdDx', (bufs, q, u0, u1) => {
     }
     if (pl === null) dx.set(m.f.subarray(DX >> 2, (DX >> 2) + to - from), from);
     finite[u] = ok ? 1 : 0;
+  }
+});
+
+// ---- in place: work units are blocks of channels ----------------------------------------------------------------
+//
+// Where a call's tensors all lie in the resident memory, one pass does everything for a channel: the forward's
+// statistics (per image unit, as the two-pass kernels above make them: the units' sums and squared deviations from
+// their own means, then the totals in unit order) and its affine pass; the backward's masked gradient and sums (per
+// image unit), the totals in unit order and the dx pass. The same wasm functions over the same planes and the same
+// float64 operations in the same order as the two-pass kernels, so the same bits; the affine and dx passes are
+// elementwise (one call over every image of a channel instead of one per unit). Each channel is one thread's, so one
+// hand-off to the threads per call instead of two, and the per-channel results go to shared scratch that the calling
+// thread copies out.
+
+/** The in-place tasks' parameters: the shape, image units (for the statistics), channels per work unit. */
+interface ChannelParams extends UnitParams {
+  perBlock: number;
+  eps: number;
+  relu: boolean;
+  mask: 0 | 1 | 2;
+}
+
+/** Channels per work unit: up to MAX_UNITS units (each needs its own OUT/FIN area). */
+const channelBlocks = (c: number): { perBlock: number; blocks: number } => {
+  const perBlock = Math.ceil(c / Math.min(MAX_UNITS, c));
+  return { perBlock, blocks: Math.ceil(c / perBlock) };
+};
+
+let inPlaceCalls = 0;
+
+/** How many training forward and backward calls have run in place over channel blocks (for tests). */
+export const batchNormInPlaceCalls = (): number => inPlaceCalls;
+
+/** A work unit's per-image-unit partial sums (per thread: a worker has its own module). */
+let unitSums = new Float64Array(2 * MAX_UNITS);
+
+function residentForward(
+  y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, weight: Float32Array | null,
+  bias: Float32Array | null, eps: number, q: UnitParams, relu: boolean, affine: Float64Array | null, cost: number,
+): void {
+  const { c } = q, { perBlock, blocks } = channelBlocks(c);
+  inPlaceCalls++;
+  const stats = scratch.f32(3 * c), aff = scratch.f64(2 * c), finite = scratch.f32(blocks);
+  parallelFor<ChannelParams>({
+    kernel: 'batchnorm.simdChannelsForward', bufs: { weight, bias, stats, aff, finite }, writes: ['stats', 'aff', 'finite'],
+    overwrites: ['stats', 'aff', 'finite'], params: { ...q, perBlock, eps, relu, mask: 0 }, units: blocks, cost,
+  });
+  mean.set(stats.subarray(0, c));
+  invstd.set(stats.subarray(c, 2 * c));
+  varUnbiased.set(stats.subarray(2 * c, 3 * c));
+  affine?.set(aff);
+  noteFinite(y, finite.every((f) => f === 1));
+}
+
+// stats: mean, invstd, varUnbiased (c each); aff: the float64 maps; finite[b]: whether block b's outputs are finite.
+registerTask<ChannelParams>('batchnorm.simdChannelsForward', (bufs, q, b0, b1) => {
+  const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
+  const stats = bufs.stats as Float32Array, aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array;
+  const pl = q.place!, m = residentBatchNorm(pl);
+  const { n, c, hw } = q, stride = c * hw * 4, units = unitCount(q), count = n * hw;
+  const mean = stats.subarray(0, c), invstd = stats.subarray(c, 2 * c), varUnbiased = stats.subarray(2 * c, 3 * c);
+  const hasRes = pl.at.res! >= 0, fn = m.affine[(hasRes ? 2 : 0) + (q.relu ? 1 : 0)]!;
+  if (unitSums.length < 2 * units) unitSums = new Float64Array(2 * units);
+  const part = unitSums;
+  for (let b = b0; b < b1; b++) {
+    const out = unitOut(pl, b), fin = out + 96;
+    let ok = true;
+    for (let ch = b * q.perBlock; ch < Math.min(c, (b + 1) * q.perBlock); ch++) {
+      const off = ch * hw * 4;
+      for (let u = 0; u < units; u++) {
+        const { nn, from } = unitRange(q, u);
+        const X = pl.at.x! + from * 4 + off;
+        m.sum(X, nn, hw, stride, out);
+        const sum = laneTotal(m.h, out / 8);
+        m.sqdev(X, nn, hw, stride, sum / (nn * hw), out);
+        part[2 * u] = sum;
+        part[2 * u + 1] = laneTotal(m.h, out / 8);
+      }
+      let sum = 0;
+      for (let u = 0; u < units; u++) sum += part[2 * u]!;
+      const mu = sum / count;
+      let ss = 0;
+      for (let u = 0; u < units; u++) {
+        const mm = unitRange(q, u).nn * hw, d = part[2 * u]! / mm - mu;
+        ss += part[2 * u + 1]! + mm * d * d;
+      }
+      const [alpha, beta] = channelAffine(ch, sum, ss, count, q.eps, weight, bias, mean, invstd, varUnbiased, aff);
+      fn(pl.at.y! + off, pl.at.x! + off, hasRes ? pl.at.res! + off : 0, n, hw, stride, alpha, beta, fin);
+      ok &&= checkedFinite(m.f, fin);
+    }
+    finite[b] = ok ? 1 : 0;
+  }
+});
+
+function residentBackward(
+  dx: Float32Array, dweight: Float32Array | null, dbias: Float32Array | null, mean: Float32Array, invstd: Float32Array,
+  weight: Float32Array | null, q: BackwardParams, aff: Float64Array | null, cost: number,
+): void {
+  const { c } = q, { perBlock, blocks } = channelBlocks(c);
+  inPlaceCalls++;
+  const sums = scratch.f64(2 * c), finite = scratch.f32(blocks);
+  parallelFor<ChannelParams>({
+    kernel: 'batchnorm.simdChannelsBackward', bufs: { aff, mean, invstd, weight, sums, finite }, writes: ['sums', 'finite'],
+    overwrites: ['sums', 'finite'], params: { ...q, perBlock, eps: 0, relu: false }, units: blocks, cost,
+  });
+  for (let ch = 0; ch < c; ch++) {
+    if (dbias) dbias[ch] = dbias[ch]! + sums[2 * ch]!;
+    if (dweight) dweight[ch] = dweight[ch]! + sums[2 * ch + 1]! * invstd[ch]!;
+  }
+  noteFinite(dx, finite.every((f) => f === 1));
+}
+
+// sums[2·ch], sums[2·ch + 1]: Σ g and Σ g·(x − mean) of channel ch; finite[b] as the forward's. dx is overwritten.
+registerTask<ChannelParams>('batchnorm.simdChannelsBackward', (bufs, q, b0, b1) => {
+  const aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array;
+  const weight = bufs.weight as Float32Array | null, sums = bufs.sums as Float64Array, finite = bufs.finite as Float32Array;
+  const pl = q.place!, m = residentBatchNorm(pl);
+  const { n, c, hw } = q, stride = c * hw * 4, units = unitCount(q), count = n * hw;
+  const q2 = q as ChannelParams & BackwardParams;
+  if (unitSums.length < 2 * units) unitSums = new Float64Array(2 * units);
+  const part = unitSums;
+  for (let b = b0; b < b1; b++) {
+    const out = unitOut(pl, b), fin = out + 96;
+    let ok = true;
+    for (let ch = b * q.perBlock; ch < Math.min(c, (b + 1) * q.perBlock); ch++) {
+      const off = ch * hw * 4, mu = mean[ch]!;
+      for (let u = 0; u < units; u++) {
+        const { nn, from } = unitRange(q, u);
+        const G = placedGrad(pl, q2, from) + off, DY = pl.at.dy! + from * 4 + off, X = pl.at.x! + from * 4 + off;
+        if (q.mask === 2) m.gradX(G, DY, X, nn, hw, stride, mu, aff![2 * ch]!, aff![2 * ch + 1]!, out);
+        else m.grad[q.mask]!(G, DY, pl.at.r! >= 0 ? pl.at.r! + from * 4 + off : 0, X, nn, hw, stride, mu, out);
+        part[2 * u] = laneTotal(m.h, out / 8);
+        part[2 * u + 1] = laneTotal(m.h, out / 8 + 6);
+      }
+      // (unmasked, the residual's gradient is dy)
+      if (q.mask === 0 && pl.at.dres! >= 0) {
+        for (let i = 0; i < n; i++) {
+          const at = (i * stride + off) / 4;
+          m.f.copyWithin(pl.at.dres! / 4 + at, pl.at.dy! / 4 + at, pl.at.dy! / 4 + at + hw);
+        }
+      }
+      let sg = 0, sgx = 0;
+      for (let u = 0; u < units; u++) {
+        sg += part[2 * u]!;
+        sgx += part[2 * u + 1]!;
+      }
+      sums[2 * ch] = sg;
+      sums[2 * ch + 1] = sgx;
+      const istd = invstd[ch]!;
+      const s = (weight ? weight[ch]! : 1) * istd, mg = sg / count, k = (istd * istd * sgx) / count;
+      m.dx[0]!(pl.at.dx! + off, placedGrad(pl, q2, 0) + off, pl.at.x! + off, n, hw, stride, s, mg, mu, k, fin);
+      ok &&= checkedFinite(m.f, fin);
+    }
+    finite[b] = ok ? 1 : 0;
   }
 });
