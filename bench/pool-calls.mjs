@@ -190,6 +190,7 @@ const sums = perStep.map((s) => {
     waitsCalls: ph.filter((p) => p.waits > 0).length,
     mainLast: ph.filter((p) => p.workerTook && p.mainIdle < 1).length,
     workerAbsent: ph.filter((p) => !p.workerTook).length,
+    absentMs: ph.filter((p) => !p.workerTook).reduce((a, p) => a + p.total, 0) / 1000,
   };
 });
 const best = sums.reduce((a, b) => (b.wall < a.wall ? b : a));
@@ -197,7 +198,8 @@ const ms = (k) => `${f2(med(sums.map((s) => s[k])))}|${f2(best[k])}`;
 console.log(`\nper traced step (ms, median over the steps|the fastest step): wall ${ms('wall')}, CPU ${ms('cpu')}; inside pool calls ${ms('inPool')}, outside them (worker idle) ${ms('outside')}, of which inline parallelFor ${ms('inline')}`);
 console.log(`  pool calls: staging ${ms('stage')}, posting ${ms('post')}, doorbell ${ms('ring')}; call start → worker's first unit, summed ${ms('join')}`);
 console.log(`  main idle after its own units ${ms('mainIdle')} (of which after the worker's last unit, i.e. the wake: ${ms('doneWake')}); worker idle before the main thread's last unit ${ms('workerIdle')}`);
-console.log(`  worker busy in units ${ms('workerBusy')}; calls where the main thread waited on DONE ${med(sums.map((s) => s.waitsCalls))}, where the worker took no unit ${med(sums.map((s) => s.workerAbsent))}`);
+console.log(`  worker busy in units ${ms('workerBusy')}; calls where the main thread waited on DONE ${med(sums.map((s) => s.waitsCalls))}, where the worker took no unit ${med(sums.map((s) => s.workerAbsent))} (their wall ${ms('absentMs')})`);
+console.log(`  one thread alone (outside calls + before the worker's first unit + calls it missed + worker idle at a call's end + main idle): ${f2(med(sums.map((s) => s.outside + s.join + s.absentMs + s.workerIdle + s.mainIdle)))}|${f2(best.outside + best.join + best.absentMs + best.workerIdle + best.mainIdle)}`);
 summary('\npooled calls of the last step', last.recs.map(phases));
 
 if (timeline) {

@@ -81,20 +81,20 @@ export interface RunMessage {
 }
 
 /** What a worker records in a traced call, per slot: times on traceClock(), in ms. */
-export const enum TraceSlot {
-  /** When its Atomics.wait on the doorbell returned (NaN: the message came through the event loop). */
-  Woke = 0,
+export const TraceSlot = {
+  /** When its Atomics.wait on the doorbell returned, or its previous call ended (NaN: the event loop brought the message). */
+  Woke: 0,
   /** When it had the message in hand. */
-  Received = 1,
+  Received: 1,
   /** When its first unit started (NaN: it took none). */
-  FirstUnit = 2,
+  FirstUnit: 2,
   /** When its last unit ended. */
-  LastUnit = 3,
+  LastUnit: 3,
   /** Units it ran. */
-  Units = 4,
+  Units: 4,
   /** Milliseconds spent in units. */
-  UnitMs = 5,
-}
+  UnitMs: 5,
+} as const;
 export const TRACE_SLOTS = 6;
 
 /** A clock every thread of the process shares (ms): for traces. */
