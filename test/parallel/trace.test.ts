@@ -51,7 +51,7 @@ describe('pool tracing', () => {
     parallelFor(diag(4, 1e12, false)); // not traced
 
     expect(seen.map((s) => s.pooled)).toEqual([true, false, false]);
-    expect(seen.every((s) => s.kernel === 'parallel.diagnostic' && s.ms >= 1)).toBe(true);
+    expect(seen.every((s) => s.kernel === 'parallel.diagnostic' && s.ms >= 0.9)).toBe(true);
     expect(calls).toHaveLength(1);
     const c = calls[0]!;
     expect(c.kernel).toBe('parallel.diagnostic');
@@ -67,6 +67,6 @@ describe('pool tracing', () => {
     expect(first).toBeGreaterThanOrEqual(c.start);
     expect(last).toBeGreaterThanOrEqual(first);
     expect(last).toBeLessThanOrEqual(c.done);
-    expect(c.workers[TraceSlot.UnitMs]!).toBeGreaterThanOrEqual(workerUnits * 1);
+    expect(c.workers[TraceSlot.UnitMs]!).toBeGreaterThanOrEqual(workerUnits * 0.9); // each unit sleeps 1 ms
   });
 });
