@@ -202,6 +202,27 @@ console.log(`  worker busy in units ${ms('workerBusy')}; calls where the main th
 console.log(`  one thread alone (outside calls + before the worker's first unit + calls it missed + worker idle at a call's end + main idle): ${f2(med(sums.map((s) => s.outside + s.join + s.absentMs + s.workerIdle + s.mainIdle)))}|${f2(best.outside + best.join + best.absentMs + best.workerIdle + best.mainIdle)}`);
 summary('\npooled calls of the last step', last.recs.map(phases));
 
+// The fastest traced step's pooled calls by kernel: one thread idle at a call's end (the other still in its last
+// unit), and the worker's start latency, summed.
+const fastest = perStep.reduce((a, b) => (b.wall < a.wall ? b : a));
+const tails = new Map();
+for (const r of fastest.recs) {
+  const p = phases(r);
+  const k = tails.get(r.kernel) ?? { calls: 0, units: 0, wall: 0, tail: 0, join: 0, missed: 0 };
+  k.calls++;
+  k.units += r.units;
+  k.wall += p.total / 1000;
+  if (p.workerTook) {
+    k.tail += (p.mainIdle + p.workerIdle) / 1000;
+    k.join += p.join / 1000;
+  } else k.missed += p.total / 1000;
+  tails.set(r.kernel, k);
+}
+console.log('\nthe fastest step by kernel (ms): wall in calls; one thread idle at the end (main idle + worker idle); start → worker first unit; wall of calls the worker missed');
+for (const [name, k] of [...tails.entries()].sort((a, b) => b[1].tail - a[1].tail)) {
+  console.log(`  ${name.padEnd(34)} ${String(k.calls).padStart(3)} calls ${String(k.units).padStart(4)} units  wall ${f2(k.wall).padStart(7)}  tail ${f2(k.tail).padStart(6)}  join ${f2(k.join).padStart(6)}  missed ${f2(k.missed).padStart(6)}`);
+}
+
 if (timeline) {
   console.log('\ntimeline of the last step (µs from the step start): call start, worker first unit, main done, worker last unit, done; units main/worker');
   const t0 = last.recs[0]?.start ?? 0;
