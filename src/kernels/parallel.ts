@@ -84,6 +84,17 @@ let backend: ParallelBackend | null = null;
 /** True while a backend runs a task on this thread: a nested parallelFor runs inline. */
 let busy = false;
 
+/**
+ * Told about every parallelFor on this thread once it returns (for measurements: bench/pool-calls.mjs): the task,
+ * whether it went to the backend, and its start and end on performance.now().
+ */
+export type ParallelTracer = (task: Task, pooled: boolean, t0: number, t1: number) => void;
+let tracer: ParallelTracer | null = null;
+
+/** Installs (or with null removes) the tracer. */
+export function setParallelTracer(t: ParallelTracer | null): void {
+  tracer = t;
+}
 
 /** Installs (or with null removes) the backend that `parallelFor` hands tasks to. */
 export function setParallelBackend(b: ParallelBackend | null): void {
@@ -105,12 +116,22 @@ export function setMinParallelCost(flops: number): number {
 
 /** Runs every unit of `task` once: inline, or on the installed backend's threads. */
 export function parallelFor<P>(task: Task<P>): void {
+  if (tracer !== null) {
+    const t = tracer;
+    const t0 = performance.now();
+    const pooled = runTask(task);
+    t(task as Task, pooled, t0, performance.now());
+  } else runTask(task);
+}
+
+/** parallelFor's body: returns whether the task went to the backend. */
+function runTask<P>(task: Task<P>): boolean {
   const fn = registry.get(task.kernel);
   if (fn === undefined) throw new Error(`[parallel] no task function registered as '${task.kernel}'`);
-  if (task.units <= 0) return;
+  if (task.units <= 0) return false;
   if (backend === null || busy || task.units === 1 || task.cost < config.minParallelCost || backend.threads <= 1) {
     fn(task.bufs, task.params, 0, task.units);
-    return;
+    return false;
   }
   busy = true;
   try {
@@ -119,6 +140,7 @@ export function parallelFor<P>(task: Task<P>): void {
   } finally {
     busy = false;
   }
+  return true;
 }
 
 /**

@@ -24,7 +24,8 @@ import { ResnetTsError } from '../errors.js';
 import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
   ALIVE, BELL, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
-  WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, type ErrorMessage, type ExitMessage, type RunMessage,
+  TRACE_SLOTS, WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, traceClock, type ErrorMessage, type ExitMessage,
+  type RunMessage,
 } from './protocol.js';
 import { copyBackStaged, stageTask } from './staging.js';
 
@@ -43,6 +44,34 @@ const WAIT_SLICE_MS = 50;
 const SUPERVISOR_SILENCE_MS = 1200;
 /** Without a supervisor, how long to wait for live workers to finish the units they hold, counted from the last unit done. */
 const ORPHAN_UNIT_MS = 250;
+
+/**
+ * One pool call as the main thread saw it, for measurements (bench/pool-calls.mjs). Times are on traceClock()
+ * (ms): entry, buffers staged, messages posted, doorbell rung, this thread's last unit done, every unit done.
+ * `workers` holds TRACE_SLOTS numbers per worker (see TraceSlot in protocol.ts), NaN-filled for a worker that did
+ * not take the call's message before its end.
+ */
+export interface PoolCallTrace {
+  kernel: string;
+  units: number;
+  mainUnits: number;
+  /** Atomics.wait calls on DONE. */
+  waits: number;
+  start: number;
+  staged: number;
+  posted: number;
+  rung: number;
+  mainDone: number;
+  done: number;
+  workers: Float64Array;
+}
+
+let tracer: ((t: PoolCallTrace) => void) | null = null;
+
+/** Installs (or with null removes) a function told about every pool call once it is done. */
+export function setPoolTracer(t: ((t: PoolCallTrace) => void) | null): void {
+  tracer = t;
+}
 
 export interface PoolOptions {
   /** See SUPERVISOR_SILENCE_MS (tests shorten it). */
@@ -140,6 +169,23 @@ export class WorkerPool implements ParallelBackend {
   }
 
   run(task: Task, fn: TaskFn): void {
+    if (tracer === null) return this.call(task, fn, undefined);
+    const t = tracer;
+    const trace = new Float64Array(new SharedArrayBuffer(TRACE_SLOTS * this.ports.length * 8)).fill(NaN);
+    const rec: PoolCallTrace = {
+      kernel: task.kernel, units: task.units, mainUnits: 0, waits: 0, start: traceClock(), staged: NaN, posted: NaN, rung: NaN,
+      mainDone: NaN, done: NaN, workers: trace,
+    };
+    try {
+      this.call(task, fn, rec);
+    } finally {
+      if (Number.isNaN(rec.done)) rec.done = traceClock();
+      rec.workers = trace.slice();
+      t(rec);
+    }
+  }
+
+  private call(task: Task, fn: TaskFn, rec: PoolCallTrace | undefined): void {
     if (this.broken) throw new ResnetTsError('parallel', 'the worker pool is not usable (a worker exited); build a new one');
     if (task.units > MAX_UNITS) throw new ResnetTsError('parallel', `task '${task.kernel}' has ${task.units} units, more than ${MAX_UNITS}`);
     const { bufs, copyBack } = stageTask(task, this.staging);
@@ -148,17 +194,27 @@ export class WorkerPool implements ParallelBackend {
     const units = task.units;
     openCall(ctrl, seq, units);
     const msg: RunMessage = { type: 'run', seq, kernel: task.kernel, bufs, params: task.params, units };
+    if (rec !== undefined) {
+      msg.trace = rec.workers;
+      rec.staged = traceClock();
+    }
     const helpers = Math.min(this.ports.length, units - 1);
     for (let i = 0; i < helpers; i++) this.ports[i]!.postMessage(msg);
+    if (rec !== undefined) rec.posted = traceClock();
     if (helpers > 0) {
       Atomics.add(ctrl, BELL, 1);
       Atomics.notify(ctrl, BELL);
     }
+    if (rec !== undefined) rec.rung = traceClock();
 
     let localError: unknown = undefined;
-    drainUnits(ctrl, seq, units, (u) => fn(bufs, task.params, u, u + 1), (e) => {
+    drainUnits(ctrl, seq, units, (u) => {
+      if (rec !== undefined) rec.mainUnits++;
+      fn(bufs, task.params, u, u + 1);
+    }, (e) => {
       if (localError === undefined) localError = e;
     });
+    if (rec !== undefined) rec.mainDone = traceClock();
 
     // Wait for the workers' units; a worker's exit (reported by the supervisor) also wakes us. A worker that died
     // idle lost nothing (every unit it never took was taken here); one that died holding a unit fails the call.
@@ -170,6 +226,7 @@ export class WorkerPool implements ParallelBackend {
         this.supervisorGone = true;
         this.failOnExit(task, helpers, "the pool's supervisor thread exited, and its workers with it");
       }
+      if (rec !== undefined) rec.waits++;
       Atomics.wait(ctrl, DONE, done, WAIT_SLICE_MS);
       // (the supervisor stores its first beat before it starts the workers, so any wait here sees a real beat)
       if (beatAge(Atomics.load(ctrl, HEARTBEAT)) > this.silenceMs) {
@@ -177,6 +234,7 @@ export class WorkerPool implements ParallelBackend {
         this.failOnExit(task, helpers, `the pool's supervisor thread has not run for ${this.silenceMs / 1000} s`);
       }
     }
+    if (rec !== undefined) rec.done = traceClock();
     if (localError !== undefined) throw localError;
     if (Atomics.load(ctrl, ERR) !== 0) {
       const reports = this.drainErrors(seq);

@@ -73,7 +73,32 @@ export interface RunMessage {
   bufs: Record<string, Float32Array | Float64Array | null>;
   params: unknown;
   units: number;
+  /**
+   * When the pool is traced (setPoolTracer in pool.ts): a shared array of TRACE_SLOTS numbers per worker, which
+   * worker i fills from TRACE_SLOTS · i with what it did in this call (see TraceSlot).
+   */
+  trace?: Float64Array;
 }
+
+/** What a worker records in a traced call, per slot: times on traceClock(), in ms. */
+export const TraceSlot = {
+  /** When its Atomics.wait on the doorbell returned, or its previous call ended (NaN: the event loop brought the message). */
+  Woke: 0,
+  /** When it had the message in hand. */
+  Received: 1,
+  /** When its first unit started (NaN: it took none). */
+  FirstUnit: 2,
+  /** When its last unit ended. */
+  LastUnit: 3,
+  /** Units it ran. */
+  Units: 4,
+  /** Milliseconds spent in units. */
+  UnitMs: 5,
+} as const;
+export const TRACE_SLOTS = 6;
+
+/** A clock every thread of the process shares (ms): for traces. */
+export const traceClock = (): number => performance.timeOrigin + performance.now();
 
 /** Message from a worker to the main thread: a task function threw. */
 export interface ErrorMessage {

@@ -10,7 +10,9 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
 import '../kernels/tasks.js';
 import './diagnostics.js';
-import { BELL, BUSY, DONE, ERR, READY, SEQ, WORKER_UNITS, drainUnits, type ErrorMessage, type RunMessage } from './protocol.js';
+import {
+  BELL, BUSY, DONE, ERR, READY, SEQ, TRACE_SLOTS, TraceSlot, WORKER_UNITS, drainUnits, traceClock, type ErrorMessage, type RunMessage,
+} from './protocol.js';
 
 interface ComputeWorkerData {
   ctrl: Int32Array;
@@ -24,14 +26,25 @@ const HOT_MS = 20;
 const { ctrl, index, port } = workerData as ComputeWorkerData;
 Atomics.store(ctrl, READY + index, 1);
 
+/**
+ * Traces only: when this worker began to look for the message it takes next: the return of its Atomics.wait on the
+ * doorbell, or the end of its previous call when it found the message without waiting (NaN: the event loop).
+ */
+let woke = NaN;
+
 port.on('message', (msg: RunMessage) => {
+  woke = NaN;
   run(msg);
+  woke = traceClock();
   for (;;) {
     const bell = Atomics.load(ctrl, BELL);
     // (the main thread posts before it rings: a message posted before `bell` was read is on the port now)
     const next = receiveMessageOnPort(port);
-    if (next !== undefined) run(next.message as RunMessage);
-    else if (Atomics.wait(ctrl, BELL, bell, HOT_MS) === 'timed-out') return;
+    if (next !== undefined) {
+      run(next.message as RunMessage);
+      woke = traceClock();
+    } else if (Atomics.wait(ctrl, BELL, bell, HOT_MS) === 'timed-out') return;
+    else woke = traceClock();
   }
 });
 
@@ -42,12 +55,13 @@ function run(msg: RunMessage): void {
     throw new Error(`no task function registered as '${msg.kernel}' in the worker (is its module listed in kernels/tasks.ts?)`);
   });
   let reported = false;
+  const unit = msg.trace === undefined ? (u: number) => {
+    Atomics.add(ctrl, WORKER_UNITS, 1);
+    fn(msg.bufs, msg.params, u, u + 1);
+  } : tracedUnit(msg, fn, msg.trace);
   Atomics.store(ctrl, BUSY + index, 1);
   try {
-    drainUnits(ctrl, msg.seq, msg.units, (u) => {
-      Atomics.add(ctrl, WORKER_UNITS, 1);
-      fn(msg.bufs, msg.params, u, u + 1);
-    }, (e) => {
+    drainUnits(ctrl, msg.seq, msg.units, unit, (e) => {
       if (reported) return;
       reported = true;
       const m: ErrorMessage = { type: 'error', seq: msg.seq, worker: index, message: describe(e) };
@@ -58,6 +72,28 @@ function run(msg: RunMessage): void {
     Atomics.store(ctrl, BUSY + index, 0);
     Atomics.notify(ctrl, DONE);
   }
+}
+
+// A unit runner that records what this worker does in the call in `trace` (see TraceSlot).
+function tracedUnit(msg: RunMessage, fn: TaskFn, trace: Float64Array): (u: number) => void {
+  const at = TRACE_SLOTS * index;
+  trace[at + TraceSlot.Woke] = woke;
+  trace[at + TraceSlot.Received] = traceClock();
+  let units = 0, ms = 0;
+  return (u) => {
+    const t0 = traceClock();
+    if (units === 0) trace[at + TraceSlot.FirstUnit] = t0;
+    Atomics.add(ctrl, WORKER_UNITS, 1);
+    try {
+      fn(msg.bufs, msg.params, u, u + 1);
+    } finally {
+      const t1 = traceClock();
+      ms += t1 - t0;
+      trace[at + TraceSlot.LastUnit] = t1;
+      trace[at + TraceSlot.Units] = ++units;
+      trace[at + TraceSlot.UnitMs] = ms;
+    }
+  };
 }
 
 function describe(e: unknown): string {
