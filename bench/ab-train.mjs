@@ -69,4 +69,10 @@ setups.forEach((s, i) => {
   const st = s.f.map((f, k) => f + s.b[k] + s.o[k]);
   console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: forward ${med(s.f).toFixed(1)} backward ${med(s.b).toFixed(1)} optimizer ${med(s.o).toFixed(1)} step ${med(st).toFixed(1)} (whole ${med(s.w).toFixed(1)}) CPU ms; losses ${s.losses.map((l) => l.toFixed(4)).join(', ')}`);
 });
+{
+  // Both builds' losses bit for bit (every step; the printed ones are rounded).
+  const [a, b] = setups.map((s) => s.losses);
+  const same = a.length === b.length && a.every((l, k) => Object.is(l, b[k]));
+  console.log(`losses bitwise identical over ${a.length} steps: ${same ? 'yes' : 'NO'}`);
+}
 for (const lib of libs) lib.setNumThreads(1);

@@ -21,7 +21,7 @@
 // working set per size rather than a whole forward's (ResNet-50 at batch 1: 31 → 14 MB, peak RSS −17 MB).
 //
 // A training step (openStep/closeStep, behind withTrainingStep in scope.ts) goes further: every buffer of at least
-// arenaMinLength elements that `alloc` makes inside it (activations, saved tensors) and every gradient buffer comes
+// STEP_MIN_LENGTH elements that `alloc` makes inside it (activations, saved tensors) and every gradient buffer comes
 // from the pool, or is made in shared memory, and is recorded. At the step's end all of them go back except those
 // the caller proves alive (reachable from the step's result, the model, the optimizer), so the next step with the
 // same shapes makes no new buffers and the workers use all of them in place. The shared buffers never become
@@ -39,6 +39,18 @@ import { kernelBackend } from '../kernels/wasm/features.js';
 import { residentAddress, residentFree, residentMemory } from '../kernels/wasm/optim.js';
 import { alloc, setStepAllocator } from '../shape.js';
 import { Tensor } from '../tensor.js';
+
+/**
+ * The shortest buffer a training step pools (elements), where config.arenaMinLength is not shorter: a step holds all
+ * of its buffers at once, so small ones cost the pool nothing but its bookkeeping, and they too then lie in shared
+ * (resident) memory, where the kernels use them in place (ResNet-18 at batch 8: the 8×256×2×2 and 8×512×1×1 maps,
+ * which in ordinary memory were made anew every step, copied through staging memory for the convolutions, and kept
+ * the batch norm out of its in-place kernels). Shorter buffers (a batch norm's per-channel statistics) are left to
+ * the allocator.
+ */
+const STEP_MIN_LENGTH = 1024;
+/** The shortest buffer the pool takes now: STEP_MIN_LENGTH inside a training step, else config.arenaMinLength. */
+const minLength = (): number => (stepStale !== null ? Math.min(STEP_MIN_LENGTH, config.arenaMinLength) : config.arenaMinLength);
 
 const pool = new Map<number, Float32Array[]>();
 let poolBytes = 0;
@@ -92,7 +104,7 @@ function collectData(v: unknown, into: Set<Float32Array>): void {
 function giveBack(d: Float32Array): void {
   d = viewOf.get(d) ?? d; // (a view given back twice, recycled and again at the step's end, is one buffer)
   const inStep = stepStale !== null;
-  if (d.length < config.arenaMinLength) return;
+  if (d.length < minLength()) return;
   if (!inStep && poolBytes - stepOwnedBytes + d.byteLength > config.arenaBytes) {
     residentFree(d);
     return;
@@ -161,8 +173,8 @@ export function arenaBytes(): number {
 }
 
 /**
- * Bytes of the buffers of at least config.arenaMinLength elements (the pool's sizes) that takeBuffer, gradBuffer and
- * a training step's alloc found no pooled buffer for, and so made.
+ * Bytes of the buffers of at least config.arenaMinLength elements that takeBuffer, gradBuffer and a training step's
+ * alloc found no pooled buffer for, and so made.
  */
 export function arenaNewBytes(): number {
   return newBytes;
@@ -187,14 +199,16 @@ export function takeBuffer(op: string, n: number): Float32Array {
  * left to others.
  */
 function obtain(op: string, n: number, zero: boolean): Float32Array {
-  const step = stepStale !== null && n >= config.arenaMinLength;
+  const min = minLength(), step = stepStale !== null && n >= min;
   const resident = step && config.residentSteps && !residentFull && kernelBackend() === 'simd' && residentMemory() !== null;
-  const d = take(n, step, resident) ?? (step ? takeLonger(n, resident) : undefined);
+  // (a buffer shorter than arenaMinLength is taken at its own length only: taken as a view of a longer one, it would
+  // keep that one's memory for itself; made anew, it costs little)
+  const d = take(n, step, resident) ?? (step && n >= config.arenaMinLength ? takeLonger(n, resident) : undefined);
   if (d === undefined) {
     if (n >= config.arenaMinLength) newBytes += n * 4;
     const r = resident ? residentBuffer(n) : null;
     if (resident && r === null) residentFull = true;
-    return r ?? alloc(op, n, handedOut !== null && n >= config.arenaMinLength);
+    return r ?? alloc(op, n, handedOut !== null && n >= min);
   }
   poolBytes -= d.byteLength;
   if (stepOwned.delete(d)) stepOwnedBytes -= d.byteLength;
@@ -259,15 +273,15 @@ function take(n: number, step: boolean, resident: boolean): Float32Array | undef
  * ResNet-20 step at batch 128) and recorded as alloc's are; elsewhere alloc's.
  */
 export function outputBuffer(op: string, n: number): Float32Array {
-  if (stepStale === null || n < config.arenaMinLength) return alloc(op, n);
+  if (stepStale === null || n < minLength()) return alloc(op, n);
   const d = obtain(op, n, false);
   handedOut!.push(d);
   return d;
 }
 
-/** alloc's source inside a training step: every unshared buffer of at least arenaMinLength elements. */
+/** alloc's source inside a training step: every unshared buffer of at least STEP_MIN_LENGTH elements. */
 function stepAlloc(op: string, n: number): Float32Array | null {
-  if (n < config.arenaMinLength || handedOut === null) return null;
+  if (n < minLength() || handedOut === null) return null;
   const d = obtain(op, n, true);
   handedOut.push(d);
   return d;
@@ -275,7 +289,7 @@ function stepAlloc(op: string, n: number): Float32Array | null {
 
 /**
  * Opens a training step's scope (see withTrainingStep in scope.ts): until closeStep, every unshared buffer of at
- * least config.arenaMinLength elements that `alloc` makes, and every gradient buffer, comes from the pool (or is
+ * least STEP_MIN_LENGTH elements that `alloc` makes, and every gradient buffer, comes from the pool (or is
  * new and shared) and is recorded. Returns false (and opens nothing) inside another scope.
  */
 export function openStep(): boolean {
