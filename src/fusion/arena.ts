@@ -33,6 +33,7 @@
 // another size would otherwise add a step's worth to it each time).
 
 import { config } from '../config.js';
+import { zeroFill } from '../kernels/elementwise.js';
 import { forgetFinite } from '../kernels/finite.js';
 import { residentBuffer } from '../kernels/optim.js';
 import { kernelBackend } from '../kernels/wasm/features.js';
@@ -219,7 +220,8 @@ function obtain(op: string, n: number, zero: boolean): Float32Array {
     v = new Float32Array(d.buffer, d.byteOffset, n);
     viewOf.set(v, d);
   }
-  return zero ? v.fill(0) : v;
+  if (zero) zeroFill(v);
+  return v;
 }
 
 /**
