@@ -547,9 +547,10 @@ registerTask<ChannelParams>('batchnorm.simdChannelsForward', (bufs, q, b0, b1) =
     let ok = true;
     for (let ch = b * q.perBlock; ch < Math.min(c, (b + 1) * q.perBlock); ch++) {
       const off = ch * hw * 4;
+      // (unit u: images [u·perUnit, min(n, (u + 1)·perUnit)), as unitRange says)
       for (let u = 0; u < units; u++) {
-        const { nn, from } = unitRange(q, u);
-        const X = pl.at.x! + from * 4 + off;
+        const i0 = u * q.perUnit, nn = Math.min(n, i0 + q.perUnit) - i0;
+        const X = pl.at.x! + i0 * stride + off;
         m.sum(X, nn, hw, stride, out);
         const sum = laneTotal(m.h, out / 8);
         m.sqdev(X, nn, hw, stride, sum / (nn * hw), out);
@@ -561,11 +562,11 @@ registerTask<ChannelParams>('batchnorm.simdChannelsForward', (bufs, q, b0, b1) =
       const mu = sum / count;
       let ss = 0;
       for (let u = 0; u < units; u++) {
-        const mm = unitRange(q, u).nn * hw, d = part[2 * u]! / mm - mu;
+        const i0 = u * q.perUnit, mm = (Math.min(n, i0 + q.perUnit) - i0) * hw, d = part[2 * u]! / mm - mu;
         ss += part[2 * u + 1]! + mm * d * d;
       }
-      const [alpha, beta] = channelAffine(ch, sum, ss, count, q.eps, weight, bias, mean, invstd, varUnbiased, aff);
-      fn(pl.at.y! + off, pl.at.x! + off, hasRes ? pl.at.res! + off : 0, n, hw, stride, alpha, beta, fin);
+      channelAffine(ch, sum, ss, count, q.eps, weight, bias, mean, invstd, varUnbiased, aff);
+      fn(pl.at.y! + off, pl.at.x! + off, hasRes ? pl.at.res! + off : 0, n, hw, stride, aff[2 * ch]!, aff[2 * ch + 1]!, fin);
       ok &&= checkedFinite(m.f, fin);
     }
     finite[b] = ok ? 1 : 0;
@@ -605,7 +606,7 @@ registerTask<ChannelParams>('batchnorm.simdChannelsBackward', (bufs, q, b0, b1) 
     for (let ch = b * q.perBlock; ch < Math.min(c, (b + 1) * q.perBlock); ch++) {
       const off = ch * hw * 4, mu = mean[ch]!;
       for (let u = 0; u < units; u++) {
-        const { nn, from } = unitRange(q, u);
+        const i0 = u * q.perUnit, nn = Math.min(n, i0 + q.perUnit) - i0, from = i0 * c * hw;
         const G = placedGrad(pl, q2, from) + off, DY = pl.at.dy! + from * 4 + off, X = pl.at.x! + from * 4 + off;
         if (q.mask === 2) m.gradX(G, DY, X, nn, hw, stride, mu, aff![2 * ch]!, aff![2 * ch + 1]!, out);
         else m.grad[q.mask]!(G, DY, pl.at.r! >= 0 ? pl.at.r! + from * 4 + off : 0, X, nn, hw, stride, mu, out);
