@@ -70,10 +70,11 @@ registerTask<Range>('elementwise.add', (bufs, q, u0, u1) => {
 
 // ---- zero fill -----------------------------------------------------------------------------------------------
 //
-// V8 fills a SharedArrayBuffer element by element (0.2–0.5 ns per float32: ResNet-18's 11M gradients 2.6–7 ms with
-// 8-byte elements, more with 4-byte ones), where wasm's memory.fill (bulk memory) is a memset (0.8 ms). The gradients
-// zeroGrad clears, and a training step's zero-filled buffers, lie in the resident memory (wasm/optim.ts): those are
-// cleared with memory.fill, from a one-function module that imports that memory.
+// V8 fills a SharedArrayBuffer element by element: 0.5 ns per float32 through a Float32Array (45 MB: 6 ms while in
+// cache), where wasm's memory.fill (bulk memory) is a memset (0.8 ms). A training step's zero-filled buffers lie in
+// the resident memory (wasm/optim.ts) and were mostly used just before: they are cleared with memory.fill, from a
+// one-function module that imports that memory. (Memory that is not in cache gains nothing: ResNet-18's 11M
+// gradients, which zeroGrad(false) clears at a step's start, take 1.6–2.2 ms either way, and on 2 threads too.)
 
 /** `memory.fill(at, 0, bytes)`'s module over the resident memory, once made; null where it cannot be made. */
 let zeroModule: { fill: (at: number, bytes: number) => void; mem: Resident['mem'] } | null | undefined;

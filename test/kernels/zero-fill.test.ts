@@ -1,7 +1,7 @@
 /**
- * zeroFill (kernels/elementwise.ts): zeroes exactly the array's elements, with wasm's memory.fill in the resident
- * memory, an 8-byte view elsewhere in shared memory, and fill(0) otherwise; zeroGrad(false) clears resident
- * gradients with it.
+ * zeroFill (kernels/elementwise.ts, the step arena's zero fill): zeroes exactly the array's elements, with wasm's
+ * memory.fill in the resident memory, an 8-byte view elsewhere in shared memory, and fill(0) otherwise. And
+ * zeroGrad(false) zeroes resident gradients in place.
  */
 import { describe, expect, it } from 'vitest';
 import { zeroFill } from '../../src/kernels/elementwise.js';
