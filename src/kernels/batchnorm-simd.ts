@@ -81,15 +81,18 @@ let unitAreas: Float32Array | null = null;
  */
 function residentPlace(tensors: Record<string, Float32Array | null>): Place | null {
   const at: Record<string, number> = {};
-  const ranges: [number, number][] = [];
-  for (const [name, t] of Object.entries(tensors)) {
-    at[name] = t === null ? -1 : residentAddress(t);
+  const names = Object.keys(tensors);
+  for (let i = 0; i < names.length; i++) {
+    const t = tensors[names[i]!]!, a = t === null ? -1 : residentAddress(t);
+    at[names[i]!] = a;
     if (t === null) continue;
-    if (at[name]! < 0) return null;
-    ranges.push([at[name]!, at[name]! + t.byteLength]);
+    if (a < 0) return null;
+    // (up to 5 tensors: each against those before it)
+    for (let j = 0; j < i; j++) {
+      const o = tensors[names[j]!]!;
+      if (o !== null && a < at[names[j]!]! + o.byteLength && at[names[j]!]! < a + t.byteLength) return null;
+    }
   }
-  ranges.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < ranges.length; i++) if (ranges[i]![0] < ranges[i - 1]![1]) return null;
   // (a tensor is resident only where this thread made the resident memory)
   const r = residentMemory()!;
   unitAreas ??= residentAlloc((MAX_UNITS * UNIT_AREA) / 4);

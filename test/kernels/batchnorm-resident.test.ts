@@ -98,4 +98,25 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('batch nor
     setNumThreads(2);
     checkAll(2);
   });
+
+  it('tensors that overlap in the resident memory run through copies (y = x, and y inside x shifted by one plane)', () => {
+    setNumThreads(1);
+    const [n, c, hw] = [4, 3, 20], len = n * c * hw;
+    const xv = randArray(91, len, -2, 3), w = randArray(92, c, 0.5, 1.5), b = randArray(93, c);
+    const forward = (x: Float32Array, y: Float32Array) => {
+      const mean = new Float32Array(c), invstd = new Float32Array(c), vu = new Float32Array(c);
+      batchNormTrainForward(y, mean, invstd, vu, x, w, b, { n, c, hw, eps: 1e-5 }, { residual: null, relu: true, affine: null });
+      return { y: y.slice(), mean, invstd, vu };
+    };
+    const ref = forward(xv.slice(), new Float32Array(len));
+    const same = resident(xv);
+    const big = residentAlloc(len + hw)!;
+    big.set(xv);
+    for (const [what, x, y] of [['y = x', same, same], ['y one plane on', big.subarray(0, len), big.subarray(hw, hw + len)]] as const) {
+      const before = batchNormInPlaceCalls();
+      const got = forward(x, y);
+      expect(batchNormInPlaceCalls() - before, `${what}: not in place`).toBe(0);
+      if (what === 'y = x') for (const [k, v] of Object.entries(ref)) assertIdentical(`${what} ${k}`, got[k as keyof typeof got], v);
+    }
+  });
 });
