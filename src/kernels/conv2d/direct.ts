@@ -179,7 +179,9 @@ function unitLayout(q: DirectTask, wpLen: number, epwLen: number, rows: number, 
   const plane = hp * wq;
   const taps = kh * kw, tabAt = wpLen, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
   const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + epwLen * 2;
-  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * rawCh + (4 - ((rawAt + ci * rawCh) & 3)) % 4;
+  // (The image's channels as given: rawCh floats each and one of slack, see unitIn.)
+  const rawEnd = accAt + 2 * DIRECT_R * cols + ci * (rawCh + 1) + 1;
+  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawEnd + (4 - (rawEnd & 3)) % 4;
   const outAt = xAt + ci * s * plane, outCh = rows * wo;
   // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
   const bytes = 4 * (outAt + tilesO * DIRECT_R * outCh) + 64;
@@ -299,9 +301,13 @@ function unitIn(
   if (rs !== null && rs.x >= 0) {
     k.pad(rs.x + 4 * img * ci * hwi, 4 * hwi, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
   } else {
-    if (rawCh === hwi) f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-    else for (let c = 0; c < ci; c++) f.set(x.subarray((img * ci + c) * hwi + r0 * wi, (img * ci + c) * hwi + r1 * wi), rawAt + c * rawCh);
-    k.pad(B + 4 * (rawAt - r0 * wi), 4 * rawCh, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+    // The channels' rows copied in, rawS floats apart (rawS ≡ hwi mod 2), from rawAt or rawAt + 1: whichever agrees
+    // with x's addresses mod 8 (copies between shared and other memory go byte by byte where they do not: copy.ts).
+    const rawS = rawCh + ((hwi - rawCh) & 1), first = img * ci * hwi + r0 * wi;
+    const at0 = rawAt + ((((x.byteOffset - f.byteOffset) >> 2) + first - rawAt) & 1);
+    if (rawCh === hwi) f.set(x.subarray(first, first + ci * hwi), at0);
+    else for (let c = 0; c < ci; c++) f.set(x.subarray(first + c * hwi, first + c * hwi + rawCh), at0 + c * rawS);
+    k.pad(B + 4 * (at0 - r0 * wi), 4 * rawS, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
   }
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = B + 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
