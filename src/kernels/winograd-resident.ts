@@ -1,12 +1,16 @@
 // Per-thread scratch regions in the resident memory (wasm/optim.ts) for kernels that run over it in place: the
 // Winograd convolution reads x's rows and writes y's rows at their addresses there, and keeps its transformed tiles,
-// weights and GEMM results in one of these regions. The regions are allocated on the main thread (the allocator
+// weights and GEMM results in one of these regions; likewise the Winograd and direct weight gradients
+// (conv2d/backward-winograd.ts, conv2d/backward.ts), the direct convolution (conv2d/direct.ts) and the stride-phase
+// input gradient (conv2d/phases.ts) keep their padded rows, packed weights and sums in one. The regions are allocated on the main thread (the allocator
 // lives there) and handed to the tasks as addresses; a task's thread claims one for the units it runs (a busy flag
 // per region, also in the resident memory) and releases it after.
 //
 // Each region starts with a header (HEADER bytes) that records what it holds, so that a thread that claims it later
 // knows whether the transformed tiles or weights of a call are still there (see winograd.ts's convUnitsSimd):
-// i32 [call serial of V, tile block of V, call serial of U].
+// i32 [call serial of V, tile block of V, call serial of U]. The direct kernels record their packed weights as U (and
+// clear V's entries); the weight gradients, which keep nothing from unit to unit, leave the header as it is (a call's
+// serial is new, so no later call takes what they overwrote for its own).
 
 import { residentAlloc, residentFree, residentMemory, type Resident } from './wasm/optim.js';
 

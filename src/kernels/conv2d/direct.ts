@@ -1,7 +1,8 @@
 // The direct convolution (wasm/direct.ts) for few channels: the forward of 3×3 convs at stride 1 or 2 and the input
 // gradient of stride-1 ones, on the SIMD backend; the fused (inference) forward of those and of 7×7 stride-2 stems in
 // float32 (wasm/direct-eval.ts). No im2col and no GEMM packing: each unit pads the input rows it reads once into the
-// kernel's memory (stride-phase planes) and the kernel reads them in place.
+// kernel's memory (stride-phase planes) and the kernel reads them in place. Where x or y lies in the resident memory
+// (DirectResident), the unit reads x's rows and writes y's where they lie, its scratch in a resident region.
 //
 // The input gradient of a stride-1 conv is itself a stride-1 conv: dx = dy ⋆ w', zero-padded by kH − 1 − pH, with
 // w'[c][o][ky][kx] = w[o][c][kH − 1 − ky][kW − 1 − kx] (rotated 180°, in and out channels swapped).

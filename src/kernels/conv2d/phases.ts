@@ -8,8 +8,8 @@
 // falls in exactly one phase, so there is no col2im and no product with a zero.
 //
 // Units: one image each. Its dy is padded once (zero rows and columns, enough for every phase's taps), its dx is
-// copied in, each phase's dx values are gathered into rows of their own, the kernel adds the phase's sums to them, and
-// they are scattered back (at a stride of 2, both column phases of a row phase at once, by vector shuffles). Per dx
+// copied in (or, resident, read where it lies: PhaseResident), each phase's dx values are gathered into rows of their
+// own, the kernel adds the phase's sums to them, and they are scattered back (at a stride of 2, both column phases of a row phase at once, by vector shuffles). Per dx
 // value:
 //   dx + Σ_blocks float64(Σ_{(o, tap) in block} dy·w in float32), rounded once,
 // with blocks of whole dy channels of at most PHASE_KB terms: the order is a function of the shape alone, so the
