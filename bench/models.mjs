@@ -397,7 +397,14 @@ async function trainCase(lib, tf, c, opts, timing, log) {
     row.tfjsNote = 'not run';
   }
 
-  const t = await measure(step, firstOurs, { ...timing, onceAbove: Infinity });
+  // A step calls each kernel a few times only, and these are the process's first training steps: V8 needs more steps
+  // than a layer needs calls to tier every kernel up (its first steps run several times slower). So at least 15
+  // untimed steps (`--quick`: 8), then the median of at least 8 (3).
+  const trainTiming = {
+    ...timing, onceAbove: Infinity, warmupRuns: opts.quick ? 8 : 15, warmupTime: Infinity,
+    minRuns: opts.quick ? 3 : 8, maxRuns: Math.max(timing.maxRuns, opts.quick ? 3 : 8),
+  };
+  const t = await measure(step, firstOurs, trainTiming);
   row.ours = { ms: t.ms, runs: t.runs, once: t.once };
   logRow(row, log);
   return row;

@@ -1,11 +1,12 @@
 // One build's SGD step alone: ResNet-18 (10 classes) after three training steps at 8×3×32×32 (withTrainingStep,
-// zeroGrad(false), SGD momentum 0.9, weight decay 1e-4), then 40 calls of optimizer.step() (lr 1e-6, so the weights
-// barely move). Prints the median and min wall and process CPU ms per call. Run it for two builds alternately:
-//   for d in /tmp/old/dist dist /tmp/old/dist dist; do node bench/optim-step.mjs $d 2; done
+// zeroGrad(false), SGD momentum 0.9 or the third argument, weight decay 1e-4), then 40 calls of optimizer.step() (lr
+// 1e-6, so the weights barely move). Prints the median and min wall and process CPU ms per call. Run it for two builds
+// alternately:
+//   for d in /tmp/old/dist dist /tmp/old/dist dist; do node bench/optim-step.mjs $d 2 [momentum]; done
 import { resolve } from 'node:path';
 import { cpuMs } from './lib.mjs';
 
-const [, , distArg = 'dist', th = '1'] = process.argv;
+const [, , distArg = 'dist', th = '1', mom = '0.9'] = process.argv;
 const dist = resolve(distArg);
 process.env.RESNET_TS_THREADS = th;
 const lib = await import(`${dist}/index.js`);
@@ -14,7 +15,7 @@ lib.manualSeed(0);
 const model = lib.models.resnet18({ numClasses: 10 }).train();
 const x = lib.randn([8, 3, 32, 32]);
 const target = Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(model.parameters(), { lr: 1e-6, momentum: 0.9, weightDecay: 1e-4 });
+const opt = new lib.optim.SGD(model.parameters(), { lr: 1e-6, momentum: Number(mom), weightDecay: 1e-4 });
 for (let i = 0; i < 3; i++) {
   lib.withTrainingStep({ model, optimizer: opt }, () => {
     opt.zeroGrad(false);

@@ -5,7 +5,7 @@
 import { config } from '../config.js';
 import { getParallelBackend, parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
-import { claimSlot, OPTIM_BLOCK, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, simdOptim, type Resident } from './wasm/optim.js';
+import { claimSlot, OPTIM_BLOCK, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, sgdIndex, simdOptim, type Resident } from './wasm/optim.js';
 
 /** Elements per work unit: a function of the parameter's length only. */
 const CHUNK = 65536;
@@ -50,6 +50,10 @@ registerTask<SgdTask>('optim.sgd', (bufs, q, u0, u1) => {
 function sgdRange(x: Float32Array, b: Float32Array | null, g: Float32Array, i0: number, i1: number, q: SgdParams): void {
   const { negLr, wd, mu, damp, nesterov, maximize, first } = q;
   if (b === null) {
+    if (!maximize && kernelBackend() === 'simd') {
+      sgdSimd(x, null, g, i0, i1, q);
+      return;
+    }
     for (let i = i0; i < i1; i++) {
       let d = maximize ? -g[i]! : g[i]!;
       if (wd !== 0) d = fround(d + wd * x[i]!);
@@ -130,20 +134,22 @@ export function residentParam(n: number): Float32Array | null {
 export const isResident = (a: Float32Array): boolean => residentAddress(a) >= 0;
 
 /**
- * sgdUpdate of several parameters with the same hyperparameters, each with its momentum buffer, as one task: the
+ * sgdUpdate of several parameters with the same hyperparameters, each with its momentum buffer (null without
+ * momentum), as one task: the
  * units are the parameters' CHUNK-element pieces in order, so a step hands the threads one call instead of one per
  * parameter (ResNet-18: 62), and small parameters share the threads with the big ones. Each element's arithmetic is
  * sgdUpdate's: the same bits.
  */
-export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly Float32Array[], gs: readonly Float32Array[], q: SgdParams): void {
-  const named: Record<string, Float32Array> = {}, writes: string[] = [], overwrites: string[] = [];
+export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly (Float32Array | null)[], gs: readonly Float32Array[], q: SgdParams): void {
+  const named: Record<string, Float32Array | null> = {}, writes: string[] = [], overwrites: string[] = [];
   const lens: number[] = [], units: number[] = [0];
   let n = 0;
   xs.forEach((x, k) => {
     named[`x${k}`] = x;
     named[`b${k}`] = bufs[k]!;
     named[`g${k}`] = gs[k]!;
-    writes.push(`x${k}`, `b${k}`);
+    writes.push(`x${k}`);
+    if (bufs[k]) writes.push(`b${k}`);
     if (q.first) overwrites.push(`b${k}`);
     lens.push(x.length);
     units.push(units[k]! + Math.ceil(x.length / CHUNK));
@@ -151,9 +157,12 @@ export function sgdUpdateMany(xs: readonly Float32Array[], bufs: readonly Float3
   });
   const r = residentMemory();
   let res: ResidentTask | null = null;
-  if (r !== null && kernelBackend() === 'simd' && !q.first && !q.maximize && !q.nesterov && bufs.every(isResident)) {
+  // Without momentum there is no buffer: the parameter and the gradient are updated in place where both are resident.
+  const plain = q.mu === 0;
+  if (r !== null && kernelBackend() === 'simd' && !q.first && !q.maximize && !q.nesterov &&
+    (plain ? xs.some(isResident) : bufs.every((b) => b !== null && isResident(b)))) {
     const x = xs.map((a) => (a.length % 4 === 0 ? residentAddress(a) : -1));
-    res = { ...r, x, b: bufs.map(residentAddress), g: gs.map(residentAddress), slots: residentSlots(getParallelBackend()?.threads ?? 1) };
+    res = { ...r, x, b: bufs.map((b) => (b === null ? -1 : residentAddress(b))), g: gs.map(residentAddress), slots: residentSlots(getParallelBackend()?.threads ?? 1) };
   }
   parallelFor<SgdManyTask>({ kernel: 'optim.sgdMany', bufs: named, writes, overwrites, params: { ...q, lens, units, res }, units: units[xs.length]!, cost: 4 * n });
 }
@@ -164,41 +173,42 @@ registerTask<SgdManyTask>('optim.sgdMany', (bufs, q, u0, u1) => {
     while (q.units[k + 1]! <= u) k++;
     const i0 = (u - q.units[k]!) * CHUNK, i1 = Math.min(q.lens[k]!, i0 + CHUNK);
     if (q.res !== null && sgdResident(bufs[`x${k}`] as Float32Array, q.res.x[k]!, q.res.b[k]!, bufs[`g${k}`] as Float32Array, q.res.g[k]!, i0, i1, q, q.res)) continue;
-    sgdRange(bufs[`x${k}`] as Float32Array, bufs[`b${k}`] as Float32Array, bufs[`g${k}`] as Float32Array, i0, i1, q);
+    sgdRange(bufs[`x${k}`] as Float32Array, bufs[`b${k}`] as Float32Array | null, bufs[`g${k}`] as Float32Array, i0, i1, q);
   }
 });
 
 /**
- * The plain-momentum update of [i0, i1) on the SIMD backend, OPTIM_BLOCK values at a time: x, buf and g copied into wasm memory,
- * updated there (wasm/optim.ts: the same arithmetic as the loop above, bit for bit), x and buf copied back. A block's
+ * The plain-momentum update of [i0, i1) (or, with b null, the update without momentum) on the SIMD backend,
+ * OPTIM_BLOCK values at a time: x, buf and g copied into wasm memory, updated there (wasm/optim.ts: the same
+ * arithmetic as the loops above, bit for bit), x and buf copied back. A block's
  * last values past a multiple of 4 are zeros in wasm memory (updated, never copied back). One thread, ResNet-18's
  * 11M parameters: 30 → 22 CPU ms (the copies are 14 of them).
  */
-function sgdSimd(x: Float32Array, b: Float32Array, g: Float32Array, i0: number, i1: number, q: SgdParams): void {
+function sgdSimd(x: Float32Array, b: Float32Array | null, g: Float32Array, i0: number, i1: number, q: SgdParams): void {
   const m = simdOptim(3 * OPTIM_BLOCK * 4);
   const X = 0, B = OPTIM_BLOCK, G = 2 * OPTIM_BLOCK;
-  const fn = m.sgd[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
+  const fn = m.sgd[sgdIndex(q.mu, q.wd, q.damp)]!;
   for (let s = i0; s < i1; s += OPTIM_BLOCK) {
     const len = Math.min(OPTIM_BLOCK, i1 - s), len4 = (len + 3) & ~3;
     const f = m.f;
     f.set(x.subarray(s, s + len), X);
-    f.set(b.subarray(s, s + len), B);
+    if (b !== null) f.set(b.subarray(s, s + len), B);
     f.set(g.subarray(s, s + len), G);
     for (let k = len; k < len4; k++) f[X + k] = f[B + k] = f[G + k] = 0;
     fn(X * 4, B * 4, G * 4, len4, q.mu, q.damp, q.wd, q.negLr);
     x.set(f.subarray(X, X + len), s);
-    b.set(f.subarray(B, B + len), s);
+    if (b !== null) b.set(f.subarray(B, B + len), s);
   }
 }
 
 /**
- * sgdSimd with the momentum buffer (and the parameter and the gradient, when xAddr, gAddr ≥ 0) in the resident
- * memory: updated there in place, with only a parameter or gradient that is not resident copied through one of the
+ * sgdSimd with the momentum buffer (none without momentum; and the parameter and the gradient, when xAddr, gAddr ≥ 0)
+ * in the resident memory: updated there in place, with only a parameter or gradient that is not resident copied through one of the
  * slots, a block at a time. The same kernel as sgdSimd, so the same bits. False (nothing done) when a slot is needed
  * and none is free.
  */
 function sgdResident(x: Float32Array, xAddr: number, bAddr: number, g: Float32Array, gAddr: number, i0: number, i1: number, q: SgdParams, r: ResidentTask): boolean {
-  const fn = residentKernels(r)[(q.wd !== 0 ? 2 : 0) + (q.damp === 1 ? 1 : 0)]!;
+  const fn = residentKernels(r)[sgdIndex(q.mu, q.wd, q.damp)]!;
   if (xAddr >= 0 && gAddr >= 0) {
     // (x's length is a multiple of 4, and so is i1 − i0: the last vector ends at x's end, or at a chunk's)
     fn(xAddr + i0 * 4, bAddr + i0 * 4, gAddr + i0 * 4, (i1 - i0 + 3) & ~3, q.mu, q.damp, q.wd, q.negLr);

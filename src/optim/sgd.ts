@@ -77,14 +77,17 @@ export class SGD extends Optimizer<SGDOptions> {
       const mu = fround(momentum);
       const damp = fround(1 - dampening);
       const negLr = fround(-group.lr);
-      // With momentum, the group's parameters go to the threads as one task per kind of step (a buffer's first step
-      // or a later one): sgdUpdateMany, the same bits as one update per parameter.
-      const batch = [[[], [], []], [[], [], []]] as [Float32Array[], Float32Array[], Float32Array[]][];
+      // The group's parameters go to the threads as one task per kind of step (without momentum, or a momentum
+      // buffer's first step or a later one): sgdUpdateMany, the same bits as one update per parameter.
+      const batch = [[[], [], []], [[], [], []]] as [Float32Array[], (Float32Array | null)[], Float32Array[]][];
       for (const p of group.params) {
         const g = this.gradData(p, index++);
         if (g === null) continue;
         if (momentum === 0) {
-          sgdUpdate(p.data, null, g, { negLr, wd, mu: 0, damp, nesterov, maximize, first: false });
+          const [xs, bufs, gs] = batch[0]!;
+          xs.push(p.data);
+          bufs.push(null);
+          gs.push(g);
           continue;
         }
         let st = this.state.get(p);
@@ -113,7 +116,7 @@ export class SGD extends Optimizer<SGDOptions> {
         const q = { negLr, wd, mu, damp, nesterov, maximize, first: first === 1 };
         // Two tensors over one array (tied weights): one after the other, as separate updates would run.
         if (new Set(xs).size === xs.length) sgdUpdateMany(xs, bufs, gs, q);
-        else xs.forEach((x, k) => sgdUpdate(x, bufs[k]!, gs[k]!, q));
+        else xs.forEach((x, k) => sgdUpdate(x, bufs[k] ?? null, gs[k]!, q));
       });
     }
   }

@@ -150,3 +150,54 @@ describe('sgdUpdateMany on the resident memory (momentum buffers and some gradie
     });
   });
 });
+
+/** PyTorch's float32 ops without momentum, one element at a time: d = g + wd·x; x = x − lr·d. */
+function referencePlain(x: Float32Array, g: Float32Array, lr: number, wd: number, maximize = false): void {
+  const negLr = fr(-lr), w = fr(wd);
+  for (let i = 0; i < x.length; i++) {
+    const gi = maximize ? -g[i]! : g[i]!;
+    const d = w === 0 ? gi : fr(gi + w * x[i]!);
+    x[i] = fr(x[i]! + negLr * d);
+  }
+}
+
+describe('sgdUpdateMany without momentum (no buffers)', () => {
+  const lens = [1, 7, 65536, 131075, 16389, 3];
+  for (const backend of backends) {
+    for (const [wd, maximize] of [[5e-4, false], [0, false], [1e-4, true]] as const) {
+      it(`${backend}: weight decay ${wd}${maximize ? ', maximize' : ''}, lengths ${lens.join(', ')}: PyTorch's ops bit for bit`, () => {
+        const q = { negLr: fr(-0.01), wd: fr(wd), mu: 0, damp: 1, nesterov: false, maximize, first: false };
+        const xs = lens.map((n, k) => values(n, 110 + k)), gs = lens.map((n, k) => values(n, 120 + k));
+        const xr = xs.map((a) => a.slice());
+        lens.forEach((_, k) => referencePlain(xr[k]!, gs[k]!, 0.01, wd, maximize));
+        withConfig({ kernelBackend: backend }, () => sgdUpdateMany(xs, lens.map(() => null), gs, q));
+        lens.forEach((n, k) => sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`));
+      });
+    }
+  }
+
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('simd, on the resident memory (parameters and gradients in place, or through a slot): the same bits; gradients and neighbours untouched', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const lens = [4, 65536, 131072, 16388, 7, 131075];
+      const q = { negLr: fr(-0.01), wd: fr(5e-4), mu: 0, damp: 1, nesterov: false, maximize: false, first: false };
+      const x0 = lens.map((n, k) => values(n, 130 + k)), g0 = lens.map((n, k) => values(n, 140 + k));
+      const resident = (src: Float32Array): Float32Array => {
+        const a = residentBuffer(src.length)!;
+        a.set(src);
+        return a;
+      };
+      // parameters 0–4 resident (4 and 131075 are not multiples of 4: through a slot), gradients of odd k ordinary
+      const xs = x0.map((x, k) => (k < 5 ? resident(x) : x.slice())), gs = g0.map((g, k) => (k % 2 === 0 ? resident(g) : g.slice()));
+      const guard = resident(values(9, 150)), guard0 = guard.slice();
+      expect(isResident(xs[0]!) && !isResident(xs[5]!) && isResident(gs[0]!) && !isResident(gs[1]!)).toBe(true);
+      const xr = x0.map((a) => a.slice());
+      lens.forEach((_, k) => referencePlain(xr[k]!, g0[k]!, 0.01, 5e-4));
+      sgdUpdateMany(xs, lens.map(() => null), gs, q);
+      lens.forEach((n, k) => {
+        sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+        sameBits(gs[k]!, g0[k]!, `gradient ${k} (${n}), unchanged`);
+      });
+      sameBits(guard, guard0, 'the buffer allocated after them');
+    });
+  });
+});

@@ -1,11 +1,12 @@
-// SGD's usual update (momentum, no Nesterov, not maximizing, past the first step) in WebAssembly SIMD, emitted from
-// this file when the library loads (see encoder.ts). Two ways in (optim.ts): on the resident memory (below), where
-// the momentum buffer and usually the gradient live and only the parameter is copied in and out; or, for arrays
-// elsewhere, through this thread's own memory: a block of the parameter, its momentum buffer and its gradient copied
-// in, `sgd`, the parameter and the buffer copied back.
+// SGD's usual updates in WebAssembly SIMD (with momentum past its first step, or without momentum; no Nesterov, not
+// maximizing), emitted from this file when the library loads (see encoder.ts). Two ways in (optim.ts): on the resident
+// memory (below), where the momentum buffer and usually the gradient live and only the parameter is copied in and out;
+// or, for arrays elsewhere, through this thread's own memory: a block of the parameter, its momentum buffer and its
+// gradient copied in, `sgd`, the parameter and the buffer copied back.
 //
 // The arithmetic is optim.ts's JavaScript expression, lane by lane, so the results are bitwise the same:
 //   b = fround(fround(b·mu) + damp·fround(g + wd·x));  x = fround(x + negLr·b)
+// (without momentum: x = fround(x + negLr·fround(g + wd·x))).
 // fround(b·mu) is one f32x4.mul (the float64 product of two float32 values is exact, so rounding it once is the
 // float32 product); the other steps are float64 (f64x2) sums of exact products, rounded to float32 once each.
 // With wd = 0 the weight-decay term is left out (as the JavaScript loop does: 0·x would turn an infinite x into NaN).
@@ -81,17 +82,66 @@ function sgdFunc(decay: boolean, unitDamp: boolean): Func {
   };
 }
 
+/**
+ * `sgdp{wd}(x, b, g, count, mu, damp, wd, negLr)`: SGD without momentum (b, mu and damp are not used; the same
+ * signature as sgdFunc's), optim.ts's loop for that case lane by lane: d = fround(g + wd·x); x = fround(x + negLr·d),
+ * each a float64 sum of an exact product, rounded to float32 once.
+ */
+function sgdPlainFunc(decay: boolean): Func {
+  const [x, g, count, wd, negLr] = [0, 2, 3, 6, 7];
+  const L = new Locals(8);
+  const j = L.add(I32), end = L.add(I32);
+  const WD = L.add(V128), LR = L.add(V128);
+  const xv = L.add(V128), gv = L.add(V128), d = L.add(V128), xl = L.add(V128), xh = L.add(V128);
+  const at = (base: number): Expr => i32.add(get(base), get(j));
+  return {
+    name: `sgdp${decay ? 1 : 0}`,
+    params: [I32, I32, I32, I32, F64, F64, F64, F64],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(WD, f64x2.splat(get(wd))),
+      local.set(LR, f64x2.splat(get(negLr))),
+      local.set(end, i32.shl(get(count), i32.const(2))),
+      local.set(j, i32.const(0)),
+      block(loop(
+        br_if(1, i32.ge_s(get(j), get(end))),
+        local.set(xv, v128.load(at(x))),
+        local.set(gv, v128.load(at(g))),
+        local.set(xl, lo(get(xv))),
+        local.set(xh, hi(get(xv))),
+        local.set(d, decay
+          ? demote2(f64x2.add(lo(get(gv)), f64x2.mul(get(WD), get(xl))), f64x2.add(hi(get(gv)), f64x2.mul(get(WD), get(xh))))
+          : get(gv)),
+        v128.store(at(x), demote2(f64x2.add(get(xl), f64x2.mul(get(LR), lo(get(d)))), f64x2.add(get(xh), f64x2.mul(get(LR), hi(get(d)))))),
+        local.set(j, i32.add(get(j), i32.const(16))),
+        br(0),
+      )),
+    ],
+  };
+}
+
 /** The module's bytes (importing env.mem, a shared memory when `shared`). */
 export function optimModule(shared = false): Uint8Array {
-  return encodeModule([sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true)], 1, shared);
+  return encodeModule([sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true), sgdPlainFunc(false), sgdPlainFunc(true)], 1, shared);
 }
 
 type SgdFn = (x: number, b: number, g: number, count: number, mu: number, damp: number, wd: number, negLr: number) => void;
 
+/** The six update kernels, in the order `sgdIndex` picks from. */
+export type SgdKernels = [SgdFn, SgdFn, SgdFn, SgdFn, SgdFn, SgdFn];
+
+/** The kernel for these hyperparameters: momentum 2·(wd ≠ 0) + (damp = 1); without momentum 4 + (wd ≠ 0). */
+export const sgdIndex = (mu: number, wd: number, damp: number): number =>
+  mu === 0 ? 4 + (wd !== 0 ? 1 : 0) : (wd !== 0 ? 2 : 0) + (damp === 1 ? 1 : 0);
+
+const kernelsOf = (e: Record<string, unknown>): SgdKernels =>
+  (['sgd00', 'sgd01', 'sgd10', 'sgd11', 'sgdp0', 'sgdp1'] as const).map((k) => e[k] as SgdFn) as SgdKernels;
+
 /** This thread's optimizer kernels over their own memory, with a float32 view of it. */
 export interface SimdOptim {
-  /** sgd[2·(wd ≠ 0) + (damp = 1)] */
-  sgd: [SgdFn, SgdFn, SgdFn, SgdFn];
+  /** sgd[sgdIndex(mu, wd, damp)] */
+  sgd: SgdKernels;
   f: Float32Array;
 }
 
@@ -103,7 +153,7 @@ export function simdOptim(bytes: number): SimdOptim {
   if (current === null) {
     memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(optimModule()), { env: { mem: memory } }).exports;
-    current = { sgd: [e.sgd00 as SgdFn, e.sgd01 as SgdFn, e.sgd10 as SgdFn, e.sgd11 as SgdFn], f: new Float32Array(memory.buffer) };
+    current = { sgd: kernelsOf(e), f: new Float32Array(memory.buffer) };
   }
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer) };
@@ -263,7 +313,7 @@ let onResident: { id: number; sgd: SimdOptim['sgd'] } | null = null;
 export function residentKernels(r: Resident): SimdOptim['sgd'] {
   if (onResident === null || onResident.id !== r.id) {
     const e = new wasm!.Instance(new wasm!.Module(optimModule(true)), { env: { mem: r.mem } }).exports;
-    onResident = { id: r.id, sgd: [e.sgd00 as SgdFn, e.sgd01 as SgdFn, e.sgd10 as SgdFn, e.sgd11 as SgdFn] };
+    onResident = { id: r.id, sgd: kernelsOf(e) };
   }
   return onResident.sgd;
 }
