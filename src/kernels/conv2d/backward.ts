@@ -7,7 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
 import { DW_KB, DW_MR, residentBackward, simdBackward, type SimdBackward } from '../wasm/backward.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
-import { claimRegion, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
+import { claimRegion, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { weightGradResident, weightGradWinograd, winogradWeightTask, type WeightGradResident } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
@@ -298,9 +298,6 @@ function simdResident(q: BackwardWeightTask, dy: Float32Array, x: Float32Array):
   return { s, x: xa, dy: da };
 }
 
-/** This thread's views of the resident region it used last (kept while its units find the same region). */
-let simdViews: { f: Float32Array; h: Float64Array; i: Int32Array } | null = null;
-
 /**
  * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1) with the SIMD
  * kernel (wasm/backward.ts): float64 sums (r1 − r0) × (c1 − c0)·kH·kW, row-major, in a scratch (valid until the next
@@ -340,11 +337,7 @@ function simdUnit(
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentBackward(rs.s);
-    const buf = rs.s.mem.buffer, bytes = rs.s.bytes;
-    if (simdViews === null || simdViews.f.buffer !== buf || simdViews.f.byteOffset !== B || simdViews.f.byteLength !== bytes) {
-      simdViews = { f: new Float32Array(buf, B, bytes / 4), h: new Float64Array(buf, B, bytes / 8), i: new Int32Array(buf, B, bytes / 4) };
-    }
-    ({ f, h: f64, i: ints } = simdViews);
+    ({ f, h: f64, i: ints } = regionViews(rs.s, slot));
   } else {
     const own = simdBackward(L.bytes);
     k = own;

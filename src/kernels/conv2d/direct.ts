@@ -14,7 +14,7 @@ import { config } from '../../config.js';
 import { getParallelBackend, parallelFor, registerTask } from '../parallel.js';
 import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, residentDirect, simdDirect, SUM2, SUM32, type SimdDirect } from '../wasm/direct.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
-import { claimRegion, nextSerial, regionHeader, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
+import { claimRegion, nextSerial, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
@@ -229,9 +229,6 @@ function directResident(y: Float32Array, x: Float32Array, wpLen: number, res: Fl
   return { s, serial: nextSerial(), x: xa, y: ya };
 }
 
-/** This thread's views of the resident region it used last (kept while its units find the same region). */
-let views: { f: Float32Array; h: Float64Array; i: Int32Array } | null = null;
-
 /** One unit: image img, output rows [oy0, oy1), every output channel (in place where q.resident says so). */
 function directUnit(
   y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, epw: Float64Array | null, res: Float32Array | null, q: DirectTask, unit: number,
@@ -268,13 +265,9 @@ function unitIn(
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentDirect(rs.s);
-    const buf = rs.s.mem.buffer, bytes = rs.s.bytes;
-    if (views === null || views.f.buffer !== buf || views.f.byteOffset !== B || views.f.byteLength !== bytes) {
-      views = { f: new Float32Array(buf, B, bytes / 4), h: new Float64Array(buf, B, bytes / 8), i: new Int32Array(buf, B, bytes / 4) };
-    }
-    ({ f, h, i: ints } = views);
+    const v = regionViews(rs.s, slot), header = v.header;
+    ({ f, h, i: ints } = v);
     // The region's header names the call whose packed weights it holds (winograd-resident.ts: U's entry).
-    const header = regionHeader(rs.s, slot);
     if (header[2] !== rs.serial) {
       f.set(wp, 0);
       header[0] = header[1] = 0;

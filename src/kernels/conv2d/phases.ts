@@ -21,7 +21,7 @@ import { DIRECT_R, DIRECT_V } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
 import { residentPhases, simdPhases, type SimdPhases } from '../wasm/phases.js';
-import { claimRegion, nextSerial, regionHeader, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
+import { claimRegion, nextSerial, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { DIRECT_MAX_CHANNELS } from './direct.js';
 import { allFinite, roundUp4, type Conv2dParams } from './plan.js';
 
@@ -193,9 +193,6 @@ function phaseResident(dx: Float32Array, dy: Float32Array, wpLen: number, q: Pha
   return { s, serial: nextSerial(), dx: xa, dy: da };
 }
 
-/** This thread's views of the resident region it used last (kept while its units find the same region). */
-let views: { f: Float32Array; i: Int32Array } | null = null;
-
 /** One unit: image img, every phase, every dx channel (in place where q.resident says so). */
 function phaseUnit(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: PhaseTask, img: number): void {
   const rs = q.resident;
@@ -223,13 +220,9 @@ function unitIn(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: PhaseTa
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentPhases(rs.s);
-    const buf = rs.s.mem.buffer, bytes = rs.s.bytes;
-    if (views === null || views.f.buffer !== buf || views.f.byteOffset !== B || views.f.byteLength !== bytes) {
-      views = { f: new Float32Array(buf, B, bytes / 4), i: new Int32Array(buf, B, bytes / 4) };
-    }
-    ({ f, i: ints } = views);
+    const v = regionViews(rs.s, slot), header = v.header;
+    ({ f, i: ints } = v);
     // The region's header names the call whose packed weights and tables it holds (winograd-resident.ts: U's entry).
-    const header = regionHeader(rs.s, slot);
     load = header[2] !== rs.serial;
     if (load) {
       header[0] = header[1] = 0;
