@@ -1,8 +1,8 @@
 // One build's SGD step alone: ResNet-18 (10 classes) after three training steps at 8×3×32×32 (withTrainingStep,
-// zeroGrad(false), SGD momentum 0.9 or the third argument, weight decay 1e-4), then 40 calls of optimizer.step() (lr
-// 1e-6, so the weights barely move). Prints the median and min wall and process CPU ms per call. Run it for two builds
-// alternately:
-//   for d in /tmp/old/dist dist /tmp/old/dist dist; do node bench/optim-step.mjs $d 2 [momentum]; done
+// zeroGrad(false); SGD with momentum 0.9 or the third argument, or `adam` / `adamw`; weight decay 1e-4), then 40 calls
+// of optimizer.step() (lr 1e-6, so the weights barely move). Prints the median and min wall and process CPU ms per
+// call. Run it for two builds alternately:
+//   for d in /tmp/old/dist dist /tmp/old/dist dist; do node bench/optim-step.mjs $d 2 [momentum|adam|adamw]; done
 import { resolve } from 'node:path';
 import { cpuMs } from './lib.mjs';
 
@@ -15,7 +15,9 @@ lib.manualSeed(0);
 const model = lib.models.resnet18({ numClasses: 10 }).train();
 const x = lib.randn([8, 3, 32, 32]);
 const target = Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(model.parameters(), { lr: 1e-6, momentum: Number(mom), weightDecay: 1e-4 });
+const opt = mom === 'adam' || mom === 'adamw'
+  ? new lib.optim[mom === 'adam' ? 'Adam' : 'AdamW'](model.parameters(), { lr: 1e-6, weightDecay: 1e-4 })
+  : new lib.optim.SGD(model.parameters(), { lr: 1e-6, momentum: Number(mom), weightDecay: 1e-4 });
 for (let i = 0; i < 3; i++) {
   lib.withTrainingStep({ model, optimizer: opt }, () => {
     opt.zeroGrad(false);
@@ -34,5 +36,5 @@ for (let i = 0; i < 40; i++) {
 }
 const med = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
 const f = (v) => v.toFixed(2);
-console.log(`${distArg} · ${th} thread(s) · optimizer.step() ms: wall median ${f(med(wall))} min ${f(Math.min(...wall))} · CPU median ${f(med(used))} min ${f(Math.min(...used))}`);
+console.log(`${distArg} · ${th} thread(s) · ${mom} · optimizer.step() ms: wall median ${f(med(wall))} min ${f(Math.min(...wall))} · CPU median ${f(med(used))} min ${f(Math.min(...used))}`);
 lib.setNumThreads(1);

@@ -5,7 +5,10 @@
 import { config } from '../config.js';
 import { getParallelBackend, parallelFor, registerTask } from './parallel.js';
 import { kernelBackend } from './wasm/features.js';
-import { claimSlot, OPTIM_BLOCK, releaseSlot, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, sgdIndex, simdOptim, type Resident } from './wasm/optim.js';
+import {
+  ADAM_DECOUPLED, ADAM_L2, claimSlot, OPTIM_BLOCK, releaseSlot, residentAdam, residentAddress, residentAlloc, residentKernels, residentMemory, residentSlots, sgdIndex,
+  simdOptim, type Resident,
+} from './wasm/optim.js';
 
 /** Elements per work unit: a function of the parameter's length only. */
 const CHUNK = 65536;
@@ -231,4 +234,129 @@ function sgdResident(x: Float32Array, xAddr: number, bAddr: number, g: Float32Ar
     releaseSlot(r.mem, slot);
   }
   return true;
+}
+
+/** Adam's hyperparameters for one group, each a float32 value as torch casts them (see src/optim/adam.ts). */
+export interface AdamParams {
+  b1: number;
+  /** 1 − β1, 1 − β2 */
+  c1: number;
+  b2: number;
+  c2: number;
+  eps: number;
+  /** Weight decay added to the gradient (ADAM_L2), or the decoupled factor 1 − lr·wd (ADAM_DECOUPLED). */
+  mode: number;
+  wd: number;
+  decay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+/** Per parameter: −lr/(1 − β1^t) and √(1 − β2^t), rounded to float32 (t is the parameter's own step count). */
+export interface AdamStep {
+  negStepSize: number;
+  bc2Sqrt: number;
+}
+
+interface AdamTask extends AdamParams {
+  steps: AdamStep[];
+  lens: number[];
+  units: number[];
+  /** Byte addresses of x, m, v and g when all four are resident (x's length a multiple of 4), else −1. */
+  res: (Resident & { at: number[][] }) | null;
+}
+
+/**
+ * One Adam/AdamW step of several parameters (x, its gradient g, its state m = exp_avg, v = exp_avg_sq and with
+ * amsgrad vmax = max_exp_avg_sq), as one task over CHUNK-element units (each element is updated on its own: the same
+ * bits for any split and thread count). The arithmetic is PyTorch's float32 op by op (see adamRange). On the SIMD
+ * backend, without amsgrad and not maximizing, it runs in wasm: in place where x, m, v and g lie in the resident
+ * memory, else through this thread's own wasm memory a block at a time (the same bits).
+ */
+export function adamUpdateMany(xs: readonly Float32Array[], ms: readonly Float32Array[], vs: readonly Float32Array[], vmaxs: readonly (Float32Array | null)[],
+  gs: readonly Float32Array[], steps: readonly AdamStep[], q: AdamParams): void {
+  const named: Record<string, Float32Array | null> = {}, writes: string[] = [];
+  const lens: number[] = [], units: number[] = [0];
+  let n = 0;
+  xs.forEach((x, k) => {
+    Object.assign(named, { [`x${k}`]: x, [`m${k}`]: ms[k]!, [`v${k}`]: vs[k]!, [`w${k}`]: vmaxs[k] ?? null, [`g${k}`]: gs[k]! });
+    writes.push(`x${k}`, `m${k}`, `v${k}`);
+    if (vmaxs[k]) writes.push(`w${k}`);
+    lens.push(x.length);
+    units.push(units[k]! + Math.ceil(x.length / CHUNK));
+    n += x.length;
+  });
+  const r = residentMemory();
+  let res: AdamTask['res'] = null;
+  if (r !== null && kernelBackend() === 'simd' && !q.amsgrad && !q.maximize) {
+    const at = xs.map((x, k) => {
+      const a = [x.length % 4 === 0 ? residentAddress(x) : -1, residentAddress(ms[k]!), residentAddress(vs[k]!), residentAddress(gs[k]!)];
+      return a.every((v) => v >= 0) ? a : [-1];
+    });
+    if (at.some((a) => a[0]! >= 0)) res = { ...r, at };
+  }
+  parallelFor<AdamTask>({ kernel: 'optim.adamMany', bufs: named, writes, params: { ...q, steps: [...steps], lens, units, res }, units: units[xs.length]!, cost: 12 * n });
+}
+
+registerTask<AdamTask>('optim.adamMany', (bufs, q, u0, u1) => {
+  let k = 0;
+  for (let u = u0; u < u1; u++) {
+    while (q.units[k + 1]! <= u) k++;
+    const i0 = (u - q.units[k]!) * CHUNK, i1 = Math.min(q.lens[k]!, i0 + CHUNK);
+    const [x, m, v, w, g] = (['x', 'm', 'v', 'w', 'g'] as const).map((b) => bufs[`${b}${k}`] as Float32Array | null);
+    const st = q.steps[k]!;
+    const at = q.res?.at[k];
+    if (at !== undefined && at[0]! >= 0) {
+      const [xa, ma, va, ga] = at as [number, number, number, number];
+      residentAdam(q.res!)[q.mode]!(xa + 4 * i0, ma + 4 * i0, va + 4 * i0, ga + 4 * i0, (i1 - i0 + 3) & ~3, q.b1, q.c1, q.b2, q.c2, st.bc2Sqrt, q.eps,
+        st.negStepSize, q.wd, q.decay);
+    } else if (kernelBackend() === 'simd' && !q.amsgrad && !q.maximize) {
+      adamSimd(x!, m!, v!, g!, i0, i1, q, st);
+    } else {
+      adamRange(x!, m!, v!, w ?? null, g!, i0, i1, q, st);
+    }
+  }
+});
+
+/** adamUpdateMany's update of elements [i0, i1) of one parameter, in JavaScript: PyTorch's float32 ops. */
+function adamRange(x: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null, g: Float32Array, i0: number, i1: number, q: AdamParams, st: AdamStep): void {
+  const { b1, c1, b2, c2, eps, mode, wd, decay, maximize } = q;
+  const { negStepSize, bc2Sqrt } = st;
+  for (let i = i0; i < i1; i++) {
+    let gi = maximize ? -g[i]! : g[i]!;
+    if (mode === ADAM_DECOUPLED) x[i] = x[i]! * decay;
+    else if (mode === ADAM_L2) gi = fround(gi + wd * x[i]!);
+    const mi = fround(fround(m[i]! * b1) + c1 * gi); // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+    m[i] = mi;
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2): value·g rounded, ·g rounded, + rounded
+    let vi = fround(fround(v[i]! * b2) + fround(fround(c2 * gi) * gi));
+    v[i] = vi;
+    if (vmax !== null) {
+      vi = Math.max(vmax[i]!, vi);
+      vmax[i] = vi;
+    }
+    const denom = fround(fround(fround(Math.sqrt(vi)) / bc2Sqrt) + eps); // (sqrt(v) / bc2_sqrt).add_(eps)
+    // param.addcdiv_(exp_avg, denom, value=-step_size): the kernel evaluates self + value * t1 / t2 left to right
+    x[i] = x[i]! + fround(fround(negStepSize * mi) / denom);
+  }
+}
+
+/** adamRange on the SIMD backend (no amsgrad, not maximizing) through this thread's wasm memory, a block at a time. */
+function adamSimd(x: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, i0: number, i1: number, q: AdamParams, st: AdamStep): void {
+  const w = simdOptim(4 * OPTIM_BLOCK * 4);
+  const X = 0, M = OPTIM_BLOCK, V = 2 * OPTIM_BLOCK, G = 3 * OPTIM_BLOCK;
+  const fn = w.adam[q.mode]!;
+  for (let s = i0; s < i1; s += OPTIM_BLOCK) {
+    const len = Math.min(OPTIM_BLOCK, i1 - s), len4 = (len + 3) & ~3;
+    const f = w.f;
+    f.set(x.subarray(s, s + len), X);
+    f.set(m.subarray(s, s + len), M);
+    f.set(v.subarray(s, s + len), V);
+    f.set(g.subarray(s, s + len), G);
+    for (let k = len; k < len4; k++) f[X + k] = f[M + k] = f[V + k] = f[G + k] = 0;
+    fn(X * 4, M * 4, V * 4, G * 4, len4, q.b1, q.c1, q.b2, q.c2, st.bc2Sqrt, q.eps, st.negStepSize, q.wd, q.decay);
+    x.set(f.subarray(X, X + len), s);
+    m.set(f.subarray(M, M + len), s);
+    v.set(f.subarray(V, V + len), s);
+  }
 }

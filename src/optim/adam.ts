@@ -4,6 +4,9 @@
  */
 
 import { ValueError } from '../errors.js';
+import { adamUpdateMany, isResident, residentBuffer, type AdamParams, type AdamStep } from '../kernels/optim.js';
+import { ADAM_DECOUPLED, ADAM_L2, ADAM_NONE } from '../kernels/wasm/optim.js';
+import { allocShared } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkLr, checkWeightDecay, describeValue, Optimizer, pyFloat, type ParamGroupInput, type ParamState, type StateKeys } from './optimizer.js';
 
@@ -68,60 +71,60 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     for (const group of this.paramGroups) {
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
-      const b1 = fround(beta1);
-      const b2 = fround(beta2);
-      const c1 = fround(1 - beta1);
-      const c2 = fround(1 - beta2);
-      const eps32 = fround(eps);
       const wd = fround(weightDecay);
-      const decay = fround(1 - lr * weightDecay); // AdamW: param.mul_(1 - lr * weight_decay)
+      const mode = this.decoupled ? (weightDecay !== 0 ? ADAM_DECOUPLED : ADAM_NONE) : wd !== 0 ? ADAM_L2 : ADAM_NONE;
+      const q: AdamParams = {
+        b1: fround(beta1), c1: fround(1 - beta1), b2: fround(beta2), c2: fround(1 - beta2), eps: fround(eps), mode, wd,
+        decay: fround(1 - lr * weightDecay), // AdamW: param.mul_(1 - lr * weight_decay)
+        amsgrad, maximize,
+      };
+      // The group's parameters go to the threads as one task (adamUpdateMany); tied weights (two tensors over one
+      // array) one after the other, as separate updates would run.
+      const xs: Float32Array[] = [], ms: Float32Array[] = [], vs: Float32Array[] = [], vmaxs: (Float32Array | null)[] = [], gs: Float32Array[] = [];
+      const steps: AdamStep[] = [];
       for (const p of group.params) {
         const g = this.gradData(p, index++);
         if (g === null) continue;
-        const x = p.data;
-        const n = x.length;
         const st = this.stateFor(p, amsgrad);
         const t = (st.step as number) + 1;
         st.step = t;
-        const m = st.exp_avg as Float32Array;
-        const v = st.exp_avg_sq as Float32Array;
-        const vmax = amsgrad ? (st.max_exp_avg_sq as Float32Array) : null;
         // Python-float scalars, as torch computes them (float64), cast to float32 where they enter a tensor op
         const biasCorrection1 = 1 - beta1 ** t;
         const biasCorrection2 = 1 - beta2 ** t;
-        const negStepSize = fround(-(lr / biasCorrection1));
-        const bc2Sqrt = fround(Math.sqrt(biasCorrection2));
-        for (let i = 0; i < n; i++) {
-          let gi = maximize ? -g[i]! : g[i]!;
-          if (this.decoupled) {
-            if (weightDecay !== 0) x[i] = x[i]! * decay;
-          } else if (wd !== 0) {
-            gi = fround(gi + wd * x[i]!);
-          }
-          const mi = fround(fround(m[i]! * b1) + c1 * gi); // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-          m[i] = mi;
-          // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2): value·g rounded, ·g rounded, + rounded
-          let vi = fround(fround(v[i]! * b2) + fround(fround(c2 * gi) * gi));
-          v[i] = vi;
-          if (vmax !== null) {
-            vi = Math.max(vmax[i]!, vi);
-            vmax[i] = vi;
-          }
-          const denom = fround(fround(fround(Math.sqrt(vi)) / bc2Sqrt) + eps32); // (sqrt(v) / bc2_sqrt).add_(eps)
-          // param.addcdiv_(exp_avg, denom, value=-step_size): the kernel evaluates self + value * t1 / t2 left to right
-          x[i] = x[i]! + fround(fround(negStepSize * mi) / denom);
-        }
+        xs.push(p.data);
+        ms.push(st.exp_avg as Float32Array);
+        vs.push(st.exp_avg_sq as Float32Array);
+        vmaxs.push(amsgrad ? (st.max_exp_avg_sq as Float32Array) : null);
+        gs.push(g);
+        steps.push({ negStepSize: fround(-(lr / biasCorrection1)), bc2Sqrt: fround(Math.sqrt(biasCorrection2)) });
       }
+      if (new Set(xs).size === xs.length) adamUpdateMany(xs, ms, vs, vmaxs, gs, steps, q);
+      else xs.forEach((x, k) => adamUpdateMany([x], [ms[k]!], [vs[k]!], [vmaxs[k]!], [gs[k]!], [steps[k]!], q));
     }
   }
 
+  /**
+   * The parameter's state, its buffers in the resident memory where there is one (the SIMD update runs on them in
+   * place), else in shared memory (the threads read and write them in place); a loaded buffer moves there.
+   */
   private stateFor(p: Tensor, amsgrad: boolean): ParamState {
+    const n = p.data.length;
+    const place = (a: unknown): Float32Array => {
+      const old = a instanceof Float32Array ? a : null;
+      if (old !== null && isResident(old)) return old;
+      const moved = residentBuffer(n) ?? (old === null || !(old.buffer instanceof SharedArrayBuffer) ? allocShared(this.opName, n) : null);
+      if (moved === null) return old!;
+      if (old !== null) moved.set(old);
+      return moved;
+    };
     let st = this.state.get(p);
     if (st === undefined || !(st.exp_avg instanceof Float32Array)) {
-      st = { step: 0, exp_avg: new Float32Array(p.data.length), exp_avg_sq: new Float32Array(p.data.length) };
+      st = { step: 0, exp_avg: place(null), exp_avg_sq: place(null) };
       this.state.set(p, st);
     }
-    if (amsgrad && !(st.max_exp_avg_sq instanceof Float32Array)) st.max_exp_avg_sq = new Float32Array(p.data.length);
+    st.exp_avg = place(st.exp_avg);
+    st.exp_avg_sq = place(st.exp_avg_sq);
+    if (amsgrad) st.max_exp_avg_sq = place(st.max_exp_avg_sq);
     return st;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
-import { isResident, residentBuffer, sgdUpdate, sgdUpdateMany } from '../../src/kernels/optim.js';
+import { adamUpdateMany, isResident, residentBuffer, sgdUpdate, sgdUpdateMany } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
 
 // The SGD momentum update on both kernel backends, bit for bit against PyTorch's float32 ops written out per element
@@ -198,6 +198,90 @@ describe('sgdUpdateMany without momentum (no buffers)', () => {
         sameBits(gs[k]!, g0[k]!, `gradient ${k} (${n}), unchanged`);
       });
       sameBits(guard, guard0, 'the buffer allocated after them');
+    });
+  });
+});
+
+/**
+ * PyTorch's Adam/AdamW float32 ops (single-tensor path), one element at a time. mode: 0 no weight decay, 1 added to
+ * the gradient (Adam), 2 decoupled (AdamW).
+ */
+function referenceAdam(x: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null, g: Float32Array,
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number; mode: number; t: number; maximize: boolean }): void {
+  const negStep = fr(-(o.lr / (1 - o.b1 ** o.t))), bc2 = fr(Math.sqrt(1 - o.b2 ** o.t));
+  for (let i = 0; i < x.length; i++) {
+    let gi = o.maximize ? -g[i]! : g[i]!;
+    if (o.mode === 2) x[i] = fr(x[i]! * fr(1 - o.lr * o.wd)); // param.mul_(1 - lr·wd)
+    if (o.mode === 1) gi = fr(gi + fr(o.wd) * x[i]!); // grad.add(param, alpha=wd)
+    m[i] = fr(fr(m[i]! * fr(o.b1)) + fr(1 - o.b1) * gi); // exp_avg.mul_(b1).add_(grad, alpha=1 - b1)
+    v[i] = fr(fr(v[i]! * fr(o.b2)) + fr(fr(fr(1 - o.b2) * gi) * gi)); // exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    let vi = v[i]!;
+    if (vmax !== null) vi = vmax[i] = Math.max(vmax[i]!, vi);
+    const denom = fr(fr(fr(Math.sqrt(vi)) / bc2) + fr(o.eps));
+    x[i] = fr(x[i]! + fr(fr(negStep * m[i]!) / denom)); // param.addcdiv_(exp_avg, denom, value=-step_size)
+  }
+}
+
+describe('adamUpdateMany (Adam and AdamW, several parameters as one task)', () => {
+  const lens = [1, 7, 65536, 131075, 16389, 3];
+  const cases = [
+    { mode: 0, amsgrad: false, maximize: false }, { mode: 1, amsgrad: false, maximize: false }, { mode: 2, amsgrad: false, maximize: false },
+    { mode: 1, amsgrad: true, maximize: false }, { mode: 2, amsgrad: false, maximize: true },
+  ];
+  const run = (xs: Float32Array[], ms: Float32Array[], vs: Float32Array[], ws: (Float32Array | null)[], gs: Float32Array[], c: typeof cases[number], t: number): void => {
+    const lr = 0.01, b1 = 0.9, b2 = 0.999, wd = 0.01;
+    const q = { b1: fr(b1), c1: fr(1 - b1), b2: fr(b2), c2: fr(1 - b2), eps: fr(1e-8), mode: c.mode, wd: fr(wd), decay: fr(1 - lr * wd), amsgrad: c.amsgrad, maximize: c.maximize };
+    const step = { negStepSize: fr(-(lr / (1 - b1 ** t))), bc2Sqrt: fr(Math.sqrt(1 - b2 ** t)) };
+    adamUpdateMany(xs, ms, vs, ws, gs, xs.map(() => step), q);
+  };
+  for (const backend of backends) {
+    for (const c of cases) {
+      it(`${backend}: mode ${c.mode}${c.amsgrad ? ', amsgrad' : ''}${c.maximize ? ', maximize' : ''}, lengths ${lens.join(', ')}, two steps: PyTorch's ops bit for bit`, () => {
+        const xs = lens.map((n, k) => values(n, 160 + k)), gs = lens.map((n, k) => values(n, 170 + k));
+        // v ≥ 0 as Adam keeps it (squares); m anything
+        const ms = lens.map((n, k) => values(n, 180 + k)), vs = lens.map((n, k) => values(n, 190 + k).map(Math.abs));
+        const ws = lens.map((n, k) => (c.amsgrad ? values(n, 200 + k).map(Math.abs) : null));
+        const xr = xs.map((b) => b.slice()), mr = ms.map((b) => b.slice()), vr = vs.map((b) => b.slice()), wr = ws.map((w) => w?.slice() ?? null);
+        for (const t of [1, 2]) {
+          lens.forEach((_, k) => referenceAdam(xr[k]!, mr[k]!, vr[k]!, wr[k] ?? null, gs[k]!, { lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01, mode: c.mode, t, maximize: c.maximize }));
+          withConfig({ kernelBackend: backend }, () => run(xs, ms, vs, ws, gs, c, t));
+        }
+        lens.forEach((n, k) => {
+          sameBits(xs[k]!, xr[k]!, `parameter ${k} (${n})`);
+          sameBits(ms[k]!, mr[k]!, `exp_avg ${k} (${n})`);
+          sameBits(vs[k]!, vr[k]!, `exp_avg_sq ${k} (${n})`);
+          if (c.amsgrad) sameBits(ws[k]!, wr[k]!, `max_exp_avg_sq ${k} (${n})`);
+        });
+      });
+    }
+  }
+
+  it.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('simd, on the resident memory (in place where x, m, v and g all are; else through wasm memory): the same bits; neighbours untouched', () => {
+    withConfig({ kernelBackend: 'simd' }, () => {
+      const lens2 = [4, 65536, 131072, 16388, 7, 131075];
+      const resident = (src: Float32Array): Float32Array => {
+        const a = residentBuffer(src.length)!;
+        a.set(src);
+        return a;
+      };
+      for (const c of cases.filter((k) => !k.amsgrad && !k.maximize)) {
+        const x0 = lens2.map((n, k) => values(n, 210 + k)), g0 = lens2.map((n, k) => values(n, 220 + k));
+        const m0 = lens2.map((n, k) => values(n, 230 + k)), v0 = lens2.map((n, k) => values(n, 240 + k).map(Math.abs));
+        // all resident for k < 4 (in place); parameter 4 (length 7) resident but not a multiple of 4; parameter 5 ordinary
+        const xs = x0.map((a, k) => (k < 5 ? resident(a) : a.slice())), gs = g0.map((a, k) => (k < 5 ? resident(a) : a.slice()));
+        const ms = m0.map(resident), vs = v0.map(resident);
+        const guard = resident(values(9, 250)), guard0 = guard.slice();
+        const xr = x0.map((b) => b.slice()), mr = m0.map((b) => b.slice()), vr = v0.map((b) => b.slice());
+        lens2.forEach((_, k) => referenceAdam(xr[k]!, mr[k]!, vr[k]!, null, g0[k]!, { lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01, mode: c.mode, t: 3, maximize: false }));
+        run(xs, ms, vs, lens2.map(() => null), gs, c, 3);
+        lens2.forEach((n, k) => {
+          sameBits(xs[k]!, xr[k]!, `mode ${c.mode}: parameter ${k} (${n})`);
+          sameBits(ms[k]!, mr[k]!, `mode ${c.mode}: exp_avg ${k} (${n})`);
+          sameBits(vs[k]!, vr[k]!, `mode ${c.mode}: exp_avg_sq ${k} (${n})`);
+          sameBits(gs[k]!, g0[k]!, `mode ${c.mode}: gradient ${k} (${n}), unchanged`);
+        });
+        sameBits(guard, guard0, `mode ${c.mode}: the buffer allocated after them`);
+      }
     });
   });
 });

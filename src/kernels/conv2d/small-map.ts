@@ -116,11 +116,11 @@ export function denseMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Fl
 // only the output positions Q_t whose input position lies inside x, so
 //   dw[:, :, t] += D_t,  D_t (O × C) = A_t (O × N·|Q_t|) · B_t (N·|Q_t| × C),
 //   A_t[o, n·|Q_t| + j] = dy[n, o, Q_t[j]],  B_t[n·|Q_t| + j, c] = x[n, c, R_t[j]]   (R_t[j]: Q_t[j]'s input position)
-// one GEMM per tap over the live pairs only (2×2 under 3×3 pad 1: 16 of 36). The B_t are gathered once, on the calling
-// thread (N·Σ|Q_t| × C floats); units are blocks of output channels, each with its A_t rows, its D_t in a scratch and
-// then its rows of dw, walked in order. Each D_t entry is the GEMM's sum (float32 blocks of ≤ 64 terms added in
-// float64) rounded to float32, then added to dw (onto a zeroed dw, as in training, the same as one rounding). Taps
-// that meet no output position get dw + 0, as in the naive loop.
+// one GEMM per tap over the live pairs only (2×2 under 3×3 pad 1: 16 of 36). The B_t are gathered once (N·Σ|Q_t| × C
+// floats), in units of images on the threads, before the GEMMs' task; its units are blocks of output channels, each
+// with its A_t rows, its D_t in a scratch and then its rows of dw, walked in order. Each D_t entry is the GEMM's sum
+// (float32 blocks of ≤ 64 terms added in float64) rounded to float32, then added to dw (onto a zeroed dw, as in
+// training, the same as one rounding). Taps that meet no output position get dw + 0, as in the naive loop.
 
 /**
  * Output positions at most this many take tapMapBackwardWeight (one core, CPU time, batch 8: 128→128 on 4×4 0.8× the
@@ -217,6 +217,28 @@ registerTask<TapMapTask>('conv2d.tapMapBackwardWeight', (bufs, q, u0, u1) => {
   }
 });
 
+interface TapGatherTask {
+  c: number;
+  hw: number;
+  /** Per pair (tap by tap, positions in order): its input position, its row of B_t for image 0, and |Q_t|. */
+  src: Int32Array;
+  dst: Int32Array;
+  nqs: Int32Array;
+}
+
+// B_t's rows of images [u0, u1), pair by pair (a row of C floats from x at a stride of H·W: one image's x stays in
+// the core's cache; reading it plane by plane for every pair was no faster).
+registerTask<TapGatherTask>('conv2d.tapMapGather', (bufs, q, u0, u1) => {
+  const { c, hw, src, dst, nqs } = q;
+  const bt = bufs.bt as Float32Array, x = bufs.x as Float32Array, np = src.length;
+  for (let i = u0; i < u1; i++) {
+    for (let k = 0; k < np; k++) {
+      const row = dst[k]! + i * nqs[k]! * c, at = i * c * hw + src[k]!;
+      for (let ci = 0; ci < c; ci++) bt[row + ci] = x[at + ci * hw]!;
+    }
+  }
+});
+
 /** dw: (O, C, kH, kW) += ∂L/∂w, given dy and x, where tapMapPairs(p) is not null (pairs: its value). */
 export function tapMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Float32Array, p: Conv2dParams, pairs: { qs: number[][]; rs: number[][] }): void {
   const { n, c } = p, hw = p.h * p.w;
@@ -229,14 +251,21 @@ export function tapMapBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
     len += n * r.length * c;
   }
   const bt = liveScratch(0, Math.max(len, 1));
+  // The pairs in order (tap by tap): input position and first row of image 0's entry in B_t.
+  const np = rs.reduce((s, r) => s + r.length, 0);
+  const src = new Int32Array(np), dst = new Int32Array(np), nqs = new Int32Array(np);
+  let at = 0;
   rs.forEach((r, t) => {
-    const nq = r.length;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < nq; j++) {
-        const row = bAt[t]! + (i * nq + j) * c, src = i * c * hw + r[j]!;
-        for (let ci = 0; ci < c; ci++) bt[row + ci] = x[src + ci * hw]!;
-      }
+    for (let j = 0; j < r.length; j++, at++) {
+      src[at] = r[j]!;
+      dst[at] = bAt[t]! + j * c;
+      nqs[at] = r.length;
     }
+  });
+  // cost: a strided copy takes about as long as 30 or more of the GEMM's flops (128→128 on 4×4, batch 8: 100K floats,
+  // 0.3 ms on one core), so it goes to the threads from ~30K floats.
+  parallelFor<TapGatherTask>({
+    kernel: 'conv2d.tapMapGather', bufs: { bt, x }, writes: ['bt'], overwrites: ['bt'], params: { c, hw, src, dst, nqs }, units: n, cost: 32 * len,
   });
   const block = Math.max(4, Math.ceil(p.o / 8));
   const cost = 2 * p.o * len;

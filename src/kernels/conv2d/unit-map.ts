@@ -8,14 +8,18 @@
 //
 // W'' is never formed: the GEMM's B panels are packed straight from w (packPairsB), inside the threads' units
 // (256→512 3×3/2 from 2×2 to 1×1, batch 8, one core: gathering the taps on the calling thread first was 1 of its
-// 1.6 CPU ms).
+// 1.6 CPU ms); on the SIMD backend, where every tap of w is live, by a wasm gather from a copy of w's rows in the
+// GEMM's memory (packPairsSimd).
 //
 // The forward is the transpose: y (N × O·oHW) = x (N × C·HW) · W''ᵀ (+ bias[o] put into y first, so that one
 // rounding covers bias + Σ), B panels packed from w likewise (packPairsBT). A fused epilogue runs on each unit's
 // columns after its GEMM (two roundings, as on the im2col path).
 
-import { epilogueRows, sgemmRange, type PackB } from '../gemm.js';
+import { epilogueRows, sgemmRange, SIMD_GEMM_END, type PackB } from '../gemm.js';
 import { parallelFor, registerTask } from '../parallel.js';
+import { kernelBackend } from '../wasm/features.js';
+import { simdGather } from '../wasm/pairs.js';
+import { simdGemm } from '../wasm/sgemm.js';
 import type { Epilogue } from '../winograd.js';
 import type { Conv2dParams } from './plan.js';
 import { densePairTaps } from './small-map.js';
@@ -208,6 +212,60 @@ export function packPairsBT(w: Float32Array, p: Conv2dParams, taps: Int32Array):
   };
 }
 
+/**
+ * Floats of w that packPairsSimd copies at most (2.4 MB: all of a 256→256 3×3 layer's weights; the GEMM's memory
+ * keeps its size for the process, on every thread).
+ */
+const MAX_COPY = 256 * 256 * 9;
+
+/**
+ * packPairsB or packPairsBT (`forward`) on the SIMD backend for a unit whose GEMM has columns [j0, j1), the same
+ * values; else `js`. The rows of w that the unit's panels read are copied once into the GEMM's memory, past
+ * SIMD_GEMM_END (the memory sized for them first): the forward's output channels, whole rows, in one copy; the input
+ * gradient's input channels, a span of every row. wasm/pairs.ts's `gather` then packs each call's whole 8-column
+ * panels from that copy, through a table of the taps' byte offsets that is the same for every panel (panels of whole
+ * channels: the positions on the panels' side divide 8). Only where every tap of w is live (2×2 maps under 3×3 pad 1),
+ * as the copy moves all of them: 1×1 maps (one live tap of 9) and 3×3/2 from 2×2 (4 of 9) are left to `js`, and so
+ * is any other packing (partial panels, columns that start inside a channel, copies of more than MAX_COPY floats).
+ */
+export function packPairsSimd(w: Float32Array, p: Conv2dParams, taps: Int32Array, forward: boolean, js: PackB, j0: number, j1: number): PackB {
+  const khw = p.kh * p.kw, hw = p.h * p.w, ohw = p.oh * p.ow, ck = p.c * khw;
+  // Positions per channel on the panels' side and on the rows' side (the table's period).
+  const cpos = forward ? ohw : hw, rpos = forward ? hw : ohw;
+  const live = new Set(taps).size === khw;
+  if (!live || 8 % cpos !== 0 || j0 % cpos !== 0) return js;
+  // The copy: w's rows [oa, ob), floats [x0, x0 + len) of each, len apart.
+  const ca = j0 / cpos, cb = Math.ceil(j1 / cpos);
+  const [oa, ob, x0, len] = forward ? [ca, cb, 0, ck] : [0, p.o, ca * khw, (cb - ca) * khw];
+  if ((ob - oa) * len > MAX_COPY) return js;
+  const tabAt = SIMD_GEMM_END, sAt = tabAt + Math.ceil((8 * rpos) / 16) * 16;
+  const f = simdGemm(4 * (sAt + (ob - oa) * len)).f;
+  if (len === ck) f.set(w.subarray(oa * ck, ob * ck), sAt);
+  else for (let o = oa; o < ob; o++) f.set(w.subarray(o * ck + x0, o * ck + x0 + len), sAt + (o - oa) * len);
+  // tab[r·8 + j]: a panel's column j's byte offset from the panel's base at row position r.
+  const tab = new Int32Array(f.buffer, f.byteOffset + 4 * tabAt, rpos * 8);
+  for (let r = 0; r < rpos; r++) {
+    for (let j = 0; j < 8; j++) {
+      const jc = Math.floor(j / cpos), jq = j - jc * cpos;
+      tab[r * 8 + j] = 4 * (forward ? jc * len + taps[jq * hw + r]! : jc * khw + taps[r * hw + jq]!);
+    }
+  }
+  // Per panel: 8 / cpos channels on (copy rows forward, channels of a row backward); per wrap of r: the next channel
+  // of the rows' side (a tap group forward, a copy row backward).
+  const panelStep = forward ? (8 / cpos) * len : (8 / cpos) * khw, rowStep = forward ? khw : len;
+  const gather = simdGather();
+  return (dst, d0, jc, nc, p0, kl, nr) => {
+    if (nr !== 8 || nc % 8 !== 0 || jc % cpos !== 0 || dst.buffer !== f.buffer) {
+      js(dst, d0, jc, nc, p0, kl, nr);
+      return;
+    }
+    // The first panel's base: its first channel on the panels' side, the rows' side's channel of row p0.
+    const kc = Math.floor(p0 / rpos), pc = jc / cpos;
+    const base = sAt + (forward ? (pc - oa) * len + kc * khw : kc * len + (pc - ca) * khw);
+    gather(4 * base, 4 * tabAt, rpos, p0 - kc * rpos, kl, 4 * rowStep, nc / 8, 4 * panelStep, 4 * d0);
+  };
+}
+
 registerTask<UnitMapTask>('conv2d.forwardUnitMap', (bufs, q, u0, u1) => {
   const { n, c, o } = q.p;
   const cols = o * q.p.oh * q.p.ow, k = c * q.p.h * q.p.w, ohw = q.p.oh * q.p.ow;
@@ -217,7 +275,11 @@ registerTask<UnitMapTask>('conv2d.forwardUnitMap', (bufs, q, u0, u1) => {
   if (bias !== null) {
     for (let i = 0; i < n; i++) for (let ch = j0 / ohw; ch < j1 / ohw; ch++) y.fill(bias[ch]!, i * cols + ch * ohw, i * cols + (ch + 1) * ohw);
   }
-  sgemmRange(y, bufs.x as Float32Array, w, n, cols, k, { accumulate: bias !== null }, 0, n, j0, j1, packPairsBT(w, q.p, q.taps));
+  let pack = packPairsBT(w, q.p, q.taps);
+  if (kernelBackend() === 'simd') {
+    pack = packPairsSimd(w, q.p, q.taps, true, pack, j0, j1);
+  }
+  sgemmRange(y, bufs.x as Float32Array, w, n, cols, k, { accumulate: bias !== null }, 0, n, j0, j1, pack);
   if (q.ep) {
     const ep = { ...q.ep, res: bufs.res as Float32Array | null, ch0: 0 };
     for (let i = 0; i < n; i++) epilogueRows(y, ep, i * cols, ohw, j0 / ohw, j1 / ohw, 0, ohw);
@@ -230,7 +292,11 @@ registerTask<UnitMapTask>('conv2d.backwardInputUnitMap', (bufs, q, u0, u1) => {
   const j0 = u0 * q.colBlock, j1 = Math.min(cols, u1 * q.colBlock);
   const w = bufs.w as Float32Array;
   // Column ranges give the same bits as one call (sgemmRange), so any thread count gives the same dx.
-  sgemmRange(bufs.dx as Float32Array, bufs.dy as Float32Array, w, n, cols, k, { accumulate: true }, 0, n, j0, j1, packPairsB(w, q.p, q.taps));
+  let pack = packPairsB(w, q.p, q.taps);
+  if (kernelBackend() === 'simd') {
+    pack = packPairsSimd(w, q.p, q.taps, false, pack, j0, j1);
+  }
+  sgemmRange(bufs.dx as Float32Array, bufs.dy as Float32Array, w, n, cols, k, { accumulate: true }, 0, n, j0, j1, pack);
 });
 
 /**

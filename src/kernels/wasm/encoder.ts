@@ -156,6 +156,9 @@ export const f32x4 = {
   add: simd(0xe4),
   sub: simd(0xe5),
   mul: simd(0xe6),
+  /** Lanewise a / b and √a, correctly rounded (IEEE 754). */
+  div: simd(0xe7),
+  sqrt: simd(0xe3),
   /** Lanewise comparisons: all ones where true (ne is true for a NaN lane). */
   ne: simd(0x42),
   gt: simd(0x44),

@@ -121,9 +121,79 @@ function sgdPlainFunc(decay: boolean): Func {
   };
 }
 
+/** Adam's weight decay: none, added to the gradient (Adam), or decoupled (AdamW: x = fround(x·decay) first). */
+export const ADAM_NONE = 0, ADAM_L2 = 1, ADAM_DECOUPLED = 2;
+
+/**
+ * `adam{decay}(x, m, v, g, count, b1, c1, b2, c2, bc2Sqrt, eps, negStepSize, wd, decay)`: Adam's update without
+ * amsgrad, not maximizing (src/optim/adam.ts's loop, lane by lane: the same bits). Every scalar is a float32 value
+ * passed as an f64. A product of two float32 values rounded to float32 is one f32x4.mul, and so are a sum, a quotient
+ * and a square root of float32 values (the float64 result rounded to float32 is the correctly rounded float32 one:
+ * 53 ≥ 2·24 + 2 bits); m's update, a float32 plus an exact float64 product rounded once, and L2 decay's
+ * fround(g + wd·x) run in f64x2:
+ *   g = fround(g + wd·x)  (L2)            x = fround(x·decay)  (decoupled)
+ *   m = fround(fround(m·b1) + c1·g);  v = fround(fround(v·b2) + fround(fround(c2·g)·g))
+ *   x = fround(x + fround(fround(negStepSize·m) / fround(fround(√v / bc2Sqrt) + eps)))
+ */
+function adamFunc(mode: number): Func {
+  const [x, m, v, g, count, b1, c1, b2, c2, bc2, eps, nss, wd, decay] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const L = new Locals(14);
+  const j = L.add(I32), end = L.add(I32);
+  const B1 = L.add(V128), C1 = L.add(V128), B2 = L.add(V128), C2 = L.add(V128), BC2 = L.add(V128), EPS = L.add(V128), NSS = L.add(V128);
+  const WD = L.add(V128), DECAY = L.add(V128);
+  const xv = L.add(V128), gv = L.add(V128), mb = L.add(V128), mn = L.add(V128), vn = L.add(V128);
+  const at = (base: number): Expr => i32.add(get(base), get(j));
+  const f32splat = (a: number): Expr => f32x4.splat(f32.demote_f64(get(a)));
+  const body: Expr[] = [local.set(xv, v128.load(at(x))), local.set(gv, v128.load(at(g)))];
+  if (mode === ADAM_L2) {
+    body.push(local.set(gv, demote2(
+      f64x2.add(lo(get(gv)), f64x2.mul(get(WD), lo(get(xv)))), f64x2.add(hi(get(gv)), f64x2.mul(get(WD), hi(get(xv)))))));
+  } else if (mode === ADAM_DECOUPLED) {
+    body.push(local.set(xv, f32x4.mul(get(xv), get(DECAY))));
+  }
+  body.push(
+    local.set(mb, f32x4.mul(v128.load(at(m)), get(B1))),
+    local.set(mn, demote2(
+      f64x2.add(lo(get(mb)), f64x2.mul(get(C1), lo(get(gv)))), f64x2.add(hi(get(mb)), f64x2.mul(get(C1), hi(get(gv)))))),
+    v128.store(at(m), get(mn)),
+    local.set(vn, f32x4.add(f32x4.mul(v128.load(at(v)), get(B2)), f32x4.mul(f32x4.mul(get(C2), get(gv)), get(gv)))),
+    v128.store(at(v), get(vn)),
+    v128.store(at(x), f32x4.add(get(xv), f32x4.div(f32x4.mul(get(NSS), get(mn)),
+      f32x4.add(f32x4.div(f32x4.sqrt(get(vn)), get(BC2)), get(EPS))))),
+  );
+  return {
+    name: `adam${mode}`,
+    params: [I32, I32, I32, I32, I32, F64, F64, F64, F64, F64, F64, F64, F64, F64],
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(B1, f32splat(b1)),
+      local.set(C1, f64x2.splat(get(c1))),
+      local.set(B2, f32splat(b2)),
+      local.set(C2, f32splat(c2)),
+      local.set(BC2, f32splat(bc2)),
+      local.set(EPS, f32splat(eps)),
+      local.set(NSS, f32splat(nss)),
+      local.set(WD, f64x2.splat(get(wd))),
+      local.set(DECAY, f32splat(decay)),
+      local.set(end, i32.shl(get(count), i32.const(2))),
+      local.set(j, i32.const(0)),
+      block(loop(
+        br_if(1, i32.ge_s(get(j), get(end))),
+        ...body,
+        local.set(j, i32.add(get(j), i32.const(16))),
+        br(0),
+      )),
+    ],
+  };
+}
+
 /** The module's bytes (importing env.mem, a shared memory when `shared`). */
 export function optimModule(shared = false): Uint8Array {
-  return encodeModule([sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true), sgdPlainFunc(false), sgdPlainFunc(true)], 1, shared);
+  return encodeModule([
+    sgdFunc(false, false), sgdFunc(false, true), sgdFunc(true, false), sgdFunc(true, true), sgdPlainFunc(false), sgdPlainFunc(true),
+    adamFunc(ADAM_NONE), adamFunc(ADAM_L2), adamFunc(ADAM_DECOUPLED),
+  ], 1, shared);
 }
 
 type SgdFn = (x: number, b: number, g: number, count: number, mu: number, damp: number, wd: number, negLr: number) => void;
@@ -138,10 +208,17 @@ export const sgdIndex = (mu: number, wd: number, damp: number): number =>
 const kernelsOf = (e: Record<string, unknown>): SgdKernels =>
   (['sgd00', 'sgd01', 'sgd10', 'sgd11', 'sgdp0', 'sgdp1'] as const).map((k) => e[k] as SgdFn) as SgdKernels;
 
+export type AdamFn = (x: number, m: number, v: number, g: number, count: number, b1: number, c1: number, b2: number, c2: number,
+  bc2Sqrt: number, eps: number, negStepSize: number, wd: number, decay: number) => void;
+/** adam[ADAM_NONE | ADAM_L2 | ADAM_DECOUPLED] */
+export type AdamKernels = [AdamFn, AdamFn, AdamFn];
+const adamOf = (e: Record<string, unknown>): AdamKernels => [e.adam0 as AdamFn, e.adam1 as AdamFn, e.adam2 as AdamFn];
+
 /** This thread's optimizer kernels over their own memory, with a float32 view of it. */
 export interface SimdOptim {
   /** sgd[sgdIndex(mu, wd, damp)] */
   sgd: SgdKernels;
+  adam: AdamKernels;
   f: Float32Array;
 }
 
@@ -153,7 +230,7 @@ export function simdOptim(bytes: number): SimdOptim {
   if (current === null) {
     memory = newMemory(bytes);
     const e = new wasm!.Instance(new wasm!.Module(optimModule()), { env: { mem: memory } }).exports;
-    current = { sgd: kernelsOf(e), f: new Float32Array(memory.buffer) };
+    current = { sgd: kernelsOf(e), adam: adamOf(e), f: new Float32Array(memory.buffer) };
   }
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer) };
@@ -307,13 +384,18 @@ export function releaseSlot(mem: WasmMemory, i: number): void {
   Atomics.store(new Int32Array(mem.buffer, 0, MAX_SLOTS), i, 0);
 }
 
-let onResident: { id: number; sgd: SimdOptim['sgd'] } | null = null;
+let onResident: { id: number; sgd: SgdKernels; adam: AdamKernels } | null = null;
 
-/** This thread's optimizer kernels over the resident memory `r` (a worker instantiates them at its first task). */
-export function residentKernels(r: Resident): SimdOptim['sgd'] {
+function residentModule(r: Resident): { sgd: SgdKernels; adam: AdamKernels } {
   if (onResident === null || onResident.id !== r.id) {
     const e = new wasm!.Instance(new wasm!.Module(optimModule(true)), { env: { mem: r.mem } }).exports;
-    onResident = { id: r.id, sgd: kernelsOf(e) };
+    onResident = { id: r.id, sgd: kernelsOf(e), adam: adamOf(e) };
   }
-  return onResident.sgd;
+  return onResident;
 }
+
+/** This thread's SGD kernels over the resident memory `r` (a worker instantiates them at its first task). */
+export const residentKernels = (r: Resident): SgdKernels => residentModule(r).sgd;
+
+/** This thread's Adam kernels over the resident memory `r`. */
+export const residentAdam = (r: Resident): AdamKernels => residentModule(r).adam;
