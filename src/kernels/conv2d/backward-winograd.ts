@@ -48,46 +48,7 @@ export function winogradWeightTask(q: BackwardWeightTask, always: boolean): Back
   let splits = base < 4 ? Math.max(1, Math.min(p.n, Math.ceil(4 / base), perSplit, Math.floor(2 ** 20 / dwLen))) : 1;
   const splitImages = Math.ceil(p.n / splits);
   splits = Math.ceil(p.n / splitImages);
-  // Still fewer than minUnits units: narrower output-channel blocks (whole register tiles of DW_MR rows) where every
-  // block's image chunks stay the same (chunking depends on a block's rows only through CHUNK_BYTES). Each dw entry's
-  // sums are then the same operations in the same order in any row block; only the x transforms are made once per
-  // block (16→16 @32: one unit's x transform is about 1/8 of its work).
-  let rb = rowBlock;
-  while (splits * p.groups * chBlocks * Math.ceil(og / rb) < minUnits && rb > DW_MR) {
-    const next = Math.max(DW_MR, roundUp4(Math.ceil(rb / 2)));
-    if (next >= rb || !sameChunks(p, splitImages, og, [rowBlock, next], cg, chBlock)) break;
-    rb = next;
-  }
-  return { ...q, chBlock, chBlocks, rowBlock: rb, rowBlocks: Math.ceil(og / rb), splitImages, splits };
-}
-
-/** Units per weight gradient that winogradWeightTask narrows the output-channel blocks towards. */
-let minUnits = 8;
-
-/** Sets winogradWeightTask's unit target (1: no narrowing; for tests), returning the previous one. */
-export function setWeightGradMinUnits(units: number): number {
-  const old = minUnits;
-  minUnits = units;
-  return old;
-}
-
-/**
- * Whether blocks of each of these row counts (the last block of og rows shorter) and of cb channels (the last of cg
- * shorter) take their split's images (splits of splitImages, the last shorter) in the same chunks.
- */
-function sameChunks(p: Conv2dParams, splitImages: number, og: number, rowBlocks: number[], cg: number, cb: number): boolean {
-  const last = (all: number, block: number): number => all - Math.floor((all - 1) / block) * block;
-  const mPads = rowBlocks.flatMap((r) => [roundUp4(r), roundUp4(last(og, r))]);
-  for (const images of [splitImages, last(p.n, splitImages)]) {
-    for (const c of [cb, last(cg, cb)]) {
-      const key = (mPad: number): string => {
-        const k = chunking(p, images, mPad, c);
-        return `${k.nc} ${k.segs} ${k.rowsPerSeg} ${k.vecs}`;
-      };
-      if (mPads.some((m) => key(m) !== key(mPads[0]!))) return false;
-    }
-  }
-  return true;
+  return { ...q, chBlock, chBlocks, rowBlock, rowBlocks, splitImages, splits };
 }
 
 /** Bytes of transformed tiles (U and V of all 16 ξ) per image chunk at most. */
