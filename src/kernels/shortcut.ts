@@ -4,19 +4,7 @@
 // one typed-array copy per plane), the zero channels filled natively (in the resident memory, where a training
 // step's tensors lie, by wasm's `memory.fill`: 3.5–5× faster than `TypedArray.prototype.fill` on shared memory).
 
-import { residentBackward } from './wasm/backward.js';
-import { residentAddress, residentMemory } from './wasm/optim.js';
-
-/** a[from, to) = 0. */
-function zero(a: Float32Array, from: number, to: number): void {
-  if (to <= from) return;
-  const at = residentAddress(a);
-  if (at < 0) {
-    a.fill(0, from, to);
-    return;
-  }
-  residentBackward(residentMemory()!).zero(at + 4 * from, 4 * (to - from));
-}
+import { zeroFloats as zero } from './winograd-resident.js';
 
 /** x: (n, c, h, w) → y: (n, oc, oh, ow) with oh = ⌈h/stride⌉, ow = ⌈w/stride⌉, x's channels at [before, before + c). */
 export interface ShortcutParams {

@@ -7,7 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
 import { DW_KB, DW_MR, residentBackward, simdBackward, type SimdBackward } from '../wasm/backward.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
-import { claimRegion, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
+import { claimRegion, regionViews, releaseRegion, residentScratch, zeroFloats, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { weightGradResident, weightGradWinograd, winogradWeightTask, type WeightGradResident } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
@@ -96,7 +96,7 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     winogradConv(dx, dy, w, null, overwrite ? { ...wp, accumulate: false } : wp);
     return;
   }
-  if (overwrite) dx.fill(0);
+  if (overwrite) zeroFloats(dx, 0, dx.length);
   if (phases) {
     phaseConv2dBackwardInput(dx, dy, w, p);
     return;
