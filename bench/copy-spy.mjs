@@ -5,7 +5,9 @@
 // relaxed atomics: word by word where they agree, byte by byte where they do not (bench/README.md).
 //   node bench/copy-spy.mjs [fmnist|pw56|deg56|cifar|r18] [steps] [--dist DIR] [--resident on|off]
 // One thread. The wrapper's stack capture slows the step a lot (the step CPU printed includes it); the per-site
-// times are of the copies alone.
+// times are of the copies alone, but in process CPU time, which also counts V8's background threads (compiler, GC)
+// while a copy runs: for sites of many small calls they are mostly that. The bytes are exact.
+// A call site in copy.ts (stageRows, which copies for others) is shown with its caller.
 import { resolve } from 'node:path';
 import { DIST, cpuMs } from './lib.mjs';
 
@@ -20,7 +22,12 @@ process.env.RESNET_TS_THREADS = '1';
 const TA = Object.getPrototypeOf(Float32Array.prototype);
 const stats = new Map();
 let on = false;
-const site = () => new Error().stack.split('\n')[3].trim().replace(/.*\/dist\//, '').replace(/\)$/, '');
+// The caller of set or fill; for a helper that copies for others (copy.ts's stageRows), its caller too.
+const frame = (f) => (f ?? '').trim().replace(/.*\/dist\//, '').replace(/\)$/, '');
+const site = () => {
+  const st = new Error().stack.split('\n'), at = frame(st[3]);
+  return at.startsWith('kernels/copy.js') ? `${at} < ${frame(st[4])}` : at;
+};
 const note = (key, bytes, ms) => {
   const s = stats.get(key) ?? [0, 0, 0];
   s[0] += bytes;

@@ -1,12 +1,16 @@
 // Per-thread scratch regions in the resident memory (wasm/optim.ts) for kernels that run over it in place: the
 // Winograd convolution reads x's rows and writes y's rows at their addresses there, and keeps its transformed tiles,
-// weights and GEMM results in one of these regions. The regions are allocated on the main thread (the allocator
+// weights and GEMM results in one of these regions; likewise the Winograd and direct weight gradients
+// (conv2d/backward-winograd.ts, conv2d/backward.ts), the direct convolution (conv2d/direct.ts) and the stride-phase
+// input gradient (conv2d/phases.ts) keep their padded rows, packed weights and sums in one. The regions are allocated on the main thread (the allocator
 // lives there) and handed to the tasks as addresses; a task's thread claims one for the units it runs (a busy flag
 // per region, also in the resident memory) and releases it after.
 //
 // Each region starts with a header (HEADER bytes) that records what it holds, so that a thread that claims it later
 // knows whether the transformed tiles or weights of a call are still there (see winograd.ts's convUnitsSimd):
-// i32 [call serial of V, tile block of V, call serial of U].
+// i32 [call serial of V, tile block of V, call serial of U]. The direct kernels record their packed weights as U (and
+// clear V's entries); the weight gradients, which keep nothing from unit to unit, leave the header as it is (a call's
+// serial is new, so no later call takes what they overwrote for its own).
 
 import { residentAlloc, residentFree, residentMemory, type Resident } from './wasm/optim.js';
 
@@ -64,11 +68,17 @@ export function residentScratch(count: number, bytes: number): ScratchRegions | 
 let lastClaimed = 0;
 
 let flagView: Int32Array | null = null;
+let flagMemory = 0;
 
-/** The busy flags of s's regions (a view kept while the memory's buffer and the flags stay the same). */
+/**
+ * The busy flags of s's regions (a view kept while the memory and the flags stay the same: a shared memory's buffer
+ * is not detached when it grows, so a view of an older buffer still reaches what was allocated before; reading
+ * `mem.buffer` costs about 0.1 µs, a task's unit of the direct kernels 1–2 µs on the smallest maps).
+ */
 function flagsOf(s: ScratchRegions): Int32Array {
-  if (flagView === null || flagView.buffer !== s.mem.buffer || flagView.byteOffset !== s.flags || flagView.length !== s.at.length) {
+  if (flagView === null || flagMemory !== s.id || flagView.byteOffset !== s.flags || flagView.length !== s.at.length) {
     flagView = new Int32Array(s.mem.buffer, s.flags, s.at.length);
+    flagMemory = s.id;
   }
   return flagView;
 }
@@ -90,4 +100,27 @@ export function releaseRegion(s: ScratchRegions, i: number): void {
 /** The header of region i of s: i32 [call serial of V, tile block of V, call serial of U]. */
 export function regionHeader(s: ScratchRegions, i: number): Int32Array {
   return new Int32Array(s.mem.buffer, s.at[i]! - HEADER, 3);
+}
+
+/** Views of a region's scratch (from its start, s.bytes long) and of its header. */
+export interface RegionViews {
+  f: Float32Array;
+  h: Float64Array;
+  i: Int32Array;
+  header: Int32Array;
+}
+
+const viewCache: ({ id: number; at: number; bytes: number; v: RegionViews } | undefined)[] = [];
+
+/** This thread's views of region i of s, kept while the region stays the same (memory, address and size: see flagsOf). */
+export function regionViews(s: ScratchRegions, i: number): RegionViews {
+  const at = s.at[i]!, c = viewCache[i];
+  if (c !== undefined && c.id === s.id && c.at === at && c.bytes === s.bytes) return c.v;
+  const buf = s.mem.buffer;
+  const v = {
+    f: new Float32Array(buf, at, s.bytes >> 2), h: new Float64Array(buf, at, s.bytes >> 3), i: new Int32Array(buf, at, s.bytes >> 2),
+    header: new Int32Array(buf, at - HEADER, 3),
+  };
+  viewCache[i] = { id: s.id, at, bytes: s.bytes, v };
+  return v;
 }

@@ -2,10 +2,12 @@
 // and the weight gradient's float64 sums over all images (split over images where channels give too few units).
 
 import { dgemmAccRange, scratchLength, sgemmRange } from '../gemm.js';
-import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
+import { getParallelBackend, parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
-import { DW_KB, DW_MR, simdBackward } from '../wasm/backward.js';
+import { DW_KB, DW_MR, residentBackward, simdBackward, type SimdBackward } from '../wasm/backward.js';
+import { residentAddress, residentMemory } from '../wasm/optim.js';
+import { claimRegion, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { weightGradResident, weightGradWinograd, winogradWeightTask, type WeightGradResident } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
@@ -121,7 +123,8 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
 
 /** The plan's task, and whether its SIMD units take Winograd F(3×3, 2×2) (backward-winograd.ts). */
 /** resident: the Winograd units' in-place form over the resident memory (backward-winograd.ts), or null. */
-type WeightTask = BackwardWeightTask & { winograd: boolean; resident: WeightGradResident | null };
+/** simdResident: the direct SIMD units' in-place form (weightGradSimd), or null. */
+type WeightTask = BackwardWeightTask & { winograd: boolean; resident: WeightGradResident | null; simdResident: SimdResident | null };
 
 /**
  * Backward-weight units: unit = ((split·groups + g)·chBlocks + chBlock)·rowBlocks + rowBlock. With one split, every
@@ -150,7 +153,7 @@ function backwardWeightUnits(
       // The SIMD kernel (Winograd where the task says so, unless a sum is not finite): this split's images (all of
       // them without splits) into float64 sums, then into part or dw.
       const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.resident) : null)
-        ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd);
+        ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.simdResident);
       if (part !== null) {
         // This unit's block of its split's partials is written once, by this unit alone (runBackwardWeight).
         const at = split * o * K + (g * og + r0) * K + c0 * khw;
@@ -229,21 +232,12 @@ function weightGradOperands(
 const FLAT_JB = 16;
 
 /**
- * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1) with the SIMD
- * kernel (wasm/backward.ts): float64 sums (r1 − r0) × (c1 − c0)·kH·kW, row-major, in a scratch (valid until the next
- * call). Images go in chunks (a function of the shape: the x rows of a chunk stay under COL_CAP floats); each entry
- * is the sum of its four float64 lane sums, (l0 + l1) + (l2 + l3). Stride 2 (column stride 2, no column dilation, at
- * most 4·DW_KB output positions) takes each output map as one row of oH·oW positions: the x rows of every tap
- * flattened the same way (`s2rows`), so no vector is padded per output row and the kernel's loops run a whole map
- * (Fashion-MNIST's 16→32 /2 and 32→64 /2 at batch 128, one core, CPU time: 0.68–0.78× and 0.71–0.72× the rows per
- * output row).
+ * Where weightGradSimd keeps things (floats from its memory's start, see there) for m output and cb input channels
+ * of a split of `images` images, and its bytes: a function of the shape and those counts only.
  */
-function weightGradSimd(
-  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
-): Float64Array {
-  const { c, o, h, w, kh, kw, oh, ow, strideH: sh, strideW: sw, padH, padW, dilH, dilW } = p;
-  const cg = c / p.groups, og = o / p.groups, khw = kh * kw, hw = h * w, ohw = oh * ow;
-  const m = r1 - r0, cb = c1 - c0, kb = cb * khw;
+function simdLayout(p: Conv2dParams, m: number, cb: number, images: number) {
+  const { h, w, kh, kw, oh, ow, strideH: sh, strideW: sw, dilH, dilW } = p;
+  const khw = kh * kw, hw = h * w, ohw = oh * ow, kb = cb * khw;
   const flat = sw === 2 && dilW === 1 && ohw <= 4 * DW_KB;
   // The dy panel's rows per image and their width: oH rows of oW, or one row of oH·oW.
   const dyRows = flat ? 1 : oh, dyW = flat ? ohw : ow;
@@ -252,7 +246,7 @@ function weightGradSimd(
   const hp = (oh - 1) * sh + (kh - 1) * dilH + 1, xPlane = flat ? owPad + 4 : hp * owPad;
   // Flat, also the chunk's dy panel under 2^16 floats: the entries go outermost (the panel read once per entry).
   const panelCap = flat ? Math.floor(2 ** 16 / (tiles * DW_MR * owPad)) : Infinity;
-  const chunk = Math.max(1, Math.min(n1 - n0, Math.floor(COL_CAP / (cb * (flat ? khw : kw) * xPlane)), panelCap));
+  const chunk = Math.max(1, Math.min(images, Math.floor(COL_CAP / (cb * (flat ? khw : kw) * xPlane)), panelCap));
   // Memory: float64 lane sums (tiles·MR × kb × 4), then the dy panel, then the x rows (float32), then the padding
   // table (3 ints per kernel column) and one image's channels as given.
   const lanes = tiles * DW_MR * kb * 4, dyAt = 2 * lanes, dyLen = tiles * chunk * dyRows * owPad * DW_MR;
@@ -260,44 +254,132 @@ function weightGradSimd(
   // Then one image's dy rows as given (and 4 floats that a row's last vector may read past them), the lane masks,
   // and room for the reads of `s2rows` past the last x row. (Each copy as given may start one float on: stageRows.)
   const dyRawAt = rawAt + cb * hw + 1, maskAt = dyRawAt + m * ohw + 5;
-  const k = simdBackward(4 * (maskAt + 16 + 2 * ow + 16));
-  const { f, h: f64 } = k;
+  const bytes = 4 * (maskAt + 16 + 2 * ow + 16);
+  return { flat, dyRows, dyW, tiles, vecs, owPad, hp, xPlane, chunk, lanes, dyAt, xAt, qtAt, rawAt, dyRawAt, maskAt, bytes };
+}
+
+/**
+ * A direct SIMD weight gradient whose x and dy lie in the resident memory (a training step's tensors with
+ * config.residentSteps): its units read x's and dy's rows at their addresses there (`pad`, `s2rows`, `dypack`) with
+ * their scratch in per-thread regions of that memory (winograd-resident.ts), instead of copying the rows in.
+ */
+interface SimdResident {
+  s: ScratchRegions;
+  /** x's and dy's byte addresses in the resident memory, or −1 for one that is not there (its rows are copied in). */
+  x: number;
+  dy: number;
+}
+
+/**
+ * Bytes of resident memory that `dypack` (a row's last vector) and `s2rows` / `pad` may read past x's and dy's ends
+ * at most (the slack simdLayout leaves after the rows it copies: 2·oW + 32 floats).
+ */
+const simdReadPast = (p: Conv2dParams): number => 4 * (2 * Math.max(p.w, p.ow) + 32);
+
+let simdInPlace = 0;
+
+/** How many direct SIMD weight gradients have run in place over the resident memory (for tests). */
+export function weightGradSimdInPlaceCalls(): number {
+  return simdInPlace;
+}
+
+/**
+ * The in-place form of task q's direct SIMD units where x or dy (or both) are resident (the stem's x, the batch, is
+ * not), else null. Main thread.
+ */
+function simdResident(q: BackwardWeightTask, dy: Float32Array, x: Float32Array): SimdResident | null {
+  const xa = residentAddress(x), da = residentAddress(dy);
+  if (xa < 0 && da < 0) return null;
+  const threads = Math.max(1, getParallelBackend()?.threads ?? 1);
+  const s = residentScratch(threads, simdLayout(q.p, q.rowBlock, q.chBlock, q.splitImages).bytes);
+  const end = Math.max(xa < 0 ? 0 : xa + x.byteLength, da < 0 ? 0 : da + dy.byteLength) + simdReadPast(q.p);
+  if (s === null || end > residentMemory()!.mem.buffer.byteLength) return null;
+  simdInPlace++;
+  return { s, x: xa, dy: da };
+}
+
+/**
+ * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1) with the SIMD
+ * kernel (wasm/backward.ts): float64 sums (r1 − r0) × (c1 − c0)·kH·kW, row-major, in a scratch (valid until the next
+ * call). Images go in chunks (a function of the shape: the x rows of a chunk stay under COL_CAP floats); each entry
+ * is the sum of its four float64 lane sums, (l0 + l1) + (l2 + l3). Stride 2 (column stride 2, no column dilation, at
+ * most 4·DW_KB output positions) takes each output map as one row of oH·oW positions: the x rows of every tap
+ * flattened the same way (`s2rows`), so no vector is padded per output row and the kernel's loops run a whole map
+ * (Fashion-MNIST's 16→32 /2 and 32→64 /2 at batch 128, one core, CPU time: 0.68–0.78× and 0.71–0.72× the rows per
+ * output row). With rs, in place over the resident memory in a claimed region of it (else through this thread's
+ * own memory, x's and dy's rows copied in).
+ */
+function weightGradSimd(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
+  rs: SimdResident | null,
+): Float64Array {
+  const slot = rs !== null ? claimRegion(rs.s) : -1;
+  if (slot < 0) return simdUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, null, 0);
+  try {
+    return simdUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, rs, slot);
+  } finally {
+    releaseRegion(rs!.s, slot);
+  }
+}
+
+/** weightGradSimd's work, through this thread's memory (rs null) or in region `slot` of rs. */
+function simdUnit(
+  dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
+  rs: SimdResident | null, slot: number,
+): Float64Array {
+  const { c, o, h, w, kh, kw, oh, ow, strideH: sh, strideW: sw, padH, padW, dilH, dilW } = p;
+  const cg = c / p.groups, og = o / p.groups, khw = kh * kw, hw = h * w, ohw = oh * ow;
+  const m = r1 - r0, cb = c1 - c0, kb = cb * khw;
+  const L = simdLayout(p, m, cb, n1 - n0);
+  const { flat, dyRows, dyW, tiles, vecs, owPad, hp, xPlane, chunk, lanes, dyAt, xAt, qtAt, rawAt, dyRawAt, maskAt } = L;
+  // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, f64, ints: views from there.
+  let k: Pick<SimdBackward, 'dypack' | 'pad' | 's2rows' | 'dw' | 'dwr'>, f: Float32Array, f64: Float64Array, ints: Int32Array, B = 0;
+  if (rs !== null) {
+    B = rs.s.at[slot]!;
+    k = residentBackward(rs.s);
+    ({ f, h: f64, i: ints } = regionViews(rs.s, slot));
+  } else {
+    const own = simdBackward(L.bytes);
+    k = own;
+    ({ f, h: f64, i: ints } = own);
+  }
   f64.fill(0, 0, lanes);
-  for (let c = 0; c < 4; c++) for (let l = 0; l < 4; l++) k.i[maskAt + 4 * c + l] = l < c ? -1 : 0;
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 4; l++) ints[maskAt + 4 * c + l] = l < c ? -1 : 0;
   // x row of kernel column kx, column ox: input column start + ox·sW (start = kx·dW − pW), inside x for ox in [ox0, ox1).
   for (let kx = 0; kx < kw; kx++) {
     const start = kx * dilW - padW;
     const ox0 = Math.min(firstValid(start, sw), ow), ox1 = Math.max(endValid(start, sw, w, ow), ox0);
-    k.i[qtAt + 3 * kx] = ox0;
-    k.i[qtAt + 3 * kx + 1] = ox1;
-    k.i[qtAt + 3 * kx + 2] = start + ox0 * sw;
+    ints[qtAt + 3 * kx] = ox0;
+    ints[qtAt + 3 * kx + 1] = ox1;
+    ints[qtAt + 3 * kx + 2] = start + ox0 * sw;
   }
+  const at = (floats: number): number => B + 4 * floats;
   for (let i0 = n0; i0 < n1; i0 += chunk) {
     const nc = Math.min(chunk, n1 - i0);
-    // dy panel: [tile][image][row < dyRows][v][row i][4], zero past the row and past r1: per image, its rows copied
-    // once and packed in wasm.
+    // dy panel: [tile][image][row < dyRows][v][row i][4], zero past the row and past r1: per image, its rows (in
+    // place, or copied once) packed in wasm.
     for (let img = 0; img < nc; img++) {
       const base = ((i0 + img) * o + g * og + r0) * ohw;
-      const dyRaw = stageRows(f, dyRawAt, dy, base, base + m * ohw);
+      const dyRow = rs !== null && rs.dy >= 0 ? rs.dy + 4 * base : B + 4 * stageRows(f, dyRawAt, dy, base, base + m * ohw);
       for (let t = 0; t < tiles; t++) {
         const rows = Math.min(DW_MR, m - t * DW_MR);
-        k.dypack(4 * (dyRaw + t * DW_MR * ohw), 4 * ohw, rows, dyRows, dyW, vecs, 4 * (dyAt + (t * nc + img) * dyRows * owPad * DW_MR), 4 * maskAt);
+        k.dypack(dyRow + 4 * t * DW_MR * ohw, 4 * ohw, rows, dyRows, dyW, vecs, at(dyAt + (t * nc + img) * dyRows * owPad * DW_MR), at(maskAt));
       }
     }
-    // x rows, per image its channels copied once, then in wasm: flat, [channel][ky][kx][image][oy·oW + ox] =
-    // x[oy·sH + ky·dH − pH][2·ox + kx − pW]; else [channel][kx][image][iyp < hp][ox < owPad] =
+    // x rows, per image its channels (in place, or copied once), then in wasm: flat, [channel][ky][kx][image][oy·oW
+    // + ox] = x[oy·sH + ky·dH − pH][2·ox + kx − pW]; else [channel][kx][image][iyp < hp][ox < owPad] =
     // x[iyp − pH][ox·sW + kx·dW − pW]; 0 outside (and for ox ≥ oW).
     for (let img = 0; img < nc; img++) {
       const xc = ((i0 + img) * c + g * cg + c0) * hw;
-      const raw = stageRows(f, rawAt, x, xc, xc + cb * hw);
+      const xRow = rs !== null && rs.x >= 0 ? rs.x + 4 * xc : B + 4 * stageRows(f, rawAt, x, xc, xc + cb * hw);
       if (!flat) {
-        k.pad(4 * raw, 4 * hw, cb, h, w, 4 * (xAt + img * xPlane), 4 * nc * xPlane, owPad, hp, sw, kw, -padH, 4 * qtAt);
+        k.pad(xRow, 4 * hw, cb, h, w, at(xAt + img * xPlane), 4 * nc * xPlane, owPad, hp, sw, kw, -padH, at(qtAt));
         continue;
       }
       for (let ky = 0; ky < kh; ky++) {
         // Kernel columns kx … kx + 2 are the phases of one split.
         for (let kx = 0; kx < kw; kx += 3) {
-          k.s2rows[Math.min(3, kw - kx) - 1]!(4 * raw, 4 * hw, cb, h, w, 4 * (xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane,
+          k.s2rows[Math.min(3, kw - kx) - 1]!(xRow, 4 * hw, cb, h, w, at(xAt + ((ky * kw + kx) * nc + img) * xPlane), 4 * khw * nc * xPlane,
             4 * nc * xPlane, oh, ow, sh, ky * dilH - padH, kx - padW);
         }
       }
@@ -305,13 +387,13 @@ function weightGradSimd(
     // Entries j, j + 1 of the dw rows (j = ci·kH·kW + ky·kW + kx) two at a time; xTap: the second's x rows − the first's.
     const xImg = 4 * xPlane, xOy = flat ? 0 : 4 * sh * owPad, outRow = 32 * kb;
     const rowsOf = (j: number): number => {
-      if (flat) return 4 * (xAt + j * nc * xPlane);
+      if (flat) return at(xAt + j * nc * xPlane);
       const ci = Math.floor(j / khw), tap = j - ci * khw, ky = Math.floor(tap / kw), kx = tap - ky * kw;
-      return 4 * (xAt + ((ci * kw + kx) * nc * hp + ky * dilH) * owPad);
+      return at(xAt + ((ci * kw + kx) * nc * hp + ky * dilH) * owPad);
     };
     const run = (t: number, j: number): void => {
       const kt = Math.min(2, kb - j), xa = rowsOf(j);
-      k.dw[kt - 1]!(4 * (dyAt + t * nc * dyRows * owPad * DW_MR), xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, dyRows, xOy, vecs, 32 * (t * DW_MR * kb + j), outRow, 32);
+      k.dw[kt - 1]!(at(dyAt + t * nc * dyRows * owPad * DW_MR), xa, kt === 2 ? rowsOf(j + 1) - xa : 0, nc, xImg, dyRows, xOy, vecs, B + 32 * (t * DW_MR * kb + j), outRow, 32);
     };
     if (!flat) {
       for (let t = 0; t < tiles; t++) for (let j = 0; j < kb; j += 2) run(t, j);
@@ -323,7 +405,7 @@ function weightGradSimd(
     for (let j0 = 0; j0 < kb; j0 += FLAT_JB) {
       const pairs = Math.min(FLAT_JB, kb - j0) >> 1, odd = j0 + 2 * pairs < Math.min(kb, j0 + FLAT_JB);
       for (let t = 0; t < tiles; t++) {
-        const dyT = 4 * (dyAt + t * nc * owPad * DW_MR), out = 32 * (t * DW_MR * kb + j0);
+        const dyT = at(dyAt + t * nc * owPad * DW_MR), out = B + 32 * (t * DW_MR * kb + j0);
         if (pairs > 0) k.dwr[1](dyT, rowsOf(j0), xTap, nc, xImg, 1, 0, vecs, out, outRow, 32, pairs);
         if (odd) k.dw[0](dyT, rowsOf(j0 + 2 * pairs), 0, nc, xImg, 1, 0, vecs, out + 64 * pairs, outRow, 32);
       }
@@ -422,9 +504,10 @@ export function conv2dBackwardWeight(dw: Float32Array, dy: Float32Array, x: Floa
   const wino = simdOk && p.ow >= 3 && config.winograd !== 'never'
     ? winogradWeightTask(backwardWeightTask(p, taps, true), config.winograd === 'always')
     : null;
+  const plain = wino ? null : backwardWeightTask(p, taps, simdOk && p.ow > 4);
   const q: WeightTask = wino
-    ? { ...wino, winograd: true, resident: weightGradResident(wino, dy, x) }
-    : { ...backwardWeightTask(p, taps, simdOk && p.ow > 4), winograd: false, resident: null };
+    ? { ...wino, winograd: true, resident: weightGradResident(wino, dy, x), simdResident: null }
+    : { ...plain!, winograd: false, resident: null, simdResident: plain!.simd ? simdResident(plain!, dy, x) : null };
   const cost = 2 * p.n * p.o * (p.c / p.groups) * (taps ? taps.length : khw) * p.oh * p.ow;
   if (taps === null) {
     runBackwardWeight(dw, dy, x, q, cost);

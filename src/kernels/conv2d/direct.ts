@@ -1,7 +1,8 @@
 // The direct convolution (wasm/direct.ts) for few channels: the forward of 3×3 convs at stride 1 or 2 and the input
 // gradient of stride-1 ones, on the SIMD backend; the fused (inference) forward of those and of 7×7 stride-2 stems in
 // float32 (wasm/direct-eval.ts). No im2col and no GEMM packing: each unit pads the input rows it reads once into the
-// kernel's memory (stride-phase planes) and the kernel reads them in place.
+// kernel's memory (stride-phase planes) and the kernel reads them in place. Where x or y lies in the resident memory
+// (DirectResident), the unit reads x's rows and writes y's where they lie, its scratch in a resident region.
 //
 // The input gradient of a stride-1 conv is itself a stride-1 conv: dx = dy ⋆ w', zero-padded by kH − 1 − pH, with
 // w'[c][o][ky][kx] = w[o][c][kH − 1 − ky][kW − 1 − kx] (rotated 180°, in and out channels swapped).
@@ -10,8 +11,10 @@
 // whatever the unit (wasm/direct.ts), so the results are the same bits for any thread count.
 
 import { config } from '../../config.js';
-import { parallelFor, registerTask } from '../parallel.js';
-import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, simdDirect, SUM2, SUM32 } from '../wasm/direct.js';
+import { getParallelBackend, parallelFor, registerTask } from '../parallel.js';
+import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, residentDirect, simdDirect, SUM2, SUM32, type SimdDirect } from '../wasm/direct.js';
+import { residentAddress, residentMemory } from '../wasm/optim.js';
+import { claimRegion, nextSerial, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { OUT_RELU, OUT_RES, OUT_SCALE } from '../wasm/winograd.js';
 import type { Epilogue } from '../winograd.js';
@@ -51,6 +54,8 @@ export interface DirectTask {
   sum2: boolean;
   /** The fused forward (an epilogue, no accumulate): wasm/direct-eval.ts's float32 `conv32` instead of `conv`. */
   f32: boolean;
+  /** The in-place form over the resident memory (DirectResident), or null. */
+  resident: DirectResident | null;
 }
 
 /** Largest channel count (in or out) the direct path takes. */
@@ -161,34 +166,121 @@ let calls = 0;
 /** The call whose weights this thread's kernel memory holds. */
 let loadedCall = -1;
 
-/** One unit: image img, output rows [oy0, oy1), every output channel. */
+/**
+ * Where a unit keeps things (4-byte indices from its memory's start) for `rows` output rows and rawCh floats of
+ * each input channel as given, and its bytes: weights, the taps' byte offsets, the padding table, biases, the
+ * epilogue's scales and shifts and the float64 sums (even indices), the image as given, its padded planes, the output
+ * (holding the residual before the kernel runs, with an epilogue that has one).
+ */
+function unitLayout(q: DirectTask, wpLen: number, epwLen: number, rows: number, rawCh: number) {
+  const { ci, co, wo, kh, kw, stride: s } = q.d;
+  const cols = 4 * DIRECT_V, tiles = Math.ceil(wo / cols), tilesO = tilesOf(co);
+  // Padded rows of the unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
+  const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
+  const plane = hp * wq;
+  const taps = kh * kw, tabAt = wpLen, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
+  const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + epwLen * 2;
+  // (The image's channels as given: rawCh floats each and one of slack, see unitIn.)
+  const rawEnd = accAt + 2 * DIRECT_R * cols + ci * (rawCh + 1) + 1;
+  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawEnd + (4 - (rawEnd & 3)) % 4;
+  const outAt = xAt + ci * s * plane, outCh = rows * wo;
+  // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
+  const bytes = 4 * (outAt + tilesO * DIRECT_R * outCh) + 64;
+  return { cols, tiles, tilesO, hp, wq, plane, taps, tabAt, qtAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh, bytes };
+}
+
+/**
+ * A direct call whose x or y (or both) lie in the resident memory (a training step's tensors with
+ * config.residentSteps): its units read x's rows (`pad`) and write y's rows (`conv`, reading them first when
+ * accumulating) at their addresses there, with their scratch (the packed weights once per call and region, the
+ * padded planes, the sums) in per-thread regions of that memory (winograd-resident.ts), instead of copying rows
+ * through the thread's own memory. Not with an epilogue or a residual (the fused forward), nor for output channels
+ * that do not fill the last register tile (its rows past co would land in the next image).
+ */
+interface DirectResident {
+  s: ScratchRegions;
+  serial: number;
+  /** x's and y's byte addresses in the resident memory, or −1 (its rows are copied as before). */
+  x: number;
+  y: number;
+}
+
+let inPlace = 0;
+
+/** How many direct convolutions have run in place over the resident memory (for tests). */
+export function directInPlaceCalls(): number {
+  return inPlace;
+}
+
+/** The in-place form of a direct call (DirectResident), or null. Main thread. */
+function directResident(y: Float32Array, x: Float32Array, wpLen: number, res: Float32Array | null, q: DirectTask): DirectResident | null {
+  if (q.ep !== null || res !== null || q.d.co % DIRECT_R !== 0) return null;
+  const ya = residentAddress(y), xa = residentAddress(x);
+  if (ya < 0 && xa < 0) return null;
+  if (ya >= 0 && xa >= 0 && !(ya + y.byteLength <= xa || xa + x.byteLength <= ya)) return null;
+  const { d } = q;
+  const threads = Math.max(1, getParallelBackend()?.threads ?? 1);
+  const rawCh = Math.min(d.hi, (q.rowBlock - 1) * d.stride + d.kh) * d.wi;
+  const s = residentScratch(threads, unitLayout(q, wpLen, 0, q.rowBlock, rawCh).bytes);
+  // (`pad` reads no more than a row past x's last; `conv` a vector past y's last row: a margin of a row and 64 bytes)
+  const end = Math.max(xa < 0 ? 0 : xa + x.byteLength + 4 * d.wi, ya < 0 ? 0 : ya + y.byteLength) + 64;
+  if (s === null || end > residentMemory()!.mem.buffer.byteLength) return null;
+  inPlace++;
+  return { s, serial: nextSerial(), x: xa, y: ya };
+}
+
+/** One unit: image img, output rows [oy0, oy1), every output channel (in place where q.resident says so). */
 function directUnit(
   y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, epw: Float64Array | null, res: Float32Array | null, q: DirectTask, unit: number,
+): void {
+  const rs = q.resident;
+  const slot = rs !== null ? claimRegion(rs.s) : -1;
+  if (slot < 0) {
+    unitIn(y, x, wp, bias, epw, res, q, unit, null, 0);
+    return;
+  }
+  try {
+    unitIn(y, x, wp, bias, epw, res, q, unit, rs, slot);
+  } finally {
+    releaseRegion(rs!.s, slot);
+  }
+}
+
+/** directUnit's work through this thread's memory (rs null), or with its scratch in region `slot` of rs. */
+function unitIn(
+  y: Float32Array, x: Float32Array, wp: Float32Array, bias: Float64Array, epw: Float64Array | null, res: Float32Array | null, q: DirectTask, unit: number,
+  rs: DirectResident | null, slot: number,
 ): void {
   const { d } = q;
   const { ci, hi, wi, co, ho, wo, kh, kw, stride: s, padH, padW } = d;
   const rb = unit % q.rowBlocks, img = (unit - rb) / q.rowBlocks;
   const oy0 = rb * q.rowBlock, oy1 = Math.min(ho, oy0 + q.rowBlock), rows = oy1 - oy0;
-  const cols = 4 * DIRECT_V, tiles = Math.ceil(wo / cols), tilesO = tilesOf(co);
-  // Padded rows of this unit, and plane columns (the last tile's 4V columns plus the taps' reach, whole vectors).
-  const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
-  const plane = hp * wq, hwi = hi * wi;
+  const hp = (rows - 1) * s + kh, hwi = hi * wi;
   // The input rows the unit reads, [r0, r1) of each channel (all of them unless the output rows are split).
   const row0 = oy0 * s - padH, r0 = Math.max(0, row0), r1 = Math.max(r0, Math.min(hi, row0 + hp)), rawCh = (r1 - r0) * wi;
-  // Memory (4-byte indices): weights, the taps' byte offsets, the padding table, biases, the epilogue's scales and
-  // shifts and the float64 sums (even indices), the image as given, its padded planes, the output (holding the
-  // residual before the kernel runs, with an epilogue that has one).
-  const taps = kh * kw, tabAt = wp.length, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
-  const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + (epw === null ? 0 : epw.length * 2);
-  const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawAt + ci * rawCh + (4 - ((rawAt + ci * rawCh) & 3)) % 4;
-  const outAt = xAt + ci * s * plane;
-  const outCh = rows * wo;
-  // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
-  const k = simdDirect(4 * (outAt + tilesO * DIRECT_R * outCh) + 64);
-  const { f, h, i: ints } = k;
-  if (loadedCall !== q.call) {
-    f.set(wp, 0);
-    loadedCall = q.call;
+  const L = unitLayout(q, wp.length, epw === null ? 0 : epw.length, rows, rawCh);
+  const { tiles, tilesO, wq, plane, taps, tabAt, qtAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh } = L;
+  // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, h, ints: views from there.
+  let k: Pick<SimdDirect, 'conv' | 'conv32' | 'pad'>, f: Float32Array, h: Float64Array, ints: Int32Array, B = 0;
+  if (rs !== null) {
+    B = rs.s.at[slot]!;
+    k = residentDirect(rs.s);
+    const v = regionViews(rs.s, slot), header = v.header;
+    ({ f, h, i: ints } = v);
+    // The region's header names the call whose packed weights it holds (winograd-resident.ts: U's entry).
+    if (header[2] !== rs.serial) {
+      f.set(wp, 0);
+      header[0] = header[1] = 0;
+      header[2] = rs.serial;
+    }
+  } else {
+    const own = simdDirect(L.bytes);
+    k = own;
+    ({ f, h, i: ints } = own);
+    if (loadedCall !== q.call) {
+      f.set(wp, 0);
+      loadedCall = q.call;
+    }
   }
   // Tap (ky, kx) of output column ox reads plane kx mod s, row ky, column ox + ⌊kx/s⌋.
   for (let ky = 0; ky < kh; ky++) {
@@ -199,28 +291,40 @@ function directUnit(
   // conv32 reads the epilogue's scales and shifts as float32 (the values are float32 already: runDirect).
   if (epw !== null && q.f32) f.set(epw, epAt);
   else if (epw !== null) h.set(epw, epAt / 2);
-  if (rawCh === hwi) f.set(x.subarray(img * ci * hwi, (img + 1) * ci * hwi), rawAt);
-  else for (let c = 0; c < ci; c++) f.set(x.subarray((img * ci + c) * hwi + r0 * wi, (img * ci + c) * hwi + r1 * wi), rawAt + c * rawCh);
   // pad reads input row iy of channel c at src + c·srcCh + iy·wi·4, only for iy in [r0, r1).
-  k.pad(4 * (rawAt - r0 * wi), 4 * rawCh, ci, hi, wi, 4 * xAt, 4 * plane, wq, hp, s, s, row0, 4 * qtAt);
+  if (rs !== null && rs.x >= 0) {
+    k.pad(rs.x + 4 * img * ci * hwi, 4 * hwi, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+  } else {
+    // The channels' rows copied in, rawS floats apart (rawS ≡ hwi mod 2), from rawAt or rawAt + 1: whichever agrees
+    // with x's addresses mod 8 (copies between shared and other memory go byte by byte where they do not: copy.ts).
+    const rawS = rawCh + ((hwi - rawCh) & 1), first = img * ci * hwi + r0 * wi;
+    const at0 = rawAt + ((((x.byteOffset - f.byteOffset) >> 2) + first - rawAt) & 1);
+    if (rawCh === hwi) f.set(x.subarray(first, first + ci * hwi), at0);
+    else for (let c = 0; c < ci; c++) f.set(x.subarray(first + c * hwi, first + c * hwi + rawCh), at0 + c * rawS);
+    k.pad(B + 4 * (at0 - r0 * wi), 4 * rawS, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+  }
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
-  const wBytes = 4 * ci * taps * DIRECT_R, xp = 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
+  const wBytes = 4 * ci * taps * DIRECT_R, xp = B + 4 * (xAt - oy0 * s * wq), cblk = q.cblk;
   const hw = ho * wo, yOff = img * co * hw;
-  if (q.accumulate) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
+  // The output: y's rows where they lie (channels hw apart), or the scratch at outAt (channels outCh apart).
+  const yIn = rs !== null && rs.y >= 0;
+  const outBase = yIn ? rs.y + 4 * (yOff + oy0 * wo) : B + 4 * outAt, outStride = yIn ? hw : outCh;
+  if (q.accumulate && !yIn) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, true);
   if (res !== null) copyRows(f, outAt, res, yOff, co, hw, oy0 * wo, outCh, true);
   const flags = q.ep === null ? (q.sum32 ? SUM32 : q.sum2 ? SUM2 : 0) : OUT_SCALE | (res !== null ? OUT_RES : 0) | (q.ep.relu ? OUT_RELU : 0);
   const shiftAt = epAt + 2 * tilesO * DIRECT_R;
   for (let t = 0; t < tilesO; t++) {
+    const out = outBase + 4 * t * DIRECT_R * outStride;
     if (q.f32) {
-      k.conv32(xp, 4 * s * wq, 4 * s * plane, ci, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo, 4 * (outAt + t * DIRECT_R * outCh),
-        4 * outCh, 4 * accAt, flags & (OUT_RES | OUT_RELU), 4 * (epAt + t * DIRECT_R), 4 * (epAt + (tilesO + t) * DIRECT_R));
+      k.conv32(xp, 4 * s * wq, 4 * s * plane, ci, taps, B + 4 * tabAt, B + t * wBytes, oy0, oy1, tiles, wo, out,
+        4 * outStride, B + 4 * accAt, flags & (OUT_RES | OUT_RELU), B + 4 * (epAt + t * DIRECT_R), B + 4 * (epAt + (tilesO + t) * DIRECT_R));
       continue;
     }
-    k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, 4 * tabAt, t * wBytes, oy0, oy1, tiles, wo,
-      4 * (outAt + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0,
-      flags, 4 * (epAt + 2 * t * DIRECT_R), 4 * (shiftAt + 2 * t * DIRECT_R));
+    k.conv(xp, 4 * s * wq, 4 * s * plane, ci, cblk, taps, B + 4 * tabAt, B + t * wBytes, oy0, oy1, tiles, wo,
+      out, 4 * outStride, B + 4 * accAt, B + 4 * (biasAt + 2 * t * DIRECT_R), q.accumulate ? 1 : 0,
+      flags, B + 4 * (epAt + 2 * t * DIRECT_R), B + 4 * (shiftAt + 2 * t * DIRECT_R));
   }
-  copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, false);
+  if (!yIn) copyRows(f, outAt, y, yOff, co, hw, oy0 * wo, outCh, false);
 }
 
 registerTask<DirectTask>('conv2d.direct', (bufs, q, u0, u1) => {
@@ -258,7 +362,8 @@ export function runDirect(
   const sum32 = bias === null && ep === null && !accumulate && d.ci <= cblk;
   const sum2 = bias === null && ep === null && !accumulate && d.ci > cblk && d.ci <= 2 * cblk;
   const f32 = ep !== null && !accumulate;
-  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, sum2, f32 };
+  const q: DirectTask = { d, call: ++calls, rowBlock, rowBlocks: Math.ceil(d.ho / rowBlock), accumulate, ep, cblk, sum32, sum2, f32, resident: null };
+  q.resident = directResident(y, x, wp.length, res, q);
   const b = new Float64Array(tilesOf(d.co) * DIRECT_R);
   if (bias !== null) b.set(bias);
   // The epilogue's scales (1 where none) then shifts (0 where none), each padded to whole tiles of channels.

@@ -8,18 +8,20 @@
 // falls in exactly one phase, so there is no col2im and no product with a zero.
 //
 // Units: one image each. Its dy is padded once (zero rows and columns, enough for every phase's taps), its dx is
-// copied in, each phase's dx values are gathered into rows of their own, the kernel adds the phase's sums to them, and
-// they are scattered back (at a stride of 2, both column phases of a row phase at once, by vector shuffles). Per dx
+// copied in (or, resident, read where it lies: PhaseResident), each phase's dx values are gathered into rows of their
+// own, the kernel adds the phase's sums to them, and they are scattered back (at a stride of 2, both column phases of a row phase at once, by vector shuffles). Per dx
 // value:
 //   dx + Σ_blocks float64(Σ_{(o, tap) in block} dy·w in float32), rounded once,
 // with blocks of whole dy channels of at most PHASE_KB terms: the order is a function of the shape alone, so the
 // results are the same bits for any thread count.
 
 import { config } from '../../config.js';
-import { parallelFor, registerTask } from '../parallel.js';
+import { getParallelBackend, parallelFor, registerTask } from '../parallel.js';
 import { DIRECT_R, DIRECT_V } from '../wasm/direct.js';
 import { kernelBackend } from '../wasm/features.js';
-import { simdPhases } from '../wasm/phases.js';
+import { residentAddress, residentMemory } from '../wasm/optim.js';
+import { residentPhases, simdPhases, type SimdPhases } from '../wasm/phases.js';
+import { claimRegion, nextSerial, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { DIRECT_MAX_CHANNELS } from './direct.js';
 import { allFinite, roundUp4, type Conv2dParams } from './plan.js';
 
@@ -56,6 +58,8 @@ export interface PhaseTask {
   wq: number;
   /** Which call (a counter on the calling thread): a thread copies the packed weights once per call. */
   call: number;
+  /** The in-place form over the resident memory (PhaseResident), or null. */
+  resident: PhaseResident | null;
 }
 
 /**
@@ -132,65 +136,146 @@ function phasePlan(w: Float32Array, p: Conv2dParams): { q: PhaseTask; wp: Float3
       tabAt += nt;
     }
   }
-  return { q: { p, phases, padTop, padLeft, hp, wq, call: ++calls }, wp };
+  return { q: { p, phases, padTop, padLeft, hp, wq, call: ++calls, resident: null }, wp };
 }
 
-/** One unit: image img, every phase, every dx channel. */
-function phaseUnit(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: PhaseTask, img: number): void {
-  const { p, phases, padTop, padLeft, hp, wq } = q;
-  const { c, h, w, o, oh, ow, strideH: sh, strideW: sw } = p;
+/**
+ * Where a unit keeps things (4-byte indices from its memory's start), and its bytes: packed weights, tap tables, the
+ * padding table, the float64 sums (even index), dy as given, its padded planes, dx as given, one phase's rows (two
+ * at a stride of 2). A function of the task and the packed weights' length only.
+ */
+function unitLayout(q: PhaseTask, wpLen: number) {
+  const { p, phases, hp, wq } = q;
+  const { c, h, w, o, oh, ow } = p;
   const hw = h * w, ohw = oh * ow, plane = hp * wq, tiles = Math.ceil(c / DIRECT_R);
   let outLen = 0, nTab = 0;
   for (const ph of phases) {
     outLen = Math.max(outLen, tiles * DIRECT_R * ph.ho * ph.wo);
     nTab += ph.taps.length;
   }
-  // Memory (4-byte indices): packed weights, tap tables, the padding table, the float64 sums (even index), dy as
-  // given, its padded planes, dx as given, one phase's rows.
-  const tabAt = wp.length, qtAt = tabAt + nTab, accAt = qtAt + 3 + ((qtAt + 3) & 1);
+  const tabAt = wpLen, qtAt = tabAt + nTab, accAt = qtAt + 3 + ((qtAt + 3) & 1);
   const rawAt = accAt + 2 * DIRECT_R * cols, xAt = roundUp4(rawAt + o * ohw), dxAt = xAt + o * plane;
   // (16 floats of slack after each: the kernel reads whole tiles of the last rows before adding to them.)
   const outAt = roundUp4(dxAt + c * hw), outAt2 = outAt + outLen + 16;
-  const k = simdPhases(4 * (outAt2 + outLen + 16));
-  const { f, i: ints } = k;
-  if (loadedCall !== q.call) {
+  return { plane, tiles, tabAt, qtAt, accAt, rawAt, xAt, dxAt, outAt, outAt2, bytes: 4 * (outAt2 + outLen + 16) };
+}
+
+/**
+ * A call whose dx and dy lie in the resident memory (a training step's tensors with config.residentSteps): its
+ * units read dy's rows (`pad`) and move dx's phases (`copy`, `split2`, `merge2`) at their addresses there, with their
+ * scratch (the packed weights and tables once per call and region, the padded dy, the phase rows) in per-thread
+ * regions of that memory (winograd-resident.ts), instead of copying dy and dx in and dx back out.
+ */
+interface PhaseResident {
+  s: ScratchRegions;
+  serial: number;
+  dx: number;
+  dy: number;
+}
+
+let inPlace = 0;
+
+/** How many phase input gradients have run in place over the resident memory (for tests). */
+export function phasesInPlaceCalls(): number {
+  return inPlace;
+}
+
+/** The in-place form of a call (PhaseResident), or null. Main thread. */
+function phaseResident(dx: Float32Array, dy: Float32Array, wpLen: number, q: PhaseTask): PhaseResident | null {
+  const xa = residentAddress(dx), da = residentAddress(dy);
+  if (xa < 0 || da < 0 || !(xa + dx.byteLength <= da || da + dy.byteLength <= xa)) return null;
+  const threads = Math.max(1, getParallelBackend()?.threads ?? 1);
+  const s = residentScratch(threads, unitLayout(q, wpLen).bytes);
+  // (`pad` reads no more than a row past dy's last: a margin of a row and 64 bytes)
+  const end = Math.max(xa + dx.byteLength, da + dy.byteLength + 4 * q.p.ow) + 64;
+  if (s === null || end > residentMemory()!.mem.buffer.byteLength) return null;
+  inPlace++;
+  return { s, serial: nextSerial(), dx: xa, dy: da };
+}
+
+/** One unit: image img, every phase, every dx channel (in place where q.resident says so). */
+function phaseUnit(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: PhaseTask, img: number): void {
+  const rs = q.resident;
+  const slot = rs !== null ? claimRegion(rs.s) : -1;
+  if (slot < 0) {
+    unitIn(dx, dy, wp, q, img, null, 0);
+    return;
+  }
+  try {
+    unitIn(dx, dy, wp, q, img, rs, slot);
+  } finally {
+    releaseRegion(rs!.s, slot);
+  }
+}
+
+/** phaseUnit's work through this thread's memory (rs null), or with its scratch in region `slot` of rs. */
+function unitIn(dx: Float32Array, dy: Float32Array, wp: Float32Array, q: PhaseTask, img: number, rs: PhaseResident | null, slot: number): void {
+  const { p, phases, padTop, padLeft, hp, wq } = q;
+  const { c, h, w, o, oh, ow, strideH: sh, strideW: sw } = p;
+  const hw = h * w, ohw = oh * ow;
+  const L = unitLayout(q, wp.length);
+  const { plane, tiles, tabAt, qtAt, accAt, rawAt, xAt, dxAt, outAt, outAt2 } = L;
+  // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, ints: views from there.
+  let k: Pick<SimdPhases, 'conv' | 'pad' | 'copy' | 'split2' | 'merge2'>, f: Float32Array, ints: Int32Array, B = 0, load: boolean;
+  if (rs !== null) {
+    B = rs.s.at[slot]!;
+    k = residentPhases(rs.s);
+    const v = regionViews(rs.s, slot), header = v.header;
+    ({ f, i: ints } = v);
+    // The region's header names the call whose packed weights and tables it holds (winograd-resident.ts: U's entry).
+    load = header[2] !== rs.serial;
+    if (load) {
+      header[0] = header[1] = 0;
+      header[2] = rs.serial;
+    }
+  } else {
+    const own = simdPhases(L.bytes);
+    k = own;
+    ({ f, i: ints } = own);
+    load = loadedCall !== q.call;
+    loadedCall = q.call;
+  }
+  if (load) {
     f.set(wp, 0);
     for (const ph of phases) for (let t = 0; t < ph.offs.length; t++) ints[tabAt + ph.tabAt + t] = 4 * ph.offs[t]!;
     ints[qtAt] = padLeft;
     ints[qtAt + 1] = padLeft + ow;
     ints[qtAt + 2] = 0;
-    loadedCall = q.call;
   }
-  f.set(dy.subarray(img * o * ohw, (img + 1) * o * ohw), rawAt);
-  k.pad(4 * rawAt, 4 * ohw, o, oh, ow, 4 * xAt, 4 * plane, wq, hp, 1, 1, -padTop, 4 * qtAt);
-  f.set(dx.subarray(img * c * hw, (img + 1) * c * hw), dxAt);
-  // The phase's sums added to its rows at out (tiles of R dx channels).
+  // dy's rows (in place, or copied in) padded into the planes at xAt; dx's rows in place, or copied in at dxAt.
+  const dyIn = rs !== null ? rs.dy + 4 * img * o * ohw : B + 4 * rawAt;
+  if (rs === null) f.set(dy.subarray(img * o * ohw, (img + 1) * o * ohw), rawAt);
+  k.pad(dyIn, 4 * ohw, o, oh, ow, B + 4 * xAt, 4 * plane, wq, hp, 1, 1, -padTop, B + 4 * qtAt);
+  const dxImg = rs !== null ? rs.dx + 4 * img * c * hw : B + 4 * dxAt;
+  if (rs === null) f.set(dx.subarray(img * c * hw, (img + 1) * c * hw), dxAt);
+  // The phase's sums added to its rows at out (tiles of R dx channels; out a byte address).
   const conv = (ph: Phase, out: number): void => {
     const nt = ph.taps.length, outCh = ph.ho * ph.wo, cblk = Math.max(1, Math.floor(PHASE_KB / nt));
     for (let t = 0; t < tiles; t++) {
-      k.conv(4 * xAt, 4 * wq, 4 * plane, o, cblk, nt, 4 * (tabAt + ph.tabAt), 4 * (ph.wpAt + t * DIRECT_R * o * nt), 0, ph.ho,
-        Math.ceil(ph.wo / cols), ph.wo, 4 * (out + t * DIRECT_R * outCh), 4 * outCh, 4 * accAt, 4 * accAt, 1);
+      k.conv(B + 4 * xAt, 4 * wq, 4 * plane, o, cblk, nt, B + 4 * (tabAt + ph.tabAt), B + 4 * (ph.wpAt + t * DIRECT_R * o * nt), 0, ph.ho,
+        Math.ceil(ph.wo / cols), ph.wo, out + 4 * t * DIRECT_R * outCh, 4 * outCh, B + 4 * accAt, B + 4 * accAt, 1);
     }
   };
+  const out1 = B + 4 * outAt, out2 = B + 4 * outAt2;
   for (let j = 0; j < phases.length; j++) {
     const ph = phases[j]!, next = phases[j + 1];
-    const at = 4 * (dxAt + ph.ry * w + ph.rx), ho = ph.ho;
+    const at = dxImg + 4 * (ph.ry * w + ph.rx), ho = ph.ho;
     if (sw === 2 && next !== undefined && next.ry === ph.ry && ph.rx === 0) {
       // Both column phases of the row phase at once: dx's even and odd columns.
-      const args = [at, 4 * hw, 4 * sh * w, 4 * outAt, 4 * ho * ph.wo, 4 * ph.wo, 4 * outAt2, 4 * ho * next.wo, 4 * next.wo, c, ho, ph.wo, next.wo] as const;
+      const args = [at, 4 * hw, 4 * sh * w, out1, 4 * ho * ph.wo, 4 * ph.wo, out2, 4 * ho * next.wo, 4 * next.wo, c, ho, ph.wo, next.wo] as const;
       k.split2(...args);
-      conv(ph, outAt);
-      conv(next, outAt2);
+      conv(ph, out1);
+      conv(next, out2);
       k.merge2(...args);
       j++;
       continue;
     }
     const wo = ph.wo;
-    k.copy(at, 4 * hw, 4 * sh * w, 4 * sw, 4 * outAt, 4 * ho * wo, 4 * wo, 4, c, ho, wo);
-    conv(ph, outAt);
-    k.copy(4 * outAt, 4 * ho * wo, 4 * wo, 4, at, 4 * hw, 4 * sh * w, 4 * sw, c, ho, wo);
+    k.copy(at, 4 * hw, 4 * sh * w, 4 * sw, out1, 4 * ho * wo, 4 * wo, 4, c, ho, wo);
+    conv(ph, out1);
+    k.copy(out1, 4 * ho * wo, 4 * wo, 4, at, 4 * hw, 4 * sh * w, 4 * sw, c, ho, wo);
   }
-  dx.set(f.subarray(dxAt, dxAt + c * hw), img * c * hw);
+  if (rs === null) dx.set(f.subarray(dxAt, dxAt + c * hw), img * c * hw);
 }
 
 registerTask<PhaseTask>('conv2d.backwardInputPhases', (bufs, q, u0, u1) => {
@@ -200,6 +285,7 @@ registerTask<PhaseTask>('conv2d.backwardInputPhases', (bufs, q, u0, u1) => {
 /** dx: (N, C, H, W) += ∂L/∂x by stride phases (file comment), given dy: (N, O, oH, oW) and w: (O, C, kH, kW). */
 export function phaseConv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, p: Conv2dParams): void {
   const { q, wp } = phasePlan(w, p);
+  q.resident = phaseResident(dx, dy, wp.length, q);
   let cost = 0;
   for (const ph of q.phases) cost += 2 * p.n * p.o * p.c * ph.taps.length * ph.ho * ph.wo;
   parallelFor({ kernel: 'conv2d.backwardInputPhases', bufs: { dx, dy, wp }, writes: ['dx'], params: q, units: p.n, cost });

@@ -339,21 +339,40 @@ let current: SimdDirect | null = null;
 let memory: WasmMemory | null = null;
 let builtFma: boolean | null = null;
 
+/** The module's bytes: `conv`, `pad`, `conv32`, importing env.mem (shared: the resident memory). */
+function directModule(fma: boolean, shared = false): Uint8Array {
+  return encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), directEvalFunc(DIRECT_R, DIRECT_V, fma)], 1, shared);
+}
+
+type DirectFns = Omit<SimdDirect, 'f' | 'h' | 'i'>;
+
+const pickDirect = (e: Record<string, unknown>): DirectFns => ({ conv: e.conv as DirectFn, conv32: e.conv32 as DirectEvalFn, pad: e.pad as PadFn });
+
 /** This thread's kernel with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdDirect(bytes: number): SimdDirect {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
     if (memory === null) memory = newMemory(bytes);
-    const funcs = [directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), directEvalFunc(DIRECT_R, DIRECT_V, fma)];
-    const e = new wasm!.Instance(new wasm!.Module(encodeModule(funcs)), { env: { mem: memory } }).exports;
-    current = {
-      conv: e.conv as DirectFn, conv32: e.conv32 as DirectEvalFn, pad: e.pad as PadFn,
-      f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer),
-    };
+    const e = new wasm!.Instance(new wasm!.Module(directModule(fma)), { env: { mem: memory } }).exports;
+    current = { ...pickDirect(e), f: new Float32Array(memory.buffer), h: new Float64Array(memory.buffer), i: new Int32Array(memory.buffer) };
     builtFma = fma;
   }
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), h: new Float64Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;
+}
+
+let onResident: { id: number; fma: boolean; k: DirectFns } | null = null;
+
+/**
+ * This thread's direct kernels over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie
+ * (conv2d/direct.ts runs on them in place). A worker instantiates them at its first such task.
+ */
+export function residentDirect(r: { mem: WasmMemory; id: number }): DirectFns {
+  const fma = usesFma();
+  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
+    onResident = { id: r.id, fma, k: pickDirect(new wasm!.Instance(new wasm!.Module(directModule(fma, true)), { env: { mem: r.mem } }).exports) };
+  }
+  return onResident.k;
 }

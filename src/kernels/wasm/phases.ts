@@ -119,21 +119,42 @@ let current: SimdPhases | null = null;
 let memory: WasmMemory | null = null;
 let builtFma: boolean | null = null;
 
+/** The module's bytes: `conv`, `pad`, `copy`, `split2`, `merge2`, importing env.mem (shared: the resident memory). */
+function phasesModule(fma: boolean, shared = false): Uint8Array {
+  return encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), copyFunc(), split2Func(false), split2Func(true)], 1, shared);
+}
+
+type PhaseFns = Omit<SimdPhases, 'f' | 'i'>;
+
+const pickPhases = (e: Record<string, unknown>): PhaseFns => ({
+  conv: e.conv as DirectFn, pad: e.pad as PadFn, copy: e.copy as CopyFn, split2: e.split2 as Split2Fn, merge2: e.merge2 as Split2Fn,
+});
+
 /** This thread's phase kernels with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdPhases(bytes: number): SimdPhases {
   const fma = usesFma();
   if (current === null || builtFma !== fma) {
     if (memory === null) memory = newMemory(bytes);
-    const bin = encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), copyFunc(), split2Func(false), split2Func(true)]);
-    const e = new wasm!.Instance(new wasm!.Module(bin), { env: { mem: memory } }).exports;
-    current = {
-      conv: e.conv as DirectFn, pad: e.pad as PadFn, copy: e.copy as CopyFn, split2: e.split2 as Split2Fn, merge2: e.merge2 as Split2Fn,
-      f: new Float32Array(memory.buffer), i: new Int32Array(memory.buffer),
-    };
+    const e = new wasm!.Instance(new wasm!.Module(phasesModule(fma)), { env: { mem: memory } }).exports;
+    current = { ...pickPhases(e), f: new Float32Array(memory.buffer), i: new Int32Array(memory.buffer) };
     builtFma = fma;
   }
   if (growTo(memory!, bytes)) {
     current = { ...current, f: new Float32Array(memory!.buffer), i: new Int32Array(memory!.buffer) };
   }
   return current;
+}
+
+let onResident: { id: number; fma: boolean; k: PhaseFns } | null = null;
+
+/**
+ * This thread's phase kernels over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie
+ * (conv2d/phases.ts runs on them in place). A worker instantiates them at its first such task.
+ */
+export function residentPhases(r: { mem: WasmMemory; id: number }): PhaseFns {
+  const fma = usesFma();
+  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
+    onResident = { id: r.id, fma, k: pickPhases(new wasm!.Instance(new wasm!.Module(phasesModule(fma, true)), { env: { mem: r.mem } }).exports) };
+  }
+  return onResident.k;
 }
