@@ -14,21 +14,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { DIST } from './lib.mjs';
+import { DIST, scriptArgs } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
-const has = (name) => {
-  const i = args.indexOf(name);
-  if (i >= 0) args.splice(i, 1);
-  return i >= 0;
-};
+const { args, flag, has } = scriptArgs();
 const threads = Number(flag('--threads', '2'));
 const steps = Number(flag('--steps', '5'));
 // untimed steps of each new model first

@@ -3,14 +3,9 @@
 // new arena bytes (arenaNewBytes) and minor page faults of each step after the warm ones, and the steady steps'.
 //   node bench/epoch-end.mjs [DIST] [--threads 2] [--resident on|off]
 import { resolve } from 'node:path';
-import { DIST, cpuMs } from './lib.mjs';
+import { DIST, cpuMs, scriptArgs } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  return args.splice(i, 2)[1];
-};
+const { args, flag } = scriptArgs();
 const threads = flag('--threads', '2');
 const resident = flag('--resident', '');
 const dist = resolve(args[0] ?? DIST);

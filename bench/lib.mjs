@@ -92,6 +92,25 @@ export function parseArgs(argv) {
   return o;
 }
 
+/**
+ * A bench script's command line (process.argv after the script by default): flag(name, dflt) takes `name value` out
+ * of args and returns the value (dflt when absent); has(name) takes `name` out and tells whether it was there. What
+ * is left in args is positional.
+ */
+export function scriptArgs(argv = process.argv.slice(2)) {
+  const args = [...argv];
+  const flag = (name, dflt) => {
+    const i = args.indexOf(name);
+    return i < 0 ? dflt : args.splice(i, 2)[1];
+  };
+  const has = (name) => {
+    const i = args.indexOf(name);
+    if (i >= 0) args.splice(i, 1);
+    return i >= 0;
+  };
+  return { args, flag, has };
+}
+
 /** True when `name` passes --filter (no filter: everything). */
 export function selected(opts, name) {
   if (opts.filter.length === 0) return true;

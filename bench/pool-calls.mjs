@@ -15,21 +15,9 @@
 // the main thread's unit waits until the worker has started its own) with the same breakdown.
 // Tracing allocates a small SharedArrayBuffer per call and reads the clock around every unit: a few µs per call.
 import { join, resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, scriptArgs } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
-const bool = (name) => {
-  const i = args.indexOf(name);
-  if (i >= 0) args.splice(i, 1);
-  return i >= 0;
-};
+const { args, flag, has: bool } = scriptArgs();
 const threads = Number(flag('--threads', '2'));
 const steps = Number(flag('--steps', '6'));
 const dist = resolve(flag('--dist', DIST));

@@ -12,17 +12,10 @@
 // one thread, the op's own cost; the machine may be loaded) and wall time. Reported: the median over the steps of
 // each op's per-step total.
 
-import { DIST } from './lib.mjs';
+import { DIST, scriptArgs } from './lib.mjs';
 import { join, resolve } from 'node:path';
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
+const { args, flag } = scriptArgs();
 const threads = Number(flag('--threads', '1'));
 const noArena = args.indexOf('--no-step-arena');
 if (noArena >= 0) args.splice(noArena, 1);

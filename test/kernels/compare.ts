@@ -2,6 +2,7 @@
  * Comparison and data helpers for the kernel tests (plain typed arrays, no Tensor).
  */
 import { conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { residentAlloc } from '../../src/kernels/wasm/optim.js';
 
 /** Small seeded PRNG (mulberry32), so test data does not depend on anything under test. */
 export function mulberry32(seed: number): () => number {
@@ -100,3 +101,11 @@ export function winogradShapeParams(n: number, c: number, h: number, w: number, 
 
 /** How a Winograd-shaped case reads in a test name: x=[…] w=[…] p=…. */
 export const winogradLabel = (p: Conv2dParams): string => `x=[${p.n},${p.c},${p.h},${p.w}] w=[${p.o},${p.c},3,3] p=${p.padH}`;
+
+/** A copy of a in the resident shared wasm memory (where the in-place kernels read and write); the simd backend. */
+export function residentCopy(a: Float32Array): Float32Array {
+  const r = residentAlloc(a.length);
+  if (r === null) throw new Error('no resident memory (the simd backend with SharedArrayBuffer is needed)');
+  r.set(a);
+  return r;
+}

@@ -14,8 +14,8 @@ import { weightGradSimdInPlaceCalls } from '../../src/kernels/conv2d/backward.js
 import { directInPlaceCalls } from '../../src/kernels/conv2d/direct.js';
 import { phasesInPlaceCalls } from '../../src/kernels/conv2d/phases.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
-import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
-import { assertIdentical, randArray } from './compare.js';
+import { residentMemory } from '../../src/kernels/wasm/optim.js';
+import { assertIdentical, randArray, residentCopy } from './compare.js';
 
 let old: Partial<Config>;
 beforeAll(() => {
@@ -24,13 +24,6 @@ beforeAll(() => {
 afterAll(() => {
   setConfig(old);
 });
-
-/** A resident copy of a. */
-function resident(a: Float32Array): Float32Array {
-  const r = residentAlloc(a.length)!;
-  r.set(a);
-  return r;
-}
 
 /** A SharedArrayBuffer copy of a (shared, but not resident: its rows are copied). */
 function shared(a: Float32Array): Float32Array {
@@ -64,12 +57,12 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('direct ke
         conv2dForward(y, shared(x), w, bias, p);
         const what = name(bias ? 'forward + bias' : 'forward', p);
         const before = directInPlaceCalls();
-        const yr = resident(new Float32Array(yLen(p)).fill(NaN));
-        conv2dForward(yr, resident(x), w, bias, p);
-        const yx = resident(new Float32Array(yLen(p)).fill(NaN));
+        const yr = residentCopy(new Float32Array(yLen(p)).fill(NaN));
+        conv2dForward(yr, residentCopy(x), w, bias, p);
+        const yx = residentCopy(new Float32Array(yLen(p)).fill(NaN));
         conv2dForward(yx, x, w, bias, p);
         const yy = shared(new Float32Array(yLen(p)));
-        conv2dForward(yy, resident(x), w, bias, p);
+        conv2dForward(yy, residentCopy(x), w, bias, p);
         expect(directInPlaceCalls() - before, `${what}: ran in place`).toBe(3);
         assertIdentical(`${what}, x and y resident`, yr, y);
         assertIdentical(`${what}, y resident`, yx, y);
@@ -84,8 +77,8 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('direct ke
     const y = new Float32Array(yLen(p));
     conv2dForward(y, x, w, null, p);
     const before = directInPlaceCalls();
-    const yr = resident(new Float32Array(yLen(p)));
-    conv2dForward(yr, resident(x), w, null, p);
+    const yr = residentCopy(new Float32Array(yLen(p)));
+    conv2dForward(yr, residentCopy(x), w, null, p);
     expect(directInPlaceCalls() - before).toBe(0);
     assertIdentical(name('forward', p), yr, y);
   });
@@ -97,8 +90,8 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('direct ke
         const dx = shared(dx0);
         conv2dBackwardInput(dx, shared(dy), w, p, { overwrite });
         const before = directInPlaceCalls();
-        const dxr = resident(dx0);
-        conv2dBackwardInput(dxr, resident(dy), w, p, { overwrite });
+        const dxr = residentCopy(dx0);
+        conv2dBackwardInput(dxr, residentCopy(dy), w, p, { overwrite });
         expect(directInPlaceCalls() - before).toBe(1);
         assertIdentical(name(overwrite ? 'input gradient =' : 'input gradient +=', p), dxr, dx);
       }
@@ -114,8 +107,8 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('direct ke
         const dx = shared(dx0);
         conv2dBackwardInput(dx, shared(dy), w, p, { overwrite });
         const before = phasesInPlaceCalls();
-        const dxr = resident(dx0);
-        conv2dBackwardInput(dxr, resident(dy), w, p, { overwrite });
+        const dxr = residentCopy(dx0);
+        conv2dBackwardInput(dxr, residentCopy(dy), w, p, { overwrite });
         const what = name(overwrite ? 'phases =' : 'phases +=', p);
         expect(phasesInPlaceCalls() - before, `${what}: ran in place`).toBe(1);
         assertIdentical(what, dxr, dx);
@@ -133,9 +126,9 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('direct ke
       const what = name('weight gradient', p);
       const before = weightGradSimdInPlaceCalls();
       const both = dw0.slice(), xOnly = dw0.slice(), dyOnly = dw0.slice();
-      conv2dBackwardWeight(both, resident(dy), resident(x), p);
-      conv2dBackwardWeight(xOnly, dy, resident(x), p);
-      conv2dBackwardWeight(dyOnly, resident(dy), x, p);
+      conv2dBackwardWeight(both, residentCopy(dy), residentCopy(x), p);
+      conv2dBackwardWeight(xOnly, dy, residentCopy(x), p);
+      conv2dBackwardWeight(dyOnly, residentCopy(dy), x, p);
       expect(weightGradSimdInPlaceCalls() - before, `${what}: ran in place`).toBe(3);
       assertIdentical(`${what}, x and dy resident`, both, dw);
       assertIdentical(`${what}, x resident`, xOnly, dw);

@@ -11,9 +11,9 @@ import { setConfig, type Config } from '../../src/config.js';
 import { conv2dBackwardWeight, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { weightGradInPlaceCalls } from '../../src/kernels/conv2d/backward-winograd.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
-import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
+import { residentMemory } from '../../src/kernels/wasm/optim.js';
 import { winogradConv, winogradInPlaceCalls, type Epilogue, type WinogradParams } from '../../src/kernels/winograd.js';
-import { assertIdentical, randArray, winogradShapeParams } from './compare.js';
+import { assertIdentical, randArray, winogradShapeParams, residentCopy } from './compare.js';
 
 let old: Partial<Config>;
 beforeAll(() => {
@@ -22,13 +22,6 @@ beforeAll(() => {
 afterAll(() => {
   setConfig(old);
 });
-
-/** A resident copy of a. */
-function resident(a: Float32Array): Float32Array {
-  const r = residentAlloc(a.length)!;
-  r.set(a);
-  return r;
-}
 
 function geometry(n: number, ci: number, hw: [number, number], co: number, pad: number, flip = false, accumulate = false): WinogradParams {
   const [hi, wi] = hw;
@@ -42,9 +35,9 @@ function check(p: WinogradParams, seed: number, ep?: Epilogue, withRes = false):
   const res = withRes ? randArray(seed + 3, ys) : null;
   const y = y0.slice();
   const ok = winogradConv(y, x, w, res, p, ep);
-  const yr = resident(y0);
+  const yr = residentCopy(y0);
   const before = winogradInPlaceCalls();
-  const okR = winogradConv(yr, resident(x), resident(w), res !== null ? resident(res) : null, p, ep);
+  const okR = winogradConv(yr, residentCopy(x), residentCopy(w), res !== null ? residentCopy(res) : null, p, ep);
   const what = `${p.flip ? 'input gradient' : 'forward'} n${p.n} ${p.ci}→${p.co} @${p.hi}×${p.wi} pad ${p.padH}${p.accumulate ? ' +=' : ''}${ep ? ' epilogue' : ''}${res ? ' residual' : ''}`;
   expect(winogradInPlaceCalls() - before, `${what}: ran in place`).toBe(1);
   expect(okR, what).toBe(ok);
@@ -84,9 +77,9 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('Winograd 
     const p = geometry(2, 4, [8, 8], 8, 1);
     const x = randArray(3, p.n * p.ci * p.hi * p.wi), w = randArray(4, p.co * p.ci * 9);
     w[40] = NaN;
-    const y = resident(new Float32Array(p.n * p.co * p.ho * p.wo));
+    const y = residentCopy(new Float32Array(p.n * p.co * p.ho * p.wo));
     const before = winogradInPlaceCalls();
-    expect(winogradConv(y, resident(x), resident(w), null, p)).toBe(false);
+    expect(winogradConv(y, residentCopy(x), residentCopy(w), null, p)).toBe(false);
     expect(winogradInPlaceCalls() - before).toBe(1);
   });
 });
@@ -99,7 +92,7 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('Winograd 
     const dw = dw0.slice(), dwr = dw0.slice();
     conv2dBackwardWeight(dw, dy, x, p);
     const before = weightGradInPlaceCalls();
-    conv2dBackwardWeight(dwr, resident(dy), resident(x), p);
+    conv2dBackwardWeight(dwr, residentCopy(dy), residentCopy(x), p);
     const what = `weight gradient n${p.n} ${p.c}→${p.o} @${p.h}×${p.w} pad ${p.padH}`;
     expect(weightGradInPlaceCalls() - before, `${what}: ran in place`).toBe(1);
     assertIdentical(what, dwr, dw);

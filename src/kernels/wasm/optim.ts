@@ -21,6 +21,15 @@ const lo = (v: Expr): Expr => f64x2.promote_low_f32x4(v);
 const hi = (v: Expr): Expr => f64x2.promote_low_f32x4(f32x4.high(v));
 /** Two f64x2 rounded to one f32x4 (lanes 0, 1 from a). */
 const demote2 = (a: Expr, b: Expr): Expr => f32x4.join_low(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b));
+/** fround(a + s·b) lane by lane, for float32 vectors a, b and local S holding s in both f64x2 lanes: s·b is exact. */
+const addScaled = (a: Expr, S: number, b: Expr): Expr =>
+  demote2(f64x2.add(lo(a), f64x2.mul(get(S), lo(b))), f64x2.add(hi(a), f64x2.mul(get(S), hi(b))));
+/** `body` once per 16 bytes: local j from 0 to 16·count (count, a param; end, a local). */
+const overVectors = (j: number, end: number, count: number, body: Expr[]): Expr[] => [
+  local.set(end, i32.shl(get(count), i32.const(2))),
+  local.set(j, i32.const(0)),
+  block(loop(br_if(1, i32.ge_s(get(j), get(end))), ...body, local.set(j, i32.add(get(j), i32.const(16))), br(0))),
+];
 
 /**
  * `sgd{wd}{damp}(x, b, g, count, mu, damp, wd, negLr)`: x, b, g byte addresses of `count` float32 values each,
@@ -33,33 +42,8 @@ function sgdFunc(decay: boolean, unitDamp: boolean): Func {
   const L = new Locals(8);
   const j = L.add(I32), end = L.add(I32);
   const MU = L.add(V128), DAMP = L.add(V128), WD = L.add(V128), LR = L.add(V128);
-  const xv = L.add(V128), gv = L.add(V128), bm = L.add(V128), d = L.add(V128), bn = L.add(V128);
-  const xl = L.add(V128), xh = L.add(V128), dl = L.add(V128), dh = L.add(V128), bl = L.add(V128), bh = L.add(V128);
+  const xv = L.add(V128), d = L.add(V128), bm = L.add(V128), bn = L.add(V128);
   const at = (base: number): Expr => i32.add(get(base), get(j));
-  const body: Expr[] = [
-    local.set(xv, v128.load(at(x))),
-    local.set(gv, v128.load(at(g))),
-    local.set(xl, lo(get(xv))),
-    local.set(xh, hi(get(xv))),
-    // d = fround(g + wd·x), in float64
-    local.set(d, decay
-      ? demote2(f64x2.add(lo(get(gv)), f64x2.mul(get(WD), get(xl))), f64x2.add(hi(get(gv)), f64x2.mul(get(WD), get(xh))))
-      : get(gv)),
-    // b = fround(fround(b·mu) + damp·d)
-    local.set(bm, f32x4.mul(v128.load(at(b)), get(MU))),
-  ];
-  if (unitDamp) body.push(local.set(bn, f32x4.add(get(bm), get(d))));
-  else {
-    body.push(local.set(dl, lo(get(d))), local.set(dh, hi(get(d))));
-    body.push(local.set(bn, demote2(f64x2.add(lo(get(bm)), f64x2.mul(get(DAMP), get(dl))), f64x2.add(hi(get(bm)), f64x2.mul(get(DAMP), get(dh))))));
-  }
-  // x = fround(x + negLr·b)
-  body.push(
-    v128.store(at(b), get(bn)),
-    local.set(bl, lo(get(bn))),
-    local.set(bh, hi(get(bn))),
-    v128.store(at(x), demote2(f64x2.add(get(xl), f64x2.mul(get(LR), get(bl))), f64x2.add(get(xh), f64x2.mul(get(LR), get(bh))))),
-  );
   return {
     name: `sgd${decay ? 1 : 0}${unitDamp ? 1 : 0}`,
     params: [I32, I32, I32, I32, F64, F64, F64, F64],
@@ -70,14 +54,17 @@ function sgdFunc(decay: boolean, unitDamp: boolean): Func {
       local.set(DAMP, f64x2.splat(get(damp))),
       local.set(WD, f64x2.splat(get(wd))),
       local.set(LR, f64x2.splat(get(negLr))),
-      local.set(end, i32.shl(get(count), i32.const(2))),
-      local.set(j, i32.const(0)),
-      block(loop(
-        br_if(1, i32.ge_s(get(j), get(end))),
-        ...body,
-        local.set(j, i32.add(get(j), i32.const(16))),
-        br(0),
-      )),
+      ...overVectors(j, end, count, [
+        local.set(xv, v128.load(at(x))),
+        // d = fround(g + wd·x)
+        local.set(d, decay ? addScaled(v128.load(at(g)), WD, get(xv)) : v128.load(at(g))),
+        // b = fround(fround(b·mu) + damp·d)
+        local.set(bm, f32x4.mul(v128.load(at(b)), get(MU))),
+        local.set(bn, unitDamp ? f32x4.add(get(bm), get(d)) : addScaled(get(bm), DAMP, get(d))),
+        v128.store(at(b), get(bn)),
+        // x = fround(x + negLr·b)
+        v128.store(at(x), addScaled(get(xv), LR, get(bn))),
+      ]),
     ],
   };
 }
@@ -92,7 +79,7 @@ function sgdPlainFunc(decay: boolean): Func {
   const L = new Locals(8);
   const j = L.add(I32), end = L.add(I32);
   const WD = L.add(V128), LR = L.add(V128);
-  const xv = L.add(V128), gv = L.add(V128), d = L.add(V128), xl = L.add(V128), xh = L.add(V128);
+  const xv = L.add(V128), d = L.add(V128);
   const at = (base: number): Expr => i32.add(get(base), get(j));
   return {
     name: `sgdp${decay ? 1 : 0}`,
@@ -102,21 +89,11 @@ function sgdPlainFunc(decay: boolean): Func {
     body: [
       local.set(WD, f64x2.splat(get(wd))),
       local.set(LR, f64x2.splat(get(negLr))),
-      local.set(end, i32.shl(get(count), i32.const(2))),
-      local.set(j, i32.const(0)),
-      block(loop(
-        br_if(1, i32.ge_s(get(j), get(end))),
+      ...overVectors(j, end, count, [
         local.set(xv, v128.load(at(x))),
-        local.set(gv, v128.load(at(g))),
-        local.set(xl, lo(get(xv))),
-        local.set(xh, hi(get(xv))),
-        local.set(d, decay
-          ? demote2(f64x2.add(lo(get(gv)), f64x2.mul(get(WD), get(xl))), f64x2.add(hi(get(gv)), f64x2.mul(get(WD), get(xh))))
-          : get(gv)),
-        v128.store(at(x), demote2(f64x2.add(get(xl), f64x2.mul(get(LR), lo(get(d)))), f64x2.add(get(xh), f64x2.mul(get(LR), hi(get(d)))))),
-        local.set(j, i32.add(get(j), i32.const(16))),
-        br(0),
-      )),
+        local.set(d, decay ? addScaled(v128.load(at(g)), WD, get(xv)) : v128.load(at(g))),
+        v128.store(at(x), addScaled(get(xv), LR, get(d))),
+      ]),
     ],
   };
 }
@@ -146,15 +123,13 @@ function adamFunc(mode: number): Func {
   const f32splat = (a: number): Expr => f32x4.splat(f32.demote_f64(get(a)));
   const body: Expr[] = [local.set(xv, v128.load(at(x))), local.set(gv, v128.load(at(g)))];
   if (mode === ADAM_L2) {
-    body.push(local.set(gv, demote2(
-      f64x2.add(lo(get(gv)), f64x2.mul(get(WD), lo(get(xv)))), f64x2.add(hi(get(gv)), f64x2.mul(get(WD), hi(get(xv)))))));
+    body.push(local.set(gv, addScaled(get(gv), WD, get(xv))));
   } else if (mode === ADAM_DECOUPLED) {
     body.push(local.set(xv, f32x4.mul(get(xv), get(DECAY))));
   }
   body.push(
     local.set(mb, f32x4.mul(v128.load(at(m)), get(B1))),
-    local.set(mn, demote2(
-      f64x2.add(lo(get(mb)), f64x2.mul(get(C1), lo(get(gv)))), f64x2.add(hi(get(mb)), f64x2.mul(get(C1), hi(get(gv)))))),
+    local.set(mn, addScaled(get(mb), C1, get(gv))),
     v128.store(at(m), get(mn)),
     local.set(vn, f32x4.add(f32x4.mul(v128.load(at(v)), get(B2)), f32x4.mul(f32x4.mul(get(C2), get(gv)), get(gv)))),
     v128.store(at(v), get(vn)),
@@ -176,14 +151,7 @@ function adamFunc(mode: number): Func {
       local.set(NSS, f32splat(nss)),
       local.set(WD, f64x2.splat(get(wd))),
       local.set(DECAY, f32splat(decay)),
-      local.set(end, i32.shl(get(count), i32.const(2))),
-      local.set(j, i32.const(0)),
-      block(loop(
-        br_if(1, i32.ge_s(get(j), get(end))),
-        ...body,
-        local.set(j, i32.add(get(j), i32.const(16))),
-        br(0),
-      )),
+      ...overVectors(j, end, count, body),
     ],
   };
 }
