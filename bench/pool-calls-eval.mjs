@@ -6,17 +6,10 @@
 // by kernel and shape: wall in the call, one thread idle at its end (main idle + worker idle), the call start → the
 // worker's first unit, the units each thread ran and the busy ms of each; and the time outside pool calls.
 import { join, resolve } from 'node:path';
-import { DIST } from './lib.mjs';
+import { DIST, scriptArgs } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
-const timeline = args.includes('--timeline');
+const { flag, has } = scriptArgs();
+const timeline = has('--timeline');
 const threads = Number(flag('--threads', '2'));
 const reps = Number(flag('--reps', '6'));
 const name = flag('--model', 'resnet50');
