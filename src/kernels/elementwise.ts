@@ -5,7 +5,7 @@
 
 import { allShared, parallelFor, registerTask } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
-import { encodeModule, i32, local, uleb, ValType } from './wasm/encoder.js';
+import { encodeModule, i32, local, memory, ValType } from './wasm/encoder.js';
 import { wasm } from './wasm/features.js';
 import { residentAddress, residentMemory, type Resident } from './wasm/optim.js';
 
@@ -84,8 +84,8 @@ function residentZero(): typeof zeroModule {
   if (r === null || wasm === null) return null;
   if (zeroModule !== undefined && (zeroModule === null || zeroModule.mem === r.mem)) return zeroModule;
   try {
-    // (func (param at bytes) local.get at, i32.const 0, local.get bytes, memory.fill)
-    const body = [local.get(0), i32.const(0), local.get(1), [0xfc, ...uleb(11), 0x00]];
+    // (func (param at bytes) memory.fill(at, 0, bytes))
+    const body = [memory.fill(local.get(0), i32.const(0), local.get(1))];
     const bytes = encodeModule([{ name: 'fill', params: [ValType.i32, ValType.i32], results: [], locals: [], body }], 1, true);
     const inst = new wasm.Instance(new wasm.Module(bytes), { env: { mem: r.mem } });
     zeroModule = { fill: inst.exports.fill as (at: number, bytes: number) => void, mem: r.mem };

@@ -12,7 +12,22 @@
 // clear V's entries); the weight gradients, which keep nothing from unit to unit, leave the header as it is (a call's
 // serial is new, so no later call takes what they overwrote for its own).
 
-import { residentAlloc, residentFree, residentMemory, type Resident } from './wasm/optim.js';
+import { residentBackward } from './wasm/backward.js';
+import { residentAddress, residentAlloc, residentFree, residentMemory, type Resident } from './wasm/optim.js';
+
+/**
+ * a[from, to) = 0: in the resident memory by wasm's `memory.fill` (3.5–5× faster than `TypedArray.prototype.fill`
+ * on shared memory, Node 20), elsewhere by `fill`.
+ */
+export function zeroFloats(a: Float32Array, from: number, to: number): void {
+  if (to <= from) return;
+  const at = residentAddress(a);
+  if (at < 0) {
+    a.fill(0, from, to);
+    return;
+  }
+  residentBackward(residentMemory()!).zero(at + 4 * from, 4 * (to - from));
+}
 
 /** Bytes before a region's scratch (the header, then padding to a 64-byte boundary). */
 export const HEADER = 64;

@@ -1,10 +1,13 @@
 /**
  * The option-A shortcut kernels against a reference written element by element from the definition
  * y[i, before + ch, r, q] = x[i, ch, r·s, q·s] (zero elsewhere): bit for bit, with NaN, ±Inf and −0 in the data, for
- * strides 1–3, odd sizes and zero channels on either side; the backward both overwriting and accumulating.
+ * strides 1–3, odd sizes and zero channels on either side; the backward both overwriting and accumulating; y and dx
+ * on plain arrays and in the resident memory (a training step's case: the zeros written there by wasm).
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { shortcutABackward, shortcutAForward, type ShortcutParams } from '../../src/kernels/shortcut.js';
+import { hasSimd128 } from '../../src/kernels/wasm/features.js';
+import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
 import { assertIdentical, randArray } from './compare.js';
 
 function params(n: number, c: number, h: number, w: number, oc: number, stride: number): ShortcutParams {
@@ -39,19 +42,30 @@ const CASES: [string, ShortcutParams][] = [
   ['1→2 s2 [2,1,1,1]', params(2, 1, 1, 1, 2, 2)],
 ];
 
+/** A Float32Array of len floats filled with v: plain, or in the resident memory. */
+function filled(len: number, v: number, inResident: boolean): Float32Array {
+  const a = inResident ? residentAlloc(len)! : new Float32Array(len);
+  return a.fill(v);
+}
+
 describe('shortcutA kernels vs the definition', () => {
-  for (const [name, p] of CASES) {
+  it('has a resident memory where wasm SIMD and SharedArrayBuffer are', () => {
+    if (hasSimd128 && typeof SharedArrayBuffer === 'function') expect(residentMemory()).not.toBeNull();
+  });
+  for (const [where, name, p] of CASES.flatMap(([nm, q]) => [['plain', nm, q], ['resident', nm, q]] as const)) {
+    const inResident = where === 'resident';
+    if (inResident && residentMemory() === null) continue;
     const xLen = p.n * p.c * p.h * p.w, yLen = p.n * p.oc * p.oh * p.ow;
-    it(`${name}: forward`, () => {
+    it(`${name} (${where}): forward`, () => {
       const x = data(1, xLen);
-      const y = new Float32Array(yLen).fill(5); // stale contents must not survive
+      const y = filled(yLen, 5, inResident); // stale contents must not survive
       shortcutAForward(y, x, p);
       const ref = new Float32Array(yLen);
       eachOutput(p, (k, s) => (ref[k] = s < 0 ? 0 : x[s]!));
       assertIdentical(`${name} y`, y, ref);
     });
 
-    it(`${name}: backward, overwriting and accumulating`, () => {
+    it(`${name} (${where}): backward, overwriting and accumulating`, () => {
       const dy = data(2, yLen), old = data(3, xLen);
       const sent = new Float32Array(xLen); // the gradient the shortcut sends x: dy where x was read, else 0
       const read = new Uint8Array(xLen);
@@ -60,10 +74,11 @@ describe('shortcutA kernels vs the definition', () => {
         sent[s] = dy[k]!;
         read[s] = 1;
       });
-      const over = new Float32Array(xLen).fill(7);
+      const over = filled(xLen, 7, inResident);
       shortcutABackward(over, dy, p, true);
       assertIdentical(`${name} dx overwritten`, over, sent);
-      const acc = old.slice();
+      const acc = filled(xLen, 0, inResident);
+      acc.set(old);
       shortcutABackward(acc, dy, p, false);
       // float32 addition where x was read; untouched elsewhere (so a −0 there stays −0)
       const ref = old.map((v, k) => (read[k] ? Math.fround(v + sent[k]!) : v));

@@ -1,9 +1,9 @@
 /**
  * The WebAssembly encoder (src/kernels/wasm/encoder.ts): LEB128 against hand-computed bytes, and small modules the
- * engine validates and runs (scalar and SIMD instructions, loops).
+ * engine validates and runs (scalar and SIMD instructions, loops, the bulk-memory `memory.fill`).
  */
 import { describe, expect, it } from 'vitest';
-import { encodeModule, f32x4, f64x2, forLoop, i32, local, Locals, sleb, uleb, v128, ValType } from '../../src/kernels/wasm/encoder.js';
+import { encodeModule, f32x4, f64x2, forLoop, i32, local, Locals, memory, sleb, uleb, v128, ValType } from '../../src/kernels/wasm/encoder.js';
 import { wasm } from '../../src/kernels/wasm/features.js';
 
 describe('LEB128', () => {
@@ -56,5 +56,26 @@ describe('modules', () => {
     d.set([10, 20, 30, 40], 64); // c at byte 512
     (inst.exports.acc as (a: number, b: number, c: number) => void)(256, 272, 512);
     expect(Array.from(d.subarray(64, 68))).toEqual([13, 19.5, 39, 40 + Math.fround(Math.fround(1e-8) * Math.fround(1e-8))]);
+  });
+
+  it('memory.fill: bytes [at, at + n) set to the value, nothing around them', () => {
+    const fill = {
+      name: 'fill', params: [ValType.i32, ValType.i32, ValType.i32], results: [], locals: [],
+      body: [memory.fill(local.get(0), local.get(1), local.get(2))],
+    };
+    const bytes = encodeModule([fill], 1, true, 4);
+    expect(wasm!.validate(bytes)).toBe(true);
+    const mem = new wasm!.Memory({ initial: 1, maximum: 4, shared: true });
+    const run = new wasm!.Instance(new wasm!.Module(bytes), { env: { mem } }).exports.fill as (at: number, v: number, n: number) => void;
+    const u8 = new Uint8Array(mem.buffer);
+    u8.fill(7, 0, 200);
+    run(13, 0, 101);
+    run(150, 0x1a5, 3); // the value's low byte
+    run(199, 0, 0);
+    const want = new Uint8Array(200).fill(7);
+    want.fill(0, 13, 114);
+    want.fill(0xa5, 150, 153);
+    expect(Array.from(u8.subarray(0, 200))).toEqual(Array.from(want));
+    expect(() => run(65536 - 2, 0, 3)).toThrow();
   });
 });

@@ -165,12 +165,18 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
       setNumThreads(threads);
       memory = where;
       if (threads > 1) warmUp();
-      const before = currentPoolForTest()?.workerUnitsForTest() ?? 0;
-      const got = kernels();
-      const how = `${threads} thread(s), ${where} buffers`;
-      if (where === 'resident') expect(isResident(got['batch norm [4,37,25] relu']![0]!), `${how}: the SIMD backend's arrays are resident`).toBe(kernelBackend() === 'simd');
-      if (threads > 1) expect(currentPoolForTest()!.workerUnitsForTest() - before, `${how}: no unit ran on a worker`).toBeGreaterThan(5);
-      for (const [name, arrs] of Object.entries(ref)) arrs.forEach((r, i) => assertIdentical(`${how}, ${name} [${i}]`, got[name]![i]!, r));
+      // On a loaded host a worker may wake too late to take a unit of these small calls: then they run again (up to 5
+      // times; every run's bits are checked) until a worker has taken part.
+      for (let attempt = 1; ; attempt++) {
+        const before = currentPoolForTest()?.workerUnitsForTest() ?? 0;
+        const got = kernels();
+        const how = `${threads} thread(s), ${where} buffers, run ${attempt}`;
+        if (where === 'resident') expect(isResident(got['batch norm [4,37,25] relu']![0]!), `${how}: the SIMD backend's arrays are resident`).toBe(kernelBackend() === 'simd');
+        for (const [name, arrs] of Object.entries(ref)) arrs.forEach((r, i) => assertIdentical(`${how}, ${name} [${i}]`, got[name]![i]!, r));
+        const onWorker = threads > 1 ? currentPoolForTest()!.workerUnitsForTest() - before : 0;
+        if (threads === 1 || onWorker > 5) break;
+        if (attempt === 5) expect(onWorker, `${how}: no unit ran on a worker`).toBeGreaterThan(5);
+      }
     }
     memory = 'ordinary';
   });
@@ -185,13 +191,18 @@ describe('training-step kernels: bitwise identical results for 1, 2 and 3 thread
         setNumThreads(threads);
         memory = 'resident';
         if (threads > 1) warmUp();
-        const before = [winogradInPlaceCalls(), weightGradInPlaceCalls(), currentPoolForTest()?.workerUnitsForTest() ?? 0];
-        const got = winogradCalls();
-        const how = `${threads} thread(s), resident`;
-        expect(winogradInPlaceCalls() - before[0]!, `${how}: convolutions in place`).toBe(6);
-        expect(weightGradInPlaceCalls() - before[1]!, `${how}: weight gradients in place`).toBe(3);
-        if (threads > 1) expect(currentPoolForTest()!.workerUnitsForTest() - before[2]!, `${how}: units run on a worker`).toBeGreaterThan(5);
-        ref.forEach((r, i) => assertIdentical(`${how}: output ${i}`, got[i]!, r));
+        // (as above: rerun until a worker has taken part)
+        for (let attempt = 1; ; attempt++) {
+          const before = [winogradInPlaceCalls(), weightGradInPlaceCalls(), currentPoolForTest()?.workerUnitsForTest() ?? 0];
+          const got = winogradCalls();
+          const how = `${threads} thread(s), resident, run ${attempt}`;
+          expect(winogradInPlaceCalls() - before[0]!, `${how}: convolutions in place`).toBe(6);
+          expect(weightGradInPlaceCalls() - before[1]!, `${how}: weight gradients in place`).toBe(3);
+          ref.forEach((r, i) => assertIdentical(`${how}: output ${i}`, got[i]!, r));
+          const onWorker = threads > 1 ? currentPoolForTest()!.workerUnitsForTest() - before[2]! : 0;
+          if (threads === 1 || onWorker > 5) break;
+          if (attempt === 5) expect(onWorker, `${how}: units run on a worker`).toBeGreaterThan(5);
+        }
       }
     } finally {
       memory = 'ordinary';

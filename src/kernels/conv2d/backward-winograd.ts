@@ -80,8 +80,6 @@ function chunking(p: Conv2dParams, images: number, mPad: number, cb: number): { 
   return { nc, segs: 1, rowsPerSeg: tilesY, vecs: Math.ceil((nc * tpi) / 4) };
 }
 
-let sumsBuf = new Float64Array(0);
-
 /**
  * A weight gradient whose x and dy lie in the resident memory (wasm/optim.ts: a training step's tensors with
  * config.residentSteps): its units read x's and dy's rows at their byte addresses there, with their scratch in
@@ -150,19 +148,31 @@ export function weightGradInPlaceCalls(): number {
 }
 
 /**
+ * Where a weight-gradient unit's sums go: the rows (stride `ld`) from `at` of a split's float64 partials (`part`,
+ * set), or of dw (float32, each entry dw + sum rounded once) where `part` is null.
+ */
+export interface GradRows {
+  part: Float64Array | null;
+  dw: Float32Array | null;
+  at: number;
+  ld: number;
+}
+
+/**
  * The weight gradient of images [n0, n1), group g, input channels [c0, c1), output channels [r0, r1): float64 sums
- * (r1 − r0) × (c1 − c0)·9, row-major, in a scratch valid until the next call; null when a sum is not finite (then
- * the caller takes the direct kernel, whose NaN and Inf follow the naive loop's). Images go in chunks (`chunking`, a
- * function of the shape), each segment's tiles in one row of ≤ DW_KB vectors of the `dwu` kernel.
+ * (r1 − r0) × (c1 − c0)·9, row-major, stored (or added) into `to` straight from the kernels' memory; false, with
+ * nothing stored, when a sum is not finite (then the caller takes the direct kernel, whose NaN and Inf follow the
+ * naive loop's). Images go in chunks (`chunking`, a function of the shape), each segment's tiles in one row of
+ * ≤ DW_KB vectors of the `dwu` kernel.
  */
 export function weightGradWinograd(
   dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
-  rs: WeightGradResident | null = null,
-): Float64Array | null {
+  rs: WeightGradResident | null, to: GradRows,
+): boolean {
   const slot = rs !== null ? claimRegion(rs.s) : -1;
-  if (slot < 0) return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, null, 0);
+  if (slot < 0) return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, null, 0, to);
   try {
-    return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, rs, slot);
+    return gradUnit(dy, x, p, g, c0, c1, r0, r1, n0, n1, rs, slot, to);
   } finally {
     releaseRegion(rs!.s, slot);
   }
@@ -177,8 +187,8 @@ let views: { f: Float32Array; h: Float64Array } | null = null;
  */
 function gradUnit(
   dy: Float32Array, x: Float32Array, p: Conv2dParams, g: number, c0: number, c1: number, r0: number, r1: number, n0: number, n1: number,
-  rs: WeightGradResident | null, slot: number,
-): Float64Array | null {
+  rs: WeightGradResident | null, slot: number, to: GradRows,
+): boolean {
   const { c, o, h, w, oh, ow, padH, padW } = p;
   const cg = c / p.groups, og = o / p.groups, hw = h * w, ohw = oh * ow;
   const m = r1 - r0, cb = c1 - c0;
@@ -187,7 +197,7 @@ function gradUnit(
   const { tiles, mPad, wqx, segU, segV, uTile, uXi, vCh, vXi, lanes, uAt, uLen, vAt, xpAt, xPlane, rawAt, sumAt } = L;
   const { nc, segs, rowsPerSeg, vecs } = chunking(p, n1 - n0, mPad, cb);
   // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, f64 views from there.
-  let k: Pick<SimdBackward, 's2rows' | 'wx' | 'wdy' | 'dwu' | 'wcomb'>, f: Float32Array, f64: Float64Array, B = 0;
+  let k: Pick<SimdBackward, 's2rows' | 'wx' | 'wdy' | 'dwu' | 'wcomb' | 'zero'>, f: Float32Array, f64: Float64Array, B = 0;
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentBackward(rs.s);
@@ -203,9 +213,9 @@ function gradUnit(
     f = own.f;
     f64 = own.h;
   }
-  f64.fill(0, 0, lanes);
+  k.zero(B, 8 * lanes);
   // Rows past m: zero (never written below).
-  if (m < mPad) f.fill(0, uAt, uAt + uLen);
+  if (m < mPad) k.zero(B + 4 * uAt, 4 * uLen);
   for (let i0 = n0; i0 < n1; i0 += nc) {
     const ni = Math.min(nc, n1 - i0);
     for (let img = 0; img < ni; img++) {
@@ -241,11 +251,26 @@ function gradUnit(
   // M[ξ] = the lane sums added in a fixed order, then dw (3×3) = Gᵀ M G, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] (`wcomb`,
   // into the float64s at sumAt).
   const kb = cb * 9;
-  if (sumsBuf.length < m * kb) sumsBuf = new Float64Array(m * kb);
-  if (!Number.isFinite(k.wcomb(B, 32 * mPad * cb, m * cb, B + 4 * sumAt))) return null;
-  const sums = sumsBuf;
-  sums.set(f64.subarray(sumAt / 2, sumAt / 2 + m * kb));
-  return sums;
+  if (!Number.isFinite(k.wcomb(B, 32 * mPad * cb, m * cb, B + 4 * sumAt))) return false;
+  if (to.part !== null) setRows(to.part, to.at, to.ld, f64, sumAt / 2, m, kb);
+  else addRows(to.dw!, to.at, to.ld, f64, sumAt / 2, m, kb);
+  return true;
+}
+
+/** dst[at + r·ld + j] = src[from + r·kb + j] for r < m, j < kb. */
+function setRows(dst: Float64Array, at: number, ld: number, src: Float64Array, from: number, m: number, kb: number): void {
+  if (kb === ld) {
+    dst.set(src.subarray(from, from + m * kb), at);
+    return;
+  }
+  for (let r = 0; r < m; r++) dst.set(src.subarray(from + r * kb, from + (r + 1) * kb), at + r * ld);
+}
+
+/** dw[at + r·ld + j] += src[from + r·kb + j] for r < m, j < kb (one rounding each). */
+function addRows(dw: Float32Array, at: number, ld: number, src: Float64Array, from: number, m: number, kb: number): void {
+  for (let r = 0; r < m; r++) {
+    for (let j = 0; j < kb; j++) dw[at + r * ld + j] = dw[at + r * ld + j]! + src[from + r * kb + j]!;
+  }
 }
 
 /** Floats [from, to) of every U row (< m) and V row (< cb) of one segment, for all 16 ξ (strides in floats): 0. */

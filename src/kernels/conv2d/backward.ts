@@ -7,7 +7,7 @@ import { winogradConv } from '../winograd.js';
 import { config } from '../../config.js';
 import { DW_KB, DW_MR, residentBackward, simdBackward, type SimdBackward } from '../wasm/backward.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
-import { claimRegion, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
+import { claimRegion, regionViews, releaseRegion, residentScratch, zeroFloats, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
 import { weightGradResident, weightGradWinograd, winogradWeightTask, type WeightGradResident } from './backward-winograd.js';
 import { backwardInputShape, directBackwardInput, packDirectWeights, runDirect } from './direct.js';
@@ -96,7 +96,7 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     winogradConv(dx, dy, w, null, overwrite ? { ...wp, accumulate: false } : wp);
     return;
   }
-  if (overwrite) dx.fill(0);
+  if (overwrite) zeroFloats(dx, 0, dx.length);
   if (phases) {
     phaseConv2dBackwardInput(dx, dy, w, p);
     return;
@@ -151,17 +151,16 @@ function backwardWeightUnits(
     const nBegin = split * q.splitImages, nEnd = Math.min(n, nBegin + q.splitImages);
     if (q.simd) {
       // The SIMD kernel (Winograd where the task says so, unless a sum is not finite): this split's images (all of
-      // them without splits) into float64 sums, then into part or dw.
-      const sums = (q.winograd ? weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.resident) : null)
-        ?? weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.simdResident);
+      // them without splits) into float64 sums, then into part or dw. This unit's block of its split's partials is
+      // written once, by this unit alone (runBackwardWeight).
+      const at = (part !== null ? split * o * K : 0) + (g * og + r0) * K + c0 * khw;
+      if (q.winograd && weightGradWinograd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.resident, { part, dw, at, ld: K })) continue;
+      const sums = weightGradSimd(dy, x, p, g, c0, c1, r0, r1, nBegin, nEnd, q.simdResident);
       if (part !== null) {
-        // This unit's block of its split's partials is written once, by this unit alone (runBackwardWeight).
-        const at = split * o * K + (g * og + r0) * K + c0 * khw;
         if (kb === K) part.set(sums.subarray(0, m * kb), at);
         else for (let r = 0; r < m; r++) part.set(sums.subarray(r * kb, (r + 1) * kb), at + r * K);
         continue;
       }
-      const at = (g * og + r0) * K + c0 * khw;
       addRows(dw!, at, K, sums, m, kb);
       continue;
     }
@@ -333,7 +332,7 @@ function simdUnit(
   const L = simdLayout(p, m, cb, n1 - n0);
   const { flat, dyRows, dyW, tiles, vecs, owPad, hp, xPlane, chunk, lanes, dyAt, xAt, qtAt, rawAt, dyRawAt, maskAt } = L;
   // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, f64, ints: views from there.
-  let k: Pick<SimdBackward, 'dypack' | 'pad' | 's2rows' | 'dw' | 'dwr'>, f: Float32Array, f64: Float64Array, ints: Int32Array, B = 0;
+  let k: Pick<SimdBackward, 'dypack' | 'pad' | 's2rows' | 'dw' | 'dwr' | 'zero'>, f: Float32Array, f64: Float64Array, ints: Int32Array, B = 0;
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentBackward(rs.s);
@@ -343,7 +342,7 @@ function simdUnit(
     k = own;
     ({ f, h: f64, i: ints } = own);
   }
-  f64.fill(0, 0, lanes);
+  k.zero(B, 8 * lanes);
   for (let c = 0; c < 4; c++) for (let l = 0; l < 4; l++) ints[maskAt + 4 * c + l] = l < c ? -1 : 0;
   // x row of kernel column kx, column ox: input column start + ox·sW (start = kx·dW − pW), inside x for ox in [ox0, ox1).
   for (let kx = 0; kx < kw; kx++) {

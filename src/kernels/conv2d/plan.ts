@@ -229,6 +229,10 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
     // block is one copy out of the wasm memory (~150 ns), so short blocks pay it often (1×1 1024→256 @14, one core,
     // 64 → 128: 3.1 → 2.7 ms).
     colBlocks = Math.max(1, Math.ceil((K * ohw) / COL_CAP), Math.min(Math.ceil(ohw / 128), Math.ceil(16 / p.n)));
+    // One image on the SIMD backend: up to 8 column blocks of ≥ 64 positions, so that fewer row blocks make the 8
+    // units. The pool runs units one at a time, each packing its own B (im2col's panels), so every row block of a
+    // column block packs it again (2 threads, CPU, by min, both orders: 3×3/2 64→128 @56 −7/−6%, 128→128 @56 −3/−2%).
+    if (p.n === 1 && kernelBackend() === 'simd') colBlocks = Math.max(colBlocks, Math.min(8, Math.floor(ohw / 64)));
   }
   const imgChunks = Math.ceil(p.n / imgChunk);
   const colBlock = roundUp4(Math.ceil(ohw / colBlocks));

@@ -110,6 +110,11 @@ export const f64 = {
   promote_f32: op(0xbb),
 };
 
+/** Bulk memory (prefix 0xfc): `memory.fill(dest, value, n)`, n bytes of the byte value from dest (memory 0). */
+export const memory = {
+  fill: (dest: Expr, value: Expr, n: Expr): Expr => cat(dest, value, n, [0xfc], uleb(11), [0x00]),
+};
+
 export const v128 = {
   load: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x00), uleb(4), uleb(offset)),
   load32_splat: (addr: Expr, offset = 0): Expr => cat(addr, [0xfd], uleb(0x09), uleb(2), uleb(offset)),
