@@ -1,6 +1,8 @@
 // Two builds' training steps, stepped alternately in one process, the first in turn alternating per round (so a
 // loaded machine disturbs both alike):
 //   node bench/ab-train.mjs OLD_DIST NEW_DIST [r18|cifar|fmnist|deg56] [threads] [steps]
+// Prints per build the median and minimum wall ms of the whole step and its median process CPU ms, then the
+// per-phase CPU medians and the losses, and whether the two builds' losses are bitwise identical.
 // e.g. an older commit checked out and built elsewhere against this checkout's dist/. Prints the median process CPU
 // ms (all threads) of forward (with cross-entropy), backward and SGD step over the interleaved steps, and each
 // build's losses (a build whose losses change with the thread count breaks the determinism contract). The step
@@ -37,7 +39,7 @@ const setups = libs.map((lib) => {
   const x = lib.randn(shape);
   const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
   const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  return { lib, m, x, t, opt, f: [], b: [], o: [], w: [], losses: [] };
+  return { lib, m, x, t, opt, f: [], b: [], o: [], w: [], wall: [], losses: [] };
 });
 // A build with withTrainingStep runs each step in it (as its trainer does), reusing the last step's buffers.
 function step(s) {
@@ -56,17 +58,19 @@ function step(s) {
     s.o.push(cpu() - c);
     return loss.item();
   };
-  const c0 = cpu();
+  const c0 = cpu(), w0 = performance.now();
   s.losses.push(s.lib.withTrainingStep ? s.lib.withTrainingStep({ model: s.m, optimizer: s.opt }, body) : body());
   s.w.push(cpu() - c0);
+  s.wall.push(performance.now() - w0);
 }
 for (let w = 0; w < 2; w++) for (const s of setups) step(s);
-for (const s of setups) [s.f, s.b, s.o, s.w, s.losses] = [[], [], [], [], []];
+for (const s of setups) [s.f, s.b, s.o, s.w, s.wall, s.losses] = [[], [], [], [], [], []];
 // Rounds alternate which build steps first, so neither always runs right after the other's step.
 for (let r = 0; r < Number(rounds); r++) for (const s of r % 2 ? [...setups].reverse() : setups) step(s);
 const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 setups.forEach((s, i) => {
   const st = s.f.map((f, k) => f + s.b[k] + s.o[k]);
+  console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: step wall median ${med(s.wall).toFixed(1)} min ${Math.min(...s.wall).toFixed(1)} ms, CPU median ${med(s.w).toFixed(1)} min ${Math.min(...s.w).toFixed(1)} ms`);
   console.log(`${i ? 'new' : 'old'} ${kase} threads ${threads}: forward ${med(s.f).toFixed(1)} backward ${med(s.b).toFixed(1)} optimizer ${med(s.o).toFixed(1)} step ${med(st).toFixed(1)} (whole ${med(s.w).toFixed(1)}) CPU ms; losses ${s.losses.map((l) => l.toFixed(4)).join(', ')}`);
 });
 {
