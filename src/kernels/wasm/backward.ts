@@ -19,7 +19,7 @@
 
 import { block, br, br_if, encodeModule, f32x4, f64, f64x2, forLoop, i32, i32x4, if_, local, Locals, loop, memory as bulk, v128, ValType, type Expr, type Func } from './encoder.js';
 import { padFunc, type PadFn } from './direct.js';
-import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, overResident, usesFma, wasm, type WasmMemory } from './features.js';
 
 /** Rows of dw (output channels) per tile. */
 export const DW_MR = 4;
@@ -477,16 +477,8 @@ function pickBackward(e: Record<string, unknown>): BackwardFns {
   };
 }
 
-let onResident: { id: number; fma: boolean; k: BackwardFns } | null = null;
-
 /**
  * This thread's weight-gradient kernels over the resident memory `r` (wasm/optim.ts), where a training step's
- * tensors lie (conv2d/backward-winograd.ts runs on them in place). A worker instantiates them at its first such task.
+ * tensors lie (conv2d/backward-winograd.ts runs on them in place).
  */
-export function residentBackward(r: { mem: WasmMemory; id: number }): BackwardFns {
-  const fma = usesFma();
-  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
-    onResident = { id: r.id, fma, k: pickBackward(new wasm!.Instance(new wasm!.Module(backwardModule(fma, true)), { env: { mem: r.mem } }).exports) };
-  }
-  return onResident.k;
-}
+export const residentBackward = overResident(backwardModule, pickBackward);

@@ -35,7 +35,7 @@ import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
 import { directEvalFunc, directTap, directTiles } from './direct-eval.js';
-import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, overResident, usesFma, wasm, type WasmMemory } from './features.js';
 import { reluLanes } from './sgemm.js';
 import { OUT_RELU, OUT_RES } from './winograd.js';
 
@@ -363,16 +363,8 @@ export function simdDirect(bytes: number): SimdDirect {
   return current;
 }
 
-let onResident: { id: number; fma: boolean; k: DirectFns } | null = null;
-
 /**
  * This thread's direct kernels over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie
- * (conv2d/direct.ts runs on them in place). A worker instantiates them at its first such task.
+ * (conv2d/direct.ts runs on them in place).
  */
-export function residentDirect(r: { mem: WasmMemory; id: number }): DirectFns {
-  const fma = usesFma();
-  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
-    onResident = { id: r.id, fma, k: pickDirect(new wasm!.Instance(new wasm!.Module(directModule(fma, true)), { env: { mem: r.mem } }).exports) };
-  }
-  return onResident.k;
-}
+export const residentDirect = overResident(directModule, pickDirect);

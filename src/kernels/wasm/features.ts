@@ -66,6 +66,25 @@ export function usesFma(): boolean {
 }
 
 /**
+ * A thread's kernels of one module instantiated over a resident memory (wasm/optim.ts), where a training step's
+ * tensors lie, so that they run on them in place: `bytes(fma, true)` compiled once per FMA setting, and instantiated
+ * again only when the memory (its id) or the setting changes; `pick` takes the functions from the exports. A worker
+ * instantiates them at its first such task.
+ */
+export function overResident<K>(bytes: (fma: boolean, shared: boolean) => Uint8Array, pick: (e: Record<string, unknown>) => K): (r: { mem: WasmMemory; id: number }) => K {
+  const compiled: Array<InstanceType<WasmApi['Module']> | null> = [null, null];
+  let cached: { id: number; fma: boolean; k: K } | null = null;
+  return (r) => {
+    const fma = usesFma();
+    if (cached === null || cached.id !== r.id || cached.fma !== fma) {
+      const mod = (compiled[+fma] ??= new wasm!.Module(bytes(fma, true)));
+      cached = { id: r.id, fma, k: pick(new wasm!.Instance(mod, { env: { mem: r.mem } }).exports as Record<string, unknown>) };
+    }
+    return cached.k;
+  };
+}
+
+/**
  * Selects the kernel backend: `setConfig({ kernelBackend: b, fma })`. 'simd' where the engine lacks SIMD128 runs
  * 'js'. Returns the backend in use before.
  */

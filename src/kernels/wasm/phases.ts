@@ -5,7 +5,7 @@
 
 import { block, br, br_if, encodeModule, f32, f32x4, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func } from './encoder.js';
 import { DIRECT_R, DIRECT_V, directFunc, padFunc, type DirectFn, type PadFn } from './direct.js';
-import { growTo, newMemory, usesFma, wasm, type WasmMemory } from './features.js';
+import { growTo, newMemory, overResident, usesFma, wasm, type WasmMemory } from './features.js';
 
 const { i32: I32 } = ValType;
 
@@ -145,16 +145,8 @@ export function simdPhases(bytes: number): SimdPhases {
   return current;
 }
 
-let onResident: { id: number; fma: boolean; k: PhaseFns } | null = null;
-
 /**
  * This thread's phase kernels over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie
- * (conv2d/phases.ts runs on them in place). A worker instantiates them at its first such task.
+ * (conv2d/phases.ts runs on them in place).
  */
-export function residentPhases(r: { mem: WasmMemory; id: number }): PhaseFns {
-  const fma = usesFma();
-  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
-    onResident = { id: r.id, fma, k: pickPhases(new wasm!.Instance(new wasm!.Module(phasesModule(fma, true)), { env: { mem: r.mem } }).exports) };
-  }
-  return onResident.k;
-}
+export const residentPhases = overResident(phasesModule, pickPhases);

@@ -18,7 +18,7 @@
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
 import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
-import { usesFma, wasm, type WasmMemory } from './features.js';
+import { overResident, usesFma, wasm, type WasmMemory } from './features.js';
 import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
@@ -661,21 +661,11 @@ function pickWinograd(e: Record<string, unknown>): SimdWinograd {
   };
 }
 
-let onResident: { id: number; fma: boolean; wg: SimdWinograd } | null = null;
-const compiledShared: Array<object | null> = [null, null];
-
 /**
  * This thread's transforms over the resident memory `r` (wasm/optim.ts), where a training step's tensors lie: the
- * float64 path runs on them in place (winograd.ts). A worker instantiates them at its first such task.
+ * float64 path runs on them in place (winograd.ts).
  */
-export function residentWinograd(r: { mem: WasmMemory; id: number }): SimdWinograd {
-  const fma = usesFma();
-  if (onResident === null || onResident.id !== r.id || onResident.fma !== fma) {
-    const mod = (compiledShared[+fma] ??= new wasm!.Module(winogradModule(fma, true)));
-    onResident = { id: r.id, fma, wg: pickWinograd(new wasm!.Instance(mod, { env: { mem: r.mem } }).exports) };
-  }
-  return onResident.wg;
-}
+export const residentWinograd = overResident(winogradModule, pickWinograd);
 
 /**
  * wg's float64 functions with `base` added to every byte address into the scratch (so that a caller lays out its
