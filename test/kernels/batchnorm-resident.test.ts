@@ -7,15 +7,13 @@
  * and several image units, channel counts below, at and above the number of channel blocks, planes with a tail
  * after the 4-wide vectors, and a NaN and an Inf in the input.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setConfig, type Config } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
 import { batchNormInPlaceCalls } from '../../src/kernels/batchnorm-simd.js';
-import { setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentAlloc, residentMemory } from '../../src/kernels/wasm/optim.js';
-import { setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
-import { buildPoolScripts, removePoolScripts } from '../parallel/scripts.js';
+import { setNumThreads } from '../../src/parallel/index.js';
+import { poolForTests } from '../parallel/scripts.js';
 import { assertIdentical, randArray } from './compare.js';
 
 /** A resident copy of a. */
@@ -68,22 +66,8 @@ function checkAll(threads: number): void {
   }
 }
 
-let old: Partial<Config>;
-let oldMin = 0;
 describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('batch norm in place over the resident memory', () => {
-  beforeAll(() => {
-    old = setConfig({ kernelBackend: 'simd' });
-    setWorkerScripts(buildPoolScripts());
-    oldMin = setMinParallelCost(0);
-  });
-  afterAll(() => {
-    setMinParallelCost(oldMin);
-    setNumThreads(1);
-    setWorkerScripts(null);
-    setParallelBackend(null);
-    removePoolScripts();
-    setConfig(old);
-  });
+  poolForTests({ kernelBackend: 'simd' });
 
   it('has a resident memory', () => {
     expect(residentMemory()).not.toBeNull();

@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setConfig, type Config } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
 import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { forwardTask } from '../../src/kernels/conv2d/plan.js';
-import { setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentAlloc } from '../../src/kernels/wasm/optim.js';
-import { setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
-import { buildPoolScripts, removePoolScripts } from '../parallel/scripts.js';
+import { setNumThreads } from '../../src/parallel/index.js';
+import { poolForTests } from '../parallel/scripts.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
 
 // The im2col forward's units at batch 1 on the SIMD backend (conv2d/plan.ts, forwardTask): up to 8 column blocks of
@@ -65,23 +63,9 @@ function run(residentWeights: boolean): Float32Array[] {
   return out;
 }
 
-let old: Partial<Config>;
-let oldMin = 0;
 describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('im2col forward units at batch 1: column blocks first (SIMD)', () => {
-  beforeAll(() => {
-    // (The direct kernel off: it would take these 3×3/2 shapes with few channels.)
-    old = setConfig({ kernelBackend: 'simd', directConv: false });
-    setWorkerScripts(buildPoolScripts());
-    oldMin = setMinParallelCost(0);
-  });
-  afterAll(() => {
-    setMinParallelCost(oldMin);
-    setNumThreads(1);
-    setWorkerScripts(null);
-    setParallelBackend(null);
-    removePoolScripts();
-    setConfig(old);
-  });
+  // (The direct kernel off: it would take these 3×3/2 shapes with few channels.)
+  poolForTests({ kernelBackend: 'simd', directConv: false });
 
   it('splits one image into column blocks of ≥ 64 positions before row blocks', () => {
     const q0 = forwardTask(CASES[0]!.p, null, null), q1 = forwardTask(CASES[1]!.p, null, null);

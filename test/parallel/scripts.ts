@@ -5,6 +5,10 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { setConfig, type Config } from '../../src/config.js';
+import { setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
+import { setNumThreads, setWorkerScripts } from '../../src/parallel/index.js';
 import type { PoolScripts } from '../../src/parallel/pool.js';
 import { ROOT, transpileToTemp } from '../helpers/transpile.js';
 
@@ -33,4 +37,26 @@ export function buildPoolScripts(): PoolScripts {
     supervisor: pathToFileURL(join(out, 'src/parallel/supervisor.js')),
   };
   return built;
+}
+
+/**
+ * For the tests of the describe it is called in: the settings `cfg` and the worker pool's scripts, with
+ * minParallelCost 0 (small calls go to the threads too); after them, the pool torn down and everything restored.
+ */
+export function poolForTests(cfg: Partial<Config>): void {
+  let old: Partial<Config> = {};
+  let oldMin = 0;
+  beforeAll(() => {
+    old = setConfig(cfg);
+    setWorkerScripts(buildPoolScripts());
+    oldMin = setMinParallelCost(0);
+  });
+  afterAll(() => {
+    setMinParallelCost(oldMin);
+    setNumThreads(1);
+    setWorkerScripts(null);
+    setParallelBackend(null);
+    removePoolScripts();
+    setConfig(old);
+  });
 }
