@@ -27,6 +27,8 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
   --no-memory            skip the inference memory rows (ResNet-50/18 eval in a fresh process: peak RSS, time)
   --no-onnx              skip the onnxruntime-web rows (our exported ResNet-18/50 on 1 and 2 wasm threads)
   --no-loader            skip the image-loading rows (ImageFolder + DataLoader workers vs a ResNet-18 train step)
+  --no-torch             no PyTorch peer (otherwise it runs when RESNET_TS_TORCH_PYTHON, else /usr/bin/python3,
+                         imports torch and torchvision: eval and train cases on our thread count, next to ours)
   --tfjs-train           time tfjs's train steps even with --quick
   --no-tfjs-train        skip tfjs's train steps (the slow ones: tens of seconds to minutes)
   --bwd-filter-max M     time tfjs's conv2d backprop filter only up to M MFLOP per layer (default 250: all
@@ -38,7 +40,7 @@ export const USAGE = `usage: node bench/run.mjs [flags]        (npm run bench --
 /** Parses argv into the options object every bench module reads. Unknown flags are an error. */
 export function parseArgs(argv) {
   const o = {
-    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, train: true, memory: true, onnx: true, loader: true, tfjsTrain: null,
+    quick: false, filter: [], threads: null, tfjs: true, tfjsWasm: true, layers: true, models: true, train: true, memory: true, onnx: true, loader: true, torch: true, tfjsTrain: null,
     bwdFilterMaxMflop: null, minTime: null, name: null, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +69,7 @@ export function parseArgs(argv) {
     else if (a === '--no-memory') o.memory = false;
     else if (a === '--no-onnx') o.onnx = false;
     else if (a === '--no-loader') o.loader = false;
+    else if (a === '--no-torch') o.torch = false;
     else if (a === '--tfjs-train') o.tfjsTrain = true;
     else if (a === '--no-tfjs-train') o.tfjsTrain = false;
     else if (a === '--bwd-filter-max') o.bwdFilterMaxMflop = num(val());

@@ -268,7 +268,7 @@ async function evalCase(lib, tf, c, timing, log, opts) {
     if (wasm?.fwd) {
       const m = await measureTurns([oursFwd, wasm.fwd], { ...timing, onceAbove: Infinity });
       const [to, tw] = m.times;
-      row.ours = { ms: to.ms, runs: to.runs, once: false };
+      row.ours = { ms: to.ms, cpuMs: to.cpuMs, runs: to.runs, once: false };
       row.tfjsWasm = { ms: tw.ms, runs: tw.runs, once: false, checkRel: wasm.checkRel };
     } else {
       const t = await measure(oursFwd, firstOurs, { ...timing, onceAbove: Infinity });
@@ -415,10 +415,12 @@ function logRow(r, log) {
   log(`  ${r.model}: ours ${part(r.ours)}, tfjs ${part(r.tfjs)}${r.tfjsWasm ? `, tfjs-wasm ${part(r.tfjsWasm)}` : ''}`);
 }
 
-/** The model rows as Markdown. */
+/** The model rows as Markdown; with two more columns where a row has the PyTorch peer's time (bench/torch.mjs). */
 export function modelTable(rows) {
-  const header = ['model', 'GFLOP', 'ours ms', 'ours img/s', 'ours GFLOP/s', 'tfjs ms', 'tfjs img/s', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'ours/tfjs-wasm', 'check'];
+  const torch = rows.find((r) => r.torch)?.torch.label;
+  const header = ['model', 'GFLOP', 'ours ms', 'ours img/s', 'ours GFLOP/s', 'tfjs ms', 'tfjs img/s', 'tfjs GFLOP/s', 'ours/tfjs', 'tfjs-wasm ms', 'ours/tfjs-wasm', ...(torch ? [`${torch} ms`, 'ours/PyTorch'] : []), 'check'];
   const ms = (x) => (x ? fmtMs(x.ms) + (x.once ? '¹' : '') : null);
+  const torchCells = (r) => (torch ? [r.torch ? fmtMs(r.torch.ms) : '—', r.ours && r.torch ? fmtRatio(r.torch.ms / r.ours.ms) : '—'] : []);
   return table(header, rows.map((r) => [
     r.model,
     r.gflop.toFixed(2),
@@ -431,6 +433,7 @@ export function modelTable(rows) {
     r.ours && r.tfjs ? fmtRatio(r.tfjs.ms / r.ours.ms) : '—',
     r.tfjsWasm?.ms ? ms(r.tfjsWasm) : r.tfjsWasm?.failed ? 'MISMATCH' : '—',
     r.ours && r.tfjsWasm?.ms ? fmtRatio(r.tfjsWasm.ms / r.ours.ms) : '—',
+    ...torchCells(r),
     (r.checkRel === null ? '—' : fmtRel(r.checkRel)) + (r.tfjsWasm?.checkRel !== undefined ? ` / ${fmtRel(r.tfjsWasm.checkRel)}` : ''),
   ]));
 }

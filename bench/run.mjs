@@ -1,4 +1,4 @@
-// `npm run bench`: ResNet layer shapes and whole models, ours vs tfjs-core's CPU backend, check then time.
+// `npm run bench`: ResNet layer shapes and whole models, ours vs tfjs-core (CPU, wasm) and, when found, PyTorch.
 // See bench/README.md. Flags: node bench/run.mjs --help
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -60,6 +60,11 @@ async function main() {
     opts.tfjsWasm = false;
   }
 
+  // The PyTorch peer (optional): found now for the machine line, run before the sections that print its times.
+  const T = opts.torch ? await import('./torch.mjs') : null;
+  const torch = T ? T.findTorch() : { python: null, note: null };
+  if (torch.note) console.log(`note: ${torch.note}`);
+
   const machine = {
     cpu: cpuModel(),
     cores: os.cpus().length,
@@ -68,16 +73,26 @@ async function main() {
     threads: threads.desc,
     tfjs: tf ? `tfjs-core ${tf.version_core} + tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu')} (backend ${tf.getBackend()}, 1 thread; ${tfBuild})` : 'not run (--no-tfjs)',
     tfjsWasm: tfWasm?.ok ? `tfjs-backend-wasm ${tfWasm.version} (${tfWasm.simd ? 'SIMD' : 'no SIMD'}, 1 thread)` : 'not run',
+    torch: torch.python ? `${torch.label}: torch ${torch.version} + torchvision ${torch.torchvision} (${torch.build}; ${torch.python}, set_num_threads(${threads.n}))` : opts.torch ? 'PyTorch peer not found' : 'PyTorch peer not run (--no-torch)',
     kernels: `${kernelInfo.kernelBackend ? kernelInfo.kernelBackend() : 'js'}${kernelInfo.usesFma?.() ? ' + FMA' : ''}`,
     resnetTs: JSON.parse(readFileSync(join(BENCH_DIR, '..', 'package.json'), 'utf8')).version,
     git: gitRevision(),
     loadavgStart: loadAverage(),
   };
   const date = new Date().toISOString();
-  log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · kernels ${machine.kernels} · ${machine.tfjs} · ${machine.tfjsWasm}`);
+  log(`machine: ${machine.cpu} · ${machine.cores} cores · node ${machine.node} · ${machine.platform} · threads ${machine.threads} · kernels ${machine.kernels} · ${machine.tfjs} · ${machine.tfjsWasm} · ${machine.torch}`);
   log(`date ${date} · git ${machine.git ?? '?'} · load average at start ${machine.loadavgStart} · flags: ${process.argv.slice(2).join(' ') || '(none)'}`);
 
-  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null, loader: null };
+  const result = { machine, date, flags: process.argv.slice(2), layers: null, models: null, memory: null, loader: null, torch: null };
+
+  let peer = null;
+  if (torch.python) {
+    log(`\n## ${torch.label} (bench/torch-peer.py in a child process, set_num_threads(${threads.n}))`);
+    peer = T.runTorch(torch, lib, opts, threads.n, log);
+    if (peer.note) log(`note: ${peer.note}`);
+    else log(`  ${peer.cases.length} cases in ${peer.seconds.toFixed(0)} s on ${peer.threads} PyTorch thread${peer.threads > 1 ? 's' : ''}`);
+    result.torch = { python: torch.python, version: torch.version, torchvision: torch.torchvision, build: torch.build, ...peer };
+  }
 
   if (opts.layers) {
     const { benchLayers, layerTable, TOL } = await import('./conv.mjs');
@@ -98,9 +113,11 @@ async function main() {
     const { benchModels, modelTable } = await import('./models.mjs');
     log('\n## Whole models');
     const r = await benchModels(lib, tf, opts, log);
+    if (peer?.cases) T.mergeTorch(peer, torch.label, r, null);
     log('');
     log(modelTable(r.rows));
     for (const n of r.notes) log(n);
+    if (r.rows.some((x) => x.torch)) log(`${torch.label}: torchvision's model, eval mode under torch.no_grad(), ${peer.threads} threads, timed in its own process before this table (its own weights; parameter counts checked equal); ours/PyTorch = PyTorch ms ÷ ours ms.`);
     result.models = r;
   }
 
@@ -108,10 +125,20 @@ async function main() {
     const { benchTrain, trainTable } = await import('./train.mjs');
     log('\n## Training steps by phase');
     const r = await benchTrain(lib, opts, log);
+    if (peer?.cases) T.mergeTorch(peer, torch.label, null, r);
     log('');
     log(trainTable(r.rows));
     for (const n of r.notes) log(n);
+    if (r.rows.some((x) => x.mode === 'torch')) log(`Rows "${torch.label}": the same step in PyTorch (zero_grad(set_to_none=False), forward + cross-entropy, backward, SGD momentum 0.9, weight decay 5e-4) on ${peer.threads} threads, timed in its own process before this table, median of as many steps after as many untimed.`);
     result.train = r;
+  }
+
+  if (peer?.cases) {
+    log(`\n## Ours vs ${torch.label}, ${threads.n} threads each`);
+    const rows = T.torchSummary(peer, result.models, result.train);
+    log(T.torchTable(rows, torch.label));
+    log(`Wall ms (process CPU ms, all threads). ours/PyTorch = PyTorch ÷ ours (> 1: ours faster). Ours: eval = the model table's row (CPU where timed in turns with tfjs-wasm), train = the step in withTrainingStep.`);
+    result.torch.summary = rows;
   }
 
   if (opts.onnx) {
@@ -154,7 +181,7 @@ async function main() {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
   log(`wrote ${file.slice(BENCH_DIR.length - 'bench'.length)}`);
-  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) + (result.train?.failed.length ?? 0) > 0) process.exitCode = 1;
+  if ((result.layers?.failed.length ?? 0) + (result.models?.failed?.length ?? 0) + (result.train?.failed.length ?? 0) + (peer?.cases?.filter((c) => c.failed).length ?? 0) > 0) process.exitCode = 1;
 }
 
 /**
