@@ -117,7 +117,7 @@ async function main() {
     log('');
     log(modelTable(r.rows));
     for (const n of r.notes) log(n);
-    if (r.rows.some((x) => x.torch)) log(`${torch.label}: torchvision's model, eval mode under torch.no_grad(), ${peer.threads} threads, timed in its own process before this table (its own weights; parameter counts checked equal); ours/PyTorch = PyTorch ms ÷ ours ms.`);
+    if (r.rows.some((x) => x.torch)) log(`${torch.label}: torchvision's model, eval mode under torch.no_grad(), ${peer.threads} thread${peer.threads > 1 ? 's' : ''}, timed in its own process before this table (its own weights; parameter counts checked equal); ours/PyTorch = PyTorch ms ÷ ours ms.`);
     result.models = r;
   }
 
@@ -129,15 +129,16 @@ async function main() {
     log('');
     log(trainTable(r.rows));
     for (const n of r.notes) log(n);
-    if (r.rows.some((x) => x.mode === 'torch')) log(`Rows "${torch.label}": the same step in PyTorch (zero_grad(set_to_none=False), forward + cross-entropy, backward, SGD momentum 0.9, weight decay 5e-4) on ${peer.threads} threads, timed in its own process before this table, median of as many steps after as many untimed.`);
+    if (r.rows.some((x) => x.mode === 'torch')) log(`Rows "${torch.label}": the same step in PyTorch (zero_grad(set_to_none=False), forward + cross-entropy, backward, SGD momentum 0.9, weight decay 5e-4) on ${peer.threads} thread${peer.threads > 1 ? 's' : ''}, timed in its own process before this table, median of as many steps after as many untimed.`);
     result.train = r;
   }
 
   if (peer?.cases) {
-    log(`\n## Ours vs ${torch.label}, ${threads.n} threads each`);
+    log(`\n## Ours vs ${torch.label}, ${threads.n} thread${threads.n > 1 ? 's' : ''} each`);
     const rows = T.torchSummary(peer, result.models, result.train);
     log(T.torchTable(rows, torch.label));
     log(`Wall ms (process CPU ms, all threads). ours/PyTorch = PyTorch ÷ ours (> 1: ours faster). Ours: eval = the model table's row (CPU where timed in turns with tfjs-wasm), train = the step in withTrainingStep.`);
+    for (const n of T.torchNotes(torch, peer)) log(n);
     result.torch.summary = rows;
   }
 

@@ -36,8 +36,10 @@ export function findTorch() {
     return { python: null, note: `PyTorch peer not run: ${where} ${why}; set RESNET_TS_TORCH_PYTHON to a Python that has them, or pass --no-torch` };
   }
   const p = JSON.parse(r.stdout.trim().split('\n').pop());
+  // OpenMP settings the child inherits (OMP_WAIT_POLICY=PASSIVE: see bench/README.md, "The PyTorch rows").
+  const omp = Object.entries(process.env).filter(([k]) => /^(OMP|GOMP|KMP)_/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ');
   const m = (re) => re.exec(p.config)?.[1] ?? '?';
-  const build = `oneDNN ${m(/MKL-DNN (v[\d.]+)/)}, BLAS ${m(/BLAS_INFO=([^,\s]+)/)}, ${m(/CPU capability usage: (\S+)/)}`;
+  const build = `oneDNN ${m(/MKL-DNN (v[\d.]+)/)}, BLAS ${m(/BLAS_INFO=([^,\s]+)/)}, ${m(/CPU capability usage: (\S+)/)}${omp ? `, ${omp}` : ''}`;
   return { python, version: p.torch, torchvision: p.torchvision, label: `PyTorch ${p.torch.split('.').slice(0, 2).join('.')} (native)`, build };
 }
 
@@ -110,6 +112,18 @@ export function torchSummary(peer, models, train) {
     rows.push({ model: pc.ours, kind: pc.kind, ours, torch, failed: pc.failed ?? null });
   }
   return rows;
+}
+
+/** Caveats the run's settings call for, as lines under the summary. */
+export function torchNotes(torch, peer) {
+  const notes = [];
+  if (peer.threads === 1 && /BLAS generic/.test(torch.build)) {
+    // Measured on Debian's python3-torch 1.13 (libblas.so.3 = the reference BLAS): aten::_slow_conv2d_forward took
+    // 840 of 905 ms of a 1-thread ResNet-50 eval forward; on 2 threads every conv ran in oneDNN (220 ms in all).
+    notes.push(`On 1 thread, PyTorch 1.13 runs 1×1 stride-1 convs at batch < 16 through its own im2col + BLAS path, not oneDNN, and this build's BLAS is "generic" (Debian: libblas.so.3, the reference BLAS unless an optimized one is selected): its 1-thread eval rows with 1×1 convs (ResNet-50) time that BLAS, not PyTorch's usual pace.`);
+  }
+  if (peer.threads > 1 && !process.env.OMP_WAIT_POLICY) notes.push(`PyTorch's OpenMP threads spin after each parallel region: on a machine whose cores are busy its times swing by 10× and more (OMP_WAIT_POLICY=PASSIVE, passed through, calms them).`);
+  return notes;
 }
 
 export function torchTable(rows, label) {
