@@ -12,6 +12,7 @@ bench/train.mjs). Every time is wall ms and process CPU ms (all threads). Prints
 
 import argparse
 import json
+import math
 import statistics
 import time
 
@@ -135,7 +136,7 @@ def train_case(model, x, t):
     samples = [step()[0] for _ in range(t['train_steps'])]
     med = lambda p, k: statistics.median(s[p][k] for s in samples)
     phases = {p: {'wall': med(p, 'wall'), 'cpu': med(p, 'cpu')} for p in ['forward', 'backward', 'optimizer', 'step']}
-    return {'phases': phases, 'steps': len(samples), 'warmup': t['train_warmup'], 'firstLoss': first_loss}
+    return {'phases': phases, 'steps': len(samples), 'warmup': t['train_warmup'], 'firstLoss': first_loss if math.isfinite(first_loss) else None}
 
 
 def main():

@@ -64,7 +64,6 @@ export function runTorch(torch, lib, opts, threads, log) {
   for (const pc of out.cases) {
     const c = cases.find((k) => k.id === pc.id);
     pc.ours = c.ours;
-    lib.manualSeed(0);
     const params = c.make(lib).parameters().reduce((s, p) => s + p.size, 0);
     if (params !== pc.params) pc.failed = `${pc.params} parameters, ours ${params}: not the same architecture`;
     else if (pc.kind === 'train' && !Number.isFinite(pc.firstLoss)) pc.failed = `first-step loss ${pc.firstLoss}`;
