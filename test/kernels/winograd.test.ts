@@ -185,6 +185,32 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     }
   });
 
+  // On the SIMD backend the forward leaves x's check to winogradConv (its `pad` sees every value of x): a NaN or ±Inf
+  // anywhere in x (first value, a row's last column past the 4-float chunks, the last image's last value, a block in
+  // the middle) makes it return false, and the forward gives the im2col path's bits.
+  it('NaN or ±Inf anywhere in x: winogradConv reports it (SIMD), the forward falls back', () => {
+    const values = [NaN, Infinity, -Infinity];
+    for (const p of [params(2, 5, 9, 11, 6, 1), params(3, 3, 18, 14, 8, 0), params(1, 6, 7, 7, 9, 1)]) {
+      const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+      const w = randArray(41, p.o * p.c * 9);
+      const q = { n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false };
+      expect(winogradConv(new Float32Array(ys), randArray(42, xs), w, null, q), `finite x ${label(p)}`).toBe(true);
+      const at = [0, p.w - 1, xs - 1, (p.n >> 1) * p.c * p.h * p.w + (p.c >> 1) * p.h * p.w + (p.h >> 1) * p.w + 2];
+      for (let t = 0; t < at.length; t++) {
+        const x = randArray(42, xs);
+        x[at[t]!] = values[t % 3]!;
+        if (backend === 'simd') expect(winogradConv(new Float32Array(ys), x, w, null, q), `x[${at[t]}] = ${x[at[t]!]} ${label(p)}`).toBe(false);
+        const y = new Float32Array(ys).fill(7), yr = new Float32Array(ys);
+        conv2dForward(y, x, w, null, p);
+        const old = setWinogradPolicy('never');
+        conv2dForward(yr, x, w, null, p);
+        setWinogradPolicy(old);
+        assertIdentical(`fwd ${label(p)} with ${x[at[t]!]} in x[${at[t]}]`, y, yr);
+        expect(yr.some((v) => !Number.isFinite(v))).toBe(true);
+      }
+    }
+  });
+
   it('random shapes (fast-check), forward and backward input', () => {
     const spec = fc.record({
       n: fc.integer({ min: 1, max: 2 }),
