@@ -432,9 +432,25 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
  */
 function simdBlocksFor(p: WinogradParams): SimdBlocks {
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
-  if (p.float32 !== true) return wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW);
+  if (p.float32 !== true) return oneBlock(wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW), p, tilesH, tilesW);
   const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
   return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
+}
+
+/**
+ * The float64 blocks b as one block of all the call's tiles, when they are at most 64 and b cuts them into several
+ * blocks whose panels hold no fewer tiles in all, and where that keeps V's scaling (scaleV) as it was; else b. With
+ * one block, each unit transforms only its own output channels' U, once, where several blocks over a U too big to
+ * keep transform it once per block (3×3 128→128 @28 at batch 1: 2 blocks of 28 and 21 tiles, the same 52 padded
+ * tiles as one block of 49). Every output is computed the same way in either partition.
+ */
+function oneBlock(b: SimdBlocks, p: WinogradParams, tilesH: number, tilesW: number): SimdBlocks {
+  const tiles = p.n * tilesH * tilesW, tPad = Math.ceil(tiles / 4) * 4;
+  if (b.count === 1 || tiles > 64 || tPad > b.count * b.tPad) return b;
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const scaleV = tiles < coPad * (uTooBig(coPad, p.ci) ? b.count : 1);
+  if (scaleV !== tiles < coPad) return b;
+  return { rows: p.n * tilesH, chunk: 0, perRow: 0, count: 1, tPad, nr: b.nr };
 }
 
 /**

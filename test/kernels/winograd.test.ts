@@ -93,6 +93,11 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     // Padded planes: zeros before the rows (padding 3 and 5: more than one 16-byte chunk) and after them.
     ['pad 3, 8×7, batch 2', params(2, 3, 8, 7, 4, 3)],
     ['pad 5, 5×6', params(1, 2, 5, 6, 3, 5)],
+    // At most 64 tiles that whole tile rows would cut into several blocks: one block on the SIMD float64 path (its U
+    // kept whole before; too big to keep, so once per block before).
+    ['28×28, 49 tiles in one block', params(1, 8, 28, 28, 8, 1)],
+    ['28×28, 88 channels, 49 tiles in one block', params(1, 88, 28, 28, 88, 1)],
+    ['8×8 images, batch 8: 32 tiles in one block', params(8, 6, 8, 8, 5, 1)],
   ];
   for (const [name, p] of shapes) {
     it(`forward ${name}: ${label(p)}`, () => checkForward(p, 11 + p.c));
