@@ -216,6 +216,32 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     }
   });
 
+  // Overwriting dx on the SIMD backend, the input gradient leaves dy's and w's checks to winogradConv: a NaN or ±Inf
+  // in either gives the im2col path's bits (dx's old contents, NaN here, never read).
+  it('input gradient overwriting dx, NaN or ±Inf in dy or w: the im2col path\'s bits', () => {
+    const values = [NaN, Infinity, -Infinity];
+    for (const p of [params(2, 5, 9, 11, 6, 1), params(1, 6, 7, 7, 9, 1)]) {
+      const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+      const spots: ['dy' | 'w', number][] = [['dy', 0], ['dy', ys - 1], ['dy', p.ow - 1], ['w', 0], ['w', p.o * p.c * 9 - 1], ['w', 9 * p.c + 4]];
+      spots.forEach(([where, idx], t) => {
+        const dy = randArray(51, ys), w = randArray(52, p.o * p.c * 9);
+        (where === 'dy' ? dy : w)[idx] = values[t % 3]!;
+        const dx = new Float32Array(xs).fill(NaN), dxr = new Float32Array(xs).fill(NaN);
+        conv2dBackwardInput(dx, dy, w, p, { overwrite: true });
+        const old = setWinogradPolicy('never');
+        conv2dBackwardInput(dxr, dy, w, p, { overwrite: true });
+        setWinogradPolicy(old);
+        assertIdentical(`bwd input overwriting ${label(p)} with ${values[t % 3]} in ${where}[${idx}]`, dx, dxr);
+        expect(dxr.some((v) => !Number.isFinite(v)) && dxr.some((v) => Number.isFinite(v))).toBe(true);
+      });
+      const dy = randArray(51, ys), w = randArray(52, p.o * p.c * 9);
+      const dx = new Float32Array(xs).fill(NaN), dxn = new Float32Array(xs);
+      conv2dBackwardInput(dx, dy, w, p, { overwrite: true });
+      conv2dBackwardInputNaive(dxn, dy, w, p);
+      assertClose(`bwd input overwriting ${label(p)}`, dx, dxn, tol);
+    }
+  });
+
   it('random shapes (fast-check), forward and backward input', () => {
     const spec = fc.record({
       n: fc.integer({ min: 1, max: 2 }),

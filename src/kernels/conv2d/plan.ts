@@ -141,13 +141,16 @@ export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = fals
   return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'forward', float32)) && (xChecked || allFinite(x)) ? q : null;
 }
 
-// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
-export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
+// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only. A caller that
+// overwrites dx on the SIMD backend leaves the checks of dy and w to winogradConv (its pad and weight transform see
+// every value; it then returns false and the caller computes dx another way): no serial passes over dy and w.
+export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array, overwrite = false): WinogradParams | null {
   if (config.winograd === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
   };
-  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'input')) && allFinite(dy) && allFinite(w) ? q : null;
+  const checked = overwrite && kernelBackend() === 'simd';
+  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'input')) && (checked || (allFinite(dy) && allFinite(w))) ? q : null;
 }
 
 /** True when the convolution is a plain matrix product over channels (1×1 kernel, stride 1, no padding). */
