@@ -162,7 +162,8 @@ export function winogradCost(p: WinogradParams): number {
   const tooBig = uTooBig(coPad, p.ci);
   if (kernelBackend() === 'simd') {
     if (fusedWinogradApplies(p)) return fusedWinogradCost(p);
-    const b = simdBlocksFor(p);
+    // (the blocks before oneBlock: the dispatch between the paths stays what it was fitted on)
+    const b = simdBlocksFor(p, false);
     const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
     const uRepeats = b.count === 1 || !tooBig ? 1 : b.count;
     const groups = (b.count * coPad) / 4;
@@ -428,11 +429,15 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
 /**
  * The SIMD blocks of a call: panels of 4 tiles for float64; for float32, panels of 8 tiles (`wino`, 4×8 register
  * tiles) unless padding the blocks to 8 would waste more than `wino4`'s 4×4 register tiles lose per multiply-add
- * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel).
+ * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel). merge: float64 blocks as oneBlock makes them (the
+ * calls run so; winogradCost prices the blocks before, which its prices were fitted on).
  */
-function simdBlocksFor(p: WinogradParams): SimdBlocks {
+function simdBlocksFor(p: WinogradParams, merge = true): SimdBlocks {
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
-  if (p.float32 !== true) return oneBlock(wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW), p, tilesH, tilesW);
+  if (p.float32 !== true) {
+    const b = wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW);
+    return merge ? oneBlock(b, p, tilesH, tilesW) : b;
+  }
   const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
   return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
 }
