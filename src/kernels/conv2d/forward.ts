@@ -63,10 +63,11 @@ function forwardUnits(
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
         if (pointwiseSimd(p) && K > 0) {
           // In wasm (conv2d/inplace.ts), x's rows read in place; at a stride, when this call runs all the rows (so no
-          // other unit needs the same B), from panels packed straight from x instead (half the cost of gathering its
-          // rows: see packStrided1x1).
+          // other unit needs the same B) and B is small, from panels packed straight from x instead (half the cost of
+          // gathering its rows: see packStrided1x1; 1×1/2 64→128 @56, one thread, −2 to −4%; at 256→512 @56, 4× the
+          // size, no gain).
           let pack: PackB | null = null;
-          if ((p.strideH !== 1 || p.strideW !== 1) && r0 === 0 && r1 === og && panelsFit(og, K)) {
+          if ((p.strideH !== 1 || p.strideW !== 1) && r0 === 0 && r1 === og && K * (j1 - j0) <= PANELS_MAX && panelsFit(og, K)) {
             const xOff = (n0 * c + g * cg) * hw;
             pack = (dst, d0, jc, nc, p0, kl) => packStrided1x1(dst as Float32Array, d0, x, xOff, p, j0 + jc, nc, p0, kl);
           }
@@ -123,6 +124,9 @@ function forwardUnits(
     }
   }
 }
+
+/** Largest B (floats) that a strided 1×1 unit packs as panels (forwardUnits). */
+const PANELS_MAX = 2 ** 17;
 
 registerTask<ForwardTask>('conv2d.forward', (bufs, q, u0, u1) => {
   forwardUnits(
