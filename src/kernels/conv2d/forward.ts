@@ -66,7 +66,8 @@ function forwardUnits(
           // other unit needs the same B) and B is small, from panels packed straight from x instead (half the cost of
           // gathering its rows: see packStrided1x1; 1×1/2 64→128 @56, one thread, −2 to −4%; at 256→512 @56, 4× the
           // size, no gain).
-          // The fused (inference) epilogue of a strided one in float32 (PW_EP32: 1×1/2 64→128 @56, one thread, −X%).
+          // The fused (inference) epilogue of a strided one in float32 (PW_EP32; 1×1/2 64→128 @56, one thread, with the
+          // panels: −5%).
           const strided = p.strideH !== 1 || p.strideW !== 1;
           let pack: PackB | null = null;
           if (strided && r0 === 0 && r1 === og && K * (j1 - j0) <= PANELS_MAX && panelsFit(og, K)) {
@@ -162,7 +163,8 @@ export function conv2dForward(
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
  * rounded to float32 once on the Winograd path (twice on the im2col and unit-map paths: the GEMM result, then the
- * epilogue; the direct path computes it all in float32).
+ * epilogue; the direct path computes it all in float32, and so does a strided 1×1 conv's epilogue without res on the
+ * SIMD backend: round(round(v·scale) + shift)).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */
