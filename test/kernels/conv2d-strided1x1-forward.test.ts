@@ -9,10 +9,10 @@ import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from 
 
 // The forward of 1×1 convolutions without padding at a stride on the SIMD backend (ResNet's downsampling shortcut):
 // B's panels packed straight from the strided x (pack.ts, packStrided1x1) when a unit runs all the output channels,
-// and for one image with little work two unequal units of whole output rows (plan.ts, pointwiseTask). Against the
-// naive float64 loops, with the same bits on 1 and 2 threads (the pool runs the units one at a time, one thread
-// merges them): odd sizes, positions that end in a partial 8-column panel, k over several 64-term blocks, uneven
-// strides, groups, batch > 1.
+// and for one image with little work and weights no larger than B two unequal units of whole output rows (plan.ts,
+// pointwiseTask). Against the naive float64 loops, with the same bits on 1 and 2 threads (the pool runs the units one
+// at a time, one thread merges them): odd sizes, positions that end in a partial 8-column panel, k over several
+// 64-term blocks, uneven strides, groups, batch > 1.
 
 function params(n: number, c: number, h: number, w: number, o: number, sh = 2, sw = sh, groups = 1): Conv2dParams {
   return {
@@ -92,8 +92,10 @@ describe.runIf(hasSimd128 && typeof SharedArrayBuffer === 'function')('strided 1
     expect([q.colBlocks, q.colBlock, q.rowBlocks, q.rowBlock]).toEqual([2, 16 * 28, 1, 128]);
     const q1 = forwardTask(CASES[1]!, null, null);
     expect([q1.colBlocks, q1.colBlock, q1.rowBlocks]).toEqual([2, 5 * 9, 1]);
-    // ResNet-50's layer2.0.downsample (206 MFLOP): row blocks, as before.
+    // ResNet-50's layer2.0.downsample (206 MFLOP), and ResNet-18's layer4.0.downsample (weights larger than B): row
+    // blocks, as before.
     expect(forwardTask(params(1, 256, 56, 56, 512), null, null).rowBlocks).toBeGreaterThan(1);
+    expect(forwardTask(params(1, 256, 14, 14, 512), null, null).rowBlocks).toBeGreaterThan(1);
   });
 
   it('matches the naive loops, with the same bits on 1 and 2 threads', () => {

@@ -258,11 +258,13 @@ const STRIDED_FIRST = 0.57;
  */
 function pointwiseTask(p: Conv2dParams, ep: Epilogue | null): ForwardTask {
   const ohw = p.oh * p.ow, og = p.o / p.groups, per = p.n * p.groups;
-  if ((p.strideH !== 1 || p.strideW !== 1) && per === 1 && 2 * og * p.c * ohw < STRIDED_SMALL) {
-    // A strided 1×1 conv with little work (ResNet-18's downsampling shortcuts, 13 MFLOP each): two units of whole
-    // output rows and all output channels, so that each packs only its own positions of x (forward.ts: panels
-    // straight from x) and no thread gathers all of it; the first unit, which the calling thread takes while the
-    // other thread wakes up (tens of µs), is the larger (STRIDED_FIRST of the rows).
+  if ((p.strideH !== 1 || p.strideW !== 1) && per === 1 && 2 * og * p.c * ohw < STRIDED_SMALL && og <= ohw) {
+    // A strided 1×1 conv with little work and weights no larger than B (ResNet-18's layer2.0.downsample, 13 MFLOP):
+    // two units of whole output rows and all output channels, so that each packs only its own positions of x
+    // (forward.ts: panels straight from x) and no thread gathers all of it; the first unit, which the calling thread
+    // takes while the other thread wakes up (tens of µs), is the larger (STRIDED_FIRST of the rows). With weights
+    // larger than B, each thread copying all of them cost more than the gathers saved (256→512 @14, 2 threads, wall
+    // p25 +13%): row blocks, below.
     const colBlock = Math.ceil(STRIDED_FIRST * p.oh) * p.ow;
     return { p, ep, imgChunk: 1, imgChunks: 1, colBlock, colBlocks: Math.ceil(ohw / colBlock), rowBlock: og, rowBlocks: 1, taps: null };
   }
