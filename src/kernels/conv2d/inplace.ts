@@ -85,8 +85,9 @@ export function gemmForwardUnit(
       f.fill(0, rows * K, mPad * K);
       Object.assign(heldW, { call, g, r0, r1, buf });
     }
-    // x's copy: positions [x0, x1), rows xn apart.
+    // x's copy: positions [x0, x1), rows xn apart. (Panels overwrite it: a strided 1×1 call's units may take either.)
     const x0 = xWhole ? 0 : c0, x1 = xWhole ? ohw : c1, xn = x1 - x0;
+    if (pack !== null) heldX.call = null;
     if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== x0 || heldX.c1 !== x1 || heldX.at !== xAt || heldX.buf !== buf)) {
       if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, x0, x1);
       else if (xn === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
