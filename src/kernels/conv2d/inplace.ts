@@ -18,8 +18,11 @@ import type { PackB } from '../gemm.js';
 import { simdGemm } from '../wasm/sgemm.js';
 import { PW_BIAS, PW_EP, PW_EP32, PW_MR, PW_NV, PW_RELU, PW_RES, pointwiseCheckAt, pointwiseScratch, simdPointwise } from '../wasm/pointwise.js';
 import type { Epilogue } from '../winograd.js';
+import { packStrided1x1 } from './pack.js';
 import { COL_CAP, type Conv2dParams } from './plan.js';
 
+/** Largest whole copy of a strided x (floats) held as panels (gemmForwardUnit). */
+const PANELS_WHOLE = 2 ** 17;
 /** Weight rows per kernel call: an A block of at most this many floats (256 KB) stays in L2 while B's columns go by. */
 const A_BLOCK = 2 ** 16;
 /** Largest weight block (rows × K floats) the panel path takes whole. */
@@ -61,6 +64,9 @@ export function gemmForwardUnit(
   // (one copy) for all the column blocks it runs, rather than each block's part row by row (256→64 @56, its 8 units
   // run one by one on one thread: +21% → +4% over all at once).
   const xWhole = pack === null && K * ohw <= COL_CAP;
+  // At a stride, a whole copy of at most PANELS_WHOLE floats is held as 8-column panels packed straight from x
+  // (packStrided1x1: about half the cost of gathering x's rows at the stride), read by the kernel as panels.
+  const panels = xWhole && (p.strideH !== 1 || p.strideW !== 1) && K * ohw <= PANELS_WHOLE && j0 % 8 === 0;
   // Columns per pass: x's copy (pointwise, unless whole) and y's rows at most COL_CAP floats each; panel chunks
   // within a pass.
   const pass = Math.max(cols, Math.floor(COL_CAP / (pack === null && !xWhole ? Math.max(K, rows) : rows) / cols) * cols);
@@ -74,7 +80,7 @@ export function gemmForwardUnit(
     // Floats: A, the weights' rows (mPad × K, zero past rows) | B: x's rows (K × nb) or a chunk of panels (K × chunk)
     // | y's rows | then doubles: scale (or unused), shift (or bias), the kernel's scratch. 16 floats of slack after B
     // and y: a last partial tile reads up to 4·NV − 1 columns past a row.
-    const xAt = mPad * K, yAt = xAt + (xWhole ? K * ohw : pack === null ? K * nb : K * chunk) + 16;
+    const xAt = mPad * K, yAt = xAt + (xWhole ? K * (panels ? Math.ceil(ohw / 8) * 8 : ohw) : pack === null ? K * nb : K * chunk) + 16;
     const dAt = Math.ceil((yAt + rows * nb + 16) / 2), tmpAt = dAt + 2 * rows;
     const gm = simdGemm(8 * tmpAt + pointwiseScratch(PW_MR, PW_NV));
     const f = gm.f, h = gm.h, buf = f.buffer as ArrayBuffer;
@@ -89,7 +95,8 @@ export function gemmForwardUnit(
     const x0 = xWhole ? 0 : c0, x1 = xWhole ? ohw : c1, xn = x1 - x0;
     if (pack !== null) heldX.call = null;
     if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== x0 || heldX.c1 !== x1 || heldX.at !== xAt || heldX.buf !== buf)) {
-      if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, x0, x1);
+      if (panels) packStrided1x1(f, xAt, x, xOff, p, 0, ohw, 0, K);
+      else if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, x0, x1);
       else if (xn === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
       else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + x0, xOff + q * hw + x1), xAt + q * xn);
       Object.assign(heldX, { call, img, g, c0: x0, c1: x1, at: xAt, buf });
@@ -116,7 +123,8 @@ export function gemmForwardUnit(
         if (f[c]! - f[c]! + (f[c + 1]! - f[c + 1]!) + (f[c + 2]! - f[c + 2]!) + (f[c + 3]! - f[c + 3]!) !== 0) finite = false;
       }
     };
-    if (pack === null) run(0, nb, 4 * (xAt + c0 - x0), 4 * xn, 4);
+    if (panels) run(0, nb, 4 * (xAt + c0 * K), 32, 4 * K);
+    else if (pack === null) run(0, nb, 4 * (xAt + c0 - x0), 4 * xn, 4);
     else {
       for (let b0 = 0; b0 < nb; b0 += chunk) {
         const bn = Math.min(chunk, nb - b0);

@@ -243,11 +243,6 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
   return { p, ep, imgChunk, imgChunks, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps };
 }
 
-/** Below this many flops, a strided 1×1 conv of one image takes two unequal units (pointwiseTask). */
-const STRIDED_SMALL = 2 ** 25;
-/** The first unit's share of the output rows. */
-const STRIDED_FIRST = 0.57;
-
 /**
  * The SIMD pointwise forward's units (conv2d/inplace.ts): ≥ 8 in all where the shape allows. Each unit copies its
  * rows of the weights into the wasm memory and its outputs back (one copy when they are whole rows of y, else one per
@@ -258,16 +253,6 @@ const STRIDED_FIRST = 0.57;
  */
 function pointwiseTask(p: Conv2dParams, ep: Epilogue | null): ForwardTask {
   const ohw = p.oh * p.ow, og = p.o / p.groups, per = p.n * p.groups;
-  if ((p.strideH !== 1 || p.strideW !== 1) && per === 1 && 2 * og * p.c * ohw < STRIDED_SMALL && og <= ohw) {
-    // A strided 1×1 conv with little work and weights no larger than B (ResNet-18's layer2.0.downsample, 13 MFLOP):
-    // two units of whole output rows and all output channels, so that each packs only its own positions of x
-    // (forward.ts: panels straight from x) and no thread gathers all of it; the first unit, which the calling thread
-    // takes while the other thread wakes up (tens of µs), is the larger (STRIDED_FIRST of the rows). With weights
-    // larger than B, each thread copying all of them cost more than the gathers saved (256→512 @14, 2 threads, wall
-    // p25 +13%): row blocks, below.
-    const colBlock = Math.ceil(STRIDED_FIRST * p.oh) * p.ow;
-    return { p, ep, imgChunk: 1, imgChunks: 1, colBlock, colBlocks: Math.ceil(ohw / colBlock), rowBlock: og, rowBlocks: 1, taps: null };
-  }
   let rowBlocks: number, colBlocks: number;
   if ((p.c / p.groups) * ohw <= COL_CAP) {
     rowBlocks = Math.max(1, Math.min(Math.ceil(og / 8), Math.ceil(8 / per)));
