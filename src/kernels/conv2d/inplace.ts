@@ -4,7 +4,8 @@
 // and copied out row block by row block; the unit's rows are copied out once (one copy when they are whole rows).
 // B is either
 //   - x itself, for a 1×1 convolution without padding: x's rows copied into the wasm memory as they lie (one copy
-//     when the unit takes whole rows; at a stride, the positions it meets gathered) and read there, no packing; or
+//     when the unit takes whole rows; at a stride, the positions it meets gathered, or when all of them fit
+//     PANELS_WHOLE, packed as 8-column panels straight from x) and read there; or
 //   - im2col's packed 8-column panels (a PackB, as the packed GEMM's), chunk by chunk, for the other convolutions
 //     whose weights fit WHOLE_A (conv1's 7×7/2, the 3×3/2 convs with few channels).
 // A unit copies its rows of the weights into the wasm memory as they lie (one copy; the kernel reads them there, no
