@@ -97,6 +97,13 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 10, 5, 5, 70), 56); // 70 output channels: a last row tile of 2 (the weights' rows read past the last, never stored)
   });
 
+  it('small maps (≤ 64 positions): the rows of x packed into 8-column panels', () => {
+    check(params(1, 33, 1, 1, 5), 141); // 1 position: the one panel 7 columns past x's end
+    check(params(1, 9, 3, 5, 6), 142); // 15 positions: the last panel 7 wide, k < 64
+    check(params(1, 300, 7, 7, 70), 143); // 49 positions (ResNet-50's layer4), k over five blocks, 70 rows
+    check(params(2, 67, 8, 8, 13), 144); // 64 positions (whole panels), two images, k = 64 + 3
+  });
+
   it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {
     check(params(1, 70, 17, 16, 12, 1, 2), 71); // 9 × 8 positions
     check(params(1, 9, 21, 22, 6, 1, 3, 2), 81); // 7 × 11 positions
