@@ -42,9 +42,12 @@ export function panelsFit(rows: number, K: number): boolean {
   return Math.ceil(rows / PW_MR) * PW_MR * K <= WHOLE_A && 8 * K <= B_CHUNK;
 }
 
-/** What this thread's memory holds: the call (task params), group and rows whose weights are copied, and x's copy. */
+/**
+ * What this thread's memory holds: the call (task params), group and rows whose weights are copied, and x's copy
+ * (with its panels or not).
+ */
 const heldW = { call: null as object | null, g: -1, r0: -1, r1: -1, buf: null as ArrayBuffer | null };
-const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at: -1, buf: null as ArrayBuffer | null };
+const heldX = { call: null as object | null, img: -1, g: -1, c0: -1, c1: -1, at: -1, panels: false, buf: null as ArrayBuffer | null };
 /** Where the kernel leaves its finiteness check, in bytes from its scratch. */
 const checkAt = pointwiseCheckAt(PW_MR, PW_NV);
 
@@ -95,13 +98,13 @@ export function gemmForwardUnit(
     }
     // x's copy: positions [x0, x1), rows xn apart.
     const x0 = xWhole ? 0 : c0, x1 = xWhole ? ohw : c1, xn = x1 - x0;
-    if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== x0 || heldX.c1 !== x1 || heldX.at !== xAt || heldX.buf !== buf)) {
+    if (pack === null && (heldX.call !== call || heldX.img !== img || heldX.g !== g || heldX.c0 !== x0 || heldX.c1 !== x1 || heldX.at !== xAt || heldX.panels !== xPanels || heldX.buf !== buf)) {
       if (p.strideH !== 1 || p.strideW !== 1) gatherStrided(f, xAt, x, xOff, p, K, x0, x1);
       else if (xn === hw) f.set(x.subarray(xOff, xOff + K * hw), xAt);
       else for (let q = 0; q < K; q++) f.set(x.subarray(xOff + q * hw + x0, xOff + q * hw + x1), xAt + q * xn);
       // The last panel's columns past oHW are read past a row's end (the next row's, or the 16 floats of slack).
       if (xPanels) gm.packB(4 * xAt, 4 * ohw, panels, K, 4 * panelAt);
-      Object.assign(heldX, { call, img, g, c0: x0, c1: x1, at: xAt, buf });
+      Object.assign(heldX, { call, img, g, c0: x0, c1: x1, at: xAt, panels: xPanels, buf });
     }
     // Per row of the unit: scale (1 where none) and shift, or the bias.
     for (let i = 0; i < rows; i++) {
