@@ -130,22 +130,27 @@ export function allFinite(a: Float32Array): boolean {
 // The forward checks x only: winogradConv reports non-finite weights itself (its weight transform reads them all),
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1). The fused kernel
-// (winograd-fused.ts) checks x too, in its threads (a serial pass over x: 0.19 ms of 16→16 @32 batch 32).
+// (winograd-fused.ts) checks x too, in its threads (a serial pass over x: 0.19 ms of 16→16 @32 batch 32), and so
+// does the SIMD float64 forward (its `pad` sums v − v over the values it copies; winogradConv then returns false).
 export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = false): WinogradParams | null {
   if (config.winograd === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32,
   };
-  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'forward', float32)) && (fusedWinogradApplies(q) || allFinite(x)) ? q : null;
+  const xChecked = fusedWinogradApplies(q) || (!float32 && kernelBackend() === 'simd');
+  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'forward', float32)) && (xChecked || allFinite(x)) ? q : null;
 }
 
-// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only.
-export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array): WinogradParams | null {
+// dx = full correlation of dy with the rotated, transposed weights: padding 2 − p, so p ≤ 2 only. A caller that
+// overwrites dx on the SIMD backend leaves the checks of dy and w to winogradConv (its pad and weight transform see
+// every value; it then returns false and the caller computes dx another way): no serial passes over dy and w.
+export function backwardInputWinograd(p: Conv2dParams, dy: Float32Array, w: Float32Array, overwrite = false): WinogradParams | null {
   if (config.winograd === 'never' || !winogradShape(p) || p.padH > 2 || p.padW > 2) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 2 - p.padH, padW: 2 - p.padW, flip: true, accumulate: true,
   };
-  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'input')) && allFinite(dy) && allFinite(w) ? q : null;
+  const checked = overwrite && kernelBackend() === 'simd';
+  return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'input')) && (checked || (allFinite(dy) && allFinite(w))) ? q : null;
 }
 
 /** True when the convolution is a plain matrix product over channels (1×1 kernel, stride 1, no padding). */
