@@ -254,7 +254,8 @@ function fusedUnits(y: Float32Array, x: Float32Array, w: Float32Array, res: Floa
       const s = xImg + (c * hi + iyA) * wi;
       f.set(x.subarray(s, s + rows * wi), rawF + c * rows * wi);
     }
-    pad(lay.raw, 4 * rows * wi, wi, rows, ci, lay.pad, planeB, 4 * lay.pw, lay.ph, iyA - iy0, 4 * padW);
+    // (pad's finiteness sum goes to the flag of non-finite transformed values, which a non-finite x sets anyway.)
+    pad(lay.raw, 4 * rows * wi, wi, rows, ci, lay.pad, planeB, 4 * lay.pw, lay.ph, iyA - iy0, 4 * padW, lay.bad + 16);
     const oy0 = 4 * ty0, oy1 = Math.min(ho, 4 * ty1);
     if (res !== null) copyStage(res, f, rowsFn, lay.res, true, p, lay, img, oy0, oy1);
     fconv(lay.pad, 4 * lay.pw, planeB, groups, lay.tab, lay.u, lay.v, lay.m, lay.y, lay.ypitch, lay.yplane, flags,

@@ -162,7 +162,8 @@ export function winogradCost(p: WinogradParams): number {
   const tooBig = uTooBig(coPad, p.ci);
   if (kernelBackend() === 'simd') {
     if (fusedWinogradApplies(p)) return fusedWinogradCost(p);
-    const b = simdBlocksFor(p);
+    // (the blocks before oneBlock: the dispatch between the paths stays what it was fitted on)
+    const b = simdBlocksFor(p, false);
     const c = SIMD_WINOGRAD[p.flip ? 'input' : p.float32 === true ? 'forward32' : 'forward'];
     const uRepeats = b.count === 1 || !tooBig ? 1 : b.count;
     const groups = (b.count * coPad) / 4;
@@ -428,13 +429,33 @@ function simdBlocks(n: number, tilesH: number, tilesW: number, nr: number): Simd
 /**
  * The SIMD blocks of a call: panels of 4 tiles for float64; for float32, panels of 8 tiles (`wino`, 4×8 register
  * tiles) unless padding the blocks to 8 would waste more than `wino4`'s 4×4 register tiles lose per multiply-add
- * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel).
+ * (3×3 512→512 @7 at batch 1: 4 tiles, half of an 8-tile panel). merge: float64 blocks as oneBlock makes them (the
+ * calls run so; winogradCost prices the blocks before, which its prices were fitted on).
  */
-function simdBlocksFor(p: WinogradParams): SimdBlocks {
+function simdBlocksFor(p: WinogradParams, merge = true): SimdBlocks {
   const tilesH = Math.ceil(p.ho / 4), tilesW = Math.ceil(p.wo / 4);
-  if (p.float32 !== true) return wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW);
+  if (p.float32 !== true) {
+    const b = wholeImageBlocks(simdBlocks(p.n, tilesH, tilesW, 4), p.n, tilesH, tilesW);
+    return merge ? oneBlock(b, p, tilesH, tilesW) : b;
+  }
   const b8 = simdBlocks(p.n, tilesH, tilesW, SIMD_NR), b4 = simdBlocks(p.n, tilesH, tilesW, 4);
   return WINO4_COST * b4.count * b4.tPad < b8.count * b8.tPad ? b4 : b8;
+}
+
+/**
+ * The float64 blocks b as one block of all the call's tiles, when they are at most 64 and b cuts them into several
+ * blocks whose panels hold no fewer tiles in all, and where that keeps V's scaling (scaleV) as it was; else b. With
+ * one block, each unit transforms only its own output channels' U, once, where several blocks over a U too big to
+ * keep transform it once per block (3×3 128→128 @28 at batch 1: 2 blocks of 28 and 21 tiles, the same 52 padded
+ * tiles as one block of 49). Every output is computed the same way in either partition.
+ */
+function oneBlock(b: SimdBlocks, p: WinogradParams, tilesH: number, tilesW: number): SimdBlocks {
+  const tiles = p.n * tilesH * tilesW, tPad = Math.ceil(tiles / 4) * 4;
+  if (b.count === 1 || tiles > 64 || tPad > b.count * b.tPad) return b;
+  const coPad = Math.ceil(p.co / 4) * 4;
+  const scaleV = tiles < coPad * (uTooBig(coPad, p.ci) ? b.count : 1);
+  if (scaleV !== tiles < coPad) return b;
+  return { rows: p.n * tilesH, chunk: 0, perRow: 0, count: 1, tPad, nr: b.nr };
 }
 
 /**
@@ -494,10 +515,12 @@ function simdBlockRange(b: SimdBlocks, tb: number, tilesW: number, tiles: number
 
 /**
  * Where the SIMD path keeps things in the thread's wasm memory (bytes, each 16-aligned) after U, V, M, the filters
- * and the NaN flag: the tile tables of a block, scale and shift, the staging rows of y (and of the residual, at
+ * and the NaN flag: x's NaN flag, the tile tables of a block, scale and shift, the staging rows of y (and of the residual, at
  * + resDelta), the output transform's scratch, x's rows as copied, and x's padded planes.
  */
 interface SimdLayout {
+  /** 4 float32 that `pad` adds v − v into for every value of x it copies (nonzero: x holds a NaN or ±Inf). */
+  xBad: number;
   inTab: number;
   outTab: number;
   /** The same table for output channels 4 … 7 (their addresses 4 channels on), for `wino8x4`'s second panel. */
@@ -523,10 +546,10 @@ function simdLayout(at: number, q: ConvTaskParams, b: SimdBlocks): SimdLayout {
   const segRows = b.rows > 0 ? Math.min(b.rows, tilesH) : 1, segs = b.rows > 0 ? b.rows + 1 : 1;
   const ph = 4 * segRows + 2, pw = Math.ceil((4 * tilesW + 2) / 4) * 4;
   const yBytes = a16(4 * stageChannels(q) * 4 * (b.rows > 0 ? b.rows : 1) * wo + 16);
-  const inTab = a16(at), outTab = inTab + a16(4 * b.tPad), outTab4 = outTab + 16 * b.tPad, scale = outTab4 + 16 * b.tPad;
+  const xBad = at, inTab = a16(at + 16), outTab = inTab + a16(4 * b.tPad), outTab4 = outTab + 16 * b.tPad, scale = outTab4 + 16 * b.tPad;
   const shift = scale + a16(8 * q.coPad);
   const yStage = shift + a16(8 * q.coPad), scratch = yStage + 2 * yBytes, raw = scratch + 1024, padded = raw + a16(4 * ci * wi * ph);
-  return { inTab, outTab, outTab4, scale, shift, yStage, resDelta: yBytes, scratch, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
+  return { xBad, inTab, outTab, outTab4, scale, shift, yStage, resDelta: yBytes, scratch, raw, padded, end: padded + 4 * segs * ci * ph * pw, ph, pw };
 }
 
 /** A block's parts in one image each (this thread's, for the block whose V it holds). */
@@ -550,11 +573,13 @@ let i32viewOf: Float32Array | null = null;
  * tiles' patches (for vin) and of their outputs in the y staging rows (for vout); `segments`.
  * In place (rc, the scratch at byte `base` of the resident memory): `pad` reads x's rows where they lie, and the
  * output table addresses y's channel 0 itself.
+ * True if the rows of x it read hold a NaN or ±Inf (seen by `pad`, which copies each of them; the rows of all blocks
+ * together are the whole of x).
  */
 function stageBlock(
   g: Heap, wg: SimdWinograd, lay: SimdLayout, x: Float32Array, q: ConvTaskParams, t0: number, t1: number, vAtB: number, vXiB: number,
   rc: ResidentCall | null = null, base = 0,
-): void {
+): boolean {
   const { ci, co, hi, wi, ho, wo, padH, padW } = q.p;
   const tilesH = Math.ceil(ho / 4), tilesW = Math.ceil(wo / 4), tpi = tilesH * tilesW;
   const f = g.f;
@@ -565,6 +590,9 @@ function stageBlock(
   const iv = i32view!;
   const pwB = 4 * lay.pw, planeB = lay.ph * pwB, rawF = lay.raw / 4, b4 = (lay.outTab4 - lay.outTab) / 16;
   segments.length = 0;
+  const h = g.h, bad = lay.xBad / 8;
+  h[bad] = 0;
+  h[bad + 1] = 0;
   let stage = 0;
   for (let t = t0; t < t1;) {
     const img = Math.floor(t / tpi), end = Math.min(t1, (img + 1) * tpi);
@@ -573,14 +601,14 @@ function stageBlock(
     const iyA = Math.max(0, 4 * tyA - padH), iyB = Math.min(hi, 4 * tyB + 6 - padH), rows = iyB - iyA;
     const xImg = img * ci * hi * wi;
     const segPad = lay.padded + segments.length * ci * planeB;
-    if (rc !== null) wg.pad(rc.x + 4 * (xImg + iyA * wi), 4 * hi * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+    if (rc !== null) wg.pad(rc.x + 4 * (xImg + iyA * wi), 4 * hi * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW, lay.xBad);
     else {
       if (rows === hi) f.set(x.subarray(xImg, xImg + ci * hi * wi), rawF);
       else for (let ic = 0; ic < ci; ic++) {
         const s = xImg + (ic * hi + iyA) * wi;
         f.set(x.subarray(s, s + rows * wi), rawF + ic * rows * wi);
       }
-      wg.pad(lay.raw, 4 * rows * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW);
+      wg.pad(lay.raw, 4 * rows * wi, wi, rows, ci, segPad, planeB, pwB, lay.ph, iyA + padH - 4 * tyA, 4 * padW, lay.xBad);
     }
     const oy = 4 * tyA, oRows = Math.min(ho, 4 * tyB + 4) - oy;
     segments.push({ img, oy, rows: oRows, txA: la % tilesW, txB: lb % tilesW, stage });
@@ -607,6 +635,7 @@ function stageBlock(
     t = end;
   }
   (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  return h[bad] !== 0 || h[bad + 1] !== 0;
 }
 
 /**
@@ -753,7 +782,7 @@ function convUnitsSimd(
   for (let unit = u0; unit < u1; unit++) {
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
-    if (!vHeld(tb)) stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb, rc, rc !== null ? rc.s.at[slot]! : 0);
+    if (!vHeld(tb) && stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb, rc, rc !== null ? rc.s.at[slot]! : 0)) flag[0] = 1;
     const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     // The unit's channels staged together: y's old values (and the residual) in once, the outputs out once.
@@ -1076,10 +1105,12 @@ function residentCall(y: Float32Array, x: Float32Array, res: Float32Array | null
 
 /**
  * The Winograd convolution: y (= or +=) conv(x, w) with the epilogue applied. See WinogradParams for the layouts.
- * Callers check applicability (3×3, stride 1, dilation 1, groups 1) before, and that x holds no NaN or ±Inf.
- * Returns false if w holds a NaN or ±Inf (seen by the weight transform, which reads every filter anyway): y is then
- * not the direct convolution's NaN/Inf pattern, and the caller computes it another way (so a caller that
- * accumulates into y must check w itself, before).
+ * Callers check applicability (3×3, stride 1, dilation 1, groups 1) before, and that x holds no NaN or ±Inf (on the
+ * js backend; on the SIMD backend a caller that overwrites y may leave x's check to this function, see below).
+ * Returns false if w holds a NaN or ±Inf (seen by the weight transform, which reads every filter anyway), or, on the
+ * SIMD backend, x does (seen by `pad`, which copies every value of x into the padded planes): y is then not the
+ * direct convolution's NaN/Inf pattern, and the caller computes it another way (so a caller that accumulates into y
+ * must check w and x itself, before).
  */
 export function winogradConv(
   y: Float32Array,

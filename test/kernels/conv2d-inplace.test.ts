@@ -111,6 +111,34 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 10, 5, 5, 70), 56); // 70 output channels: a last row tile of 2 (the weights' rows read past the last, never stored)
   });
 
+  it('small maps (≤ 64 positions): the rows of x packed into 8-column panels', () => {
+    check(params(1, 33, 1, 1, 5), 141); // 1 position: the one panel 7 columns past x's end
+    check(params(1, 9, 3, 5, 6), 142); // 15 positions: the last panel 7 wide, k < 64
+    check(params(1, 300, 7, 7, 70), 143); // 49 positions (ResNet-50's layer4), k over five blocks, 70 rows
+    check(params(2, 67, 8, 8, 13), 144); // 64 positions (whole panels), two images, k = 64 + 3
+  });
+
+  it('ReLU on the bits: −0 gives +0, NaN and ±Inf pass as the JavaScript epilogue passes them', () => {
+    // Channel 0's weights are +0: its sums are +0, times a negative scale −0; with shift −0 and a residual of −0 its
+    // outputs before the ReLU are −0. Channel 1's residual holds NaN, −Inf and +Inf in whole and partial tiles.
+    for (const p of [params(1, 5, 3, 3, 4), params(1, 70, 5, 9, 6), params(1, 9, 11, 12, 5)]) {
+      const hw = p.oh * p.ow, x = randArray(201, p.n * p.c * p.h * p.w);
+      const w = randArray(202, p.o * p.c).fill(0, 0, p.c);
+      const scale = Float64Array.from(randArray(203, p.o), (v) => Math.abs(v) + 0.5), shift = Float64Array.from(randArray(204, p.o));
+      scale[0] = -1.5;
+      shift[0] = -0;
+      const res = randArray(205, p.o * hw).fill(-0, 0, hw);
+      res[hw + 1] = NaN;
+      res[hw + 2] = -Infinity;
+      res[hw + hw - 1] = Infinity;
+      const y = new Float32Array(p.o * hw).fill(NaN);
+      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      assertIdentical(`fused relu ${label(p)} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu: true, res }));
+      for (let j = 0; j < hw; j++) if (!Object.is(y[j], 0)) throw new Error(`${label(p)}: channel 0 position ${j}: ${y[j]}, not +0`);
+      if (!Number.isNaN(y[hw + 1]) || !Object.is(y[hw + 2], 0) || y[hw + hw - 1] !== Infinity) throw new Error(`${label(p)}: NaN/±Inf lanes ${y[hw + 1]} ${y[hw + 2]} ${y[hw + hw - 1]}`);
+    }
+  });
+
   it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {
     check(params(1, 70, 17, 16, 12, 1, 2), 71); // 9 × 8 positions
     check(params(1, 9, 21, 22, 6, 1, 3, 2), 81); // 7 × 11 positions

@@ -93,6 +93,11 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     // Padded planes: zeros before the rows (padding 3 and 5: more than one 16-byte chunk) and after them.
     ['pad 3, 8×7, batch 2', params(2, 3, 8, 7, 4, 3)],
     ['pad 5, 5×6', params(1, 2, 5, 6, 3, 5)],
+    // At most 64 tiles that whole tile rows would cut into several blocks: one block on the SIMD float64 path (its U
+    // kept whole before; too big to keep, so once per block before).
+    ['28×28, 49 tiles in one block', params(1, 8, 28, 28, 8, 1)],
+    ['28×28, 88 channels, 49 tiles in one block', params(1, 88, 28, 28, 88, 1)],
+    ['8×8 images, batch 8: 32 tiles in one block', params(8, 6, 8, 8, 5, 1)],
   ];
   for (const [name, p] of shapes) {
     it(`forward ${name}: ${label(p)}`, () => checkForward(p, 11 + p.c));
@@ -182,6 +187,58 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
       }
       const q = { n: p.n, ci: p.o, hi: p.oh, wi: p.ow, co: p.c, ho: p.h, wo: p.w, padH: 1, padW: 1, flip: true, accumulate: false };
       expect(winogradConv(new Float32Array(p.n * p.c * p.h * p.w), randArray(38, ys), randArray(37, p.o * p.c * 9), null, q)).toBe(true);
+    }
+  });
+
+  // On the SIMD backend the forward leaves x's check to winogradConv (its `pad` sees every value of x): a NaN or ±Inf
+  // anywhere in x (first value, a row's last column past the 4-float chunks, the last image's last value, a block in
+  // the middle) makes it return false, and the forward gives the im2col path's bits.
+  it('NaN or ±Inf anywhere in x: winogradConv reports it (SIMD), the forward falls back', () => {
+    const values = [NaN, Infinity, -Infinity];
+    for (const p of [params(2, 5, 9, 11, 6, 1), params(3, 3, 18, 14, 8, 0), params(1, 6, 7, 7, 9, 1)]) {
+      const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+      const w = randArray(41, p.o * p.c * 9);
+      const q = { n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false };
+      expect(winogradConv(new Float32Array(ys), randArray(42, xs), w, null, q), `finite x ${label(p)}`).toBe(true);
+      const at = [0, p.w - 1, xs - 1, (p.n >> 1) * p.c * p.h * p.w + (p.c >> 1) * p.h * p.w + (p.h >> 1) * p.w + 2];
+      for (let t = 0; t < at.length; t++) {
+        const x = randArray(42, xs);
+        x[at[t]!] = values[t % 3]!;
+        if (backend === 'simd') expect(winogradConv(new Float32Array(ys), x, w, null, q), `x[${at[t]}] = ${x[at[t]!]} ${label(p)}`).toBe(false);
+        const y = new Float32Array(ys).fill(7), yr = new Float32Array(ys);
+        conv2dForward(y, x, w, null, p);
+        const old = setWinogradPolicy('never');
+        conv2dForward(yr, x, w, null, p);
+        setWinogradPolicy(old);
+        assertIdentical(`fwd ${label(p)} with ${x[at[t]!]} in x[${at[t]}]`, y, yr);
+        expect(yr.some((v) => !Number.isFinite(v))).toBe(true);
+      }
+    }
+  });
+
+  // Overwriting dx on the SIMD backend, the input gradient leaves dy's and w's checks to winogradConv: a NaN or ±Inf
+  // in either gives the im2col path's bits (dx's old contents, NaN here, never read).
+  it('input gradient overwriting dx, NaN or ±Inf in dy or w: the im2col path\'s bits', () => {
+    const values = [NaN, Infinity, -Infinity];
+    for (const p of [params(2, 5, 9, 11, 6, 1), params(1, 6, 7, 7, 9, 1)]) {
+      const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+      const spots: ['dy' | 'w', number][] = [['dy', 0], ['dy', ys - 1], ['dy', p.ow - 1], ['w', 0], ['w', p.o * p.c * 9 - 1], ['w', 9 * p.c + 4]];
+      spots.forEach(([where, idx], t) => {
+        const dy = randArray(51, ys), w = randArray(52, p.o * p.c * 9);
+        (where === 'dy' ? dy : w)[idx] = values[t % 3]!;
+        const dx = new Float32Array(xs).fill(NaN), dxr = new Float32Array(xs).fill(NaN);
+        conv2dBackwardInput(dx, dy, w, p, { overwrite: true });
+        const old = setWinogradPolicy('never');
+        conv2dBackwardInput(dxr, dy, w, p, { overwrite: true });
+        setWinogradPolicy(old);
+        assertIdentical(`bwd input overwriting ${label(p)} with ${values[t % 3]} in ${where}[${idx}]`, dx, dxr);
+        expect(dxr.some((v) => !Number.isFinite(v)) && dxr.some((v) => Number.isFinite(v))).toBe(true);
+      });
+      const dy = randArray(51, ys), w = randArray(52, p.o * p.c * 9);
+      const dx = new Float32Array(xs).fill(NaN), dxn = new Float32Array(xs);
+      conv2dBackwardInput(dx, dy, w, p, { overwrite: true });
+      conv2dBackwardInputNaive(dxn, dy, w, p);
+      assertClose(`bwd input overwriting ${label(p)}`, dx, dxn, tol);
     }
   });
 

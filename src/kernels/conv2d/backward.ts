@@ -91,11 +91,9 @@ export function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float
     return;
   }
   const phases = phaseBackwardInput(p, w);
-  const wp = phases ? null : backwardInputWinograd(p, dy, w);
-  if (wp !== null) {
-    winogradConv(dx, dy, w, null, overwrite ? { ...wp, accumulate: false } : wp);
-    return;
-  }
+  const wp = phases ? null : backwardInputWinograd(p, dy, w, overwrite);
+  // (false only when overwriting, dy or w not all finite: dx is then computed below.)
+  if (wp !== null && (winogradConv(dx, dy, w, null, overwrite ? { ...wp, accumulate: false } : wp) || !overwrite)) return;
   if (overwrite) zeroFloats(dx, 0, dx.length);
   if (phases) {
     phaseConv2dBackwardInput(dx, dy, w, p);

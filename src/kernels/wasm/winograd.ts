@@ -52,20 +52,24 @@ export const OUT_ACC = 1, OUT_SCALE = 2, OUT_SHIFT = 4, OUT_RES = 8, OUT_RELU = 
 export const G_SCALE = [0.25, -1 / 6, -1 / 6, 1 / 24, 1 / 24, 1] as const;
 
 /**
- * `pad(src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff)` (byte addresses and strides): for each of
- * ci planes, ph rows of pw bytes at dst + ic·dstPlane + py·pw, zero except row py = first + r (0 ≤ r < rows), whose
+ * `pad(src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff, bad)` (byte addresses and strides): for each
+ * of ci planes, ph rows of pw bytes at dst + ic·dstPlane + py·pw, zero except row py = first + r (0 ≤ r < rows), whose
  * bytes from colOff on are the wi float32 of source row r at src + ic·srcPlane + 4·wi·r. pw is a multiple of 16.
+ * Every value v copied adds v − v (0, or NaN for a NaN or ±Inf) into the 4 float32 at `bad`, so that the caller learns
+ * whether the rows it copied are all finite without a pass of its own.
  */
 function padFunc(): Func {
-  const [src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const L = new Locals(11);
+  const [src, srcPlane, wi, rows, ci, dst, dstPlane, pw, ph, first, colOff, bad] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const L = new Locals(12);
   const ic = L.add(I32), py = L.add(I32), r = L.add(I32), s = L.add(I32), d = L.add(I32), c = L.add(I32), end4 = L.add(I32), z = L.add(I32);
+  const v = L.add(V128), acc = L.add(V128);
   return {
     name: 'pad',
-    params: new Array<ValType>(11).fill(I32),
+    params: new Array<ValType>(12).fill(I32),
     results: [],
     locals: L.types,
     body: [
+      local.set(acc, v128.load(get(bad))),
       local.set(end4, i32.and(get(wi), i32.const(-4))),
       forLoop(ic, i32.const(0), get(ci), 1,
         forLoop(py, i32.const(0), get(ph), 1,
@@ -80,10 +84,15 @@ function padFunc(): Func {
             local.set(s, i32.add(i32.add(get(src), i32.mul(get(ic), get(srcPlane))), i32.shl(i32.mul(get(r), get(wi)), i32.const(2)))),
             local.set(d, i32.add(get(d), get(colOff))),
             forLoop(c, i32.const(0), get(end4), 4,
-              v128.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), v128.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
+              local.set(v, v128.load(i32.add(get(s), i32.shl(get(c), i32.const(2))))),
+              v128.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), get(v)),
+              local.set(acc, f32x4.add(get(acc), f32x4.sub(get(v), get(v))))),
             forLoop(c, get(end4), get(wi), 1,
-              i32.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), i32.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
+              i32.store(i32.add(get(d), i32.shl(get(c), i32.const(2))), i32.load(i32.add(get(s), i32.shl(get(c), i32.const(2))))),
+              local.set(v, f32x4.splat(f32.load(i32.add(get(s), i32.shl(get(c), i32.const(2)))))),
+              local.set(acc, f32x4.add(get(acc), f32x4.sub(get(v), get(v))))),
           ], [forLoop(z, i32.const(0), get(pw), 16, v128.store(i32.add(get(d), get(z)), v128.zero()))]))),
+      v128.store(get(bad), get(acc)),
     ],
   };
 }
@@ -600,7 +609,9 @@ export function winogradModule(fma: boolean, shared = false): Uint8Array {
 
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
-type PadFn = (src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number) => void;
+type PadFn = (
+  src: number, srcPlane: number, wi: number, rows: number, ci: number, dst: number, dstPlane: number, pw: number, ph: number, first: number, colOff: number, bad: number,
+) => void;
 type VinFn = (tab: number, nt: number, ci: number, pitch: number, pw: number, v: number, vxi: number) => void;
 type VoutFn = (
   m: number, nt: number, tab: number, nc: number, flags: number, scale: number, shift: number, resDelta: number, rowPitch: number, c0: number, scratch: number,
@@ -678,7 +689,7 @@ export function basedWinograd(wg: SimdWinograd, base: number): SimdWinograd {
   };
   const B = base;
   return {
-    pad: (src, sp, wi, rows, ci, dst, dp, pw, ph, first, colOff) => wg.pad(src, sp, wi, rows, ci, dst + B, dp, pw, ph, first, colOff),
+    pad: (src, sp, wi, rows, ci, dst, dp, pw, ph, first, colOff, bad) => wg.pad(src, sp, wi, rows, ci, dst + B, dp, pw, ph, first, colOff, bad + B),
     vin64: (tab, nt, ci, pitch, pw, v, vxi) => wg.vin64(tab + B, nt, ci, pitch, pw, v + B, vxi),
     vin64s: (tab, nt, ci, pitch, pw, v, vxi) => wg.vin64s(tab + B, nt, ci, pitch, pw, v + B, vxi),
     vin32x8: none,
