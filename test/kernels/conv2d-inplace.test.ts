@@ -10,7 +10,8 @@ import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from 
 // an explicit im2col per image and group, then the JavaScript epilogue), whose bits they must reproduce: 1×1
 // convolutions without padding (x read in place) and im2col panels. Shapes with channel counts that are not multiples
 // of 4 or 8, maps whose positions end in a partial 8-column tile, k over several 64-term blocks and not a multiple of
-// them, groups, batch 1, strides, and a map wider than one pass of x's copy.
+// them, groups, batch 1, strides (the fused epilogue then in float32 without a residual), and a map wider than one
+// pass of x's copy.
 
 function params(n: number, c: number, h: number, w: number, o: number, groups = 1, sh = 1, sw = sh, k = 1, pad = 0): Conv2dParams {
   return {
@@ -44,8 +45,13 @@ function im2col(x: Float32Array, p: Conv2dParams): Float32Array {
   return out;
 }
 
-/** The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue. */
+/**
+ * The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue: in float64
+ * (epilogueRows), or for a strided 1×1 conv without a residual in float32 (the inference epilogue forward.ts asks
+ * wasm/pointwise.ts for: round(round(v·f32(scale)) + f32(shift)), then ReLU on the bits).
+ */
 function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
+  const f32 = ep !== null && ep.res === null && p.kh === 1 && p.kw === 1 && (p.strideH !== 1 || p.strideW !== 1);
   const cg = (p.c / p.groups) * p.kh * p.kw, og = p.o / p.groups, hw = p.oh * p.ow, xs = im2col(x, p);
   const y = new Float32Array(p.n * p.o * hw);
   for (let i = 0; i < p.n; i++) {
@@ -53,7 +59,15 @@ function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | nu
       const cOff = (i * p.o + g * og) * hw;
       if (bias !== null) for (let r = 0; r < og; r++) y.fill(bias[g * og + r]!, cOff + r * hw, cOff + (r + 1) * hw);
       sgemm(y, w, xs, og, hw, cg, { aOff: g * og * cg, bOff: (i * p.groups + g) * cg * hw, cOff, accumulate: bias !== null });
-      if (ep !== null) epilogueRows(y, { ...ep, ch0: g * og }, cOff, hw, 0, og, 0, hw);
+      if (ep !== null && f32) {
+        for (let r = 0; r < og; r++) {
+          const sc = Math.fround(ep.scale[g * og + r]!), sh = Math.fround(ep.shift[g * og + r]!);
+          for (let j = cOff + r * hw; j < cOff + (r + 1) * hw; j++) {
+            const v = Math.fround(Math.fround(y[j]! * sc) + sh);
+            y[j] = ep.relu && (v < 0 || Object.is(v, -0)) ? 0 : v;
+          }
+        }
+      } else if (ep !== null) epilogueRows(y, { ...ep, ch0: g * og }, cOff, hw, 0, og, 0, hw);
     }
   }
   return y;
@@ -77,7 +91,7 @@ function check(p: Conv2dParams, seed: number): void {
       const y = new Float32Array(ys).fill(NaN);
       conv2dForwardFused(y, x, w, r, p, { scale, shift, relu });
       const what = `fused${r ? ' +res' : ''}${relu ? ' relu' : ''} ${name}`;
-      if (r !== null && relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r, p.o, p.oh * p.ow));
+      if (relu) assertClose(what, y, fusedEpilogueReference(conv, scale, shift, r ?? new Float32Array(ys), p.o, p.oh * p.ow));
       assertIdentical(`${what} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu, res: r }));
     }
   }
@@ -95,6 +109,34 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 12, 10, 10, 8, 2), 41); // groups, 100 positions (last tile one whole vector)
     check(params(3, 257, 8, 9, 6), 51); // k = 4·64 + 1
     check(params(1, 10, 5, 5, 70), 56); // 70 output channels: a last row tile of 2 (the weights' rows read past the last, never stored)
+  });
+
+  it('small maps (≤ 64 positions): the rows of x packed into 8-column panels', () => {
+    check(params(1, 33, 1, 1, 5), 141); // 1 position: the one panel 7 columns past x's end
+    check(params(1, 9, 3, 5, 6), 142); // 15 positions: the last panel 7 wide, k < 64
+    check(params(1, 300, 7, 7, 70), 143); // 49 positions (ResNet-50's layer4), k over five blocks, 70 rows
+    check(params(2, 67, 8, 8, 13), 144); // 64 positions (whole panels), two images, k = 64 + 3
+  });
+
+  it('ReLU on the bits: −0 gives +0, NaN and ±Inf pass as the JavaScript epilogue passes them', () => {
+    // Channel 0's weights are +0: its sums are +0, times a negative scale −0; with shift −0 and a residual of −0 its
+    // outputs before the ReLU are −0. Channel 1's residual holds NaN, −Inf and +Inf in whole and partial tiles.
+    for (const p of [params(1, 5, 3, 3, 4), params(1, 70, 5, 9, 6), params(1, 9, 11, 12, 5)]) {
+      const hw = p.oh * p.ow, x = randArray(201, p.n * p.c * p.h * p.w);
+      const w = randArray(202, p.o * p.c).fill(0, 0, p.c);
+      const scale = Float64Array.from(randArray(203, p.o), (v) => Math.abs(v) + 0.5), shift = Float64Array.from(randArray(204, p.o));
+      scale[0] = -1.5;
+      shift[0] = -0;
+      const res = randArray(205, p.o * hw).fill(-0, 0, hw);
+      res[hw + 1] = NaN;
+      res[hw + 2] = -Infinity;
+      res[hw + hw - 1] = Infinity;
+      const y = new Float32Array(p.o * hw).fill(NaN);
+      conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: true });
+      assertIdentical(`fused relu ${label(p)} vs packed GEMM`, y, gemmReference(x, w, null, p, { scale, shift, relu: true, res }));
+      for (let j = 0; j < hw; j++) if (!Object.is(y[j], 0)) throw new Error(`${label(p)}: channel 0 position ${j}: ${y[j]}, not +0`);
+      if (!Number.isNaN(y[hw + 1]) || !Object.is(y[hw + 2], 0) || y[hw + hw - 1] !== Infinity) throw new Error(`${label(p)}: NaN/±Inf lanes ${y[hw + 1]} ${y[hw + 2]} ${y[hw + hw - 1]}`);
+    }
   });
 
   it('at a stride (the downsampling 1×1/2 of ResNets, and uneven strides)', () => {

