@@ -1,6 +1,7 @@
 import { describe, it } from 'vitest';
 import { conv2dForward, conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams } from '../../src/kernels/conv2d.js';
 import { epilogueRows, sgemm } from '../../src/kernels/gemm.js';
+import { densePairTaps } from '../../src/kernels/conv2d/small-map.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
@@ -10,8 +11,9 @@ import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from 
 // an explicit im2col per image and group, then the JavaScript epilogue), whose bits they must reproduce: 1×1
 // convolutions without padding (x read in place) and im2col panels. Shapes with channel counts that are not multiples
 // of 4 or 8, maps whose positions end in a partial 8-column tile, k over several 64-term blocks and not a multiple of
-// them, groups, batch 1, strides (the fused epilogue then in float32 without a residual), and a map wider than one
-// pass of x's copy.
+// them, groups, batch 1, strides, and a map wider than one pass of x's copy. The fused epilogue of a 1×1 conv (any
+// stride, with or without a residual) runs in float32 (wasm/pointwise.ts's PW_EP32), that of the im2col panels in
+// float64.
 
 function params(n: number, c: number, h: number, w: number, o: number, groups = 1, sh = 1, sw = sh, k = 1, pad = 0): Conv2dParams {
   return {
@@ -47,11 +49,11 @@ function im2col(x: Float32Array, p: Conv2dParams): Float32Array {
 
 /**
  * The packed GEMM's result: y_g = w_g · x_g per image and group (+ bias, one rounding), then the epilogue: in float64
- * (epilogueRows), or for a strided 1×1 conv without a residual in float32 (the inference epilogue forward.ts asks
- * wasm/pointwise.ts for: round(round(v·f32(scale)) + f32(shift)), then ReLU on the bits).
+ * (epilogueRows), or for a 1×1 conv without padding (except the tiny maps small-map.ts takes) in float32 (the inference epilogue forward.ts asks
+ * wasm/pointwise.ts for: round(round(round(v·f32(scale)) + f32(shift)) + res), then ReLU on the bits).
  */
 function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
-  const f32 = ep !== null && ep.res === null && p.kh === 1 && p.kw === 1 && (p.strideH !== 1 || p.strideW !== 1);
+  const f32 = ep !== null && p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && densePairTaps(p) === null;
   const cg = (p.c / p.groups) * p.kh * p.kw, og = p.o / p.groups, hw = p.oh * p.ow, xs = im2col(x, p);
   const y = new Float32Array(p.n * p.o * hw);
   for (let i = 0; i < p.n; i++) {
@@ -63,7 +65,8 @@ function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | nu
         for (let r = 0; r < og; r++) {
           const sc = Math.fround(ep.scale[g * og + r]!), sh = Math.fround(ep.shift[g * og + r]!);
           for (let j = cOff + r * hw; j < cOff + (r + 1) * hw; j++) {
-            const v = Math.fround(Math.fround(y[j]! * sc) + sh);
+            let v = Math.fround(Math.fround(y[j]! * sc) + sh);
+            if (ep.res !== null) v = Math.fround(v + ep.res[j]!);
             y[j] = ep.relu && (v < 0 || Object.is(v, -0)) ? 0 : v;
           }
         }

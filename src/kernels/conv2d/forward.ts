@@ -66,15 +66,15 @@ function forwardUnits(
           // other unit needs the same B) and B is small, from panels packed straight from x instead (half the cost of
           // gathering its rows: see packStrided1x1; 1×1/2 64→128 @56, one thread, −2 to −4%; at 256→512 @56, 4× the
           // size, no gain).
-          // The fused (inference) epilogue of a strided one in float32 (PW_EP32; 1×1/2 64→128 @56, one thread, with the
-          // panels: −5%).
+          // The fused (inference) epilogue in float32 (PW_EP32; 1×1/2 64→128 @56, one thread, with the panels: −5%;
+          // stride 1: see bench/README).
           const strided = p.strideH !== 1 || p.strideW !== 1;
           let pack: PackB | null = null;
           if (strided && r0 === 0 && r1 === og && K * (j1 - j0) <= PANELS_MAX && panelsFit(og, K)) {
             const xOff = (n0 * c + g * cg) * hw;
             pack = (dst, d0, jc, nc, p0, kl) => packStrided1x1(dst as Float32Array, d0, x, xOff, p, j0 + jc, nc, p0, kl);
           }
-          if (!gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, pack, strided) && fin !== null) fin[0] = 1;
+          if (!gemmForwardUnit(y, x, w, bias, res, ep, p, q, n0, g, j0, j1, r0, r1, K, pack, true) && fin !== null) fin[0] = 1;
           continue;
         }
         const yOff = (n0 * o + g * og) * ohw;

@@ -59,8 +59,8 @@ const checkAt = pointwiseCheckAt(PW_MR, PW_NV);
  * Rows [r0, r1) (output channels within group g) and columns [j0, j1) (output positions) of image img of
  * y = conv(x, w) (+ bias[o], rounded once with the sum), or with ep its epilogue (res: read at y's indices). K rows
  * of B: x's (pack null: a 1×1 conv without padding) or pack's panels. `call` names the call (an object shared by its
- * units): the weights' copy and x's copy are reused within it. ep32: the epilogue in float32 when there is no res
- * (wasm/pointwise.ts, PW_EP32; inference only). Returns whether every output it stored is finite.
+ * units): the weights' copy and x's copy are reused within it. ep32: the epilogue in float32 (wasm/pointwise.ts,
+ * PW_EP32; inference only). Returns whether every output it stored is finite.
  */
 export function gemmForwardUnit(
   y: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, res: Float32Array | null, ep: Epilogue | null,
@@ -84,7 +84,7 @@ export function gemmForwardUnit(
   const pass = Math.max(cols, Math.floor(COL_CAP / (pack === null && !xWhole ? Math.max(K, rows) : rows) / cols) * cols);
   const chunk = Math.min(B_COLS, Math.max(cols, Math.floor(B_CHUNK / K / cols) * cols));
   const xOff = (img * p.c + g * cg) * hw, yOff = (img * p.o + g * og) * ohw;
-  const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : ep32 ? PW_EP32 : 0) | (ep.relu ? PW_RELU : 0);
+  const flags = ep === null ? (bias !== null ? PW_BIAS : 0) : PW_EP | (res !== null ? PW_RES : 0) | (ep32 ? PW_EP32 : 0) | (ep.relu ? PW_RELU : 0);
   const mc = Math.max(PW_MR, Math.floor(A_BLOCK / K / PW_MR) * PW_MR);
   let finite = true;
   for (let c0 = j0; c0 < j1; c0 += pass) {

@@ -24,7 +24,8 @@
 // the float64 total added block by block in that order; then y = round_f32(S) (PW_BIAS: round_f32(S + bias[i])),
 // and with PW_EP round_f32(y·scale[i] + shift[i] (+ res)) in float64, then ReLU on the bits (PW_RELU). The same
 // operations in the same order as the packed GEMM followed by its store, so the same bits; the order is a function
-// of k alone, so any split of y over rows, columns or threads gives the same bits too.
+// of k alone, so any split of y over rows, columns or threads gives the same bits too. With PW_EP32 (inference
+// only) the epilogue runs in float32 instead, each step rounded: round(round(round(y·scale) + shift) + res).
 // With FMA (relaxed SIMD) each step is one f32x4.relaxed_madd (last bits differ from the no-FMA build).
 
 import {
@@ -38,8 +39,8 @@ const KB = 64;
 /** `pointwise`'s flags: a float64 bias per row; scale and shift per row (the fused epilogue); a residual; ReLU. */
 export const PW_BIAS = 1, PW_EP = 2, PW_RES = 4, PW_RELU = 8;
 /**
- * The fused epilogue in float32 instead (with PW_EP, without PW_RES): y = round_f32(S)·f32(scale) + f32(shift), each
- * step rounded to float32 (an inference-only form: two float64 conversions fewer per vector).
+ * The fused epilogue in float32 instead (with PW_EP): y = round_f32(S)·f32(scale) + f32(shift) (+ res), each step
+ * rounded to float32 (an inference-only form: two float64 conversions fewer per vector).
  */
 export const PW_EP32 = 16;
 
@@ -125,6 +126,7 @@ export function pointwiseFunc(mr: number, nv: number, fma: boolean, lda: number)
             ]),
           if_(i32.and(get(flags), i32.const(PW_EP32)), [
             local.set(v, f32x4.add(f32x4.mul(get(v), get(s1f)), get(s2f))),
+            if_(i32.and(get(flags), i32.const(PW_RES)), [local.set(v, f32x4.add(get(v), v128.load(get(row), 16 * q)))]),
           ], [if_(i32.and(get(flags), i32.const(PW_EP)), [
             local.set(lo, f64x2.add(f64x2.mul(half(get(v), 0), get(s1)), get(s2))),
             local.set(hi, f64x2.add(f64x2.mul(half(get(v), 1), get(s1)), get(s2))),
