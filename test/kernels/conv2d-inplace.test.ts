@@ -52,8 +52,11 @@ function im2col(x: Float32Array, p: Conv2dParams): Float32Array {
  * (epilogueRows), or for a 1×1 conv without padding (except the tiny maps small-map.ts takes) in float32 (the inference epilogue forward.ts asks
  * wasm/pointwise.ts for: round(round(round(v·f32(scale)) + f32(shift)) + res), then ReLU on the bits).
  */
-function gemmReference(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null): Float32Array {
-  const f32 = ep !== null && p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && densePairTaps(p) === null;
+function gemmReference(
+  x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams, ep: { scale: Float64Array; shift: Float64Array; relu: boolean; res: Float32Array | null } | null,
+  float64Epilogue = false,
+): Float32Array {
+  const f32 = !float64Epilogue && ep !== null && p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0 && densePairTaps(p) === null;
   const cg = (p.c / p.groups) * p.kh * p.kw, og = p.o / p.groups, hw = p.oh * p.ow, xs = im2col(x, p);
   const y = new Float32Array(p.n * p.o * hw);
   for (let i = 0; i < p.n; i++) {
@@ -146,6 +149,24 @@ describe.runIf(hasSimd128)('forward GEMM units with outputs in place (SIMD): 1×
     check(params(1, 70, 17, 16, 12, 1, 2), 71); // 9 × 8 positions
     check(params(1, 9, 21, 22, 6, 1, 3, 2), 81); // 7 × 11 positions
     check(params(2, 16, 20, 20, 10, 2, 2), 91); // groups, two images (10 × 10 positions)
+  });
+
+  it('1×1 fused epilogue in float32, with and without a residual, at stride 1 and 2: its bits, not float64\'s', () => {
+    // The float32 reference matches bit for bit (check) and the float64 epilogue's bits differ somewhere, so the
+    // comparison tells the two apart.
+    for (const [p, seed] of [[params(1, 64, 11, 13, 20), 301], [params(1, 130, 7, 7, 12), 302], [params(1, 70, 17, 16, 12, 1, 2), 303]] as const) {
+      check(p, seed);
+      const ys = p.n * p.o * p.oh * p.ow, x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c);
+      const scale = Float64Array.from(randArray(seed + 4, p.o)), shift = Float64Array.from(randArray(seed + 5, p.o));
+      for (const res of [randArray(seed + 3, ys), null]) {
+        const y = new Float32Array(ys).fill(NaN);
+        conv2dForwardFused(y, x, w, res, p, { scale, shift, relu: false });
+        const y64 = gemmReference(x, w, null, p, { scale, shift, relu: false, res }, true);
+        let diff = 0;
+        for (let i = 0; i < ys; i++) if (!Object.is(y[i], y64[i])) diff++;
+        if (diff === 0) throw new Error(`${label(p)}${res ? ' +res' : ''}: the float32 epilogue gave the float64 one's bits everywhere`);
+      }
+    }
   });
 
   it('im2col panels into the same kernel (conv1-like 7×7/2, 3×3/2, 5×5), every tap live', () => {
