@@ -163,8 +163,8 @@ export function conv2dForward(
 /**
  * Forward with an epilogue, for inference fusion: y = relu?(conv(x, w)·scale[o] + shift[o] + res), each output
  * rounded to float32 once on the Winograd path (twice on the im2col and unit-map paths: the GEMM result, then the
- * epilogue; the direct path computes it all in float32, and so does a strided 1×1 conv's epilogue without res on the
- * SIMD backend: round(round(v·scale) + shift)).
+ * epilogue; the direct path computes it all in float32, and so does a 1×1 conv's epilogue (no padding, one image's
+ * GEMM at a time) on the SIMD backend: round(round(round(v·scale) + shift) + res)).
  * res: (N, O, oH, oW) or null. No bias argument: fold it into shift. On the SIMD backend its Winograd GEMMs run in
  * float32 (inference speed; see WinogradParams.float32).
  */
