@@ -306,12 +306,14 @@ describe('im2colRange on small maps (output rows ≤ 4 wide) vs the definition',
 });
 
 // The forward on maps of < 64 positions (images side by side in one GEMM, then each image's rows scattered into y:
-// rows of ≤ 16 values value by value, longer ones by set), 1×1 convolutions at stride 1 and 2, batch
+// rows of ≤ 16 values value by value, longer ones by set; the column matrix built once for a thread's row blocks of
+// the same images), 1×1 convolutions at stride 1 and 2, batch
 // > 1, odd sizes: bitwise the same GEMM (sgemm, C prefilled with the bias and accumulated) over a column matrix and
 // a scatter written out here, into plain arrays and into the resident shared memory alike; and close to the naive
 // float64 loop.
 const smallForward: [number, number, number, number, number, number, number][] = [
-  // n, c, h, o, k, stride, pad: output maps of 16, 4, 1, 9, 9, 25 and 16 positions (R18's three 1×1/2 at 8×3×32×32)
+  // n, c, h, o, k, stride, pad: output maps of 16, 4, 1, 9, 9, 25, 16 and 49 positions (R18's three 1×1/2 at
+  // 8×3×32×32 first)
   [8, 64, 8, 128, 1, 2, 0],
   [8, 128, 4, 256, 1, 2, 0],
   [8, 256, 2, 512, 1, 2, 0],
@@ -319,6 +321,8 @@ const smallForward: [number, number, number, number, number, number, number][] =
   [5, 13, 3, 11, 1, 1, 0],
   [2, 5, 9, 6, 1, 2, 0],
   [3, 5, 4, 7, 1, 1, 0],
+  // 7×7 outputs: two chunks of images (5 + 3), two row blocks each (the column matrix built once per chunk)
+  [8, 6, 13, 70, 1, 2, 0],
 ];
 
 /**
