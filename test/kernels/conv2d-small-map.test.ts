@@ -5,9 +5,10 @@ import {
   setWinogradPolicy, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import { denseMapTaps, tapMapPairs } from '../../src/kernels/conv2d/small-map.js';
+import { sgemm } from '../../src/kernels/gemm.js';
 import { unitMapBackwardInput } from '../../src/kernels/conv2d/unit-map.js';
 import { hasSimd128, setKernelBackend, type KernelBackend } from '../../src/kernels/wasm/features.js';
-import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
+import { assertClose, assertIdentical, fusedEpilogueReference, randArray, residentCopy } from './compare.js';
 
 // The input gradient on ResNet-18's smallest maps (1×1 and 2×2, padding 1) against the naive float64 loop,
 // accumulated onto noise: where every output position meets every input position (1×1 maps, 2×2 maps under 3×3
@@ -303,3 +304,79 @@ describe('im2colRange on small maps (output rows ≤ 4 wide) vs the definition',
     });
   }
 });
+
+// The forward on maps of < 64 positions (images side by side in one GEMM, then each image's rows scattered into y:
+// rows of ≤ 16 values value by value, longer ones by set; the column matrix built once for a thread's row blocks of
+// the same images), 1×1 convolutions at stride 1 and 2, batch
+// > 1, odd sizes: bitwise the same GEMM (sgemm, C prefilled with the bias and accumulated) over a column matrix and
+// a scatter written out here, into plain arrays and into the resident shared memory alike; and close to the naive
+// float64 loop.
+const smallForward: [number, number, number, number, number, number, number][] = [
+  // n, c, h, o, k, stride, pad: output maps of 16, 4, 1, 9, 9, 25, 16 and 49 positions (R18's three 1×1/2 at
+  // 8×3×32×32 first)
+  [8, 64, 8, 128, 1, 2, 0],
+  [8, 128, 4, 256, 1, 2, 0],
+  [8, 256, 2, 512, 1, 2, 0],
+  [3, 7, 5, 9, 1, 2, 0],
+  [5, 13, 3, 11, 1, 1, 0],
+  [2, 5, 9, 6, 1, 2, 0],
+  [3, 5, 4, 7, 1, 1, 0],
+  // 7×7 outputs: two chunks of images (5 + 3), two row blocks each (the column matrix built once per chunk)
+  [8, 6, 13, 70, 1, 2, 0],
+];
+
+/**
+ * conv(x, w) + bias as one GEMM over all images side by side: col (K × n·oHW, rows (channel, tap), zeros at the
+ * padding) built here, C (o × n·oHW) filled with the bias and accumulated by sgemm, then scattered to (n, o, oH, oW).
+ */
+function batchedGemmForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, p: Conv2dParams): Float32Array {
+  const ohw = p.oh * p.ow, kk = p.n * ohw, T = p.kh * p.kw, K = p.c * T;
+  const col = new Float32Array(K * kk);
+  for (let img = 0; img < p.n; img++)
+    for (let k = 0; k < K; k++) {
+      const ci = Math.floor(k / T), t = k % T, ky = Math.floor(t / p.kw), kx = t % p.kw;
+      for (let oy = 0; oy < p.oh; oy++)
+        for (let ox = 0; ox < p.ow; ox++) {
+          const iy = oy * p.strideH - p.padH + ky, ix = ox * p.strideW - p.padW + kx;
+          if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w) col[k * kk + img * ohw + oy * p.ow + ox] = x[((img * p.c + ci) * p.h + iy) * p.w + ix]!;
+        }
+    }
+  const out = new Float32Array(p.o * kk);
+  if (bias) for (let oc = 0; oc < p.o; oc++) out.fill(bias[oc]!, oc * kk, (oc + 1) * kk);
+  sgemm(out, w, col, p.o, kk, K, { accumulate: bias !== null });
+  const y = new Float32Array(p.n * p.o * ohw);
+  for (let img = 0; img < p.n; img++)
+    for (let oc = 0; oc < p.o; oc++)
+      for (let j = 0; j < ohw; j++) y[(img * p.o + oc) * ohw + j] = out[oc * kk + img * ohw + j]!;
+  return y;
+}
+
+for (const backend of backends) {
+  describe(`conv forward on small maps, ${backend} backend: the batched GEMM's bits scattered into y`, () => {
+    useBackend(backend);
+    for (const [n, c, h, o, k, s, pad] of smallForward) {
+      const p = params(n, c, h, o, k, s, pad);
+      const label = `${h}×${h} → ${p.oh}×${p.ow}, ${c}→${o}, ${k}×${k}/${s} pad ${pad}, batch ${n}`;
+      it(label, () => {
+        expect(p.oh * p.ow).toBeLessThan(64);
+        const seed = n + c + h + o + k;
+        const x = randArray(seed, p.n * p.c * p.h * p.w), w = randArray(seed + 1, p.o * p.c * k * k);
+        const ys = p.n * p.o * p.oh * p.ow;
+        for (const bias of [randArray(seed + 2, p.o), null]) {
+          const what = `${label}${bias ? ' + bias' : ''}`;
+          const ref = batchedGemmForward(x, w, bias, p), naive = new Float32Array(ys);
+          conv2dForwardNaive(naive, x, w, bias, p);
+          assertClose(`${what} (batched GEMM vs naive)`, ref, naive);
+          const y = new Float32Array(ys).fill(NaN);
+          conv2dForward(y, x, w, bias, p);
+          assertIdentical(what, y, ref);
+          if (backend === 'simd' && typeof SharedArrayBuffer !== 'undefined') {
+            const yr = residentCopy(new Float32Array(ys).fill(NaN));
+            conv2dForward(yr, residentCopy(x), residentCopy(w), bias, p);
+            assertIdentical(`${what}, resident`, yr, ref);
+          }
+        }
+      });
+    }
+  });
+}

@@ -1,6 +1,6 @@
 // The forward convolution: Winograd where it applies and pays, else im2col + GEMM units; the fused epilogue.
 
-import { epilogueRows, GEMM_NC, sgemmRange, SIMD_GEMM_END, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
+import { epilogueRows, GEMM_NC, scratchLength, sgemmRange, SIMD_GEMM_END, type BKey, type GemmEpilogue, type PackB } from '../gemm.js';
 import { noteFinite } from '../finite.js';
 import { parallelFor, registerTask, sharedFloat64 } from '../parallel.js';
 import { NO_EPILOGUE, winogradConv, type Epilogue } from '../winograd.js';
@@ -8,7 +8,7 @@ import { directForward, directForwardFused, forwardShape, packDirectWeights, run
 import { kernelBackend } from '../wasm/features.js';
 import { simdGemm } from '../wasm/sgemm.js';
 import {
-  colScratch, f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, packStrided1x1, tapTable,
+  f32Scratch, gatherTaps, im2colRange, im2colSimdFloats, liveScratch, packIm2col, packIm2colSimd, packStrided1x1, tapTable,
 } from './pack.js';
 import { gemmForwardUnit, panelsFit } from './inplace.js';
 import { unitMapConv2dForward } from './unit-map.js';
@@ -113,20 +113,46 @@ function forwardUnits(
       }
       // Small maps: nc images side by side, one GEMM into a scratch C ((r1 − r0) × nc·oHW), then scattered to y.
       if (fin !== null) fin[0] = 1;
+      // The column matrix (K × nc·oHW) is the same for every row block of the images and group: a thread builds it
+      // once for the row blocks it runs in a row, in its own buffer (R18's 1×1/2 256→512 @2→1 at batch 8, 8 row
+      // blocks: im2col took 43% of the call).
       const kk = nc * ohw, m = r1 - r0;
-      const col = colScratch(K * kk);
-      for (let i = 0; i < nc; i++) im2colRange(col, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, 0, cg, p, 0, ohw, taps);
+      if (smallCol.length < K * kk) smallCol = new Float32Array(scratchLength(K * kk));
+      const col = smallCol;
+      if (heldCol.call !== q || heldCol.n0 !== n0 || heldCol.g !== g || heldCol.col !== col) {
+        for (let i = 0; i < nc; i++) im2colRange(col, i * ohw, kk, x, ((n0 + i) * c + g * cg) * hw, 0, cg, p, 0, ohw, taps);
+        Object.assign(heldCol, { call: q, n0, g, col });
+      }
       const out = f32Scratch(m * kk);
       if (addBias) for (let r = 0; r < m; r++) out.fill(bias[g * og + r0 + r]!, r * kk, (r + 1) * kk);
       sgemmRange(out, w, col, m, kk, K, { aOff: (g * og + r0) * K, accumulate: addBias }, 0, m, 0, kk);
       for (let i = 0; i < nc; i++) {
         const yOff = ((n0 + i) * o + g * og) * ohw;
-        for (let r = 0; r < m; r++) y.set(out.subarray(r * kk + i * ohw, r * kk + (i + 1) * ohw), yOff + (r0 + r) * ohw);
+        if (ohw <= SHORT_ROW) {
+          // Rows of a few values: copied value by value (no subarray and set per row).
+          for (let r = 0; r < m; r++) {
+            const s = r * kk + i * ohw, d = yOff + (r0 + r) * ohw;
+            for (let j = 0; j < ohw; j++) y[d + j] = out[s + j]!;
+          }
+        } else {
+          for (let r = 0; r < m; r++) y.set(out.subarray(r * kk + i * ohw, r * kk + (i + 1) * ohw), yOff + (r0 + r) * ohw);
+        }
         if (ep !== null) epilogueRows(y, { ...ep, res, ch0: g * og }, yOff, ohw, r0, r1, 0, ohw);
       }
     }
   }
 }
+
+/** The small-map path's column matrix (this thread's), and the call (task params), images and group it holds. */
+let smallCol = new Float32Array(0);
+const heldCol = { call: null as object | null, n0: -1, g: -1, col: null as Float32Array | null };
+
+/**
+ * Longest output row (positions) that the small-map path scatters value by value rather than by subarray and set:
+ * a set into shared memory costs ~80 ns a call (4096 rows into a SharedArrayBuffer, node 20: 16 values a row 345 →
+ * 235 µs, 1 value 200 → 10 µs; 32 values 345 → 465 µs).
+ */
+const SHORT_ROW = 16;
 
 /** Largest B (floats) that a strided 1×1 unit packs as panels (forwardUnits). */
 const PANELS_MAX = 2 ** 17;
