@@ -12,8 +12,10 @@
 // in float64 (the product of two float32 values is exact in float64; a sum that goes on across KC slices is carried
 // in the float64 C block, never rounded in between), then rounded once to float32 when stored (added to the old C
 // value first when accumulating). The order of each output's sum is a fixed function of k alone, whatever the
-// tiling or however rows/columns are split across threads. The result is therefore bit-identical to `sgemmNaive`,
-// which sums in the same order.
+// tiling or however rows/columns are split across threads. On the asm.js backend the result is therefore
+// bit-identical to `sgemmNaive`, which sums in the same order. The SIMD backend's block (wasm/sgemm.ts) sums float32
+// products in float32 over runs of 64 terms and carries the runs' sums in float64: its order too is a function of k
+// alone (the same bits for any split), but not `sgemmNaive`'s bits.
 //
 // Packing copies float32 values into float64 panels in the asm.js module's heap: the tiles then load doubles
 // directly. Panels are zero-padded to whole 4×4 tiles; padded rows/columns only feed C-block entries that are never
