@@ -17,27 +17,14 @@ import { isResident, residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentMemory } from '../../src/kernels/wasm/optim.js';
 import { Tensor, manualSeed, memory, models, noGrad, nn, optim, randn, relu, withConfig, withTrainingStep } from '../../src/index.js';
+import { smallResnetStep } from '../helpers/train-step.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 // A small CIFAR ResNet-8 on 16×3×16×16: its first stage's tensors (16·4·16·16 = 16384 elements) are large enough
 // for the arena (config.arenaMinLength).
-function setup(seed = 1) {
-  manualSeed(seed);
-  const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
-  const x = randn([16, 3, 16, 16]);
-  const target = Array.from({ length: 16 }, (_, i) => i % 10);
-  const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const body = (): number => {
-    opt.zeroGrad(false);
-    const loss = nn.functional.crossEntropy(model.forward(x), target);
-    loss.backward();
-    opt.step();
-    return loss.item();
-  };
-  return { model, x, target, opt, body, scoped: () => withTrainingStep({ model, optimizer: opt }, body) };
-}
+const setup = (seed = 1) => smallResnetStep({ seed, lr: 0.01 });
 
 type Setup = ReturnType<typeof setup>;
 

@@ -8,26 +8,12 @@ import { batchNormInPlaceCalls } from '../../src/kernels/batchnorm-simd.js';
 import { isResident } from '../../src/kernels/optim.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { residentMemory } from '../../src/kernels/wasm/optim.js';
-import { manualSeed, models, nn, optim, randn, relu, setNumThreads, withConfig, withTrainingStep } from '../../src/index.js';
+import { randn, relu, setNumThreads, withConfig, withTrainingStep } from '../../src/index.js';
+import { smallResnetStep } from '../helpers/train-step.js';
 
 // A CIFAR ResNet-8 on 16×3×16×16: its stages' maps are 16·4·16·16 = 16384, 16·8·8·8 = 8192 and 16·8·4·4 = 2048
 // elements; 7 batch norms.
-function setup() {
-  manualSeed(3);
-  const model = models.cifarResnet(8, { widths: [4, 8, 8] }).train();
-  manualSeed(4);
-  const x = randn([16, 3, 16, 16]);
-  const target = Array.from({ length: 16 }, (_, i) => (i * 3) % 10);
-  const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
-  const body = (): number => {
-    opt.zeroGrad(false);
-    const loss = nn.functional.crossEntropy(model.forward(x), target);
-    loss.backward();
-    opt.step();
-    return loss.item();
-  };
-  return { model, opt, body, scoped: () => withTrainingStep({ model, optimizer: opt }, body) };
-}
+const setup = () => smallResnetStep({ seed: 3, dataSeed: 4, targetStep: 3, lr: 0.05 });
 
 const simd = <T>(fn: () => T): T => withConfig({ kernelBackend: 'simd', residentSteps: true }, fn);
 
