@@ -6,69 +6,26 @@
 Eval cases: torchvision ResNet-18/50 in eval mode under torch.no_grad() at 1x3x224x224. Train cases: forward +
 cross-entropy, backward, SGD(lr 0.01, momentum 0.9, weight decay 5e-4).step(), with zero_grad(set_to_none=False)
 at the start of the forward, as bench/train.mjs times ours; the CIFAR ResNet-20 is He et al.'s (option-A shortcuts),
-written as src/models/cifar.ts builds it. Repetitions as the bench's own rows (bench/models.mjs modelTiming,
+written as src/models/cifar.ts builds it (test/fixtures/gen_interop.py's `CifarResNet`). Repetitions as the bench's own rows (bench/models.mjs modelTiming,
 bench/train.mjs). Every time is wall ms and process CPU ms (all threads). Prints one line of JSON.
 """
 
 import argparse
 import json
 import math
+import os
 import statistics
+import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
 
-class ShortcutA(nn.Module):
-    """x[:, :, ::s, ::s] with floor((planes - C)/2) zero channels before and the rest after; no parameters."""
-
-    def __init__(self, planes, stride):
-        super().__init__()
-        self.planes, self.stride = planes, stride
-
-    def forward(self, x):
-        extra = self.planes - x.shape[1]
-        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, extra // 2, extra - extra // 2))
-
-
-class CifarBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = ShortcutA(planes, stride) if stride != 1 or in_planes != planes else nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    """Depth 6n + 2: a 3x3 conv with 16 filters, three stages of n blocks at 16, 32, 64 filters, pool, fc."""
-
-    def __init__(self, n=3, in_channels=3, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        stages, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            stages.append(nn.Sequential(*[CifarBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1) for i in range(n)]))
-            in_planes = planes
-        self.layer1, self.layer2, self.layer3 = stages
-        self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.layer3(self.layer2(self.layer1(y)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+# The CIFAR ResNet as src/models/cifar.ts builds it: the one the interop fixtures check our weights against.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test', 'fixtures'))
+from gen_interop import CifarResNet  # noqa: E402
 
 
 # id -> (kind, model builder, input shape); the ids bench/torch.mjs asks for.
