@@ -517,6 +517,18 @@ export const batchNormInPlaceCalls = (): number => inPlaceCalls;
 /** A work unit's per-image-unit partial sums (per thread: a worker has its own module). */
 let unitSums = new Float64Array(2 * MAX_UNITS);
 
+/**
+ * What a channel-block task (forward or backward) starts from: the placed buffers and their module, the shape, the
+ * byte stride between images, the count of image units and of values per channel, and room for the units' two
+ * partial sums each.
+ */
+function channelTask(q: ChannelParams) {
+  const pl = q.place!, m = residentBatchNorm(pl);
+  const { n, c, hw } = q, units = unitCount(q);
+  if (unitSums.length < 2 * units) unitSums = new Float64Array(2 * units);
+  return { pl, m, n, c, hw, stride: c * hw * 4, units, count: n * hw, part: unitSums };
+}
+
 function residentForward(
   y: Float32Array, mean: Float32Array, invstd: Float32Array, varUnbiased: Float32Array, weight: Float32Array | null,
   bias: Float32Array | null, eps: number, q: UnitParams, relu: boolean, affine: Float64Array | null, cost: number,
@@ -539,12 +551,9 @@ function residentForward(
 registerTask<ChannelParams>('batchnorm.simdChannelsForward', (bufs, q, b0, b1) => {
   const weight = bufs.weight as Float32Array | null, bias = bufs.bias as Float32Array | null;
   const stats = bufs.stats as Float32Array, aff = bufs.aff as Float64Array, finite = bufs.finite as Float32Array;
-  const pl = q.place!, m = residentBatchNorm(pl);
-  const { n, c, hw } = q, stride = c * hw * 4, units = unitCount(q), count = n * hw;
+  const { pl, m, n, c, hw, stride, units, count, part } = channelTask(q);
   const mean = stats.subarray(0, c), invstd = stats.subarray(c, 2 * c), varUnbiased = stats.subarray(2 * c, 3 * c);
   const hasRes = pl.at.res! >= 0, fn = m.affine[(hasRes ? 2 : 0) + (q.relu ? 1 : 0)]!;
-  if (unitSums.length < 2 * units) unitSums = new Float64Array(2 * units);
-  const part = unitSums;
   for (let b = b0; b < b1; b++) {
     const out = unitOut(pl, b), fin = out + 96;
     let ok = true;
@@ -598,11 +607,8 @@ function residentBackward(
 registerTask<ChannelParams>('batchnorm.simdChannelsBackward', (bufs, q, b0, b1) => {
   const aff = bufs.aff as Float64Array | null, mean = bufs.mean as Float32Array, invstd = bufs.invstd as Float32Array;
   const weight = bufs.weight as Float32Array | null, sums = bufs.sums as Float64Array, finite = bufs.finite as Float32Array;
-  const pl = q.place!, m = residentBatchNorm(pl);
-  const { n, c, hw } = q, stride = c * hw * 4, units = unitCount(q), count = n * hw;
+  const { pl, m, n, c, hw, stride, units, count, part } = channelTask(q);
   const q2 = q as ChannelParams & BackwardParams;
-  if (unitSums.length < 2 * units) unitSums = new Float64Array(2 * units);
-  const part = unitSums;
   for (let b = b0; b < b1; b++) {
     const out = unitOut(pl, b), fin = out + 96;
     let ok = true;
