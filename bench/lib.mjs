@@ -350,17 +350,28 @@ export async function measureTurns(fns, opts) {
   };
 }
 
-/**
- * A full garbage collection, or null where it cannot be had: V8's gc() exposed at run time (the same as
- * node --expose-gc), so that garbage one variant left (tfjs's CPU backend allocates hundreds of MB on the big
- * layers) is not collected during another's timing.
- */
 /** The process's CPU time in ms (user + system, every thread): for A/B scripts, whose wall times a busy host skews. */
 export function cpuMs() {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
 
+/** Runs fn n times; each run's [wall ms, process CPU ms]. */
+export function wallCpuRuns(fn, n) {
+  const runs = [];
+  for (let i = 0; i < n; i++) {
+    const c0 = cpuMs(), w0 = performance.now();
+    fn();
+    runs.push([performance.now() - w0, cpuMs() - c0]);
+  }
+  return runs;
+}
+
+/**
+ * A full garbage collection, or null where it cannot be had: V8's gc() exposed at run time (the same as
+ * node --expose-gc), so that garbage one variant left (tfjs's CPU backend allocates hundreds of MB on the big
+ * layers) is not collected during another's timing.
+ */
 export async function fullGc() {
   try {
     const v8 = await import('node:v8');

@@ -6,7 +6,7 @@
 // by kernel and shape: wall in the call, one thread idle at its end (main idle + worker idle), the call start → the
 // worker's first unit, the units each thread ran and the busy ms of each; and the time outside pool calls.
 import { join, resolve } from 'node:path';
-import { DIST, scriptArgs } from './lib.mjs';
+import { cpuMs, DIST, scriptArgs, wallCpuRuns } from './lib.mjs';
 
 const { flag, has } = scriptArgs();
 const timeline = has('--timeline');
@@ -19,10 +19,6 @@ const lib = await import(join(dist, 'index.js'));
 const par = await import(join(dist, 'kernels/parallel.js'));
 const pool = await import(join(dist, 'parallel/pool.js'));
 lib.setNumThreads(threads);
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const m = lib.models[name]();
@@ -30,20 +26,15 @@ m.eval();
 const x = new lib.Tensor(Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i)), [1, 3, 224, 224]);
 const forward = () => lib.withArena(() => lib.noGrad(() => m.forward(x)));
 for (let i = 0; i < 3; i++) forward();
-const plain = [];
-for (let i = 0; i < reps; i++) {
-  const c0 = cpu(), w0 = performance.now();
-  forward();
-  plain.push([performance.now() - w0, cpu() - c0]);
-}
+const plain = wallCpuRuns(forward, reps);
 const traced = [];
 for (let i = 0; i < reps; i++) {
   const calls = [], recs = [];
   par.setParallelTracer((task, pooled, t0, t1) => calls.push({ task, pooled, ms: t1 - t0 }));
   pool.setPoolTracer((r) => recs.push(r));
-  const c0 = cpu(), w0 = performance.now();
+  const c0 = cpuMs(), w0 = performance.now();
   forward();
-  const wall = performance.now() - w0, c = cpu() - c0;
+  const wall = performance.now() - w0, c = cpuMs() - c0;
   par.setParallelTracer(null);
   pool.setPoolTracer(null);
   traced.push({ wall, cpu: c, calls, recs });

@@ -15,7 +15,7 @@
 // the main thread's unit waits until the worker has started its own) with the same breakdown.
 // Tracing allocates a small SharedArrayBuffer per call and reads the clock around every unit: a few µs per call.
 import { join, resolve } from 'node:path';
-import { DIST, scriptArgs } from './lib.mjs';
+import { cpuMs, DIST, scriptArgs, wallCpuRuns } from './lib.mjs';
 
 const { args, flag, has: bool } = scriptArgs();
 const threads = Number(flag('--threads', '2'));
@@ -34,10 +34,6 @@ await import(join(dist, 'parallel/diagnostics.js'));
 lib.setNumThreads(threads);
 const minCost = lib.config?.minParallelCost ?? (await import(join(dist, 'config.js'))).config.minParallelCost;
 
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const med = (v) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] : NaN);
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
@@ -84,9 +80,9 @@ if (micro > 0) {
   for (const wait of [true, false]) {
     for (let i = 0; i < 200; i++) call(wait);
     const recs = [];
-    let c0 = cpu(), w0 = performance.now();
+    let c0 = cpuMs(), w0 = performance.now();
     for (let i = 0; i < micro; i++) call(wait);
-    const plainWall = ((performance.now() - w0) * 1000) / micro, plainCpu = ((cpu() - c0) * 1000) / micro;
+    const plainWall = ((performance.now() - w0) * 1000) / micro, plainCpu = ((cpuMs() - c0) * 1000) / micro;
     pool.setPoolTracer((r) => recs.push(r));
     for (let i = 0; i < micro; i++) call(wait);
     pool.setPoolTracer(null);
@@ -118,20 +114,15 @@ const step = () => lib.withTrainingStep({ model: m, optimizer: opt }, body);
 for (let i = 0; i < 3; i++) step();
 
 // Untraced steps first (wall and CPU), then traced ones.
-const plain = [];
-for (let i = 0; i < steps; i++) {
-  const c0 = cpu(), w0 = performance.now();
-  step();
-  plain.push([performance.now() - w0, cpu() - c0]);
-}
+const plain = wallCpuRuns(step, steps);
 const perStep = [];
 for (let s = 0; s < steps; s++) {
   const calls = [], recs = [];
   par.setParallelTracer((task, pooled, t0, t1) => calls.push({ kernel: task.kernel, units: task.units, cost: task.cost, pooled, ms: t1 - t0 }));
   pool.setPoolTracer((r) => recs.push(r));
-  const c0 = cpu(), w0 = performance.now();
+  const c0 = cpuMs(), w0 = performance.now();
   step();
-  const wall = performance.now() - w0, c = cpu() - c0;
+  const wall = performance.now() - w0, c = cpuMs() - c0;
   par.setParallelTracer(null);
   pool.setPoolTracer(null);
   perStep.push({ wall, cpu: c, calls, recs });
