@@ -20,7 +20,7 @@ import { simdGemm } from '../wasm/sgemm.js';
 import { PW_BIAS, PW_EP, PW_EP32, PW_MR, PW_NV, PW_RELU, PW_RES, pointwiseCheckAt, pointwiseScratch, simdPointwise } from '../wasm/pointwise.js';
 import type { Epilogue } from '../winograd.js';
 import { packStrided1x1 } from './pack.js';
-import { COL_CAP, type Conv2dParams } from './plan.js';
+import { COL_CAP, roundUp4, type Conv2dParams } from './plan.js';
 
 /** Largest whole copy of a strided x (floats) held as panels (gemmForwardUnit). */
 const PANELS_WHOLE = 2 ** 17;
@@ -193,5 +193,3 @@ function moveRows(f: Float32Array, at: number, a: Float32Array, off: number, r0:
     else a.set(f.subarray(at + i * nb, at + (i + 1) * nb), s);
   }
 }
-
-const roundUp4 = (v: number): number => (v + 3) & ~3;
