@@ -15,7 +15,7 @@ import { residentAddress, residentAlloc, residentFree, residentMemory, type Resi
  * Most rows of x that take `fcRows`: past it the GEMM, whose packing of w is shared by more rows, takes over
  * (bench/README.md, "fc at batch 1–2 in wasm").
  */
-export const FC_MAX_ROWS = 2;
+export const FC_MAX_ROWS = 16;
 /** Output features per unit of work. */
 const FC_UNIT = 64;
 
