@@ -56,6 +56,9 @@ function emulated(x: Float32Array, w: Float32Array, bias: Float32Array | null, m
   return y;
 }
 
+/** Where the kernel can run: SIMD and a shared wasm memory (the resident memory). */
+const hasResident = hasSimd128 && typeof SharedArrayBuffer === 'function';
+
 /** A resident copy of a (w must lie in the resident memory for the kernel to take it). */
 function resident(a: Float32Array): Float32Array {
   const r = residentParam(a.length);
@@ -70,7 +73,7 @@ const shapes: [number, number, number][] = [
   [FC_MAX_ROWS, 9, 70],
 ];
 
-describe.runIf(hasSimd128)('fcRows (SIMD)', () => {
+describe.runIf(hasResident)('fcRows (SIMD)', () => {
   poolForTests({ kernelBackend: 'simd' });
 
   it('within atol 1e-5 + rtol 1e-4 of float64, the same bits on 1, 2 and 3 threads, with and without bias', () => {
@@ -145,7 +148,7 @@ describe.runIf(hasSimd128)('fcRows (SIMD)', () => {
   });
 });
 
-describe.runIf(hasSimd128)('linear() takes fcRows only when not recorded, w resident and rows ≤ FC_MAX_ROWS', () => {
+describe.runIf(hasResident)('linear() takes fcRows only when not recorded, w resident and rows ≤ FC_MAX_ROWS', () => {
   poolForTests({ kernelBackend: 'simd' });
 
   const [n, k] = [1000, 2048];
