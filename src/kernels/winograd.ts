@@ -337,6 +337,12 @@ interface ConvTaskParams {
   scaleV: boolean;
   /** The SIMD float64 path in place over the resident memory (see residentCall), or null. */
   resident: ResidentCall | null;
+  /**
+   * SIMD float32 in `wino8x4` mode (groupChannels 8): U without G's row scales (`wchunk`), which V takes instead
+   * (`vin32x4s`): V has 4 tiles or fewer per input channel where U has every output channel (3×3 512→512 @7 at batch
+   * 1: the weight transform without its 36 scalings per filter).
+   */
+  intU: boolean;
 }
 
 /**
@@ -477,8 +483,7 @@ function wholeImageBlocks(b: SimdBlocks, n: number, tilesH: number, tilesW: numb
  * 4-tile panels whose U is transformed per unit, else 4.
  */
 function groupChannels(q: ConvTaskParams): number {
-  const b = q.blocks;
-  return b !== null && q.p.float32 === true && !q.p.flip && b.nr === 4 && q.localU ? 8 : 4;
+  return q.intU ? 8 : 4;
 }
 
 /** Largest staging of a unit's outputs (bytes) that `unitStaged` allows. */
@@ -634,7 +639,7 @@ function stageBlock(
     stage += stageChannels(q) * oRows * wo;
     t = end;
   }
-  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.intU ? wg.vin32x4s : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
   return h[bad] !== 0 || h[bad + 1] !== 0;
 }
 
@@ -905,8 +910,9 @@ function weightTransformWasm(
   const fn = wg.w64[2 * +q.scaleV + +flip]!;
   let bad = false;
   for (let pc = oc0; pc < oc1; pc += 4) {
-    if (pc + 4 > co) {
-      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4, !q.scaleV) || bad;
+    // (intU: the rare group of 4 channels in `wino8x4` mode, unscaled, in JavaScript.)
+    if (pc + 4 > co || q.intU) {
+      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4, !q.scaleV && !q.intU) || bad;
       continue;
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
@@ -1131,7 +1137,8 @@ export function winogradConv(
   const ob = localU ? OB_LOCAL : OB;
   const oBlocks = Math.ceil(coPad / ob);
   const scaleV = blocks !== null && p.float32 !== true && tiles < coPad * (localU ? tBlocks : 1);
-  const base = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV };
+  const intU = blocks !== null && p.float32 === true && !p.flip && blocks.nr === 4 && localU;
+  const base = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV, intU };
   const q: ConvTaskParams = { ...base, resident: residentCall(y, x, res, base) };
   if (q.resident !== null) inPlaceCalls++;
   const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);
