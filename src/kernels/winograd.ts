@@ -857,16 +857,7 @@ function pairGemms(
   const h = g.h;
   h[badAt] = 0;
   h[badAt + 1] = 0;
-  for (let kc = 0; kc < ci; kc += KB) {
-    const n = Math.min(KB, ci - kc);
-    for (let pnl = 0; pnl < 2; pnl++) {
-      const src = fAt + (oc0 + 4 * pnl - fc.oc0) * fc.laneStep + kc * fc.icStep;
-      wg.wchunk(src * 4, n, fc.icStep * 4, fc.laneStep * 4, pnl * KB * 16, badAt * 8);
-    }
-    for (let j0 = 0; j0 < nt; j0 += 4) {
-      wg.wino8x4(n, 0, KB * 16, CHUNK_XI, (vAt + j0 * ci + kc * 4) * 4, vXi * 4, mAt * 8 + 2 * 36 * 128 * (j0 / 4), kc === 0 ? 0 : 1);
-    }
-  }
+  wg.pair8((fAt + (oc0 - fc.oc0) * fc.laneStep) * 4, ci, fc.icStep * 4, fc.laneStep * 4, (nt + 3) >> 2, vAt * 4, vXi * 4, mAt * 8, badAt * 8);
   if (h[badAt] !== 0 || h[badAt + 1] !== 0) flag[0] = 1;
 }
 

@@ -242,6 +242,28 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     }
   });
 
+  // The fused forward's 4-tile mode (`pair8`: U in chunks of 64 input channels, two 4-channel panels) reports a NaN or
+  // ±Inf in any filter it transforms: second panel, second chunk, any tap; the forward then gives the im2col path's bits.
+  it('NaN or ±Inf in w, fused forward in 4-tile mode: winogradConv reports it (SIMD), the forward falls back', () => {
+    const values = [NaN, Infinity, -Infinity];
+    const p = params(1, 70, 7, 7, 16, 1), ys = p.o * p.oh * p.ow;
+    const ep = { scale: new Float64Array(16).fill(1.5), shift: new Float64Array(16).fill(0.25), relu: false };
+    const q = { n: 1, ci: 70, hi: 7, wi: 7, co: 16, ho: 7, wo: 7, padH: 1, padW: 1, flip: false, accumulate: false, float32: true };
+    const x = randArray(45, p.c * p.h * p.w);
+    expect(winogradConv(new Float32Array(ys), x, randArray(46, p.o * p.c * 9), null, q, ep)).toBe(true);
+    for (let t = 0; t < 9; t++) {
+      const w = randArray(46, p.o * p.c * 9);
+      w[((8 + 4 + (t % 4)) * p.c + 64 + (t % 6)) * 9 + t] = values[t % 3]!; // channel 12–15, input channel 64–69, tap t
+      if (backend === 'simd') expect(winogradConv(new Float32Array(ys), x, w, null, q, ep), `tap ${t}`).toBe(false);
+      const y = new Float32Array(ys).fill(7), yr = new Float32Array(ys);
+      conv2dForwardFused(y, x, w, null, p, ep);
+      const old = setWinogradPolicy('never');
+      conv2dForwardFused(yr, x, w, null, p, ep);
+      setWinogradPolicy(old);
+      assertIdentical(`fused fwd ${label(p)} with ${values[t % 3]} in tap ${t}`, y, yr);
+    }
+  });
+
   // Overwriting dx on the SIMD backend, the input gradient leaves dy's and w's checks to winogradConv: a NaN or ±Inf
   // in either gives the im2col path's bits (dx's old contents, NaN here, never read).
   it('input gradient overwriting dx, NaN or ±Inf in dy or w: the im2col path\'s bits', () => {

@@ -605,9 +605,40 @@ function gemm64cFunc(): Func {
 const FUNCS = [
   'pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64', 'vin64s', 'w64', 'w64Flip', 'w64Int',
   'w64IntFlip', 'gemm64c', 'w64C', 'w64FlipC',
-  'w64IntC', 'w64IntFlipC', 'vin32x4s',
+  'w64IntC', 'w64IntFlipC', 'vin32x4s', 'pair8',
 ] as const;
 const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
+
+/**
+ * `pair8(src, ci, icStep, laneStep, np, vb, xiV, mo, bad)`: the 36 GEMMs of 8 output channels (all < Co) × np 4-tile
+ * panels in `wino8x4` mode, in one call: per chunk of KB input channels from kc = 0, `wchunk` of the two 4-channel
+ * panels (filters at byte src + kc·icStep, and 4·laneStep on) into U chunks at 0 and KB·16, then `wino8x4` on each
+ * panel j (V at vb + 16·(j·ci + kc), xiV; M at mo + j·2·36·128, zeroed on the first chunk). winograd.ts's loop over
+ * chunks and panels, without a JavaScript → wasm call per step.
+ */
+function pair8Func(): Func {
+  const [src, ci, icStep, laneStep, np, vb, xiV, mo, bad] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const kc = L.add(I32), n = L.add(I32), j = L.add(I32), at = L.add(I32);
+  return {
+    name: 'pair8',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(kc, i32.const(0), get(ci), KB,
+        local.set(n, i32.sub(get(ci), get(kc))),
+        if_(i32.gt_s(get(n), i32.const(KB)), [local.set(n, i32.const(KB))]),
+        local.set(at, i32.add(get(src), i32.mul(get(kc), get(icStep)))),
+        call(fn('wchunk'), get(at), get(n), get(icStep), get(laneStep), i32.const(0), get(bad)),
+        call(fn('wchunk'), i32.add(get(at), i32.shl(get(laneStep), i32.const(2))), get(n), get(icStep), get(laneStep), i32.const(KB * 16), get(bad)),
+        forLoop(j, i32.const(0), get(np), 1,
+          call(fn('wino8x4'), get(n), i32.const(0), i32.const(KB * 16), i32.const(CHUNK_XI),
+            i32.add(get(vb), i32.shl(i32.add(i32.mul(get(j), get(ci)), get(kc)), i32.const(4))), get(xiV),
+            i32.add(get(mo), i32.mul(get(j), i32.const(2 * 36 * 128))), get(kc)))),
+    ],
+  };
+}
 
 /**
  * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch)`: for each of
@@ -640,7 +671,7 @@ export function winogradModule(fma: boolean, shared = false): Uint8Array {
     padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func(),
     vinFunc(false, 4, true), w64Func(false, true, false), w64Func(true, true, false), w64Func(false, false, false), w64Func(true, false, false),
     gemm64cFunc(), w64Func(false, true, true), w64Func(true, true, true), w64Func(false, false, true), w64Func(true, false, true),
-    vinFunc(true, 4, true),
+    vinFunc(true, 4, true), pair8Func(),
   ];
   funcs.forEach((f, i) => {
     if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
@@ -660,6 +691,7 @@ type VoutFn = (
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Gemm64cFn = (np: number, k: number, ua: number, xiU: number, vb: number, panelV: number, xiV: number, mo: number, init: number) => void;
 type W64Fn = (src: number, n: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
+type Pair8Fn = (src: number, ci: number, icStep: number, laneStep: number, np: number, vb: number, xiV: number, mo: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 type Panels64Fn = (
   np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
@@ -679,6 +711,7 @@ export interface SimdWinograd {
   wchunk: WchunkFn;
   /** `vin32x4` with each V(ξ) times G_SCALE[r]·G_SCALE[e] (in float64, before the one rounding), for `wchunk`'s U. */
   vin32x4s: VinFn;
+  pair8: Pair8Fn;
   panels64: Panels64Fn;
   /**
    * [w64, w64Flip, w64Int, w64IntFlip, then the same with ξ stride U64_CHUNK_XI (the sx argument ignored)]: index
@@ -709,7 +742,7 @@ export function simdWinograd(): SimdWinograd {
 function pickWinograd(e: Record<string, unknown>): SimdWinograd {
   return {
     pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
-    vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, vin32x4s: e.vin32x4s as VinFn, panels64: e.panels64 as Panels64Fn,
+    vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, vin32x4s: e.vin32x4s as VinFn, pair8: e.pair8 as Pair8Fn, panels64: e.panels64 as Panels64Fn,
     vin64s: e.vin64s as VinFn, w64: [e.w64, e.w64Flip, e.w64Int, e.w64IntFlip, e.w64C, e.w64FlipC, e.w64IntC, e.w64IntFlipC] as W64Fn[],
     gemm64c: e.gemm64c as Gemm64cFn,
   };
@@ -743,6 +776,7 @@ export function basedWinograd(wg: SimdWinograd, base: number): SimdWinograd {
     wino8x4: none,
     wchunk: none,
     vin32x4s: none,
+    pair8: none,
     panels64: (np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch) =>
       wg.panels64(np, nTiles, k, ua + B, xiU, vb + B, xiV, mo + B, tab + B, nc, flags, scale + B, shift + B, resDelta, rowPitch, c0, scratch + B),
     w64: wg.w64.map((f): W64Fn => (src, n, icStep, laneStep, dst, sx, bad) => f(src + B, n, icStep, laneStep, dst + B, sx, bad + B)),
