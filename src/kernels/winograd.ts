@@ -36,7 +36,7 @@ import { asmGemm, type AsmGemm } from './asm.js';
 import { getParallelBackend, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
 import { fusedWinogradApplies, fusedWinogradConv, fusedWinogradCost } from './winograd-fused.js';
 import { residentAddress, residentMemory } from './wasm/optim.js';
 import {
@@ -847,7 +847,8 @@ function convUnitsSimd(
  * The 36 GEMMs of output channels [oc0, oc0 + 8) (all < Co) × the block's nt tiles in `wino8x4` mode, into float64
  * M blocks at byte 8·mAt + (2·j0/4 + h)·36·128 (4-tile panel from tile j0, channels oc0 + 4h …): per chunk of KB
  * input channels, U of the 8 channels × that chunk by `wchunk` (from the filters' copy fc) at the start of the
- * memory, then the chunk's GEMMs. The chunks are wino8x4's KB-term blocks of k, so every sum is the whole-k one.
+ * memory, then the chunk's GEMMs, all in one wasm call (`pair8`). The chunks are wino8x4's KB-term blocks of k, so
+ * every sum is the whole-k one.
  */
 function pairGemms(
   g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
