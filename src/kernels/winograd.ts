@@ -322,9 +322,11 @@ interface ConvTaskParams {
   p: WinogradParams;
   ep: Epilogue;
   coPad: number;
-  /** Output channels per unit. */
+  /** Output channels per unit (the most, with `bounds`). */
   ob: number;
   oBlocks: number;
+  /** Output-channel block ob covers [bounds[ob], bounds[ob + 1]) (tailBounds), or null: [ob·ob, …+ob). */
+  bounds: number[] | null;
   tiles: number;
   /** U is transformed 4 output channels at a time, just before their GEMMs (one tile block, or U too big to keep). */
   localU: boolean;
@@ -788,7 +790,7 @@ function convUnitsSimd(
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
     if (!vHeld(tb) && stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb, rc, rc !== null ? rc.s.at[slot]! : 0)) flag[0] = 1;
-    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    const o0 = q.bounds !== null ? q.bounds[ob]! : ob * q.ob, o1 = q.bounds !== null ? q.bounds[ob + 1]! : Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     // The unit's channels staged together: y's old values (and the residual) in once, the outputs out once.
     const ncUnit = Math.min(o1, co) - o0;
@@ -1079,6 +1081,22 @@ registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
   }
 });
 
+/**
+ * Output-channel bounds of a one-tile-block call in `wino8x4` mode: blocks of ob channels, the last ob (or fewer)
+ * halved down to 8 (512: 15 × 32, then 16, 8, 8; one block up to ob), multiples of 8 apart, so that the thread that ends a call ends it
+ * with a small unit (3×3 512→512 @7, 2 threads: the two threads ended up to a 32-channel unit, ~0.18 ms, apart).
+ * Every output is computed the same way in any partition (the 8-channel groups stay where they were).
+ */
+function tailBounds(coPad: number, ob: number): number[] {
+  if (coPad <= ob) return [0, coPad];
+  const b = [0];
+  let at = 0;
+  while (coPad - at > ob) b.push((at += ob));
+  while (coPad - at > 8) b.push((at += Math.ceil((coPad - at) / 16) * 8));
+  b.push(coPad);
+  return b;
+}
+
 /** Bytes of resident memory past y (and the residual) that vout may read (a 4-float load from a tile's last column). */
 const READ_PAST = 16;
 
@@ -1127,10 +1145,11 @@ export function winogradConv(
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
   const localU = tBlocks === 1 || uTooBig(coPad, p.ci);
   const ob = localU ? OB_LOCAL : OB;
-  const oBlocks = Math.ceil(coPad / ob);
   const scaleV = blocks !== null && p.float32 !== true && tiles < coPad * (localU ? tBlocks : 1);
   const intU = blocks !== null && p.float32 === true && !p.flip && blocks.nr === 4 && localU;
-  const base = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV, intU };
+  const bounds = intU && tBlocks === 1 ? tailBounds(coPad, ob) : null;
+  const oBlocks = bounds !== null ? bounds.length - 1 : Math.ceil(coPad / ob);
+  const base = { p, ep, coPad, ob, oBlocks, bounds, tiles, localU, blocks, scaleV, intU };
   const q: ConvTaskParams = { ...base, resident: residentCall(y, x, res, base) };
   if (q.resident !== null) inPlaceCalls++;
   const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);

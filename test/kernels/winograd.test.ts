@@ -333,6 +333,8 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4Ã
   // wino4 on a last 4) instead of 8; 44 output channels: two units of channels, the second ending in a group of 4.
   it('fused epilogue on blocks of 3, 4 and 12 tiles (70 input channels: two float32 blocks of k)', () => {
     for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 70, 7, 7, 44, 1), params(1, 3, 4, 12, 5, 1), params(1, 5, 4, 48, 6, 1), params(2, 66, 5, 5, 4, 1)]) checkFused(p, 81 + p.c);
+    // Units of 32, 16, 8 and 8 output channels (the last 32 halved).
+    checkFused(params(1, 40, 7, 7, 64, 1), 87);
   });
 
   it('winogradConv accumulates when asked (backward-input contract)', () => {
