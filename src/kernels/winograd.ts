@@ -36,7 +36,7 @@ import { asmGemm, type AsmGemm } from './asm.js';
 import { getParallelBackend, parallelFor, registerTask, sharedFloat64 } from './parallel.js';
 import { float32Bits, reluBits } from './relu.js';
 import { kernelBackend } from './wasm/features.js';
-import { KB, NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
+import { NR as SIMD_NR, simdGemm, type SimdGemm } from './wasm/sgemm.js';
 import { fusedWinogradApplies, fusedWinogradConv, fusedWinogradCost } from './winograd-fused.js';
 import { residentAddress, residentMemory } from './wasm/optim.js';
 import {
@@ -322,9 +322,11 @@ interface ConvTaskParams {
   p: WinogradParams;
   ep: Epilogue;
   coPad: number;
-  /** Output channels per unit. */
+  /** Output channels per unit (the most, with `bounds`). */
   ob: number;
   oBlocks: number;
+  /** Output-channel block ob covers [bounds[ob], bounds[ob + 1]) (tailBounds), or null: [ob·ob, …+ob). */
+  bounds: number[] | null;
   tiles: number;
   /** U is transformed 4 output channels at a time, just before their GEMMs (one tile block, or U too big to keep). */
   localU: boolean;
@@ -337,6 +339,12 @@ interface ConvTaskParams {
   scaleV: boolean;
   /** The SIMD float64 path in place over the resident memory (see residentCall), or null. */
   resident: ResidentCall | null;
+  /**
+   * SIMD float32 in `wino8x4` mode (groupChannels 8): U without G's row scales (`wchunk`), which V takes instead
+   * (`vin32x4s`): V has 4 tiles or fewer per input channel where U has every output channel (3×3 512→512 @7 at batch
+   * 1: the weight transform without its 36 scalings per filter).
+   */
+  intU: boolean;
 }
 
 /**
@@ -477,8 +485,7 @@ function wholeImageBlocks(b: SimdBlocks, n: number, tilesH: number, tilesW: numb
  * 4-tile panels whose U is transformed per unit, else 4.
  */
 function groupChannels(q: ConvTaskParams): number {
-  const b = q.blocks;
-  return b !== null && q.p.float32 === true && !q.p.flip && b.nr === 4 && q.localU ? 8 : 4;
+  return q.intU ? 8 : 4;
 }
 
 /** Largest staging of a unit's outputs (bytes) that `unitStaged` allows. */
@@ -634,7 +641,7 @@ function stageBlock(
     stage += stageChannels(q) * oRows * wo;
     t = end;
   }
-  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
+  (q.p.float32 !== true ? (q.scaleV ? wg.vin64s : wg.vin64) : q.intU ? wg.vin32x4s : q.blocks!.nr === 4 ? wg.vin32x4 : wg.vin32x8)(lay.inTab, t1 - t0, ci, planeB, pwB, vAtB, vXiB);
   return h[bad] !== 0 || h[bad + 1] !== 0;
 }
 
@@ -783,7 +790,7 @@ function convUnitsSimd(
     const ob = unit % oBlocks, tb = (unit - ob) / oBlocks;
     const [t0, t1] = simdBlockRange(blocks, tb, tilesW, tiles);
     if (!vHeld(tb) && stageBlock(g, wg, lay, x, q, t0, t1, vAt * eb, vXi * eb, rc, rc !== null ? rc.s.at[slot]! : 0)) flag[0] = 1;
-    const o0 = ob * q.ob, o1 = Math.min(coPad, o0 + q.ob);
+    const o0 = q.bounds !== null ? q.bounds[ob]! : ob * q.ob, o1 = q.bounds !== null ? q.bounds[ob + 1]! : Math.min(coPad, o0 + q.ob);
     const fc = localU ? copyFilters(g.f, fAt, w, p, o0, o1) : null;
     // The unit's channels staged together: y's old values (and the residual) in once, the outputs out once.
     const ncUnit = Math.min(o1, co) - o0;
@@ -842,7 +849,8 @@ function convUnitsSimd(
  * The 36 GEMMs of output channels [oc0, oc0 + 8) (all < Co) × the block's nt tiles in `wino8x4` mode, into float64
  * M blocks at byte 8·mAt + (2·j0/4 + h)·36·128 (4-tile panel from tile j0, channels oc0 + 4h …): per chunk of KB
  * input channels, U of the 8 channels × that chunk by `wchunk` (from the filters' copy fc) at the start of the
- * memory, then the chunk's GEMMs. The chunks are wino8x4's KB-term blocks of k, so every sum is the whole-k one.
+ * memory, then the chunk's GEMMs, all in one wasm call (`pair8`). The chunks are wino8x4's KB-term blocks of k, so
+ * every sum is the whole-k one.
  */
 function pairGemms(
   g: SimdGemm, wg: SimdWinograd, fAt: number, badAt: number, fc: FilterCopy, q: ConvTaskParams, oc0: number, vAt: number, vXi: number,
@@ -852,16 +860,7 @@ function pairGemms(
   const h = g.h;
   h[badAt] = 0;
   h[badAt + 1] = 0;
-  for (let kc = 0; kc < ci; kc += KB) {
-    const n = Math.min(KB, ci - kc);
-    for (let pnl = 0; pnl < 2; pnl++) {
-      const src = fAt + (oc0 + 4 * pnl - fc.oc0) * fc.laneStep + kc * fc.icStep;
-      wg.wchunk(src * 4, n, fc.icStep * 4, fc.laneStep * 4, pnl * KB * 16, badAt * 8);
-    }
-    for (let j0 = 0; j0 < nt; j0 += 4) {
-      wg.wino8x4(n, 0, KB * 16, CHUNK_XI, (vAt + j0 * ci + kc * 4) * 4, vXi * 4, mAt * 8 + 2 * 36 * 128 * (j0 / 4), kc === 0 ? 0 : 1);
-    }
-  }
+  wg.pair8((fAt + (oc0 - fc.oc0) * fc.laneStep) * 4, ci, fc.icStep * 4, fc.laneStep * 4, (nt + 3) >> 2, vAt * 4, vXi * 4, mAt * 8, badAt * 8);
   if (h[badAt] !== 0 || h[badAt + 1] !== 0) flag[0] = 1;
 }
 
@@ -905,8 +904,9 @@ function weightTransformWasm(
   const fn = wg.w64[2 * +q.scaleV + +flip]!;
   let bad = false;
   for (let pc = oc0; pc < oc1; pc += 4) {
-    if (pc + 4 > co) {
-      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4, !q.scaleV) || bad;
+    // (intU: the rare group of 4 channels in `wino8x4` mode, unscaled, in JavaScript.)
+    if (pc + 4 > co || q.intU) {
+      bad = weightTransformSimd(u, 0, w, p, rows, ocBase, pc, pc + 4, !q.scaleV && !q.intU) || bad;
       continue;
     }
     const src = fAt + (pc - fc.oc0) * fc.laneStep;
@@ -1081,6 +1081,22 @@ registerTask<ConvTaskParams>('winograd.conv', (bufs, q, u0, u1) => {
   }
 });
 
+/**
+ * Output-channel bounds of a one-tile-block call in `wino8x4` mode: blocks of ob channels, the last ob (or fewer)
+ * halved down to 8 (512: 15 × 32, then 16, 8, 8; one block up to ob), multiples of 8 apart, so that the thread that ends a call ends it
+ * with a small unit (3×3 512→512 @7, 2 threads: the two threads ended up to a 32-channel unit, ~0.18 ms, apart).
+ * Every output is computed the same way in any partition (the 8-channel groups stay where they were).
+ */
+function tailBounds(coPad: number, ob: number): number[] {
+  if (coPad <= ob) return [0, coPad];
+  const b = [0];
+  let at = 0;
+  while (coPad - at > ob) b.push((at += ob));
+  while (coPad - at > 8) b.push((at += Math.ceil((coPad - at) / 16) * 8));
+  b.push(coPad);
+  return b;
+}
+
 /** Bytes of resident memory past y (and the residual) that vout may read (a 4-float load from a tile's last column). */
 const READ_PAST = 16;
 
@@ -1129,9 +1145,11 @@ export function winogradConv(
   // each thread transforms all of U once (unless it is too big to keep), then reuses it for all its units.
   const localU = tBlocks === 1 || uTooBig(coPad, p.ci);
   const ob = localU ? OB_LOCAL : OB;
-  const oBlocks = Math.ceil(coPad / ob);
   const scaleV = blocks !== null && p.float32 !== true && tiles < coPad * (localU ? tBlocks : 1);
-  const base = { p, ep, coPad, ob, oBlocks, tiles, localU, blocks, scaleV };
+  const intU = blocks !== null && p.float32 === true && !p.flip && blocks.nr === 4 && localU;
+  const bounds = intU && tBlocks === 1 ? tailBounds(coPad, ob) : null;
+  const oBlocks = bounds !== null ? bounds.length - 1 : Math.ceil(coPad / ob);
+  const base = { p, ep, coPad, ob, oBlocks, bounds, tiles, localU, blocks, scaleV, intU };
   const q: ConvTaskParams = { ...base, resident: residentCall(y, x, res, base) };
   if (q.resident !== null) inPlaceCalls++;
   const cost = 72 * coPad * p.ci * (blocks !== null ? blocks.count * blocks.tPad : tBlocks * TB) + 330 * coPad * p.ci * (localU ? tBlocks : 1);

@@ -216,6 +216,54 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
     }
   });
 
+  // The fused (float32) forward leaves x's check to winogradConv too on the SIMD backend: 40 → 16 channels on a 7×7
+  // map (4 tiles: U without G's scales, `wino8x4`) and on 9×11 maps at batch 2 (several blocks of 8-tile panels).
+  it('NaN or ±Inf anywhere in x, fused forward: winogradConv reports it (SIMD), the forward falls back', () => {
+    const values = [NaN, Infinity, -Infinity];
+    const ep = { scale: new Float64Array(16).fill(1.5), shift: new Float64Array(16).fill(0.25), relu: true };
+    for (const p of [params(1, 40, 7, 7, 16, 1), params(2, 36, 9, 11, 16, 1)]) {
+      const xs = p.n * p.c * p.h * p.w, ys = p.n * p.o * p.oh * p.ow;
+      const w = randArray(43, p.o * p.c * 9);
+      const q = { n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32: true };
+      expect(winogradConv(new Float32Array(ys), randArray(44, xs), w, null, q, ep), `finite x ${label(p)}`).toBe(true);
+      const at = [0, p.w - 1, xs - 1, (p.n >> 1) * p.c * p.h * p.w + (p.c >> 1) * p.h * p.w + (p.h >> 1) * p.w + 2];
+      for (let t = 0; t < at.length; t++) {
+        const x = randArray(44, xs);
+        x[at[t]!] = values[t % 3]!;
+        if (backend === 'simd') expect(winogradConv(new Float32Array(ys), x, w, null, q, ep), `x[${at[t]}] = ${x[at[t]!]} ${label(p)}`).toBe(false);
+        const y = new Float32Array(ys).fill(7), yr = new Float32Array(ys);
+        conv2dForwardFused(y, x, w, null, p, ep);
+        const old = setWinogradPolicy('never');
+        conv2dForwardFused(yr, x, w, null, p, ep);
+        setWinogradPolicy(old);
+        assertIdentical(`fused fwd ${label(p)} with ${x[at[t]!]} in x[${at[t]}]`, y, yr);
+        expect(yr.some((v) => !Number.isFinite(v))).toBe(true);
+      }
+    }
+  });
+
+  // The fused forward's 4-tile mode (`pair8`: U in chunks of 64 input channels, two 4-channel panels) reports a NaN or
+  // ±Inf in any filter it transforms: second panel, second chunk, any tap; the forward then gives the im2col path's bits.
+  it('NaN or ±Inf in w, fused forward in 4-tile mode: winogradConv reports it (SIMD), the forward falls back', () => {
+    const values = [NaN, Infinity, -Infinity];
+    const p = params(1, 70, 7, 7, 16, 1), ys = p.o * p.oh * p.ow;
+    const ep = { scale: new Float64Array(16).fill(1.5), shift: new Float64Array(16).fill(0.25), relu: false };
+    const q = { n: 1, ci: 70, hi: 7, wi: 7, co: 16, ho: 7, wo: 7, padH: 1, padW: 1, flip: false, accumulate: false, float32: true };
+    const x = randArray(45, p.c * p.h * p.w);
+    expect(winogradConv(new Float32Array(ys), x, randArray(46, p.o * p.c * 9), null, q, ep)).toBe(true);
+    for (let t = 0; t < 9; t++) {
+      const w = randArray(46, p.o * p.c * 9);
+      w[((8 + 4 + (t % 4)) * p.c + 64 + (t % 6)) * 9 + t] = values[t % 3]!; // channel 12–15, input channel 64–69, tap t
+      if (backend === 'simd') expect(winogradConv(new Float32Array(ys), x, w, null, q, ep), `tap ${t}`).toBe(false);
+      const y = new Float32Array(ys).fill(7), yr = new Float32Array(ys);
+      conv2dForwardFused(y, x, w, null, p, ep);
+      const old = setWinogradPolicy('never');
+      conv2dForwardFused(yr, x, w, null, p, ep);
+      setWinogradPolicy(old);
+      assertIdentical(`fused fwd ${label(p)} with ${values[t % 3]} in tap ${t}`, y, yr);
+    }
+  });
+
   // Overwriting dx on the SIMD backend, the input gradient leaves dy's and w's checks to winogradConv: a NaN or ±Inf
   // in either gives the im2col path's bits (dx's old contents, NaN here, never read).
   it('input gradient overwriting dx, NaN or ±Inf in dy or w: the im2col path\'s bits', () => {
@@ -285,6 +333,8 @@ for (const backend of ['simd', 'js'] as KernelBackend[]) describe(`Winograd F(4�
   // wino4 on a last 4) instead of 8; 44 output channels: two units of channels, the second ending in a group of 4.
   it('fused epilogue on blocks of 3, 4 and 12 tiles (70 input channels: two float32 blocks of k)', () => {
     for (const p of [params(1, 70, 7, 7, 9, 1), params(1, 70, 7, 7, 44, 1), params(1, 3, 4, 12, 5, 1), params(1, 5, 4, 48, 6, 1), params(2, 66, 5, 5, 4, 1)]) checkFused(p, 81 + p.c);
+    // Units of 32, 16, 8 and 8 output channels (the last 32 halved).
+    checkFused(params(1, 40, 7, 7, 64, 1), 87);
   });
 
   it('winogradConv accumulates when asked (backward-input contract)', () => {

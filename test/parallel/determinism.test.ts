@@ -70,6 +70,10 @@ function convCases(): ConvCase[] {
   out.push({ name: 'R 3x3 24→136 @20 Winograd, two tile blocks', p: big(1, 24, 20, 136, 3, 1, 1), policy: 'always', seed: 13 });
   // 4 tiles: the fused forward's float32 GEMMs on panels of 4 tiles, k = 72 in two float32 blocks.
   out.push({ name: 'R 3x3 72→40 @7 Winograd, 4 tiles', p: big(1, 72, 7, 40, 3, 1, 1), policy: 'always', seed: 16 });
+  // The same mode (U without G's scales, V with them) ending in a group of 4 channels (transformed in JavaScript).
+  out.push({ name: 'R 3x3 40→44 @7 Winograd, 4 tiles, last group of 4', p: big(1, 40, 7, 44, 3, 1, 1), policy: 'always', seed: 27 });
+  // ... and units of 32, 16, 8 and 8 output channels (the last 32 halved: tailBounds).
+  out.push({ name: 'R 3x3 24→64 @7 Winograd, 4 tiles, halved last units', p: big(1, 24, 7, 64, 3, 1, 1), policy: 'always', seed: 28 });
   // CIFAR's 16→16 @32: the fused forward's transforms and GEMMs in one kernel (winograd-fused.ts), whole images and,
   // at batch 1, blocks of tile rows per unit.
   out.push({ name: 'R 3x3 16→16 @32 Winograd, batch 3', p: big(3, 16, 32, 16, 3, 1, 1), policy: 'always', seed: 17 });

@@ -5,7 +5,6 @@ import { config, setConfig, type WinogradPolicy } from '../../config.js';
 import { takeFinite } from '../finite.js';
 import { kernelBackend } from '../wasm/features.js';
 import { winogradCost, type Epilogue, type WinogradParams } from '../winograd.js';
-import { fusedWinogradApplies } from '../winograd-fused.js';
 
 /** Shapes and hyper-parameters of a 2-D convolution. Padding is symmetric per axis (PyTorch). */
 export interface Conv2dParams {
@@ -141,13 +140,14 @@ scanFinite(new Float32Array(5));
 // and the forward then runs again on the im2col path (y is overwritten, so nothing is lost). That saves a serial
 // pass over w on every call (1.1 ms for a 512→512 3×3 weight, a tenth of the conv at batch 1). The fused kernel
 // (winograd-fused.ts) checks x too, in its threads (a serial pass over x: 0.19 ms of 16→16 @32 batch 32), and so
-// does the SIMD float64 forward (its `pad` sums v − v over the values it copies; winogradConv then returns false).
+// do the SIMD float64 and float32 forwards (their `pad` sums v − v over the values it copies; winogradConv then
+// returns false: a serial pass over x, ~45 µs of 3×3 512→512 @7's 3.3 ms on one core, where x was not noted finite).
 export function forwardWinograd(p: Conv2dParams, x: Float32Array, float32 = false): WinogradParams | null {
   if (config.winograd === 'never' || !winogradShape(p)) return null;
   const q: WinogradParams = {
     n: p.n, ci: p.c, hi: p.h, wi: p.w, co: p.o, ho: p.oh, wo: p.ow, padH: p.padH, padW: p.padW, flip: false, accumulate: false, float32,
   };
-  const xChecked = fusedWinogradApplies(q) || (!float32 && kernelBackend() === 'simd');
+  const xChecked = kernelBackend() === 'simd';
   return (config.winograd === 'always' || winogradCost(q) < im2colCost(p, 'forward', float32)) && (xChecked || allFinite(x)) ? q : null;
 }
 

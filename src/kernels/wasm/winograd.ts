@@ -12,14 +12,16 @@
 //   w64:     the float64 weight transform of 4 output channels into U's A-panels (`w64Int`: without G's scales);
 //   vin32x8: the same, each value rounded to float32 once, into V panels of 8 tiles (the float32 `wino` GEMM's);
 //   vin32x4: likewise into V panels of 4 tiles (the float32 `wino4` GEMM's, for blocks of at most 4 tiles);
-//   wchunk:  the float32 weight transform of 4 output channels × up to KB input channels into a U chunk;
+//   vin32x4s: the same, each V(ξ) times the filter transform's scales (with U from `wchunk`);
+//   wchunk:  the float32 weight transform of 4 output channels × up to KB input channels into a U chunk, without
+//            G's scales;
 //   wino8x4: the 36 float32 GEMMs of 8 output channels × 4 tiles (for calls with few tiles);
 //   vout4/8: Aᵀ M A of 4 output channels × a panel of 4 or 8 tiles (the GEMMs' float64 blocks), the epilogue, one
 //            rounding to float32, and the stores of the part of each 4×4 tile inside the output.
 
 import { encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, v128, ValType, uleb, type Expr, type Func } from './encoder.js';
 import { overResident, usesFma, wasm, type WasmMemory } from './features.js';
-import { filterTransform32, filterTransformLocals, KB, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
+import { filterTransformLocals, KB, type FilterTransformLocals, kBlocks, reluLanes, simdGemmMemory, wino64Func, wino64Loop, wino64Regs } from './sgemm.js';
 
 const { i32: I32, v128: V128 } = ValType;
 const get = local.get;
@@ -186,7 +188,7 @@ function vinFunc(f32: boolean, nr: number, scaled = false): Func {
     local.set(out, i32.add(get(out), i32.const(panel))),
   );
   return {
-    name: f32 ? `vin32x${nr}` : scaled ? 'vin64s' : 'vin64',
+    name: f32 ? `vin32x${nr}${scaled ? 's' : ''}` : scaled ? 'vin64s' : 'vin64',
     params: new Array<ValType>(7).fill(I32),
     results: [],
     locals: L.types,
@@ -423,12 +425,12 @@ function loadTaps(lanes: number[], a0: number, laneStep: number, ld: number[], s
 export const CHUNK_XI = 2 * KB * 16 + 64;
 
 /**
- * `wchunk(src, n, icStep, laneStep, dst, bad)`: sgemm.ts's `weights32` (the same float32 operations in the same
- * order, so the same bits) for 4 output channels × n ≤ KB input channels, into a U chunk: U(ξ) of (lane, ic) to
- * dst + ξ·CHUNK_XI + ic·16 + lane·4. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep + ic·icStep (taps in
- * order). The chunk's fixed ξ stride makes every store's offset a constant, and the taps are read as two f32x4 per
- * filter and transposed (instead of 36 scalar loads and lane inserts). At byte bad: an f32x4 of Σ (Σ taps)·0 per
- * lane, added to what is there (NaN when a tap is NaN or ±Inf).
+ * `wchunk(src, n, icStep, laneStep, dst, bad)`: G' g G'ᵀ (filterTransformInt32: U without G's row scales, which
+ * `vin32x4s` puts into V) in float32 for 4 output channels × n ≤ KB input channels, into a U chunk: U(ξ) of
+ * (lane, ic) to dst + ξ·CHUNK_XI + ic·16 + lane·4. Filter (lane, ic) is 9 float32 at byte src + lane·laneStep +
+ * ic·icStep (taps in order). The chunk's fixed ξ stride makes every store's offset a constant, and the taps are read
+ * as two f32x4 per filter and transposed (instead of 36 scalar loads and lane inserts). At byte bad: an f32x4 of
+ * Σ (Σ taps)·0 per lane, added to what is there (NaN when a tap is NaN or ±Inf).
  */
 function wchunkFunc(): Func {
   const [src, n, icStep, laneStep, dst, bad] = [0, 1, 2, 3, 4, 5];
@@ -438,7 +440,7 @@ function wchunkFunc(): Func {
   const t = filterTransformLocals(L), { g, acc } = t;
   const ld = L.addMany(V128, 4), s0 = L.add(V128), s1 = L.add(V128);
   const body: Expr[] = loadTaps(lanes, a0, laneStep, ld, s0, s1, (k) => g[k]!);
-  body.push(...filterTransform32(t, (r, e, u) => [v128.store(get(out), u, (6 * r + e) * CHUNK_XI)]));
+  body.push(...filterTransformInt32(t, (r, e, u) => [v128.store(get(out), u, (6 * r + e) * CHUNK_XI)]));
   body.push(local.set(out, i32.add(get(out), i32.const(16))));
   return {
     name: 'wchunk',
@@ -454,6 +456,44 @@ function wchunkFunc(): Func {
       v128.store(get(bad), get(acc)),
     ],
   };
+}
+
+/**
+ * G' g G'ᵀ of four filters whose 9 taps are in t.g (G' = (1 0 0; 1 1 1; 1 −1 1; 1 2 4; 1 −2 4; 0 0 1), G without its
+ * row scales G_SCALE, which `vin32x4s` puts into V instead): adds (Σ taps)·0 into t.acc like sgemm.ts's filterTransform32, then
+ * `store(r, e, u)` takes the 36 values in order. Adds and exact doublings only, each step rounded to float32: per
+ * column (a, b, c) of g, then per row of G' g, s = a + c, t = a + 4c, m = 2b and (a, s + b, s − b, t + m, t − m, c):
+ * 72 operations for four filters, where filterTransform32's scaled rows take 108 (3×3 512→512 @7, one core: the
+ * transforms 1.03 → 0.83 ms of 3.5).
+ */
+function filterTransformInt32(t: FilterTransformLocals, store: (r: number, e: number, u: Expr) => Expr[]): Expr[] {
+  const { g, acc, row, cs, ct, cm, rs, rt, rm } = t;
+  const F4 = f32x4.splat(f32.const(4));
+  const fadd = f32x4.add, fsub = f32x4.sub;
+  const x = (k: number): Expr => get(g[k]!);
+  const body: Expr[] = [];
+  let sum = x(0);
+  for (let k = 1; k < 9; k++) sum = fadd(sum, x(k));
+  body.push(local.set(acc, fadd(get(acc), f32x4.mul(sum, f32x4.splat(f32.const(0))))));
+  for (let j = 0; j < 3; j++) {
+    body.push(local.set(cs[j]!, fadd(x(j), x(j + 6))), local.set(ct[j]!, fadd(x(j), f32x4.mul(x(j + 6), F4))), local.set(cm[j]!, fadd(x(j + 3), x(j + 3))));
+  }
+  const rows: Array<(j: number) => Expr> = [
+    (j) => x(j),
+    (j) => fadd(get(cs[j]!), x(j + 3)),
+    (j) => fsub(get(cs[j]!), x(j + 3)),
+    (j) => fadd(get(ct[j]!), get(cm[j]!)),
+    (j) => fsub(get(ct[j]!), get(cm[j]!)),
+    (j) => x(j + 6),
+  ];
+  for (let r = 0; r < 6; r++) {
+    for (let j = 0; j < 3; j++) body.push(local.set(row[j]!, rows[r]!(j)));
+    const [a, b, c] = row.map((v) => get(v)) as [Expr, Expr, Expr];
+    body.push(local.set(rs, fadd(a, c)), local.set(rt, fadd(a, f32x4.mul(c, F4))), local.set(rm, fadd(b, b)));
+    const us = [a, fadd(get(rs), b), fsub(get(rs), b), fadd(get(rt), get(rm)), fsub(get(rt), get(rm)), c];
+    for (let e = 0; e < 6; e++) body.push(...store(r, e, us[e]!));
+  }
+  return body;
 }
 
 
@@ -565,9 +605,40 @@ function gemm64cFunc(): Func {
 const FUNCS = [
   'pad', 'vin64', 'vin32x8', 'vin32x4', 'vout4', 'vout8', 'wino8x4', 'wchunk', 'wino64', 'panels64', 'vin64s', 'w64', 'w64Flip', 'w64Int',
   'w64IntFlip', 'gemm64c', 'w64C', 'w64FlipC',
-  'w64IntC', 'w64IntFlipC',
+  'w64IntC', 'w64IntFlipC', 'vin32x4s', 'pair8',
 ] as const;
 const fn = (name: (typeof FUNCS)[number]): number => FUNCS.indexOf(name);
+
+/**
+ * `pair8(src, ci, icStep, laneStep, np, vb, xiV, mo, bad)`: the 36 GEMMs of 8 output channels (all < Co) × np 4-tile
+ * panels in `wino8x4` mode, in one call: per chunk of KB input channels from kc = 0, `wchunk` of the two 4-channel
+ * panels (filters at byte src + kc·icStep, and 4·laneStep on) into U chunks at 0 and KB·16, then `wino8x4` on each
+ * panel j (V at vb + 16·(j·ci + kc), xiV; M at mo + j·2·36·128, zeroed on the first chunk). winograd.ts's loop over
+ * chunks and panels, without a JavaScript → wasm call per step.
+ */
+function pair8Func(): Func {
+  const [src, ci, icStep, laneStep, np, vb, xiV, mo, bad] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const L = new Locals(9);
+  const kc = L.add(I32), n = L.add(I32), j = L.add(I32), at = L.add(I32);
+  return {
+    name: 'pair8',
+    params: new Array<ValType>(9).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      forLoop(kc, i32.const(0), get(ci), KB,
+        local.set(n, i32.sub(get(ci), get(kc))),
+        if_(i32.gt_s(get(n), i32.const(KB)), [local.set(n, i32.const(KB))]),
+        local.set(at, i32.add(get(src), i32.mul(get(kc), get(icStep)))),
+        call(fn('wchunk'), get(at), get(n), get(icStep), get(laneStep), i32.const(0), get(bad)),
+        call(fn('wchunk'), i32.add(get(at), i32.shl(get(laneStep), i32.const(2))), get(n), get(icStep), get(laneStep), i32.const(KB * 16), get(bad)),
+        forLoop(j, i32.const(0), get(np), 1,
+          call(fn('wino8x4'), get(n), i32.const(0), i32.const(KB * 16), i32.const(CHUNK_XI),
+            i32.add(get(vb), i32.shl(i32.add(i32.mul(get(j), get(ci)), get(kc)), i32.const(4))), get(xiV),
+            i32.add(get(mo), i32.mul(get(j), i32.const(2 * 36 * 128))), get(kc)))),
+    ],
+  };
+}
 
 /**
  * `panels64(np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch)`: for each of
@@ -600,6 +671,7 @@ export function winogradModule(fma: boolean, shared = false): Uint8Array {
     padFunc(), vinFunc(false, 4), vinFunc(true, 8), vinFunc(true, 4), voutFunc(4), voutFunc(8), wino8x4Func(fma), wchunkFunc(), wino64Func(), panels64Func(),
     vinFunc(false, 4, true), w64Func(false, true, false), w64Func(true, true, false), w64Func(false, false, false), w64Func(true, false, false),
     gemm64cFunc(), w64Func(false, true, true), w64Func(true, true, true), w64Func(false, false, true), w64Func(true, false, true),
+    vinFunc(true, 4, true), pair8Func(),
   ];
   funcs.forEach((f, i) => {
     if (f.name !== FUNCS[i]) throw new Error(`winograd module: function ${i} is ${f.name}, not ${FUNCS[i]}`);
@@ -619,6 +691,7 @@ type VoutFn = (
 type WchunkFn = (src: number, n: number, icStep: number, laneStep: number, dst: number, bad: number) => void;
 type Gemm64cFn = (np: number, k: number, ua: number, xiU: number, vb: number, panelV: number, xiV: number, mo: number, init: number) => void;
 type W64Fn = (src: number, n: number, icStep: number, laneStep: number, dst: number, sx: number, bad: number) => void;
+type Pair8Fn = (src: number, ci: number, icStep: number, laneStep: number, np: number, vb: number, xiV: number, mo: number, bad: number) => void;
 type Wino8x4Fn = (k: number, ua: number, panelU: number, xiU: number, vb: number, xiV: number, mo: number, init: number) => void;
 type Panels64Fn = (
   np: number, nTiles: number, k: number, ua: number, xiU: number, vb: number, xiV: number, mo: number, tab: number, nc: number, flags: number,
@@ -636,6 +709,9 @@ export interface SimdWinograd {
   vout8: VoutFn;
   wino8x4: Wino8x4Fn;
   wchunk: WchunkFn;
+  /** `vin32x4` with each V(ξ) times G_SCALE[r]·G_SCALE[e] (in float64, before the one rounding), for `wchunk`'s U. */
+  vin32x4s: VinFn;
+  pair8: Pair8Fn;
   panels64: Panels64Fn;
   /**
    * [w64, w64Flip, w64Int, w64IntFlip, then the same with ξ stride U64_CHUNK_XI (the sx argument ignored)]: index
@@ -666,7 +742,7 @@ export function simdWinograd(): SimdWinograd {
 function pickWinograd(e: Record<string, unknown>): SimdWinograd {
   return {
     pad: e.pad as PadFn, vin64: e.vin64 as VinFn, vin32x8: e.vin32x8 as VinFn, vin32x4: e.vin32x4 as VinFn, vout4: e.vout4 as VoutFn,
-    vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, panels64: e.panels64 as Panels64Fn,
+    vout8: e.vout8 as VoutFn, wino8x4: e.wino8x4 as Wino8x4Fn, wchunk: e.wchunk as WchunkFn, vin32x4s: e.vin32x4s as VinFn, pair8: e.pair8 as Pair8Fn, panels64: e.panels64 as Panels64Fn,
     vin64s: e.vin64s as VinFn, w64: [e.w64, e.w64Flip, e.w64Int, e.w64IntFlip, e.w64C, e.w64FlipC, e.w64IntC, e.w64IntFlipC] as W64Fn[],
     gemm64c: e.gemm64c as Gemm64cFn,
   };
@@ -699,6 +775,8 @@ export function basedWinograd(wg: SimdWinograd, base: number): SimdWinograd {
     vout8: none,
     wino8x4: none,
     wchunk: none,
+    vin32x4s: none,
+    pair8: none,
     panels64: (np, nTiles, k, ua, xiU, vb, xiV, mo, tab, nc, flags, scale, shift, resDelta, rowPitch, c0, scratch) =>
       wg.panels64(np, nTiles, k, ua + B, xiU, vb + B, xiV, mo + B, tab + B, nc, flags, scale + B, shift + B, resDelta, rowPitch, c0, scratch + B),
     w64: wg.w64.map((f): W64Fn => (src, n, icStep, laneStep, dst, sx, bad) => f(src + B, n, icStep, laneStep, dst + B, sx, bad + B)),
