@@ -28,6 +28,7 @@ import { Tensor } from '../tensor.js';
 import { intFlag, parse, UsageError } from './args.js';
 import type { Command } from './commands.js';
 import { buildModel, MODEL_FACTORIES } from './registry.js';
+import { startThreads } from '../parallel/index.js';
 
 /** A file the command needs that is missing or unreadable. `op` is the file's role: image, weights or labels. */
 export class InputFileError extends ResnetTsError {}
@@ -198,6 +199,8 @@ export function predict(o: PredictOptions): ImagePrediction[] {
   if (o.images.length === 0) throw new UsageError('missing IMAGE (one or more image files)');
   checkFile('weights', o.weights);
   const meta = savedMetadata(o.weights);
+  // The workers start while the model is built and the weights read, not during the first forward.
+  startThreads();
   const model = buildModel(o.model, { numClasses: o.numClasses ?? meta.classes?.length });
   const fc = classifier(model);
   const numClasses = fc ? fc[1].outFeatures : (o.numClasses ?? 1000);

@@ -101,6 +101,27 @@ const backend: ParallelBackend = {
   },
 };
 
+/**
+ * Builds the worker pool now, when more than one thread is in use and none is built: its workers start (load their
+ * modules) in the background while this thread goes on, instead of during the first parallel kernel call, which
+ * otherwise runs mostly on this thread while they start. For a process about to run kernels (the CLI's predict
+ * builds its model and reads the weights meanwhile). Returns whether a pool exists afterwards.
+ */
+export function startThreads(): boolean {
+  if (pool !== null && !pool.broken && pool.threads === getNumThreads()) return true;
+  if (scripts === null || getNumThreads() <= 1) return false;
+  if (pool !== null) {
+    pool.dispose();
+    pool = null;
+  }
+  try {
+    pool = new WorkerPool(getNumThreads(), scripts, poolOptions);
+  } catch {
+    return false;
+  }
+  return true;
+}
+
 /** Makes the kernels use the worker pool (idempotent). */
 export function installParallel(): void {
   setParallelBackend(backend);
