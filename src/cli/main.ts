@@ -1,11 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `resnet-ts` command. Exit codes: 0 ok, 1 runtime error, 2 usage error. WebAssembly is compiled by V8's
- * optimizing tier from the first call (`optimizeWasmEagerly`: a one-image predict runs its one forward at warm speed);
- * RESNET_TS_WASM_EAGER=0 leaves V8's default tiering.
+ * The `resnet-ts` command. Exit codes: 0 ok, 1 runtime error, 2 usage error.
  */
 import '../parallel/install.js';
-import { optimizeWasmEagerly } from '../wasm-tiering.js';
 import { ResnetTsError } from '../errors.js';
 import { UsageError } from './args.js';
 import { COMMANDS } from './commands.js';
@@ -18,8 +15,6 @@ Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
 
 Run 'resnet-ts <command> --help' for a command's options.`;
-
-if (process.env.RESNET_TS_WASM_EAGER?.trim() !== '0') optimizeWasmEagerly();
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
