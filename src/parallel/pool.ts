@@ -168,6 +168,13 @@ export class WorkerPool implements ParallelBackend {
     return Atomics.load(this.ctrl, WORKER_UNITS);
   }
 
+  /** For tests: workers that have loaded their modules and wait for calls. */
+  readyWorkersForTest(): number {
+    let n = 0;
+    for (let i = 0; i < this.ports.length; i++) n += Atomics.load(this.ctrl, READY + i);
+    return n;
+  }
+
   run(task: Task, fn: TaskFn): void {
     if (tracer === null) return this.call(task, fn, undefined);
     const t = tracer;

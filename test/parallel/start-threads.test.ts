@@ -1,0 +1,61 @@
+/**
+ * startThreads(): the pool is built and its workers load their modules before any kernel call (while this thread
+ * is idle), the first kernel call uses that pool, and its results are the same bits as with one thread.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sgemm } from '../../src/kernels/gemm.js';
+import { setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
+import { currentPoolForTest, setNumThreads, setWorkerScripts, startThreads } from '../../src/parallel/index.js';
+import { assertIdentical, randArray } from '../kernels/compare.js';
+import { buildPoolScripts, removePoolScripts } from './scripts.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('startThreads', () => {
+  let oldMin = 0;
+  beforeAll(() => {
+    setWorkerScripts(buildPoolScripts());
+    oldMin = setMinParallelCost(0);
+  });
+  afterAll(() => {
+    setMinParallelCost(oldMin);
+    setWorkerScripts(null);
+    setParallelBackend(null);
+    removePoolScripts();
+  });
+
+  it('builds no pool for one thread', () => {
+    setNumThreads(1);
+    expect(startThreads()).toBe(false);
+    expect(currentPoolForTest()).toBeNull();
+  });
+
+  it('starts the workers before the first call, which uses them and gives the one-thread bits', async () => {
+    const m = 96, n = 80, k = 72;
+    const a = randArray(1, m * k), b = randArray(2, k * n);
+    setNumThreads(1);
+    const ref = new Float32Array(m * n);
+    sgemm(ref, a, b, m, n, k);
+
+    setNumThreads(2);
+    expect(currentPoolForTest()).toBeNull();
+    expect(startThreads()).toBe(true);
+    const pool = currentPoolForTest();
+    expect(pool).not.toBeNull();
+    expect(startThreads()).toBe(true);
+    expect(currentPoolForTest()).toBe(pool);
+    // No kernel call yet: the worker loads its modules on its own thread.
+    for (let t = 0; t < 400 && pool!.readyWorkersForTest() < 1; t++) await sleep(25);
+    expect(pool!.readyWorkersForTest()).toBe(1);
+    expect(pool!.workerUnitsForTest()).toBe(0);
+
+    let got = new Float32Array(m * n);
+    for (let i = 0; i < 20 && pool!.workerUnitsForTest() === 0; i++) {
+      got = new Float32Array(m * n);
+      sgemm(got, a, b, m, n, k);
+    }
+    expect(currentPoolForTest()).toBe(pool);
+    expect(pool!.workerUnitsForTest()).toBeGreaterThan(0);
+    assertIdentical('sgemm after startThreads, 2 threads vs 1', got, ref);
+  });
+});
