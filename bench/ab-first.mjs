@@ -1,7 +1,7 @@
 // A fresh process's first forwards, two builds in alternating fresh processes (OLD NEW, then NEW OLD, ...): the
 // import, the model's construction and the first two eval forwards (1×3×224×224, noGrad), wall ms, medians over
 // the pairs; cpu1 is the process's CPU ms (every thread) during the first forward. Each process gets the environment variables given as NAME=VALUE after --env-new / --env-old.
-//   node bench/ab-first.mjs OLD NEW [--model resnet50] [--threads 2] [--pairs 8] [--env-new RESNET_TS_WASM_EAGER=1]
+//   node bench/ab-first.mjs OLD NEW [--model resnet50] [--threads 2] [--pairs 8] [--env-new AB_START_THREADS=1]
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,8 @@ if (process.argv[2] === '--child') {
   const t0 = performance.now();
   const lib = await import(`${d}/index.js`);
   lib.setNumThreads(Number(th));
+  // AB_START_THREADS=1: start the workers before building the model, as the CLI's predict does.
+  if (process.env.AB_START_THREADS === '1') (await import(`${d}/parallel/index.js`)).startThreads?.();
   const t1 = performance.now();
   const m = lib.models[name]();
   m.eval();
