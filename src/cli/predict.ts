@@ -29,6 +29,7 @@ import { intFlag, parse, UsageError } from './args.js';
 import type { Command } from './commands.js';
 import { buildModel, MODEL_FACTORIES } from './registry.js';
 import { startThreads } from '../parallel/index.js';
+import { withoutRandomInit } from '../nn/init.js';
 
 /** A file the command needs that is missing or unreadable. `op` is the file's role: image, weights or labels. */
 export class InputFileError extends ResnetTsError {}
@@ -201,7 +202,8 @@ export function predict(o: PredictOptions): ImagePrediction[] {
   const meta = savedMetadata(o.weights);
   // The workers start while the model is built and the weights read, not during the first forward.
   startThreads();
-  const model = buildModel(o.model, { numClasses: o.numClasses ?? meta.classes?.length });
+  // loadWeights overwrites every parameter and buffer (a strict load; num_batches_tracked is not random): no random init.
+  const model = withoutRandomInit(() => buildModel(o.model, { numClasses: o.numClasses ?? meta.classes?.length }));
   const fc = classifier(model);
   const numClasses = fc ? fc[1].outFeatures : (o.numClasses ?? 1000);
   if (topk > numClasses) throw new UsageError(`--topk ${topk} is more than the model's ${numClasses} classes`);

@@ -18,13 +18,32 @@ export function calculateGain(nonlinearity: 'relu' | 'linear' | 'leaky_relu', a 
   return 1;
 }
 
+/** Depth of withoutRandomInit calls on this thread. */
+let skipRandom = 0;
+
+/**
+ * Runs `build` with uniform_ and normal_ (and the kaiming functions built on them) leaving tensors as they are
+ * and drawing nothing from any generator: for a model whose every parameter a checkpoint then overwrites (the CLI's
+ * predict), whose random initialization would be wasted work (~1 s for a ResNet-50).
+ */
+export function withoutRandomInit<T>(build: () => T): T {
+  skipRandom++;
+  try {
+    return build();
+  } finally {
+    skipRandom--;
+  }
+}
+
 export function uniform_(t: Tensor, lo: number, hi: number, g: Generator = defaultGenerator): Tensor {
+  if (skipRandom > 0) return t;
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * g.uniform();
   return t;
 }
 
 export function normal_(t: Tensor, mean = 0, std = 1, g: Generator = defaultGenerator): Tensor {
+  if (skipRandom > 0) return t;
   g.fillNormal(t.data, mean, std);
   return t;
 }
