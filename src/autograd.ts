@@ -3,7 +3,7 @@ import { AutogradError, checkArg } from './errors.js';
 import { addForward } from './kernels/elementwise.js';
 import { forgetFinite } from './kernels/finite.js';
 import { gradBuffer, isGradBuffer, recycleGradBuffer, untagGradBuffer } from './fusion/arena.js';
-import { allocFresh, fmt, numel, sameShape } from './shape.js';
+import { fmt, numel, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /**
@@ -291,7 +291,6 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     }
   }
 
-  const fresh = freshLeafGrads(order);
   const pending = new Map<Tensor, Tensor>([[root, g0]]);
   const prev = gradEnabled;
   const prevInBackward = inBackward;
@@ -305,7 +304,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       pending.delete(t);
       if (dy === undefined) continue;
       const inputs = node.inputs;
-      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map((t) => existingLeafGrad(t) ?? freshLeafGrad(fresh, t) ?? ownPending(pending, t));
+      if (node.ctx !== null && inputs !== null) node.ctx.into = inputs.map((t) => existingLeafGrad(t) ?? ownPending(pending, t));
       const grads = node.apply(dy);
       settleGradBuffers(grads, dy, inputs);
       if (config.detectAnomaly) {
@@ -324,10 +323,6 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
           );
         }
         if (inp.gradFn === null) {
-          if (inp.grad === null && gi === fresh.get(inp) && inp.requiresGrad) {
-            inp.grad = gi; // the op wrote the leaf's first gradient into its new one (freshLeafGrads)
-            continue;
-          }
           if (gi !== inp.grad) accumulateLeaf(inp, gi); // else the op accumulated into it (CtxBase.into)
         } else {
           const have = pending.get(inp);
@@ -353,43 +348,6 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     gradEnabled = prev;
     inBackward = prevInBackward;
   }
-}
-
-/**
- * A new zero-filled gradient in shared memory (a SharedArrayBuffer of its own, where those exist) for each leaf of the
- * graph that requires grad and has no .grad yet (after zeroGrad()): the leaf's first gradient of this backward goes
- * there (an op that accumulates writes it in place through CtxBase.into, as after zeroGrad(false)) and becomes its
- * .grad. The worker threads and the optimizer then use it in place, where a gradient in ordinary memory is copied into
- * shared staging memory and back on every kernel call (ResNet-18 at batch 8: the conv weight gradients, 45 MB, once
- * in the backward and again in SGD's update). It is never a buffer an earlier .grad still views: a gradient the
- * caller kept from before zeroGrad() keeps its values.
- */
-function freshLeafGrads(order: readonly Tensor[]): Map<Tensor, Tensor> {
-  const views = new Map<Tensor, Tensor>();
-  if (typeof SharedArrayBuffer !== 'function') return views;
-  for (const t of order) {
-    for (const inp of t.gradFn!.inputs ?? []) {
-      if (inp && inp.gradFn === null && inp.requiresGrad && inp.grad === null && !views.has(inp)) {
-        const d = allocFresh('backward', inp.size, true);
-        freshGrads.add(d);
-        views.set(inp, new Tensor(d, inp.shape));
-      }
-    }
-  }
-  return views;
-}
-
-/** The arrays freshLeafGrads made. */
-const freshGrads = new WeakSet<Float32Array>();
-
-/** Whether d is a leaf gradient that backward made for a leaf without one (see freshLeafGrads). */
-export function isFreshLeafGrad(d: Float32Array): boolean {
-  return freshGrads.has(d);
-}
-
-/** t's new gradient while t has no .grad (see freshLeafGrads), else null. */
-function freshLeafGrad(fresh: Map<Tensor, Tensor>, t: Tensor | null): Tensor | null {
-  return t === null || t.grad !== null ? null : fresh.get(t) ?? null;
 }
 
 /** The gradient pending for a non-leaf t when autograd alone references its buffer (see CtxBase.into), else null. */

@@ -12,7 +12,6 @@
 import { StateDictError, ValueError } from '../errors.js';
 import { residentBuffer } from '../kernels/optim.js';
 import { allocShared, fmt, sameShape } from '../shape.js';
-import { isFreshLeafGrad } from '../autograd.js';
 import { Tensor } from '../tensor.js';
 
 const isShared = (d: Float32Array): boolean => typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer;
@@ -176,7 +175,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
       for (const p of g.params) {
         if (p.grad === null) continue;
         if (setToNone) p.grad = null;
-        else if (isShared(p.data) && (!isShared(p.grad.data) || isFreshLeafGrad(p.grad.data))) {
+        else if (isShared(p.data) && !isShared(p.grad.data)) {
           p.grad = new Tensor(residentBuffer(p.grad.size) ?? allocShared('zeroGrad', p.grad.size), p.grad.shape);
         } else fillZero(p.grad.data);
       }
