@@ -119,7 +119,7 @@ export interface ExitMessage {
 /**
  * How long a thread spins on a word before it sleeps in Atomics.wait (ms): the calling thread on DONE at the end of a
  * call, a worker on the doorbell after one. A futex wake costs ~15 µs, a tenth of a short call, and a forward's calls
- * come back to back (1×1/2 64→128 @56 on 2 threads, idle machine, wall p25: 293 / 302 → 261 / 276 µs).
+ * come back to back (1×1/2 64→128 @56 on 2 threads, near-idle machine, wall p25 of three runs: 259–300 → 219–263 µs).
  */
 export const SPIN_MS = 0.05;
 

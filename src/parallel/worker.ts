@@ -3,8 +3,9 @@
 //
 // A call's message arrives through the event loop; after it, the worker waits for the next one on the doorbell (BELL,
 // rung by the main thread after it posts: spinning for SPIN_MS, then in Atomics.wait) and takes it off its port
-// directly, for up to HOT_MS, then goes back to the event loop. A training step's calls come back to back, and a futex wake reaches the
-// worker sooner than a message through the event loop, so it joins a call while units are still left to take.
+// directly, for up to HOT_MS, then goes back to the event loop. A training step's calls come back to back, and a
+// futex wake reaches the worker sooner than a message through the event loop, so it joins a call while units are
+// still left to take.
 
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
