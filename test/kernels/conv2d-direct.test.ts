@@ -5,8 +5,9 @@ import {
   conv2dForwardFused, conv2dForwardNaive, conv2dOutSize, type Conv2dParams,
 } from '../../src/kernels/conv2d.js';
 import {
-  backwardInputShape, directBackwardInput, directForward, directForwardFused, forwardShape, packDirectWeights, runDirect,
+  backwardInputShape, directBackwardInput, directForward, directForwardFused, forwardShape, packDirectWeights, phaseTable, runDirect,
 } from '../../src/kernels/conv2d/direct.js';
+import { DIRECT_V, pad2Masks, simdDirect } from '../../src/kernels/wasm/direct.js';
 import { hasSimd128 } from '../../src/kernels/wasm/features.js';
 import { useKernelBackend } from './backend-hooks.js';
 import { assertClose, assertIdentical, fusedEpilogueReference, randArray } from './compare.js';
@@ -208,6 +209,28 @@ describe.runIf(hasSimd128)('direct 3×3 convolution (SIMD) vs naive float64', ()
       conv2dBackwardWeight(dw, dy, x, p);
       conv2dBackwardWeightNaive(dwr, dy, x, p);
       assertClose(`bwd weight ${label(p)}`, dw, dwr);
+    }
+  });
+
+  it('pad2 writes the same stride-2 planes as pad (padding 0/1/2, odd widths, split rows, image edges)', () => {
+    for (const [ci, hi, wi, padW, rows, row0] of [
+      [1, 1, 1, 1, 1, -1], [2, 5, 7, 0, 2, 0], [3, 9, 9, 1, 4, -1], [5, 7, 16, 1, 3, 1], [4, 12, 17, 2, 5, -2], [16, 32, 32, 1, 16, -1],
+      [2, 6, 33, 0, 2, 3], [3, 8, 10, 2, 4, 4],
+    ] as const) {
+      const wo = Math.floor((wi + 2 * padW - 3) / 2) + 1, cols = 4 * DIRECT_V, tiles = Math.ceil(wo / cols);
+      const hp = (rows - 1) * 2 + 3, wq = 4 * Math.ceil((tiles * cols + 1) / 4), plane = hp * wq, len = ci * 2 * plane;
+      // Memory (floats): 64 of slack, the image, the phase table, the masks, then the two outputs (NaN first).
+      const srcAt = 64, qtAt = srcAt + ci * hi * wi + 16, maskAt = qtAt + 8, outA = maskAt + 2 * wq + 64, outB = outA + len + 64;
+      const k = simdDirect(4 * (outB + len + 64));
+      k.f.set(randArray(ci + hi + wi, ci * hi * wi), srcAt);
+      phaseTable(k.i, qtAt, 2, wq, wi, padW);
+      const qv = pad2Masks(k.i, maskAt, wq, wi, padW);
+      k.f.fill(NaN, outA, outB + len);
+      k.pad(4 * srcAt, 4 * hi * wi, ci, hi, wi, 4 * outA, 4 * plane, wq, hp, 2, 2, row0, 4 * qtAt);
+      k.pad2(4 * srcAt, 4 * hi * wi, ci, hi, wi, 4 * outB, 4 * plane, wq, hp, row0, padW, 4 * maskAt, qv);
+      const name = `ci=${ci} ${hi}×${wi} padW=${padW} rows ${row0}…${row0 + hp - 1}`;
+      assertIdentical(name, k.f.subarray(outB, outB + len), k.f.slice(outA, outA + len));
+      expect(k.f.subarray(outB, outB + len).some((v) => Number.isNaN(v)), name).toBe(false);
     }
   });
 

@@ -12,7 +12,9 @@
 
 import { config } from '../../config.js';
 import { getParallelBackend, parallelFor, registerTask } from '../parallel.js';
-import { DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, residentDirect, simdDirect, SUM2, SUM32, type SimdDirect } from '../wasm/direct.js';
+import {
+  DIRECT_KB, DIRECT_KB_STEM, DIRECT_R, DIRECT_V, pad2Masks, residentDirect, simdDirect, SUM2, SUM32, type SimdDirect,
+} from '../wasm/direct.js';
 import { residentAddress, residentMemory } from '../wasm/optim.js';
 import { claimRegion, nextSerial, regionViews, releaseRegion, residentScratch, type ScratchRegions } from '../winograd-resident.js';
 import { kernelBackend } from '../wasm/features.js';
@@ -179,14 +181,16 @@ function unitLayout(q: DirectTask, wpLen: number, epwLen: number, rows: number, 
   const hp = (rows - 1) * s + kh, wq = 4 * Math.ceil((tiles * cols + Math.floor((kw - 1) / s)) / 4);
   const plane = hp * wq;
   const taps = kh * kw, tabAt = wpLen, qtAt = tabAt + taps, qtEnd = qtAt + 3 * s;
-  const biasAt = qtEnd + (qtEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + epwLen * 2;
+  // Stride 2: pad2's masks, 2 per plane column (whole vectors).
+  const maskAt = qtEnd + ((4 - (qtEnd & 3)) & 3), maskEnd = s === 2 ? maskAt + 2 * wq : qtEnd;
+  const biasAt = maskEnd + (maskEnd & 1), epAt = biasAt + 2 * tilesO * DIRECT_R, accAt = epAt + epwLen * 2;
   // (The image's channels as given: rawCh floats each and one of slack, see unitIn.)
   const rawEnd = accAt + 2 * DIRECT_R * cols + ci * (rawCh + 1) + 1;
   const rawAt = accAt + 2 * DIRECT_R * cols, xAt = rawEnd + (4 - (rawEnd & 3)) % 4;
   const outAt = xAt + ci * s * plane, outCh = rows * wo;
   // (16 bytes of slack: a partial tile's first vectors may read past the last output row.)
   const bytes = 4 * (outAt + tilesO * DIRECT_R * outCh) + 64;
-  return { cols, tiles, tilesO, hp, wq, plane, taps, tabAt, qtAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh, bytes };
+  return { cols, tiles, tilesO, hp, wq, plane, taps, tabAt, qtAt, maskAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh, bytes };
 }
 
 /**
@@ -259,9 +263,9 @@ function unitIn(
   // The input rows the unit reads, [r0, r1) of each channel (all of them unless the output rows are split).
   const row0 = oy0 * s - padH, r0 = Math.max(0, row0), r1 = Math.max(r0, Math.min(hi, row0 + hp)), rawCh = (r1 - r0) * wi;
   const L = unitLayout(q, wp.length, epw === null ? 0 : epw.length, rows, rawCh);
-  const { tiles, tilesO, wq, plane, taps, tabAt, qtAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh } = L;
+  const { tiles, tilesO, wq, plane, taps, tabAt, qtAt, maskAt, biasAt, epAt, accAt, rawAt, xAt, outAt, outCh } = L;
   // B: the scratch's byte address for the wasm functions (0 in the thread's own memory); f, h, ints: views from there.
-  let k: Pick<SimdDirect, 'conv' | 'conv32' | 'pad'>, f: Float32Array, h: Float64Array, ints: Int32Array, B = 0;
+  let k: Pick<SimdDirect, 'conv' | 'conv32' | 'pad' | 'pad2'>, f: Float32Array, h: Float64Array, ints: Int32Array, B = 0;
   if (rs !== null) {
     B = rs.s.at[slot]!;
     k = residentDirect(rs.s);
@@ -287,13 +291,19 @@ function unitIn(
     for (let kx = 0; kx < kw; kx++) ints[tabAt + ky * kw + kx] = 4 * (ky * wq + (kx % s) * plane + Math.floor(kx / s));
   }
   phaseTable(ints, qtAt, s, wq, wi, padW);
+  const qv = s === 2 ? pad2Masks(ints, maskAt, wq, wi, padW) : 0;
+  /** The padded planes of the channels' rows from srcAt (row iy at srcAt + c·srcCh + iy·wi·4): pad2 at stride 2. */
+  const padPlanes = (srcAt: number, srcCh: number): void => {
+    if (s === 2) k.pad2(srcAt, srcCh, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, row0, padW, B + 4 * maskAt, qv);
+    else k.pad(srcAt, srcCh, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+  };
   h.set(bias, biasAt / 2);
   // conv32 reads the epilogue's scales and shifts as float32 (the values are float32 already: runDirect).
   if (epw !== null && q.f32) f.set(epw, epAt);
   else if (epw !== null) h.set(epw, epAt / 2);
   // pad reads input row iy of channel c at src + c·srcCh + iy·wi·4, only for iy in [r0, r1).
   if (rs !== null && rs.x >= 0) {
-    k.pad(rs.x + 4 * img * ci * hwi, 4 * hwi, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+    padPlanes(rs.x + 4 * img * ci * hwi, 4 * hwi);
   } else {
     // The channels' rows copied in, rawS floats apart (rawS ≡ hwi mod 2), from rawAt or rawAt + 1: whichever agrees
     // with x's addresses mod 8 (copies between shared and other memory go byte by byte where they do not: copy.ts).
@@ -301,7 +311,7 @@ function unitIn(
     const at0 = rawAt + ((((x.byteOffset - f.byteOffset) >> 2) + first - rawAt) & 1);
     if (rawCh === hwi) f.set(x.subarray(first, first + ci * hwi), at0);
     else for (let c = 0; c < ci; c++) f.set(x.subarray(first + c * hwi, first + c * hwi + rawCh), at0 + c * rawS);
-    k.pad(B + 4 * (at0 - r0 * wi), 4 * rawS, ci, hi, wi, B + 4 * xAt, 4 * plane, wq, hp, s, s, row0, B + 4 * qtAt);
+    padPlanes(B + 4 * (at0 - r0 * wi), 4 * rawS);
   }
   // The kernel reads output row oy's input rows from xp + oy·s·wq·4: this unit's planes start at row oy0·s.
   const wBytes = 4 * ci * taps * DIRECT_R, xp = B + 4 * (xAt - oy0 * s * wq), cblk = q.cblk;

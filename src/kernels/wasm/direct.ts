@@ -305,11 +305,89 @@ export function padFunc(): Func {
   };
 }
 
+/**
+ * `pad2(src, srcCh, ci, hi, wi, dst, plane, wq, hp, row0, padW, mask, qv)`: `pad`'s two stride-phase planes of a
+ * stride-2 convolution in one pass over each input row: plane ph, column q holds input column 2q + ph − padW (0
+ * outside [0, wi)), row r input row row0 + r (0 outside [0, hi)). Columns q < qv (a multiple of 4) come four at a
+ * time from the eight input columns 2q − padW … 2q − padW + 7 (two loads, the even lanes to plane 0 and the odd
+ * ones to plane 1), each vector ANDed with its mask (at mask + 8q, 16 bytes per plane: all ones where the column
+ * lies in the row, zeros elsewhere); columns [qv, wq) are zero. With qv = the planes' column count rounded up to 4
+ * the loads read at most padW floats before a row and 7 past it (the masks discard them). The same values as
+ * `pad(…, s = 2, planes = 2, …)`: every column of both planes written once, by a load, a shuffle, an AND and a store
+ * per 4 columns instead of 2 loads and a shuffle per 4 columns and plane, the edges value by value and the zeros
+ * first (one core, CPU time, CIFAR's 16→32 @32 and 32→64 @16: see bench/README.md).
+ */
+export function pad2Func(): Func {
+  const [src, srcCh, ci, hi, wi, dst, plane, wq, hp, row0, padW, mask, qv] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const L = new Locals(13);
+  const c = L.add(I32), r = L.add(I32), q = L.add(I32), iy = L.add(I32), d = L.add(I32), a = L.add(I32), m = L.add(I32);
+  const rowBytes = L.add(I32), v0 = L.add(V128), v1 = L.add(V128);
+  const get = local.get;
+  const qAddr = (base: number, off: Expr): Expr => i32.add(get(base), i32.shl(off, i32.const(2)));
+  return {
+    name: 'pad2',
+    params: new Array<ValType>(13).fill(I32),
+    results: [],
+    locals: L.types,
+    body: [
+      local.set(rowBytes, i32.shl(get(wq), i32.const(2))),
+      forLoop(c, i32.const(0), get(ci), 1,
+        // d: row r of plane 0 of channel c (plane 1 is `plane` bytes on).
+        local.set(d, i32.add(get(dst), i32.mul(i32.shl(get(c), i32.const(1)), get(plane)))),
+        forLoop(r, i32.const(0), get(hp), 1,
+          local.set(iy, i32.add(get(row0), get(r))),
+          if_(i32.or(i32.lt_s(get(iy), i32.const(0)), i32.ge_s(get(iy), get(hi))),
+            [forLoop(q, i32.const(0), get(rowBytes), 16,
+              v128.store(i32.add(get(d), get(q)), v128.zero()),
+              v128.store(i32.add(i32.add(get(d), get(plane)), get(q)), v128.zero()))],
+            [
+              // a: input column 2q − padW of row iy, for q = 0; m: the masks of q = 0.
+              local.set(a, i32.add(i32.add(get(src), i32.mul(get(c), get(srcCh))),
+                i32.shl(i32.sub(i32.mul(get(iy), get(wi)), get(padW)), i32.const(2)))),
+              local.set(m, get(mask)),
+              forLoop(q, i32.const(0), get(qv), 4,
+                local.set(v0, v128.load(get(a))),
+                local.set(v1, v128.load(get(a), 16)),
+                v128.store(qAddr(d, get(q)), v128.and(f32x4.shuffle(get(v0), get(v1), [0, 2, 4, 6]), v128.load(get(m)))),
+                v128.store(i32.add(qAddr(d, get(q)), get(plane)), v128.and(f32x4.shuffle(get(v0), get(v1), [1, 3, 5, 7]), v128.load(get(m), 16))),
+                local.set(a, i32.add(get(a), i32.const(32))),
+                local.set(m, i32.add(get(m), i32.const(32)))),
+              forLoop(q, get(qv), get(wq), 4,
+                v128.store(qAddr(d, get(q)), v128.zero()),
+                v128.store(i32.add(qAddr(d, get(q)), get(plane)), v128.zero())),
+            ]),
+          local.set(d, i32.add(get(d), get(rowBytes))))),
+    ],
+  };
+}
+
+/**
+ * pad2's masks for one row (int32 lanes at ints[at …]: chunk j of 4 columns, plane ph at 8j + 4ph): −1 where plane
+ * ph's column 4j + l (input column 2(4j + l) + ph − padW) lies in [0, wi), else 0; and qv, the columns pad2 loads
+ * (the last column of either plane that lies in the row, plus one, rounded up to 4).
+ */
+export function pad2Masks(ints: Int32Array, at: number, wq: number, wi: number, padW: number): number {
+  let qv = 0;
+  for (let q = 0; q < wq; q++) {
+    for (let ph = 0; ph < 2; ph++) {
+      const col = 2 * q + ph - padW, inRow = col >= 0 && col < wi;
+      ints[at + 8 * (q >> 2) + 4 * ph + (q & 3)] = inRow ? -1 : 0;
+      if (inRow) qv = q + 1;
+    }
+  }
+  return 4 * Math.ceil(qv / 4);
+}
+
 // ---- the per-thread instance ------------------------------------------------------------------------------------
 
 export type PadFn = (
   src: number, srcCh: number, ci: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, s: number,
   planes: number, row0: number, qt: number,
+) => void;
+
+export type Pad2Fn = (
+  src: number, srcCh: number, ci: number, hi: number, wi: number, dst: number, plane: number, wq: number, hp: number, row0: number,
+  padW: number, mask: number, qv: number,
 ) => void;
 
 export type DirectFn = (
@@ -330,6 +408,8 @@ export interface SimdDirect {
   /** The fused forward in float32 (wasm/direct-eval.ts). */
   conv32: DirectEvalFn;
   pad: PadFn;
+  /** `pad`'s planes at stride 2 in one pass (pad2Func). */
+  pad2: Pad2Fn;
   f: Float32Array;
   h: Float64Array;
   i: Int32Array;
@@ -339,14 +419,16 @@ let current: SimdDirect | null = null;
 let memory: WasmMemory | null = null;
 let builtFma: boolean | null = null;
 
-/** The module's bytes: `conv`, `pad`, `conv32`, importing env.mem (shared: the resident memory). */
+/** The module's bytes: `conv`, `pad`, `conv32`, `pad2`, importing env.mem (shared: the resident memory). */
 function directModule(fma: boolean, shared = false): Uint8Array {
-  return encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), directEvalFunc(DIRECT_R, DIRECT_V, fma)], 1, shared);
+  return encodeModule([directFunc(DIRECT_R, DIRECT_V, fma), padFunc(), directEvalFunc(DIRECT_R, DIRECT_V, fma), pad2Func()], 1, shared);
 }
 
 type DirectFns = Omit<SimdDirect, 'f' | 'h' | 'i'>;
 
-const pickDirect = (e: Record<string, unknown>): DirectFns => ({ conv: e.conv as DirectFn, conv32: e.conv32 as DirectEvalFn, pad: e.pad as PadFn });
+const pickDirect = (e: Record<string, unknown>): DirectFns => ({
+  conv: e.conv as DirectFn, conv32: e.conv32 as DirectEvalFn, pad: e.pad as PadFn, pad2: e.pad2 as Pad2Fn,
+});
 
 /** This thread's kernel with a memory of at least `bytes` bytes (grown when needed; views renewed). */
 export function simdDirect(bytes: number): SimdDirect {
