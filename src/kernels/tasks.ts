@@ -4,6 +4,7 @@
 // module that calls registerTask goes here.
 
 import './gemm.js';
+import './fc.js';
 import './conv2d.js';
 import './winograd.js';
 import './winograd-fused.js';

@@ -1,5 +1,6 @@
 import { defineOp, type Ctx } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
+import { fcRows } from '../kernels/fc.js';
 import { matmulKernel } from '../kernels/matmul.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { alloc, fmt } from '../shape.js';
@@ -14,7 +15,9 @@ const linearOp = defineOp('linear', {
     ctx.p = p;
     const shape = [...x.shape.slice(0, -1), p.out];
     const y = new Tensor(alloc('linear', p.rows * p.out), shape);
-    // y (rows×out) = x (rows×in) · wᵀ, w stored (out×in)
+    // y (rows×out) = x (rows×in) · wᵀ (+ b), w stored (out×in). Not recorded for backward (inference), a few rows
+    // read w once (kernels/fc.ts); else the GEMM, then the bias.
+    if (ctx.needs.length === 0 && fcRows(y.data, x.data, w.data, b ? b.data : null, p.rows, p.in, p.out)) return y;
     matmulKernel(y.data, x.data, w.data, { batch: 1, m: p.rows, k: p.in, n: p.out, transB: true });
     if (b) {
       const yd = y.data, bd = b.data;

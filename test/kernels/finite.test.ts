@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { withConfig } from '../../src/config.js';
 import { batchNormBackward, batchNormTrainForward } from '../../src/kernels/batchnorm.js';
 import { conv2dForwardFused } from '../../src/kernels/conv2d.js';
-import { takeFinite } from '../../src/kernels/finite.js';
+import { noteFinite, takeFinite } from '../../src/kernels/finite.js';
+import { allFinite } from '../../src/kernels/conv2d/plan.js';
 import { residentBuffer } from '../../src/kernels/optim.js';
 import { hasSimd128, type KernelBackend } from '../../src/kernels/wasm/features.js';
 import { conv2d } from '../../src/ops/conv.js';
@@ -147,5 +148,39 @@ describe.runIf(hasSimd128)('finiteness notes of the in-place forward GEMM (SIMD 
       expect(bad(direct).length).toBe(8 * 9); // the 3×3 neighbourhood, in each of 8 output channels
       expect(bad(wino)).toEqual(bad(direct));
     });
+  });
+});
+
+describe('allFinite (the Winograd plans\' scan)', () => {
+  // Lengths around the scan's four-lane loop and its tail, and a 64→64 3×3 weight's 36,864.
+  const lengths = [0, 1, 3, 4, 5, 7, 8, 9, 36864, 36867];
+
+  it('true for finite values (−0, subnormals and ±max included)', () => {
+    for (const n of lengths) {
+      const a = randArray(n + 1, n);
+      if (n > 3) a.set([-0, 1e-45, 3.4028234663852886e38, -3.4028234663852886e38], n - 4);
+      expect(allFinite(a), `length ${n}`).toBe(true);
+    }
+  });
+
+  it('false for one NaN, +Inf or −Inf at the first, a middle, and each of the last five positions', () => {
+    for (const n of lengths.filter((l) => l > 0)) {
+      const at = new Set([0, n >> 1, n - 1, n - 2, n - 3, n - 4, n - 5].filter((i) => i >= 0));
+      for (const i of at) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const a = randArray(7, n);
+          a[i] = bad;
+          expect(allFinite(a), `length ${n}, ${bad} at ${i}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('takes a note instead of scanning, once: the next call scans', () => {
+    const a = randArray(3, 37);
+    a[5] = NaN; // a false note (no kernel would make one): shows the note is taken, not the values
+    noteFinite(a, true);
+    expect(allFinite(a)).toBe(true);
+    expect(allFinite(a)).toBe(false);
   });
 });
