@@ -6,7 +6,7 @@
 // unit (units 0, 2, 4, …: what the calling thread runs when the two threads alternate); all: one call of all the
 // units (what setNumThreads(1) runs: the units merged). Each call plans the task afresh, so a thread's held copies
 // (inplace.ts) start empty, as in a new pool call. Defaults 64 128 56 800 seq; stride 2, no padding.
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [oldDist, newDist, C = '64', O = '128', H = '56', callsArg = '800', mode = 'seq'] = process.argv.slice(2);
 if (oldDist === undefined || newDist === undefined || !['seq', 'half', 'all'].includes(mode)) {
@@ -21,11 +21,9 @@ for (let i = 0; i < x.length; i++) x[i] = Math.sin(i);
 for (let i = 0; i < w.length; i++) w[i] = 0.1 * Math.cos(i);
 const ep = { scale: null, shift: new Float64Array(o).fill(0.25), relu: false };
 const builds = [];
-for (const d of [oldDist, newDist]) {
-  (await import(`${resolve(d)}/index.js`)).setNumThreads(1);
-  const fn = (await import(`${resolve(d)}/kernels/parallel.js`)).taskFunction('conv2d.forward');
-  const { forwardTask } = await import(`${resolve(d)}/kernels/conv2d/plan.js`);
-  const { kernelSettings } = await import(`${resolve(d)}/kernels/wasm/features.js`);
+const modules = { lib: 'index.js', par: 'kernels/parallel.js', plan: 'kernels/conv2d/plan.js', features: 'kernels/wasm/features.js' };
+for (const { par, plan: { forwardTask }, features: { kernelSettings } } of await loadBuilds([oldDist, newDist], modules, { threads: 1 })) {
+  const fn = par.taskFunction('conv2d.forward');
   const y = shared(o * oh * oh), fin = new Float64Array(1);
   const bufs = { y, x, w, bias: null, res: null, fin };
   let units = 0;
