@@ -7,7 +7,7 @@
 // overwrites dx ({ overwrite: true }, as the conv2d op does for a fresh gradient buffer). Prints each build's median process CPU ms per call, and the totals over
 // the net (each layer × its count). Each pass runs every layer; the second pass (--passes 2 by default) is reported,
 // after V8 has tiered both builds' kernels up.
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , oldDist, newDist, kase = 'r20', dir = 'w', repsArg = '7'] = process.argv;
 if (!oldDist || !newDist) {
@@ -15,8 +15,7 @@ if (!oldDist || !newDist) {
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS ??= '1';
-const builds = [];
-for (const d of [oldDist, newDist]) builds.push(await import(resolve(d, 'kernels/conv2d/backward.js')));
+const builds = (await loadBuilds([oldDist, newDist], { bwd: 'kernels/conv2d/backward.js' })).map((b) => b.bwd);
 const reps = Number(repsArg);
 
 const P = (n, c, h, o, k, s, pad) => {

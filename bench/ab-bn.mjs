@@ -7,7 +7,7 @@
 // gives OLD one thread and NEW two (two copies of one build compare thread counts). AB_RESIDENT=0,1 puts NEW's
 // tensors in its resident wasm memory (where its training step puts them; 1,1 both builds', default 0,0: plain
 // SharedArrayBuffers).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , oldDist, newDist, kase = 'fmnist', threads = '2', reps = '15'] = process.argv;
 if (!oldDist || !newDist) {
@@ -16,12 +16,9 @@ if (!oldDist || !newDist) {
 }
 const nThreads = threads.split(',').map(Number);
 process.env.RESNET_TS_THREADS = String(Math.max(...nThreads));
-const builds = await Promise.all([oldDist, newDist].map(async (d, i) => {
-  const lib = await import(resolve(d, 'index.js'));
-  lib.setNumThreads(nThreads[Math.min(i, nThreads.length - 1)]);
-  const optim = await import(resolve(d, 'kernels/optim.js'));
-  return { lib, bn: await import(resolve(d, 'kernels/batchnorm.js')), resident: optim.residentBuffer ?? (() => null) };
-}));
+const builds = (await loadBuilds([oldDist, newDist], { lib: 'index.js', optim: 'kernels/optim.js', bn: 'kernels/batchnorm.js' },
+  { threads: (i) => nThreads[Math.min(i, nThreads.length - 1)] }))
+  .map(({ lib, optim, bn }) => ({ lib, bn, resident: optim.residentBuffer ?? (() => null) }));
 const residentFlags = (process.env.AB_RESIDENT ?? '0,0').split(',').map((v) => v === '1');
 const cpu = () => {
   const u = process.cpuUsage();

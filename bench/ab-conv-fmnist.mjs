@@ -4,15 +4,14 @@
 //   node bench/ab-conv-fmnist.mjs DIST[,DIST2…] [filter] [reps]
 // One thread (RESNET_TS_THREADS=1 unless set). Prints each build's min process CPU ms per call (fwd / dw / dx) and
 // whether the later builds' outputs are the same bits as the first's. The stem has no input gradient (0).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 import { cpuMs, randomArray, shared } from './lib.mjs';
 
 process.env.RESNET_TS_THREADS ??= '1';
 const dists = (process.argv[2] ?? 'dist').split(',');
 const filter = process.argv[3] ?? '';
 const reps = Number(process.argv[4] ?? 9);
-const builds = [];
-for (const d of dists) builds.push({ f: await import(resolve(d, 'kernels/conv2d/forward.js')), b: await import(resolve(d, 'kernels/conv2d/backward.js')) });
+const builds = await loadBuilds(dists, { f: 'kernels/conv2d/forward.js', b: 'kernels/conv2d/backward.js' });
 const P = (n, c, h, o, k, s, pad) => {
   const oh = Math.floor((h + 2 * pad - k) / s) + 1;
   return { n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };

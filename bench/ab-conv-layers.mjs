@@ -5,16 +5,15 @@
 // thread (RESNET_TS_THREADS=1 unless set). Prints the median process CPU ms per call of each build (fwd0/fwd1: old,
 // new), the totals over the net (each layer × its count), the live multiply-adds (terms that meet padding are not
 // counted) and the new build's ns per live multiply-add.
-import { resolve } from 'node:path';
-const dists = process.argv.slice(2, 4).map((d) => resolve(d));
+import { loadBuilds } from './lib.mjs';
+const dists = process.argv.slice(2, 4);
 if (dists.length < 2) {
   console.error('usage: node bench/ab-conv-layers.mjs OLD_DIST NEW_DIST [reps]');
   process.exit(2);
 }
 const reps = Number(process.argv[4] ?? 15);
 process.env.RESNET_TS_THREADS ??= '1';
-const builds = [];
-for (const d of dists) builds.push({ f: await import(resolve(d, 'kernels/conv2d/forward.js')), b: await import(resolve(d, 'kernels/conv2d/backward.js')) });
+const builds = await loadBuilds(dists, { f: 'kernels/conv2d/forward.js', b: 'kernels/conv2d/backward.js' });
 const P = (n, c, h, o, k, s, pad) => { const oh = Math.floor((h + 2 * pad - k) / s) + 1; return { n, c, h, w: h, o, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, dilH: 1, dilW: 1, groups: 1, oh, ow: oh }; };
 const L = [['stem 7x7/2 3→64', P(8, 3, 32, 64, 7, 2, 3), 1], ['64→64 @8', P(8, 64, 8, 64, 3, 1, 1), 4], ['64→128 /2', P(8, 64, 8, 128, 3, 2, 1), 1],
     ['128→128 @4', P(8, 128, 4, 128, 3, 1, 1), 3], ['1x1/2 64→128', P(8, 64, 8, 128, 1, 2, 0), 1], ['128→256 /2', P(8, 128, 4, 256, 3, 2, 1), 1],

@@ -4,7 +4,7 @@
 //   node bench/ab-eval.mjs OLD_DIST NEW_DIST [--model resnet50] [--threads N] [--reps R]
 // Run it in both orders (OLD NEW, then NEW OLD): the build that runs first in a process varies most.
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -19,9 +19,7 @@ const name = flag('--model', 'resnet50'), threads = Number(flag('--threads', '2'
 process.env.RESNET_TS_THREADS = String(threads);
 
 const runs = [];
-for (const d of [resolve(args[0]), resolve(args[1])]) {
-  const lib = await import(`${d}/index.js`);
-  lib.setNumThreads(threads);
+for (const { dir: d, lib } of await loadBuilds(args.slice(0, 2), { lib: 'index.js' }, { threads })) {
   const m = lib.models[name]();
   m.eval();
   const x = new lib.Tensor(Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i)), [1, 3, 224, 224]);

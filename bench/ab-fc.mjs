@@ -4,7 +4,7 @@
 //   node bench/ab-fc.mjs OLD_DIST NEW_DIST [threads 2] [rows 1] [reps 200] [in 2048] [out 1000] [--cold]
 // --cold: 64 MB written before each call, so that the weights come from memory (as after a forward's convolutions).
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 if (args.length < 2) {
@@ -17,9 +17,7 @@ process.env.RESNET_TS_THREADS = threads;
 const k = Number(inF), n = Number(outF), m = Number(rows);
 const flush = new Float64Array(cold ? 2 ** 23 : 0);
 const builds = [];
-for (const d of [A, B]) {
-  const lib = await import(`${resolve(d)}/index.js`);
-  lib.setNumThreads(Number(threads));
+for (const { label: d, lib } of await loadBuilds([A, B], { lib: 'index.js' }, { threads: Number(threads) })) {
   const fc = new lib.nn.Linear(k, n);
   for (let i = 0; i < fc.weight.data.length; i++) fc.weight.data[i] = Math.cos(i * 0.37) * 0.02;
   for (let i = 0; i < n; i++) fc.bias.data[i] = Math.sin(i) * 0.1;

@@ -4,9 +4,8 @@
 //   node bench/ab-forward.mjs OLD_DIST NEW_DIST [--filter a,b] [--reps R] [--threads N] [--no-tfjs-wasm] [--fused]
 // Prints min / median process CPU ms per call (GFLOP/s of the min), new/old and tfjs-wasm/ours by min. --fused times
 // conv2dForwardFused (scale, shift, ReLU) instead of conv2dForward. One thread unless --threads.
-import { resolve } from 'node:path';
 import { convMacs, convParams, LAYERS } from './shapes.mjs';
-import { permute4, randomArray, shared } from './lib.mjs';
+import { loadBuilds, permute4, randomArray, shared } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -17,17 +16,13 @@ if (args.length < 2 || args[0].startsWith('--') || args[1].startsWith('--')) {
   console.error('usage: node bench/ab-forward.mjs OLD_DIST NEW_DIST [--filter a,b] [--reps R] [--threads N] [--no-tfjs-wasm] [--fused]');
   process.exit(2);
 }
-const dists = [resolve(args[0]), resolve(args[1])];
 const threads = Number(flag('--threads', '1')), reps = Number(flag('--reps', '21'));
 const filters = String(flag('--filter', '')).toLowerCase().replaceAll('->', '→').split(',').filter((f) => f !== '');
 const fused = args.includes('--fused');
 process.env.RESNET_TS_THREADS = String(threads);
 
-const kernels = [];
-for (const d of dists) {
-  (await import(`${d}/index.js`)).setNumThreads(threads);
-  kernels.push(await import(`${d}/kernels/conv2d.js`));
-}
+const builds = await loadBuilds(args.slice(0, 2), { lib: 'index.js', conv: 'kernels/conv2d.js' }, { threads });
+const kernels = builds.map((b) => b.conv);
 let tf = null;
 if (!args.includes('--no-tfjs-wasm')) {
   const { loadTfjs, loadTfjsWasm } = await import('./tfjs.mjs');

@@ -4,8 +4,7 @@
 // ResNet-18's stem pooling on 32×32 images at batch 8 (3×3/2 pad 1, 8×64×16×16 → 8×8) and its global average
 // pooling backward (8×512×1×1), then CIFAR ResNet-20's (32×64×8×8). Prints per build the median over 40 rounds of
 // the wall and process CPU ms per call (20 calls a round), and whether both builds gave the same values and argmax.
-import { resolve } from 'node:path';
-import { cpuMs } from './lib.mjs';
+import { cpuMs, loadBuilds } from './lib.mjs';
 
 const [, , a, b, th = '1'] = process.argv;
 if (!a || !b) {
@@ -13,12 +12,8 @@ if (!a || !b) {
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS = th;
-const builds = [];
-for (const d of [a, b]) {
-  const lib = await import(resolve(d, 'index.js'));
-  lib.setNumThreads(Number(th));
-  builds.push({ d, k: await import(resolve(d, 'kernels/pool.js')), w: [], c: [], g: [[], []] });
-}
+const builds = (await loadBuilds([a, b], { lib: 'index.js', k: 'kernels/pool.js' }, { threads: Number(th) }))
+  .map(({ label, k }) => ({ d: label, k, w: [], c: [], g: [[], []] }));
 const sh = (n) => new Float32Array(new SharedArrayBuffer(n * 4));
 const p = { n: 8, c: 64, h: 16, w: 16, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, dilH: 1, dilW: 1, oh: 8, ow: 8 };
 const x = sh(p.n * p.c * p.h * p.w);

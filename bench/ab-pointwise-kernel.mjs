@@ -4,18 +4,16 @@
 // two give the same bits. x's rows as they lie (ldb 4N bytes), or with --panels 8-column panels (ldb 32, cstep 4K).
 //   node bench/ab-pointwise-kernel.mjs OLD_DIST NEW_DIST [K,M,N ...] [--panels]
 
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const args = process.argv.slice(2).filter((a) => a !== '--panels'), panels = process.argv.includes('--panels');
 if (args.length < 2) {
   console.error('usage: node bench/ab-pointwise-kernel.mjs OLD_DIST NEW_DIST [K,M,N ...] [--panels]');
   process.exit(2);
 }
-const [A, B] = args.slice(0, 2).map((d) => resolve(d));
 const shp = args.length > 2 ? args.slice(2) : ['256,64,3136', '64,256,3136', '512,128,784', '1024,256,196', '2048,512,49'];
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
-const mods = [];
-for (const d of [A, B]) mods.push({ sg: await import(`${d}/kernels/wasm/sgemm.js`), pw: await import(`${d}/kernels/wasm/pointwise.js`) });
+const mods = await loadBuilds(args.slice(0, 2), { sg: 'kernels/wasm/sgemm.js', pw: 'kernels/wasm/pointwise.js' });
 for (const s of shp) {
   const [K, M, N] = s.split(',').map(Number);
   const mPad = Math.ceil(M / 4) * 4;

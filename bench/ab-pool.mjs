@@ -3,14 +3,11 @@
 // Each call is a 2-unit 'parallel.diagnostic' task whose main-thread unit waits until a worker has started the
 // other: post, wake, run, done. Prints per build the wall µs per call (median and best round) and the process CPU µs
 // per call (both threads; median round).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 process.env.RESNET_TS_THREADS = '2';
 const [, , a, b, calls = '500', rounds = '6'] = process.argv;
 const builds = [];
-for (const d of [a, b]) {
-  const lib = await import(resolve(d, 'index.js'));
-  const par = await import(resolve(d, 'kernels/parallel.js'));
-  await import(resolve(d, 'parallel/diagnostics.js'));
+for (const { label: d, lib, par } of await loadBuilds([a, b], { lib: 'index.js', par: 'kernels/parallel.js', diag: 'parallel/diagnostics.js' })) {
   lib.setNumThreads(2);
   const out = new Float32Array(new SharedArrayBuffer(8)), gate = new Float32Array(new SharedArrayBuffer(4));
   const g = new Int32Array(gate.buffer);

@@ -2,17 +2,14 @@
 // x, y, dx and dy in the resident memory (as inside withTrainingStep), alternately in one process, one thread:
 //   node bench/ab-shortcut.mjs OLD_DIST NEW_DIST [reps]
 // Prints per shape the minimum process CPU ms of one call, OLD → NEW.
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , oldDist, newDist, reps = '60'] = process.argv;
 if (!oldDist || !newDist) {
   console.error('usage: node bench/ab-shortcut.mjs OLD_DIST NEW_DIST [reps]');
   process.exit(2);
 }
-const builds = [];
-for (const d of [oldDist, newDist]) {
-  builds.push({ ...(await import(resolve(d, 'kernels/shortcut.js'))), ...(await import(resolve(d, 'kernels/wasm/optim.js'))) });
-}
+const builds = (await loadBuilds([oldDist, newDist], { sc: 'kernels/shortcut.js', optim: 'kernels/wasm/optim.js' })).map((b) => ({ ...b.sc, ...b.optim }));
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;

@@ -3,7 +3,7 @@
 //   node bench/ab-small-map.mjs OLD_DIST NEW_DIST [reps]
 // Per layer and build: forward / input gradient / weight gradient, process CPU ms per call, the 4th lowest of `reps`
 // (default 41) calls ('-': the layer's forward and input gradient take other kernels). Run both orders.
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , ...rest] = process.argv;
 const reps = rest.length > 2 ? Number(rest.pop()) : 41;
@@ -12,17 +12,8 @@ if (rest.length !== 2) {
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS = '1';
-const builds = [];
-for (const d of rest.map((d) => resolve(d))) {
-  const idx = await import(`${d}/index.js`);
-  idx.setNumThreads(1);
-  builds.push({
-    d,
-    um: await import(`${d}/kernels/conv2d/unit-map.js`),
-    sm: await import(`${d}/kernels/conv2d/small-map.js`),
-    op: await import(`${d}/kernels/optim.js`),
-  });
-}
+const builds = (await loadBuilds(rest, { lib: 'index.js', um: 'kernels/conv2d/unit-map.js', sm: 'kernels/conv2d/small-map.js', op: 'kernels/optim.js' }, { threads: 1 }))
+  .map(({ dir, um, sm, op }) => ({ d: dir, um, sm, op }));
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;

@@ -3,7 +3,7 @@
 // [C] [O] [H]` (defaults 1, 1000, 0 = conv2dForward (1 = conv2dForwardFused: scale, shift, no ReLU), 64, 128, 56;
 // stride 2, no padding). Prints per build the min / 25th percentile / median of the wall and process CPU µs per call
 // (all threads).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [oldDist, newDist, th = '1', callsArg = '1000', fused = '0', C = '64', O = '128', H = '56'] = process.argv.slice(2);
 if (oldDist === undefined || newDist === undefined) {
@@ -12,11 +12,7 @@ if (oldDist === undefined || newDist === undefined) {
 }
 const threads = Number(th), calls = Number(callsArg);
 process.env.RESNET_TS_THREADS = th;
-const ks = [];
-for (const d of [oldDist, newDist]) {
-  (await import(`${resolve(d)}/index.js`)).setNumThreads(threads);
-  ks.push(await import(`${resolve(d)}/kernels/conv2d.js`));
-}
+const ks = (await loadBuilds([oldDist, newDist], { lib: 'index.js', conv: 'kernels/conv2d.js' }, { threads })).map((b) => b.conv);
 const c = Number(C), o = Number(O), h = Number(H), oh = Math.floor((h - 1) / 2) + 1;
 const p = { n: 1, c, h, w: h, o, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0, dilH: 1, dilW: 1, groups: 1, oh, ow: oh };
 const shared = (n) => new Float32Array(new SharedArrayBuffer(4 * n));

@@ -9,7 +9,7 @@
 // column is the sum of the three; "whole" also counts what lies around them (withTrainingStep's end, where a build
 // has it). AB_RESIDENT=0,1 sets config.residentSteps off in the first build and on in the second (default: each
 // build's own setting).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , oldDist, newDist, kase = 'r18', threads = '1', rounds = '7'] = process.argv;
 if (!oldDist || !newDist) {
@@ -17,8 +17,7 @@ if (!oldDist || !newDist) {
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS = threads;
-const libs = [await import(resolve(oldDist, 'index.js')), await import(resolve(newDist, 'index.js'))];
-for (const lib of libs) lib.setNumThreads(Number(threads));
+const libs = (await loadBuilds([oldDist, newDist], { lib: 'index.js' }, { threads: Number(threads) })).map((b) => b.lib);
 const residentFlags = process.env.AB_RESIDENT?.split(',');
 if (residentFlags) libs.forEach((lib, i) => lib.setConfig({ residentSteps: residentFlags[i] === '1' }));
 const cpu = () => {

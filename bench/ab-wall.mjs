@@ -3,7 +3,7 @@
 // process CPU time (ab-forward.mjs) does not show:
 //   node bench/ab-wall.mjs T C HW REPS DIST [DIST…]
 // Prints min, quartiles and median (GFLOP/s of the median) per build. Inputs are not checked (ab-forward.mjs does).
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 const [threads, C, HW, reps] = process.argv.slice(2, 6).map(Number);
 const dists = process.argv.slice(6);
 process.env.RESNET_TS_THREADS = String(threads);
@@ -14,9 +14,7 @@ for (let i = 0; i < x.length; i++) x[i] = Math.sin(i);
 for (let i = 0; i < w.length; i++) w[i] = 0.05 * Math.cos(i);
 const ep = { scale: new Float64Array(C).fill(1.5), shift: new Float64Array(C).fill(0.25), relu: true };
 const fns = [];
-for (const d of dists) {
-  const idx = await import(`${resolve(d)}/index.js`); idx.setNumThreads(threads);
-  const k = await import(`${resolve(d)}/kernels/conv2d.js`);
+for (const { conv: k } of await loadBuilds(dists, { lib: 'index.js', conv: 'kernels/conv2d.js' }, { threads })) {
   const y = sh(C * HW * HW);
   fns.push(() => k.conv2dForwardFused(y, x, w, null, p, ep));
 }

@@ -3,7 +3,7 @@
 //   node bench/ab-wgrad.mjs OLD_DIST NEW_DIST [cifar|fmnist|r18] [threads] [reps]
 // Prints per shape and build the minimum and median process CPU ms (all threads) and wall ms of one call, and
 // whether the two builds' dw are bitwise identical.
-import { resolve } from 'node:path';
+import { loadBuilds } from './lib.mjs';
 
 const [, , oldDist, newDist, kase = 'cifar', threads = '1', reps = '40'] = process.argv;
 if (!oldDist || !newDist) {
@@ -11,12 +11,8 @@ if (!oldDist || !newDist) {
   process.exit(2);
 }
 process.env.RESNET_TS_THREADS = threads;
-const builds = [];
-for (const d of [oldDist, newDist]) {
-  const lib = await import(resolve(d, 'index.js'));
-  lib.setNumThreads(Number(threads));
-  builds.push({ ...(await import(resolve(d, 'kernels/conv2d.js'))), ...(await import(resolve(d, 'kernels/wasm/optim.js'))) });
-}
+const builds = (await loadBuilds([oldDist, newDist], { lib: 'index.js', conv: 'kernels/conv2d.js', optim: 'kernels/wasm/optim.js' }, { threads: Number(threads) }))
+  .map((b) => ({ ...b.conv, ...b.optim }));
 const conv = (n, c, h, o) => ({ n, c, h, w: h, o, kh: 3, kw: 3, oh: h, ow: h, strideH: 1, strideW: 1, padH: 1, padW: 1, dilH: 1, dilW: 1, groups: 1 });
 const SHAPES = {
   cifar: [conv(32, 3, 32, 16), conv(32, 16, 32, 16), conv(32, 32, 16, 32), conv(32, 64, 8, 64)],

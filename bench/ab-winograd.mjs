@@ -6,8 +6,7 @@
 // the layers whose name contains it. resnet18|resnet50: a whole eval forward 1×3×224×224 (fusion on, no grad).
 // Prints each build's median process CPU ms per call (all threads) after 2 warm-up rounds; for the nets also the
 // median wall ms and the largest output difference between the builds.
-import { resolve } from 'node:path';
-import { median, randomArray } from './lib.mjs';
+import { loadBuilds, median, randomArray } from './lib.mjs';
 
 const [, , oldDist, newDist, what = 'layers', threads = '1', repsArg = '9', filter = ''] = process.argv;
 if (!oldDist || !newDist) {
@@ -20,8 +19,7 @@ const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const libs = [await import(resolve(oldDist, 'index.js')), await import(resolve(newDist, 'index.js'))];
-for (const lib of libs) lib.setNumThreads(Number(threads));
+const libs = (await loadBuilds([oldDist, newDist], { lib: 'index.js' }, { threads: Number(threads) })).map((b) => b.lib);
 
 /** Runs f(build) alternately (the order flips every round); medians of CPU and wall ms per build. */
 function ab(f) {
@@ -60,8 +58,7 @@ if (what !== 'layers') {
   process.exit(0);
 }
 
-const kernels = [];
-for (const d of [oldDist, newDist]) kernels.push(await import(resolve(d, 'kernels/conv2d.js')));
+const kernels = (await loadBuilds([oldDist, newDist], { conv: 'kernels/conv2d.js' })).map((b) => b.conv);
 for (const k of kernels) k.setWinogradPolicy('always');
 const P = (n, c, h, o) => ({ n, c, h, w: h, o, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilH: 1, dilW: 1, groups: 1, oh: h, ow: h });
 const LAYERS = [

@@ -1,11 +1,11 @@
 // Shared helpers of the benchmark: flags, machine line, seeded data, comparison, timing, tables.
-// Plain ESM for `node`; nothing here imports the library (run.mjs loads it after the flags are read, so that
-// RESNET_TS_THREADS is set before any module that reads it is evaluated).
+// Plain ESM for `node`; nothing here imports the library at load time (run.mjs loads it after the flags are read, so
+// that RESNET_TS_THREADS is set before any module that reads it is evaluated; loadBuilds imports builds when called).
 
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -119,6 +119,29 @@ export function selected(opts, name) {
   if (opts.filter.length === 0) return true;
   const n = name.toLowerCase();
   return opts.filter.some((f) => n.includes(f));
+}
+
+// ---- builds (A/B scripts) ------------------------------------------------------------------------------------
+
+/**
+ * Imports the same modules from several builds (dist folders), one build after another and each build's modules in
+ * the order given; set RESNET_TS_THREADS before calling. `modules` maps a key to a path inside the folder, e.g.
+ * { lib: 'index.js', pool: 'kernels/pool.js' }. With `threads` (a number, or buildIndex => number) each build's
+ * index.js gets setNumThreads right after it is imported. Returns per build { label: the folder as given, dir: the
+ * folder resolved, [key]: the module }.
+ */
+export async function loadBuilds(dirs, modules, { threads = null } = {}) {
+  const builds = [];
+  for (const [i, label] of dirs.entries()) {
+    const dir = resolve(label);
+    const build = { label, dir };
+    for (const [key, path] of Object.entries(modules)) {
+      build[key] = await import(join(dir, path));
+      if (path === 'index.js' && threads !== null) build[key].setNumThreads(typeof threads === 'function' ? threads(i) : threads);
+    }
+    builds.push(build);
+  }
+  return builds;
 }
 
 // ---- machine -------------------------------------------------------------------------------------------------

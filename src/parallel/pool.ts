@@ -24,8 +24,8 @@ import { ResnetTsError } from '../errors.js';
 import type { ParallelBackend, Task, TaskFn } from '../kernels/parallel.js';
 import {
   ALIVE, BELL, BUSY, CTRL_LENGTH, DEAD, DONE, ERR, HEARTBEAT, MAX_UNITS, MAX_WORKERS, READY, SEQ, SUPERVISOR_EXITED, WORD,
-  TRACE_SLOTS, WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, traceClock, type ErrorMessage, type ExitMessage,
-  type RunMessage,
+  TRACE_SLOTS, WORKER_UNITS, beatAge, beatClock, drainUnits, openCall, spinWhile, traceClock, type ErrorMessage,
+  type ExitMessage, type RunMessage,
 } from './protocol.js';
 import { copyBackStaged, stageTask } from './staging.js';
 
@@ -233,6 +233,7 @@ export class WorkerPool implements ParallelBackend {
         this.supervisorGone = true;
         this.failOnExit(task, helpers, "the pool's supervisor thread exited, and its workers with it");
       }
+      if (spinWhile(ctrl, DONE, done)) continue;
       if (rec !== undefined) rec.waits++;
       Atomics.wait(ctrl, DONE, done, WAIT_SLICE_MS);
       // (the supervisor stores its first beat before it starts the workers, so any wait here sees a real beat)

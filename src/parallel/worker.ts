@@ -1,17 +1,19 @@
 // A compute worker of the pool (spawned by supervisor.ts). It imports the kernel modules (kernels/tasks.ts), which
 // register their task functions, then runs units of each call it is told about: see protocol.ts.
 //
-// A call's message arrives through the event loop; after it, the worker waits for the next one in Atomics.wait on
-// the doorbell (BELL, rung by the main thread after it posts) and takes it off its port directly, for up to HOT_MS,
-// then goes back to the event loop. A training step's calls come back to back, and a futex wake reaches the
-// worker sooner than a message through the event loop, so it joins a call while units are still left to take.
+// A call's message arrives through the event loop; after it, the worker waits for the next one on the doorbell (BELL,
+// rung by the main thread after it posts: spinning for SPIN_MS, then in Atomics.wait) and takes it off its port
+// directly, for up to HOT_MS, then goes back to the event loop. A training step's calls come back to back, and a
+// futex wake reaches the worker sooner than a message through the event loop, so it joins a call while units are
+// still left to take.
 
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { taskFunction, type TaskFn } from '../kernels/parallel.js';
 import '../kernels/tasks.js';
 import './diagnostics.js';
 import {
-  BELL, BUSY, DONE, ERR, READY, SEQ, TRACE_SLOTS, TraceSlot, WORKER_UNITS, drainUnits, traceClock, type ErrorMessage, type RunMessage,
+  BELL, BUSY, DONE, ERR, READY, SEQ, TRACE_SLOTS, TraceSlot, WORKER_UNITS, drainUnits, spinWhile, traceClock, type ErrorMessage,
+  type RunMessage,
 } from './protocol.js';
 
 interface ComputeWorkerData {
@@ -43,8 +45,8 @@ port.on('message', (msg: RunMessage) => {
     if (next !== undefined) {
       run(next.message as RunMessage);
       woke = traceClock();
-    } else if (Atomics.wait(ctrl, BELL, bell, HOT_MS) === 'timed-out') return;
-    else woke = traceClock();
+    } else if (spinWhile(ctrl, BELL, bell) || Atomics.wait(ctrl, BELL, bell, HOT_MS) !== 'timed-out') woke = traceClock();
+    else return;
   }
 });
 
