@@ -2,8 +2,9 @@
  * The linear layer's inference kernel at a few rows (kernels/fc.ts, wasm/fc.ts): within atol 1e-5 + rtol 1e-4 of a
  * float64 loop at odd sizes (k not a multiple of 4 or of 64-term blocks, odd feature counts, odd row counts), bit for
  * bit the documented order of operations without FMA (float32 lane sums over 64-term blocks, float64 carries), the
- * same bits on 1, 2 and 3 threads, NaN and ±Inf where the float64 loop has them; linear() takes it only when the
- * call is not recorded for backward, w is resident and the rows are at most FC_MAX_ROWS.
+ * same bits on 1, 2 and 3 threads, NaN and ±Inf where the float64 loop has them, the same bits for a weight outside
+ * the resident memory (copied into a private memory); linear() takes it only when the call is not recorded for
+ * backward and the rows are at most FC_MAX_ROWS.
  */
 import { describe, expect, it } from 'vitest';
 import { noGrad } from '../../src/autograd.js';
@@ -136,11 +137,29 @@ describe.runIf(hasResident)('fcRows (SIMD)', () => {
     setNumThreads(1);
   });
 
-  it('does not apply (false, y untouched): w not resident, more than FC_MAX_ROWS rows, k or n of 0, the js backend', () => {
+  it('a weight outside the resident memory: the same bits, through the private memory, on 1 and 2 threads', () => {
+    for (const [m, n, k] of [[1, 1000, 2048], [3, 37, 131], [16, 9, 67]] as const) {
+      const w = randArray(51 + k, n * k, -0.05, 0.05), x = randArray(52 + m, m * k), bias = randArray(53, n);
+      const want = new Float32Array(m * n);
+      setNumThreads(1);
+      expect(fcRows(want, x, resident(w), bias, m, k, n)).toBe(true);
+      for (const t of [1, 2]) {
+        setNumThreads(t);
+        const got = new Float32Array(m * n);
+        expect(fcRows(got, x, w, bias, m, k, n)).toBe(true);
+        assertIdentical(`${m}×${k} → ${n}, plain w, ${t} thread(s)`, got, want);
+        const none = new Float32Array(m * n);
+        expect(fcRows(none, x, w, null, m, k, n)).toBe(true);
+        assertClose(`${m}×${k} → ${n}, plain w, no bias, vs float64`, none, reference(x, w, null, m, n, k));
+      }
+    }
+    setNumThreads(1);
+  });
+
+  it('does not apply (false, y untouched): more than FC_MAX_ROWS rows, k or n of 0, the js backend', () => {
     const [n, k] = [9, 20];
     const w = randArray(41, n * k), wr = resident(w), x = randArray(42, (FC_MAX_ROWS + 1) * k);
     const y = new Float32Array((FC_MAX_ROWS + 1) * n).fill(7);
-    expect(fcRows(y, x, w, null, 1, k, n)).toBe(false);
     expect(fcRows(y, x, wr, null, FC_MAX_ROWS + 1, k, n)).toBe(false);
     expect(fcRows(y, x, wr, null, 1, 0, n)).toBe(false);
     expect(withConfig({ kernelBackend: 'js' }, () => fcRows(y, x, wr, null, 1, k, n))).toBe(false);
@@ -148,7 +167,7 @@ describe.runIf(hasResident)('fcRows (SIMD)', () => {
   });
 });
 
-describe.runIf(hasResident)('linear() takes fcRows only when not recorded, w resident and rows ≤ FC_MAX_ROWS', () => {
+describe.runIf(hasResident)('linear() takes fcRows only when not recorded and rows ≤ FC_MAX_ROWS', () => {
   poolForTests({ kernelBackend: 'simd' });
 
   const [n, k] = [1000, 2048];
@@ -166,7 +185,7 @@ describe.runIf(hasResident)('linear() takes fcRows only when not recorded, w res
     return y;
   };
 
-  it('recorded: the GEMM; noGrad: fcRows; a plain (not resident) w: the GEMM; both within tolerance of float64', () => {
+  it('recorded: the GEMM; noGrad: fcRows, for a resident and a plain w alike; both within tolerance of float64', () => {
     for (const m of [1, 2]) {
       const xd = randArray(21 + m, m * k);
       const w = new Tensor(resident(wd), [n, k]), b = new Tensor(Float32Array.from(bd), [n]);
@@ -180,7 +199,7 @@ describe.runIf(hasResident)('linear() takes fcRows only when not recorded, w res
       assertIdentical(`${m} row(s), recorded`, recorded.data, gemm);
       assertIdentical(`${m} row(s), noGrad`, noGrad(() => linear(x, w, b)).data, fc);
       const plainW = new Tensor(Float32Array.from(wd), [n, k]);
-      assertIdentical(`${m} row(s), noGrad, plain w`, noGrad(() => linear(x, plainW, b)).data, gemm);
+      assertIdentical(`${m} row(s), noGrad, plain w`, noGrad(() => linear(x, plainW, b)).data, fc);
       const ref = reference(xd, wd, bd, m, n, k);
       assertClose(`${m} row(s), fc vs float64`, fc, ref);
       assertClose(`${m} row(s), GEMM vs float64`, gemm, ref);

@@ -2,27 +2,16 @@
  * startThreads(): the pool is built and its workers load their modules before any kernel call (while this thread
  * is idle), the first kernel call uses that pool, and its results are the same bits as with one thread.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sgemm } from '../../src/kernels/gemm.js';
-import { setMinParallelCost, setParallelBackend } from '../../src/kernels/parallel.js';
-import { currentPoolForTest, setNumThreads, setWorkerScripts, startThreads } from '../../src/parallel/index.js';
+import { currentPoolForTest, setNumThreads, startThreads } from '../../src/parallel/index.js';
 import { assertIdentical, randArray } from '../kernels/compare.js';
-import { buildPoolScripts, removePoolScripts } from './scripts.js';
+import { poolForTests } from './scripts.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('startThreads', () => {
-  let oldMin = 0;
-  beforeAll(() => {
-    setWorkerScripts(buildPoolScripts());
-    oldMin = setMinParallelCost(0);
-  });
-  afterAll(() => {
-    setMinParallelCost(oldMin);
-    setWorkerScripts(null);
-    setParallelBackend(null);
-    removePoolScripts();
-  });
+  poolForTests({});
 
   it('builds no pool for one thread', () => {
     setNumThreads(1);

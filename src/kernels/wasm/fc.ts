@@ -20,7 +20,7 @@
 import {
   block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
-import { overResident } from './features.js';
+import { growTo, newMemory, overResident, usesFma, wasm, type WasmMemory } from './features.js';
 
 /** Terms per block (four float32 lane sums of at most 16 terms each, then float64). */
 export const FC_KB = 64;
@@ -129,3 +129,21 @@ export const fcModule = (fma: boolean, shared: boolean): Uint8Array => encodeMod
 
 /** This thread's `fc` over the resident memory `r` (a worker instantiates it at its first such task). */
 export const residentFc = overResident(fcModule, (e) => e.fc as FcFn);
+
+let own: { mem: WasmMemory; fma: boolean; fc: FcFn } | null = null;
+
+/**
+ * `fc` over a private, unshared memory of the calling thread, grown to at least `bytes` bytes: for a weight that
+ * does not lie in the resident memory (a plain Float32Array, or an engine without shared memory, such as a page that
+ * is not cross-origin isolated), copied in by the caller. The same function, so the same bits as over the resident
+ * memory. Views of `heap` are stale after the next call.
+ */
+export function privateFc(bytes: number): { fc: FcFn; heap: Float32Array } {
+  const fma = usesFma();
+  if (own === null || own.fma !== fma) {
+    const mem = newMemory(bytes);
+    own = { mem, fma, fc: new wasm!.Instance(new wasm!.Module(fcModule(fma, false)), { env: { mem } }).exports.fc as FcFn };
+  }
+  growTo(own.mem, bytes);
+  return { fc: own.fc, heap: new Float32Array(own.mem.buffer) };
+}
