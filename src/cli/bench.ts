@@ -77,8 +77,10 @@ Models: ${Object.keys(MODEL_FACTORIES).join(', ')}`,
     const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
     const classes = y1.shape[1]!;
     const target = Array.from({ length: input[0]! }, (_, i) => i % classes);
+    // Gradients zeroed in place, as a training loop should (zeroGrad() would make new ones every step: README,
+    // Performance).
     const step = (): void => {
-      opt.zeroGrad();
+      opt.zeroGrad(false);
       crossEntropy(model.forward(x), target).backward();
       opt.step();
     };
