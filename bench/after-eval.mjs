@@ -14,7 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { DIST, scriptArgs } from './lib.mjs';
+import { DIST, scriptArgs, seededStep } from './lib.mjs';
 
 const { args, flag, has } = scriptArgs();
 const threads = Number(flag('--threads', '2'));
@@ -90,12 +90,7 @@ function stats(label) {
 
 function setup(name) {
   const [make, shape] = CASES[name];
-  lib.manualSeed(0);
-  const m = make().train();
-  const x = lib.randn(shape);
-  const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
-  const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  return { m, x, t, opt };
+  return seededStep(lib, make, shape);
 }
 
 function plainStep({ m, x, t, opt }) {

@@ -9,7 +9,7 @@
 // while a copy runs: for sites of many small calls they are mostly that. The bytes are exact.
 // A call site in copy.ts (stageRows, which copies for others) is shown with its caller.
 import { resolve } from 'node:path';
-import { DIST, cpuMs } from './lib.mjs';
+import { DIST, cpuMs, seededStep } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const di = args.indexOf('--dist');
@@ -66,18 +66,8 @@ const CASES = {
   r18: [() => lib.models.resnet18({ numClasses: 10 }), [8, 3, 32, 32]],
 };
 const [make, shape] = CASES[kase];
-lib.manualSeed(0);
-const m = make().train();
-const x = lib.randn(shape);
-const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-const step = () => lib.withTrainingStep({ model: m, optimizer: opt }, () => {
-  opt.zeroGrad(false);
-  const loss = lib.nn.functional.crossEntropy(m.forward(x), t);
-  loss.backward();
-  opt.step();
-  return loss.item();
-});
+const { m, opt, body } = seededStep(lib, make, shape);
+const step = () => lib.withTrainingStep({ model: m, optimizer: opt }, body);
 for (let i = 0; i < 3; i++) step();
 const steps = Number(stepsArg);
 on = true;

@@ -436,3 +436,24 @@ export function table(header, rows) {
   const sep = `|${w.map((x, j) => (j === 0 ? ':' : '-') + '-'.repeat(x) + (j === 0 ? '-' : ':')).join('|')}|`;
   return [line(header), sep, ...rows.map(line)].join('\n');
 }
+
+/**
+ * The seeded training step the profiling scripts time: `make()` (after `manualSeed(0)`) in train mode, an input
+ * `randn(shape)`, targets (i·7) mod 10, SGD (lr 0.01, momentum 0.9, weight decay 5e-4), and `body`, one step
+ * (zeroGrad(false), forward, cross-entropy, backward, SGD) that returns the loss.
+ */
+export function seededStep(lib, make, shape) {
+  lib.manualSeed(0);
+  const m = make().train();
+  const x = lib.randn(shape);
+  const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
+  const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const body = () => {
+    opt.zeroGrad(false);
+    const loss = lib.nn.functional.crossEntropy(m.forward(x), t);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+  return { m, x, t, opt, body };
+}

@@ -15,7 +15,7 @@
 // the main thread's unit waits until the worker has started its own) with the same breakdown.
 // Tracing allocates a small SharedArrayBuffer per call and reads the clock around every unit: a few µs per call.
 import { join, resolve } from 'node:path';
-import { cpuMs, DIST, scriptArgs, wallCpuRuns } from './lib.mjs';
+import { cpuMs, DIST, scriptArgs, seededStep, wallCpuRuns } from './lib.mjs';
 
 const { args, flag, has: bool } = scriptArgs();
 const threads = Number(flag('--threads', '2'));
@@ -98,18 +98,7 @@ const CASES = {
   fmnist: [(l) => l.models.resnet20({ inChannels: 1 }), [128, 1, 28, 28]],
 };
 const [make, shape] = CASES[kase];
-lib.manualSeed(0);
-const m = make(lib).train();
-const x = lib.randn(shape);
-const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-const body = () => {
-  opt.zeroGrad(false);
-  const loss = lib.nn.functional.crossEntropy(m.forward(x), t);
-  loss.backward();
-  opt.step();
-  return loss.item();
-};
+const { m, opt, body } = seededStep(lib, () => make(lib), shape);
 const step = () => lib.withTrainingStep({ model: m, optimizer: opt }, body);
 for (let i = 0; i < 3; i++) step();
 

@@ -9,7 +9,7 @@
 // time printed first; the shares are what to read. PROFILE_OUT=FILE also writes the profile (.cpuprofile JSON).
 import { Session } from 'node:inspector/promises';
 import { join, resolve } from 'node:path';
-import { DIST, scriptArgs } from './lib.mjs';
+import { DIST, scriptArgs, seededStep } from './lib.mjs';
 
 const { args, flag } = scriptArgs();
 const steps = Number(flag('--steps', '30'));
@@ -31,18 +31,7 @@ if (!CASES[kase]) {
   process.exit(2);
 }
 const [make, shape] = CASES[kase];
-lib.manualSeed(0);
-const m = make().train();
-const x = lib.randn(shape);
-const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-const body = () => {
-  opt.zeroGrad(false);
-  const loss = lib.nn.functional.crossEntropy(m.forward(x), t);
-  loss.backward();
-  opt.step();
-  return loss.item();
-};
+const { m, opt, body } = seededStep(lib, make, shape);
 const step = () => (lib.withTrainingStep ? lib.withTrainingStep({ model: m, optimizer: opt }, body) : body());
 for (let i = 0; i < 4; i++) step();
 

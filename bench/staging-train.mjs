@@ -5,6 +5,7 @@
 // then process.memoryUsage().arrayBuffers and RSS at the first and the last step. `arena` runs each step inside
 // withTrainingStep (where the build has it), `plain` without. Also counts the SharedArrayBuffers each step makes.
 import { resolve } from 'node:path';
+import { seededStep } from './lib.mjs';
 
 // Counts the SharedArrayBuffers made (each is memory the garbage collector does not weigh when it is dropped).
 const SAB = globalThis.SharedArrayBuffer;
@@ -26,23 +27,12 @@ const CASES = {
   fmnist: [() => lib.models.resnet20({ inChannels: 1 }), [128, 1, 28, 28]],
 };
 const [make, shape] = CASES[kase];
-lib.manualSeed(0);
-const m = make().train();
-const x = lib.randn(shape);
-const t = Array.from({ length: shape[0] }, (_, i) => (i * 7) % 10);
-const opt = new lib.optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+const { m, opt, body } = seededStep(lib, make, shape);
 const scoped = mode === 'arena' && typeof lib.withTrainingStep === 'function';
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-function body() {
-  opt.zeroGrad(false);
-  const loss = lib.nn.functional.crossEntropy(m.forward(x), t);
-  loss.backward();
-  opt.step();
-  return loss.item();
-}
 const step = () => (scoped ? lib.withTrainingStep({ model: m, optimizer: opt }, body) : body());
 const rows = [];
 const mem = [];
