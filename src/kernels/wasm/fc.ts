@@ -18,7 +18,7 @@
 // products): the two rows of w (2 × 4k bytes) stay in the cache while x's pairs of rows go by.
 
 import {
-  block, br, br_if, encodeModule, f32, f32x4, f64, f64x2, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
+  br_if, encodeModule, f32, f32x4, f64, f64x2, forLoop, i32, if_, local, Locals, loop, v128, ValType, type Expr, type Func,
 } from './encoder.js';
 import { growTo, newMemory, overResident, usesFma, wasm, type WasmMemory } from './features.js';
 
@@ -77,18 +77,9 @@ export function fcFunc(fma: boolean): Func {
         local.set(qend, i32.add(get(q), i32.const(4 * FC_KB))),
         if_(i32.gt_s(get(qend), get(qk)), [local.set(qend, get(qk))]),
         ...acc.slice(0, R * M).map((x) => local.set(x, v128.zero())),
-        block(loop(
-          br_if(1, i32.gt_s(i32.add(get(q), i32.const(16)), get(qend))),
-          ...step((a) => v128.load(a)),
-          local.set(q, i32.add(get(q), i32.const(16))),
-          br(0),
-        )),
-        block(loop(
-          br_if(1, i32.ge_s(get(q), get(qend))),
-          ...step((a) => v128.load32_zero(a)),
-          local.set(q, i32.add(get(q), i32.const(4))),
-          br(0),
-        )),
+        // four terms a step while four are left (q + 16 ≤ qend), then one
+        forLoop(q, get(q), i32.sub(get(qend), i32.const(12)), 16, ...step((a) => v128.load(a))),
+        forLoop(q, get(q), get(qend), 4, ...step((a) => v128.load32_zero(a))),
         ...Array.from({ length: R * M }, (_, j) => local.set(car[j]!, f64x2.add(get(car[j]!), widened(get(acc[j]!))))),
         br_if(0, i32.lt_s(get(q), get(qk))),
       ),
@@ -98,14 +89,12 @@ export function fcFunc(fma: boolean): Func {
 
   /** `body(R)` for o = o0, o0 + R, … while R features are left, then for the rest one at a time. */
   const features = (R: number, body: (R: number) => Expr[]): Expr[] => [
-    local.set(o, get(o0)),
-    block(loop(br_if(1, i32.gt_s(i32.add(get(o), i32.const(R)), get(o1))), ...body(R), local.set(o, i32.add(get(o), i32.const(R))), br(0))),
-    block(loop(br_if(1, i32.ge_s(get(o), get(o1))), ...body(1), local.set(o, i32.add(get(o), i32.const(1))), br(0))),
+    forLoop(o, get(o0), i32.sub(get(o1), i32.const(R - 1)), R, ...body(R)),
+    forLoop(o, get(o), get(o1), 1, ...body(1)),
   ];
   /** For R features: x's rows in pairs, then a last single row. */
   const rowPairs = (R: number): Expr[] => [
-    local.set(r, i32.const(0)),
-    block(loop(br_if(1, i32.gt_s(i32.add(get(r), i32.const(2)), get(m))), ...tile(R, 2), local.set(r, i32.add(get(r), i32.const(2))), br(0))),
+    forLoop(r, i32.const(0), i32.sub(get(m), i32.const(1)), 2, ...tile(R, 2)),
     if_(i32.lt_s(get(r), get(m)), tile(R, 1)),
   ];
   return {
