@@ -69,35 +69,39 @@ export function setNumThreads(n: number): void {
   }
 }
 
+/**
+ * The pool for `want` threads: the current one, or a new one where it is broken or sized for another count (two
+ * failed start-ups in a row and the workers are given up, with a warning). Null where no workers can run: the
+ * caller then runs the work inline.
+ */
+function ensurePool(want: number): WorkerPool | null {
+  if (pool !== null && (pool.broken || pool.threads !== want)) {
+    if (!pool.startupFailed) startupFailures = 0;
+    else if (++startupFailures >= 2) {
+      scripts = null;
+      process.emitWarning('resnet-ts: kernel worker threads fail to start; running on one thread', { code: 'RESNET_TS_THREADS' });
+    }
+    pool.dispose();
+    pool = null;
+  }
+  if (pool === null && scripts !== null) {
+    try {
+      pool = new WorkerPool(want, scripts, poolOptions);
+    } catch {
+      // No workers here (e.g. a runtime without worker_threads support): run inline.
+    }
+  }
+  return pool;
+}
+
 const backend: ParallelBackend = {
   get threads() {
     return getNumThreads();
   },
   run(task: Task, fn: TaskFn) {
-    const want = getNumThreads();
-    if (pool !== null && (pool.broken || pool.threads !== want)) {
-      if (!pool.startupFailed) startupFailures = 0;
-      else if (++startupFailures >= 2) {
-        scripts = null;
-        process.emitWarning('resnet-ts: kernel worker threads fail to start; running on one thread', { code: 'RESNET_TS_THREADS' });
-      }
-      pool.dispose();
-      pool = null;
-      if (scripts === null) {
-        fn(task.bufs, task.params, 0, task.units);
-        return;
-      }
-    }
-    if (pool === null) {
-      try {
-        pool = new WorkerPool(want, scripts!, poolOptions);
-      } catch {
-        // No workers here (e.g. a runtime without worker_threads support): run inline.
-        fn(task.bufs, task.params, 0, task.units);
-        return;
-      }
-    }
-    pool.run(task, fn);
+    const p = ensurePool(getNumThreads());
+    if (p === null) fn(task.bufs, task.params, 0, task.units);
+    else p.run(task, fn);
   },
 };
 
@@ -108,18 +112,7 @@ const backend: ParallelBackend = {
  * builds its model and reads the weights meanwhile). Returns whether a pool exists afterwards.
  */
 export function startThreads(): boolean {
-  if (pool !== null && !pool.broken && pool.threads === getNumThreads()) return true;
-  if (scripts === null || getNumThreads() <= 1) return false;
-  if (pool !== null) {
-    pool.dispose();
-    pool = null;
-  }
-  try {
-    pool = new WorkerPool(getNumThreads(), scripts, poolOptions);
-  } catch {
-    return false;
-  }
-  return true;
+  return getNumThreads() > 1 && ensurePool(getNumThreads()) !== null;
 }
 
 /** Makes the kernels use the worker pool (idempotent). */
